@@ -1,0 +1,173 @@
+// The tape walk: topological order over recorded nodes, pruned to what reaches the requested
+// inputs; backward rules run with grad mode = create_graph, so their ops are recorded in turn.
+#include "engine/autograd.h"
+
+#include <unordered_map>
+#include <unordered_set>
+
+#include "engine/ops.h"
+
+namespace lowpass {
+
+namespace {
+thread_local bool t_grad_enabled = true;
+}
+
+bool grad_enabled() { return t_grad_enabled; }
+NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
+NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
+EnableGradGuard::EnableGradGuard(bool on) : prev_(t_grad_enabled) { t_grad_enabled = on; }
+EnableGradGuard::~EnableGradGuard() { t_grad_enabled = prev_; }
+
+bool needs_record(std::initializer_list<const Tensor*> inputs) {
+  if (!t_grad_enabled) return false;
+  for (const Tensor* t : inputs)
+    if (t->defined() && t->requires_grad()) return true;
+  return false;
+}
+
+Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, BackwardFn backward) {
+  if (!t_grad_enabled) return out;
+  bool any = false;
+  for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
+  if (!any) return out;
+  auto node = std::make_shared<Node>();
+  node->name = name;
+  node->inputs = std::move(inputs);
+  node->output = out.impl_ptr();
+  node->backward = std::move(backward);
+  out.impl()->grad_fn = std::move(node);
+  out.impl()->requires_grad = true;
+  return out;
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool create_graph, bool allow_unused) {
+  LP_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "grad: ", grad_outputs.size(),
+           " grad_outputs for ", outputs.size(), " outputs");
+  std::unordered_set<TensorImpl*> targets;
+  for (const Tensor& t : inputs) {
+    LP_CHECK(t.defined() && t.requires_grad(), "grad: an input does not require grad (", t.describe(), ")");
+    targets.insert(t.impl());
+  }
+
+  // Iterative DFS post-order over tensors that require grad; `needed` = reaches a target.
+  std::vector<std::shared_ptr<TensorImpl>> order;
+  std::unordered_map<TensorImpl*, bool> needed;
+  struct Frame { std::shared_ptr<TensorImpl> t; size_t next; };
+  std::vector<Frame> stack;
+  for (const Tensor& o : outputs) {
+    if (!o.defined() || !o.requires_grad() || needed.count(o.impl())) continue;
+    stack.push_back({o.impl_ptr(), 0});
+    needed[o.impl()] = false;
+    while (!stack.empty()) {
+      Frame& f = stack.back();
+      Node* node = f.t->grad_fn.get();
+      if (node && f.next < node->inputs.size()) {
+        const Tensor& in = node->inputs[f.next++];
+        if (in.defined() && in.requires_grad() && !needed.count(in.impl())) {
+          needed[in.impl()] = false;
+          stack.push_back({in.impl_ptr(), 0});
+        }
+        continue;
+      }
+      bool need = targets.count(f.t.get()) > 0;
+      if (node)
+        for (const Tensor& in : node->inputs)
+          if (in.defined() && in.requires_grad() && needed[in.impl()]) need = true;
+      needed[f.t.get()] = need;
+      order.push_back(f.t);
+      stack.pop_back();
+    }
+  }
+
+  EnableGradGuard mode(create_graph);
+  std::unordered_map<TensorImpl*, Tensor> grads;
+  auto accumulate = [&](TensorImpl* key, const Tensor& g) {
+    auto it = grads.find(key);
+    if (it == grads.end() || !it->second.defined()) grads[key] = g;
+    else it->second = add(it->second, g);
+  };
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& o = outputs[i];
+    if (!o.defined() || !o.requires_grad()) continue;
+    Tensor seed;
+    if (grad_outputs.empty() || !grad_outputs[i].defined()) {
+      LP_CHECK(o.numel() == 1, "grad: a non-scalar output ", o.describe(), " needs grad_outputs");
+      seed = Tensor::ones(o.ctx(), o.shape(), o.dtype(), o.device());
+    } else {
+      LP_CHECK(grad_outputs[i].shape() == o.shape(), "grad: grad_output shape ",
+               shape_str(grad_outputs[i].shape()), " for output ", shape_str(o.shape()));
+      seed = grad_outputs[i];
+    }
+    accumulate(o.impl(), seed);
+  }
+
+  for (auto it = order.rbegin(); it != order.rend(); ++it) {
+    TensorImpl* t = it->get();
+    Node* node = t->grad_fn.get();
+    if (!node || !needed[t]) continue;
+    auto git = grads.find(t);
+    if (git == grads.end() || !git->second.defined()) continue;
+    Tensor gout = git->second;
+    if (!targets.count(t)) grads.erase(git);  // free intermediate gradients early
+    std::vector<bool> needs(node->inputs.size(), false);
+    bool any = false;
+    for (size_t k = 0; k < node->inputs.size(); ++k) {
+      const Tensor& in = node->inputs[k];
+      needs[k] = in.defined() && in.requires_grad() && needed[in.impl()];
+      any = any || needs[k];
+    }
+    if (!any) continue;
+    std::vector<Tensor> gin = node->backward(gout, Tensor(*it), needs);
+    LP_ASSERT(gin.size() == node->inputs.size(), node->name, " backward returned ", gin.size(), " grads for ",
+              node->inputs.size(), " inputs");
+    for (size_t k = 0; k < gin.size(); ++k) {
+      if (!needs[k] || !gin[k].defined()) continue;
+      LP_ASSERT(gin[k].shape() == node->inputs[k].shape(), node->name, " backward: gradient ",
+                shape_str(gin[k].shape()), " for input ", shape_str(node->inputs[k].shape()));
+      accumulate(node->inputs[k].impl(), gin[k]);
+    }
+  }
+
+  std::vector<Tensor> result;
+  result.reserve(inputs.size());
+  for (const Tensor& t : inputs) {
+    auto it = grads.find(t.impl());
+    if (it != grads.end() && it->second.defined()) result.push_back(it->second);
+    else if (allow_unused) result.emplace_back();
+    else result.push_back(zeros_like(t));
+  }
+  return result;
+}
+
+void backward(const Tensor& loss, const Tensor& grad_output, bool create_graph) {
+  LP_CHECK(loss.defined() && loss.requires_grad(), "backward: the loss does not require grad");
+  // Collect reachable leaves that require grad.
+  std::vector<Tensor> leaves;
+  std::unordered_set<TensorImpl*> seen;
+  std::vector<Tensor> stack{loss};
+  while (!stack.empty()) {
+    Tensor t = stack.back();
+    stack.pop_back();
+    if (!seen.insert(t.impl()).second) continue;
+    if (t.is_leaf()) {
+      if (t.requires_grad()) leaves.push_back(t);
+      continue;
+    }
+    for (const Tensor& in : t.grad_fn()->inputs)
+      if (in.defined() && in.requires_grad()) stack.push_back(in);
+  }
+  if (leaves.empty()) return;
+  std::vector<Tensor> gos;
+  if (grad_output.defined()) gos.push_back(grad_output);
+  std::vector<Tensor> g = grad({loss}, leaves, gos, create_graph, true);
+  NoGradGuard ng;
+  for (size_t i = 0; i < leaves.size(); ++i) {
+    if (!g[i].defined()) continue;
+    Tensor prev = leaves[i].grad();
+    leaves[i].set_grad(prev.defined() ? (create_graph ? add(prev, g[i]) : add(prev, g[i])) : g[i]);
+  }
+}
+
+}  // namespace lowpass

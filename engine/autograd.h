@@ -1,0 +1,60 @@
+// Reverse-mode autodiff with a higher-order tape. Each op records a Node whose backward is written
+// with the engine's own (differentiable) ops, so grad(..., create_graph=true) gives gradients of
+// gradients. Test: tests/test_autograd.cpp.
+#pragma once
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace lowpass {
+
+// Backward rule: given the gradient of the op's output, the output itself (for rules that reuse
+// it, e.g. exp), and which inputs need a gradient, return one gradient per input (undefined
+// Tensor where not needed or identically zero). Rules must build their results with ops from
+// engine/ops.h so that they are recorded when create_graph is on.
+using BackwardFn = std::function<std::vector<Tensor>(const Tensor& gout, const Tensor& out,
+                                                     const std::vector<bool>& needs)>;
+
+struct Node {
+  std::string name;
+  std::vector<Tensor> inputs;             // tensors the output depends on (edges)
+  std::weak_ptr<TensorImpl> output;       // weak: the output owns the node
+  BackwardFn backward;
+};
+
+// Grad mode (thread-local): when off, ops record nothing.
+bool grad_enabled();
+class NoGradGuard {
+ public:
+  NoGradGuard();
+  ~NoGradGuard();
+ private:
+  bool prev_;
+};
+class EnableGradGuard {
+ public:
+  explicit EnableGradGuard(bool on);
+  ~EnableGradGuard();
+ private:
+  bool prev_;
+};
+
+// Called by every op after computing `out`: records a node if grad mode is on and any input
+// requires grad. Returns out (now with grad_fn) for chaining.
+Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, BackwardFn backward);
+// True when an op with these inputs would be recorded.
+bool needs_record(std::initializer_list<const Tensor*> inputs);
+
+// Like torch.autograd.grad: d(sum_i <outputs_i, grad_outputs_i>)/d(inputs). grad_outputs may be
+// empty for scalar outputs (seed 1). Inputs that do not reach the outputs give zeros (or an
+// undefined Tensor when allow_unused). With create_graph the result is differentiable.
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs = {}, bool create_graph = false,
+                         bool allow_unused = false);
+
+// Accumulate d(loss)/d(leaf) into leaf.grad() for every reachable leaf with requires_grad.
+void backward(const Tensor& loss, const Tensor& grad_output = {}, bool create_graph = false);
+
+}  // namespace lowpass

@@ -1,0 +1,68 @@
+// Context: the only place for "global" state — thread count, RNG, device, CUDA handles.
+// Every tensor points at the Context that created it; ops run with their first input's Context.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <random>
+#include <string>
+
+namespace lowpass {
+
+enum class DeviceKind : uint8_t { CPU = 0, CUDA = 1 };
+
+struct Device {
+  DeviceKind kind = DeviceKind::CPU;
+  int index = 0;
+  bool operator==(const Device&) const = default;
+  bool is_cpu() const { return kind == DeviceKind::CPU; }
+  bool is_cuda() const { return kind == DeviceKind::CUDA; }
+};
+
+struct CudaState;  // streams, cuBLAS/cuFFT handles, caching allocator (kernels/cuda)
+
+// Seeded random stream. Philox-free and simple: a 64-bit Mersenne twister, serialisable for resume.
+class Rng {
+ public:
+  explicit Rng(uint64_t seed = 0) : gen_(seed) {}
+  void seed(uint64_t s) { gen_.seed(s); }
+  double uniform() { return std::uniform_real_distribution<double>(0.0, 1.0)(gen_); }
+  double uniform(double lo, double hi) { return lo + (hi - lo) * uniform(); }
+  double normal() { return std::normal_distribution<double>(0.0, 1.0)(gen_); }
+  int64_t randint(int64_t lo, int64_t hi_exclusive) {  // [lo, hi)
+    return std::uniform_int_distribution<int64_t>(lo, hi_exclusive - 1)(gen_);
+  }
+  uint64_t next_u64() { return gen_(); }
+  std::mt19937_64& engine() { return gen_; }
+  std::string state() const;            // text form, for checkpoints
+  void set_state(const std::string& s);  // throws Error on a malformed state
+
+ private:
+  std::mt19937_64 gen_;
+};
+
+class Context {
+ public:
+  explicit Context(int threads = 0, uint64_t seed = 0, Device device = {});
+  ~Context();
+  Context(const Context&) = delete;
+  Context& operator=(const Context&) = delete;
+
+  int threads() const { return threads_; }
+  void set_threads(int n);
+  Device device() const { return device_; }
+  Rng& rng() { return rng_; }
+  // CUDA streams/handles/allocator, created by kernels/cuda on first use (null on CPU-only runs).
+  CudaState* cuda_state() const { return cuda_.get(); }
+  void set_cuda_state(std::shared_ptr<CudaState> s) { cuda_ = std::move(s); }
+
+ private:
+  int threads_;
+  Device device_;
+  Rng rng_;
+  std::shared_ptr<CudaState> cuda_;
+};
+
+// Number of usable hardware threads (cgroup-aware via std::thread + sched affinity).
+int hardware_threads();
+
+}  // namespace lowpass

@@ -1,0 +1,210 @@
+// Tensor storage, factories, copies and host access.
+#include "engine/tensor.h"
+
+#include <cstdlib>
+#include <cstring>
+#include <sstream>
+
+#include "engine/autograd.h"
+#include "engine/ops.h"
+#include "kernels/cuda/runtime.h"
+
+namespace lowpass {
+
+const char* dtype_name(DType t) { return t == DType::F32 ? "float32" : "float64"; }
+
+std::string shape_str(const Shape& s) {
+  std::ostringstream os;
+  os << "(";
+  for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
+  os << ")";
+  return os.str();
+}
+
+int64_t shape_numel(const Shape& s) {
+  int64_t n = 1;
+  for (int64_t d : s) n *= d;
+  return n;
+}
+
+namespace {
+void host_free(void* p, size_t, Device) { std::free(p); }
+void device_free(void* p, size_t bytes, Device d) { cuda::free(p, bytes, d.index); }
+}  // namespace
+
+Storage::~Storage() {
+  if (data && deleter) deleter(data, bytes, device);
+}
+
+std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device dev) {
+  auto s = std::make_shared<Storage>();
+  s->bytes = bytes;
+  s->device = dev;
+  size_t n = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
+  if (dev.is_cpu()) {
+    s->data = std::aligned_alloc(64, n);
+    LP_CHECK(s->data != nullptr, "out of host memory allocating ", bytes, " bytes");
+    s->deleter = host_free;
+  } else {
+    s->data = cuda::alloc(n, dev.index);
+    s->deleter = device_free;
+  }
+  return s;
+}
+
+int64_t Tensor::size(int64_t d) const {
+  int64_t n = dim();
+  if (d < 0) d += n;
+  LP_CHECK(d >= 0 && d < n, "dimension ", d, " out of range for ", describe());
+  return impl_->shape[d];
+}
+
+std::string Tensor::describe() const {
+  if (!impl_) return "undefined tensor";
+  std::ostringstream os;
+  os << dtype_name(dtype()) << " " << shape_str(shape()) << (is_cpu() ? " cpu" : " cuda");
+  return os.str();
+}
+
+Tensor Tensor::empty(Context& ctx, const Shape& shape, DType dtype, Device dev) {
+  for (int64_t d : shape) LP_CHECK(d >= 0, "negative dimension in shape ", shape_str(shape));
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = Storage::allocate(static_cast<size_t>(shape_numel(shape)) * dtype_size(dtype), dev);
+  impl->shape = shape;
+  impl->dtype = dtype;
+  impl->ctx = &ctx;
+  return Tensor(impl);
+}
+
+Tensor Tensor::zeros(Context& ctx, const Shape& shape, DType dtype, Device dev) {
+  Tensor t = empty(ctx, shape, dtype, dev);
+  t.fill_(0.0);
+  return t;
+}
+
+Tensor Tensor::full(Context& ctx, const Shape& shape, double value, DType dtype, Device dev) {
+  Tensor t = empty(ctx, shape, dtype, dev);
+  t.fill_(value);
+  return t;
+}
+
+Tensor Tensor::from_vector(Context& ctx, const Shape& shape, const std::vector<float>& v) {
+  LP_CHECK(static_cast<int64_t>(v.size()) == shape_numel(shape), "from_vector: ", v.size(),
+           " values for shape ", shape_str(shape));
+  Tensor t = empty(ctx, shape, DType::F32);
+  if (!v.empty()) std::memcpy(t.raw(), v.data(), v.size() * sizeof(float));
+  return t;
+}
+
+Tensor Tensor::from_vector(Context& ctx, const Shape& shape, const std::vector<double>& v) {
+  LP_CHECK(static_cast<int64_t>(v.size()) == shape_numel(shape), "from_vector: ", v.size(),
+           " values for shape ", shape_str(shape));
+  Tensor t = empty(ctx, shape, DType::F64);
+  if (!v.empty()) std::memcpy(t.raw(), v.data(), v.size() * sizeof(double));
+  return t;
+}
+
+Tensor Tensor::uniform(Context& ctx, const Shape& shape, double lo, double hi, DType dtype) {
+  Tensor t = empty(ctx, shape, dtype);
+  dispatch_dtype(dtype, [&]<typename T>() {
+    T* p = t.data<T>();
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(ctx.rng().uniform(lo, hi));
+  });
+  return t;
+}
+
+Tensor Tensor::randn(Context& ctx, const Shape& shape, double std, DType dtype) {
+  Tensor t = empty(ctx, shape, dtype);
+  dispatch_dtype(dtype, [&]<typename T>() {
+    T* p = t.data<T>();
+    for (int64_t i = 0; i < t.numel(); ++i) p[i] = static_cast<T>(std * ctx.rng().normal());
+  });
+  return t;
+}
+
+template <typename T>
+std::vector<T> Tensor::to_vector() const {
+  Tensor h = is_cpu() ? *this : to(Device{});
+  std::vector<T> out(static_cast<size_t>(numel()));
+  dispatch_dtype(dtype(), [&]<typename S>() {
+    const S* p = h.data<S>();
+    for (size_t i = 0; i < out.size(); ++i) out[i] = static_cast<T>(p[i]);
+  });
+  return out;
+}
+template std::vector<float> Tensor::to_vector<float>() const;
+template std::vector<double> Tensor::to_vector<double>() const;
+
+double Tensor::item() const {
+  LP_CHECK(numel() == 1, "item() on a tensor with ", numel(), " elements: ", describe());
+  return to_vector<double>()[0];
+}
+
+Tensor& Tensor::set_requires_grad(bool r) {
+  LP_CHECK(is_leaf(), "set_requires_grad on a non-leaf tensor");
+  impl_->requires_grad = r;
+  return *this;
+}
+
+Tensor Tensor::detach() const {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = impl_->storage;
+  impl->offset = impl_->offset;
+  impl->shape = impl_->shape;
+  impl->dtype = impl_->dtype;
+  impl->ctx = impl_->ctx;
+  return Tensor(impl);
+}
+
+Tensor Tensor::clone() const {
+  Tensor t = empty(ctx(), shape(), dtype(), device());
+  t.copy_(*this);
+  return t;
+}
+
+Tensor Tensor::to(DType t) const { return cast(*this, t); }
+
+Tensor Tensor::to(Device d) const {
+  Tensor t = empty(ctx(), shape(), dtype(), d);
+  size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
+  if (bytes == 0) return t;
+  if (is_cpu() && d.is_cpu()) std::memcpy(t.raw(), raw(), bytes);
+  else if (is_cpu()) cuda::copy_h2d(t.raw(), raw(), bytes);
+  else if (d.is_cpu()) cuda::copy_d2h(t.raw(), raw(), bytes);
+  else cuda::copy_d2d(t.raw(), raw(), bytes);
+  return t;
+}
+
+void Tensor::copy_(const Tensor& src) {
+  LP_CHECK(src.shape() == shape(), "copy_: shape ", shape_str(src.shape()), " into ", shape_str(shape()));
+  Tensor s = src.dtype() == dtype() ? src : src.detach().to(dtype());
+  size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
+  if (bytes == 0) return;
+  if (is_cpu() && s.is_cpu()) std::memmove(raw(), s.raw(), bytes);
+  else if (s.is_cpu()) cuda::copy_h2d(raw(), s.raw(), bytes);
+  else if (is_cpu()) cuda::copy_d2h(raw(), s.raw(), bytes);
+  else cuda::copy_d2d(raw(), s.raw(), bytes);
+}
+
+void Tensor::fill_(double v) {
+  if (!is_cpu()) {
+    LP_CHECK(v == 0.0, "fill_ with a non-zero value on a CUDA tensor: use ops");
+    cuda::memset_zero(raw(), static_cast<size_t>(numel()) * dtype_size(dtype()));
+    return;
+  }
+  dispatch_dtype(dtype(), [&]<typename T>() {
+    T* p = data<T>();
+    T val = static_cast<T>(v);
+    for (int64_t i = 0; i < numel(); ++i) p[i] = val;
+  });
+}
+
+Tensor empty_like(const Tensor& like, const Shape& shape) {
+  return Tensor::empty(like.ctx(), shape, like.dtype(), like.device());
+}
+Tensor empty_like(const Tensor& like) { return empty_like(like, like.shape()); }
+Tensor zeros_like(const Tensor& like) {
+  return Tensor::zeros(like.ctx(), like.shape(), like.dtype(), like.device());
+}
+
+}  // namespace lowpass

@@ -1,0 +1,18 @@
+// Stand-in for the CUDA backend when lowpass is built without nvcc (-Dcuda=disabled or no nvcc).
+#include "engine/error.h"
+#include "kernels/cuda/runtime.h"
+
+namespace lowpass::cuda {
+namespace {
+[[noreturn]] void no_cuda() { throw Error("lowpass was built without the CUDA backend (-Dcuda=disabled or no nvcc)"); }
+}  // namespace
+bool available() { return false; }
+bool compiled() { return false; }
+std::string unavailable_reason() { return "built without CUDA"; }
+void* alloc(size_t, int) { no_cuda(); }
+void free(void*, size_t, int) {}
+void copy_h2d(void*, const void*, size_t) { no_cuda(); }
+void copy_d2h(void*, const void*, size_t) { no_cuda(); }
+void copy_d2d(void*, const void*, size_t) { no_cuda(); }
+void memset_zero(void*, size_t) { no_cuda(); }
+}  // namespace lowpass::cuda

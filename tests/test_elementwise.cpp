@@ -1,0 +1,116 @@
+// Element-wise ops: forward vs plain loops, gradient and gradient-of-gradient vs finite differences.
+// Run: build/tests/lowpass_tests -ts=elementwise
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "tests/gradcheck.h"
+
+using namespace lowpass;
+using namespace lowpass::test;
+
+TEST_SUITE("elementwise") {
+TEST_CASE("unary forward matches std:: functions") {
+  Context ctx(2, 1);
+  Tensor x = rand64(ctx, {3, 7}, 0.1, 3.0);
+  auto xv = x.to_vector<double>();
+  struct Case { const char* name; Tensor (*op)(const Tensor&); double (*ref)(double); };
+  Case cases[] = {
+      {"exp", exp, [](double v) { return std::exp(v); }},
+      {"log", log, [](double v) { return std::log(v); }},
+      {"log1p", log1p, [](double v) { return std::log1p(v); }},
+      {"sqrt", sqrt, [](double v) { return std::sqrt(v); }},
+      {"rsqrt", rsqrt, [](double v) { return 1 / std::sqrt(v); }},
+      {"sigmoid", sigmoid, [](double v) { return 1 / (1 + std::exp(-v)); }},
+      {"softplus", softplus, [](double v) { return std::log(1 + std::exp(v)); }},
+      {"lgamma", lgamma, [](double v) { return std::lgamma(v); }},
+      {"square", square, [](double v) { return v * v; }},
+  };
+  for (auto& c : cases) {
+    auto y = c.op(x).to_vector<double>();
+    for (size_t i = 0; i < y.size(); ++i) {
+      INFO(c.name, " at ", xv[i]);
+      CHECK(y[i] == doctest::Approx(c.ref(xv[i])).epsilon(1e-12));
+    }
+  }
+  // digamma: finite difference of lgamma
+  auto d = digamma(x).to_vector<double>();
+  for (size_t i = 0; i < d.size(); ++i)
+    CHECK(d[i] == doctest::Approx((std::lgamma(xv[i] + 1e-6) - std::lgamma(xv[i] - 1e-6)) / 2e-6).epsilon(1e-6));
+}
+
+TEST_CASE("unary gradients and gradients of gradients") {
+  Context ctx(2, 2);
+  for (Shape s : {Shape{1}, Shape{5}, Shape{2, 3, 7}}) {
+    Tensor pos = rand64(ctx, s, 0.2, 2.5);
+    Tensor any = rand64(ctx, s, -2.0, 2.0);
+    std::vector<std::pair<const char*, Fn>> fns = {
+        {"exp", [](auto& v) { return exp(v[0]); }},
+        {"log", [](auto& v) { return log(v[0]); }},
+        {"log1p", [](auto& v) { return log1p(v[0]); }},
+        {"sqrt", [](auto& v) { return sqrt(v[0]); }},
+        {"rsqrt", [](auto& v) { return rsqrt(v[0]); }},
+        {"sigmoid", [](auto& v) { return sigmoid(v[0]); }},
+        {"softplus", [](auto& v) { return softplus(v[0]); }},
+        {"lgamma", [](auto& v) { return lgamma(v[0]); }},
+        {"square", [](auto& v) { return square(v[0]); }},
+        {"pow1.5", [](auto& v) { return pow_scalar(v[0], 1.5); }},
+        {"scalars", [](auto& v) { return add_scalar(mul_scalar(v[0], -3.0), 2.0); }},
+    };
+    for (auto& [name, f] : fns) {
+      INFO(name, " shape ", shape_str(s));
+      check_grad(ctx, f, {pos});
+      check_gradgrad(ctx, f, {pos});
+    }
+    // Kinked ops: inputs kept away from 0.
+    Tensor away = mul(rand64(ctx, s, 0.3, 1.0), sign(any));
+    for (auto& [name, f] : std::vector<std::pair<const char*, Fn>>{
+             {"abs", [](auto& v) { return mul(abs(v[0]), v[0]); }},
+             {"relu", [](auto& v) { return mul(relu(v[0]), v[0]); }},
+             {"neg", [](auto& v) { return mul(neg(v[0]), v[0]); }}}) {
+      INFO(name);
+      check_grad(ctx, f, {away});
+      check_gradgrad(ctx, f, {away});
+    }
+  }
+}
+
+TEST_CASE("binary broadcasting ops") {
+  Context ctx(2, 3);
+  std::vector<std::pair<Shape, Shape>> shapes = {
+      {{4, 3}, {4, 3}}, {{2, 3, 5}, {3, 1}}, {{2, 3, 5}, {1}}, {{1}, {2, 4}}, {{3, 1, 4}, {1, 5, 1}}};
+  for (auto& [sa, sb] : shapes) {
+    Tensor a = rand64(ctx, sa, 0.5, 2.0), b = rand64(ctx, sb, 0.5, 2.0);
+    // forward vs a plain loop through broadcast indices
+    Tensor y = div(sub(mul(a, b), b), add(a, b));
+    Shape os = y.shape();
+    auto av = a.to_vector<double>(), bv = b.to_vector<double>(), yv = y.to_vector<double>();
+    auto index = [&](const Shape& s, int64_t flat) {
+      int64_t nd = static_cast<int64_t>(os.size()), off = 0, stride = 1, rem = flat;
+      std::vector<int64_t> idx(nd);
+      for (int64_t d = nd - 1; d >= 0; --d) { idx[d] = rem % os[d]; rem /= os[d]; }
+      for (int64_t d = static_cast<int64_t>(s.size()) - 1, o = nd - 1; d >= 0; --d, --o) {
+        off += (s[d] == 1 ? 0 : idx[o]) * stride;
+        stride *= s[d];
+      }
+      return off;
+    };
+    for (int64_t i = 0; i < y.numel(); ++i) {
+      double va = av[index(sa, i)], vb = bv[index(sb, i)];
+      CHECK(yv[i] == doctest::Approx((va * vb - vb) / (va + vb)).epsilon(1e-12));
+    }
+    Fn f = [](auto& v) { return div(sub(mul(v[0], v[1]), v[1]), add(v[0], v[1])); };
+    INFO(shape_str(sa), " with ", shape_str(sb));
+    check_grad(ctx, f, {a, b});
+    check_gradgrad(ctx, f, {a, b});
+  }
+}
+
+TEST_CASE("float32 runs the same kernels") {
+  Context ctx(2, 4);
+  Tensor a = Tensor::uniform(ctx, {3, 1000}, -1, 1), b = Tensor::uniform(ctx, {1000}, -1, 1);
+  auto y = mul(a, b).to_vector<float>();
+  auto av = a.to_vector<float>(), bv = b.to_vector<float>();
+  for (size_t i = 0; i < y.size(); ++i) CHECK(y[i] == av[i] * bv[i % 1000]);
+}
+}
