@@ -1,0 +1,29 @@
+#!/usr/bin/env bash
+# Install lowpass's build dependencies from Debian packages (idempotent), then configure and build.
+# Usage: scripts/setup.sh [build-dir] [extra meson options...]   (default build dir: build)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+
+PACKAGES=(meson ninja-build g++ pkg-config libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev
+          libhts-dev libbigwig-dev libopenblas-dev libdnnl-dev zlib1g-dev python3)
+missing=()
+for p in "${PACKAGES[@]}"; do
+  dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
+done
+if [ ${#missing[@]} -gt 0 ]; then
+  echo "setup: installing ${missing[*]}" >&2
+  SUDO=""
+  [ "$(id -u)" -ne 0 ] && SUDO="sudo"
+  $SUDO apt-get update -qq
+  DEBIAN_FRONTEND=noninteractive $SUDO apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
+fi
+
+BUILD=${1:-build}
+shift || true
+CUDA=${LOWPASS_CUDA:-auto}
+if [ -d "$BUILD" ] && [ -f "$BUILD/build.ninja" ]; then
+  meson configure "$BUILD" -Dcuda="$CUDA" "$@" >/dev/null
+else
+  meson setup "$BUILD" -Dcuda="$CUDA" "$@" >/dev/null
+fi
+ninja -C "$BUILD"
