@@ -1,22 +1,45 @@
-// Host-side interface to the CUDA backend: device discovery, memory, copies.
+// Host-side interface to the CUDA backend: device discovery, the caching allocator, copies.
 // Implemented in kernels/cuda/runtime.cu (built when nvcc is found) or cuda_stub.cpp otherwise.
+// Test: build/tests/lowpass_tests -ts=cuda (skips with a message when no GPU is visible).
 #pragma once
 #include <cstddef>
+#include <cstdint>
 #include <string>
 
 namespace lowpass::cuda {
 
 // True when the backend was compiled in AND cudaGetDeviceCount succeeds with >= 1 device.
-// Any CUDA error (e.g. 35, no driver) counts as "no device"; never throws.
+// Any CUDA error (e.g. 35, no driver) counts as "no device"; never throws. Cached after the first call.
 bool available();
 bool compiled();               // backend compiled in
 std::string unavailable_reason();  // why available() is false, for skip messages
 
-void* alloc(size_t bytes, int device);  // through the caching allocator
+// Caching allocator: sizes are rounded up to a bucket (<= 12.5% waste, 512 B minimum) and freed
+// blocks go to a per-device, per-bucket free list that later allocations of the same bucket reuse;
+// cudaMalloc is called only on a miss (after warm-up, never). Thread-safe.
+inline size_t allocator_bucket(size_t bytes) {
+  size_t pow2 = 512;
+  while (pow2 * 2 <= bytes) pow2 *= 2;           // largest power of two <= bytes (>= 512)
+  size_t step = pow2 / 8 < 512 ? 512 : pow2 / 8;  // 8 buckets per octave above 4 KiB
+  size_t b = (bytes + step - 1) / step * step;
+  return b < 512 ? 512 : b;
+}
+void* alloc(size_t bytes, int device);
 void free(void* p, size_t bytes, int device);
+struct AllocatorStats {
+  int64_t device_mallocs = 0;  // cudaMalloc calls so far
+  int64_t cache_hits = 0;      // allocations served from a free list
+  int64_t bytes_in_use = 0;    // bucket bytes handed out and not yet freed
+  int64_t bytes_cached = 0;    // bucket bytes on the free lists
+};
+AllocatorStats allocator_stats(int device);
+void empty_cache(int device);  // cudaFree every cached block of `device` (synchronises it)
+
+// Synchronous copies and memset on the legacy default stream (ordered with each Context's stream).
 void copy_h2d(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);
 void copy_d2d(void* dst, const void* src, size_t bytes);
 void memset_zero(void* dst, size_t bytes);
+void synchronize(int device);
 
 }  // namespace lowpass::cuda

@@ -1,0 +1,46 @@
+// CudaState: the CUDA resources of one Context — its stream, cuBLAS handle, cuFFT plan cache and the
+// device's properties. Created on first use by cuda::state(ctx, device); freed with the Context.
+// Test: tests/test_cuda.cpp (-ts=cuda).
+#pragma once
+#include <cstdint>
+#include <map>
+#include <tuple>
+
+#include "engine/context.h"
+#include "engine/tensor.h"
+#include "kernels/cuda/check.h"
+
+namespace lowpass {
+
+struct CudaState {
+  explicit CudaState(int device);
+  ~CudaState();
+  CudaState(const CudaState&) = delete;
+  CudaState& operator=(const CudaState&) = delete;
+
+  int device = 0;
+  // A blocking stream: work on it is ordered with the legacy default stream that runtime.h's
+  // synchronous copies and memsets use, so host<->device copies need no extra events.
+  cudaStream_t stream = nullptr;
+  cublasHandle_t cublas = nullptr;
+  int sm_count = 1;
+  int max_smem_optin = 48 << 10;  // bytes of shared memory a block may ask for
+
+  // Batched 1-d FFT plan along contiguous rows of length n (R2C/C2R/D2Z/Z2D), cached by
+  // (type, n, batch) and bound to `stream`. The plan's work area is allocated once, at creation.
+  cufftHandle fft_plan(cufftType type, int64_t n, int64_t batch);
+
+ private:
+  std::map<std::tuple<int, int64_t, int64_t>, cufftHandle> plans_;
+};
+
+namespace cuda {
+// The Context's CUDA state for `device`, created on first use (one device per Context).
+CudaState& state(Context& ctx, int device);
+// State for a CUDA tensor's context and device; also makes that device current.
+CudaState& state_of(const Tensor& t);
+// Blocks for a grid-stride launch over n items: enough to fill the GPU, never more than needed.
+unsigned grid_1d(const CudaState& st, int64_t n, int threads);
+}  // namespace cuda
+
+}  // namespace lowpass

@@ -1,0 +1,83 @@
+// Index arithmetic shared by CUDA kernels and their host-side tests (plain C++ under g++):
+// broadcasting offsets out[i] <- a[ia], b[ib] with adjacent dimensions merged where the layout allows.
+// Test: build-cuda/tests/lowpass_tests -ts=cuda ("index arithmetic" runs without a GPU).
+#pragma once
+#include <cstdint>
+
+#include "engine/error.h"
+#include "engine/tensor.h"
+
+#if defined(__CUDACC__)
+#define LP_HD __host__ __device__
+#else
+#define LP_HD
+#endif
+
+namespace lowpass::cuda {
+
+constexpr int kMaxDims = 8;
+
+// Output index space and the strides of a and b in it (0 on broadcast axes), merged dimensions.
+struct BroadcastMap {
+  int nd = 0;
+  int64_t shape[kMaxDims] = {};
+  int64_t sa[kMaxDims] = {};
+  int64_t sb[kMaxDims] = {};
+};
+
+inline BroadcastMap make_broadcast_map(const Shape& out, const Shape& a, const Shape& b) {
+  int64_t nd = static_cast<int64_t>(out.size());
+  std::vector<int64_t> shp(out.begin(), out.end()), sa(nd, 0), sb(nd, 0);
+  auto strides = [&](const Shape& s, std::vector<int64_t>& st) {
+    int64_t stride = 1;
+    for (int64_t i = nd - 1, j = static_cast<int64_t>(s.size()) - 1; j >= 0; --i, --j) {
+      st[i] = s[j] == 1 ? 0 : stride;
+      stride *= s[j];
+    }
+  };
+  strides(a, sa);
+  strides(b, sb);
+  // Drop size-1 dims, then merge d into d+1 when both operands are contiguous across the pair.
+  std::vector<int64_t> ms, ma, mb;
+  for (int64_t d = 0; d < nd; ++d) {
+    if (shp[d] == 1) continue;
+    if (!ms.empty()) {
+      int64_t k = static_cast<int64_t>(ms.size()) - 1;
+      bool a_ok = ma[k] == sa[d] * shp[d];
+      bool b_ok = mb[k] == sb[d] * shp[d];
+      if (a_ok && b_ok) {  // (k, d) behave as one dimension of size ms[k]*shp[d] and inner strides
+        ms[k] *= shp[d];
+        ma[k] = sa[d];
+        mb[k] = sb[d];
+        continue;
+      }
+    }
+    ms.push_back(shp[d]);
+    ma.push_back(sa[d]);
+    mb.push_back(sb[d]);
+  }
+  LP_CHECK(static_cast<int64_t>(ms.size()) <= kMaxDims, "CUDA broadcast: more than ", kMaxDims,
+           " non-mergeable dimensions in ", shape_str(out));
+  BroadcastMap m;
+  m.nd = static_cast<int>(ms.size());
+  for (int d = 0; d < m.nd; ++d) {
+    m.shape[d] = ms[d];
+    m.sa[d] = ma[d];
+    m.sb[d] = mb[d];
+  }
+  return m;
+}
+
+LP_HD inline void broadcast_offsets(const BroadcastMap& m, int64_t i, int64_t& ia, int64_t& ib) {
+  ia = 0;
+  ib = 0;
+  for (int d = m.nd - 1; d >= 0; --d) {
+    int64_t n = m.shape[d];
+    int64_t idx = i % n;
+    i /= n;
+    ia += idx * m.sa[d];
+    ib += idx * m.sb[d];
+  }
+}
+
+}  // namespace lowpass::cuda

@@ -1,0 +1,122 @@
+// CUDA reductions over the middle axis of an (outer, n, inner) view (twins of kernels/cpu/reduce.cpp):
+// out[o, i] = scale * Σ_j a[o, j, i] (double accumulators), expand_axis, max_axis. Fixed order per shape.
+// Test: build-cuda/tests/lowpass_tests -ts=cuda.
+#include <math_constants.h>
+
+#include <type_traits>
+
+#include "kernels/cpu/reduce.h"
+#include "kernels/cuda/cuda_state.h"
+
+namespace lowpass::cuda {
+namespace {
+
+constexpr int kRowThreads = 256;  // inner == 1: one block per row
+constexpr int kTileX = 32;        // inner > 1: 32 inner positions x kTileY partial sums over j
+constexpr int kTileY = 8;
+
+template <typename T> __device__ __forceinline__ T lowest();
+template <> __device__ __forceinline__ float lowest<float>() { return -CUDART_INF_F; }
+template <> __device__ __forceinline__ double lowest<double>() { return -CUDART_INF; }
+
+// max as the CPU's std::max(m, x): a NaN x never replaces m.
+template <typename T> __device__ __forceinline__ T max_keep(T m, T x) { return m < x ? x : m; }
+
+template <bool kMax, typename A>
+__device__ __forceinline__ A combine(A s, A x) {
+  if constexpr (kMax) return max_keep(s, x);
+  else return s + x;
+}
+
+// inner == 1: rows of length n; block-wide tree reduction (warp shuffles, then shared memory).
+template <typename T, bool kMax>
+__global__ void reduce_rows_kernel(const T* __restrict__ a, T* __restrict__ out, int64_t n, double scale) {
+  using A = std::conditional_t<kMax, T, double>;
+  const T* row = a + static_cast<int64_t>(blockIdx.x) * n;
+  A s = kMax ? A(lowest<T>()) : A(0);
+  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s = combine<kMax, A>(s, A(row[j]));
+  for (int off = 16; off > 0; off >>= 1) s = combine<kMax, A>(s, __shfl_down_sync(0xffffffffu, s, off));
+  __shared__ A warp_part[kRowThreads / 32];
+  int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
+  if (lane == 0) warp_part[warp] = s;
+  __syncthreads();
+  if (warp == 0) {
+    s = lane < kRowThreads / 32 ? warp_part[lane] : (kMax ? A(lowest<T>()) : A(0));
+    for (int off = 16; off > 0; off >>= 1) s = combine<kMax, A>(s, __shfl_down_sync(0xffffffffu, s, off));
+    if (lane == 0) out[blockIdx.x] = kMax ? T(s) : static_cast<T>(s * scale);
+  }
+}
+
+// inner > 1: block (kTileX, kTileY) covers 32 consecutive inner positions (coalesced) of one outer
+// index; the y threads split j and are combined in shared memory.
+template <typename T, bool kMax>
+__global__ void reduce_strided_kernel(const T* __restrict__ a, T* __restrict__ out, int64_t n, int64_t inner,
+                                      double scale) {
+  using A = std::conditional_t<kMax, T, double>;
+  int64_t o = blockIdx.y;
+  int64_t i = static_cast<int64_t>(blockIdx.x) * kTileX + threadIdx.x;
+  A s = kMax ? A(lowest<T>()) : A(0);
+  if (i < inner) {
+    const T* base = a + o * n * inner + i;
+    for (int64_t j = threadIdx.y; j < n; j += kTileY) s = combine<kMax, A>(s, A(base[j * inner]));
+  }
+  __shared__ A part[kTileY][kTileX + 1];
+  part[threadIdx.y][threadIdx.x] = s;
+  __syncthreads();
+  if (threadIdx.y == 0 && i < inner) {
+    for (int y = 1; y < kTileY; ++y) s = combine<kMax, A>(s, part[y][threadIdx.x]);
+    out[o * inner + i] = kMax ? T(s) : static_cast<T>(s * scale);
+  }
+}
+
+template <typename T>
+__global__ void expand_gridstride_kernel(const T* __restrict__ a, T* __restrict__ out, int64_t total, int64_t n,
+                                         int64_t inner) {
+  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < total;
+       k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    int64_t i = k % inner;
+    int64_t o = k / (inner * n);
+    out[k] = a[o * inner + i];
+  }
+}
+
+template <typename T, bool kMax>
+void reduce_launch(const Tensor& a, Tensor& out, int64_t outer, int64_t n, int64_t inner, double scale) {
+  if (outer * inner == 0) return;
+  LP_CHECK(outer <= 65535 || inner == 1, "CUDA reduction: outer size ", outer, " above 65535 with inner ", inner);
+  LP_CHECK(outer <= INT32_MAX, "CUDA reduction: outer size ", outer, " above 2^31-1");
+  const CudaState& st = state_of(a);
+  const T* pa = a.data<T>();
+  T* po = out.data<T>();
+  if (inner == 1) {
+    reduce_rows_kernel<T, kMax><<<static_cast<unsigned>(outer), kRowThreads, 0, st.stream>>>(pa, po, n, scale);
+  } else {
+    dim3 grid(static_cast<unsigned>((inner + kTileX - 1) / kTileX), static_cast<unsigned>(outer));
+    LP_CHECK((inner + kTileX - 1) / kTileX <= INT32_MAX, "CUDA reduction: inner size ", inner, " too large");
+    reduce_strided_kernel<T, kMax><<<grid, dim3(kTileX, kTileY), 0, st.stream>>>(pa, po, n, inner, scale);
+  }
+  LP_CUDA_LAUNCH_CHECK();
+}
+
+}  // namespace
+
+void reduce_axis(const Tensor& a, Tensor& out, int64_t outer, int64_t n, int64_t inner, double scale) {
+  dispatch_dtype(a.dtype(), [&]<typename T>() { reduce_launch<T, false>(a, out, outer, n, inner, scale); });
+}
+
+void max_axis(const Tensor& a, Tensor& out, int64_t outer, int64_t n, int64_t inner) {
+  dispatch_dtype(a.dtype(), [&]<typename T>() { reduce_launch<T, true>(a, out, outer, n, inner, 1.0); });
+}
+
+void expand_axis(const Tensor& a, Tensor& out, int64_t outer, int64_t n, int64_t inner) {
+  int64_t total = outer * n * inner;
+  if (total == 0) return;
+  const CudaState& st = state_of(a);
+  dispatch_dtype(a.dtype(), [&]<typename T>() {
+    expand_gridstride_kernel<T><<<grid_1d(st, total, 256), 256, 0, st.stream>>>(a.data<T>(), out.data<T>(), total,
+                                                                                 n, inner);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+}  // namespace lowpass::cuda

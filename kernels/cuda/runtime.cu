@@ -1,0 +1,277 @@
+// CUDA runtime: device discovery (cached), the caching allocator, copies, checking helpers, CudaState.
+// Allocator: bucket = allocator_bucket(bytes); free lists per (device, bucket); cudaMalloc only on a miss.
+// Test: build-cuda/tests/lowpass_tests -ts=cuda (skips without a GPU).
+#include "kernels/cuda/runtime.h"
+
+#include <cstdio>
+#include <mutex>
+#include <unordered_map>
+#include <vector>
+
+#include "kernels/cuda/check.h"
+#include "kernels/cuda/cuda_state.h"
+
+namespace lowpass::cuda {
+
+// ---------------- checking helpers ----------------
+namespace detail {
+void fail_cuda(cudaError_t e, const char* stmt, const char* file, int line) {
+  throw Error(::lowpass::detail::concat("CUDA error ", static_cast<int>(e), " (", cudaGetErrorName(e), ": ",
+                                        cudaGetErrorString(e), ") in `", stmt, "` at ", file, ":", line));
+}
+void fail_cublas(cublasStatus_t s, const char* stmt, const char* file, int line) {
+  throw Error(::lowpass::detail::concat("cuBLAS error ", static_cast<int>(s), " (", cublasGetStatusString(s),
+                                        ") in `", stmt, "` at ", file, ":", line));
+}
+const char* cufft_status_name(cufftResult r) {
+  switch (r) {
+    case CUFFT_SUCCESS: return "CUFFT_SUCCESS";
+    case CUFFT_INVALID_PLAN: return "CUFFT_INVALID_PLAN";
+    case CUFFT_ALLOC_FAILED: return "CUFFT_ALLOC_FAILED";
+    case CUFFT_INVALID_VALUE: return "CUFFT_INVALID_VALUE";
+    case CUFFT_INTERNAL_ERROR: return "CUFFT_INTERNAL_ERROR";
+    case CUFFT_EXEC_FAILED: return "CUFFT_EXEC_FAILED";
+    case CUFFT_SETUP_FAILED: return "CUFFT_SETUP_FAILED";
+    case CUFFT_INVALID_SIZE: return "CUFFT_INVALID_SIZE";
+    default: return "cuFFT error";
+  }
+}
+void fail_cufft(cufftResult r, const char* stmt, const char* file, int line) {
+  throw Error(::lowpass::detail::concat("cuFFT error ", static_cast<int>(r), " (", cufft_status_name(r), ") in `",
+                                        stmt, "` at ", file, ":", line));
+}
+void print_cuda(cudaError_t e, const char* stmt, const char* file, int line) {
+  std::fprintf(stderr, "lowpass: CUDA error %d (%s) in `%s` at %s:%d (ignored in a destructor)\n",
+               static_cast<int>(e), cudaGetErrorString(e), stmt, file, line);
+}
+}  // namespace detail
+
+// ---------------- discovery ----------------
+namespace {
+struct Discovery {
+  bool ok = false;
+  std::string reason;
+};
+const Discovery& discovery() {
+  static const Discovery d = [] {
+    Discovery r;
+    int count = 0;
+    cudaError_t e = cudaGetDeviceCount(&count);
+    if (e != cudaSuccess) {
+      r.reason = ::lowpass::detail::concat("cudaGetDeviceCount returned error ", static_cast<int>(e), " (",
+                                           cudaGetErrorName(e), ": ", cudaGetErrorString(e), ")");
+      (void)cudaGetLastError();  // clear the (non-sticky) error so later calls start clean
+    } else if (count < 1) {
+      r.reason = "cudaGetDeviceCount found no CUDA device";
+    } else {
+      r.ok = true;
+    }
+    return r;
+  }();
+  return d;
+}
+}  // namespace
+
+bool available() { return discovery().ok; }
+bool compiled() { return true; }
+std::string unavailable_reason() { return available() ? std::string() : discovery().reason; }
+
+// ---------------- caching allocator ----------------
+namespace {
+struct DeviceCache {
+  std::unordered_map<size_t, std::vector<void*>> free_lists;  // bucket -> blocks
+  std::unordered_map<void*, size_t> live;                      // block -> bucket
+  AllocatorStats stats;
+};
+
+class CachingAllocator {
+ public:
+  void* alloc(size_t bytes, int device) {
+    size_t b = allocator_bucket(bytes);
+    std::lock_guard<std::mutex> lock(mu_);
+    DeviceCache& dc = cache(device);
+    auto it = dc.free_lists.find(b);
+    if (it != dc.free_lists.end() && !it->second.empty()) {
+      void* p = it->second.back();
+      it->second.pop_back();
+      dc.live[p] = b;
+      dc.stats.cache_hits++;
+      dc.stats.bytes_cached -= static_cast<int64_t>(b);
+      dc.stats.bytes_in_use += static_cast<int64_t>(b);
+      return p;
+    }
+    LP_CUDA_CHECK(cudaSetDevice(device));
+    void* p = nullptr;
+    cudaError_t e = cudaMalloc(&p, b);
+    if (e == cudaErrorMemoryAllocation) {  // give the cached blocks back and try once more
+      (void)cudaGetLastError();
+      release_locked(device, dc);
+      e = cudaMalloc(&p, b);
+    }
+    if (e != cudaSuccess) {
+      (void)cudaGetLastError();
+      throw Error(::lowpass::detail::concat("CUDA out of memory: cudaMalloc of ", b, " bytes on device ", device,
+                                            " failed (", cudaGetErrorString(e), "); lowpass holds ",
+                                            dc.stats.bytes_in_use, " bytes in use"));
+    }
+    dc.live[p] = b;
+    dc.stats.device_mallocs++;
+    dc.stats.bytes_in_use += static_cast<int64_t>(b);
+    return p;
+  }
+
+  void free(void* p, int device) {
+    if (!p) return;
+    std::lock_guard<std::mutex> lock(mu_);
+    DeviceCache& dc = cache(device);
+    auto it = dc.live.find(p);
+    LP_ASSERT(it != dc.live.end(), "cuda::free of a pointer the caching allocator did not hand out");
+    size_t b = it->second;
+    dc.live.erase(it);
+    dc.free_lists[b].push_back(p);
+    dc.stats.bytes_in_use -= static_cast<int64_t>(b);
+    dc.stats.bytes_cached += static_cast<int64_t>(b);
+  }
+
+  AllocatorStats stats(int device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cache(device).stats;
+  }
+
+  void empty(int device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    release_locked(device, cache(device));
+  }
+
+ private:
+  DeviceCache& cache(int device) {
+    LP_CHECK(device >= 0 && device < 64, "CUDA device index ", device, " out of range");
+    if (static_cast<size_t>(device) >= caches_.size()) caches_.resize(static_cast<size_t>(device) + 1);
+    return caches_[static_cast<size_t>(device)];
+  }
+  void release_locked(int device, DeviceCache& dc) {
+    LP_CUDA_CHECK(cudaSetDevice(device));
+    for (auto& [b, blocks] : dc.free_lists) {
+      for (void* p : blocks) LP_CUDA_CHECK(cudaFree(p));
+      dc.stats.bytes_cached -= static_cast<int64_t>(b * blocks.size());
+      blocks.clear();
+    }
+  }
+
+  std::mutex mu_;
+  std::vector<DeviceCache> caches_;
+};
+
+// Process-wide by nature (device memory is); deliberately never destroyed, so tensors released
+// during static destruction still find it, and no cudaFree runs after the driver has shut down.
+CachingAllocator& allocator() {
+  static CachingAllocator* a = new CachingAllocator();
+  return *a;
+}
+}  // namespace
+
+void* alloc(size_t bytes, int device) { return allocator().alloc(bytes, device); }
+void free(void* p, size_t, int device) { allocator().free(p, device); }
+AllocatorStats allocator_stats(int device) { return allocator().stats(device); }
+void empty_cache(int device) {
+  if (available()) allocator().empty(device);
+}
+
+// ---------------- copies ----------------
+void copy_h2d(void* dst, const void* src, size_t bytes) {
+  LP_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+}
+void copy_d2h(void* dst, const void* src, size_t bytes) {
+  LP_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+}
+void copy_d2d(void* dst, const void* src, size_t bytes) {
+  LP_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+}
+void memset_zero(void* dst, size_t bytes) { LP_CUDA_CHECK(cudaMemset(dst, 0, bytes)); }
+void synchronize(int device) {
+  LP_CUDA_CHECK(cudaSetDevice(device));
+  LP_CUDA_CHECK(cudaDeviceSynchronize());
+}
+
+}  // namespace lowpass::cuda
+
+// ---------------- CudaState ----------------
+namespace lowpass {
+
+CudaState::CudaState(int dev) : device(dev) {
+  LP_CHECK(cuda::available(), "a CUDA tensor was used but no GPU is usable: ", cuda::unavailable_reason());
+  LP_CUDA_CHECK(cudaSetDevice(device));
+  LP_CUDA_CHECK(cudaStreamCreate(&stream));
+  LP_CUBLAS_CHECK(cublasCreate(&cublas));
+  LP_CUBLAS_CHECK(cublasSetStream(cublas, stream));
+  // float32 GEMMs stay float32 (no TF32) unless a caller opts in: float32 is the reference.
+  LP_CUBLAS_CHECK(cublasSetMathMode(cublas, CUBLAS_DEFAULT_MATH));
+  LP_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+  LP_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+}
+
+CudaState::~CudaState() {
+  for (auto& [key, plan] : plans_) {
+    cufftResult r = cufftDestroy(plan);
+    if (r != CUFFT_SUCCESS)
+      std::fprintf(stderr, "lowpass: cufftDestroy failed (%s) at %s:%d (ignored in a destructor)\n",
+                   cuda::detail::cufft_status_name(r), __FILE__, __LINE__);
+  }
+  if (cublas) {
+    cublasStatus_t s = cublasDestroy(cublas);
+    if (s != CUBLAS_STATUS_SUCCESS)
+      std::fprintf(stderr, "lowpass: cublasDestroy failed (%s) at %s:%d (ignored in a destructor)\n",
+                   cublasGetStatusString(s), __FILE__, __LINE__);
+  }
+  if (stream) LP_CUDA_CHECK_PRINT(cudaStreamDestroy(stream));
+}
+
+cufftHandle CudaState::fft_plan(cufftType type, int64_t n, int64_t batch) {
+  auto key = std::make_tuple(static_cast<int>(type), n, batch);
+  auto it = plans_.find(key);
+  if (it != plans_.end()) return it->second;
+  LP_CHECK(n >= 1 && n <= INT32_MAX && batch >= 1 && batch <= INT32_MAX, "cuFFT plan: length ", n,
+           " and batch ", batch, " must lie in [1, 2^31)");
+  bool r2c = type == CUFFT_R2C || type == CUFFT_D2Z;
+  int len = static_cast<int>(n);
+  int nc = len / 2 + 1;
+  int idist = r2c ? len : nc, odist = r2c ? nc : len;
+  cufftHandle plan = 0;
+  LP_CUFFT_CHECK(cufftPlanMany(&plan, 1, &len, &len, 1, idist, &len, 1, odist, type, static_cast<int>(batch)));
+  cufftResult r = cufftSetStream(plan, stream);
+  if (r != CUFFT_SUCCESS) {
+    cufftDestroy(plan);
+    LP_CUFFT_CHECK(r);
+  }
+  plans_[key] = plan;
+  return plan;
+}
+
+namespace cuda {
+
+CudaState& state(Context& ctx, int device) {
+  CudaState* s = ctx.cuda_state();
+  if (!s) {
+    ctx.set_cuda_state(std::make_shared<CudaState>(device));
+    s = ctx.cuda_state();
+  }
+  LP_CHECK(s->device == device, "a Context drives one GPU: its tensors are on cuda:", s->device,
+           " but one on cuda:", device, " reached an op");
+  LP_CUDA_CHECK(cudaSetDevice(device));
+  return *s;
+}
+
+CudaState& state_of(const Tensor& t) {
+  LP_ASSERT(t.device().is_cuda(), "state_of on ", t.describe());
+  return state(t.ctx(), t.device().index);
+}
+
+unsigned grid_1d(const CudaState& st, int64_t n, int threads) {
+  int64_t blocks = (n + threads - 1) / threads;
+  int64_t cap = static_cast<int64_t>(st.sm_count) * 32;
+  if (blocks > cap) blocks = cap;
+  return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
+}
+
+}  // namespace cuda
+}  // namespace lowpass
