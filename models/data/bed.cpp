@@ -1,0 +1,178 @@
+// BED3+ / narrowPeak parsing with line-numbered errors; merged interval sets for overlap queries.
+// overlap(c, s, e) = sum over merged intervals [a, b) of max(0, min(b, e) - max(a, s)).
+// Test: build-data/tests/lowpass_tests -ts=genome
+#include "models/data/bed.h"
+
+#include <htslib/bgzf.h>
+#include <htslib/kstring.h>
+#include <unistd.h>
+
+#include <algorithm>
+#include <charconv>
+#include <cerrno>
+#include <cstring>
+#include <filesystem>
+#include <unordered_set>
+
+#include "engine/error.h"
+
+namespace lowpass {
+
+namespace {
+std::vector<std::string_view> split_fields(std::string_view line) {
+  std::vector<std::string_view> f;
+  size_t i = 0, n = line.size();
+  // BED is tab-separated; spaces are accepted as separators too (many hand-made files use them).
+  while (i < n) {
+    while (i < n && (line[i] == '\t' || line[i] == ' ')) ++i;
+    size_t j = i;
+    while (j < n && line[j] != '\t' && line[j] != ' ') ++j;
+    if (j > i) f.push_back(line.substr(i, j - i));
+    i = j;
+  }
+  return f;
+}
+
+bool parse_int(std::string_view s, int64_t& v) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  return r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+
+bool parse_double(std::string_view s, double& v) {
+  std::string t(s);  // from_chars for double is fine in GCC 11+, strtod keeps it portable
+  char* end = nullptr;
+  errno = 0;
+  v = std::strtod(t.c_str(), &end);
+  return end == t.c_str() + t.size() && !t.empty() && errno != ERANGE;
+}
+}  // namespace
+
+std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
+  namespace fs = std::filesystem;
+  std::error_code ec;
+  LP_CHECK(!path.empty(), "BED: no file given");
+  LP_CHECK(fs::exists(path, ec), "BED '", path, "': file not found");
+  LP_CHECK(!fs::is_directory(path, ec), "BED '", path, "': is a directory, expected a file");
+  LP_CHECK(access(path.c_str(), R_OK) == 0, "BED '", path, "': cannot read (", std::strerror(errno), ")");
+  BGZF* fp = bgzf_open(path.c_str(), "r");
+  LP_CHECK(fp != nullptr, "BED '", path, "': cannot open");
+  kstring_t ks = {0, 0, nullptr};
+  std::vector<Peak> peaks;
+  std::unordered_set<std::string> finished_chroms;  // for the sortedness check
+  std::string cur_chrom;
+  int64_t cur_start = -1, lineno = 0;
+  try {
+    while (true) {
+      int r = bgzf_getline(fp, '\n', &ks);
+      if (r == -1) break;
+      LP_CHECK(r >= 0, path, ":", lineno + 1, ": read error (truncated or corrupt compressed file?)");
+      ++lineno;
+      std::string_view line(ks.s, ks.l);
+      if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      auto f = split_fields(line);
+      if (f.empty() || f[0][0] == '#' || f[0] == "track" || f[0] == "browser") continue;
+      auto at = [&]() { return path + ":" + std::to_string(lineno) + ": "; };
+      LP_CHECK(f.size() >= 3, at(), "expected at least 3 columns (chrom, start, end), found ", f.size());
+      Peak p;
+      p.chrom = std::string(f[0]);
+      p.line = lineno;
+      LP_CHECK(parse_int(f[1], p.start), at(), "column 2 (start) '", f[1], "' is not an integer");
+      LP_CHECK(parse_int(f[2], p.end), at(), "column 3 (end) '", f[2], "' is not an integer");
+      LP_CHECK(p.start >= 0, at(), "column 2 (start) is negative (", p.start, ")");
+      LP_CHECK(p.start < p.end, at(), "start ", p.start, " >= end ", p.end, " (expected start < end)");
+      if (opt.sizes) {
+        p.chrom_index = opt.sizes->find(p.chrom);
+        LP_CHECK(p.chrom_index >= 0, at(), "chromosome '", p.chrom, "' is not in ", opt.sizes_source, "; ",
+                 opt.sizes->suggest(p.chrom));
+        int64_t L = opt.sizes->lengths[p.chrom_index];
+        LP_CHECK(p.end <= L, at(), "end ", p.end, " is past the end of ", p.chrom, " (length ", L, " in ",
+                 opt.sizes_source, ")");
+      }
+      bool narrow = opt.format == BedFormat::NarrowPeak || (opt.format == BedFormat::Auto && f.size() == 10);
+      if (opt.format == BedFormat::NarrowPeak)
+        LP_CHECK(f.size() >= 10, at(), "narrowPeak needs 10 columns, found ", f.size());
+      int64_t off = -1;
+      if (narrow) {
+        LP_CHECK(parse_double(f[6], p.signal), at(), "column 7 (signalValue) '", f[6], "' is not a number");
+        p.has_signal = true;
+        LP_CHECK(parse_int(f[9], off), at(), "column 10 (summit offset) '", f[9], "' is not an integer");
+        LP_CHECK(off == -1 || (off >= 0 && off < p.end - p.start), at(), "summit offset ", off,
+                 " is outside the peak (expected -1 or 0..", p.end - p.start - 1, ")");
+      } else if (f.size() >= 5 && f[4] != ".") {
+        LP_CHECK(parse_double(f[4], p.signal), at(), "column 5 (score) '", f[4], "' is not a number");
+        p.has_signal = true;
+      }
+      p.summit = off >= 0 ? p.start + off : p.start + (p.end - p.start) / 2;
+      if (opt.require_sorted) {
+        if (p.chrom != cur_chrom) {
+          LP_CHECK(!finished_chroms.count(p.chrom), at(), "file is not sorted: chromosome '", p.chrom,
+                   "' appears again after other chromosomes (sort with 'sort -k1,1 -k2,2n')");
+          if (!cur_chrom.empty()) finished_chroms.insert(cur_chrom);
+          cur_chrom = p.chrom;
+        } else {
+          LP_CHECK(p.start >= cur_start, at(), "file is not sorted: start ", p.start, " follows start ", cur_start,
+                   " on ", p.chrom, " (sort with 'sort -k1,1 -k2,2n')");
+        }
+        cur_start = p.start;
+      }
+      peaks.push_back(std::move(p));
+    }
+  } catch (...) {
+    bgzf_close(fp);
+    free(ks.s);
+    throw;
+  }
+  bgzf_close(fp);
+  free(ks.s);
+  LP_CHECK(opt.allow_empty || !peaks.empty(), "BED '", path, "': no records (", lineno,
+           " lines, all blank, comments or track/browser headers)");
+  return peaks;
+}
+
+// ---------------------------------------------------------------------------------------------
+void IntervalSet::add(int64_t c, int64_t start, int64_t end) {
+  LP_ASSERT(c >= 0 && c < chroms(), "chromosome index ", c);
+  if (end > start) by_chrom_[c].push_back({start, end});
+}
+
+void IntervalSet::add_peaks(const std::vector<Peak>& peaks) {
+  for (const auto& p : peaks) add(p.chrom_index, p.start, p.end);
+}
+
+void IntervalSet::finalize() {
+  for (auto& v : by_chrom_) {
+    std::sort(v.begin(), v.end());
+    std::vector<std::pair<int64_t, int64_t>> m;
+    for (auto& iv : v) {
+      if (!m.empty() && iv.first <= m.back().second) m.back().second = std::max(m.back().second, iv.second);
+      else m.push_back(iv);
+    }
+    v.swap(m);
+  }
+}
+
+int64_t IntervalSet::overlap(int64_t c, int64_t start, int64_t end) const {
+  if (c < 0 || c >= chroms()) return 0;
+  const auto& v = by_chrom_[c];
+  // first interval whose end > start
+  auto it = std::upper_bound(v.begin(), v.end(), start,
+                             [](int64_t s, const std::pair<int64_t, int64_t>& iv) { return s < iv.second; });
+  int64_t k = 0;
+  for (; it != v.end() && it->first < end; ++it) k += std::min(it->second, end) - std::max(it->first, start);
+  return k;
+}
+
+int64_t IntervalSet::total_bases() const {
+  int64_t k = 0;
+  for (auto& v : by_chrom_)
+    for (auto& iv : v) k += iv.second - iv.first;
+  return k;
+}
+
+int64_t IntervalSet::intervals() const {
+  int64_t k = 0;
+  for (auto& v : by_chrom_) k += static_cast<int64_t>(v.size());
+  return k;
+}
+
+}  // namespace lowpass

@@ -1,0 +1,63 @@
+// bigWig signal tracks through libBigWig: per-base values of a window (missing = 0), stranded tracks.
+// values(c, s, e)[i] = value of the bigWig interval covering base s + i, or 0 where none does.
+// Test: build-data/tests/lowpass_tests -ts=genome
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <mutex>
+#include <string>
+#include <vector>
+
+#include "models/data/fasta.h"
+
+namespace lowpass {
+
+// One bigWig file. Reads are thread-safe (the libBigWig handle is used under a mutex).
+class BigWig {
+ public:
+  explicit BigWig(const std::string& path);
+  ~BigWig();
+  BigWig(const BigWig&) = delete;
+  BigWig& operator=(const BigWig&) = delete;
+
+  const std::string& path() const { return path_; }
+  const ChromSizes& chrom_sizes() const { return sizes_; }
+  // Per-base values of [start, end) into out[end - start], float, missing (and NaN) = 0. Throws Error
+  // for chromosomes absent from the file (with the chr-prefix hint) and coordinates past its end.
+  void values(const std::string& chrom, int64_t start, int64_t end, float* out) const;
+  // Checks that every chromosome of `needed` (names) exists here with the genome's length.
+  // Chromosomes the bigWig lacks are an Error only when `strict`; otherwise they read as zeros
+  // (a sparse track with no reads on a chromosome), which `missing()` reports.
+  void check_against(const ChromSizes& genome, const std::vector<std::string>& needed, bool strict = false);
+  const std::vector<std::string>& missing() const { return missing_; }
+
+ private:
+  std::string path_;
+  ChromSizes sizes_;
+  std::vector<std::string> missing_;
+  void* fp_ = nullptr;  // bigWigFile_t*
+  mutable std::mutex mu_;
+};
+
+// A (possibly stranded) signal: S bigWig files read as S rows. For a reverse-complemented window the
+// strand axis is reversed as well as the position axis (so for S = 2 the order given is swapped).
+class Track {
+ public:
+  Track() = default;
+  explicit Track(const std::vector<std::string>& files);
+  int64_t strands() const { return static_cast<int64_t>(files_.size()); }
+  const BigWig& file(int64_t s) const { return *files_[s]; }
+  const std::vector<std::shared_ptr<BigWig>>& files() const { return files_; }
+  // (S, end - start) row-major into out; with revcomp, out[s][i] = raw[S-1-s][L-1-i].
+  void window(const std::string& chrom, int64_t start, int64_t end, float* out, bool revcomp = false) const;
+  void check_against(const ChromSizes& genome, const std::vector<std::string>& needed, bool strict = false);
+
+ private:
+  std::vector<std::shared_ptr<BigWig>> files_;
+};
+
+// Writes a bigWig (for tests, `lowpass simulate` and attribution tracks): `values[c]` holds one
+// float per base of chromosome c; runs of zeros are not written. Throws Error on write failure.
+void write_bigwig(const std::string& path, const ChromSizes& sizes, const std::vector<std::vector<float>>& values);
+
+}  // namespace lowpass
