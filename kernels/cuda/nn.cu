@@ -1,0 +1,310 @@
+// CUDA kernels behind the neural-net layers (twins of kernels/cpu/nn.cpp): batch-norm statistics
+// (shifted one-pass, double), affine map, fused backward; max-pool with argmax routing; (log-)softmax.
+// Legend: B batch, C channels, L length, Lo pooled length. Test: build-cuda/tests/lowpass_tests -ts=cuda.
+#include <math_constants.h>
+
+#include "kernels/cpu/nn.h"
+#include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/cuda_state.h"
+#include "kernels/cuda/device_buffer.h"
+
+namespace lowpass::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+
+#define LP_GRID_STRIDE(i, n)                                                                    \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+struct BCL {
+  int64_t B, C, L;
+};
+BCL bcl(const Tensor& x) { return {x.size(0), x.size(1), x.dim() == 3 ? x.size(2) : 1}; }
+
+// One block per channel c: Σ (x - k) and Σ (x - k)² over (B, L) in double, k = x[0, c, 0].
+template <typename T>
+__global__ void channel_stats_kernel(const T* __restrict__ x, T* __restrict__ mean, T* __restrict__ var, int64_t B,
+                                     int64_t C, int64_t L) {
+  __shared__ double scratch[32];
+  int64_t c = blockIdx.x;
+  const double k = x[c * L];
+  double s1 = 0, s2 = 0;
+  for (int64_t e = threadIdx.x; e < B * L; e += blockDim.x) {
+    int64_t b = e / L, l = e % L;
+    double d = static_cast<double>(x[(b * C + c) * L + l]) - k;
+    s1 += d;
+    s2 += d * d;
+  }
+  s1 = block_sum(s1, scratch);
+  __syncthreads();
+  s2 = block_sum(s2, scratch);
+  if (threadIdx.x == 0) {
+    double n = static_cast<double>(B * L);
+    double m = s1 / n;
+    mean[c] = static_cast<T>(k + m);
+    var[c] = static_cast<T>(fmax(0.0, s2 / n - m * m));
+  }
+}
+
+template <typename T>
+__global__ void channel_affine_kernel(const T* __restrict__ x, const T* __restrict__ scale,
+                                      const T* __restrict__ shift, T* __restrict__ y, int64_t total, int64_t C,
+                                      int64_t L) {
+  LP_GRID_STRIDE(e, total) {
+    int64_t c = (e / L) % C;
+    y[e] = x[e] * scale[c] + shift[c];
+  }
+}
+
+// One block per channel: sg = Σ g, sgx = Σ g·(x - mean) in double; then the per-channel coefficients of
+// dx = A·g + Bc·x + Cc (coef (3, C)), dgamma = sgx·invstd, dbeta = sg.
+template <typename T>
+__global__ void batch_norm_bwd_sums_kernel(const T* __restrict__ g, const T* __restrict__ x,
+                                           const T* __restrict__ mean, const T* __restrict__ invstd,
+                                           const T* __restrict__ gamma, T* __restrict__ coef, T* __restrict__ dgamma,
+                                           T* __restrict__ dbeta, int64_t B, int64_t C, int64_t L) {
+  __shared__ double scratch[32];
+  int64_t c = blockIdx.x;
+  const double m = mean[c];
+  double a = 0, b2 = 0;
+  for (int64_t e = threadIdx.x; e < B * L; e += blockDim.x) {
+    int64_t b = e / L, l = e % L;
+    int64_t off = (b * C + c) * L + l;
+    double gv = static_cast<double>(g[off]);
+    a += gv;
+    b2 += gv * (static_cast<double>(x[off]) - m);
+  }
+  a = block_sum(a, scratch);
+  __syncthreads();
+  b2 = block_sum(b2, scratch);
+  if (threadIdx.x == 0) {
+    double n = static_cast<double>(B * L);
+    double is = invstd[c], gm = gamma ? static_cast<double>(gamma[c]) : 1.0;
+    double A = gm * is, Bc = -A * is * is * b2 / n;
+    coef[c] = static_cast<T>(A);
+    coef[C + c] = static_cast<T>(Bc);
+    coef[2 * C + c] = static_cast<T>(-A * a / n - Bc * m);
+    if (dgamma) dgamma[c] = static_cast<T>(b2 * is);
+    if (dbeta) dbeta[c] = static_cast<T>(a);
+  }
+}
+
+template <typename T>
+__global__ void batch_norm_bwd_dx_kernel(const T* __restrict__ g, const T* __restrict__ x,
+                                         const T* __restrict__ coef, T* __restrict__ dx, int64_t total, int64_t C,
+                                         int64_t L) {
+  LP_GRID_STRIDE(e, total) {
+    int64_t c = (e / L) % C;
+    dx[e] = coef[c] * g[e] + coef[C + c] * x[e] + coef[2 * C + c];
+  }
+}
+
+// One thread per pooled output (r, j): first maximum of row r over [j·stride, j·stride + k).
+template <typename T>
+__global__ void max_pool1d_fwd_kernel(const T* __restrict__ x, T* __restrict__ out, int32_t* __restrict__ idx,
+                                      int64_t total, int64_t L, int64_t Lo, int64_t k, int64_t stride) {
+  LP_GRID_STRIDE(e, total) {
+    int64_t r = e / Lo, j = e % Lo;
+    const T* row = x + r * L;
+    int64_t s = j * stride, best = s;
+    T m = row[s];
+    for (int64_t t = s + 1; t < s + k; ++t)
+      if (row[t] > m) {
+        m = row[t];
+        best = t;
+      }
+    out[e] = m;
+    idx[e] = static_cast<int32_t>(best);
+  }
+}
+
+// out[r, idx[r, j]] += g[r, j]: one thread per row, zeroing it and adding in ascending j exactly as the
+// CPU does (deterministic for any idx, overlapping windows and NaN-routed ones included).
+template <typename T>
+__global__ void max_pool1d_scatter_rows_kernel(const T* __restrict__ g, T* __restrict__ out,
+                                               const int32_t* __restrict__ idx, int64_t rows, int64_t L,
+                                               int64_t Lo) {
+  LP_GRID_STRIDE(r, rows) {
+    T* dst = out + r * L;
+    for (int64_t t = 0; t < L; ++t) dst[t] = T(0);
+    for (int64_t j = 0; j < Lo; ++j) dst[idx[r * Lo + j]] += g[r * Lo + j];
+  }
+}
+
+template <typename T>
+__global__ void max_pool1d_gather_kernel(const T* __restrict__ h, T* __restrict__ out,
+                                         const int32_t* __restrict__ idx, int64_t total, int64_t L, int64_t Lo) {
+  LP_GRID_STRIDE(e, total) {
+    int64_t r = e / Lo;
+    out[e] = h[r * L + idx[e]];
+  }
+}
+
+// (log-)softmax along the middle axis of (outer, n, inner); one thread per (o, i), as the CPU computes it:
+// m = max (0 when not finite), s = Σ exp(double(x - m)), out = x - m - log s, or exp(x - m) / s.
+template <typename T, bool LOG>
+__global__ void softmax_axis_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t n,
+                                    int64_t inner) {
+  LP_GRID_STRIDE(r, rows) {
+    int64_t o = r / inner, i = r % inner;
+    const T* src = x + o * n * inner + i;
+    T* dst = out + o * n * inner + i;
+    T m = -CUDART_INF_F;
+    for (int64_t j = 0; j < n; ++j) m = m < src[j * inner] ? src[j * inner] : m;
+    if (!isfinite(m)) m = 0;
+    double s = 0;
+    for (int64_t j = 0; j < n; ++j) s += exp(static_cast<double>(src[j * inner] - m));
+    if constexpr (LOG) {
+      T lse = static_cast<T>(log(s));
+      for (int64_t j = 0; j < n; ++j) dst[j * inner] = src[j * inner] - m - lse;
+    } else {
+      double inv = 1.0 / s;
+      for (int64_t j = 0; j < n; ++j) dst[j * inner] = static_cast<T>(exp(static_cast<double>(src[j * inner] - m)) * inv);
+    }
+  }
+}
+
+// inner == 1: one warp per row (coalesced); same arithmetic, the sum of exps reduced by shuffles.
+template <typename T, bool LOG>
+__global__ void softmax_rows_warp_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t rows, int64_t n) {
+  int lane = threadIdx.x % 32;
+  int64_t warp = (static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x) / 32;
+  int64_t nwarps = static_cast<int64_t>(gridDim.x) * blockDim.x / 32;
+  for (int64_t r = warp; r < rows; r += nwarps) {
+    const T* src = x + r * n;
+    T* dst = out + r * n;
+    T m = -CUDART_INF_F;
+    for (int64_t j = lane; j < n; j += 32) m = m < src[j] ? src[j] : m;
+    for (int off = 16; off > 0; off >>= 1) {
+      T o = __shfl_xor_sync(0xffffffffu, m, off);
+      m = m < o ? o : m;
+    }
+    if (!isfinite(m)) m = 0;
+    double s = 0;
+    for (int64_t j = lane; j < n; j += 32) s += exp(static_cast<double>(src[j] - m));
+    for (int off = 16; off > 0; off >>= 1) s += __shfl_xor_sync(0xffffffffu, s, off);
+    if constexpr (LOG) {
+      T lse = static_cast<T>(log(s));
+      for (int64_t j = lane; j < n; j += 32) dst[j] = src[j] - m - lse;
+    } else {
+      double inv = 1.0 / s;
+      for (int64_t j = lane; j < n; j += 32) dst[j] = static_cast<T>(exp(static_cast<double>(src[j] - m)) * inv);
+    }
+  }
+}
+
+template <typename T>
+const T* ptr_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+template <typename T>
+T* mut_ptr_or_null(const Tensor& t) { return t.defined() ? t.data<T>() : nullptr; }
+
+template <bool LOG>
+void softmax_launch(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner) {
+  int64_t rows = outer * inner;
+  if (rows == 0 || n == 0) return;
+  const CudaState& st = state_of(x);
+  dispatch_dtype(x.dtype(), [&]<typename T>() {
+    if (inner == 1) {
+      softmax_rows_warp_kernel<T, LOG><<<grid_1d(st, rows * 32, kThreads), kThreads, 0, st.stream>>>(
+          x.data<T>(), out.data<T>(), rows, n);
+    } else {
+      softmax_axis_kernel<T, LOG><<<grid_1d(st, rows, kThreads), kThreads, 0, st.stream>>>(x.data<T>(), out.data<T>(),
+                                                                                          rows, n, inner);
+    }
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+}  // namespace
+
+void channel_stats(const Tensor& x, Tensor& mean, Tensor& var) {
+  auto [B, C, L] = bcl(x);
+  if (C == 0) return;
+  LP_CHECK(B * L > 0, "batch norm statistics over an empty batch: ", x.describe());
+  LP_CHECK(C <= INT32_MAX, "CUDA batch norm: ", C, " channels");
+  const CudaState& st = state_of(x);
+  dispatch_dtype(x.dtype(), [&]<typename T>() {
+    channel_stats_kernel<T><<<static_cast<unsigned>(C), kThreads, 0, st.stream>>>(x.data<T>(), mean.data<T>(),
+                                                                                 var.data<T>(), B, C, L);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor& y) {
+  auto [B, C, L] = bcl(x);
+  int64_t total = B * C * L;
+  if (total == 0) return;
+  const CudaState& st = state_of(x);
+  dispatch_dtype(x.dtype(), [&]<typename T>() {
+    channel_affine_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+        x.data<T>(), scale.data<T>(), shift.data<T>(), y.data<T>(), total, C, L);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
+                    Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  auto [B, C, L] = bcl(x);
+  if (C == 0) return;
+  LP_CHECK(C <= INT32_MAX, "CUDA batch norm: ", C, " channels");
+  const CudaState& st = state_of(x);
+  dispatch_dtype(x.dtype(), [&]<typename T>() {
+    DeviceBuffer<T> coef(static_cast<size_t>(3 * C), x.device().index);  // (3, C): A, Bc, Cc
+    batch_norm_bwd_sums_kernel<T><<<static_cast<unsigned>(C), kThreads, 0, st.stream>>>(
+        g.data<T>(), x.data<T>(), mean.data<T>(), invstd.data<T>(), ptr_or_null<T>(gamma), coef.get(),
+        mut_ptr_or_null<T>(dgamma), mut_ptr_or_null<T>(dbeta), B, C, L);
+    LP_CUDA_LAUNCH_CHECK();
+    int64_t total = B * C * L;
+    if (dx.defined() && total > 0) {
+      batch_norm_bwd_dx_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+          g.data<T>(), x.data<T>(), coef.get(), dx.data<T>(), total, C, L);
+      LP_CUDA_LAUNCH_CHECK();
+    }
+  });
+}
+
+void max_pool1d_fwd(const Tensor& x, Tensor& out, int32_t* idx, int64_t kernel, int64_t stride) {
+  int64_t rows = x.size(0) * x.size(1), L = x.size(2), Lo = out.size(2);
+  int64_t total = rows * Lo;
+  if (total == 0) return;
+  LP_CHECK(L <= INT32_MAX, "CUDA max-pool: length ", L, " does not fit the int32 routing indices");
+  const CudaState& st = state_of(x);
+  dispatch_dtype(x.dtype(), [&]<typename T>() {
+    max_pool1d_fwd_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+        x.data<T>(), out.data<T>(), idx, total, L, Lo, kernel, stride);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void max_pool1d_scatter(const Tensor& g, Tensor& out, const int32_t* idx) {
+  int64_t rows = g.size(0) * g.size(1), Lo = g.size(2), L = out.size(2);
+  if (rows * L == 0) return;
+  const CudaState& st = state_of(g);
+  dispatch_dtype(g.dtype(), [&]<typename T>() {
+    max_pool1d_scatter_rows_kernel<T><<<grid_1d(st, rows, 128), 128, 0, st.stream>>>(g.data<T>(), out.data<T>(),
+                                                                                    idx, rows, L, Lo);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void max_pool1d_gather(const Tensor& h, Tensor& out, const int32_t* idx) {
+  int64_t rows = h.size(0) * h.size(1), L = h.size(2), Lo = out.size(2);
+  int64_t total = rows * Lo;
+  if (total == 0) return;
+  const CudaState& st = state_of(h);
+  dispatch_dtype(h.dtype(), [&]<typename T>() {
+    max_pool1d_gather_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+        h.data<T>(), out.data<T>(), idx, total, L, Lo);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void log_softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner) {
+  softmax_launch<true>(x, out, outer, n, inner);
+}
+void softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner) {
+  softmax_launch<false>(x, out, outer, n, inner);
+}
+
+}  // namespace lowpass::cuda
