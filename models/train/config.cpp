@@ -1,0 +1,250 @@
+// Training configuration: defaults per model type merged under the user's JSON, strict key checks.
+// resolved = defaults(type) ⊕ user; every unknown key is an Error naming its path.
+// Test: build-train/tests/lowpass_tests -ts=config
+#include "models/train/config.h"
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+#include <random>
+#include <sstream>
+
+#include "engine/error.h"
+
+namespace lowpass {
+
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+json default_config(const std::string& type) {
+  LP_CHECK(type == "binary" || type == "profile", "model.type must be \"binary\" or \"profile\", got \"",
+           type, "\"");
+  const bool bin = type == "binary";
+  json c;
+  c["model"] = {{"type", type}};
+  c["data"] = {{"train", nullptr}, {"valid", nullptr}, {"test", nullptr}};
+  TrainSettings t;
+  c["train"] = {{"optimizer", t.optimizer},
+                {"lr", t.lr},
+                {"beta1", t.beta1},
+                {"beta2", t.beta2},
+                {"eps", t.eps},
+                {"momentum", t.momentum},
+                {"batch_size", bin ? 128 : 64},
+                {"negative_ratio", t.negative_ratio},
+                {"epochs", t.epochs},
+                {"max_steps", nullptr},
+                {"shuffle", t.shuffle},
+                {"seed", nullptr},
+                {"revcomp", t.revcomp},
+                {"early_stopping", t.early_stopping},
+                {"patience", t.patience},
+                {"min_delta", t.min_delta},
+                {"min_epochs", t.min_epochs},
+                {"early_stopping_on", t.early_stopping_on},
+                {"threads", t.threads},
+                {"counts_loss_weight", t.counts_loss_weight},
+                {"eval_batch_size", t.eval_batch_size},
+                {"progress", t.progress}};
+  c["prior"] = {{"type", "fourier"},
+                {"weight", bin ? 1.0 : 50.0},
+                {"freq_limit", bin ? 150 : 200},
+                {"softness", 0.2},
+                {"smooth_sigma", 3.0},
+                {"l2_weight", 0.0}};
+  return c;
+}
+
+namespace {
+
+std::string kind_name(const json& v) {
+  if (v.is_null()) return "null";
+  if (v.is_boolean()) return "a boolean";
+  if (v.is_number()) return "a number";
+  if (v.is_string()) return "a string";
+  if (v.is_array()) return "an array";
+  return "an object";
+}
+
+// Overlay `user` onto `base` for a section whose keys are fixed by the defaults.
+void overlay(json& base, const json& user, const std::string& path, const std::string& src) {
+  LP_CHECK(user.is_object(), src, ": '", path, "' must be an object, got ", kind_name(user));
+  for (auto it = user.begin(); it != user.end(); ++it) {
+    std::string key = path.empty() ? it.key() : path + "." + it.key();
+    LP_CHECK(base.contains(it.key()), src, ": unknown key '", key, "'");
+    base[it.key()] = it.value();
+  }
+}
+
+const json& field(const json& sec, const char* k) { return sec.at(k); }
+
+double num(const json& sec, const char* k, const std::string& sp, const std::string& src) {
+  const json& v = field(sec, k);
+  LP_CHECK(v.is_number(), src, ": '", sp, ".", k, "' must be a number, got ", kind_name(v));
+  double d = v.get<double>();
+  LP_CHECK(std::isfinite(d), src, ": '", sp, ".", k, "' must be finite");
+  return d;
+}
+
+int64_t integer(const json& sec, const char* k, const std::string& sp, const std::string& src, int64_t lo) {
+  const json& v = field(sec, k);
+  LP_CHECK(v.is_number_integer() || (v.is_number() && std::floor(v.get<double>()) == v.get<double>()), src,
+           ": '", sp, ".", k, "' must be an integer, got ", v.is_number() ? v.dump() : kind_name(v));
+  int64_t i = v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
+  LP_CHECK(i >= lo, src, ": '", sp, ".", k, "' must be >= ", lo, ", got ", i);
+  return i;
+}
+
+bool boolean(const json& sec, const char* k, const std::string& sp, const std::string& src) {
+  const json& v = field(sec, k);
+  LP_CHECK(v.is_boolean(), src, ": '", sp, ".", k, "' must be true or false, got ", kind_name(v));
+  return v.get<bool>();
+}
+
+std::string choice(const json& sec, const char* k, const std::string& sp, const std::string& src,
+                   std::initializer_list<const char*> allowed) {
+  const json& v = field(sec, k);
+  std::string opts;
+  for (auto a : allowed) opts += std::string(opts.empty() ? "" : "|") + a;
+  LP_CHECK(v.is_string(), src, ": '", sp, ".", k, "' must be one of ", opts, ", got ", kind_name(v));
+  std::string s = v.get<std::string>();
+  for (auto a : allowed)
+    if (s == a) return s;
+  throw Error(src + ": '" + sp + "." + k + "' must be one of " + opts + ", got \"" + s + "\"");
+}
+
+std::string data_path(json& sec, const char* k, const std::string& src, const std::string& base_dir,
+                      bool required) {
+  json& v = sec[k];
+  if (v.is_null()) {
+    LP_CHECK(!required, src, ": 'data.", k, "' is required (path to an .npz file)");
+    return "";
+  }
+  LP_CHECK(v.is_string(), src, ": 'data.", k, "' must be a path string, got ", kind_name(v));
+  fs::path p(v.get<std::string>());
+  if (p.is_relative() && !base_dir.empty()) p = fs::path(base_dir) / p;
+  std::string abs = fs::absolute(p).lexically_normal().string();
+  v = abs;
+  return abs;
+}
+
+}  // namespace
+
+TrainConfig resolve_config(const json& user, const std::string& src, const std::string& base_dir) {
+  LP_CHECK(user.is_object(), src, ": the config must be a JSON object, got ", kind_name(user));
+  std::string type = "binary";
+  if (user.contains("model")) {
+    const json& m = user["model"];
+    LP_CHECK(m.is_object(), src, ": 'model' must be an object, got ", kind_name(m));
+    if (m.contains("type")) {
+      LP_CHECK(m["type"].is_string(), src, ": 'model.type' must be \"binary\" or \"profile\"");
+      type = m["type"].get<std::string>();
+      LP_CHECK(type == "binary" || type == "profile", src,
+               ": 'model.type' must be \"binary\" or \"profile\", got \"", type, "\"");
+    }
+  }
+  json c = default_config(type);
+  for (auto it = user.begin(); it != user.end(); ++it) {
+    const std::string& k = it.key();
+    LP_CHECK(c.contains(k), src, ": unknown key '", k, "' (expected model, data, train, prior)");
+    if (k == "model") {
+      // Hyper-parameters belong to the architecture: make_model checks them (and names bad fields).
+      LP_CHECK(it.value().is_object(), src, ": 'model' must be an object");
+      for (auto m = it.value().begin(); m != it.value().end(); ++m) c["model"][m.key()] = m.value();
+    } else {
+      overlay(c[k], it.value(), k, src);
+    }
+  }
+
+  TrainConfig cfg;
+  cfg.source = src;
+  cfg.model_type = type;
+  cfg.model = c["model"];
+
+  json& d = c["data"];
+  cfg.data.train = data_path(d, "train", src, base_dir, true);
+  cfg.data.valid = data_path(d, "valid", src, base_dir, false);
+  cfg.data.test = data_path(d, "test", src, base_dir, false);
+
+  json& t = c["train"];
+  TrainSettings& s = cfg.train;
+  s.optimizer = choice(t, "optimizer", "train", src, {"adam", "sgd"});
+  s.lr = num(t, "lr", "train", src);
+  LP_CHECK(s.lr > 0, src, ": 'train.lr' must be > 0, got ", s.lr);
+  s.beta1 = num(t, "beta1", "train", src);
+  s.beta2 = num(t, "beta2", "train", src);
+  LP_CHECK(s.beta1 >= 0 && s.beta1 < 1 && s.beta2 >= 0 && s.beta2 < 1, src,
+           ": 'train.beta1' and 'train.beta2' must be in [0, 1)");
+  s.eps = num(t, "eps", "train", src);
+  LP_CHECK(s.eps > 0, src, ": 'train.eps' must be > 0");
+  s.momentum = num(t, "momentum", "train", src);
+  LP_CHECK(s.momentum >= 0 && s.momentum < 1, src, ": 'train.momentum' must be in [0, 1)");
+  s.batch_size = integer(t, "batch_size", "train", src, 1);
+  s.negative_ratio = num(t, "negative_ratio", "train", src);
+  LP_CHECK(s.negative_ratio >= 0, src, ": 'train.negative_ratio' must be >= 0");
+  s.epochs = integer(t, "epochs", "train", src, 1);
+  s.max_steps = t["max_steps"].is_null() ? 0 : integer(t, "max_steps", "train", src, 1);
+  s.shuffle = boolean(t, "shuffle", "train", src);
+  if (t["seed"].is_null()) {
+    std::random_device rd;  // the reference's train_seed = None: a fresh seed, recorded for reruns
+    t["seed"] = (static_cast<uint64_t>(rd()) << 20) ^ rd();
+  }
+  s.seed = static_cast<uint64_t>(integer(t, "seed", "train", src, 0));
+  s.revcomp = boolean(t, "revcomp", "train", src);
+  s.early_stopping = boolean(t, "early_stopping", "train", src);
+  s.patience = integer(t, "patience", "train", src, 1);
+  s.min_delta = num(t, "min_delta", "train", src);
+  s.min_epochs = integer(t, "min_epochs", "train", src, 0);
+  s.early_stopping_on = choice(t, "early_stopping_on", "train", src, {"total", "task"});
+  s.threads = integer(t, "threads", "train", src, 0);
+  s.counts_loss_weight = num(t, "counts_loss_weight", "train", src);
+  s.eval_batch_size = integer(t, "eval_batch_size", "train", src, 1);
+  s.progress = boolean(t, "progress", "train", src);
+
+  json& p = c["prior"];
+  PriorConfig& pr = cfg.prior;
+  pr.type = choice(p, "type", "prior", src, {"fourier", "smoothness", "sparsity", "none"});
+  pr.weight = num(p, "weight", "prior", src);
+  LP_CHECK(pr.weight >= 0, src, ": 'prior.weight' must be >= 0");
+  pr.freq_limit = integer(p, "freq_limit", "prior", src, 0);
+  if (p["softness"].is_null()) {
+    pr.softness.reset();
+  } else {
+    pr.softness = num(p, "softness", "prior", src);
+    LP_CHECK(*pr.softness > 0, src, ": 'prior.softness' must be > 0 or null (hard cut-off)");
+  }
+  pr.smooth_sigma = num(p, "smooth_sigma", "prior", src);
+  LP_CHECK(pr.smooth_sigma >= 0, src, ": 'prior.smooth_sigma' must be >= 0");
+  pr.l2_weight = num(p, "l2_weight", "prior", src);
+  LP_CHECK(pr.l2_weight >= 0, src, ": 'prior.l2_weight' must be >= 0");
+
+  cfg.resolved = c;
+  return cfg;
+}
+
+TrainConfig load_config(const std::string& path) {
+  std::ifstream f(path);
+  LP_CHECK(f.good(), path, ": cannot open the config file");
+  json j;
+  try {
+    j = json::parse(f);
+  } catch (const json::parse_error& e) {
+    throw Error(path + ": not valid JSON (" + e.what() + ")");
+  }
+  return resolve_config(j, path, fs::absolute(fs::path(path)).parent_path().string());
+}
+
+void write_config(const TrainConfig& cfg, const std::string& path) {
+  std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    LP_CHECK(f.good(), tmp, ": cannot write");
+    f << cfg.resolved.dump(2) << "\n";
+    LP_CHECK(f.good(), tmp, ": write failed");
+  }
+  std::error_code ec;
+  fs::rename(tmp, path, ec);
+  LP_CHECK(!ec, path, ": cannot rename from ", tmp, " (", ec.message(), ")");
+}
+
+}  // namespace lowpass

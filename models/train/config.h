@@ -1,0 +1,62 @@
+// Training configuration: JSON with sections model / data / train / prior, defaults per model type
+// (REFERENCE §1.3, §2.3, §3.4), unknown keys rejected by their key path, resolved form written out.
+// Test: build-train/tests/lowpass_tests -ts=config
+#pragma once
+#include <cstdint>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "models/loss/objective.h"
+
+namespace lowpass {
+
+struct TrainSettings {
+  std::string optimizer = "adam";  // adam | sgd
+  double lr = 1e-3;
+  double beta1 = 0.9, beta2 = 0.999, eps = 1e-8;  // Adam (PyTorch defaults)
+  double momentum = 0.0;                          // SGD
+  int64_t batch_size = 128;       // examples per step before reverse-complement doubling
+  double negative_ratio = 1.0;    // negatives per positive in a batch (0 = positives only)
+  int64_t epochs = 20;
+  int64_t max_steps = 0;          // 0 = no limit; else stop after this many optimiser steps
+  bool shuffle = true;
+  uint64_t seed = 0;              // init + shuffling; drawn at resolve time when null
+  bool revcomp = true;            // append reverse complements to every batch
+  bool early_stopping = true;
+  int64_t patience = 3;           // history length (REFERENCE §2.3)
+  double min_delta = 0.001;
+  int64_t min_epochs = 5;         // never stop before this many epochs
+  std::string early_stopping_on = "total";  // total (prior included, as the reference) | task
+  int64_t threads = 0;            // 0 = all usable cores
+  double counts_loss_weight = 20; // profile only
+  int64_t eval_batch_size = 256;  // validation/test batch size (before RC doubling)
+  bool progress = true;           // progress bar / periodic lines on stderr
+};
+
+struct DataSettings {
+  std::string train, valid, test;  // .npz paths (absolute once resolved); valid/test may be empty
+};
+
+struct TrainConfig {
+  nlohmann::json resolved;   // the whole resolved config (what DIR/config.json holds)
+  std::string source;        // file it came from, for messages
+  std::string model_type;    // binary | profile
+  nlohmann::json model;      // the model section, passed to make_model
+  DataSettings data;
+  TrainSettings train;
+  PriorConfig prior;
+};
+
+// Default config for a model type (every key the config accepts, with its default).
+nlohmann::json default_config(const std::string& model_type);
+// Merge user JSON over the defaults of its model type; unknown keys and wrong types throw Error
+// naming "<source>: <key.path>". Relative data paths are resolved against base_dir.
+TrainConfig resolve_config(const nlohmann::json& user, const std::string& source,
+                           const std::string& base_dir);
+// Read and resolve a config file (base_dir = the file's folder).
+TrainConfig load_config(const std::string& path);
+// Write cfg.resolved to path (pretty JSON, atomically via a temporary file).
+void write_config(const TrainConfig& cfg, const std::string& path);
+
+}  // namespace lowpass

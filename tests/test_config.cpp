@@ -1,0 +1,136 @@
+// Training config: defaults per model type, overrides, unknown keys and bad values named by path.
+// Run: build-train/tests/lowpass_tests -ts=config
+#include <doctest/doctest.h>
+
+#include <filesystem>
+#include <fstream>
+#include <string>
+
+#include "engine/error.h"
+#include "models/train/config.h"
+
+using namespace lowpass;
+using nlohmann::json;
+
+namespace {
+// Message of the Error thrown by f (empty when none).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "";
+}
+bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+}  // namespace
+
+TEST_SUITE("config") {
+TEST_CASE("defaults differ per model type as in the reference") {
+  auto b = resolve_config(json{{"data", {{"train", "/d/train.npz"}}}}, "c.json", "/");
+  CHECK(b.model_type == "binary");
+  CHECK(b.prior.type == "fourier");
+  CHECK(b.prior.weight == 1.0);
+  CHECK(b.prior.freq_limit == 150);
+  CHECK(b.prior.softness.has_value());
+  CHECK(*b.prior.softness == doctest::Approx(0.2));
+  CHECK(b.prior.smooth_sigma == 3.0);
+  CHECK(b.train.batch_size == 128);
+  CHECK(b.train.lr == doctest::Approx(1e-3));
+  CHECK(b.train.optimizer == "adam");
+  CHECK(b.train.epochs == 20);
+  CHECK(b.train.patience == 3);
+  CHECK(b.train.min_delta == doctest::Approx(0.001));
+  CHECK(b.train.revcomp);
+  CHECK(b.data.train == "/d/train.npz");
+  CHECK(b.data.valid.empty());
+
+  auto p = resolve_config(json{{"model", {{"type", "profile"}}}, {"data", {{"train", "t.npz"}}}}, "c.json", "/base");
+  CHECK(p.model_type == "profile");
+  CHECK(p.prior.weight == 50.0);
+  CHECK(p.prior.freq_limit == 200);
+  CHECK(p.train.batch_size == 64);
+  CHECK(p.train.counts_loss_weight == 20.0);
+  CHECK(p.data.train == "/base/t.npz");  // relative paths resolve against the config's folder
+}
+
+TEST_CASE("overrides, null softness, seed drawn and recorded") {
+  json u = {{"data", {{"train", "/t.npz"}, {"valid", "/v.npz"}}},
+            {"train", {{"optimizer", "sgd"}, {"lr", 0.5}, {"max_steps", 1}, {"shuffle", false}, {"seed", 7}}},
+            {"prior", {{"softness", nullptr}, {"weight", 2}}}};
+  auto c = resolve_config(u, "c.json", "/");
+  CHECK(c.train.optimizer == "sgd");
+  CHECK(c.train.lr == 0.5);
+  CHECK(c.train.max_steps == 1);
+  CHECK_FALSE(c.train.shuffle);
+  CHECK(c.train.seed == 7);
+  CHECK_FALSE(c.prior.softness.has_value());
+  CHECK(c.prior.weight == 2.0);
+  CHECK(c.resolved["prior"]["softness"].is_null());
+  CHECK(c.resolved["train"]["batch_size"] == 128);
+  CHECK(c.data.valid == "/v.npz");
+
+  auto d = resolve_config(json{{"data", {{"train", "/t.npz"}}}}, "c.json", "/");
+  CHECK(d.resolved["train"]["seed"].is_number_integer());  // a fresh seed is written into the resolved config
+  auto again = resolve_config(d.resolved, "config.json", "/");
+  CHECK(again.train.seed == d.train.seed);
+  CHECK(again.resolved == d.resolved);  // the resolved config is a fixed point
+}
+
+TEST_CASE("unknown keys are errors naming the key path") {
+  auto base = json{{"data", {{"train", "/t.npz"}}}};
+  auto e1 = error_of([&] { json u = base; u["train"]["bach_size"] = 3; resolve_config(u, "C.json", "/"); });
+  CHECK(has(e1, "C.json"));
+  CHECK(has(e1, "train.bach_size"));
+  auto e2 = error_of([&] { json u = base; u["priors"] = json::object(); resolve_config(u, "C.json", "/"); });
+  CHECK(has(e2, "'priors'"));
+  auto e3 = error_of([&] { json u = base; u["prior"]["freq"] = 3; resolve_config(u, "C.json", "/"); });
+  CHECK(has(e3, "prior.freq"));
+  auto e4 = error_of([&] { json u = base; u["data"]["tarin"] = "x"; resolve_config(u, "C.json", "/"); });
+  CHECK(has(e4, "data.tarin"));
+}
+
+TEST_CASE("bad values and types are errors naming the field") {
+  auto base = json{{"data", {{"train", "/t.npz"}}}};
+  auto bad = [&](const char* sec, const char* key, json v) {
+    json u = base;
+    u[sec][key] = v;
+    return error_of([&] { resolve_config(u, "C.json", "/"); });
+  };
+  CHECK(has(bad("train", "lr", "fast"), "train.lr"));
+  CHECK(has(bad("train", "lr", -1), "train.lr"));
+  CHECK(has(bad("train", "optimizer", "rmsprop"), "train.optimizer"));
+  CHECK(has(bad("train", "batch_size", 0), "train.batch_size"));
+  CHECK(has(bad("train", "batch_size", 2.5), "train.batch_size"));
+  CHECK(has(bad("train", "shuffle", 1), "train.shuffle"));
+  CHECK(has(bad("prior", "type", "gaussian"), "prior.type"));
+  CHECK(has(bad("prior", "softness", 0), "prior.softness"));
+  CHECK(has(bad("model", "type", "cnn"), "model.type"));
+  CHECK(has(error_of([] { resolve_config(json{{"train", {{"lr", 1}}}}, "C.json", "/"); }), "data.train"));
+  CHECK(has(error_of([] { resolve_config(json::array(), "C.json", "/"); }), "C.json"));
+}
+
+TEST_CASE("load_config: missing file, bad JSON, write/read round trip") {
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / "lowpass_test_config";
+  fs::create_directories(dir);
+  CHECK(has(error_of([&] { load_config((dir / "nope.json").string()); }), "nope.json"));
+  {
+    std::ofstream f(dir / "broken.json");
+    f << "{\"train\": ";
+  }
+  CHECK(has(error_of([&] { load_config((dir / "broken.json").string()); }), "broken.json"));
+  {
+    std::ofstream f(dir / "ok.json");
+    f << R"({"data": {"train": "train.npz"}, "train": {"epochs": 2, "seed": 3}})";
+  }
+  auto c = load_config((dir / "ok.json").string());
+  CHECK(c.train.epochs == 2);
+  CHECK(c.data.train == (fs::absolute(dir) / "train.npz").lexically_normal().string());
+  write_config(c, (dir / "resolved.json").string());
+  auto r = load_config((dir / "resolved.json").string());
+  CHECK(r.resolved == c.resolved);
+  fs::remove_all(dir);
+}
+}
