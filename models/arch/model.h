@@ -40,11 +40,36 @@ class Model {
   // Copies values in; strict = every key must be present and no unknown key (Error names it).
   void load_state_dict(const std::map<std::string, Tensor>& sd, bool strict = true);
 
+  // The resolved `model` config section (every hyper-parameter, defaults filled in).
+  virtual nlohmann::json config() const = 0;
+  // True when forward's result depends on `training` through batch norm (binary model).
+  virtual bool has_batch_norm() const { return false; }
+  DType dtype() const { return params_.empty() ? DType::F32 : params_.front().second.dtype(); }
+
  protected:
   NamedTensors params_;
   NamedTensors buffers_;
   std::vector<std::string> order_;  // state_dict key order
+  // Register a trainable parameter (made a requires_grad leaf) or a buffer, in state_dict order.
+  Tensor add_parameter(const std::string& name, Tensor t);
+  Tensor add_buffer(const std::string& name, Tensor t);
 };
+
+// Helpers for reading a `model` config section: each throws Error naming "model.<key>".
+namespace model_cfg {
+void check_keys(const nlohmann::json& j, const std::vector<std::string>& allowed);
+int64_t get_int(const nlohmann::json& j, const std::string& key, int64_t def, int64_t min_value);
+double get_num(const nlohmann::json& j, const std::string& key, double def, double lo, double hi);
+bool get_bool(const nlohmann::json& j, const std::string& key, bool def);
+std::string get_str(const nlohmann::json& j, const std::string& key, const std::string& def,
+                    const std::vector<std::string>& choices);
+// A list of ints (each >= min_value); a single int n is accepted as a list of `count` copies.
+std::vector<int64_t> get_ints(const nlohmann::json& j, const std::string& key, const std::vector<int64_t>& def,
+                              int64_t min_value, size_t count = 0);
+DType get_dtype(const nlohmann::json& j);  // "dtype": "float32" (default) | "float64"
+// PyTorch's default init for conv/linear: U(-1/sqrt(fan_in), 1/sqrt(fan_in)) for weight and bias.
+Tensor uniform_init(Context& ctx, const Shape& shape, int64_t fan_in, DType dtype);
+}  // namespace model_cfg
 
 // Build from the `model` section of a config (type + hyper-parameters); throws Error naming a bad field.
 std::unique_ptr<Model> make_model(const nlohmann::json& model_cfg, Context& ctx);

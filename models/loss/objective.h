@@ -2,6 +2,7 @@
 #pragma once
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "models/arch/model.h"
 #include "models/data/batch.h"
@@ -15,6 +16,13 @@ struct PriorConfig {
   std::optional<double> softness = 0.2;  // s; nullopt = hard cut-off
   double smooth_sigma = 3.0;
   double l2_weight = 0.0;        // the reference's L2 weight-penalty baseline (λ₂ Σ θ²)
+  // Which forward the attributions come from, for models with batch norm (binary):
+  //  "train" (the reference): the training forward itself (batch statistics). With BN right before
+  //          the output layer, Σ_b logits is independent of x, so these attributions are 0 up to
+  //          round-off (see docs/models.md).
+  //  "eval": a separate forward with running statistics (no running-stat update), taken before the
+  //          training forward; the task loss still uses the training forward.
+  std::string attribution_mode = "train";
 };
 
 struct Losses {
@@ -22,7 +30,18 @@ struct Losses {
   Tensor prior;  // scalar (0 when no prior or no eligible example)
   Tensor total;  // task + weight * prior (+ l2)
   Tensor attributions;  // (B, 4, L) grad × input used by the prior (undefined when no prior)
+  ModelOutput outputs;  // the training forward's outputs (for metrics)
+  Tensor task_profile, task_counts;  // profile model: the two parts of `task` (undefined for binary)
 };
+
+// grad × input with the reference's seeds (REFERENCE §1.1): binary d(Σ_{b,t} logits)/dx; profile
+// Jᵀ(ℓ − mean_O ℓ) with the seed detached. x must be a leaf that requires grad. create_graph keeps the
+// result differentiable (for the prior's gradient).
+Tensor input_attributions(const ModelOutput& out, const Tensor& x, bool create_graph);
+
+// The status vector the prior uses: batch.status when given (size B), else binary: any task label 1;
+// profile: every example.
+std::vector<int> prior_status(const Batch& batch, const std::string& model_type);
 
 // counts_loss_weight: profile only (default 20).
 Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior, bool training,

@@ -1,0 +1,28 @@
+// Class-averaged binary cross-entropy (REFERENCE §2.4). Test: build-models/tests/lowpass_tests -ts=loss
+#include "models/loss/binary_loss.h"
+
+namespace lowpass {
+
+Tensor binary_task_loss(const Tensor& logits, const Tensor& y_in) {
+  LP_CHECK(logits.defined() && y_in.defined() && logits.shape() == y_in.shape(), "binary loss: labels ",
+           y_in.defined() ? shape_str(y_in.shape()) : std::string("missing"), " do not match logits ",
+           logits.defined() ? shape_str(logits.shape()) : std::string("missing"));
+  Tensor y = y_in.detach();
+  if (y.dtype() != logits.dtype()) y = y.to(logits.dtype());
+  if (y.device() != logits.device()) y = y.to(logits.device());
+  int64_t npos = 0, nneg = 0;
+  for (double v : y.to_vector<double>()) {
+    if (v == 1.0) ++npos;
+    else if (v == 0.0) ++nneg;
+    else LP_CHECK(v == -1.0, "binary loss: label ", v, " is not 1, 0 or -1");
+  }
+  Tensor pos_loss, neg_loss;
+  if (npos > 0) pos_loss = mul_scalar(sum_all(mul(softplus(neg(logits)), eq_scalar(y, 1.0))), 1.0 / npos);
+  if (nneg > 0) neg_loss = mul_scalar(sum_all(mul(softplus(logits), eq_scalar(y, 0.0))), 1.0 / nneg);
+  if (npos > 0 && nneg > 0) return mul_scalar(add(pos_loss, neg_loss), 0.5);
+  if (npos > 0) return pos_loss;
+  if (nneg > 0) return neg_loss;
+  return Tensor::zeros(logits.ctx(), {}, logits.dtype(), logits.device());
+}
+
+}  // namespace lowpass

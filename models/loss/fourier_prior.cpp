@@ -1,0 +1,68 @@
+// The Fourier attribution prior, composed from differentiable ops so that its gradient reaches the
+// parameters through double backprop (REFERENCE §1.1–1.4). Test: build-models/tests/lowpass_tests -ts=loss
+#include "models/loss/fourier_prior.h"
+
+#include <cmath>
+
+namespace lowpass {
+
+std::vector<double> fourier_weights(int64_t n_kept, int64_t freq_limit, std::optional<double> softness) {
+  LP_CHECK(freq_limit >= 0, "prior.freq_limit: must be >= 0, got ", freq_limit);
+  std::vector<double> w(static_cast<size_t>(std::max<int64_t>(n_kept, 0)), 1.0);
+  for (int64_t i = freq_limit; i < n_kept; ++i) {
+    const double x = static_cast<double>(i - freq_limit + 1);
+    w[static_cast<size_t>(i)] = softness ? 1.0 / (1.0 + std::pow(x, *softness)) : 0.0;
+  }
+  return w;
+}
+
+std::vector<int64_t> eligible_rows(const std::vector<int>& status) {
+  std::vector<int64_t> rows;
+  for (size_t i = 0; i < status.size(); ++i)
+    if (status[i] == 1) rows.push_back(static_cast<int64_t>(i));
+  return rows;
+}
+
+Tensor abs_attribution_rows(const Tensor& attr, const std::vector<int>& status) {
+  LP_CHECK(attr.defined() && attr.dim() == 3, "prior: attributions must be (B, 4, L), got ",
+           attr.defined() ? shape_str(attr.shape()) : std::string("nothing"));
+  LP_CHECK(static_cast<int64_t>(status.size()) == attr.size(0), "prior: ", status.size(),
+           " status values for a batch of ", attr.size(0));
+  auto rows = eligible_rows(status);
+  if (rows.empty()) return Tensor();
+  Tensor a = sum(abs(attr), {1});  // (B, L)
+  if (static_cast<int64_t>(rows.size()) != attr.size(0)) a = index_select(a, 0, rows);  // (P, L)
+  return a;
+}
+
+Tensor fourier_prior_per_example(const Tensor& a, int64_t freq_limit, std::optional<double> softness,
+                                 double smooth_sigma) {
+  const int64_t L = a.size(1);
+  Tensor s = smooth_gaussian(a, smooth_sigma);  // (P, L); σ 0 = identity
+  Tensor mags = rfft_magnitude(s);               // (P, L/2+1)
+  Tensor total = sum(mags, {1}, true);           // (P, 1), DC included
+  Tensor is_zero;                                // 1 where the sum is 0 (constant): that sum becomes 1
+  {
+    NoGradGuard ng;
+    is_zero = eq_scalar(total.detach(), 0.0);
+  }
+  Tensor denom = add(total, is_zero);
+  const int64_t kept = L / 2;  // bins 1..L/2 (DC dropped after normalising)
+  if (kept == 0) return Tensor::ones(a.ctx(), {a.size(0)}, a.dtype(), a.device());
+  Tensor norm = slice(div(mags, denom), 1, 1, kept);  // (P, L/2)
+  auto wv = fourier_weights(kept, freq_limit, softness);
+  Tensor w = Tensor::from_vector(a.ctx(), {kept}, wv);
+  if (w.dtype() != a.dtype()) w = w.to(a.dtype());
+  if (w.device() != a.device()) w = w.to(a.device());
+  Tensor score = sum(mul(norm, w), {1});  // (P)
+  return add_scalar(neg(score), 1.0);
+}
+
+Tensor fourier_prior_loss(const Tensor& attr, const std::vector<int>& status, int64_t freq_limit,
+                          std::optional<double> softness, double smooth_sigma) {
+  Tensor a = abs_attribution_rows(attr, status);
+  if (!a.defined()) return Tensor::zeros(attr.ctx(), {}, attr.dtype(), attr.device());
+  return mean_all(fourier_prior_per_example(a, freq_limit, softness, smooth_sigma));
+}
+
+}  // namespace lowpass

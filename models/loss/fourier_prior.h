@@ -1,0 +1,30 @@
+// The Fourier attribution prior (REFERENCE §1.2): a = smooth_σ(Σ_bases |attr|); m = |rfft(a)|;
+// loss = mean over status==1 rows of 1 − Σ_{k≥1} w_k m_k / Σ_{j≥0} m_j (DC in the normaliser, a 0 sum → 1),
+// w_k = 1 for k ≤ K, 1/(1+(k−K)^s) beyond (0 with a hard cut-off). Test: lowpass_tests -ts=loss
+#pragma once
+#include <optional>
+#include <vector>
+
+#include "engine/ops.h"
+
+namespace lowpass {
+
+// Weights of the kept bins k = 1..n_kept (index i ↔ k = i+1): 1 up to K, then 1/(1+x^s), x = 1, 2, …
+// (so w_{K+1} = 0.5); with softness nullopt, 0 beyond K.
+std::vector<double> fourier_weights(int64_t n_kept, int64_t freq_limit, std::optional<double> softness);
+
+// Rows of (B, …) where status == 1 (the prior's eligible examples).
+std::vector<int64_t> eligible_rows(const std::vector<int>& status);
+
+// Per-example loss 1 − score from an already reduced track a (P, L) (Σ_bases |attr|, not yet smoothed).
+Tensor fourier_prior_per_example(const Tensor& a, int64_t freq_limit, std::optional<double> softness,
+                                 double smooth_sigma);
+
+// attr (B, 4, L) grad × input; status (B). Scalar mean over status==1 rows; a constant 0 when none.
+Tensor fourier_prior_loss(const Tensor& attr, const std::vector<int>& status, int64_t freq_limit = 150,
+                          std::optional<double> softness = 0.2, double smooth_sigma = 3.0);
+
+// Σ_bases |attr| restricted to eligible rows: (P, L); undefined when no row is eligible.
+Tensor abs_attribution_rows(const Tensor& attr, const std::vector<int>& status);
+
+}  // namespace lowpass

@@ -1,0 +1,101 @@
+// The training objective (REFERENCE §1.4): L = L_task + λ·L_prior (+ λ₂ Σθ²), the prior taken on
+// grad × input attributions computed with create_graph so that its gradient reaches the weights.
+// Test: build-models/tests/lowpass_tests -ts=loss and -ts=parity
+#include "models/loss/objective.h"
+
+#include "models/loss/baseline_priors.h"
+#include "models/loss/binary_loss.h"
+#include "models/loss/fourier_prior.h"
+#include "models/loss/profile_loss.h"
+
+namespace lowpass {
+
+Tensor input_attributions(const ModelOutput& out, const Tensor& x, bool create_graph) {
+  LP_CHECK(x.requires_grad() && x.is_leaf(), "attributions: the input must be a leaf that requires grad");
+  Tensor target, seed;
+  if (out.profile_logits.defined()) {
+    target = out.profile_logits;  // (B, T, S, O)
+    NoGradGuard ng;
+    Tensor l = target.detach();
+    seed = sub(l, mean(l, {3}, true));  // = log p − mean_O log p, held constant (§1.1, §8.4)
+  } else {
+    target = out.logits;  // (B, T)
+    seed = Tensor::ones(target.ctx(), target.shape(), target.dtype(), target.device());
+  }
+  auto g = grad({target}, {x}, {seed}, create_graph, false);
+  return mul(g[0], x);  // (B, 4, L)
+}
+
+std::vector<int> prior_status(const Batch& batch, const std::string& model_type) {
+  const int64_t B = batch.size();
+  if (!batch.status.empty()) {
+    LP_CHECK(static_cast<int64_t>(batch.status.size()) == B, "batch: ", batch.status.size(),
+             " status values for ", B, " examples");
+    return batch.status;
+  }
+  std::vector<int> st(static_cast<size_t>(B), 1);
+  if (model_type == "binary" && batch.y.defined()) {
+    auto y = batch.y.to_vector<double>();
+    const int64_t T = B > 0 ? batch.y.numel() / B : 0;
+    for (int64_t b = 0; b < B; ++b) {
+      int any = 0;
+      for (int64_t t = 0; t < T; ++t) any |= y[static_cast<size_t>(b * T + t)] == 1.0;
+      st[static_cast<size_t>(b)] = any;
+    }
+  }
+  return st;
+}
+
+Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior, bool training,
+                      double counts_loss_weight) {
+  LP_CHECK(prior.type == "fourier" || prior.type == "smoothness" || prior.type == "sparsity" || prior.type == "none",
+           "prior.type: expected fourier, smoothness, sparsity or none, got \"", prior.type, "\"");
+  LP_CHECK(prior.attribution_mode == "train" || prior.attribution_mode == "eval",
+           "prior.attribution_mode: expected \"train\" or \"eval\", got \"", prior.attribution_mode, "\"");
+  LP_CHECK(batch.x.defined(), "batch: no input");
+  const bool use_prior = prior.type != "none" && prior.weight > 0;
+  const bool backprop = grad_enabled();  // the caller will differentiate the total
+  Losses r;
+  Tensor x = batch.x.detach();
+  if (x.dtype() != model.dtype()) x = x.to(model.dtype());
+  if (use_prior) {
+    EnableGradGuard eg(true);  // attributions need a graph even when the caller is in no-grad mode
+    x.set_requires_grad(true);
+    if (prior.attribution_mode == "eval" && training && model.has_batch_norm()) {
+      ModelOutput ev = model.forward(x, batch.control, false);
+      r.attributions = input_attributions(ev, x, backprop);
+      r.outputs = model.forward(x, batch.control, true);
+    } else {
+      r.outputs = model.forward(x, batch.control, training);
+      r.attributions = input_attributions(r.outputs, x, backprop);
+    }
+  } else {
+    r.outputs = model.forward(x, batch.control, training);
+  }
+  if (model.type() == "binary") {
+    r.task = binary_task_loss(r.outputs.logits, batch.y);
+  } else {
+    auto pl = profile_task_loss(r.outputs.profile_logits, r.outputs.log_counts, batch.y, counts_loss_weight);
+    r.task = pl.total;
+    r.task_profile = pl.profile;
+    r.task_counts = pl.counts;
+  }
+  if (use_prior) {
+    auto status = prior_status(batch, model.type());
+    if (prior.type == "fourier") r.prior = fourier_prior_loss(r.attributions, status, prior.freq_limit, prior.softness, prior.smooth_sigma);
+    else if (prior.type == "smoothness") r.prior = smoothness_prior_loss(r.attributions, status);
+    else r.prior = sparsity_prior_loss(r.attributions, status);
+    r.total = add(r.task, mul_scalar(r.prior, prior.weight));
+  } else {
+    r.prior = Tensor::zeros(r.task.ctx(), {}, r.task.dtype(), r.task.device());
+    r.total = r.task;
+  }
+  if (prior.l2_weight > 0) {
+    std::vector<Tensor> ps;
+    for (auto& [k, p] : model.parameters()) ps.push_back(p);
+    r.total = add(r.total, mul_scalar(l2_penalty(ps), prior.l2_weight));
+  }
+  return r;
+}
+
+}  // namespace lowpass
