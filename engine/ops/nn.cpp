@@ -1,0 +1,202 @@
+// Neural-net layer ops: batch norm (train: batch statistics, eval: running statistics), max-pool,
+// global average pool, softmax / log-softmax. y = γ·(x − μ)/√(σ² + ε) + β; pool routes g to the argmax.
+// Test: build-nn/tests/lowpass_tests -ts=nn
+#include "kernels/cpu/nn.h"
+
+#include <memory>
+
+#include "engine/ops.h"
+#include "engine/ops/dispatch.h"
+
+namespace lowpass {
+
+namespace {
+using Grads = std::vector<Tensor>;
+
+// (C) -> (1, C, 1) or (1, C) to broadcast against x.
+Tensor per_channel(const Tensor& v, const Tensor& x) {
+  return reshape(v, x.dim() == 3 ? Shape{1, v.numel(), 1} : Shape{1, v.numel()});
+}
+std::vector<int64_t> stat_axes(const Tensor& x) { return x.dim() == 3 ? std::vector<int64_t>{0, 2} : std::vector<int64_t>{0}; }
+
+// y = x·scale[c] + shift[c], differentiable in all three (scale, shift are (C)).
+Tensor channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift) {
+  Tensor y = empty_like(x);
+  LP_ON_DEVICE(x, cpu::channel_affine(x, scale, shift, y), cuda::channel_affine(x, scale, shift, y));
+  return record("channel_affine", y, {x, scale, shift},
+                [x, scale](const Tensor& g, const Tensor&, const std::vector<bool>& need) {
+                  auto ax = stat_axes(x);
+                  Grads r(3);
+                  if (need[0]) r[0] = mul(g, per_channel(scale, x));
+                  if (need[1]) r[1] = reshape(sum(mul(g, x), ax), scale.shape());
+                  if (need[2]) r[2] = reshape(sum(g, ax), scale.shape());
+                  return r;
+                });
+}
+
+void check_channel_vec(const Tensor& v, const Tensor& x, int64_t C, const char* field) {
+  if (!v.defined()) return;
+  LP_CHECK(v.dim() == 1 && v.size(0) == C, "batch_norm: ", field, " is ", v.describe(), ", expected (", C, ")");
+  LP_SAME_DEVICE_DTYPE(x, v, "batch_norm");
+}
+
+// Scatter of g (B, C, Lo) to the recorded argmax positions in (B, C, L), and its adjoint, the
+// gather. Both linear with constant routing, so their second derivatives are zero.
+Tensor pool_gather(const Tensor& h, std::shared_ptr<Storage> idx, int64_t Lo);
+Tensor pool_scatter(const Tensor& g, std::shared_ptr<Storage> idx, int64_t L) {
+  Tensor out = empty_like(g, {g.size(0), g.size(1), L});
+  const int32_t* pi = static_cast<const int32_t*>(idx->data);
+  LP_ON_DEVICE(g, cpu::max_pool1d_scatter(g, out, pi), cuda::max_pool1d_scatter(g, out, pi));
+  int64_t Lo = g.size(2);
+  return record("max_pool1d_scatter", out, {g}, [idx, Lo](const Tensor& gg, const Tensor&, const std::vector<bool>&) {
+    return Grads{pool_gather(gg, idx, Lo)};
+  });
+}
+Tensor pool_gather(const Tensor& h, std::shared_ptr<Storage> idx, int64_t Lo) {
+  Tensor out = empty_like(h, {h.size(0), h.size(1), Lo});
+  const int32_t* pi = static_cast<const int32_t*>(idx->data);
+  LP_ON_DEVICE(h, cpu::max_pool1d_gather(h, out, pi), cuda::max_pool1d_gather(h, out, pi));
+  int64_t L = h.size(2);
+  return record("max_pool1d_gather", out, {h}, [idx, L](const Tensor& gg, const Tensor&, const std::vector<bool>&) {
+    return Grads{pool_scatter(gg, idx, L)};
+  });
+}
+
+void axis_view(const Tensor& x, int64_t d, int64_t& outer, int64_t& n, int64_t& inner) {
+  outer = inner = 1;
+  for (int64_t k = 0; k < d; ++k) outer *= x.size(k);
+  n = x.size(d);
+  for (int64_t k = d + 1; k < x.dim(); ++k) inner *= x.size(k);
+}
+int64_t norm_dim(int64_t d, const Tensor& x, const char* op) {
+  if (d < 0) d += x.dim();
+  LP_CHECK(d >= 0 && d < x.dim(), op, ": dim ", d, " out of range for ", x.describe());
+  return d;
+}
+}  // namespace
+
+Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean, Tensor running_var,
+                  bool training, double momentum, double eps) {
+  LP_CHECK(x.defined() && (x.dim() == 2 || x.dim() == 3), "batch_norm: x must be (B, C) or (B, C, L), got ",
+           x.defined() ? x.describe() : std::string("undefined"));
+  const int64_t C = x.size(1);
+  check_channel_vec(gamma, x, C, "gamma");
+  check_channel_vec(beta, x, C, "beta");
+  check_channel_vec(running_mean, x, C, "running_mean");
+  check_channel_vec(running_var, x, C, "running_var");
+  LP_CHECK(eps >= 0, "batch_norm: eps ", eps, " is negative");
+  const Tensor zeros = Tensor::zeros(x.ctx(), {C}, x.dtype(), x.device());
+
+  if (!training) {
+    LP_CHECK(running_mean.defined() && running_var.defined(),
+             "batch_norm: eval mode needs running_mean and running_var");
+    Tensor istd = rsqrt(add_scalar(running_var.detach(), eps));
+    Tensor scale = gamma.defined() ? mul(gamma, istd) : istd;
+    Tensor shift = sub(beta.defined() ? beta : zeros, mul(running_mean.detach(), scale));
+    return channel_affine(x, scale, shift);
+  }
+
+  const int64_t n = x.numel() / C;
+  LP_CHECK(n > 1, "batch_norm: training needs more than one value per channel, got ", x.describe());
+  Tensor mu = empty_like(x, {C}), var = empty_like(x, {C});
+  LP_ON_DEVICE(x, cpu::channel_stats(x, mu, var), cuda::channel_stats(x, mu, var));
+  Tensor istd, scale, shift;
+  {
+    NoGradGuard ng;
+    if (running_mean.defined()) {
+      running_mean.copy_(add(mul_scalar(running_mean, 1.0 - momentum), mul_scalar(mu, momentum)));
+      Tensor unbiased = mul_scalar(var, static_cast<double>(n) / static_cast<double>(n - 1));
+      running_var.copy_(add(mul_scalar(running_var, 1.0 - momentum), mul_scalar(unbiased, momentum)));
+    } else {
+      LP_CHECK(!running_var.defined(), "batch_norm: running_var given without running_mean");
+    }
+    istd = rsqrt(add_scalar(var, eps));
+    scale = gamma.defined() ? mul(gamma.detach(), istd) : istd;
+    shift = sub(beta.defined() ? beta.detach() : zeros, mul(mu, scale));
+  }
+  Tensor y = empty_like(x);
+  LP_ON_DEVICE(x, cpu::channel_affine(x, scale, shift, y), cuda::channel_affine(x, scale, shift, y));
+
+  return record("batch_norm", y, {x, gamma, beta},
+                [x, gamma, mu, istd, eps, n](const Tensor& g, const Tensor&, const std::vector<bool>& need) {
+                  Grads r(3);
+                  if (!grad_enabled()) {
+                    // First order only: fused two-pass kernel with the saved statistics.
+                    Tensor dx = need[0] ? empty_like(x) : Tensor();
+                    Tensor dgamma = need[1] ? empty_like(x, {x.size(1)}) : Tensor();
+                    Tensor dbeta = need[2] ? empty_like(x, {x.size(1)}) : Tensor();
+                    LP_ON_DEVICE(x, cpu::batch_norm_bwd(g, x, mu, istd, gamma, dx, dgamma, dbeta),
+                                 cuda::batch_norm_bwd(g, x, mu, istd, gamma, dx, dgamma, dbeta));
+                    return Grads{dx, dgamma, dbeta};
+                  }
+                  // create_graph: the same rule composed from differentiable ops, with the batch
+                  // statistics recomputed from x so that second derivatives see them.
+                  auto ax = stat_axes(x);
+                  Tensor m = mean(x, ax, true);
+                  Tensor xc = sub(x, m);
+                  Tensor is = rsqrt(add_scalar(mean(square(xc), ax, true), eps));
+                  Tensor s1 = sum(g, ax, true);
+                  Tensor s2 = sum(mul(g, xc), ax, true);
+                  Shape cs = {x.size(1)};
+                  if (need[2]) r[2] = reshape(s1, cs);
+                  if (need[1]) r[1] = reshape(mul(s2, is), cs);
+                  if (need[0]) {
+                    Tensor a = gamma.defined() ? mul(per_channel(gamma, x), is) : is;  // γ/σ
+                    Tensor b = mul_scalar(mul(mul(a, square(is)), s2), -1.0 / static_cast<double>(n));
+                    Tensor c = mul_scalar(mul(a, s1), -1.0 / static_cast<double>(n));
+                    r[0] = add(add(mul(g, a), mul(xc, b)), c);
+                  }
+                  return r;
+                });
+}
+
+Tensor max_pool1d(const Tensor& x, int64_t kernel, int64_t stride) {
+  LP_CHECK(x.defined() && x.dim() == 3, "max_pool1d: x must be (B, C, L), got ",
+           x.defined() ? x.describe() : std::string("undefined"));
+  LP_CHECK(kernel >= 1 && stride >= 1, "max_pool1d: kernel ", kernel, " and stride ", stride, " must be >= 1");
+  const int64_t L = x.size(2);
+  LP_CHECK(L >= kernel, "max_pool1d: kernel ", kernel, " longer than the input ", x.describe());
+  LP_CHECK(L < (int64_t{1} << 31), "max_pool1d: length ", L, " does not fit the 32-bit argmax");
+  const int64_t Lo = (L - kernel) / stride + 1;
+  Tensor out = empty_like(x, {x.size(0), x.size(1), Lo});
+  auto idx = Storage::allocate(static_cast<size_t>(out.numel()) * sizeof(int32_t), x.device());
+  int32_t* pi = static_cast<int32_t*>(idx->data);
+  LP_ON_DEVICE(x, cpu::max_pool1d_fwd(x, out, pi, kernel, stride), cuda::max_pool1d_fwd(x, out, pi, kernel, stride));
+  return record("max_pool1d", out, {x}, [idx, L](const Tensor& g, const Tensor&, const std::vector<bool>&) {
+    return Grads{pool_scatter(g, idx, L)};
+  });
+}
+
+Tensor global_avg_pool1d(const Tensor& x) {
+  LP_CHECK(x.defined() && x.dim() == 3, "global_avg_pool1d: x must be (B, C, L), got ",
+           x.defined() ? x.describe() : std::string("undefined"));
+  return mean(x, {2}, false);
+}
+
+Tensor log_softmax(const Tensor& x, int64_t dim) {
+  LP_CHECK(x.defined(), "log_softmax: undefined tensor");
+  int64_t d = norm_dim(dim, x, "log_softmax");
+  int64_t outer, n, inner;
+  axis_view(x, d, outer, n, inner);
+  Tensor out = empty_like(x);
+  LP_ON_DEVICE(x, cpu::log_softmax(x, out, outer, n, inner), cuda::log_softmax(x, out, outer, n, inner));
+  // d/dx: g − softmax·Σg; written with `out` (recorded) so it differentiates again.
+  return record("log_softmax", out, {x}, [d](const Tensor& g, const Tensor& out, const std::vector<bool>&) {
+    return Grads{sub(g, mul(exp(out), sum(g, {d}, true)))};
+  });
+}
+
+Tensor softmax(const Tensor& x, int64_t dim) {
+  LP_CHECK(x.defined(), "softmax: undefined tensor");
+  int64_t d = norm_dim(dim, x, "softmax");
+  int64_t outer, n, inner;
+  axis_view(x, d, outer, n, inner);
+  Tensor out = empty_like(x);
+  LP_ON_DEVICE(x, cpu::softmax(x, out, outer, n, inner), cuda::softmax(x, out, outer, n, inner));
+  // d/dx: s·(g − Σ g·s).
+  return record("softmax", out, {x}, [d](const Tensor& g, const Tensor& out, const std::vector<bool>&) {
+    return Grads{mul(out, sub(g, sum(mul(g, out), {d}, true)))};
+  });
+}
+
+}  // namespace lowpass

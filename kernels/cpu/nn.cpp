@@ -1,0 +1,215 @@
+// CPU kernels for batch norm (shifted one-pass statistics in double, affine map, fused backward),
+// max-pool (argmax routing) and (log-)softmax along any axis. Test: tests/test_nn.cpp.
+// Threads split channels (statistics) or (b, c) rows (element-wise passes).
+#include "kernels/cpu/nn.h"
+
+#include <algorithm>
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu/parallel.h"
+
+namespace lowpass::cpu {
+
+namespace {
+
+struct BCL {
+  int64_t B, C, L;
+};
+BCL bcl(const Tensor& x) { return {x.size(0), x.size(1), x.dim() == 3 ? x.size(2) : 1}; }
+
+template <typename T>
+void stats_t(const Tensor& x, Tensor& mean, Tensor& var) {
+  auto [B, C, L] = bcl(x);
+  const T* px = x.data<T>();
+  T* pm = mean.data<T>();
+  T* pv = var.data<T>();
+  double n = static_cast<double>(B * L);
+  parallel_for(x.ctx(), C, 1, [&](int64_t c) {
+    // Shift by the channel's first value so the one-pass variance does not cancel.
+    const double k = px[c * L];
+    double s1 = 0, s2 = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      const T* row = px + (b * C + c) * L;
+#pragma omp simd reduction(+ : s1, s2)
+      for (int64_t l = 0; l < L; ++l) {
+        double d = static_cast<double>(row[l]) - k;
+        s1 += d;
+        s2 += d * d;
+      }
+    }
+    double m = s1 / n;
+    pm[c] = static_cast<T>(k + m);
+    pv[c] = static_cast<T>(std::max(0.0, s2 / n - m * m));
+  });
+}
+
+template <typename T>
+void affine_t(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor& y) {
+  auto [B, C, L] = bcl(x);
+  const T* px = x.data<T>();
+  const T* ps = scale.data<T>();
+  const T* pt = shift.data<T>();
+  T* py = y.data<T>();
+  if (L == 1) {
+    parallel_for(x.ctx(), B, std::max<int64_t>(1, 4096 / C), [&](int64_t b) {
+#pragma omp simd
+      for (int64_t c = 0; c < C; ++c) py[b * C + c] = px[b * C + c] * ps[c] + pt[c];
+    });
+    return;
+  }
+  parallel_for(x.ctx(), B * C, std::max<int64_t>(1, 4096 / L), [&](int64_t r) {
+    const T s = ps[r % C], t = pt[r % C];
+    const T* src = px + r * L;
+    T* dst = py + r * L;
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) dst[l] = src[l] * s + t;
+  });
+}
+
+template <typename T>
+void bn_bwd_t(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
+              Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  auto [B, C, L] = bcl(x);
+  const T* pg = g.data<T>();
+  const T* px = x.data<T>();
+  const T* pm = mean.data<T>();
+  const T* pi = invstd.data<T>();
+  const T* pgam = gamma.defined() ? gamma.data<T>() : nullptr;
+  double n = static_cast<double>(B * L);
+  std::vector<double> sg(C), sgx(C);
+  parallel_for(x.ctx(), C, 1, [&](int64_t c) {
+    const double m = pm[c];
+    double a = 0, b2 = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      const T* gr = pg + (b * C + c) * L;
+      const T* xr = px + (b * C + c) * L;
+#pragma omp simd reduction(+ : a, b2)
+      for (int64_t l = 0; l < L; ++l) {
+        a += static_cast<double>(gr[l]);
+        b2 += static_cast<double>(gr[l]) * (static_cast<double>(xr[l]) - m);
+      }
+    }
+    sg[c] = a;
+    sgx[c] = b2;
+  });
+  // dx = A·g + Bc·x + Cc per channel.
+  std::vector<T> ka(C), kb(C), kc(C);
+  for (int64_t c = 0; c < C; ++c) {
+    double is = pi[c], gm = pgam ? pgam[c] : 1.0;
+    double A = gm * is, Bc = -A * is * is * sgx[c] / n;
+    ka[c] = static_cast<T>(A);
+    kb[c] = static_cast<T>(Bc);
+    kc[c] = static_cast<T>(-A * sg[c] / n - Bc * pm[c]);
+    if (dgamma.defined()) dgamma.data<T>()[c] = static_cast<T>(sgx[c] * is);
+    if (dbeta.defined()) dbeta.data<T>()[c] = static_cast<T>(sg[c]);
+  }
+  if (!dx.defined()) return;
+  T* pdx = dx.data<T>();
+  parallel_for(x.ctx(), B * C, std::max<int64_t>(1, 4096 / L), [&](int64_t r) {
+    int64_t c = r % C;
+    const T A = ka[c], Bc = kb[c], Cc = kc[c];
+    const T* gr = pg + r * L;
+    const T* xr = px + r * L;
+    T* d = pdx + r * L;
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) d[l] = A * gr[l] + Bc * xr[l] + Cc;
+  });
+}
+
+template <typename T>
+void pool_fwd_t(const Tensor& x, Tensor& out, int32_t* idx, int64_t k, int64_t stride) {
+  int64_t rows = x.size(0) * x.size(1), L = x.size(2), Lo = out.size(2);
+  const T* px = x.data<T>();
+  T* po = out.data<T>();
+  parallel_for(x.ctx(), rows, std::max<int64_t>(1, 4096 / (Lo * k)), [&](int64_t r) {
+    const T* row = px + r * L;
+    for (int64_t j = 0; j < Lo; ++j) {
+      int64_t s = j * stride, best = s;
+      T m = row[s];
+      for (int64_t t = s + 1; t < s + k; ++t)
+        if (row[t] > m) {
+          m = row[t];
+          best = t;
+        }
+      po[r * Lo + j] = m;
+      idx[r * Lo + j] = static_cast<int32_t>(best);
+    }
+  });
+}
+
+template <typename T>
+void pool_scatter_t(const Tensor& g, Tensor& out, const int32_t* idx) {
+  int64_t rows = g.size(0) * g.size(1), Lo = g.size(2), L = out.size(2);
+  const T* pg = g.data<T>();
+  T* po = out.data<T>();
+  parallel_for(g.ctx(), rows, std::max<int64_t>(1, 4096 / L), [&](int64_t r) {
+    T* dst = po + r * L;
+    std::fill(dst, dst + L, T(0));
+    for (int64_t j = 0; j < Lo; ++j) dst[idx[r * Lo + j]] += pg[r * Lo + j];
+  });
+}
+
+template <typename T>
+void pool_gather_t(const Tensor& h, Tensor& out, const int32_t* idx) {
+  int64_t rows = h.size(0) * h.size(1), L = h.size(2), Lo = out.size(2);
+  const T* ph = h.data<T>();
+  T* po = out.data<T>();
+  parallel_for(h.ctx(), rows, std::max<int64_t>(1, 4096 / L), [&](int64_t r) {
+    for (int64_t j = 0; j < Lo; ++j) po[r * Lo + j] = ph[r * L + idx[r * Lo + j]];
+  });
+}
+
+template <typename T, bool LOG>
+void softmax_t(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner) {
+  const T* px = x.data<T>();
+  T* po = out.data<T>();
+  parallel_for(x.ctx(), outer * inner, std::max<int64_t>(1, 2048 / std::max<int64_t>(n, 1)), [&](int64_t r) {
+    int64_t o = r / inner, i = r % inner;
+    const T* src = px + o * n * inner + i;
+    T* dst = po + o * n * inner + i;
+    T m = -std::numeric_limits<T>::infinity();
+    for (int64_t j = 0; j < n; ++j) m = std::max(m, src[j * inner]);
+    if (!std::isfinite(m)) m = 0;  // all -inf (or inf/NaN): let the arithmetic propagate
+    double s = 0;
+    for (int64_t j = 0; j < n; ++j) s += std::exp(static_cast<double>(src[j * inner] - m));
+    if constexpr (LOG) {
+      T lse = static_cast<T>(std::log(s));
+      for (int64_t j = 0; j < n; ++j) dst[j * inner] = src[j * inner] - m - lse;
+    } else {
+      double inv = 1.0 / s;
+      for (int64_t j = 0; j < n; ++j) dst[j * inner] = static_cast<T>(std::exp(static_cast<double>(src[j * inner] - m)) * inv);
+    }
+  });
+}
+
+}  // namespace
+
+void channel_stats(const Tensor& x, Tensor& mean, Tensor& var) {
+  dispatch_dtype(x.dtype(), [&]<typename T>() { stats_t<T>(x, mean, var); });
+}
+void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor& y) {
+  dispatch_dtype(x.dtype(), [&]<typename T>() { affine_t<T>(x, scale, shift, y); });
+}
+void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
+                    Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
+  dispatch_dtype(x.dtype(), [&]<typename T>() { bn_bwd_t<T>(g, x, mean, invstd, gamma, dx, dgamma, dbeta); });
+}
+void max_pool1d_fwd(const Tensor& x, Tensor& out, int32_t* idx, int64_t kernel, int64_t stride) {
+  dispatch_dtype(x.dtype(), [&]<typename T>() { pool_fwd_t<T>(x, out, idx, kernel, stride); });
+}
+void max_pool1d_scatter(const Tensor& g, Tensor& out, const int32_t* idx) {
+  dispatch_dtype(g.dtype(), [&]<typename T>() { pool_scatter_t<T>(g, out, idx); });
+}
+void max_pool1d_gather(const Tensor& h, Tensor& out, const int32_t* idx) {
+  dispatch_dtype(h.dtype(), [&]<typename T>() { pool_gather_t<T>(h, out, idx); });
+}
+void log_softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner) {
+  dispatch_dtype(x.dtype(), [&]<typename T>() { softmax_t<T, true>(x, out, outer, n, inner); });
+}
+void softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner) {
+  dispatch_dtype(x.dtype(), [&]<typename T>() { softmax_t<T, false>(x, out, outer, n, inner); });
+}
+
+}  // namespace lowpass::cpu

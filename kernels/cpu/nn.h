@@ -1,0 +1,43 @@
+// Kernels behind the neural-net layer ops: batch-norm statistics / affine / fused backward, max-pool
+// with argmax routing, softmax and log-softmax. Test: tests/test_nn.cpp.
+// Legend: B batch, C channels, L length (x is (B, C, L), or (B, C) read as L = 1), Lo pooled length.
+#pragma once
+#include <cstdint>
+
+#include "engine/tensor.h"
+
+namespace lowpass {
+namespace cpu {
+// Per-channel mean (C) and biased variance (C) of x over (B, L); accumulated in double.
+void channel_stats(const Tensor& x, Tensor& mean, Tensor& var);
+// y[b, c, l] = x[b, c, l] * scale[c] + shift[c].
+void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor& y);
+// Fused first-order batch-norm backward with n = B·L, xhat = (x - mean)·invstd:
+// dx = gamma·invstd·(g - Σg/n - xhat·Σ(g·xhat)/n), dgamma = Σ g·xhat, dbeta = Σ g (sums over B, L).
+// gamma may be undefined (= 1).
+void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
+                    Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+// out (B, C, Lo)[j] = max of x over [j·stride, j·stride + kernel); idx (B·C·Lo) = its position in
+// the row (first maximum on ties).
+void max_pool1d_fwd(const Tensor& x, Tensor& out, int32_t* idx, int64_t kernel, int64_t stride);
+// out (B, C, L) = 0, then out[b, c, idx[b, c, j]] += g[b, c, j] (adjoint of the gather).
+void max_pool1d_scatter(const Tensor& g, Tensor& out, const int32_t* idx);
+// out (B, C, Lo)[j] = h[b, c, idx[b, c, j]].
+void max_pool1d_gather(const Tensor& h, Tensor& out, const int32_t* idx);
+// Along the middle axis of an (outer, n, inner) view: out = x - max - log Σ exp(x - max); softmax = exp of it.
+void log_softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner);
+void softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner);
+}  // namespace cpu
+
+namespace cuda {
+void channel_stats(const Tensor& x, Tensor& mean, Tensor& var);
+void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor& y);
+void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
+                    Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+void max_pool1d_fwd(const Tensor& x, Tensor& out, int32_t* idx, int64_t kernel, int64_t stride);
+void max_pool1d_scatter(const Tensor& g, Tensor& out, const int32_t* idx);
+void max_pool1d_gather(const Tensor& h, Tensor& out, const int32_t* idx);
+void log_softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner);
+void softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner);
+}  // namespace cuda
+}  // namespace lowpass

@@ -1,0 +1,230 @@
+// Layer ops: batch norm (train/eval, running stats), max-pool, global average pool, (log-)softmax:
+// forward vs plain loops; gradient and gradient-of-gradient vs finite differences in float64.
+// Run: build-nn/tests/lowpass_tests -ts=nn
+#include <doctest/doctest.h>
+
+#include <cmath>
+
+#include "tests/gradcheck.h"
+
+using namespace lowpass;
+using namespace lowpass::test;
+
+namespace {
+// Plain-loop batch norm over (B, C, L) (L = 1 for 2-d x) with the given statistics.
+std::vector<double> bn_loop(const Tensor& x, const std::vector<double>& mu, const std::vector<double>& var,
+                            const std::vector<double>& gamma, const std::vector<double>& beta, double eps) {
+  int64_t B = x.size(0), C = x.size(1), L = x.dim() == 3 ? x.size(2) : 1;
+  auto xv = x.to_vector<double>();
+  std::vector<double> y(xv.size());
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t c = 0; c < C; ++c)
+      for (int64_t l = 0; l < L; ++l) {
+        int64_t i = (b * C + c) * L + l;
+        y[i] = (xv[i] - mu[c]) / std::sqrt(var[c] + eps) * gamma[c] + beta[c];
+      }
+  return y;
+}
+void batch_stats(const Tensor& x, std::vector<double>& mu, std::vector<double>& var) {
+  int64_t B = x.size(0), C = x.size(1), L = x.dim() == 3 ? x.size(2) : 1;
+  auto xv = x.to_vector<double>();
+  mu.assign(C, 0.0);
+  var.assign(C, 0.0);
+  for (int64_t c = 0; c < C; ++c) {
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t l = 0; l < L; ++l) mu[c] += xv[(b * C + c) * L + l];
+    mu[c] /= static_cast<double>(B * L);
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t l = 0; l < L; ++l) var[c] += std::pow(xv[(b * C + c) * L + l] - mu[c], 2);
+    var[c] /= static_cast<double>(B * L);
+  }
+}
+Tensor sq(const Tensor& t) { return mul(t, t); }
+}  // namespace
+
+TEST_SUITE("nn") {
+TEST_CASE("batch_norm training forward and running statistics") {
+  Context ctx(2, 21);
+  for (Shape s : {Shape{4, 3, 7}, Shape{1, 2, 5}, Shape{3, 4, 1}, Shape{5, 3}, Shape{2, 1}}) {
+    INFO("shape ", shape_str(s));
+    Tensor x = add_scalar(rand64(ctx, s, -2.0, 2.0), 100.0);  // offset: tests the shifted statistics
+    int64_t C = s[1], n = x.numel() / C;
+    Tensor gamma = rand64(ctx, {C}, 0.5, 1.5), beta = rand64(ctx, {C});
+    Tensor rm = rand64(ctx, {C}), rv = rand64(ctx, {C}, 0.5, 1.5);
+    auto rm0 = rm.to_vector<double>(), rv0 = rv.to_vector<double>();
+    std::vector<double> mu, var;
+    batch_stats(x, mu, var);
+    Tensor y = batch_norm(x, gamma, beta, rm, rv, true, 0.1, 1e-5);
+    auto ref = bn_loop(x, mu, var, gamma.to_vector<double>(), beta.to_vector<double>(), 1e-5);
+    auto yv = y.to_vector<double>();
+    for (size_t i = 0; i < ref.size(); ++i) CHECK(yv[i] == doctest::Approx(ref[i]).epsilon(1e-9));
+    auto rm1 = rm.to_vector<double>(), rv1 = rv.to_vector<double>();
+    for (int64_t c = 0; c < C; ++c) {
+      CHECK(rm1[c] == doctest::Approx(0.9 * rm0[c] + 0.1 * mu[c]).epsilon(1e-12));
+      CHECK(rv1[c] == doctest::Approx(0.9 * rv0[c] + 0.1 * var[c] * n / (n - 1)).epsilon(1e-12));
+    }
+    // No gamma/beta, no running stats; float32 kernel agrees with float64.
+    Tensor y2 = batch_norm(x, {}, {}, {}, {}, true);
+    auto ref2 = bn_loop(x, mu, var, std::vector<double>(C, 1.0), std::vector<double>(C, 0.0), 1e-5);
+    auto y2v = y2.to_vector<double>();
+    for (size_t i = 0; i < ref2.size(); ++i) CHECK(y2v[i] == doctest::Approx(ref2[i]).epsilon(1e-9));
+    Tensor x32 = x.to(DType::F32);
+    auto y32 = batch_norm(x32, gamma.to(DType::F32), beta.to(DType::F32), {}, {}, true).to_vector<double>();
+    for (size_t i = 0; i < ref.size(); ++i) CHECK(y32[i] == doctest::Approx(ref[i]).epsilon(1e-3));
+  }
+  Tensor one = rand64(ctx, {1, 3, 1});
+  CHECK_THROWS_AS(batch_norm(one, {}, {}, {}, {}, true), Error);  // one value per channel
+  Tensor x = rand64(ctx, {2, 3, 4});
+  CHECK_THROWS_AS(batch_norm(x, rand64(ctx, {4}), {}, {}, {}, true), Error);
+  CHECK_THROWS_AS(batch_norm(x, {}, {}, {}, {}, false), Error);  // eval without running stats
+  CHECK_THROWS_AS(batch_norm(rand64(ctx, {5}), {}, {}, {}, {}, true), Error);
+}
+
+TEST_CASE("batch_norm training gradients flow through the batch statistics") {
+  Context ctx(2, 22);
+  for (Shape s : {Shape{3, 2, 5}, Shape{1, 3, 4}, Shape{4, 2, 1}, Shape{5, 3}, Shape{2, 1, 3}}) {
+    INFO("shape ", shape_str(s));
+    int64_t C = s[1];
+    Tensor x = rand64(ctx, s, -2.0, 2.0);
+    Tensor gamma = rand64(ctx, {C}, 0.5, 1.5), beta = rand64(ctx, {C});
+    Fn f = [](auto& v) { return batch_norm(v[0], v[1], v[2], {}, {}, true, 0.1, 1e-3); };
+    check_grad(ctx, f, {x, gamma, beta});            // fused first-order kernel
+    check_gradgrad(ctx, f, {x, gamma, beta}, 1e-6, 1e-5);  // composed rule, second order
+    Fn f2 = [](auto& v) { return sq(batch_norm(v[0], {}, {}, {}, {}, true, 0.1, 1e-3)); };
+    check_grad(ctx, f2, {x});
+    check_gradgrad(ctx, f2, {x});
+  }
+}
+
+TEST_CASE("batch_norm fused backward equals the composed rule") {
+  Context ctx(2, 23);
+  for (DType dt : {DType::F64, DType::F32}) {
+    Tensor x = rand64(ctx, {3, 4, 37}, -3.0, 3.0).to(dt).detach();
+    Tensor gamma = rand64(ctx, {4}, 0.5, 1.5).to(dt).detach(), beta = rand64(ctx, {4}).to(dt).detach();
+    Tensor g = rand64(ctx, {3, 4, 37}).to(dt).detach();
+    auto run = [&](bool create_graph) {
+      auto xs = leaves({x, gamma, beta});
+      Tensor y = batch_norm(xs[0], xs[1], xs[2], {}, {}, true);
+      return grad({y}, xs, {g}, create_graph);
+    };
+    auto fused = run(false), composed = run(true);
+    for (int k = 0; k < 3; ++k) {
+      double e = rel_err(fused[k].to_vector<double>(), composed[k].to_vector<double>());
+      INFO("input ", k, " dtype ", dtype_name(dt));
+      CHECK(e < (dt == DType::F64 ? 1e-12 : 1e-5));
+    }
+  }
+}
+
+TEST_CASE("batch_norm eval mode uses running statistics") {
+  Context ctx(2, 24);
+  for (Shape s : {Shape{2, 3, 5}, Shape{1, 2, 1}, Shape{4, 3}}) {
+    INFO("shape ", shape_str(s));
+    int64_t C = s[1];
+    Tensor x = rand64(ctx, s, -2.0, 2.0);
+    Tensor gamma = rand64(ctx, {C}, 0.5, 1.5), beta = rand64(ctx, {C});
+    Tensor rm = rand64(ctx, {C}), rv = rand64(ctx, {C}, 0.5, 1.5);
+    auto rm0 = rm.to_vector<double>(), rv0 = rv.to_vector<double>();
+    Tensor y = batch_norm(x, gamma, beta, rm, rv, false, 0.1, 1e-5);
+    auto ref = bn_loop(x, rm0, rv0, gamma.to_vector<double>(), beta.to_vector<double>(), 1e-5);
+    auto yv = y.to_vector<double>();
+    for (size_t i = 0; i < ref.size(); ++i) CHECK(yv[i] == doctest::Approx(ref[i]).epsilon(1e-12));
+    CHECK(rm.to_vector<double>() == rm0);  // untouched in eval mode
+    CHECK(rv.to_vector<double>() == rv0);
+    Fn f = [rm, rv](auto& v) { return sq(batch_norm(v[0], v[1], v[2], rm, rv, false)); };
+    check_grad(ctx, f, {x, gamma, beta});
+    check_gradgrad(ctx, f, {x, gamma, beta});
+  }
+}
+
+TEST_CASE("max_pool1d routes gradients to the first maximum") {
+  Context ctx(2, 25);
+  struct Case { Shape s; int64_t k, stride; };
+  for (auto c : std::vector<Case>{{{2, 3, 8}, 3, 2}, {{1, 1, 1}, 1, 1}, {{2, 2, 9}, 2, 1}, {{1, 2, 10}, 2, 3},
+                                  {{3, 1, 7}, 7, 7}, {{2, 2, 11}, 4, 4}}) {
+    INFO("shape ", shape_str(c.s), " k ", c.k, " stride ", c.stride);
+    Tensor x = rand64(ctx, c.s);
+    Tensor y = max_pool1d(x, c.k, c.stride);
+    int64_t L = c.s[2], Lo = (L - c.k) / c.stride + 1, rows = c.s[0] * c.s[1];
+    REQUIRE(y.shape() == Shape{c.s[0], c.s[1], Lo});
+    auto xv = x.to_vector<double>(), yv = y.to_vector<double>();
+    for (int64_t r = 0; r < rows; ++r)
+      for (int64_t j = 0; j < Lo; ++j) {
+        double m = -1e300;
+        for (int64_t t = 0; t < c.k; ++t) m = std::max(m, xv[r * L + j * c.stride + t]);
+        CHECK(yv[r * Lo + j] == m);
+      }
+    int64_t k = c.k, st = c.stride;
+    check_grad(ctx, [k, st](auto& v) { return max_pool1d(v[0], k, st); }, {x});
+    check_gradgrad(ctx, [k, st](auto& v) { return sq(max_pool1d(v[0], k, st)); }, {x});
+    // third order through scatter -> gather -> scatter
+    check_gradgrad(ctx, [k, st](auto& v) {
+      auto xs = v;
+      Tensor y = sum_all(mul(sq(max_pool1d(xs[0], k, st)), max_pool1d(xs[0], k, st)));
+      return grad({y}, {xs[0]}, {}, true)[0];
+    }, {x});
+  }
+  // ties: the gradient goes to the first maximum only
+  Tensor t = Tensor::from_vector(ctx, {1, 1, 4}, std::vector<double>{1.0, 3.0, 3.0, 0.0});
+  t.set_requires_grad(true);
+  Tensor y = max_pool1d(t, 4, 1);
+  CHECK(y.item() == 3.0);
+  auto g = grad({y}, {t})[0].to_vector<double>();
+  CHECK(g == std::vector<double>{0, 1, 0, 0});
+  // overlapping windows accumulate
+  Tensor u = Tensor::from_vector(ctx, {1, 1, 3}, std::vector<double>{0.0, 5.0, 1.0});
+  u.set_requires_grad(true);
+  Tensor z = sum_all(max_pool1d(u, 2, 1));
+  CHECK(grad({z}, {u})[0].to_vector<double>() == std::vector<double>{0, 2, 0});
+  CHECK_THROWS_AS(max_pool1d(rand64(ctx, {1, 1, 3}), 4, 1), Error);
+  CHECK_THROWS_AS(max_pool1d(rand64(ctx, {1, 3}), 1, 1), Error);
+  CHECK_THROWS_AS(max_pool1d(rand64(ctx, {1, 1, 3}), 2, 0), Error);
+}
+
+TEST_CASE("global_avg_pool1d") {
+  Context ctx(2, 26);
+  Tensor x = rand64(ctx, {2, 3, 7});
+  auto y = global_avg_pool1d(x).to_vector<double>();
+  auto xv = x.to_vector<double>();
+  for (int64_t r = 0; r < 6; ++r) {
+    double s = 0;
+    for (int64_t l = 0; l < 7; ++l) s += xv[r * 7 + l];
+    CHECK(y[r] == doctest::Approx(s / 7).epsilon(1e-12));
+  }
+  check_grad(ctx, [](auto& v) { return global_avg_pool1d(v[0]); }, {x});
+  check_gradgrad(ctx, [](auto& v) { return sq(global_avg_pool1d(v[0])); }, {x});
+  CHECK_THROWS_AS(global_avg_pool1d(rand64(ctx, {2, 3})), Error);
+}
+
+TEST_CASE("log_softmax and softmax over any dim") {
+  Context ctx(2, 27);
+  for (auto [s, d] : std::vector<std::pair<Shape, int64_t>>{
+           {{3, 5}, 1}, {{3, 5}, 0}, {{2, 3, 4}, 1}, {{2, 3, 4}, -1}, {{1, 1}, 1}, {{4, 1, 2}, 1}}) {
+    INFO("shape ", shape_str(s), " dim ", d);
+    Tensor x = add_scalar(rand64(ctx, s, -3.0, 3.0), 800.0);  // exp(800) overflows: must be stable
+    int64_t dd = d < 0 ? d + static_cast<int64_t>(s.size()) : d;
+    int64_t outer = 1, n = s[dd], inner = 1;
+    for (int64_t k = 0; k < dd; ++k) outer *= s[k];
+    for (size_t k = dd + 1; k < s.size(); ++k) inner *= s[k];
+    auto xv = x.to_vector<double>();
+    auto ls = log_softmax(x, d).to_vector<double>(), sm = softmax(x, d).to_vector<double>();
+    for (int64_t o = 0; o < outer; ++o)
+      for (int64_t i = 0; i < inner; ++i) {
+        double tot = 0;
+        for (int64_t j = 0; j < n; ++j) tot += std::exp(xv[(o * n + j) * inner + i] - 800.0);
+        for (int64_t j = 0; j < n; ++j) {
+          int64_t f = (o * n + j) * inner + i;
+          double ref = xv[f] - 800.0 - std::log(tot);
+          CHECK(ls[f] == doctest::Approx(ref).epsilon(1e-12));
+          CHECK(sm[f] == doctest::Approx(std::exp(ref)).epsilon(1e-12));
+        }
+      }
+    Tensor xs = rand64(ctx, s, -2.0, 2.0);
+    check_grad(ctx, [d](auto& v) { return log_softmax(v[0], d); }, {xs});
+    check_gradgrad(ctx, [d](auto& v) { return log_softmax(v[0], d); }, {xs});
+    check_grad(ctx, [d](auto& v) { return softmax(v[0], d); }, {xs});
+    check_gradgrad(ctx, [d](auto& v) { return softmax(v[0], d); }, {xs});
+  }
+  CHECK_THROWS_AS(log_softmax(rand64(ctx, {2, 3}), 2), Error);
+}
+}
