@@ -124,8 +124,34 @@ Tensor rfft_imag_adjoint(const Tensor& g, int64_t L) {
 }
 
 Tensor rfft_magnitude(const Tensor& x) {
-  auto [re, im] = rfft_pair(x);
-  return complex_abs(re, im);
+  if (!needs_record({&x})) {
+    auto [re, im] = rfft_pair(x);
+    return complex_abs(re, im);
+  }
+  // One recorded op. First-order backward (no create_graph): a single adjoint FFT of
+  // (g·re/|X|, g·im/|X|) with the saved spectrum. With create_graph: the same rule composed from
+  // recorded ops (spectrum recomputed from x) so that it differentiates again.
+  const int64_t L = last_len(x, "rfft_magnitude");
+  Tensor re, im, out;
+  {
+    NoGradGuard ng;
+    auto p = rfft_pair(x);
+    re = p.first;
+    im = p.second;
+    out = complex_abs(re, im);
+  }
+  return record("rfft_magnitude", out, {x}, [x, re, im, L](const Tensor& g, const Tensor& out, const std::vector<bool>&) {
+    Tensor safe = add(out, eq_scalar(out.detach(), 0.0));  // |X| or 1 where |X| = 0 (there re = im = 0)
+    Tensor gs = div(g, safe);
+    if (!grad_enabled()) {
+      Tensor gre = mul(gs, re), gim = mul(gs, im);
+      Tensor dx = empty_like(x);
+      LP_ON_DEVICE(x, cpu::rfft_adjoint(gre, gim, dx, L), cuda::rfft_adjoint(gre, gim, dx, L));
+      return Grads{dx};
+    }
+    auto [re2, im2] = rfft_pair(x);
+    return Grads{add(rfft_real_adjoint(mul(gs, re2), L), rfft_imag_adjoint(mul(gs, im2), L))};
+  });
 }
 
 }  // namespace lowpass
