@@ -1,0 +1,136 @@
+// conv1d micro-benchmark: forward, input grad and weight grad of every kernel family at the binary-model,
+// BPNet and one-hot first-layer shapes; median ms and GFLOP/s (2·B·Cout·Cin/G·K·Lout per op) beside the
+// machine's SGEMM rate measured in the same run. Run: build-conv/bench/bench_conv1d [--reps N] [--threads T]
+#include <algorithm>
+#include <chrono>
+#include <cmath>
+#include <cstdio>
+#include <cstdlib>
+#include <cstring>
+#include <functional>
+#include <string>
+#include <vector>
+
+#include "kernels/cpu/conv1d.h"
+#include "kernels/cpu/gemm.h"
+
+using namespace lowpass;
+using cpu::ConvAlgo;
+
+namespace {
+
+double median_seconds(int reps, const std::function<void()>& f) {
+  f();  // warm-up
+  std::vector<double> t;
+  for (int i = 0; i < reps; ++i) {
+    auto t0 = std::chrono::steady_clock::now();
+    f();
+    t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+  }
+  std::sort(t.begin(), t.end());
+  return t[t.size() / 2];
+}
+
+double max_rel_diff(const Tensor& a, const Tensor& b) {
+  auto x = a.to_vector<float>(), y = b.to_vector<float>();
+  double scale = 1e-30, err = 0;
+  for (size_t i = 0; i < x.size(); ++i) {
+    scale = std::max(scale, double(std::abs(y[i])));
+    err = std::max(err, std::isfinite(x[i]) ? double(std::abs(x[i] - y[i])) : 1e30);
+  }
+  return err / scale;
+}
+
+struct Shape1 {
+  std::string name;
+  int64_t B, Cin, Cout, L, K, d;
+  bool onehot;
+};
+
+void sgemm_rate(Context& ctx, int reps) {
+  std::printf("SGEMM (same run, %d threads):\n", ctx.threads());
+  struct G { const char* what; int64_t M, N, K; };
+  for (G g : {G{"square 2048", 2048, 2048, 2048}, G{"conv-shaped 64x960x16384", 64, 16384, 960}})
+    for (auto be : {cpu::GemmBackend::Eigen, cpu::GemmBackend::OpenBlas}) {
+      if (be == cpu::GemmBackend::OpenBlas && !cpu::have_openblas()) continue;
+      Tensor a = Tensor::uniform(ctx, {g.M, g.K}, -1, 1), b = Tensor::uniform(ctx, {g.K, g.N}, -1, 1);
+      Tensor c = Tensor::zeros(ctx, {g.M, g.N});
+      double s = median_seconds(reps, [&] {
+        cpu::gemm<float>(ctx, false, false, g.M, g.N, g.K, 1.0f, a.data<float>(), g.K, b.data<float>(), g.N, 0.0f,
+                         c.data<float>(), g.N, be);
+      });
+      std::printf("  %-28s %-9s %8.2f ms  %7.1f GFLOP/s\n", g.what, cpu::gemm_backend_name(be), s * 1e3,
+                  2.0 * g.M * g.N * g.K / s * 1e-9);
+    }
+}
+
+}  // namespace
+
+int main(int argc, char** argv) {
+  int reps = 5, threads = 2;
+  std::string only;
+  for (int i = 1; i < argc; ++i) {
+    if (!std::strcmp(argv[i], "--reps") && i + 1 < argc) reps = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--threads") && i + 1 < argc) threads = std::atoi(argv[++i]);
+    else if (!std::strcmp(argv[i], "--only") && i + 1 < argc) only = argv[++i];
+    else {
+      std::fprintf(stderr, "usage: bench_conv1d [--reps N] [--threads T] [--only NAME-PREFIX]\n");
+      return 2;
+    }
+  }
+  Context ctx(threads, 1);
+  if (only.empty() || only == "sgemm") sgemm_rate(ctx, reps);
+
+  std::vector<Shape1> shapes = {{"binary B128 C64 L1000 K15", 128, 64, 64, 1000, 15, 1, false}};
+  for (int64_t d = 1; d <= 64; d *= 2)
+    shapes.push_back({"bpnet B64 C64 L1346 K3 d" + std::to_string(d), 64, 64, 64, 1346, 3, d, false});
+  shapes.push_back({"onehot B64 C4->64 L1346 K21", 64, 4, 64, 1346, 21, 1, true});
+
+  std::printf("\nconv1d, 'same' padding, float32, %d threads, median of %d after warm-up "
+              "(GFLOP/s = 2·B·Cout·Cin·K·Lout / time; one-hot counted as dense)\n", threads, reps);
+  std::printf("%-30s %-16s %10s %8s %10s %8s %10s %8s\n", "shape", "kernel", "fwd ms", "GF/s", "dgrad ms", "GF/s",
+              "wgrad ms", "GF/s");
+  for (const Shape1& s : shapes) {
+    if (!only.empty() && s.name.rfind(only, 0) != 0) continue;
+    const Conv1dOpts o = Conv1dOpts::same(s.K, s.d);
+    const int64_t Lout = s.L;
+    Tensor x;
+    if (s.onehot) {
+      std::vector<float> v(size_t(s.B * s.Cin * s.L), 0.0f);
+      for (int64_t b = 0; b < s.B; ++b)
+        for (int64_t l = 0; l < s.L; ++l) v[size_t((b * s.Cin + ctx.rng().randint(0, s.Cin)) * s.L + l)] = 1.0f;
+      x = Tensor::from_vector(ctx, {s.B, s.Cin, s.L}, v);
+    } else {
+      x = Tensor::uniform(ctx, {s.B, s.Cin, s.L}, -1, 1);
+    }
+    Tensor w = Tensor::uniform(ctx, {s.Cout, s.Cin, s.K}, -0.1, 0.1);
+    Tensor bias = Tensor::uniform(ctx, {s.Cout}, -0.1, 0.1);
+    Tensor dy = Tensor::uniform(ctx, {s.B, s.Cout, Lout}, -1, 1);
+    const double flop = 2.0 * s.B * s.Cout * s.Cin * s.K * Lout;
+    // Baseline outputs for the correctness check of each variant before it is timed.
+    Tensor y0 = Tensor::zeros(ctx, dy.shape()), dx0 = Tensor::zeros(ctx, x.shape()), dw0 = Tensor::zeros(ctx, w.shape());
+    cpu::conv1d_fwd_cpu(x, w, bias, y0, o, ConvAlgo::Im2colEigen);
+    cpu::conv1d_bwd_input_cpu(dy, w, dx0, o, ConvAlgo::Im2colEigen);
+    cpu::conv1d_bwd_weight_cpu(x, dy, dw0, o, ConvAlgo::Im2colEigen);
+    std::vector<ConvAlgo> algos{ConvAlgo::Auto, ConvAlgo::Direct, ConvAlgo::Im2colEigen, ConvAlgo::Im2colBlas};
+    if (s.onehot) algos.push_back(ConvAlgo::Gather);
+    for (ConvAlgo a : algos) {
+      if (!cpu::conv_algo_available(a)) continue;
+      Tensor y = Tensor::zeros(ctx, dy.shape()), dx = Tensor::zeros(ctx, x.shape()), dw = Tensor::zeros(ctx, w.shape());
+      auto fwd = [&] { cpu::conv1d_fwd_cpu(x, w, bias, y, o, a); };
+      auto dgr = [&] { cpu::conv1d_bwd_input_cpu(dy, w, dx, o, a); };
+      auto wgr = [&] { cpu::conv1d_bwd_weight_cpu(x, dy, dw, o, a); };
+      fwd(), dgr(), wgr();
+      const double e = std::max({max_rel_diff(y, y0), max_rel_diff(dx, dx0), max_rel_diff(dw, dw0)});
+      if (e > 1e-4) {
+        std::printf("%-30s %-16s WRONG: max rel diff %.2e vs im2col-eigen\n", s.name.c_str(), cpu::conv_algo_name(a), e);
+        return 1;
+      }
+      const double tf = median_seconds(reps, fwd), td = median_seconds(reps, dgr), tw = median_seconds(reps, wgr);
+      std::printf("%-30s %-16s %10.2f %8.1f %10.2f %8.1f %10.2f %8.1f\n", s.name.c_str(), cpu::conv_algo_name(a),
+                  tf * 1e3, flop / tf * 1e-9, td * 1e3, flop / td * 1e-9, tw * 1e3, flop / tw * 1e-9);
+      std::fflush(stdout);
+    }
+  }
+  return 0;
+}

@@ -1,0 +1,232 @@
+// AVX-512 direct conv1d kernels (float32): no im2col, the shifted input rows are the GEMM operand.
+// Forward/input-grad tile: 8 (or 4) output channels × 48 positions in registers, Σ over (c, k) of
+// w[o,c,k]·x[c, t+k·d-p]. Weight grad tile: 64 output channels × 6 (c,k) columns, Σ over t of dyᵀ ⊗ x.
+// Test: build-conv/tests/lowpass_tests -ts=conv1d
+#include <algorithm>
+#include <cstdlib>
+#include <cstring>
+#include <memory>
+
+#include "kernels/cpu/conv1d.h"
+#include "kernels/cpu/parallel.h"
+
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
+namespace lowpass::cpu {
+
+#if !defined(__AVX512F__)
+bool direct_available() { return false; }
+void conv1d_corr_direct(const float*, const float*, const float*, float*, const CorrGeom&, const Context&) {
+  LP_ASSERT(false, "direct conv kernel called in a build without AVX-512");
+}
+void conv1d_corr_wgrad_direct(const float*, const float*, float*, const CorrGeom&, const Context&) {
+  LP_ASSERT(false, "direct conv kernel called in a build without AVX-512");
+}
+#else
+bool direct_available() { return true; }
+
+namespace {
+
+struct FreeDeleter {
+  void operator()(float* p) const { std::free(p); }
+};
+using Buf = std::unique_ptr<float[], FreeDeleter>;
+Buf aligned_floats(int64_t n, bool zero) {
+  size_t bytes = (size_t(std::max<int64_t>(n, 1)) * sizeof(float) + 63) / 64 * 64;
+  Buf b(static_cast<float*>(std::aligned_alloc(64, bytes)));
+  LP_ASSERT(b != nullptr, "out of memory allocating ", bytes, " bytes for a conv buffer");
+  if (zero) std::memset(b.get(), 0, bytes);
+  return b;
+}
+
+inline __mmask16 lane_mask(int64_t n) {
+  return n >= 16 ? __mmask16(0xFFFF) : (n <= 0 ? __mmask16(0) : __mmask16((1u << n) - 1u));
+}
+
+// xs row c holds x[c, t0 + j - p] at column j (zero outside the input): the slab of one work item.
+void fill_slab(const float* xg, int64_t C, int64_t Lin, int64_t first, int64_t n, int64_t S, float* slab) {
+  for (int64_t c = 0; c < C; ++c) {
+    float* row = slab + c * S;
+    const float* src = xg + c * Lin;
+    const int64_t j_lo = std::clamp<int64_t>(-first, 0, n), j_hi = std::clamp<int64_t>(Lin - first, 0, n);
+    std::fill(row, row + j_lo, 0.0f);
+    if (j_hi > j_lo) std::memcpy(row + j_lo, src + first + j_lo, sizeof(float) * size_t(j_hi - j_lo));
+    std::fill(row + std::max(j_lo, j_hi), row + n, 0.0f);
+  }
+}
+
+constexpr int64_t kNR = 48;  // positions per forward tile (3 vectors)
+
+// y[r, 0:ncols] (+bias) = Σ_{c,k} wp[(c·K+k)·MR + r] · xs[c·S + k·d + 0:ncols], rows r < `rows` stored.
+template <int MR, bool Full>
+inline void corr_fwd_direct_kernel(const float* wp, const float* xs, int64_t S, int64_t C, int64_t K, int64_t d,
+                                   int64_t ncols, float* y, int64_t ldy, int64_t rows, const float* bias) {
+  __m512 acc[MR][3];
+  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_ps();
+  const __mmask16 m0 = Full ? 0xFFFF : lane_mask(ncols), m1 = Full ? 0xFFFF : lane_mask(ncols - 16),
+                  m2 = Full ? 0xFFFF : lane_mask(ncols - 32);
+  for (int64_t c = 0; c < C; ++c) {
+    const float* xr = xs + c * S;
+    const float* wc = wp + c * K * MR;
+    for (int64_t k = 0; k < K; ++k) {
+      const float* xp = xr + k * d;
+      __m512 x0, x1, x2;
+      if constexpr (Full) {
+        x0 = _mm512_loadu_ps(xp);
+        x1 = _mm512_loadu_ps(xp + 16);
+        x2 = _mm512_loadu_ps(xp + 32);
+      } else {
+        x0 = _mm512_maskz_loadu_ps(m0, xp);
+        x1 = _mm512_maskz_loadu_ps(m1, xp + 16);
+        x2 = _mm512_maskz_loadu_ps(m2, xp + 32);
+      }
+      const float* wk = wc + k * MR;
+      for (int r = 0; r < MR; ++r) {
+        const __m512 wv = _mm512_set1_ps(wk[r]);
+        acc[r][0] = _mm512_fmadd_ps(wv, x0, acc[r][0]);
+        acc[r][1] = _mm512_fmadd_ps(wv, x1, acc[r][1]);
+        acc[r][2] = _mm512_fmadd_ps(wv, x2, acc[r][2]);
+      }
+    }
+  }
+  for (int r = 0; r < MR; ++r) {
+    if (r >= rows) break;
+    const __m512 bv = _mm512_set1_ps(bias ? bias[r] : 0.0f);
+    float* yr = y + r * ldy;
+    if constexpr (Full) {
+      _mm512_storeu_ps(yr, _mm512_add_ps(acc[r][0], bv));
+      _mm512_storeu_ps(yr + 16, _mm512_add_ps(acc[r][1], bv));
+      _mm512_storeu_ps(yr + 32, _mm512_add_ps(acc[r][2], bv));
+    } else {
+      _mm512_mask_storeu_ps(yr, m0, _mm512_add_ps(acc[r][0], bv));
+      _mm512_mask_storeu_ps(yr + 16, m1, _mm512_add_ps(acc[r][1], bv));
+      _mm512_mask_storeu_ps(yr + 32, m2, _mm512_add_ps(acc[r][2], bv));
+    }
+  }
+}
+
+template <int MR>
+void corr_fwd_direct(const float* x, const float* w, const float* bias, float* y, const CorrGeom& g,
+                     const Context& ctx) {
+  const int64_t CK = g.C * g.K, nob = (g.O + MR - 1) / MR;
+  // Packed weights (G, nob, C·K, MR): the MR weights of one (c, k) are contiguous; rows past O are 0.
+  Buf wp = aligned_floats(g.G * nob * CK * MR, true);
+  for (int64_t gi = 0; gi < g.G; ++gi)
+    for (int64_t o = 0; o < g.O; ++o)
+      for (int64_t j = 0; j < CK; ++j)
+        wp[((gi * nob + o / MR) * CK + j) * MR + o % MR] = w[(gi * g.O + o) * CK + j];
+  const int64_t tc = std::min<int64_t>(8 * kNR, g.Lout);  // positions per work item
+  const int64_t nch = (g.Lout + tc - 1) / tc;
+  const int64_t S = tc + (g.K - 1) * g.d;  // slab row length
+  parallel_chunks(ctx, g.B * g.G * nch, 1, [&](int64_t i0, int64_t i1) {
+    Buf slab = aligned_floats(g.C * S, false);  // (C, S)
+    for (int64_t i = i0; i < i1; ++i) {
+      const int64_t ch = i % nch, gi = (i / nch) % g.G, b = i / (nch * g.G);
+      const int64_t t0 = ch * tc, n = std::min(tc, g.Lout - t0);
+      fill_slab(x + (b * g.G + gi) * g.C * g.Lin, g.C, g.Lin, t0 - g.p, n + (g.K - 1) * g.d, S, slab.get());
+      float* yg = y + (b * g.G + gi) * g.O * g.Lout + t0;
+      for (int64_t ob = 0; ob < nob; ++ob) {
+        const float* wpb = wp.get() + (gi * nob + ob) * CK * MR;
+        const int64_t rows = std::min<int64_t>(MR, g.O - ob * MR);
+        const float* bb = bias ? bias + gi * g.O + ob * MR : nullptr;
+        float* yo = yg + ob * MR * g.Lout;
+        for (int64_t j0 = 0; j0 < n; j0 += kNR) {
+          const int64_t nc = std::min(kNR, n - j0);
+          if (nc == kNR)
+            corr_fwd_direct_kernel<MR, true>(wpb, slab.get() + j0, S, g.C, g.K, g.d, nc, yo + j0, g.Lout, rows, bb);
+          else
+            corr_fwd_direct_kernel<MR, false>(wpb, slab.get() + j0, S, g.C, g.K, g.d, nc, yo + j0, g.Lout, rows, bb);
+        }
+      }
+    }
+  });
+}
+
+// acc[jj][v] = Σ_t x_jj[t] · dyt[t·Op + 16v : +16]; added into out[jj·Op + 16v] for jj < count.
+template <int NV, int JT>
+inline void corr_wgrad_direct_kernel(const float* dyt, int64_t Op, const float* const* xp, int64_t n, int count,
+                                     float* out) {
+  __m512 acc[JT][NV];
+  for (int jj = 0; jj < JT; ++jj)
+    for (int v = 0; v < NV; ++v) acc[jj][v] = _mm512_setzero_ps();
+  for (int64_t t = 0; t < n; ++t) {
+    __m512 dv[NV];
+    for (int v = 0; v < NV; ++v) dv[v] = _mm512_load_ps(dyt + t * Op + 16 * v);
+    for (int jj = 0; jj < JT; ++jj) {
+      const __m512 xv = _mm512_set1_ps(xp[jj][t]);
+      for (int v = 0; v < NV; ++v) acc[jj][v] = _mm512_fmadd_ps(xv, dv[v], acc[jj][v]);
+    }
+  }
+  for (int jj = 0; jj < JT; ++jj) {
+    if (jj >= count) break;
+    for (int v = 0; v < NV; ++v) {
+      float* o = out + jj * Op + 16 * v;
+      _mm512_store_ps(o, _mm512_add_ps(_mm512_load_ps(o), acc[jj][v]));
+    }
+  }
+}
+
+template <int NV, int JT>
+void wgrad_columns(const float* dyt, int64_t Op, int64_t oc0, const float* slab, int64_t S, const CorrGeom& g,
+                   float* part) {
+  const int64_t CK = g.C * g.K;
+  const float* xp[JT];
+  for (int64_t j0 = 0; j0 < CK; j0 += JT) {
+    const int count = int(std::min<int64_t>(JT, CK - j0));
+    for (int jj = 0; jj < JT; ++jj) {
+      const int64_t j = j0 + std::min(jj, count - 1);
+      xp[jj] = slab + (j / g.K) * S + (j % g.K) * g.d;
+    }
+    corr_wgrad_direct_kernel<NV, JT>(dyt + oc0, Op, xp, g.Lout, count, part + j0 * Op + oc0);
+  }
+}
+
+}  // namespace
+
+void conv1d_corr_direct(const float* x, const float* w, const float* bias, float* y, const CorrGeom& g,
+                        const Context& ctx) {
+  if (g.O <= 4) corr_fwd_direct<4>(x, w, bias, y, g, ctx);
+  else corr_fwd_direct<8>(x, w, bias, y, g, ctx);
+}
+
+void conv1d_corr_wgrad_direct(const float* x, const float* dy, float* dw, const CorrGeom& g, const Context& ctx) {
+  const int64_t CK = g.C * g.K, Op = (g.O + 15) / 16 * 16;
+  const int64_t S = g.Lout + (g.K - 1) * g.d;
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(ctx.threads(), g.B));
+  std::vector<Buf> partial(static_cast<size_t>(parts));  // per part (G, C·K, Op): dwᵀ with padded channels
+  parallel_for(ctx, parts, 1, [&](int64_t p) {
+    partial[size_t(p)] = aligned_floats(g.G * CK * Op, true);
+    Buf slab = aligned_floats(g.C * S, false);  // (C, S)
+    Buf dyt = aligned_floats(g.Lout * Op, true);  // (Lout, Op), padded lanes stay 0
+    for (int64_t b = g.B * p / parts; b < g.B * (p + 1) / parts; ++b)
+      for (int64_t gi = 0; gi < g.G; ++gi) {
+        const float* dyg = dy + (b * g.G + gi) * g.O * g.Lout;  // (O, Lout)
+        for (int64_t t0 = 0; t0 < g.Lout; t0 += 16)
+          for (int64_t o = 0; o < g.O; ++o)
+            for (int64_t t = t0; t < std::min(g.Lout, t0 + 16); ++t) dyt[t * Op + o] = dyg[o * g.Lout + t];
+        fill_slab(x + (b * g.G + gi) * g.C * g.Lin, g.C, g.Lin, -g.p, S, S, slab.get());
+        float* part = partial[size_t(p)].get() + gi * CK * Op;
+        for (int64_t oc0 = 0; oc0 < Op; oc0 += 64) {
+          switch (std::min<int64_t>(4, (Op - oc0) / 16)) {
+            case 4: wgrad_columns<4, 6>(dyt.get(), Op, oc0, slab.get(), S, g, part); break;
+            case 3: wgrad_columns<3, 8>(dyt.get(), Op, oc0, slab.get(), S, g, part); break;
+            case 2: wgrad_columns<2, 12>(dyt.get(), Op, oc0, slab.get(), S, g, part); break;
+            default: wgrad_columns<1, 24>(dyt.get(), Op, oc0, slab.get(), S, g, part); break;
+          }
+        }
+      }
+  });
+  float* acc = partial[0].get();
+  for (int64_t p = 1; p < parts; ++p) {  // fixed order: deterministic for a fixed thread count
+    const float* src = partial[size_t(p)].get();
+    for (int64_t i = 0; i < g.G * CK * Op; ++i) acc[i] += src[i];
+  }
+  for (int64_t gi = 0; gi < g.G; ++gi)
+    for (int64_t o = 0; o < g.O; ++o)
+      for (int64_t j = 0; j < CK; ++j) dw[(gi * g.O + o) * CK + j] = acc[(gi * CK + j) * Op + o];
+}
+#endif
+
+}  // namespace lowpass::cpu
