@@ -1,0 +1,237 @@
+// Attribution methods (see attribute.h for the formulas). Work is chunked to at most max_batch
+// sequences per forward pass; shuffles are seeded per example so batching never changes a result.
+// Test: build-attr/tests/lowpass_tests -ts=attr
+#include "models/attr/attribute.h"
+
+#include <cmath>
+
+#include "models/attr/deeplift.h"
+#include "models/attr/dinuc_shuffle.h"
+
+namespace lowpass::attr {
+
+namespace {
+
+Tensor rows_of(const Tensor& t, const std::vector<int64_t>& owners) {
+  return t.defined() ? index_select(t.detach(), 0, owners) : Tensor();
+}
+
+Tensor make_like(const Tensor& like, const Shape& s, const std::vector<double>& v) {
+  Tensor t = Tensor::from_vector(like.ctx(), s, v);
+  if (like.dtype() != DType::F64) t = cast(t, like.dtype());
+  if (!like.is_cpu()) t = t.to(like.device());
+  return t;
+}
+
+Tensor select_output(const ModelOutput& out, const Target& t) {
+  switch (t.kind) {
+    case TargetKind::Logits: return out.logits;
+    case TargetKind::Profile:
+    case TargetKind::ProfileRaw: return out.profile_logits;
+    case TargetKind::Counts: return out.log_counts;
+  }
+  return {};
+}
+
+std::vector<double> sum_rows(const Tensor& t) {  // (N, ...) -> (N)
+  auto v = t.to_vector<double>();
+  const int64_t N = t.size(0), per = t.numel() / std::max<int64_t>(N, 1);
+  std::vector<double> s(N, 0.0);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t i = 0; i < per; ++i) s[n] += v[n * per + i];
+  return s;
+}
+
+int64_t default_refs(const AttrOptions& o) { return o.refs > 0 ? o.refs : (o.method == "deepshap_ref" ? 10 : 20); }
+
+}  // namespace
+
+Tensor input_gradient(Model& model, const Tensor& x, const Tensor& control, const Target& t) {
+  Tensor xl = x.detach().clone();
+  xl.set_requires_grad(true);
+  EnableGradGuard on(true);
+  ModelOutput out = model.forward(xl, control, /*training=*/false);
+  auto [y, seed] = target_seed(out, t);
+  LP_CHECK(y.requires_grad(), "attribution: target ", t.name(), " does not depend on the input");
+  return grad({y}, {xl}, {seed})[0].detach();
+}
+
+std::vector<double> target_values(Model& model, const Tensor& xs, const Tensor& control_rows, const Tensor& seed_rows,
+                                  const Target& t) {
+  NoGradGuard ng;
+  ModelOutput out = model.forward(xs, control_rows, false);
+  Tensor y = select_output(out, t);
+  LP_CHECK(y.defined(), "target ", t.name(), ": the model does not produce this output");
+  return target_value(y, seed_rows);
+}
+
+Tensor combine_mult_and_diffref(const Tensor& mults, const Tensor& refs, int64_t k) {
+  LP_CHECK(mults.shape() == refs.shape() && mults.dim() == 3 && mults.size(1) == 4 && mults.size(0) % k == 0,
+           "combine_mult_and_diffref: multipliers ", shape_str(mults.shape()), " and references ",
+           shape_str(refs.shape()), " must be (B*k, 4, L)");
+  const int64_t BK = mults.size(0), B = BK / k, L = mults.size(2);
+  auto m = mults.to_vector<double>(), r = refs.to_vector<double>();
+  std::vector<double> h(static_cast<size_t>(B * 4 * L), 0.0);
+  for (int64_t p = 0; p < BK; ++p) {
+    const double* mp = m.data() + p * 4 * L;
+    const double* rp = r.data() + p * 4 * L;
+    double* hp = h.data() + (p / k) * 4 * L;
+    for (int64_t l = 0; l < L; ++l) {
+      double rm = 0;
+      for (int c = 0; c < 4; ++c) rm += rp[c * L + l] * mp[c * L + l];
+      for (int b = 0; b < 4; ++b) hp[b * L + l] += (mp[b * L + l] - rm) / static_cast<double>(k);
+    }
+  }
+  return make_like(mults, {B, 4, L}, h);
+}
+
+AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control, const AttrOptions& opt,
+                     int64_t first_index) {
+  LP_CHECK(x_in.defined() && x_in.dim() == 3 && x_in.size(1) == 4, "attribute: input must be (B, 4, L), got ",
+           x_in.defined() ? shape_str(x_in.shape()) : std::string("nothing"));
+  LP_CHECK(opt.max_batch >= 1, "attribute: max_batch must be >= 1, got ", opt.max_batch);
+  const Tensor x = x_in.detach();
+  const int64_t B = x.size(0), L = x.size(2);
+  const Target& tg = opt.target;
+  AttrResult res;
+  // Seeds at the explained inputs (constant for every target except profile).
+  Tensor seed;
+  {
+    NoGradGuard ng;
+    seed = target_seed(model.forward(x, control, false), tg).second;  // (B, ...)
+  }
+
+  if (opt.method == "grad" || opt.method == "gradxinput" || opt.method == "deepshap_ref") {
+    Tensor g = input_gradient(model, x, control, tg);
+    if (opt.method == "grad") res.hyp = g;
+    else if (opt.method == "gradxinput") res.hyp = mul(g, x);
+    else {
+      const int64_t k = default_refs(opt);
+      std::vector<double> rbar(static_cast<size_t>(B * 4 * L), 0.0);
+      for (int64_t b = 0; b < B; ++b) {
+        Rng rng(opt.seed + static_cast<uint64_t>(first_index + b));
+        auto refs = dinuc_shuffle_onehot(slice(x, 0, b, 1), k, rng).to_vector<double>();  // (k, 4, L)
+        for (int64_t j = 0; j < k; ++j)
+          for (int64_t i = 0; i < 4 * L; ++i) rbar[b * 4 * L + i] += refs[j * 4 * L + i] / static_cast<double>(k);
+      }
+      Tensor rb = make_like(x, {B, 4, L}, rbar);
+      res.hyp = sub(g, sum(mul(rb, g), {1}, true));  // g_b − Σ_c r̄_c g_c
+    }
+  } else if (opt.method == "deepshap") {
+    const int64_t k = default_refs(opt);
+    LP_CHECK(x.is_cpu(), "attribute --method deepshap runs on the CPU");
+    std::vector<Tensor> refs_all;
+    for (int64_t b = 0; b < B; ++b) {
+      Rng rng(opt.seed + static_cast<uint64_t>(first_index + b));
+      refs_all.push_back(dinuc_shuffle_onehot(slice(x, 0, b, 1), k, rng));
+    }
+    Tensor refs = concat(refs_all, 0);  // (B*k, 4, L)
+    std::vector<int64_t> owner(B * k);
+    for (int64_t p = 0; p < B * k; ++p) owner[p] = p / k;
+    const int64_t chunk = std::max<int64_t>(1, opt.max_batch / 2);
+    std::vector<Tensor> mults;
+    std::vector<double> contrib(B, 0.0), dout(B, 0.0);
+    for (int64_t p0 = 0; p0 < B * k; p0 += chunk) {
+      const int64_t n = std::min(chunk, B * k - p0);
+      std::vector<int64_t> own(owner.begin() + p0, owner.begin() + p0 + n);
+      Tensor xs = rows_of(x, own), rs = slice(refs, 0, p0, n);
+      auto dl = deeplift_multipliers(model, xs, rs, rows_of(control, own), tg);
+      auto c = sum_rows(mul(dl.multipliers, sub(xs, rs)));
+      for (int64_t i = 0; i < n; ++i) {
+        contrib[own[i]] += c[i] / static_cast<double>(k);
+        dout[own[i]] += (dl.f_x[i] - dl.f_r[i]) / static_cast<double>(k);
+      }
+      mults.push_back(dl.multipliers);
+    }
+    res.hyp = combine_mult_and_diffref(concat(mults, 0), refs, k);
+    for (int64_t b = 0; b < B; ++b) {
+      res.delta.push_back(contrib[b] - dout[b]);
+      res.delta_rel.push_back(std::fabs(contrib[b] - dout[b]) / std::max(std::fabs(dout[b]), 1e-12));
+    }
+  } else if (opt.method == "ism") {
+    NoGradGuard ng;
+    auto xv = x.to_vector<double>();
+    std::vector<double> hyp(static_cast<size_t>(B * 4 * L), 0.0);
+    for (int64_t b = 0; b < B; ++b) {
+      auto tok = onehot_to_tokens(x, b);
+      const double* xb = xv.data() + b * 4 * L;
+      // Mutants (l, c) with c != the current base, plus the unmutated sequence as row 0.
+      std::vector<std::pair<int64_t, int>> edits{{-1, -1}};
+      for (int64_t l = 0; l < L; ++l)
+        for (int c = 0; c < 4; ++c)
+          if (c != tok[l]) edits.push_back({l, c});
+      std::vector<double> vals;
+      for (size_t e0 = 0; e0 < edits.size(); e0 += static_cast<size_t>(opt.max_batch)) {
+        const int64_t n = std::min<int64_t>(opt.max_batch, static_cast<int64_t>(edits.size() - e0));
+        std::vector<double> rows(static_cast<size_t>(n * 4 * L));
+        for (int64_t i = 0; i < n; ++i) {
+          double* r = rows.data() + i * 4 * L;
+          std::copy(xb, xb + 4 * L, r);
+          auto [l, c] = edits[e0 + i];
+          if (l >= 0) {
+            for (int cc = 0; cc < 4; ++cc) r[cc * L + l] = 0.0;
+            r[c * L + l] = 1.0;
+          }
+        }
+        std::vector<int64_t> own(n, b);
+        auto v = target_values(model, make_like(x, {n, 4, L}, rows), rows_of(control, own), rows_of(seed, own), tg);
+        vals.insert(vals.end(), v.begin(), v.end());
+      }
+      double* hb = hyp.data() + b * 4 * L;
+      for (size_t e = 1; e < edits.size(); ++e) hb[edits[e].second * L + edits[e].first] = vals[e] - vals[0];
+      for (int64_t l = 0; l < L; ++l) {
+        double m = 0;
+        for (int c = 0; c < 4; ++c) m += hb[c * L + l] / 4.0;
+        for (int c = 0; c < 4; ++c) hb[c * L + l] -= m;
+      }
+    }
+    res.hyp = make_like(x, {B, 4, L}, hyp);
+  } else if (opt.method == "ig") {
+    LP_CHECK(opt.ig_steps >= 1, "attribute: ig_steps must be >= 1, got ", opt.ig_steps);
+    const int64_t m = opt.ig_steps;
+    auto xv = x.to_vector<double>();
+    std::vector<double> gbar(static_cast<size_t>(B * 4 * L), 0.0);
+    const int64_t total = B * m;
+    for (int64_t r0 = 0; r0 < total; r0 += opt.max_batch) {
+      const int64_t n = std::min(opt.max_batch, total - r0);
+      std::vector<int64_t> own(n);
+      std::vector<double> rows(static_cast<size_t>(n * 4 * L));
+      for (int64_t i = 0; i < n; ++i) {
+        const int64_t b = (r0 + i) / m, step = (r0 + i) % m;
+        own[i] = b;
+        const double a = (static_cast<double>(step) + 0.5) / static_cast<double>(m);
+        for (int64_t j = 0; j < 4 * L; ++j) rows[i * 4 * L + j] = a * xv[b * 4 * L + j];
+      }
+      Tensor xl = make_like(x, {n, 4, L}, rows);
+      xl.set_requires_grad(true);
+      Tensor g;
+      {
+        EnableGradGuard on(true);
+        ModelOutput out = model.forward(xl, rows_of(control, own), false);
+        Tensor y = select_output(out, tg);
+        g = grad({y}, {xl}, {rows_of(seed, own)})[0];
+      }
+      auto gv = g.to_vector<double>();
+      for (int64_t i = 0; i < n; ++i)
+        for (int64_t j = 0; j < 4 * L; ++j) gbar[own[i] * 4 * L + j] += gv[i * 4 * L + j] / static_cast<double>(m);
+    }
+    res.hyp = make_like(x, {B, 4, L}, gbar);  // baseline 0: hyp_b = Ḡ_b
+    // Completeness: Σ x ⊙ Ḡ vs f_x(x) − f_x(0).
+    std::vector<int64_t> all(B);
+    for (int64_t b = 0; b < B; ++b) all[b] = b;
+    auto fx = target_values(model, x, control, seed, tg);
+    auto f0 = target_values(model, make_like(x, {B, 4, L}, std::vector<double>(B * 4 * L, 0.0)), control, seed, tg);
+    auto c = sum_rows(mul(res.hyp, x));
+    for (int64_t b = 0; b < B; ++b) {
+      double d = fx[b] - f0[b];
+      res.delta.push_back(c[b] - d);
+      res.delta_rel.push_back(std::fabs(c[b] - d) / std::max(std::fabs(d), 1e-12));
+    }
+  } else {
+    throw Error("attribute: --method '" + opt.method + "' is not grad, gradxinput, deepshap_ref, deepshap, ism or ig");
+  }
+  res.actual = mul(res.hyp, x);
+  return res;
+}
+
+}  // namespace lowpass::attr

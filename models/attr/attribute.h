@@ -1,0 +1,48 @@
+// Attribution methods on a batch, all returning hypothetical scores (B, 4, L) (what modisco-lite
+// reads) and actual scores = hypothetical ⊙ one-hot. g = ∂f_x/∂x (target.h), r̄ = mean reference.
+//   grad          hyp = g                                          (REFERENCE §4.1 input gradients)
+//   gradxinput    hyp = g ⊙ x (so modisco's hyp⊙x equals g⊙x)
+//   deepshap_ref  hyp_b = g_b − Σ_c r̄_c g_c, r̄ = mean of k (10) dinucleotide shuffles (§4.1, what the paper ran)
+//   deepshap      hyp_b = mean_k Σ_c (e_b − r_k)_c m_k,c with DeepLIFT rescale multipliers m_k (deeplift.h)
+//   ism           hyp_b = Δf(x with base b) − mean_b' Δf, identity edits 0 before centring
+//   ig            hyp_b = Σ_c (e_b − x₀)_c Ḡ_c, Ḡ = mean gradient at x₀ + (i + ½)/m (x − x₀), x₀ = 0
+// Test: build-attr/tests/lowpass_tests -ts=attr
+#pragma once
+#include <cstdint>
+#include <string>
+#include <vector>
+
+#include "models/attr/target.h"
+
+namespace lowpass::attr {
+
+struct AttrOptions {
+  std::string method = "grad";  // grad | gradxinput | deepshap_ref | deepshap | ism | ig
+  Target target;
+  int64_t refs = -1;             // shuffled references: -1 = 10 for deepshap_ref, 20 for deepshap
+  uint64_t seed = 20200219;      // shuffles of example i use Rng(seed + i): results do not depend on batching
+  int64_t ig_steps = 50;
+  int64_t max_batch = 64;        // sequences per forward pass (ISM mutants, DeepSHAP pairs ×2, IG steps)
+};
+
+struct AttrResult {
+  Tensor hyp;     // (B, 4, L) hypothetical scores
+  Tensor actual;  // (B, 4, L) hyp ⊙ x
+  // Convergence (deepshap, ig): per example Σ actual − (f(x) − mean f(ref)) and that over |f(x) − mean f(ref)|.
+  std::vector<double> delta, delta_rel;
+};
+
+// x (B, 4, L) one-hot on the model's device and dtype; control (B, ...) or undefined; first_index =
+// the global index of x[0] (seeds the shuffles). The model runs in eval mode.
+AttrResult attribute(Model& model, const Tensor& x, const Tensor& control, const AttrOptions& opt,
+                     int64_t first_index = 0);
+
+// Pieces, public for tests.
+Tensor input_gradient(Model& model, const Tensor& x, const Tensor& control, const Target& t);  // (B, 4, L)
+// f_x(x') for each row of xs (N, 4, L), where row i uses the seed of x[owner[i]]; no graph.
+std::vector<double> target_values(Model& model, const Tensor& xs, const Tensor& control_rows, const Tensor& seed_rows,
+                                  const Target& t);
+// hyp_b = mean_k Σ_c (e_b − r_k)_c m_k,c for refs/mults (B*k, 4, L) grouped by example.
+Tensor combine_mult_and_diffref(const Tensor& mults, const Tensor& refs, int64_t k);
+
+}  // namespace lowpass::attr

@@ -1,0 +1,175 @@
+// Evaluation metrics vs hand computations and vs scikit-learn/scipy values in
+// tests/fixtures/eval_fixture.json (written by tests/fixtures/make_eval_fixtures.py).
+// Run: build-attr/tests/lowpass_tests -ts=eval
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <fstream>
+
+#include <nlohmann/json.hpp>
+
+#include "models/eval/attr_metrics.h"
+#include "models/eval/binary_metrics.h"
+#include "models/eval/profile_metrics.h"
+#include "models/eval/stats.h"
+#include "engine/error.h"
+
+using namespace lowpass::eval;
+using nlohmann::json;
+
+namespace {
+json fixture() {
+  std::ifstream f("tests/fixtures/eval_fixture.json");
+  REQUIRE_MESSAGE(f.good(), "run from the repository root: tests/fixtures/eval_fixture.json not found");
+  return json::parse(f);
+}
+std::vector<double> vd(const json& j) { return j.get<std::vector<double>>(); }
+void close_vec(const std::vector<double>& a, const json& b, double tol = 1e-9) {
+  REQUIRE(a.size() == b.size());
+  for (size_t i = 0; i < a.size(); ++i) {
+    INFO("index ", i);
+    if (b[i].is_null()) CHECK(std::isnan(a[i]));
+    else CHECK(a[i] == doctest::Approx(b[i].get<double>()).epsilon(tol));
+  }
+}
+}  // namespace
+
+TEST_SUITE("eval") {
+TEST_CASE("binary metrics by hand on a 4-example case") {
+  // y = 1 1 0 0 with p = .9 .4 .6 .1: one positive ranked above both negatives, one between.
+  std::vector<double> y{1, 1, 0, 0}, p{0.9, 0.4, 0.6, 0.1};
+  auto m = binary_metrics(y, p);
+  CHECK(m.accuracy == doctest::Approx(0.5));
+  CHECK(m.auroc == doctest::Approx(0.75));
+  // sklearn AP: thresholds .9 (P=1, R=.5), .6 (P=.5), .4 (P=2/3, R=1) -> .5*1 + .5*(2/3)
+  CHECK(m.average_precision == doctest::Approx(0.5 + 1.0 / 3.0));
+  // reference curve ascending .1 .4 .6 .9: above-sets {.4,.6,.9} {.6,.9} {.9} {}:
+  // precision 2/3, 1/2, 1, 1; recall 1, .5, .5, 0; at 0.5 the first threshold >= .5 is .6 -> (1, .5)
+  CHECK(m.precision == doctest::Approx(1.0));
+  CHECK(m.recall == doctest::Approx(0.5));
+  double trap = (1 - 0.5) * (2.0 / 3 + 0.5) / 2 + 0 + 0.5 * (1 + 1) / 2;
+  CHECK(m.auprc == doctest::Approx(trap));
+  CHECK(m.n_pos == 2);
+  CHECK(m.n_neg == 2);
+  // Labels other than 0/1 are ignored.
+  auto m2 = binary_metrics({1, 1, -1, 0, 0}, {0.9, 0.4, 0.99, 0.6, 0.1});
+  CHECK(m2.auroc == doctest::Approx(0.75));
+  CHECK_THROWS_AS(binary_metrics({1, 0}, {0.5}), lowpass::Error);
+}
+
+TEST_CASE("binary metrics match scikit-learn and the reference's formulas") {
+  auto f = fixture()["binary"];
+  auto m = binary_metrics(vd(f["y"]), vd(f["p"]), f["factor"].get<double>());
+  for (auto [name, v] : std::vector<std::pair<const char*, double>>{
+           {"accuracy", m.accuracy}, {"pos_accuracy", m.pos_accuracy}, {"neg_accuracy", m.neg_accuracy},
+           {"auroc", m.auroc}, {"average_precision", m.average_precision}, {"auprc", m.auprc},
+           {"corrected_auprc", m.corrected_auprc}, {"ap_reference", m.ap_reference},
+           {"precision", m.precision}, {"recall", m.recall}, {"corrected_precision", m.corrected_precision}}) {
+    INFO(name);
+    CHECK(v == doctest::Approx(f[name].get<double>()).epsilon(1e-10));
+  }
+  CHECK(m.corrected_auprc < m.auprc);  // more false positives can only lower precision
+}
+
+TEST_CASE("statistics match scipy") {
+  auto f = fixture()["stats"];
+  CHECK(pearson(vd(f["a"]), vd(f["b"])) == doctest::Approx(f["pearson"].get<double>()).epsilon(1e-12));
+  CHECK(spearman(vd(f["a"]), vd(f["bt"])) == doctest::Approx(f["spearman_ties"].get<double>()).epsilon(1e-12));
+  CHECK(wilcoxon_greater(vd(f["x_small"]), vd(f["y_small"])) ==
+        doctest::Approx(f["wilcoxon_small"].get<double>()).epsilon(1e-10));
+  CHECK(wilcoxon_greater(vd(f["x_big"]), vd(f["y_big"])) ==
+        doctest::Approx(f["wilcoxon_big"].get<double>()).epsilon(1e-8));
+  auto xs = vd(f["x_small"]), ys = vd(f["y_small"]);
+  CHECK(mannwhitney_greater({xs.begin(), xs.begin() + 6}, {ys.begin(), ys.begin() + 7}) ==
+        doctest::Approx(f["mwu_small"].get<double>()).epsilon(1e-10));
+  auto yb = vd(f["y_big"]);
+  CHECK(mannwhitney_greater(vd(f["x_big"]), {yb.begin(), yb.begin() + 50}) ==
+        doctest::Approx(f["mwu_big"].get<double>()).epsilon(1e-8));
+  // Hand case: ranks of 10 20 20 30 are 1 2.5 2.5 4.
+  auto r = average_ranks({10, 20, 20, 30});
+  CHECK(r == std::vector<double>{1, 2.5, 2.5, 4});
+  // Exact Wilcoxon: all 5 differences positive -> p = 1/32.
+  CHECK(wilcoxon_greater({1, 2, 3, 4, 5}, {0, 0, 0, 0, 0}) == doctest::Approx(1.0 / 32));
+  // Exact Mann–Whitney: x entirely above y (sizes 2, 2) -> p = 1/C(4,2).
+  CHECK(mannwhitney_greater({3, 4}, {1, 2}) == doctest::Approx(1.0 / 6));
+}
+
+TEST_CASE("reflect Gaussian smoothing matches scipy.ndimage, including lengths shorter than the kernel") {
+  auto f = fixture()["smooth"];
+  for (auto& [L, c] : f.items()) {
+    INFO("length ", L);
+    close_vec(gaussian_smooth_reflect(vd(c["x"]), 3.0), c["y"], 1e-12);
+  }
+}
+
+TEST_CASE("profile metrics match a numpy/scipy/sklearn computation") {
+  auto f = fixture()["profile"];
+  ProfileData d;
+  d.N = f["N"];
+  d.T = f["T"];
+  d.S = f["S"];
+  d.O = f["O"];
+  d.true_counts = vd(f["counts"]);
+  d.pred_log_probs = vd(f["logp"]);
+  d.pred_log_counts = vd(f["logc"]);
+  auto m = profile_metrics(d);
+  close_vec(m.nll, f["nll"]);
+  close_vec(m.jsd, f["jsd"], 1e-9);
+  close_vec(m.count_pearson, f["count_pearson"]);
+  close_vec(m.count_spearman, f["count_spearman"]);
+  close_vec(m.count_mse, f["count_mse"]);
+  std::vector<int64_t> bins{1, 4, 10};
+  for (size_t z = 0; z < 3; ++z) {
+    std::string b = std::to_string(bins[z]);
+    INFO("bin ", b);
+    std::vector<double> a, p, s, e;
+    for (int64_t t = 0; t < d.T; ++t) {
+      a.push_back(m.auprc[t][z]);
+      p.push_back(m.pearson[t][z]);
+      s.push_back(m.spearman[t][z]);
+      e.push_back(m.mse[t][z]);
+    }
+    close_vec(a, f["auprc_bin" + b]);
+    close_vec(p, f["pearson_bin" + b]);
+    close_vec(s, f["spearman_bin" + b]);
+    close_vec(e, f["mse_bin" + b]);
+  }
+  auto j = m.to_json(bins);
+  CHECK(j.contains("auprc_bin10"));
+  d.pred_log_counts.pop_back();
+  CHECK_THROWS_AS(profile_metrics(d), lowpass::Error);
+}
+
+TEST_CASE("JSD by hand and edge cases") {
+  // P = (1, 0), Q = (0, 1): M = (.5, .5), JSD = log 2.
+  CHECK(jensen_shannon({1, 0}, {0, 1}) == doctest::Approx(std::log(2.0)));
+  CHECK(jensen_shannon({2, 2}, {1, 1}) == doctest::Approx(0.0));
+  CHECK(std::isnan(jensen_shannon({0, 0}, {1, 1})));
+  CHECK(bin_max({1, 5, 2, 0, 7}, 2) == std::vector<double>{5, 2, 7});
+}
+
+TEST_CASE("attribution metrics match numpy/scipy/sklearn") {
+  auto f = fixture()["attr"];
+  int64_t L = f["L"];
+  auto u = vd(f["u"]), v = vd(f["v"]);
+  CHECK(continuous_jaccard(u, v, L) == doctest::Approx(f["jaccard"].get<double>()).epsilon(1e-12));
+  CHECK(continuous_jaccard(u, u, L) == doctest::Approx(L - 1));  // position 3 is all zero
+  CHECK(cosine_similarity(u, v) == doctest::Approx(f["cosine"].get<double>()).epsilon(1e-12));
+  CHECK(attribution_entropy(u, L) == doctest::Approx(f["entropy"].get<double>()).epsilon(1e-12));
+  CHECK(summit_distance_spearman(u, L, f["summits"].get<std::vector<int64_t>>()) ==
+        doctest::Approx(f["summit_spearman"].get<double>()).epsilon(1e-12));
+  CHECK(fraction_inside(u, L, f["mask0"].get<std::vector<uint8_t>>()) ==
+        doctest::Approx(f["inside"].get<double>()).epsilon(1e-12));
+  std::vector<std::vector<double>> tracks;
+  for (auto& t : f["tracks"]) tracks.push_back(vd(t));
+  auto masks = f["masks"].get<std::vector<std::vector<uint8_t>>>();
+  CHECK(overlap_auprc(tracks, L, masks) == doctest::Approx(f["overlap_auprc"].get<double>()).epsilon(1e-10));
+  // Hand cases: opposite signs give −L, a uniform track has entropy log2 L.
+  std::vector<double> w(4 * 5, 0.0), nw(4 * 5, 0.0);
+  for (int64_t l = 0; l < 5; ++l) { w[l] = 1; nw[l] = -2; }
+  CHECK(continuous_jaccard(w, nw, 5) == doctest::Approx(-5.0));
+  CHECK(attribution_entropy(w, 5) == doctest::Approx(std::log2(5.0)));
+  CHECK(mean_pairwise_jaccard({w, w, nw}, 5) == doctest::Approx((5.0 - 5.0 - 5.0) / 3));
+  CHECK_THROWS_AS(continuous_jaccard(w, {1, 2}, 5), lowpass::Error);
+}
+}
