@@ -1,0 +1,329 @@
+// CUDA conv1d: im2col (batch chunks) + cuBLAS strided-batched GEMM for the correlation, one GEMM per
+// group with k = chunk·Lout for the weight grad, one-hot gather/scatter kernels. float32 GEMMs run in
+// plain float32 (no TF32). Test: build-cuda/tests/lowpass_tests -ts=cuda.
+#include "kernels/cuda/conv1d.h"
+
+#include <climits>
+
+#include "kernels/cuda/cuda_state.h"
+#include "kernels/cuda/device_buffer.h"
+
+namespace lowpass::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int64_t kWorkspaceBytes = int64_t{256} << 20;  // im2col chunk budget
+
+#define LP_GRID_STRIDE(i, n)                                                                    \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+// im2col for batches [b0, b0 + nb). kGroupMajor = false: col (nb, G, C·K, Lout) for the forward;
+// true: col (G, C·K, nb, Lout) so that one GEMM per group sums over the whole chunk (weight grad).
+template <typename T, bool kGroupMajor>
+__global__ void im2col_kernel(const T* __restrict__ x, T* __restrict__ col, int64_t total, int64_t b0, int64_t nb,
+                              int64_t G, int64_t C, int64_t Lin, int64_t Lout, int64_t K, int64_t d, int64_t p) {
+  LP_GRID_STRIDE(e, total) {
+    int64_t t = e % Lout, r = e / Lout;
+    int64_t bb, gi, ck;
+    if constexpr (kGroupMajor) {
+      bb = r % nb;
+      r /= nb;
+      ck = r % (C * K);
+      gi = r / (C * K);
+    } else {
+      ck = r % (C * K);
+      r /= C * K;
+      gi = r % G;
+      bb = r / G;
+    }
+    int64_t c = ck / K, k = ck % K;
+    int64_t s = t + k * d - p;
+    col[e] = (s >= 0 && s < Lin) ? x[((b0 + bb) * G * C + gi * C + c) * Lin + s] : T(0);
+  }
+}
+
+// dyt (G, O, nb, Lout) = dy[b0 + bb, gO + o, t].
+template <typename T>
+__global__ void dy_group_major_kernel(const T* __restrict__ dy, T* __restrict__ dyt, int64_t total, int64_t b0,
+                                      int64_t nb, int64_t G, int64_t O, int64_t Lout) {
+  LP_GRID_STRIDE(e, total) {
+    int64_t t = e % Lout, r = e / Lout;
+    int64_t bb = r % nb, go = r / nb;  // go = gi·O + o
+    dyt[e] = dy[((b0 + bb) * G * O + go) * Lout + t];
+  }
+}
+
+template <typename T>
+__global__ void add_bias_kernel(T* __restrict__ y, const T* __restrict__ bias, int64_t total, int64_t Cout,
+                                int64_t Lout) {
+  LP_GRID_STRIDE(e, total) y[e] += bias[(e / Lout) % Cout];
+}
+
+// wt (G·C, O, K): wt[gC+c, o, K-1-k] = w[gO+o, c, k] (the input grad's weights).
+template <typename T>
+__global__ void flip_transpose_weight_kernel(const T* __restrict__ w, T* __restrict__ wt, int64_t total, int64_t G,
+                                             int64_t O, int64_t C, int64_t K) {
+  LP_GRID_STRIDE(e, total) {  // e indexes w
+    int64_t k = e % K, r = e / K;
+    int64_t c = r % C;
+    r /= C;
+    int64_t o = r % O, gi = r / O;
+    wt[((gi * C + c) * O + o) * K + (K - 1 - k)] = w[e];
+  }
+}
+
+template <typename T>
+__global__ void onehot_codes_kernel(const T* __restrict__ x, int8_t* __restrict__ codes, int* __restrict__ bad,
+                                    int64_t total, int64_t C, int64_t L) {
+  LP_GRID_STRIDE(e, total) {  // e = b·L + l
+    int64_t b = e / L, l = e % L;
+    int code = -1, ones = 0;
+    bool ok = true;
+    for (int64_t c = 0; c < C; ++c) {
+      T v = x[(b * C + c) * L + l];
+      if (v == T(1)) {
+        ++ones;
+        code = static_cast<int>(c);
+      } else if (v != T(0)) {
+        ok = false;
+      }
+    }
+    if (!ok || ones > 1) *bad = 1;
+    codes[e] = static_cast<int8_t>(code);
+  }
+}
+
+template <typename T>
+__global__ void gather_fwd_kernel(const int8_t* __restrict__ codes, const T* __restrict__ w,
+                                  const T* __restrict__ bias, T* __restrict__ y, int64_t total, int64_t C, int64_t O,
+                                  int64_t Lin, int64_t Lout, int64_t K, int64_t d, int64_t p) {
+  LP_GRID_STRIDE(e, total) {  // e indexes y (B, O, Lout)
+    int64_t t = e % Lout, r = e / Lout;
+    int64_t o = r % O, b = r / O;
+    T s = bias ? bias[o] : T(0);
+    const T* wo = w + o * C * K;
+    for (int64_t k = 0; k < K; ++k) {
+      int64_t src = t + k * d - p;
+      if (src < 0 || src >= Lin) continue;
+      int code = codes[b * Lin + src];
+      if (code >= 0) s += wo[code * K + k];
+    }
+    y[e] = s;
+  }
+}
+
+constexpr int kMaxOnehotC = 16;
+
+// One block per (o, k): per-channel sums of dy over the positions whose source column holds that channel.
+template <typename T>
+__global__ void scatter_wgrad_kernel(const int8_t* __restrict__ codes, const T* __restrict__ dy, T* __restrict__ dw,
+                                     int64_t B, int64_t C, int64_t O, int64_t Lin, int64_t Lout, int64_t K, int64_t d,
+                                     int64_t p) {
+  int64_t o = blockIdx.x / K, k = blockIdx.x % K;
+  double acc[kMaxOnehotC];
+#pragma unroll
+  for (int c = 0; c < kMaxOnehotC; ++c) acc[c] = 0;
+  for (int64_t e = threadIdx.x; e < B * Lout; e += blockDim.x) {
+    int64_t b = e / Lout, t = e % Lout;
+    int64_t src = t + k * d - p;
+    if (src < 0 || src >= Lin) continue;
+    int code = codes[b * Lin + src];
+    double v = static_cast<double>(dy[(b * O + o) * Lout + t]);
+#pragma unroll
+    for (int c = 0; c < kMaxOnehotC; ++c) acc[c] += code == c ? v : 0.0;
+  }
+  __shared__ double part[kThreads];
+  for (int64_t c = 0; c < C; ++c) {
+    double v = 0;
+#pragma unroll
+    for (int cc = 0; cc < kMaxOnehotC; ++cc) v = cc == c ? acc[cc] : v;
+    part[threadIdx.x] = v;
+    __syncthreads();
+    for (int s = kThreads / 2; s > 0; s >>= 1) {
+      if (threadIdx.x < s) part[threadIdx.x] += part[threadIdx.x + s];
+      __syncthreads();
+    }
+    if (threadIdx.x == 0) dw[(o * C + c) * K + k] = static_cast<T>(part[0]);
+    __syncthreads();
+  }
+}
+
+void check_int(int64_t v, const char* what) {
+  LP_CHECK(v >= 0 && v <= INT_MAX, "CUDA conv1d: ", what, " = ", v, " exceeds cuBLAS's 32-bit sizes");
+}
+
+template <typename T>
+void gemm_strided_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
+                          int64_t k, const T* A, int64_t lda, int64_t sA, const T* B, int64_t ldb, int64_t sB, T beta,
+                          T* Cm, int64_t ldc, int64_t sC, int64_t batch) {
+  for (auto [v, what] : {std::pair{m, "m"}, {n, "n"}, {k, "k"}, {lda, "lda"}, {ldb, "ldb"}, {ldc, "ldc"},
+                         {batch, "batch"}})
+    check_int(v, what);
+  const T one = 1;
+  if constexpr (std::is_same_v<T, float>) {
+    LP_CUBLAS_CHECK(cublasSgemmStridedBatched(h, ta, tb, int(m), int(n), int(k), &one, A, int(lda), sA, B, int(ldb),
+                                              sB, &beta, Cm, int(ldc), sC, int(batch)));
+  } else {
+    LP_CUBLAS_CHECK(cublasDgemmStridedBatched(h, ta, tb, int(m), int(n), int(k), &one, A, int(lda), sA, B, int(ldb),
+                                              sB, &beta, Cm, int(ldc), sC, int(batch)));
+  }
+}
+
+int64_t chunk_batches(int64_t per_batch_elems, size_t elem, int64_t B) {
+  int64_t per = std::max<int64_t>(1, per_batch_elems * static_cast<int64_t>(elem));
+  return std::clamp<int64_t>(kWorkspaceBytes / per, 1, std::max<int64_t>(B, 1));
+}
+
+template <typename T>
+void corr_t(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
+  CudaState& st = state_of(x);
+  const int64_t CK = g.C * g.K;
+  const int64_t nb_max = chunk_batches(g.G * CK * g.Lout, sizeof(T), g.B);
+  DeviceBuffer<T> col(static_cast<size_t>(nb_max * g.G * CK * g.Lout), x.device().index);
+  const T* px = x.data<T>();
+  const T* pw = w.data<T>();
+  T* py = y.data<T>();
+  for (int64_t b0 = 0; b0 < g.B; b0 += nb_max) {
+    int64_t nb = std::min(nb_max, g.B - b0);
+    int64_t total = nb * g.G * CK * g.Lout;
+    im2col_kernel<T, false><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+        px, col.get(), total, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+    LP_CUDA_LAUNCH_CHECK();
+    for (int64_t gi = 0; gi < g.G; ++gi)  // y_b[gO.., :] (O, Lout) = w_g (O, CK) · col_{b,g} (CK, Lout)
+      gemm_strided_batched<T>(st.cublas, CUBLAS_OP_N, CUBLAS_OP_N, g.Lout, g.O, CK, col.get() + gi * CK * g.Lout, g.Lout,
+                              g.G * CK * g.Lout, pw + gi * g.O * CK, CK, 0, T(0),
+                              py + (b0 * g.G * g.O + gi * g.O) * g.Lout, g.Lout, g.G * g.O * g.Lout, nb);
+  }
+  if (bias.defined()) {
+    int64_t total = g.B * g.G * g.O * g.Lout;
+    add_bias_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(py, bias.data<T>(), total, g.G * g.O,
+                                                                                g.Lout);
+    LP_CUDA_LAUNCH_CHECK();
+  }
+}
+
+template <typename T>
+void corr_wgrad_t(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
+  CudaState& st = state_of(x);
+  const int64_t CK = g.C * g.K;
+  const int64_t nb_max = chunk_batches(g.G * (CK + g.O) * g.Lout, sizeof(T), g.B);
+  DeviceBuffer<T> col(static_cast<size_t>(nb_max * g.G * CK * g.Lout), x.device().index);
+  DeviceBuffer<T> dyt(static_cast<size_t>(nb_max * g.G * g.O * g.Lout), x.device().index);
+  T* pdw = dw.data<T>();
+  for (int64_t b0 = 0; b0 < g.B; b0 += nb_max) {
+    int64_t nb = std::min(nb_max, g.B - b0);
+    int64_t N = nb * g.Lout;
+    int64_t tc = g.G * CK * N, td = g.G * g.O * N;
+    im2col_kernel<T, true><<<grid_1d(st, tc, kThreads), kThreads, 0, st.stream>>>(
+        x.data<T>(), col.get(), tc, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+    LP_CUDA_LAUNCH_CHECK();
+    dy_group_major_kernel<T><<<grid_1d(st, td, kThreads), kThreads, 0, st.stream>>>(dy.data<T>(), dyt.get(), td, b0, nb,
+                                                                                   g.G, g.O, g.Lout);
+    LP_CUDA_LAUNCH_CHECK();
+    for (int64_t gi = 0; gi < g.G; ++gi)  // dw_g^T (CK, O) = col_g (CK, N) · dyt_g^T (N, O)
+      gemm_strided_batched<T>(st.cublas, CUBLAS_OP_T, CUBLAS_OP_N, CK, g.O, N, col.get() + gi * CK * N, N, 0,
+                              dyt.get() + gi * g.O * N, N, 0, T(b0 == 0 ? 0 : 1), pdw + gi * g.O * CK, CK, 0, 1);
+  }
+  if (g.B == 0) {
+    LP_CUDA_CHECK(cudaMemsetAsync(pdw, 0, static_cast<size_t>(dw.numel()) * sizeof(T), st.stream));
+  }
+}
+
+CorrGeom fwd_geom(const Tensor& x, const Tensor& w, const Conv1dOpts& o) {
+  const int64_t K = w.size(2);
+  const int64_t Lout = x.size(2) + o.pad_left + o.pad_right - o.dilation * (K - 1);
+  return {x.size(0), o.groups, x.size(1) / o.groups, w.size(0) / o.groups, x.size(2), Lout, K, o.dilation, o.pad_left};
+}
+
+}  // namespace
+
+void conv1d_corr(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
+  if (y.numel() == 0) return;
+  dispatch_dtype(x.dtype(), [&]<typename T>() { corr_t<T>(x, w, bias, y, g); });
+}
+
+void conv1d_corr_wgrad(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
+  if (dw.numel() == 0) return;
+  dispatch_dtype(x.dtype(), [&]<typename T>() { corr_wgrad_t<T>(x, dy, dw, g); });
+}
+
+bool onehot_codes(const Tensor& x, int8_t* codes) {
+  int64_t B = x.size(0), C = x.size(1), L = x.size(2), total = B * L;
+  if (total == 0) return true;
+  const CudaState& st = state_of(x);
+  DeviceBuffer<int> bad(1, x.device().index);
+  LP_CUDA_CHECK(cudaMemsetAsync(bad.get(), 0, sizeof(int), st.stream));
+  dispatch_dtype(x.dtype(), [&]<typename T>() {
+    onehot_codes_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(x.data<T>(), codes, bad.get(),
+                                                                                     total, C, L);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+  int h = 0;
+  LP_CUDA_CHECK(cudaMemcpyAsync(&h, bad.get(), sizeof(int), cudaMemcpyDeviceToHost, st.stream));
+  LP_CUDA_CHECK(cudaStreamSynchronize(st.stream));
+  return h == 0;
+}
+
+void conv1d_corr_gather(const int8_t* codes, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
+  LP_ASSERT(g.G == 1, "gather conv: groups must be 1");
+  int64_t total = g.B * g.O * g.Lout;
+  if (total == 0) return;
+  const CudaState& st = state_of(w);
+  dispatch_dtype(w.dtype(), [&]<typename T>() {
+    gather_fwd_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+        codes, w.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>(), total, g.C, g.O, g.Lin, g.Lout,
+        g.K, g.d, g.p);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void conv1d_corr_wgrad_scatter(const int8_t* codes, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
+  LP_ASSERT(g.G == 1 && g.C <= kMaxOnehotC, "scatter wgrad: groups 1 and at most 16 channels");
+  int64_t blocks = g.O * g.K;
+  if (blocks == 0) return;
+  LP_CHECK(blocks <= INT_MAX, "CUDA conv1d scatter: ", blocks, " (O, K) pairs");
+  const CudaState& st = state_of(dy);
+  dispatch_dtype(dy.dtype(), [&]<typename T>() {
+    scatter_wgrad_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, st.stream>>>(
+        codes, dy.data<T>(), dw.data<T>(), g.B, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o) {
+  CorrGeom g = fwd_geom(x, w, o);
+  if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
+    DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
+    if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_gather(codes.get(), w, bias, y, g);
+  }
+  cuda::conv1d_corr(x, w, bias, y, g);
+}
+
+void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv1dOpts& o) {
+  const int64_t G = o.groups, O = w.size(0) / G, C = w.size(1), K = w.size(2);
+  Tensor wt = Tensor::empty(w.ctx(), {G * C, O, K}, w.dtype(), w.device());
+  int64_t total = w.numel();
+  if (total > 0) {
+    const CudaState& st = state_of(w);
+    dispatch_dtype(w.dtype(), [&]<typename T>() {
+      flip_transpose_weight_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+          w.data<T>(), wt.data<T>(), total, G, O, C, K);
+      LP_CUDA_LAUNCH_CHECK();
+    });
+  }
+  CorrGeom g{dy.size(0), G, O, C, dy.size(2), dx.size(2), K, o.dilation, o.dilation * (K - 1) - o.pad_left};
+  cuda::conv1d_corr(dy, wt, Tensor(), dx, g);
+}
+
+void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv1dOpts& o) {
+  CorrGeom g{x.size(0), o.groups, x.size(1) / o.groups, dy.size(1) / o.groups, x.size(2), dy.size(2), dw.size(2),
+             o.dilation, o.pad_left};
+  if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
+    DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
+    if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_wgrad_scatter(codes.get(), dy, dw, g);
+  }
+  cuda::conv1d_corr_wgrad(x, dy, dw, g);
+}
+
+}  // namespace lowpass::cuda

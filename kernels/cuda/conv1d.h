@@ -1,0 +1,34 @@
+// CUDA twins of the conv1d kernels (kernels/cpu/conv1d.h): the correlation
+// y[b,gO+o,t] = bias + Σ_{c,k} w[gO+o,c,k]·x[b,gC+c,t+k·d-p] via im2col + cuBLAS GEMM, its weight adjoint,
+// and the one-hot gather/scatter. Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// Legend: B batch, G groups, C/O input/output channels per group, K taps, d dilation, p left offset, L lengths.
+#pragma once
+#include <cstdint>
+
+#include "engine/ops.h"
+#include "kernels/cpu/conv1d.h"
+
+namespace lowpass::cuda {
+
+using cpu::CorrGeom;
+
+// y (B, G·O, Lout) = corr(x, w) + bias (or none); im2col in batch chunks + strided-batched GEMM.
+void conv1d_corr(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
+// dw (G·O, C, K) = Σ_{b,t} dy ⊗ im2col(x); one GEMM per group and batch chunk with k = chunk·Lout.
+void conv1d_corr_wgrad(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
+
+// One-hot input: codes (B·Lin int8, device) = the channel holding 1, or -1 for an all-zero column.
+// Returns false when some column is not one-hot. Reads one flag back, so it synchronises the stream.
+bool onehot_codes(const Tensor& x, int8_t* codes);
+// y[b,o,t] = bias[o] + Σ_k w[o, code(b, t+k·d-p), k] (groups 1): K look-ups per output instead of C·K FMAs.
+void conv1d_corr_gather(const int8_t* codes, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
+// dw[o,c,k] = Σ_{b,t: code(b,t+k·d-p)=c} dy[b,o,t] (groups 1, C <= 16).
+void conv1d_corr_wgrad_scatter(const int8_t* codes, const Tensor& dy, Tensor& dw, const CorrGeom& g);
+
+// conv1d in the ops' terms (engine/ops.h Conv1dOpts), as cpu::conv1d_*_cpu: the forward and the weight
+// grad take the one-hot path when x has <= 16 channels, groups 1 and is one-hot.
+void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o);
+void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv1dOpts& o);
+void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv1dOpts& o);
+
+}  // namespace lowpass::cuda
