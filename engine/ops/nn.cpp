@@ -34,6 +34,24 @@ Tensor channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift)
                 });
 }
 
+// y = g·a[c] + h·b[c] + c[c] with g, h like x and a, b, c (C); differentiable in all five.
+Tensor channel_affine2(const Tensor& g, const Tensor& h, const Tensor& a, const Tensor& b, const Tensor& c) {
+  Tensor y = empty_like(g);
+  LP_ON_DEVICE(g, cpu::channel_affine2(g, h, a, b, c, y), cuda::channel_affine2(g, h, a, b, c, y));
+  return record("channel_affine2", y, {g, h, a, b, c},
+                [g, h, a, b](const Tensor& u, const Tensor&, const std::vector<bool>& need) {
+                  auto ax = stat_axes(g);
+                  Shape cs = a.shape();
+                  Grads r(5);
+                  if (need[0]) r[0] = mul(u, per_channel(a, g));
+                  if (need[1]) r[1] = mul(u, per_channel(b, g));
+                  if (need[2]) r[2] = reshape(sum(mul(u, g), ax), cs);
+                  if (need[3]) r[3] = reshape(sum(mul(u, h), ax), cs);
+                  if (need[4]) r[4] = reshape(sum(u, ax), cs);
+                  return r;
+                });
+}
+
 void check_channel_vec(const Tensor& v, const Tensor& x, int64_t C, const char* field) {
   if (!v.defined()) return;
   LP_CHECK(v.dim() == 1 && v.size(0) == C, "batch_norm: ", field, " is ", v.describe(), ", expected (", C, ")");
@@ -132,19 +150,17 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
                   // create_graph: the same rule composed from differentiable ops, with the batch
                   // statistics recomputed from x so that second derivatives see them.
                   auto ax = stat_axes(x);
-                  Tensor m = mean(x, ax, true);
-                  Tensor xc = sub(x, m);
-                  Tensor is = rsqrt(add_scalar(mean(square(xc), ax, true), eps));
-                  Tensor s1 = sum(g, ax, true);
-                  Tensor s2 = sum(mul(g, xc), ax, true);
-                  Shape cs = {x.size(1)};
-                  if (need[2]) r[2] = reshape(s1, cs);
-                  if (need[1]) r[1] = reshape(mul(s2, is), cs);
+                  const double inv_n = 1.0 / static_cast<double>(n);
+                  Tensor xc = sub(x, mean(x, ax, true));
+                  Tensor is = rsqrt(add_scalar(mean(square(xc), ax), eps));  // (C)
+                  Tensor s1 = sum(g, ax), s2 = sum(mul(g, xc), ax);          // (C)
+                  if (need[2]) r[2] = s1;
+                  if (need[1]) r[1] = mul(s2, is);
                   if (need[0]) {
-                    Tensor a = gamma.defined() ? mul(per_channel(gamma, x), is) : is;  // γ/σ
-                    Tensor b = mul_scalar(mul(mul(a, square(is)), s2), -1.0 / static_cast<double>(n));
-                    Tensor c = mul_scalar(mul(a, s1), -1.0 / static_cast<double>(n));
-                    r[0] = add(add(mul(g, a), mul(xc, b)), c);
+                    Tensor a = gamma.defined() ? mul(gamma, is) : is;  // γ/σ
+                    Tensor b = mul_scalar(mul(mul(a, square(is)), s2), -inv_n);
+                    Tensor c = mul_scalar(mul(a, s1), -inv_n);
+                    r[0] = channel_affine2(g, xc, a, b, c);  // dx = a·g + b·(x − μ) + c
                   }
                   return r;
                 });

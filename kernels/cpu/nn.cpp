@@ -69,6 +69,26 @@ void affine_t(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor&
 }
 
 template <typename T>
+void affine2_t(const Tensor& g, const Tensor& h, const Tensor& a, const Tensor& bc, const Tensor& cc, Tensor& y) {
+  auto [B, C, L] = bcl(g);
+  const T* pg = g.data<T>();
+  const T* ph = h.data<T>();
+  const T* pa = a.data<T>();
+  const T* pb = bc.data<T>();
+  const T* pc = cc.data<T>();
+  T* py = y.data<T>();
+  parallel_for(g.ctx(), B * C, std::max<int64_t>(1, 4096 / L), [&](int64_t r) {
+    const int64_t c = r % C;
+    const T A = pa[c], Bc = pb[c], Cc = pc[c];
+    const T* gr = pg + r * L;
+    const T* hr = ph + r * L;
+    T* d = py + r * L;
+#pragma omp simd
+    for (int64_t l = 0; l < L; ++l) d[l] = gr[l] * A + hr[l] * Bc + Cc;
+  });
+}
+
+template <typename T>
 void bn_bwd_t(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
               Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   auto [B, C, L] = bcl(x);
@@ -191,6 +211,9 @@ void channel_stats(const Tensor& x, Tensor& mean, Tensor& var) {
 }
 void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor& y) {
   dispatch_dtype(x.dtype(), [&]<typename T>() { affine_t<T>(x, scale, shift, y); });
+}
+void channel_affine2(const Tensor& g, const Tensor& h, const Tensor& a, const Tensor& bc, const Tensor& cc, Tensor& y) {
+  dispatch_dtype(g.dtype(), [&]<typename T>() { affine2_t<T>(g, h, a, bc, cc, y); });
 }
 void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
                     Tensor& dx, Tensor& dgamma, Tensor& dbeta) {

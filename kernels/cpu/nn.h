@@ -12,6 +12,8 @@ namespace cpu {
 void channel_stats(const Tensor& x, Tensor& mean, Tensor& var);
 // y[b, c, l] = x[b, c, l] * scale[c] + shift[c].
 void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor& y);
+// y[b, c, l] = g[b, c, l] * a[c] + h[b, c, l] * bc[c] + cc[c] (training-mode BN input gradient).
+void channel_affine2(const Tensor& g, const Tensor& h, const Tensor& a, const Tensor& bc, const Tensor& cc, Tensor& y);
 // Fused first-order batch-norm backward with n = B·L, xhat = (x - mean)·invstd:
 // dx = gamma·invstd·(g - Σg/n - xhat·Σ(g·xhat)/n), dgamma = Σ g·xhat, dbeta = Σ g (sums over B, L).
 // gamma may be undefined (= 1).
@@ -32,6 +34,7 @@ void softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inn
 namespace cuda {
 void channel_stats(const Tensor& x, Tensor& mean, Tensor& var);
 void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor& y);
+void channel_affine2(const Tensor& g, const Tensor& h, const Tensor& a, const Tensor& bc, const Tensor& cc, Tensor& y);
 void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
                     Tensor& dx, Tensor& dgamma, Tensor& dbeta);
 void max_pool1d_fwd(const Tensor& x, Tensor& out, int32_t* idx, int64_t kernel, int64_t stride);
