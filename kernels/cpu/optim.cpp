@@ -1,6 +1,7 @@
 // Optimiser update kernels (CPU), element-wise and multithreaded over chunks; deterministic.
 // Rounding follows PyTorch's CPU kernels (vectorised paths): fused multiply-add where torch uses
-// vec::fmadd (add with alpha, lerp), separate multiply/divide elsewhere. Test: lowpass_tests -ts=optim
+// vec::fmadd (add with alpha, lerp, addcmul), separate multiply/divide elsewhere; sqrt is correctly
+// rounded (torch's vectorised sqrt may be 1 ulp off, see docs/formats.md). Test: lowpass_tests -ts=optim
 #include "kernels/cpu/optim.h"
 
 #include <cmath>
@@ -35,7 +36,7 @@ void adam_typed(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_
       T d = g - m[i];
       m[i] = small ? std::fma(w, d, m[i]) : std::fma(w - T(1), d, g);  // exp_avg.lerp_(grad, 1-β1)
       T vi = v[i] * b2;                                            // exp_avg_sq.mul_(β2)
-      vi = vi + one_m_b2 * g * g;                                  // .addcmul_(g, g, value=1-β2)
+      vi = std::fma(one_m_b2 * g, g, vi);                          // .addcmul_(g, g, value=1-β2)
       v[i] = vi;
       if (mx) {
         if (vi > mx[i] || vi != vi) mx[i] = vi;                    // torch.maximum (NaN propagates)
