@@ -131,6 +131,15 @@ std::string default_cache_dir() {
   return "/tmp/lowpass-cache";
 }
 
+// Writable for us *and* meant to be written: root passes access(W_OK) on a folder without write
+// bits (e.g. the shared read-only data folder), so the mode bits are honoured too.
+bool folder_writable(const std::string& dir) {
+  struct stat st;
+  if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
+  if ((st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0) return false;
+  return access(dir.c_str(), W_OK) == 0;
+}
+
 bool newer_or_same(const std::string& a, const std::string& b) {  // mtime(a) >= mtime(b)
   struct stat sa, sb;
   if (stat(a.c_str(), &sa) != 0 || stat(b.c_str(), &sb) != 0) return false;
@@ -192,13 +201,13 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
     std::string dir = fs::path(path).parent_path().string();
     if (dir.empty()) dir = ".";
     bool built = false;
-    if (access(dir.c_str(), W_OK) == 0) built = build_index(path, fai, gzi);
+    if (folder_writable(dir)) built = build_index(path, fai, gzi);
     if (!built) {
       // Read-only folder (or a stale index we may not replace): index in the cache folder.
       std::string cdir = cache_dir.empty() ? default_cache_dir() : cache_dir;
       std::error_code ec;
       fs::create_directories(cdir, ec);
-      if (access(cdir.c_str(), W_OK) != 0) {
+      if (!folder_writable(cdir)) {
         cdir = "/tmp/lowpass-cache";
         fs::create_directories(cdir, ec);
       }

@@ -190,7 +190,7 @@ void Prefetcher::stop() {
   std::lock_guard<std::mutex> lock(mu_);
   stopping_ = false;
   ready_.clear();
-  error_ = nullptr;
+  error_ = false;
 }
 
 void Prefetcher::start(int64_t n, std::function<HostBatch(int64_t)> produce) {
@@ -206,17 +206,20 @@ void Prefetcher::work() {
     int64_t i;
     {
       std::unique_lock<std::mutex> lock(mu_);
-      cv_.wait(lock, [&] { return stopping_ || claimed_ >= n_ || claimed_ < consumed_ + depth_; });
-      if (stopping_ || claimed_ >= n_ || error_) return;
+      cv_.wait(lock, [&] { return stopping_ || error_ || claimed_ >= n_ || claimed_ < consumed_ + depth_; });
+      if (stopping_ || error_ || claimed_ >= n_) return;
       i = claimed_++;
     }
+    std::pair<HostBatch, std::exception_ptr> item;
     try {
-      HostBatch b = produce_(i);
-      std::lock_guard<std::mutex> lock(mu_);
-      ready_.emplace(i, std::move(b));
+      item.first = produce_(i);
     } catch (...) {
+      item.second = std::current_exception();
+    }
+    {
       std::lock_guard<std::mutex> lock(mu_);
-      if (!error_) error_ = std::current_exception();
+      if (item.second) error_ = true;
+      ready_.emplace(i, std::move(item));
     }
     cv_.notify_all();
   }
@@ -225,25 +228,30 @@ void Prefetcher::work() {
 HostBatch Prefetcher::next() {
   LP_CHECK(consumed_ < n_, "BatchSource::next: called ", consumed_ + 1, " times in an epoch of ", n_,
            " batches (call start_epoch first)");
-  if (workers_ == 0) return produce_(consumed_++);
+  if (workers_ == 0) {
+    try {
+      return produce_(consumed_++);
+    } catch (...) {
+      n_ = consumed_;  // the epoch cannot continue
+      throw;
+    }
+  }
   auto t0 = std::chrono::steady_clock::now();
   std::unique_lock<std::mutex> lock(mu_);
-  cv_.wait(lock, [&] { return error_ || ready_.count(consumed_); });
+  cv_.wait(lock, [&] { return ready_.count(consumed_) > 0; });
   wait_s_ += std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
-  if (error_ && !ready_.count(consumed_)) {
-    std::exception_ptr e = error_;
-    lock.unlock();
-    stop();
-    n_ = consumed_;  // the epoch cannot continue
-    std::rethrow_exception(e);
-  }
   auto it = ready_.find(consumed_);
-  HostBatch b = std::move(it->second);
+  auto item = std::move(it->second);
   ready_.erase(it);
   ++consumed_;
   lock.unlock();
   cv_.notify_all();
-  return b;
+  if (item.second) {
+    stop();
+    n_ = consumed_;  // the epoch cannot continue
+    std::rethrow_exception(item.second);
+  }
+  return std::move(item.first);
 }
 
 }  // namespace lowpass

@@ -125,8 +125,8 @@ class Prefetcher {
   std::vector<std::thread> threads_;
   std::mutex mu_;
   std::condition_variable cv_;
-  std::map<int64_t, HostBatch> ready_;
-  std::exception_ptr error_;
+  std::map<int64_t, std::pair<HostBatch, std::exception_ptr>> ready_;  // a batch, or the error making it
+  bool error_ = false;  // no new batches are claimed after an error
   int64_t n_ = 0, claimed_ = 0, consumed_ = 0;
   bool stopping_ = false;
   double wait_s_ = 0;
