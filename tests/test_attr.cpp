@@ -82,3 +82,257 @@ TEST_CASE("one-hot shuffles keep N columns and reject non-one-hot input") {
   CHECK_THROWS_AS(dinuc_shuffle_onehot(Tensor::from_vector(ctx, {2, 4, L}, x), 2, rng), Error);
 }
 }
+
+// ---------------- attribution methods on the two architectures ----------------
+#include <cmath>
+
+#include <nlohmann/json.hpp>
+
+#include "engine/safetensors.h"
+#include "models/attr/attribute.h"
+#include "models/attr/deeplift.h"
+
+namespace {
+using lowpass::attr::AttrOptions;
+using lowpass::attr::Target;
+
+std::unique_ptr<Model> small_binary(Context& ctx, int64_t pool = 8, int64_t stride = 6) {
+  nlohmann::json j = {{"type", "binary"}, {"dtype", "float64"}, {"input_length", 60}, {"num_tasks", 2},
+                      {"conv_depths", {8, 8, 8}}, {"conv_filter_sizes", {7, 5, 3}}, {"max_pool_size", pool},
+                      {"max_pool_stride", stride}, {"fc_sizes", {10, 6}}};
+  auto m = make_model(j, ctx);
+  for (auto& [k, v] : m->buffers()) {  // non-trivial eval-mode batch norm
+    if (k.find("running_mean") != std::string::npos) v.copy_(Tensor::uniform(ctx, v.shape(), -0.2, 0.2, v.dtype()));
+    if (k.find("running_var") != std::string::npos) v.copy_(Tensor::uniform(ctx, v.shape(), 0.5, 1.5, v.dtype()));
+  }
+  return m;
+}
+std::unique_ptr<Model> small_profile(Context& ctx) {
+  nlohmann::json j = {{"type", "profile"}, {"dtype", "float64"}, {"input_length", 60}, {"output_length", 36},
+                      {"num_tasks", 2}, {"num_strands", 2}, {"controls", "matched"},
+                      {"dil_conv_filter_sizes", {5, 3, 3}}, {"dil_conv_dilations", {1, 2, 4}},
+                      {"dil_conv_depths", {8, 8, 8}}, {"prof_conv_kernel_size", 9}};
+  return make_model(j, ctx);
+}
+Tensor random_onehot(Context& ctx, int64_t B, int64_t L, bool with_n) {
+  std::vector<double> x(B * 4 * L, 0.0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t l = 0; l < L; ++l)
+      if (!(with_n && l % 17 == 3)) x[(b * 4 + ctx.rng().randint(0, 4)) * L + l] = 1.0;
+  return Tensor::from_vector(ctx, {B, 4, L}, x);
+}
+Tensor random_control(Context& ctx, int64_t B) {
+  Tensor c = Tensor::uniform(ctx, {B, 2, 2, 36}, 0.0, 4.0, DType::F64);
+  double* p = c.data<double>();
+  for (int64_t i = 0; i < c.numel(); ++i) p[i] = std::floor(p[i]);
+  return c;
+}
+double max_abs_diff(const Tensor& a, const Tensor& b) {
+  auto u = a.to_vector<double>(), v = b.to_vector<double>();
+  REQUIRE(u.size() == v.size());
+  double m = 0;
+  for (size_t i = 0; i < u.size(); ++i) m = std::max(m, std::fabs(u[i] - v[i]));
+  return m;
+}
+double max_abs(const Tensor& a) {
+  double m = 0;
+  for (double v : a.to_vector<double>()) m = std::max(m, std::fabs(v));
+  return m;
+}
+}  // namespace
+
+TEST_SUITE("attr") {
+TEST_CASE("input gradient equals central finite differences of the target (binary logits, profile, counts)") {
+  Context ctx(1, 11);
+  auto bin = small_binary(ctx);
+  auto prof = small_profile(ctx);
+  Tensor xb = random_onehot(ctx, 2, 60, true), xp = random_onehot(ctx, 2, 60, false), cp = random_control(ctx, 2);
+  struct Case { Model* m; Tensor x, c; const char* target; };
+  for (auto& cs : {Case{bin.get(), xb, Tensor(), "logits"}, Case{bin.get(), xb, Tensor(), "logits:1"},
+                   Case{prof.get(), xp, cp, "profile"}, Case{prof.get(), xp, cp, "counts:0"},
+                   Case{prof.get(), xp, cp, "profile_raw"}}) {
+    INFO("target ", cs.target);
+    Target t = attr::parse_target(cs.target);
+    Tensor g = attr::input_gradient(*cs.m, cs.x, cs.c, t);
+    Tensor seed = attr::target_seed(cs.m->forward(cs.x, cs.c, false), t).second;
+    auto f = [&](const Tensor& x) {
+      auto v = attr::target_values(*cs.m, x, cs.c, seed, t);
+      double s = 0;
+      for (double e : v) s += e;
+      return s;
+    };
+    Tensor x = cs.x.clone();
+    double* p = x.data<double>();
+    auto gv = g.to_vector<double>();
+    double worst = 0, scale = max_abs(g);
+    for (int64_t i = 0; i < x.numel(); i += 7) {  // a spread of coordinates, both examples
+      double old = p[i];
+      p[i] = old + 1e-5;
+      double fp = f(x);
+      p[i] = old - 1e-5;
+      double fm = f(x);
+      p[i] = old;
+      worst = std::max(worst, std::fabs((fp - fm) / 2e-5 - gv[i]));
+    }
+    CHECK(scale > 0);
+    CHECK(worst < 1e-6 * std::max(1.0, scale));
+  }
+}
+
+TEST_CASE("ISM equals brute-force single-mutant predictions, mean-centred, batched awkwardly") {
+  Context ctx(1, 12);
+  auto prof = small_profile(ctx);
+  Tensor x = random_onehot(ctx, 2, 60, true), c = random_control(ctx, 2);
+  AttrOptions o;
+  o.method = "ism";
+  o.target = attr::parse_target("profile:1");
+  o.max_batch = 7;
+  auto r = attr::attribute(*prof, x, c, o);
+  Tensor seed = attr::target_seed(prof->forward(x, c, false), o.target).second;
+  auto hv = r.hyp.to_vector<double>();
+  for (int64_t b = 0; b < 2; ++b) {
+    Tensor xb = slice(x, 0, b, 1).clone(), cb = slice(c, 0, b, 1).clone(), sb = slice(seed, 0, b, 1).clone();
+    double f0 = attr::target_values(*prof, xb, cb, sb, o.target)[0];
+    auto tok = onehot_to_tokens(x, b);
+    for (int64_t l : {0, 3, 20, 59}) {  // 3 is an N position
+      double d[4];
+      for (int cc = 0; cc < 4; ++cc) {
+        if (cc == tok[l]) { d[cc] = 0; continue; }
+        Tensor m = xb.clone();
+        double* p = m.data<double>();
+        for (int k = 0; k < 4; ++k) p[k * 60 + l] = 0;
+        p[cc * 60 + l] = 1;
+        d[cc] = attr::target_values(*prof, m, cb, sb, o.target)[0] - f0;
+      }
+      double mean = (d[0] + d[1] + d[2] + d[3]) / 4;
+      for (int cc = 0; cc < 4; ++cc) CHECK(hv[(b * 4 + cc) * 60 + l] == doctest::Approx(d[cc] - mean).epsilon(1e-9));
+    }
+  }
+}
+
+TEST_CASE("true DeepSHAP: summation-to-delta per example within 1e-3 relative, batching does not matter") {
+  Context ctx(1, 13);
+  auto bin = small_binary(ctx, 8, 6);  // overlapping max-pool windows
+  auto prof = small_profile(ctx);
+  Tensor xb = random_onehot(ctx, 3, 60, true), xp = random_onehot(ctx, 2, 60, false), cp = random_control(ctx, 2);
+  AttrOptions o;
+  o.method = "deepshap";
+  o.refs = 5;
+  for (const char* t : {"logits", "logits:0"}) {
+    o.target = attr::parse_target(t);
+    o.max_batch = 64;
+    auto r = attr::attribute(*bin, xb, Tensor(), o);
+    REQUIRE(r.delta_rel.size() == 3);
+    for (double d : r.delta_rel) CHECK(d < 1e-3);
+    o.max_batch = 3;
+    auto r2 = attr::attribute(*bin, xb, Tensor(), o);
+    CHECK(max_abs_diff(r.hyp, r2.hyp) < 1e-12);
+    CHECK(max_abs(r.hyp) > 1e-6);
+  }
+  for (const char* t : {"profile", "counts", "profile_raw:1"}) {
+    INFO(t);
+    o.target = attr::parse_target(t);
+    o.max_batch = 6;
+    auto r = attr::attribute(*prof, xp, cp, o);
+    for (double d : r.delta_rel) CHECK(d < 1e-3);
+    // Without N bases, hyp ⊙ x carries all of it: Σ actual = f(x) − mean f(r).
+    auto a = r.actual.to_vector<double>();
+    Tensor seed = attr::target_seed(prof->forward(xp, cp, false), o.target).second;
+    for (int64_t b = 0; b < 2; ++b) {
+      double s = 0;
+      for (int64_t i = 0; i < 4 * 60; ++i) s += a[b * 240 + i];
+      Rng rng(o.seed + b);  // the same shuffles attribute() drew for example b
+      Tensor refs = dinuc_shuffle_onehot(slice(xp, 0, b, 1), 5, rng);
+      std::vector<int64_t> own(5, b);
+      auto fr = attr::target_values(*prof, refs, index_select(cp, 0, own), index_select(seed, 0, own), o.target);
+      double fx = attr::target_values(*prof, slice(xp, 0, b, 1), slice(cp, 0, b, 1), slice(seed, 0, b, 1), o.target)[0];
+      double mean_fr = (fr[0] + fr[1] + fr[2] + fr[3] + fr[4]) / 5;
+      CHECK(std::fabs(fx - mean_fr) > 1e-9);
+      CHECK(s == doctest::Approx(fx - mean_fr).epsilon(1e-9));
+    }
+  }
+}
+
+TEST_CASE("true DeepSHAP matches captum's DeepLiftShap on the same models and references") {
+  Context ctx(1, 14);
+  auto f = safetensors::load(ctx, "tests/fixtures/attr_deepshap.safetensors");
+  for (std::string kind : {"binary", "profile"}) {
+    INFO(kind);
+    auto model = make_model(nlohmann::json::parse(f.metadata.at(kind)), ctx);
+    std::map<std::string, Tensor> sd;
+    for (auto& [k, e] : f.tensors)
+      if (k.rfind(kind + "/state/", 0) == 0) sd[k.substr(kind.size() + 7)] = e.tensor;
+    model->load_state_dict(sd);
+    Tensor x = f.at(kind + "/x").tensor, refs = f.at(kind + "/refs").tensor;
+    Tensor control = kind == "profile" ? f.at("profile/control").tensor : Tensor();
+    const int64_t B = x.size(0), k = refs.size(0) / B;
+    std::vector<int64_t> own(B * k);
+    for (int64_t p = 0; p < B * k; ++p) own[p] = p / k;
+    std::vector<std::pair<std::string, std::string>> targets = {{kind == "binary" ? "logits" : "profile", "/hyp"}};
+    if (kind == "profile") targets.push_back({"counts", "/hyp_counts"});
+    for (auto& [tname, key] : targets) {
+      INFO(tname);
+      auto dl = attr::deeplift_multipliers(*model, index_select(x, 0, own), refs,
+                                           control.defined() ? index_select(control, 0, own) : Tensor(),
+                                           attr::parse_target(tname));
+      Tensor hyp = attr::combine_mult_and_diffref(dl.multipliers, refs, k);
+      Tensor want = f.at(kind + key).tensor;
+      CHECK(max_abs(want) > 1e-6);
+      CHECK(max_abs_diff(hyp, want) < 1e-9 * std::max(1.0, max_abs(want)));
+    }
+  }
+}
+
+TEST_CASE("the paper's gradient 'DeepSHAP' is g − Σ r̄ g with r̄ the mean of seeded dinucleotide shuffles") {
+  Context ctx(1, 15);
+  auto bin = small_binary(ctx);
+  Tensor x = random_onehot(ctx, 2, 60, true);
+  AttrOptions o;
+  o.method = "deepshap_ref";
+  auto r = attr::attribute(*bin, x, Tensor(), o, /*first_index=*/5);
+  Tensor g = attr::input_gradient(*bin, x, Tensor(), o.target);
+  auto gv = g.to_vector<double>(), hv = r.hyp.to_vector<double>();
+  for (int64_t b = 0; b < 2; ++b) {
+    Rng rng(o.seed + 5 + b);
+    auto refs = dinuc_shuffle_onehot(slice(x, 0, b, 1), 10, rng).to_vector<double>();
+    for (int64_t l = 0; l < 60; ++l) {
+      double rg = 0;
+      for (int c = 0; c < 4; ++c) {
+        double rbar = 0;
+        for (int j = 0; j < 10; ++j) rbar += refs[(j * 4 + c) * 60 + l] / 10;
+        rg += rbar * gv[(b * 4 + c) * 60 + l];
+      }
+      for (int c = 0; c < 4; ++c) CHECK(hv[(b * 4 + c) * 60 + l] == doctest::Approx(gv[(b * 4 + c) * 60 + l] - rg));
+    }
+  }
+  // Batching and position in the stream: example 1 alone with first_index 6 gives the same scores.
+  auto r1 = attr::attribute(*bin, slice(x, 0, 1, 1).clone(), Tensor(), o, 6);
+  CHECK(max_abs_diff(r1.hyp, slice(r.hyp, 0, 1, 1).clone()) < 1e-12);
+}
+
+TEST_CASE("integrated gradients: completeness improves with steps; grad/gradxinput relations") {
+  Context ctx(1, 16);
+  auto prof = small_profile(ctx);
+  Tensor x = random_onehot(ctx, 2, 60, false), c = random_control(ctx, 2);
+  AttrOptions o;
+  o.method = "ig";
+  o.target = attr::parse_target("counts");
+  o.ig_steps = 256;
+  o.max_batch = 50;
+  auto r = attr::attribute(*prof, x, c, o);
+  for (double d : r.delta_rel) CHECK(d < 1e-3);
+  o.method = "grad";
+  auto g = attr::attribute(*prof, x, c, o);
+  o.method = "gradxinput";
+  auto gx = attr::attribute(*prof, x, c, o);
+  CHECK(max_abs_diff(gx.hyp, mul(g.hyp, x)) == 0.0);
+  CHECK(max_abs_diff(gx.actual, g.actual) == 0.0);
+  o.method = "nonsense";
+  CHECK_THROWS_AS(attr::attribute(*prof, x, c, o), Error);
+  CHECK_THROWS_AS(attr::parse_target("logit"), Error);
+  CHECK_THROWS_AS(attr::parse_target("logits:x"), Error);
+  o.method = "grad";
+  o.target = attr::parse_target("logits");  // a profile model has no binary logits
+  CHECK_THROWS_AS(attr::attribute(*prof, x, c, o), Error);
+}
+}
