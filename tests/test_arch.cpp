@@ -167,12 +167,14 @@ TEST_CASE("profile geometry: derived lengths and configs that cannot fit") {
   std::string e = error_of([] { ProfileNetConfig::from_json(json{{"type", "profile"}, {"input_length", 1346}, {"output_length", 1001}}); });
   CHECK(e.find("model.output_length") != std::string::npos);
   CHECK(e.find("1074") != std::string::npos);  // says where the crop lands
-  e = error_of([] { ProfileNetConfig::from_json(json{{"type", "profile"}, {"input_length", 400}}); });
+  e = error_of([] { ProfileNetConfig::from_json(json{{"type", "profile"}, {"input_length", 300}}); });
   CHECK(e.find("too short") != std::string::npos);
   e = error_of([] { ProfileNetConfig::from_json(json{{"type", "profile"}, {"dil_conv_filter_sizes", {20, 3}}}); });
   CHECK(e.find("even") != std::string::npos);
   e = error_of([] { ProfileNetConfig::from_json(json{{"type", "profile"}, {"dil_conv_dilations", {1, 2}}}); });
   CHECK(e.find("model.dil_conv_dilations") != std::string::npos);
+  e = error_of([] { ProfileNetConfig::from_json(json{{"type", "profile"}, {"dil_conv_depths", {64, 32, 64, 64, 64, 64, 64}}}); });
+  CHECK(e.find("model.dil_conv_depths[1]") != std::string::npos);
   e = error_of([] { ProfileNetConfig::from_json(json{{"type", "profile"}, {"controls", "matching"}}); });
   CHECK(e.find("model.controls") != std::string::npos);
 }
@@ -182,7 +184,7 @@ TEST_CASE("profile forward equals a plain-loop implementation of the reference w
   for (std::string controls : {"matched", "shared", "none"}) {
     INFO(controls);
     json cfg{{"type", "profile"}, {"controls", controls}, {"input_length", 23}, {"num_tasks", 2}, {"num_strands", 2},
-             {"dil_conv_filter_sizes", {3, 3, 3}}, {"dil_conv_dilations", {1, 2, 3}}, {"dil_conv_depths", {3, 2, 3}},
+             {"dil_conv_filter_sizes", {3, 3, 3}}, {"dil_conv_dilations", {1, 2, 3}}, {"dil_conv_depths", {3, 3, 2}},
              {"prof_conv_kernel_size", 5}, {"dtype", "float64"}};
     auto m = make_model(cfg, ctx);
     const int64_t B = 2, T = 2, S = 2, I = 23, O = m->output_length(), crop = 23 - 12;
@@ -195,7 +197,7 @@ TEST_CASE("profile forward equals a plain-loop implementation of the reference w
     for (auto& [k, v] : m->state_dict()) P[k] = v.to_vector<double>();
     auto xv = x.to_vector<double>();
     auto cv = ctrl.defined() ? ctrl.to_vector<double>() : std::vector<double>();
-    std::vector<int64_t> ks{3, 3, 3}, ds{1, 2, 3}, cs{4, 3, 2, 3};
+    std::vector<int64_t> ks{3, 3, 3}, ds{1, 2, 3}, cs{4, 3, 3, 2};
     for (int64_t b = 0; b < B; ++b) {
       // trunk with 'same' padding and running sums
       std::vector<std::vector<double>> in(4, std::vector<double>(I)), sum, last;
@@ -226,8 +228,8 @@ TEST_CASE("profile forward equals a plain-loop implementation of the reference w
         last = o;
       }
       const int64_t st = (I - crop) / 2;
-      std::vector<double> prof(T * S * O), cnt(T * S), gap(3);
-      for (int64_t c = 0; c < 3; ++c) {
+      std::vector<double> prof(T * S * O), cnt(T * S), gap(2);
+      for (int64_t c = 0; c < 2; ++c) {
         for (int64_t l = 0; l < crop; ++l) gap[c] += last[c][st + l];
         gap[c] /= crop;
       }
@@ -235,12 +237,12 @@ TEST_CASE("profile forward equals a plain-loop implementation of the reference w
       for (int64_t co = 0; co < T * S; ++co) {
         for (int64_t o = 0; o < O; ++o) {
           double s = P["prof_large_conv.bias"][co];
-          for (int64_t ci = 0; ci < 3; ++ci)
-            for (int64_t k = 0; k < 5; ++k) s += WL[(co * 3 + ci) * 5 + k] * last[ci][st + o + k];
+          for (int64_t ci = 0; ci < 2; ++ci)
+            for (int64_t k = 0; k < 5; ++k) s += WL[(co * 2 + ci) * 5 + k] * last[ci][st + o + k];
           prof[co * O + o] = s;
         }
         double s = P["count_dense.bias"][co];
-        for (int64_t ci = 0; ci < 3; ++ci) s += P["count_dense.weight"][co * 3 + ci] * gap[ci];
+        for (int64_t ci = 0; ci < 2; ++ci) s += P["count_dense.weight"][co * 2 + ci] * gap[ci];
         cnt[co] = s;
       }
       const int64_t G = controls == "none" ? S : 2 * S;  // inputs per task group

@@ -230,13 +230,30 @@ void check_objective_param_grads(Model& m, const Batch& batch, const PriorConfig
   };
   std::vector<std::vector<double>> saved;
   for (auto& [k, v] : m.buffers()) saved.push_back(v.to_vector<double>());
+  Losses l = compute_losses(m, batch, prior, training);
+  restore_buffers(saved);
+  // The profile seed ℓ − mean_O ℓ is detached (a stop-gradient), so the finite differences hold it
+  // at its value at the base point: the prior as a function of θ with that seed fixed.
+  Tensor seed;
+  if (l.outputs.profile_logits.defined()) {
+    Tensor pl = l.outputs.profile_logits.detach();
+    seed = sub(pl, mean(pl, {3}, true)).clone();
+  }
   auto value = [&]() {
-    double r = compute_losses(m, batch, prior, training).prior.item();
+    double r;
+    if (seed.defined()) {
+      Tensor x = batch.x.detach().clone();
+      x.set_requires_grad(true);
+      ModelOutput o = m.forward(x, batch.control, training);
+      Tensor g = grad({o.profile_logits}, {x}, {seed}, false)[0];
+      r = fourier_prior_loss(mul(g, x).detach(), prior_status(batch, m.type()), prior.freq_limit, prior.softness,
+                             prior.smooth_sigma).item();
+    } else {
+      r = compute_losses(m, batch, prior, training).prior.item();
+    }
     restore_buffers(saved);
     return r;
   };
-  Losses l = compute_losses(m, batch, prior, training);
-  restore_buffers(saved);
   REQUIRE(l.prior.requires_grad());
   std::vector<Tensor> ps;
   for (auto& [k, p] : m.parameters()) ps.push_back(p);
@@ -285,8 +302,12 @@ TEST_CASE("prior gradient w.r.t. parameters by finite differences (double backpr
     auto m = make_model(json{{"type", "binary"}, {"input_length", 20}, {"conv_filter_sizes", {5}}, {"conv_depths", {3}},
                              {"max_pool_size", 4}, {"fc_sizes", {3}}, {"num_tasks", 1}, {"dtype", "float64"}},
                         ctx);
-    for (auto& [k, v] : m->buffers())
+    for (auto& [k, v] : m->buffers()) {
       if (k.find("running_var") != std::string::npos) v.copy_(rand64(ctx, v.shape(), 0.5, 2.0));
+      if (k.find("running_mean") != std::string::npos) v.copy_(rand64(ctx, v.shape(), -0.5, 0.5));
+    }
+    for (auto& [k, v] : m->parameters())  // BN γ away from 1, β away from 0
+      if (k.find("layers.2.") != std::string::npos) v.copy_(rand64(ctx, v.shape(), 0.5, 1.5));
     Batch b;
     b.x = rand64(ctx, {4, 4, 20}, 0.2, 1.0);
     b.y = Tensor::from_vector(ctx, {4, 1}, std::vector<double>{1, 0, 1, 0});

@@ -31,6 +31,10 @@ ProfileNetConfig ProfileNetConfig::from_json(const nlohmann::json& j) {
            " entries, but dil_conv_filter_sizes has ", n);
   LP_CHECK(c.dil_conv_depths.size() == n, "model.dil_conv_depths: ", c.dil_conv_depths.size(),
            " entries, but dil_conv_filter_sizes has ", n);
+  for (size_t i = 1; i + 1 < n; ++i)
+    LP_CHECK(c.dil_conv_depths[i] == c.dil_conv_depths[0], "model.dil_conv_depths[", i, "]: ", c.dil_conv_depths[i],
+             " differs from dil_conv_depths[0] = ", c.dil_conv_depths[0],
+             "; the running sum of the trunk needs equal depths (all but the last layer)");
   for (size_t i = 0; i < n; ++i)
     LP_CHECK(c.dil_conv_filter_sizes[i] % 2 == 1, "model.dil_conv_filter_sizes[", i, "]: ",
              c.dil_conv_filter_sizes[i], " is even; 'same' padding d·(k−1)/2 needs odd kernels");
