@@ -1,6 +1,6 @@
 // CPU spectral kernels: zero-padded correlation along rows, and the one-sided real DFT / its adjoint
 // computed with complex FFTs of two real rows at once (z = x1 + i·x2). Test: tests/test_spectral.cpp.
-// FFT: Eigen's kissfft for 7-smooth lengths, Bluestein's chirp-z (power-of-two FFT) otherwise (e.g. 1346 = 2·673).
+// FFT: Eigen's kissfft for 7-smooth lengths, Bluestein's chirp-z (5-smooth FFT) otherwise (e.g. 1346 = 2·673).
 #include "kernels/cpu/spectral.h"
 
 #include <unsupported/Eigen/FFT>
@@ -22,15 +22,21 @@ bool smooth7(int64_t n) {
   return n == 1;
 }
 
+bool smooth5(int64_t n) {
+  for (int64_t p : {2, 3, 5})
+    while (n % p == 0) n /= p;
+  return n == 1;
+}
+
 // Read-only data for a length-L forward DFT, shared by all threads.
 struct DftShared {
-  int64_t L = 0, M = 0;     // M: Bluestein FFT length (0 = direct kissfft)
+  int64_t L = 0, M = 0;     // M: Bluestein FFT length, >= 2L - 1 (0 = direct kissfft)
   std::vector<cd> chirp;    // (L) w_n = e^{-iπn²/L}
   std::vector<cd> bhat;     // (M) FFT of conj(w) laid out circularly
   explicit DftShared(int64_t len) : L(len) {
     if (L <= 1 || smooth7(L)) return;
-    M = 1;
-    while (M < 2 * L - 1) M *= 2;
+    M = 2 * L - 1;  // smallest 5-smooth length >= 2L - 1 (kissfft's fast radices)
+    while (!smooth5(M)) ++M;
     chirp.resize(L);
     for (int64_t n = 0; n < L; ++n) {
       int64_t q = (n * n) % (2 * L);  // exact: keeps the angle accurate for large n

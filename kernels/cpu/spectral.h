@@ -11,7 +11,7 @@ namespace cpu {
 // out (R, L)[n] = Σ_{j=0}^{2r} taps[j] · x[n + j − r], x taken as 0 outside [0, L).
 void correlate_last(const Tensor& x, Tensor& out, const std::vector<double>& taps);
 // re, im (R, F) = real and imaginary parts of the one-sided DFT of x (R, L). FFT in double precision:
-// mixed radix (kissfft, Eigen) for 7-smooth L, Bluestein (chirp-z over a power of two) otherwise.
+// mixed radix (kissfft, Eigen) for 7-smooth L, Bluestein (chirp-z over a 5-smooth length) otherwise.
 void rfft(const Tensor& x, Tensor& re, Tensor& im);
 // out (R, L)[n] = Σ_k gre[k] cos(2πkn/L) − Σ_k gim[k] sin(2πkn/L); gre or gim may be undefined (= 0).
 void rfft_adjoint(const Tensor& gre, const Tensor& gim, Tensor& out, int64_t L);
