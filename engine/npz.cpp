@@ -40,6 +40,7 @@ void put(std::vector<uint8_t>& out, T v) {
 }
 
 uint32_t crc_update(uint32_t crc, const uint8_t* p, size_t n) {
+  if (n == 0) return crc;  // crc32_z(crc, NULL, 0) would return the initial value, not crc
   return static_cast<uint32_t>(crc32_z(crc, p, n));
 }
 
@@ -262,7 +263,11 @@ std::vector<uint8_t> extract(const ZipEntry& e, const uint8_t* b, size_t n, cons
   LP_CHECK(e.method == 0 || e.method == 8, w, " uses zip compression method ", e.method, " (only stored and deflate)");
   LP_CHECK(e.offset <= n && n - e.offset >= 30 && rd<uint32_t>(b + e.offset) == 0x04034b50, w,
            ": local header at ", e.offset, " is missing or outside the file");
-  uint64_t start = e.offset + 30 + rd<uint16_t>(b + e.offset + 26) + rd<uint16_t>(b + e.offset + 28);
+  const size_t lname = rd<uint16_t>(b + e.offset + 26);
+  LP_CHECK(lname == e.name.size() && e.offset + 30 + lname <= n &&
+               std::memcmp(b + e.offset + 30, e.name.data(), lname) == 0,
+           w, ": local header names a different member (corrupt file)");
+  uint64_t start = e.offset + 30 + lname + rd<uint16_t>(b + e.offset + 28);
   LP_CHECK(start <= n && e.csize <= n - start, w, ": data [", start, ", +", e.csize, ") runs past the end of the file (",
            n, " bytes): truncated");
   const uint8_t* src = b + start;
