@@ -3,7 +3,10 @@
 // FFT: Eigen's kissfft for 7-smooth lengths, Bluestein's chirp-z (5-smooth FFT) otherwise (e.g. 1346 = 2·673).
 #include "kernels/cpu/spectral.h"
 
+#pragma GCC diagnostic push
+#pragma GCC diagnostic ignored "-Wunused-variable"  // Eigen 3.4's AVX bfloat16 packet code
 #include <unsupported/Eigen/FFT>
+#pragma GCC diagnostic pop
 
 #include <algorithm>
 #include <cmath>
