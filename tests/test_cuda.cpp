@@ -14,6 +14,8 @@
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/shape.h"
+#include "kernels/cuda/conv1d.h"
+#include "kernels/cuda/cuda_state.h"
 #endif
 
 using namespace lowpass;
@@ -397,6 +399,82 @@ TEST_CASE("batch-norm, max-pool and softmax kernels match the CPU") {
                      [&](Tensor& o) { cpu::max_pool1d_gather(h, o, idx_ref.data()); },
                      [&](Tensor& o) { cuda::max_pool1d_gather(hg, o, static_cast<const int32_t*>(idx_dev->data)); });
     }
+}
+
+// ---------------- conv1d ----------------
+TEST_CASE("conv1d kernels (GEMM path, one-hot gather/scatter, input and weight grads) match the CPU") {
+  LP_SKIP_WITHOUT_GPU();
+  Context ctx(2, 20);
+  struct Geo { int64_t B, Cin, L, Cout, K, dil, pl, pr, groups; bool onehot; };
+  const Geo geos[] = {
+      {1, 1, 1, 1, 1, 1, 0, 0, 1, false},    {2, 3, 17, 5, 3, 1, 1, 1, 1, false},
+      {3, 4, 33, 6, 5, 2, 4, 4, 1, false},   {2, 6, 29, 4, 3, 4, 0, 0, 2, false},
+      {2, 8, 50, 8, 3, 16, 16, 16, 1, false}, {1, 5, 7, 3, 3, 3, 0, 0, 1, false},
+      {4, 4, 101, 8, 21, 1, 10, 10, 1, true}, {3, 4, 40, 5, 7, 3, 0, 0, 1, true},
+      {2, 4, 9, 3, 5, 2, 0, 3, 1, true},      {2, 64, 64, 64, 3, 1, 1, 1, 1, false},
+      {1, 9, 31, 6, 3, 2, 3, 1, 3, false},
+  };
+  CudaState& st = cuda::state(ctx, 0);
+  for (DType t : {DType::F32, DType::F64})
+    for (bool chunked : {false, true})
+      for (const Geo& q : geos) {
+        st.conv_workspace_bytes = chunked ? 1 : (int64_t{256} << 20);  // 1 byte: one batch per chunk
+        Conv1dOpts o{q.dil, q.pl, q.pr, q.groups};
+        int64_t Lout = q.L + q.pl + q.pr - q.dil * (q.K - 1);
+        REQUIRE(Lout >= 1);
+        Tensor x;
+        if (q.onehot) {  // one-hot DNA with some all-zero (N) columns
+          std::vector<double> v(static_cast<size_t>(q.B * q.Cin * q.L), 0.0);
+          for (int64_t b = 0; b < q.B; ++b)
+            for (int64_t l = 0; l < q.L; ++l) {
+              int64_t code = ctx.rng().randint(-1, q.Cin);
+              if (code >= 0) v[static_cast<size_t>((b * q.Cin + code) * q.L + l)] = 1.0;
+            }
+          x = Tensor::from_vector(ctx, {q.B, q.Cin, q.L}, v).to(t);
+        } else {
+          x = rnd(ctx, {q.B, q.Cin, q.L}, -1, 1, t);
+        }
+        Tensor w = rnd(ctx, {q.Cout, q.Cin / q.groups, q.K}, -1, 1, t), bias = rnd(ctx, {q.Cout}, -1, 1, t);
+        Tensor dy = rnd(ctx, {q.B, q.Cout, Lout}, -1, 1, t);
+        Tensor xg = x.to(kGpu), wg = w.to(kGpu), bg = bias.to(kGpu), dyg = dy.to(kGpu);
+        INFO("B ", q.B, " Cin ", q.Cin, " L ", q.L, " Cout ", q.Cout, " K ", q.K, " d ", q.dil, " pad ", q.pl, "/",
+             q.pr, " groups ", q.groups, " one-hot ", q.onehot, " chunked ", chunked);
+        compare_kernel(ctx, "conv1d fwd", {q.B, q.Cout, Lout}, t,
+                       [&](Tensor& y) { cpu::conv1d_fwd_cpu(x, w, bias, y, o); },
+                       [&](Tensor& y) { cuda::conv1d_fwd_cuda(xg, wg, bg, y, o); });
+        cpu::CorrGeom g{q.B, q.groups, q.Cin / q.groups, q.Cout / q.groups, q.L, Lout, q.K, q.dil, q.pl};
+        compare_kernel(ctx, "conv1d fwd (GEMM path, no bias)", {q.B, q.Cout, Lout}, t,
+                       [&](Tensor& y) { cpu::conv1d_fwd_cpu(x, w, Tensor(), y, o); },
+                       [&](Tensor& y) { cuda::conv1d_corr(xg, wg, Tensor(), y, g); });
+        compare_kernel(ctx, "conv1d input grad", {q.B, q.Cin, q.L}, t,
+                       [&](Tensor& dx) { cpu::conv1d_bwd_input_cpu(dy, w, dx, o); },
+                       [&](Tensor& dx) { cuda::conv1d_bwd_input_cuda(dyg, wg, dx, o); });
+        compare_kernel(ctx, "conv1d weight grad", w.shape(), t,
+                       [&](Tensor& dw) { cpu::conv1d_bwd_weight_cpu(x, dy, dw, o); },
+                       [&](Tensor& dw) { cuda::conv1d_bwd_weight_cuda(xg, dyg, dw, o); });
+        compare_kernel(ctx, "conv1d weight grad (GEMM path)", w.shape(), t,
+                       [&](Tensor& dw) { cpu::conv1d_bwd_weight_cpu(x, dy, dw, o); },
+                       [&](Tensor& dw) { cuda::conv1d_corr_wgrad(xg, dyg, dw, g); });
+        if (q.onehot) {
+          std::vector<int8_t> codes_ref;
+          REQUIRE(cpu::onehot_codes(x, codes_ref));
+          auto codes = Storage::allocate(codes_ref.size(), kGpu);
+          CHECK(cuda::onehot_codes(xg, static_cast<int8_t*>(codes->data)));
+          std::vector<int8_t> got(codes_ref.size());
+          cuda::copy_d2h(got.data(), codes->data, got.size());
+          CHECK(got == codes_ref);
+        }
+      }
+  st.conv_workspace_bytes = int64_t{256} << 20;
+  // Not one-hot: a 2 in one column, or two ones in a column.
+  for (double v2 : {2.0, 1.0}) {
+    std::vector<double> v(2 * 4 * 5, 0.0);
+    v[0] = 1.0;
+    v[5] = v2;  // channel 1, position 0
+    Tensor xg = Tensor::from_vector(ctx, {2, 4, 5}, v).to(DType::F32).to(kGpu);
+    auto codes = Storage::allocate(10, kGpu);
+    CHECK(!cuda::onehot_codes(xg, static_cast<int8_t*>(codes->data)));
+  }
 }
 #endif  // LOWPASS_HAVE_CUDA
 

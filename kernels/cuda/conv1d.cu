@@ -12,7 +12,6 @@ namespace lowpass::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int64_t kWorkspaceBytes = int64_t{256} << 20;  // im2col chunk budget
 
 #define LP_GRID_STRIDE(i, n)                                                                    \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
@@ -170,16 +169,16 @@ void gemm_strided_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperatio
   }
 }
 
-int64_t chunk_batches(int64_t per_batch_elems, size_t elem, int64_t B) {
+int64_t chunk_batches(const CudaState& st, int64_t per_batch_elems, size_t elem, int64_t B) {
   int64_t per = std::max<int64_t>(1, per_batch_elems * static_cast<int64_t>(elem));
-  return std::clamp<int64_t>(kWorkspaceBytes / per, 1, std::max<int64_t>(B, 1));
+  return std::clamp<int64_t>(st.conv_workspace_bytes / per, 1, std::max<int64_t>(B, 1));
 }
 
 template <typename T>
 void corr_t(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
   CudaState& st = state_of(x);
   const int64_t CK = g.C * g.K;
-  const int64_t nb_max = chunk_batches(g.G * CK * g.Lout, sizeof(T), g.B);
+  const int64_t nb_max = chunk_batches(st, g.G * CK * g.Lout, sizeof(T), g.B);
   DeviceBuffer<T> col(static_cast<size_t>(nb_max * g.G * CK * g.Lout), x.device().index);
   const T* px = x.data<T>();
   const T* pw = w.data<T>();
@@ -207,7 +206,7 @@ template <typename T>
 void corr_wgrad_t(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
   CudaState& st = state_of(x);
   const int64_t CK = g.C * g.K;
-  const int64_t nb_max = chunk_batches(g.G * (CK + g.O) * g.Lout, sizeof(T), g.B);
+  const int64_t nb_max = chunk_batches(st, g.G * (CK + g.O) * g.Lout, sizeof(T), g.B);
   DeviceBuffer<T> col(static_cast<size_t>(nb_max * g.G * CK * g.Lout), x.device().index);
   DeviceBuffer<T> dyt(static_cast<size_t>(nb_max * g.G * g.O * g.Lout), x.device().index);
   T* pdw = dw.data<T>();

@@ -57,6 +57,16 @@ __global__ void channel_affine_kernel(const T* __restrict__ x, const T* __restri
   }
 }
 
+template <typename T>
+__global__ void channel_affine2_kernel(const T* __restrict__ g, const T* __restrict__ h, const T* __restrict__ a,
+                                       const T* __restrict__ bc, const T* __restrict__ cc, T* __restrict__ y,
+                                       int64_t total, int64_t C, int64_t L) {
+  LP_GRID_STRIDE(e, total) {
+    int64_t c = (e / L) % C;
+    y[e] = g[e] * a[c] + h[e] * bc[c] + cc[c];
+  }
+}
+
 // One block per channel: sg = Σ g, sgx = Σ g·(x - mean) in double; then the per-channel coefficients of
 // dx = A·g + Bc·x + Cc (coef (3, C)), dgamma = sgx·invstd, dbeta = sg.
 template <typename T>
@@ -239,6 +249,18 @@ void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, T
   dispatch_dtype(x.dtype(), [&]<typename T>() {
     channel_affine_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
         x.data<T>(), scale.data<T>(), shift.data<T>(), y.data<T>(), total, C, L);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void channel_affine2(const Tensor& g, const Tensor& h, const Tensor& a, const Tensor& bc, const Tensor& cc, Tensor& y) {
+  auto [B, C, L] = bcl(g);
+  int64_t total = B * C * L;
+  if (total == 0) return;
+  const CudaState& st = state_of(g);
+  dispatch_dtype(g.dtype(), [&]<typename T>() {
+    channel_affine2_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+        g.data<T>(), h.data<T>(), a.data<T>(), bc.data<T>(), cc.data<T>(), y.data<T>(), total, C, L);
     LP_CUDA_LAUNCH_CHECK();
   });
 }
