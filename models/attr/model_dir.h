@@ -1,0 +1,21 @@
+// Loading what the tools need: a trained model directory (config.json + best/model.safetensors) and
+// row ranges of an npz array as tensors, so that attribution/prediction stream over large inputs.
+// Test: build-attr/tests/lowpass_tests -ts=attr
+#pragma once
+#include <memory>
+#include <string>
+
+#include "engine/npz.h"
+#include "models/arch/model.h"
+
+namespace lowpass::attr {
+
+// weights: "best" (best.safetensors, falling back to model.safetensors) or "last" (model.safetensors),
+// or a path to a .safetensors file. Errors name the directory and the missing file.
+std::unique_ptr<Model> load_model_dir(const std::string& dir, Context& ctx, const std::string& weights = "best");
+
+// Rows [start, start + n) of an array with a leading example axis, as a host tensor of `dtype`
+// (uint8/int/float/double arrays accepted).
+Tensor array_rows(Context& ctx, const npy::Array& a, int64_t start, int64_t n, DType dtype, const std::string& what);
+
+}  // namespace lowpass::attr
