@@ -372,6 +372,21 @@ Tensor Array::to_tensor(Context& ctx, std::optional<DType> as, const std::string
     if (!bytes.empty()) std::memcpy(out.raw(), bytes.data(), bytes.size());
     return out;
   }
+  if (dtype == NpyDType::U1 || dtype == NpyDType::B1 || dtype == NpyDType::I1) {  // one-hot x: exact, vectorised
+    dispatch_dtype(t, [&]<typename T>() {
+      T* o = out.data<T>();
+      const int64_t n = numel();
+      if (dtype == NpyDType::I1) {
+        const int8_t* s = reinterpret_cast<const int8_t*>(bytes.data());
+        for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(s[i]);
+      } else {
+        const uint8_t* s = bytes.data();
+        for (int64_t i = 0; i < n; ++i) o[i] = static_cast<T>(s[i]);
+      }
+      return 0;
+    });
+    return out;
+  }
   if (dtype == NpyDType::U8) {  // uint64 above 2^63 would wrap in the int64 visitor
     for (int64_t i = 0; i < numel(); ++i)
       LP_CHECK(rd<uint64_t>(bytes.data() + 8 * i) <= (1ull << 53), what, ": uint64 element ", i, " is too large for a float");
