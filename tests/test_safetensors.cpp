@@ -240,6 +240,11 @@ TEST_CASE("malformed headers give a message naming the file and the field") {
   refuse(with_header(R"({"a": 5})", 0), "'a' is not an object");
   refuse(with_header(R"({"__metadata__": {"k": 3}})", 0), "'k' is not a string");
   {
+    // Deep nesting must not overflow the stack (the JSON parser is iterative): refused as a bad entry.
+    std::string deep = "{\"a\": " + std::string(200000, '[') + std::string(200000, ']') + "}";
+    refuse(with_header(deep, 0), "'a' is not an object");
+  }
+  {
     auto b = with_header(R"({"a": {"dtype": "BOOL", "shape": [1], "data_offsets": [0, 1]}})", 1);
     b.back() = 7;
     refuse(b, "BOOL element");
