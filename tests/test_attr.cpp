@@ -336,3 +336,42 @@ TEST_CASE("integrated gradients: completeness improves with steps; grad/gradxinp
   CHECK_THROWS_AS(attr::attribute(*prof, x, c, o), Error);
 }
 }
+
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "engine/npz.h"
+#include "models/attr/model_dir.h"
+
+TEST_SUITE("attr") {
+TEST_CASE("model directories load config.json + weights; npz rows convert to tensors") {
+  Context ctx(1, 17);
+  auto m = small_binary(ctx);
+  namespace fs = std::filesystem;
+  fs::path dir = fs::temp_directory_path() / ("lowpass_attr_test_" + std::to_string(::getpid()));
+  fs::create_directories(dir);
+  {
+    std::ofstream f(dir / "config.json");
+    f << nlohmann::json{{"model", {{"type", "binary"}, {"dtype", "float64"}, {"input_length", 60}, {"num_tasks", 2},
+                                   {"conv_depths", {8, 8, 8}}, {"conv_filter_sizes", {7, 5, 3}}, {"max_pool_size", 8},
+                                   {"max_pool_stride", 6}, {"fc_sizes", {10, 6}}}}}.dump();
+  }
+  safetensors::save((dir / "model.safetensors").string(), m->state_dict());
+  Context ctx2(1, 99);  // different init seed: equal outputs only if the weights were loaded
+  auto m2 = attr::load_model_dir(dir.string(), ctx2);
+  Tensor x = random_onehot(ctx, 3, 60, true);
+  NoGradGuard ng;
+  CHECK(max_abs_diff(m->forward(x, Tensor(), false).logits, m2->forward(x, Tensor(), false).logits) < 1e-12);
+  CHECK_THROWS_AS(attr::load_model_dir((dir / "nothing").string(), ctx2), Error);
+  CHECK_THROWS_AS(attr::load_model_dir(dir.string(), ctx2, "missing.safetensors"), Error);
+  // uint8 rows 1..2 of a (3, 4, 60) array.
+  npy::Array a = npy::from_tensor(x, npy::NpyDType::U1);
+  Tensor r = attr::array_rows(ctx, a, 1, 2, DType::F32, "x");
+  CHECK(r.dtype() == DType::F32);
+  CHECK(max_abs_diff(r, slice(x, 0, 1, 2)) == 0.0);
+  CHECK_THROWS_AS(attr::array_rows(ctx, a, 2, 2, DType::F32, "x"), Error);
+  fs::remove_all(dir);
+}
+}
