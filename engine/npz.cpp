@@ -3,10 +3,14 @@
 // Test: build-io/tests/lowpass_tests -ts=npz
 #include "engine/npz.h"
 
+#include <fcntl.h>
+#include <sys/stat.h>
+#include <unistd.h>
 #include <zlib.h>
 
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
 #include <cstring>
 #include <limits>
@@ -163,7 +167,7 @@ Header parse_header(const uint8_t* bytes, size_t size, const std::string& what) 
   return r;
 }
 
-Array read_payload(const Header& h, const uint8_t* bytes, size_t size, const std::string& what) {
+Array read_payload(const Header& h, const uint8_t* bytes, size_t size, const std::string& what, bool copy = true) {
   uint64_t numel = 1;
   for (int64_t d : h.shape)
     LP_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel), what, ": shape ", shape_str(h.shape),
@@ -177,10 +181,10 @@ Array read_payload(const Header& h, const uint8_t* bytes, size_t size, const std
   Array a;
   a.dtype = h.dtype;
   a.shape = h.shape;
-  a.bytes.assign(bytes + h.data_offset, bytes + size);
+  if (copy) a.bytes.assign(bytes + h.data_offset, bytes + size);
   if (a.dtype == NpyDType::B1)
-    for (size_t i = 0; i < a.bytes.size(); ++i)
-      LP_CHECK(a.bytes[i] <= 1, what, ": bool element ", i, " has byte value ", int(a.bytes[i]));
+    for (size_t i = 0; i < have; ++i)
+      LP_CHECK(bytes[h.data_offset + i] <= 1, what, ": bool element ", i, " has byte value ", int(bytes[h.data_offset + i]));
   return a;
 }
 
@@ -192,35 +196,98 @@ struct ZipEntry {
   uint64_t csize, usize, offset;
 };
 
-std::vector<ZipEntry> read_central_directory(const uint8_t* b, size_t n, const std::string& what) {
+// Random-access bytes of an npz: an in-memory image or a file read with pread (no whole-file copy).
+struct Source {
+  virtual ~Source() = default;
+  virtual uint64_t size() const = 0;
+  virtual void read(uint64_t off, size_t n, uint8_t* dst) const = 0;  // caller checked off + n <= size()
+  std::vector<uint8_t> bytes(uint64_t off, size_t n) const {
+    std::vector<uint8_t> b(n);
+    if (n) read(off, n, b.data());
+    return b;
+  }
+};
+
+struct MemSource final : Source {
+  const uint8_t* b;
+  size_t n;
+  MemSource(const uint8_t* bytes, size_t size) : b(bytes), n(size) {}
+  uint64_t size() const override { return n; }
+  void read(uint64_t off, size_t len, uint8_t* dst) const override {
+    LP_ASSERT(off <= n && len <= n - off, "npz MemSource read out of bounds");
+    std::memcpy(dst, b + off, len);
+  }
+};
+
+struct FileSource final : Source {
+  int fd = -1;
+  uint64_t n = 0;
+  std::string path;
+  explicit FileSource(const std::string& p) : path(p) {
+    fd = ::open(p.c_str(), O_RDONLY | O_CLOEXEC);
+    LP_CHECK(fd >= 0, p, ": cannot open for reading: ", std::strerror(errno));
+    struct stat st {};
+    if (::fstat(fd, &st) != 0 || !S_ISREG(st.st_mode)) {
+      ::close(fd);
+      throw Error(detail::concat(p, ": not a regular file"));
+    }
+    n = static_cast<uint64_t>(st.st_size);
+  }
+  ~FileSource() override {
+    if (fd >= 0) ::close(fd);
+  }
+  uint64_t size() const override { return n; }
+  void read(uint64_t off, size_t len, uint8_t* dst) const override {
+    LP_ASSERT(off <= n && len <= n - off, "npz FileSource read out of bounds");
+    size_t done = 0;
+    while (done < len) {
+      ssize_t r = ::pread(fd, dst + done, len - done, static_cast<off_t>(off + done));
+      if (r < 0 && errno == EINTR) continue;
+      LP_CHECK(r > 0, path, ": read failed at byte ", off + done, r == 0 ? " (file shrank while reading)" : ": ",
+               r == 0 ? "" : std::strerror(errno));
+      done += static_cast<size_t>(r);
+    }
+  }
+};
+
+std::vector<ZipEntry> read_central_directory(const Source& src, const std::string& what) {
+  const uint64_t n = src.size();
   LP_CHECK(n >= 22, what, ": not a zip/npz file (", n, " bytes)");
-  size_t lo = n > 22 + 65535 ? n - 22 - 65535 : 0;
-  size_t eocd = SIZE_MAX;
-  for (size_t p = n - 22 + 1; p-- > lo;) {
-    if (rd<uint32_t>(b + p) == 0x06054b50 && p + 22 + rd<uint16_t>(b + p + 20) <= n) {
-      eocd = p;
+  const uint64_t tail_off = n > 22 + 65535 ? n - 22 - 65535 : 0;
+  const std::vector<uint8_t> tail = src.bytes(tail_off, static_cast<size_t>(n - tail_off));
+  const uint8_t* t = tail.data();
+  const size_t tn = tail.size();
+  size_t eocd_t = SIZE_MAX;
+  for (size_t p = tn - 22 + 1; p-- > 0;) {
+    if (rd<uint32_t>(t + p) == 0x06054b50 && p + 22 + rd<uint16_t>(t + p + 20) <= tn) {
+      eocd_t = p;
       break;
     }
   }
-  LP_CHECK(eocd != SIZE_MAX, what, ": no zip end-of-central-directory record (truncated or not an npz file)");
-  uint64_t entries = rd<uint16_t>(b + eocd + 10);
-  uint64_t cd_size = rd<uint32_t>(b + eocd + 12);
-  uint64_t cd_off = rd<uint32_t>(b + eocd + 16);
+  LP_CHECK(eocd_t != SIZE_MAX, what, ": no zip end-of-central-directory record (truncated or not an npz file)");
+  const uint64_t eocd = tail_off + eocd_t;
+  uint64_t entries = rd<uint16_t>(t + eocd_t + 10);
+  uint64_t cd_size = rd<uint32_t>(t + eocd_t + 12);
+  uint64_t cd_off = rd<uint32_t>(t + eocd_t + 16);
   if (entries == 0xFFFF || cd_size == 0xFFFFFFFF || cd_off == 0xFFFFFFFF) {
-    LP_CHECK(eocd >= 20 && rd<uint32_t>(b + eocd - 20) == 0x07064b50, what,
-             ": zip64 end-of-central-directory locator missing");
-    uint64_t z = rd<uint64_t>(b + eocd - 20 + 8);
-    LP_CHECK(n >= 56 && z <= n - 56 && rd<uint32_t>(b + z) == 0x06064b50, what,
-             ": zip64 end-of-central-directory record out of bounds or corrupt");
-    entries = rd<uint64_t>(b + z + 32);
-    cd_size = rd<uint64_t>(b + z + 40);
-    cd_off = rd<uint64_t>(b + z + 48);
+    LP_CHECK(eocd >= 20, what, ": zip64 end-of-central-directory locator missing");
+    auto loc = src.bytes(eocd - 20, 20);
+    LP_CHECK(rd<uint32_t>(loc.data()) == 0x07064b50, what, ": zip64 end-of-central-directory locator missing");
+    uint64_t z = rd<uint64_t>(loc.data() + 8);
+    LP_CHECK(n >= 56 && z <= n - 56, what, ": zip64 end-of-central-directory record out of bounds");
+    auto rec = src.bytes(z, 56);
+    LP_CHECK(rd<uint32_t>(rec.data()) == 0x06064b50, what, ": zip64 end-of-central-directory record corrupt");
+    entries = rd<uint64_t>(rec.data() + 32);
+    cd_size = rd<uint64_t>(rec.data() + 40);
+    cd_off = rd<uint64_t>(rec.data() + 48);
   }
   LP_CHECK(cd_off <= n && cd_size <= n - cd_off, what, ": central directory [", cd_off, ", +", cd_size,
            ") is outside the file (", n, " bytes): truncated or corrupt");
   LP_CHECK(entries <= cd_size / 46, what, ": central directory claims ", entries, " entries in ", cd_size, " bytes");
+  const std::vector<uint8_t> cd = src.bytes(cd_off, static_cast<size_t>(cd_size));
+  const uint8_t* b = cd.data();
   std::vector<ZipEntry> out;
-  size_t p = cd_off, end = cd_off + cd_size;
+  size_t p = 0, end = cd.size();
   for (uint64_t k = 0; k < entries; ++k) {
     LP_CHECK(p + 46 <= end && rd<uint32_t>(b + p) == 0x02014b50, what, ": central directory entry ", k, " is corrupt");
     ZipEntry e;
@@ -257,27 +324,30 @@ std::vector<ZipEntry> read_central_directory(const uint8_t* b, size_t n, const s
   return out;
 }
 
-std::vector<uint8_t> extract(const ZipEntry& e, const uint8_t* b, size_t n, const std::string& what) {
+std::vector<uint8_t> extract(const ZipEntry& e, const Source& s, const std::string& what) {
+  const uint64_t n = s.size();
   std::string w = detail::concat(what, ": member '", e.name, "'");
   LP_CHECK(!(e.flags & 1), w, " is encrypted");
   LP_CHECK(e.method == 0 || e.method == 8, w, " uses zip compression method ", e.method, " (only stored and deflate)");
-  LP_CHECK(e.offset <= n && n - e.offset >= 30 && rd<uint32_t>(b + e.offset) == 0x04034b50, w,
-           ": local header at ", e.offset, " is missing or outside the file");
-  const size_t lname = rd<uint16_t>(b + e.offset + 26);
+  LP_CHECK(e.offset <= n && n - e.offset >= 30, w, ": local header at ", e.offset, " is outside the file");
+  const auto lh = s.bytes(e.offset, 30);
+  LP_CHECK(rd<uint32_t>(lh.data()) == 0x04034b50, w, ": local header at ", e.offset, " is missing");
+  const size_t lname = rd<uint16_t>(lh.data() + 26);
   LP_CHECK(lname == e.name.size() && e.offset + 30 + lname <= n &&
-               std::memcmp(b + e.offset + 30, e.name.data(), lname) == 0,
+               std::memcmp(s.bytes(e.offset + 30, lname).data(), e.name.data(), lname) == 0,
            w, ": local header names a different member (corrupt file)");
-  uint64_t start = e.offset + 30 + lname + rd<uint16_t>(b + e.offset + 28);
+  uint64_t start = e.offset + 30 + lname + rd<uint16_t>(lh.data() + 28);
   LP_CHECK(start <= n && e.csize <= n - start, w, ": data [", start, ", +", e.csize, ") runs past the end of the file (",
            n, " bytes): truncated");
-  const uint8_t* src = b + start;
   std::vector<uint8_t> out;
   if (e.method == 0) {
     LP_CHECK(e.csize == e.usize, w, ": stored member with compressed size ", e.csize, " != size ", e.usize);
-    out.assign(src, src + e.csize);
+    out = s.bytes(start, static_cast<size_t>(e.csize));
   } else {
     // deflate expands at most ~1032:1; a larger claim is corrupt (and would exhaust memory)
     LP_CHECK(e.usize <= e.csize * 1032 + 1024, w, ": claims ", e.usize, " bytes from ", e.csize, " compressed");
+    const std::vector<uint8_t> comp = s.bytes(start, static_cast<size_t>(e.csize));
+    const uint8_t* src = comp.data();
     out.resize(e.usize);
     z_stream zs{};
     LP_CHECK(inflateInit2(&zs, -MAX_WBITS) == Z_OK, w, ": zlib init failed");
@@ -303,6 +373,15 @@ std::vector<uint8_t> extract(const ZipEntry& e, const uint8_t* b, size_t n, cons
   uint32_t crc = crc_update(0, out.data(), out.size());
   LP_CHECK(crc == e.crc, w, ": CRC-32 mismatch (corrupt file)");
   return out;
+}
+
+// npy from a member buffer, reusing its memory for the payload (no second copy).
+Array npy_from_buffer(std::vector<uint8_t>&& buf, const std::string& what) {
+  Header h = parse_header(buf.data(), buf.size(), what);
+  Array a = read_payload(h, buf.data(), buf.size(), what, /*copy=*/false);
+  buf.erase(buf.begin(), buf.begin() + static_cast<std::ptrdiff_t>(h.data_offset));
+  a.bytes = std::move(buf);
+  return a;
 }
 
 // ---- zip writing (stored members) ----
@@ -495,9 +574,9 @@ void save_npy(const std::string& path, const Array& a) {
   f.commit();
 }
 
-std::map<std::string, Array> parse_npz(const uint8_t* b, size_t n, const std::string& what,
-                                       const std::vector<std::string>& only) {
-  auto entries = read_central_directory(b, n, what);
+static std::map<std::string, Array> read_npz(const Source& src, const std::string& what,
+                                             const std::vector<std::string>& only) {
+  auto entries = read_central_directory(src, what);
   std::map<std::string, Array> out;
   std::set<std::string> keys;
   for (const auto& e : entries) {
@@ -505,9 +584,7 @@ std::map<std::string, Array> parse_npz(const uint8_t* b, size_t n, const std::st
     std::string key = e.name.substr(0, e.name.size() - 4);
     LP_CHECK(keys.insert(key).second, what, ": member '", e.name, "' appears twice");
     if (!only.empty() && std::find(only.begin(), only.end(), key) == only.end()) continue;
-    auto bytes = extract(e, b, n, what);
-    std::string w = detail::concat(what, ": array '", key, "'");
-    out[key] = parse_npy(bytes.data(), bytes.size(), w);
+    out[key] = npy_from_buffer(extract(e, src, what), detail::concat(what, ": array '", key, "'"));
   }
   for (const auto& k : only) {
     if (!out.count(k)) {
@@ -519,9 +596,13 @@ std::map<std::string, Array> parse_npz(const uint8_t* b, size_t n, const std::st
   return out;
 }
 
+std::map<std::string, Array> parse_npz(const uint8_t* b, size_t n, const std::string& what,
+                                       const std::vector<std::string>& only) {
+  return read_npz(MemSource(b, n), what, only);
+}
+
 std::map<std::string, Array> load_npz(const std::string& path, const std::vector<std::string>& only) {
-  auto b = safetensors::read_file_bytes(path);
-  return parse_npz(b.data(), b.size(), path, only);
+  return read_npz(FileSource(path), path, only);
 }
 
 // ---- NpzWriter ----
