@@ -23,17 +23,26 @@ struct IndexItem {
   Shape shape;
 };
 
-std::string checksum(const std::vector<IndexItem>& index, const std::map<std::string, std::string>& meta,
-                     const uint8_t* data, size_t n) {
+std::string canonical(const std::vector<IndexItem>& index, const std::map<std::string, std::string>& meta) {
   std::string canon;
   for (const auto& it : index) canon += it.name + '\0' + it.dtype + '\0' + shape_str(it.shape) + '\n';
   for (const auto& [k, v] : meta)
     if (k != "checksum") canon += k + '\0' + v + '\n';
-  uLong crc = crc32_z(0, reinterpret_cast<const Bytef*>(canon.data()), canon.size());
-  crc = crc32_z(crc, data, n);
+  return canon;
+}
+
+std::string crc_text(uLong crc) {
   char buf[32];
   std::snprintf(buf, sizeof buf, "crc32:%08lx", static_cast<unsigned long>(crc));
   return buf;
+}
+
+std::string checksum(const std::vector<IndexItem>& index, const std::map<std::string, std::string>& meta,
+                     const uint8_t* data, size_t n) {
+  std::string canon = canonical(index, meta);
+  uLong crc = crc32_z(0, reinterpret_cast<const Bytef*>(canon.data()), canon.size());
+  if (n > 0) crc = crc32_z(crc, data, n);
+  return crc_text(crc);
 }
 
 int64_t parse_int(const std::map<std::string, std::string>& m, const std::string& key, const std::string& path) {
@@ -110,13 +119,12 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
     entries.push_back({"optim." + n, t, safetensors::file_dtype_of(t.dtype())});
   std::vector<IndexItem> index;
   for (const auto& e : entries) index.push_back({e.name, safetensors::file_dtype_name(e.dtype), e.tensor.shape()});
-  // The data section does not depend on the header: serialise, checksum the data, serialise again
-  // with the checksum in the metadata.
-  auto first = safetensors::serialize(entries, meta);
-  size_t off = safetensors::data_section_offset(first.data(), first.size(), path);
-  meta["checksum"] = checksum(index, meta, first.data() + off, first.size() - off);
-  auto out = safetensors::serialize(entries, meta);
-  safetensors::write_file_atomic(path, out);
+  // The data section does not depend on the header: checksum it as it streams, then write the file.
+  std::string canon = canonical(index, meta);
+  uLong crc = crc32_z(0, reinterpret_cast<const Bytef*>(canon.data()), canon.size());
+  safetensors::visit_data(entries, [&](const uint8_t* p, size_t n) { crc = crc32_z(crc, p, n); });
+  meta["checksum"] = crc_text(crc);
+  safetensors::save(path, entries, meta);
 }
 
 Checkpoint load_checkpoint(Context& ctx, const std::string& path) { return load_impl(ctx, path); }

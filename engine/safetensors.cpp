@@ -14,6 +14,7 @@
 #include <cmath>
 #include <cstring>
 #include <fstream>
+#include <functional>
 #include <limits>
 #include <set>
 
@@ -151,12 +152,22 @@ size_t data_section_offset(const uint8_t* bytes, size_t size, const std::string&
   return static_cast<size_t>(8 + n);
 }
 
-File parse(Context& ctx, const uint8_t* bytes, size_t size, const std::string& what) {
-  size_t data_begin = data_section_offset(bytes, size, what);
-  size_t header_len = data_begin - 8;
-  const char* hdr = reinterpret_cast<const char*>(bytes + 8);
-  LP_CHECK(header_len >= 2 && hdr[0] == '{', what, ": header does not start with '{' (not a safetensors file?)");
+namespace {
+struct Pending {
+  std::string name;
+  FileDType dt;
+  Shape shape;
+  uint64_t begin, end;
+};
 
+struct Index {
+  std::vector<Pending> tensors;  // sorted by data offset, contiguous, covering the data section
+  std::map<std::string, std::string> metadata;
+};
+
+// Validates the JSON header (hdr, header_len) against a data section of data_size bytes.
+Index parse_index(const char* hdr, size_t header_len, uint64_t data_size, const std::string& what) {
+  LP_CHECK(header_len >= 2 && hdr[0] == '{', what, ": header does not start with '{' (not a safetensors file?)");
   // Parse, refusing duplicate keys in any object (the JSON library would keep the last silently).
   std::vector<std::set<std::string>> keys_at_depth;
   json::parser_callback_t cb = [&](int depth, json::parse_event_t ev, json& parsed) {
@@ -179,16 +190,9 @@ File parse(Context& ctx, const uint8_t* bytes, size_t size, const std::string& w
   }
   LP_CHECK(h.is_object(), what, ": header is not a JSON object");
 
-  File f;
-  f.path = what;
-  const size_t data_size = size - data_begin;
-  struct Pending {
-    std::string name;
-    FileDType dt;
-    Shape shape;
-    uint64_t begin, end;
-  };
-  std::vector<Pending> pend;
+  Index idx;
+
+  std::vector<Pending>& pend = idx.tensors;
   for (auto it = h.begin(); it != h.end(); ++it) {
     const std::string& name = it.key();
     const json& v = it.value();
@@ -196,7 +200,7 @@ File parse(Context& ctx, const uint8_t* bytes, size_t size, const std::string& w
       LP_CHECK(v.is_object(), what, ": __metadata__ is not an object of strings");
       for (auto m = v.begin(); m != v.end(); ++m) {
         LP_CHECK(m.value().is_string(), what, ": __metadata__ field '", m.key(), "' is not a string");
-        f.metadata[m.key()] = m.value().get<std::string>();
+        idx.metadata[m.key()] = m.value().get<std::string>();
       }
       continue;
     }
@@ -257,47 +261,57 @@ File parse(Context& ctx, const uint8_t* bytes, size_t size, const std::string& w
   LP_CHECK(pos == data_size, what, ": data section has ", data_size, " bytes but the tensors cover ", pos,
            ": corrupt file or trailing bytes");
 
-  const uint8_t* data = bytes + data_begin;
-  for (auto& p : pend) {
-    Entry e;
-    e.dtype = p.dt;
-    const uint8_t* src = data + p.begin;
-    int64_t n = shape_numel(p.shape);
-    bool ints = file_dtype_is_int(p.dt);
-    DType out_t = (p.dt == FileDType::F64 || ints) ? DType::F64 : DType::F32;
-    e.tensor = Tensor::empty(ctx, p.shape, out_t);
-    if (ints) e.ints.resize(static_cast<size_t>(n));
-    if (p.dt == FileDType::F64 || p.dt == FileDType::F32) {  // bit copy (host is little-endian)
-      if (n > 0) std::memcpy(e.tensor.raw(), src, p.end - p.begin);
-      f.tensors.emplace_back(p.name, std::move(e));
-      continue;
-    }
-    for (int64_t i = 0; i < n; ++i) {
-      switch (p.dt) {
-        case FileDType::F64: e.tensor.data<double>()[i] = load_le<double>(src + 8 * i); break;
-        case FileDType::F32: e.tensor.data<float>()[i] = load_le<float>(src + 4 * i); break;
-        case FileDType::F16: e.tensor.data<float>()[i] = half_to_float(load_le<uint16_t>(src + 2 * i)); break;
-        case FileDType::BF16: {
-          uint32_t b = static_cast<uint32_t>(load_le<uint16_t>(src + 2 * i)) << 16;
-          float fv;
-          std::memcpy(&fv, &b, 4);
-          e.tensor.data<float>()[i] = fv;
-          break;
-        }
-        case FileDType::I64: e.ints[i] = load_le<int64_t>(src + 8 * i); break;
-        case FileDType::I32: e.ints[i] = load_le<int32_t>(src + 4 * i); break;
-        case FileDType::I16: e.ints[i] = load_le<int16_t>(src + 2 * i); break;
-        case FileDType::I8: e.ints[i] = static_cast<int8_t>(src[i]); break;
-        case FileDType::U8: e.ints[i] = src[i]; break;
-        case FileDType::BOOL:
-          LP_CHECK(src[i] <= 1, what, ": tensor '", p.name, "' BOOL element ", i, " has byte value ", int(src[i]));
-          e.ints[i] = src[i];
-          break;
-      }
-      if (ints) e.tensor.data<double>()[i] = static_cast<double>(e.ints[i]);
-    }
-    f.tensors.emplace_back(p.name, std::move(e));
+  return idx;
+}
+
+// Tensor of one index entry from its bytes (src holds p.end - p.begin bytes).
+Entry decode(Context& ctx, const Pending& p, const uint8_t* src, const std::string& what) {
+  Entry e;
+  e.dtype = p.dt;
+  int64_t n = shape_numel(p.shape);
+  bool ints = file_dtype_is_int(p.dt);
+  DType out_t = (p.dt == FileDType::F64 || ints) ? DType::F64 : DType::F32;
+  e.tensor = Tensor::empty(ctx, p.shape, out_t);
+  if (ints) e.ints.resize(static_cast<size_t>(n));
+  if (p.dt == FileDType::F64 || p.dt == FileDType::F32) {  // bit copy (host is little-endian)
+    if (n > 0) std::memcpy(e.tensor.raw(), src, p.end - p.begin);
+    return e;
   }
+    for (int64_t i = 0; i < n; ++i) {
+    switch (p.dt) {
+      case FileDType::F64: e.tensor.data<double>()[i] = load_le<double>(src + 8 * i); break;
+      case FileDType::F32: e.tensor.data<float>()[i] = load_le<float>(src + 4 * i); break;
+      case FileDType::F16: e.tensor.data<float>()[i] = half_to_float(load_le<uint16_t>(src + 2 * i)); break;
+      case FileDType::BF16: {
+        uint32_t b = static_cast<uint32_t>(load_le<uint16_t>(src + 2 * i)) << 16;
+        float fv;
+        std::memcpy(&fv, &b, 4);
+        e.tensor.data<float>()[i] = fv;
+        break;
+      }
+      case FileDType::I64: e.ints[i] = load_le<int64_t>(src + 8 * i); break;
+      case FileDType::I32: e.ints[i] = load_le<int32_t>(src + 4 * i); break;
+      case FileDType::I16: e.ints[i] = load_le<int16_t>(src + 2 * i); break;
+      case FileDType::I8: e.ints[i] = static_cast<int8_t>(src[i]); break;
+      case FileDType::U8: e.ints[i] = src[i]; break;
+      case FileDType::BOOL:
+        LP_CHECK(src[i] <= 1, what, ": tensor '", p.name, "' BOOL element ", i, " has byte value ", int(src[i]));
+        e.ints[i] = src[i];
+        break;
+    }
+    if (ints) e.tensor.data<double>()[i] = static_cast<double>(e.ints[i]);
+  }
+  return e;
+}
+}  // namespace
+
+File parse(Context& ctx, const uint8_t* bytes, size_t size, const std::string& what) {
+  size_t data_begin = data_section_offset(bytes, size, what);
+  Index idx = parse_index(reinterpret_cast<const char*>(bytes + 8), data_begin - 8, size - data_begin, what);
+  File f;
+  f.path = what;
+  f.metadata = std::move(idx.metadata);
+  for (const auto& p : idx.tensors) f.tensors.emplace_back(p.name, decode(ctx, p, bytes + data_begin + p.begin, what));
   return f;
 }
 
@@ -314,14 +328,69 @@ std::vector<uint8_t> read_file_bytes(const std::string& path) {
 }
 
 File load(Context& ctx, const std::string& path) {
-  auto bytes = read_file_bytes(path);
-  return parse(ctx, bytes.data(), bytes.size(), path);
+  // Header first, then each tensor read straight into its storage (no whole-file copy).
+  int fd = ::open(path.c_str(), O_RDONLY | O_CLOEXEC);
+  LP_CHECK(fd >= 0, path, ": cannot open for reading: ", errno_str());
+  struct Closer {
+    int fd;
+    ~Closer() { ::close(fd); }
+  } closer{fd};
+  struct stat st {};
+  LP_CHECK(::fstat(fd, &st) == 0 && S_ISREG(st.st_mode), path, ": not a regular file");
+  const uint64_t size = static_cast<uint64_t>(st.st_size);
+  auto read_at = [&](uint64_t off, size_t n, void* dst) {
+    size_t done = 0;
+    while (done < n) {
+      ssize_t r = ::pread(fd, static_cast<char*>(dst) + done, n - done, static_cast<off_t>(off + done));
+      if (r < 0 && errno == EINTR) continue;
+      LP_CHECK(r > 0, path, ": read failed at byte ", off + done, r == 0 ? " (file shrank while reading)" : "");
+      done += static_cast<size_t>(r);
+    }
+  };
+  uint8_t head[8] = {0};
+  const size_t head_n = static_cast<size_t>(std::min<uint64_t>(size, 8));
+  read_at(0, head_n, head);
+  LP_CHECK(size >= 8, path, ": not a safetensors file: ", size, " bytes, fewer than the 8-byte header length");
+  uint64_t n = load_le<uint64_t>(head);
+  LP_CHECK(n <= kMaxHeader, path, ": header length ", n, " exceeds the 100 MB limit (corrupt file?)");
+  LP_CHECK(n <= size - 8, path, ": header length ", n, " runs past the end of the file (", size,
+           " bytes): truncated or corrupt");
+  std::string hdr(static_cast<size_t>(n), '\0');
+  read_at(8, hdr.size(), hdr.data());
+  Index idx = parse_index(hdr.data(), hdr.size(), size - 8 - n, path);
+  File f;
+  f.path = path;
+  f.metadata = std::move(idx.metadata);
+  std::vector<uint8_t> tmp;
+  for (const auto& p : idx.tensors) {
+    const size_t nb = static_cast<size_t>(p.end - p.begin);
+    const uint64_t off = 8 + n + p.begin;
+    if (p.dt == FileDType::F32 || p.dt == FileDType::F64) {
+      Entry e;
+      e.dtype = p.dt;
+      e.tensor = Tensor::empty(ctx, p.shape, p.dt == FileDType::F64 ? DType::F64 : DType::F32);
+      read_at(off, nb, e.tensor.raw());
+      f.tensors.emplace_back(p.name, std::move(e));
+    } else {
+      tmp.resize(nb);
+      read_at(off, nb, tmp.data());
+      f.tensors.emplace_back(p.name, decode(ctx, p, tmp.data(), path));
+    }
+  }
+  return f;
 }
 
-std::vector<uint8_t> serialize(const std::vector<WriteEntry>& entries, const std::map<std::string, std::string>& metadata) {
+namespace {
+struct Plan {
+  std::string header;        // JSON, space-padded to a multiple of 8
+  std::vector<Tensor> host;  // host copies of the tensors
+  uint64_t data_bytes = 0;
+};
+
+Plan make_plan(const std::vector<WriteEntry>& entries, const std::map<std::string, std::string>& metadata) {
   json h = json::object();
   if (!metadata.empty()) h["__metadata__"] = metadata;
-  std::vector<Tensor> host;
+  Plan plan;
   std::set<std::string> names;
   uint64_t off = 0;
   for (const auto& e : entries) {
@@ -329,82 +398,108 @@ std::vector<uint8_t> serialize(const std::vector<WriteEntry>& entries, const std
     LP_CHECK(e.name != "__metadata__", "safetensors write: '__metadata__' is reserved and cannot name a tensor");
     LP_CHECK(names.insert(e.name).second, "safetensors write: tensor name '", e.name, "' appears twice");
     Tensor t = e.tensor.is_cpu() ? e.tensor : e.tensor.to(Device{});
-    host.push_back(t);
+    plan.host.push_back(t);
     uint64_t nb = static_cast<uint64_t>(t.numel()) * file_dtype_size(e.dtype);
     h[e.name] = {{"dtype", file_dtype_name(e.dtype)}, {"shape", t.shape()}, {"data_offsets", {off, off + nb}}};
     off += nb;
   }
-  std::string hs;
   try {
-    hs = h.dump();
+    plan.header = h.dump();
   } catch (const json::exception& ex) {
     throw Error(detail::concat("safetensors write: a tensor name or metadata string is not valid UTF-8: ", ex.what()));
   }
-  while (hs.size() % 8 != 0) hs.push_back(' ');
-  std::vector<uint8_t> out(8 + hs.size() + off);
-  uint64_t n = hs.size();
-  std::memcpy(out.data(), &n, 8);
-  std::memcpy(out.data() + 8, hs.data(), hs.size());
-  uint8_t* dst = out.data() + 8 + hs.size();
-  for (size_t k = 0; k < entries.size(); ++k) {
-    const Tensor& t = host[k];
-    const FileDType dt = entries[k].dtype;
-    const int64_t n_el = t.numel();
-    if (file_dtype_of(t.dtype()) == dt) {  // same element type: bit copy
-      size_t nb = static_cast<size_t>(n_el) * file_dtype_size(dt);
-      if (nb > 0) std::memcpy(dst, t.raw(), nb);
-      dst += nb;
+  while (plan.header.size() % 8 != 0) plan.header.push_back(' ');
+  plan.data_bytes = off;
+  return plan;
+}
+
+// Bytes of tensor t stored as dt, into dst (numel * size bytes).
+void encode(const Tensor& t, FileDType dt, const std::string& name, uint8_t* dst) {
+  const int64_t n_el = t.numel();
+  auto get = [&](int64_t i) -> double {
+    return t.dtype() == DType::F32 ? static_cast<double>(t.data<float>()[i]) : t.data<double>()[i];
+  };
+  for (int64_t i = 0; i < n_el; ++i) {
+    if (file_dtype_is_int(dt)) {
+      double v = get(i);
+      double lo = 0, hi = 0;
+      switch (dt) {
+        case FileDType::I64: lo = -9223372036854775808.0, hi = 9223372036854775807.0; break;
+        case FileDType::I32: lo = -2147483648.0, hi = 2147483647.0; break;
+        case FileDType::I16: lo = -32768, hi = 32767; break;
+        case FileDType::I8: lo = -128, hi = 127; break;
+        case FileDType::U8: lo = 0, hi = 255; break;
+        default: lo = 0, hi = 1; break;
+      }
+      LP_CHECK(std::isfinite(v) && v == std::trunc(v) && v >= lo && v < hi + 1, "safetensors write: tensor '", name,
+               "' element ", i, " = ", v, " is not a valid ", file_dtype_name(dt));
+      int64_t iv = static_cast<int64_t>(v);
+      std::memcpy(dst, &iv, file_dtype_size(dt));  // little-endian truncation is exact in range
+      dst += file_dtype_size(dt);
       continue;
     }
-    auto get = [&](int64_t i) -> double {
-      return t.dtype() == DType::F32 ? static_cast<double>(t.data<float>()[i]) : t.data<double>()[i];
-    };
-    for (int64_t i = 0; i < n_el; ++i) {
-      if (file_dtype_is_int(dt)) {
+    switch (dt) {
+      case FileDType::F64: {
         double v = get(i);
-        double lo = 0, hi = 0;
-        switch (dt) {
-          case FileDType::I64: lo = -9223372036854775808.0, hi = 9223372036854775807.0; break;
-          case FileDType::I32: lo = -2147483648.0, hi = 2147483647.0; break;
-          case FileDType::I16: lo = -32768, hi = 32767; break;
-          case FileDType::I8: lo = -128, hi = 127; break;
-          case FileDType::U8: lo = 0, hi = 255; break;
-          default: lo = 0, hi = 1; break;
-        }
-        LP_CHECK(std::isfinite(v) && v == std::trunc(v) && v >= lo && v < hi + 1, "safetensors write: tensor '",
-                 entries[k].name, "' element ", i, " = ", v, " is not a valid ", file_dtype_name(dt));
-        int64_t iv = static_cast<int64_t>(v);
-        std::memcpy(dst, &iv, file_dtype_size(dt));  // little-endian truncation is exact in range
-        dst += file_dtype_size(dt);
-        continue;
+        std::memcpy(dst, &v, 8);
+        dst += 8;
+        break;
       }
-      switch (dt) {
-        case FileDType::F64: {
-          double v = get(i);
-          std::memcpy(dst, &v, 8);
-          dst += 8;
-          break;
-        }
-        case FileDType::F32: {
-          float v = t.dtype() == DType::F32 ? t.data<float>()[i] : static_cast<float>(t.data<double>()[i]);
-          std::memcpy(dst, &v, 4);
-          dst += 4;
-          break;
-        }
-        case FileDType::F16:
-        case FileDType::BF16: {
-          float v = static_cast<float>(get(i));
-          uint16_t b = dt == FileDType::F16 ? float_to_half(v) : float_to_bf16(v);
-          std::memcpy(dst, &b, 2);
-          dst += 2;
-          break;
-        }
-        default: break;
+      case FileDType::F32: {
+        float v = t.dtype() == DType::F32 ? t.data<float>()[i] : static_cast<float>(t.data<double>()[i]);
+        std::memcpy(dst, &v, 4);
+        dst += 4;
+        break;
       }
+      case FileDType::F16:
+      case FileDType::BF16: {
+        float v = static_cast<float>(get(i));
+        uint16_t b = dt == FileDType::F16 ? float_to_half(v) : float_to_bf16(v);
+        std::memcpy(dst, &b, 2);
+        dst += 2;
+        break;
+      }
+      default: break;
     }
   }
-  LP_ASSERT(dst == out.data() + out.size(), "safetensors serialize size mismatch");
+}
+
+// Calls sink(bytes, n) with the data section in order: tensor memory itself when the file type is
+// the tensor's own, else an encoded copy of that tensor.
+void emit_data(const std::vector<WriteEntry>& entries, const Plan& plan,
+               const std::function<void(const uint8_t*, size_t)>& sink) {
+  std::vector<uint8_t> tmp;
+  for (size_t k = 0; k < entries.size(); ++k) {
+    const Tensor& t = plan.host[k];
+    const FileDType dt = entries[k].dtype;
+    const size_t nb = static_cast<size_t>(t.numel()) * file_dtype_size(dt);
+    if (nb == 0) continue;
+    if (file_dtype_of(t.dtype()) == dt) {
+      sink(static_cast<const uint8_t*>(t.raw()), nb);
+    } else {
+      tmp.resize(nb);
+      encode(t, dt, entries[k].name, tmp.data());
+      sink(tmp.data(), nb);
+    }
+  }
+}
+}  // namespace
+
+std::vector<uint8_t> serialize(const std::vector<WriteEntry>& entries, const std::map<std::string, std::string>& metadata) {
+  Plan plan = make_plan(entries, metadata);
+  std::vector<uint8_t> out;
+  out.reserve(8 + plan.header.size() + plan.data_bytes);
+  uint64_t n = plan.header.size();
+  out.insert(out.end(), reinterpret_cast<const uint8_t*>(&n), reinterpret_cast<const uint8_t*>(&n) + 8);
+  out.insert(out.end(), plan.header.begin(), plan.header.end());
+  emit_data(entries, plan, [&](const uint8_t* p, size_t len) { out.insert(out.end(), p, p + len); });
+  LP_ASSERT(out.size() == 8 + plan.header.size() + plan.data_bytes, "safetensors serialize size mismatch");
   return out;
+}
+
+void visit_data(const std::vector<WriteEntry>& entries, const std::function<void(const uint8_t*, size_t)>& sink) {
+  Plan plan = make_plan(entries, {});
+  emit_data(entries, plan, sink);
 }
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
@@ -469,7 +564,13 @@ void write_file_atomic(const std::string& path, const std::vector<uint8_t>& byte
 }
 
 void save(const std::string& path, const std::vector<WriteEntry>& entries, const std::map<std::string, std::string>& metadata) {
-  write_file_atomic(path, serialize(entries, metadata));
+  Plan plan = make_plan(entries, metadata);  // validates before the file is created
+  AtomicFile f(path);
+  uint64_t n = plan.header.size();
+  f.write(&n, 8);
+  f.write(plan.header.data(), plan.header.size());
+  emit_data(entries, plan, [&](const uint8_t* p, size_t len) { f.write(p, len); });
+  f.commit();
 }
 
 void save(const std::string& path, const NamedTensors& tensors, const std::map<std::string, std::string>& metadata) {

@@ -3,6 +3,7 @@
 // Files are never trusted (every field bounds-checked); writes are atomic. Test: lowpass_tests -ts=safetensors
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <map>
 #include <string>
 #include <utility>
@@ -56,12 +57,15 @@ std::vector<WriteEntry> entries_from(const NamedTensors& tensors, const std::str
 
 // Parse an in-memory file image. `what` names it in error messages (usually the path).
 File parse(Context& ctx, const uint8_t* bytes, size_t size, const std::string& what);
-File load(Context& ctx, const std::string& path);
+File load(Context& ctx, const std::string& path);  // header, then tensors read into place
 
 // Serialise to bytes (header padded with spaces to a multiple of 8, tensors in the given order).
 std::vector<uint8_t> serialize(const std::vector<WriteEntry>& entries,
                                const std::map<std::string, std::string>& metadata = {});
-// Atomic write: temp file in the same directory, fsync, rename, fsync of the directory.
+// The data section's bytes in order, streamed to sink (e.g. for a checksum), without building the file.
+void visit_data(const std::vector<WriteEntry>& entries, const std::function<void(const uint8_t*, size_t)>& sink);
+// Atomic write: temp file in the same directory, fsync, rename, fsync of the directory. Streams the
+// tensors to the file (no whole-file copy in memory).
 void save(const std::string& path, const std::vector<WriteEntry>& entries,
           const std::map<std::string, std::string>& metadata = {});
 void save(const std::string& path, const NamedTensors& tensors,

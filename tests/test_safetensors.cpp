@@ -180,6 +180,25 @@ TEST_CASE("truncated files are refused at every cut point") {
     ++refused;
   }
   CHECK(refused == static_cast<int>(bytes.size()));
+  // The file reader (header first, tensors read into place) refuses the same cuts.
+  fs::path d = scratch_dir("st_cut");
+  const std::string cutp = (d / "cut.safetensors").string();
+  for (size_t cut = 0; cut < bytes.size(); cut += 5) {
+    INFO("file cut at ", cut);
+    st::write_file_atomic(cutp, std::vector<uint8_t>(bytes.begin(), bytes.begin() + cut));
+    CHECK_THROWS_AS(st::load(ctx, cutp), Error);
+  }
+  st::write_file_atomic(cutp, bytes);
+  st::File whole = st::load(ctx, cutp);
+  st::File mem = st::parse(ctx, bytes.data(), bytes.size(), "mem");
+  REQUIRE(whole.tensors.size() == mem.tensors.size());
+  for (size_t i = 0; i < mem.tensors.size(); ++i) {
+    CHECK(whole.tensors[i].first == mem.tensors[i].first);
+    CHECK(whole.tensors[i].second.dtype == mem.tensors[i].second.dtype);
+    CHECK(whole.tensors[i].second.ints == mem.tensors[i].second.ints);
+    CHECK(same_bits(whole.tensors[i].second.tensor, mem.tensors[i].second.tensor));
+  }
+  fs::remove_all(d);
   // Extra trailing bytes are refused too (the data section must be exactly covered).
   bytes.push_back(0);
   CHECK_THROWS_AS(st::parse(ctx, bytes.data(), bytes.size(), "long.safetensors"), Error);
