@@ -94,6 +94,14 @@ TEST_CASE("SGD, constant gradient: closed forms with momentum and Nesterov") {
   opt.step();
   auto pv = p.to_vector<double>();
   for (int i = 0; i < 3; ++i) CHECK(pv[i] == p0[i] - 0.1 * (i == 1 ? -2.0 : i + 1.0));
+  // maximize: gradient ascent, p + lr·g.
+  SgdOptions up;
+  up.lr = 0.1;
+  up.maximize = true;
+  Sgd asc({{"p", p}}, up);
+  asc.step();
+  auto pa = p.to_vector<double>();
+  for (int i = 0; i < 3; ++i) CHECK(pa[i] == pv[i] + 0.1 * (i == 1 ? -2.0 : i + 1.0));
 }
 
 TEST_CASE("Adam with weight decay and amsgrad, SGD with dampening: float64 recursion of torch's algorithm") {

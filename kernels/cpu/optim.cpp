@@ -117,33 +117,48 @@ void adam_typed(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_
 }
 
 template <typename T>
+struct SgdK {
+  T wd, mom, damp, neg_lr, sign;
+};
+
+// One vectorisable loop per flag combination.
+template <typename T, bool Decay, bool Momentum, bool First, bool Nesterov>
+void sgd_range(T* __restrict p, const T* __restrict gr, T* __restrict buf, const SgdK<T>& k, int64_t b, int64_t e) {
+  for (int64_t i = b; i < e; ++i) {
+    T g = k.sign * gr[i];                          // maximize: exact negation
+    if constexpr (Decay) g = std::fma(p[i], k.wd, g);  // grad.add(param, alpha=wd)
+    if constexpr (Momentum) {
+      T bi;
+      if constexpr (First) bi = g;                 // clone of the gradient
+      else bi = std::fma(g, k.damp, buf[i] * k.mom);  // buf.mul_(μ).add_(g, alpha=1-dampening)
+      buf[i] = bi;
+      if constexpr (Nesterov) g = std::fma(bi, k.mom, g);  // g.add(buf, alpha=μ)
+      else g = bi;
+    }
+    p[i] = std::fma(g, k.neg_lr, p[i]);            // param.add_(g, alpha=-lr)
+  }
+}
+
+template <typename T, bool Decay>
+void sgd_pick(T* p, const T* gr, T* buf, const SgdK<T>& k, const SgdScalars& s, int64_t b, int64_t e) {
+  if (!buf) sgd_range<T, Decay, false, false, false>(p, gr, buf, k, b, e);
+  else if (s.first && s.nesterov) sgd_range<T, Decay, true, true, true>(p, gr, buf, k, b, e);
+  else if (s.first) sgd_range<T, Decay, true, true, false>(p, gr, buf, k, b, e);
+  else if (s.nesterov) sgd_range<T, Decay, true, false, true>(p, gr, buf, k, b, e);
+  else sgd_range<T, Decay, true, false, false>(p, gr, buf, k, b, e);
+}
+
+template <typename T>
 void sgd_typed(Tensor& param, const Tensor& grad, Tensor& buf_t, const SgdScalars& s) {
-  T* __restrict p = param.data<T>();
-  const T* __restrict gr = grad.data<T>();
-  T* __restrict buf = s.momentum != 0 ? buf_t.data<T>() : nullptr;
-  const T wd = static_cast<T>(s.weight_decay);
-  const T mom = static_cast<T>(s.momentum);
-  const T damp = static_cast<T>(1.0 - s.dampening);
-  const T neg_lr = static_cast<T>(-s.lr);
-  const T sign = s.maximize ? T(-1) : T(1);  // exact negation
+  T* p = param.data<T>();
+  const T* gr = grad.data<T>();
+  T* buf = s.momentum != 0 ? buf_t.data<T>() : nullptr;
+  SgdK<T> k{static_cast<T>(s.weight_decay), static_cast<T>(s.momentum), static_cast<T>(1.0 - s.dampening),
+            static_cast<T>(-s.lr), s.maximize ? T(-1) : T(1)};
   const bool decay = s.weight_decay != 0;
   parallel_chunks(param.ctx(), param.numel(), kGrain, [&](int64_t b, int64_t e) {
-    if (!buf) {
-      for (int64_t i = b; i < e; ++i) {
-        T g = sign * gr[i];
-        if (decay) g = std::fma(p[i], wd, g);  // grad.add(param, alpha=wd)
-        p[i] = std::fma(g, neg_lr, p[i]);      // param.add_(g, alpha=-lr)
-      }
-      return;
-    }
-    for (int64_t i = b; i < e; ++i) {
-      T g = sign * gr[i];
-      if (decay) g = std::fma(p[i], wd, g);
-      const T bi = s.first ? g : std::fma(g, damp, buf[i] * mom);  // clone, or buf.mul_(μ).add_(g, 1-dampening)
-      buf[i] = bi;
-      g = s.nesterov ? std::fma(bi, mom, g) : bi;                 // g.add(buf, alpha=μ) or buf
-      p[i] = std::fma(g, neg_lr, p[i]);
-    }
+    if (decay) sgd_pick<T, true>(p, gr, buf, k, s, b, e);
+    else sgd_pick<T, false>(p, gr, buf, k, s, b, e);
   });
 }
 }  // namespace
