@@ -13,7 +13,9 @@
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/reduce.h"
+#include "kernels/cpu/optim.h"
 #include "kernels/cpu/shape.h"
+#include "kernels/cpu/spectral.h"
 #include "kernels/cuda/conv1d.h"
 #include "kernels/cuda/cuda_state.h"
 #endif
@@ -475,6 +477,89 @@ TEST_CASE("conv1d kernels (GEMM path, one-hot gather/scatter, input and weight g
     auto codes = Storage::allocate(10, kGpu);
     CHECK(!cuda::onehot_codes(xg, static_cast<int8_t*>(codes->data)));
   }
+}
+
+// ---------------- spectral ----------------
+TEST_CASE("spectral kernels (smoothing, batched rfft and its adjoint, |X|) match the CPU") {
+  LP_SKIP_WITHOUT_GPU();
+  Context ctx(2, 21);
+  for (DType t : {DType::F32, DType::F64})
+    for (Shape s : {Shape{1, 1}, Shape{3, 2}, Shape{2, 3, 17}, Shape{4, 1000}, Shape{2, 1, 1346}, Shape{5, 997},
+                    Shape{64, 1024}}) {
+      const int64_t L = s.back(), R = shape_numel(s) / L, F = L / 2 + 1;
+      Shape fs = s;
+      fs.back() = F;
+      Tensor x = rnd(ctx, s, 0.1, 2, t);  // attribution-like: non-negative with a DC component
+      Tensor xg = x.to(kGpu);
+      for (double sigma : {3.0, 1.0, 0.0}) {
+        std::vector<double> taps = gaussian_kernel(sigma);
+        compare_kernel(ctx, "correlate_last", s, t, [&](Tensor& o) { cpu::correlate_last(x, o, taps); },
+                       [&](Tensor& o) { cuda::correlate_last(xg, o, taps); });
+      }
+      Tensor re_ref = Tensor::empty(ctx, fs, t), im_ref = Tensor::empty(ctx, fs, t);
+      cpu::rfft(x, re_ref, im_ref);
+      Tensor re = gpu_out(ctx, fs, t), im = gpu_out(ctx, fs, t);
+      cuda::rfft(xg, re, im);
+      INFO("rfft ", shape_str(s), " ", dtype_name(t), " R ", R);
+      CHECK(rel(re, re_ref) <= tol_for(t));
+      // Relative to the whole spectrum: im is exactly 0 at DC and Nyquist (all of it when L <= 2).
+      auto diff2 = [](const Tensor& a, const Tensor& b) {
+        auto va = a.to_vector<double>(), vb = b.to_vector<double>();
+        double s2 = 0;
+        for (size_t i = 0; i < va.size(); ++i) s2 += (va[i] - vb[i]) * (va[i] - vb[i]);
+        return s2;
+      };
+      Tensor zero = Tensor::zeros(ctx, fs, t);
+      double spec = std::sqrt(diff2(re_ref, zero) + diff2(im_ref, zero));
+      CHECK(std::sqrt(diff2(im, im_ref)) / spec <= tol_for(t));
+      CHECK((canaries_intact(re) && canaries_intact(im)));
+      Tensor mag_ref = Tensor::empty(ctx, fs, t);
+      cpu::complex_abs(re_ref, im_ref, mag_ref);
+      Tensor reg = re_ref.to(kGpu), img = im_ref.to(kGpu);
+      compare_kernel(ctx, "complex_abs", fs, t, [&](Tensor& o) { cpu::complex_abs(re_ref, im_ref, o); },
+                     [&](Tensor& o) { cuda::complex_abs(reg, img, o); });
+      Tensor gre = rnd(ctx, fs, -1, 1, t), gim = rnd(ctx, fs, -1, 1, t);
+      Tensor greg = gre.to(kGpu), gimg = gim.to(kGpu);
+      compare_kernel(ctx, "rfft_adjoint (re, im)", s, t, [&](Tensor& o) { cpu::rfft_adjoint(gre, gim, o, L); },
+                     [&](Tensor& o) { cuda::rfft_adjoint(greg, gimg, o, L); });
+      compare_kernel(ctx, "rfft_adjoint (re only)", s, t, [&](Tensor& o) { cpu::rfft_adjoint(gre, Tensor(), o, L); },
+                     [&](Tensor& o) { cuda::rfft_adjoint(greg, Tensor(), o, L); });
+      compare_kernel(ctx, "rfft_adjoint (im only)", s, t, [&](Tensor& o) { cpu::rfft_adjoint(Tensor(), gim, o, L); },
+                     [&](Tensor& o) { cuda::rfft_adjoint(Tensor(), gimg, o, L); });
+    }
+}
+
+// ---------------- optimisers ----------------
+TEST_CASE("Adam and SGD updates match the CPU") {
+  LP_SKIP_WITHOUT_GPU();
+  Context ctx(2, 22);
+  for (DType t : {DType::F32, DType::F64})
+    for (int64_t n : {int64_t{1}, int64_t{37}, int64_t{100003}})
+      for (int variant = 0; variant < 4; ++variant) {
+        AdamScalars a{0.9, 0.999, 1e-8, variant % 2 ? 0.01 : 0.0, 1e-3 / (1 - 0.9 * 0.9), std::sqrt(1 - 0.999 * 0.999),
+                      variant >= 2, variant == 3};
+        Tensor p = rnd(ctx, {n}, -1, 1, t), g = rnd(ctx, {n}, -1, 1, t), m = rnd(ctx, {n}, -0.1, 0.1, t);
+        Tensor v = rnd(ctx, {n}, 0.0, 0.01, t), mx = rnd(ctx, {n}, 0.0, 0.01, t);
+        Tensor pg = p.to(kGpu), gg = g.to(kGpu), mg = m.to(kGpu), vg = v.to(kGpu), mxg = mx.to(kGpu);
+        Tensor none;
+        cpu::adam_update(p, g, m, v, a.amsgrad ? mx : none, a);
+        cuda::adam_update(pg, gg, mg, vg, a.amsgrad ? mxg : none, a);
+        INFO("adam n ", n, " variant ", variant, " ", dtype_name(t));
+        CHECK(rel(pg, p) <= tol_for(t));
+        CHECK(rel(mg, m) <= tol_for(t));
+        CHECK(rel(vg, v) <= tol_for(t));
+        if (a.amsgrad) CHECK(rel(mxg, mx) <= tol_for(t));
+        SgdScalars sg{0.01, variant ? 0.9 : 0.0, variant == 2 ? 0.1 : 0.0, variant % 2 ? 1e-4 : 0.0, variant == 3,
+                      variant == 1, variant == 2};
+        Tensor buf = rnd(ctx, {n}, -0.1, 0.1, t), bufg = buf.to(kGpu);
+        Tensor& b_cpu = sg.momentum != 0 ? buf : none;
+        Tensor& b_gpu = sg.momentum != 0 ? bufg : none;
+        cpu::sgd_update(p, g, b_cpu, sg);
+        cuda::sgd_update(pg, gg, b_gpu, sg);
+        INFO("sgd variant ", variant);
+        CHECK(rel(pg, p) <= tol_for(t));
+        if (sg.momentum != 0) CHECK(rel(bufg, buf) <= tol_for(t));
+      }
 }
 #endif  // LOWPASS_HAVE_CUDA
 
