@@ -21,7 +21,8 @@ BCL bcl(const Tensor& x) { return {x.size(0), x.size(1), x.dim() == 3 ? x.size(2
 
 template <typename T>
 void stats_t(const Tensor& x, Tensor& mean, Tensor& var) {
-  auto [B, C, L] = bcl(x);
+  const BCL bcl_ = bcl(x);  // named, not a structured binding: clang 14 cannot capture those in OpenMP regions
+  [[maybe_unused]] const int64_t B = bcl_.B, C = bcl_.C, L = bcl_.L;
   const T* px = x.data<T>();
   T* pm = mean.data<T>();
   T* pv = var.data<T>();
@@ -47,7 +48,8 @@ void stats_t(const Tensor& x, Tensor& mean, Tensor& var) {
 
 template <typename T>
 void affine_t(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor& y) {
-  auto [B, C, L] = bcl(x);
+  const BCL bcl_ = bcl(x);  // named, not a structured binding: clang 14 cannot capture those in OpenMP regions
+  [[maybe_unused]] const int64_t B = bcl_.B, C = bcl_.C, L = bcl_.L;
   const T* px = x.data<T>();
   const T* ps = scale.data<T>();
   const T* pt = shift.data<T>();
@@ -70,7 +72,8 @@ void affine_t(const Tensor& x, const Tensor& scale, const Tensor& shift, Tensor&
 
 template <typename T>
 void affine2_t(const Tensor& g, const Tensor& h, const Tensor& a, const Tensor& bc, const Tensor& cc, Tensor& y) {
-  auto [B, C, L] = bcl(g);
+  const BCL bcl_ = bcl(g);  // named, not a structured binding: clang 14 cannot capture those in OpenMP regions
+  [[maybe_unused]] const int64_t B = bcl_.B, C = bcl_.C, L = bcl_.L;
   const T* pg = g.data<T>();
   const T* ph = h.data<T>();
   const T* pa = a.data<T>();
@@ -91,7 +94,8 @@ void affine2_t(const Tensor& g, const Tensor& h, const Tensor& a, const Tensor& 
 template <typename T>
 void bn_bwd_t(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
               Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
-  auto [B, C, L] = bcl(x);
+  const BCL bcl_ = bcl(x);  // named, not a structured binding: clang 14 cannot capture those in OpenMP regions
+  [[maybe_unused]] const int64_t B = bcl_.B, C = bcl_.C, L = bcl_.L;
   const T* pg = g.data<T>();
   const T* px = x.data<T>();
   const T* pm = mean.data<T>();

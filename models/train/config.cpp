@@ -90,6 +90,9 @@ int64_t integer(const json& sec, const char* k, const std::string& sp, const std
   const json& v = field(sec, k);
   LP_CHECK(v.is_number_integer() || (v.is_number() && std::floor(v.get<double>()) == v.get<double>()), src,
            ": '", sp, ".", k, "' must be an integer, got ", v.is_number() ? v.dump() : kind_name(v));
+  // Range first (fuzz finding): casting a double >= 2^63 to int64 is undefined, a uint64 > 2^63-1 wraps.
+  LP_CHECK(v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t(INT64_MAX) : std::fabs(v.get<double>()) < 9.2e18,
+           src, ": '", sp, ".", k, "' = ", v.dump(), " is out of the 64-bit integer range");
   int64_t i = v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
   LP_CHECK(i >= lo, src, ": '", sp, ".", k, "' must be >= ", lo, ", got ", i);
   return i;
@@ -228,7 +231,7 @@ TrainConfig load_config(const std::string& path) {
   json j;
   try {
     j = json::parse(f);
-  } catch (const json::parse_error& e) {
+  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999 (fuzz finding)
     throw Error(path + ": not valid JSON (" + e.what() + ")");
   }
   return resolve_config(j, path, fs::absolute(fs::path(path)).parent_path().string());

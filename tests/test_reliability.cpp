@@ -1,0 +1,307 @@
+// Reliability: every user-facing parser refuses malformed, truncated and huge-size inputs with a
+// lowpass::Error naming the file and the line/field (one table of bad inputs, listed in docs/reliability.md).
+// Run: build-rel/tests/lowpass_tests -ts=reliability  (LOWPASS_RELIABILITY_TABLE=out.md writes the message table)
+#include <cstdlib>
+#include <cstring>
+#include <fstream>
+#include <functional>
+#include <limits>
+
+#include "engine/checkpoint.h"
+#include "engine/npz.h"
+#include "engine/safetensors.h"
+#include "models/data/meme.h"
+#include "models/train/config.h"
+#include "tests/genome_fixtures.h"
+
+using namespace genome_test;
+
+namespace {
+
+// One bad input: which parser, what is wrong, how to run it, and fragments its message must contain.
+struct BadInput {
+  std::string parser, input;
+  std::function<void()> run;
+  std::vector<std::string> expect;
+};
+
+void write_bytes(const std::string& p, const std::vector<uint8_t>& b) {
+  std::ofstream(p, std::ios::binary).write(reinterpret_cast<const char*>(b.data()), static_cast<std::streamsize>(b.size()));
+}
+std::vector<uint8_t> bytes_of(const std::string& s) { return {s.begin(), s.end()}; }
+std::vector<uint8_t> le64(uint64_t v) {
+  std::vector<uint8_t> b(8);
+  for (int i = 0; i < 8; ++i) b[i] = static_cast<uint8_t>(v >> (8 * i));
+  return b;
+}
+// A safetensors image with the given header JSON (padded to 8) and data bytes.
+std::vector<uint8_t> st_image(std::string header, size_t data_bytes) {
+  while (header.size() % 8) header += ' ';
+  auto b = le64(header.size());
+  b.insert(b.end(), header.begin(), header.end());
+  b.resize(b.size() + data_bytes, 0);
+  return b;
+}
+// An npy image with the given header dict text and payload size.
+std::vector<uint8_t> npy_image(std::string dict, size_t payload) {
+  std::string h = dict;
+  while ((10 + h.size() + 1) % 64) h += ' ';
+  h += '\n';
+  std::vector<uint8_t> b = {0x93, 'N', 'U', 'M', 'P', 'Y', 1, 0, static_cast<uint8_t>(h.size() & 0xff),
+                            static_cast<uint8_t>(h.size() >> 8)};
+  b.insert(b.end(), h.begin(), h.end());
+  b.resize(b.size() + payload, 0);
+  return b;
+}
+
+// Runs every case: each must throw lowpass::Error (nothing else) containing every fragment.
+void run_table(const std::vector<BadInput>& table, std::vector<std::array<std::string, 3>>& rows) {
+  for (const auto& c : table) {
+    CAPTURE(c.parser);
+    CAPTURE(c.input);
+    std::string msg;
+    try {
+      c.run();
+      FAIL("no error for bad input: ", c.parser, " / ", c.input);
+    } catch (const Error& e) {
+      msg = e.what();
+    } catch (const std::exception& e) {
+      FAIL("not a lowpass::Error (", typeid(e).name(), "): ", e.what());
+    }
+    for (const auto& f : c.expect)
+      CHECK_MESSAGE(msg.find(f) != std::string::npos, "message '", msg, "' lacks '", f, "'");
+    rows.push_back({c.parser, c.input, msg});
+  }
+}
+
+void maybe_write_table(const std::vector<std::array<std::string, 3>>& rows, const std::string& dir) {
+  const char* out = std::getenv("LOWPASS_RELIABILITY_TABLE");
+  if (!out) return;
+  std::ofstream f(out, std::ios::app);
+  for (auto r : rows) {
+    // temp folder names vary per run: show them as $TMP
+    for (size_t p; (p = r[2].find(dir)) != std::string::npos;) r[2].replace(p, dir.size(), "$TMP");
+    for (auto& s : r)
+      for (size_t p = 0; (p = s.find('|', p)) != std::string::npos; p += 2) s.replace(p, 1, "\\|");
+    f << "| " << r[0] << " | " << r[1] << " | `" << r[2] << "` |\n";
+  }
+}
+
+}  // namespace
+
+TEST_SUITE("reliability") {
+TEST_CASE("bad genome inputs: FASTA, region requests, BED/narrowPeak, folds, bigWig") {
+  TempDir d;
+  ChromSizes cs;
+  cs.add("chr1", 100);
+  cs.add("chr2", 50);
+  write_text(d / "g.fa", ">chr1\n" + std::string(100, 'A') + "\n>chr2\n" + std::string(50, 'C') + "\n");
+  Fasta fa(d / "g.fa");
+  auto bed = [&](const std::string& name, const std::string& text, BedFormat fmt = BedFormat::Auto,
+                 bool sorted = false) {
+    return [&, name, text, fmt, sorted] {
+      write_text(d / name, text);
+      BedOptions o;
+      o.sizes = &cs;
+      o.format = fmt;
+      o.require_sorted = sorted;
+      read_bed(d / name, o);
+    };
+  };
+  auto records = [&](const std::string& name, const std::string& text) {
+    return [&, name, text] {
+      write_text(d / name, text);
+      read_fasta_records(d / name);
+    };
+  };
+  auto folds = [&](const std::string& name, const std::string& text) {
+    return [&, name, text] {
+      write_text(d / name, text);
+      check_folds(read_folds(d / name), cs, d / name);
+    };
+  };
+  std::vector<BadInput> t = {
+      {"FASTA", "missing file", [&] { Fasta f(d / "none.fa"); }, {"none.fa", "not found"}},
+      {"FASTA", "a directory", [&] { Fasta f(d.path); }, {"directory"}},
+      {"FASTA", "ragged line lengths (faidx)", [&] {
+         write_text(d / "ragged.fa", ">a\nACGTACGT\nACG\nACGTACGT\n");
+         Fasta f(d / "ragged.fa", d / "cache");
+       }, {"ragged.fa", ":3"}},
+      {"FASTA", "no '>' header", records("nohdr.fa", "ACGT\n"), {"nohdr.fa:1", "before the first '>'"}},
+      {"FASTA", "empty name", records("noname.fa", ">\nACGT\n"), {"noname.fa:1", "empty sequence name"}},
+      {"FASTA", "record without sequence", records("empty.fa", ">a\n>b\nAC\n"), {"empty.fa:1", "'a'"}},
+      {"FASTA", "digit in sequence", records("digit.fa", ">a\nAC1T\n"), {"digit.fa:2"}},
+      {"FASTA", "empty file", records("zero.fa", ""), {"zero.fa", "no records"}},
+      {"region", "unknown chromosome", [&] { fa.fetch("1", 0, 10, "peaks.bed:7: "); }, {"peaks.bed:7", "'1'", "chr1"}},
+      {"region", "start > end", [&] { fa.fetch("chr1", 20, 10, "peaks.bed:8: "); }, {"peaks.bed:8", "chr1:20-10"}},
+      {"region", "negative start", [&] { fa.fetch("chr1", -5, 10, "peaks.bed:9: "); }, {"peaks.bed:9", "-5"}},
+      {"region", "end past the chromosome", [&] { fa.fetch("chr2", 0, 51, "peaks.bed:10: "); }, {"peaks.bed:10", "51"}},
+      {"region", "huge region (2^62 bases)", [&] { fa.fetch("chr1", 0, int64_t(1) << 62, "r: "); }, {"4611686018427387904"}},
+      {"BED", "missing file", [&] { read_bed(d / "none.bed"); }, {"none.bed", "not found"}},
+      {"BED", "2 columns", bed("c2.bed", "chr1\t5\n"), {"c2.bed:1", "at least 3 columns"}},
+      {"BED", "non-integer start", bed("ni.bed", "chr1\t5x\t9\n"), {"ni.bed:1", "column 2"}},
+      {"BED", "integer overflow", bed("ovf.bed", "chr1\t0\t99999999999999999999999\n"), {"ovf.bed:1", "column 3"}},
+      {"BED", "negative start", bed("neg.bed", "chr1\t-1\t9\n"), {"neg.bed:1", "negative"}},
+      {"BED", "start >= end", bed("rev.bed", "# c\nchr1\t9\t9\n"), {"rev.bed:2", "start 9 >= end 9"}},
+      {"BED", "unknown chromosome", bed("chr.bed", "1\t0\t9\n"), {"chr.bed:1", "'1'", "chr1"}},
+      {"BED", "end past chromosome end", bed("end.bed", "chr2\t0\t51\n"), {"end.bed:1", "length 50"}},
+      {"BED", "narrowPeak with 9 columns", bed("np9.bed", "chr1\t0\t9\t.\t0\t.\t1\t1\t1\n", BedFormat::NarrowPeak),
+       {"np9.bed:1", "10 columns"}},
+      {"BED", "non-numeric signalValue", bed("sig.bed", "chr1\t0\t9\t.\t0\t.\tx\t1\t1\t2\n"), {"sig.bed:1", "column 7"}},
+      {"BED", "summit outside the peak", bed("sum.bed", "chr1\t0\t9\t.\t0\t.\t1\t1\t1\t9\n"), {"sum.bed:1", "summit offset 9"}},
+      {"BED", "unsorted (when required)", bed("uns.bed", "chr1\t5\t9\nchr1\t1\t3\n", BedFormat::Bed, true),
+       {"uns.bed:2", "not sorted"}},
+      {"BED", "no records", bed("blank.bed", "track x\n\n"), {"blank.bed", "no records"}},
+      {"folds", "missing file", [&] { read_folds(d / "none.json"); }, {"none.json", "not found"}},
+      {"folds", "not JSON", folds("bad.json", "{\"train\": [\"chr1\""), {"bad.json", "not valid JSON"}},
+      {"folds", "not an object", folds("arr.json", "[1]"), {"arr.json", "expected an object"}},
+      {"folds", "missing \"test\"", folds("nt.json", "{\"train\": [\"chr1\"]}"), {"nt.json", "\"test\""}},
+      {"folds", "list is a string", folds("str.json", "{\"train\": \"chr1\", \"test\": []}"), {"str.json", "\"train\""}},
+      {"folds", "non-string entry", folds("num.json", "{\"train\": [1], \"test\": []}"), {"num.json", "\"train\"[0]"}},
+      {"folds", "chromosome in two splits", folds("dup.json", "{\"train\": [\"chr1\"], \"test\": [\"chr1\"]}"),
+       {"dup.json", "'chr1'", "both"}},
+      {"folds", "chromosome not in the FASTA", folds("nf.json", "{\"train\": [\"1\"], \"test\": []}"), {"nf.json", "'1'", "chr1"}},
+      {"bigWig", "missing file", [&] { BigWig b(d / "none.bw"); }, {"none.bw"}},
+      {"bigWig", "not a bigWig", [&] { write_text(d / "text.bw", "hello\n"); BigWig b(d / "text.bw"); }, {"text.bw"}},
+  };
+  std::vector<std::array<std::string, 3>> rows;
+  run_table(t, rows);
+  maybe_write_table(rows, d.path);
+}
+
+TEST_CASE("bad model-layer inputs: JSON config, MEME motifs") {
+  TempDir d;
+  auto config = [&](const std::string& name, const std::string& text) {
+    return [&, name, text] {
+      write_text(d / name, text);
+      load_config(d / name);
+    };
+  };
+  auto meme = [&](const std::string& name, const std::string& text) {
+    return [&, name, text] {
+      write_text(d / name, text);
+      read_meme(d / name);
+    };
+  };
+  const std::string mhead = "MEME version 4\n\nALPHABET= ACGT\n\nMOTIF m1 Name\n";
+  std::vector<BadInput> t = {
+      {"config", "missing file", [&] { load_config(d / "none.json"); }, {"none.json", "cannot open"}},
+      {"config", "not JSON", config("bad.json", "{\"train\": {"), {"bad.json", "not valid JSON"}},
+      {"config", "not an object", config("arr.json", "[]"), {"arr.json", "JSON object"}},
+      {"config", "unknown section", config("sec.json", "{\"trian\": {}}"), {"sec.json", "'trian'"}},
+      {"config", "unknown key", config("key.json", "{\"train\": {\"bach_size\": 3}}"), {"key.json", "bach_size"}},
+      {"config", "wrong type", config("ty.json", "{\"train\": {\"batch_size\": \"big\"}}"), {"ty.json", "train.batch_size"}},
+      {"config", "batch_size 0", config("b0.json", "{\"train\": {\"batch_size\": 0}}"), {"b0.json", "train.batch_size", ">= 1"}},
+      {"config", "batch_size 1e30 (not an int64)", config("b30.json", "{\"train\": {\"batch_size\": 1e30}}"),
+       {"b30.json", "train.batch_size"}},
+      {"config", "negative lr", config("lr.json", "{\"train\": {\"lr\": -1}}"), {"lr.json", "train.lr"}},
+      {"config", "bad model type", config("mt.json", "{\"model\": {\"type\": \"cnn\"}}"), {"mt.json", "model.type"}},
+      {"config", "unknown model key", config("mk.json", "{\"model\": {\"type\": \"binary\", \"widht\": 3}}"), {"widht"}},
+      {"MEME", "missing file", [&] { read_meme(d / "none.meme"); }, {"none.meme", "cannot open"}},
+      {"MEME", "no 'MEME version'", meme("nv.meme", "MOTIF a\n"), {"nv.meme", "not a MEME file"}},
+      {"MEME", "RNA alphabet", meme("rna.meme", "MEME version 4\nALPHABET= ACGU\n"), {"rna.meme:2", "ACGT"}},
+      {"MEME", "matrix before MOTIF", meme("mb.meme", "MEME version 4\nletter-probability matrix: w= 1\n1 0 0 0\n"),
+       {"mb.meme:2", "before any MOTIF"}},
+      {"MEME", "alength 5", meme("al.meme", mhead + "letter-probability matrix: alength= 5 w= 1\n"), {"al.meme:6", "alength"}},
+      {"MEME", "3 columns", meme("c3.meme", mhead + "letter-probability matrix: w= 1\n0.5 0.5 0\n"), {"c3.meme:7", "4 probabilities"}},
+      {"MEME", "5 columns", meme("c5.meme", mhead + "letter-probability matrix: w= 1\n0.5 0.5 0 0 0\n"), {"c5.meme:7", "more than 4"}},
+      {"MEME", "negative probability", meme("ng.meme", mhead + "letter-probability matrix: w= 1\n1.5 -0.5 0 0\n"),
+       {"ng.meme:7", "negative"}},
+      {"MEME", "row sums to 2", meme("rs.meme", mhead + "letter-probability matrix: w= 1\n1 1 0 0\n"), {"rs.meme:7", "sums to 2"}},
+      {"MEME", "fewer rows than w=", meme("fw.meme", mhead + "letter-probability matrix: w= 3\n1 0 0 0\n"), {"fw.meme", "w= 3"}},
+      {"MEME", "huge w=", meme("hw.meme", mhead + "letter-probability matrix: w= 99999999999999999999\n1 0 0 0\n"), {"hw.meme:6"}},
+      {"MEME", "no motif", meme("nm.meme", "MEME version 4\n"), {"nm.meme", "no motif"}},
+  };
+  std::vector<std::array<std::string, 3>> rows;
+  run_table(t, rows);
+  maybe_write_table(rows, d.path);
+}
+
+TEST_CASE("bad array files: safetensors, checkpoints, npy, npz; never trusted for sizes") {
+  TempDir d;
+  Context ctx(1);
+  auto st = [&](const std::vector<uint8_t>& b) {
+    return [&ctx, b] { safetensors::parse(ctx, b.data(), b.size(), "w.safetensors"); };
+  };
+  auto npy = [&](const std::vector<uint8_t>& b) { return [b] { npy::parse_npy(b.data(), b.size(), "x.npy"); }; };
+  auto npz = [&](const std::vector<uint8_t>& b) { return [b] { npy::parse_npz(b.data(), b.size(), "d.npz"); }; };
+  // A valid npz with one stored member, to corrupt.
+  npy::Array a;
+  a.dtype = npy::NpyDType::F4;
+  a.shape = {3};
+  a.bytes.assign(12, 0);
+  npy::save_npz(d / "ok.npz", {{"x", a}});
+  auto good = safetensors::read_file_bytes(d / "ok.npz");
+  auto crc = good;
+  crc[30 + 5 + 64 + 2] ^= 0xff;  // a payload byte: local header (30) + "x.npy" + npy header (64)
+  // A valid checkpoint, then one data byte flipped.
+  Checkpoint ck;
+  ck.model = {{"w", Tensor::from_vector(ctx, {2}, std::vector<float>{1, 2})}};
+  save_checkpoint(d / "ck.safetensors", ck);
+  auto ckb = safetensors::read_file_bytes(d / "ck.safetensors");
+  ckb[ckb.size() - 1] ^= 0x40;
+  write_bytes(d / "flip.safetensors", ckb);
+  safetensors::save(d / "plain.safetensors", NamedTensors{{"w", Tensor::from_vector(ctx, {1}, std::vector<float>{1})}});
+  const std::string f32 = R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})";
+  std::vector<BadInput> t = {
+      {"safetensors", "missing file", [&] { safetensors::load(ctx, d / "none.safetensors"); }, {"none.safetensors"}},
+      {"safetensors", "4 bytes", st({1, 2, 3, 4}), {"w.safetensors", "8-byte header length"}},
+      {"safetensors", "header length 2^62", st(le64(uint64_t(1) << 62)), {"w.safetensors", "header length"}},
+      {"safetensors", "header length past the end", st([] { auto b = le64(64); b.resize(40, ' '); return b; }()),
+       {"w.safetensors", "past the end"}},
+      {"safetensors", "header not JSON", st(st_image("{\"w\": ", 0)), {"w.safetensors", "not valid JSON"}},
+      {"safetensors", "header not an object", st(st_image("[1]", 0)), {"w.safetensors"}},
+      {"safetensors", "duplicate key", st(st_image(R"({"w":{},"w":{}})", 0)), {"w.safetensors", "'w' twice"}},
+      {"safetensors", "unknown dtype", st(st_image(R"({"w":{"dtype":"F8","shape":[1],"data_offsets":[0,1]}})", 1)),
+       {"w.safetensors", "'w'", "dtype"}},
+      {"safetensors", "negative dimension", st(st_image(R"({"w":{"dtype":"F32","shape":[-1],"data_offsets":[0,4]}})", 4)),
+       {"w.safetensors", "'w'", "shape"}},
+      {"safetensors", "shape 2^40 x 2^40 (numel overflow)",
+       st(st_image(R"({"w":{"dtype":"F32","shape":[1099511627776,1099511627776],"data_offsets":[0,8]}})", 8)),
+       {"w.safetensors", "shape"}},
+      {"safetensors", "shape 2^40 with 8 data bytes",
+       st(st_image(R"({"w":{"dtype":"F32","shape":[1099511627776],"data_offsets":[0,8]}})", 8)),
+       {"w.safetensors", "data_offsets", "4398046511104"}},
+      {"safetensors", "offsets past the data", st(st_image(R"({"w":{"dtype":"F32","shape":[2],"data_offsets":[0,8]}})", 4)),
+       {"w.safetensors", "past the data section"}},
+      {"safetensors", "offsets reversed", st(st_image(R"({"w":{"dtype":"F32","shape":[0],"data_offsets":[8,0]}})", 8)),
+       {"w.safetensors", "begin 8 > end 0"}},
+      {"safetensors", "overlapping tensors",
+       st(st_image(R"({"a":{"dtype":"F32","shape":[2],"data_offsets":[0,8]},"b":{"dtype":"F32","shape":[1],"data_offsets":[4,8]}})", 8)),
+       {"w.safetensors", "'b'"}},
+      {"safetensors", "trailing bytes", st(st_image(f32, 12)), {"w.safetensors", "data section has 12 bytes"}},
+      {"safetensors", "BOOL byte 2", st([] { auto b = st_image(R"({"w":{"dtype":"BOOL","shape":[1],"data_offsets":[0,1]}})", 1);
+                                          b.back() = 2; return b; }()), {"w.safetensors", "'w'", "BOOL"}},
+      {"checkpoint", "one data byte flipped", [&] { load_checkpoint(ctx, d / "flip.safetensors"); },
+       {"flip.safetensors", "checksum mismatch"}},
+      {"checkpoint", "plain safetensors", [&] { load_checkpoint(ctx, d / "plain.safetensors"); },
+       {"plain.safetensors", "not a lowpass checkpoint"}},
+      {"checkpoint", "truncated by 1 byte", [&] {
+         auto b = safetensors::read_file_bytes(d / "ck.safetensors");
+         b.pop_back();
+         write_bytes(d / "cut.safetensors", b);
+         load_checkpoint(ctx, d / "cut.safetensors");
+       }, {"cut.safetensors"}},
+      {"npy", "bad magic", npy(bytes_of("NUMPY\x01\x00xxxxxxx")), {"x.npy", "bad magic"}},
+      {"npy", "version 9", npy([] { auto b = npy_image("{'descr': '<f4', 'fortran_order': False, 'shape': (1,), }", 4);
+                                   b[6] = 9; return b; }()), {"x.npy", "version 9"}},
+      {"npy", "big-endian", npy(npy_image("{'descr': '>f4', 'fortran_order': False, 'shape': (1,), }", 4)), {"x.npy", ">f4"}},
+      {"npy", "Fortran order", npy(npy_image("{'descr': '<f4', 'fortran_order': True, 'shape': (1,), }", 4)), {"x.npy", "Fortran"}},
+      {"npy", "structured dtype", npy(npy_image("{'descr': [('a', '<f4')], 'fortran_order': False, 'shape': (1,), }", 4)),
+       {"x.npy"}},
+      {"npy", "shape (2^62, 4) (overflow)", npy(npy_image("{'descr': '<f4', 'fortran_order': False, 'shape': (4611686018427387904, 4), }", 0)),
+       {"x.npy", "shape"}},
+      {"npy", "shape (2^30,) with 4 bytes", npy(npy_image("{'descr': '<f4', 'fortran_order': False, 'shape': (1073741824,), }", 4)),
+       {"x.npy", "4294967296"}},
+      {"npy", "payload 1 byte short", npy(npy_image("{'descr': '<f8', 'fortran_order': False, 'shape': (2,), }", 15)),
+       {"x.npy", "15 bytes", "16"}},
+      {"npz", "not a zip", npz(bytes_of(std::string(100, 'x'))), {"d.npz", "end-of-central-directory"}},
+      {"npz", "truncated (last 10 bytes cut)", npz(std::vector<uint8_t>(good.begin(), good.end() - 10)), {"d.npz"}},
+      {"npz", "payload byte flipped", npz(crc), {"d.npz", "CRC-32"}},
+      {"npz", "missing key", [&] { npy::load_npz(d / "ok.npz", {"y"}); }, {"ok.npz", "'y'", "x"}},
+  };
+  std::vector<std::array<std::string, 3>> rows;
+  run_table(t, rows);
+  maybe_write_table(rows, d.path);
+}
+}  // TEST_SUITE
