@@ -45,6 +45,8 @@ TEST_CASE("defaults differ per model type as in the reference") {
   CHECK(b.train.revcomp);
   CHECK(b.data.train == "/d/train.npz");
   CHECK(b.data.valid.empty());
+  CHECK(b.model["input_length"] == 1000);  // the model section is resolved by the architecture
+  CHECK(b.model["conv_depths"] == json::array({64, 64, 64}));
 
   auto p = resolve_config(json{{"model", {{"type", "profile"}}}, {"data", {{"train", "t.npz"}}}}, "c.json", "/base");
   CHECK(p.model_type == "profile");
@@ -107,6 +109,8 @@ TEST_CASE("bad values and types are errors naming the field") {
   CHECK(has(bad("prior", "type", "gaussian"), "prior.type"));
   CHECK(has(bad("prior", "softness", 0), "prior.softness"));
   CHECK(has(bad("model", "type", "cnn"), "model.type"));
+  CHECK(has(bad("model", "conv_dephts", 3), "model.conv_dephts"));  // the architecture names its keys
+  CHECK(has(bad("model", "input_length", 10), "C.json"));            // geometry that cannot fit
   CHECK(has(error_of([] { resolve_config(json{{"train", {{"lr", 1}}}}, "C.json", "/"); }), "data.train"));
   CHECK(has(error_of([] { resolve_config(json::array(), "C.json", "/"); }), "C.json"));
 }

@@ -1,29 +1,52 @@
-// The lowpass command-line program: sub-commands simulate/train/predict/attribute/evaluate/report.
-// Each sub-command lives in tools/cmd_<name>.cpp; errors become one line on stderr and exit 1.
+// The lowpass command-line program: sub-commands simulate/train/demo (more to come: predict, attribute…).
+// Each sub-command lives in tools/cmd_<name>.cpp; errors become one line on stderr and exit code 1.
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
+#include <exception>
 #include <iostream>
+#include <string>
+#include <utility>
+#include <vector>
 
 #include "engine/error.h"
 #include "kernels/cuda/runtime.h"
+#include "tools/commands.h"
+namespace lowpass::tools {  // attribution/evaluation commands (tools/cmd_{predict,attribute,evaluate,report}.cpp)
+CommandRun add_predict_command(CLI::App& app);
+CommandRun add_attribute_command(CLI::App& app);
+CommandRun add_evaluate_command(CLI::App& app);
+CommandRun add_report_command(CLI::App& app);
+}  // namespace lowpass::tools
 
 int main(int argc, char** argv) {
+  using namespace lowpass::tools;
   CLI::App app{"lowpass: train DNA-sequence models with the Fourier attribution prior"};
   app.set_version_flag("--version", std::string("lowpass ") + LOWPASS_VERSION +
                                         (lowpass::cuda::compiled() ? " (CUDA backend compiled)" : " (CPU only)"));
   app.require_subcommand(0, 1);
+  std::vector<std::pair<std::string, CommandRun>> commands = {
+      {"simulate", add_simulate_command(app)},
+      {"train", add_train_command(app)},
+      {"demo", add_demo_command(app)},
+      {"predict", add_predict_command(app)}, {"attribute", add_attribute_command(app)},
+      {"evaluate", add_evaluate_command(app)}, {"report", add_report_command(app)},
+  };
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
     return app.exit(e);
+  }
+  try {
+    for (auto& [name, run] : commands)
+      if (app.got_subcommand(name)) return run();
   } catch (const lowpass::Error& e) {
     std::fprintf(stderr, "lowpass: error: %s\n", e.what());
     return 1;
+  } catch (const std::exception& e) {
+    std::fprintf(stderr, "lowpass: error: %s\n", e.what());
+    return 1;
   }
-  if (app.get_subcommands().empty()) {
-    std::cout << app.help();
-    return 0;
-  }
+  std::cout << app.help();
   return 0;
 }

@@ -10,6 +10,8 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "models/arch/binary_net.h"
+#include "models/arch/profile_net.h"
 
 namespace lowpass {
 
@@ -51,7 +53,8 @@ json default_config(const std::string& type) {
                 {"freq_limit", bin ? 150 : 200},
                 {"softness", 0.2},
                 {"smooth_sigma", 3.0},
-                {"l2_weight", 0.0}};
+                {"l2_weight", 0.0},
+                {"attribution_mode", "train"}};
   return c;
 }
 
@@ -159,6 +162,13 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
     }
   }
 
+  // The architecture resolves its own section (defaults filled, unknown keys named "model.<key>").
+  try {
+    c["model"] = type == "binary" ? BinaryNetConfig::from_json(c["model"]).to_json()
+                                  : ProfileNetConfig::from_json(c["model"]).to_json();
+  } catch (const Error& e) {
+    throw Error(src + ": " + e.what());
+  }
   TrainConfig cfg;
   cfg.source = src;
   cfg.model_type = type;
@@ -220,6 +230,7 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
   LP_CHECK(pr.smooth_sigma >= 0, src, ": 'prior.smooth_sigma' must be >= 0");
   pr.l2_weight = num(p, "l2_weight", "prior", src);
   LP_CHECK(pr.l2_weight >= 0, src, ": 'prior.l2_weight' must be >= 0");
+  pr.attribution_mode = choice(p, "attribution_mode", "prior", src, {"train", "eval"});
 
   cfg.resolved = c;
   return cfg;
