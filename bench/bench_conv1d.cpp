@@ -7,6 +7,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <ctime>
 #include <functional>
 #include <string>
 #include <vector>
@@ -19,15 +20,30 @@ using cpu::ConvAlgo;
 
 namespace {
 
+double cpu_seconds() {
+  timespec ts;
+  clock_gettime(CLOCK_PROCESS_CPUTIME_ID, &ts);
+  return double(ts.tv_sec) + 1e-9 * double(ts.tv_nsec);
+}
+
+// Median wall time over `reps` runs after one warm-up. When the machine is shared, the wall time
+// overstates the cost; g_cpu_norm then also receives the median process CPU time divided by the
+// thread count (what the run would take on otherwise idle cores), reported as "cpu" columns.
+int g_threads = 2;
+double g_cpu_norm = 0;
 double median_seconds(int reps, const std::function<void()>& f) {
   f();  // warm-up
-  std::vector<double> t;
+  std::vector<double> t, c;
   for (int i = 0; i < reps; ++i) {
+    const double c0 = cpu_seconds();
     auto t0 = std::chrono::steady_clock::now();
     f();
     t.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+    c.push_back((cpu_seconds() - c0) / g_threads);
   }
   std::sort(t.begin(), t.end());
+  std::sort(c.begin(), c.end());
+  g_cpu_norm = c[c.size() / 2];
   return t[t.size() / 2];
 }
 
@@ -59,8 +75,8 @@ void sgemm_rate(Context& ctx, int reps) {
         cpu::gemm<float>(ctx, false, false, g.M, g.N, g.K, 1.0f, a.data<float>(), g.K, b.data<float>(), g.N, 0.0f,
                          c.data<float>(), g.N, be);
       });
-      std::printf("  %-28s %-9s %8.2f ms  %7.1f GFLOP/s\n", g.what, cpu::gemm_backend_name(be), s * 1e3,
-                  2.0 * g.M * g.N * g.K / s * 1e-9);
+      std::printf("  %-28s %-9s %8.2f ms  %7.1f GFLOP/s  (cpu-time: %7.1f)\n", g.what, cpu::gemm_backend_name(be),
+                  s * 1e3, 2.0 * g.M * g.N * g.K / s * 1e-9, 2.0 * g.M * g.N * g.K / g_cpu_norm * 1e-9);
     }
 }
 
@@ -79,6 +95,7 @@ int main(int argc, char** argv) {
     }
   }
   Context ctx(threads, 1);
+  g_threads = threads;
   if (only.empty() || only == "sgemm") sgemm_rate(ctx, reps);
 
   std::vector<Shape1> shapes = {{"binary B128 C64 L1000 K15", 128, 64, 64, 1000, 15, 1, false}};
@@ -88,8 +105,8 @@ int main(int argc, char** argv) {
 
   std::printf("\nconv1d, 'same' padding, float32, %d threads, median of %d after warm-up "
               "(GFLOP/s = 2·B·Cout·Cin·K·Lout / time; one-hot counted as dense)\n", threads, reps);
-  std::printf("%-30s %-16s %10s %8s %10s %8s %10s %8s\n", "shape", "kernel", "fwd ms", "GF/s", "dgrad ms", "GF/s",
-              "wgrad ms", "GF/s");
+  std::printf("%-30s %-16s %9s %6s %6s %9s %6s %6s %9s %6s %6s\n", "shape", "kernel", "fwd ms", "GF/s", "cpu", "dgrad ms",
+              "GF/s", "cpu", "wgrad ms", "GF/s", "cpu");
   for (const Shape1& s : shapes) {
     if (!only.empty() && s.name.rfind(only, 0) != 0) continue;
     const Conv1dOpts o = Conv1dOpts::same(s.K, s.d);
@@ -123,12 +140,16 @@ int main(int argc, char** argv) {
       fwd(), dgr(), wgr();
       const double e = std::max({max_rel_diff(y, y0), max_rel_diff(dx, dx0), max_rel_diff(dw, dw0)});
       if (e > 1e-4) {
-        std::printf("%-30s %-16s WRONG: max rel diff %.2e vs im2col-eigen\n", s.name.c_str(), cpu::conv_algo_name(a), e);
+        std::printf("%-30s %-16s WRONG: max rel diff vs im2col-eigen: y %.2e dx %.2e dw %.2e\n", s.name.c_str(),
+                    cpu::conv_algo_name(a), max_rel_diff(y, y0), max_rel_diff(dx, dx0), max_rel_diff(dw, dw0));
         return 1;
       }
-      const double tf = median_seconds(reps, fwd), td = median_seconds(reps, dgr), tw = median_seconds(reps, wgr);
-      std::printf("%-30s %-16s %10.2f %8.1f %10.2f %8.1f %10.2f %8.1f\n", s.name.c_str(), cpu::conv_algo_name(a),
-                  tf * 1e3, flop / tf * 1e-9, td * 1e3, flop / td * 1e-9, tw * 1e3, flop / tw * 1e-9);
+      const double tf = median_seconds(reps, fwd), cf = g_cpu_norm;
+      const double td = median_seconds(reps, dgr), cd = g_cpu_norm;
+      const double tw = median_seconds(reps, wgr), cw = g_cpu_norm;
+      std::printf("%-30s %-16s %9.2f %6.1f %6.1f %9.2f %6.1f %6.1f %9.2f %6.1f %6.1f\n", s.name.c_str(),
+                  cpu::conv_algo_name(a), tf * 1e3, flop / tf * 1e-9, flop / cf * 1e-9, td * 1e3, flop / td * 1e-9,
+                  flop / cd * 1e-9, tw * 1e3, flop / tw * 1e-9, flop / cw * 1e-9);
       std::fflush(stdout);
     }
   }

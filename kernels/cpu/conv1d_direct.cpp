@@ -1,5 +1,5 @@
 // AVX-512 direct conv1d kernels (float32): no im2col, the shifted input rows are the GEMM operand.
-// Forward/input-grad tile: 8 (or 4) output channels × 48 positions in registers, Σ over (c, k) of
+// Forward/input-grad tile: 8 output channels × 48 positions (or 4 × 96) in registers, Σ over (c, k) of
 // w[o,c,k]·x[c, t+k·d-p]. Weight grad tile: 64 output channels × 6 (c,k) columns, Σ over t of dyᵀ ⊗ x.
 // Test: build-conv/tests/lowpass_tests -ts=conv1d
 #include <algorithm>
@@ -57,37 +57,28 @@ void fill_slab(const float* xg, int64_t C, int64_t Lin, int64_t first, int64_t n
   }
 }
 
-constexpr int64_t kNR = 48;  // positions per forward tile (3 vectors)
-
 // y[r, 0:ncols] (+bias) = Σ_{c,k} wp[(c·K+k)·MR + r] · xs[c·S + k·d + 0:ncols], rows r < `rows` stored.
-template <int MR, bool Full>
+// MR rows × NV vectors of 16 positions live in registers (MR·NV = 24 accumulators).
+template <int MR, int NV, bool Full>
 inline void corr_fwd_direct_kernel(const float* wp, const float* xs, int64_t S, int64_t C, int64_t K, int64_t d,
                                    int64_t ncols, float* y, int64_t ldy, int64_t rows, const float* bias) {
-  __m512 acc[MR][3];
-  for (int r = 0; r < MR; ++r) acc[r][0] = acc[r][1] = acc[r][2] = _mm512_setzero_ps();
-  const __mmask16 m0 = Full ? 0xFFFF : lane_mask(ncols), m1 = Full ? 0xFFFF : lane_mask(ncols - 16),
-                  m2 = Full ? 0xFFFF : lane_mask(ncols - 32);
+  __m512 acc[MR][NV];
+  __mmask16 m[NV];
+  for (int v = 0; v < NV; ++v) m[v] = Full ? __mmask16(0xFFFF) : lane_mask(ncols - 16 * v);
+  for (int r = 0; r < MR; ++r)
+    for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_setzero_ps();
   for (int64_t c = 0; c < C; ++c) {
     const float* xr = xs + c * S;
     const float* wc = wp + c * K * MR;
     for (int64_t k = 0; k < K; ++k) {
       const float* xp = xr + k * d;
-      __m512 x0, x1, x2;
-      if constexpr (Full) {
-        x0 = _mm512_loadu_ps(xp);
-        x1 = _mm512_loadu_ps(xp + 16);
-        x2 = _mm512_loadu_ps(xp + 32);
-      } else {
-        x0 = _mm512_maskz_loadu_ps(m0, xp);
-        x1 = _mm512_maskz_loadu_ps(m1, xp + 16);
-        x2 = _mm512_maskz_loadu_ps(m2, xp + 32);
-      }
+      __m512 xv[NV];
+      for (int v = 0; v < NV; ++v)
+        xv[v] = Full ? _mm512_loadu_ps(xp + 16 * v) : _mm512_maskz_loadu_ps(m[v], xp + 16 * v);
       const float* wk = wc + k * MR;
       for (int r = 0; r < MR; ++r) {
         const __m512 wv = _mm512_set1_ps(wk[r]);
-        acc[r][0] = _mm512_fmadd_ps(wv, x0, acc[r][0]);
-        acc[r][1] = _mm512_fmadd_ps(wv, x1, acc[r][1]);
-        acc[r][2] = _mm512_fmadd_ps(wv, x2, acc[r][2]);
+        for (int v = 0; v < NV; ++v) acc[r][v] = _mm512_fmadd_ps(wv, xv[v], acc[r][v]);
       }
     }
   }
@@ -95,21 +86,17 @@ inline void corr_fwd_direct_kernel(const float* wp, const float* xs, int64_t S, 
     if (r >= rows) break;
     const __m512 bv = _mm512_set1_ps(bias ? bias[r] : 0.0f);
     float* yr = y + r * ldy;
-    if constexpr (Full) {
-      _mm512_storeu_ps(yr, _mm512_add_ps(acc[r][0], bv));
-      _mm512_storeu_ps(yr + 16, _mm512_add_ps(acc[r][1], bv));
-      _mm512_storeu_ps(yr + 32, _mm512_add_ps(acc[r][2], bv));
-    } else {
-      _mm512_mask_storeu_ps(yr, m0, _mm512_add_ps(acc[r][0], bv));
-      _mm512_mask_storeu_ps(yr + 16, m1, _mm512_add_ps(acc[r][1], bv));
-      _mm512_mask_storeu_ps(yr + 32, m2, _mm512_add_ps(acc[r][2], bv));
+    for (int v = 0; v < NV; ++v) {
+      if constexpr (Full) _mm512_storeu_ps(yr + 16 * v, _mm512_add_ps(acc[r][v], bv));
+      else _mm512_mask_storeu_ps(yr + 16 * v, m[v], _mm512_add_ps(acc[r][v], bv));
     }
   }
 }
 
-template <int MR>
+template <int MR, int NV>
 void corr_fwd_direct(const float* x, const float* w, const float* bias, float* y, const CorrGeom& g,
                      const Context& ctx) {
+  constexpr int64_t NR = 16 * NV;  // positions per tile
   const int64_t CK = g.C * g.K, nob = (g.O + MR - 1) / MR;
   // Packed weights (G, nob, C·K, MR): the MR weights of one (c, k) are contiguous; rows past O are 0.
   Buf wp = aligned_floats(g.G * nob * CK * MR, true);
@@ -117,7 +104,7 @@ void corr_fwd_direct(const float* x, const float* w, const float* bias, float* y
     for (int64_t o = 0; o < g.O; ++o)
       for (int64_t j = 0; j < CK; ++j)
         wp[((gi * nob + o / MR) * CK + j) * MR + o % MR] = w[(gi * g.O + o) * CK + j];
-  const int64_t tc = std::min<int64_t>(8 * kNR, g.Lout);  // positions per work item
+  const int64_t tc = std::min<int64_t>(384, g.Lout);  // positions per work item
   const int64_t nch = (g.Lout + tc - 1) / tc;
   const int64_t S = tc + (g.K - 1) * g.d;  // slab row length
   parallel_chunks(ctx, g.B * g.G * nch, 1, [&](int64_t i0, int64_t i1) {
@@ -132,12 +119,12 @@ void corr_fwd_direct(const float* x, const float* w, const float* bias, float* y
         const int64_t rows = std::min<int64_t>(MR, g.O - ob * MR);
         const float* bb = bias ? bias + gi * g.O + ob * MR : nullptr;
         float* yo = yg + ob * MR * g.Lout;
-        for (int64_t j0 = 0; j0 < n; j0 += kNR) {
-          const int64_t nc = std::min(kNR, n - j0);
-          if (nc == kNR)
-            corr_fwd_direct_kernel<MR, true>(wpb, slab.get() + j0, S, g.C, g.K, g.d, nc, yo + j0, g.Lout, rows, bb);
+        for (int64_t j0 = 0; j0 < n; j0 += NR) {
+          const int64_t nc = std::min(NR, n - j0);
+          if (nc == NR)
+            corr_fwd_direct_kernel<MR, NV, true>(wpb, slab.get() + j0, S, g.C, g.K, g.d, nc, yo + j0, g.Lout, rows, bb);
           else
-            corr_fwd_direct_kernel<MR, false>(wpb, slab.get() + j0, S, g.C, g.K, g.d, nc, yo + j0, g.Lout, rows, bb);
+            corr_fwd_direct_kernel<MR, NV, false>(wpb, slab.get() + j0, S, g.C, g.K, g.d, nc, yo + j0, g.Lout, rows, bb);
         }
       }
     }
@@ -187,8 +174,8 @@ void wgrad_columns(const float* dyt, int64_t Op, int64_t oc0, const float* slab,
 
 void conv1d_corr_direct(const float* x, const float* w, const float* bias, float* y, const CorrGeom& g,
                         const Context& ctx) {
-  if (g.O <= 4) corr_fwd_direct<4>(x, w, bias, y, g, ctx);
-  else corr_fwd_direct<8>(x, w, bias, y, g, ctx);
+  if (g.O <= 4) corr_fwd_direct<4, 6>(x, w, bias, y, g, ctx);
+  else corr_fwd_direct<8, 3>(x, w, bias, y, g, ctx);
 }
 
 void conv1d_corr_wgrad_direct(const float* x, const float* dy, float* dw, const CorrGeom& g, const Context& ctx) {

@@ -6,6 +6,10 @@
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/parallel.h"
 
+#if defined(__AVX512F__)
+#include <immintrin.h>
+#endif
+
 namespace lowpass::cpu {
 
 namespace {
@@ -68,6 +72,45 @@ void gather_fwd(const Context& ctx, const int8_t* codes, const T* w, const T* bi
   });
 }
 
+#if defined(__AVX512F__)
+// float32, C <= 15: each (o, k) is a 16-entry table (lanes c < C hold w[o,c,k], the rest 0) and 16 outputs
+// at once are Σ_k permute(code vector at t+k·d, table): K permutes + adds per 16 outputs, written in (O, L).
+void gather_fwd_permute(const Context& ctx, const int8_t* codes, const float* w, const float* bias, float* y,
+                        const CorrGeom& g) {
+  const int64_t O = g.O, C = g.C, K = g.K, span = g.Lout + (K - 1) * g.d;
+  std::vector<float> tab_store(static_cast<size_t>(O * K * 16 + 16), 0.0f);
+  float* tab = reinterpret_cast<float*>((reinterpret_cast<uintptr_t>(tab_store.data()) + 63) / 64 * 64);
+  for (int64_t o = 0; o < O; ++o)  // (O, K, 16)
+    for (int64_t k = 0; k < K; ++k)
+      for (int64_t c = 0; c < C; ++c) tab[(o * K + k) * 16 + c] = w[(o * C + c) * K + k];
+  constexpr int64_t OB = 4;  // output channels per pass: 4·K tables stay in L1
+  parallel_chunks(ctx, g.B, 1, [&](int64_t b0, int64_t b1) {
+    std::vector<int32_t> idx(static_cast<size_t>(span + 16));  // idx[j] = code at input j - p, 15 = zero
+    for (int64_t b = b0; b < b1; ++b) {
+      const int8_t* cb = codes + b * g.Lin;
+      for (int64_t j = 0; j < span + 16; ++j) {
+        const int64_t s = j - g.p;
+        idx[size_t(j)] = (s >= 0 && s < g.Lin && cb[s] >= 0) ? cb[s] : 15;
+      }
+      for (int64_t o0 = 0; o0 < O; o0 += OB) {
+        const int64_t nb = std::min(OB, O - o0);
+        for (int64_t t0 = 0; t0 < g.Lout; t0 += 16) {
+          const __mmask16 m = g.Lout - t0 >= 16 ? __mmask16(0xFFFF) : __mmask16((1u << (g.Lout - t0)) - 1u);
+          __m512 acc[OB];
+          for (int64_t j = 0; j < OB; ++j) acc[j] = _mm512_set1_ps(bias && j < nb ? bias[o0 + j] : 0.0f);
+          for (int64_t k = 0; k < K; ++k) {
+            const __m512i iv = _mm512_loadu_si512(idx.data() + t0 + k * g.d);
+            for (int64_t j = 0; j < OB; ++j)
+              acc[j] = _mm512_add_ps(acc[j], _mm512_maskz_permutexvar_ps(__mmask16(0xFFFF), iv, _mm512_load_ps(tab + ((o0 + std::min(j, nb - 1)) * K + k) * 16)));
+          }
+          for (int64_t j = 0; j < nb; ++j) _mm512_mask_storeu_ps(y + (b * O + o0 + j) * g.Lout + t0, m, acc[j]);
+        }
+      }
+    }
+  });
+}
+#endif
+
 template <typename T>
 void scatter_wgrad(const Context& ctx, const int8_t* codes, const T* dy, T* dw, const CorrGeom& g) {
   const int64_t O = g.O, C = g.C, K = g.K;
@@ -112,6 +155,13 @@ bool onehot_codes(const Tensor& x, std::vector<int8_t>& codes) {
 void conv1d_corr_gather(const std::vector<int8_t>& codes, const Tensor& w, const Tensor& bias, Tensor& y,
                         const CorrGeom& g) {
   LP_ASSERT(g.G == 1 && int64_t(codes.size()) == g.B * g.Lin, "gather conv: geometry");
+#if defined(__AVX512F__)
+  if (w.dtype() == DType::F32 && g.C <= 15) {
+    gather_fwd_permute(w.ctx(), codes.data(), w.data<float>(), bias.defined() ? bias.data<float>() : nullptr,
+                       y.data<float>(), g);
+    return;
+  }
+#endif
   dispatch_dtype(w.dtype(), [&]<typename T>() {
     gather_fwd<T>(w.ctx(), codes.data(), w.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>(), g);
   });
