@@ -8,9 +8,9 @@
 
 #include "kernels/cuda/index.h"
 #include "kernels/cuda/runtime.h"
+#include "kernels/cpu/elementwise.h"
 #include "tests/gradcheck.h"
 #ifdef LOWPASS_HAVE_CUDA
-#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cpu/reduce.h"
 #include "kernels/cpu/optim.h"
@@ -123,7 +123,7 @@ TEST_CASE("broadcast index map (host): merged dims give the same offsets as the 
       {{5, 1}, {1, 6}},     {{2, 3, 4, 5}, {2, 3, 4, 5}}, {{6, 1, 1, 7}, {6, 2, 3, 7}}, {{1, 9}, {4, 1, 9}},
   };
   for (auto& c : cases) {
-    Shape out = broadcast_shapes(c.a, c.b);
+    Shape out = lowpass::broadcast_shapes(c.a, c.b);
     cuda::BroadcastMap m = cuda::make_broadcast_map(out, c.a, c.b);
     CHECK(m.nd <= static_cast<int>(out.size()));
     int64_t nd = static_cast<int64_t>(out.size()), n = shape_numel(out);
@@ -163,6 +163,11 @@ TEST_CASE("runtime: copies round-trip, memset, allocator reuses blocks after war
   CHECK(rel(d2.to(Device{}), h) == 0.0);
   d2.fill_(0.0);
   for (double v : d2.to_vector<double>()) CHECK(v == 0.0);
+  cuda::fill(d2.raw(), d2.numel(), -1.25, false);
+  for (double v : d2.to_vector<double>()) CHECK(v == -1.25);
+  Tensor d64 = Tensor::empty(ctx, {5}, DType::F64, kGpu);
+  cuda::fill(d64.raw(), 5, 0.1, true);
+  for (double v : d64.to_vector<double>()) CHECK(v == 0.1);
   // A "training step" that allocates the same sizes every time: no cudaMalloc after the first.
   auto step = [&] {
     Tensor a = Tensor::empty(ctx, {64, 33, 129}, DType::F32, kGpu);

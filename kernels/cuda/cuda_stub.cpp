@@ -15,6 +15,7 @@ void copy_h2d(void*, const void*, size_t) { no_cuda(); }
 void copy_d2h(void*, const void*, size_t) { no_cuda(); }
 void copy_d2d(void*, const void*, size_t) { no_cuda(); }
 void memset_zero(void*, size_t) { no_cuda(); }
+void fill(void*, int64_t, double, bool) { no_cuda(); }
 AllocatorStats allocator_stats(int) { return {}; }
 void empty_cache(int) {}
 void synchronize(int) { no_cuda(); }

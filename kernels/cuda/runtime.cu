@@ -3,6 +3,7 @@
 // Test: build-cuda/tests/lowpass_tests -ts=cuda (skips without a GPU).
 #include "kernels/cuda/runtime.h"
 
+#include <algorithm>
 #include <cstdio>
 #include <mutex>
 #include <unordered_map>
@@ -188,6 +189,21 @@ void copy_d2d(void* dst, const void* src, size_t bytes) {
   LP_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
 }
 void memset_zero(void* dst, size_t bytes) { LP_CUDA_CHECK(cudaMemset(dst, 0, bytes)); }
+namespace {
+template <typename T>
+__global__ void fill_gridstride_kernel(T* __restrict__ dst, int64_t n, T v) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    dst[i] = v;
+}
+}  // namespace
+void fill(void* dst, int64_t n, double value, bool f64) {
+  if (n <= 0) return;
+  unsigned blocks = static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 4096));
+  if (f64) fill_gridstride_kernel<double><<<blocks, 256>>>(static_cast<double*>(dst), n, value);
+  else fill_gridstride_kernel<float><<<blocks, 256>>>(static_cast<float*>(dst), n, static_cast<float>(value));
+  LP_CUDA_LAUNCH_CHECK();
+}
 void synchronize(int device) {
   LP_CUDA_CHECK(cudaSetDevice(device));
   LP_CUDA_CHECK(cudaDeviceSynchronize());

@@ -40,6 +40,8 @@ void copy_h2d(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);
 void copy_d2d(void* dst, const void* src, size_t bytes);
 void memset_zero(void* dst, size_t bytes);
+// dst[0..n) = value as float32 (f64 = false) or float64, on the legacy default stream (for Tensor::fill_).
+void fill(void* dst, int64_t n, double value, bool f64);
 void synchronize(int device);
 
 }  // namespace lowpass::cuda
