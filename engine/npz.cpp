@@ -346,6 +346,7 @@ std::vector<uint8_t> extract(const ZipEntry& e, const Source& s, const std::stri
   } else {
     // deflate expands at most ~1032:1; a larger claim is corrupt (and would exhaust memory)
     LP_CHECK(e.usize <= e.csize * 1032 + 1024, w, ": claims ", e.usize, " bytes from ", e.csize, " compressed");
+    safetensors::check_fits_in_memory(e.usize, w + ": inflating");
     const std::vector<uint8_t> comp = s.bytes(start, static_cast<size_t>(e.csize));
     const uint8_t* src = comp.data();
     out.resize(e.usize);

@@ -315,11 +315,21 @@ File parse(Context& ctx, const uint8_t* bytes, size_t size, const std::string& w
   return f;
 }
 
+void check_fits_in_memory(uint64_t bytes, const std::string& what) {
+  const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
+  if (pages <= 0 || page <= 0) return;  // unknown: let the allocator decide
+  const uint64_t have = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
+  auto gib = [](uint64_t b) { return std::to_string(static_cast<double>(b) / (1ull << 30)).substr(0, 8); };
+  LP_CHECK(bytes <= have, what, " needs ", bytes, " bytes (", gib(bytes), " GiB) but this machine has ", have,
+           " bytes (", gib(have), " GiB) of memory");
+}
+
 std::vector<uint8_t> read_file_bytes(const std::string& path) {
   std::ifstream in(path, std::ios::binary | std::ios::ate);
   LP_CHECK(in.good(), path, ": cannot open for reading: ", errno_str());
   std::streamoff n = in.tellg();
   LP_CHECK(n >= 0, path, ": cannot determine the file size");
+  check_fits_in_memory(static_cast<uint64_t>(n), path + ": reading the whole file");
   std::vector<uint8_t> buf(static_cast<size_t>(n));
   in.seekg(0);
   if (n > 0) in.read(reinterpret_cast<char*>(buf.data()), n);

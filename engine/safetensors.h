@@ -71,6 +71,10 @@ void save(const std::string& path, const std::vector<WriteEntry>& entries,
 void save(const std::string& path, const NamedTensors& tensors,
           const std::map<std::string, std::string>& metadata = {});
 
+// Limits (docs/reliability.md): throws Error "<what> needs N bytes (X GiB) but this machine has M bytes
+// (Y GiB) of memory" when `bytes` exceeds physical memory, before anything is allocated.
+void check_fits_in_memory(uint64_t bytes, const std::string& what);
+
 // Helpers shared with npz/checkpoint: whole-file read (Error naming the path) and atomic write.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);

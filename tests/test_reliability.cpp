@@ -6,11 +6,20 @@
 #include <fstream>
 #include <functional>
 #include <limits>
+#include <random>
+
+#include <signal.h>
+#include <sys/wait.h>
+
+#include <chrono>
+#include <thread>
 
 #include "engine/checkpoint.h"
 #include "engine/npz.h"
 #include "engine/safetensors.h"
+#include "models/data/array_dataset.h"
 #include "models/data/meme.h"
+#include "models/data/simulate.h"
 #include "models/train/config.h"
 #include "tests/genome_fixtures.h"
 
@@ -303,5 +312,169 @@ TEST_CASE("bad array files: safetensors, checkpoints, npy, npz; never trusted fo
   std::vector<std::array<std::string, 3>> rows;
   run_table(t, rows);
   maybe_write_table(rows, d.path);
+}
+
+// ---- crash safety: `lowpass train` killed and resumed, signals, numerics guard ----
+namespace {
+using Clock = std::chrono::steady_clock;
+
+// The lowpass tool beside this test binary (BUILD/tests/lowpass_tests -> BUILD/tools/lowpass), or $LOWPASS_BIN.
+std::string lowpass_bin() {
+  if (const char* b = std::getenv("LOWPASS_BIN")) return b;
+  return (fs::read_symlink("/proc/self/exe").parent_path().parent_path() / "tools" / "lowpass").string();
+}
+
+// Starts `lowpass <args>` with stdout/stderr to `log`; returns the pid.
+pid_t spawn(const std::vector<std::string>& args, const std::string& log) {
+  pid_t pid = fork();
+  REQUIRE(pid >= 0);
+  if (pid == 0) {
+    FILE* f = std::freopen(log.c_str(), "a", stdout);
+    if (f) dup2(fileno(stdout), 2);
+    std::vector<char*> argv;
+    std::string bin = lowpass_bin();
+    argv.push_back(bin.data());
+    for (auto& a : args) argv.push_back(const_cast<char*>(a.c_str()));
+    argv.push_back(nullptr);
+    execv(bin.c_str(), argv.data());
+    _exit(127);
+  }
+  return pid;
+}
+int wait_exit(pid_t pid) {  // exit code, or 128 + signal
+  int st = 0;
+  waitpid(pid, &st, 0);
+  return WIFEXITED(st) ? WEXITSTATUS(st) : 128 + WTERMSIG(st);
+}
+std::string slurp(const std::string& p) {
+  std::ifstream f(p, std::ios::binary);
+  return {std::istreambuf_iterator<char>(f), std::istreambuf_iterator<char>()};
+}
+
+// A tiny binary task: data, and a config file with one thread (bit-identity needs the same thread count).
+std::string crash_setup(const TempDir& d, const std::string& extra_train = "") {
+  Rng rng(21);
+  BinarySimOptions o;
+  o.n = 48;
+  o.length = 40;
+  o.motif_bound = 4;
+  write_array_dataset(simulate_binary(default_motif(), o, rng), d / "train.npz");
+  o.n = 16;
+  write_array_dataset(simulate_binary(default_motif(), o, rng), d / "valid.npz");
+  std::string cfg = d / "config.json";
+  write_text(cfg, R"({"model": {"type": "binary", "input_length": 40, "conv_depths": [4, 4, 4],
+    "conv_filter_sizes": [7, 5, 5], "max_pool_size": 4, "fc_sizes": [6, 4]},
+    "data": {"train": "train.npz", "valid": "valid.npz"},
+    "train": {"batch_size": 4, "epochs": 6, "seed": 3, "threads": 1, "progress": false, "early_stopping": false)" +
+                      extra_train + R"(},
+    "prior": {"freq_limit": 6, "attribution_mode": "eval"}})");
+  return cfg;
+}
+
+// Every finished checkpoint intact; weights files loadable. Returns how many checkpoints were checked.
+int check_no_corrupt_files(const std::string& out) {
+  int n = 0;
+  if (fs::exists(out + "/checkpoints"))
+    for (auto& e : fs::directory_iterator(out + "/checkpoints")) {
+      if (e.path().extension() != ".safetensors") continue;  // temp files (.tmp.<pid>.<n>) are not checkpoints
+      std::string why;
+      CHECK_MESSAGE(verify_checkpoint(e.path().string(), &why), why);
+      ++n;
+    }
+  Context ctx(1);
+  for (const char* w : {"model.safetensors", "best.safetensors"})
+    if (fs::exists(out + "/" + w)) CHECK_NOTHROW(safetensors::load(ctx, out + "/" + w));
+  return n;
+}
+}  // namespace
+
+TEST_CASE("crash safety: SIGKILL at random moments, --resume, bit-identical weights, no corrupt checkpoint") {
+  REQUIRE_MESSAGE(fs::exists(lowpass_bin()), "the lowpass tool is needed: ", lowpass_bin());
+  TempDir d;
+  const std::string cfg = crash_setup(d);
+  auto t0 = Clock::now();
+  REQUIRE(wait_exit(spawn({"train", "--config", cfg, "--out", d / "ref", "--quiet"}, d / "ref.log")) == 0);
+  const double ref_s = std::chrono::duration<double>(Clock::now() - t0).count();
+  const std::string ref_model = slurp(d / "ref/model.safetensors"), ref_best = slurp(d / "ref/best.safetensors");
+  REQUIRE(!ref_model.empty());
+
+  const char* env = std::getenv("LOWPASS_KILL_CYCLES");
+  const int cycles = env ? std::atoi(env) : 5;
+  std::mt19937_64 gen(env ? std::random_device{}() : 12345);  // fixed moments in CI, random when asked for more
+  const std::string out = d / "run";
+  int killed = 0, checked = 0;
+  for (int c = 0; c < cycles; ++c) {
+    std::vector<std::string> args = {"train", "--config", cfg, "--out", out, "--quiet"};
+    if (fs::exists(out + "/checkpoints/last.safetensors")) args.push_back("--resume");
+    pid_t pid = spawn(args, d / "run.log");
+    // a moment anywhere in a whole run's time (start-up and checkpoint writes included)
+    double at = std::uniform_real_distribution<double>(0.05, 0.95)(gen) * ref_s;
+    std::this_thread::sleep_for(std::chrono::duration<double>(at));
+    kill(pid, SIGKILL);
+    int rc = wait_exit(pid);
+    killed += rc == 128 + SIGKILL;
+    CHECK_MESSAGE((rc == 128 + SIGKILL || rc == 0), "exit ", rc, "; log: ", slurp(d / "run.log"));
+    checked += check_no_corrupt_files(out);
+  }
+  std::vector<std::string> args = {"train", "--config", cfg, "--out", out, "--quiet"};
+  if (fs::exists(out + "/checkpoints/last.safetensors")) args.push_back("--resume");
+  REQUIRE_MESSAGE(wait_exit(spawn(args, d / "run.log")) == 0, slurp(d / "run.log"));
+  checked += check_no_corrupt_files(out);
+  MESSAGE("kill/resume: ", killed, " of ", cycles, " runs killed by SIGKILL (reference run ", ref_s, " s), ",
+          checked, " checkpoint checks, final weights ", (slurp(out + "/model.safetensors") == ref_model ? "bit-identical" : "DIFFERENT"));
+  CHECK(killed >= 1);
+  CHECK(slurp(out + "/model.safetensors") == ref_model);
+  CHECK(slurp(out + "/best.safetensors") == ref_best);
+}
+
+TEST_CASE("crash safety: SIGTERM and SIGINT finish the step, write a checkpoint, exit 0; resume is bit-identical") {
+  REQUIRE(fs::exists(lowpass_bin()));
+  TempDir d;
+  const std::string cfg = crash_setup(d);
+  REQUIRE(wait_exit(spawn({"train", "--config", cfg, "--out", d / "ref", "--quiet"}, d / "ref.log")) == 0);
+  for (int sig : {SIGTERM, SIGINT}) {
+    const std::string out = d / ("sig" + std::to_string(sig));
+    pid_t pid = spawn({"train", "--config", cfg, "--out", out}, out + ".log");
+    // wait for the first epoch's checkpoint so that the signal lands mid-training
+    auto until = Clock::now() + std::chrono::seconds(120);
+    while (!fs::exists(out + "/checkpoints/epoch_1.safetensors") && Clock::now() < until)
+      std::this_thread::sleep_for(std::chrono::milliseconds(5));
+    kill(pid, sig);
+    int rc = wait_exit(pid);
+    std::string log = slurp(out + ".log");
+    CHECK_MESSAGE(rc == 0, "signal ", sig, ": exit ", rc, "; log: ", log);
+    CHECK_MESSAGE(log.find("checkpoint") != std::string::npos, log);
+    CHECK(check_no_corrupt_files(out) >= 1);
+    Context ctx(1);
+    Checkpoint ck = load_checkpoint(ctx, out + "/checkpoints/last.safetensors");
+    CHECK(ck.step >= 1);
+    REQUIRE(wait_exit(spawn({"train", "--config", cfg, "--out", out, "--quiet", "--resume"}, out + ".log")) == 0);
+    CHECK(slurp(out + "/model.safetensors") == slurp(d / "ref/model.safetensors"));
+    CHECK(slurp(out + "/best.safetensors") == slurp(d / "ref/best.safetensors"));
+  }
+}
+
+TEST_CASE("numerics guard: a non-finite loss stops with the step, the loss terms and the last good checkpoint; --skip-nonfinite counts") {
+  REQUIRE(fs::exists(lowpass_bin()));
+  TempDir d;
+  const std::string cfg = crash_setup(d, R"(, "optimizer": "sgd", "lr": 1e38, "epochs": 2)");
+  const std::string out = d / "nan";
+  int rc = wait_exit(spawn({"train", "--config", cfg, "--out", out, "--quiet"}, d / "nan.log"));
+  std::string log = slurp(d / "nan.log");
+  CHECK(rc != 0);
+  for (const char* frag : {"not finite at step", "task", "prior", "last good checkpoint"})
+    CHECK_MESSAGE(log.find(frag) != std::string::npos, "'", frag, "' not in: ", log);
+  const std::string out2 = d / "skip";
+  rc = wait_exit(spawn({"train", "--config", cfg, "--out", out2, "--quiet", "--skip-nonfinite"}, d / "skip.log"));
+  log = slurp(d / "skip.log");
+  CHECK_MESSAGE(rc == 0, log);
+  std::ifstream m(out2 + "/metrics.jsonl");
+  std::string line;
+  int64_t skipped = 0;
+  while (std::getline(m, line)) skipped += nlohmann::json::parse(line).value("skipped_batches", int64_t(0));
+  CHECK(skipped >= 1);
+  Context ctx(1);
+  for (auto& [k, t] : safetensors::load(ctx, out2 + "/model.safetensors").named())
+    for (float v : t.to_vector<float>()) REQUIRE_MESSAGE(std::isfinite(v), k);
 }
 }  // TEST_SUITE

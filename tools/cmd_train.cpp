@@ -1,5 +1,6 @@
 // `lowpass train --config C.json --out DIR [--init-weights W.safetensors] [--resume]`: trains as the
 // config says and writes the model directory (see models/train/trainer.h, docs/cli.md).
+#include <csignal>
 #include <iostream>
 #include <memory>
 
@@ -10,9 +11,17 @@
 namespace lowpass::tools {
 
 namespace {
+// SIGINT/SIGTERM: the trainer finishes its step, writes a checkpoint and returns (docs/reliability.md).
+// A second signal while it does so is left to the default action (stop at once).
+volatile std::sig_atomic_t g_stop_signal = 0;
+extern "C" void on_stop_signal(int sig) {
+  g_stop_signal = sig;
+  std::signal(sig, SIG_DFL);
+}
+
 struct TrainArgs {
   std::string config, out, init_weights;
-  bool resume = false, quiet = false;
+  bool resume = false, quiet = false, skip_nonfinite = false;
   int threads = -1;
 };
 }  // namespace
@@ -26,6 +35,8 @@ CommandRun add_train_command(CLI::App& app) {
   sub->add_flag("--resume", a->resume, "Continue from DIR/checkpoints/last.safetensors");
   sub->add_flag("--quiet", a->quiet, "No progress bar or epoch lines");
   sub->add_option("--threads", a->threads, "CPU threads (overrides train.threads)");
+  sub->add_flag("--skip-nonfinite", a->skip_nonfinite,
+                "Skip (and count) batches with a non-finite loss or gradient instead of stopping");
   return [a]() {
     TrainConfig cfg = load_config(a->config);
     if (a->threads >= 0) cfg.train.threads = a->threads, cfg.resolved["train"]["threads"] = a->threads;
@@ -34,7 +45,20 @@ CommandRun add_train_command(CLI::App& app) {
     o.init_weights = a->init_weights;
     o.resume = a->resume;
     o.quiet = a->quiet;
+    o.skip_nonfinite = a->skip_nonfinite;
+    o.stop_signal = &g_stop_signal;
+    std::signal(SIGINT, on_stop_signal);
+    std::signal(SIGTERM, on_stop_signal);
     TrainResult r = train_model(cfg, o);
+    std::signal(SIGINT, SIG_DFL);
+    std::signal(SIGTERM, SIG_DFL);
+    if (r.skipped_batches > 0)
+      std::cerr << "lowpass train: skipped " << r.skipped_batches << " batches with non-finite numbers\n";
+    if (r.stop_reason == "signal") {
+      std::cerr << "lowpass train: stopped by signal " << g_stop_signal << " after step " << r.steps
+                << "; checkpoint " << r.last_checkpoint << " written; continue with --resume\n";
+      return 0;
+    }
     std::cout << "trained " << r.epochs << " epochs (" << r.steps << " steps, stop: " << r.stop_reason
               << "), best epoch " << r.best_epoch << "; wrote " << a->out << "\n";
     if (!r.test.empty()) std::cout << "test: " << r.test.dump() << "\n";

@@ -11,7 +11,9 @@
 #include <sstream>
 
 #include "engine/checkpoint.h"
+#include "engine/autograd.h"
 #include "engine/error.h"
+#include "engine/ops.h"
 #include "engine/optim.h"
 #include "engine/safetensors.h"
 #include "models/arch/model.h"
@@ -64,11 +66,13 @@ struct LoopState {
   double best_value = INFINITY;
   int64_t best_epoch = 0;
   double sum_task = 0, sum_prior = 0, sum_total = 0, rows = 0, seconds = 0;  // partial epoch
+  int64_t skipped = 0, skipped_total = 0;  // non-finite batches skipped: this epoch, whole run
 
   json to_json() const {
     return {{"history", history}, {"best_value", std::isfinite(best_value) ? json(best_value) : json(nullptr)},
             {"best_epoch", best_epoch}, {"step_in_epoch", step_in_epoch}, {"sum_task", sum_task},
-            {"sum_prior", sum_prior}, {"sum_total", sum_total}, {"rows", rows}, {"seconds", seconds}};
+            {"sum_prior", sum_prior}, {"sum_total", sum_total}, {"rows", rows}, {"seconds", seconds},
+            {"skipped", skipped}, {"skipped_total", skipped_total}};
   }
   void from_json(const json& j) {
     history = j.at("history").get<std::vector<double>>();
@@ -80,8 +84,21 @@ struct LoopState {
     sum_total = j.at("sum_total").get<double>();
     rows = j.at("rows").get<double>();
     seconds = j.at("seconds").get<double>();
+    skipped = j.value("skipped", int64_t(0));
+    skipped_total = j.value("skipped_total", int64_t(0));
   }
 };
+
+// Name of the first parameter whose gradient holds a NaN or an infinity ("" when all are finite).
+// x * 0 is 0 for finite x and NaN otherwise, so one reduction per tensor answers without overflow.
+std::string nonfinite_grad(Model& model) {
+  NoGradGuard no_grad;
+  for (auto& [name, p] : model.parameters()) {
+    Tensor g = p.grad();
+    if (g.defined() && !std::isfinite(sum_all(mul(g, zeros_like(g))).item())) return name;
+  }
+  return "";
+}
 
 // Keep the first `epochs` lines of metrics.jsonl (a resumed run rewrites the rest).
 void truncate_metrics(const std::string& path, int64_t epochs) {
@@ -138,6 +155,16 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   if (!cfg.data.valid.empty()) valid_ds = read_array_dataset(cfg.data.valid, cfg.model_type), check_geometry(*model, valid_ds);
   if (!cfg.data.test.empty()) test_ds = read_array_dataset(cfg.data.test, cfg.model_type), check_geometry(*model, test_ds);
 
+  // Limits (docs/reliability.md): a batch whose one-hot input alone exceeds the machine's memory is refused
+  // before the first step, with the size it would need (activations and gradients need several times more).
+  for (auto [bs, key] : {std::pair<int64_t, const char*>{t.batch_size, "train.batch_size"},
+                         std::pair<int64_t, const char*>{t.eval_batch_size, "train.eval_batch_size"}}) {
+    const double bytes = static_cast<double>(bs) * (t.revcomp ? 2 : 1) * 4 * static_cast<double>(train_ds.length) * 4;
+    safetensors::check_fits_in_memory(bytes >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(bytes),
+                                      cfg.source + ": '" + key + "' = " + std::to_string(bs) + " (x" +
+                                          (t.revcomp ? "2 reverse complements x" : "") + " 4 x " +
+                                          std::to_string(train_ds.length) + " float32 inputs)");
+  }
   ArraySamplerOptions so;
   so.batch_size = t.batch_size;
   so.negative_ratio = t.negative_ratio;
@@ -158,6 +185,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   }
 
   LoopState st;
+  std::string res_last_ck;  // last checkpoint written or resumed from, named by the numerics guard
+  auto stop_requested = [&] { return opt.stop_signal != nullptr && *opt.stop_signal != 0; };
   std::string epoch_rng;  // sampler state at the start of the current epoch (replayed on resume)
   const std::string config_hash = fnv1a64_hex(comparable(cfg.resolved).dump());
   if (opt.resume) {
@@ -172,6 +201,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     LP_CHECK(ck.extra.count("trainer"), last_ck, ": missing field 'trainer' in the metadata");
     st.from_json(json::parse(ck.extra.at("trainer")));
     truncate_metrics(metrics_path, st.epoch);
+    res_last_ck = last_ck;
   } else {
     std::ofstream(metrics_path, std::ios::trunc);
   }
@@ -188,6 +218,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     ck.config_hash = config_hash;
     ck.extra["trainer"] = st.to_json().dump();
     save_checkpoint(path, ck);
+    res_last_ck = path;
   };
   auto save_weights = [&](const std::string& name, const NamedTensors& sd) {
     safetensors::save((dir / name).string(), safetensors::entries_from(sd),
@@ -219,11 +250,31 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       Batch batch = src.next(ctx);
       Losses l = compute_losses(*model, batch, cfg.prior, /*training=*/true, t.counts_loss_weight);
       const double task = l.task.item(), prior = l.prior.item(), total = l.total.item();
-      LP_CHECK(std::isfinite(task) && std::isfinite(prior) && std::isfinite(total), cfg.data.train,
-               ": loss is not finite at step ", st.step + 1, " (epoch ", st.epoch + 1, ", batch ", st.step_in_epoch + 1,
-               "): task ", task, ", prior ", prior, " (lower train.lr or check the data)");
+      // ---- numerics guard (docs/reliability.md): loss first, then every gradient ----
+      std::string bad;
+      if (!(std::isfinite(task) && std::isfinite(prior) && std::isfinite(total))) bad = "loss is not finite";
       optim->zero_grad();
-      backward(l.total);
+      if (bad.empty()) {
+        backward(l.total);
+        std::string p = nonfinite_grad(*model);
+        if (!p.empty()) bad = "gradient of '" + p + "' is not finite";
+      }
+      if (!bad.empty()) {
+        optim->zero_grad();
+        LP_CHECK(opt.skip_nonfinite, cfg.data.train, ": ", bad, " at step ", st.step + 1, " (epoch ", st.epoch + 1,
+                 ", batch ", st.step_in_epoch + 1, "): task ", task, ", prior ", prior, ", total ", total,
+                 "; last good checkpoint: ", res_last_ck.empty() ? "none yet" : res_last_ck,
+                 " (lower train.lr, check the data, or skip such batches with --skip-nonfinite)");
+        ++st.skipped, ++st.skipped_total;
+        bar.update(1, "skipped a non-finite batch");
+        if (stop_requested() && st.step_in_epoch + 1 < src.batches_per_epoch()) {
+          ++st.step_in_epoch;
+          stop = true;
+          res.stop_reason = "signal";
+          break;
+        }
+        continue;
+      }
       optim->step();
       optim->zero_grad();
       ++st.step;
@@ -240,6 +291,12 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
         res.stop_reason = "max_steps";
         break;
       }
+      if (stop_requested() && st.step_in_epoch + 1 < src.batches_per_epoch()) {  // SIGINT/SIGTERM: stop here
+        ++st.step_in_epoch;
+        stop = true;
+        res.stop_reason = "signal";
+        break;
+      }
     }
     bar.finish();
     if (stop) {  // mid-epoch stop: a checkpoint at this sampler position, no epoch line
@@ -250,7 +307,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     json line = {{"epoch", st.epoch + 1}, {"steps", st.step},
                  {"train_task_loss", st.sum_task / st.rows}, {"train_prior_loss", st.sum_prior / st.rows},
                  {"train_total_loss", st.sum_total / st.rows}, {"train_examples", st.rows},
-                 {"examples_per_s", st.rows / std::max(st.seconds, 1e-9)}, {"train_seconds", st.seconds}};
+                 {"examples_per_s", st.rows / std::max(st.seconds, 1e-9)}, {"train_seconds", st.seconds},
+                 {"skipped_batches", st.skipped}};
     double key = st.sum_total / st.rows;  // without validation data the training loss decides
     if (valid_ds.n > 0) {
       auto t0 = std::chrono::steady_clock::now();
@@ -263,6 +321,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     st.epoch += 1;
     st.step_in_epoch = 0;
     st.sum_task = st.sum_prior = st.sum_total = st.rows = st.seconds = 0;
+    st.skipped = 0;
     if (key < st.best_value) {
       st.best_value = key;
       st.best_epoch = st.epoch;
@@ -297,6 +356,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       std::fprintf(log, ", %.1f ex/s%s\n", line["examples_per_s"].get<double>(), stop ? " — early stop" : "");
     }
     if (t.max_steps > 0 && st.step >= t.max_steps) stop = true, res.stop_reason = "max_steps";
+    if (!stop && stop_requested() && st.epoch < t.epochs) stop = true, res.stop_reason = "signal";  // checkpoint written above
   }
   save_weights("model.safetensors", model->state_dict());
   if (best_sd.empty()) {  // stopped before the first epoch ended
@@ -305,9 +365,11 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   }
   res.epochs = st.epoch;
   res.steps = st.step;
+  res.skipped_batches = st.skipped_total;
+  res.last_checkpoint = res_last_ck;
   res.best_epoch = st.best_epoch;
   res.best_value = st.best_value;
-  if (test_ds.n > 0 && res.stop_reason != "max_steps") {
+  if (test_ds.n > 0 && res.stop_reason != "max_steps" && res.stop_reason != "signal") {
     model->load_state_dict(to_map(best_sd), true);
     EvalResult te = evaluate(*model, test_ds, cfg.prior, t.revcomp, t.eval_batch_size, t.counts_loss_weight, ctx,
                              cfg.data.test);
