@@ -12,8 +12,8 @@ namespace lowpass::tools {
 namespace {
 struct DemoArgs {
   std::string out = "demo_out";
-  int64_t n = 1200, length = 400, epochs = 4;
-  double gc = 0.55;
+  int64_t n = 1000, length = 200, epochs = 3, batch_size = 32;
+  double gc = 0.5, lr = 0.005;
   std::vector<uint64_t> seeds{1};
   int threads = 0;
   bool quiet = false;
@@ -28,6 +28,9 @@ CommandRun add_demo_command(CLI::App& app) {
   sub->add_option("--length", a->length, "Sequence length")->check(CLI::PositiveNumber);
   sub->add_option("--epochs", a->epochs, "Epochs per run")->check(CLI::PositiveNumber);
   sub->add_option("--gc", a->gc, "GC content of training positives' background")->check(CLI::Range(0.0, 1.0));
+  sub->add_option("--batch-size", a->batch_size, "Rows per step before RC doubling (half positives)")
+      ->check(CLI::PositiveNumber);
+  sub->add_option("--lr", a->lr, "Adam learning rate")->check(CLI::PositiveNumber);
   sub->add_option("--seeds", a->seeds, "Training seeds (one run with and one without the prior per seed)");
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)");
   sub->add_flag("--quiet", a->quiet, "No progress bars");
@@ -39,7 +42,8 @@ CommandRun add_demo_command(CLI::App& app) {
     o.length = a->length;
     o.gc = a->gc;
     o.seeds = a->seeds;
-    o.train = {{"epochs", a->epochs}, {"threads", a->threads}, {"early_stopping", false}};
+    o.train = {{"epochs", a->epochs}, {"threads", a->threads}, {"early_stopping", false},
+               {"batch_size", a->batch_size}, {"lr", a->lr}};
     o.quiet = a->quiet;
     o.log = stdout;
     std::printf("lowpass demo: %lld simulated SPI1 sequences of %lld bp (train gc %.2f), binary model, %lld epochs, "
