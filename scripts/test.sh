@@ -5,3 +5,5 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh build
 meson test -C build --print-errorlogs --num-processes 1
+bash examples/embed/run.sh build  # the installed library (meson install --destdir) + pkg-config, as a user's tool builds
+bash scripts/test_python.sh build  # pip install . (nanobind module) into .venv-python, then pytest python/tests

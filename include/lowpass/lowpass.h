@@ -1,0 +1,167 @@
+// lowpass public C++ API: load/save a model, predict, attribute, train with a prior, the prior loss.
+// Only the standard library appears here (pimpl); arrays are float32, row-major, (N, 4, L) for sequences.
+// Test: build-api/tests/lowpass_tests -ts=api ; docs/api.md ; link with `pkg-config --cflags --libs lowpass`.
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <optional>
+#include <stdexcept>
+#include <string>
+#include <vector>
+
+namespace lowpass::api {
+
+// Every error the API raises (bad file, config, shape, option); what() names the file/field at fault.
+class Error : public std::runtime_error {
+ public:
+  explicit Error(const std::string& msg) : std::runtime_error(msg) {}
+};
+
+// "0.1.0"; with " (CUDA backend compiled)" or " (CPU only)" in version_string().
+std::string version();
+std::string version_string();
+
+// A float32 array, contiguous and row-major. Either owns its memory (shared between copies of the
+// Array, released with the last one) or views a caller's buffer (the caller keeps it alive).
+class Array {
+ public:
+  Array() = default;
+  static Array view(const float* data, std::vector<int64_t> shape);        // no copy
+  static Array copy_of(const float* data, std::vector<int64_t> shape);     // copies
+  static Array zeros(std::vector<int64_t> shape);
+  // Hand over memory kept alive by `owner` (e.g. an engine tensor or a NumPy array).
+  static Array adopt(std::shared_ptr<void> owner, float* data, std::vector<int64_t> shape);
+
+  bool empty() const { return data_ == nullptr && shape_.empty(); }
+  const float* data() const { return data_; }
+  float* mutable_data() const { return data_; }
+  const std::vector<int64_t>& shape() const { return shape_; }
+  int64_t ndim() const { return static_cast<int64_t>(shape_.size()); }
+  int64_t size() const;  // number of elements
+  std::vector<float> to_vector() const;
+  const std::shared_ptr<void>& owner() const { return owner_; }  // null for views
+
+ private:
+  std::shared_ptr<void> owner_;
+  float* data_ = nullptr;
+  std::vector<int64_t> shape_;
+};
+
+// Model outputs in eval mode. binary: logits (N, T). profile: profile_logits (N, T, S, O) (softmax
+// over O) and log_counts (N, T, S).
+struct Predictions {
+  Array logits;
+  Array profile_logits;
+  Array log_counts;
+};
+
+// The methods of `lowpass attribute` (docs/attribution.md): grad | gradxinput | deepshap_ref |
+// deepshap | ism | ig. target: "" (binary: logits, profile: profile) or logits[:t] | profile[:t] |
+// profile_raw[:t] | counts[:t].
+struct AttributionOptions {
+  std::string method = "grad";
+  std::string target;
+  int64_t refs = -1;          // dinucleotide-shuffled references (-1: 10 for deepshap_ref, 20 for deepshap)
+  uint64_t seed = 20200219;   // example i (0-based in x) uses seed + i + first_index
+  int64_t first_index = 0;
+  int64_t ig_steps = 50;
+  int64_t batch = 16;         // sequences attributed per chunk (memory bound)
+  int64_t max_batch = 64;     // sequences per forward pass inside a chunk
+};
+
+struct Attributions {
+  Array hypothetical;  // (N, 4, L) hypothetical scores (what modisco-lite reads)
+  Array actual;        // (N, 4, L) hypothetical ⊙ x
+  // deepshap / ig: per example Σ actual − (f(x) − mean f(ref)) and that over |f(x) − mean f(ref)|.
+  std::vector<double> delta, delta_relative;
+};
+
+// The attribution prior of a training step (models/loss; docs/fourier_prior.md). Unset fields take
+// the model type's default (binary: weight 1, freq_limit 150; profile: weight 50, freq_limit 200).
+struct PriorOptions {
+  std::string type = "fourier";  // fourier | smoothness | sparsity | none
+  std::optional<double> weight;
+  std::optional<int64_t> freq_limit;
+  std::optional<double> softness = 0.2;  // nullopt: hard cut-off at freq_limit
+  double smooth_sigma = 3.0;
+  double l2_weight = 0.0;
+  std::string attribution_mode = "train";  // train | eval (models with batch norm)
+};
+
+struct TrainStepOptions {
+  PriorOptions prior;
+  std::string optimizer = "adam";  // adam | sgd; the optimiser state persists across steps of a Model
+  double lr = 1e-3;
+  double counts_loss_weight = 20.0;  // profile only
+};
+
+struct StepResult {
+  double task = 0, prior = 0, total = 0;  // losses of this batch before the update
+  int64_t step = 0;                        // optimiser steps taken on this Model so far
+};
+
+// Where a model comes from. path: a model directory (config.json + best/model.safetensors, as
+// `lowpass train` writes) or a .safetensors state_dict (lowpass- or PyTorch-written); config: for a
+// bare .safetensors, a config.json path or JSON text, either {"model": {...}} or the model section.
+struct LoadOptions {
+  std::string config;
+  std::string weights = "best";  // directories: best | last
+  int threads = 0;               // CPU threads (0 = all usable cores)
+};
+
+class Model {
+ public:
+  static Model load(const std::string& path, const LoadOptions& opt = {});
+  // A freshly initialised model from its `model` config section (JSON text), seeded.
+  static Model create(const std::string& model_config_json, uint64_t seed = 0, int threads = 0);
+
+  Model(Model&&) noexcept;
+  Model& operator=(Model&&) noexcept;
+  ~Model();
+
+  // A model directory: config.json ({"model": ...}) + model.safetensors (state_dict).
+  void save(const std::string& dir) const;
+  void save_weights(const std::string& safetensors_path) const;  // state_dict only
+
+  std::string type() const;  // binary | profile
+  std::string dtype() const; // float32 | float64
+  int64_t input_length() const;
+  int64_t output_length() const;  // binary: T; profile: O
+  int64_t tasks() const;
+  int64_t strands() const;        // profile: S; binary: 1
+  bool uses_control() const;      // profile models with controls: predict/attribute need `control`
+  std::string config_json() const;             // the resolved `model` section
+  std::vector<std::string> parameter_names() const;  // state_dict keys
+  Array parameter(const std::string& name) const;    // a copy, float32
+  void set_threads(int threads);
+
+  // x (N, 4, L) one-hot (N bases all-zero columns); control (N, T|1, S, O) counts or empty. Eval mode,
+  // `batch` sequences per forward pass.
+  Predictions predict(const Array& x, const Array& control = {}, int64_t batch = 64) const;
+  Attributions attribute(const Array& x, const AttributionOptions& opt = {}, const Array& control = {}) const;
+  // One optimiser step on task + weight · prior for this batch, as `lowpass train` takes (no
+  // reverse-complement doubling: pass it in x if wanted). y: binary (N, T) in {1, 0, -1}; profile
+  // (N, T, S, O) counts. status (N): 1 = the prior applies; empty = the default (binary: any label 1;
+  // profile: all).
+  StepResult train_step(const Array& x, const Array& y, const std::vector<int>& status = {},
+                        const TrainStepOptions& opt = {}, const Array& control = {});
+  // The same losses without an update (training-mode forward; running statistics are not changed).
+  StepResult losses(const Array& x, const Array& y, const std::vector<int>& status = {},
+                    const TrainStepOptions& opt = {}, const Array& control = {}) const;
+
+ private:
+  struct Impl;
+  explicit Model(std::unique_ptr<Impl> impl);
+  std::unique_ptr<Impl> impl_;
+};
+
+// The Fourier prior on given attributions attr (N, 4, L) (grad × input), status (N) (empty: all 1):
+// mean over status==1 rows of 1 − Σ_k w_k m_k / Σ_j m_j, m = |rfft(smooth_σ(Σ_bases |attr|))|.
+// With `grad` non-null, *grad = d loss / d attr (N, 4, L).
+double fourier_prior_loss(const Array& attr, const std::vector<int>& status = {}, int64_t freq_limit = 150,
+                          std::optional<double> softness = 0.2, double smooth_sigma = 3.0, Array* grad = nullptr);
+// Any prior of PriorOptions (fourier | smoothness | sparsity; weight and l2_weight are not applied).
+double prior_loss(const Array& attr, const std::vector<int>& status, const PriorOptions& prior,
+                  Array* grad = nullptr);
+
+}  // namespace lowpass::api

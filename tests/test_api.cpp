@@ -1,0 +1,381 @@
+// The public C++ API (include/lowpass/lowpass.h) against the engine it wraps and against plain loops:
+// predictions = the model's forward, save/load round trips, attributions = models/attr, grad = finite
+// differences, an SGD step = p − lr·g, the Fourier prior = a direct DFT loop and its gradient = FD.
+// Run: build-api/tests/lowpass_tests -ts=api
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <complex>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/checkpoint.h"
+#include "engine/safetensors.h"
+#include "include/lowpass/lowpass.h"
+#include "models/attr/attribute.h"
+#include "models/attr/model_dir.h"
+#include "models/loss/objective.h"
+
+using lowpass::api::Array;
+namespace api = lowpass::api;
+namespace fs = std::filesystem;
+
+namespace {
+
+const char* kBinary64 =
+    R"({"type": "binary", "dtype": "float64", "input_length": 37, "num_tasks": 2, "conv_depths": [6, 5],
+        "conv_filter_sizes": [5, 3], "max_pool_size": 4, "max_pool_stride": 3, "fc_sizes": [7]})";
+const char* kBinary32 =
+    R"({"type": "binary", "input_length": 37, "num_tasks": 1, "conv_depths": [6, 5],
+        "conv_filter_sizes": [5, 3], "max_pool_size": 4, "max_pool_stride": 3, "fc_sizes": [7]})";
+const char* kProfile =
+    R"({"type": "profile", "dtype": "float64", "input_length": 41, "output_length": 19, "num_tasks": 2,
+        "num_strands": 2, "controls": "matched", "dil_conv_filter_sizes": [5, 3, 3],
+        "dil_conv_dilations": [1, 2, 4], "dil_conv_depths": [6, 6, 6], "prof_conv_kernel_size": 7})";
+
+Array onehot(int64_t N, int64_t L, uint64_t seed) {
+  Array x = Array::zeros({N, 4, L});
+  lowpass::Rng r(seed);
+  for (int64_t b = 0; b < N; ++b)
+    for (int64_t l = 0; l < L; ++l)
+      if (r.uniform() > 0.03) x.mutable_data()[(b * 4 + r.randint(0, 4)) * L + l] = 1.f;  // some N columns
+  return x;
+}
+
+fs::path tmpdir(const std::string& name) {
+  fs::path d = fs::temp_directory_path() / ("lowpass_api_" + name + "_" + std::to_string(::getpid()));
+  fs::remove_all(d);
+  fs::create_directories(d);
+  return d;
+}
+
+double max_abs_diff(const Array& a, const Array& b) {
+  REQUIRE(a.shape() == b.shape());
+  double m = 0;
+  for (int64_t i = 0; i < a.size(); ++i) m = std::max(m, std::abs(double(a.data()[i]) - double(b.data()[i])));
+  return m;
+}
+
+// The Fourier prior by plain loops (REFERENCE §1.2) in double: a = smooth(Σ|attr|), m = |DFT(a)|.
+double plain_fourier_prior(const Array& attr, const std::vector<int>& status, int64_t K, double s, double sigma) {
+  const int64_t N = attr.shape()[0], L = attr.shape()[2];
+  std::vector<double> kern = {0.0, 1.0, 0.0};
+  if (sigma > 0) {
+    kern.clear();
+    const int r = static_cast<int>(sigma + 0.5);  // scipy.ndimage: radius int(truncate·σ + 0.5), truncate 1
+    double tot = 0;
+    for (int i = -r; i <= r; ++i) kern.push_back(std::exp(-0.5 * i * i / (sigma * sigma))), tot += kern.back();
+    for (double& w : kern) w /= tot;
+  }
+  const int64_t R = (static_cast<int64_t>(kern.size()) - 1) / 2;
+  double sum = 0;
+  int64_t P = 0;
+  for (int64_t b = 0; b < N; ++b) {
+    if (status[b] != 1) continue;
+    ++P;
+    std::vector<double> a(L, 0.0), sm(L, 0.0);
+    for (int64_t c = 0; c < 4; ++c)
+      for (int64_t l = 0; l < L; ++l) a[l] += std::abs(double(attr.data()[(b * 4 + c) * L + l]));
+    for (int64_t l = 0; l < L; ++l)
+      for (int64_t j = -R; j <= R; ++j)
+        if (l + j >= 0 && l + j < L) sm[l] += kern[j + R] * a[l + j];
+    const int64_t nb = L / 2 + 1;
+    std::vector<double> m(nb);
+    double den = 0;
+    for (int64_t k = 0; k < nb; ++k) {
+      std::complex<double> z = 0;
+      for (int64_t l = 0; l < L; ++l) z += sm[l] * std::polar(1.0, -2 * M_PI * double(k * l) / double(L));
+      m[k] = std::abs(z);
+      den += m[k];
+    }
+    if (den == 0) den = 1;
+    double score = 0;
+    for (int64_t k = 1; k < nb; ++k) score += (k <= K ? 1.0 : (s > 0 ? 1.0 / (1.0 + std::pow(double(k - K), s)) : 0.0)) * m[k] / den;
+    sum += 1 - score;
+  }
+  return P ? sum / double(P) : 0.0;
+}
+
+}  // namespace
+
+TEST_SUITE("api") {
+TEST_CASE("Array: views borrow, copies and zeros own, adopt keeps the owner alive") {
+  std::vector<float> buf = {1, 2, 3, 4, 5, 6};
+  Array v = Array::view(buf.data(), {2, 3});
+  CHECK(v.data() == buf.data());
+  CHECK(v.size() == 6);
+  CHECK(v.owner() == nullptr);
+  Array c = Array::copy_of(buf.data(), {3, 2});
+  CHECK(c.data() != buf.data());
+  buf[0] = 9;
+  CHECK(c.data()[0] == 1.f);
+  CHECK(c.to_vector() == std::vector<float>({1, 2, 3, 4, 5, 6}));
+  Array z = Array::zeros({0, 4, 7});
+  CHECK(z.size() == 0);
+  auto keep = std::make_shared<std::vector<float>>(5, 2.f);
+  Array a = Array::adopt(keep, keep->data(), {5});
+  keep.reset();
+  CHECK(a.data()[4] == 2.f);  // still alive through the Array
+  CHECK(Array().empty());
+  CHECK_THROWS_AS(Array::zeros({-1, 3}), api::Error);
+  CHECK(!api::version().empty());
+}
+
+TEST_CASE("predict equals the engine's eval forward, any batch size; save/load round trips") {
+  auto m = api::Model::create(kBinary64, 11, 1);
+  CHECK(m.type() == "binary");
+  CHECK(m.dtype() == "float64");
+  CHECK(m.input_length() == 37);
+  CHECK(m.tasks() == 2);
+  CHECK(!m.uses_control());
+  Array x = onehot(5, 37, 3);
+  auto p1 = m.predict(x, {}, 64), p2 = m.predict(x, {}, 1), p3 = m.predict(x, {}, 2);
+  REQUIRE(p1.logits.shape() == std::vector<int64_t>{5, 2});
+  CHECK(p1.profile_logits.empty());
+  CHECK(max_abs_diff(p1.logits, p2.logits) == 0.0);
+  CHECK(max_abs_diff(p1.logits, p3.logits) == 0.0);
+
+  fs::path d = tmpdir("predict");
+  m.save(d.string());
+  CHECK(fs::exists(d / "config.json"));
+  CHECK(fs::exists(d / "model.safetensors"));
+  // The engine directly: load the directory, eval forward in float64.
+  lowpass::Context ctx(1, 0);
+  auto im = lowpass::attr::load_model_dir(d.string(), ctx);
+  lowpass::Tensor xt = lowpass::cast(lowpass::Tensor::from_vector(ctx, {5, 4, 37}, x.to_vector()), lowpass::DType::F64);
+  auto ref = im->forward(xt, {}, false).logits.to_vector<double>();
+  for (int64_t i = 0; i < 10; ++i) CHECK(p1.logits.data()[i] == static_cast<float>(ref[i]));
+
+  auto loaded = api::Model::load(d.string());
+  CHECK(max_abs_diff(loaded.predict(x).logits, p1.logits) == 0.0);
+  // A bare state_dict with the config as JSON text, as a path, and found beside the file.
+  m.save_weights((d / "w.safetensors").string());
+  api::LoadOptions lo;
+  lo.config = kBinary64;
+  CHECK(max_abs_diff(api::Model::load((d / "w.safetensors").string(), lo).predict(x).logits, p1.logits) == 0.0);
+  lo.config = (d / "config.json").string();
+  CHECK(max_abs_diff(api::Model::load((d / "w.safetensors").string(), lo).predict(x).logits, p1.logits) == 0.0);
+  CHECK(max_abs_diff(api::Model::load((d / "w.safetensors").string()).predict(x).logits, p1.logits) == 0.0);
+  // A training checkpoint (state_dict under "model.").
+  lowpass::Checkpoint ck;
+  ck.model = im->state_dict();
+  lowpass::save_checkpoint((d / "ck.safetensors").string(), ck);
+  CHECK(max_abs_diff(api::Model::load((d / "ck.safetensors").string()).predict(x).logits, p1.logits) == 0.0);
+  // Parameters are copies with the state_dict names.
+  auto names = m.parameter_names();
+  REQUIRE(!names.empty());
+  CHECK(names.front() == "conv_layers.0.weight");
+  CHECK(m.parameter(names.front()).shape() == std::vector<int64_t>{6, 4, 5});
+  fs::remove_all(d);
+}
+
+TEST_CASE("float32 models read the caller's buffer; profile outputs and controls") {
+  auto m = api::Model::create(kBinary32, 2, 1);
+  CHECK(m.dtype() == "float32");
+  Array x = onehot(1, 37, 5);  // batch 1
+  auto p = m.predict(x);
+  CHECK(p.logits.shape() == std::vector<int64_t>{1, 1});
+  CHECK(std::isfinite(p.logits.data()[0]));
+
+  auto pm = api::Model::create(kProfile, 4, 1);
+  CHECK(pm.uses_control());
+  CHECK(pm.strands() == 2);
+  CHECK(pm.output_length() == 19);
+  Array xp = onehot(3, 41, 6);
+  Array ctrl = Array::zeros({3, 2, 2, 19});
+  for (int64_t i = 0; i < ctrl.size(); ++i) ctrl.mutable_data()[i] = float(i % 5);
+  auto pp = pm.predict(xp, ctrl, 2);
+  CHECK(pp.profile_logits.shape() == std::vector<int64_t>{3, 2, 2, 19});
+  CHECK(pp.log_counts.shape() == std::vector<int64_t>{3, 2, 2});
+  CHECK(pp.logits.empty());
+  auto pp1 = pm.predict(xp, ctrl, 64);
+  CHECK(max_abs_diff(pp.profile_logits, pp1.profile_logits) == 0.0);
+  CHECK(max_abs_diff(pp.log_counts, pp1.log_counts) == 0.0);
+  // Errors name the field and what was expected.
+  try {
+    pm.predict(xp);
+    FAIL("no error without control");
+  } catch (const api::Error& e) {
+    CHECK(std::string(e.what()).find("control") != std::string::npos);
+  }
+  try {
+    m.predict(onehot(2, 36, 1));
+    FAIL("no error for a wrong length");
+  } catch (const api::Error& e) {
+    CHECK(std::string(e.what()).find("input_length is 37") != std::string::npos);
+  }
+  CHECK_THROWS_AS(m.predict(Array::zeros({2, 3, 37})), api::Error);
+  CHECK_THROWS_AS(api::Model::load("/nonexistent/model"), api::Error);
+  CHECK_THROWS_AS(api::Model::create(R"({"type": "binary", "bogus_key": 1})"), api::Error);
+  fs::path d = tmpdir("bare");
+  m.save_weights((d / "w.safetensors").string());
+  try {
+    api::Model::load((d / "w.safetensors").string());
+    FAIL("no error without a config");
+  } catch (const api::Error& e) {
+    CHECK(std::string(e.what()).find("config") != std::string::npos);
+  }
+  fs::remove_all(d);
+}
+
+TEST_CASE("attribute: every method equals models/attr; grad equals finite differences of predict") {
+  auto m = api::Model::create(kBinary64, 21, 1);
+  fs::path d = tmpdir("attr");
+  m.save(d.string());
+  lowpass::Context ctx(1, 0);
+  auto im = lowpass::attr::load_model_dir(d.string(), ctx);
+  Array x = onehot(3, 37, 8);
+  lowpass::Tensor xt = lowpass::cast(lowpass::Tensor::from_vector(ctx, {3, 4, 37}, x.to_vector()), lowpass::DType::F64);
+  for (std::string method : {"grad", "gradxinput", "deepshap_ref", "deepshap", "ism", "ig"}) {
+    CAPTURE(method);
+    api::AttributionOptions o;
+    o.method = method;
+    o.refs = 3;
+    o.ig_steps = 8;
+    o.batch = 2;  // chunks of 2 and 1: results must not depend on chunking
+    auto r = m.attribute(x, o);
+    REQUIRE(r.hypothetical.shape() == std::vector<int64_t>{3, 4, 37});
+    lowpass::attr::AttrOptions io;
+    io.method = method;
+    io.target = lowpass::attr::default_target(*im);
+    io.refs = 3;
+    io.ig_steps = 8;
+    auto ir = lowpass::attr::attribute(*im, xt, {}, io, 0);
+    auto h = ir.hyp.to_vector<double>(), a = ir.actual.to_vector<double>();
+    double worst = 0;
+    for (size_t i = 0; i < h.size(); ++i) {
+      worst = std::max(worst, std::abs(h[i] - r.hypothetical.data()[i]) / (1e-6 + std::abs(h[i])));
+      CHECK(r.actual.data()[i] == doctest::Approx(float(a[i])).epsilon(1e-5));
+    }
+    CHECK(worst < 1e-5);
+    if (method == "deepshap" || method == "ig") CHECK(r.delta.size() == 3);
+  }
+  // grad: d(Σ_t logits)/dx against central differences of the engine's float64 forward (x off the one-hot).
+  auto g = m.attribute(x).hypothetical;
+  lowpass::Rng r(1);
+  auto xv = x.to_vector();
+  for (int rep = 0; rep < 12; ++rep) {
+    const int64_t i = r.randint(0, x.size());
+    const int64_t b = i / (4 * 37);
+    const double h = 1e-6;
+    auto f = [&](double dv) {
+      std::vector<double> xx(xv.begin(), xv.end());
+      xx[i] += dv;
+      lowpass::NoGradGuard ng;
+      auto o = im->forward(lowpass::Tensor::from_vector(ctx, {3, 4, 37}, xx), {}, false).logits.to_vector<double>();
+      return o[b * 2] + o[b * 2 + 1];
+    };
+    const double fd = (f(h) - f(-h)) / (2 * h);
+    CHECK(g.data()[i] == doctest::Approx(fd).epsilon(1e-5).scale(1e-6));
+  }
+  api::AttributionOptions bad;
+  bad.method = "nope";
+  CHECK_THROWS_AS(m.attribute(x, bad), api::Error);
+  fs::remove_all(d);
+}
+
+TEST_CASE("train_step: losses equal compute_losses, one SGD step is p - lr g, losses() changes nothing") {
+  for (const char* cfg : {kBinary64, kProfile}) {
+    auto m = api::Model::create(cfg, 5, 1);
+    CAPTURE(m.type());
+    fs::path d = tmpdir("train");
+    m.save(d.string());
+    const bool bin = m.type() == "binary";
+    const int64_t N = 4, L = m.input_length();
+    Array x = onehot(N, L, 12);
+    Array y = bin ? Array::zeros({N, 2}) : Array::zeros({N, 2, 2, 19});
+    for (int64_t i = 0; i < y.size(); ++i) y.mutable_data()[i] = bin ? float((i / 2) % 2) : float((i * 7) % 4);
+    Array ctrl = bin ? Array() : Array::zeros({N, 2, 2, 19});
+    for (int64_t i = 0; i < ctrl.size(); ++i) ctrl.mutable_data()[i] = float(i % 3);
+    std::vector<int> status = {1, 0, 1, 1};
+    api::TrainStepOptions o;
+    o.optimizer = "sgd";
+    o.lr = 0.05;
+    o.prior.freq_limit = 3;  // a short sequence: keep some bins above the limit
+    o.prior.attribution_mode = "eval";
+
+    // The engine directly on a copy: losses and parameter gradients.
+    lowpass::Context ctx(1, 0);
+    auto im = lowpass::attr::load_model_dir(d.string(), ctx);
+    lowpass::Batch b;
+    b.x = lowpass::cast(lowpass::Tensor::from_vector(ctx, x.shape(), x.to_vector()), lowpass::DType::F64);
+    b.y = lowpass::cast(lowpass::Tensor::from_vector(ctx, y.shape(), y.to_vector()), lowpass::DType::F64);
+    if (!bin) b.control = lowpass::cast(lowpass::Tensor::from_vector(ctx, ctrl.shape(), ctrl.to_vector()), lowpass::DType::F64);
+    b.status = status;
+    lowpass::PriorConfig pc;
+    pc.weight = bin ? 1.0 : 50.0;  // the model type's default weight
+    pc.freq_limit = 3;
+    pc.attribution_mode = "eval";
+    lowpass::Losses l = lowpass::compute_losses(*im, b, pc, true);
+    lowpass::backward(l.total);
+
+    auto before = m.predict(x, ctrl);
+    auto lv = m.losses(x, y, status, o, ctrl);
+    auto again = m.predict(x, ctrl);  // running statistics untouched by losses()
+    CHECK(max_abs_diff(bin ? again.logits : again.profile_logits, bin ? before.logits : before.profile_logits) == 0.0);
+    CHECK(lv.task == doctest::Approx(l.task.item()).epsilon(1e-10));
+    CHECK(lv.prior == doctest::Approx(l.prior.item()).epsilon(1e-10));
+    CHECK(l.prior.item() > 0);
+    auto st = m.train_step(x, y, status, o, ctrl);
+    CHECK(st.step == 1);
+    CHECK(st.total == doctest::Approx(l.total.item()).epsilon(1e-10));
+    for (auto& [name, p] : im->parameters()) {
+      CAPTURE(name);
+      auto pv = p.to_vector<double>();
+      auto gv = p.grad().defined() ? p.grad().to_vector<double>() : std::vector<double>(pv.size(), 0.0);
+      Array after = m.parameter(name);
+      for (size_t i = 0; i < pv.size(); ++i)
+        CHECK(after.data()[i] == doctest::Approx(float(pv[i] - 0.05 * gv[i])).epsilon(1e-6).scale(1e-6));
+    }
+    // A few Adam steps lower the loss on this batch.
+    o.optimizer = "adam";
+    o.lr = 0.01;
+    double first = m.losses(x, y, status, o, ctrl).total;
+    for (int i = 0; i < 15; ++i) m.train_step(x, y, status, o, ctrl);
+    CHECK(m.losses(x, y, status, o, ctrl).total < first);
+    CHECK_THROWS_AS(m.train_step(x, Array::zeros({N, 3}), status, o, ctrl), api::Error);
+    fs::remove_all(d);
+  }
+}
+
+TEST_CASE("fourier_prior_loss equals a plain DFT loop; its gradient equals finite differences") {
+  lowpass::Rng r(4);
+  for (int64_t L : {1, 2, 17, 64, 101}) {
+    CAPTURE(L);
+    const int64_t N = 3;
+    Array a = Array::zeros({N, 4, L});
+    for (int64_t i = 0; i < a.size(); ++i) a.mutable_data()[i] = float((r.uniform() < 0.5 ? -1 : 1) * r.uniform(0.1, 1.0));
+    std::vector<int> status = {1, 0, 1};
+    for (auto [K, s, sigma] : {std::tuple{5L, 0.2, 3.0}, std::tuple{2L, -1.0, 0.0}, std::tuple{150L, 0.2, 1.5}}) {
+      std::optional<double> soft = s > 0 ? std::optional<double>(s) : std::nullopt;
+      Array g;
+      const double v = api::fourier_prior_loss(a, status, K, soft, sigma, &g);
+      CHECK(v == doctest::Approx(plain_fourier_prior(a, status, K, s, sigma)).epsilon(1e-9));
+      REQUIRE(g.shape() == a.shape());
+      for (int64_t b = 0; b < 4; ++b) {  // rows with status 0 get no gradient
+        const int64_t i = (1 * 4 + b % 4) * L + r.randint(0, L);
+        CHECK(g.data()[i] == 0.f);
+      }
+      for (int rep = 0; rep < 6; ++rep) {
+        const int64_t i = r.randint(0, a.size());
+        const float h = 1.0f / 1024;
+        auto f = [&](float dv) {
+          Array aa = Array::copy_of(a.data(), a.shape());
+          aa.mutable_data()[i] += dv;
+          return plain_fourier_prior(aa, status, K, s, sigma);
+        };
+        const double fd = (f(h) - f(-h)) / (2 * h);
+        CHECK(g.data()[i] == doctest::Approx(fd).epsilon(1e-3).scale(1e-4));
+      }
+    }
+  }
+  CHECK(api::fourier_prior_loss(Array::zeros({2, 4, 9}), {0, 0}) == 0.0);
+  CHECK_THROWS_AS(api::fourier_prior_loss(Array::zeros({2, 3, 9})), api::Error);
+  CHECK_THROWS_AS(api::fourier_prior_loss(Array::zeros({2, 4, 9}), {1}), api::Error);
+  api::PriorOptions p;
+  p.type = "smoothness";
+  Array a = Array::zeros({1, 4, 4});
+  a.mutable_data()[0] = 1, a.mutable_data()[2] = 3;  // Σ|a| per position: 1 0 3 0 → TV 1 + 3 + 3 = 7
+  CHECK(api::prior_loss(a, {}, p) == doctest::Approx(7.0));
+}
+}
