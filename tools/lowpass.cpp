@@ -17,6 +17,7 @@ CommandRun add_predict_command(CLI::App& app);
 CommandRun add_attribute_command(CLI::App& app);
 CommandRun add_evaluate_command(CLI::App& app);
 CommandRun add_report_command(CLI::App& app);
+CommandRun add_data_stats_command(CLI::App& app);  // tools/cmd_data_stats.cpp (genome data)
 }  // namespace lowpass::tools
 
 int main(int argc, char** argv) {
@@ -31,6 +32,7 @@ int main(int argc, char** argv) {
       {"demo", add_demo_command(app)},
       {"predict", add_predict_command(app)}, {"attribute", add_attribute_command(app)},
       {"evaluate", add_evaluate_command(app)}, {"report", add_report_command(app)},
+      {"data-stats", add_data_stats_command(app)},
   };
   try {
     app.parse(argc, argv);

@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "models/arch/binary_net.h"
 #include "models/arch/profile_net.h"
+#include "models/train/config_genome.h"
 
 namespace lowpass {
 
@@ -24,7 +25,7 @@ json default_config(const std::string& type) {
   const bool bin = type == "binary";
   json c;
   c["model"] = {{"type", type}};
-  c["data"] = {{"train", nullptr}, {"valid", nullptr}, {"test", nullptr}};
+  c["data"] = {{"train", nullptr}, {"valid", nullptr}, {"test", nullptr}, {"genome", nullptr}, {"sequences", nullptr}};
   TrainSettings t;
   c["train"] = {{"optimizer", t.optimizer},
                 {"lr", t.lr},
@@ -175,9 +176,19 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
   cfg.model = c["model"];
 
   json& d = c["data"];
-  cfg.data.train = data_path(d, "train", src, base_dir, true);
-  cfg.data.valid = data_path(d, "valid", src, base_dir, false);
-  cfg.data.test = data_path(d, "test", src, base_dir, false);
+  const int n_forms = !d["train"].is_null() + !d["genome"].is_null() + !d["sequences"].is_null();
+  LP_CHECK(n_forms <= 1, src, ": give exactly one of 'data.train' (npz), 'data.genome' (FASTA + peaks) and "
+           "'data.sequences' (FASTA files of positives/negatives), got ", n_forms);
+  if (!d["genome"].is_null() || !d["sequences"].is_null()) {
+    LP_CHECK(d["valid"].is_null() && d["test"].is_null(), src, ": 'data.valid'/'data.test' are npz paths for "
+             "'data.train'; with data.genome the folds choose the splits, with data.sequences use data.sequences.valid/test");
+    if (!d["genome"].is_null()) resolve_genome_data(d["genome"], cfg, src, base_dir);
+    else resolve_sequence_data(d["sequences"], cfg, src, base_dir);
+  } else {
+    cfg.data.train = data_path(d, "train", src, base_dir, true);
+    cfg.data.valid = data_path(d, "valid", src, base_dir, false);
+    cfg.data.test = data_path(d, "test", src, base_dir, false);
+  }
 
   json& t = c["train"];
   TrainSettings& s = cfg.train;

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include <nlohmann/json.hpp>
 
@@ -34,8 +35,38 @@ struct TrainSettings {
   bool progress = true;           // progress bar / periodic lines on stderr
 };
 
+// ---- genome-file and FASTA-sequence data (data.genome / data.sequences; docs/config.md) ----
+// data.genome: a reference FASTA with peaks (+ bigWig signals for profile models) split by chromosome
+// folds; binary models label 200-bp bins from one peak file per task, profile models centre windows
+// on the pooled peaks' summits and read one list of bigWigs (strands) per task.
+struct GenomeDataSettings {
+  bool enabled = false;
+  std::string fasta;
+  std::vector<std::string> peaks, ambiguous;                  // ambiguous: "" or one per task (binary)
+  std::vector<std::vector<std::string>> bigwigs, controls;    // profile: per task, S files each
+  std::string folds_file;                                     // folds JSON path ("" when given inline)
+  std::vector<std::string> train_chroms, valid_chroms, test_chroms;  // resolved folds
+  std::string chrom_sizes, blacklist, cache_dir;              // optional
+  std::string negatives = "uniform";                          // profile: uniform (reference) | gc_matched
+  bool exclude_peaks = false;
+  int64_t jitter = 128;
+  double max_n_fraction = 0.1, peak_retention = 0;
+  int64_t bin = 200, stride = 50, flank = 400;                // binary geometry (input = bin + 2 flank)
+  double min_overlap = 0.5;
+  bool partial_ambiguous = false;
+  int64_t gc_pool_factor = 10, gc_bins = 50;
+  int64_t memory_budget_mb = 1024, workers = 1, prefetch = 4;
+};
+// data.sequences: binary examples from FASTA files of positive and negative sequences per split.
+struct SequenceDataSettings {
+  bool enabled = false;
+  std::string train_positives, train_negatives, valid_positives, valid_negatives, test_positives, test_negatives;
+};
+
 struct DataSettings {
   std::string train, valid, test;  // .npz paths (absolute once resolved); valid/test may be empty
+  GenomeDataSettings genome;       // used when genome.enabled (then train/valid/test are empty)
+  SequenceDataSettings sequences;  // used when sequences.enabled
 };
 
 struct TrainConfig {

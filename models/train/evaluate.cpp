@@ -9,6 +9,8 @@
 #include <numeric>
 
 #include "engine/error.h"
+#include "engine/ops.h"
+#include "models/eval/profile_metrics.h"
 
 namespace lowpass {
 
@@ -43,6 +45,8 @@ nlohmann::json EvalResult::to_json(const std::string& p) const {
     for (double a : auroc_per_task) per.push_back(num(a));
     j[p + "auroc_per_task"] = per;
   }
+  for (auto& [k, v] : profile_metrics.items())
+    j[p + k] = v.is_number_float() && !std::isfinite(v.get<double>()) ? nlohmann::json(nullptr) : v;
   return j;
 }
 
@@ -54,12 +58,18 @@ EvalResult evaluate(Model& model, const ArrayDataset& ds, const PriorConfig& pri
   so.sequential = true;
   so.shuffle = false;
   ArrayBatchSource src(ds, so, what);
-  Rng unused(0);
-  src.start_epoch(0, unused);
+  return evaluate_source(model, src, prior, counts_loss_weight, ctx, what + " (" + ds.source + ")");
+}
+
+EvalResult evaluate_source(Model& model, BatchSource& src, const PriorConfig& prior, double counts_loss_weight,
+                           Context& ctx, const std::string& what, bool full_profile_metrics, uint64_t seed) {
+  Rng rng(seed);
+  src.start_epoch(0, rng);
   EvalResult r;
   const bool binary = model.type() == "binary";
   const int64_t T = model.tasks();
   std::vector<std::vector<double>> labels(static_cast<size_t>(T)), scores(static_cast<size_t>(T));
+  eval::ProfileData pd, uni;  // full profile metrics (and a uniform-profile baseline)
   NoGradGuard ng;  // the attributions inside compute_losses still get their own (first-order) graph
   for (int64_t b = 0; b < src.batches_per_epoch(); ++b) {
     Batch batch = src.next(ctx);
@@ -67,7 +77,7 @@ EvalResult evaluate(Model& model, const ArrayDataset& ds, const PriorConfig& pri
     const double n = static_cast<double>(batch.size());
     const double task = l.task.item(), pr = l.prior.item(), tot = l.total.item();
     LP_CHECK(std::isfinite(task) && std::isfinite(pr) && std::isfinite(tot), what, ": loss is not finite (task ",
-             task, ", prior ", pr, ") in evaluation batch ", b, " of ", ds.source);
+             task, ", prior ", pr, ") in evaluation batch ", b);
     r.task += task * n, r.prior += pr * n, r.total += tot * n;
     r.examples += batch.size();
     if (binary) {
@@ -77,6 +87,13 @@ EvalResult evaluate(Model& model, const ArrayDataset& ds, const PriorConfig& pri
         labels[i % static_cast<size_t>(T)].push_back(y[i]);
         scores[i % static_cast<size_t>(T)].push_back(lg[i]);
       }
+    } else if (full_profile_metrics) {
+      Tensor lp = log_softmax(l.outputs.profile_logits, -1);
+      auto y = batch.y.to_vector<double>(), p = lp.to_vector<double>(), c = l.outputs.log_counts.to_vector<double>();
+      pd.T = batch.y.size(1), pd.S = batch.y.size(2), pd.O = batch.y.size(3), pd.N += batch.size();
+      pd.true_counts.insert(pd.true_counts.end(), y.begin(), y.end());
+      pd.pred_log_probs.insert(pd.pred_log_probs.end(), p.begin(), p.end());
+      pd.pred_log_counts.insert(pd.pred_log_counts.end(), c.begin(), c.end());
     }
   }
   const double n = static_cast<double>(r.examples);
@@ -90,6 +107,23 @@ EvalResult evaluate(Model& model, const ArrayDataset& ds, const PriorConfig& pri
       if (std::isfinite(a)) s += a, ++k;
     }
     r.auroc = k ? s / static_cast<double>(k) : std::numeric_limits<double>::quiet_NaN();
+  } else if (full_profile_metrics && pd.N > 0) {
+    eval::ProfileMetricsConfig mc;
+    mc.bin_sizes = {1, 10};
+    eval::ProfileMetrics m = eval::profile_metrics(pd, mc);
+    uni = pd;
+    std::fill(uni.pred_log_probs.begin(), uni.pred_log_probs.end(), -std::log(static_cast<double>(pd.O)));
+    mc.bin_sizes = {1};
+    eval::ProfileMetrics mu = eval::profile_metrics(uni, mc);
+    auto mean = [](const std::vector<double>& v) {
+      double s = 0;
+      for (double x : v) s += x;
+      return v.empty() ? 0.0 : s / static_cast<double>(v.size());
+    };
+    r.profile_metrics = {{"nll", mean(m.nll)}, {"uniform_nll", mean(mu.nll)}, {"jsd", mean(m.jsd)},
+                         {"uniform_jsd", mean(mu.jsd)}, {"count_pearson", mean(m.count_pearson)},
+                         {"count_spearman", mean(m.count_spearman)}, {"count_mse", mean(m.count_mse)},
+                         {"examples", pd.N}};
   }
   return r;
 }

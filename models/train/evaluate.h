@@ -18,6 +18,7 @@ struct EvalResult {
   double auroc = 0;                       // binary: mean over tasks with both classes (NaN if none)
   std::vector<double> auroc_per_task;
   int64_t examples = 0;                   // rows evaluated (reverse complements included)
+  nlohmann::json profile_metrics;         // profile with full metrics: nll, uniform_nll, jsd, count_pearson, ...
   nlohmann::json to_json(const std::string& prefix) const;  // {"<prefix>task_loss": …, …}
 };
 
@@ -25,6 +26,14 @@ struct EvalResult {
 // The prior is computed as in training (attributions from the eval-mode forward). NaN → Error naming `what`.
 EvalResult evaluate(Model& model, const ArrayDataset& ds, const PriorConfig& prior, bool revcomp,
                     int64_t batch_size, double counts_loss_weight, Context& ctx, const std::string& what);
+
+// The same over any BatchSource (npz, genome files): one epoch started with Rng(seed), so sampled
+// negatives/jitter are the same at every call. With full_profile_metrics, profile models also get the
+// multinomial NLL (and that of a uniform profile, the baseline), JSD and count correlations
+// (models/eval/profile_metrics.h) in `profile_metrics`.
+EvalResult evaluate_source(Model& model, BatchSource& src, const PriorConfig& prior, double counts_loss_weight,
+                           Context& ctx, const std::string& what, bool full_profile_metrics = false,
+                           uint64_t seed = 0);
 
 // grad × input attributions (B, 4, L) of rows `idx` in eval mode, with the reference's seeds
 // (binary: Σ_t logits; profile: mean-centred profile logits, detached). float64 host copy.

@@ -18,6 +18,7 @@
 #include "engine/safetensors.h"
 #include "models/arch/model.h"
 #include "models/data/array_dataset.h"
+#include "models/train/datasets.h"
 #include "models/train/evaluate.h"
 #include "models/train/progress.h"
 
@@ -40,15 +41,6 @@ NamedTensors deep_copy(const NamedTensors& v) {
   NamedTensors r;
   for (const auto& [k, t] : v) r.emplace_back(k, t.clone());
   return r;
-}
-
-void check_geometry(const Model& m, const ArrayDataset& ds) {
-  LP_CHECK(ds.length == m.input_length(), ds.source, ": 'x' has length ", ds.length,
-           " but the model's input_length is ", m.input_length());
-  LP_CHECK(ds.tasks() == m.tasks(), ds.source, ": 'y' has ", ds.tasks(), " tasks but the model has ", m.tasks());
-  if (m.type() == "profile")
-    LP_CHECK(ds.y_shape[3] == m.output_length(), ds.source, ": 'y' has output length ", ds.y_shape[3],
-             " but the model's output_length is ", m.output_length());
 }
 
 // Keys that may differ between the original run and a --resume (they do not change the trajectory
@@ -149,28 +141,20 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       throw Error(opt.init_weights + ": " + e.what());
     }
   }
-  ArrayDataset train_ds = read_array_dataset(cfg.data.train, cfg.model_type);
-  check_geometry(*model, train_ds);
-  ArrayDataset valid_ds, test_ds;
-  if (!cfg.data.valid.empty()) valid_ds = read_array_dataset(cfg.data.valid, cfg.model_type), check_geometry(*model, valid_ds);
-  if (!cfg.data.test.empty()) test_ds = read_array_dataset(cfg.data.test, cfg.model_type), check_geometry(*model, test_ds);
-
+  // Data: npz arrays, genome files or FASTA sequences (models/train/datasets.h), checked against the model.
+  DataSources data = make_datasets(cfg);
+  BatchSource& src = *data.train;
+  const int64_t input_length = src.geometry().input_length;
   // Limits (docs/reliability.md): a batch whose one-hot input alone exceeds the machine's memory is refused
   // before the first step, with the size it would need (activations and gradients need several times more).
   for (auto [bs, key] : {std::pair<int64_t, const char*>{t.batch_size, "train.batch_size"},
                          std::pair<int64_t, const char*>{t.eval_batch_size, "train.eval_batch_size"}}) {
-    const double bytes = static_cast<double>(bs) * (t.revcomp ? 2 : 1) * 4 * static_cast<double>(train_ds.length) * 4;
+    const double bytes = static_cast<double>(bs) * (t.revcomp ? 2 : 1) * 4 * static_cast<double>(input_length) * 4;
     safetensors::check_fits_in_memory(bytes >= 1.8e19 ? UINT64_MAX : static_cast<uint64_t>(bytes),
                                       cfg.source + ": '" + key + "' = " + std::to_string(bs) + " (x" +
                                           (t.revcomp ? "2 reverse complements x" : "") + " 4 x " +
-                                          std::to_string(train_ds.length) + " float32 inputs)");
+                                          std::to_string(input_length) + " float32 inputs)");
   }
-  ArraySamplerOptions so;
-  so.batch_size = t.batch_size;
-  so.negative_ratio = t.negative_ratio;
-  so.shuffle = t.shuffle;
-  so.revcomp = t.revcomp;
-  ArrayBatchSource src(train_ds, so, "train");
   Rng sampler(t.seed ^ kSamplerSalt);
 
   std::unique_ptr<Optimizer> optim;
@@ -261,7 +245,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       }
       if (!bad.empty()) {
         optim->zero_grad();
-        LP_CHECK(opt.skip_nonfinite, cfg.data.train, ": ", bad, " at step ", st.step + 1, " (epoch ", st.epoch + 1,
+        LP_CHECK(opt.skip_nonfinite, data.train_name, ": ", bad, " at step ", st.step + 1, " (epoch ", st.epoch + 1,
                  ", batch ", st.step_in_epoch + 1, "): task ", task, ", prior ", prior, ", total ", total,
                  "; last good checkpoint: ", res_last_ck.empty() ? "none yet" : res_last_ck,
                  " (lower train.lr, check the data, or skip such batches with --skip-nonfinite)");
@@ -310,10 +294,9 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
                  {"examples_per_s", st.rows / std::max(st.seconds, 1e-9)}, {"train_seconds", st.seconds},
                  {"skipped_batches", st.skipped}};
     double key = st.sum_total / st.rows;  // without validation data the training loss decides
-    if (valid_ds.n > 0) {
+    if (data.valid) {
       auto t0 = std::chrono::steady_clock::now();
-      EvalResult v = evaluate(*model, valid_ds, cfg.prior, t.revcomp, t.eval_batch_size, t.counts_loss_weight, ctx,
-                              cfg.data.valid);
+      EvalResult v = evaluate_source(*model, *data.valid, cfg.prior, t.counts_loss_weight, ctx, data.valid_name);
       line.update(v.to_json("valid_"));
       line["valid_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       key = t.early_stopping_on == "task" ? v.task : v.total;
@@ -369,10 +352,10 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   res.last_checkpoint = res_last_ck;
   res.best_epoch = st.best_epoch;
   res.best_value = st.best_value;
-  if (test_ds.n > 0 && res.stop_reason != "max_steps" && res.stop_reason != "signal") {
+  if (data.test && res.stop_reason != "max_steps" && res.stop_reason != "signal") {
     model->load_state_dict(to_map(best_sd), true);
-    EvalResult te = evaluate(*model, test_ds, cfg.prior, t.revcomp, t.eval_batch_size, t.counts_loss_weight, ctx,
-                             cfg.data.test);
+    EvalResult te = evaluate_source(*model, *data.test, cfg.prior, t.counts_loss_weight, ctx, data.test_name,
+                                    /*full_profile_metrics=*/true);
     res.test = te.to_json("test_");
     res.test["best_epoch"] = st.best_epoch;
     std::ofstream f(dir / "test_metrics.json");

@@ -1,0 +1,36 @@
+// The train/valid/test BatchSources of a training config: npz arrays (data.train/valid/test), genome files
+// (data.genome: binary bins or profile summit windows split by chromosome folds) or FASTA sequences.
+// Evaluation sources are deterministic: the caller starts their epoch with a fixed-seed Rng.
+// Test: build-gtrain/tests/lowpass_tests -ts=genome_train
+#pragma once
+#include <memory>
+#include <string>
+
+#include <nlohmann/json.hpp>
+
+#include "models/data/batch_source.h"
+#include "models/train/config.h"
+
+namespace lowpass {
+
+struct DataSources {
+  std::unique_ptr<BatchSource> train, valid, test;  // valid/test may be null
+  std::string train_name, valid_name, test_name;    // for messages (file or "genome:valid")
+};
+
+enum class DataUse { Train, Stats };  // Stats: no background threads
+
+// Builds the sources; geometry is checked against the model section (input length, tasks, strands, output
+// length), errors name the config file and field. Genome datasets read the FASTA and peaks here.
+DataSources make_datasets(const TrainConfig& cfg, DataUse use = DataUse::Train);
+
+// What each split would sample, for `lowpass data-stats`: {"train": {...}, "valid": ..., "test": ...,
+// "suggested_counts_loss_weight": w (profile)}; each split holds the dataset's own stats (peaks kept/dropped
+// per reason, bins or windows, negatives per epoch, batches per epoch).
+nlohmann::json data_stats(const TrainConfig& cfg);
+
+// The geometry of a model section (what its sources must deliver).
+SourceGeometry model_geometry(const TrainConfig& cfg);
+void check_source_geometry(const SourceGeometry& want, const SourceGeometry& got, const std::string& what);
+
+}  // namespace lowpass
