@@ -55,7 +55,7 @@ json default_config(const std::string& type) {
                 {"softness", 0.2},
                 {"smooth_sigma", 3.0},
                 {"l2_weight", 0.0},
-                {"attribution_mode", "train"}};
+                {"attribution_mode", "eval"}};
   return c;
 }
 
