@@ -208,7 +208,7 @@ TEST_CASE("real data: yeast ATAC profile model beats a uniform profile (test NLL
   }
   auto t0 = std::chrono::steady_clock::now();
   TempDir d;
-  json c = {{"model", {{"type", "profile"}, {"output_length", 200}, {"num_strands", 1},
+  json c = {{"model", {{"type", "profile"}, {"output_length", 200}, {"num_strands", 1}, {"controls", "none"},
                        {"dil_conv_filter_sizes", {21, 3, 3, 3}}, {"dil_conv_dilations", {1, 2, 4, 8}},
                        {"dil_conv_depths", {32, 32, 32, 32}}}},
             {"data", {{"genome", {{"fasta", kYeast + "sacCer3.fa"},

@@ -1,16 +1,21 @@
 // `lowpass attribute --model DIR --npz X.npz --method grad|gradxinput|deepshap_ref|deepshap|ism|ig --out DIR`:
 // ohe.npz and attr.npz (N, 4, L) in the layout modisco-lite reads (hypothetical scores), streamed in
 // batches; deepshap/ig also write convergence.json (per-example summation-to-delta error).
+// Genome regions: --regions BED --genome FASTA instead of --npz: windows centred on the summits, plus
+// regions.bed (row → window) and attr.bw (per-base Σ_b hyp·onehot, mean over overlapping windows).
 // Test: build-attr/tests/lowpass_tests -ts=attr (library parts); docs/attribution.md.
 #include <cmath>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <map>
+#include <memory>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/npz.h"
 #include "models/attr/attribute.h"
+#include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
 #include "models/train/progress.h"
 #include "tools/commands.h"
@@ -20,6 +25,7 @@ namespace lowpass::tools {
 CommandRun add_attribute_command(CLI::App& app) {
   struct Args {
     std::string model, npz, out, method = "deepshap", target, weights = "best";
+    std::string regions, genome, cache_dir;  // genome regions instead of --npz
     int64_t refs = -1, steps = 50, batch = 16, max_batch = 64;
     uint64_t seed = 20200219;
     int threads = 0;
@@ -28,8 +34,10 @@ CommandRun add_attribute_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("attribute", "Attribution scores (hypothetical, N×4×L) for modisco-lite");
   sub->add_option("--model", a->model, "Model directory")->required();
-  sub->add_option("--npz", a->npz, "Input npz with x (N, 4, L) (and control for profile models with controls)")
-      ->required();
+  sub->add_option("--npz", a->npz, "Input npz with x (N, 4, L) (and control for profile models with controls)");
+  sub->add_option("--regions", a->regions, "BED/narrowPeak of genome regions (windows centred on summits; needs --genome)");
+  sub->add_option("--genome", a->genome, "Reference FASTA for --regions");
+  sub->add_option("--cache-dir", a->cache_dir, "Where to put the FASTA index when its folder is read-only");
   sub->add_option("--out", a->out, "Output directory (ohe.npz, attr.npz, convergence.json)")->required();
   sub->add_option("--method", a->method, "grad | gradxinput | deepshap_ref | deepshap | ism | ig")
       ->check(CLI::IsMember({"grad", "gradxinput", "deepshap_ref", "deepshap", "ism", "ig"}));
@@ -48,12 +56,30 @@ CommandRun add_attribute_command(CLI::App& app) {
     Context ctx(a->threads, 0);
     auto model = attr::load_model_dir(a->model, ctx, a->weights);
     const DType dt = model->parameters().front().second.dtype();
-    auto arrays = npy::load_npz(a->npz);
+    LP_CHECK(a->npz.empty() != a->regions.empty(), "attribute: give exactly one of --npz and --regions");
+    LP_CHECK(a->regions.empty() || !a->genome.empty(), "attribute: --regions needs --genome FASTA");
+    std::map<std::string, npy::Array> arrays;
+    attr::RegionWindows rw;
+    if (!a->regions.empty()) {
+      LP_CHECK(model->type() != "profile" || model->config().value("controls", std::string("none")) == "none", a->regions,
+               ": the model takes control tracks, which --regions does not read yet; use --npz with 'control'");
+      rw = attr::read_region_windows(a->regions, a->genome, model->input_length(), a->cache_dir);
+      if (rw.dropped_edge > 0)
+        std::cerr << "lowpass attribute: " << rw.dropped_edge << " regions dropped (window runs off the chromosome)\n";
+      arrays["x"].shape = {rw.size(), 4, rw.length};  // shape only: rows come from the genome
+    } else {
+      arrays = npy::load_npz(a->npz);
+    }
     LP_CHECK(arrays.count("x"), a->npz, ": no array 'x'");
     const npy::Array& xa = arrays.at("x");
     LP_CHECK(xa.shape.size() == 3 && xa.shape[1] == 4, a->npz, ": x must be (N, 4, L), got ", shape_str(xa.shape));
     const int64_t N = xa.shape[0], L = xa.shape[2];
     const bool has_ctrl = arrays.count("control") > 0;
+    auto rows = [&](int64_t s, int64_t n, DType t) {
+      return a->regions.empty() ? attr::array_rows(ctx, xa, s, n, t, a->npz + ":x") : attr::region_rows(ctx, rw, s, n, t);
+    };
+    std::unique_ptr<attr::TrackAccumulator> track;
+    if (!a->regions.empty()) track = std::make_unique<attr::TrackAccumulator>(rw.fasta->chrom_sizes());
     attr::AttrOptions o;
     o.method = a->method;
     o.target = a->target.empty() ? attr::default_target(*model) : attr::parse_target(a->target);
@@ -67,7 +93,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     {
       npy::NpzWriter w((fs::path(a->out) / "ohe.npz").string());
       w.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
-      for (int64_t s = 0; s < N; s += 4096) w.append(attr::array_rows(ctx, xa, s, std::min<int64_t>(4096, N - s), DType::F32, "x"));
+      for (int64_t s = 0; s < N; s += 4096) w.append(rows(s, std::min<int64_t>(4096, N - s), DType::F32));
       w.end();
       w.close();
     }
@@ -78,10 +104,23 @@ CommandRun add_attribute_command(CLI::App& app) {
     Progress bar("attribute " + a->method, N, "seq", !a->quiet);
     for (int64_t s = 0; s < N; s += a->batch) {
       const int64_t n = std::min(a->batch, N - s);
-      Tensor x = attr::array_rows(ctx, xa, s, n, dt, a->npz + ":x");
+      Tensor x = rows(s, n, dt);
       Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control") : Tensor();
       auto r = attr::attribute(*model, x, c, o, s);
       w.append(r.hyp);
+      if (track) {  // per-base contribution Σ_b hyp·onehot
+        auto h = r.hyp.to_vector<float>();
+        auto xo = x.to_vector<float>();
+        std::vector<float> v(static_cast<size_t>(L));
+        for (int64_t i = 0; i < n; ++i) {
+          for (int64_t p = 0; p < L; ++p) {
+            float acc = 0;
+            for (int64_t b = 0; b < 4; ++b) acc += h[(i * 4 + b) * L + p] * xo[(i * 4 + b) * L + p];
+            v[p] = acc;
+          }
+          track->add(rw.chrom[s + i], rw.start[s + i], v.data(), L);
+        }
+      }
       for (size_t i = 0; i < r.delta.size(); ++i) {
         conv.push_back({{"index", s + static_cast<int64_t>(i)}, {"delta", r.delta[i]}, {"relative", r.delta_rel[i]}});
         if (std::isfinite(r.delta_rel[i])) worst = std::max(worst, r.delta_rel[i]);
@@ -96,6 +135,11 @@ CommandRun add_attribute_command(CLI::App& app) {
       f << nlohmann::json{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst},
                           {"examples", conv}}.dump(1)
         << "\n";
+    }
+    if (track) {
+      track->write((fs::path(a->out) / "attr.bw").string());
+      attr::write_region_bed(rw, (fs::path(a->out) / "regions.bed").string());
+      std::cout << "wrote " << a->out << "/attr.bw and regions.bed; ";
     }
     std::cout << "wrote " << a->out << "/ohe.npz and attr.npz (" << N << " x 4 x " << L << ", method " << a->method
               << ", target " << o.target.name() << ")";

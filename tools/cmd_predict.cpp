@@ -1,19 +1,58 @@
 // `lowpass predict --model DIR --npz X.npz --out DIR`: predictions.npz with the model's outputs in
 // eval mode, streamed batch by batch: binary logits (N, T); profile logits (N, T, S, O) + log counts (N, T, S).
+// Genome regions: --regions BED --genome FASTA instead of --npz (windows centred on summits), plus regions.bed and,
+// for profile models, pred_t<t>_s<s>.bw = softmax(profile logits)·exp(log counts) per base (mean over overlaps).
 // Test: build-attr/tests/lowpass_tests -ts=attr (library parts); docs/attribution.md.
 #include <filesystem>
+#include <cmath>
 #include <iostream>
+#include <map>
 
 #include "engine/npz.h"
+#include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
 #include "models/train/progress.h"
 #include "tools/commands.h"
 
 namespace lowpass::tools {
 
+namespace {
+// pred_t<t>_s<s>.bw: expected counts per base of the output window, centred in each input window.
+void write_profile_tracks(Context& ctx, Model& model, const attr::RegionWindows& rw, int64_t batch, DType dt,
+                          const std::string& out, bool progress) {
+  const int64_t T = model.tasks(), O = model.output_length(), off = (rw.length - O) / 2;
+  std::vector<attr::TrackAccumulator> acc;
+  int64_t S = 0;
+  Progress bar("predict tracks", rw.size(), "seq", progress);
+  std::vector<float> v(static_cast<size_t>(O));
+  for (int64_t s = 0; s < rw.size(); s += batch) {
+    const int64_t n = std::min(batch, rw.size() - s);
+    NoGradGuard ng;
+    ModelOutput o = model.forward(attr::region_rows(ctx, rw, s, n, dt), Tensor(), false);
+    S = o.profile_logits.size(2);
+    if (acc.empty())
+      for (int64_t k = 0; k < T * S; ++k) acc.emplace_back(rw.fasta->chrom_sizes());
+    auto p = softmax(o.profile_logits, -1).to_vector<double>();
+    auto c = o.log_counts.to_vector<double>();
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < T * S; ++k) {
+        const double tot = std::exp(c[i * T * S + k]);
+        for (int64_t q = 0; q < O; ++q) v[q] = static_cast<float>(p[(i * T * S + k) * O + q] * tot);
+        acc[k].add(rw.chrom[s + i], rw.start[s + i] + off, v.data(), O);
+      }
+    bar.update(n);
+  }
+  bar.finish();
+  for (int64_t k = 0; k < T * S; ++k)
+    acc[k].write((std::filesystem::path(out) / ("pred_t" + std::to_string(k / S) + "_s" + std::to_string(k % S) + ".bw")).string());
+  std::cout << "wrote " << T * S << " predicted-profile bigWig track(s) to " << out << "\n";
+}
+}  // namespace
+
 CommandRun add_predict_command(CLI::App& app) {
   struct Args {
     std::string model, npz, out, weights = "best";
+    std::string regions, genome, cache_dir;  // genome regions instead of --npz
     int64_t batch = 64;
     int threads = 0;
     bool quiet = false;
@@ -21,8 +60,10 @@ CommandRun add_predict_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("predict", "Predict with a trained model on an npz of one-hot sequences");
   sub->add_option("--model", a->model, "Model directory (config.json + best/model.safetensors)")->required();
-  sub->add_option("--npz", a->npz, "Input npz with x (N, 4, L) and, for profile models with controls, control")
-      ->required();
+  sub->add_option("--npz", a->npz, "Input npz with x (N, 4, L) and, for profile models with controls, control");
+  sub->add_option("--regions", a->regions, "BED/narrowPeak of genome regions (windows centred on summits; needs --genome)");
+  sub->add_option("--genome", a->genome, "Reference FASTA for --regions");
+  sub->add_option("--cache-dir", a->cache_dir, "Where to put the FASTA index when its folder is read-only");
   sub->add_option("--out", a->out, "Output directory (predictions.npz)")->required();
   sub->add_option("--weights", a->weights, "best | last | path to a .safetensors state_dict");
   sub->add_option("--batch", a->batch, "Sequences per forward pass");
@@ -33,7 +74,20 @@ CommandRun add_predict_command(CLI::App& app) {
     Context ctx(a->threads, 0);
     auto model = attr::load_model_dir(a->model, ctx, a->weights);
     const DType dt = model->parameters().front().second.dtype();
-    auto arrays = npy::load_npz(a->npz);
+    LP_CHECK(a->npz.empty() != a->regions.empty(), "predict: give exactly one of --npz and --regions");
+    LP_CHECK(a->regions.empty() || !a->genome.empty(), "predict: --regions needs --genome FASTA");
+    std::map<std::string, npy::Array> arrays;
+    attr::RegionWindows rw;
+    if (!a->regions.empty()) {
+      LP_CHECK(model->type() != "profile" || model->config().value("controls", std::string("none")) == "none", a->regions,
+               ": the model takes control tracks, which --regions does not read yet; use --npz with 'control'");
+      rw = attr::read_region_windows(a->regions, a->genome, model->input_length(), a->cache_dir);
+      if (rw.dropped_edge > 0)
+        std::cerr << "lowpass predict: " << rw.dropped_edge << " regions dropped (window runs off the chromosome)\n";
+      arrays["x"].shape = {rw.size(), 4, rw.length};  // shape only: rows come from the genome
+    } else {
+      arrays = npy::load_npz(a->npz);
+    }
     LP_CHECK(arrays.count("x"), a->npz, ": no array 'x'");
     const npy::Array& xa = arrays.at("x");
     LP_CHECK(xa.shape.size() == 3 && xa.shape[1] == 4, a->npz, ": x must be (N, 4, L), got ", shape_str(xa.shape));
@@ -49,7 +103,7 @@ CommandRun add_predict_command(CLI::App& app) {
       Progress bar("predict " + key, N, "seq", !a->quiet);
       for (int64_t s = 0; s < N; s += a->batch) {
         const int64_t n = std::min(a->batch, N - s);
-        Tensor x = attr::array_rows(ctx, xa, s, n, dt, a->npz + ":x");
+        Tensor x = a->regions.empty() ? attr::array_rows(ctx, xa, s, n, dt, a->npz + ":x") : attr::region_rows(ctx, rw, s, n, dt);
         Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control") : Tensor();
         NoGradGuard ng;
         ModelOutput o = model->forward(x, c, false);
@@ -66,6 +120,10 @@ CommandRun add_predict_command(CLI::App& app) {
       bar.finish();
     }
     w.close();
+    if (!a->regions.empty()) {
+      attr::write_region_bed(rw, (std::filesystem::path(a->out) / "regions.bed").string());
+      if (model->type() == "profile") write_profile_tracks(ctx, *model, rw, a->batch, dt, a->out, !a->quiet);
+    }
     std::cout << "wrote " << path << " (" << N << " sequences)\n";
     return 0;
   };

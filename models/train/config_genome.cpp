@@ -209,6 +209,10 @@ void resolve_genome_data(json& user, TrainConfig& cfg, const std::string& src, c
     LP_CHECK(d.ambiguous.empty(), src, ": 'data.genome.ambiguous' is for binary models");
     LP_CHECK(static_cast<int64_t>(d.bigwigs.size()) == T, src, ": 'data.genome.bigwigs' has ", d.bigwigs.size(),
              " tasks but model.num_tasks is ", T);
+    const std::string ctl = m.value("controls", std::string("none"));
+    const size_t want = ctl == "matched" ? static_cast<size_t>(T) : ctl == "shared" ? 1 : 0;
+    LP_CHECK(d.controls.size() == want, src, ": model.controls is \"", ctl, "\" so 'data.genome.controls' needs ", want,
+             " list(s) of bigWigs, got ", d.controls.size(), want == 0 ? "" : " (or set model.controls to \"none\")");
     const int64_t S = m.at("num_strands").get<int64_t>();
     for (size_t t = 0; t < d.bigwigs.size(); ++t)
       LP_CHECK(static_cast<int64_t>(d.bigwigs[t].size()) == S, src, ": 'data.genome.bigwigs[", t, "]' has ",

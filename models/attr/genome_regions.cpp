@@ -1,0 +1,87 @@
+// Region windows from a BED + FASTA, one-hot rows, and mean-of-overlaps bigWig tracks (see genome_regions.h).
+// Test: build-gtrain/tests/lowpass_tests -ts=attr_genome
+#include "models/attr/genome_regions.h"
+
+#include <fstream>
+
+#include "engine/error.h"
+#include "models/data/bed.h"
+#include "models/data/bigwig.h"
+
+namespace lowpass::attr {
+
+RegionWindows read_region_windows(const std::string& bed, const std::string& fasta, int64_t length,
+                                  const std::string& cache_dir) {
+  LP_CHECK(length >= 1, "regions: the model's input length must be >= 1");
+  RegionWindows r;
+  r.fasta = std::make_shared<Fasta>(fasta, cache_dir);
+  r.length = length;
+  BedOptions o;
+  o.sizes = &r.fasta->chrom_sizes();
+  o.sizes_source = fasta;
+  for (const Peak& p : read_bed(bed, o)) {
+    const int64_t s = p.summit - length / 2, L = r.fasta->chrom_sizes().lengths[p.chrom_index];
+    if (s < 0 || s + length > L) {
+      ++r.dropped_edge;
+      continue;
+    }
+    r.chrom.push_back(p.chrom_index);
+    r.start.push_back(s);
+    r.line.push_back(p.line);
+  }
+  LP_CHECK(r.size() > 0, bed, ": no region has a ", length, "-bp window (centred on its summit) inside its chromosome (",
+           r.dropped_edge, " dropped at chromosome ends)");
+  return r;
+}
+
+Tensor region_rows(Context& ctx, const RegionWindows& r, int64_t s, int64_t n, DType dtype) {
+  LP_CHECK(s >= 0 && n >= 0 && s + n <= r.size(), "region_rows: rows [", s, ", ", s + n, ") of ", r.size());
+  const int64_t L = r.length;
+  std::vector<float> x(static_cast<size_t>(n * 4 * L));
+  std::vector<uint8_t> codes(static_cast<size_t>(L));
+  const ChromSizes& cs = r.fasta->chrom_sizes();
+  for (int64_t i = 0; i < n; ++i) {
+    r.fasta->fetch_codes(cs.names[r.chrom[s + i]], r.start[s + i], r.start[s + i] + L, codes.data());
+    one_hot_codes(codes.data(), L, x.data() + i * 4 * L);
+  }
+  Tensor t = Tensor::from_vector(ctx, {n, 4, L}, x);
+  return dtype == DType::F32 ? t : t.to(dtype);
+}
+
+void write_region_bed(const RegionWindows& r, const std::string& path) {
+  std::ofstream f(path);
+  LP_CHECK(f.good(), path, ": cannot write");
+  const ChromSizes& cs = r.fasta->chrom_sizes();
+  for (int64_t i = 0; i < r.size(); ++i)
+    f << cs.names[r.chrom[i]] << '\t' << r.start[i] << '\t' << r.start[i] + r.length << "\trow" << i << "_line"
+      << r.line[i] << '\n';
+  LP_CHECK(f.good(), path, ": write failed");
+}
+
+void TrackAccumulator::add(int64_t c, int64_t start, const float* v, int64_t n) {
+  auto& [sum, cnt] = by_chrom_[c];
+  const int64_t L = sizes_.lengths[c];
+  if (sum.empty()) sum.assign(static_cast<size_t>(L), 0.0f), cnt.assign(static_cast<size_t>(L), 0);
+  for (int64_t i = 0; i < n; ++i) {
+    const int64_t p = start + i;
+    if (p < 0 || p >= L) continue;
+    sum[p] += v[i];
+    if (cnt[p] < UINT16_MAX) ++cnt[p];
+  }
+}
+
+void TrackAccumulator::write(const std::string& path) const {
+  ChromSizes sub;
+  std::vector<std::vector<float>> vals;
+  for (int64_t c = 0; c < sizes_.size(); ++c) {  // FASTA order
+    auto it = by_chrom_.find(c);
+    if (it == by_chrom_.end()) continue;
+    sub.add(sizes_.names[c], sizes_.lengths[c]);
+    std::vector<float> m(it->second.first.size());
+    for (size_t i = 0; i < m.size(); ++i) m[i] = it->second.second[i] ? it->second.first[i] / it->second.second[i] : 0.0f;
+    vals.push_back(std::move(m));
+  }
+  write_bigwig(path, sub, vals);
+}
+
+}  // namespace lowpass::attr

@@ -1,0 +1,49 @@
+// Genome regions as model inputs and per-base outputs as bigWig tracks, for `lowpass attribute/predict --regions`.
+// window_i = [c_i - L/2, c_i - L/2 + L), c_i = summit (narrowPeak) or region centre; per-base track value =
+// mean over the windows covering the base (attribution: Σ_b hyp·onehot; prediction: softmax(profile)·exp(log counts)).
+// Test: build-gtrain/tests/lowpass_tests -ts=attr_genome
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <unordered_map>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "models/data/fasta.h"
+
+namespace lowpass::attr {
+
+struct RegionWindows {
+  std::shared_ptr<Fasta> fasta;
+  int64_t length = 0;                   // L, the model's input length
+  std::vector<int64_t> chrom, start;    // per kept region: chromosome index (in the FASTA) and window start
+  std::vector<int64_t> line;            // BED line of each kept region
+  int64_t dropped_edge = 0;             // regions whose window runs off the chromosome (counted, not fatal)
+  int64_t size() const { return static_cast<int64_t>(start.size()); }
+};
+
+// Reads a BED/narrowPeak of regions against the FASTA (index in cache_dir when its folder is read-only).
+// Errors name the file and line (read_bed); an empty result after dropping is an Error saying why.
+RegionWindows read_region_windows(const std::string& bed, const std::string& fasta, int64_t length,
+                                  const std::string& cache_dir = "");
+// Rows [s, s + n) as one-hot (n, 4, L) of `dtype` (N = zero column).
+Tensor region_rows(Context& ctx, const RegionWindows& r, int64_t s, int64_t n, DType dtype);
+// Writes the kept windows as BED (chrom, start, end, BED line) in row order: which npz row is where.
+void write_region_bed(const RegionWindows& r, const std::string& path);
+
+// Per-base accumulator of values from overlapping windows; writes mean values as a bigWig holding the
+// chromosomes touched (memory: 8 bytes per base of each touched chromosome).
+class TrackAccumulator {
+ public:
+  explicit TrackAccumulator(const ChromSizes& sizes) : sizes_(sizes) {}
+  // Adds v[0..n) at [start, start + n) of chromosome index c (positions outside the chromosome are ignored).
+  void add(int64_t c, int64_t start, const float* v, int64_t n);
+  void write(const std::string& path) const;
+
+ private:
+  const ChromSizes& sizes_;
+  std::unordered_map<int64_t, std::pair<std::vector<float>, std::vector<uint16_t>>> by_chrom_;
+};
+
+}  // namespace lowpass::attr

@@ -1,0 +1,50 @@
+#!/usr/bin/env bash
+# Real-data runs of issue 3 (longer than the test suite): NFE2 binary (test auROC vs the shipped gkm-SVM scores) and
+# the yeast ATAC profile model (test NLL vs a uniform profile, JSD, count Pearson), each with and without the prior.
+# Usage: scripts/train_real.sh [BUILD_DIR=build] [OUT=real_runs]   (LOWPASS_DATA defaults to ../shared/data)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+BUILD=${1:-build}
+OUT=${2:-real_runs}
+export LOWPASS_DATA=${LOWPASS_DATA:-$(cd .. && pwd)/shared/data}
+LP="$BUILD/tools/lowpass"
+EPOCHS_NFE2=${EPOCHS_NFE2:-15}
+EPOCHS_YEAST=${EPOCHS_YEAST:-10}
+mkdir -p "$OUT"
+[ -x "$LP" ] || { echo "build $LP first (ninja -C $BUILD tools/lowpass)"; exit 1; }
+
+# gkm-SVM baseline auROC from the shipped scores (positives then negatives; ties count one half)
+python3 - "$LOWPASS_DATA/nfe2_gm12878" <<'PY'
+import sys
+d = sys.argv[1]
+pos = [float(l.split()[1]) for l in open(d + "/gkmsvm.test.pred.txt") if l.strip()]
+neg = [float(l.split()[1]) for l in open(d + "/gkmsvm.neg.test.pred.txt") if l.strip()]
+a = sum((p > n) + 0.5 * (p == n) for p in pos for n in neg) / (len(pos) * len(neg))
+print(f"gkm-SVM NFE2 test auROC: {a:.4f} ({len(pos)} + {len(neg)} sequences)")
+PY
+
+run() {  # name config prior_weight epochs
+  local name=$1 cfg=$2 w=$3 ep=$4
+  python3 - "$cfg" "$OUT/$name.json" "$w" "$ep" <<'PY'
+import json, sys, os
+c = json.load(open(sys.argv[1]))
+c["prior"]["weight"] = float(sys.argv[3])
+if float(sys.argv[3]) == 0: c["prior"]["type"] = "none"
+c["train"]["epochs"] = int(sys.argv[4])
+c["train"]["seed"] = 1
+if "genome" in c["data"] and not os.path.isabs(c["data"]["genome"]["folds"]):
+    c["data"]["genome"]["folds"] = os.path.join(os.path.dirname(os.path.abspath(sys.argv[1])), c["data"]["genome"]["folds"])
+json.dump(c, open(sys.argv[2], "w"), indent=1)
+PY
+  rm -rf "$OUT/$name"
+  local t0=$(date +%s)
+  "$LP" train --config "$OUT/$name.json" --out "$OUT/$name" --quiet
+  echo "$name: $(( $(date +%s) - t0 )) s; test metrics: $(tr -d '\n ' < "$OUT/$name/test_metrics.json")"
+}
+
+"$LP" data-stats --config models/configs/nfe2_binary.json
+run nfe2_prior models/configs/nfe2_binary.json 1.0 "$EPOCHS_NFE2"
+run nfe2_noprior models/configs/nfe2_binary.json 0 "$EPOCHS_NFE2"
+"$LP" data-stats --config models/configs/yeast_profile.json
+run yeast_prior models/configs/yeast_profile.json 50 "$EPOCHS_YEAST"
+run yeast_noprior models/configs/yeast_profile.json 0 "$EPOCHS_YEAST"
