@@ -8,10 +8,10 @@
 int main(void) {
   enum { N = 4, L = 60 };
   static float x[N * 4 * L];
-  for (int i = 0; i < N * L; ++i) x[((i / L) * 4 + (i * 7 + i / 3) % 4) * L + i % L] = 1.f;
+  for (int i = 0; i < N * L; ++i) x[((i / L) * 4 + (i * 7 + i / 3 + i / L) % 4) * L + i % L] = 1.f; /* a different sequence per row */
   lp_model* m = NULL;
   if (lp_model_create("{\"type\": \"binary\", \"input_length\": 60, \"conv_depths\": [4], \"conv_filter_sizes\": [7],"
-                      " \"max_pool_size\": 6, \"max_pool_stride\": 6, \"fc_sizes\": [5]}", 3, 1, &m) != LP_OK) {
+                      " \"max_pool_size\": 6, \"max_pool_stride\": 6, \"fc_sizes\": [5]}", 4, 1, &m) != LP_OK) {
     fprintf(stderr, "embed_c: %s\n", lp_last_error());
     return 1;
   }
