@@ -11,6 +11,7 @@
 #include <bit>
 #include <atomic>
 #include <cerrno>
+#include <cstdio>
 #include <cmath>
 #include <cstring>
 #include <fstream>
@@ -319,7 +320,11 @@ void check_fits_in_memory(uint64_t bytes, const std::string& what) {
   const long pages = sysconf(_SC_PHYS_PAGES), page = sysconf(_SC_PAGE_SIZE);
   if (pages <= 0 || page <= 0) return;  // unknown: let the allocator decide
   const uint64_t have = static_cast<uint64_t>(pages) * static_cast<uint64_t>(page);
-  auto gib = [](uint64_t b) { return std::to_string(static_cast<double>(b) / (1ull << 30)).substr(0, 8); };
+  auto gib = [](uint64_t b) {
+    char s[32];
+    std::snprintf(s, sizeof s, "%.1f", static_cast<double>(b) / (1ull << 30));
+    return std::string(s);
+  };
   LP_CHECK(bytes <= have, what, " needs ", bytes, " bytes (", gib(bytes), " GiB) but this machine has ", have,
            " bytes (", gib(have), " GiB) of memory");
 }

@@ -90,6 +90,8 @@ void maybe_write_table(const std::vector<std::array<std::string, 3>>& rows, cons
   for (auto r : rows) {
     // temp folder names vary per run: show them as $TMP
     for (size_t p; (p = r[2].find(dir)) != std::string::npos;) r[2].replace(p, dir.size(), "$TMP");
+    for (auto& ch : r[2]) ch = ch == '\n' ? ' ' : ch;  // one table row per message
+    for (size_t p; (p = r[2].find("  ")) != std::string::npos;) r[2].erase(p, 1);
     for (auto& s : r)
       for (size_t p = 0; (p = s.find('|', p)) != std::string::npos; p += 2) s.replace(p, 1, "\\|");
     f << "| " << r[0] << " | " << r[1] << " | `" << r[2] << "` |\n";
@@ -135,17 +137,17 @@ TEST_CASE("bad genome inputs: FASTA, region requests, BED/narrowPeak, folds, big
       {"FASTA", "ragged line lengths (faidx)", [&] {
          write_text(d / "ragged.fa", ">a\nACGTACGT\nACG\nACGTACGT\n");
          Fasta f(d / "ragged.fa", d / "cache");
-       }, {"ragged.fa", ":3"}},
+       }, {"ragged.fa:4", "line 3"}},
       {"FASTA", "no '>' header", records("nohdr.fa", "ACGT\n"), {"nohdr.fa:1", "before the first '>'"}},
       {"FASTA", "empty name", records("noname.fa", ">\nACGT\n"), {"noname.fa:1", "empty sequence name"}},
       {"FASTA", "record without sequence", records("empty.fa", ">a\n>b\nAC\n"), {"empty.fa:1", "'a'"}},
       {"FASTA", "digit in sequence", records("digit.fa", ">a\nAC1T\n"), {"digit.fa:2"}},
       {"FASTA", "empty file", records("zero.fa", ""), {"zero.fa", "no records"}},
-      {"region", "unknown chromosome", [&] { fa.fetch("1", 0, 10, "peaks.bed:7: "); }, {"peaks.bed:7", "'1'", "chr1"}},
-      {"region", "start > end", [&] { fa.fetch("chr1", 20, 10, "peaks.bed:8: "); }, {"peaks.bed:8", "chr1:20-10"}},
-      {"region", "negative start", [&] { fa.fetch("chr1", -5, 10, "peaks.bed:9: "); }, {"peaks.bed:9", "-5"}},
-      {"region", "end past the chromosome", [&] { fa.fetch("chr2", 0, 51, "peaks.bed:10: "); }, {"peaks.bed:10", "51"}},
-      {"region", "huge region (2^62 bases)", [&] { fa.fetch("chr1", 0, int64_t(1) << 62, "r: "); }, {"4611686018427387904"}},
+      {"region", "unknown chromosome", [&] { fa.fetch("1", 0, 10, "peaks.bed:7"); }, {"peaks.bed:7", "'1'", "chr1"}},
+      {"region", "start > end", [&] { fa.fetch("chr1", 20, 10, "peaks.bed:8"); }, {"peaks.bed:8", "chr1:20-10"}},
+      {"region", "negative start", [&] { fa.fetch("chr1", -5, 10, "peaks.bed:9"); }, {"peaks.bed:9", "-5"}},
+      {"region", "end past the chromosome", [&] { fa.fetch("chr2", 0, 51, "peaks.bed:10"); }, {"peaks.bed:10", "51"}},
+      {"region", "huge region (2^62 bases)", [&] { fa.fetch("chr1", 0, int64_t(1) << 62, "regions.bed:3"); }, {"4611686018427387904"}},
       {"BED", "missing file", [&] { read_bed(d / "none.bed"); }, {"none.bed", "not found"}},
       {"BED", "2 columns", bed("c2.bed", "chr1\t5\n"), {"c2.bed:1", "at least 3 columns"}},
       {"BED", "non-integer start", bed("ni.bed", "chr1\t5x\t9\n"), {"ni.bed:1", "column 2"}},
@@ -199,11 +201,11 @@ TEST_CASE("bad model-layer inputs: JSON config, MEME motifs") {
       {"config", "not an object", config("arr.json", "[]"), {"arr.json", "JSON object"}},
       {"config", "unknown section", config("sec.json", "{\"trian\": {}}"), {"sec.json", "'trian'"}},
       {"config", "unknown key", config("key.json", "{\"train\": {\"bach_size\": 3}}"), {"key.json", "bach_size"}},
-      {"config", "wrong type", config("ty.json", "{\"train\": {\"batch_size\": \"big\"}}"), {"ty.json", "train.batch_size"}},
-      {"config", "batch_size 0", config("b0.json", "{\"train\": {\"batch_size\": 0}}"), {"b0.json", "train.batch_size", ">= 1"}},
-      {"config", "batch_size 1e30 (not an int64)", config("b30.json", "{\"train\": {\"batch_size\": 1e30}}"),
+      {"config", "wrong type", config("ty.json", "{\"data\": {\"train\": \"t.npz\"}, \"train\": {\"batch_size\": \"big\"}}"), {"ty.json", "train.batch_size"}},
+      {"config", "batch_size 0", config("b0.json", "{\"data\": {\"train\": \"t.npz\"}, \"train\": {\"batch_size\": 0}}"), {"b0.json", "train.batch_size", ">= 1"}},
+      {"config", "batch_size 1e30 (not an int64)", config("b30.json", "{\"data\": {\"train\": \"t.npz\"}, \"train\": {\"batch_size\": 1e30}}"),
        {"b30.json", "train.batch_size"}},
-      {"config", "negative lr", config("lr.json", "{\"train\": {\"lr\": -1}}"), {"lr.json", "train.lr"}},
+      {"config", "negative lr", config("lr.json", "{\"data\": {\"train\": \"t.npz\"}, \"train\": {\"lr\": -1}}"), {"lr.json", "train.lr"}},
       {"config", "bad model type", config("mt.json", "{\"model\": {\"type\": \"cnn\"}}"), {"mt.json", "model.type"}},
       {"config", "unknown model key", config("mk.json", "{\"model\": {\"type\": \"binary\", \"widht\": 3}}"), {"widht"}},
       {"MEME", "missing file", [&] { read_meme(d / "none.meme"); }, {"none.meme", "cannot open"}},
@@ -308,6 +310,8 @@ TEST_CASE("bad array files: safetensors, checkpoints, npy, npz; never trusted fo
       {"npz", "truncated (last 10 bytes cut)", npz(std::vector<uint8_t>(good.begin(), good.end() - 10)), {"d.npz"}},
       {"npz", "payload byte flipped", npz(crc), {"d.npz", "CRC-32"}},
       {"npz", "missing key", [&] { npy::load_npz(d / "ok.npz", {"y"}); }, {"ok.npz", "'y'", "x"}},
+      {"limits", "2^62 bytes asked of check_fits_in_memory", [] { safetensors::check_fits_in_memory(uint64_t(1) << 62, "big.npz: member 'x'"); },
+       {"big.npz: member 'x'", "needs 4611686018427387904 bytes (4294967296.0 GiB)", "of memory"}},
   };
   std::vector<std::array<std::string, 3>> rows;
   run_table(t, rows);
@@ -474,7 +478,20 @@ TEST_CASE("numerics guard: a non-finite loss stops with the step, the loss terms
   while (std::getline(m, line)) skipped += nlohmann::json::parse(line).value("skipped_batches", int64_t(0));
   CHECK(skipped >= 1);
   Context ctx(1);
-  for (auto& [k, t] : safetensors::load(ctx, out2 + "/model.safetensors").named())
-    for (float v : t.to_vector<float>()) REQUIRE_MESSAGE(std::isfinite(v), k);
+  for (auto& kv : safetensors::load(ctx, out2 + "/model.safetensors").named())
+    for (float v : kv.second.to_vector<float>()) REQUIRE_MESSAGE(std::isfinite(v), kv.first);
+}
+
+TEST_CASE("limits: a batch that cannot fit in memory is refused before training with the bytes it needs") {
+  REQUIRE(fs::exists(lowpass_bin()));
+  TempDir d;
+  const std::string cfg = crash_setup(d, R"(, "batch_size": 1000000000000000)");
+  auto t0 = Clock::now();
+  int rc = wait_exit(spawn({"train", "--config", cfg, "--out", d / "big", "--quiet"}, d / "big.log"));
+  std::string log = slurp(d / "big.log");
+  CHECK(rc != 0);
+  for (const char* frag : {"config.json", "train.batch_size", "needs 1280000000000000000 bytes", "of memory"})
+    CHECK_MESSAGE(log.find(frag) != std::string::npos, "'", frag, "' not in: ", log);
+  CHECK(std::chrono::duration<double>(Clock::now() - t0).count() < 60);  // refused up front, not after trying
 }
 }  // TEST_SUITE
