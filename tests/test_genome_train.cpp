@@ -182,11 +182,11 @@ TEST_CASE("real data: NFE2 binary model from FASTA sequences reaches test auROC 
   }
   auto t0 = std::chrono::steady_clock::now();
   json c = {{"model", {{"type", "binary"}, {"input_length", 235}, {"conv_filter_sizes", {11, 7}},
-                       {"conv_depths", {32, 32}}, {"max_pool_size", 20}, {"fc_sizes", {16}}}},
+                       {"conv_depths", {16, 16}}, {"max_pool_size", 20}, {"fc_sizes", {16}}}},
             {"data", {{"sequences", {{"train", {{"positives", kNfe2 + "nfe2.tr.fa"}, {"negatives", kNfe2 + "nfe2.neg.tr.fa"}}},
                                      {"test", {{"positives", kNfe2 + "nfe2.test.fa"},
                                                {"negatives", kNfe2 + "nfe2.neg.test.fa"}}}}}}},
-            {"train", {{"batch_size", 64}, {"epochs", 6}, {"seed", 1}, {"progress", false}, {"lr", 0.003},
+            {"train", {{"batch_size", 64}, {"epochs", 4}, {"seed", 1}, {"progress", false}, {"lr", 0.005},
                        {"early_stopping", false}}},
             {"prior", {{"weight", 0.0}}}};
   TrainConfig cfg = resolve_config(c, "nfe2.json", "");
@@ -219,7 +219,7 @@ TEST_CASE("real data: yeast ATAC profile model beats a uniform profile (test NLL
                                              {"valid", {"chrXV"}}, {"test", {"chrIV"}}}},
                                   {"jitter", 32}, {"cache_dir", d / "cache"}, {"negatives", "uniform"}}}}},
             {"train", {{"batch_size", 32}, {"epochs", 3}, {"seed", 2}, {"progress", false}, {"lr", 0.004},
-                       {"negative_ratio", 0.25}, {"counts_loss_weight", 10}, {"early_stopping", false}}},
+                       {"negative_ratio", 0.25}, {"counts_loss_weight", 100}, {"early_stopping", false}}},
             {"prior", {{"weight", 0.0}}}};
   TrainConfig cfg = resolve_config(c, "yeast.json", "");
   json st = data_stats(cfg);
