@@ -3,6 +3,7 @@
 // Test: build-cuda/tests/lowpass_tests -ts=cuda.
 #include <math_constants.h>
 
+#include <algorithm>
 #include <type_traits>
 
 #include "kernels/cpu/reduce.h"
@@ -50,22 +51,24 @@ __global__ void reduce_rows_kernel(const T* __restrict__ a, T* __restrict__ out,
 // inner > 1: block (kTileX, kTileY) covers 32 consecutive inner positions (coalesced) of one outer
 // index; the y threads split j and are combined in shared memory.
 template <typename T, bool kMax>
-__global__ void reduce_strided_kernel(const T* __restrict__ a, T* __restrict__ out, int64_t n, int64_t inner,
-                                      double scale) {
+__global__ void reduce_strided_kernel(const T* __restrict__ a, T* __restrict__ out, int64_t outer, int64_t n,
+                                      int64_t inner, double scale) {
   using A = std::conditional_t<kMax, T, double>;
-  int64_t o = blockIdx.y;
-  int64_t i = static_cast<int64_t>(blockIdx.x) * kTileX + threadIdx.x;
-  A s = kMax ? A(lowest<T>()) : A(0);
-  if (i < inner) {
-    const T* base = a + o * n * inner + i;
-    for (int64_t j = threadIdx.y; j < n; j += kTileY) s = combine<kMax, A>(s, A(base[j * inner]));
-  }
   __shared__ A part[kTileY][kTileX + 1];
-  part[threadIdx.y][threadIdx.x] = s;
-  __syncthreads();
-  if (threadIdx.y == 0 && i < inner) {
-    for (int y = 1; y < kTileY; ++y) s = combine<kMax, A>(s, part[y][threadIdx.x]);
-    out[o * inner + i] = kMax ? T(s) : static_cast<T>(s * scale);
+  int64_t i = static_cast<int64_t>(blockIdx.x) * kTileX + threadIdx.x;
+  for (int64_t o = blockIdx.y; o < outer; o += gridDim.y) {  // uniform per block
+    A s = kMax ? A(lowest<T>()) : A(0);
+    if (i < inner) {
+      const T* base = a + o * n * inner + i;
+      for (int64_t j = threadIdx.y; j < n; j += kTileY) s = combine<kMax, A>(s, A(base[j * inner]));
+    }
+    part[threadIdx.y][threadIdx.x] = s;
+    __syncthreads();
+    if (threadIdx.y == 0 && i < inner) {
+      for (int y = 1; y < kTileY; ++y) s = combine<kMax, A>(s, part[y][threadIdx.x]);
+      out[o * inner + i] = kMax ? T(s) : static_cast<T>(s * scale);
+    }
+    __syncthreads();
   }
 }
 
@@ -83,7 +86,6 @@ __global__ void expand_gridstride_kernel(const T* __restrict__ a, T* __restrict_
 template <typename T, bool kMax>
 void reduce_launch(const Tensor& a, Tensor& out, int64_t outer, int64_t n, int64_t inner, double scale) {
   if (outer * inner == 0) return;
-  LP_CHECK(outer <= 65535 || inner == 1, "CUDA reduction: outer size ", outer, " above 65535 with inner ", inner);
   LP_CHECK(outer <= INT32_MAX, "CUDA reduction: outer size ", outer, " above 2^31-1");
   const CudaState& st = state_of(a);
   const T* pa = a.data<T>();
@@ -91,9 +93,9 @@ void reduce_launch(const Tensor& a, Tensor& out, int64_t outer, int64_t n, int64
   if (inner == 1) {
     reduce_rows_kernel<T, kMax><<<static_cast<unsigned>(outer), kRowThreads, 0, st.stream>>>(pa, po, n, scale);
   } else {
-    dim3 grid(static_cast<unsigned>((inner + kTileX - 1) / kTileX), static_cast<unsigned>(outer));
+    dim3 grid(static_cast<unsigned>((inner + kTileX - 1) / kTileX), static_cast<unsigned>(std::min<int64_t>(outer, 65535)));
     LP_CHECK((inner + kTileX - 1) / kTileX <= INT32_MAX, "CUDA reduction: inner size ", inner, " too large");
-    reduce_strided_kernel<T, kMax><<<grid, dim3(kTileX, kTileY), 0, st.stream>>>(pa, po, n, inner, scale);
+    reduce_strided_kernel<T, kMax><<<grid, dim3(kTileX, kTileY), 0, st.stream>>>(pa, po, outer, n, inner, scale);
   }
   LP_CUDA_LAUNCH_CHECK();
 }

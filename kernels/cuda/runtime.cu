@@ -253,7 +253,8 @@ cufftHandle CudaState::fft_plan(cufftType type, int64_t n, int64_t batch) {
   int nc = len / 2 + 1;
   int idist = r2c ? len : nc, odist = r2c ? nc : len;
   cufftHandle plan = 0;
-  LP_CUFFT_CHECK(cufftPlanMany(&plan, 1, &len, &len, 1, idist, &len, 1, odist, type, static_cast<int>(batch)));
+  int iemb = idist, oemb = odist;  // storage length of one row in and out
+  LP_CUFFT_CHECK(cufftPlanMany(&plan, 1, &len, &iemb, 1, idist, &oemb, 1, odist, type, static_cast<int>(batch)));
   cufftResult r = cufftSetStream(plan, stream);
   if (r != CUFFT_SUCCESS) {
     cufftDestroy(plan);
