@@ -38,7 +38,7 @@ json.dump(c, open(sys.argv[2], "w"), indent=1)
 PY
   rm -rf "$OUT/$name"
   local t0=$(date +%s)
-  "$LP" train --config "$OUT/$name.json" --out "$OUT/$name" --quiet
+  "$LP" train --config "$OUT/$name.json" --out "$OUT/$name" --quiet --threads "${THREADS:-0}"
   echo "$name: $(( $(date +%s) - t0 )) s; test metrics: $(tr -d '\n ' < "$OUT/$name/test_metrics.json")"
 }
 
