@@ -3,7 +3,10 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <mutex>
 #include <sstream>
+#include <unordered_map>
+#include <vector>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
@@ -28,7 +31,68 @@ int64_t shape_numel(const Shape& s) {
 }
 
 namespace {
-void host_free(void* p, size_t, Device) { std::free(p); }
+// Host block cache: blocks of >= 256 KiB are kept on free, bucketed by a size class (≤ 12.5 % rounding), and
+// handed back to the next request of the same class, so the training step's large activations do not cost
+// mmap/munmap plus a page fault per 4 KiB every step. Capped at LOWPASS_HOST_CACHE_MB (default 4096; 0 = off);
+// past the cap blocks are freed. Thread-safe; one per process, like malloc's own arenas.
+class HostCache {
+ public:
+  static HostCache& get() {  // never destroyed: Storage may outlive any static (blocks go back to the OS at exit)
+    static HostCache* c = new HostCache;
+    return *c;
+  }
+  static size_t size_class(size_t n) {
+    if (n < kMin) return (n + 63) / 64 * 64;
+    size_t p = size_t{1} << (63 - __builtin_clzll(n));  // highest power of two <= n
+    size_t step = p / 8;
+    return (n + step - 1) / step * step;
+  }
+  void* take(size_t cls) {
+    if (cls < kMin || cap_ == 0) return nullptr;
+    std::lock_guard<std::mutex> lk(mu_);
+    auto it = free_.find(cls);
+    if (it == free_.end() || it->second.empty()) return nullptr;
+    void* p = it->second.back();
+    it->second.pop_back();
+    cached_ -= cls;
+    return p;
+  }
+  void give(void* p, size_t cls) {
+    if (cls >= kMin && cap_ > 0) {
+      std::lock_guard<std::mutex> lk(mu_);
+      if (cached_ + cls <= cap_) {
+        free_[cls].push_back(p);
+        cached_ += cls;
+        return;
+      }
+    }
+    std::free(p);
+  }
+ private:
+  static constexpr size_t kMin = size_t{256} << 10;
+  HostCache() {
+    const char* e = std::getenv("LOWPASS_HOST_CACHE_MB");
+    cap_ = (e ? static_cast<size_t>(std::strtoull(e, nullptr, 10)) : kDefaultMb) << 20;
+  }
+#if defined(__SANITIZE_ADDRESS__)
+  static constexpr size_t kDefaultMb = 0;  // ASan must see every free (use-after-free detection)
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+  static constexpr size_t kDefaultMb = 0;
+#else
+  static constexpr size_t kDefaultMb = 4096;
+#endif
+#else
+  static constexpr size_t kDefaultMb = 4096;
+#endif
+  std::mutex mu_;
+  std::unordered_map<size_t, std::vector<void*>> free_;
+  size_t cached_ = 0, cap_ = 0;
+};
+
+void host_free(void* p, size_t bytes, Device) {
+  HostCache::get().give(p, HostCache::size_class(bytes == 0 ? 64 : bytes));
+}
 void device_free(void* p, size_t bytes, Device d) { cuda::free(p, bytes, d.index); }
 }  // namespace
 
@@ -42,7 +106,9 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device dev) {
   s->device = dev;
   size_t n = bytes == 0 ? 64 : (bytes + 63) / 64 * 64;
   if (dev.is_cpu()) {
-    s->data = std::aligned_alloc(64, n);
+    n = HostCache::size_class(n);
+    s->data = HostCache::get().take(n);
+    if (!s->data) s->data = std::aligned_alloc(64, n);
     LP_CHECK(s->data != nullptr, "out of host memory allocating ", bytes, " bytes");
     s->deleter = host_free;
   } else {
@@ -188,8 +254,8 @@ void Tensor::copy_(const Tensor& src) {
 
 void Tensor::fill_(double v) {
   if (!is_cpu()) {
-    LP_CHECK(v == 0.0, "fill_ with a non-zero value on a CUDA tensor: use ops");
-    cuda::memset_zero(raw(), static_cast<size_t>(numel()) * dtype_size(dtype()));
+    if (v == 0.0) cuda::memset_zero(raw(), static_cast<size_t>(numel()) * dtype_size(dtype()));
+    else cuda::fill(raw(), numel(), v, dtype() == DType::F64);
     return;
   }
   dispatch_dtype(dtype(), [&]<typename T>() {

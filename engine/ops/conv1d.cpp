@@ -3,6 +3,9 @@
 // Test: build-conv/tests/lowpass_tests -ts=conv1d
 #include "engine/ops.h"
 #include "engine/ops/dispatch.h"
+#ifdef LOWPASS_HAVE_CUDA
+#include "kernels/cuda/conv1d.h"
+#endif
 #include "kernels/cpu/conv1d.h"
 
 namespace lowpass {
@@ -58,8 +61,7 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv1d
   }
   const int64_t L = x.size(2), Lout = out_length(L, K, o, "conv1d");
   Tensor y = empty_like(x, {x.size(0), w.size(0), Lout});  // (B, Cout, Lout)
-  LP_CHECK(x.is_cpu(), "conv1d: CUDA tensors are not supported yet (", x.describe(), ")");
-  cpu::conv1d_fwd_cpu(x, w, bias, y, o);
+  LP_ON_DEVICE(x, cpu::conv1d_fwd_cpu(x, w, bias, y, o), cuda::conv1d_fwd_cuda(x, w, bias, y, o));
   return record("conv1d", y, {x, w, bias}, [x, w, L, K, o](const Tensor& g, const Tensor&, const std::vector<bool>& n) {
     Tensor gx, gw, gb;
     if (n[0]) gx = conv1d_input_grad(g, w, L, o);
@@ -81,8 +83,7 @@ Tensor conv1d_input_grad(const Tensor& dy, const Tensor& w, int64_t L_in, const 
   LP_CHECK(out_length(L_in, K, o, "conv1d_input_grad") == dy.size(2), "conv1d_input_grad: dy length ", dy.size(2),
            " does not match input length ", L_in, " with these options");
   Tensor dx = empty_like(dy, {dy.size(0), Cin, L_in});  // (B, Cin, L)
-  LP_CHECK(dy.is_cpu(), "conv1d_input_grad: CUDA tensors are not supported yet");
-  cpu::conv1d_bwd_input_cpu(dy, w, dx, o);
+  LP_ON_DEVICE(dy, cpu::conv1d_bwd_input_cpu(dy, w, dx, o), cuda::conv1d_bwd_input_cuda(dy, w, dx, o));
   return record("conv1d_input_grad", dx, {dy, w},
                 [dy, w, K, o](const Tensor& g, const Tensor&, const std::vector<bool>& n) {
                   // <dx, g> = <conv1d(g, w), dy> = <w, conv1d_weight_grad(g, dy)>
@@ -109,8 +110,7 @@ Tensor conv1d_weight_grad(const Tensor& x, const Tensor& dy, int64_t K, const Co
   LP_CHECK(out_length(L, K, o, "conv1d_weight_grad") == dy.size(2), "conv1d_weight_grad: dy length ", dy.size(2),
            " does not match input length ", L, " with these options");
   Tensor dw = empty_like(x, {dy.size(1), x.size(1) / o.groups, K});  // (Cout, Cin/groups, K)
-  LP_CHECK(x.is_cpu(), "conv1d_weight_grad: CUDA tensors are not supported yet");
-  cpu::conv1d_bwd_weight_cpu(x, dy, dw, o);
+  LP_ON_DEVICE(x, cpu::conv1d_bwd_weight_cpu(x, dy, dw, o), cuda::conv1d_bwd_weight_cuda(x, dy, dw, o));
   return record("conv1d_weight_grad", dw, {x, dy},
                 [x, dy, L, o](const Tensor& g, const Tensor&, const std::vector<bool>& n) {
                   // <dw, g> = <x, conv1d_input_grad(dy, g)> = <dy, conv1d(x, g)>
