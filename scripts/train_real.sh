@@ -10,6 +10,8 @@ export LOWPASS_DATA=${LOWPASS_DATA:-$(cd .. && pwd)/shared/data}
 LP="$BUILD/tools/lowpass"
 EPOCHS_NFE2=${EPOCHS_NFE2:-15}
 EPOCHS_YEAST=${EPOCHS_YEAST:-10}
+# yeast_profile_small.json (output 200, 4 dilated layers of 32: ~1-2 min per run on 1 core) or yeast_profile.json
+YEAST_CONFIG=${YEAST_CONFIG:-models/configs/yeast_profile_small.json}
 mkdir -p "$OUT"
 [ -x "$LP" ] || { echo "build $LP first (ninja -C $BUILD tools/lowpass)"; exit 1; }
 
@@ -45,6 +47,6 @@ PY
 "$LP" data-stats --config models/configs/nfe2_binary.json
 run nfe2_prior models/configs/nfe2_binary.json 1.0 "$EPOCHS_NFE2"
 run nfe2_noprior models/configs/nfe2_binary.json 0 "$EPOCHS_NFE2"
-"$LP" data-stats --config models/configs/yeast_profile.json
-run yeast_prior models/configs/yeast_profile.json 50 "$EPOCHS_YEAST"
-run yeast_noprior models/configs/yeast_profile.json 0 "$EPOCHS_YEAST"
+"$LP" data-stats --config "$YEAST_CONFIG"
+run yeast_prior "$YEAST_CONFIG" 50 "$EPOCHS_YEAST"
+run yeast_noprior "$YEAST_CONFIG" 0 "$EPOCHS_YEAST"
