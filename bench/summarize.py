@@ -57,6 +57,8 @@ def main():
     ap = argparse.ArgumentParser()
     ap.add_argument("jsonl")
     ap.add_argument("--sgemm", type=float, default=0.0, help="OpenBLAS SGEMM GFLOP/s measured in the same run")
+    ap.add_argument("--sgemm-cpu", type=float, default=0.0,
+                    help="the same SGEMM's cpu-time rate: FLOPs / (process CPU s / threads)")
     ap.add_argument("--append", default="")
     ap.add_argument("--machine", default="")
     ap.add_argument("--notes", default="")
@@ -73,12 +75,14 @@ def main():
         sys.exit("summarize: no results in " + a.jsonl)
     rows = []
     head = ("| model | mode | impl | batch | rounds | median s/step | ex/s | GFLOP/step | GFLOP/s | % SGEMM | "
-            "peak RSS MB | PyTorch / impl |")
+            "peak RSS MB | PyTorch / impl | CPU s/step | GFLOP/s (cpu-time) | % SGEMM (cpu-time) | PyTorch / impl (CPU) |")
     rows.append(head)
     rows.append("|" + "---|" * (head.count("|") - 1))
-    med = {}
+    med, cpu = {}, {}
     for key, rs in runs.items():
         med[key] = statistics.median(r["median_s"] for r in rs)
+        c = [r["cpu_s_per_step"] for r in rs if "cpu_s_per_step" in r]
+        cpu[key] = statistics.median(c) if c else None
     order = {"lowpass": 0, "pytorch": 1, "bpnet-lite": 2}
     modes = {"noprior": 0, "prior": 1, "infer": 2, "attr": 3}
     for key in sorted(runs, key=lambda k: (k[1], modes.get(k[2], 9), order.get(k[0], 9))):
@@ -92,8 +96,17 @@ def main():
         rss = max(r.get("peak_rss_mb", 0) for r in rs)
         ref = med.get(("pytorch", model, mode))
         ratio = f"{ref / s:.2f}×" if ref and impl != "pytorch" else ("1.00×" if impl == "pytorch" else "")
-        rows.append(f"| {model} | {mode} | {impl} | {batch} | {len(rs)} | {s:.3f} | {batch / s:.0f} | {gf:.1f} | "
-                    f"{rate:.1f} | {frac} | {rss:.0f} | {ratio} |")
+        c, threads = cpu[key], rs[0].get("threads", 1)
+        cref = cpu.get(("pytorch", model, mode))
+        if c:
+            crate = gf / (c / threads)
+            cfrac = f"{100 * crate / a.sgemm_cpu:.0f} %" if a.sgemm_cpu > 0 else "n/a"
+            cratio = f"{cref / c:.2f}×" if cref else ""
+            ctext = f"{c:.2f} | {crate:.1f} | {cfrac} | {cratio}"
+        else:
+            ctext = " |  |  | "
+        rows.append(f"| {model} | {mode} | {impl} | {batch} | {len(rs)} | {s:.3f} | {batch / s:.1f} | {gf:.1f} | "
+                    f"{rate:.1f} | {frac} | {rss:.0f} | {ratio} | {ctext} |")
     extra = []
     lp, pt_no = med.get(("lowpass", "profile", "prior")), med.get(("pytorch", "profile", "noprior"))
     if lp and pt_no:
@@ -107,9 +120,19 @@ def main():
                 f = gflop_per_step(model, "prior", runs[("lowpass", model, "prior")][0]["batch"]) / lp / a.sgemm
                 line += f"; ≥ {100 * need_frac:.0f} % of SGEMM -> {100 * f:.0f} % ({'met' if f >= need_frac else 'MISSED'})"
             extra.append(line)
+            lc, pc = cpu.get(("lowpass", model, "prior")), cpu.get(("pytorch", model, "prior"))
+            if lc and pc:
+                line = f"  on CPU time: {pc / lc:.2f}× ({'met' if pc / lc >= need else 'MISSED'})"
+                if need_frac and a.sgemm_cpu > 0:
+                    rl = runs[("lowpass", model, "prior")][0]
+                    f = gflop_per_step(model, "prior", rl["batch"]) / (lc / rl["threads"]) / a.sgemm_cpu
+                    line += f"; {100 * f:.0f} % of SGEMM's cpu-time rate ({'met' if f >= need_frac else 'MISSED'})"
+                extra.append(line)
     text = "\n".join(rows)
     if a.sgemm > 0:
-        text += f"\n\nSGEMM (OpenBLAS, square 2048, same run, same threads): {a.sgemm:.1f} GFLOP/s"
+        text += f"\n\nSGEMM (OpenBLAS, square 2048, same run, same threads): {a.sgemm:.1f} GFLOP/s wall"
+        if a.sgemm_cpu > 0:
+            text += f", {a.sgemm_cpu:.1f} GFLOP/s on CPU time"
     if extra:
         text += "\n\n" + "\n".join("- " + e for e in extra)
     if a.notes:
