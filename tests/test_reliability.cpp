@@ -356,7 +356,7 @@ std::string slurp(const std::string& p) {
 }
 
 // A tiny binary task: data, and a config file with one thread (bit-identity needs the same thread count).
-std::string crash_setup(const TempDir& d, const std::string& extra_train = "") {
+std::string crash_setup(const TempDir& d, const std::string& extra_train = "", bool valid = true) {
   Rng rng(21);
   BinarySimOptions o;
   o.n = 48;
@@ -368,7 +368,7 @@ std::string crash_setup(const TempDir& d, const std::string& extra_train = "") {
   std::string cfg = d / "config.json";
   write_text(cfg, R"({"model": {"type": "binary", "input_length": 40, "conv_depths": [4, 4, 4],
     "conv_filter_sizes": [7, 5, 5], "max_pool_size": 4, "fc_sizes": [6, 4]},
-    "data": {"train": "train.npz", "valid": "valid.npz"},
+    "data": {"train": "train.npz")" + std::string(valid ? R"(, "valid": "valid.npz")" : "") + R"(},
     "train": {"batch_size": 4, "epochs": 6, "seed": 3, "threads": 1, "progress": false, "early_stopping": false)" +
                       extra_train + R"(},
     "prior": {"freq_limit": 6, "attribution_mode": "eval"}})");
@@ -412,7 +412,7 @@ TEST_CASE("crash safety: SIGKILL at random moments, --resume, bit-identical weig
     if (fs::exists(out + "/checkpoints/last.safetensors")) args.push_back("--resume");
     pid_t pid = spawn(args, d / "run.log");
     // a moment anywhere in a whole run's time (start-up and checkpoint writes included)
-    double at = std::uniform_real_distribution<double>(0.05, 0.95)(gen) * ref_s;
+    double at = std::uniform_real_distribution<double>(0.05, 0.6)(gen) * ref_s;
     std::this_thread::sleep_for(std::chrono::duration<double>(at));
     kill(pid, SIGKILL);
     int rc = wait_exit(pid);
@@ -425,7 +425,7 @@ TEST_CASE("crash safety: SIGKILL at random moments, --resume, bit-identical weig
   REQUIRE_MESSAGE(wait_exit(spawn(args, d / "run.log")) == 0, slurp(d / "run.log"));
   checked += check_no_corrupt_files(out);
   MESSAGE("kill/resume: ", killed, " of ", cycles, " runs killed by SIGKILL (reference run ", ref_s, " s), ",
-          checked, " checkpoint checks, final weights ", (slurp(out + "/model.safetensors") == ref_model ? "bit-identical" : "DIFFERENT"));
+          checked, " checkpoint checks, final weights ", std::string(slurp(out + "/model.safetensors") == ref_model ? "bit-identical" : "DIFFERENT"));
   CHECK(killed >= 1);
   CHECK(slurp(out + "/model.safetensors") == ref_model);
   CHECK(slurp(out + "/best.safetensors") == ref_best);
@@ -461,7 +461,8 @@ TEST_CASE("crash safety: SIGTERM and SIGINT finish the step, write a checkpoint,
 TEST_CASE("numerics guard: a non-finite loss stops with the step, the loss terms and the last good checkpoint; --skip-nonfinite counts") {
   REQUIRE(fs::exists(lowpass_bin()));
   TempDir d;
-  const std::string cfg = crash_setup(d, R"(, "optimizer": "sgd", "lr": 1e38, "epochs": 2)");
+  // no validation set: with weights blown up by lr 1e38 the validation loss is not finite either
+  const std::string cfg = crash_setup(d, R"(, "optimizer": "sgd", "lr": 1e38, "epochs": 2)", false);
   const std::string out = d / "nan";
   int rc = wait_exit(spawn({"train", "--config", cfg, "--out", out, "--quiet"}, d / "nan.log"));
   std::string log = slurp(d / "nan.log");

@@ -232,6 +232,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     for (; st.step_in_epoch < src.batches_per_epoch(); ++st.step_in_epoch) {
       auto t0 = std::chrono::steady_clock::now();
       Batch batch = src.next(ctx);
+      // a skipped batch must not leave its statistics behind: BN running stats are restored on skip
+      NamedTensors saved_buffers = opt.skip_nonfinite ? deep_copy(model->buffers()) : NamedTensors{};
       Losses l = compute_losses(*model, batch, cfg.prior, /*training=*/true, t.counts_loss_weight);
       const double task = l.task.item(), prior = l.prior.item(), total = l.total.item();
       // ---- numerics guard (docs/reliability.md): loss first, then every gradient ----
@@ -249,6 +251,10 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
                  ", batch ", st.step_in_epoch + 1, "): task ", task, ", prior ", prior, ", total ", total,
                  "; last good checkpoint: ", res_last_ck.empty() ? "none yet" : res_last_ck,
                  " (lower train.lr, check the data, or skip such batches with --skip-nonfinite)");
+        {
+          NoGradGuard ng;
+          for (size_t i = 0; i < saved_buffers.size(); ++i) model->buffers()[i].second.copy_(saved_buffers[i].second);
+        }
         ++st.skipped, ++st.skipped_total;
         bar.update(1, "skipped a non-finite batch");
         if (stop_requested() && st.step_in_epoch + 1 < src.batches_per_epoch()) {
