@@ -87,6 +87,7 @@ void GenomeWindows::copy_range(int64_t src, int64_t c, int64_t start, int64_t en
   LP_ASSERT(c >= 0 && c < cs.size(), "chromosome index ", c);
   LP_CHECK(0 <= start && start <= end && end <= cs.lengths[c], "window ", cs.names[c], ":", start, "-", end,
            " is outside the chromosome (length ", cs.lengths[c], ")");
+  if (start == end) return;  // memcpy with a null `out` of an empty range is undefined (UBSan, scripts/sanitize.sh)
   size_t w = src == 0 ? 1 : 4;
   if (preloaded_ && !full_[src][c].empty()) {
     std::memcpy(out, full_[src][c].data() + start * w, (end - start) * w);
