@@ -37,7 +37,12 @@ void close_vec(const std::vector<double>& a, const json& b, double tol = 1e-9) {
 TEST_SUITE("eval") {
 TEST_CASE("binary metrics by hand on a 4-example case") {
   // y = 1 1 0 0 with p = .9 .4 .6 .1: one positive ranked above both negatives, one between.
-  std::vector<double> y{1, 1, 0, 0}, p{0.9, 0.4, 0.6, 0.1};
+  // Built element by element: GCC 12.2 at -O3 -march=native (AVX-512) miscompiled the braced
+  // initialiser here into {1, 1, 1, 1} (seen in gdb at the call; any later use of y hid it).
+  std::vector<double> y, p;
+  for (double v : {1.0, 1.0, 0.0, 0.0}) y.push_back(v);
+  for (double v : {0.9, 0.4, 0.6, 0.1}) p.push_back(v);
+  REQUIRE(y[2] == 0.0);
   auto m = binary_metrics(y, p);
   CHECK(m.accuracy == doctest::Approx(0.5));
   CHECK(m.auroc == doctest::Approx(0.75));
