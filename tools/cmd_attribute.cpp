@@ -56,23 +56,10 @@ CommandRun add_attribute_command(CLI::App& app) {
     Context ctx(a->threads, 0);
     auto model = attr::load_model_dir(a->model, ctx, a->weights);
     const DType dt = model->parameters().front().second.dtype();
-    LP_CHECK(a->npz.empty() != a->regions.empty(), "attribute: give exactly one of --npz and --regions");
-    LP_CHECK(a->regions.empty() || !a->genome.empty(), "attribute: --regions needs --genome FASTA");
-    std::map<std::string, npy::Array> arrays;
     attr::RegionWindows rw;
-    if (!a->regions.empty()) {
-      LP_CHECK(model->type() != "profile" || model->config().value("controls", std::string("none")) == "none", a->regions,
-               ": the model takes control tracks, which --regions does not read yet; use --npz with 'control'");
-      rw = attr::read_region_windows(a->regions, a->genome, model->input_length(), a->cache_dir);
-      if (rw.dropped_edge > 0)
-        std::cerr << "lowpass attribute: " << rw.dropped_edge << " regions dropped (window runs off the chromosome)\n";
-      arrays["x"].shape = {rw.size(), 4, rw.length};  // shape only: rows come from the genome
-    } else {
-      arrays = npy::load_npz(a->npz);
-    }
-    LP_CHECK(arrays.count("x"), a->npz, ": no array 'x'");
+    std::map<std::string, npy::Array> arrays =
+        attr::open_inputs("attribute", *model, a->npz, a->regions, a->genome, a->cache_dir, rw);
     const npy::Array& xa = arrays.at("x");
-    LP_CHECK(xa.shape.size() == 3 && xa.shape[1] == 4, a->npz, ": x must be (N, 4, L), got ", shape_str(xa.shape));
     const int64_t N = xa.shape[0], L = xa.shape[2];
     const bool has_ctrl = arrays.count("control") > 0;
     auto rows = [&](int64_t s, int64_t n, DType t) {

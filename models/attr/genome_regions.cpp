@@ -4,6 +4,8 @@
 
 #include <fstream>
 
+#include <iostream>
+
 #include "engine/error.h"
 #include "models/data/bed.h"
 #include "models/data/bigwig.h"
@@ -82,6 +84,29 @@ void TrackAccumulator::write(const std::string& path) const {
     vals.push_back(std::move(m));
   }
   write_bigwig(path, sub, vals);
+}
+
+std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Model& model, const std::string& npz,
+                                              const std::string& regions, const std::string& genome,
+                                              const std::string& cache_dir, RegionWindows& rw) {
+  LP_CHECK(npz.empty() != regions.empty(), cmd, ": give exactly one of --npz and --regions");
+  LP_CHECK(regions.empty() || !genome.empty(), cmd, ": --regions needs --genome FASTA");
+  std::map<std::string, npy::Array> arrays;
+  if (!regions.empty()) {
+    LP_CHECK(model.type() != "profile" || model.config().value("controls", std::string("none")) == "none", regions,
+             ": the model takes control tracks, which --regions does not read yet; use --npz with 'control'");
+    rw = read_region_windows(regions, genome, model.input_length(), cache_dir);
+    if (rw.dropped_edge > 0)
+      std::cerr << "lowpass " << cmd << ": " << rw.dropped_edge
+                << " regions dropped (window runs off the chromosome)\n";
+    arrays["x"].shape = {rw.size(), 4, rw.length};  // shape only: rows come from the genome
+  } else {
+    arrays = npy::load_npz(npz);
+  }
+  LP_CHECK(arrays.count("x"), npz, ": no array 'x'");
+  const npy::Array& xa = arrays.at("x");
+  LP_CHECK(xa.shape.size() == 3 && xa.shape[1] == 4, npz, ": x must be (N, 4, L), got ", shape_str(xa.shape));
+  return arrays;
 }
 
 }  // namespace lowpass::attr

@@ -9,7 +9,11 @@
 #include <unordered_map>
 #include <vector>
 
+#include <map>
+
+#include "engine/npz.h"
 #include "engine/tensor.h"
+#include "models/arch/model.h"
 #include "models/data/fasta.h"
 
 namespace lowpass::attr {
@@ -45,5 +49,12 @@ class TrackAccumulator {
   const ChromSizes& sizes_;
   std::unordered_map<int64_t, std::pair<std::vector<float>, std::vector<uint16_t>>> by_chrom_;
 };
+
+// The inputs of `lowpass <cmd>` (predict, attribute): exactly one of an npz (its arrays are loaded)
+// or a regions BED + genome FASTA (windows read into `rw`; arrays["x"] then holds only the shape
+// (N, 4, L)). Checks the choice, the model's control needs and x's shape; names `cmd` in messages.
+std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Model& model, const std::string& npz,
+                                              const std::string& regions, const std::string& genome,
+                                              const std::string& cache_dir, RegionWindows& rw);
 
 }  // namespace lowpass::attr
