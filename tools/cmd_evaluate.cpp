@@ -1,8 +1,8 @@
 // `lowpass evaluate --npz X.npz (--predictions P.npz | --model DIR) [--attr A.npz --ohe O.npz]
-//   [--attr-sets a.npz,b.npz,… [--attr-sets-b …]] --out metrics.json`: one JSON document with the
-// predictive metrics (REFERENCE §4.2), attribution entropy (§4.5b) and seed consistency
-// (continuous Jaccard, §4.3) with one-sided Wilcoxon tests between two sets of models.
-// Test: build-attr/tests/lowpass_tests -ts=eval (library parts); docs/evaluation.md.
+//   [--motifs M.meme | --motif-positions T.tsv] [--attr-sets a.npz,… [--attr-sets-b …]] --out metrics.json`:
+// one JSON document: predictive metrics (REFERENCE §4.2), HF share / entropy / motif-site fraction (§4.5),
+// seed consistency (continuous Jaccard, cosine, §4.3), one-sided paired Wilcoxon tests between two model sets.
+// Test: build-attr/tests/lowpass_tests -ts=eval, -ts=motif_scan (library parts); docs/evaluation.md.
 #include <cmath>
 #include <fstream>
 #include <iostream>
@@ -12,8 +12,11 @@
 
 #include "engine/npz.h"
 #include "models/attr/model_dir.h"
+#include "models/data/meme.h"
 #include "models/eval/attr_metrics.h"
 #include "models/eval/binary_metrics.h"
+#include "models/eval/fourier_metrics.h"
+#include "models/eval/motif_scan.h"
 #include "models/eval/profile_metrics.h"
 #include "models/eval/stats.h"
 #include "tools/commands.h"
@@ -56,27 +59,68 @@ std::vector<std::vector<double>> load_tracks(Context& ctx, const std::string& pa
   for (int64_t i = 0; i < a.shape[0]; ++i) t[i].assign(v.begin() + i * 4 * L, v.begin() + (i + 1) * 4 * L);
   return t;
 }
-std::vector<double> consistency(Context& ctx, const std::vector<std::string>& files, int64_t& L) {
-  LP_CHECK(files.size() >= 2, "--attr-sets: need at least two attribution files, got ", files.size());
-  std::vector<std::vector<std::vector<double>>> sets;
-  for (const auto& f : files) sets.push_back(load_tracks(ctx, f, L));
-  for (const auto& s : sets)
-    LP_CHECK(s.size() == sets[0].size(), "--attr-sets: files hold different numbers of examples");
-  std::vector<double> per(sets[0].size());
-  for (size_t i = 0; i < per.size(); ++i) {
-    std::vector<std::vector<double>> tr;
-    for (const auto& s : sets) tr.push_back(s[i]);
-    per[i] = eval::mean_pairwise_jaccard(tr, L);
+// Per-example seed consistency of the hypothetical scores: mean over model pairs of the continuous
+// Jaccard and of the cosine similarity, over the selected rows.
+struct Consistency {
+  std::vector<double> jaccard, cosine;
+};
+Consistency consistency(const std::vector<std::vector<std::vector<double>>>& sets, const std::vector<int64_t>& rows,
+                        int64_t L) {
+  Consistency c;
+  for (int64_t i : rows) {
+    double j = 0, cs = 0;
+    int64_t n = 0;
+    for (size_t a = 0; a < sets.size(); ++a)
+      for (size_t b = 0; b < a; ++b) {
+        j += eval::continuous_jaccard(sets[a][i], sets[b][i], L);
+        cs += eval::cosine_similarity(sets[a][i], sets[b][i]);
+        ++n;
+      }
+    c.jaccard.push_back(j / n);
+    c.cosine.push_back(cs / n);
   }
-  return per;
+  return c;
+}
+std::vector<std::vector<std::vector<double>>> load_set(Context& ctx, const std::vector<std::string>& files,
+                                                       const char* flag, int64_t L_want, size_t n_want) {
+  LP_CHECK(files.size() >= 2, flag, ": need at least two attribution files, got ", files.size());
+  std::vector<std::vector<std::vector<double>>> sets;
+  for (const auto& f : files) {
+    int64_t L = 0;
+    sets.push_back(load_tracks(ctx, f, L));
+    LP_CHECK((L_want < 0 || L == L_want) && (n_want == 0 || sets.back().size() == n_want), flag, ": ", f,
+             " holds ", sets.back().size(), " x 4 x ", L, ", expected ", n_want, " x 4 x ", L_want);
+  }
+  return sets;
+}
+// Attribution metrics of one example from its hypothetical scores and one-hot input (actual = hyp ⊙ x).
+struct ExampleAttr {
+  double entropy, hf_share, motif_fraction;
+};
+ExampleAttr example_metrics(const std::vector<double>& hyp, const std::vector<double>& ohe, int64_t L, int64_t K,
+                            const std::vector<uint8_t>* mask, std::vector<double>* actual_out = nullptr) {
+  std::vector<double> act(hyp.size());
+  for (size_t j = 0; j < hyp.size(); ++j) act[j] = hyp[j] * ohe[j];
+  ExampleAttr e;
+  e.entropy = eval::attribution_entropy(act, L);
+  e.hf_share = high_freq_share(eval::position_magnitude(act, L), K);
+  e.motif_fraction = mask ? eval::fraction_inside(act, L, *mask) : NAN;
+  if (actual_out) *actual_out = std::move(act);
+  return e;
+}
+std::vector<double> column(const std::vector<ExampleAttr>& v, double ExampleAttr::*f) {
+  std::vector<double> r;
+  for (const auto& e : v) r.push_back(e.*f);
+  return r;
 }
 }  // namespace
 
 CommandRun add_evaluate_command(CLI::App& app) {
   struct Args {
     std::string npz, predictions, model, out, attr, ohe, sets_a, sets_b, weights = "best";
-    double neg_upsample = 1.0;
-    int64_t batch = 64;
+    std::string motifs, motif_names, motif_positions, motif_split = "test", rows = "all";
+    double neg_upsample = 1.0, motif_threshold = 0.8, motif_pseudocount = 0.01;
+    int64_t batch = 64, freq_limit = -1;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("evaluate", "Predictive, interpretability and stability metrics as JSON");
@@ -89,6 +133,16 @@ CommandRun add_evaluate_command(CLI::App& app) {
   sub->add_option("--ohe", a->ohe, "ohe.npz matching --attr (actual scores = hyp ⊙ one-hot)");
   sub->add_option("--attr-sets", a->sets_a, "Comma-separated attr.npz of models trained with different seeds");
   sub->add_option("--attr-sets-b", a->sets_b, "A second set (e.g. without the prior) for a paired one-sided test");
+  sub->add_option("--rows", a->rows, "Examples the attribution metrics use: all | positives (y == 1 in --npz)")
+      ->check(CLI::IsMember({"all", "positives"}));
+  sub->add_option("--freq-limit", a->freq_limit, "K of the high-frequency share (default round(0.15 L))");
+  sub->add_option("--motifs", a->motifs, "MEME file: motif-instance masks by a PWM scan of --ohe");
+  sub->add_option("--motif-names", a->motif_names, "Comma-separated motif ids/names to scan (default: all)");
+  sub->add_option("--motif-threshold", a->motif_threshold,
+                  "Hit: log2-odds score >= this fraction of the motif's maximum score");
+  sub->add_option("--motif-pseudocount", a->motif_pseudocount, "Added to PWM probabilities before the log-odds");
+  sub->add_option("--motif-positions", a->motif_positions, "motif_positions.tsv of lowpass simulate (true sites)");
+  sub->add_option("--motif-split", a->motif_split, "Split of --motif-positions matching the attributed rows");
   sub->add_option("--batch", a->batch, "Sequences per forward pass");
   sub->add_option("--out", a->out, "Output JSON file")->required();
   return [a]() {
@@ -155,29 +209,137 @@ CommandRun add_evaluate_command(CLI::App& app) {
         doc["profile"] = eval::profile_metrics(d, cfg).to_json(cfg.bin_sizes);
       }
     }
+    // Inputs shared by the attribution metrics: one-hot, selected rows, motif masks.
+    std::vector<std::vector<double>> ohe;
+    int64_t L = -1;
+    std::vector<int64_t> rows;
+    std::vector<std::vector<uint8_t>> masks;  // per row of --ohe (empty without motifs)
+    nlohmann::json motif_info;
+    const bool want_attr = !a->attr.empty() || !a->sets_a.empty();
+    if (want_attr && !a->ohe.empty()) {
+      ohe = load_tracks(ctx, a->ohe, L);
+      const int64_t N = static_cast<int64_t>(ohe.size());
+      if (a->rows == "positives") {
+        LP_CHECK(!a->npz.empty(), "--rows positives needs --npz with the labels y");
+        auto data = npy::load_npz(a->npz);
+        LP_CHECK(data.count("y") && data.at("y").shape.size() == 2 && data.at("y").shape[0] == N, a->npz,
+                 ": --rows positives needs a binary y of shape (", N, ", T) matching --ohe");
+        const int64_t T = data.at("y").shape[1];
+        auto y = all_values(ctx, data.at("y"), "y");
+        for (int64_t i = 0; i < N; ++i) {
+          bool pos = false;
+          for (int64_t t = 0; t < T; ++t) pos |= y[i * T + t] == 1.0;
+          if (pos) rows.push_back(i);
+        }
+        LP_CHECK(!rows.empty(), a->npz, ": --rows positives: no example has y == 1");
+      } else {
+        for (int64_t i = 0; i < N; ++i) rows.push_back(i);
+      }
+      LP_CHECK(a->motifs.empty() || a->motif_positions.empty(), "give --motifs or --motif-positions, not both");
+      if (!a->motifs.empty()) {
+        auto all = read_meme(a->motifs);
+        std::vector<Motif> use;
+        if (a->motif_names.empty()) use = all;
+        else for (const auto& n : split(a->motif_names)) use.push_back(select_motif(all, n, a->motifs));
+        eval::ScanOptions so{a->motif_threshold, a->motif_pseudocount};
+        double hits = 0, covered = 0;
+        for (int64_t i = 0; i < N; ++i) {
+          auto h = eval::scan_sequence(eval::decode_one_hot(ohe[i], L, a->ohe + " row " + std::to_string(i)), use, so);
+          masks.push_back(eval::hit_mask(h, L));
+          hits += static_cast<double>(h.size());
+          for (auto m : masks.back()) covered += m;
+        }
+        nlohmann::json names = nlohmann::json::array();
+        for (const auto& m : use) names.push_back(m.id + (m.name.empty() ? "" : " " + m.name));
+        motif_info = {{"source", a->motifs}, {"motifs", names}, {"threshold", a->motif_threshold},
+                      {"pseudocount", a->motif_pseudocount}, {"hits_per_sequence", hits / N},
+                      {"position_fraction_in_sites", covered / (static_cast<double>(N) * L)}};
+      } else if (!a->motif_positions.empty()) {
+        masks = eval::read_position_masks(a->motif_positions, a->motif_split, N, L);
+        double covered = 0;
+        for (const auto& m : masks)
+          for (auto v : m) covered += v;
+        motif_info = {{"source", a->motif_positions}, {"split", a->motif_split},
+                      {"position_fraction_in_sites", covered / (static_cast<double>(N) * L)}};
+      }
+    } else {
+      LP_CHECK(a->motifs.empty() && a->motif_positions.empty() && a->rows == "all",
+               "--motifs, --motif-positions and --rows need --ohe (and --attr or --attr-sets)");
+    }
+    const int64_t K = a->freq_limit >= 0 ? a->freq_limit : std::max<int64_t>(1, (150 * std::max<int64_t>(L, 0) + 500) / 1000);
+    auto summary = [&](const std::vector<ExampleAttr>& e) {
+      nlohmann::json j = {{"entropy", mean_sem(column(e, &ExampleAttr::entropy))},
+                          {"hf_share", mean_sem(column(e, &ExampleAttr::hf_share))}, {"freq_limit", K}};
+      if (!masks.empty()) j["motif_fraction"] = mean_sem(column(e, &ExampleAttr::motif_fraction));
+      return j;
+    };
     if (!a->attr.empty()) {
       LP_CHECK(!a->ohe.empty(), "--attr needs --ohe (actual scores = hypothetical ⊙ one-hot)");
-      int64_t L = 0, L2 = 0;
-      auto hyp = load_tracks(ctx, a->attr, L);
-      auto ohe = load_tracks(ctx, a->ohe, L2);
-      LP_CHECK(L == L2 && hyp.size() == ohe.size(), "--attr and --ohe differ in shape");
-      std::vector<double> ent(hyp.size());
-      for (size_t i = 0; i < hyp.size(); ++i) {
-        for (size_t j = 0; j < hyp[i].size(); ++j) hyp[i][j] *= ohe[i][j];
-        ent[i] = eval::attribution_entropy(hyp[i], L);
+      int64_t La = 0;
+      auto hyp = load_tracks(ctx, a->attr, La);
+      LP_CHECK(La == L && hyp.size() == ohe.size(), "--attr and --ohe differ in shape");
+      std::vector<ExampleAttr> per;
+      std::vector<std::vector<double>> act;
+      std::vector<std::vector<uint8_t>> sel_masks;
+      for (int64_t i : rows) {
+        act.emplace_back();
+        per.push_back(example_metrics(hyp[i], ohe[i], L, K, masks.empty() ? nullptr : &masks[i], &act.back()));
+        if (!masks.empty()) sel_masks.push_back(masks[i]);
       }
-      doc["interpretability"] = {{"entropy", mean_sem(ent)}};
+      nlohmann::json it = summary(per);
+      it["rows"] = a->rows;
+      it["n"] = static_cast<int64_t>(rows.size());
+      if (!masks.empty()) {
+        it["motif_overlap_auprc"] = num(eval::overlap_auprc(act, L, sel_masks));
+        it["motif_sites"] = motif_info;
+      }
+      doc["interpretability"] = it;
     }
     if (!a->sets_a.empty()) {
-      int64_t L = 0;
-      auto ca = consistency(ctx, split(a->sets_a), L);
-      nlohmann::json st = {{"jaccard_a", mean_sem(ca)}};
-      if (!a->sets_b.empty()) {
-        auto cb = consistency(ctx, split(a->sets_b), L);
-        LP_CHECK(ca.size() == cb.size(), "--attr-sets and --attr-sets-b hold different numbers of examples");
-        st["jaccard_b"] = mean_sem(cb);
-        st["wilcoxon_a_greater_p"] = num(eval::wilcoxon_greater(ca, cb));
+      auto A = load_set(ctx, split(a->sets_a), "--attr-sets", L, ohe.size());
+      if (L < 0) {  // no --ohe: all rows, length from the first file
+        L = static_cast<int64_t>(A[0][0].size() / 4);
+        for (size_t i = 0; i < A[0].size(); ++i) rows.push_back(static_cast<int64_t>(i));
       }
+      auto per_set = [&](const std::vector<std::vector<std::vector<double>>>& S) {
+        std::vector<ExampleAttr> mean(rows.size(), ExampleAttr{0, 0, 0});
+        for (const auto& m : S)
+          for (size_t r = 0; r < rows.size(); ++r) {
+            auto e = example_metrics(m[rows[r]], ohe[rows[r]], L, K, masks.empty() ? nullptr : &masks[rows[r]]);
+            mean[r].entropy += e.entropy / S.size();
+            mean[r].hf_share += e.hf_share / S.size();
+            mean[r].motif_fraction += e.motif_fraction / S.size();
+          }
+        return mean;
+      };
+      auto ca = consistency(A, rows, L);
+      nlohmann::json st = {{"jaccard_a", mean_sem(ca.jaccard)}, {"cosine_a", mean_sem(ca.cosine)},
+                           {"models_a", A.size()}, {"n", static_cast<int64_t>(rows.size())}, {"rows", a->rows}};
+      std::vector<ExampleAttr> ea;
+      if (!ohe.empty()) st["attr_a"] = summary(ea = per_set(A));
+      if (!a->sets_b.empty()) {
+        auto B = load_set(ctx, split(a->sets_b), "--attr-sets-b", L, A[0].size());
+        auto cb = consistency(B, rows, L);
+        st["jaccard_b"] = mean_sem(cb.jaccard);
+        st["cosine_b"] = mean_sem(cb.cosine);
+        st["models_b"] = B.size();
+        // one-sided paired Wilcoxon over examples, H1: set A better (more consistent, smoother, sparser,
+        // more attribution in motif sites)
+        st["wilcoxon_a_greater_p"] = num(eval::wilcoxon_greater(ca.jaccard, cb.jaccard));
+        st["wilcoxon_cosine_a_greater_p"] = num(eval::wilcoxon_greater(ca.cosine, cb.cosine));
+        if (!ohe.empty()) {
+          auto eb = per_set(B);
+          st["attr_b"] = summary(eb);
+          st["wilcoxon_hf_share_a_less_p"] =
+              num(eval::wilcoxon_greater(column(eb, &ExampleAttr::hf_share), column(ea, &ExampleAttr::hf_share)));
+          st["wilcoxon_entropy_a_less_p"] =
+              num(eval::wilcoxon_greater(column(eb, &ExampleAttr::entropy), column(ea, &ExampleAttr::entropy)));
+          if (!masks.empty())
+            st["wilcoxon_motif_fraction_a_greater_p"] = num(eval::wilcoxon_greater(
+                column(ea, &ExampleAttr::motif_fraction), column(eb, &ExampleAttr::motif_fraction)));
+        }
+      }
+      if (!motif_info.is_null()) st["motif_sites"] = motif_info;
       doc["stability"] = st;
     }
     LP_CHECK(!doc.empty(), "evaluate: nothing to do (give --npz with --predictions or --model, --attr, or --attr-sets)");
