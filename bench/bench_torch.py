@@ -46,8 +46,13 @@ def main():
     ap.add_argument("--repeats", type=int, default=5)
     ap.add_argument("--warmup", type=int, default=2)
     ap.add_argument("--device", default="cpu")
+    ap.add_argument("--tf32", type=int, default=0,
+                    help="1: let cuBLAS/cuDNN use TF32 (PyTorch's cuDNN default); 0: plain float32 (the reference)")
     a = ap.parse_args()
     torch.set_num_threads(a.threads)
+    torch.backends.cuda.matmul.allow_tf32 = bool(a.tf32)
+    torch.backends.cudnn.allow_tf32 = bool(a.tf32)
+    torch.backends.cudnn.benchmark = a.device.startswith("cuda")
     batch = a.batch or (256 if a.model == "binary" else 128)
     model, x, y, status, ctrl, pk = make_case(a.model, batch, a.device)
     model = model.to(a.device).train()
@@ -88,9 +93,12 @@ def main():
             times.append(time.perf_counter() - t0)
     med = statistics.median(times)
     print(json.dumps({"impl": "pytorch", "version": torch.__version__, "model": a.model, "mode": a.mode,
-                      "batch": batch, "threads": a.threads, "median_s": med, "times_s": times,
+                      "batch": batch, "threads": a.threads, "median_s": med, "tf32": a.tf32,
+                      "device": torch.cuda.get_device_name() if a.device.startswith("cuda") else "cpu", "times_s": times,
                       "examples_per_s": batch / med,
-                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024}))
+                      "peak_rss_mb": resource.getrusage(resource.RUSAGE_SELF).ru_maxrss / 1024,
+                      "gpu_reserved_mb": (torch.cuda.max_memory_reserved() / 2**20
+                                          if a.device.startswith("cuda") else None)}))
 
 
 if __name__ == "__main__":

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
@@ -15,6 +16,7 @@
 #include "engine/context.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "kernels/cuda/runtime.h"
 #include "models/arch/model.h"
 #include "models/loss/objective.h"
 
@@ -26,12 +28,14 @@ struct Args {
   std::string model = "binary", mode = "prior";
   int64_t batch = 0;
   int threads = 2, repeats = 5, warmup = 2;
+  std::string device = "cpu";
+  bool tf32 = false;
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step --model binary|profile --mode noprior|prior|infer|attr "
-               "[--batch N] [--threads T] [--repeats R] [--warmup W]\n",
+               "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32]\n",
                why);
   std::exit(2);
 }
@@ -49,11 +53,14 @@ Args parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--threads")) a.threads = std::atoi(val("--threads"));
     else if (!std::strcmp(argv[i], "--repeats")) a.repeats = std::atoi(val("--repeats"));
     else if (!std::strcmp(argv[i], "--warmup")) a.warmup = std::atoi(val("--warmup"));
+    else if (!std::strcmp(argv[i], "--device")) a.device = val("--device");
+    else if (!std::strcmp(argv[i], "--tf32")) a.tf32 = true;
     else usage((std::string("unknown argument ") + argv[i]).c_str());
   }
   if (a.model != "binary" && a.model != "profile") usage("--model must be binary or profile");
-  if (a.mode != "noprior" && a.mode != "prior" && a.mode != "infer" && a.mode != "attr")
-    usage("--mode must be noprior, prior, infer or attr");
+  if (a.mode != "noprior" && a.mode != "prior" && a.mode != "infer" && a.mode != "attr" && a.mode != "chain" &&
+      a.mode != "chain_composed")
+    usage("--mode must be noprior, prior, infer, attr, chain or chain_composed");
   if (a.repeats < 1 || a.warmup < 0 || a.threads < 1 || a.batch < 0) usage("bad --repeats/--warmup/--threads/--batch");
   if (a.batch == 0) a.batch = a.model == "binary" ? 256 : 128;
   if (a.batch % 4) usage("--batch must be a multiple of 4 (half reverse complements, half positives)");
@@ -118,12 +125,43 @@ int main(int argc, char** argv) {
     batch.status.resize(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b) batch.status[static_cast<size_t>(b)] = (b % (B / 2)) < B / 4 ? 1 : 0;
     auto model = make_model(mcfg, ctx);
+    const Device dev = parse_device(a.device, "--device");
+    if (dev.is_cuda()) {  // model and batch on the GPU before timing, as bench_torch.py does
+      model->to(dev);
+      cuda::set_tf32(ctx, dev.index, a.tf32);
+      batch.x = batch.x.to(dev), batch.y = batch.y.to(dev);
+      if (batch.control.defined()) batch.control = batch.control.to(dev);
+    }
+    auto sync = [&] {
+      if (dev.is_cuda()) cuda::synchronize(dev.index);
+    };
     Adam opt(model->parameters(), AdamOptions{});
     PriorConfig none;
     none.type = "none";
 
+    // The prior chain alone (forward + backward of the per-example scores) on random attributions of the batch's
+    // shape: fused op vs the same chain composed from ops. Bytes floor: attributions read twice and their gradient
+    // written once, spectra written once and read once (8 bytes per complex float32 bin).
+    Tensor chain_attr;
+    std::vector<int64_t> chain_rows;
+    std::vector<double> chain_w;
+    if (a.mode == "chain" || a.mode == "chain_composed") {
+      chain_attr = Tensor::uniform(ctx, batch.x.shape(), -1.0, 1.0);
+      if (dev.is_cuda()) chain_attr = chain_attr.to(dev);
+      chain_attr.set_requires_grad(true);
+      for (int64_t b = 0; b < B; ++b)
+        if (batch.status[static_cast<size_t>(b)]) chain_rows.push_back(b);
+      const int64_t L = chain_attr.size(2);
+      chain_w.assign(static_cast<size_t>(L / 2), 1.0);
+      for (int64_t i = prior.freq_limit; i < L / 2; ++i)
+        chain_w[static_cast<size_t>(i)] = 1.0 / (1.0 + std::pow(static_cast<double>(i - prior.freq_limit + 1), 0.2));
+    }
     auto step = [&] {
-      if (a.mode == "noprior" || a.mode == "prior") {
+      if (a.mode == "chain" || a.mode == "chain_composed") {
+        Tensor y = a.mode == "chain" ? fourier_prior_scores(chain_attr, chain_rows, chain_w, 3.0)
+                                     : fourier_prior_scores_composed(chain_attr, chain_rows, chain_w, 3.0);
+        (void)grad({mean_all(y)}, {chain_attr});
+      } else if (a.mode == "noprior" || a.mode == "prior") {
         opt.zero_grad();
         Losses l = compute_losses(*model, batch, a.mode == "prior" ? prior : none, /*training=*/true);
         backward(l.total);
@@ -141,11 +179,15 @@ int main(int argc, char** argv) {
 
     std::vector<double> times;
     double cpu_s = 0;
+    cuda::AllocatorStats before{};  // device allocations during the timed steps (0 = none after warm-up)
     for (int i = 0; i < a.warmup + a.repeats; ++i) {
       rusage r0{}, r1{};
       getrusage(RUSAGE_SELF, &r0);
+      sync();
+      if (i == a.warmup && dev.is_cuda()) before = cuda::allocator_stats(dev.index);
       auto t0 = std::chrono::steady_clock::now();
       step();
+      sync();
       const double s = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       getrusage(RUSAGE_SELF, &r1);
       if (i >= a.warmup) {
@@ -166,11 +208,24 @@ int main(int argc, char** argv) {
                           {"mode", a.mode},
                           {"batch", B},
                           {"threads", a.threads},
+                          {"device", dev.is_cuda() ? cuda::device_name(dev.index) : std::string("cpu")},
+                          {"tf32", a.tf32},
                           {"median_s", med},
                           {"times_s", times},
                           {"cpu_s_per_step", cpu_s / static_cast<double>(a.repeats)},
                           {"examples_per_s", static_cast<double>(B) / med},
                           {"peak_rss_mb", static_cast<double>(ru.ru_maxrss) / 1024.0}};
+    if (a.mode == "chain" || a.mode == "chain_composed") {
+      const double Bd = static_cast<double>(B), L = static_cast<double>(batch.x.size(2)), F = std::floor(L / 2) + 1;
+      const double bytes = 3 * Bd * 4 * L * 4 + 2 * Bd * F * 8;
+      out["chain_floor_bytes"] = bytes;
+      out["chain_GBps"] = bytes / med / 1e9;
+    }
+    if (dev.is_cuda()) {
+      const cuda::AllocatorStats after = cuda::allocator_stats(dev.index);
+      out["cuda_mallocs_timed"] = after.device_mallocs - before.device_mallocs;
+      out["gpu_reserved_mb"] = static_cast<double>(after.bytes_in_use + after.bytes_cached) / (1024.0 * 1024.0);
+    }
     std::printf("%s\n", out.dump().c_str());
   } catch (const std::exception& e) {
     std::fprintf(stderr, "bench_train_step: %s\n", e.what());

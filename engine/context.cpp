@@ -43,6 +43,17 @@ int hardware_threads() {
   return n > 0 ? static_cast<int>(n) : 1;
 }
 
+Device parse_device(const std::string& text, const std::string& what) {
+  if (text == "cpu") return Device{};
+  if (text == "cuda") return Device{DeviceKind::CUDA, 0};
+  if (text.rfind("cuda:", 0) == 0 && text.size() > 5 && text.size() <= 8 &&
+      text.find_first_not_of("0123456789", 5) == std::string::npos)
+    return Device{DeviceKind::CUDA, std::stoi(text.substr(5))};
+  throw Error(what + ": expected cpu, cuda or cuda:N, got \"" + text + "\"");
+}
+
+std::string device_str(Device d) { return d.is_cpu() ? "cpu" : "cuda:" + std::to_string(d.index); }
+
 Context::Context(int threads, uint64_t seed, Device device)
     : threads_(threads > 0 ? threads : hardware_threads()), device_(device), rng_(seed) {}
 

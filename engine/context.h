@@ -18,6 +18,10 @@ struct Device {
   bool is_cuda() const { return kind == DeviceKind::CUDA; }
 };
 
+// "cpu", "cuda" (= cuda:0) or "cuda:N"; anything else throws Error naming `what` (a flag or config key).
+Device parse_device(const std::string& text, const std::string& what);
+std::string device_str(Device d);  // inverse of parse_device ("cpu", "cuda:0")
+
 struct CudaState;  // streams, cuBLAS/cuFFT handles, caching allocator (kernels/cuda)
 
 // Seeded random stream. Philox-free and simple: a 64-bit Mersenne twister, serialisable for resume.

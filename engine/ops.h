@@ -107,6 +107,17 @@ Tensor rfft_imag_adjoint(const Tensor& g, int64_t L);
 // |rfft(x)| along the last axis (..., L/2+1); gradient at |X_k| = 0 is taken as 0.
 Tensor rfft_magnitude(const Tensor& x);
 
+// ---------------- the Fourier prior (engine/ops/prior.cpp) ----------------
+// Per selected row r of attributions attr (B, C, L) (REFERENCE §1.2): u = Σ_c |attr_r|, s = smooth_gaussian(u, σ),
+// m = |rfft(s)|, out_p = 1 − Σ_{f=1..L/2} w_{f−1}·m_f / Σ_{f≥0} m_f (denominator 1 when 0); weights has L/2 entries.
+// Returns (P) for P = rows.size(). One fused kernel chain per backend; its backward is one fused chain too,
+// and under create_graph it is the composed version's (so gradients of gradients exist).
+Tensor fourier_prior_scores(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& weights,
+                            double sigma);
+// The same function composed from the ops above (the reference for tests and for higher-order gradients).
+Tensor fourier_prior_scores_composed(const Tensor& attr, const std::vector<int64_t>& rows,
+                                     const std::vector<double>& weights, double sigma);
+
 // ---------------- operators ----------------
 inline Tensor operator+(const Tensor& a, const Tensor& b) { return add(a, b); }
 inline Tensor operator-(const Tensor& a, const Tensor& b) { return sub(a, b); }

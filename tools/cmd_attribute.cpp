@@ -14,6 +14,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/npz.h"
+#include "kernels/cuda/runtime.h"
 #include "models/attr/attribute.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
@@ -29,6 +30,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     int64_t refs = -1, steps = 50, batch = 16, max_batch = 64;
     uint64_t seed = 20200219;
     int threads = 0;
+    std::string device = "cpu";
     bool quiet = false;
   };
   auto a = std::make_shared<Args>();
@@ -50,11 +52,17 @@ CommandRun add_attribute_command(CLI::App& app) {
   sub->add_option("--max-batch", a->max_batch, "Sequences per forward pass inside a chunk");
   sub->add_option("--weights", a->weights, "best | last | path to a .safetensors state_dict");
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)");
+  sub->add_option("--device", a->device, "cpu | cuda | cuda:N (model and batches on that device)");
   sub->add_flag("--quiet", a->quiet, "No progress bar");
   return [a]() {
     LP_CHECK(a->batch >= 1, "--batch must be >= 1, got ", a->batch);
     Context ctx(a->threads, 0);
     auto model = attr::load_model_dir(a->model, ctx, a->weights);
+    const Device dev = parse_device(a->device, "--device");
+    if (dev.is_cuda()) {
+      LP_CHECK(cuda::available(), "--device ", a->device, ": no GPU is usable: ", cuda::unavailable_reason());
+      model->to(dev);
+    }
     const DType dt = model->parameters().front().second.dtype();
     attr::RegionWindows rw;
     std::map<std::string, npy::Array> arrays =

@@ -9,6 +9,7 @@
 #include <map>
 
 #include "engine/npz.h"
+#include "kernels/cuda/runtime.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
 #include "models/train/progress.h"
@@ -55,6 +56,7 @@ CommandRun add_predict_command(CLI::App& app) {
     std::string regions, genome, cache_dir;  // genome regions instead of --npz
     int64_t batch = 64;
     int threads = 0;
+    std::string device = "cpu";
     bool quiet = false;
   };
   auto a = std::make_shared<Args>();
@@ -68,11 +70,17 @@ CommandRun add_predict_command(CLI::App& app) {
   sub->add_option("--weights", a->weights, "best | last | path to a .safetensors state_dict");
   sub->add_option("--batch", a->batch, "Sequences per forward pass");
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)");
+  sub->add_option("--device", a->device, "cpu | cuda | cuda:N (model and batches on that device)");
   sub->add_flag("--quiet", a->quiet, "No progress bar");
   return [a]() {
     LP_CHECK(a->batch >= 1, "--batch must be >= 1, got ", a->batch);
     Context ctx(a->threads, 0);
     auto model = attr::load_model_dir(a->model, ctx, a->weights);
+    const Device dev = parse_device(a->device, "--device");
+    if (dev.is_cuda()) {
+      LP_CHECK(cuda::available(), "--device ", a->device, ": no GPU is usable: ", cuda::unavailable_reason());
+      model->to(dev);
+    }
     const DType dt = model->parameters().front().second.dtype();
     attr::RegionWindows rw;
     std::map<std::string, npy::Array> arrays =
@@ -93,6 +101,8 @@ CommandRun add_predict_command(CLI::App& app) {
         Tensor x = a->regions.empty() ? attr::array_rows(ctx, xa, s, n, dt, a->npz + ":x") : attr::region_rows(ctx, rw, s, n, dt);
         Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control") : Tensor();
         NoGradGuard ng;
+        if (x.device() != dev) x = x.to(dev);
+        if (c.defined() && c.device() != dev) c = c.to(dev);
         ModelOutput o = model->forward(x, c, false);
         Tensor y = key == "logits" ? o.logits : key == "profile_logits" ? o.profile_logits : o.log_counts;
         if (s == 0) {

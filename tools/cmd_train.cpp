@@ -23,6 +23,8 @@ struct TrainArgs {
   std::string config, out, init_weights;
   bool resume = false, quiet = false, skip_nonfinite = false;
   int threads = -1;
+  std::string device;
+  bool tf32 = false;
 };
 }  // namespace
 
@@ -35,11 +37,18 @@ CommandRun add_train_command(CLI::App& app) {
   sub->add_flag("--resume", a->resume, "Continue from DIR/checkpoints/last.safetensors");
   sub->add_flag("--quiet", a->quiet, "No progress bar or epoch lines");
   sub->add_option("--threads", a->threads, "CPU threads (overrides train.threads)");
+  sub->add_option("--device", a->device, "cpu | cuda | cuda:N (overrides train.device)");
+  sub->add_flag("--tf32", a->tf32, "CUDA: float32 GEMMs on TF32 tensor cores (overrides train.tf32)");
   sub->add_flag("--skip-nonfinite", a->skip_nonfinite,
                 "Skip (and count) batches with a non-finite loss or gradient instead of stopping");
   return [a]() {
     TrainConfig cfg = load_config(a->config);
     if (a->threads >= 0) cfg.train.threads = a->threads, cfg.resolved["train"]["threads"] = a->threads;
+    if (!a->device.empty()) {
+      parse_device(a->device, "--device");
+      cfg.train.device = a->device, cfg.resolved["train"]["device"] = a->device;
+    }
+    if (a->tf32) cfg.train.tf32 = true, cfg.resolved["train"]["tf32"] = true;
     TrainOptions o;
     o.out_dir = a->out;
     o.init_weights = a->init_weights;

@@ -1,9 +1,10 @@
-// Dense ops: matmul (2-D and batched 3-D) and linear (x·wᵀ + b), on the row-major GEMM kernels.
+// Dense ops: matmul (2-D and batched 3-D) and linear (x·wᵀ + b), on the row-major GEMM kernels (cuBLAS on CUDA).
 // C = op(A)·op(B) is one recorded op whose backward uses itself with other transpose flags.
 // Test: build-conv/tests/lowpass_tests -ts=linear
 #include "engine/ops.h"
 #include "engine/ops/dispatch.h"
 #include "kernels/cpu/gemm.h"
+#include "kernels/cuda/gemm.h"
 
 namespace lowpass {
 
@@ -34,15 +35,17 @@ Tensor gemm_op(const Tensor& a, const Tensor& b, bool ta, bool tb) {
   LP_CHECK(K == Kb, "matmul: inner sizes differ (", K, " vs ", Kb, ") for ", a.describe(), " and ", b.describe());
   Shape os = a.dim() == 2 ? Shape{M, N} : Shape{da.batch, M, N};
   Tensor out = empty_like(a, os);
-  LP_CHECK(a.is_cpu(), "matmul: CUDA tensors are not supported yet (", a.describe(), ")");
-  dispatch_dtype(a.dtype(), [&]<typename T>() {
-    const T* pa = a.data<T>();
-    const T* pb = b.data<T>();
-    T* pc = out.data<T>();
-    for (int64_t i = 0; i < da.batch; ++i)
-      cpu::gemm<T>(a.ctx(), ta, tb, M, N, K, T(1), pa + i * da.rows * da.cols, da.cols, pb + i * db.rows * db.cols,
-                   db.cols, T(0), pc + i * M * N, N);
-  });
+  auto cpu_gemm = [&] {
+    dispatch_dtype(a.dtype(), [&]<typename T>() {
+      const T* pa = a.data<T>();
+      const T* pb = b.data<T>();
+      T* pc = out.data<T>();
+      for (int64_t i = 0; i < da.batch; ++i)
+        cpu::gemm<T>(a.ctx(), ta, tb, M, N, K, T(1), pa + i * da.rows * da.cols, da.cols, pb + i * db.rows * db.cols,
+                     db.cols, T(0), pc + i * M * N, N);
+    });
+  };
+  LP_ON_DEVICE(a, cpu_gemm(), cuda::gemm_rowmajor(a, b, out, ta, tb, da.batch, M, N, K));
   return record("matmul", out, {a, b}, [a, b, ta, tb](const Tensor& g, const Tensor&, const std::vector<bool>& n) {
     Tensor ga, gb;
     if (!ta && !tb) {  // C = A B

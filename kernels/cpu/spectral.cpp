@@ -106,11 +106,16 @@ void rfft_t(const Tensor& x, Tensor& re, Tensor& im) {
       const bool two = r2 < R;
       const T* x1 = px + r1 * L;
       const T* x2 = two ? px + r2 * L : nullptr;
-      for (int64_t n = 0; n < L; ++n) z[n] = cd(x1[n], two ? static_cast<double>(x2[n]) : 0.0);
+      bool zero1 = true, zero2 = true;  // an all-zero row gets exact zeros, not its partner's round-off
+      for (int64_t n = 0; n < L; ++n) {
+        z[n] = cd(x1[n], two ? static_cast<double>(x2[n]) : 0.0);
+        zero1 = zero1 && x1[n] == T(0);
+        zero2 = zero2 && (!two || x2[n] == T(0));
+      }
       w.forward(z.data(), Z.data());
       for (int64_t k = 0; k < F; ++k) {
         cd zk = Z[k], zc = std::conj(Z[(L - k) % L]);
-        cd X1 = 0.5 * (zk + zc), X2 = cd(0, -0.5) * (zk - zc);
+        cd X1 = zero1 ? cd(0) : 0.5 * (zk + zc), X2 = zero2 ? cd(0) : cd(0, -0.5) * (zk - zc);
         pr[r1 * F + k] = static_cast<T>(X1.real());
         pi[r1 * F + k] = static_cast<T>(X1.imag());
         if (two) {

@@ -1,12 +1,13 @@
 // CUDA conv1d: im2col (batch chunks) + cuBLAS strided-batched GEMM for the correlation, one GEMM per
 // group with k = chunk·Lout for the weight grad, one-hot gather/scatter kernels. float32 GEMMs run in
-// plain float32 (no TF32). Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// plain float32 unless TF32 is switched on (cuda::set_tf32). Test: build-cuda/tests/lowpass_tests -ts=cuda.
 #include "kernels/cuda/conv1d.h"
 
 #include <climits>
 
 #include "kernels/cuda/cuda_state.h"
 #include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/gemm.h"
 
 namespace lowpass::cuda {
 namespace {
@@ -148,26 +149,6 @@ __global__ void scatter_wgrad_kernel(const int8_t* __restrict__ codes, const T* 
   }
 }
 
-void check_int(int64_t v, const char* what) {
-  LP_CHECK(v >= 0 && v <= INT_MAX, "CUDA conv1d: ", what, " = ", v, " exceeds cuBLAS's 32-bit sizes");
-}
-
-template <typename T>
-void gemm_strided_batched(cublasHandle_t h, cublasOperation_t ta, cublasOperation_t tb, int64_t m, int64_t n,
-                          int64_t k, const T* A, int64_t lda, int64_t sA, const T* B, int64_t ldb, int64_t sB, T beta,
-                          T* Cm, int64_t ldc, int64_t sC, int64_t batch) {
-  for (auto [v, what] : {std::pair{m, "m"}, {n, "n"}, {k, "k"}, {lda, "lda"}, {ldb, "ldb"}, {ldc, "ldc"},
-                         {batch, "batch"}})
-    check_int(v, what);
-  const T one = 1;
-  if constexpr (std::is_same_v<T, float>) {
-    LP_CUBLAS_CHECK(cublasSgemmStridedBatched(h, ta, tb, int(m), int(n), int(k), &one, A, int(lda), sA, B, int(ldb),
-                                              sB, &beta, Cm, int(ldc), sC, int(batch)));
-  } else {
-    LP_CUBLAS_CHECK(cublasDgemmStridedBatched(h, ta, tb, int(m), int(n), int(k), &one, A, int(lda), sA, B, int(ldb),
-                                              sB, &beta, Cm, int(ldc), sC, int(batch)));
-  }
-}
 
 int64_t chunk_batches(const CudaState& st, int64_t per_batch_elems, size_t elem, int64_t B) {
   int64_t per = std::max<int64_t>(1, per_batch_elems * static_cast<int64_t>(elem));
@@ -190,7 +171,7 @@ void corr_t(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, con
         px, col.get(), total, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
     LP_CUDA_LAUNCH_CHECK();
     for (int64_t gi = 0; gi < g.G; ++gi)  // y_b[gO.., :] (O, Lout) = w_g (O, CK) · col_{b,g} (CK, Lout)
-      gemm_strided_batched<T>(st.cublas, CUBLAS_OP_N, CUBLAS_OP_N, g.Lout, g.O, CK, col.get() + gi * CK * g.Lout, g.Lout,
+      gemm_strided_batched<T>(st, false, false, g.Lout, g.O, CK, col.get() + gi * CK * g.Lout, g.Lout,
                               g.G * CK * g.Lout, pw + gi * g.O * CK, CK, 0, T(0),
                               py + (b0 * g.G * g.O + gi * g.O) * g.Lout, g.Lout, g.G * g.O * g.Lout, nb);
   }
@@ -221,7 +202,7 @@ void corr_wgrad_t(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom&
                                                                                    g.G, g.O, g.Lout);
     LP_CUDA_LAUNCH_CHECK();
     for (int64_t gi = 0; gi < g.G; ++gi)  // dw_g^T (CK, O) = col_g (CK, N) · dyt_g^T (N, O)
-      gemm_strided_batched<T>(st.cublas, CUBLAS_OP_T, CUBLAS_OP_N, CK, g.O, N, col.get() + gi * CK * N, N, 0,
+      gemm_strided_batched<T>(st, true, false, CK, g.O, N, col.get() + gi * CK * N, N, 0,
                               dyt.get() + gi * g.O * N, N, 0, T(b0 == 0 ? 0 : 1), pdw + gi * g.O * CK, CK, 0, 1);
   }
   if (g.B == 0) {

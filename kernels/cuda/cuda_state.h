@@ -25,6 +25,7 @@ struct CudaState {
   cublasHandle_t cublas = nullptr;
   int sm_count = 1;
   int max_smem_optin = 48 << 10;  // bytes of shared memory a block may ask for
+  bool tf32 = false;  // float32 GEMMs on TF32 tensor cores (cuda::set_tf32; gemm.cu)
   int64_t conv_workspace_bytes = int64_t{256} << 20;  // im2col chunk budget (conv1d.cu); tests shrink it
 
   // Batched 1-d FFT plan along contiguous rows of length n (R2C/C2R/D2Z/Z2D), cached by

@@ -19,4 +19,8 @@ void fill(void*, int64_t, double, bool) { no_cuda(); }
 AllocatorStats allocator_stats(int) { return {}; }
 void empty_cache(int) {}
 void synchronize(int) { no_cuda(); }
+std::string device_name(int) { return ""; }
+void set_tf32(Context&, int, bool on) {
+  if (on) no_cuda();
+}
 }  // namespace lowpass::cuda

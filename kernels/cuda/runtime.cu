@@ -209,6 +209,18 @@ void synchronize(int device) {
   LP_CUDA_CHECK(cudaDeviceSynchronize());
 }
 
+std::string device_name(int device) {
+  if (!available()) return "";
+  cudaDeviceProp p{};
+  LP_CUDA_CHECK(cudaGetDeviceProperties(&p, device));
+  char buf[320];
+  std::snprintf(buf, sizeof buf, "%s, %.1f GiB, sm_%d%d, %d SMs", p.name,
+                static_cast<double>(p.totalGlobalMem) / (1024.0 * 1024.0 * 1024.0), p.major, p.minor,
+                p.multiProcessorCount);
+  return buf;
+}
+void set_tf32(Context& ctx, int device, bool on) { state(ctx, device).tf32 = on; }
+
 }  // namespace lowpass::cuda
 
 // ---------------- CudaState ----------------

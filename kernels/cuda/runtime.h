@@ -6,6 +6,10 @@
 #include <cstdint>
 #include <string>
 
+namespace lowpass {
+class Context;
+}
+
 namespace lowpass::cuda {
 
 // True when the backend was compiled in AND cudaGetDeviceCount succeeds with >= 1 device.
@@ -43,5 +47,10 @@ void memset_zero(void* dst, size_t bytes);
 // dst[0..n) = value as float32 (f64 = false) or float64, on the legacy default stream (for Tensor::fill_).
 void fill(void* dst, int64_t n, double value, bool f64);
 void synchronize(int device);
+// The GPU's name and memory for logs, e.g. "NVIDIA H100 80GB HBM3, 79.1 GiB, sm_90".
+std::string device_name(int device);
+// Lets float32 GEMMs of ctx on `device` (matmul, linear, conv1d's im2col path) use TF32 tensor cores
+// (about 10 mantissa bits per product; float32 accumulation). Off by default: float32 is the reference.
+void set_tf32(Context& ctx, int device, bool on);
 
 }  // namespace lowpass::cuda

@@ -114,7 +114,15 @@ Tensor BinaryNet::block_tail(const Layer& l, const Tensor& h_in, bool training, 
   Tensor h = relu(h_in);
   if (cfg_.batch_norm) {
     h = batch_norm(h, l.bn_w, l.bn_b, l.bn_mean, l.bn_var, training, 0.1, 1e-5);
-    if (training && l.bn_count.is_cpu()) l.bn_count.data<double>()[0] += 1.0;
+    if (training) {  // num_batches_tracked (kept as a float64 scalar)
+      if (l.bn_count.is_cpu()) {
+        l.bn_count.data<double>()[0] += 1.0;
+      } else {
+        NoGradGuard ng;
+        Tensor count = l.bn_count;  // a handle to the same buffer
+        count.copy_(add_scalar(count, 1.0));
+      }
+    }
   }
   if (training && drop_rate > 0) {
     NoGradGuard ng;

@@ -5,6 +5,7 @@
 #include <cmath>
 #include <set>
 
+#include "engine/autograd.h"
 #include "models/arch/binary_net.h"
 #include "models/arch/profile_net.h"
 
@@ -16,6 +17,18 @@ Tensor Model::add_parameter(const std::string& name, Tensor t) {
   params_.emplace_back(name, t);
   order_.push_back(name);
   return t;
+}
+
+void Model::to(Device dev) {
+  NoGradGuard ng;
+  for (NamedTensors* list : {&params_, &buffers_})
+    for (auto& [name, t] : *list) {
+      if (t.device() == dev) continue;
+      Tensor moved = t.detach().to(dev);
+      t.impl()->storage = moved.impl()->storage;
+      t.impl()->offset = moved.impl()->offset;
+      t.impl()->grad.reset();
+    }
 }
 
 Tensor Model::add_buffer(const std::string& name, Tensor t) {

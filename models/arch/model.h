@@ -40,6 +40,11 @@ class Model {
   // Copies values in; strict = every key must be present and no unknown key (Error names it).
   void load_state_dict(const std::map<std::string, Tensor>& sd, bool strict = true);
 
+  // Moves every parameter and buffer to `dev` in place (each tensor's storage is replaced, so handles the
+  // layers hold follow). Gradients are dropped; checkpoints stay device-independent (saved via the CPU).
+  void to(Device dev);
+  Device device() const { return params_.empty() ? Device{} : params_.front().second.device(); }
+
   // The resolved `model` config section (every hyper-parameter, defaults filled in).
   virtual nlohmann::json config() const = 0;
   // True when forward's result depends on `training` through batch norm (binary model).

@@ -85,12 +85,14 @@ Tensor combine_mult_and_diffref(const Tensor& mults, const Tensor& refs, int64_t
   return make_like(mults, {B, 4, L}, h);
 }
 
-AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control, const AttrOptions& opt,
+AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in, const AttrOptions& opt,
                      int64_t first_index) {
   LP_CHECK(x_in.defined() && x_in.dim() == 3 && x_in.size(1) == 4, "attribute: input must be (B, 4, L), got ",
            x_in.defined() ? shape_str(x_in.shape()) : std::string("nothing"));
   LP_CHECK(opt.max_batch >= 1, "attribute: max_batch must be >= 1, got ", opt.max_batch);
-  const Tensor x = x_in.detach();
+  const Device dev = model.device();  // inputs follow the model (host batches, GPU model)
+  const Tensor x = x_in.device() == dev ? x_in.detach() : x_in.detach().to(dev);
+  const Tensor control = !control_in.defined() || control_in.device() == dev ? control_in : control_in.to(dev);
   const int64_t B = x.size(0), L = x.size(2);
   const Target& tg = opt.target;
   AttrResult res;
@@ -119,7 +121,7 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control, co
     }
   } else if (opt.method == "deepshap") {
     const int64_t k = default_refs(opt);
-    LP_CHECK(x.is_cpu(), "attribute --method deepshap runs on the CPU");
+    LP_CHECK(x.is_cpu(), "attribute --method deepshap runs on the CPU (drop --device ", device_str(dev), ")");
     std::vector<Tensor> refs_all;
     for (int64_t b = 0; b < B; ++b) {
       Rng rng(opt.seed + static_cast<uint64_t>(first_index + b));

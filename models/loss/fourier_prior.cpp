@@ -60,9 +60,15 @@ Tensor fourier_prior_per_example(const Tensor& a, int64_t freq_limit, std::optio
 
 Tensor fourier_prior_loss(const Tensor& attr, const std::vector<int>& status, int64_t freq_limit,
                           std::optional<double> softness, double smooth_sigma) {
-  Tensor a = abs_attribution_rows(attr, status);
-  if (!a.defined()) return Tensor::zeros(attr.ctx(), {}, attr.dtype(), attr.device());
-  return mean_all(fourier_prior_per_example(a, freq_limit, softness, smooth_sigma));
+  LP_CHECK(attr.defined() && attr.dim() == 3, "prior: attributions must be (B, 4, L), got ",
+           attr.defined() ? shape_str(attr.shape()) : std::string("nothing"));
+  LP_CHECK(static_cast<int64_t>(status.size()) == attr.size(0), "prior: ", status.size(),
+           " status values for a batch of ", attr.size(0));
+  auto rows = eligible_rows(status);
+  if (rows.empty()) return Tensor::zeros(attr.ctx(), {}, attr.dtype(), attr.device());
+  const int64_t kept = attr.size(2) / 2;  // bins 1..L/2 (DC dropped after normalising)
+  // One fused op (engine/ops/prior.cpp); fourier_prior_per_example above is the same chain composed from ops.
+  return mean_all(fourier_prior_scores(attr, rows, fourier_weights(kept, freq_limit, softness), smooth_sigma));
 }
 
 }  // namespace lowpass

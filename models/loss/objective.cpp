@@ -58,19 +58,23 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
   Losses r;
   Tensor x = batch.x.detach();
   if (x.dtype() != model.dtype()) x = x.to(model.dtype());
+  const Device dev = model.device();  // batches are assembled on the host; the model may live on a GPU
+  if (x.device() != dev) x = x.to(dev);
+  Tensor control = batch.control;
+  if (control.defined() && control.device() != dev) control = control.to(dev);
   if (use_prior) {
     EnableGradGuard eg(true);  // attributions need a graph even when the caller is in no-grad mode
     x.set_requires_grad(true);
     if (prior.attribution_mode == "eval" && training && model.has_batch_norm()) {
-      ModelOutput ev = model.forward(x, batch.control, false);
+      ModelOutput ev = model.forward(x, control, false);
       r.attributions = input_attributions(ev, x, backprop);
-      r.outputs = model.forward(x, batch.control, true);
+      r.outputs = model.forward(x, control, true);
     } else {
-      r.outputs = model.forward(x, batch.control, training);
+      r.outputs = model.forward(x, control, training);
       r.attributions = input_attributions(r.outputs, x, backprop);
     }
   } else {
-    r.outputs = model.forward(x, batch.control, training);
+    r.outputs = model.forward(x, control, training);
   }
   if (model.type() == "binary") {
     r.task = binary_task_loss(r.outputs.logits, batch.y);

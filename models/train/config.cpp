@@ -48,7 +48,9 @@ json default_config(const std::string& type) {
                 {"threads", t.threads},
                 {"counts_loss_weight", t.counts_loss_weight},
                 {"eval_batch_size", t.eval_batch_size},
-                {"progress", t.progress}};
+                {"progress", t.progress},
+                {"device", t.device},
+                {"tf32", t.tf32}};
   c["prior"] = {{"type", "fourier"},
                 {"weight", bin ? 1.0 : 50.0},
                 {"freq_limit", bin ? 150 : 200},
@@ -224,6 +226,11 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
   s.counts_loss_weight = num(t, "counts_loss_weight", "train", src);
   s.eval_batch_size = integer(t, "eval_batch_size", "train", src, 1);
   s.progress = boolean(t, "progress", "train", src);
+  LP_CHECK(t["device"].is_string(), src, ": 'train.device' must be a string (cpu, cuda or cuda:N), got ",
+           kind_name(t["device"]));
+  s.device = t["device"].get<std::string>();
+  parse_device(s.device, src + ": 'train.device'");
+  s.tf32 = boolean(t, "tf32", "train", src);
 
   json& p = c["prior"];
   PriorConfig& pr = cfg.prior;

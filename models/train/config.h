@@ -33,6 +33,8 @@ struct TrainSettings {
   double counts_loss_weight = 20; // profile only
   int64_t eval_batch_size = 256;  // validation/test batch size (before RC doubling)
   bool progress = true;           // progress bar / periodic lines on stderr
+  std::string device = "cpu";     // cpu | cuda | cuda:N (checkpoints are device-independent)
+  bool tf32 = false;              // CUDA: float32 GEMMs on TF32 tensor cores (float32 is the reference)
 };
 
 // ---- genome-file and FASTA-sequence data (data.genome / data.sequences; docs/config.md) ----

@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "engine/checkpoint.h"
+#include "kernels/cuda/runtime.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
 #include "engine/ops.h"
@@ -46,7 +47,7 @@ NamedTensors deep_copy(const NamedTensors& v) {
 // Keys that may differ between the original run and a --resume (they do not change the trajectory
 // except epochs/max_steps, which only move the end point).
 json comparable(json c) {
-  for (const char* k : {"epochs", "max_steps", "progress", "seed", "threads"}) c["train"].erase(k);
+  for (const char* k : {"epochs", "max_steps", "progress", "seed", "threads", "device", "tf32"}) c["train"].erase(k);
   return c;
 }
 
@@ -140,6 +141,17 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     } catch (const Error& e) {
       throw Error(opt.init_weights + ": " + e.what());
     }
+  }
+  const Device dev = parse_device(t.device, cfg.source + ": 'train.device'");
+  if (dev.is_cuda()) {
+    LP_CHECK(cuda::available(), cfg.source, ": 'train.device' is ", t.device,
+             " but no GPU is usable: ", cuda::unavailable_reason());
+    model->to(dev);
+    cuda::set_tf32(ctx, dev.index, t.tf32);
+    if (!opt.quiet) std::fprintf(log, "lowpass train: device %s (%s)%s\n", device_str(dev).c_str(),
+                                 cuda::device_name(dev.index).c_str(), t.tf32 ? ", TF32 GEMMs" : "");
+  } else {
+    LP_CHECK(!t.tf32, cfg.source, ": 'train.tf32' needs train.device cuda");
   }
   // Data: npz arrays, genome files or FASTA sequences (models/train/datasets.h), checked against the model.
   DataSources data = make_datasets(cfg);

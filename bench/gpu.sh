@@ -1,0 +1,46 @@
+#!/usr/bin/env bash
+# GPU benchmark (issue 7): lowpass vs PyTorch eager training steps on one CUDA device, alternating A/B rounds,
+# medians over repeats after warm-up, plus the card's measured ceilings (copy bandwidth, SGEMM). Runs where
+# bench_train_step was built with CUDA: on the lent GPU machine from scripts/gpu_bundle.sh's .dev/bin.
+# Usage: bash bench/gpu.sh [--rounds N] [--repeats R] [--cases "binary:prior ..."]   (JSON lines to $OUT or ./gpu-bench)
+set -uo pipefail
+cd "$(dirname "$0")/.."
+ROUNDS=2 REPEATS=10 WARMUP=3
+CASES="binary:prior binary:noprior profile:prior profile:noprior binary:infer binary:attr profile:infer profile:attr"
+while [ $# -gt 0 ]; do
+  case "$1" in
+    --rounds) ROUNDS=$2; shift 2 ;;
+    --repeats) REPEATS=$2; shift 2 ;;
+    --cases) CASES=$2; shift 2 ;;
+    *) echo "usage: bench/gpu.sh [--rounds N] [--repeats R] [--cases LIST]" >&2; exit 2 ;;
+  esac
+done
+OUTDIR=${OUT:-gpu-bench}
+mkdir -p "$OUTDIR"
+JSONL="$OUTDIR/gpu_bench.jsonl"
+LP=${LOWPASS_BENCH_BIN:-$(command -v bench_train_step || echo build/bench/bench_train_step)}
+PY=${LOWPASS_BENCH_PY:-python3}
+"$PY" bench/gpu_ceilings.py | tee -a "$JSONL"
+run_lp() { "$LP" --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" $3; }
+run_pt() { "$PY" bench/bench_torch.py --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" --tf32 "$3"; }
+for r in $(seq 1 "$ROUNDS"); do
+  for c in $CASES; do
+    m=${c%%:*} mode=${c##*:}
+    echo "round $r: $m $mode" >&2
+    if [ $((r % 2)) = 1 ]; then run_lp "$m" "$mode" "" | tee -a "$JSONL"; run_pt "$m" "$mode" 0 | tee -a "$JSONL"
+    else run_pt "$m" "$mode" 0 | tee -a "$JSONL"; run_lp "$m" "$mode" "" | tee -a "$JSONL"; fi
+  done
+done
+# TF32 variants once (PyTorch's own default lets cuDNN convolutions use TF32).
+for c in binary:prior profile:prior; do
+  m=${c%%:*} mode=${c##*:}
+  run_lp "$m" "$mode" --tf32 | sed 's/"impl":"lowpass"/"impl":"lowpass-tf32"/' | tee -a "$JSONL"
+  run_pt "$m" "$mode" 1 | sed 's/"impl": "pytorch"/"impl": "pytorch-tf32"/' | tee -a "$JSONL"
+done
+# The prior chain alone (fused vs composed), at the training batch and at a batch whose data outgrow the L2 cache.
+for b in 256 8192; do
+  for mode in chain chain_composed; do
+    "$LP" --device cuda --model binary --mode $mode --batch $b --repeats "$REPEATS" --warmup "$WARMUP" | tee -a "$JSONL"
+  done
+done
+"$PY" bench/summarize_gpu.py "$JSONL" | tee "$OUTDIR/gpu_summary.md"

@@ -1,0 +1,69 @@
+# Summarises bench/gpu.sh's JSON lines as a Markdown table: median step time per (impl, model, mode) over rounds,
+# PyTorch / lowpass ratio, FLOP/s from bench/summarize.py's layer counts against the card's measured SGEMM rate.
+# Usage: python3 bench/summarize_gpu.py gpu_bench.jsonl
+import json
+import os
+import statistics
+import sys
+from collections import defaultdict
+
+sys.path.insert(0, os.path.dirname(os.path.abspath(__file__)))
+from summarize import gflop_per_step  # noqa: E402
+
+
+def main():
+    runs, ceil = defaultdict(list), None
+    for line in open(sys.argv[1]):
+        line = line.strip()
+        if not line.startswith("{"):
+            continue
+        r = json.loads(line)
+        if r["impl"] == "ceilings":
+            ceil = r
+            continue
+        runs[(r["impl"], r["model"], r["mode"])].append(r)
+    if ceil:
+        print(f"Card: {ceil['device']}; measured copy {ceil['copy_GBps']:.0f} GB/s (read + write), "
+              f"SGEMM fp32 {ceil['sgemm_fp32_TFLOPs']:.1f} TFLOP/s, TF32 {ceil['sgemm_tf32_TFLOPs']:.1f} TFLOP/s "
+              f"(PyTorch {ceil['torch']}, 8192³).\n")
+    print("| model | mode | batch | lowpass ms | PyTorch ms | PyTorch / lowpass | lowpass TFLOP/s | % of SGEMM fp32 "
+          "| device mallocs in timed steps | GPU MB lowpass / PyTorch |")
+    print("|---|---|---|---|---|---|---|---|---|---|")
+    keys = sorted({(m, mo) for (_, m, mo) in runs if not mo.startswith("chain")})
+    for impl_lp, impl_pt in (("lowpass", "pytorch"), ("lowpass-tf32", "pytorch-tf32")):
+        for m, mo in keys:
+            lp, pt = runs.get((impl_lp, m, mo)), runs.get((impl_pt, m, mo))
+            if not lp or not pt:
+                continue
+            tl = statistics.median(r["median_s"] for r in lp)
+            tp = statistics.median(r["median_s"] for r in pt)
+            batch = lp[0]["batch"]
+            gf = gflop_per_step(m, mo, batch)
+            tfl = gf / tl / 1e3
+            pct = f"{100 * tfl / ceil['sgemm_fp32_TFLOPs']:.0f} %" if ceil else "–"
+            mallocs = max(r.get("cuda_mallocs_timed", 0) for r in lp)
+            mem = f"{lp[0].get('gpu_reserved_mb', 0):.0f} / {pt[0].get('gpu_reserved_mb') or 0:.0f}"
+            tag = " (TF32)" if impl_lp.endswith("tf32") else ""
+            print(f"| {m} | {mo}{tag} | {batch} | {1e3 * tl:.2f} | {1e3 * tp:.2f} | {tp / tl:.2f}× | {tfl:.2f} | {pct} "
+                  f"| {mallocs} | {mem} |")
+
+    chains = sorted({r["batch"] for (impl, m, mo), rs in runs.items() if mo.startswith("chain") for r in rs})
+    if chains:
+        print("\nFourier-prior chain alone (forward + backward, binary geometry L = 1000, 1/4 of rows eligible):\n")
+        print("| batch | fused µs | composed µs | composed / fused | bytes floor | fused GB/s | % of measured copy |")
+        print("|---|---|---|---|---|---|---|")
+        for b in chains:
+            f = [r for r in runs.get(("lowpass", "binary", "chain"), []) if r["batch"] == b]
+            c = [r for r in runs.get(("lowpass", "binary", "chain_composed"), []) if r["batch"] == b]
+            if not f:
+                continue
+            tf = statistics.median(r["median_s"] for r in f)
+            tc = statistics.median(r["median_s"] for r in c) if c else float("nan")
+            gbs = f[0]["chain_floor_bytes"] / tf / 1e9
+            pct = f"{100 * gbs / ceil['copy_GBps']:.0f} %" if ceil else "–"
+            print(f"| {b} | {1e6 * tf:.0f} | {1e6 * tc:.0f} | {tc / tf:.1f}× | {f[0]['chain_floor_bytes'] / 1e6:.1f} MB "
+                  f"| {gbs:.0f} | {pct} |")
+
+
+if __name__ == "__main__":
+    main()

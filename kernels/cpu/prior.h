@@ -1,0 +1,38 @@
+// Kernels of the fused Fourier-prior chain (engine op fourier_prior_scores; REFERENCE §1.2): for each selected row
+// r of attributions a (B, C, L): u = Σ_c |a_r|, s = u ⋆ taps (zero-padded), X = rfft(s), m = |X|,
+// D = Σ_f m_f (1 when 0), N = Σ_{f≥1} w_f·m_f, out = 1 − N/D; and the backward da = sign(a)·(taps ⋆ C2Rᵀ(dm·X/|X|)).
+// Test: build-cuda/tests/lowpass_tests -ts=spectral (CPU) and -ts=cuda (twin). Legend: P rows, F = L/2 + 1.
+#pragma once
+#include <cstdint>
+#include <vector>
+
+#include "engine/tensor.h"
+
+namespace lowpass {
+
+// What the backward needs from the forward: the spectrum and, per row, N and D.
+// Layouts are the backend's own: the CPU keeps the P selected rows (re, im (P, F), nd (P, 2)); CUDA keeps every
+// row of the batch (spec (B, F, 2) interleaved, nd (B, 2)) so that its cuFFT plans depend on B and L only.
+struct PriorSaved {
+  Tensor re, im;  // CPU: (P, F)
+  Tensor spec;    // CUDA: (B, F, 2)
+  Tensor nd;      // N, D per row
+};
+
+namespace cpu {
+// out (P) for rows `rows` of attr (B, C, L); weights wf (F) with wf[0] = 0 (DC), taps odd-sized, symmetric.
+void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& wf,
+                       const std::vector<double>& taps, Tensor& out, PriorSaved& saved);
+// dattr (B, C, L) = ∂(Σ_p g_p·out_p)/∂attr; rows not selected get 0.
+void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& wf,
+                       const std::vector<double>& taps, const Tensor& g, const PriorSaved& saved, Tensor& dattr);
+}  // namespace cpu
+
+namespace cuda {
+void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& wf,
+                       const std::vector<double>& taps, Tensor& out, PriorSaved& saved);
+void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& wf,
+                       const std::vector<double>& taps, const Tensor& g, const PriorSaved& saved, Tensor& dattr);
+}  // namespace cuda
+
+}  // namespace lowpass

@@ -1,0 +1,202 @@
+// CUDA twin of the fused Fourier-prior chain (kernels/cpu/prior.h): one kernel for |a| summed over bases and
+// Gaussian smoothing, batched R2C cuFFT over every row of the batch (plans depend on B and L only), one block per
+// row for |X|, D and N; backward: one kernel for dX (packed for C2R), C2R, one kernel for smoothing-adjoint × sign.
+// Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1.
+#include <type_traits>
+
+#include "kernels/cpu/prior.h"
+#include "kernels/cuda/block_reduce.cuh"
+#include "kernels/cuda/cuda_state.h"
+#include "kernels/cuda/device_buffer.h"
+
+namespace lowpass::cuda {
+namespace {
+
+constexpr int kThreads = 256;
+constexpr int kRowThreads = 128;
+constexpr int kMaxPriorTaps = 63;
+
+#define LP_GRID_STRIDE(i, n)                                                                    \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
+
+template <typename T>
+struct PriorTaps {
+  int n = 0;
+  T v[kMaxPriorTaps];
+};
+
+template <typename T> struct Cplx;
+template <> struct Cplx<float> { using type = cufftComplex; };
+template <> struct Cplx<double> { using type = cufftDoubleComplex; };
+
+// s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| (0 outside [0, L)), bases summed first as the CPU does.
+template <typename T>
+__global__ void prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, int64_t total, int64_t C, int64_t L,
+                                    const PriorTaps<T> taps) {
+  const int r = taps.n / 2;
+  LP_GRID_STRIDE(e, total) {
+    const int64_t l = e % L, b = e / L;
+    const T* row = a + b * C * L;
+    T acc = 0;
+    for (int j = 0; j < taps.n; ++j) {
+      const int64_t src = l + j - r;
+      if (src < 0 || src >= L) continue;
+      T u = 0;
+      for (int64_t c = 0; c < C; ++c) u += abs(row[c * L + src]);
+      acc += taps.v[j] * u;
+    }
+    s[e] = acc;
+  }
+}
+
+// One block per row b: D = Σ_f |X_f| (1 when 0), N = Σ_f w_f|X_f|; out[pos[b]] = 1 − N/D for selected rows.
+template <typename T>
+__global__ void prior_score_kernel(const typename Cplx<T>::type* __restrict__ z, const T* __restrict__ wf,
+                                   const int64_t* __restrict__ pos, T* __restrict__ nd, T* __restrict__ out,
+                                   int64_t F) {
+  __shared__ T scratch[32];
+  const int64_t b = blockIdx.x;
+  T d = 0, n = 0;
+  for (int64_t f = threadIdx.x; f < F; f += blockDim.x) {
+    const auto x = z[b * F + f];
+    const T m = sqrt(x.x * x.x + x.y * x.y);
+    d += m;
+    n += wf[f] * m;
+  }
+  d = block_sum(d, scratch);
+  __syncthreads();
+  n = block_sum(n, scratch);
+  if (threadIdx.x == 0) {
+    if (d == T(0)) d = T(1);
+    nd[2 * b] = n, nd[2 * b + 1] = d;
+    if (pos[b] >= 0) out[pos[b]] = T(1) - n / d;
+  }
+}
+
+// dX_f = dm_f·X_f/|X_f| with dm_f = −g_p (w_f/D − N/D²), packed for C2R as the rfft adjoint needs
+// (middle bins halved, imaginary parts of DC and Nyquist dropped); rows not selected get 0.
+template <typename T>
+__global__ void prior_dspec_kernel(const typename Cplx<T>::type* __restrict__ z, const T* __restrict__ wf,
+                                   const int64_t* __restrict__ pos, const T* __restrict__ nd,
+                                   const T* __restrict__ g, typename Cplx<T>::type* __restrict__ dz, int64_t total,
+                                   int64_t F, bool even) {
+  LP_GRID_STRIDE(e, total) {
+    const int64_t f = e % F, b = e / F, p = pos[b];
+    T gx = 0, gy = 0;
+    if (p >= 0) {
+      const T N = nd[2 * b], D = nd[2 * b + 1];
+      const auto x = z[e];
+      const T m = sqrt(x.x * x.x + x.y * x.y);
+      const T dm = -g[p] * (wf[f] / D - N / (D * D));
+      const T k = m > T(0) ? dm / m : T(0);
+      const bool edge = f == 0 || (even && f == F - 1);
+      const T h = edge ? T(1) : T(0.5);
+      gx = k * x.x * h;
+      gy = edge ? T(0) : k * x.y * h;
+    }
+    dz[e].x = gx;
+    dz[e].y = gy;
+  }
+}
+
+// da[b, c, l] = sign(a)·Σ_j taps[j]·ds[b, l + j − r] (symmetric taps: the smoothing is self-adjoint).
+template <typename T>
+__global__ void prior_dattr_kernel(const T* __restrict__ a, const T* __restrict__ ds, const int64_t* __restrict__ pos,
+                                   T* __restrict__ da, int64_t total, int64_t C, int64_t L, const PriorTaps<T> taps) {
+  const int r = taps.n / 2;
+  LP_GRID_STRIDE(e, total) {
+    const int64_t l = e % L, b = e / (C * L);
+    T v = 0;
+    if (pos[b] >= 0) {
+      const T* row = ds + b * L;
+      T du = 0;
+      for (int j = 0; j < taps.n; ++j) {
+        const int64_t src = l + j - r;
+        if (src >= 0 && src < L) du += taps.v[j] * row[src];
+      }
+      const T av = a[e];
+      v = (av > T(0) ? du : av < T(0) ? -du : T(0));
+    }
+    da[e] = v;
+  }
+}
+
+template <typename T>
+PriorTaps<T> make_taps(const std::vector<double>& taps) {
+  LP_CHECK(!taps.empty() && taps.size() % 2 == 1 && static_cast<int>(taps.size()) <= kMaxPriorTaps,
+           "CUDA Fourier prior: ", taps.size(), " smoothing taps (an odd count up to ", kMaxPriorTaps,
+           " is supported; smooth_sigma <= 31)");
+  PriorTaps<T> t;
+  t.n = static_cast<int>(taps.size());
+  for (int j = 0; j < t.n; ++j) t.v[j] = static_cast<T>(taps[static_cast<size_t>(j)]);
+  return t;
+}
+
+std::vector<int64_t> positions(int64_t B, const std::vector<int64_t>& rows) {
+  std::vector<int64_t> pos(static_cast<size_t>(B), -1);
+  for (size_t p = 0; p < rows.size(); ++p) pos[static_cast<size_t>(rows[p])] = static_cast<int64_t>(p);
+  return pos;
+}
+
+template <typename T>
+std::vector<T> cast_vec(const std::vector<double>& v) {
+  return std::vector<T>(v.begin(), v.end());
+}
+
+}  // namespace
+
+void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& wf,
+                       const std::vector<double>& taps, Tensor& out, PriorSaved& saved) {
+  const int64_t B = attr.size(0), C = attr.size(1), L = attr.size(2), F = L / 2 + 1;
+  CudaState& st = state_of(attr);
+  const int dev = attr.device().index;
+  saved.spec = Tensor::empty(attr.ctx(), {B, F, 2}, attr.dtype(), attr.device());
+  saved.nd = Tensor::empty(attr.ctx(), {B, 2}, attr.dtype(), attr.device());
+  if (B == 0 || L == 0) return;
+  dispatch_dtype(attr.dtype(), [&]<typename T>() {
+    using Z = typename Cplx<T>::type;
+    DeviceBuffer<T> s(static_cast<size_t>(B * L), dev), w(cast_vec<T>(wf), dev);
+    DeviceBuffer<int64_t> pos(positions(B, rows), dev);
+    prior_smooth_kernel<T><<<grid_1d(st, B * L, kThreads), kThreads, 0, st.stream>>>(
+        attr.data<T>(), s.get(), B * L, C, L, make_taps<T>(taps));
+    LP_CUDA_LAUNCH_CHECK();
+    Z* z = reinterpret_cast<Z*>(saved.spec.data<T>());
+    if constexpr (std::is_same_v<T, float>) {
+      LP_CUFFT_CHECK(cufftExecR2C(st.fft_plan(CUFFT_R2C, L, B), s.get(), z));
+    } else {
+      LP_CUFFT_CHECK(cufftExecD2Z(st.fft_plan(CUFFT_D2Z, L, B), s.get(), z));
+    }
+    prior_score_kernel<T><<<static_cast<unsigned>(B), kRowThreads, 0, st.stream>>>(z, w.get(), pos.get(),
+                                                                                  saved.nd.data<T>(), out.data<T>(), F);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& wf,
+                       const std::vector<double>& taps, const Tensor& g, const PriorSaved& saved, Tensor& dattr) {
+  const int64_t B = attr.size(0), C = attr.size(1), L = attr.size(2), F = L / 2 + 1;
+  if (B == 0 || L == 0) return;
+  CudaState& st = state_of(attr);
+  const int dev = attr.device().index;
+  dispatch_dtype(attr.dtype(), [&]<typename T>() {
+    using Z = typename Cplx<T>::type;
+    DeviceBuffer<Z> dz(static_cast<size_t>(B * F), dev);
+    DeviceBuffer<T> ds(static_cast<size_t>(B * L), dev), w(cast_vec<T>(wf), dev);
+    DeviceBuffer<int64_t> pos(positions(B, rows), dev);
+    const Z* z = reinterpret_cast<const Z*>(saved.spec.data<T>());
+    prior_dspec_kernel<T><<<grid_1d(st, B * F, kThreads), kThreads, 0, st.stream>>>(
+        z, w.get(), pos.get(), saved.nd.data<T>(), g.data<T>(), dz.get(), B * F, F, L % 2 == 0);
+    LP_CUDA_LAUNCH_CHECK();
+    if constexpr (std::is_same_v<T, float>) {
+      LP_CUFFT_CHECK(cufftExecC2R(st.fft_plan(CUFFT_C2R, L, B), dz.get(), ds.get()));
+    } else {
+      LP_CUFFT_CHECK(cufftExecZ2D(st.fft_plan(CUFFT_Z2D, L, B), dz.get(), ds.get()));
+    }
+    prior_dattr_kernel<T><<<grid_1d(st, B * C * L, kThreads), kThreads, 0, st.stream>>>(
+        attr.data<T>(), ds.get(), pos.get(), dattr.data<T>(), B * C * L, C, L, make_taps<T>(taps));
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+}  // namespace lowpass::cuda

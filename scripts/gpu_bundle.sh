@@ -1,0 +1,22 @@
+#!/usr/bin/env bash
+# Packs CUDA-enabled binaries built here, with the non-system shared libraries they need, into .dev/
+# for a GPU machine that has the CUDA driver and toolkit but none of our Debian libraries (bench/RESULTS.md).
+# Usage: scripts/gpu_bundle.sh [BUILD_DIR]   (BUILD_DIR configured with -Dcuda=enabled -Dnative=false -Dblas=disabled)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+build=${1:-build-dev}
+rm -rf .dev && mkdir -p .dev/bin .dev/lib
+grep -qx '/.dev/' .git/info/exclude 2>/dev/null || echo '/.dev/' >> .git/info/exclude
+for b in tests/lowpass_tests tools/lowpass bench/bench_train_step bench/bench_conv1d; do
+  [ -x "$build/$b" ] && cp "$build/$b" .dev/bin/
+done
+# Libraries: everything ldd resolves except glibc, the C++/OpenMP runtimes and the CUDA libraries
+# (the GPU machine's own, newer ones are used).
+for f in .dev/bin/*; do ldd "$f"; done | awk '/=> \//{print $3}' | sort -u | while read -r lib; do
+  case "$(basename "$lib")" in
+    libc.so*|libm.so*|libdl.so*|libpthread.so*|librt.so*|ld-linux*|libstdc++*|libgcc_s*|libgomp*) ;;
+    libcublas*|libcufft*|libcudart*|libcudnn*) ;;
+    *) cp -L "$lib" .dev/lib/ ;;
+  esac
+done
+du -sh .dev

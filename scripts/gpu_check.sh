@@ -1,0 +1,38 @@
+#!/usr/bin/env bash
+# Runs on the GPU machine (device tool) from the repository root, over .dev/ made by scripts/gpu_bundle.sh:
+# the CUDA test suite, compute-sanitizer memcheck/racecheck on it, and the GPU benchmarks. Logs go to $OUT.
+# Usage: bash scripts/gpu_check.sh [tests|sanitize|bench|all]...
+set -uo pipefail
+OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
+cuda_lib=$(dirname "$(find / -name 'libcublas.so.1[0-9]*' -not -path '*/proc/*' 2>/dev/null | head -1)")
+cufft_lib=$(dirname "$(find / -name 'libcufft.so.1[0-9]*' -not -path '*/proc/*' 2>/dev/null | head -1)")
+export LD_LIBRARY_PATH="$PWD/.dev/lib:$cuda_lib:$cufft_lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export PATH="$PWD/.dev/bin:/usr/local/cuda/bin:$PATH"
+steps=${*:-all}
+run() { echo "== $*"; "$@"; echo "== rc=$?"; }
+{
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  lscpu | grep -m1 'Model name'
+  echo "cublas: $cuda_lib  cufft: $cufft_lib"
+  ldd .dev/bin/lowpass_tests | grep -i 'not found\|cu'
+} 2>&1 | tee "$OUT/machine.txt"
+for s in $steps; do
+  case $s in
+  tests|all)
+    run timeout "${T_TESTS:-200}" lowpass_tests -ts=cuda 2>&1 | tee "$OUT/tests_cuda.log"
+    ;;
+  esac
+  case $s in
+  sanitize|all)
+    # kernel-level cases only: the model-level ones run the same kernels, 10-100x slower under the tools
+    skip='*training step*,*train --device*'
+    run timeout "${T_MEMCHECK:-150}" compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tce="$skip" 2>&1 | tail -40 | tee "$OUT/memcheck.log"
+    run timeout "${T_RACECHECK:-90}" compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tce="$skip" 2>&1 | tail -40 | tee "$OUT/racecheck.log"
+    ;;
+  esac
+  case $s in
+  bench|all)
+    LOWPASS_BENCH_BIN=$PWD/.dev/bin/bench_train_step run timeout "${T_BENCH:-240}" bash bench/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
+    ;;
+  esac
+done

@@ -1,0 +1,313 @@
+// CUDA backend, model level: matmul/linear (cuBLAS) against the CPU with gradients and gradients of gradients,
+// the whole training step with the Fourier prior (losses, every parameter gradient, Adam update, BN running stats)
+// CPU vs CUDA at ‖Δ‖/‖ref‖ ≤ 1e-4 (float32) / 1e-9 (float64), and `train` on a GPU with device-independent checkpoints.
+// Run: build-cuda/tests/lowpass_tests -ts=cuda  (skips with a message when no GPU is usable).
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <filesystem>
+#include <fstream>
+
+#include "engine/optim.h"
+#include "engine/safetensors.h"
+#include "kernels/cuda/runtime.h"
+#include "models/arch/model.h"
+#include "models/data/array_dataset.h"
+#include "models/data/simulate.h"
+#include "models/loss/objective.h"
+#include "models/train/config.h"
+#include "models/train/trainer.h"
+#include "tests/gradcheck.h"
+
+using namespace lowpass;
+using namespace lowpass::test;
+using nlohmann::json;
+namespace fs = std::filesystem;
+
+namespace {
+
+#define LP_SKIP_WITHOUT_GPU_T()                                                    \
+  do {                                                                             \
+    if (!cuda::available()) {                                                      \
+      MESSAGE("CUDA test skipped (no usable GPU): " << cuda::unavailable_reason()); \
+      return;                                                                      \
+    }                                                                              \
+  } while (0)
+
+const Device kGpu{DeviceKind::CUDA, 0};
+
+double rel_t(const Tensor& got, const Tensor& ref) {
+  REQUIRE(got.shape() == ref.shape());
+  return rel_err(got.to_vector<double>(), ref.to_vector<double>());
+}
+
+// Random one-hot (B, 4, L) with a few all-zero (N) columns, as genome batches have.
+Tensor random_onehot(Context& ctx, int64_t B, int64_t L, DType t) {
+  std::vector<double> v(static_cast<size_t>(B * 4 * L), 0.0);
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t i = 0; i < L; ++i) {
+      if (ctx.rng().uniform() < 0.01) continue;  // N
+      v[static_cast<size_t>((b * 4 + ctx.rng().randint(0, 4)) * L + i)] = 1.0;
+    }
+  Tensor x = Tensor::from_vector(ctx, {B, 4, L}, v);
+  return t == DType::F64 ? x : x.to(t);
+}
+
+struct StepResult {
+  Losses losses;
+  NamedTensors grads, params_after, buffers_after;
+};
+
+// One training step (compute_losses with create_graph attributions, backward, Adam) on `m`.
+StepResult train_step(Model& m, const Batch& b, const PriorConfig& prior) {
+  StepResult r;
+  Adam opt(m.parameters(), AdamOptions{});
+  opt.zero_grad();
+  r.losses = compute_losses(m, b, prior, /*training=*/true, 20.0);
+  backward(r.losses.total);
+  for (auto& [k, p] : m.parameters()) r.grads.emplace_back(k, p.grad().defined() ? p.grad().to(Device{}) : Tensor());
+  opt.step();
+  for (auto& [k, p] : m.parameters()) r.params_after.emplace_back(k, p.detach().to(Device{}));
+  for (auto& [k, p] : m.buffers()) r.buffers_after.emplace_back(k, p.detach().to(Device{}));
+  return r;
+}
+
+// ‖Δ‖ / max(‖ref‖, 1e-3·largest gradient norm): gradients that vanish in exact arithmetic (biases in front of a
+// softmax over positions) are compared against the model's gradient scale, not against their own round-off.
+double grad_err(const Tensor& got, const Tensor& ref, double scale) {
+  auto a = got.to_vector<double>(), b = ref.to_vector<double>();
+  REQUIRE(a.size() == b.size());
+  double d = 0, n = 0;
+  for (size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]), n += b[i] * b[i];
+  return std::sqrt(d) / std::max(std::sqrt(n), 1e-3 * scale);
+}
+
+void compare_steps(const StepResult& g, const StepResult& c, double tol) {
+  for (auto [name, a, b] : {std::tuple{"task", g.losses.task, c.losses.task},
+                            std::tuple{"prior", g.losses.prior, c.losses.prior},
+                            std::tuple{"total", g.losses.total, c.losses.total}}) {
+    INFO("loss ", name, ": cuda ", a.item(), " cpu ", b.item());
+    CHECK(std::abs(a.item() - b.item()) <= tol * std::max(1.0, std::abs(b.item())));
+  }
+  CHECK(c.losses.prior.item() > 0);  // the prior is really in the step
+  REQUIRE(g.grads.size() == c.grads.size());
+  double scale = 0;
+  for (auto& [k, t] : c.grads) scale = std::max(scale, std::sqrt(sum_all(square(t)).item()));
+  for (size_t i = 0; i < c.grads.size(); ++i) {
+    INFO("gradient of ", c.grads[i].first);
+    REQUIRE(c.grads[i].second.defined());
+    REQUIRE(g.grads[i].second.defined());
+    CHECK(grad_err(g.grads[i].second, c.grads[i].second, scale) <= tol);
+    CHECK(rel_t(g.params_after[i].second, c.params_after[i].second) <= tol);
+  }
+  for (size_t i = 0; i < c.buffers_after.size(); ++i) {
+    INFO("buffer ", c.buffers_after[i].first);
+    CHECK(rel_t(g.buffers_after[i].second, c.buffers_after[i].second) <= tol);
+  }
+}
+
+// The same model (same seed → same init and dropout masks) on the CPU and, moved, on the GPU.
+void check_step(const json& model_cfg, const PriorConfig& prior, int64_t B, bool profile, double tol, uint64_t seed) {
+  Context cc(2, seed), gc(2, seed), bc(2, seed + 1);  // cc and gc draw the same init and dropout masks
+  auto mc = make_model(model_cfg, cc), mg = make_model(model_cfg, gc);
+  mg->to(kGpu);
+  for (auto& [k, p] : mg->parameters()) CHECK(!p.is_cpu());
+  const DType t = mc->dtype();
+  Batch b;
+  b.x = random_onehot(bc, B, mc->input_length(), t);
+  if (profile) {
+    const int64_t T = mc->tasks(), O = mc->output_length();
+    b.y = Tensor::uniform(bc, {B, T, 2, O}, 0.0, 4.0, t);
+    if (model_cfg.value("controls", std::string("matched")) != "none")
+      b.control = Tensor::uniform(bc, {B, T, 2, O}, 0.0, 2.0, t);
+    b.status.assign(static_cast<size_t>(B), 1);
+    b.status[0] = 0;
+  } else {
+    std::vector<double> y(static_cast<size_t>(B * mc->tasks()));
+    for (size_t i = 0; i < y.size(); ++i) y[i] = i % 3 == 0 ? 1.0 : 0.0;
+    b.y = Tensor::from_vector(cc, {B, mc->tasks()}, y);
+  }
+  StepResult rc = train_step(*mc, b, prior);
+  StepResult rg = train_step(*mg, b, prior);  // the host batch is moved inside compute_losses
+  compare_steps(rg, rc, tol);
+}
+
+}  // namespace
+
+TEST_SUITE("cuda") {
+
+TEST_CASE("matmul and linear on CUDA tensors: values, gradients and gradients of gradients (cuBLAS)") {
+  LP_SKIP_WITHOUT_GPU_T();
+  Context ctx(2, 31);
+  for (DType t : {DType::F32, DType::F64}) {
+    const double tol = t == DType::F32 ? 1e-5 : 1e-12;
+    for (auto [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {7, 13, 5}, {33, 65, 17}, {128, 3, 257}}) {
+      INFO(dtype_name(t), " M ", M, " K ", K, " N ", N);
+      Tensor a = Tensor::uniform(ctx, {M, K}, -1, 1, t), b = Tensor::uniform(ctx, {K, N}, -1, 1, t);
+      Tensor w = Tensor::uniform(ctx, {N, K}, -1, 1, t), bias = Tensor::uniform(ctx, {N}, -1, 1, t);
+      Tensor ga = a.to(kGpu), gb = b.to(kGpu), gw = w.to(kGpu), gbias = bias.to(kGpu);
+      for (Tensor* l : {&a, &b, &w, &bias, &ga, &gb, &gw, &gbias}) l->set_requires_grad(true);
+      // linear(x (M, K), w (N, K)) and matmul(a (M, K), b (K, N)) composed so that second order is non-trivial.
+      auto g = [](const Tensor& a, const Tensor& b, const Tensor& w, const Tensor& bias) {
+        Tensor h = sigmoid(matmul(a, b));  // (M, N)
+        Tensor z = linear(a, w, bias);     // (M, N)
+        return sum(mul(h, z), {1}, false);  // (M)
+      };
+      Tensor yc = g(a, b, w, bias), yg = g(ga, gb, gw, gbias);
+      CHECK(!yg.is_cpu());
+      CHECK(rel_t(yg, yc) <= tol);
+      Tensor v = Tensor::uniform(ctx, yc.shape(), 0.5, 1.5, t);
+      auto dc = grad({yc}, {a, b, w, bias}, {v}, true);
+      auto dg = grad({yg}, {ga, gb, gw, gbias}, {v.to(kGpu)}, true);
+      for (size_t i = 0; i < 4; ++i) {
+        INFO("gradient ", i);
+        CHECK(rel_t(dg[i], dc[i]) <= tol * 10);
+      }
+      Tensor u = Tensor::uniform(ctx, b.shape(), -1, 1, t);
+      auto hc = grad({dc[1]}, {a, w}, {u}, false, true);
+      auto hg = grad({dg[1]}, {ga, gw}, {u.to(kGpu)}, false, true);
+      CHECK(rel_t(hg[0], hc[0]) <= tol * 10);
+    }
+    // Batched 3-D products.
+    Tensor a = Tensor::uniform(ctx, {3, 9, 6}, -1, 1, t), b = Tensor::uniform(ctx, {3, 6, 11}, -1, 1, t);
+    CHECK(rel_t(matmul(a.to(kGpu), b.to(kGpu)), matmul(a, b)) <= tol);
+  }
+}
+
+TEST_CASE("TF32 GEMMs stay within TF32 round-off of float32 and are off by default") {
+  LP_SKIP_WITHOUT_GPU_T();
+  Context ctx(2, 32);
+  Tensor a = Tensor::uniform(ctx, {256, 512}, -1, 1), b = Tensor::uniform(ctx, {512, 192}, -1, 1);
+  Tensor ref = matmul(a, b);
+  Tensor plain = matmul(a.to(kGpu), b.to(kGpu));
+  CHECK(rel_t(plain, ref) <= 1e-5);
+  cuda::set_tf32(ctx, 0, true);
+  const double e = rel_t(matmul(a.to(kGpu), b.to(kGpu)), ref);
+  cuda::set_tf32(ctx, 0, false);
+  MESSAGE("TF32 relative error " << e);
+  CHECK(e <= 5e-3);  // 10-bit mantissa products, float32 sums
+}
+
+TEST_CASE("fused Fourier prior (cuFFT chain): values and gradients equal the CPU's, rows subsets, awkward sizes") {
+  LP_SKIP_WITHOUT_GPU_T();
+  Context ctx(2, 33);
+  struct Case { int64_t B, L; double sigma; };
+  for (auto c : {Case{1, 2, 3.0}, Case{3, 17, 3.0}, Case{7, 61, 1.0}, Case{256, 1000, 3.0}, Case{9, 1346, 3.0},
+                 Case{4, 100, 0.0}}) {
+    for (DType t : {DType::F32, DType::F64}) {
+      INFO("B ", c.B, " L ", c.L, " sigma ", c.sigma, " ", dtype_name(t));
+      const double tol = t == DType::F32 ? 1e-5 : 1e-12;
+      std::vector<int64_t> rows;
+      for (int64_t b = 0; b < c.B; ++b)
+        if (b % 3 != 1 || c.B == 1) rows.push_back(b);
+      std::vector<double> w(static_cast<size_t>(c.L / 2));
+      for (size_t i = 0; i < w.size(); ++i) w[i] = i < w.size() / 4 ? 1.0 : 1.0 / (1.0 + std::pow(double(i), 0.2));
+      Tensor a = Tensor::uniform(ctx, {c.B, 4, c.L}, -1, 1, t), ag = a.to(kGpu);
+      a.set_requires_grad(true), ag.set_requires_grad(true);
+      Tensor yc = fourier_prior_scores(a, rows, w, c.sigma), yg = fourier_prior_scores(ag, rows, w, c.sigma);
+      CHECK(!yg.is_cpu());
+      CHECK(rel_t(yg, yc) <= tol);
+      CHECK(rel_t(fourier_prior_scores_composed(ag, rows, w, c.sigma), yc) <= tol);
+      Tensor v = Tensor::uniform(ctx, yc.shape(), 0.5, 1.5, t);
+      auto gc = grad({yc}, {a}, {v}), gg = grad({yg}, {ag}, {v.to(kGpu)});
+      CHECK(rel_t(gg[0], gc[0]) <= tol * 10);
+    }
+  }
+}
+
+TEST_CASE("training step with the Fourier prior: CPU vs CUDA (losses, every gradient, Adam, BN stats)") {
+  LP_SKIP_WITHOUT_GPU_T();
+  PriorConfig prior;
+  prior.attribution_mode = "eval";
+  SUBCASE("binary, the paper's architecture, float32") {
+    prior.freq_limit = 150;
+    json cfg = {{"type", "binary"}, {"input_length", 1000}, {"num_tasks", 1}};
+    check_step(cfg, prior, 16, false, 1e-4, 41);
+  }
+  SUBCASE("binary, awkward sizes, float64") {
+    prior.freq_limit = 11;
+    json cfg = {{"type", "binary"}, {"input_length", 77}, {"num_tasks", 3}, {"conv_depths", {5, 7}},
+                {"conv_filter_sizes", {9, 4}}, {"max_pool_size", 6}, {"fc_sizes", {6}}, {"dtype", "float64"}};
+    check_step(cfg, prior, 5, false, 1e-9, 42);
+  }
+  SUBCASE("profile with matched controls, BPNet geometry, float32") {
+    prior.weight = 50, prior.freq_limit = 200;
+    json cfg = {{"type", "profile"}, {"input_length", 1346}, {"num_tasks", 2}, {"num_strands", 2}};
+    check_step(cfg, prior, 4, true, 1e-4, 43);
+  }
+  SUBCASE("profile, BPNet geometry, one task, no controls, float32") {
+    prior.weight = 50, prior.freq_limit = 200;
+    json cfg = {{"type", "profile"}, {"input_length", 1346}, {"num_tasks", 1}, {"num_strands", 2},
+                {"controls", "none"}};
+    check_step(cfg, prior, 4, true, 1e-4, 45);
+  }
+  SUBCASE("profile, two tasks (grouped 1x1 heads), small, float64") {
+    prior.weight = 50, prior.freq_limit = 5;
+    json cfg = {{"type", "profile"}, {"input_length", 41}, {"num_tasks", 2}, {"num_strands", 2},
+                {"dil_conv_filter_sizes", {5, 3}}, {"dil_conv_dilations", {1, 2}}, {"dil_conv_depths", 4},
+                {"prof_conv_kernel_size", 7}, {"dtype", "float64"}};
+    check_step(cfg, prior, 3, true, 1e-9, 46);
+  }
+  SUBCASE("profile, awkward sizes, float64") {
+    prior.weight = 50, prior.freq_limit = 7;
+    json cfg = {{"type", "profile"}, {"input_length", 61}, {"num_tasks", 1}, {"num_strands", 2},
+                {"dil_conv_filter_sizes", {5, 3, 3}}, {"dil_conv_dilations", {1, 2, 4}}, {"dil_conv_depths", 6},
+                {"prof_conv_kernel_size", 9}, {"dtype", "float64"}};
+    check_step(cfg, prior, 3, true, 1e-9, 44);
+  }
+}
+
+TEST_CASE("train --device cuda: same curve as the CPU, checkpoints load on the CPU, resume crosses devices") {
+  LP_SKIP_WITHOUT_GPU_T();
+  fs::path d = fs::temp_directory_path() / "lowpass_test_cuda_train";
+  fs::remove_all(d);
+  fs::create_directories(d);
+  Rng rng(7);
+  BinarySimOptions so;
+  so.n = 96, so.length = 120, so.motif_bound = 5;
+  write_array_dataset(simulate_binary(default_motif(), so, rng), (d / "train.npz").string());
+  auto cfg_for = [&](const std::string& device, int64_t epochs) {
+    json user = {{"model", {{"type", "binary"}, {"input_length", 120}, {"conv_depths", {8, 8}},
+                            {"conv_filter_sizes", {9, 5}}, {"max_pool_size", 8}, {"fc_sizes", {8}}}},
+                 {"data", {{"train", (d / "train.npz").string()}}},
+                 {"train", {{"batch_size", 16}, {"epochs", epochs}, {"seed", 3}, {"threads", 2}, {"progress", false},
+                            {"early_stopping", false}, {"device", device}}},
+                 {"prior", {{"freq_limit", 20}, {"attribution_mode", "eval"}}}};
+    return resolve_config(user, "cuda.json", d.string());
+  };
+  TrainOptions to;
+  to.quiet = true;
+  to.out_dir = (d / "cpu").string();
+  TrainResult rc = train_model(cfg_for("cpu", 2), to);
+  to.out_dir = (d / "gpu").string();
+  TrainResult rg = train_model(cfg_for("cuda", 1), to);
+  to.resume = true;  // the GPU run's checkpoint, continued on the CPU
+  TrainResult rr = train_model(cfg_for("cpu", 2), to);
+  CHECK(rc.steps == rr.steps);
+  CHECK(rg.steps * 2 == rr.steps);
+  auto losses = [](const fs::path& f) {
+    std::vector<double> v;
+    std::ifstream in(f);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) v.push_back(json::parse(line)["train_total_loss"].get<double>());
+    return v;
+  };
+  auto lc = losses(d / "cpu" / "metrics.jsonl"), lg = losses(d / "gpu" / "metrics.jsonl");
+  REQUIRE(lc.size() == 2);
+  REQUIRE(lg.size() == 2);  // epoch 1 on the GPU, epoch 2 resumed on the CPU
+  // Same init, batches and dropout masks (host RNG): the curves differ by float32 round-off only, which Adam
+  // amplifies a little over the steps.
+  CHECK(std::abs(lg[0] - lc[0]) <= 1e-3 * std::abs(lc[0]));
+  CHECK(std::abs(lg[1] - lc[1]) <= 1e-2 * std::abs(lc[1]));
+  Context ctx(1, 0);
+  auto wc = safetensors::load(ctx, (d / "cpu" / "model.safetensors").string()).named();
+  auto wg = safetensors::load(ctx, (d / "gpu" / "model.safetensors").string()).named();
+  REQUIRE(wc.size() == wg.size());
+  for (size_t i = 0; i < wc.size(); ++i) {
+    INFO(wc[i].first);
+    CHECK(rel_t(wg[i].second, wc[i].second) <= 0.1);
+  }
+  fs::remove_all(d);
+}
+
+}  // TEST_SUITE
