@@ -215,7 +215,7 @@ def table(results_json):
             rows.append((ds, amt, "p (seeds)", fmt(pv("auroc", 1), 3), fmt(pv("auprc", 1), 3), fmt(pv("hf", -1), 3),
                          fmt(pv("ent", -1), 3), fmt(pv("mf", 1), 3) if P["mf"][0] is not None else "—",
                          fmt(pv("mauprc", 1), 3) if P["mauprc"][0] is not None else "—", "", ""))
-            g = lambda k: fmt(st.get(k), 4) if st.get(k) is not None else "—"
+            g = lambda k: "—" if st.get(k) is None else (f"{st[k]:.1e}" if st[k] < 1e-3 else fmt(st[k], 3))
             rows.append((ds, amt, "p (examples)", "", "", g("wilcoxon_hf_share_a_less_p"),
                          g("wilcoxon_entropy_a_less_p"), g("wilcoxon_motif_fraction_a_greater_p"), "",
                          g("wilcoxon_a_greater_p"), g("wilcoxon_cosine_a_greater_p")))
