@@ -19,8 +19,11 @@ struct CudaState {
   CudaState& operator=(const CudaState&) = delete;
 
   int device = 0;
-  // A blocking stream: work on it is ordered with the legacy default stream that runtime.h's
-  // synchronous copies and memsets use, so host<->device copies need no extra events.
+  // The device's legacy default stream, shared by every Context. Ops run on their first input's Context, so one
+  // expression can mix tensors of several Contexts (a model's and a batch's); with a stream per Context, a kernel
+  // on one stream would read the output of a kernel still running on another, and blocks recycled by the caching
+  // allocator would be reused across streams. Found on an H100: per-Context blocking streams gave run-to-run
+  // different training steps until every launch went to one stream. Copies and memsets use this stream too.
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
   int sm_count = 1;

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <cstdio>
+#include <cstdlib>
 #include <mutex>
 #include <unordered_map>
 #include <vector>
@@ -88,6 +89,22 @@ struct DeviceCache {
 class CachingAllocator {
  public:
   void* alloc(size_t bytes, int device) {
+    void* p = alloc_block(bytes, device);
+    // LOWPASS_CUDA_POISON=1 (debugging, docs/cuda.md): every block handed out is filled with 0xFF bytes (NaN in
+    // float32 and float64), so a kernel that reads memory it did not write shows up as NaN, not as stale data.
+    static const bool poison = [] {
+      const char* e = std::getenv("LOWPASS_CUDA_POISON");
+      return e && *e && *e != '0';
+    }();
+    if (poison) {
+      LP_CUDA_CHECK(cudaDeviceSynchronize());
+      LP_CUDA_CHECK(cudaMemset(p, 0xFF, allocator_bucket(bytes)));
+      LP_CUDA_CHECK(cudaDeviceSynchronize());
+    }
+    return p;
+  }
+
+  void* alloc_block(size_t bytes, int device) {
     size_t b = allocator_bucket(bytes);
     std::lock_guard<std::mutex> lock(mu_);
     DeviceCache& dc = cache(device);
@@ -229,7 +246,7 @@ namespace lowpass {
 CudaState::CudaState(int dev) : device(dev) {
   LP_CHECK(cuda::available(), "a CUDA tensor was used but no GPU is usable: ", cuda::unavailable_reason());
   LP_CUDA_CHECK(cudaSetDevice(device));
-  LP_CUDA_CHECK(cudaStreamCreate(&stream));
+  stream = nullptr;  // the device's legacy default stream (cuda_state.h says why)
   LP_CUBLAS_CHECK(cublasCreate(&cublas));
   LP_CUBLAS_CHECK(cublasSetStream(cublas, stream));
   // float32 GEMMs stay float32 (no TF32) unless a caller opts in: float32 is the reference.
@@ -251,7 +268,6 @@ CudaState::~CudaState() {
       std::fprintf(stderr, "lowpass: cublasDestroy failed (%s) at %s:%d (ignored in a destructor)\n",
                    cublasGetStatusString(s), __FILE__, __LINE__);
   }
-  if (stream) LP_CUDA_CHECK_PRINT(cudaStreamDestroy(stream));
 }
 
 cufftHandle CudaState::fft_plan(cufftType type, int64_t n, int64_t batch) {

@@ -65,6 +65,7 @@ void Model::load_state_dict(const std::map<std::string, Tensor>& sd, bool strict
              shape_str(dst.shape()));
     Tensor s = src.shape() == dst.shape() ? src : reshape(src.detach(), dst.shape());
     if (s.device() != dst.device()) s = s.detach().to(dst.device());
+    if (s.dtype() != dst.dtype()) s = s.detach().to(dst.dtype());  // e.g. float32 weights into a float64 model
     NoGradGuard ng;
     dst.copy_(s.detach());
   };
