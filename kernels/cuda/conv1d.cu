@@ -4,6 +4,7 @@
 #include "kernels/cuda/conv1d.h"
 
 #include <climits>
+#include <initializer_list>
 
 #include "kernels/cuda/cuda_state.h"
 #include "kernels/cuda/device_buffer.h"
@@ -18,14 +19,20 @@ constexpr int kThreads = 256;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
+// Index arithmetic in I: uint32_t when every index of the launch fits (division by a 64-bit divisor costs
+// several times a 32-bit one, and these kernels do 2-5 per element), int64_t otherwise (fits32 below).
+#define LP_GRID_STRIDE_I(I, i, n)                                                              \
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < static_cast<I>(n); \
+       i += static_cast<I>(gridDim.x) * blockDim.x)
+
 // im2col for batches [b0, b0 + nb). kGroupMajor = false: col (nb, G, C·K, Lout) for the forward;
 // true: col (G, C·K, nb, Lout) so that one GEMM per group sums over the whole chunk (weight grad).
-template <typename T, bool kGroupMajor>
-__global__ void im2col_kernel(const T* __restrict__ x, T* __restrict__ col, int64_t total, int64_t b0, int64_t nb,
-                              int64_t G, int64_t C, int64_t Lin, int64_t Lout, int64_t K, int64_t d, int64_t p) {
-  LP_GRID_STRIDE(e, total) {
-    int64_t t = e % Lout, r = e / Lout;
-    int64_t bb, gi, ck;
+template <typename T, bool kGroupMajor, typename I>
+__global__ void im2col_kernel(const T* __restrict__ x, T* __restrict__ col, I total, I b0, I nb, I G, I C, I Lin,
+                              I Lout, I K, I d, I p) {
+  LP_GRID_STRIDE_I(I, e, total) {
+    I t = e % Lout, r = e / Lout;
+    I bb, gi, ck;
     if constexpr (kGroupMajor) {
       bb = r % nb;
       r /= nb;
@@ -37,27 +44,33 @@ __global__ void im2col_kernel(const T* __restrict__ x, T* __restrict__ col, int6
       gi = r % G;
       bb = r / G;
     }
-    int64_t c = ck / K, k = ck % K;
-    int64_t s = t + k * d - p;
-    col[e] = (s >= 0 && s < Lin) ? x[((b0 + bb) * G * C + gi * C + c) * Lin + s] : T(0);
+    I c = ck / K, k = ck % K;
+    I sp = t + k * d;  // s = sp - p, in [0, Lin) iff p <= sp < Lin + p (no signed arithmetic needed)
+    col[e] = (sp >= p && sp < Lin + p) ? x[((b0 + bb) * G * C + gi * C + c) * Lin + (sp - p)] : T(0);
   }
 }
 
 // dyt (G, O, nb, Lout) = dy[b0 + bb, gO + o, t].
-template <typename T>
-__global__ void dy_group_major_kernel(const T* __restrict__ dy, T* __restrict__ dyt, int64_t total, int64_t b0,
-                                      int64_t nb, int64_t G, int64_t O, int64_t Lout) {
-  LP_GRID_STRIDE(e, total) {
-    int64_t t = e % Lout, r = e / Lout;
-    int64_t bb = r % nb, go = r / nb;  // go = gi·O + o
+template <typename T, typename I>
+__global__ void dy_group_major_kernel(const T* __restrict__ dy, T* __restrict__ dyt, I total, I b0, I nb, I G, I O,
+                                      I Lout) {
+  LP_GRID_STRIDE_I(I, e, total) {
+    I t = e % Lout, r = e / Lout;
+    I bb = r % nb, go = r / nb;  // go = gi·O + o
     dyt[e] = dy[((b0 + bb) * G * O + go) * Lout + t];
   }
 }
 
-template <typename T>
-__global__ void add_bias_kernel(T* __restrict__ y, const T* __restrict__ bias, int64_t total, int64_t Cout,
-                                int64_t Lout) {
-  LP_GRID_STRIDE(e, total) y[e] += bias[(e / Lout) % Cout];
+template <typename T, typename I>
+__global__ void add_bias_kernel(T* __restrict__ y, const T* __restrict__ bias, I total, I Cout, I Lout) {
+  LP_GRID_STRIDE_I(I, e, total) y[e] += bias[(e / Lout) % Cout];
+}
+
+// True when every value listed (sizes, element counts, largest index + 1) is below 2^31.
+bool fits32(std::initializer_list<int64_t> vs) {
+  for (int64_t v : vs)
+    if (v < 0 || v >= (int64_t{1} << 31)) return false;
+  return true;
 }
 
 // wt (G·C, O, K): wt[gC+c, o, K-1-k] = w[gO+o, c, k] (the input grad's weights).
@@ -94,19 +107,19 @@ __global__ void onehot_codes_kernel(const T* __restrict__ x, int8_t* __restrict_
   }
 }
 
-template <typename T>
+template <typename T, typename I>
 __global__ void gather_fwd_kernel(const int8_t* __restrict__ codes, const T* __restrict__ w,
-                                  const T* __restrict__ bias, T* __restrict__ y, int64_t total, int64_t C, int64_t O,
-                                  int64_t Lin, int64_t Lout, int64_t K, int64_t d, int64_t p) {
-  LP_GRID_STRIDE(e, total) {  // e indexes y (B, O, Lout)
-    int64_t t = e % Lout, r = e / Lout;
-    int64_t o = r % O, b = r / O;
+                                  const T* __restrict__ bias, T* __restrict__ y, I total, I C, I O, I Lin, I Lout,
+                                  I K, I d, I p) {
+  LP_GRID_STRIDE_I(I, e, total) {  // e indexes y (B, O, Lout)
+    I t = e % Lout, r = e / Lout;
+    I o = r % O, b = r / O;
     T s = bias ? bias[o] : T(0);
     const T* wo = w + o * C * K;
-    for (int64_t k = 0; k < K; ++k) {
-      int64_t src = t + k * d - p;
-      if (src < 0 || src >= Lin) continue;
-      int code = codes[b * Lin + src];
+    for (I k = 0; k < K; ++k) {
+      I sp = t + k * d;  // source column sp - p
+      if (sp < p || sp >= Lin + p) continue;
+      int code = codes[b * Lin + (sp - p)];
       if (code >= 0) s += wo[code * K + k];
     }
     y[e] = s;
@@ -167,8 +180,12 @@ void corr_t(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, con
   for (int64_t b0 = 0; b0 < g.B; b0 += nb_max) {
     int64_t nb = std::min(nb_max, g.B - b0);
     int64_t total = nb * g.G * CK * g.Lout;
-    im2col_kernel<T, false><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
-        px, col.get(), total, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+    if (fits32({total, g.B * g.G * g.C * g.Lin, g.Lout + g.K * g.d, g.Lin + g.p, g.p}))
+      im2col_kernel<T, false, uint32_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+          px, col.get(), total, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+    else
+      im2col_kernel<T, false, int64_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+          px, col.get(), total, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
     LP_CUDA_LAUNCH_CHECK();
     for (int64_t gi = 0; gi < g.G; ++gi)  // y_b[gO.., :] (O, Lout) = w_g (O, CK) · col_{b,g} (CK, Lout)
       gemm_strided_batched<T>(st, false, false, g.Lout, g.O, CK, col.get() + gi * CK * g.Lout, g.Lout,
@@ -177,8 +194,12 @@ void corr_t(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, con
   }
   if (bias.defined()) {
     int64_t total = g.B * g.G * g.O * g.Lout;
-    add_bias_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(py, bias.data<T>(), total, g.G * g.O,
-                                                                                g.Lout);
+    if (fits32({total}))
+      add_bias_kernel<T, uint32_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(py, bias.data<T>(), total,
+                                                                                         g.G * g.O, g.Lout);
+    else
+      add_bias_kernel<T, int64_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(py, bias.data<T>(), total,
+                                                                                        g.G * g.O, g.Lout);
     LP_CUDA_LAUNCH_CHECK();
   }
 }
@@ -195,11 +216,21 @@ void corr_wgrad_t(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom&
     int64_t nb = std::min(nb_max, g.B - b0);
     int64_t N = nb * g.Lout;
     int64_t tc = g.G * CK * N, td = g.G * g.O * N;
-    im2col_kernel<T, true><<<grid_1d(st, tc, kThreads), kThreads, 0, st.stream>>>(
-        x.data<T>(), col.get(), tc, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+    const bool small = fits32({tc, td, g.B * g.G * g.C * g.Lin, g.B * g.G * g.O * g.Lout, g.Lout + g.K * g.d,
+                               g.Lin + g.p, g.p});
+    if (small)
+      im2col_kernel<T, true, uint32_t><<<grid_1d(st, tc, kThreads), kThreads, 0, st.stream>>>(
+          x.data<T>(), col.get(), tc, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+    else
+      im2col_kernel<T, true, int64_t><<<grid_1d(st, tc, kThreads), kThreads, 0, st.stream>>>(
+          x.data<T>(), col.get(), tc, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
     LP_CUDA_LAUNCH_CHECK();
-    dy_group_major_kernel<T><<<grid_1d(st, td, kThreads), kThreads, 0, st.stream>>>(dy.data<T>(), dyt.get(), td, b0, nb,
-                                                                                   g.G, g.O, g.Lout);
+    if (small)
+      dy_group_major_kernel<T, uint32_t><<<grid_1d(st, td, kThreads), kThreads, 0, st.stream>>>(
+          dy.data<T>(), dyt.get(), td, b0, nb, g.G, g.O, g.Lout);
+    else
+      dy_group_major_kernel<T, int64_t><<<grid_1d(st, td, kThreads), kThreads, 0, st.stream>>>(
+          dy.data<T>(), dyt.get(), td, b0, nb, g.G, g.O, g.Lout);
     LP_CUDA_LAUNCH_CHECK();
     for (int64_t gi = 0; gi < g.G; ++gi)  // dw_g^T (CK, O) = col_g (CK, N) · dyt_g^T (N, O)
       gemm_strided_batched<T>(st, true, false, CK, g.O, N, col.get() + gi * CK * N, N, 0,
@@ -251,9 +282,13 @@ void conv1d_corr_gather(const int8_t* codes, const Tensor& w, const Tensor& bias
   if (total == 0) return;
   const CudaState& st = state_of(w);
   dispatch_dtype(w.dtype(), [&]<typename T>() {
-    gather_fwd_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
-        codes, w.data<T>(), bias.defined() ? bias.data<T>() : nullptr, y.data<T>(), total, g.C, g.O, g.Lin, g.Lout,
-        g.K, g.d, g.p);
+    const T* pb = bias.defined() ? bias.data<T>() : nullptr;
+    if (fits32({total, g.B * g.Lin, g.O * g.C * g.K, g.Lout + g.K * g.d, g.Lin + g.p, g.p}))
+      gather_fwd_kernel<T, uint32_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+          codes, w.data<T>(), pb, y.data<T>(), total, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p);
+    else
+      gather_fwd_kernel<T, int64_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+          codes, w.data<T>(), pb, y.data<T>(), total, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p);
     LP_CUDA_LAUNCH_CHECK();
   });
 }

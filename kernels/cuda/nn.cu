@@ -30,11 +30,20 @@ __global__ void channel_stats_kernel(const T* __restrict__ x, T* __restrict__ me
   int64_t c = blockIdx.x;
   const double k = x[c * L];
   double s1 = 0, s2 = 0;
-  for (int64_t e = threadIdx.x; e < B * L; e += blockDim.x) {
-    int64_t b = e / L, l = e % L;
-    double d = static_cast<double>(x[(b * C + c) * L + l]) - k;
-    s1 += d;
-    s2 += d * d;
+  if (L >= static_cast<int64_t>(blockDim.x)) {  // rows of one channel, threads along L: no divisions
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t l = threadIdx.x; l < L; l += blockDim.x) {
+        double d = static_cast<double>(x[(b * C + c) * L + l]) - k;
+        s1 += d;
+        s2 += d * d;
+      }
+  } else {
+    for (int64_t e = threadIdx.x; e < B * L; e += blockDim.x) {
+      int64_t b = e / L, l = e % L;
+      double d = static_cast<double>(x[(b * C + c) * L + l]) - k;
+      s1 += d;
+      s2 += d * d;
+    }
   }
   s1 = block_sum(s1, scratch);
   __syncthreads();
@@ -47,22 +56,24 @@ __global__ void channel_stats_kernel(const T* __restrict__ x, T* __restrict__ me
   }
 }
 
-template <typename T>
+template <typename T, typename I>
 __global__ void channel_affine_kernel(const T* __restrict__ x, const T* __restrict__ scale,
-                                      const T* __restrict__ shift, T* __restrict__ y, int64_t total, int64_t C,
-                                      int64_t L) {
-  LP_GRID_STRIDE(e, total) {
-    int64_t c = (e / L) % C;
+                                      const T* __restrict__ shift, T* __restrict__ y, I total, I C,
+                                      I L) {
+  for (I e = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += static_cast<I>(gridDim.x) * blockDim.x) {  // I: uint32_t when total < 2^31 (cheaper division)
+    I c = (e / L) % C;
     y[e] = x[e] * scale[c] + shift[c];
   }
 }
 
-template <typename T>
+template <typename T, typename I>
 __global__ void channel_affine2_kernel(const T* __restrict__ g, const T* __restrict__ h, const T* __restrict__ a,
                                        const T* __restrict__ bc, const T* __restrict__ cc, T* __restrict__ y,
-                                       int64_t total, int64_t C, int64_t L) {
-  LP_GRID_STRIDE(e, total) {
-    int64_t c = (e / L) % C;
+                                       I total, I C, I L) {
+  for (I e = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += static_cast<I>(gridDim.x) * blockDim.x) {  // I: uint32_t when total < 2^31 (cheaper division)
+    I c = (e / L) % C;
     y[e] = g[e] * a[c] + h[e] * bc[c] + cc[c];
   }
 }
@@ -78,12 +89,16 @@ __global__ void batch_norm_bwd_sums_kernel(const T* __restrict__ g, const T* __r
   int64_t c = blockIdx.x;
   const double m = mean[c];
   double a = 0, b2 = 0;
-  for (int64_t e = threadIdx.x; e < B * L; e += blockDim.x) {
-    int64_t b = e / L, l = e % L;
-    int64_t off = (b * C + c) * L + l;
+  auto add = [&](int64_t off) {
     double gv = static_cast<double>(g[off]);
     a += gv;
     b2 += gv * (static_cast<double>(x[off]) - m);
+  };
+  if (L >= static_cast<int64_t>(blockDim.x)) {  // no divisions, as channel_stats_kernel
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t l = threadIdx.x; l < L; l += blockDim.x) add((b * C + c) * L + l);
+  } else {
+    for (int64_t e = threadIdx.x; e < B * L; e += blockDim.x) add((e / L * C + c) * L + e % L);
   }
   a = block_sum(a, scratch);
   __syncthreads();
@@ -100,12 +115,13 @@ __global__ void batch_norm_bwd_sums_kernel(const T* __restrict__ g, const T* __r
   }
 }
 
-template <typename T>
+template <typename T, typename I>
 __global__ void batch_norm_bwd_dx_kernel(const T* __restrict__ g, const T* __restrict__ x,
-                                         const T* __restrict__ coef, T* __restrict__ dx, int64_t total, int64_t C,
-                                         int64_t L) {
-  LP_GRID_STRIDE(e, total) {
-    int64_t c = (e / L) % C;
+                                         const T* __restrict__ coef, T* __restrict__ dx, I total, I C,
+                                         I L) {
+  for (I e = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += static_cast<I>(gridDim.x) * blockDim.x) {  // I: uint32_t when total < 2^31 (cheaper division)
+    I c = (e / L) % C;
     dx[e] = coef[c] * g[e] + coef[C + c] * x[e] + coef[2 * C + c];
   }
 }
@@ -247,8 +263,12 @@ void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, T
   if (total == 0) return;
   const CudaState& st = state_of(x);
   dispatch_dtype(x.dtype(), [&]<typename T>() {
-    channel_affine_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
-        x.data<T>(), scale.data<T>(), shift.data<T>(), y.data<T>(), total, C, L);
+    if (total < (int64_t{1} << 31))
+      channel_affine_kernel<T, uint32_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+          x.data<T>(), scale.data<T>(), shift.data<T>(), y.data<T>(), total, C, L);
+    else
+      channel_affine_kernel<T, int64_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+          x.data<T>(), scale.data<T>(), shift.data<T>(), y.data<T>(), total, C, L);
     LP_CUDA_LAUNCH_CHECK();
   });
 }
@@ -259,8 +279,12 @@ void channel_affine2(const Tensor& g, const Tensor& h, const Tensor& a, const Te
   if (total == 0) return;
   const CudaState& st = state_of(g);
   dispatch_dtype(g.dtype(), [&]<typename T>() {
-    channel_affine2_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
-        g.data<T>(), h.data<T>(), a.data<T>(), bc.data<T>(), cc.data<T>(), y.data<T>(), total, C, L);
+    if (total < (int64_t{1} << 31))
+      channel_affine2_kernel<T, uint32_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+          g.data<T>(), h.data<T>(), a.data<T>(), bc.data<T>(), cc.data<T>(), y.data<T>(), total, C, L);
+    else
+      channel_affine2_kernel<T, int64_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+          g.data<T>(), h.data<T>(), a.data<T>(), bc.data<T>(), cc.data<T>(), y.data<T>(), total, C, L);
     LP_CUDA_LAUNCH_CHECK();
   });
 }
@@ -279,8 +303,12 @@ void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const 
     LP_CUDA_LAUNCH_CHECK();
     int64_t total = B * C * L;
     if (dx.defined() && total > 0) {
-      batch_norm_bwd_dx_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
-          g.data<T>(), x.data<T>(), coef.get(), dx.data<T>(), total, C, L);
+      if (total < (int64_t{1} << 31))
+        batch_norm_bwd_dx_kernel<T, uint32_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+            g.data<T>(), x.data<T>(), coef.get(), dx.data<T>(), total, C, L);
+      else
+        batch_norm_bwd_dx_kernel<T, int64_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+            g.data<T>(), x.data<T>(), coef.get(), dx.data<T>(), total, C, L);
       LP_CUDA_LAUNCH_CHECK();
     }
   });
