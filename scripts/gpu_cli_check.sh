@@ -1,0 +1,47 @@
+#!/usr/bin/env bash
+# On a GPU machine (device tool, .dev/ from scripts/gpu_bundle.sh carried): `lowpass train|predict|attribute
+# --device cuda` end to end on small simulated binary and profile sets, each GPU output compared with the CPU's.
+# Usage: bash scripts/gpu_cli_check.sh   (needs python3 with numpy for the comparison)
+set -euo pipefail
+cd "$(dirname "$0")/.."
+export LD_LIBRARY_PATH="$PWD/.dev/lib:/usr/local/cuda/lib64:/usr/local/cuda-13.0/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}"
+LP=${LOWPASS_BIN:-$PWD/.dev/bin/lowpass}
+W=$(mktemp -d)
+compare() {  # compare NPZ_A NPZ_B: max |a-b| / max |b| per array
+  python3 - "$1" "$2" <<'PY'
+import sys, numpy as np
+a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
+for k in b.files:
+    x, y = a[k].astype(np.float64), b[k].astype(np.float64)
+    print(f"  {sys.argv[1].split('/')[-2]}/{k}: shape {y.shape}, max|cuda-cpu|/max|cpu| = {np.abs(x-y).max()/max(np.abs(y).max(),1e-30):.2e}")
+PY
+}
+for type in ${TYPES:-binary profile}; do
+  if [ $type = binary ]; then args="--n 512 --length 300"; else args="--n 64 --length 1346 --output-length 1000"; fi
+  "$LP" simulate --out "$W/$type" --type $type $args --seed 3 > /dev/null
+  python3 - "$W/$type/train_config.json" ${TRAIN_DEVICE:-cuda} <<'PY'
+import json, sys
+p = sys.argv[1]; c = json.load(open(p))
+c.setdefault("train", {}).update({"epochs": 2, "device": "cuda", "progress": False, "early_stopping": False})
+if len(sys.argv) > 2: c["train"]["device"] = sys.argv[2]
+json.dump(c, open(p, "w"))
+PY
+  echo "== $type: train --device cuda (2 epochs)"
+  "$LP" train --config "$W/$type/train_config.json" --out "$W/$type/run" --quiet
+  tail -1 "$W/$type/run/metrics.jsonl" | cut -c1-200
+  for dev in cpu cuda; do
+    "$LP" predict --model "$W/$type/run" --npz "$W/$type/test.npz" --out "$W/$type/pred_$dev" --device $dev --quiet
+    "$LP" attribute --model "$W/$type/run" --npz "$W/$type/test.npz" --out "$W/$type/attr_$dev" --method gradxinput \
+      --device $dev --quiet
+    "$LP" attribute --model "$W/$type/run" --npz "$W/$type/test.npz" --out "$W/$type/ig_$dev" --method ig \
+      --device $dev --quiet
+  done
+  echo "== $type: predict / attribute (grad×input, integrated gradients), cuda vs cpu"
+  compare "$W/$type/pred_cuda/predictions.npz" "$W/$type/pred_cpu/predictions.npz"
+  compare "$W/$type/attr_cuda/attr.npz" "$W/$type/attr_cpu/attr.npz"
+  compare "$W/$type/ig_cuda/attr.npz" "$W/$type/ig_cpu/attr.npz"
+done
+echo "== deepshap on cuda is refused with a message:"
+"$LP" attribute --model "$W/$type/run" --npz "$W/$type/test.npz" --out "$W/ds" --method deepshap --device cuda \
+  --quiet 2>&1 | tail -1 || true
+rm -rf "$W"
