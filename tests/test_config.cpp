@@ -106,6 +106,10 @@ TEST_CASE("bad values and types are errors naming the field") {
   CHECK(has(bad("train", "batch_size", 0), "train.batch_size"));
   CHECK(has(bad("train", "batch_size", 2.5), "train.batch_size"));
   CHECK(has(bad("train", "shuffle", 1), "train.shuffle"));
+  CHECK(has(bad("train", "device", "gpu"), "train.device"));
+  CHECK(has(bad("train", "device", "cuda:x"), "train.device"));
+  CHECK(has(bad("train", "device", 0), "train.device"));
+  CHECK(has(bad("train", "tf32", "yes"), "train.tf32"));
   CHECK(has(bad("prior", "type", "gaussian"), "prior.type"));
   CHECK(has(bad("prior", "softness", 0), "prior.softness"));
   CHECK(has(bad("model", "type", "cnn"), "model.type"));
@@ -137,4 +141,18 @@ TEST_CASE("load_config: missing file, bad JSON, write/read round trip") {
   CHECK(r.resolved == c.resolved);
   fs::remove_all(dir);
 }
+}
+
+TEST_CASE("device strings: cpu, cuda, cuda:N and nothing else") {
+  CHECK(parse_device("cpu", "x").is_cpu());
+  CHECK(parse_device("cuda", "x") == Device{DeviceKind::CUDA, 0});
+  CHECK(parse_device("cuda:3", "x") == Device{DeviceKind::CUDA, 3});
+  CHECK(device_str(parse_device("cuda:12", "x")) == "cuda:12");
+  for (const char* bad : {"", "CPU", "gpu", "cuda:", "cuda:-1", "cuda:1a", "cuda:123456"})
+    CHECK(has(error_of([&] { parse_device(bad, "--device"); }), "--device"));
+  auto cfg = resolve_config(json{{"data", {{"train", "/t.npz"}}}, {"train", {{"device", "cuda:1"}, {"tf32", true}}}},
+                            "C.json", "/");
+  CHECK(cfg.train.device == "cuda:1");
+  CHECK(cfg.train.tf32);
+  CHECK(resolve_config(json{{"data", {{"train", "/t.npz"}}}}, "C.json", "/").train.device == "cpu");
 }

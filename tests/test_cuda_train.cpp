@@ -405,4 +405,41 @@ TEST_CASE("train --device cuda: same curve as the CPU, checkpoints load on the C
   fs::remove_all(d);
 }
 
+TEST_CASE("without a usable GPU, --device cuda stops with the reason and CPU runs are unaffected") {
+  if (cuda::available()) {
+    MESSAGE("skipped: a GPU is usable here");
+    return;
+  }
+  Context ctx(1, 5);
+  auto m = make_model(json{{"type", "binary"}, {"input_length", 50}, {"conv_depths", {4}}, {"conv_filter_sizes", {5}},
+                           {"max_pool_size", 4}, {"fc_sizes", {4}}},
+                      ctx);
+  CHECK_THROWS_AS(m->to(kGpu), Error);
+  for (auto& [k, p] : m->parameters()) CHECK(p.is_cpu());  // a failed move leaves the model where it was
+  fs::path d = fs::temp_directory_path() / "lowpass_test_cuda_nogpu";
+  fs::remove_all(d);
+  fs::create_directories(d);
+  Rng rng(1);
+  BinarySimOptions so;
+  so.n = 16, so.length = 50, so.motif_bound = 5;
+  write_array_dataset(simulate_binary(default_motif(), so, rng), (d / "train.npz").string());
+  json user = {{"model", {{"type", "binary"}, {"input_length", 50}, {"conv_depths", {4}}, {"conv_filter_sizes", {5}},
+                          {"max_pool_size", 4}, {"fc_sizes", {4}}}},
+               {"data", {{"train", (d / "train.npz").string()}}},
+               {"train", {{"epochs", 1}, {"device", "cuda"}, {"progress", false}}}};
+  TrainOptions to;
+  to.quiet = true;
+  to.out_dir = (d / "run").string();
+  std::string msg;
+  try {
+    train_model(resolve_config(user, "nogpu.json", d.string()), to);
+  } catch (const Error& e) {
+    msg = e.what();
+  }
+  INFO(msg);
+  CHECK(msg.find("train.device") != std::string::npos);
+  CHECK(msg.find(cuda::unavailable_reason()) != std::string::npos);
+  fs::remove_all(d);
+}
+
 }  // TEST_SUITE

@@ -21,14 +21,16 @@ Tensor Model::add_parameter(const std::string& name, Tensor t) {
 
 void Model::to(Device dev) {
   NoGradGuard ng;
+  // Copy everything first, then swap storages: a failed copy (no GPU, out of memory) leaves the model whole.
+  std::vector<std::pair<TensorImpl*, Tensor>> moved;
   for (NamedTensors* list : {&params_, &buffers_})
-    for (auto& [name, t] : *list) {
-      if (t.device() == dev) continue;
-      Tensor moved = t.detach().to(dev);
-      t.impl()->storage = moved.impl()->storage;
-      t.impl()->offset = moved.impl()->offset;
-      t.impl()->grad.reset();
-    }
+    for (auto& [name, t] : *list)
+      if (t.device() != dev) moved.emplace_back(t.impl(), t.detach().to(dev));
+  for (auto& [impl, m] : moved) {
+    impl->storage = m.impl()->storage;
+    impl->offset = m.impl()->offset;
+    impl->grad.reset();
+  }
 }
 
 Tensor Model::add_buffer(const std::string& name, Tensor t) {
