@@ -15,8 +15,8 @@ if [ "${GPU:-0}" = 1 ]; then
   SEEDS=${SEEDS:-10}; FRACTION=${FRACTION:-0.01}; SIM_N=${SIM_N:-20000}; SIM_L=${SIM_L:-1000}
   SIM_EPOCHS=${SIM_EPOCHS:-10}; NFE2_EPOCHS=${NFE2_EPOCHS:-15}; DEVICE_ARGS=${DEVICE_ARGS:---device cuda}
 else
-  SEEDS=${SEEDS:-5}; FRACTION=${FRACTION:-0.1}; SIM_N=${SIM_N:-2400}; SIM_L=${SIM_L:-200}
-  SIM_EPOCHS=${SIM_EPOCHS:-6}; NFE2_EPOCHS=${NFE2_EPOCHS:-8}; DEVICE_ARGS=${DEVICE_ARGS:-}
+  SEEDS=${SEEDS:-5}; FRACTION=${FRACTION:-0.1}; SIM_N=${SIM_N:-1600}; SIM_L=${SIM_L:-200}
+  SIM_EPOCHS=${SIM_EPOCHS:-5}; NFE2_EPOCHS=${NFE2_EPOCHS:-5}; DEVICE_ARGS=${DEVICE_ARGS:-}
 fi
 LOW_EPOCHS_X=${LOW_EPOCHS_X:-5}  # the small-data runs train this many times more epochs (each epoch is ~1/FRACTION shorter)
 ATTR_METHOD=${ATTR_METHOD:-deepshap}  # true DeepSHAP (rescale rule, 20 dinucleotide-shuffled references) as the paper
@@ -59,7 +59,7 @@ json.dump(c, open(out, "w"), indent=1)
 PY
     "$LP" train --config "$dd/runs/$name.json" --out "$run" --quiet $DEVICE_ARGS > "$run.train.log" 2>&1 ||
       { cat "$run.train.log"; exit 1; }
-    "$LP" attribute --model "$run" --npz "$dd/test_pos.npz" --method "$ATTR_METHOD" --out "$run/attr" --quiet \
+    "$LP" attribute --model "$run" --npz "$dd/test_pos.npz" --method "$ATTR_METHOD" --out "$run/attr" --quiet $DEVICE_ARGS \
       --threads "$THREADS" > "$run.attr.log" 2>&1 || { cat "$run.attr.log"; exit 1; }
     "$LP" evaluate --npz "$dd/test.npz" --model "$run" --attr "$run/attr/attr.npz" --ohe "$run/attr/ohe.npz" \
       --freq-limit "$K" "$@" --out "$run/eval.json" > /dev/null
