@@ -81,6 +81,25 @@ Consistency consistency(const std::vector<std::vector<std::vector<double>>>& set
   }
   return c;
 }
+// Per-example similarity between two model sets (§4.4: e.g. models trained on all of the data against models
+// trained on 10 % of it): mean over every pair (a from A, b from B).
+Consistency cross_consistency(const std::vector<std::vector<std::vector<double>>>& A,
+                              const std::vector<std::vector<std::vector<double>>>& B, const std::vector<int64_t>& rows,
+                              int64_t L) {
+  Consistency c;
+  for (int64_t i : rows) {
+    double j = 0, cs = 0;
+    for (const auto& a : A)
+      for (const auto& b : B) {
+        j += eval::continuous_jaccard(a[i], b[i], L);
+        cs += eval::cosine_similarity(a[i], b[i]);
+      }
+    const double n = static_cast<double>(A.size() * B.size());
+    c.jaccard.push_back(j / n);
+    c.cosine.push_back(cs / n);
+  }
+  return c;
+}
 std::vector<std::vector<std::vector<double>>> load_set(Context& ctx, const std::vector<std::string>& files,
                                                        const char* flag, int64_t L_want, size_t n_want) {
   LP_CHECK(files.size() >= 2, flag, ": need at least two attribution files, got ", files.size());
@@ -323,6 +342,9 @@ CommandRun add_evaluate_command(CLI::App& app) {
         st["jaccard_b"] = mean_sem(cb.jaccard);
         st["cosine_b"] = mean_sem(cb.cosine);
         st["models_b"] = B.size();
+        auto cab = cross_consistency(A, B, rows, L);  // §4.4: similarity across the two sets
+        st["jaccard_ab"] = mean_sem(cab.jaccard);
+        st["cosine_ab"] = mean_sem(cab.cosine);
         // one-sided paired Wilcoxon over examples, H1: set A better (more consistent, smoother, sparser,
         // more attribution in motif sites)
         st["wilcoxon_a_greater_p"] = num(eval::wilcoxon_greater(ca.jaccard, cb.jaccard));
