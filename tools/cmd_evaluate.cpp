@@ -139,6 +139,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
     std::string npz, predictions, model, out, attr, ohe, sets_a, sets_b, weights = "best";
     std::string motifs, motif_names, motif_positions, motif_split = "test", rows = "all";
     double neg_upsample = 1.0, motif_threshold = 0.8, motif_pseudocount = 0.01;
+    bool summit_center = false;
     int64_t batch = 64, freq_limit = -1;
   };
   auto a = std::make_shared<Args>();
@@ -152,6 +153,9 @@ CommandRun add_evaluate_command(CLI::App& app) {
   sub->add_option("--ohe", a->ohe, "ohe.npz matching --attr (actual scores = hyp ⊙ one-hot)");
   sub->add_option("--attr-sets", a->sets_a, "Comma-separated attr.npz of models trained with different seeds");
   sub->add_option("--attr-sets-b", a->sets_b, "A second set (e.g. without the prior) for a paired one-sided test");
+  sub->add_flag("--summit-center", a->summit_center,
+                "Windows are centred on peak summits (attribute --regions, profile windows): report the Spearman "
+                "correlation of per-position |attribution| with the distance to the centre");
   sub->add_option("--rows", a->rows, "Examples the attribution metrics use: all | positives (y == 1 in --npz)")
       ->check(CLI::IsMember({"all", "positives"}));
   sub->add_option("--freq-limit", a->freq_limit, "K of the high-frequency share (default round(0.15 L))");
@@ -311,6 +315,14 @@ CommandRun add_evaluate_command(CLI::App& app) {
       if (!masks.empty()) {
         it["motif_overlap_auprc"] = num(eval::overlap_auprc(act, L, sel_masks));
         it["motif_sites"] = motif_info;
+      }
+      if (a->summit_center) {  // §4.5: attribution should fall off away from the summit (negative = it does)
+        std::vector<double> rho;
+        for (const auto& t : act) {
+          const double r = eval::summit_distance_spearman(t, L, {L / 2});
+          if (std::isfinite(r)) rho.push_back(r);
+        }
+        it["summit_distance_spearman"] = mean_sem(rho);
       }
       doc["interpretability"] = it;
     }
