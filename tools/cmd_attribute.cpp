@@ -14,7 +14,6 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/npz.h"
-#include "kernels/cuda/runtime.h"
 #include "models/attr/attribute.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
@@ -24,22 +23,15 @@
 namespace lowpass::tools {
 
 CommandRun add_attribute_command(CLI::App& app) {
-  struct Args {
-    std::string model, npz, out, method = "deepshap", target, weights = "best";
-    std::string regions, genome, cache_dir;  // genome regions instead of --npz
+  struct Args : ModelInputArgs {
+    std::string out, method = "deepshap", target;
     int64_t refs = -1, steps = 50, batch = 16, max_batch = 64;
     uint64_t seed = 20200219;
-    int threads = 0;
-    std::string device = "cpu";
-    bool quiet = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("attribute", "Attribution scores (hypothetical, N×4×L) for modisco-lite");
-  sub->add_option("--model", a->model, "Model directory")->required();
-  sub->add_option("--npz", a->npz, "Input npz with x (N, 4, L) (and control for profile models with controls)");
-  sub->add_option("--regions", a->regions, "BED/narrowPeak of genome regions (windows centred on summits; needs --genome)");
-  sub->add_option("--genome", a->genome, "Reference FASTA for --regions");
-  sub->add_option("--cache-dir", a->cache_dir, "Where to put the FASTA index when its folder is read-only");
+  add_model_input_options(sub, *a, "Model directory",
+                          "Input npz with x (N, 4, L) (and control for profile models with controls)");
   sub->add_option("--out", a->out, "Output directory (ohe.npz, attr.npz, convergence.json)")->required();
   sub->add_option("--method", a->method, "grad | gradxinput | deepshap_ref | deepshap | ism | ig")
       ->check(CLI::IsMember({"grad", "gradxinput", "deepshap_ref", "deepshap", "ism", "ig"}));
@@ -50,19 +42,11 @@ CommandRun add_attribute_command(CLI::App& app) {
   sub->add_option("--ig-steps", a->steps, "Integrated-gradient steps");
   sub->add_option("--batch", a->batch, "Sequences attributed per chunk (memory bound)");
   sub->add_option("--max-batch", a->max_batch, "Sequences per forward pass inside a chunk");
-  sub->add_option("--weights", a->weights, "best | last | path to a .safetensors state_dict");
-  sub->add_option("--threads", a->threads, "CPU threads (0 = all)");
-  sub->add_option("--device", a->device, "cpu | cuda | cuda:N (model and batches on that device)");
-  sub->add_flag("--quiet", a->quiet, "No progress bar");
   return [a]() {
     LP_CHECK(a->batch >= 1, "--batch must be >= 1, got ", a->batch);
     Context ctx(a->threads, 0);
     auto model = attr::load_model_dir(a->model, ctx, a->weights);
-    const Device dev = parse_device(a->device, "--device");
-    if (dev.is_cuda()) {
-      LP_CHECK(cuda::available(), "--device ", a->device, ": no GPU is usable: ", cuda::unavailable_reason());
-      model->to(dev);
-    }
+    attr::place_model(*model, a->device);
     const DType dt = model->parameters().front().second.dtype();
     attr::RegionWindows rw;
     std::map<std::string, npy::Array> arrays =

@@ -9,7 +9,6 @@
 #include <map>
 
 #include "engine/npz.h"
-#include "kernels/cuda/runtime.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
 #include "models/train/progress.h"
@@ -50,37 +49,35 @@ void write_profile_tracks(Context& ctx, Model& model, const attr::RegionWindows&
 }
 }  // namespace
 
+void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string& model_help,
+                             const std::string& npz_help) {
+  sub->add_option("--model", a.model, model_help)->required();
+  sub->add_option("--npz", a.npz, npz_help);
+  sub->add_option("--regions", a.regions, "BED/narrowPeak of genome regions (windows centred on summits; needs --genome)");
+  sub->add_option("--genome", a.genome, "Reference FASTA for --regions");
+  sub->add_option("--cache-dir", a.cache_dir, "Where to put the FASTA index when its folder is read-only");
+  sub->add_option("--weights", a.weights, "best | last | path to a .safetensors state_dict");
+  sub->add_option("--threads", a.threads, "CPU threads (0 = all)");
+  sub->add_option("--device", a.device, "cpu | cuda | cuda:N (model and batches on that device)");
+  sub->add_flag("--quiet", a.quiet, "No progress bar");
+}
+
 CommandRun add_predict_command(CLI::App& app) {
-  struct Args {
-    std::string model, npz, out, weights = "best";
-    std::string regions, genome, cache_dir;  // genome regions instead of --npz
+  struct Args : ModelInputArgs {
+    std::string out;
     int64_t batch = 64;
-    int threads = 0;
-    std::string device = "cpu";
-    bool quiet = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("predict", "Predict with a trained model on an npz of one-hot sequences");
-  sub->add_option("--model", a->model, "Model directory (config.json + best/model.safetensors)")->required();
-  sub->add_option("--npz", a->npz, "Input npz with x (N, 4, L) and, for profile models with controls, control");
-  sub->add_option("--regions", a->regions, "BED/narrowPeak of genome regions (windows centred on summits; needs --genome)");
-  sub->add_option("--genome", a->genome, "Reference FASTA for --regions");
-  sub->add_option("--cache-dir", a->cache_dir, "Where to put the FASTA index when its folder is read-only");
+  add_model_input_options(sub, *a, "Model directory (config.json + best/model.safetensors)",
+                          "Input npz with x (N, 4, L) and, for profile models with controls, control");
   sub->add_option("--out", a->out, "Output directory (predictions.npz)")->required();
-  sub->add_option("--weights", a->weights, "best | last | path to a .safetensors state_dict");
   sub->add_option("--batch", a->batch, "Sequences per forward pass");
-  sub->add_option("--threads", a->threads, "CPU threads (0 = all)");
-  sub->add_option("--device", a->device, "cpu | cuda | cuda:N (model and batches on that device)");
-  sub->add_flag("--quiet", a->quiet, "No progress bar");
   return [a]() {
     LP_CHECK(a->batch >= 1, "--batch must be >= 1, got ", a->batch);
     Context ctx(a->threads, 0);
     auto model = attr::load_model_dir(a->model, ctx, a->weights);
-    const Device dev = parse_device(a->device, "--device");
-    if (dev.is_cuda()) {
-      LP_CHECK(cuda::available(), "--device ", a->device, ": no GPU is usable: ", cuda::unavailable_reason());
-      model->to(dev);
-    }
+    const Device dev = attr::place_model(*model, a->device);
     const DType dt = model->parameters().front().second.dtype();
     attr::RegionWindows rw;
     std::map<std::string, npy::Array> arrays =

@@ -4,10 +4,23 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <string>
 
 namespace lowpass::tools {
 
 using CommandRun = std::function<int()>;
+
+// The inputs `predict` and `attribute` share: a model directory and its weights, sequences from an npz or from
+// genome regions, threads, device, progress. Their Args derive from this.
+struct ModelInputArgs {
+  std::string model, npz, weights = "best";
+  std::string regions, genome, cache_dir;  // genome regions instead of --npz
+  int threads = 0;
+  std::string device = "cpu";
+  bool quiet = false;
+};
+void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string& model_help,
+                             const std::string& npz_help);
 
 CommandRun add_simulate_command(CLI::App& app);
 CommandRun add_train_command(CLI::App& app);

@@ -6,10 +6,20 @@
 #include <fstream>
 
 #include "engine/safetensors.h"
+#include "kernels/cuda/runtime.h"
 
 namespace lowpass::attr {
 
 namespace fs = std::filesystem;
+
+Device place_model(Model& model, const std::string& device) {
+  const Device dev = parse_device(device, "--device");
+  if (dev.is_cuda()) {
+    LP_CHECK(cuda::available(), "--device ", device, ": no GPU is usable: ", cuda::unavailable_reason());
+    model.to(dev);
+  }
+  return dev;
+}
 
 std::unique_ptr<Model> load_model_dir(const std::string& dir, Context& ctx, const std::string& weights) {
   fs::path d(dir);

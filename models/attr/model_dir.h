@@ -14,6 +14,10 @@ namespace lowpass::attr {
 // or a path to a .safetensors file. Errors name the directory and the missing file.
 std::unique_ptr<Model> load_model_dir(const std::string& dir, Context& ctx, const std::string& weights = "best");
 
+// Moves the model to `device` ("cpu", "cuda", "cuda:N": the tools' --device); Errors name the flag and, for a
+// GPU that cannot be used, the reason. Returns the device.
+Device place_model(Model& model, const std::string& device);
+
 // Rows [start, start + n) of an array with a leading example axis, as a host tensor of `dtype`
 // (uint8/int/float/double arrays accepted).
 Tensor array_rows(Context& ctx, const npy::Array& a, int64_t start, int64_t n, DType dtype, const std::string& what);
