@@ -23,8 +23,7 @@
 
 namespace lowpass::tools {
 
-namespace {
-std::vector<std::string> split(const std::string& s) {
+std::vector<std::string> split_list(const std::string& s) {
   std::vector<std::string> r;
   std::stringstream ss(s);
   std::string item;
@@ -32,6 +31,8 @@ std::vector<std::string> split(const std::string& s) {
     if (!item.empty()) r.push_back(item);
   return r;
 }
+
+namespace {
 std::vector<double> all_values(Context& ctx, const npy::Array& a, const std::string& what) {
   return attr::array_rows(ctx, a, 0, a.shape[0], DType::F64, what).to_vector<double>();
 }
@@ -263,7 +264,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
         auto all = read_meme(a->motifs);
         std::vector<Motif> use;
         if (a->motif_names.empty()) use = all;
-        else for (const auto& n : split(a->motif_names)) use.push_back(select_motif(all, n, a->motifs));
+        else for (const auto& n : split_list(a->motif_names)) use.push_back(select_motif(all, n, a->motifs));
         eval::ScanOptions so{a->motif_threshold, a->motif_pseudocount};
         double hits = 0, covered = 0;
         for (int64_t i = 0; i < N; ++i) {
@@ -327,7 +328,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
       doc["interpretability"] = it;
     }
     if (!a->sets_a.empty()) {
-      auto A = load_set(ctx, split(a->sets_a), "--attr-sets", L, ohe.size());
+      auto A = load_set(ctx, split_list(a->sets_a), "--attr-sets", L, ohe.size());
       if (L < 0) {  // no --ohe: all rows, length from the first file
         L = static_cast<int64_t>(A[0][0].size() / 4);
         for (size_t i = 0; i < A[0].size(); ++i) rows.push_back(static_cast<int64_t>(i));
@@ -349,7 +350,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
       std::vector<ExampleAttr> ea;
       if (!ohe.empty()) st["attr_a"] = summary(ea = per_set(A));
       if (!a->sets_b.empty()) {
-        auto B = load_set(ctx, split(a->sets_b), "--attr-sets-b", L, A[0].size());
+        auto B = load_set(ctx, split_list(a->sets_b), "--attr-sets-b", L, A[0].size());
         auto cb = consistency(B, rows, L);
         st["jaccard_b"] = mean_sem(cb.jaccard);
         st["cosine_b"] = mean_sem(cb.cosine);

@@ -21,14 +21,6 @@ const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", 
 const char* kBaseColor[] = {"#109648", "#255C99", "#F7B32B", "#D62839"};  // A C G T
 const char kBase[] = {'A', 'C', 'G', 'T'};
 
-std::vector<std::string> split(const std::string& s) {
-  std::vector<std::string> r;
-  std::stringstream ss(s);
-  std::string item;
-  while (std::getline(ss, item, ','))
-    if (!item.empty()) r.push_back(item);
-  return r;
-}
 std::string esc(const std::string& s) {
   std::string r;
   for (char c : s) r += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
@@ -178,14 +170,14 @@ CommandRun add_report_command(CLI::App& app) {
     Context ctx(0, 0);
     namespace fs = std::filesystem;
     fs::create_directories(a->out);
-    auto labels = split(a->labels);
+    auto labels = split_list(a->labels);
     auto label = [&](size_t i, const std::string& fallback) { return i < labels.size() ? labels[i] : fallback; };
     std::ostringstream html;
     html << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>lowpass report</title><style>body{font-family:"
             "sans-serif;margin:20px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
             "font-size:12px}svg{margin:4px}</style></head><body><h1>lowpass report</h1>";
     // Training curves.
-    auto runs = split(a->runs);
+    auto runs = split_list(a->runs);
     if (!runs.empty()) {
       std::map<std::string, std::vector<Series>> by_key;
       for (size_t ri = 0; ri < runs.size(); ++ri) {
@@ -218,7 +210,7 @@ CommandRun add_report_command(CLI::App& app) {
       for (auto& [k, s] : by_key) html << line_chart(k, s);
     }
     // Attribution logos and spectra.
-    auto attrs = split(a->attr);
+    auto attrs = split_list(a->attr);
     if (!attrs.empty()) {
       LP_CHECK(!a->ohe.empty(), "--attr needs --ohe");
       Shape so;
@@ -237,7 +229,7 @@ CommandRun add_report_command(CLI::App& app) {
         for (size_t k = 0; k < s.y.size(); ++k) s.x.push_back(static_cast<double>(k + 1));
         spectra.push_back(s);
       }
-      for (const auto& e : split(a->examples)) {
+      for (const auto& e : split_list(a->examples)) {
         int64_t i = std::stoll(e);
         LP_CHECK(i >= 0 && i < so[0], "--examples: index ", i, " out of range (", so[0], " examples)");
         int64_t from = 0, to = L;
@@ -251,7 +243,7 @@ CommandRun add_report_command(CLI::App& app) {
       html << "<h2>Mean Fourier spectrum of |attribution|</h2>" << line_chart("normalised |DFT| (DC dropped) vs frequency", spectra, true);
     }
     // Metric tables.
-    auto metrics = split(a->metrics);
+    auto metrics = split_list(a->metrics);
     if (!metrics.empty()) {
       html << "<h2>Metrics</h2><table><tr><th>metric</th>";
       std::vector<std::map<std::string, std::string>> cols;

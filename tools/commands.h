@@ -5,6 +5,7 @@
 
 #include <functional>
 #include <string>
+#include <vector>
 
 namespace lowpass::tools {
 
@@ -19,6 +20,9 @@ struct ModelInputArgs {
   std::string device = "cpu";
   bool quiet = false;
 };
+// "a,b,,c" -> {"a", "b", "c"}: the comma-separated file lists of evaluate and report.
+std::vector<std::string> split_list(const std::string& s);
+
 void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string& model_help,
                              const std::string& npz_help);
 
