@@ -41,19 +41,11 @@ Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, Backward
   return out;
 }
 
-std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-                         const std::vector<Tensor>& grad_outputs, bool create_graph, bool allow_unused) {
-  LP_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "grad: ", grad_outputs.size(),
-           " grad_outputs for ", outputs.size(), " outputs");
-  std::unordered_set<TensorImpl*> targets;
-  for (const Tensor& t : inputs) {
-    LP_CHECK(t.defined() && t.requires_grad(), "grad: an input does not require grad (", t.describe(), ")");
-    targets.insert(t.impl());
-  }
-
+TapeOrder tape_order(const std::vector<Tensor>& outputs, const std::unordered_set<TensorImpl*>& targets) {
   // Iterative DFS post-order over tensors that require grad; `needed` = reaches a target.
-  std::vector<std::shared_ptr<TensorImpl>> order;
-  std::unordered_map<TensorImpl*, bool> needed;
+  TapeOrder r;
+  auto& order = r.order;
+  auto& needed = r.needed;
   struct Frame { std::shared_ptr<TensorImpl> t; size_t next; };
   std::vector<Frame> stack;
   for (const Tensor& o : outputs) {
@@ -80,6 +72,22 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
       stack.pop_back();
     }
   }
+  return r;
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool create_graph, bool allow_unused) {
+  LP_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "grad: ", grad_outputs.size(),
+           " grad_outputs for ", outputs.size(), " outputs");
+  std::unordered_set<TensorImpl*> targets;
+  for (const Tensor& t : inputs) {
+    LP_CHECK(t.defined() && t.requires_grad(), "grad: an input does not require grad (", t.describe(), ")");
+    targets.insert(t.impl());
+  }
+
+  TapeOrder walk = tape_order(outputs, targets);
+  std::vector<std::shared_ptr<TensorImpl>>& order = walk.order;
+  std::unordered_map<TensorImpl*, bool>& needed = walk.needed;
 
   EnableGradGuard mode(create_graph);
   std::unordered_map<TensorImpl*, Tensor> grads;

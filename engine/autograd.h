@@ -3,7 +3,10 @@
 // gradients. Test: tests/test_autograd.cpp.
 #pragma once
 #include <functional>
+#include <memory>
 #include <string>
+#include <unordered_map>
+#include <unordered_set>
 #include <vector>
 
 #include "engine/tensor.h"
@@ -50,6 +53,15 @@ bool needs_record(std::initializer_list<const Tensor*> inputs);
 // Like torch.autograd.grad: d(sum_i <outputs_i, grad_outputs_i>)/d(inputs). grad_outputs may be
 // empty for scalar outputs (seed 1). Inputs that do not reach the outputs give zeros (or an
 // undefined Tensor when allow_unused). With create_graph the result is differentiable.
+// The walk grad() makes: every tensor that requires grad and is reachable from `outputs`, in post-order
+// (a tensor after the tensors it was made from), with `needed` = it is one of `targets` or reaches one.
+// For tape walkers with their own rules (DeepLIFT's rescale rule, models/attr/deeplift.cpp).
+struct TapeOrder {
+  std::vector<std::shared_ptr<TensorImpl>> order;
+  std::unordered_map<TensorImpl*, bool> needed;
+};
+TapeOrder tape_order(const std::vector<Tensor>& outputs, const std::unordered_set<TensorImpl*>& targets);
+
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {}, bool create_graph = false,
                          bool allow_unused = false);

@@ -44,6 +44,15 @@ class Rng {
   std::mt19937_64 gen_;
 };
 
+// A seed for item b of stream a (SplitMix64 finaliser over a + golden-ratio·(b + 1)): per-batch and per-example
+// generators that do not depend on the order in which items are made (prefetch threads, resume).
+inline uint64_t mix_seed(uint64_t a, uint64_t b) {
+  uint64_t z = a + 0x9E3779B97F4A7C15ull * (b + 1);
+  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+  return z ^ (z >> 31);
+}
+
 class Context {
  public:
   explicit Context(int threads = 0, uint64_t seed = 0, Device device = {});

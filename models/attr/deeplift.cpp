@@ -82,31 +82,10 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
   }
   LP_CHECK(y.requires_grad(), "deeplift: the target does not depend on the input");
 
-  // Post-order DFS over tensors reaching xx (as in engine/autograd.cpp).
-  std::vector<std::shared_ptr<TensorImpl>> order;
-  std::unordered_map<TensorImpl*, bool> needed;
-  struct Frame { std::shared_ptr<TensorImpl> t; size_t next; };
-  std::vector<Frame> stack{{y.impl_ptr(), 0}};
-  needed[y.impl()] = false;
-  while (!stack.empty()) {
-    Frame& f = stack.back();
-    Node* node = f.t->grad_fn.get();
-    if (node && f.next < node->inputs.size()) {
-      const Tensor& in = node->inputs[f.next++];
-      if (in.defined() && in.requires_grad() && !needed.count(in.impl())) {
-        needed[in.impl()] = false;
-        stack.push_back({in.impl_ptr(), 0});
-      }
-      continue;
-    }
-    bool need = f.t.get() == xx.impl();
-    if (node)
-      for (const Tensor& in : node->inputs)
-        if (in.defined() && in.requires_grad() && needed[in.impl()]) need = true;
-    needed[f.t.get()] = need;
-    order.push_back(f.t);
-    stack.pop_back();
-  }
+  // The tape in the order grad() walks it (engine/autograd.h), marked where it reaches xx.
+  TapeOrder walk = tape_order({y}, {xx.impl()});
+  const auto& order = walk.order;
+  auto& needed = walk.needed;
 
   NoGradGuard ng;
   std::unordered_map<TensorImpl*, Tensor> grads;

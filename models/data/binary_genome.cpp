@@ -14,12 +14,6 @@ namespace lowpass {
 
 namespace {
 int64_t bin_key(int64_t c, int64_t s) { return (c << 40) | s; }
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a + 0x9E3779B97F4A7C15ull * (b + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
 }  // namespace
 
 std::string BinaryStats::to_json() const {
@@ -235,7 +229,7 @@ HostBatch BinaryGenomeDataset::make_batch(int64_t i) const {
     rows.push_back({b.chrom, b.start});
     labs.push_back(&b.labels);
   }
-  Rng rng(mix(epoch_seed_, static_cast<uint64_t>(i)));
+  Rng rng(mix_seed(epoch_seed_, static_cast<uint64_t>(i)));
   std::vector<uint8_t> codes(L_);
   int64_t tries = 0;
   for (int64_t k = 0; k < nn;) {

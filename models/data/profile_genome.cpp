@@ -12,15 +12,6 @@
 
 namespace lowpass {
 
-namespace {
-uint64_t mix(uint64_t a, uint64_t b) {
-  uint64_t z = a + 0x9E3779B97F4A7C15ull * (b + 1);
-  z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
-  z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
-  return z ^ (z >> 31);
-}
-}  // namespace
-
 std::string ProfileStats::to_json() const {
   std::ostringstream os;
   os << "{\"peaks_read\": [";
@@ -242,7 +233,7 @@ std::vector<ProfileWindow> ProfileGenomeDataset::batch_windows(int64_t i) const 
     for (int64_t k = 0; k < nn; ++k) w.push_back(gc_negs_[i * nn_full + k]);
     return w;
   }
-  Rng rng(mix(epoch_seed_, static_cast<uint64_t>(i)));
+  Rng rng(mix_seed(epoch_seed_, static_cast<uint64_t>(i)));
   std::vector<uint8_t> codes(I_);
   int64_t tries = 0;
   for (int64_t k = 0; k < nn;) {
