@@ -183,6 +183,7 @@ def table(results_json):
     rows = []
     hdr = ("dataset", "data", "prior", "auROC", "auPRC", "HF share", "entropy", "motif frac", "motif auPRC",
            "Jaccard", "cosine")
+    cross = R.pop("_cross", {})
     for ds, amounts in R.items():
         for amt, r in amounts.items():
             per = {}
@@ -225,6 +226,17 @@ def table(results_json):
     print("|" + "|".join("-" * (x + 2) for x in w) + "|")
     for r in rows:
         print(line(r))
+    if cross:
+        print("\nAcross data amounts (§4.4): per test positive, the mean over every (all-data model, small-data model)"
+              " pair of the same condition; mean ± sem over test positives.\n")
+        print("| dataset | prior | Jaccard | cosine |")
+        print("|---|---|---|---|")
+        for ds, c in cross.items():
+            for cond in ("prior", "noprior"):
+                if cond in c:
+                    j, k = c[cond]["jaccard_ab"], c[cond]["cosine_ab"]
+                    print(f"| {ds} | {'with' if cond == 'prior' else 'without'} | {fmt(j['mean'], 2)} ± {fmt(j['sem'], 2)}"
+                          f" | {fmt(k['mean'])} ± {fmt(k['sem'])} |")
 
 
 if __name__ == "__main__":

@@ -88,6 +88,16 @@ run_dataset() {
     "$LP" evaluate --ohe "${A[0]%attr.npz}ohe.npz" --attr-sets "$(IFS=,; echo "${A[*]}")" \
       --attr-sets-b "$(IFS=,; echo "${B[*]}")" --freq-limit "$K" "$@" --out "$dd/sets_$amount.json" > /dev/null
   done
+  # §4.4: similarity across data amounts, per condition (all-data models against small-data models)
+  for cond in prior noprior; do
+    local F=() S=()
+    for s in $(seq 1 "$SEEDS"); do
+      F+=("$dd/runs/${cond}_full_seed$s/attr/attr.npz")
+      S+=("$dd/runs/${cond}_low_seed$s/attr/attr.npz")
+    done
+    "$LP" evaluate --attr-sets "$(IFS=,; echo "${F[*]}")" --attr-sets-b "$(IFS=,; echo "${S[*]}")" \
+      --out "$dd/cross_$cond.json" > /dev/null
+  done
 }
 
 for ds in $DATASETS; do
@@ -140,6 +150,10 @@ for ds in dss:
                     for s in range(1, seeds + 1)] for c in ("prior", "noprior")}
         R.setdefault(ds, {})[amount] = {"runs": runs,
                                         "sets": json.load(open(os.path.join(dd, f"sets_{amount}.json")))["stability"]}
+    cross = {c: json.load(open(os.path.join(dd, f"cross_{c}.json")))["stability"] for c in ("prior", "noprior")
+             if os.path.exists(os.path.join(dd, f"cross_{c}.json"))}
+    if cross:
+        R.setdefault("_cross", {})[ds] = cross
 json.dump(R, open(os.path.join(out, "results.json"), "w"), indent=1)
 PY
 WALL=$(( $(date +%s) - T0 ))
