@@ -151,6 +151,55 @@ TEST_CASE("broadcast index map (host): merged dims give the same offsets as the 
   }
 }
 
+TEST_CASE("im2col index arithmetic (host): 32- and 64-bit versions equal the plain loop, both layouts") {
+  struct Geo { int64_t B, G, C, Lin, K, d, p, Lout, b0, nb; };
+  // Lout = Lin + pad_left + pad_right - d(K-1) for the forward ('same', 'valid', one-sided pads), p = pad_left;
+  // the input grad's correlation has p = d(K-1) - pad_left; b0/nb pick a chunk of the batch.
+  const Geo geos[] = {{3, 1, 4, 17, 3, 1, 1, 17, 0, 3},  {5, 2, 3, 40, 5, 3, 6, 40, 1, 3},
+                      {2, 1, 1, 1, 1, 1, 0, 1, 0, 2},    {4, 1, 64, 97, 15, 1, 0, 83, 2, 2},
+                      {2, 3, 2, 33, 3, 16, 32, 1, 0, 2}, {6, 1, 5, 50, 7, 2, 12, 50, 3, 3}};
+  for (const Geo& g : geos) {
+    INFO("B ", g.B, " G ", g.G, " C ", g.C, " Lin ", g.Lin, " K ", g.K, " d ", g.d, " p ", g.p, " chunk ", g.b0, "+",
+         g.nb);
+    for (bool group_major : {false, true}) {
+      int64_t bad = 0, e = 0;
+      // Plain loop in each layout's own order: (bb, gi, ck, t) or (gi, ck, bb, t).
+      auto expect = [&](int64_t bb, int64_t gi, int64_t ck, int64_t t) {
+        const int64_t c = ck / g.K, k = ck % g.K, s = t + k * g.d - g.p;
+        return (s >= 0 && s < g.Lin) ? ((g.b0 + bb) * g.G * g.C + gi * g.C + c) * g.Lin + s : int64_t{-1};
+      };
+      auto check = [&](int64_t want) {
+        auto u = static_cast<uint32_t>(e);
+        int64_t got32 = group_major
+            ? cuda::im2col_source<uint32_t, true>(u, g.b0, g.nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p)
+            : cuda::im2col_source<uint32_t, false>(u, g.b0, g.nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+        int64_t got64 = group_major
+            ? cuda::im2col_source<int64_t, true>(e, g.b0, g.nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p)
+            : cuda::im2col_source<int64_t, false>(e, g.b0, g.nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+        bad += (got32 != want) + (got64 != want);
+        ++e;
+      };
+      if (group_major) {
+        for (int64_t gi = 0; gi < g.G; ++gi)
+          for (int64_t ck = 0; ck < g.C * g.K; ++ck)
+            for (int64_t bb = 0; bb < g.nb; ++bb)
+              for (int64_t t = 0; t < g.Lout; ++t) check(expect(bb, gi, ck, t));
+      } else {
+        for (int64_t bb = 0; bb < g.nb; ++bb)
+          for (int64_t gi = 0; gi < g.G; ++gi)
+            for (int64_t ck = 0; ck < g.C * g.K; ++ck)
+              for (int64_t t = 0; t < g.Lout; ++t) check(expect(bb, gi, ck, t));
+      }
+      INFO("group-major ", group_major);
+      CHECK(e == g.nb * g.G * g.C * g.K * g.Lout);
+      CHECK(bad == 0);
+    }
+  }
+  // The 64-bit version also takes a negative offset (an input grad with pad_left > d(K-1)).
+  CHECK(cuda::im2col_source<int64_t, false>(0, 0, 1, 1, 1, 10, 5, 1, 1, -2) == 2);
+  CHECK(cuda::im2col_source<int64_t, false>(4, 0, 1, 1, 1, 5, 5, 1, 1, -2) == -1);
+}
+
 // ---------------- runtime on the GPU ----------------
 TEST_CASE("runtime: copies round-trip, memset, allocator reuses blocks after warm-up") {
   LP_SKIP_WITHOUT_GPU();

@@ -9,6 +9,7 @@
 #include "kernels/cuda/cuda_state.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/gemm.h"
+#include "kernels/cuda/index.h"
 
 namespace lowpass::cuda {
 namespace {
@@ -31,22 +32,8 @@ template <typename T, bool kGroupMajor, typename I>
 __global__ void im2col_kernel(const T* __restrict__ x, T* __restrict__ col, I total, I b0, I nb, I G, I C, I Lin,
                               I Lout, I K, I d, I p) {
   LP_GRID_STRIDE_I(I, e, total) {
-    I t = e % Lout, r = e / Lout;
-    I bb, gi, ck;
-    if constexpr (kGroupMajor) {
-      bb = r % nb;
-      r /= nb;
-      ck = r % (C * K);
-      gi = r / (C * K);
-    } else {
-      ck = r % (C * K);
-      r /= C * K;
-      gi = r % G;
-      bb = r / G;
-    }
-    I c = ck / K, k = ck % K;
-    I sp = t + k * d;  // s = sp - p, in [0, Lin) iff p <= sp < Lin + p (no signed arithmetic needed)
-    col[e] = (sp >= p && sp < Lin + p) ? x[((b0 + bb) * G * C + gi * C + c) * Lin + (sp - p)] : T(0);
+    const int64_t src = im2col_source<I, kGroupMajor>(e, b0, nb, G, C, Lin, Lout, K, d, p);  // kernels/cuda/index.h
+    col[e] = src >= 0 ? x[src] : T(0);
   }
 }
 

@@ -80,4 +80,29 @@ LP_HD inline void broadcast_offsets(const BroadcastMap& m, int64_t i, int64_t& i
   }
 }
 
+// im2col (kernels/cuda/conv1d.cu) for batches [b0, b0 + nb): the offset in x (B, G·C, Lin) that column
+// element e reads, or -1 where the tap falls in the zero padding. kGroupMajor = false: col (nb, G, C·K, Lout),
+// the forward's layout; true: col (G, C·K, nb, Lout), the weight grad's. Tap k of output t reads position
+// t + k·d − p. I is uint32_t when every index fits (conv1d.cu's fits32; p >= 0 then) or int64_t.
+template <typename I, bool kGroupMajor>
+LP_HD inline int64_t im2col_source(I e, I b0, I nb, I G, I C, I Lin, I Lout, I K, I d, I p) {
+  I t = e % Lout, r = e / Lout;
+  I bb, gi, ck;
+  if constexpr (kGroupMajor) {
+    bb = r % nb;
+    r /= nb;
+    ck = r % (C * K);
+    gi = r / (C * K);
+  } else {
+    ck = r % (C * K);
+    r /= C * K;
+    gi = r % G;
+    bb = r / G;
+  }
+  I c = ck / K, k = ck % K;
+  I sp = t + k * d;  // source position + p: inside [0, Lin) iff p <= sp < Lin + p (no signed arithmetic needed)
+  if (sp < p || sp >= Lin + p) return -1;
+  return static_cast<int64_t>(((b0 + bb) * G * C + gi * C + c) * Lin + (sp - p));
+}
+
 }  // namespace lowpass::cuda
