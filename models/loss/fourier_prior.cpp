@@ -1,5 +1,5 @@
-// The Fourier attribution prior, composed from differentiable ops so that its gradient reaches the
-// parameters through double backprop (REFERENCE §1.1–1.4). Test: build-models/tests/lowpass_tests -ts=loss
+// The Fourier attribution prior on grad × input attributions, its gradient reaching the parameters through
+// double backprop (REFERENCE §1.1–1.4): the engine's fused op fourier_prior_scores over the eligible rows. Test: build-models/tests/lowpass_tests -ts=loss
 #include "models/loss/fourier_prior.h"
 
 #include <cmath>
@@ -23,51 +23,31 @@ std::vector<int64_t> eligible_rows(const std::vector<int>& status) {
   return rows;
 }
 
-Tensor abs_attribution_rows(const Tensor& attr, const std::vector<int>& status) {
+namespace {
+// The eligible rows, after checking attr (B, 4, L) against status (B).
+std::vector<int64_t> checked_rows(const Tensor& attr, const std::vector<int>& status) {
   LP_CHECK(attr.defined() && attr.dim() == 3, "prior: attributions must be (B, 4, L), got ",
            attr.defined() ? shape_str(attr.shape()) : std::string("nothing"));
   LP_CHECK(static_cast<int64_t>(status.size()) == attr.size(0), "prior: ", status.size(),
            " status values for a batch of ", attr.size(0));
-  auto rows = eligible_rows(status);
+  return eligible_rows(status);
+}
+}  // namespace
+
+Tensor abs_attribution_rows(const Tensor& attr, const std::vector<int>& status) {
+  auto rows = checked_rows(attr, status);
   if (rows.empty()) return Tensor();
   Tensor a = sum(abs(attr), {1});  // (B, L)
   if (static_cast<int64_t>(rows.size()) != attr.size(0)) a = index_select(a, 0, rows);  // (P, L)
   return a;
 }
 
-Tensor fourier_prior_per_example(const Tensor& a, int64_t freq_limit, std::optional<double> softness,
-                                 double smooth_sigma) {
-  const int64_t L = a.size(1);
-  Tensor s = smooth_gaussian(a, smooth_sigma);  // (P, L); σ 0 = identity
-  Tensor mags = rfft_magnitude(s);               // (P, L/2+1)
-  Tensor total = sum(mags, {1}, true);           // (P, 1), DC included
-  Tensor is_zero;                                // 1 where the sum is 0 (constant): that sum becomes 1
-  {
-    NoGradGuard ng;
-    is_zero = eq_scalar(total.detach(), 0.0);
-  }
-  Tensor denom = add(total, is_zero);
-  const int64_t kept = L / 2;  // bins 1..L/2 (DC dropped after normalising)
-  if (kept == 0) return Tensor::ones(a.ctx(), {a.size(0)}, a.dtype(), a.device());
-  Tensor norm = slice(div(mags, denom), 1, 1, kept);  // (P, L/2)
-  auto wv = fourier_weights(kept, freq_limit, softness);
-  Tensor w = Tensor::from_vector(a.ctx(), {kept}, wv);
-  if (w.dtype() != a.dtype()) w = w.to(a.dtype());
-  if (w.device() != a.device()) w = w.to(a.device());
-  Tensor score = sum(mul(norm, w), {1});  // (P)
-  return add_scalar(neg(score), 1.0);
-}
-
 Tensor fourier_prior_loss(const Tensor& attr, const std::vector<int>& status, int64_t freq_limit,
                           std::optional<double> softness, double smooth_sigma) {
-  LP_CHECK(attr.defined() && attr.dim() == 3, "prior: attributions must be (B, 4, L), got ",
-           attr.defined() ? shape_str(attr.shape()) : std::string("nothing"));
-  LP_CHECK(static_cast<int64_t>(status.size()) == attr.size(0), "prior: ", status.size(),
-           " status values for a batch of ", attr.size(0));
-  auto rows = eligible_rows(status);
+  auto rows = checked_rows(attr, status);
   if (rows.empty()) return Tensor::zeros(attr.ctx(), {}, attr.dtype(), attr.device());
   const int64_t kept = attr.size(2) / 2;  // bins 1..L/2 (DC dropped after normalising)
-  // One fused op (engine/ops/prior.cpp); fourier_prior_per_example above is the same chain composed from ops.
+  // One fused op (engine/ops/prior.cpp; fourier_prior_scores_composed there is the same chain composed from ops).
   return mean_all(fourier_prior_scores(attr, rows, fourier_weights(kept, freq_limit, softness), smooth_sigma));
 }
 

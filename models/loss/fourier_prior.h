@@ -16,10 +16,6 @@ std::vector<double> fourier_weights(int64_t n_kept, int64_t freq_limit, std::opt
 // Rows of (B, …) where status == 1 (the prior's eligible examples).
 std::vector<int64_t> eligible_rows(const std::vector<int>& status);
 
-// Per-example loss 1 − score from an already reduced track a (P, L) (Σ_bases |attr|, not yet smoothed).
-Tensor fourier_prior_per_example(const Tensor& a, int64_t freq_limit, std::optional<double> softness,
-                                 double smooth_sigma);
-
 // attr (B, 4, L) grad × input; status (B). Scalar mean over status==1 rows; a constant 0 when none.
 Tensor fourier_prior_loss(const Tensor& attr, const std::vector<int>& status, int64_t freq_limit = 150,
                           std::optional<double> softness = 0.2, double smooth_sigma = 3.0);
