@@ -241,6 +241,8 @@ Tensor Tensor::to(Device d) const {
   return t;
 }
 
+Tensor on_device(const Tensor& t, Device d) { return !t.defined() || t.device() == d ? t : t.to(d); }
+
 void Tensor::copy_(const Tensor& src) {
   LP_CHECK(src.shape() == shape(), "copy_: shape ", shape_str(src.shape()), " into ", shape_str(shape()));
   Tensor s = src.dtype() == dtype() ? src : src.detach().to(dtype());

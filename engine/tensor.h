@@ -116,6 +116,8 @@ class Tensor {
 // Make an output tensor of an op: same ctx/device as `like`.
 Tensor empty_like(const Tensor& like, const Shape& shape);
 Tensor empty_like(const Tensor& like);
+// t itself when it is undefined or already on d, else a copy on d (host-built batches meeting a GPU model).
+Tensor on_device(const Tensor& t, Device d);
 Tensor zeros_like(const Tensor& like);
 
 // Dispatch on dtype: LP_DISPATCH(t.dtype(), [&]<typename T>() { ... });

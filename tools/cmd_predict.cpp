@@ -98,9 +98,7 @@ CommandRun add_predict_command(CLI::App& app) {
         Tensor x = a->regions.empty() ? attr::array_rows(ctx, xa, s, n, dt, a->npz + ":x") : attr::region_rows(ctx, rw, s, n, dt);
         Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control") : Tensor();
         NoGradGuard ng;
-        if (x.device() != dev) x = x.to(dev);
-        if (c.defined() && c.device() != dev) c = c.to(dev);
-        ModelOutput o = model->forward(x, c, false);
+        ModelOutput o = model->forward(on_device(x, dev), on_device(c, dev), false);
         Tensor y = key == "logits" ? o.logits : key == "profile_logits" ? o.profile_logits : o.log_counts;
         if (s == 0) {
           Shape shp = y.shape();

@@ -91,8 +91,8 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
            x_in.defined() ? shape_str(x_in.shape()) : std::string("nothing"));
   LP_CHECK(opt.max_batch >= 1, "attribute: max_batch must be >= 1, got ", opt.max_batch);
   const Device dev = model.device();  // inputs follow the model (host batches, GPU model)
-  const Tensor x = x_in.device() == dev ? x_in.detach() : x_in.detach().to(dev);
-  const Tensor control = !control_in.defined() || control_in.device() == dev ? control_in : control_in.to(dev);
+  const Tensor x = on_device(x_in.detach(), dev);
+  const Tensor control = on_device(control_in, dev);
   const int64_t B = x.size(0), L = x.size(2);
   const Target& tg = opt.target;
   AttrResult res;

@@ -34,7 +34,7 @@ Tensor sparsity_prior_loss(const Tensor& attr, const std::vector<int>& status) {
   for (int64_t k = 0; k < L; ++k) coef[static_cast<size_t>(k)] = 2.0 * static_cast<double>(2 * k - L + 1);
   Tensor c = Tensor::from_vector(a.ctx(), {L}, coef);
   if (c.dtype() != a.dtype()) c = c.to(a.dtype());
-  if (c.device() != a.device()) c = c.to(a.device());
+  c = on_device(c, a.device());
   Tensor pair_sum = sum(mul(sorted, c), {1});  // (P) Σ_{i,j} |a_i − a_j|
   Tensor total = sum(a, {1});                  // (P)
   Tensor is_zero;

@@ -9,7 +9,7 @@ Tensor binary_task_loss(const Tensor& logits, const Tensor& y_in) {
            logits.defined() ? shape_str(logits.shape()) : std::string("missing"));
   Tensor y = y_in.detach();
   if (y.dtype() != logits.dtype()) y = y.to(logits.dtype());
-  if (y.device() != logits.device()) y = y.to(logits.device());
+  y = on_device(y, logits.device());
   int64_t npos = 0, nneg = 0;
   for (double v : y.to_vector<double>()) {
     if (v == 1.0) ++npos;

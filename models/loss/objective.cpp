@@ -59,9 +59,8 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
   Tensor x = batch.x.detach();
   if (x.dtype() != model.dtype()) x = x.to(model.dtype());
   const Device dev = model.device();  // batches are assembled on the host; the model may live on a GPU
-  if (x.device() != dev) x = x.to(dev);
-  Tensor control = batch.control;
-  if (control.defined() && control.device() != dev) control = control.to(dev);
+  x = on_device(x, dev);
+  const Tensor control = on_device(batch.control, dev);
   if (use_prior) {
     EnableGradGuard eg(true);  // attributions need a graph even when the caller is in no-grad mode
     x.set_requires_grad(true);

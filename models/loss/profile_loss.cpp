@@ -13,7 +13,7 @@ ProfileTaskLoss profile_task_loss(const Tensor& logits, const Tensor& log_counts
   LP_CHECK(log_counts.defined() && log_counts.shape() == bts, "profile loss: log counts must be ", shape_str(bts));
   Tensor y = y_in.detach();
   if (y.dtype() != logits.dtype()) y = y.to(logits.dtype());
-  if (y.device() != logits.device()) y = y.to(logits.device());
+  y = on_device(y, logits.device());
   Tensor n = sum(y, {3});  // (B, T, S) true totals
   Tensor comb;             // lgamma(n+1) − Σ lgamma(y+1): constant in the parameters
   {

@@ -137,9 +137,8 @@ Tensor eval_attributions(Model& model, const ArrayDataset& ds, const std::vector
                               idx.begin() + static_cast<int64_t>(std::min(idx.size(), s + static_cast<size_t>(batch_size))));
     Batch b = make_batch(ctx, ds, part, false);
     Tensor x = b.x.dtype() == model.dtype() ? b.x.detach() : b.x.to(model.dtype()).detach();
-    if (x.device() != model.device()) x = x.to(model.device()).detach();
-    Tensor control = b.control;
-    if (control.defined() && control.device() != model.device()) control = control.to(model.device());
+    x = on_device(x, model.device());
+    const Tensor control = on_device(b.control, model.device());
     x.set_requires_grad(true);
     ModelOutput out = model.forward(x, control, /*training=*/false);
     Tensor a = input_attributions(out, x, /*create_graph=*/false);
