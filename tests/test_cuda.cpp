@@ -9,6 +9,7 @@
 #include "kernels/cuda/index.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/cpu/elementwise.h"
+#include "tests/cuda_test.h"
 #include "tests/gradcheck.h"
 #ifdef LOWPASS_HAVE_CUDA
 #include "kernels/cpu/nn.h"
@@ -25,23 +26,9 @@ using namespace lowpass::test;
 
 namespace {
 
-#define LP_SKIP_WITHOUT_GPU()                                                      \
-  do {                                                                             \
-    if (!cuda::available()) {                                                      \
-      MESSAGE("CUDA test skipped (no usable GPU): " << cuda::unavailable_reason()); \
-      return;                                                                      \
-    }                                                                              \
-  } while (0)
-
-const Device kGpu{DeviceKind::CUDA, 0};
 constexpr int64_t kCanary = 17;  // NaN-filled elements after every kernel-written output
 
 double tol_for(DType t) { return t == DType::F32 ? 1e-5 : 1e-12; }
-
-double rel(const Tensor& got, const Tensor& ref) {
-  REQUIRE(got.shape() == ref.shape());
-  return rel_err(got.to_vector<double>(), ref.to_vector<double>());
-}
 
 Tensor rnd(Context& ctx, const Shape& s, double lo, double hi, DType t) { return Tensor::uniform(ctx, s, lo, hi, t); }
 

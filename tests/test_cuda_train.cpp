@@ -19,6 +19,7 @@
 #include "models/loss/objective.h"
 #include "models/train/config.h"
 #include "models/train/trainer.h"
+#include "tests/cuda_test.h"
 #include "tests/gradcheck.h"
 
 using namespace lowpass;
@@ -28,19 +29,17 @@ namespace fs = std::filesystem;
 
 namespace {
 
-#define LP_SKIP_WITHOUT_GPU_T()                                                    \
-  do {                                                                             \
-    if (!cuda::available()) {                                                      \
-      MESSAGE("CUDA test skipped (no usable GPU): " << cuda::unavailable_reason()); \
-      return;                                                                      \
-    }                                                                              \
-  } while (0)
 
-const Device kGpu{DeviceKind::CUDA, 0};
-
-double rel_t(const Tensor& got, const Tensor& ref) {
-  REQUIRE(got.shape() == ref.shape());
-  return rel_err(got.to_vector<double>(), ref.to_vector<double>());
+// A fresh temporary folder holding train.npz: n simulated binary SPI1 examples of length L.
+fs::path small_training_set(const std::string& name, int64_t n, int64_t L, uint64_t seed) {
+  fs::path d = fs::temp_directory_path() / name;
+  fs::remove_all(d);
+  fs::create_directories(d);
+  Rng rng(seed);
+  BinarySimOptions so;
+  so.n = n, so.length = L, so.motif_bound = 5;
+  write_array_dataset(simulate_binary(default_motif(), so, rng), (d / "train.npz").string());
+  return d;
 }
 
 // Random one-hot (B, 4, L) with a few all-zero (N) columns, as genome batches have.
@@ -112,11 +111,11 @@ void compare_steps(const StepResult& g, const StepResult& c, double tol, const S
       INFO("float32 vs float64 reference: cuda ", e_gpu, ", cpu ", e_cpu);
       CHECK(e_gpu <= std::max(tol, 10 * e_cpu));
     }
-    CHECK(rel_t(g.params_after[i].second, c.params_after[i].second) <= tol);
+    CHECK(rel(g.params_after[i].second, c.params_after[i].second) <= tol);
   }
   for (size_t i = 0; i < c.buffers_after.size(); ++i) {
     INFO("buffer ", c.buffers_after[i].first);
-    CHECK(rel_t(g.buffers_after[i].second, c.buffers_after[i].second) <= tol);
+    CHECK(rel(g.buffers_after[i].second, c.buffers_after[i].second) <= tol);
   }
 }
 
@@ -146,17 +145,17 @@ void check_step(const json& model_cfg, const PriorConfig& prior, int64_t B, bool
     Tensor ctl = b.control.defined() ? b.control.to(kGpu) : Tensor();
     ModelOutput oc = mc->forward(b.x, b.control, false), og = mg->forward(b.x.to(kGpu), ctl, false);
     Tensor c1 = profile ? oc.profile_logits : oc.logits, g1 = profile ? og.profile_logits : og.logits;
-    MESSAGE("eval forward rel err " << rel_t(g1, c1));
-    CHECK(rel_t(g1, c1) <= tol);
-    if (profile) CHECK(rel_t(og.log_counts, oc.log_counts) <= tol);
+    MESSAGE("eval forward rel err " << rel(g1, c1));
+    CHECK(rel(g1, c1) <= tol);
+    if (profile) CHECK(rel(og.log_counts, oc.log_counts) <= tol);
   }
   {  // training-mode forward (batch statistics; updates the running stats of both models alike)
     NoGradGuard ng;
     Tensor ctl = b.control.defined() ? b.control.to(kGpu) : Tensor();
     ModelOutput oc = mc->forward(b.x, b.control, true), og = mg->forward(b.x.to(kGpu), ctl, true);
     Tensor c1 = profile ? oc.profile_logits : oc.logits, g1 = profile ? og.profile_logits : og.logits;
-    MESSAGE("train forward rel err " << rel_t(g1, c1));
-    CHECK(rel_t(g1, c1) <= tol);
+    MESSAGE("train forward rel err " << rel(g1, c1));
+    CHECK(rel(g1, c1) <= tol);
     Losses lc = compute_losses(*mc, b, prior, false, 20.0), lg = compute_losses(*mg, b, prior, false, 20.0);
     MESSAGE("eval losses cpu " << lc.task.item() << " " << lc.prior.item() << " cuda " << lg.task.item() << " "
                                << lg.prior.item());
@@ -185,7 +184,7 @@ void check_step(const json& model_cfg, const PriorConfig& prior, int64_t B, bool
 TEST_SUITE("cuda") {
 
 TEST_CASE("matmul and linear on CUDA tensors: values, gradients and gradients of gradients (cuBLAS)") {
-  LP_SKIP_WITHOUT_GPU_T();
+  LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 31);
   for (DType t : {DType::F32, DType::F64}) {
     const double tol = t == DType::F32 ? 1e-5 : 1e-12;
@@ -203,41 +202,41 @@ TEST_CASE("matmul and linear on CUDA tensors: values, gradients and gradients of
       };
       Tensor yc = g(a, b, w, bias), yg = g(ga, gb, gw, gbias);
       CHECK(!yg.is_cpu());
-      CHECK(rel_t(yg, yc) <= tol);
+      CHECK(rel(yg, yc) <= tol);
       Tensor v = Tensor::uniform(ctx, yc.shape(), 0.5, 1.5, t);
       auto dc = grad({yc}, {a, b, w, bias}, {v}, true);
       auto dg = grad({yg}, {ga, gb, gw, gbias}, {v.to(kGpu)}, true);
       for (size_t i = 0; i < 4; ++i) {
         INFO("gradient ", i);
-        CHECK(rel_t(dg[i], dc[i]) <= tol * 10);
+        CHECK(rel(dg[i], dc[i]) <= tol * 10);
       }
       Tensor u = Tensor::uniform(ctx, b.shape(), -1, 1, t);
       auto hc = grad({dc[1]}, {a, w}, {u}, false, true);
       auto hg = grad({dg[1]}, {ga, gw}, {u.to(kGpu)}, false, true);
-      CHECK(rel_t(hg[0], hc[0]) <= tol * 10);
+      CHECK(rel(hg[0], hc[0]) <= tol * 10);
     }
     // Batched 3-D products.
     Tensor a = Tensor::uniform(ctx, {3, 9, 6}, -1, 1, t), b = Tensor::uniform(ctx, {3, 6, 11}, -1, 1, t);
-    CHECK(rel_t(matmul(a.to(kGpu), b.to(kGpu)), matmul(a, b)) <= tol);
+    CHECK(rel(matmul(a.to(kGpu), b.to(kGpu)), matmul(a, b)) <= tol);
   }
 }
 
 TEST_CASE("TF32 GEMMs stay within TF32 round-off of float32 and are off by default") {
-  LP_SKIP_WITHOUT_GPU_T();
+  LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 32);
   Tensor a = Tensor::uniform(ctx, {256, 512}, -1, 1), b = Tensor::uniform(ctx, {512, 192}, -1, 1);
   Tensor ref = matmul(a, b);
   Tensor plain = matmul(a.to(kGpu), b.to(kGpu));
-  CHECK(rel_t(plain, ref) <= 1e-5);
+  CHECK(rel(plain, ref) <= 1e-5);
   cuda::set_tf32(ctx, 0, true);
-  const double e = rel_t(matmul(a.to(kGpu), b.to(kGpu)), ref);
+  const double e = rel(matmul(a.to(kGpu), b.to(kGpu)), ref);
   cuda::set_tf32(ctx, 0, false);
   MESSAGE("TF32 relative error " << e);
   CHECK(e <= 5e-3);  // 10-bit mantissa products, float32 sums
 }
 
 TEST_CASE("fused Fourier prior (cuFFT chain): values and gradients equal the CPU's, rows subsets, awkward sizes") {
-  LP_SKIP_WITHOUT_GPU_T();
+  LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 33);
   struct Case { int64_t B, L; double sigma; };
   for (auto c : {Case{1, 2, 3.0}, Case{3, 17, 3.0}, Case{7, 61, 1.0}, Case{256, 1000, 3.0}, Case{9, 1346, 3.0},
@@ -254,20 +253,20 @@ TEST_CASE("fused Fourier prior (cuFFT chain): values and gradients equal the CPU
       a.set_requires_grad(true), ag.set_requires_grad(true);
       Tensor yc = fourier_prior_scores(a, rows, w, c.sigma), yg = fourier_prior_scores(ag, rows, w, c.sigma);
       CHECK(!yg.is_cpu());
-      CHECK(rel_t(yg, yc) <= tol);
-      CHECK(rel_t(fourier_prior_scores_composed(ag, rows, w, c.sigma), yc) <= tol);
+      CHECK(rel(yg, yc) <= tol);
+      CHECK(rel(fourier_prior_scores_composed(ag, rows, w, c.sigma), yc) <= tol);
       Tensor v = Tensor::uniform(ctx, yc.shape(), 0.5, 1.5, t);
       auto gc = grad({yc}, {a}, {v}), gg = grad({yg}, {ag}, {v.to(kGpu)});
-      CHECK(rel_t(gg[0], gc[0]) <= tol * 10);
+      CHECK(rel(gg[0], gc[0]) <= tol * 10);
     }
   }
 }
 
 TEST_CASE("model-sized ops on CUDA tensors match the CPU (the paper's binary and BPNet layer shapes)") {
-  LP_SKIP_WITHOUT_GPU_T();
+  LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 34);
   auto cmp = [&](const char* what, const Tensor& got, const Tensor& ref) {
-    const double e = rel_t(got, ref);
+    const double e = rel(got, ref);
     MESSAGE(what << ": rel err " << e);
     CHECK(e <= 1e-5);
   };
@@ -311,7 +310,7 @@ TEST_CASE("model-sized ops on CUDA tensors match the CPU (the paper's binary and
 }
 
 TEST_CASE("training step with the Fourier prior: CPU vs CUDA (losses, every gradient, update, BN stats)") {
-  LP_SKIP_WITHOUT_GPU_T();
+  LP_SKIP_WITHOUT_GPU();
   PriorConfig prior;
   prior.attribution_mode = "eval";
   SUBCASE("binary, the paper's architecture, float32") {
@@ -353,14 +352,8 @@ TEST_CASE("training step with the Fourier prior: CPU vs CUDA (losses, every grad
 }
 
 TEST_CASE("train --device cuda: same curve as the CPU, checkpoints load on the CPU, resume crosses devices") {
-  LP_SKIP_WITHOUT_GPU_T();
-  fs::path d = fs::temp_directory_path() / "lowpass_test_cuda_train";
-  fs::remove_all(d);
-  fs::create_directories(d);
-  Rng rng(7);
-  BinarySimOptions so;
-  so.n = 96, so.length = 120, so.motif_bound = 5;
-  write_array_dataset(simulate_binary(default_motif(), so, rng), (d / "train.npz").string());
+  LP_SKIP_WITHOUT_GPU();
+  const fs::path d = small_training_set("lowpass_test_cuda_train", 96, 120, 7);
   auto cfg_for = [&](const std::string& device, int64_t epochs) {
     json user = {{"model", {{"type", "binary"}, {"input_length", 120}, {"conv_depths", {8, 8}},
                             {"conv_filter_sizes", {9, 5}}, {"max_pool_size", 8}, {"fc_sizes", {8}}}},
@@ -400,7 +393,7 @@ TEST_CASE("train --device cuda: same curve as the CPU, checkpoints load on the C
   REQUIRE(wc.size() == wg.size());
   for (size_t i = 0; i < wc.size(); ++i) {
     INFO(wc[i].first);
-    CHECK(rel_t(wg[i].second, wc[i].second) <= 0.1);
+    CHECK(rel(wg[i].second, wc[i].second) <= 0.1);
   }
   fs::remove_all(d);
 }
@@ -416,13 +409,7 @@ TEST_CASE("without a usable GPU, --device cuda stops with the reason and CPU run
                       ctx);
   CHECK_THROWS_AS(m->to(kGpu), Error);
   for (auto& [k, p] : m->parameters()) CHECK(p.is_cpu());  // a failed move leaves the model where it was
-  fs::path d = fs::temp_directory_path() / "lowpass_test_cuda_nogpu";
-  fs::remove_all(d);
-  fs::create_directories(d);
-  Rng rng(1);
-  BinarySimOptions so;
-  so.n = 16, so.length = 50, so.motif_bound = 5;
-  write_array_dataset(simulate_binary(default_motif(), so, rng), (d / "train.npz").string());
+  const fs::path d = small_training_set("lowpass_test_cuda_nogpu", 16, 50, 1);
   json user = {{"model", {{"type", "binary"}, {"input_length", 50}, {"conv_depths", {4}}, {"conv_filter_sizes", {5}},
                           {"max_pool_size", 4}, {"fc_sizes", {4}}}},
                {"data", {{"train", (d / "train.npz").string()}}},
