@@ -8,6 +8,7 @@
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/cuda_state.h"
 #include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/spectral_common.cuh"
 
 namespace lowpass::cuda {
 namespace {
@@ -20,20 +21,11 @@ constexpr int kMaxPriorTaps = 63;
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
-template <typename T>
-struct PriorTaps {
-  int n = 0;
-  T v[kMaxPriorTaps];
-};
-
-template <typename T> struct Cplx;
-template <> struct Cplx<float> { using type = cufftComplex; };
-template <> struct Cplx<double> { using type = cufftDoubleComplex; };
 
 // s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| (0 outside [0, L)), bases summed first as the CPU does.
 template <typename T>
 __global__ void prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, int64_t total, int64_t C, int64_t L,
-                                    const PriorTaps<T> taps) {
+                                    const Taps<T> taps) {
   const int r = taps.n / 2;
   LP_GRID_STRIDE(e, total) {
     const int64_t l = e % L, b = e / L;
@@ -52,7 +44,7 @@ __global__ void prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, 
 
 // One block per row b: D = Σ_f |X_f| (1 when 0), N = Σ_f w_f|X_f|; out[pos[b]] = 1 − N/D for selected rows.
 template <typename T>
-__global__ void prior_score_kernel(const typename Cplx<T>::type* __restrict__ z, const T* __restrict__ wf,
+__global__ void prior_score_kernel(const typename Cx<T>::type* __restrict__ z, const T* __restrict__ wf,
                                    const int64_t* __restrict__ pos, T* __restrict__ nd, T* __restrict__ out,
                                    int64_t F) {
   __shared__ T scratch[32];
@@ -77,9 +69,9 @@ __global__ void prior_score_kernel(const typename Cplx<T>::type* __restrict__ z,
 // dX_f = dm_f·X_f/|X_f| with dm_f = −g_p (w_f/D − N/D²), packed for C2R as the rfft adjoint needs
 // (middle bins halved, imaginary parts of DC and Nyquist dropped); rows not selected get 0.
 template <typename T>
-__global__ void prior_dspec_kernel(const typename Cplx<T>::type* __restrict__ z, const T* __restrict__ wf,
+__global__ void prior_dspec_kernel(const typename Cx<T>::type* __restrict__ z, const T* __restrict__ wf,
                                    const int64_t* __restrict__ pos, const T* __restrict__ nd,
-                                   const T* __restrict__ g, typename Cplx<T>::type* __restrict__ dz, int64_t total,
+                                   const T* __restrict__ g, typename Cx<T>::type* __restrict__ dz, int64_t total,
                                    int64_t F, bool even) {
   LP_GRID_STRIDE(e, total) {
     const int64_t f = e % F, b = e / F, p = pos[b];
@@ -103,7 +95,7 @@ __global__ void prior_dspec_kernel(const typename Cplx<T>::type* __restrict__ z,
 // da[b, c, l] = sign(a)·Σ_j taps[j]·ds[b, l + j − r] (symmetric taps: the smoothing is self-adjoint).
 template <typename T>
 __global__ void prior_dattr_kernel(const T* __restrict__ a, const T* __restrict__ ds, const int64_t* __restrict__ pos,
-                                   T* __restrict__ da, int64_t total, int64_t C, int64_t L, const PriorTaps<T> taps) {
+                                   T* __restrict__ da, int64_t total, int64_t C, int64_t L, const Taps<T> taps) {
   const int r = taps.n / 2;
   LP_GRID_STRIDE(e, total) {
     const int64_t l = e % L, b = e / (C * L);
@@ -123,14 +115,11 @@ __global__ void prior_dattr_kernel(const T* __restrict__ a, const T* __restrict_
 }
 
 template <typename T>
-PriorTaps<T> make_taps(const std::vector<double>& taps) {
+Taps<T> make_taps(const std::vector<double>& taps) {
   LP_CHECK(!taps.empty() && taps.size() % 2 == 1 && static_cast<int>(taps.size()) <= kMaxPriorTaps,
            "CUDA Fourier prior: ", taps.size(), " smoothing taps (an odd count up to ", kMaxPriorTaps,
            " is supported; smooth_sigma <= 31)");
-  PriorTaps<T> t;
-  t.n = static_cast<int>(taps.size());
-  for (int j = 0; j < t.n; ++j) t.v[j] = static_cast<T>(taps[static_cast<size_t>(j)]);
-  return t;
+  return to_taps<T>(taps);
 }
 
 std::vector<int64_t> positions(int64_t B, const std::vector<int64_t>& rows) {
@@ -155,7 +144,7 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
   saved.nd = Tensor::empty(attr.ctx(), {B, 2}, attr.dtype(), attr.device());
   if (B == 0 || L == 0) return;
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
-    using Z = typename Cplx<T>::type;
+    using Z = typename Cx<T>::type;
     DeviceBuffer<T> s(static_cast<size_t>(B * L), dev), w(cast_vec<T>(wf), dev);
     DeviceBuffer<int64_t> pos(positions(B, rows), dev);
     prior_smooth_kernel<T><<<grid_1d(st, B * L, kThreads), kThreads, 0, st.stream>>>(
@@ -180,7 +169,7 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
   CudaState& st = state_of(attr);
   const int dev = attr.device().index;
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
-    using Z = typename Cplx<T>::type;
+    using Z = typename Cx<T>::type;
     DeviceBuffer<Z> dz(static_cast<size_t>(B * F), dev);
     DeviceBuffer<T> ds(static_cast<size_t>(B * L), dev), w(cast_vec<T>(wf), dev);
     DeviceBuffer<int64_t> pos(positions(B, rows), dev);

@@ -7,22 +7,16 @@
 #include "kernels/cpu/spectral.h"
 #include "kernels/cuda/cuda_state.h"
 #include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/spectral_common.cuh"
 
 namespace lowpass::cuda {
 namespace {
 
 constexpr int kThreads = 256;
-constexpr int kMaxTaps = 255;
 
 #define LP_GRID_STRIDE(i, n)                                                                    \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
-template <typename T>
-struct Taps {
-  int n = 0;
-  T v[kMaxTaps];
-};
 
 // out[row, n] = Σ_j taps[j]·x[row, n + j - r] in ascending j (the CPU's order), 0 outside [0, L).
 template <typename T>
@@ -40,10 +34,6 @@ __global__ void correlate_last_kernel(const T* __restrict__ x, T* __restrict__ o
     out[e] = s;
   }
 }
-
-template <typename T> struct Cx;
-template <> struct Cx<float> { using type = cufftComplex; };
-template <> struct Cx<double> { using type = cufftDoubleComplex; };
 
 template <typename T>
 __global__ void split_complex_kernel(const typename Cx<T>::type* __restrict__ z, T* __restrict__ re,
@@ -83,11 +73,8 @@ void correlate_last(const Tensor& x, Tensor& out, const std::vector<double>& tap
            " taps (1 to ", kMaxTaps, " supported)");
   const CudaState& st = state_of(x);
   dispatch_dtype(x.dtype(), [&]<typename T>() {
-    Taps<T> tp;
-    tp.n = static_cast<int>(taps.size());
-    for (int j = 0; j < tp.n; ++j) tp.v[j] = static_cast<T>(taps[static_cast<size_t>(j)]);
     correlate_last_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(x.data<T>(), out.data<T>(),
-                                                                                      total, L, tp);
+                                                                                      total, L, to_taps<T>(taps));
     LP_CUDA_LAUNCH_CHECK();
   });
 }
