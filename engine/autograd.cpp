@@ -6,6 +6,8 @@
 #include <unordered_set>
 
 #include "engine/ops.h"
+#include "engine/ops/dispatch.h"
+#include "kernels/cpu/optim.h"
 
 namespace lowpass {
 
@@ -170,11 +172,42 @@ void backward(const Tensor& loss, const Tensor& grad_output, bool create_graph) 
   std::vector<Tensor> gos;
   if (grad_output.defined()) gos.push_back(grad_output);
   std::vector<Tensor> g = grad({loss}, leaves, gos, create_graph, true);
-  NoGradGuard ng;
+  // Accumulation is part of the graph under create_graph (as in PyTorch), plain arithmetic otherwise.
+  EnableGradGuard eg(create_graph);
+  // Leaves with a fixed gradient slot (engine/arena.h) get their first gradient copied into it; the copies of
+  // one device go in one pass (one launch on a GPU). Under create_graph the gradient keeps its graph instead.
+  std::vector<Tensor> src, dst;
   for (size_t i = 0; i < leaves.size(); ++i) {
     if (!g[i].defined()) continue;
     Tensor prev = leaves[i].grad();
-    leaves[i].set_grad(prev.defined() ? (create_graph ? add(prev, g[i]) : add(prev, g[i])) : g[i]);
+    const auto& slot_impl = leaves[i].impl()->grad_slot;
+    if (slot_impl && !create_graph) {
+      Tensor slot(slot_impl);
+      if (slot.shape() == g[i].shape() && slot.dtype() == g[i].dtype() && slot.device() == g[i].device()) {
+        if (!prev.defined()) {
+          src.push_back(g[i]);
+          dst.push_back(slot);
+          leaves[i].set_grad(slot);
+          continue;
+        }
+        if (prev.same(slot)) {
+          slot.copy_(add(slot, g[i]));
+          continue;
+        }
+      }
+    }
+    leaves[i].set_grad(prev.defined() ? add(prev, g[i]) : g[i]);
+  }
+  while (!src.empty()) {  // one pass per device
+    const Device d = dst.front().device();
+    std::vector<Tensor> s1, d1, s2, d2;
+    for (size_t i = 0; i < src.size(); ++i) {
+      (dst[i].device() == d ? s1 : s2).push_back(src[i]);
+      (dst[i].device() == d ? d1 : d2).push_back(dst[i]);
+    }
+    LP_ON_DEVICE(d1.front(), cpu::copy_many(s1, d1), cuda::copy_many(s1, d1));
+    src = std::move(s2);
+    dst = std::move(d2);
   }
 }
 

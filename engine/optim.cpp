@@ -7,17 +7,65 @@
 #include <set>
 
 #include "engine/autograd.h"
+#include "engine/ops.h"
 #include "engine/ops/dispatch.h"
 #include "kernels/cpu/optim.h"
 
 namespace lowpass {
 
-Optimizer::Optimizer(NamedTensors params) : params_(std::move(params)) {
+Optimizer::Optimizer(NamedTensors params, bool arena) : params_(std::move(params)) {
   std::set<std::string> names;
+  std::set<const TensorImpl*> impls;
+  bool distinct = true;
   for (const auto& [n, p] : params_) {
     LP_CHECK(p.defined(), "optimizer: parameter '", n, "' is undefined");
     LP_CHECK(names.insert(n).second, "optimizer: parameter name '", n, "' appears twice");
+    distinct = impls.insert(p.impl()).second && distinct;  // a tied parameter cannot live in two places
   }
+  if (!arena || !distinct) return;
+  std::vector<Tensor> ps;
+  for (const auto& np : params_) ps.push_back(np.second);
+  layout_ = ArenaLayout::of(ps);
+  if (!layout_) return;
+  values_ = bind_values(ps, *layout_);
+  grads_ = bind_grad_slots(ps, *layout_);
+}
+
+Optimizer::~Optimizer() {
+  if (!layout_) return;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    TensorImpl* p = params_[i].second.impl();
+    if (p->grad_slot && layout_->holds(grads_, i, Tensor(p->grad_slot))) p->grad_slot.reset();
+  }
+}
+
+bool Optimizer::all_in_blocks() const {
+  if (!layout_) return false;
+  for (size_t i = 0; i < params_.size(); ++i) {
+    const Tensor& p = params_[i].second;
+    if (!layout_->holds(values_, i, p) || !layout_->holds(grads_, i, p.grad())) return false;
+  }
+  return true;
+}
+
+std::vector<Tensor> Optimizer::state_block(Tensor& block) const {
+  std::vector<Tensor> views;
+  if (!layout_) return views;
+  block = layout_->alloc(values_.ctx());
+  for (size_t i = 0; i < params_.size(); ++i) views.push_back(layout_->view(block, i));
+  return views;
+}
+
+// x · 0 is 0 for finite x and NaN otherwise, so one sum answers without overflow.
+std::string Optimizer::nonfinite_grad() const {
+  NoGradGuard ng;
+  auto finite = [](const Tensor& g) { return std::isfinite(sum_all(mul(g, zeros_like(g))).item()); };
+  if (all_in_blocks() && finite(grads_)) return "";  // the gaps between slots are zeros
+  for (size_t i = 0; i < params_.size(); ++i) {
+    Tensor g = params_[i].second.grad();
+    if (g.defined() && !finite(g)) return params_[i].first;
+  }
+  return "";
 }
 
 void Optimizer::zero_grad() {
@@ -57,12 +105,16 @@ Tensor copy_like(const Tensor& src, const Tensor& param) {  // value copy with t
 }  // namespace
 
 // ---------------- Adam ----------------
-Adam::Adam(NamedTensors params, AdamOptions opt) : Optimizer(std::move(params)), opt_(opt), state_(params_.size()) {
+Adam::Adam(NamedTensors params, AdamOptions opt)
+    : Optimizer(std::move(params), opt.arena), opt_(opt), state_(params_.size()) {
   set_lr(opt.lr);
   LP_CHECK(opt.eps >= 0, "adam: eps must be >= 0, got ", opt.eps);
   LP_CHECK(opt.beta1 >= 0 && opt.beta1 < 1, "adam: beta1 must be in [0, 1), got ", opt.beta1);
   LP_CHECK(opt.beta2 >= 0 && opt.beta2 < 1, "adam: beta2 must be in [0, 1), got ", opt.beta2);
   LP_CHECK(opt.weight_decay >= 0, "adam: weight_decay must be >= 0, got ", opt.weight_decay);
+  m_views_ = state_block(m_block_);
+  v_views_ = state_block(v_block_);
+  if (opt.amsgrad) mx_views_ = state_block(mx_block_);
 }
 
 void Adam::set_lr(double lr) {
@@ -70,29 +122,64 @@ void Adam::set_lr(double lr) {
   opt_.lr = lr;
 }
 
+namespace {
+AdamScalars adam_scalars(const AdamOptions& o, int64_t step) {
+  const double t = static_cast<double>(step);
+  AdamScalars sc;
+  sc.beta1 = o.beta1;
+  sc.beta2 = o.beta2;
+  sc.eps = o.eps;
+  sc.weight_decay = o.weight_decay;
+  sc.step_size = o.lr / (1.0 - std::pow(o.beta1, t));  // lr / bias_correction1
+  sc.bc2_sqrt = std::pow(1.0 - std::pow(o.beta2, t), 0.5);  // bias_correction2 ** 0.5
+  sc.amsgrad = o.amsgrad;
+  sc.maximize = o.maximize;
+  return sc;
+}
+}  // namespace
+
 void Adam::step() {
   NoGradGuard ng;
+  fused_ = false;
+  // Whole blocks in one pass when every parameter has its gradient in its slot and all are at the same step
+  // (always so in training); the state views of a parameter at step 0 are zero, as zeros_like would give.
+  if (all_in_blocks()) {
+    bool same_step = true;
+    for (const State& s : state_) same_step = same_step && s.step == state_.front().step;
+    if (same_step) {
+      for (size_t i = 0; i < params_.size(); ++i) {
+        State& s = state_[i];
+        if (s.step == 0) {
+          s.exp_avg = m_views_[i], s.exp_avg_sq = v_views_[i];
+          if (opt_.amsgrad) s.max_exp_avg_sq = mx_views_[i];
+        }
+        s.step += 1;
+      }
+      const AdamScalars sc = adam_scalars(opt_, state_.front().step);
+      LP_ON_DEVICE(values_, cpu::adam_update(values_, grads_, m_block_, v_block_, mx_block_, sc),
+                   cuda::adam_update(values_, grads_, m_block_, v_block_, mx_block_, sc));
+      fused_ = true;
+      return;
+    }
+  }
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor g = grad_of(i);
     if (!g.defined()) continue;
     Tensor& p = params_[i].second;
     State& s = state_[i];
     if (s.step == 0) {
-      s.exp_avg = zeros_like(p);
-      s.exp_avg_sq = zeros_like(p);
-      if (opt_.amsgrad) s.max_exp_avg_sq = zeros_like(p);
+      if (layout_) {
+        s.exp_avg = m_views_[i], s.exp_avg_sq = v_views_[i];
+        s.exp_avg.fill_(0), s.exp_avg_sq.fill_(0);
+        if (opt_.amsgrad) s.max_exp_avg_sq = mx_views_[i], s.max_exp_avg_sq.fill_(0);
+      } else {
+        s.exp_avg = zeros_like(p);
+        s.exp_avg_sq = zeros_like(p);
+        if (opt_.amsgrad) s.max_exp_avg_sq = zeros_like(p);
+      }
     }
     s.step += 1;
-    const double t = static_cast<double>(s.step);
-    AdamScalars sc;
-    sc.beta1 = opt_.beta1;
-    sc.beta2 = opt_.beta2;
-    sc.eps = opt_.eps;
-    sc.weight_decay = opt_.weight_decay;
-    sc.step_size = opt_.lr / (1.0 - std::pow(opt_.beta1, t));  // lr / bias_correction1
-    sc.bc2_sqrt = std::pow(1.0 - std::pow(opt_.beta2, t), 0.5);  // bias_correction2 ** 0.5
-    sc.amsgrad = opt_.amsgrad;
-    sc.maximize = opt_.maximize;
+    const AdamScalars sc = adam_scalars(opt_, s.step);
     LP_ON_DEVICE(p, cpu::adam_update(p, g, s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, sc),
                  cuda::adam_update(p, g, s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, sc));
   }
@@ -141,11 +228,26 @@ void Adam::load_state(const std::map<std::string, Tensor>& st) {
     if (mx.defined()) fresh[i].max_exp_avg_sq = copy_like(mx, p);
   }
   check_all_used(st, used, "adam");
+  if (layout_) {  // into the blocks; a parameter without state gets zero views (its step is 0)
+    for (size_t i = 0; i < params_.size(); ++i) {
+      State& f = fresh[i];
+      auto place = [](Tensor& val, Tensor& view) {
+        if (!val.defined()) return view.fill_(0);
+        view.copy_(val);
+        val = view;
+      };
+      place(f.exp_avg, m_views_[i]);
+      place(f.exp_avg_sq, v_views_[i]);
+      if (opt_.amsgrad) place(f.max_exp_avg_sq, mx_views_[i]);
+    }
+  }
   state_ = std::move(fresh);
 }
 
 // ---------------- SGD ----------------
-Sgd::Sgd(NamedTensors params, SgdOptions opt) : Optimizer(std::move(params)), opt_(opt), momentum_(params_.size()) {
+Sgd::Sgd(NamedTensors params, SgdOptions opt)
+    : Optimizer(std::move(params), opt.arena), opt_(opt), momentum_(params_.size()) {
+  if (opt.momentum != 0) buf_views_ = state_block(buf_block_);
   set_lr(opt.lr);
   LP_CHECK(opt.momentum >= 0, "sgd: momentum must be >= 0, got ", opt.momentum);
   LP_CHECK(opt.weight_decay >= 0, "sgd: weight_decay must be >= 0, got ", opt.weight_decay);
@@ -160,13 +262,30 @@ void Sgd::set_lr(double lr) {
 
 void Sgd::step() {
   NoGradGuard ng;
+  fused_ = false;
+  const bool mom = opt_.momentum != 0;
+  if (all_in_blocks()) {  // one pass when every buffer is at the same stage (all new or all started)
+    bool same = true;
+    for (const Tensor& b : momentum_) same = same && b.defined() == momentum_.front().defined();
+    if (same) {
+      SgdScalars sc{opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay, opt_.nesterov, opt_.maximize, false};
+      if (mom && !momentum_.front().defined()) {
+        sc.first = true;
+        for (size_t i = 0; i < params_.size(); ++i) momentum_[i] = buf_views_[i];
+      }
+      LP_ON_DEVICE(values_, cpu::sgd_update(values_, grads_, buf_block_, sc),
+                   cuda::sgd_update(values_, grads_, buf_block_, sc));
+      fused_ = true;
+      return;
+    }
+  }
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor g = grad_of(i);
     if (!g.defined()) continue;
     Tensor& p = params_[i].second;
     SgdScalars sc{opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay, opt_.nesterov, opt_.maximize, false};
-    if (opt_.momentum != 0 && !momentum_[i].defined()) {
-      momentum_[i] = zeros_like(p);
+    if (mom && !momentum_[i].defined()) {
+      momentum_[i] = layout_ ? buf_views_[i] : zeros_like(p);
       sc.first = true;
     }
     LP_ON_DEVICE(p, cpu::sgd_update(p, g, momentum_[i], sc), cuda::sgd_update(p, g, momentum_[i], sc));
@@ -188,6 +307,9 @@ void Sgd::load_state(const std::map<std::string, Tensor>& st) {
     if (b.defined()) fresh[i] = copy_like(b, params_[i].second);
   }
   check_all_used(st, used, "sgd");
+  if (layout_ && !buf_views_.empty())
+    for (size_t i = 0; i < params_.size(); ++i)
+      if (fresh[i].defined()) buf_views_[i].copy_(fresh[i]), fresh[i] = buf_views_[i];
   momentum_ = std::move(fresh);
 }
 

@@ -3,11 +3,13 @@
 // Test: build-io/tests/lowpass_tests -ts=optim
 #pragma once
 #include <map>
+#include <optional>
 #include <memory>
 #include <string>
 #include <utility>
 #include <vector>
 
+#include "engine/arena.h"
 #include "engine/tensor.h"
 
 namespace lowpass {
@@ -23,6 +25,10 @@ struct AdamOptions {
   double weight_decay = 0.0;
   bool amsgrad = false;
   bool maximize = false;
+  // Parameters, gradients and state in one block each (engine/arena.h) when the parameters share a dtype and
+  // device: one update pass per step instead of one per tensor. Same numbers either way. Off: the parameters
+  // are left where they are.
+  bool arena = true;
 };
 
 // torch.optim.SGD defaults (lr default 1e-3 as in torch >= 2.2).
@@ -33,12 +39,17 @@ struct SgdOptions {
   double weight_decay = 0.0;
   bool nesterov = false;
   bool maximize = false;
+  bool arena = true;  // as AdamOptions::arena
 };
 
 class Optimizer {
  public:
-  explicit Optimizer(NamedTensors params);
-  virtual ~Optimizer() = default;
+  // With `arena`, the parameters' values move into one block (in place: whoever holds a parameter sees it) and
+  // each gets a fixed gradient slot, when they share a dtype and device and none appears twice.
+  Optimizer(NamedTensors params, bool arena);
+  virtual ~Optimizer();  // takes back the gradient slots it gave (the values stay in their block)
+  Optimizer(const Optimizer&) = delete;
+  Optimizer& operator=(const Optimizer&) = delete;
   virtual std::string type() const = 0;  // "adam" | "sgd"
   // One update of every parameter that has a gradient (parameters without one are skipped and their
   // state is untouched, as in PyTorch). Deterministic for any thread count.
@@ -53,11 +64,26 @@ class Optimizer {
   // have its shape, a parameter's fields must be complete; Error names the offending key.
   virtual void load_state(const std::map<std::string, Tensor>& st) = 0;
   const NamedTensors& params() const { return params_; }
+  // Name of the first parameter whose gradient holds a NaN or an infinity, "" when all are finite. One
+  // reduction (one value read back) over the gradient block when every gradient is in its slot.
+  std::string nonfinite_grad() const;
+  // Whether the parameters live in one block (engine/arena.h).
+  bool has_arena() const { return layout_.has_value(); }
+  // Whether the last step() updated every parameter in one pass over the blocks.
+  bool last_step_fused() const { return fused_; }
 
  protected:
   NamedTensors params_;
+  std::optional<ArenaLayout> layout_;  // set when the parameters were bound to blocks
+  Tensor values_, grads_;              // the parameter and gradient blocks
+  bool fused_ = false;
   // Checked gradient of parameter i (undefined when it has none).
   Tensor grad_of(size_t i) const;
+  // True when every parameter still lives at its place in values_ and holds its gradient in its slot: the
+  // whole-block update then equals the per-tensor one.
+  bool all_in_blocks() const;
+  // A new zeroed state block and its per-parameter views (empty when there is no arena).
+  std::vector<Tensor> state_block(Tensor& block) const;
 };
 
 class Adam final : public Optimizer {
@@ -79,6 +105,9 @@ class Adam final : public Optimizer {
   };
   AdamOptions opt_;
   std::vector<State> state_;
+  // With an arena: the state blocks and each parameter's views of them (zero while its step is 0).
+  Tensor m_block_, v_block_, mx_block_;
+  std::vector<Tensor> m_views_, v_views_, mx_views_;
 };
 
 class Sgd final : public Optimizer {
@@ -95,6 +124,8 @@ class Sgd final : public Optimizer {
  private:
   SgdOptions opt_;
   std::vector<Tensor> momentum_;  // undefined until the first step with momentum
+  Tensor buf_block_;              // with an arena and momentum: the momentum block and its views
+  std::vector<Tensor> buf_views_;
 };
 
 // "adam" or "sgd" with the given learning rate and otherwise default options (Error on other names).

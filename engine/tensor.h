@@ -45,6 +45,9 @@ struct TensorImpl {
   bool requires_grad = false;        // leaf flag, or "some input required grad" for op outputs
   std::shared_ptr<Node> grad_fn;     // set for outputs of recorded ops
   std::shared_ptr<TensorImpl> grad;  // accumulated by backward() on leaves
+  // Fixed gradient buffer (a view of an optimiser's gradient arena, engine/arena.h): when set, backward() writes
+  // the leaf's gradient into it instead of handing over a fresh tensor, so gradients keep their addresses.
+  std::shared_ptr<TensorImpl> grad_slot;
   std::string name;                  // optional, for messages
 };
 

@@ -429,4 +429,68 @@ TEST_CASE("without a usable GPU, --device cuda stops with the reason and CPU run
   fs::remove_all(d);
 }
 
+TEST_CASE("arena on the GPU: gradients into >96 slots (copy_many), and whole-block Adam/SGD equal the CPU's arena steps") {
+  LP_SKIP_WITHOUT_GPU();
+  Context ctx(2, 77);
+  // 150 parameters of awkward sizes: backward() writes their gradients into the slots with copy_many, in
+  // several launches of 96 segments; float32 and float64.
+  for (DType t : {DType::F32, DType::F64}) {
+    NamedTensors pc, pg;
+    for (int i = 0; i < 150; ++i) {
+      Tensor a = Tensor::uniform(ctx, {1 + (i * 37) % 301}, -1, 1, t);
+      Tensor b = a.to(kGpu);
+      a.set_requires_grad(true), b.set_requires_grad(true);
+      pc.emplace_back("p" + std::to_string(i), a), pg.emplace_back("p" + std::to_string(i), b);
+    }
+    Sgd oc(pc, SgdOptions{}), og(pg, SgdOptions{});
+    REQUIRE(og.has_arena());
+    Tensor lc, lg;
+    for (size_t i = 0; i < pc.size(); ++i) {
+      Tensor a = sum_all(mul(square(pc[i].second), pc[i].second)), b = sum_all(mul(square(pg[i].second), pg[i].second));
+      lc = lc.defined() ? add(lc, a) : a, lg = lg.defined() ? add(lg, b) : b;
+    }
+    backward(lc), backward(lg);
+    for (size_t i = 0; i < pc.size(); ++i) {
+      INFO(dtype_name(t), " parameter ", i);
+      CHECK(pg[i].second.grad().same(Tensor(pg[i].second.impl()->grad_slot)));
+      CHECK(rel(pg[i].second.grad(), pc[i].second.grad()) <= (t == DType::F32 ? 1e-6 : 1e-14));
+    }
+  }
+  // The same parameters and gradients on both devices; arena Adam (AMSGrad + decay) and SGD (Nesterov).
+  for (int kind = 0; kind < 2; ++kind) {
+    INFO((kind == 0 ? "adam" : "sgd"));
+    NamedTensors pc, pg;
+    for (int64_t n : {35, 1, 64, 1000, 7}) {
+      Tensor p = Tensor::uniform(ctx, {n}, -1, 1, DType::F32);
+      Tensor q = p.to(kGpu);
+      p.set_requires_grad(true), q.set_requires_grad(true);
+      pc.emplace_back("p" + std::to_string(n), p), pg.emplace_back("p" + std::to_string(n), q);
+    }
+    std::unique_ptr<Optimizer> oc, og;
+    if (kind == 0) {
+      AdamOptions o;
+      o.lr = 0.01, o.amsgrad = true, o.weight_decay = 0.01;
+      oc = std::make_unique<Adam>(pc, o), og = std::make_unique<Adam>(pg, o);
+    } else {
+      SgdOptions o;
+      o.lr = 0.01, o.momentum = 0.9, o.nesterov = true;
+      oc = std::make_unique<Sgd>(pc, o), og = std::make_unique<Sgd>(pg, o);
+    }
+    REQUIRE(og->has_arena());
+    for (int step = 0; step < 4; ++step) {
+      oc->zero_grad(), og->zero_grad();
+      Tensor lc, lg;  // Σ p³ per parameter: gradients 3p² written into the slots by backward()
+      for (size_t i = 0; i < pc.size(); ++i) {
+        Tensor a = sum_all(mul(square(pc[i].second), pc[i].second)), b = sum_all(mul(square(pg[i].second), pg[i].second));
+        lc = lc.defined() ? add(lc, a) : a, lg = lg.defined() ? add(lg, b) : b;
+      }
+      backward(lc), backward(lg);
+      CHECK(og->nonfinite_grad().empty());
+      oc->step(), og->step();
+      CHECK(og->last_step_fused());
+      for (size_t i = 0; i < pc.size(); ++i) CHECK(rel(pg[i].second, pc[i].second) <= 1e-6);
+    }
+  }
+}
+
 }  // TEST_SUITE

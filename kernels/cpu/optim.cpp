@@ -6,6 +6,7 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstring>
 #include <type_traits>
 
 #if defined(__AVX512F__) || defined(__AVX__)
@@ -176,6 +177,25 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const S
     sgd_typed<T>(param, grad, momentum_buf, s);
     return 0;
   });
+}
+
+void copy_many(const std::vector<Tensor>& src, const std::vector<Tensor>& dst) {
+  LP_ASSERT(src.size() == dst.size(), "copy_many: ", src.size(), " sources, ", dst.size(), " destinations");
+  if (src.empty()) return;
+  // Few, small tensors (a model's parameters): threads pay only when the total is large.
+  int64_t total = 0;
+  for (const Tensor& t : src) total += t.numel();
+  auto one = [&](int64_t i) {
+    const Tensor &a = src[static_cast<size_t>(i)], &b = dst[static_cast<size_t>(i)];
+    LP_ASSERT(a.numel() == b.numel() && a.dtype() == b.dtype(), "copy_many: ", a.describe(), " into ", b.describe());
+    std::memcpy(b.raw(), a.raw(), static_cast<size_t>(a.numel()) * dtype_size(a.dtype()));
+  };
+  const int64_t n = static_cast<int64_t>(src.size());
+  if (total < (int64_t{1} << 20)) {
+    for (int64_t i = 0; i < n; ++i) one(i);
+  } else {
+    parallel_for(src.front().ctx(), n, 1, one);
+  }
 }
 
 }  // namespace lowpass::cpu

@@ -2,6 +2,8 @@
 // Adam: m ← lerp(m, g, 1−β1); v ← β2·v + (1−β2)·g²; p ← p − (lr/bc1)·m / (√v/√bc2 + ε)  (torch.optim.Adam).
 // Test: build-io/tests/lowpass_tests -ts=optim
 #pragma once
+#include <vector>
+
 #include "engine/tensor.h"
 
 namespace lowpass {
@@ -29,12 +31,16 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp
                  const AdamScalars& s);
 // momentum_buf undefined when momentum == 0.
 void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const SgdScalars& s);
+// dst[i] ← src[i] for every i: same numel and dtype, one device for all, contiguous. Used to write a backward
+// pass's gradients into their fixed slots in a gradient arena (engine/arena.h) in one pass (one launch on a GPU).
+void copy_many(const std::vector<Tensor>& src, const std::vector<Tensor>& dst);
 }  // namespace cpu
 
 namespace cuda {
 void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, Tensor& max_exp_avg_sq,
                  const AdamScalars& s);
 void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const SgdScalars& s);
+void copy_many(const std::vector<Tensor>& src, const std::vector<Tensor>& dst);
 }  // namespace cuda
 
 }  // namespace lowpass

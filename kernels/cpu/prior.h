@@ -3,6 +3,7 @@
 // D = Σ_f m_f (1 when 0), N = Σ_{f≥1} w_f·m_f, out = 1 − N/D; and the backward da = sign(a)·(taps ⋆ C2Rᵀ(dm·X/|X|)).
 // Test: build-cuda/tests/lowpass_tests -ts=spectral (CPU) and -ts=cuda (twin). Legend: P rows, F = L/2 + 1.
 #pragma once
+#include <memory>
 #include <cstdint>
 #include <vector>
 
@@ -17,6 +18,9 @@ struct PriorSaved {
   Tensor re, im;  // CPU: (P, F)
   Tensor spec;    // CUDA: (B, F, 2)
   Tensor nd;      // N, D per row
+  // CUDA: the row positions on the device, uploaded by the forward for the backward (one host-to-device copy,
+  // which synchronises with the stream, instead of two).
+  std::shared_ptr<void> cuda_pos;
 };
 
 namespace cpu {

@@ -1,6 +1,9 @@
 // CUDA optimiser updates (twins of kernels/cpu/optim.cpp), one element-wise pass per parameter tensor with
 // the CPU's rounding (same fma placement). Adam: m ← lerp(m, g, 1−β1); v ← β2·v + (1−β2)·g²;
 // p ← p − step·m / (√v/√bc2 + ε). Test: build-cuda/tests/lowpass_tests -ts=cuda.
+#include <algorithm>
+#include <cstdint>
+
 #include "kernels/cpu/optim.h"
 #include "kernels/cuda/cuda_state.h"
 
@@ -105,6 +108,50 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const S
         param.data<T>(), grad.data<T>(), k.has_buf ? momentum_buf.data<T>() : nullptr, n, k);
     LP_CUDA_LAUNCH_CHECK();
   });
+}
+
+namespace {
+// Up to kSegs (source, destination, length) triples travel in the kernel's parameters (24 B each, well inside
+// the 4 KB limit); blockIdx.y picks the segment, blocks stride over its elements.
+constexpr int kSegs = 96;
+struct Segs {
+  const char* src[kSegs];
+  char* dst[kSegs];
+  int64_t words[kSegs];  // length in 4-byte words (every dtype is a multiple of 4 bytes)
+};
+
+__global__ void copy_many_kernel(Segs s) {
+  const int k = blockIdx.y;
+  const auto* __restrict__ a = reinterpret_cast<const uint32_t*>(s.src[k]);
+  auto* __restrict__ b = reinterpret_cast<uint32_t*>(s.dst[k]);
+  const int64_t n = s.words[k];
+  for (int64_t i = blockIdx.x * int64_t{blockDim.x} + threadIdx.x; i < n; i += int64_t{gridDim.x} * blockDim.x)
+    b[i] = a[i];
+}
+}  // namespace
+
+void copy_many(const std::vector<Tensor>& src, const std::vector<Tensor>& dst) {
+  LP_ASSERT(src.size() == dst.size(), "copy_many: ", src.size(), " sources, ", dst.size(), " destinations");
+  if (src.empty()) return;
+  const CudaState& st = state_of(dst.front());
+  for (size_t b = 0; b < src.size(); b += kSegs) {
+    Segs s{};
+    int64_t longest = 0;
+    const size_t e = std::min(src.size(), b + kSegs);
+    for (size_t i = b; i < e; ++i) {
+      const Tensor &a = src[i], &d = dst[i];
+      LP_ASSERT(a.numel() == d.numel() && a.dtype() == d.dtype() && !a.is_cpu() && !d.is_cpu(), "copy_many: ",
+                a.describe(), " into ", d.describe());
+      s.src[i - b] = static_cast<const char*>(a.raw());
+      s.dst[i - b] = static_cast<char*>(d.raw());
+      s.words[i - b] = a.numel() * static_cast<int64_t>(dtype_size(a.dtype())) / 4;
+      longest = std::max(longest, s.words[i - b]);
+    }
+    if (longest == 0) continue;
+    const unsigned gx = std::max(1u, std::min(grid_1d(st, longest, kThreads), 64u));
+    copy_many_kernel<<<dim3(gx, static_cast<unsigned>(e - b)), kThreads, 0, st.stream>>>(s);
+    LP_CUDA_LAUNCH_CHECK();
+  }
 }
 
 }  // namespace lowpass::cuda

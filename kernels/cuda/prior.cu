@@ -2,7 +2,12 @@
 // Gaussian smoothing, batched R2C cuFFT over every row of the batch (plans depend on B and L only), one block per
 // row for |X|, D and N; backward: one kernel for dX (packed for C2R), C2R, one kernel for smoothing-adjoint × sign.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1.
+#include <map>
+#include <memory>
+#include <mutex>
+#include <tuple>
 #include <type_traits>
+#include <vector>
 
 #include "kernels/cpu/prior.h"
 #include "kernels/cuda/block_reduce.cuh"
@@ -128,9 +133,21 @@ std::vector<int64_t> positions(int64_t B, const std::vector<int64_t>& rows) {
   return pos;
 }
 
+// The bin weights on the device, uploaded once per (device, dtype, weights) and kept: they depend only on L, the
+// frequency limit and the softness, so a training run uploads them once instead of twice per step (each upload
+// from pageable memory synchronises the host with the stream). Never freed: a few entries of a few KB.
 template <typename T>
-std::vector<T> cast_vec(const std::vector<double>& v) {
-  return std::vector<T>(v.begin(), v.end());
+const T* device_weights(const std::vector<double>& wf, int dev) {
+  static std::mutex mu;
+  static auto* cache = new std::map<std::tuple<int, size_t, std::vector<double>>, std::unique_ptr<DeviceBuffer<T>>>;
+  std::lock_guard<std::mutex> lock(mu);
+  auto key = std::make_tuple(dev, sizeof(T), wf);
+  auto it = cache->find(key);
+  if (it == cache->end()) {
+    if (cache->size() >= 64) cache->clear();  // many geometries in one process: start over rather than grow
+    it = cache->emplace(key, std::make_unique<DeviceBuffer<T>>(std::vector<T>(wf.begin(), wf.end()), dev)).first;
+  }
+  return it->second->get();
 }
 
 }  // namespace
@@ -145,8 +162,10 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
   if (B == 0 || L == 0) return;
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
     using Z = typename Cx<T>::type;
-    DeviceBuffer<T> s(static_cast<size_t>(B * L), dev), w(cast_vec<T>(wf), dev);
-    DeviceBuffer<int64_t> pos(positions(B, rows), dev);
+    DeviceBuffer<T> s(static_cast<size_t>(B * L), dev);
+    const T* w = device_weights<T>(wf, dev);
+    auto pos = std::make_shared<DeviceBuffer<int64_t>>(positions(B, rows), dev);
+    saved.cuda_pos = pos;
     prior_smooth_kernel<T><<<grid_1d(st, B * L, kThreads), kThreads, 0, st.stream>>>(
         attr.data<T>(), s.get(), B * L, C, L, make_taps<T>(taps));
     LP_CUDA_LAUNCH_CHECK();
@@ -156,7 +175,7 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     } else {
       LP_CUFFT_CHECK(cufftExecD2Z(st.fft_plan(CUFFT_D2Z, L, B), s.get(), z));
     }
-    prior_score_kernel<T><<<static_cast<unsigned>(B), kRowThreads, 0, st.stream>>>(z, w.get(), pos.get(),
+    prior_score_kernel<T><<<static_cast<unsigned>(B), kRowThreads, 0, st.stream>>>(z, w, pos->get(),
                                                                                   saved.nd.data<T>(), out.data<T>(), F);
     LP_CUDA_LAUNCH_CHECK();
   });
@@ -171,11 +190,13 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
     using Z = typename Cx<T>::type;
     DeviceBuffer<Z> dz(static_cast<size_t>(B * F), dev);
-    DeviceBuffer<T> ds(static_cast<size_t>(B * L), dev), w(cast_vec<T>(wf), dev);
-    DeviceBuffer<int64_t> pos(positions(B, rows), dev);
+    DeviceBuffer<T> ds(static_cast<size_t>(B * L), dev);
+    const T* w = device_weights<T>(wf, dev);
+    std::shared_ptr<DeviceBuffer<int64_t>> pos = std::static_pointer_cast<DeviceBuffer<int64_t>>(saved.cuda_pos);
+    if (!pos || pos->size() != static_cast<size_t>(B)) pos = std::make_shared<DeviceBuffer<int64_t>>(positions(B, rows), dev);
     const Z* z = reinterpret_cast<const Z*>(saved.spec.data<T>());
     prior_dspec_kernel<T><<<grid_1d(st, B * F, kThreads), kThreads, 0, st.stream>>>(
-        z, w.get(), pos.get(), saved.nd.data<T>(), g.data<T>(), dz.get(), B * F, F, L % 2 == 0);
+        z, w, pos->get(), saved.nd.data<T>(), g.data<T>(), dz.get(), B * F, F, L % 2 == 0);
     LP_CUDA_LAUNCH_CHECK();
     if constexpr (std::is_same_v<T, float>) {
       LP_CUFFT_CHECK(cufftExecC2R(st.fft_plan(CUFFT_C2R, L, B), dz.get(), ds.get()));
@@ -183,7 +204,7 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
       LP_CUFFT_CHECK(cufftExecZ2D(st.fft_plan(CUFFT_Z2D, L, B), dz.get(), ds.get()));
     }
     prior_dattr_kernel<T><<<grid_1d(st, B * C * L, kThreads), kThreads, 0, st.stream>>>(
-        attr.data<T>(), ds.get(), pos.get(), dattr.data<T>(), B * C * L, C, L, make_taps<T>(taps));
+        attr.data<T>(), ds.get(), pos->get(), dattr.data<T>(), B * C * L, C, L, make_taps<T>(taps));
     LP_CUDA_LAUNCH_CHECK();
   });
 }

@@ -82,17 +82,6 @@ struct LoopState {
   }
 };
 
-// Name of the first parameter whose gradient holds a NaN or an infinity ("" when all are finite).
-// x * 0 is 0 for finite x and NaN otherwise, so one reduction per tensor answers without overflow.
-std::string nonfinite_grad(Model& model) {
-  NoGradGuard no_grad;
-  for (auto& [name, p] : model.parameters()) {
-    Tensor g = p.grad();
-    if (g.defined() && !std::isfinite(sum_all(mul(g, zeros_like(g))).item())) return name;
-  }
-  return "";
-}
-
 // Keep the first `epochs` lines of metrics.jsonl (a resumed run rewrites the rest).
 void truncate_metrics(const std::string& path, int64_t epochs) {
   std::ifstream in(path);
@@ -254,7 +243,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       optim->zero_grad();
       if (bad.empty()) {
         backward(l.total);
-        std::string p = nonfinite_grad(*model);
+        std::string p = optim->nonfinite_grad();  // one reduction over the gradient block
         if (!p.empty()) bad = "gradient of '" + p + "' is not finite";
       }
       if (!bad.empty()) {
