@@ -46,6 +46,18 @@ std::vector<int> prior_status(const Batch& batch, const std::string& model_type)
   return st;
 }
 
+std::vector<double> Losses::scalars() const {
+  NoGradGuard ng;
+  const Tensor parts[] = {task, prior, total};
+  std::vector<Tensor> v;
+  for (const Tensor& t : parts) {
+    LP_CHECK(t.defined() && t.numel() == 1, "losses: a loss is ", t.defined() ? t.describe() : "undefined",
+             ", expected one number");
+    v.push_back(reshape(t.detach().to(task.dtype()), {1}));
+  }
+  return concat(v, 0).to_vector<double>();
+}
+
 Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior, bool training,
                       double counts_loss_weight) {
   LP_CHECK(prior.type == "fourier" || prior.type == "smoothness" || prior.type == "sparsity" || prior.type == "none",

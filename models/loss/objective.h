@@ -32,6 +32,8 @@ struct Losses {
   Tensor attributions;  // (B, 4, L) grad × input used by the prior (undefined when no prior)
   ModelOutput outputs;  // the training forward's outputs (for metrics)
   Tensor task_profile, task_counts;  // profile model: the two parts of `task` (undefined for binary)
+  // {task, prior, total} read back together: one copy (one device synchronisation) instead of three.
+  std::vector<double> scalars() const;
 };
 
 // grad × input with the reference's seeds (REFERENCE §1.1): binary d(Σ_{b,t} logits)/dx; profile

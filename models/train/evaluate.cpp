@@ -75,7 +75,8 @@ EvalResult evaluate_source(Model& model, BatchSource& src, const PriorConfig& pr
     Batch batch = src.next(ctx);
     Losses l = compute_losses(model, batch, prior, /*training=*/false, counts_loss_weight);
     const double n = static_cast<double>(batch.size());
-    const double task = l.task.item(), pr = l.prior.item(), tot = l.total.item();
+    const std::vector<double> lv = l.scalars();
+    const double task = lv[0], pr = lv[1], tot = lv[2];
     LP_CHECK(std::isfinite(task) && std::isfinite(pr) && std::isfinite(tot), what, ": loss is not finite (task ",
              task, ", prior ", pr, ") in evaluation batch ", b);
     r.task += task * n, r.prior += pr * n, r.total += tot * n;

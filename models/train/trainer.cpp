@@ -236,7 +236,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       // a skipped batch must not leave its statistics behind: BN running stats are restored on skip
       NamedTensors saved_buffers = opt.skip_nonfinite ? deep_copy(model->buffers()) : NamedTensors{};
       Losses l = compute_losses(*model, batch, cfg.prior, /*training=*/true, t.counts_loss_weight);
-      const double task = l.task.item(), prior = l.prior.item(), total = l.total.item();
+      const std::vector<double> lv = l.scalars();  // one read-back (one device sync) for the three
+      const double task = lv[0], prior = lv[1], total = lv[2];
       // ---- numerics guard (docs/reliability.md): loss first, then every gradient ----
       std::string bad;
       if (!(std::isfinite(task) && std::isfinite(prior) && std::isfinite(total))) bad = "loss is not finite";
