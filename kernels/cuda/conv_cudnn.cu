@@ -9,9 +9,11 @@
 #include <array>
 #include <climits>
 #include <cstdio>
+#include <initializer_list>
 #include <map>
 #include <memory>
 #include <string>
+#include <type_traits>
 #include <vector>
 
 #include "kernels/cuda/conv_backend.h"
@@ -269,7 +271,8 @@ void make_plan(CudaState& st, CudnnState& cs, Plan& p, Dir dir, const Geo& g, co
   }
   if (s != CUDNN_STATUS_NOT_SUPPORTED) LP_CUDNN_CHECK(s);
   const std::string head = ::lowpass::detail::concat(
-      "cudnn ", dir_name(dir), " ", std::is_same_v<T, float> ? "f32" : "f64", fma_only ? "" : " (tf32 allowed)", " B",
+      "cudnn ", dir_name(dir), " ", std::is_same_v<T, float> ? "f32" : "f64",
+      std::is_same_v<T, float> && st.tf32 ? " (tf32 allowed)" : "", " B",
       g.B, " G", g.G, " C", g.C, " O", g.O, " L", g.Lin, "->", g.Lout, " K", g.K, " d", g.d, " p", g.p, ": ");
   if (pick < 0) {
     p.what = head + (s == CUDNN_STATUS_NOT_SUPPORTED
@@ -300,7 +303,8 @@ void make_plan(CudaState& st, CudnnState& cs, Plan& p, Dir dir, const Geo& g, co
 // Looks up (or makes) the plan of this call; nullptr when cuDNN declines it.
 template <typename T>
 const Plan* plan_for(CudaState& st, CudnnState& cs, Dir dir, const Geo& g, const Operands& op, int device) {
-  const PlanKey key{static_cast<int64_t>(dir), std::is_same_v<T, float> ? 0 : 1, st.tf32 ? 1 : 0, g.B, g.G, g.C, g.O,
+  const bool f32 = std::is_same_v<T, float>;  // the TF32 switch only matters for float32
+  const PlanKey key{static_cast<int64_t>(dir), f32 ? 0 : 1, f32 && st.tf32 ? 1 : 0, g.B, g.G, g.C, g.O,
                     g.Lin, g.Lout, g.K, g.d, g.p};
   auto it = cs.plans.find(key);
   if (it == cs.plans.end()) {
