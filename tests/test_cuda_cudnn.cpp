@@ -39,11 +39,11 @@ using namespace lowpass::test;
 
 namespace {
 
+#ifdef LOWPASS_HAVE_CUDA
 constexpr int64_t kTail = 17;  // NaN elements after every output cuDNN writes
 
 double tol_of(DType t) { return t == DType::F32 ? 1e-5 : 1e-12; }
 
-#ifdef LOWPASS_HAVE_CUDA
 // A GPU tensor of `shape` whose storage is NaN and runs kTail elements past its end.
 Tensor nan_out(Context& ctx, const Shape& shape, DType t) {
   Tensor full = Tensor::full(ctx, {shape_numel(shape) + kTail}, std::numeric_limits<double>::quiet_NaN(), t).to(kGpu);
