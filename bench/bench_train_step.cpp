@@ -1,6 +1,7 @@
 // lowpass twin of bench/bench_torch.py: times one case (model × mode) of a training step and prints one JSON line.
 // Cases: binary batch 256 (incl. reverse complements), L 1000, T 1; profile batch 128 (incl. RC), L 1346, matched
 // controls. Run: build-bench/bench/bench_train_step --model binary --mode prior --threads 2
+// (GPU: --device cuda [--tf32] [--conv im2col|cudnn]; --conv picks the CUDA conv1d backend, default LOWPASS_CUDA_CONV)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -16,7 +17,11 @@
 #include "engine/context.h"
 #include "engine/ops.h"
 #include "engine/optim.h"
+#include "kernels/cuda/conv_backend.h"
 #include "kernels/cuda/runtime.h"
+#ifdef LOWPASS_HAVE_CUDA
+#include "kernels/cuda/conv_cudnn.h"
+#endif
 #include "models/arch/model.h"
 #include "models/loss/objective.h"
 
@@ -30,12 +35,14 @@ struct Args {
   int threads = 2, repeats = 5, warmup = 2;
   std::string device = "cpu";
   bool tf32 = false;
+  std::string conv;  // CUDA conv1d backend (--conv im2col|cudnn); empty: LOWPASS_CUDA_CONV's default
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step --model binary|profile --mode noprior|prior|infer|attr "
-               "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32]\n",
+               "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32] "
+               "[--conv im2col|cudnn]\n",
                why);
   std::exit(2);
 }
@@ -55,6 +62,7 @@ Args parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--warmup")) a.warmup = std::atoi(val("--warmup"));
     else if (!std::strcmp(argv[i], "--device")) a.device = val("--device");
     else if (!std::strcmp(argv[i], "--tf32")) a.tf32 = true;
+    else if (!std::strcmp(argv[i], "--conv")) a.conv = val("--conv");
     else usage((std::string("unknown argument ") + argv[i]).c_str());
   }
   if (a.model != "binary" && a.model != "profile") usage("--model must be binary or profile");
@@ -63,6 +71,14 @@ Args parse(int argc, char** argv) {
     usage("--mode must be noprior, prior, infer, attr, chain or chain_composed");
   if (a.repeats < 1 || a.warmup < 0 || a.threads < 1 || a.batch < 0) usage("bad --repeats/--warmup/--threads/--batch");
   if (a.batch == 0) a.batch = a.model == "binary" ? 256 : 128;
+  if (!a.conv.empty()) {
+    try {
+      (void)cuda::parse_conv_backend(a.conv, "--conv");
+    } catch (const std::exception& e) {
+      usage(e.what());
+    }
+    if (a.device.rfind("cuda", 0) != 0) usage("--conv selects the CUDA conv1d backend: it needs --device cuda");
+  }
   if (a.batch % 4) usage("--batch must be a multiple of 4 (half reverse complements, half positives)");
   return a;
 }
@@ -129,6 +145,7 @@ int main(int argc, char** argv) {
     if (dev.is_cuda()) {  // model and batch on the GPU before timing, as bench_torch.py does
       model->to(dev);
       cuda::set_tf32(ctx, dev.index, a.tf32);
+      if (!a.conv.empty()) cuda::set_conv_backend(ctx, dev.index, cuda::parse_conv_backend(a.conv, "--conv"));
       batch.x = batch.x.to(dev), batch.y = batch.y.to(dev);
       if (batch.control.defined()) batch.control = batch.control.to(dev);
     }
@@ -225,6 +242,17 @@ int main(int argc, char** argv) {
       const cuda::AllocatorStats after = cuda::allocator_stats(dev.index);
       out["cuda_mallocs_timed"] = after.device_mallocs - before.device_mallocs;
       out["gpu_reserved_mb"] = static_cast<double>(after.bytes_in_use + after.bytes_cached) / (1024.0 * 1024.0);
+      const cuda::ConvBackend cb = cuda::conv_backend(ctx, dev.index);
+      out["conv"] = cuda::conv_backend_name(cb);
+#ifdef LOWPASS_HAVE_CUDA
+      if (cb == cuda::ConvBackend::Cudnn) {  // run-time cuDNN version, and how much of the conv work cuDNN took
+        const cuda::CudnnStats cs = cuda::cudnn_stats(ctx, dev.index);
+        out["cudnn"] = cuda::cudnn_version();
+        out["cudnn_calls"] = cs.fwd + cs.bwd_data + cs.bwd_filter;
+        out["cudnn_declined"] = cs.declined;
+        out["cudnn_plans"] = cs.plans;
+      }
+#endif
     }
     std::printf("%s\n", out.dump().c_str());
   } catch (const std::exception& e) {

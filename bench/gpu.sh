@@ -2,33 +2,50 @@
 # GPU benchmark (issue 7): lowpass vs PyTorch eager training steps on one CUDA device, alternating A/B rounds,
 # medians over repeats after warm-up, plus the card's measured ceilings (copy bandwidth, SGEMM). Runs where
 # bench_train_step was built with CUDA: on the lent GPU machine from scripts/gpu_bundle.sh's .dev/bin.
-# Usage: bash bench/gpu.sh [--rounds N] [--repeats R] [--cases "binary:prior ..."]   (JSON lines to $OUT or ./gpu-bench)
+# Each round also times lowpass with its opt-in cuDNN conv path (--conv cudnn, impl "lowpass-cudnn"; --no-cudnn skips
+# it), and bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary).
+# Usage: bash bench/gpu.sh [--rounds N] [--repeats R] [--cases "binary:prior ..."] [--no-cudnn]
+#        (JSON lines to $OUT or ./gpu-bench)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=2 REPEATS=10 WARMUP=3
 CASES="binary:prior binary:noprior profile:prior profile:noprior binary:infer binary:attr profile:infer profile:attr"
+CUDNN=1
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
     --repeats) REPEATS=$2; shift 2 ;;
     --cases) CASES=$2; shift 2 ;;
-    *) echo "usage: bench/gpu.sh [--rounds N] [--repeats R] [--cases LIST]" >&2; exit 2 ;;
+    --no-cudnn) CUDNN=0; shift ;;
+    *) echo "usage: bench/gpu.sh [--rounds N] [--repeats R] [--cases LIST] [--no-cudnn]" >&2; exit 2 ;;
   esac
 done
 OUTDIR=${OUT:-gpu-bench}
 mkdir -p "$OUTDIR"
 JSONL="$OUTDIR/gpu_bench.jsonl"
 LP=${LOWPASS_BENCH_BIN:-$(command -v bench_train_step || echo build/bench/bench_train_step)}
+CONV=${LOWPASS_BENCH_CONV_BIN:-$(dirname "$LP")/bench_conv1d}
+. scripts/cudnn_path.sh  # binaries built with cuDNN load libcudnn.so.9 from PyTorch's pip copy on the GPU machine
 PY=${LOWPASS_BENCH_PY:-python3}
 "$PY" bench/gpu_ceilings.py | tee -a "$JSONL"
 run_lp() { "$LP" --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" $3; }
+# lowpass with the cuDNN conv path, tagged as its own impl (skipped with --no-cudnn).
+run_lp_cudnn() {
+  [ "$CUDNN" = 1 ] || return 0
+  run_lp "$1" "$2" "--conv cudnn" | sed 's/"impl":"lowpass"/"impl":"lowpass-cudnn"/'
+}
 run_pt() { "$PY" bench/bench_torch.py --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" --tf32 "$3"; }
 for r in $(seq 1 "$ROUNDS"); do
   for c in $CASES; do
     m=${c%%:*} mode=${c##*:}
     echo "round $r: $m $mode" >&2
-    if [ $((r % 2)) = 1 ]; then run_lp "$m" "$mode" "" | tee -a "$JSONL"; run_pt "$m" "$mode" 0 | tee -a "$JSONL"
-    else run_pt "$m" "$mode" 0 | tee -a "$JSONL"; run_lp "$m" "$mode" "" | tee -a "$JSONL"; fi
+    if [ $((r % 2)) = 1 ]; then
+      run_lp "$m" "$mode" "" | tee -a "$JSONL"; run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"
+      run_pt "$m" "$mode" 0 | tee -a "$JSONL"
+    else
+      run_pt "$m" "$mode" 0 | tee -a "$JSONL"; run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"
+      run_lp "$m" "$mode" "" | tee -a "$JSONL"
+    fi
   done
 done
 # TF32 variants once (PyTorch's own default lets cuDNN convolutions use TF32).
@@ -43,4 +60,12 @@ for b in 256 8192; do
     "$LP" --device cuda --model binary --mode $mode --batch $b --repeats "$REPEATS" --warmup "$WARMUP" | tee -a "$JSONL"
   done
 done
+# conv1d kernels alone, im2col + cuBLAS vs cuDNN (each checked against the CPU before it is timed).
+if [ "$CUDNN" = 1 ] && [ -x "$CONV" ]; then
+  for be in im2col cudnn; do "$CONV" --conv "$be" --threads 8 2>&1 | tee -a "$OUTDIR/conv1d_gpu.txt"; done
+fi
 "$PY" bench/summarize_gpu.py "$JSONL" | tee "$OUTDIR/gpu_summary.md"
+if [ -s "$OUTDIR/conv1d_gpu.txt" ]; then
+  { echo; echo "conv1d kernels alone (bench_conv1d --conv im2col, then --conv cudnn):"; echo; echo '```'
+    cat "$OUTDIR/conv1d_gpu.txt"; echo '```'; } | tee -a "$OUTDIR/gpu_summary.md"
+fi

@@ -1,5 +1,7 @@
 # Summarises bench/gpu.sh's JSON lines as a Markdown table: median step time per (impl, model, mode) over rounds,
 # PyTorch / lowpass ratio, FLOP/s from bench/summarize.py's layer counts against the card's measured SGEMM rate.
+# Rows tagged "(cuDNN conv)" are lowpass with its opt-in cuDNN conv path (impl "lowpass-cudnn"), followed by a short
+# im2col-vs-cuDNN table.
 # Usage: python3 bench/summarize_gpu.py gpu_bench.jsonl
 import json
 import os
@@ -30,7 +32,7 @@ def main():
           "| device mallocs in timed steps | GPU MB lowpass / PyTorch |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     keys = sorted({(m, mo) for (_, m, mo) in runs if not mo.startswith("chain")})
-    for impl_lp, impl_pt in (("lowpass", "pytorch"), ("lowpass-tf32", "pytorch-tf32")):
+    for impl_lp, impl_pt in (("lowpass", "pytorch"), ("lowpass-tf32", "pytorch-tf32"), ("lowpass-cudnn", "pytorch")):
         for m, mo in keys:
             lp, pt = runs.get((impl_lp, m, mo)), runs.get((impl_pt, m, mo))
             if not lp or not pt:
@@ -43,9 +45,23 @@ def main():
             pct = f"{100 * tfl / ceil['sgemm_fp32_TFLOPs']:.0f} %" if ceil else "–"
             mallocs = max(r.get("cuda_mallocs_timed", 0) for r in lp)
             mem = f"{lp[0].get('gpu_reserved_mb', 0):.0f} / {pt[0].get('gpu_reserved_mb') or 0:.0f}"
-            tag = " (TF32)" if impl_lp.endswith("tf32") else ""
+            tag = " (TF32)" if impl_lp.endswith("tf32") else " (cuDNN conv)" if impl_lp.endswith("cudnn") else ""
             print(f"| {m} | {mo}{tag} | {batch} | {1e3 * tl:.2f} | {1e3 * tp:.2f} | {tp / tl:.2f}× | {tfl:.2f} | {pct} "
                   f"| {mallocs} | {mem} |")
+
+    ab = [(m, mo) for m, mo in keys if runs.get(("lowpass", m, mo)) and runs.get(("lowpass-cudnn", m, mo))]
+    if ab:
+        cudnn = runs[("lowpass-cudnn",) + ab[0]][0]
+        print(f"\nlowpass conv backends, same run: im2col + cuBLAS (default) vs cuDNN {cudnn.get('cudnn', '?')} "
+              "(deterministic algorithms, FMA math):\n")
+        print("| model | mode | im2col ms | cuDNN ms | im2col / cuDNN | cuDNN calls in the run (warm-up included), declined |")
+        print("|---|---|---|---|---|---|")
+        for m, mo in ab:
+            ti = statistics.median(r["median_s"] for r in runs[("lowpass", m, mo)])
+            c = runs[("lowpass-cudnn", m, mo)]
+            tc = statistics.median(r["median_s"] for r in c)
+            print(f"| {m} | {mo} | {1e3 * ti:.2f} | {1e3 * tc:.2f} | {ti / tc:.2f}× "
+                  f"| {c[0].get('cudnn_calls', '–')}, {c[0].get('cudnn_declined', '–')} |")
 
     chains = sorted({r["batch"] for (impl, m, mo), rs in runs.items() if mo.startswith("chain") for r in rs})
     if chains:

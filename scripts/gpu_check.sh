@@ -1,19 +1,21 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (device tool) from the repository root, over .dev/ made by scripts/gpu_bundle.sh:
-# the CUDA test suite, compute-sanitizer memcheck/racecheck on it, and the GPU benchmarks. Logs go to $OUT.
-# Usage: bash scripts/gpu_check.sh [tests|sanitize|bench|all]...
+# the CUDA test suite, compute-sanitizer memcheck/racecheck on it, the opt-in cuDNN conv path, and the GPU
+# benchmarks. Logs go to $OUT.
+# Usage: bash scripts/gpu_check.sh [tests|sanitize|cudnn|bench|all]...
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 cuda_lib=$(dirname "$(find / -name 'libcublas.so.1[0-9]*' -not -path '*/proc/*' 2>/dev/null | head -1)")
 cufft_lib=$(dirname "$(find / -name 'libcufft.so.1[0-9]*' -not -path '*/proc/*' 2>/dev/null | head -1)")
 export LD_LIBRARY_PATH="$PWD/.dev/lib:$cuda_lib:$cufft_lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export PATH="$PWD/.dev/bin:/usr/local/cuda/bin:$PATH"
+. "$(dirname "$0")/cudnn_path.sh"  # libcudnn.so.9 (PyTorch's pip copy) first on LD_LIBRARY_PATH; sets CUDNN_LIB
 steps=${*:-all}
 run() { echo "== $*"; "$@"; echo "== rc=$?"; }
 {
   nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
   lscpu | grep -m1 'Model name'
-  echo "cublas: $cuda_lib  cufft: $cufft_lib"
+  echo "cublas: $cuda_lib  cufft: $cufft_lib  cudnn: ${CUDNN_LIB:-not found}"
   ldd .dev/bin/lowpass_tests | grep -i 'not found\|cu'
 } 2>&1 | tee "$OUT/machine.txt"
 for s in $steps; do
@@ -25,14 +27,27 @@ for s in $steps; do
   case $s in
   sanitize|all)
     # kernel-level cases only: the model-level ones run the same kernels, 10-100x slower under the tools
-    skip='*training step*,*train --device*'
+    skip='*training step*,*train --device*,*cuDNN*'  # cuDNN's cases: memcheck in the cudnn stage
     run timeout "${T_MEMCHECK:-150}" compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tce="$skip" 2>&1 | tail -40 | tee "$OUT/memcheck.log"
     run timeout "${T_RACECHECK:-90}" compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tce="$skip" 2>&1 | tail -40 | tee "$OUT/racecheck.log"
     ;;
   esac
   case $s in
+  cudnn|all)
+    # The cuDNN conv path (opt-in, docs/cuda.md): its own cases, then the model-level training-step cases with every
+    # Context's convs on cuDNN (LOWPASS_CUDA_CONV=cudnn), memcheck on the dispatch case, and the conv1d A/B.
+    run env LOWPASS_CUDA_CONV=cudnn timeout "${T_CUDNN:-300}" lowpass_tests -ts=cuda \
+      -sf='*test_cuda_cudnn.cpp,*test_cuda_train.cpp' 2>&1 | tee "$OUT/tests_cudnn.log"
+    run timeout "${T_CUDNN_MEMCHECK:-150}" compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda \
+      -tc='cuDNN backend through*' 2>&1 | tail -40 | tee "$OUT/memcheck_cudnn.log"
+    for be in im2col cudnn; do
+      run timeout "${T_CONV_BENCH:-120}" bench_conv1d --conv "$be" --threads 8 2>&1 | tee -a "$OUT/conv1d_ab.txt"
+    done
+    ;;
+  esac
+  case $s in
   bench|all)
-    LOWPASS_BENCH_BIN=$PWD/.dev/bin/bench_train_step run timeout "${T_BENCH:-240}" bash bench/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
+    LOWPASS_BENCH_BIN=$PWD/.dev/bin/bench_train_step run timeout "${T_BENCH:-360}" bash bench/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
     ;;
   esac
 done

@@ -5,6 +5,7 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 export LD_LIBRARY_PATH="$PWD/.dev/lib:/usr/local/cuda/lib64:/usr/local/cuda-13.0/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}"
+. scripts/cudnn_path.sh  # a build with cuDNN (meson -Dcudnn) needs libcudnn.so.9 to load: PyTorch's pip copy there
 LP=${LOWPASS_BIN:-$PWD/.dev/bin/lowpass}
 W=$(mktemp -d)
 compare() {  # compare NPZ_A NPZ_B: max |a-b| / max |b| per array

@@ -21,9 +21,15 @@ fi
 BUILD=${1:-build}
 shift || true
 CUDA=${LOWPASS_CUDA:-auto}
+# cuDNN (the opt-in conv path) stays `auto` even where LOWPASS_CUDA=enabled: a machine with nvcc but no cuDNN builds.
+# LOWPASS_CUDNN=enabled|disabled overrides. An existing build dir gets -Dcudnn only when LOWPASS_CUDNN is set (one
+# configured before the option existed would reject it; it picks the option up, as auto, when ninja regenerates).
+CUDNN_OPT=()
+[ -n "${LOWPASS_CUDNN:-}" ] && CUDNN_OPT=(-Dcudnn="$LOWPASS_CUDNN")
 if [ -d "$BUILD" ] && [ -f "$BUILD/build.ninja" ]; then
-  meson configure "$BUILD" -Dcuda="$CUDA" "$@" >/dev/null
+  meson configure "$BUILD" -Dcuda="$CUDA" "${CUDNN_OPT[@]}" "$@" >/dev/null
 else
-  meson setup "$BUILD" -Dcuda="$CUDA" "$@" >/dev/null
+  [ ${#CUDNN_OPT[@]} -eq 0 ] && CUDNN_OPT=(-Dcudnn=auto)
+  meson setup "$BUILD" -Dcuda="$CUDA" "${CUDNN_OPT[@]}" "$@" >/dev/null
 fi
 ninja -C "$BUILD"

@@ -1,11 +1,14 @@
 // CUDA conv1d: im2col (batch chunks) + cuBLAS strided-batched GEMM for the correlation, one GEMM per
 // group with k = chunk·Lout for the weight grad, one-hot gather/scatter kernels. float32 GEMMs run in
-// plain float32 unless TF32 is switched on (cuda::set_tf32). Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// plain float32 unless TF32 is switched on (cuda::set_tf32). With the cuDNN backend selected (conv_backend.h,
+// opt-in) the dense directions go to conv_cudnn.cu first and come back here when cuDNN declines.
+// Test: build-cuda/tests/lowpass_tests -ts=cuda.
 #include "kernels/cuda/conv1d.h"
 
 #include <climits>
 #include <initializer_list>
 
+#include "kernels/cuda/conv_cudnn.h"
 #include "kernels/cuda/cuda_state.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/gemm.h"
@@ -293,16 +296,23 @@ void conv1d_corr_wgrad_scatter(const int8_t* codes, const Tensor& dy, Tensor& dw
   });
 }
 
+namespace {
+// The cuDNN backend is selected for t's Context (its first conv runs through conv_cudnn.cu).
+bool cudnn_selected(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Cudnn; }
+}  // namespace
+
 void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o) {
   CorrGeom g = fwd_geom(x, w, o);
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
     DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
     if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_gather(codes.get(), w, bias, y, g);
   }
+  if (cudnn_selected(x) && cuda::conv1d_fwd_cudnn(x, w, bias, y, o)) return;
   cuda::conv1d_corr(x, w, bias, y, g);
 }
 
 void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv1dOpts& o) {
+  if (cudnn_selected(dy) && cuda::conv1d_bwd_input_cudnn(dy, w, dx, o)) return;
   const int64_t G = o.groups, O = w.size(0) / G, C = w.size(1), K = w.size(2);
   Tensor wt = Tensor::empty(w.ctx(), {G * C, O, K}, w.dtype(), w.device());
   int64_t total = w.numel();
@@ -325,6 +335,7 @@ void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const
     DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
     if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_wgrad_scatter(codes.get(), dy, dw, g);
   }
+  if (cudnn_selected(x) && cuda::conv1d_bwd_weight_cudnn(x, dy, dw, o)) return;
   cuda::conv1d_corr_wgrad(x, dy, dw, g);
 }
 

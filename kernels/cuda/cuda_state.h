@@ -1,5 +1,6 @@
-// CudaState: the CUDA resources of one Context — its stream, cuBLAS handle, cuFFT plan cache and the
-// device's properties. Created on first use by cuda::state(ctx, device); freed with the Context.
+// CudaState: the CUDA resources of one Context — its stream, cuBLAS handle, cuFFT plan cache, the cuDNN state of
+// the opt-in cuDNN conv path and the device's properties. Created on first use by cuda::state(ctx, device); freed
+// with the Context.
 // Test: tests/test_cuda.cpp (-ts=cuda).
 #pragma once
 #include <cstdint>
@@ -9,8 +10,11 @@
 #include "engine/context.h"
 #include "engine/tensor.h"
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/conv_backend.h"
 
 namespace lowpass {
+
+struct CudnnState;  // kernels/cuda/conv_cudnn.cu
 
 struct CudaState {
   explicit CudaState(int device);
@@ -30,6 +34,10 @@ struct CudaState {
   int max_smem_optin = 48 << 10;  // bytes of shared memory a block may ask for
   bool tf32 = false;  // float32 GEMMs on TF32 tensor cores (cuda::set_tf32; gemm.cu)
   int64_t conv_workspace_bytes = int64_t{256} << 20;  // im2col chunk budget (conv1d.cu); tests shrink it
+  // Dense conv1d path (conv_backend.h): LOWPASS_CUDA_CONV's value at construction, then cuda::set_conv_backend.
+  cuda::ConvBackend conv_backend = cuda::ConvBackend::Im2col;
+  int64_t cudnn_workspace_limit = int64_t{256} << 20;  // largest workspace a cuDNN algorithm may use
+  CudnnState* cudnn = nullptr;  // cuDNN handle + per-geometry plans, made by the first cuDNN conv; freed here
 
   // Batched 1-d FFT plan along contiguous rows of length n (R2C/C2R/D2Z/Z2D), cached by
   // (type, n, batch) and bound to `stream`. The plan's work area is allocated once, at creation.

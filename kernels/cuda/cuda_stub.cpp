@@ -1,5 +1,6 @@
 // Stand-in for the CUDA backend when lowpass is built without nvcc (-Dcuda=disabled or no nvcc).
 #include "engine/error.h"
+#include "kernels/cuda/conv_backend.h"
 #include "kernels/cuda/runtime.h"
 
 namespace lowpass::cuda {
@@ -23,4 +24,10 @@ std::string device_name(int) { return ""; }
 void set_tf32(Context&, int, bool on) {
   if (on) no_cuda();
 }
+bool cudnn_compiled() { return false; }
+std::string cudnn_version() { return ""; }
+void set_conv_backend(Context&, int, ConvBackend b) {
+  if (b == ConvBackend::Cudnn) no_cuda();
+}
+ConvBackend conv_backend(Context&, int) { return ConvBackend::Im2col; }
 }  // namespace lowpass::cuda

@@ -11,6 +11,7 @@
 #include <vector>
 
 #include "kernels/cuda/check.h"
+#include "kernels/cuda/conv_cudnn.h"
 #include "kernels/cuda/cuda_state.h"
 
 namespace lowpass::cuda {
@@ -244,6 +245,8 @@ void set_tf32(Context& ctx, int device, bool on) { state(ctx, device).tf32 = on;
 namespace lowpass {
 
 CudaState::CudaState(int dev) : device(dev) {
+  conv_backend = cuda::default_conv_backend();  // LOWPASS_CUDA_CONV; an unknown value throws here
+  if (conv_backend == cuda::ConvBackend::Cudnn) cuda::require_cudnn("LOWPASS_CUDA_CONV=cudnn");
   LP_CHECK(cuda::available(), "a CUDA tensor was used but no GPU is usable: ", cuda::unavailable_reason());
   LP_CUDA_CHECK(cudaSetDevice(device));
   stream = nullptr;  // the device's legacy default stream (cuda_state.h says why)
@@ -256,6 +259,7 @@ CudaState::CudaState(int dev) : device(dev) {
 }
 
 CudaState::~CudaState() {
+  cuda::cudnn_state_destroy(cudnn);  // its descriptors and handle first (it never throws)
   for (auto& [key, plan] : plans_) {
     cufftResult r = cufftDestroy(plan);
     if (r != CUFFT_SUCCESS)

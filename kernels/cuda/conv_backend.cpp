@@ -1,0 +1,40 @@
+// conv backend names and LOWPASS_CUDA_CONV parsing (kernels/cuda/conv_backend.h): plain C++, built with and
+// without CUDA so the parser is tested everywhere. Test: build-cuda/tests/lowpass_tests -ts=cuda -sf='*cudnn*'
+#include "kernels/cuda/conv_backend.h"
+
+#include <cstdlib>
+#include <optional>
+
+#include "engine/error.h"
+
+namespace lowpass::cuda {
+
+const char* conv_backend_name(ConvBackend b) { return b == ConvBackend::Cudnn ? "cudnn" : "im2col"; }
+
+ConvBackend parse_conv_backend(std::string_view s, const char* what) {
+  if (s == "im2col") return ConvBackend::Im2col;
+  if (s == "cudnn") return ConvBackend::Cudnn;
+  throw Error(detail::concat(what, ": unknown CUDA convolution backend '", s, "' (expected im2col or cudnn)"));
+}
+
+ConvBackend conv_backend_from_env_value(const char* value) {
+  if (!value || !*value) return ConvBackend::Im2col;
+  return parse_conv_backend(value, "LOWPASS_CUDA_CONV");
+}
+
+ConvBackend default_conv_backend() {
+  // Read once; a bad value is remembered as such and reported at every call (each new Context's first CUDA use).
+  static const std::optional<std::string> env = [] {
+    const char* e = std::getenv("LOWPASS_CUDA_CONV");
+    return e ? std::optional<std::string>(e) : std::nullopt;
+  }();
+  return conv_backend_from_env_value(env ? env->c_str() : nullptr);
+}
+
+void require_cudnn(const char* who) {
+  LP_CHECK(cudnn_compiled(), who, ": the cuDNN convolution backend was requested, but lowpass was built without "
+           "cuDNN (configure with -Dcuda=enabled -Dcudnn=enabled where cudnn.h and libcudnn are installed; "
+           "LOWPASS_CUDA_CONV=im2col or unset selects the default im2col + cuBLAS path)");
+}
+
+}  // namespace lowpass::cuda

@@ -1,0 +1,39 @@
+// Which implementation CUDA conv1d uses for its dense correlations: im2col + cuBLAS (the default, verified on an
+// H100) or cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu). Chosen per Context with
+// cuda::set_conv_backend, or for every Context by LOWPASS_CUDA_CONV=im2col|cudnn (read once).
+// Test: build-cuda/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'  (the parser's case runs without a GPU).
+#pragma once
+#include <string>
+#include <string_view>
+
+namespace lowpass {
+class Context;
+}
+
+namespace lowpass::cuda {
+
+enum class ConvBackend { Im2col, Cudnn };
+
+const char* conv_backend_name(ConvBackend b);  // "im2col" | "cudnn"
+// "im2col" or "cudnn" (exactly); anything else throws lowpass::Error naming `what` (a flag or variable),
+// the value and the choices.
+ConvBackend parse_conv_backend(std::string_view s, const char* what);
+// LOWPASS_CUDA_CONV's value as the default backend: Im2col when unset (nullptr) or empty, else parsed.
+ConvBackend conv_backend_from_env_value(const char* value);
+// The process default: LOWPASS_CUDA_CONV read once (the first call; later changes are not seen). Throws on a bad
+// value, every call. Each new Context's CUDA state starts with this backend.
+ConvBackend default_conv_backend();
+
+// Whether the cuDNN path was compiled in (meson -Dcudnn, LOWPASS_HAVE_CUDNN). False without CUDA.
+bool cudnn_compiled();
+// Throws lowpass::Error "<who>: ... built without cuDNN ..." unless cudnn_compiled().
+void require_cudnn(const char* who);
+// cuDNN's run-time version from cudnnGetVersion(), e.g. "9.19.0"; "" when not compiled in. Needs no GPU.
+std::string cudnn_version();
+
+// The conv backend of ctx's CUDA state on `device` (creates the state: needs a usable GPU). Cudnn in a build
+// without cuDNN throws "built without cuDNN".
+void set_conv_backend(Context& ctx, int device, ConvBackend b);
+ConvBackend conv_backend(Context& ctx, int device);
+
+}  // namespace lowpass::cuda

@@ -1,0 +1,22 @@
+# Sourced (not run) by scripts/gpu_check.sh and bench/gpu.sh on the GPU machine: puts the directory holding
+# libcudnn.so.9 first on LD_LIBRARY_PATH, because binaries built with cuDNN (meson -Dcudnn) need it to load and
+# scripts/gpu_bundle.sh copies no CUDA libraries. There cuDNN 9 comes with PyTorch's pip packages
+# (/opt/torch/.venv/lib/python3.*/site-packages/nvidia/cudnn/lib or nvidia/cu13/lib). Sets CUDNN_LIB ("" if none).
+# Usage: . scripts/cudnn_path.sh   (LOWPASS_CUDNN_LIB=DIR to name the directory yourself)
+CUDNN_LIB=""
+for f in ${LOWPASS_CUDNN_LIB:+"$LOWPASS_CUDNN_LIB/libcudnn.so.9"} \
+         /opt/torch/.venv/lib/python3*/site-packages/nvidia/cudnn/lib/libcudnn.so.9 \
+         /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/lib/libcudnn.so.9 \
+         /usr/local/cuda/lib64/libcudnn.so.9 /usr/lib/x86_64-linux-gnu/libcudnn.so.9; do
+  if [ -e "$f" ]; then CUDNN_LIB=$(dirname "$f"); break; fi
+done
+if [ -z "$CUDNN_LIB" ]; then  # anywhere else (slow, last resort)
+  f=$(find / -name 'libcudnn.so.9' -not -path '/proc/*' 2>/dev/null | head -1)
+  [ -n "$f" ] && CUDNN_LIB=$(dirname "$f")
+fi
+if [ -n "$CUDNN_LIB" ]; then
+  case ":${LD_LIBRARY_PATH:-}:" in
+    *":$CUDNN_LIB:"*) ;;
+    *) export LD_LIBRARY_PATH="$CUDNN_LIB${LD_LIBRARY_PATH:+:$LD_LIBRARY_PATH}" ;;
+  esac
+fi
