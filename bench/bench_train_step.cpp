@@ -1,7 +1,7 @@
 // lowpass twin of bench/bench_torch.py: times one case (model × mode) of a training step and prints one JSON line.
 // Cases: binary batch 256 (incl. reverse complements), L 1000, T 1; profile batch 128 (incl. RC), L 1346, matched
 // controls. Run: build-bench/bench/bench_train_step --model binary --mode prior --threads 2
-// (GPU: --device cuda [--tf32] [--conv im2col|cudnn]; --conv picks the CUDA conv1d backend, default LOWPASS_CUDA_CONV)
+// (GPU: --device cuda [--tf32] [--conv im2col|direct|cudnn]; --conv picks the CUDA conv1d backend, default LOWPASS_CUDA_CONV)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -35,14 +35,14 @@ struct Args {
   int threads = 2, repeats = 5, warmup = 2;
   std::string device = "cpu";
   bool tf32 = false;
-  std::string conv;  // CUDA conv1d backend (--conv im2col|cudnn); empty: LOWPASS_CUDA_CONV's default
+  std::string conv;  // CUDA conv1d backend (--conv im2col|direct|cudnn); empty: LOWPASS_CUDA_CONV's default
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step --model binary|profile --mode noprior|prior|infer|attr "
                "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32] "
-               "[--conv im2col|cudnn]\n",
+               "[--conv im2col|direct|cudnn]\n",
                why);
   std::exit(2);
 }

@@ -3,7 +3,8 @@
 # medians over repeats after warm-up, plus the card's measured ceilings (copy bandwidth, SGEMM). Runs where
 # bench_train_step was built with CUDA: on the lent GPU machine from scripts/gpu_bundle.sh's .dev/bin.
 # Each round also times lowpass with its opt-in cuDNN conv path (--conv cudnn, impl "lowpass-cudnn"; --no-cudnn skips
-# it), and bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary).
+# it) and with the direct kernels for layers with few outputs (--conv direct, impl "lowpass-direct"), and
+# bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary).
 # Usage: bash bench/gpu.sh [--rounds N] [--repeats R] [--cases "binary:prior ..."] [--no-cudnn]
 #        (JSON lines to $OUT or ./gpu-bench)
 set -uo pipefail
@@ -34,6 +35,8 @@ run_lp_cudnn() {
   [ "$CUDNN" = 1 ] || return 0
   run_lp "$1" "$2" "--conv cudnn" | sed 's/"impl":"lowpass"/"impl":"lowpass-cudnn"/'
 }
+# lowpass with the direct kernels for layers with <= 16 outputs per group (opt-in until verified on a GPU).
+run_lp_direct() { run_lp "$1" "$2" "--conv direct" | sed 's/"impl":"lowpass"/"impl":"lowpass-direct"/'; }
 run_pt() { "$PY" bench/bench_torch.py --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" --tf32 "$3"; }
 for r in $(seq 1 "$ROUNDS"); do
   for c in $CASES; do
@@ -41,10 +44,10 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "round $r: $m $mode" >&2
     if [ $((r % 2)) = 1 ]; then
       run_lp "$m" "$mode" "" | tee -a "$JSONL"; run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"
-      run_pt "$m" "$mode" 0 | tee -a "$JSONL"
+      run_lp_direct "$m" "$mode" | tee -a "$JSONL"; run_pt "$m" "$mode" 0 | tee -a "$JSONL"
     else
-      run_pt "$m" "$mode" 0 | tee -a "$JSONL"; run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"
-      run_lp "$m" "$mode" "" | tee -a "$JSONL"
+      run_pt "$m" "$mode" 0 | tee -a "$JSONL"; run_lp_direct "$m" "$mode" | tee -a "$JSONL"
+      run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"; run_lp "$m" "$mode" "" | tee -a "$JSONL"
     fi
   done
 done
@@ -61,11 +64,12 @@ for b in 256 8192; do
   done
 done
 # conv1d kernels alone, im2col + cuBLAS vs cuDNN (each checked against the CPU before it is timed).
-if [ "$CUDNN" = 1 ] && [ -x "$CONV" ]; then
-  for be in im2col cudnn; do "$CONV" --conv "$be" --threads 8 2>&1 | tee -a "$OUTDIR/conv1d_gpu.txt"; done
+if [ -x "$CONV" ]; then
+  bes="im2col direct"; [ "$CUDNN" = 1 ] && bes="$bes cudnn"
+  for be in $bes; do "$CONV" --conv "$be" --threads 8 2>&1 | tee -a "$OUTDIR/conv1d_gpu.txt"; done
 fi
 "$PY" bench/summarize_gpu.py "$JSONL" | tee "$OUTDIR/gpu_summary.md"
 if [ -s "$OUTDIR/conv1d_gpu.txt" ]; then
-  { echo; echo "conv1d kernels alone (bench_conv1d --conv im2col, then --conv cudnn):"; echo; echo '```'
+  { echo; echo "conv1d kernels alone (bench_conv1d --conv im2col, direct, then cudnn):"; echo; echo '```'
     cat "$OUTDIR/conv1d_gpu.txt"; echo '```'; } | tee -a "$OUTDIR/gpu_summary.md"
 fi

@@ -1,7 +1,8 @@
 # Summarises bench/gpu.sh's JSON lines as a Markdown table: median step time per (impl, model, mode) over rounds,
 # PyTorch / lowpass ratio, FLOP/s from bench/summarize.py's layer counts against the card's measured SGEMM rate.
 # Rows tagged "(cuDNN conv)" are lowpass with its opt-in cuDNN conv path (impl "lowpass-cudnn"), followed by a short
-# im2col-vs-cuDNN table.
+# im2col-vs-cuDNN table; rows tagged "(direct conv)" use the direct kernels for layers with few outputs (impl
+# "lowpass-direct").
 # Usage: python3 bench/summarize_gpu.py gpu_bench.jsonl
 import json
 import os
@@ -32,7 +33,8 @@ def main():
           "| device mallocs in timed steps | GPU MB lowpass / PyTorch |")
     print("|---|---|---|---|---|---|---|---|---|---|")
     keys = sorted({(m, mo) for (_, m, mo) in runs if not mo.startswith("chain")})
-    for impl_lp, impl_pt in (("lowpass", "pytorch"), ("lowpass-tf32", "pytorch-tf32"), ("lowpass-cudnn", "pytorch")):
+    for impl_lp, impl_pt in (("lowpass", "pytorch"), ("lowpass-tf32", "pytorch-tf32"), ("lowpass-cudnn", "pytorch"),
+                             ("lowpass-direct", "pytorch")):
         for m, mo in keys:
             lp, pt = runs.get((impl_lp, m, mo)), runs.get((impl_pt, m, mo))
             if not lp or not pt:
@@ -45,7 +47,8 @@ def main():
             pct = f"{100 * tfl / ceil['sgemm_fp32_TFLOPs']:.0f} %" if ceil else "–"
             mallocs = max(r.get("cuda_mallocs_timed", 0) for r in lp)
             mem = f"{lp[0].get('gpu_reserved_mb', 0):.0f} / {pt[0].get('gpu_reserved_mb') or 0:.0f}"
-            tag = " (TF32)" if impl_lp.endswith("tf32") else " (cuDNN conv)" if impl_lp.endswith("cudnn") else ""
+            tag = (" (TF32)" if impl_lp.endswith("tf32") else " (cuDNN conv)" if impl_lp.endswith("cudnn")
+                   else " (direct conv)" if impl_lp.endswith("direct") else "")
             print(f"| {m} | {mo}{tag} | {batch} | {1e3 * tl:.2f} | {1e3 * tp:.2f} | {tp / tl:.2f}× | {tfl:.2f} | {pct} "
                   f"| {mallocs} | {mem} |")
 

@@ -7,7 +7,7 @@ cd "$(dirname "$0")/.."
 build=${1:-build-dev}
 rm -rf .dev && mkdir -p .dev/bin .dev/lib
 grep -qx '/.dev/' .git/info/exclude 2>/dev/null || echo '/.dev/' >> .git/info/exclude
-for b in tests/lowpass_tests tools/lowpass bench/bench_train_step bench/bench_conv1d; do
+for b in tests/lowpass_tests tools/lowpass bench/bench_train_step bench/bench_conv1d bench/bench_optim; do
   [ -x "$build/$b" ] && cp "$build/$b" .dev/bin/
 done
 # Libraries: everything ldd resolves except glibc, the C++/OpenMP runtimes and the CUDA libraries

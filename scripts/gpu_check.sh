@@ -1,8 +1,8 @@
 #!/usr/bin/env bash
 # Runs on the GPU machine (device tool) from the repository root, over .dev/ made by scripts/gpu_bundle.sh:
-# the CUDA test suite, compute-sanitizer memcheck/racecheck on it, the opt-in cuDNN conv path, and the GPU
-# benchmarks. Logs go to $OUT.
-# Usage: bash scripts/gpu_check.sh [tests|sanitize|cudnn|bench|all]...
+# the CUDA test suite, compute-sanitizer memcheck/racecheck on it, the opt-in direct and cuDNN conv paths, and the
+# GPU benchmarks. Logs go to $OUT.
+# Usage: bash scripts/gpu_check.sh [tests|sanitize|direct|cudnn|bench|all]...
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 cuda_lib=$(dirname "$(find / -name 'libcublas.so.1[0-9]*' -not -path '*/proc/*' 2>/dev/null | head -1)")
@@ -33,6 +33,18 @@ for s in $steps; do
     ;;
   esac
   case $s in
+  direct|all)
+    # The direct kernels for layers with <= 16 outputs per group (opt-in, docs/cuda.md): the whole CUDA suite with
+    # every Context on LOWPASS_CUDA_CONV=direct (the conv cases and the training steps then go through them), and
+    # memcheck/racecheck on their own case.
+    run env LOWPASS_CUDA_CONV=direct timeout "${T_DIRECT:-200}" lowpass_tests -ts=cuda 2>&1 | tee "$OUT/tests_direct.log"
+    run timeout "${T_DIRECT_SAN:-120}" compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda \
+      -tc='direct conv1d kernels on the GPU*' 2>&1 | tail -20 | tee "$OUT/memcheck_direct.log"
+    run timeout "${T_DIRECT_SAN:-120}" compute-sanitizer --tool racecheck lowpass_tests -ts=cuda \
+      -tc='direct conv1d kernels on the GPU*' 2>&1 | tail -20 | tee "$OUT/racecheck_direct.log"
+    ;;
+  esac
+  case $s in
   cudnn|all)
     # The cuDNN conv path (opt-in, docs/cuda.md): its own cases, then the model-level training-step cases with every
     # Context's convs on cuDNN (LOWPASS_CUDA_CONV=cudnn), memcheck on the dispatch case, and the conv1d A/B.
@@ -48,6 +60,8 @@ for s in $steps; do
   case $s in
   bench|all)
     LOWPASS_BENCH_BIN=$PWD/.dev/bin/bench_train_step run timeout "${T_BENCH:-360}" bash bench/gpu.sh ${BENCH_ARGS:-} 2>&1 | tee "$OUT/bench.log"
+    # Optimiser-side cost, per-tensor vs arena (engine/arena.h): launches and read-backs per step.
+    run timeout 60 bench_optim --device cuda 2>&1 | tee "$OUT/bench_optim.md"
     ;;
   esac
 done

@@ -9,6 +9,7 @@
 #include <initializer_list>
 
 #include "kernels/cuda/conv_cudnn.h"
+#include "kernels/cuda/conv_direct.h"
 #include "kernels/cuda/cuda_state.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/gemm.h"
@@ -299,6 +300,10 @@ void conv1d_corr_wgrad_scatter(const int8_t* codes, const Tensor& dy, Tensor& dw
 namespace {
 // The cuDNN backend is selected for t's Context (its first conv runs through conv_cudnn.cu).
 bool cudnn_selected(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Cudnn; }
+// The direct kernels serve g (LOWPASS_CUDA_CONV=direct, and at most kDirectMaxO outputs per group).
+bool direct_serves(const Tensor& t, const CorrGeom& g) {
+  return state_of(t).conv_backend == ConvBackend::Direct && g.O <= kDirectMaxO;
+}
 }  // namespace
 
 void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o) {
@@ -308,6 +313,7 @@ void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tenso
     if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_gather(codes.get(), w, bias, y, g);
   }
   if (cudnn_selected(x) && cuda::conv1d_fwd_cudnn(x, w, bias, y, o)) return;
+  if (direct_serves(x, g)) return cuda::conv1d_corr_direct(x, w, bias, y, g);
   cuda::conv1d_corr(x, w, bias, y, g);
 }
 
@@ -325,6 +331,7 @@ void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const 
     });
   }
   CorrGeom g{dy.size(0), G, O, C, dy.size(2), dx.size(2), K, o.dilation, o.dilation * (K - 1) - o.pad_left};
+  if (direct_serves(dy, g)) return cuda::conv1d_corr_direct(dy, wt, Tensor(), dx, g);
   cuda::conv1d_corr(dy, wt, Tensor(), dx, g);
 }
 
@@ -336,6 +343,7 @@ void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const
     if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_wgrad_scatter(codes.get(), dy, dw, g);
   }
   if (cudnn_selected(x) && cuda::conv1d_bwd_weight_cudnn(x, dy, dw, o)) return;
+  if (direct_serves(x, g)) return cuda::conv1d_corr_wgrad_direct(x, dy, dw, g);
   cuda::conv1d_corr_wgrad(x, dy, dw, g);
 }
 

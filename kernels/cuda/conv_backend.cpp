@@ -9,12 +9,15 @@
 
 namespace lowpass::cuda {
 
-const char* conv_backend_name(ConvBackend b) { return b == ConvBackend::Cudnn ? "cudnn" : "im2col"; }
+const char* conv_backend_name(ConvBackend b) {
+  return b == ConvBackend::Cudnn ? "cudnn" : b == ConvBackend::Direct ? "direct" : "im2col";
+}
 
 ConvBackend parse_conv_backend(std::string_view s, const char* what) {
   if (s == "im2col") return ConvBackend::Im2col;
+  if (s == "direct") return ConvBackend::Direct;
   if (s == "cudnn") return ConvBackend::Cudnn;
-  throw Error(detail::concat(what, ": unknown CUDA convolution backend '", s, "' (expected im2col or cudnn)"));
+  throw Error(detail::concat(what, ": unknown CUDA convolution backend '", s, "' (expected im2col, direct or cudnn)"));
 }
 
 ConvBackend conv_backend_from_env_value(const char* value) {

@@ -1,6 +1,8 @@
 // Which implementation CUDA conv1d uses for its dense correlations: im2col + cuBLAS (the default, verified on an
-// H100) or cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu). Chosen per Context with
-// cuda::set_conv_backend, or for every Context by LOWPASS_CUDA_CONV=im2col|cudnn (read once).
+// H100), `direct` = the same plus the direct kernels for layers with at most 16 outputs per group
+// (kernels/cuda/conv_direct.h; opt-in until it has run on a GPU), or cuDNN's legacy convolution API (opt-in,
+// kernels/cuda/conv_cudnn.cu). Chosen per Context with cuda::set_conv_backend, or for every Context by
+// LOWPASS_CUDA_CONV=im2col|direct|cudnn (read once).
 // Test: build-cuda/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'  (the parser's case runs without a GPU).
 #pragma once
 #include <string>
@@ -12,10 +14,10 @@ class Context;
 
 namespace lowpass::cuda {
 
-enum class ConvBackend { Im2col, Cudnn };
+enum class ConvBackend { Im2col, Direct, Cudnn };
 
-const char* conv_backend_name(ConvBackend b);  // "im2col" | "cudnn"
-// "im2col" or "cudnn" (exactly); anything else throws lowpass::Error naming `what` (a flag or variable),
+const char* conv_backend_name(ConvBackend b);  // "im2col" | "direct" | "cudnn"
+// "im2col", "direct" or "cudnn" (exactly); anything else throws lowpass::Error naming `what` (a flag or variable),
 // the value and the choices.
 ConvBackend parse_conv_backend(std::string_view s, const char* what);
 // LOWPASS_CUDA_CONV's value as the default backend: Im2col when unset (nullptr) or empty, else parsed.
