@@ -3,6 +3,10 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include <cmath>
+#include <limits>
+#include <memory>
+
 #include "engine/tensor.h"
 #include "kernels/cuda/runtime.h"
 #include "tests/gradcheck.h"
@@ -23,6 +27,32 @@ inline const Device kGpu{DeviceKind::CUDA, 0};
 inline double rel(const Tensor& got, const Tensor& ref) {
   REQUIRE(got.shape() == ref.shape());
   return rel_err(got.to_vector<double>(), ref.to_vector<double>());
+}
+
+constexpr int64_t kCanary = 17;  // NaN-filled elements after every kernel-written output
+
+// A GPU output of `shape` whose storage is NaN everywhere and runs kCanary elements past its end.
+inline Tensor gpu_out(Context& ctx, const Shape& shape, DType t) {
+  Tensor full = Tensor::full(ctx, {shape_numel(shape) + kCanary}, std::numeric_limits<double>::quiet_NaN(), t).to(kGpu);
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = full.impl()->storage;
+  impl->shape = shape;
+  impl->dtype = t;
+  impl->ctx = &ctx;
+  return Tensor(impl);
+}
+
+// The kCanary elements after `view` are still NaN (nothing wrote past the end).
+inline bool canaries_intact(const Tensor& view) {
+  auto impl = std::make_shared<TensorImpl>();
+  impl->storage = view.impl()->storage;
+  impl->shape = {view.numel() + kCanary};
+  impl->dtype = view.dtype();
+  impl->ctx = &view.ctx();
+  auto all = Tensor(impl).to_vector<double>();
+  for (int64_t i = view.numel(); i < view.numel() + kCanary; ++i)
+    if (!std::isnan(all[static_cast<size_t>(i)])) return false;
+  return true;
 }
 
 }  // namespace lowpass::test

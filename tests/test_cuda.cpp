@@ -26,35 +26,9 @@ using namespace lowpass::test;
 
 namespace {
 
-constexpr int64_t kCanary = 17;  // NaN-filled elements after every kernel-written output
-
 double tol_for(DType t) { return t == DType::F32 ? 1e-5 : 1e-12; }
 
 Tensor rnd(Context& ctx, const Shape& s, double lo, double hi, DType t) { return Tensor::uniform(ctx, s, lo, hi, t); }
-
-// A GPU output of `shape` whose storage is NaN everywhere and runs kCanary elements past its end.
-Tensor gpu_out(Context& ctx, const Shape& shape, DType t) {
-  Tensor full = Tensor::full(ctx, {shape_numel(shape) + kCanary}, std::numeric_limits<double>::quiet_NaN(), t).to(kGpu);
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = full.impl()->storage;
-  impl->shape = shape;
-  impl->dtype = t;
-  impl->ctx = &ctx;
-  return Tensor(impl);
-}
-
-// The kCanary elements after `view` are still NaN (nothing wrote past the end).
-bool canaries_intact(const Tensor& view) {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = view.impl()->storage;
-  impl->shape = {view.numel() + kCanary};
-  impl->dtype = view.dtype();
-  impl->ctx = &view.ctx();
-  auto all = Tensor(impl).to_vector<double>();
-  for (int64_t i = view.numel(); i < view.numel() + kCanary; ++i)
-    if (!std::isnan(all[static_cast<size_t>(i)])) return false;
-  return true;
-}
 
 #ifdef LOWPASS_HAVE_CUDA
 // Runs a CPU kernel and its CUDA twin on the same inputs; compares outputs and canaries.

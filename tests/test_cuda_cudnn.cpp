@@ -8,6 +8,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <functional>
 #include <limits>
 #include <string>
 #include <vector>
@@ -40,33 +41,7 @@ using namespace lowpass::test;
 namespace {
 
 #ifdef LOWPASS_HAVE_CUDA
-constexpr int64_t kTail = 17;  // NaN elements after every output cuDNN writes
-
 double tol_of(DType t) { return t == DType::F32 ? 1e-5 : 1e-12; }
-
-// A GPU tensor of `shape` whose storage is NaN and runs kTail elements past its end.
-Tensor nan_out(Context& ctx, const Shape& shape, DType t) {
-  Tensor full = Tensor::full(ctx, {shape_numel(shape) + kTail}, std::numeric_limits<double>::quiet_NaN(), t).to(kGpu);
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = full.impl()->storage;
-  impl->shape = shape;
-  impl->dtype = t;
-  impl->ctx = &ctx;
-  return Tensor(impl);
-}
-
-// The kTail elements after `view` are still NaN.
-bool tail_is_nan(const Tensor& view) {
-  auto impl = std::make_shared<TensorImpl>();
-  impl->storage = view.impl()->storage;
-  impl->shape = {view.numel() + kTail};
-  impl->dtype = view.dtype();
-  impl->ctx = &view.ctx();
-  auto all = Tensor(impl).to_vector<double>();
-  for (int64_t i = view.numel(); i < view.numel() + kTail; ++i)
-    if (!std::isnan(all[static_cast<size_t>(i)])) return false;
-  return true;
-}
 
 struct Geo {
   int64_t B, Cin, L, Cout, K, d, pad, groups;  // symmetric padding `pad` on each side
@@ -97,49 +72,28 @@ void check_cudnn_directions(Context& ctx, const Geo& q, DType t, double tol, boo
   Tensor dy = Tensor::uniform(ctx, {q.B, q.Cout, Lout}, -1, 1, t);
   Tensor xg = x.to(kGpu), wg = w.to(kGpu), bg = bias.to(kGpu), dyg = dy.to(kGpu);
   INFO(geo_str(q), " ", dtype_name(t));
-  for (bool with_bias : {true, false}) {
-    Tensor ref = Tensor::empty(ctx, {q.B, q.Cout, Lout}, t);
-    cpu::conv1d_fwd_cpu(x, w, with_bias ? bias : Tensor(), ref, o);
-    Tensor got = nan_out(ctx, ref.shape(), t);
-    const bool ran = cuda::conv1d_fwd_cudnn(xg, wg, with_bias ? bg : Tensor(), got, o);
+  // One direction: the CPU twin into ref, cuDNN into a NaN-fenced GPU output, then compare (or report a decline).
+  auto direction = [&](const char* what, const Shape& shape, const std::function<void(Tensor&)>& cpu_fn,
+                       const std::function<bool(Tensor&)>& cudnn_fn) {
+    Tensor ref = Tensor::empty(ctx, shape, t);
+    cpu_fn(ref);
+    Tensor got = gpu_out(ctx, shape, t);
+    const bool ran = cudnn_fn(got);
     cuda::synchronize(0);
-    INFO("forward, bias ", with_bias);
+    INFO(what);
     if (must_run) CHECK(ran);
-    if (!ran) {
-      report_decline(ctx, "forward", q);
-      continue;
-    }
+    if (!ran) return report_decline(ctx, what, q);
     CHECK(rel(got, ref) <= tol);
-    CHECK(tail_is_nan(got));
-  }
-  {
-    Tensor ref = Tensor::empty(ctx, x.shape(), t);
-    cpu::conv1d_bwd_input_cpu(dy, w, ref, o);
-    Tensor got = nan_out(ctx, x.shape(), t);
-    const bool ran = cuda::conv1d_bwd_input_cudnn(dyg, wg, got, o);
-    cuda::synchronize(0);
-    INFO("input grad");
-    if (must_run) CHECK(ran);
-    if (!ran) report_decline(ctx, "input grad", q);
-    if (ran) {
-      CHECK(rel(got, ref) <= tol);
-      CHECK(tail_is_nan(got));
-    }
-  }
-  {
-    Tensor ref = Tensor::empty(ctx, w.shape(), t);
-    cpu::conv1d_bwd_weight_cpu(x, dy, ref, o);
-    Tensor got = nan_out(ctx, w.shape(), t);
-    const bool ran = cuda::conv1d_bwd_weight_cudnn(xg, dyg, got, o);
-    cuda::synchronize(0);
-    INFO("weight grad");
-    if (must_run) CHECK(ran);
-    if (!ran) report_decline(ctx, "weight grad", q);
-    if (ran) {
-      CHECK(rel(got, ref) <= tol);
-      CHECK(tail_is_nan(got));
-    }
-  }
+    CHECK(canaries_intact(got));
+  };
+  for (bool with_bias : {true, false})
+    direction(with_bias ? "forward, bias" : "forward, no bias", {q.B, q.Cout, Lout},
+              [&](Tensor& r) { cpu::conv1d_fwd_cpu(x, w, with_bias ? bias : Tensor(), r, o); },
+              [&](Tensor& g) { return cuda::conv1d_fwd_cudnn(xg, wg, with_bias ? bg : Tensor(), g, o); });
+  direction("input grad", x.shape(), [&](Tensor& r) { cpu::conv1d_bwd_input_cpu(dy, w, r, o); },
+            [&](Tensor& g) { return cuda::conv1d_bwd_input_cudnn(dyg, wg, g, o); });
+  direction("weight grad", w.shape(), [&](Tensor& r) { cpu::conv1d_bwd_weight_cpu(x, dy, r, o); },
+            [&](Tensor& g) { return cuda::conv1d_bwd_weight_cudnn(xg, dyg, g, o); });
 }
 
 void print_plans(Context& ctx) {
@@ -276,7 +230,7 @@ TEST_CASE("cuDNN backend through conv1d_*_cuda: per Context, asymmetric padding 
     cpu::conv1d_fwd_cpu(x, w, bias, y, o);
     cpu::conv1d_bwd_input_cpu(dy, w, dx, o);
     cpu::conv1d_bwd_weight_cpu(x, dy, dw, o);
-    Tensor yg = nan_out(ctx, y.shape(), t), dxg = nan_out(ctx, x.shape(), t), dwg = nan_out(ctx, w.shape(), t);
+    Tensor yg = gpu_out(ctx, y.shape(), t), dxg = gpu_out(ctx, x.shape(), t), dwg = gpu_out(ctx, w.shape(), t);
     cuda::conv1d_fwd_cuda(xg, wg, bg, yg, o);
     cuda::conv1d_bwd_input_cuda(dyg, wg, dxg, o);
     cuda::conv1d_bwd_weight_cuda(xg, dyg, dwg, o);
@@ -284,7 +238,7 @@ TEST_CASE("cuDNN backend through conv1d_*_cuda: per Context, asymmetric padding 
     CHECK(rel(yg, y) <= tol_of(t));
     CHECK(rel(dxg, dx) <= tol_of(t));
     CHECK(rel(dwg, dw) <= tol_of(t));
-    CHECK((tail_is_nan(yg) && tail_is_nan(dxg) && tail_is_nan(dwg)));
+    CHECK((canaries_intact(yg) && canaries_intact(dxg) && canaries_intact(dwg)));
   };
   for (DType t : {DType::F32, DType::F64}) {
     INFO(dtype_name(t));
