@@ -3,7 +3,7 @@
 # medians over repeats after warm-up, plus the card's measured ceilings (copy bandwidth, SGEMM). Runs where
 # bench_train_step was built with CUDA: on the lent GPU machine from scripts/gpu_bundle.sh's .dev/bin.
 # Each round also times lowpass with its opt-in cuDNN conv path (--conv cudnn, impl "lowpass-cudnn"; --no-cudnn skips
-# it) and with the direct kernels for layers with few outputs (--conv direct, impl "lowpass-direct"), and
+# it) and with the direct kernels for layers with few channels (--conv direct, impl "lowpass-direct"), and
 # bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary).
 # Usage: bash bench/gpu.sh [--rounds N] [--repeats R] [--cases "binary:prior ..."] [--no-cudnn]
 #        (JSON lines to $OUT or ./gpu-bench)
@@ -35,7 +35,7 @@ run_lp_cudnn() {
   [ "$CUDNN" = 1 ] || return 0
   run_lp "$1" "$2" "--conv cudnn" | sed 's/"impl":"lowpass"/"impl":"lowpass-cudnn"/'
 }
-# lowpass with the direct kernels for layers with <= 16 outputs per group (opt-in until verified on a GPU).
+# lowpass with the direct kernels for layers with <= 16 inputs or outputs per group (opt-in until verified on a GPU).
 run_lp_direct() { run_lp "$1" "$2" "--conv direct" | sed 's/"impl":"lowpass"/"impl":"lowpass-direct"/'; }
 run_pt() { "$PY" bench/bench_torch.py --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" --tf32 "$3"; }
 for r in $(seq 1 "$ROUNDS"); do

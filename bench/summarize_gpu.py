@@ -1,7 +1,7 @@
 # Summarises bench/gpu.sh's JSON lines as a Markdown table: median step time per (impl, model, mode) over rounds,
 # PyTorch / lowpass ratio, FLOP/s from bench/summarize.py's layer counts against the card's measured SGEMM rate.
 # Rows tagged "(cuDNN conv)" are lowpass with its opt-in cuDNN conv path (impl "lowpass-cudnn"), followed by a short
-# im2col-vs-cuDNN table; rows tagged "(direct conv)" use the direct kernels for layers with few outputs (impl
+# im2col-vs-cuDNN table; rows tagged "(direct conv)" use the direct kernels for layers with few channels (impl
 # "lowpass-direct").
 # Usage: python3 bench/summarize_gpu.py gpu_bench.jsonl
 import json

@@ -34,7 +34,7 @@ for s in $steps; do
   esac
   case $s in
   direct|all)
-    # The direct kernels for layers with <= 16 outputs per group (opt-in, docs/cuda.md): the whole CUDA suite with
+    # The direct kernels for layers with <= 16 inputs or outputs per group (opt-in, docs/cuda.md): the whole CUDA suite with
     # every Context on LOWPASS_CUDA_CONV=direct (the conv cases and the training steps then go through them), and
     # memcheck/racecheck on their own case.
     run env LOWPASS_CUDA_CONV=direct timeout "${T_DIRECT:-200}" lowpass_tests -ts=cuda 2>&1 | tee "$OUT/tests_direct.log"

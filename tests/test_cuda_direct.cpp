@@ -24,14 +24,15 @@ struct Geo {
   int64_t B, G, C, O, Lin, K, d, pl, pr;
 };
 
-// Layers with few outputs per group, as the model has them and at awkward sizes: BPNet's profile head (64 -> 2,
-// K 75), the input grad of a first conv on DNA (64 -> 4, K 21: p = d(K-1) - pad), crops (negative p: pad < 0
-// is expressed as p < 0 through Lout), dilation larger than the input, groups, B = 1, length 1.
+// Layers with few outputs or inputs per group, as the models have them and at awkward sizes: BPNet's profile head
+// (64 -> 2, K 75), the input grad of a first conv on DNA (64 -> 4, K 21: p = d(K-1) - pad), the first convs
+// themselves (4 -> 64 K 21 'same', 4 -> 24 K 15 'valid'), crops (negative p), dilation larger than the input,
+// groups, B = 1, length 1.
 const Geo kGeos[] = {
     {2, 1, 64, 2, 180, 75, 1, 37, 37},  {3, 1, 64, 4, 61, 21, 1, 10, 10}, {1, 1, 1, 1, 1, 1, 1, 0, 0},
     {2, 1, 5, 3, 17, 3, 4, 4, 4},       {2, 2, 3, 2, 29, 5, 2, 0, 0},     {1, 3, 2, 16, 40, 7, 3, 9, 9},
     {4, 1, 7, 1, 9, 3, 5, 5, 5},        {2, 1, 6, 5, 50, 4, 1, 0, 3},     {3, 1, 4, 2, 33, 9, 1, -2, -3},
-    {2, 1, 64, 2, 200, 33, 2, 0, 0},
+    {2, 1, 64, 2, 200, 33, 2, 0, 0},   {3, 1, 4, 64, 70, 21, 1, 10, 10}, {2, 1, 4, 24, 45, 15, 1, 0, 0},
 };
 
 cpu::CorrGeom corr_geom(const Geo& q) {

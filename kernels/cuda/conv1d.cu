@@ -300,20 +300,22 @@ void conv1d_corr_wgrad_scatter(const int8_t* codes, const Tensor& dy, Tensor& dw
 namespace {
 // The cuDNN backend is selected for t's Context (its first conv runs through conv_cudnn.cu).
 bool cudnn_selected(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Cudnn; }
-// The direct kernels serve g (LOWPASS_CUDA_CONV=direct, and at most kDirectMaxO outputs per group).
+// The direct kernels serve g (LOWPASS_CUDA_CONV=direct, and at most kDirectMaxC inputs or kDirectMaxO outputs per
+// group). They come before the one-hot gather/scatter: a first layer on DNA then needs no one-hot check (a kernel
+// and a read-back, i.e. a device synchronisation, per call).
 bool direct_serves(const Tensor& t, const CorrGeom& g) {
-  return state_of(t).conv_backend == ConvBackend::Direct && g.O <= kDirectMaxO;
+  return state_of(t).conv_backend == ConvBackend::Direct && (g.O <= kDirectMaxO || g.C <= kDirectMaxC);
 }
 }  // namespace
 
 void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o) {
   CorrGeom g = fwd_geom(x, w, o);
+  if (direct_serves(x, g)) return cuda::conv1d_corr_direct(x, w, bias, y, g);
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
     DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
     if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_gather(codes.get(), w, bias, y, g);
   }
   if (cudnn_selected(x) && cuda::conv1d_fwd_cudnn(x, w, bias, y, o)) return;
-  if (direct_serves(x, g)) return cuda::conv1d_corr_direct(x, w, bias, y, g);
   cuda::conv1d_corr(x, w, bias, y, g);
 }
 
@@ -338,12 +340,12 @@ void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const 
 void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv1dOpts& o) {
   CorrGeom g{x.size(0), o.groups, x.size(1) / o.groups, dy.size(1) / o.groups, x.size(2), dy.size(2), dw.size(2),
              o.dilation, o.pad_left};
+  if (direct_serves(x, g)) return cuda::conv1d_corr_wgrad_direct(x, dy, dw, g);
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
     DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
     if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_wgrad_scatter(codes.get(), dy, dw, g);
   }
   if (cudnn_selected(x) && cuda::conv1d_bwd_weight_cudnn(x, dy, dw, o)) return;
-  if (direct_serves(x, g)) return cuda::conv1d_corr_wgrad_direct(x, dy, dw, g);
   cuda::conv1d_corr_wgrad(x, dy, dw, g);
 }
 

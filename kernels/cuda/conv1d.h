@@ -25,7 +25,7 @@ void conv1d_corr_gather(const int8_t* codes, const Tensor& w, const Tensor& bias
 // dw[o,c,k] = Σ_{b,t: code(b,t+k·d-p)=c} dy[b,o,t] (groups 1, C <= 16).
 void conv1d_corr_wgrad_scatter(const int8_t* codes, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 
-// Direct kernels for layers with at most kDirectMaxO (kernels/cuda/conv_direct.h) outputs per group, no im2col:
+// Direct kernels for layers with few inputs or outputs per group (kernels/cuda/conv_direct.h), no im2col:
 // y = corr(x, w) + bias, one thread per output; dw = Σ dy ⊗ x, one block per (output, input channel, 8 taps).
 void conv1d_corr_direct(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
 void conv1d_corr_wgrad_direct(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);

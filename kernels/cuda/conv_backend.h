@@ -1,5 +1,5 @@
 // Which implementation CUDA conv1d uses for its dense correlations: im2col + cuBLAS (the default, verified on an
-// H100), `direct` = the same plus the direct kernels for layers with at most 16 outputs per group
+// H100), `direct` = the same plus the direct kernels for layers with at most 16 inputs or outputs per group
 // (kernels/cuda/conv_direct.h; opt-in until it has run on a GPU), or cuDNN's legacy convolution API (opt-in,
 // kernels/cuda/conv_cudnn.cu). Chosen per Context with cuda::set_conv_backend, or for every Context by
 // LOWPASS_CUDA_CONV=im2col|direct|cudnn (read once).

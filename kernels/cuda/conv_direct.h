@@ -1,7 +1,8 @@
-// Direct (no im2col) conv1d correlation and weight grad for layers with few output channels per group
-// (O <= kDirectMaxO): the BPNet profile head (64 -> 2 strands, K 75), the input gradient of a first conv on
-// one-hot DNA (64 -> 4), and any such layer. im2col would materialise C·K rows per output position (4800 for the
-// profile head) to feed a GEMM with 2 rows; these kernels read x in place instead.
+// Direct (no im2col) conv1d correlation and weight grad for layers with few input or output channels per group
+// (C <= kDirectMaxC or O <= kDirectMaxO): the first conv on one-hot DNA (4 -> 64, K 21: no one-hot check and no
+// read-back needed), its input gradient (64 -> 4), the BPNet profile head (64 -> 2 strands, K 75), and any such
+// layer. im2col would materialise C·K rows per output position (4800 for the profile head) to feed a GEMM with 2
+// rows; these kernels read x in place instead.
 // The arithmetic of one output (corr) and of one thread's share of a weight-grad block (wgrad) are host-device
 // functions here, so the host tests run them over the whole grid against the CPU conv (tests/test_cuda_direct.cpp);
 // kernels/cuda/conv1d_direct.cu wraps them in grid-stride loops and block sums.
@@ -23,7 +24,8 @@
 
 namespace lowpass::cuda {
 
-constexpr int64_t kDirectMaxO = 16;  // direct kernels serve layers with at most this many outputs per group
+constexpr int64_t kDirectMaxO = 16;  // direct kernels serve layers with at most this many outputs per group,
+constexpr int64_t kDirectMaxC = 16;  // or at most this many inputs per group
 constexpr int kDirectKTile = 8;      // taps per weight-grad block (accumulators per thread)
 
 struct DirectGeom {
