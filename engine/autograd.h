@@ -66,7 +66,8 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const std::vector<Tensor>& grad_outputs = {}, bool create_graph = false,
                          bool allow_unused = false);
 
-// Accumulate d(loss)/d(leaf) into leaf.grad() for every reachable leaf with requires_grad.
+// Accumulate d(loss)/d(leaf) into leaf.grad() for every reachable leaf with requires_grad. With create_graph the
+// gradients keep their graph, which references the leaves: a reference cycle until zero_grad() (as in PyTorch).
 void backward(const Tensor& loss, const Tensor& grad_output = {}, bool create_graph = false);
 
 }  // namespace lowpass
