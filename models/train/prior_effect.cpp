@@ -31,7 +31,10 @@ double PriorEffectSummary::mean(bool prior, double PriorEffectRun::*field) const
 
 PriorEffectSummary run_prior_effect(const PriorEffectOptions& o) {
   LP_CHECK(!o.work_dir.empty(), "prior effect: work_dir is required");
-  const fs::path data = fs::path(o.work_dir) / "data";
+  // Absolute from here on: the run configs hold absolute data paths, and a relative one would be read against the
+  // work dir a second time (`lowpass demo` with the default --out demo_out looked for demo_out/demo_out/data).
+  const fs::path work = fs::absolute(o.work_dir).lexically_normal();
+  const fs::path data = work / "data";
   fs::create_directories(data);
   Motif motif = default_motif();
   Rng rng(o.data_seed);
@@ -68,9 +71,9 @@ PriorEffectSummary run_prior_effect(const PriorEffectOptions& o) {
                    {"train", train},
                    {"prior", prior}};
       const std::string run = (with_prior ? "prior_seed" : "noprior_seed") + std::to_string(seed);
-      const fs::path dir = fs::path(o.work_dir) / "runs" / run;
+      const fs::path dir = work / "runs" / run;
       fs::remove_all(dir);
-      TrainConfig cfg = resolve_config(user, run, o.work_dir);
+      TrainConfig cfg = resolve_config(user, run, work.string());
       TrainOptions to;
       to.out_dir = dir.string();
       to.quiet = o.quiet;
