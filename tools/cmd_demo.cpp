@@ -12,7 +12,8 @@ namespace lowpass::tools {
 namespace {
 struct DemoArgs {
   std::string out = "demo_out";
-  int64_t n = 1000, length = 200, epochs = 3, batch_size = 32;
+  int64_t n = 1600, length = 200, epochs = 5, batch_size = 32;  // ~1 min on 2 cores; fewer epochs or examples
+                                                                 // leave the prior run at its first epoch's weights
   double gc = 0.5, lr = 0.005;
   std::vector<uint64_t> seeds{1};
   int threads = 0;
