@@ -1,6 +1,7 @@
 // `lowpass demo --out DIR`: the README's main job. Simulates a small SPI1 binary set, trains the
 // paper's binary model with and without the Fourier prior, and prints test auROC and the high-frequency
 // share of grad×input (REFERENCE §4.5a) for both. A minute or two on 2 cores with the defaults.
+#include <algorithm>
 #include <cstdio>
 #include <memory>
 
@@ -62,6 +63,24 @@ CommandRun add_demo_command(CLI::App& app) {
     std::printf("K = %lld of %lld frequencies (the paper's 150/1000 bp); grad×input in eval mode on test positives.\n"
                 "Lower high-frequency share = smoother attributions. Runs and data in %s\n",
                 static_cast<long long>(s.freq_limit), static_cast<long long>(a->length / 2 - 1), a->out.c_str());
+    // The picture (first seed): both runs' loss curves, grad×input logos of three test positives, mean spectra.
+    ReportArgs r;
+    r.out = a->out;
+    std::string runs, attrs;
+    for (bool p : {false, true})
+      for (const PriorEffectRun& run : s.runs)
+        if (run.prior == p && run.seed == a->seeds.front()) {
+          runs += (runs.empty() ? "" : ",") + run.dir;
+          attrs += (attrs.empty() ? "" : ",") + run.attr_path;
+        }
+    r.runs = runs, r.attr = attrs, r.ohe = s.positives_ohe;
+    r.labels = "without prior,with prior";
+    const int64_t shown = std::min<int64_t>(3, s.positives);
+    r.examples.clear();
+    for (int64_t i = 0; i < shown; ++i) r.examples += (i ? "," : "") + std::to_string(i);
+    std::printf("Picture: %s (loss curves, attribution logos of %lld test positives, mean spectra; seed %llu)\n",
+                write_report(r).c_str(), static_cast<long long>(shown),
+                static_cast<unsigned long long>(a->seeds.front()));
     return 0;
   };
 }

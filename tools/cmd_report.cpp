@@ -150,12 +150,125 @@ void flatten(const nlohmann::json& j, const std::string& prefix, std::vector<std
 }
 }  // namespace
 
+std::string write_report(const ReportArgs& args) {
+  const ReportArgs* a = &args;
+  Context ctx(0, 0);
+  namespace fs = std::filesystem;
+  fs::create_directories(a->out);
+  auto labels = split_list(a->labels);
+  auto label = [&](size_t i, const std::string& fallback) { return i < labels.size() ? labels[i] : fallback; };
+  std::ostringstream html;
+  html << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>lowpass report</title><style>body{font-family:"
+          "sans-serif;margin:20px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
+          "font-size:12px}svg{margin:4px}</style></head><body><h1>lowpass report</h1>";
+  // Training curves.
+  auto runs = split_list(a->runs);
+  if (!runs.empty()) {
+    std::map<std::string, std::vector<Series>> by_key;
+    for (size_t ri = 0; ri < runs.size(); ++ri) {
+      std::ifstream f((fs::path(runs[ri]) / "metrics.jsonl").string());
+      LP_CHECK(f.good(), "--runs: ", (fs::path(runs[ri]) / "metrics.jsonl").string(), " not found");
+      std::string line;
+      int64_t ln = 0;
+      std::map<std::string, Series> ser;
+      while (std::getline(f, line)) {
+        if (line.empty()) continue;
+        ++ln;
+        nlohmann::json j;
+        try {
+          j = nlohmann::json::parse(line);
+        } catch (const std::exception&) {
+          throw Error(runs[ri] + "/metrics.jsonl line " + std::to_string(ln) + ": not JSON");
+        }
+        double x = j.contains("epoch") && j["epoch"].is_number() ? j["epoch"].get<double>() : static_cast<double>(ln);
+        for (auto it = j.begin(); it != j.end(); ++it)
+          if (it.value().is_number() && it.key().find("loss") != std::string::npos) {
+            auto& s = ser[it.key()];
+            s.name = label(ri, fs::path(runs[ri]).filename().string());
+            s.x.push_back(x);
+            s.y.push_back(it.value().get<double>());
+          }
+      }
+      for (auto& [k, s] : ser) by_key[k].push_back(s);
+    }
+    html << "<h2>Training curves</h2>";
+    for (auto& [k, s] : by_key) html << line_chart(k, s);
+  }
+  // Attribution logos and spectra.
+  auto attrs = split_list(a->attr);
+  if (!attrs.empty()) {
+    LP_CHECK(!a->ohe.empty(), "--attr needs --ohe");
+    Shape so;
+    auto ohe = read_all(ctx, a->ohe, so);
+    const int64_t L = so[2];
+    std::vector<Series> spectra;
+    html << "<h2>Attributions (actual scores = hypothetical ⊙ one-hot)</h2>";
+    std::vector<std::vector<double>> acts;
+    for (size_t ai = 0; ai < attrs.size(); ++ai) {
+      Shape sa;
+      auto v = read_all(ctx, attrs[ai], sa);
+      LP_CHECK(sa == so, attrs[ai], ": shape ", shape_str(sa), " differs from ", a->ohe, " ", shape_str(so));
+      for (size_t i = 0; i < v.size(); ++i) v[i] *= ohe[i];
+      acts.push_back(v);
+      Series s{label(ai, attrs[ai]), {}, mean_spectrum(v, sa, a->spectrum_examples)};
+      for (size_t k = 0; k < s.y.size(); ++k) s.x.push_back(static_cast<double>(k + 1));
+      spectra.push_back(s);
+    }
+    for (const auto& e : split_list(a->examples)) {
+      int64_t i = std::stoll(e);
+      LP_CHECK(i >= 0 && i < so[0], "--examples: index ", i, " out of range (", so[0], " examples)");
+      int64_t from = 0, to = L;
+      if (a->window > 0 && a->window < L) { from = (L - a->window) / 2; to = from + a->window; }
+      html << "<h3>Example " << i << "</h3>";
+      for (size_t ai = 0; ai < acts.size(); ++ai) {
+        std::vector<double> one(acts[ai].begin() + i * 4 * L, acts[ai].begin() + (i + 1) * 4 * L);
+        html << "<div>" << logo(label(ai, attrs[ai]), one, L, from, to) << "</div>";
+      }
+    }
+    html << "<h2>Mean Fourier spectrum of |attribution|</h2>" << line_chart("normalised |DFT| (DC dropped) vs frequency", spectra, true);
+  }
+  // Metric tables.
+  auto metrics = split_list(a->metrics);
+  if (!metrics.empty()) {
+    html << "<h2>Metrics</h2><table><tr><th>metric</th>";
+    std::vector<std::map<std::string, std::string>> cols;
+    std::vector<std::string> order;
+    for (size_t mi = 0; mi < metrics.size(); ++mi) {
+      std::ifstream f(metrics[mi]);
+      LP_CHECK(f.good(), "--metrics: cannot read ", metrics[mi]);
+      nlohmann::json j;
+      try {
+        j = nlohmann::json::parse(f);
+      } catch (const std::exception&) {
+        throw Error("--metrics: " + metrics[mi] + " is not JSON");
+      }
+      std::vector<std::pair<std::string, std::string>> rows;
+      flatten(j, "", rows);
+      std::map<std::string, std::string> c;
+      for (auto& [k, v] : rows) {
+        if (!c.count(k) && std::find(order.begin(), order.end(), k) == order.end()) order.push_back(k);
+        c[k] = v;
+      }
+      cols.push_back(c);
+      html << "<th>" << esc(label(mi, metrics[mi])) << "</th>";
+    }
+    html << "</tr>";
+    for (auto& k : order) {
+      html << "<tr><td>" << esc(k) << "</td>";
+      for (auto& c : cols) html << "<td>" << esc(c.count(k) ? c[k] : "") << "</td>";
+      html << "</tr>";
+    }
+    html << "</table>";
+  }
+  html << "</body></html>\n";
+  std::ofstream f(fs::path(a->out) / "index.html");
+  LP_CHECK(f.good(), "--out: cannot write ", (fs::path(a->out) / "index.html").string());
+  f << html.str();
+  return (fs::path(a->out) / "index.html").string();
+}
+
 CommandRun add_report_command(CLI::App& app) {
-  struct Args {
-    std::string out, runs, labels, attr, ohe, examples = "0", metrics;
-    int64_t window = 0, spectrum_examples = 200;
-  };
-  auto a = std::make_shared<Args>();
+  auto a = std::make_shared<ReportArgs>();
   CLI::App* sub = app.add_subcommand("report", "An HTML page with training curves, attribution logos, spectra, metrics");
   sub->add_option("--out", a->out, "Output directory (index.html)")->required();
   sub->add_option("--runs", a->runs, "Comma-separated model directories (metrics.jsonl)");
@@ -167,119 +280,7 @@ CommandRun add_report_command(CLI::App& app) {
   sub->add_option("--spectrum-examples", a->spectrum_examples, "Examples averaged into the spectra");
   sub->add_option("--metrics", a->metrics, "Comma-separated metrics JSON files (lowpass evaluate) to tabulate");
   return [a]() {
-    Context ctx(0, 0);
-    namespace fs = std::filesystem;
-    fs::create_directories(a->out);
-    auto labels = split_list(a->labels);
-    auto label = [&](size_t i, const std::string& fallback) { return i < labels.size() ? labels[i] : fallback; };
-    std::ostringstream html;
-    html << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>lowpass report</title><style>body{font-family:"
-            "sans-serif;margin:20px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
-            "font-size:12px}svg{margin:4px}</style></head><body><h1>lowpass report</h1>";
-    // Training curves.
-    auto runs = split_list(a->runs);
-    if (!runs.empty()) {
-      std::map<std::string, std::vector<Series>> by_key;
-      for (size_t ri = 0; ri < runs.size(); ++ri) {
-        std::ifstream f((fs::path(runs[ri]) / "metrics.jsonl").string());
-        LP_CHECK(f.good(), "--runs: ", (fs::path(runs[ri]) / "metrics.jsonl").string(), " not found");
-        std::string line;
-        int64_t ln = 0;
-        std::map<std::string, Series> ser;
-        while (std::getline(f, line)) {
-          if (line.empty()) continue;
-          ++ln;
-          nlohmann::json j;
-          try {
-            j = nlohmann::json::parse(line);
-          } catch (const std::exception&) {
-            throw Error(runs[ri] + "/metrics.jsonl line " + std::to_string(ln) + ": not JSON");
-          }
-          double x = j.contains("epoch") && j["epoch"].is_number() ? j["epoch"].get<double>() : static_cast<double>(ln);
-          for (auto it = j.begin(); it != j.end(); ++it)
-            if (it.value().is_number() && it.key().find("loss") != std::string::npos) {
-              auto& s = ser[it.key()];
-              s.name = label(ri, fs::path(runs[ri]).filename().string());
-              s.x.push_back(x);
-              s.y.push_back(it.value().get<double>());
-            }
-        }
-        for (auto& [k, s] : ser) by_key[k].push_back(s);
-      }
-      html << "<h2>Training curves</h2>";
-      for (auto& [k, s] : by_key) html << line_chart(k, s);
-    }
-    // Attribution logos and spectra.
-    auto attrs = split_list(a->attr);
-    if (!attrs.empty()) {
-      LP_CHECK(!a->ohe.empty(), "--attr needs --ohe");
-      Shape so;
-      auto ohe = read_all(ctx, a->ohe, so);
-      const int64_t L = so[2];
-      std::vector<Series> spectra;
-      html << "<h2>Attributions (actual scores = hypothetical ⊙ one-hot)</h2>";
-      std::vector<std::vector<double>> acts;
-      for (size_t ai = 0; ai < attrs.size(); ++ai) {
-        Shape sa;
-        auto v = read_all(ctx, attrs[ai], sa);
-        LP_CHECK(sa == so, attrs[ai], ": shape ", shape_str(sa), " differs from ", a->ohe, " ", shape_str(so));
-        for (size_t i = 0; i < v.size(); ++i) v[i] *= ohe[i];
-        acts.push_back(v);
-        Series s{label(ai, attrs[ai]), {}, mean_spectrum(v, sa, a->spectrum_examples)};
-        for (size_t k = 0; k < s.y.size(); ++k) s.x.push_back(static_cast<double>(k + 1));
-        spectra.push_back(s);
-      }
-      for (const auto& e : split_list(a->examples)) {
-        int64_t i = std::stoll(e);
-        LP_CHECK(i >= 0 && i < so[0], "--examples: index ", i, " out of range (", so[0], " examples)");
-        int64_t from = 0, to = L;
-        if (a->window > 0 && a->window < L) { from = (L - a->window) / 2; to = from + a->window; }
-        html << "<h3>Example " << i << "</h3>";
-        for (size_t ai = 0; ai < acts.size(); ++ai) {
-          std::vector<double> one(acts[ai].begin() + i * 4 * L, acts[ai].begin() + (i + 1) * 4 * L);
-          html << "<div>" << logo(label(ai, attrs[ai]), one, L, from, to) << "</div>";
-        }
-      }
-      html << "<h2>Mean Fourier spectrum of |attribution|</h2>" << line_chart("normalised |DFT| (DC dropped) vs frequency", spectra, true);
-    }
-    // Metric tables.
-    auto metrics = split_list(a->metrics);
-    if (!metrics.empty()) {
-      html << "<h2>Metrics</h2><table><tr><th>metric</th>";
-      std::vector<std::map<std::string, std::string>> cols;
-      std::vector<std::string> order;
-      for (size_t mi = 0; mi < metrics.size(); ++mi) {
-        std::ifstream f(metrics[mi]);
-        LP_CHECK(f.good(), "--metrics: cannot read ", metrics[mi]);
-        nlohmann::json j;
-        try {
-          j = nlohmann::json::parse(f);
-        } catch (const std::exception&) {
-          throw Error("--metrics: " + metrics[mi] + " is not JSON");
-        }
-        std::vector<std::pair<std::string, std::string>> rows;
-        flatten(j, "", rows);
-        std::map<std::string, std::string> c;
-        for (auto& [k, v] : rows) {
-          if (!c.count(k) && std::find(order.begin(), order.end(), k) == order.end()) order.push_back(k);
-          c[k] = v;
-        }
-        cols.push_back(c);
-        html << "<th>" << esc(label(mi, metrics[mi])) << "</th>";
-      }
-      html << "</tr>";
-      for (auto& k : order) {
-        html << "<tr><td>" << esc(k) << "</td>";
-        for (auto& c : cols) html << "<td>" << esc(c.count(k) ? c[k] : "") << "</td>";
-        html << "</tr>";
-      }
-      html << "</table>";
-    }
-    html << "</body></html>\n";
-    std::ofstream f(fs::path(a->out) / "index.html");
-    LP_CHECK(f.good(), "--out: cannot write ", (fs::path(a->out) / "index.html").string());
-    f << html.str();
-    std::cout << "wrote " << (fs::path(a->out) / "index.html").string() << "\n";
+    std::cout << "wrote " << write_report(*a) << "\n";
     return 0;
   };
 }

@@ -26,6 +26,14 @@ std::vector<std::string> split_list(const std::string& s);
 void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string& model_help,
                              const std::string& npz_help);
 
+// `lowpass report`'s inputs (comma-separated lists as on its command line) and the page it writes, OUT/index.html
+// (tools/cmd_report.cpp); `lowpass demo` draws its picture with it too.
+struct ReportArgs {
+  std::string out, runs, labels, attr, ohe, examples = "0", metrics;
+  int64_t window = 0, spectrum_examples = 200;
+};
+std::string write_report(const ReportArgs& a);  // returns the path of index.html
+
 CommandRun add_simulate_command(CLI::App& app);
 CommandRun add_train_command(CLI::App& app);
 CommandRun add_demo_command(CLI::App& app);

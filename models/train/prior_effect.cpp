@@ -8,6 +8,7 @@
 #include <numeric>
 
 #include "engine/error.h"
+#include "engine/npz.h"
 #include "engine/safetensors.h"
 #include "models/data/meme.h"
 #include "models/data/simulate.h"
@@ -55,6 +56,19 @@ PriorEffectSummary run_prior_effect(const PriorEffectOptions& o) {
   std::vector<int64_t> positives;
   for (int64_t i = 0; i < test.n; ++i)
     if (test.status[static_cast<size_t>(i)] == 1) positives.push_back(i);
+  {  // the test positives' one-hot, for pictures of the attributions saved below (lowpass demo, lowpass report)
+    Context hc(1, 0);
+    const size_t row = static_cast<size_t>(4 * test.length);
+    std::vector<float> ohe;
+    for (int64_t i : positives)
+      ohe.insert(ohe.end(), test.x.begin() + static_cast<std::ptrdiff_t>(i * row),
+                 test.x.begin() + static_cast<std::ptrdiff_t>((i + 1) * row));
+    sum.positives_ohe = (data / "test_positives_ohe.npz").string();
+    sum.positives = static_cast<int64_t>(positives.size());
+    npy::save_npz(sum.positives_ohe,
+                  NamedTensors{{"arr_0", Tensor::from_vector(hc, {static_cast<int64_t>(positives.size()), 4,
+                                                                  test.length}, ohe)}});
+  }
 
   for (uint64_t seed : o.seeds) {
     for (bool with_prior : {false, true}) {
@@ -85,6 +99,8 @@ PriorEffectSummary run_prior_effect(const PriorEffectOptions& o) {
       m->load_state_dict(safetensors::load(ctx, (dir / "best.safetensors").string()).map(), true);
       Tensor attr = eval_attributions(*m, test, positives, ctx);
       auto shares = high_freq_shares(attr, sum.freq_limit);
+      const std::string attr_path = (dir / "test_positives_attr.npz").string();
+      npy::save_npz(attr_path, NamedTensors{{"arr_0", attr}});
 
       PriorEffectRun pr;
       pr.seed = seed;
@@ -92,6 +108,8 @@ PriorEffectSummary run_prior_effect(const PriorEffectOptions& o) {
       pr.test_auroc = r.test.value("test_auroc", 0.0);
       pr.hf_share = std::accumulate(shares.begin(), shares.end(), 0.0) / static_cast<double>(shares.size());
       pr.epochs = r.epochs;
+      pr.dir = dir.string();
+      pr.attr_path = attr_path;
       std::ifstream mf(dir / "metrics.jsonl");
       std::string line;
       double eps = 0;

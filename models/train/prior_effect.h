@@ -32,11 +32,15 @@ struct PriorEffectRun {
   double hf_share = 0;        // mean over test positives
   double examples_per_s = 0;  // training rows per second, mean over epochs
   int64_t epochs = 0;
+  std::string dir;            // the run's model directory (metrics.jsonl, best.safetensors)
+  std::string attr_path;      // DIR/test_positives_attr.npz: grad×input (P, 4, L) of the best weights
 };
 
 struct PriorEffectSummary {
   std::vector<PriorEffectRun> runs;
   int64_t freq_limit = 0;  // K used by the prior and the metric
+  std::string positives_ohe;  // WORK/data/test_positives_ohe.npz: the one-hot (P, 4, L) the attributions belong to
+  int64_t positives = 0;      // P
   double mean(bool prior, double PriorEffectRun::*field) const;
 };
 
