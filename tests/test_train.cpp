@@ -391,6 +391,16 @@ TEST_CASE("the prior-effect driver (lowpass demo) works from a relative work dir
   CHECK(s.runs.size() == 2);
   CHECK(fs::exists(base / "demo_out" / "data" / "train.npz"));
   CHECK(fs::exists(base / "demo_out" / "runs"));
+  // The attributions kept for the demo's picture: (P, 4, L) per run, beside the positives' one-hot.
+  REQUIRE(s.runs.size() == 2);
+  for (const PriorEffectRun& r : s.runs) {
+    INFO(r.attr_path);
+    auto a = npy::load_npz(r.attr_path);
+    REQUIRE(a.count("arr_0"));
+    CHECK(a.at("arr_0").shape == Shape{s.positives, 4, 60});
+  }
+  CHECK(npy::load_npz(s.positives_ohe).at("arr_0").shape == Shape{s.positives, 4, 60});
+  CHECK(s.positives > 0);
   fs::remove_all(base);
 }
 
