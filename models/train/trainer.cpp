@@ -11,6 +11,7 @@
 #include <sstream>
 
 #include "engine/checkpoint.h"
+#include "kernels/cuda/conv_backend.h"
 #include "kernels/cuda/runtime.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -137,8 +138,13 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
              " but no GPU is usable: ", cuda::unavailable_reason());
     model->to(dev);
     cuda::set_tf32(ctx, dev.index, t.tf32);
-    if (!opt.quiet) std::fprintf(log, "lowpass train: device %s (%s)%s\n", device_str(dev).c_str(),
-                                 cuda::device_name(dev.index).c_str(), t.tf32 ? ", TF32 GEMMs" : "");
+    if (!opt.quiet) {  // which conv path runs (LOWPASS_CUDA_CONV, docs/cuda.md), cuDNN's run-time version with it
+      const cuda::ConvBackend cb = cuda::conv_backend(ctx, dev.index);
+      const std::string conv = std::string(cuda::conv_backend_name(cb)) +
+                               (cb == cuda::ConvBackend::Cudnn ? " " + cuda::cudnn_version() : std::string());
+      std::fprintf(log, "lowpass train: device %s (%s)%s, conv %s\n", device_str(dev).c_str(),
+                   cuda::device_name(dev.index).c_str(), t.tf32 ? ", TF32 GEMMs" : "", conv.c_str());
+    }
   } else {
     LP_CHECK(!t.tf32, cfg.source, ": 'train.tf32' needs train.device cuda");
   }
