@@ -138,6 +138,14 @@ AdamScalars adam_scalars(const AdamOptions& o, int64_t step) {
 }
 }  // namespace
 
+void Adam::start_state(size_t i) {
+  State& s = state_[i];
+  const Tensor& p = params_[i].second;
+  s.exp_avg = layout_ ? m_views_[i] : zeros_like(p);
+  s.exp_avg_sq = layout_ ? v_views_[i] : zeros_like(p);
+  if (opt_.amsgrad) s.max_exp_avg_sq = layout_ ? mx_views_[i] : zeros_like(p);
+}
+
 void Adam::step() {
   NoGradGuard ng;
   fused_ = false;
@@ -148,12 +156,8 @@ void Adam::step() {
     for (const State& s : state_) same_step = same_step && s.step == state_.front().step;
     if (same_step) {
       for (size_t i = 0; i < params_.size(); ++i) {
-        State& s = state_[i];
-        if (s.step == 0) {
-          s.exp_avg = m_views_[i], s.exp_avg_sq = v_views_[i];
-          if (opt_.amsgrad) s.max_exp_avg_sq = mx_views_[i];
-        }
-        s.step += 1;
+        if (state_[i].step == 0) start_state(i);
+        state_[i].step += 1;
       }
       const AdamScalars sc = adam_scalars(opt_, state_.front().step);
       LP_ON_DEVICE(values_, cpu::adam_update(values_, grads_, m_block_, v_block_, mx_block_, sc),
@@ -167,17 +171,7 @@ void Adam::step() {
     if (!g.defined()) continue;
     Tensor& p = params_[i].second;
     State& s = state_[i];
-    if (s.step == 0) {
-      if (layout_) {
-        s.exp_avg = m_views_[i], s.exp_avg_sq = v_views_[i];
-        s.exp_avg.fill_(0), s.exp_avg_sq.fill_(0);
-        if (opt_.amsgrad) s.max_exp_avg_sq = mx_views_[i], s.max_exp_avg_sq.fill_(0);
-      } else {
-        s.exp_avg = zeros_like(p);
-        s.exp_avg_sq = zeros_like(p);
-        if (opt_.amsgrad) s.max_exp_avg_sq = zeros_like(p);
-      }
-    }
+    if (s.step == 0) start_state(i);
     s.step += 1;
     const AdamScalars sc = adam_scalars(opt_, s.step);
     LP_ON_DEVICE(p, cpu::adam_update(p, g, s.exp_avg, s.exp_avg_sq, s.max_exp_avg_sq, sc),

@@ -108,6 +108,9 @@ class Adam final : public Optimizer {
   // With an arena: the state blocks and each parameter's views of them (zero while its step is 0).
   Tensor m_block_, v_block_, mx_block_;
   std::vector<Tensor> m_views_, v_views_, mx_views_;
+  // Parameter i's state at its first step: zero tensors, or its views of the blocks (zero while its step is 0:
+  // the blocks start zeroed and load_state zeroes the views of parameters it gives no state).
+  void start_state(size_t i);
 };
 
 class Sgd final : public Optimizer {
