@@ -68,6 +68,49 @@ std::string Optimizer::nonfinite_grad() const {
   return "";
 }
 
+bool Optimizer::can_step_live() const {
+  if (!layout_) return false;
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (!layout_->holds(values_, i, params_[i].second)) return false;
+  return uniform_steps();
+}
+
+void Optimizer::prepare_live_step() {
+  NoGradGuard ng;
+  LP_CHECK(can_step_live(), "optimizer: a live (graph-capturable) step needs the parameters in one block "
+                            "(one dtype and device, none tied) and all at the same step");
+  if (!live_.defined()) live_ = Tensor::zeros(values_.ctx(), {3}, DType::F64, values_.device());
+  const auto [a, b] = live_values();
+  Tensor host = Tensor::from_vector(values_.ctx(), {3}, std::vector<double>{a, b, 0.0});
+  live_.copy_(host);
+}
+
+void Optimizer::flag_nonfinite(const Tensor& loss) {
+  NoGradGuard ng;
+  LP_CHECK(live_.defined(), "optimizer: flag_nonfinite before prepare_live_step");
+  LP_CHECK(loss.defined() && loss.numel() == 1, "optimizer: flag_nonfinite needs the scalar loss");
+  // Σ g·0 + loss·0: 0 when everything is finite, NaN otherwise (the gaps between the slots are zeros).
+  Tensor s = add(cast(sum_all(mul(grads_, zeros_like(grads_))), DType::F64),
+                 mul_scalar(cast(reshape(loss.detach(), {}), DType::F64), 0.0));
+  auto impl = std::make_shared<TensorImpl>(*live_.impl());  // a view of the skip slot
+  impl->offset += 2;
+  impl->shape = {};
+  impl->grad.reset();
+  impl->grad_fn.reset();
+  impl->grad_slot.reset();
+  Tensor(impl).copy_(s);
+}
+
+void Optimizer::launch_live_step() {
+  NoGradGuard ng;
+  LP_CHECK(live_.defined() && all_in_blocks() && uniform_steps(),
+           "optimizer: launch_live_step needs prepare_live_step and every gradient in its slot");
+  live_launch();
+  fused_ = true;
+}
+
+void Optimizer::commit_live_step() { live_commit(); }
+
 void Optimizer::zero_grad() {
   for (auto& [n, p] : params_) p.zero_grad();
 }
@@ -179,6 +222,30 @@ void Adam::step() {
   }
 }
 
+bool Adam::uniform_steps() const {
+  for (const State& s : state_)
+    if (s.step != state_.front().step) return false;
+  return true;
+}
+
+std::pair<double, double> Adam::live_values() {
+  for (size_t i = 0; i < params_.size(); ++i)
+    if (state_[i].step == 0) start_state(i);
+  const AdamScalars sc = adam_scalars(opt_, state_.front().step + 1);
+  return {sc.step_size, sc.bc2_sqrt};
+}
+
+void Adam::live_launch() {
+  AdamScalars sc = adam_scalars(opt_, 1);  // the step-independent fields; the rest come from live_
+  sc.live = live_.data<double>();
+  LP_ON_DEVICE(values_, cpu::adam_update(values_, grads_, m_block_, v_block_, mx_block_, sc),
+               cuda::adam_update(values_, grads_, m_block_, v_block_, mx_block_, sc));
+}
+
+void Adam::live_commit() {
+  for (State& s : state_) s.step += 1;
+}
+
 NamedTensors Adam::state() const {
   NamedTensors r;
   for (size_t i = 0; i < params_.size(); ++i) {
@@ -284,6 +351,29 @@ void Sgd::step() {
     }
     LP_ON_DEVICE(p, cpu::sgd_update(p, g, momentum_[i], sc), cuda::sgd_update(p, g, momentum_[i], sc));
   }
+}
+
+bool Sgd::uniform_steps() const {
+  for (const Tensor& b : momentum_)
+    if (b.defined() != momentum_.front().defined()) return false;
+  return true;
+}
+
+std::pair<double, double> Sgd::live_values() {
+  const bool first = opt_.momentum != 0 && !momentum_.front().defined();
+  return {opt_.lr, first ? 1.0 : 0.0};
+}
+
+void Sgd::live_launch() {
+  SgdScalars sc{opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay, opt_.nesterov, opt_.maximize, false};
+  sc.live = live_.data<double>();
+  LP_ON_DEVICE(values_, cpu::sgd_update(values_, grads_, buf_block_, sc),
+               cuda::sgd_update(values_, grads_, buf_block_, sc));
+}
+
+void Sgd::live_commit() {
+  if (opt_.momentum != 0 && !momentum_.front().defined())
+    for (size_t i = 0; i < params_.size(); ++i) momentum_[i] = buf_views_[i];
 }
 
 NamedTensors Sgd::state() const {

@@ -72,7 +72,29 @@ class Optimizer {
   // Whether the last step() updated every parameter in one pass over the blocks.
   bool last_step_fused() const { return fused_; }
 
+  // ---- Live steps: the whole-block update in the form a CUDA graph can hold (models/train/graph_step.h) ----
+  // The step-dependent scalars live in live_scalars(), three float64 values on the parameters' device that the
+  // update reads when it runs, not when it is queued:
+  //   prepare_live_step()  host: writes the next step's scalars (one small copy to the device) and skip = 0;
+  //   flag_nonfinite(loss) queued: skip becomes NaN when the loss or any gradient holds a NaN or an infinity;
+  //   launch_live_step()   queued: the whole-block update; it does nothing when skip ≠ 0 as it runs;
+  //   commit_live_step()   host: the step counts advance (after the caller has read skip back as 0).
+  // On a finite step the four equal step() bit for bit. Needs an arena and every parameter at the same step;
+  // launch_live_step() needs every gradient in its slot (after a backward). Error otherwise.
+  bool can_step_live() const;
+  void prepare_live_step();
+  void flag_nonfinite(const Tensor& loss);
+  void launch_live_step();
+  void commit_live_step();
+  const Tensor& live_scalars() const { return live_; }
+
  protected:
+  Tensor live_;  // F64 {a, b, skip}: Adam {lr/bc1, √bc2, skip}, SGD {lr, first, skip}; made by prepare_live_step
+  // The next step's {a, b} (and the per-parameter state a first step needs), queued launch, step-count advance.
+  virtual bool uniform_steps() const = 0;
+  virtual std::pair<double, double> live_values() = 0;
+  virtual void live_launch() = 0;
+  virtual void live_commit() = 0;
   NamedTensors params_;
   std::optional<ArenaLayout> layout_;  // set when the parameters were bound to blocks
   Tensor values_, grads_;              // the parameter and gradient blocks
@@ -97,6 +119,12 @@ class Adam final : public Optimizer {
   void load_state(const std::map<std::string, Tensor>& st) override;
   const AdamOptions& options() const { return opt_; }
   int64_t steps_of(size_t i) const { return state_[i].step; }
+
+ protected:
+  bool uniform_steps() const override;
+  std::pair<double, double> live_values() override;
+  void live_launch() override;
+  void live_commit() override;
 
  private:
   struct State {
@@ -123,6 +151,12 @@ class Sgd final : public Optimizer {
   NamedTensors state() const override;
   void load_state(const std::map<std::string, Tensor>& st) override;
   const SgdOptions& options() const { return opt_; }
+
+ protected:
+  bool uniform_steps() const override;
+  std::pair<double, double> live_values() override;
+  void live_launch() override;
+  void live_commit() override;
 
  private:
   SgdOptions opt_;

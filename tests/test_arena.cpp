@@ -106,6 +106,60 @@ TEST_CASE("arena: whole-block updates equal per-tensor updates bit for bit (Adam
     }
 }
 
+TEST_CASE("arena: a live step (prepare, flag, launch, commit) equals step() bit for bit; a non-finite loss skips it") {
+  for (DType t : {DType::F32, DType::F64})
+    for (int kind = 0; kind < 4; ++kind) {
+      INFO("optimizer kind ", kind, ", ", dtype_name(t));
+      Context ca(2, 5), cb(2, 5);
+      NamedTensors pa = make_params(ca, t), pb = make_params(cb, t);
+      std::vector<Tensor> cs;
+      for (auto& [n, p] : pa) cs.push_back(Tensor::uniform(ca, p.shape(), 0.5, 2, t));
+      auto oa = make(kind, pa, true), ob = make(kind, pb, true);
+      REQUIRE(ob->can_step_live());
+      auto live_step = [&](bool poison) {
+        ob->prepare_live_step();
+        ob->zero_grad();
+        Tensor l = loss_of(pb, cs, false);
+        backward(l);
+        Tensor flagged = poison ? mul_scalar(l.detach(), std::numeric_limits<double>::quiet_NaN()) : l;
+        ob->flag_nonfinite(flagged);
+        ob->launch_live_step();
+        const double skip = ob->live_scalars().to_vector<double>()[2];
+        if (skip == 0.0) ob->commit_live_step();
+        return skip;
+      };
+      for (int s = 0; s < 6; ++s) {
+        if (s == 3) {  // a step whose loss is not finite: nothing moves, nothing counts
+          const std::vector<double> before = flat_values(pb);
+          CHECK(std::isnan(live_step(true)));
+          CHECK(flat_values(pb) == before);
+        }
+        oa->zero_grad();
+        backward(loss_of(pa, cs, false));
+        oa->step();
+        CHECK(live_step(false) == 0.0);
+        CHECK(flat_values(pb) == flat_values(pa));
+      }
+      CHECK(ob->state().size() == oa->state().size());
+      for (size_t i = 0; i < oa->state().size(); ++i)
+        CHECK(ob->state()[i].second.to_vector<double>() == oa->state()[i].second.to_vector<double>());
+    }
+  // A gradient that is not finite skips the step too, and the check names nothing when all is finite.
+  Context ctx(1, 3);
+  NamedTensors ps = make_params(ctx, DType::F32);
+  Adam opt(ps, {});
+  opt.prepare_live_step();
+  backward(sum_all(mul_scalar(ps[2].second, std::numeric_limits<double>::infinity())));
+  for (size_t i = 0; i < ps.size(); ++i)
+    if (!ps[i].second.grad().defined()) backward(sum_all(mul_scalar(ps[i].second, 0.0)));
+  const std::vector<double> before = flat_values(ps);
+  opt.flag_nonfinite(Tensor::zeros(ctx, {}, DType::F32));
+  opt.launch_live_step();
+  CHECK(std::isnan(opt.live_scalars().to_vector<double>()[2]));
+  CHECK(flat_values(ps) == before);
+  CHECK(opt.nonfinite_grad() == "p2");
+}
+
 TEST_CASE("arena: a parameter without a gradient falls back per tensor, untouched, and the steps stay equal") {
   for (int kind : {0, 3}) {
     INFO("optimizer kind ", kind);

@@ -25,6 +25,7 @@ struct TrainArgs {
   int threads = -1;
   std::string device;
   bool tf32 = false;
+  bool cuda_graph = false;
 };
 }  // namespace
 
@@ -39,6 +40,8 @@ CommandRun add_train_command(CLI::App& app) {
   sub->add_option("--threads", a->threads, "CPU threads (overrides train.threads)");
   sub->add_option("--device", a->device, "cpu | cuda | cuda:N (overrides train.device)");
   sub->add_flag("--tf32", a->tf32, "CUDA: float32 GEMMs on TF32 tensor cores (overrides train.tf32)");
+  sub->add_flag("--cuda-graph", a->cuda_graph,
+                "Capture the training step as a CUDA graph and replay it (overrides train.cuda_graph; docs/cuda.md)");
   sub->add_flag("--skip-nonfinite", a->skip_nonfinite,
                 "Skip (and count) batches with a non-finite loss or gradient instead of stopping");
   return [a]() {
@@ -49,6 +52,7 @@ CommandRun add_train_command(CLI::App& app) {
       cfg.train.device = a->device, cfg.resolved["train"]["device"] = a->device;
     }
     if (a->tf32) cfg.train.tf32 = true, cfg.resolved["train"]["tf32"] = true;
+    if (a->cuda_graph) cfg.train.cuda_graph = true, cfg.resolved["train"]["cuda_graph"] = true;
     TrainOptions o;
     o.out_dir = a->out;
     o.init_weights = a->init_weights;

@@ -165,14 +165,24 @@ void sgd_typed(Tensor& param, const Tensor& grad, Tensor& buf_t, const SgdScalar
 }  // namespace
 
 void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp_avg_sq, Tensor& max_exp_avg_sq,
-                 const AdamScalars& s) {
+                 const AdamScalars& s_in) {
+  AdamScalars s = s_in;
+  if (s.live) {
+    if (!(s.live[2] == 0.0)) return;
+    s.step_size = s.live[0], s.bc2_sqrt = s.live[1];
+  }
   dispatch_dtype(param.dtype(), [&]<typename T>() {
     adam_typed<T>(param, grad, exp_avg, exp_avg_sq, max_exp_avg_sq, s);
     return 0;
   });
 }
 
-void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const SgdScalars& s) {
+void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const SgdScalars& s_in) {
+  SgdScalars s = s_in;
+  if (s.live) {
+    if (!(s.live[2] == 0.0)) return;
+    s.lr = s.live[0], s.first = s.live[1] != 0.0;
+  }
   dispatch_dtype(param.dtype(), [&]<typename T>() {
     sgd_typed<T>(param, grad, momentum_buf, s);
     return 0;

@@ -16,6 +16,10 @@ struct AdamScalars {
   double bc2_sqrt;      // (1 − β2^t)^0.5
   bool amsgrad = false;
   bool maximize = false;
+  // Graph-capturable stepping (engine/optim.h, "live" steps): when set, three float64 values in the parameter's
+  // memory (host or device) read when the update runs, not when it is queued: {step_size, bc2_sqrt, skip}. They
+  // replace the two fields above, and the update does nothing unless skip == 0 (a NaN skip skips too).
+  const double* live = nullptr;
 };
 
 struct SgdScalars {
@@ -23,6 +27,7 @@ struct SgdScalars {
   bool nesterov = false;
   bool maximize = false;
   bool first = false;  // momentum buffer is initialised to the (decayed) gradient on the first step
+  const double* live = nullptr;  // as AdamScalars::live: {lr, first (0 or 1), skip}
 };
 
 namespace cpu {

@@ -254,6 +254,9 @@ bool onehot_codes(const Tensor& x, int8_t* codes) {
   int64_t B = x.size(0), C = x.size(1), L = x.size(2), total = B * L;
   if (total == 0) return true;
   const CudaState& st = state_of(x);
+  // Inside a CUDA-graph capture the answer cannot be read back: the general (im2col) path runs, which is right for
+  // any input. (LOWPASS_CUDA_CONV=direct needs no check at all.)
+  if (capturing(x.device().index)) return false;
   DeviceBuffer<int> bad(1, x.device().index);
   LP_CUDA_CHECK(cudaMemsetAsync(bad.get(), 0, sizeof(int), st.stream));
   dispatch_dtype(x.dtype(), [&]<typename T>() {

@@ -23,13 +23,16 @@ struct CudaState {
   CudaState& operator=(const CudaState&) = delete;
 
   int device = 0;
-  // The device's legacy default stream, shared by every Context. Ops run on their first input's Context, so one
-  // expression can mix tensors of several Contexts (a model's and a batch's); with a stream per Context, a kernel
-  // on one stream would read the output of a kernel still running on another, and blocks recycled by the caching
-  // allocator would be reused across streams. Found on an H100: per-Context blocking streams gave run-to-run
-  // different training steps until every launch went to one stream. Copies and memsets use this stream too.
+  // The device's one stream (cuda::device_stream), shared by every Context. Ops run on their first input's Context,
+  // so one expression can mix tensors of several Contexts (a model's and a batch's); with a stream per Context, a
+  // kernel on one stream would read the output of a kernel still running on another, and blocks recycled by the
+  // caching allocator would be reused across streams. Found on an H100: per-Context blocking streams gave run-to-run
+  // different training steps until every launch went to one stream. Copies and memsets use this stream too. It is a
+  // created stream, not the legacy default stream, so that a training step can be captured as a CUDA graph.
   cudaStream_t stream = nullptr;
   cublasHandle_t cublas = nullptr;
+  void* cublas_workspace = nullptr;  // cuBLAS's workspace, from the caching allocator (so a graph capture never
+  size_t cublas_workspace_bytes = 0;  // makes cuBLAS allocate)
   int sm_count = 1;
   int max_smem_optin = 48 << 10;  // bytes of shared memory a block may ask for
   bool tf32 = false;  // float32 GEMMs on TF32 tensor cores (cuda::set_tf32; gemm.cu)
@@ -48,6 +51,9 @@ struct CudaState {
 };
 
 namespace cuda {
+// The stream of `device` that all of lowpass uses: created on first use (blocking with respect to the legacy
+// default stream), process-wide, never destroyed.
+cudaStream_t device_stream(int device);
 // The Context's CUDA state for `device`, created on first use (one device per Context).
 CudaState& state(Context& ctx, int device);
 // State for a CUDA tensor's context and device; also makes that device current.

@@ -21,6 +21,13 @@ AllocatorStats allocator_stats(int) { return {}; }
 void empty_cache(int) {}
 void synchronize(int) { no_cuda(); }
 std::string device_name(int) { return ""; }
+bool capturing(int) { return false; }
+Graph::Graph(int) { no_cuda(); }
+Graph::~Graph() = default;
+void Graph::begin() { no_cuda(); }
+void Graph::end() { no_cuda(); }
+void Graph::replay() { no_cuda(); }
+int64_t Graph::pool_bytes() const { return 0; }
 void set_tf32(Context&, int, bool on) {
   if (on) no_cuda();
 }

@@ -16,11 +16,17 @@ template <typename T>
 struct AdamK {
   T wd, w, b2, one_m_b2, bc2, eps, neg_step;
   bool small, decay, maximize, amsgrad;
+  const double* live;  // {step_size, bc2_sqrt, skip} in device memory, or null (AdamScalars::live)
 };
 
 template <typename T>
 __global__ void adam_update_kernel(T* __restrict__ p, const T* __restrict__ gr, T* __restrict__ m, T* __restrict__ v,
                                    T* __restrict__ mx, int64_t n, AdamK<T> k) {
+  if (k.live) {  // read when the kernel runs: a replayed CUDA graph sees each step's values
+    if (!(k.live[2] == 0.0)) return;
+    k.neg_step = static_cast<T>(-k.live[0]);
+    k.bc2 = static_cast<T>(k.live[1]);
+  }
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     T g = k.maximize ? -gr[i] : gr[i];
@@ -44,11 +50,17 @@ template <typename T>
 struct SgdK {
   T wd, mom, damp, neg_lr;
   bool decay, maximize, nesterov, first, has_buf;
+  const double* live;  // {lr, first, skip} in device memory, or null (SgdScalars::live)
 };
 
 template <typename T>
 __global__ void sgd_update_kernel(T* __restrict__ p, const T* __restrict__ gr, T* __restrict__ buf, int64_t n,
                                   SgdK<T> k) {
+  if (k.live) {
+    if (!(k.live[2] == 0.0)) return;
+    k.neg_lr = static_cast<T>(-k.live[0]);
+    k.first = k.live[1] != 0.0;
+  }
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
     T g = k.maximize ? -gr[i] : gr[i];
@@ -82,6 +94,7 @@ void adam_update(Tensor& param, const Tensor& grad, Tensor& exp_avg, Tensor& exp
     k.decay = s.weight_decay != 0;
     k.maximize = s.maximize;
     k.amsgrad = s.amsgrad;
+    k.live = s.live;
     adam_update_kernel<T><<<grid_1d(st, n, kThreads), kThreads, 0, st.stream>>>(
         param.data<T>(), grad.data<T>(), exp_avg.data<T>(), exp_avg_sq.data<T>(),
         s.amsgrad ? max_exp_avg_sq.data<T>() : nullptr, n, k);
@@ -104,6 +117,7 @@ void sgd_update(Tensor& param, const Tensor& grad, Tensor& momentum_buf, const S
     k.nesterov = s.nesterov;
     k.first = s.first;
     k.has_buf = s.momentum != 0;
+    k.live = s.live;
     sgd_update_kernel<T><<<grid_1d(st, n, kThreads), kThreads, 0, st.stream>>>(
         param.data<T>(), grad.data<T>(), k.has_buf ? momentum_buf.data<T>() : nullptr, n, k);
     LP_CUDA_LAUNCH_CHECK();

@@ -135,7 +135,8 @@ std::vector<int64_t> positions(int64_t B, const std::vector<int64_t>& rows) {
 
 // The bin weights on the device, uploaded once per (device, dtype, weights) and kept: they depend only on L, the
 // frequency limit and the softness, so a training run uploads them once instead of twice per step (each upload
-// from pageable memory synchronises the host with the stream). Never freed: a few entries of a few KB.
+// from pageable memory synchronises the host with the stream). Never freed (a CUDA graph may hold the pointer): an
+// entry of a few KB per geometry a process uses.
 template <typename T>
 const T* device_weights(const std::vector<double>& wf, int dev) {
   static std::mutex mu;
@@ -144,10 +145,22 @@ const T* device_weights(const std::vector<double>& wf, int dev) {
   auto key = std::make_tuple(dev, sizeof(T), wf);
   auto it = cache->find(key);
   if (it == cache->end()) {
-    if (cache->size() >= 64) cache->clear();  // many geometries in one process: start over rather than grow
     it = cache->emplace(key, std::make_unique<DeviceBuffer<T>>(std::vector<T>(wf.begin(), wf.end()), dev)).first;
   }
   return it->second->get();
+}
+
+// The row positions of a launch. When every row is eligible (the prior over a whole batch, as a CUDA-graph step
+// runs it: models/train/graph_step.h) they are 0..B-1, uploaded once per (device, B) and kept (never evicted, so a
+// captured graph may hold the pointer); other row sets are uploaded per call.
+std::shared_ptr<DeviceBuffer<int64_t>> device_positions(int64_t B, const std::vector<int64_t>& rows, int dev) {
+  if (static_cast<int64_t>(rows.size()) != B) return std::make_shared<DeviceBuffer<int64_t>>(positions(B, rows), dev);
+  static std::mutex mu;
+  static auto* cache = new std::map<std::pair<int, int64_t>, std::shared_ptr<DeviceBuffer<int64_t>>>;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& e = (*cache)[{dev, B}];
+  if (!e) e = std::make_shared<DeviceBuffer<int64_t>>(positions(B, rows), dev);
+  return e;
 }
 
 }  // namespace
@@ -164,7 +177,7 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     using Z = typename Cx<T>::type;
     DeviceBuffer<T> s(static_cast<size_t>(B * L), dev);
     const T* w = device_weights<T>(wf, dev);
-    auto pos = std::make_shared<DeviceBuffer<int64_t>>(positions(B, rows), dev);
+    auto pos = device_positions(B, rows, dev);
     saved.cuda_pos = pos;
     prior_smooth_kernel<T><<<grid_1d(st, B * L, kThreads), kThreads, 0, st.stream>>>(
         attr.data<T>(), s.get(), B * L, C, L, make_taps<T>(taps));
@@ -193,7 +206,7 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     DeviceBuffer<T> ds(static_cast<size_t>(B * L), dev);
     const T* w = device_weights<T>(wf, dev);
     std::shared_ptr<DeviceBuffer<int64_t>> pos = std::static_pointer_cast<DeviceBuffer<int64_t>>(saved.cuda_pos);
-    if (!pos || pos->size() != static_cast<size_t>(B)) pos = std::make_shared<DeviceBuffer<int64_t>>(positions(B, rows), dev);
+    if (!pos || pos->size() != static_cast<size_t>(B)) pos = device_positions(B, rows, dev);
     const Z* z = reinterpret_cast<const Z*>(saved.spec.data<T>());
     prior_dspec_kernel<T><<<grid_1d(st, B * F, kThreads), kThreads, 0, st.stream>>>(
         z, w, pos->get(), saved.nd.data<T>(), g.data<T>(), dz.get(), B * F, F, L % 2 == 0);

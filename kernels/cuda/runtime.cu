@@ -10,6 +10,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "kernels/cuda/block_cache.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/conv_cudnn.h"
 #include "kernels/cuda/cuda_state.h"
@@ -81,104 +82,78 @@ std::string unavailable_reason() { return available() ? std::string() : discover
 
 // ---------------- caching allocator ----------------
 namespace {
-struct DeviceCache {
-  std::unordered_map<size_t, std::vector<void*>> free_lists;  // bucket -> blocks
-  std::unordered_map<void*, size_t> live;                      // block -> bucket
-  AllocatorStats stats;
-};
-
 class CachingAllocator {
  public:
+  CachingAllocator()
+      : cache_(
+            [](size_t bytes, int device) -> void* {
+              LP_CUDA_CHECK(cudaSetDevice(device));
+              void* p = nullptr;
+              cudaError_t e = cudaMalloc(&p, bytes);
+              if (e == cudaErrorMemoryAllocation) {
+                (void)cudaGetLastError();
+                return nullptr;
+              }
+              LP_CUDA_CHECK(e);
+              return p;
+            },
+            [](void* p, int device) {
+              LP_CUDA_CHECK(cudaSetDevice(device));
+              LP_CUDA_CHECK(cudaFree(p));
+            }) {}
+
   void* alloc(size_t bytes, int device) {
-    void* p = alloc_block(bytes, device);
+    void* p = nullptr;
+    {
+      std::lock_guard<std::mutex> lock(mu_);
+      p = cache_.alloc(bytes, device);
+    }
     // LOWPASS_CUDA_POISON=1 (debugging, docs/cuda.md): every block handed out is filled with 0xFF bytes (NaN in
     // float32 and float64), so a kernel that reads memory it did not write shows up as NaN, not as stale data.
+    // Not during a graph capture (it synchronises the device).
     static const bool poison = [] {
       const char* e = std::getenv("LOWPASS_CUDA_POISON");
       return e && *e && *e != '0';
     }();
-    if (poison) {
+    if (poison && !capturing(device)) {
       LP_CUDA_CHECK(cudaDeviceSynchronize());
       LP_CUDA_CHECK(cudaMemset(p, 0xFF, allocator_bucket(bytes)));
       LP_CUDA_CHECK(cudaDeviceSynchronize());
     }
     return p;
   }
-
-  void* alloc_block(size_t bytes, int device) {
-    size_t b = allocator_bucket(bytes);
-    std::lock_guard<std::mutex> lock(mu_);
-    DeviceCache& dc = cache(device);
-    auto it = dc.free_lists.find(b);
-    if (it != dc.free_lists.end() && !it->second.empty()) {
-      void* p = it->second.back();
-      it->second.pop_back();
-      dc.live[p] = b;
-      dc.stats.cache_hits++;
-      dc.stats.bytes_cached -= static_cast<int64_t>(b);
-      dc.stats.bytes_in_use += static_cast<int64_t>(b);
-      return p;
-    }
-    LP_CUDA_CHECK(cudaSetDevice(device));
-    void* p = nullptr;
-    cudaError_t e = cudaMalloc(&p, b);
-    if (e == cudaErrorMemoryAllocation) {  // give the cached blocks back and try once more
-      (void)cudaGetLastError();
-      release_locked(device, dc);
-      e = cudaMalloc(&p, b);
-    }
-    if (e != cudaSuccess) {
-      (void)cudaGetLastError();
-      throw Error(::lowpass::detail::concat("CUDA out of memory: cudaMalloc of ", b, " bytes on device ", device,
-                                            " failed (", cudaGetErrorString(e), "); lowpass holds ",
-                                            dc.stats.bytes_in_use, " bytes in use"));
-    }
-    dc.live[p] = b;
-    dc.stats.device_mallocs++;
-    dc.stats.bytes_in_use += static_cast<int64_t>(b);
-    return p;
-  }
-
   void free(void* p, int device) {
-    if (!p) return;
     std::lock_guard<std::mutex> lock(mu_);
-    DeviceCache& dc = cache(device);
-    auto it = dc.live.find(p);
-    LP_ASSERT(it != dc.live.end(), "cuda::free of a pointer the caching allocator did not hand out");
-    size_t b = it->second;
-    dc.live.erase(it);
-    dc.free_lists[b].push_back(p);
-    dc.stats.bytes_in_use -= static_cast<int64_t>(b);
-    dc.stats.bytes_cached += static_cast<int64_t>(b);
+    cache_.free(p, device);
   }
-
   AllocatorStats stats(int device) {
     std::lock_guard<std::mutex> lock(mu_);
-    return cache(device).stats;
+    return cache_.stats(device);
   }
-
   void empty(int device) {
     std::lock_guard<std::mutex> lock(mu_);
-    release_locked(device, cache(device));
+    cache_.release_shared(device);
+  }
+  int64_t open_pool(int device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cache_.open_pool(device);
+  }
+  void close_pool(int device) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cache_.close_pool(device);
+  }
+  void release_pool(int64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    cache_.release_pool(id);
+  }
+  int64_t pool_bytes(int64_t id) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return cache_.pool_bytes(id);
   }
 
  private:
-  DeviceCache& cache(int device) {
-    LP_CHECK(device >= 0 && device < 64, "CUDA device index ", device, " out of range");
-    if (static_cast<size_t>(device) >= caches_.size()) caches_.resize(static_cast<size_t>(device) + 1);
-    return caches_[static_cast<size_t>(device)];
-  }
-  void release_locked(int device, DeviceCache& dc) {
-    LP_CUDA_CHECK(cudaSetDevice(device));
-    for (auto& [b, blocks] : dc.free_lists) {
-      for (void* p : blocks) LP_CUDA_CHECK(cudaFree(p));
-      dc.stats.bytes_cached -= static_cast<int64_t>(b * blocks.size());
-      blocks.clear();
-    }
-  }
-
   std::mutex mu_;
-  std::vector<DeviceCache> caches_;
+  BlockCache cache_;
 };
 
 // Process-wide by nature (device memory is); deliberately never destroyed, so tensors released
@@ -196,17 +171,43 @@ void empty_cache(int device) {
   if (available()) allocator().empty(device);
 }
 
-// ---------------- copies ----------------
+// ---------------- streams, copies ----------------
+// One stream per device for all of lowpass (cuda_state.h says why one), created on first use and never destroyed.
+// A created stream rather than the legacy default stream, because only a created stream can be captured into a
+// CUDA graph; blocking (cudaStreamDefault), so anything a library still queues on the legacy stream stays ordered.
+cudaStream_t device_stream(int device) {
+  static std::mutex mu;
+  static cudaStream_t streams[64] = {};
+  LP_CHECK(device >= 0 && device < 64, "CUDA device index ", device, " out of range");
+  std::lock_guard<std::mutex> lock(mu);
+  if (!streams[device]) {
+    int cur = 0;
+    LP_CUDA_CHECK(cudaGetDevice(&cur));
+    LP_CUDA_CHECK(cudaSetDevice(device));
+    LP_CUDA_CHECK(cudaStreamCreateWithFlags(&streams[device], cudaStreamDefault));
+    LP_CUDA_CHECK(cudaSetDevice(cur));
+  }
+  return streams[device];
+}
+namespace {
+cudaStream_t current_stream() {
+  int dev = 0;
+  LP_CUDA_CHECK(cudaGetDevice(&dev));
+  return device_stream(dev);
+}
+}  // namespace
 void copy_h2d(void* dst, const void* src, size_t bytes) {
-  LP_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyHostToDevice));
+  LP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, current_stream()));
 }
 void copy_d2h(void* dst, const void* src, size_t bytes) {
-  LP_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToHost));
+  cudaStream_t s = current_stream();
+  LP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
+  LP_CUDA_CHECK(cudaStreamSynchronize(s));
 }
 void copy_d2d(void* dst, const void* src, size_t bytes) {
-  LP_CUDA_CHECK(cudaMemcpy(dst, src, bytes, cudaMemcpyDeviceToDevice));
+  LP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, current_stream()));
 }
-void memset_zero(void* dst, size_t bytes) { LP_CUDA_CHECK(cudaMemset(dst, 0, bytes)); }
+void memset_zero(void* dst, size_t bytes) { LP_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, current_stream())); }
 namespace {
 template <typename T>
 __global__ void fill_gridstride_kernel(T* __restrict__ dst, int64_t n, T v) {
@@ -218,14 +219,80 @@ __global__ void fill_gridstride_kernel(T* __restrict__ dst, int64_t n, T v) {
 void fill(void* dst, int64_t n, double value, bool f64) {
   if (n <= 0) return;
   unsigned blocks = static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 4096));
-  if (f64) fill_gridstride_kernel<double><<<blocks, 256>>>(static_cast<double*>(dst), n, value);
-  else fill_gridstride_kernel<float><<<blocks, 256>>>(static_cast<float*>(dst), n, static_cast<float>(value));
+  cudaStream_t s = current_stream();
+  if (f64) fill_gridstride_kernel<double><<<blocks, 256, 0, s>>>(static_cast<double*>(dst), n, value);
+  else fill_gridstride_kernel<float><<<blocks, 256, 0, s>>>(static_cast<float*>(dst), n, static_cast<float>(value));
   LP_CUDA_LAUNCH_CHECK();
 }
 void synchronize(int device) {
   LP_CUDA_CHECK(cudaSetDevice(device));
   LP_CUDA_CHECK(cudaDeviceSynchronize());
 }
+bool capturing(int device) {
+  if (!available()) return false;
+  cudaStreamCaptureStatus st = cudaStreamCaptureStatusNone;
+  LP_CUDA_CHECK(cudaStreamIsCapturing(device_stream(device), &st));
+  return st == cudaStreamCaptureStatusActive;
+}
+
+// ---------------- CUDA graphs ----------------
+Graph::Graph(int device) : device_(device) {
+  LP_CHECK(available(), "CUDA graph: no usable GPU: ", unavailable_reason());
+}
+Graph::~Graph() {
+  if (capturing_) {  // an exception left the capture open: end it and drop what was captured
+    cudaGraph_t g = nullptr;
+    (void)cudaStreamEndCapture(device_stream(device_), &g);
+    if (g) (void)cudaGraphDestroy(g);
+    (void)cudaGetLastError();
+    allocator().close_pool(device_);
+  }
+  LP_CUDA_CHECK_PRINT(cudaSetDevice(device_));
+  LP_CUDA_CHECK_PRINT(cudaDeviceSynchronize());  // a replay may still run; its pool must not be handed out yet
+  if (exec_) LP_CUDA_CHECK_PRINT(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_)));
+  if (graph_) LP_CUDA_CHECK_PRINT(cudaGraphDestroy(static_cast<cudaGraph_t>(graph_)));
+  if (pool_) allocator().release_pool(pool_);
+}
+void Graph::begin() {
+  LP_CHECK(!capturing_ && !exec_, "CUDA graph: begin() on a graph already captured");
+  LP_CUDA_CHECK(cudaSetDevice(device_));
+  cudaStream_t s = device_stream(device_);
+  LP_CUDA_CHECK(cudaStreamSynchronize(s));  // the eager work before the capture is done
+  pool_ = allocator().open_pool(device_);
+  cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
+  if (e != cudaSuccess) {
+    allocator().close_pool(device_);
+    LP_CUDA_CHECK(e);
+  }
+  capturing_ = true;
+}
+void Graph::end() {
+  LP_CHECK(capturing_, "CUDA graph: end() without begin()");
+  cudaGraph_t g = nullptr;
+  cudaError_t e = cudaStreamEndCapture(device_stream(device_), &g);
+  capturing_ = false;
+  allocator().close_pool(device_);
+  if (e != cudaSuccess) {
+    if (g) (void)cudaGraphDestroy(g);
+    (void)cudaGetLastError();
+    throw Error(::lowpass::detail::concat("CUDA graph capture failed (", cudaGetErrorName(e), ": ",
+                                          cudaGetErrorString(e),
+                                          "): the captured step synchronised or used another stream"));
+  }
+  graph_ = g;
+  size_t n = 0;
+  LP_CUDA_CHECK(cudaGraphGetNodes(g, nullptr, &n));
+  nodes_ = static_cast<int64_t>(n);
+  cudaGraphExec_t ex = nullptr;
+  LP_CUDA_CHECK(cudaGraphInstantiate(&ex, g, 0));
+  exec_ = ex;
+}
+void Graph::replay() {
+  LP_CHECK(exec_, "CUDA graph: replay() before a capture ended");
+  LP_CUDA_CHECK(cudaSetDevice(device_));
+  LP_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), device_stream(device_)));
+}
+int64_t Graph::pool_bytes() const { return pool_ ? allocator().pool_bytes(pool_) : 0; }
 
 std::string device_name(int device) {
   if (!available()) return "";
@@ -249,9 +316,13 @@ CudaState::CudaState(int dev) : device(dev) {
   if (conv_backend == cuda::ConvBackend::Cudnn) cuda::require_cudnn("LOWPASS_CUDA_CONV=cudnn");
   LP_CHECK(cuda::available(), "a CUDA tensor was used but no GPU is usable: ", cuda::unavailable_reason());
   LP_CUDA_CHECK(cudaSetDevice(device));
-  stream = nullptr;  // the device's legacy default stream (cuda_state.h says why)
+  stream = cuda::device_stream(device);  // one per device, shared by every Context (cuda_state.h says why)
   LP_CUBLAS_CHECK(cublasCreate(&cublas));
   LP_CUBLAS_CHECK(cublasSetStream(cublas, stream));
+  // A workspace of our own (32 MiB, NVIDIA's figure for Hopper), so cuBLAS never allocates inside a graph capture.
+  cublas_workspace_bytes = size_t{32} << 20;
+  cublas_workspace = cuda::alloc(cublas_workspace_bytes, device);
+  LP_CUBLAS_CHECK(cublasSetWorkspace(cublas, cublas_workspace, cublas_workspace_bytes));
   // float32 GEMMs stay float32 (no TF32) unless a caller opts in: float32 is the reference.
   LP_CUBLAS_CHECK(cublasSetMathMode(cublas, CUBLAS_DEFAULT_MATH));
   LP_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
@@ -272,6 +343,7 @@ CudaState::~CudaState() {
       std::fprintf(stderr, "lowpass: cublasDestroy failed (%s) at %s:%d (ignored in a destructor)\n",
                    cublasGetStatusString(s), __FILE__, __LINE__);
   }
+  cuda::free(cublas_workspace, cublas_workspace_bytes, device);  // stream-ordered reuse makes this safe
 }
 
 cufftHandle CudaState::fft_plan(cufftType type, int64_t n, int64_t batch) {

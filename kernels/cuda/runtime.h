@@ -39,14 +39,45 @@ struct AllocatorStats {
 AllocatorStats allocator_stats(int device);
 void empty_cache(int device);  // cudaFree every cached block of `device` (synchronises it)
 
-// Synchronous copies and memset on the legacy default stream (ordered with each Context's stream).
+// Copies and memset on the current device's stream (cuda_state.h: one stream per device, shared by every Context).
+// copy_d2h returns when the data is on the host; copy_h2d when the host buffer may be reused (pageable memory is
+// staged); copy_d2d and memset_zero are stream-ordered (and may be captured into a CUDA graph).
 void copy_h2d(void* dst, const void* src, size_t bytes);
 void copy_d2h(void* dst, const void* src, size_t bytes);
 void copy_d2d(void* dst, const void* src, size_t bytes);
 void memset_zero(void* dst, size_t bytes);
-// dst[0..n) = value as float32 (f64 = false) or float64, on the legacy default stream (for Tensor::fill_).
+// dst[0..n) = value as float32 (f64 = false) or float64, on the current device's stream (for Tensor::fill_).
 void fill(void* dst, int64_t n, double value, bool f64);
 void synchronize(int device);
+// True while a CUDA-graph capture runs on the device's stream: work that would read back (a device
+// synchronisation) must take a path that does not (conv1d's one-hot check does).
+bool capturing(int device);
+
+// A CUDA graph of the work queued on one device's stream between begin() and end() (docs/cuda.md, "CUDA graphs").
+// Allocations made during the capture come from a private pool of the caching allocator that stays with the graph,
+// so replays find their memory untouched by anything that ran in between. The captured work must not synchronise
+// or read back; tensors allocated during the capture and still held afterwards keep their addresses, and a replay
+// rewrites them. Destroying the graph synchronises the device and gives the pool back.
+class Graph {
+ public:
+  explicit Graph(int device);
+  ~Graph();
+  Graph(const Graph&) = delete;
+  Graph& operator=(const Graph&) = delete;
+  void begin();   // opens the pool and starts capturing the stream (thread-local capture mode)
+  void end();     // stops capturing, closes the pool and instantiates the graph; throws if the capture failed
+  void replay();  // queues one run of the graph on the stream (asynchronous)
+  bool ready() const { return exec_ != nullptr; }
+  int64_t nodes() const { return nodes_; }           // kernels, copies and memsets captured
+  int64_t pool_bytes() const;                         // device memory the graph's pool holds
+ private:
+  int device_ = 0;
+  int64_t pool_ = 0;
+  void* graph_ = nullptr;  // cudaGraph_t
+  void* exec_ = nullptr;   // cudaGraphExec_t
+  int64_t nodes_ = 0;
+  bool capturing_ = false;
+};
 // The GPU's name and memory for logs, e.g. "NVIDIA H100 80GB HBM3, 79.1 GiB, sm_90".
 std::string device_name(int device);
 // Lets float32 GEMMs of ctx on `device` (matmul, linear, conv1d's im2col path) use TF32 tensor cores

@@ -12,6 +12,11 @@ struct Batch {
   Tensor y;        // binary: (B, T) in {1, 0, -1}; profile: (B, T, S, O) counts
   Tensor control;  // profile with controls: (B, T or 1, S, O) counts; undefined otherwise
   std::vector<int> status;  // (B) 1 = eligible for the attribution prior (positives/peaks), 0 = not
+  // Per-example weights that replace the losses' host-side counting, so that nothing in a training step depends on
+  // the batch's labels on the host (CUDA-graph steps, models/train/graph_step.h; add_loss_weights in
+  // models/loss/objective.h makes them). Undefined in ordinary batches. When defined:
+  Tensor task_pos_w, task_neg_w;  // binary: (B, T) each label's weight in the class-averaged loss (0 for others)
+  Tensor prior_w;                 // (B) each example's weight in the prior's mean: status / P (all 0 when P = 0)
   int64_t size() const { return x.defined() ? x.size(0) : 0; }
 };
 

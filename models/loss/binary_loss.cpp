@@ -25,4 +25,30 @@ Tensor binary_task_loss(const Tensor& logits, const Tensor& y_in) {
   return Tensor::zeros(logits.ctx(), {}, logits.dtype(), logits.device());
 }
 
+Tensor binary_task_loss_weighted(const Tensor& logits, const Tensor& pos_w, const Tensor& neg_w) {
+  LP_CHECK(logits.defined() && pos_w.defined() && neg_w.defined() && pos_w.shape() == logits.shape() &&
+               neg_w.shape() == logits.shape(),
+           "binary loss: label weights do not match logits ", logits.defined() ? shape_str(logits.shape()) : "missing");
+  return sum_all(add(mul(softplus(neg(logits)), pos_w), mul(softplus(logits), neg_w)));
+}
+
+std::pair<Tensor, Tensor> binary_loss_weights(const Tensor& y, DType dt) {
+  LP_CHECK(y.defined() && y.dim() == 2, "binary loss: labels must be (B, T)");
+  const std::vector<double> v = y.to_vector<double>();
+  int64_t npos = 0, nneg = 0;
+  for (double x : v) {
+    if (x == 1.0) ++npos;
+    else if (x == 0.0) ++nneg;
+    else LP_CHECK(x == -1.0, "binary loss: label ", x, " is not 1, 0 or -1");
+  }
+  const double c = npos > 0 && nneg > 0 ? 0.5 : 1.0;
+  std::vector<double> pw(v.size(), 0.0), nw(v.size(), 0.0);
+  for (size_t i = 0; i < v.size(); ++i) {
+    if (v[i] == 1.0) pw[i] = c / static_cast<double>(npos);
+    else if (v[i] == 0.0) nw[i] = c / static_cast<double>(nneg);
+  }
+  Context& ctx = y.ctx();
+  return {cast(Tensor::from_vector(ctx, y.shape(), pw), dt), cast(Tensor::from_vector(ctx, y.shape(), nw), dt)};
+}
+
 }  // namespace lowpass

@@ -51,4 +51,17 @@ Tensor fourier_prior_loss(const Tensor& attr, const std::vector<int>& status, in
   return mean_all(fourier_prior_scores(attr, rows, fourier_weights(kept, freq_limit, softness), smooth_sigma));
 }
 
+Tensor fourier_prior_loss_weighted(const Tensor& attr, const Tensor& w, int64_t freq_limit,
+                                   std::optional<double> softness, double smooth_sigma) {
+  LP_CHECK(attr.defined() && attr.dim() == 3, "prior: attributions must be (B, 4, L), got ",
+           attr.defined() ? shape_str(attr.shape()) : std::string("nothing"));
+  const int64_t B = attr.size(0);
+  LP_CHECK(w.defined() && w.shape() == Shape{B}, "prior: row weights must be (", B, ")");
+  if (B == 0) return Tensor::zeros(attr.ctx(), {}, attr.dtype(), attr.device());
+  std::vector<int64_t> rows(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b) rows[static_cast<size_t>(b)] = b;
+  const int64_t kept = attr.size(2) / 2;
+  return sum_all(mul(fourier_prior_scores(attr, rows, fourier_weights(kept, freq_limit, softness), smooth_sigma), w));
+}
+
 }  // namespace lowpass

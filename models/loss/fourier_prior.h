@@ -20,6 +20,12 @@ std::vector<int64_t> eligible_rows(const std::vector<int>& status);
 Tensor fourier_prior_loss(const Tensor& attr, const std::vector<int>& status, int64_t freq_limit = 150,
                           std::optional<double> softness = 0.2, double smooth_sigma = 3.0);
 
+// The same prior as Σ_b w_b · score_b over every row, with w (B) = status / P made on the host: no row selection,
+// so the shapes do not depend on the batch's labels (the form a CUDA graph can hold). Equal to fourier_prior_loss
+// up to the order of the sum when w = status / P.
+Tensor fourier_prior_loss_weighted(const Tensor& attr, const Tensor& w, int64_t freq_limit = 150,
+                                   std::optional<double> softness = 0.2, double smooth_sigma = 3.0);
+
 // Σ_bases |attr| restricted to eligible rows: (P, L); undefined when no row is eligible.
 Tensor abs_attribution_rows(const Tensor& attr, const std::vector<int>& status);
 

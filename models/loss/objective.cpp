@@ -46,6 +46,22 @@ std::vector<int> prior_status(const Batch& batch, const std::string& model_type)
   return st;
 }
 
+void add_loss_weights(Batch& batch, const std::string& model_type, DType dt) {
+  LP_CHECK(batch.x.defined(), "batch: no input");
+  if (model_type == "binary") {
+    LP_CHECK(batch.y.defined(), "batch: no labels");
+    auto [pw, nw] = binary_loss_weights(batch.y, dt);
+    batch.task_pos_w = pw, batch.task_neg_w = nw;
+  }
+  const std::vector<int> st = prior_status(batch, model_type);
+  int64_t P = 0;
+  for (int s : st) P += s == 1;
+  std::vector<double> w(st.size(), 0.0);
+  for (size_t i = 0; i < st.size(); ++i)
+    if (st[i] == 1) w[i] = 1.0 / static_cast<double>(P);
+  batch.prior_w = cast(Tensor::from_vector(batch.x.ctx(), {static_cast<int64_t>(w.size())}, w), dt);
+}
+
 std::vector<double> Losses::scalars() const {
   NoGradGuard ng;
   const Tensor parts[] = {task, prior, total};
@@ -87,7 +103,10 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
   } else {
     r.outputs = model.forward(x, control, training);
   }
-  if (model.type() == "binary") {
+  auto weights = [&](const Tensor& w) { return on_device(w.dtype() == model.dtype() ? w : cast(w, model.dtype()), dev); };
+  if (model.type() == "binary" && batch.task_pos_w.defined()) {
+    r.task = binary_task_loss_weighted(r.outputs.logits, weights(batch.task_pos_w), weights(batch.task_neg_w));
+  } else if (model.type() == "binary") {
     r.task = binary_task_loss(r.outputs.logits, batch.y);
   } else {
     auto pl = profile_task_loss(r.outputs.profile_logits, r.outputs.log_counts, batch.y, counts_loss_weight);
@@ -95,7 +114,13 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
     r.task_profile = pl.profile;
     r.task_counts = pl.counts;
   }
-  if (use_prior) {
+  if (use_prior && batch.prior_w.defined()) {
+    LP_CHECK(prior.type == "fourier", "prior.type \"", prior.type,
+             "\": per-example prior weights (CUDA-graph steps) are implemented for the fourier prior only");
+    r.prior = fourier_prior_loss_weighted(r.attributions, weights(batch.prior_w), prior.freq_limit, prior.softness,
+                                          prior.smooth_sigma);
+    r.total = add(r.task, mul_scalar(r.prior, prior.weight));
+  } else if (use_prior) {
     auto status = prior_status(batch, model.type());
     if (prior.type == "fourier") r.prior = fourier_prior_loss(r.attributions, status, prior.freq_limit, prior.softness, prior.smooth_sigma);
     else if (prior.type == "smoothness") r.prior = smoothness_prior_loss(r.attributions, status);

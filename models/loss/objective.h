@@ -45,6 +45,10 @@ Tensor input_attributions(const ModelOutput& out, const Tensor& x, bool create_g
 // profile: every example.
 std::vector<int> prior_status(const Batch& batch, const std::string& model_type);
 
+// Sets the batch's task_pos_w/task_neg_w (binary) and prior_w (Batch, models/data/batch.h) from its host labels
+// and status, in dtype `dt` on the host: compute_losses then counts nothing on the host.
+void add_loss_weights(Batch& batch, const std::string& model_type, DType dt);
+
 // counts_loss_weight: profile only (default 20).
 Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior, bool training,
                       double counts_loss_weight = 20.0);

@@ -50,7 +50,8 @@ json default_config(const std::string& type) {
                 {"eval_batch_size", t.eval_batch_size},
                 {"progress", t.progress},
                 {"device", t.device},
-                {"tf32", t.tf32}};
+                {"tf32", t.tf32},
+                {"cuda_graph", t.cuda_graph}};
   c["prior"] = {{"type", "fourier"},
                 {"weight", bin ? 1.0 : 50.0},
                 {"freq_limit", bin ? 150 : 200},
@@ -231,6 +232,7 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
   s.device = t["device"].get<std::string>();
   parse_device(s.device, src + ": 'train.device'");
   s.tf32 = boolean(t, "tf32", "train", src);
+  s.cuda_graph = boolean(t, "cuda_graph", "train", src);
 
   json& p = c["prior"];
   PriorConfig& pr = cfg.prior;

@@ -22,6 +22,7 @@
 #include "models/data/array_dataset.h"
 #include "models/train/datasets.h"
 #include "models/train/evaluate.h"
+#include "models/train/graph_step.h"
 #include "models/train/progress.h"
 
 namespace lowpass {
@@ -48,7 +49,7 @@ NamedTensors deep_copy(const NamedTensors& v) {
 // Keys that may differ between the original run and a --resume (they do not change the trajectory
 // except epochs/max_steps, which only move the end point).
 json comparable(json c) {
-  for (const char* k : {"epochs", "max_steps", "progress", "seed", "threads", "device", "tf32"}) c["train"].erase(k);
+  for (const char* k : {"epochs", "max_steps", "progress", "seed", "threads", "device", "tf32", "cuda_graph"}) c["train"].erase(k);
   return c;
 }
 
@@ -175,6 +176,11 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     optim = std::make_unique<Sgd>(model->parameters(), sg);
   }
 
+  std::unique_ptr<GraphStep> gstep;  // train.cuda_graph: the fixed-form step, captured on a GPU
+  if (t.cuda_graph)
+    gstep = std::make_unique<GraphStep>(*model, *optim, cfg.prior, t.counts_loss_weight, model->device().is_cuda(),
+                                        opt.quiet ? nullptr : log);
+
   LoopState st;
   std::string res_last_ck;  // last checkpoint written or resumed from, named by the numerics guard
   auto stop_requested = [&] { return opt.stop_signal != nullptr && *opt.stop_signal != 0; };
@@ -241,20 +247,30 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       Batch batch = src.next(ctx);
       // a skipped batch must not leave its statistics behind: BN running stats are restored on skip
       NamedTensors saved_buffers = opt.skip_nonfinite ? deep_copy(model->buffers()) : NamedTensors{};
-      Losses l = compute_losses(*model, batch, cfg.prior, /*training=*/true, t.counts_loss_weight);
-      const std::vector<double> lv = l.scalars();  // one read-back (one device sync) for the three
-      const double task = lv[0], prior = lv[1], total = lv[2];
-      // ---- numerics guard (docs/reliability.md): loss first, then every gradient ----
+      double task = 0, prior = 0, total = 0;
       std::string bad;
-      if (!(std::isfinite(task) && std::isfinite(prior) && std::isfinite(total))) bad = "loss is not finite";
-      optim->zero_grad();
-      if (bad.empty()) {
-        backward(l.total);
-        std::string p = optim->nonfinite_grad();  // one reduction over the gradient block
-        if (!p.empty()) bad = "gradient of '" + p + "' is not finite";
+      if (gstep) {  // forward, backward, check and update in one run (a graph replay on a GPU), one read-back
+        const GraphStepResult r = gstep->run(batch);
+        task = r.task, prior = r.prior, total = r.total;
+        if (!r.finite) {
+          if (!(std::isfinite(task) && std::isfinite(prior) && std::isfinite(total))) bad = "loss is not finite";
+          else bad = "gradient of '" + optim->nonfinite_grad() + "' is not finite";
+        }
+      } else {
+        Losses l = compute_losses(*model, batch, cfg.prior, /*training=*/true, t.counts_loss_weight);
+        const std::vector<double> lv = l.scalars();  // one read-back (one device sync) for the three
+        task = lv[0], prior = lv[1], total = lv[2];
+        // ---- numerics guard (docs/reliability.md): loss first, then every gradient ----
+        if (!(std::isfinite(task) && std::isfinite(prior) && std::isfinite(total))) bad = "loss is not finite";
+        optim->zero_grad();
+        if (bad.empty()) {
+          backward(l.total);
+          std::string p = optim->nonfinite_grad();  // one reduction over the gradient block
+          if (!p.empty()) bad = "gradient of '" + p + "' is not finite";
+        }
       }
       if (!bad.empty()) {
-        optim->zero_grad();
+        if (!gstep) optim->zero_grad();
         LP_CHECK(opt.skip_nonfinite, data.train_name, ": ", bad, " at step ", st.step + 1, " (epoch ", st.epoch + 1,
                  ", batch ", st.step_in_epoch + 1, "): task ", task, ", prior ", prior, ", total ", total,
                  "; last good checkpoint: ", res_last_ck.empty() ? "none yet" : res_last_ck,
@@ -273,8 +289,10 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
         }
         continue;
       }
-      optim->step();
-      optim->zero_grad();
+      if (!gstep) {
+        optim->step();
+        optim->zero_grad();
+      }
       ++st.step;
       const double n = static_cast<double>(batch.size());
       st.sum_task += task * n, st.sum_prior += prior * n, st.sum_total += total * n, st.rows += n;

@@ -1,0 +1,74 @@
+// GraphStep: one training step in a fixed form, so that on a GPU the whole step (forward, grad × input with
+// create_graph, the Fourier prior, the double backward, the non-finite check and the optimiser update) is captured
+// once as a CUDA graph and replayed for every later batch of the same shape (docs/cuda.md, "CUDA graphs"):
+//  - the batch is copied into tensors that keep their addresses (the graph's inputs);
+//  - the losses are weighted per example on the host (Batch::task_pos_w, task_neg_w, prior_w), so no shape and no
+//    kernel argument depends on the batch's labels: the prior runs over every row with weight status / P;
+//  - the optimiser takes a live step (engine/optim.h): its step-dependent scalars are written to the device before
+//    each run, and the update skips itself on the device when the loss or a gradient is not finite;
+//  - losses and the skip flag are read back once, after the step.
+// Without capture (on the CPU, or on a GPU with capture off) the same fixed-form step runs eagerly; the CPU tests
+// check it against the ordinary step. The first step of each shape runs eagerly (it allocates the parameter
+// arenas' state, cuFFT plans and cached uploads), the second is captured. A capture that fails (an op that reads
+// back) is reported once and the run goes on eagerly. Dropout (a fresh mask per step) is refused.
+// Test: build/tests/lowpass_tests -tc="*graph step*" (CPU) and -ts=cuda (GPU).
+#pragma once
+#include <cstdio>
+#include <memory>
+#include <string>
+
+#include "engine/optim.h"
+#include "kernels/cuda/runtime.h"
+#include "models/arch/model.h"
+#include "models/loss/objective.h"
+
+namespace lowpass {
+
+struct GraphStepResult {
+  double task = 0, prior = 0, total = 0;  // the step's losses
+  bool finite = true;     // false: the loss or a gradient was not finite and nothing was updated
+  bool replayed = false;  // the step ran as a replay of a captured graph
+};
+
+class GraphStep {
+ public:
+  // capture: record and replay CUDA graphs (the model must live on a GPU); false: the fixed form, eagerly.
+  // log: where the one-line capture report (and a failed capture's reason) goes; nullptr = silent.
+  GraphStep(Model& model, Optimizer& optim, const PriorConfig& prior, double counts_loss_weight, bool capture,
+            std::FILE* log = nullptr);
+  ~GraphStep();
+  GraphStep(const GraphStep&) = delete;
+  GraphStep& operator=(const GraphStep&) = delete;
+
+  // One training step on `batch` (host tensors, as a BatchSource makes them). On a finite step the parameters are
+  // updated and the optimiser's step counts advance; otherwise nothing changes but the batch-norm buffers (the
+  // caller restores them, as the ordinary step does).
+  GraphStepResult run(const Batch& batch);
+
+  int64_t captures() const { return captures_; }
+  int64_t replays() const { return replays_; }
+  int64_t graph_nodes() const { return graph_ ? graph_->nodes() : 0; }
+  int64_t graph_pool_bytes() const { return graph_ ? graph_->pool_bytes() : 0; }
+
+ private:
+  struct Held {
+    Tensor task, prior, total;  // detached: they keep their addresses and a replay rewrites them
+  };
+  void restage(const Batch& hb);
+  Held body();
+
+  Model& model_;
+  Optimizer& optim_;
+  PriorConfig prior_;
+  double counts_loss_weight_;
+  bool capture_;
+  std::FILE* log_;
+  std::string key_;   // shapes of the staged batch
+  Batch staged_;      // the fixed tensors on the model's device
+  int64_t eager_ = 0;  // eager runs with the current shapes
+  std::unique_ptr<cuda::Graph> graph_;
+  Held held_;
+  int64_t captures_ = 0, replays_ = 0;
+};
+
+}  // namespace lowpass
