@@ -1,7 +1,9 @@
 // lowpass twin of bench/bench_torch.py: times one case (model × mode) of a training step and prints one JSON line.
 // Cases: binary batch 256 (incl. reverse complements), L 1000, T 1; profile batch 128 (incl. RC), L 1346, matched
 // controls. Run: build-bench/bench/bench_train_step --model binary --mode prior --threads 2
-// (GPU: --device cuda [--tf32] [--conv im2col|direct|cudnn]; --conv picks the CUDA conv1d backend, default LOWPASS_CUDA_CONV)
+// (GPU: --device cuda [--tf32] [--conv im2col|direct|cudnn]; --conv picks the CUDA conv1d backend, default LOWPASS_CUDA_CONV;
+// --graph runs noprior/prior steps through models/train/graph_step.h: a captured CUDA graph on a GPU, the fixed-form
+// step eagerly on the CPU)
 #include <sys/resource.h>
 
 #include <algorithm>
@@ -10,6 +12,7 @@
 #include <cstdio>
 #include <cstdlib>
 #include <cstring>
+#include <memory>
 #include <string>
 #include <vector>
 
@@ -24,6 +27,7 @@
 #endif
 #include "models/arch/model.h"
 #include "models/loss/objective.h"
+#include "models/train/graph_step.h"
 
 using namespace lowpass;
 
@@ -36,13 +40,14 @@ struct Args {
   std::string device = "cpu";
   bool tf32 = false;
   std::string conv;  // CUDA conv1d backend (--conv im2col|direct|cudnn); empty: LOWPASS_CUDA_CONV's default
+  bool graph = false;  // --graph: the GraphStep (captured CUDA graph on a GPU)
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step --model binary|profile --mode noprior|prior|infer|attr "
                "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32] "
-               "[--conv im2col|direct|cudnn]\n",
+               "[--conv im2col|direct|cudnn] [--graph]\n",
                why);
   std::exit(2);
 }
@@ -63,6 +68,7 @@ Args parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--device")) a.device = val("--device");
     else if (!std::strcmp(argv[i], "--tf32")) a.tf32 = true;
     else if (!std::strcmp(argv[i], "--conv")) a.conv = val("--conv");
+    else if (!std::strcmp(argv[i], "--graph")) a.graph = true;
     else usage((std::string("unknown argument ") + argv[i]).c_str());
   }
   if (a.model != "binary" && a.model != "profile") usage("--model must be binary or profile");
@@ -146,7 +152,9 @@ int main(int argc, char** argv) {
       model->to(dev);
       cuda::set_tf32(ctx, dev.index, a.tf32);
       if (!a.conv.empty()) cuda::set_conv_backend(ctx, dev.index, cuda::parse_conv_backend(a.conv, "--conv"));
-      batch.x = batch.x.to(dev), batch.y = batch.y.to(dev);
+      batch.x = batch.x.to(dev);
+      // GraphStep weighs a binary batch's labels on the host (B values); everything else lives on the GPU
+      if (!(a.graph && a.model == "binary")) batch.y = batch.y.to(dev);
       if (batch.control.defined()) batch.control = batch.control.to(dev);
     }
     auto sync = [&] {
@@ -155,6 +163,11 @@ int main(int argc, char** argv) {
     Adam opt(model->parameters(), AdamOptions{});
     PriorConfig none;
     none.type = "none";
+    std::unique_ptr<GraphStep> gstep;
+    if (a.graph) {
+      if (a.mode != "noprior" && a.mode != "prior") usage("--graph needs --mode noprior or prior");
+      gstep = std::make_unique<GraphStep>(*model, opt, a.mode == "prior" ? prior : none, 20.0, dev.is_cuda());
+    }
 
     // The prior chain alone (forward + backward of the per-example scores) on random attributions of the batch's
     // shape: fused op vs the same chain composed from ops. Bytes floor: attributions read twice and their gradient
@@ -178,6 +191,8 @@ int main(int argc, char** argv) {
         Tensor y = a.mode == "chain" ? fourier_prior_scores(chain_attr, chain_rows, chain_w, 3.0)
                                      : fourier_prior_scores_composed(chain_attr, chain_rows, chain_w, 3.0);
         (void)grad({mean_all(y)}, {chain_attr});
+      } else if (gstep) {
+        (void)gstep->run(batch);
       } else if (a.mode == "noprior" || a.mode == "prior") {
         opt.zero_grad();
         Losses l = compute_losses(*model, batch, a.mode == "prior" ? prior : none, /*training=*/true);
@@ -227,6 +242,7 @@ int main(int argc, char** argv) {
                           {"threads", a.threads},
                           {"device", dev.is_cuda() ? cuda::device_name(dev.index) : std::string("cpu")},
                           {"tf32", a.tf32},
+                          {"graph", a.graph},
                           {"median_s", med},
                           {"times_s", times},
                           {"cpu_s_per_step", cpu_s / static_cast<double>(a.repeats)},
@@ -238,6 +254,7 @@ int main(int argc, char** argv) {
       out["chain_floor_bytes"] = bytes;
       out["chain_GBps"] = bytes / med / 1e9;
     }
+    if (gstep) out["graph_nodes"] = gstep->graph_nodes(), out["graph_replays"] = gstep->replays();
     if (dev.is_cuda()) {
       const cuda::AllocatorStats after = cuda::allocator_stats(dev.index);
       out["cuda_mallocs_timed"] = after.device_mallocs - before.device_mallocs;

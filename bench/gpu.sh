@@ -4,6 +4,7 @@
 # bench_train_step was built with CUDA: on the lent GPU machine from scripts/gpu_bundle.sh's .dev/bin.
 # Each round also times lowpass with its opt-in cuDNN conv path (--conv cudnn, impl "lowpass-cudnn"; --no-cudnn skips
 # it) and with the direct kernels for layers with few channels (--conv direct, impl "lowpass-direct"), and
+# the training steps (prior, noprior) also run as a captured CUDA graph (--graph, impl "lowpass-graph"), and
 # bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary).
 # Usage: bash bench/gpu.sh [--rounds N] [--repeats R] [--cases "binary:prior ..."] [--no-cudnn]
 #        (JSON lines to $OUT or ./gpu-bench)
@@ -37,6 +38,10 @@ run_lp_cudnn() {
 }
 # lowpass with the direct kernels for layers with <= 16 inputs or outputs per group (opt-in until verified on a GPU).
 run_lp_direct() { run_lp "$1" "$2" "--conv direct" | sed 's/"impl":"lowpass"/"impl":"lowpass-direct"/'; }
+# the training step captured once as a CUDA graph and replayed (models/train/graph_step.h); steps only.
+run_lp_graph() {
+  case "$2" in noprior|prior) run_lp "$1" "$2" "--graph" | sed 's/"impl":"lowpass"/"impl":"lowpass-graph"/' ;; esac
+}
 run_pt() { "$PY" bench/bench_torch.py --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" --tf32 "$3"; }
 for r in $(seq 1 "$ROUNDS"); do
   for c in $CASES; do
@@ -44,9 +49,11 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "round $r: $m $mode" >&2
     if [ $((r % 2)) = 1 ]; then
       run_lp "$m" "$mode" "" | tee -a "$JSONL"; run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"
-      run_lp_direct "$m" "$mode" | tee -a "$JSONL"; run_pt "$m" "$mode" 0 | tee -a "$JSONL"
+      run_lp_direct "$m" "$mode" | tee -a "$JSONL"; run_lp_graph "$m" "$mode" | tee -a "$JSONL"
+      run_pt "$m" "$mode" 0 | tee -a "$JSONL"
     else
-      run_pt "$m" "$mode" 0 | tee -a "$JSONL"; run_lp_direct "$m" "$mode" | tee -a "$JSONL"
+      run_pt "$m" "$mode" 0 | tee -a "$JSONL"; run_lp_graph "$m" "$mode" | tee -a "$JSONL"
+      run_lp_direct "$m" "$mode" | tee -a "$JSONL"
       run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"; run_lp "$m" "$mode" "" | tee -a "$JSONL"
     fi
   done

@@ -2,7 +2,7 @@
 # PyTorch / lowpass ratio, FLOP/s from bench/summarize.py's layer counts against the card's measured SGEMM rate.
 # Rows tagged "(cuDNN conv)" are lowpass with its opt-in cuDNN conv path (impl "lowpass-cudnn"), followed by a short
 # im2col-vs-cuDNN table; rows tagged "(direct conv)" use the direct kernels for layers with few channels (impl
-# "lowpass-direct").
+# "lowpass-direct"); rows tagged "(CUDA graph)" replay the step captured as a CUDA graph (impl "lowpass-graph").
 # Usage: python3 bench/summarize_gpu.py gpu_bench.jsonl
 import json
 import os
@@ -34,7 +34,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     keys = sorted({(m, mo) for (_, m, mo) in runs if not mo.startswith("chain")})
     for impl_lp, impl_pt in (("lowpass", "pytorch"), ("lowpass-tf32", "pytorch-tf32"), ("lowpass-cudnn", "pytorch"),
-                             ("lowpass-direct", "pytorch")):
+                             ("lowpass-direct", "pytorch"), ("lowpass-graph", "pytorch")):
         for m, mo in keys:
             lp, pt = runs.get((impl_lp, m, mo)), runs.get((impl_pt, m, mo))
             if not lp or not pt:
@@ -48,7 +48,8 @@ def main():
             mallocs = max(r.get("cuda_mallocs_timed", 0) for r in lp)
             mem = f"{lp[0].get('gpu_reserved_mb', 0):.0f} / {pt[0].get('gpu_reserved_mb') or 0:.0f}"
             tag = (" (TF32)" if impl_lp.endswith("tf32") else " (cuDNN conv)" if impl_lp.endswith("cudnn")
-                   else " (direct conv)" if impl_lp.endswith("direct") else "")
+                   else " (direct conv)" if impl_lp.endswith("direct")
+                   else " (CUDA graph)" if impl_lp.endswith("graph") else "")
             print(f"| {m} | {mo}{tag} | {batch} | {1e3 * tl:.2f} | {1e3 * tp:.2f} | {tp / tl:.2f}× | {tfl:.2f} | {pct} "
                   f"| {mallocs} | {mem} |")
 
@@ -65,6 +66,18 @@ def main():
             tc = statistics.median(r["median_s"] for r in c)
             print(f"| {m} | {mo} | {1e3 * ti:.2f} | {1e3 * tc:.2f} | {ti / tc:.2f}× "
                   f"| {c[0].get('cudnn_calls', '–')}, {c[0].get('cudnn_declined', '–')} |")
+
+    gr = [(m, mo) for m, mo in keys if runs.get(("lowpass", m, mo)) and runs.get(("lowpass-graph", m, mo))]
+    if gr:
+        print("\nThe training step eager vs captured once as a CUDA graph and replayed (same run; the graph step also "
+              "copies the batch in and reads the losses back):\n")
+        print("| model | mode | eager ms | graph ms | eager / graph | graph nodes |")
+        print("|---|---|---|---|---|---|")
+        for m, mo in gr:
+            te = statistics.median(r["median_s"] for r in runs[("lowpass", m, mo)])
+            g = runs[("lowpass-graph", m, mo)]
+            tg = statistics.median(r["median_s"] for r in g)
+            print(f"| {m} | {mo} | {1e3 * te:.2f} | {1e3 * tg:.2f} | {te / tg:.2f}× | {g[0].get('graph_nodes', '–')} |")
 
     chains = sorted({r["batch"] for (impl, m, mo), rs in runs.items() if mo.startswith("chain") for r in rs})
     if chains:

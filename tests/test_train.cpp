@@ -334,6 +334,49 @@ TEST_CASE("resume from a mid-epoch and an epoch-boundary checkpoint is bit-ident
   fs::remove_all(d);
 }
 
+TEST_CASE("train.cuda_graph on the CPU: the fixed-form step follows the ordinary one; resume may switch it") {
+  fs::path d = fresh_dir("cuda_graph");
+  const int64_t L = 48;
+  small_binary_set(d, 40, L, 13);
+  auto cfg_for = [&](bool graph, json max_steps) {
+    json user = {{"model", small_model(L)},
+                 {"data", {{"train", (d / "train.npz").string()}, {"valid", (d / "valid.npz").string()}}},
+                 {"train", {{"batch_size", 8}, {"epochs", 2}, {"seed", 5}, {"threads", 2}, {"progress", false},
+                            {"max_steps", max_steps}, {"early_stopping", false}, {"cuda_graph", graph}}},
+                 {"prior", {{"freq_limit", 7}, {"attribution_mode", "eval"}}}};
+    return resolve_config(user, "graph.json", d.string());
+  };
+  TrainOptions to;
+  to.quiet = true;
+  std::vector<std::vector<json>> lines;
+  for (const char* name : {"plain", "graph", "switch"}) {
+    const bool graph = std::string(name) != "plain";
+    to.out_dir = (d / name).string();
+    to.resume = false;
+    if (std::string(name) == "switch") {  // half with the fixed form, then resumed with the ordinary step
+      train_model(cfg_for(true, 3), to);
+      to.resume = true;
+    }
+    TrainResult r = train_model(cfg_for(graph && std::string(name) != "switch", nullptr), to);
+    CHECK(r.epochs == 2);
+    std::ifstream m(d / name / "metrics.jsonl");
+    std::vector<json> ls;
+    for (std::string l; std::getline(m, l);) ls.push_back(json::parse(l));
+    lines.push_back(ls);
+  }
+  for (size_t run = 1; run < 3; ++run) {
+    REQUIRE(lines[run].size() == lines[0].size());
+    for (size_t e = 0; e < lines[0].size(); ++e)
+      for (const char* k : {"train_total_loss", "train_prior_loss", "valid_total_loss"}) {
+        INFO("run ", run, " epoch ", e + 1, " ", k);
+        const double a = lines[run][e][k].get<double>(), b = lines[0][e][k].get<double>();
+        CHECK(std::abs(a - b) <= 1e-4 * std::max(1.0, std::abs(b)));
+      }
+  }
+  CHECK(lines[0][0]["train_prior_loss"].get<double>() > 0);
+  fs::remove_all(d);
+}
+
 TEST_CASE("errors: NaN loss names the step, data geometry and missing files are named") {
   fs::path d = fresh_dir("errors");
   const int64_t L = 40;
@@ -348,6 +391,12 @@ TEST_CASE("errors: NaN loss names the step, data geometry and missing files are 
   auto e = error_of([&] { train_model(resolve_config(user, "nan.json", "/"), to); });
   CHECK(has(e, "not finite at step"));
   CHECK(has(e, "train.npz"));
+  json graph = user;  // the same guard through the fixed-form (CUDA-graph) step
+  graph["train"]["cuda_graph"] = true;
+  to.out_dir = (d / "nan_graph").string();
+  auto eg = error_of([&] { train_model(resolve_config(graph, "nan.json", "/"), to); });
+  CHECK(has(eg, "not finite at step"));
+  CHECK(has(eg, "last good checkpoint"));
   json wrong = user;
   wrong["model"]["input_length"] = 50;
   to.out_dir = (d / "geom").string();
