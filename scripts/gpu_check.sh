@@ -2,7 +2,8 @@
 # Runs on the GPU machine (device tool) from the repository root, over .dev/ made by scripts/gpu_bundle.sh:
 # the CUDA test suite, compute-sanitizer memcheck/racecheck on it, the opt-in direct and cuDNN conv paths, and the
 # GPU benchmarks. Logs go to $OUT.
-# Usage: bash scripts/gpu_check.sh [tests|sanitize|direct|cudnn|bench|all]...
+# The graph stage checks the CUDA-graph training step (models/train/graph_step.h) and times it against the eager step.
+# Usage: bash scripts/gpu_check.sh [tests|sanitize|direct|graph|cudnn|bench|all]...
 set -uo pipefail
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 cuda_lib=$(dirname "$(find / -name 'libcublas.so.1[0-9]*' -not -path '*/proc/*' 2>/dev/null | head -1)")
@@ -42,6 +43,21 @@ for s in $steps; do
       -tc='direct conv1d kernels on the GPU*' 2>&1 | tail -20 | tee "$OUT/memcheck_direct.log"
     run timeout "${T_DIRECT_SAN:-120}" compute-sanitizer --tool racecheck lowpass_tests -ts=cuda \
       -tc='direct conv1d kernels on the GPU*' 2>&1 | tail -20 | tee "$OUT/racecheck_direct.log"
+    ;;
+  esac
+  case $s in
+  graph|all)
+    # The CUDA-graph step (docs/cuda.md, "CUDA graphs"): its test case (also in the tests stage), memcheck on it, and
+    # eager vs captured steps at the benchmark batches.
+    run timeout "${T_GRAPH:-120}" lowpass_tests -ts=cuda -tc='CUDA graph step*' -s 2>&1 | tail -40 | tee "$OUT/tests_graph.log"
+    run timeout "${T_GRAPH_SAN:-150}" compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda \
+      -tc='CUDA graph step*' 2>&1 | tail -20 | tee "$OUT/memcheck_graph.log"
+    for c in binary:prior profile:prior binary:noprior; do
+      for g in "" --graph; do
+        run timeout 90 bench_train_step --device cuda --model "${c%%:*}" --mode "${c##*:}" --repeats 10 --warmup 3 $g \
+          2>&1 | tee -a "$OUT/graph_ab.jsonl"
+      done
+    done
     ;;
   esac
   case $s in
