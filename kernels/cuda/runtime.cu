@@ -1,6 +1,7 @@
-// CUDA runtime: device discovery (cached), the caching allocator, copies, checking helpers, CudaState.
-// Allocator: bucket = allocator_bucket(bytes); free lists per (device, bucket); cudaMalloc only on a miss.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda (skips without a GPU).
+// CUDA runtime: device discovery (cached), the caching allocator (BlockCache over cudaMalloc, with graph pools), the
+// one stream per device, copies, CUDA-graph capture and replay, checking helpers, CudaState.
+// Test: build-cuda/tests/lowpass_tests -ts=cuda (skips without a GPU); the allocator's bookkeeping host-side in
+// tests/test_graph_step.cpp.
 #include "kernels/cuda/runtime.h"
 
 #include <algorithm>
@@ -89,7 +90,12 @@ class CachingAllocator {
             [](size_t bytes, int device) -> void* {
               LP_CUDA_CHECK(cudaSetDevice(device));
               void* p = nullptr;
+              // During a graph capture (thread-local mode) cudaMalloc counts as a potentially unsafe call and would
+              // be refused: relax the mode around it, as CUDA's documentation shows for libraries that allocate.
+              cudaStreamCaptureMode mode = cudaStreamCaptureModeRelaxed;
+              LP_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
               cudaError_t e = cudaMalloc(&p, bytes);
+              LP_CUDA_CHECK(cudaThreadExchangeStreamCaptureMode(&mode));
               if (e == cudaErrorMemoryAllocation) {
                 (void)cudaGetLastError();
                 return nullptr;
