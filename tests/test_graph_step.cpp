@@ -301,6 +301,45 @@ TEST_CASE("graph step: the fixed-form step (CPU, no capture) follows the ordinar
 }
 
 TEST_SUITE("cuda") {
+TEST_CASE("CUDA graph: captured ops replay on new inputs; the pool survives eager work; a synchronising capture fails") {
+  LP_SKIP_WITHOUT_GPU();
+  const Device gpu = test::kGpu;
+  Context ctx(1, 21);
+  auto host = [&](uint64_t seed) {
+    Context c(1, seed);
+    return Tensor::uniform(c, {1000}, -1, 1);
+  };
+  Tensor a = host(1).to(gpu);
+  (void)add(a, a);  // eager warm-up
+  Tensor out;
+  {
+    cuda::Graph g(0);
+    g.begin();
+    CHECK(cuda::capturing(0));
+    out = mul_scalar(add(a, square(a)), 3.0);
+    g.end();
+    CHECK_FALSE(cuda::capturing(0));
+    CHECK(g.nodes() >= 3);
+    CHECK(g.pool_bytes() > 0);
+    auto expect = [&](const Tensor& h) { return mul_scalar(add(h, square(h)), 3.0).to_vector<double>(); };
+    g.replay();
+    CHECK(out.to_vector<double>() == expect(host(1)));
+    a.copy_(host(2));  // new input in the captured tensor
+    std::vector<Tensor> junk;  // eager work between replays: must not be handed the graph's blocks
+    for (int i = 0; i < 8; ++i) junk.push_back(Tensor::full(ctx, {1000}, 1e30, DType::F32, gpu));
+    g.replay();
+    CHECK(out.to_vector<double>() == expect(host(2)));
+    for (const Tensor& j : junk) CHECK(j.to_vector<double>()[999] == doctest::Approx(1e30));
+  }
+  {  // a read-back inside a capture is refused, the capture is dropped, and eager work goes on
+    cuda::Graph g(0);
+    g.begin();
+    CHECK_THROWS_AS((void)sum_all(a).item(), Error);
+  }
+  CHECK_FALSE(cuda::capturing(0));
+  CHECK(add(a, a).to_vector<double>() == mul_scalar(host(2), 2.0).to_vector<double>());
+}
+
 TEST_CASE("CUDA graph step: captured and replayed equals the uncaptured step and the CPU; no allocation in replays") {
   LP_SKIP_WITHOUT_GPU();
   const Device gpu = test::kGpu;
