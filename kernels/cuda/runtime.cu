@@ -181,10 +181,19 @@ void empty_cache(int device) {
 // One stream per device for all of lowpass (cuda_state.h says why one), created on first use and never destroyed.
 // A created stream rather than the legacy default stream, because only a created stream can be captured into a
 // CUDA graph; blocking (cudaStreamDefault), so anything a library still queues on the legacy stream stays ordered.
+// LOWPASS_CUDA_LEGACY_STREAM=1 (triage, docs/cuda.md) goes back to the legacy default stream (no CUDA graphs then).
+static bool legacy_stream() {
+  static const bool on = [] {
+    const char* e = std::getenv("LOWPASS_CUDA_LEGACY_STREAM");
+    return e && *e && *e != '0';
+  }();
+  return on;
+}
 cudaStream_t device_stream(int device) {
   static std::mutex mu;
   static cudaStream_t streams[64] = {};
   LP_CHECK(device >= 0 && device < 64, "CUDA device index ", device, " out of range");
+  if (legacy_stream()) return nullptr;
   std::lock_guard<std::mutex> lock(mu);
   if (!streams[device]) {
     int cur = 0;
@@ -261,6 +270,7 @@ Graph::~Graph() {
 }
 void Graph::begin() {
   LP_CHECK(!capturing_ && !exec_, "CUDA graph: begin() on a graph already captured");
+  LP_CHECK(!legacy_stream(), "CUDA graph: LOWPASS_CUDA_LEGACY_STREAM is set, and the legacy stream cannot be captured");
   LP_CUDA_CHECK(cudaSetDevice(device_));
   cudaStream_t s = device_stream(device_);
   LP_CUDA_CHECK(cudaStreamSynchronize(s));  // the eager work before the capture is done
