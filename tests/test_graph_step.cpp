@@ -112,7 +112,12 @@ Run train(const json& cfg, Device dev, int mode, const std::vector<Batch>& batch
   return r;
 }
 
-void compare(const Run& got, const Run& ref, double tol) {
+// param_tol: float32 runs compare the parameters loosely. Adam's first steps move every parameter by about ±lr
+// whatever its gradient's size, so a gradient that is zero in exact arithmetic (a bias in front of a training-mode
+// batch norm) takes a round-off sign, and two float32 computations that differ only in the order of sums move it
+// in opposite directions. The float64 runs hold the parameters to the losses' tolerance.
+void compare(const Run& got, const Run& ref, double tol, double param_tol = -1) {
+  if (param_tol < 0) param_tol = tol;
   REQUIRE(got.losses.size() == ref.losses.size());
   for (size_t s = 0; s < ref.losses.size(); ++s) {
     INFO("step ", s);
@@ -120,8 +125,8 @@ void compare(const Run& got, const Run& ref, double tol) {
     for (size_t k = 0; k < ref.losses[s].size(); ++k)
       CHECK(std::abs(got.losses[s][k] - ref.losses[s][k]) <= tol * std::max(1.0, std::abs(ref.losses[s][k])));
   }
-  CHECK(rel_l2(got.params, ref.params) <= tol);
-  CHECK(rel_l2(got.buffers, ref.buffers) <= tol);
+  CHECK(rel_l2(got.params, ref.params) <= param_tol);
+  CHECK(rel_l2(got.buffers, ref.buffers) <= param_tol);
 }
 
 json binary_cfg(const char* dtype) {
@@ -134,16 +139,17 @@ json profile_cfg(const char* dtype) {
           {"prof_conv_kernel_size", 9}, {"dtype", dtype}};
 }
 
-// Binary batches: mixed labels, no positive (P = 0), ignored labels (−1), a smaller batch, a NaN input.
-std::vector<Batch> binary_batches(const json& cfg) {
-  Context ctx(1, 3), bc(1, 4);
+// Binary batches: mixed labels, no positive (P = 0), ignored labels (−1), a smaller batch, a NaN input. Their
+// tensors belong to `bc`, which must outlive them (ops run on their first input's Context).
+std::vector<Batch> binary_batches(Context& bc, const json& cfg) {
+  Context ctx(1, 3);
   auto m = make_model(cfg, ctx);
   return {make_batch(bc, *m, 6, {1, 0, 0}), make_batch(bc, *m, 6, {1, 1, 0, -1}), make_batch(bc, *m, 6, {0}),
           make_batch(bc, *m, 6, {0, 1}),    make_batch(bc, *m, 4, {1, 0}),        make_batch(bc, *m, 6, {1, 0, 0}, true),
           make_batch(bc, *m, 6, {0, 1, 1}), make_batch(bc, *m, 6, {1, 0})};
 }
-std::vector<Batch> profile_batches(const json& cfg) {
-  Context ctx(1, 3), bc(1, 5);
+std::vector<Batch> profile_batches(Context& bc, const json& cfg) {
+  Context ctx(1, 3);
   auto m = make_model(cfg, ctx);
   return {make_batch(bc, *m, 3, {}), make_batch(bc, *m, 3, {}), make_batch(bc, *m, 3, {}), make_batch(bc, *m, 3, {})};
 }
@@ -261,7 +267,8 @@ TEST_CASE("loss weights: the weighted binary loss and Fourier prior equal the co
 TEST_CASE("graph step: the fixed-form step (CPU, no capture) follows the ordinary step, skips a non-finite batch") {
   SUBCASE("binary with batch norm, float64") {
     const json cfg = binary_cfg("float64");
-    const auto bs = binary_batches(cfg);
+    Context bc(1, 4);
+    const auto bs = binary_batches(bc, cfg);
     const Run ref = train(cfg, Device{}, 0, bs, fourier(1.0, 9)), got = train(cfg, Device{}, 1, bs, fourier(1.0, 9));
     compare(got, ref, 1e-10);
     CHECK(ref.losses[5].empty());        // the NaN batch was skipped by both
@@ -271,12 +278,14 @@ TEST_CASE("graph step: the fixed-form step (CPU, no capture) follows the ordinar
   }
   SUBCASE("binary, float32") {
     const json cfg = binary_cfg("float32");
-    const auto bs = binary_batches(cfg);
-    compare(train(cfg, Device{}, 1, bs, fourier(1.0, 9)), train(cfg, Device{}, 0, bs, fourier(1.0, 9)), 2e-4);
+    Context bc(1, 4);
+    const auto bs = binary_batches(bc, cfg);
+    compare(train(cfg, Device{}, 1, bs, fourier(1.0, 9)), train(cfg, Device{}, 0, bs, fourier(1.0, 9)), 2e-4, 1e-2);
   }
   SUBCASE("BPNet-style profile with controls, float64") {
     const json cfg = profile_cfg("float64");
-    const auto bs = profile_batches(cfg);
+    Context bc(1, 5);
+    const auto bs = profile_batches(bc, cfg);
     const Run ref = train(cfg, Device{}, 0, bs, fourier(50.0, 7));
     // 1e-8: Adam divides by √v, which turns the 1e-16 differences of a reordered sum in gradients that vanish in
     // exact arithmetic (biases in front of the softmax over positions) into ~1e-9 of the parameters.
@@ -345,7 +354,8 @@ TEST_CASE("CUDA graph step: captured and replayed equals the uncaptured step and
   const Device gpu = test::kGpu;
   SUBCASE("binary, float64: replay vs eager on the GPU vs the CPU") {
     const json cfg = binary_cfg("float64");
-    const auto bs = binary_batches(cfg);
+    Context bc(1, 4);
+    const auto bs = binary_batches(bc, cfg);
     const Run cpu = train(cfg, Device{}, 0, bs, fourier(1.0, 9));
     const Run eager = train(cfg, gpu, 1, bs, fourier(1.0, 9));
     const Run graph = train(cfg, gpu, 2, bs, fourier(1.0, 9));
@@ -357,10 +367,11 @@ TEST_CASE("CUDA graph step: captured and replayed equals the uncaptured step and
   }
   SUBCASE("profile, float32") {
     const json cfg = profile_cfg("float32");
-    const auto bs = profile_batches(cfg);
+    Context bc(1, 5);
+    const auto bs = profile_batches(bc, cfg);
     const Run cpu = train(cfg, Device{}, 0, bs, fourier(50.0, 7));
     const Run graph = train(cfg, gpu, 2, bs, fourier(50.0, 7));
-    compare(graph, cpu, 1e-4);
+    compare(graph, cpu, 1e-4, 1e-2);
     CHECK(graph.replays == 3);
   }
   SUBCASE("replays allocate nothing and run the same kernels") {
