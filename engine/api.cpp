@@ -68,6 +68,7 @@ Tensor to_tensor(Context& ctx, const Array& a, DType dt) {
   impl->shape = Shape(a.shape().begin(), a.shape().end());
   impl->dtype = DType::F32;
   impl->ctx = &ctx;
+  impl->ctx_id = ctx.id();
   Tensor t(impl);
   if (dt != DType::F32) t = cast(t, dt);
   return t;

@@ -28,6 +28,7 @@ Tensor ArenaLayout::view(const Tensor& block, size_t i) const {
   impl->shape = shapes[i];
   impl->dtype = dtype;
   impl->ctx = &block.ctx();
+  impl->ctx_id = block.impl()->ctx_id;
   return Tensor(impl);
 }
 

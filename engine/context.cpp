@@ -3,10 +3,13 @@
 
 #include <sched.h>
 
+#include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <mutex>
 #include <sstream>
 #include <thread>
+#include <unordered_set>
 
 #include "engine/error.h"
 
@@ -54,10 +57,44 @@ Device parse_device(const std::string& text, const std::string& what) {
 
 std::string device_str(Device d) { return d.is_cpu() ? "cpu" : "cuda:" + std::to_string(d.index); }
 
-Context::Context(int threads, uint64_t seed, Device device)
-    : threads_(threads > 0 ? threads : hardware_threads()), device_(device), rng_(seed) {}
+namespace {
+std::atomic<uint64_t> g_next_context_id{1};
+std::atomic<uint64_t> g_destroyed{0};  // Contexts destroyed so far: a thread's cached answer is stale when it moves
+struct Registry {
+  std::mutex mu;
+  std::unordered_set<uint64_t> live;
+};
+Registry& registry() {
+  static Registry* r = new Registry();  // never destroyed: Contexts may die during static destruction
+  return *r;
+}
+}  // namespace
 
-Context::~Context() = default;
+bool context_alive(uint64_t id) {
+  thread_local uint64_t ok_id = 0, ok_at = ~uint64_t{0};
+  const uint64_t destroyed = g_destroyed.load(std::memory_order_acquire);
+  if (id == ok_id && destroyed == ok_at) return true;
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  if (!r.live.count(id)) return false;
+  ok_id = id, ok_at = destroyed;
+  return true;
+}
+
+Context::Context(int threads, uint64_t seed, Device device)
+    : id_(g_next_context_id.fetch_add(1)), threads_(threads > 0 ? threads : hardware_threads()), device_(device),
+      rng_(seed) {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.live.insert(id_);
+}
+
+Context::~Context() {
+  Registry& r = registry();
+  std::lock_guard<std::mutex> lock(r.mu);
+  r.live.erase(id_);
+  g_destroyed.fetch_add(1, std::memory_order_release);
+}
 
 void Context::set_threads(int n) { threads_ = n > 0 ? n : hardware_threads(); }
 

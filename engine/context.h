@@ -59,6 +59,11 @@ class Context {
   ~Context();
   Context(const Context&) = delete;
   Context& operator=(const Context&) = delete;
+  // A Context must outlive every tensor made with it: tensors hold a plain pointer to it. Each Context has a
+  // process-unique id, registered while it lives; Tensor::ctx() checks the id the tensor recorded
+  // (context_alive), so a tensor used after its Context is gone throws an Error instead of running on freed state
+  // (in a test, a batch whose Context had gone out of scope gave silently different numbers in one build only).
+  uint64_t id() const { return id_; }
 
   int threads() const { return threads_; }
   void set_threads(int n);
@@ -69,11 +74,16 @@ class Context {
   void set_cuda_state(std::shared_ptr<CudaState> s) { cuda_ = std::move(s); }
 
  private:
+  uint64_t id_;
   int threads_;
   Device device_;
   Rng rng_;
   std::shared_ptr<CudaState> cuda_;
 };
+
+// Whether the Context with this id still lives. One atomic load when nothing was destroyed since this thread's
+// last check of the same id; otherwise a look-up under a mutex.
+bool context_alive(uint64_t id);
 
 // Number of usable hardware threads (cgroup-aware via std::thread + sched affinity).
 int hardware_threads();

@@ -139,6 +139,7 @@ Tensor Tensor::empty(Context& ctx, const Shape& shape, DType dtype, Device dev) 
   impl->shape = shape;
   impl->dtype = dtype;
   impl->ctx = &ctx;
+  impl->ctx_id = ctx.id();
   return Tensor(impl);
 }
 
@@ -219,6 +220,7 @@ Tensor Tensor::detach() const {
   impl->shape = impl_->shape;
   impl->dtype = impl_->dtype;
   impl->ctx = impl_->ctx;
+  impl->ctx_id = impl_->ctx_id;
   return Tensor(impl);
 }
 
@@ -226,6 +228,12 @@ Tensor Tensor::clone() const {
   Tensor t = empty(ctx(), shape(), dtype(), device());
   t.copy_(*this);
   return t;
+}
+
+void Tensor::context_gone() const {
+  throw Error(detail::concat("a ", dtype_name(dtype()), " ", shape_str(shape()),
+                             " tensor was used after the Context it was made with was destroyed (a Context must "
+                             "outlive its tensors)"));
 }
 
 Tensor Tensor::to(DType t) const { return cast(*this, t); }

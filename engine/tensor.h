@@ -42,6 +42,7 @@ struct TensorImpl {
   Shape shape;
   DType dtype = DType::F32;
   Context* ctx = nullptr;
+  uint64_t ctx_id = 0;  // ctx->id() when the tensor was made (0: not recorded, not checked); see Tensor::ctx()
   bool requires_grad = false;        // leaf flag, or "some input required grad" for op outputs
   std::shared_ptr<Node> grad_fn;     // set for outputs of recorded ops
   std::shared_ptr<TensorImpl> grad;  // accumulated by backward() on leaves
@@ -79,7 +80,11 @@ class Tensor {
   DType dtype() const { return impl_->dtype; }
   Device device() const { return impl_->storage->device; }
   bool is_cpu() const { return device().is_cpu(); }
-  Context& ctx() const { return *impl_->ctx; }
+  // The Context the tensor was made with; Error when that Context has been destroyed (Context::id).
+  Context& ctx() const {
+    if (impl_->ctx_id != 0 && !context_alive(impl_->ctx_id)) context_gone();
+    return *impl_->ctx;
+  }
   TensorImpl* impl() const { return impl_.get(); }
   const std::shared_ptr<TensorImpl>& impl_ptr() const { return impl_; }
   std::string describe() const;  // "float32 (2, 4, 10) cpu"
@@ -113,6 +118,7 @@ class Tensor {
   bool same(const Tensor& o) const { return impl_ == o.impl_; }
 
  private:
+  [[noreturn]] void context_gone() const;
   std::shared_ptr<TensorImpl> impl_;
 };
 

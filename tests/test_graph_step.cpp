@@ -220,6 +220,17 @@ TEST_CASE("graph pools (block cache): a pool keeps its blocks from later work, a
   CHECK(bc.stats(0).bytes_cached == 0);
 }
 
+TEST_CASE("a tensor used after its Context was destroyed throws instead of running on freed state") {
+  auto ctx = std::make_unique<Context>(1, 1);
+  Tensor t = Tensor::ones(*ctx, {3});
+  Tensor v = reshape(t, {3, 1});  // a view shares the check
+  CHECK(sum_all(t).item() == 3.0);
+  ctx.reset();
+  auto other = std::make_unique<Context>(1, 2);  // a new Context, possibly at the freed one's address
+  CHECK_THROWS_WITH_AS(sum_all(t), doctest::Contains("after the Context it was made with was destroyed"), Error);
+  CHECK_THROWS_AS(sum_all(v), Error);
+}
+
 TEST_CASE("loss weights: the weighted binary loss and Fourier prior equal the counted ones, with their gradients") {
   Context ctx(1, 8);
   const int64_t B = 7, T = 2, L = 40;

@@ -66,6 +66,7 @@ Tensor reshape(const Tensor& a, const Shape& shape_in) {
   impl->shape = shape;
   impl->dtype = a.dtype();
   impl->ctx = a.impl()->ctx;
+  impl->ctx_id = a.impl()->ctx_id;
   Shape in_shape = a.shape();
   return record("reshape", Tensor(impl), {a}, [in_shape](const Tensor& g, const Tensor&, const std::vector<bool>&) {
     return Grads{reshape(g, in_shape)};
