@@ -177,9 +177,13 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   }
 
   std::unique_ptr<GraphStep> gstep;  // train.cuda_graph: the fixed-form step, captured on a GPU
-  if (t.cuda_graph)
+  if (t.cuda_graph) {
     gstep = std::make_unique<GraphStep>(*model, *optim, cfg.prior, t.counts_loss_weight, model->device().is_cuda(),
                                         opt.quiet ? nullptr : log);
+    if (!opt.quiet && !model->device().is_cuda())
+      std::fprintf(log, "lowpass train: train.cuda_graph on the CPU runs the fixed-form step eagerly (CUDA graphs "
+                        "need train.device cuda)\n");
+  }
 
   LoopState st;
   std::string res_last_ck;  // last checkpoint written or resumed from, named by the numerics guard
@@ -373,6 +377,9 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     if (t.max_steps > 0 && st.step >= t.max_steps) stop = true, res.stop_reason = "max_steps";
     if (!stop && stop_requested() && st.epoch < t.epochs) stop = true, res.stop_reason = "signal";  // checkpoint written above
   }
+  if (gstep && !opt.quiet && model->device().is_cuda())
+    std::fprintf(log, "lowpass train: CUDA graph: %lld steps replayed, %lld captures\n",
+                 static_cast<long long>(gstep->replays()), static_cast<long long>(gstep->captures()));
   save_weights("model.safetensors", model->state_dict());
   if (best_sd.empty()) {  // stopped before the first epoch ended
     best_sd = deep_copy(model->state_dict());
