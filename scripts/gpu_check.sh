@@ -28,7 +28,8 @@ for s in $steps; do
   case $s in
   sanitize|all)
     # kernel-level cases only: the model-level ones run the same kernels, 10-100x slower under the tools
-    skip='*training step*,*train --device*,*cuDNN*'  # cuDNN's cases: memcheck in the cudnn stage
+    skip='*training step*,*train --device*,*cuDNN*,CUDA graph step*'  # cuDNN's and the graph step's cases: memcheck
+    # in the cudnn and graph stages
     run timeout "${T_MEMCHECK:-150}" compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tce="$skip" 2>&1 | tail -40 | tee "$OUT/memcheck.log"
     run timeout "${T_RACECHECK:-90}" compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tce="$skip" 2>&1 | tail -40 | tee "$OUT/racecheck.log"
     ;;

@@ -398,6 +398,44 @@ TEST_CASE("train --device cuda: same curve as the CPU, checkpoints load on the C
   fs::remove_all(d);
 }
 
+TEST_CASE("train --device cuda --cuda-graph: replayed steps follow the CPU's curve, with validation between epochs") {
+  LP_SKIP_WITHOUT_GPU();
+  const fs::path d = small_training_set("lowpass_test_cuda_graph_train", 96, 120, 8);
+  auto cfg_for = [&](const std::string& device, bool graph) {
+    json user = {{"model", {{"type", "binary"}, {"input_length", 120}, {"conv_depths", {8, 8}},
+                            {"conv_filter_sizes", {9, 5}}, {"max_pool_size", 8}, {"fc_sizes", {8}}}},
+                 {"data", {{"train", (d / "train.npz").string()}, {"valid", (d / "train.npz").string()}}},
+                 {"train", {{"batch_size", 16}, {"epochs", 2}, {"seed", 3}, {"threads", 2}, {"progress", false},
+                            {"early_stopping", false}, {"device", device}, {"cuda_graph", graph}}},
+                 {"prior", {{"freq_limit", 20}, {"attribution_mode", "eval"}}}};
+    return resolve_config(user, "cuda_graph.json", d.string());
+  };
+  TrainOptions to;
+  to.quiet = true;
+  to.out_dir = (d / "cpu").string();
+  train_model(cfg_for("cpu", false), to);
+  to.out_dir = (d / "graph").string();
+  TrainResult rg = train_model(cfg_for("cuda", true), to);
+  CHECK(rg.epochs == 2);
+  auto lines = [](const fs::path& f) {
+    std::vector<json> v;
+    std::ifstream in(f);
+    for (std::string line; std::getline(in, line);)
+      if (!line.empty()) v.push_back(json::parse(line));
+    return v;
+  };
+  auto lc = lines(d / "cpu" / "metrics.jsonl"), lg = lines(d / "graph" / "metrics.jsonl");
+  REQUIRE(lc.size() == 2);
+  REQUIRE(lg.size() == 2);
+  for (size_t e = 0; e < 2; ++e)
+    for (const char* k : {"train_total_loss", "valid_total_loss"}) {
+      INFO("epoch ", e + 1, " ", k);
+      const double a = lg[e][k].get<double>(), b = lc[e][k].get<double>();
+      CHECK(std::abs(a - b) <= (e == 0 ? 1e-3 : 1e-2) * std::abs(b));
+    }
+  fs::remove_all(d);
+}
+
 TEST_CASE("without a usable GPU, --device cuda stops with the reason and CPU runs are unaffected") {
   if (cuda::available()) {
     MESSAGE("skipped: a GPU is usable here");
