@@ -531,4 +531,53 @@ TEST_CASE("arena on the GPU: gradients into >96 slots (copy_many), and whole-blo
   }
 }
 
+TEST_CASE("live optimiser steps on the GPU (device-side scalars and skip flag) equal the CPU's live steps") {
+  LP_SKIP_WITHOUT_GPU();
+  Context ctx(2, 78);
+  for (int kind = 0; kind < 3; ++kind) {
+    INFO((kind == 0 ? "adam" : kind == 1 ? "amsgrad+decay" : "sgd nesterov"));
+    NamedTensors pc, pg;
+    for (int64_t n : {35, 1, 64, 1000, 7}) {
+      Tensor p = Tensor::uniform(ctx, {n}, -1, 1, DType::F32);
+      Tensor q = p.to(kGpu);
+      p.set_requires_grad(true), q.set_requires_grad(true);
+      pc.emplace_back("p" + std::to_string(n), p), pg.emplace_back("p" + std::to_string(n), q);
+    }
+    std::unique_ptr<Optimizer> oc, og;
+    if (kind < 2) {
+      AdamOptions o;
+      o.lr = 0.01;
+      if (kind == 1) o.amsgrad = true, o.weight_decay = 0.01;
+      oc = std::make_unique<Adam>(pc, o), og = std::make_unique<Adam>(pg, o);
+    } else {
+      SgdOptions o;
+      o.lr = 0.01, o.momentum = 0.9, o.nesterov = true;
+      oc = std::make_unique<Sgd>(pc, o), og = std::make_unique<Sgd>(pg, o);
+    }
+    for (int step = 0; step < 5; ++step) {
+      const bool poison = step == 2;  // a non-finite loss: both skip, nothing counts
+      double skip[2];
+      for (int dev = 0; dev < 2; ++dev) {
+        Optimizer& o = dev == 0 ? *oc : *og;
+        NamedTensors& ps = dev == 0 ? pc : pg;
+        o.prepare_live_step();
+        o.zero_grad();
+        Tensor l;
+        for (auto& [k, p] : ps) {
+          Tensor a = sum_all(mul(square(p), p));
+          l = l.defined() ? add(l, a) : a;
+        }
+        backward(l);
+        o.flag_nonfinite(poison ? mul_scalar(l.detach(), std::numeric_limits<double>::quiet_NaN()) : l);
+        o.launch_live_step();
+        skip[dev] = o.live_scalars().to_vector<double>()[2];
+        if (skip[dev] == 0.0) o.commit_live_step();
+      }
+      CHECK(std::isnan(skip[1]) == poison);
+      CHECK(std::isnan(skip[0]) == poison);
+      for (size_t i = 0; i < pc.size(); ++i) CHECK(rel(pg[i].second, pc[i].second) <= 1e-6);
+    }
+  }
+}
+
 }  // TEST_SUITE
