@@ -28,24 +28,32 @@ GraphStep::GraphStep(Model& model, Optimizer& optim, const PriorConfig& prior, d
 
 GraphStep::~GraphStep() = default;
 
-void GraphStep::restage(const Batch& hb) {
+GraphStep::Stage& GraphStep::stage_for(const Batch& hb, const std::string& key) {
+  auto it = stages_.find(key);
+  if (it != stages_.end()) return it->second;
+  if (stages_.size() >= 4)  // shapes come and go (tests, odd data): forget one that has no graph
+    for (auto j = stages_.begin(); j != stages_.end(); ++j)
+      if (j->first != graph_key_) {
+        stages_.erase(j);
+        break;
+      }
   const Device dev = model_.device();
   const DType dt = model_.dtype();
-  auto fixed = [&](const Tensor& t) { return t.defined() ? Tensor::zeros(optim_.params().front().second.ctx(), t.shape(), dt, dev) : Tensor(); };
-  graph_.reset();  // its pool goes back; the new shapes get a new graph
-  staged_ = Batch{};
-  staged_.x = fixed(hb.x);
-  staged_.y = fixed(hb.y);
-  staged_.control = fixed(hb.control);
-  staged_.task_pos_w = fixed(hb.task_pos_w);
-  staged_.task_neg_w = fixed(hb.task_neg_w);
-  staged_.prior_w = fixed(hb.prior_w);
-  eager_ = 0;
+  Context& ctx = optim_.params().front().second.ctx();
+  auto fixed = [&](const Tensor& t) { return t.defined() ? Tensor::zeros(ctx, t.shape(), dt, dev) : Tensor(); };
+  Stage st;
+  st.staged.x = fixed(hb.x);
+  st.staged.y = fixed(hb.y);
+  st.staged.control = fixed(hb.control);
+  st.staged.task_pos_w = fixed(hb.task_pos_w);
+  st.staged.task_neg_w = fixed(hb.task_neg_w);
+  st.staged.prior_w = fixed(hb.prior_w);
+  return stages_.emplace(key, std::move(st)).first->second;
 }
 
-GraphStep::Held GraphStep::body() {
+GraphStep::Held GraphStep::body(const Batch& staged) {
   optim_.zero_grad();
-  Losses l = compute_losses(model_, staged_, prior_, /*training=*/true, counts_loss_weight_);
+  Losses l = compute_losses(model_, staged, prior_, /*training=*/true, counts_loss_weight_);
   backward(l.total);
   optim_.flag_nonfinite(l.total);
   optim_.launch_live_step();
@@ -58,54 +66,56 @@ GraphStepResult GraphStep::run(const Batch& batch) {
   std::string key;
   for (const Tensor* t : {&hb.x, &hb.y, &hb.control, &hb.task_pos_w, &hb.prior_w})
     key += (t->defined() ? shape_str(t->shape()) : std::string("-")) + ";";
-  if (key != key_) {
-    restage(hb);
-    key_ = key;
-  }
+  Stage& st = stage_for(hb, key);
   auto put = [&](Tensor& dst, const Tensor& src) {
     NoGradGuard ng;
     if (!dst.defined()) return;
     Tensor s = src.dtype() == dst.dtype() ? src.detach() : cast(src.detach(), dst.dtype());
     dst.copy_(s);
   };
-  put(staged_.x, hb.x);
-  put(staged_.y, hb.y);
-  put(staged_.control, hb.control);
-  put(staged_.task_pos_w, hb.task_pos_w);
-  put(staged_.task_neg_w, hb.task_neg_w);
-  put(staged_.prior_w, hb.prior_w);
+  put(st.staged.x, hb.x);
+  put(st.staged.y, hb.y);
+  put(st.staged.control, hb.control);
+  put(st.staged.task_pos_w, hb.task_pos_w);
+  put(st.staged.task_neg_w, hb.task_neg_w);
+  put(st.staged.prior_w, hb.prior_w);
   optim_.prepare_live_step();
 
   GraphStepResult r;
-  if (graph_ && graph_->ready()) {
+  Held out;
+  if (graph_ && key == graph_key_) {
     graph_->replay();
+    out = held_;
     r.replayed = true;
     ++replays_;
-  } else if (capture_ && eager_ >= 1) {
+  } else if (capture_ && !graph_ && st.eager >= 1) {
     const int dev = model_.device().index;
     try {
       graph_ = std::make_unique<cuda::Graph>(dev);
       graph_->begin();
-      held_ = body();
+      held_ = body(st.staged);
       graph_->end();
       graph_->replay();
+      graph_key_ = key;
+      out = held_;
       r.replayed = true;
       ++captures_, ++replays_;
       if (log_)
         std::fprintf(log_, "lowpass train: CUDA graph captured for batch %s: %lld nodes, %.0f MB private pool\n",
-                     shape_str(staged_.x.shape()).c_str(), static_cast<long long>(graph_->nodes()),
+                     shape_str(st.staged.x.shape()).c_str(), static_cast<long long>(graph_->nodes()),
                      static_cast<double>(graph_->pool_bytes()) / 1e6);
     } catch (const Error& e) {
       graph_.reset();  // ends an open capture; nothing captured ran
+      held_ = Held{};
       capture_ = false;
       if (log_) std::fprintf(log_, "lowpass train: CUDA graph capture failed, training on eagerly: %s\n", e.what());
       optim_.prepare_live_step();  // the failed capture dropped nothing on the device, but start clean
-      held_ = body();
-      ++eager_;
+      out = body(st.staged);
+      ++st.eager;
     }
   } else {
-    held_ = body();
-    ++eager_;
+    out = body(st.staged);
+    ++st.eager;
   }
 
   // One read-back: the three losses and the skip flag (0, or NaN when something was not finite).
@@ -113,7 +123,7 @@ GraphStepResult GraphStep::run(const Batch& batch) {
   const Tensor& live = optim_.live_scalars();
   auto f64 = [](const Tensor& t) { return reshape(cast(t, DType::F64), {1}); };
   const std::vector<double> v =
-      concat({f64(held_.task), f64(held_.prior), f64(held_.total), slice(live, 0, 2, 1)}, 0).to_vector<double>();
+      concat({f64(out.task), f64(out.prior), f64(out.total), slice(live, 0, 2, 1)}, 0).to_vector<double>();
   r.task = v[0], r.prior = v[1], r.total = v[2];
   r.finite = v[3] == 0.0;
   if (r.finite) optim_.commit_live_step();

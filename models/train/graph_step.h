@@ -8,12 +8,16 @@
 //    each run, and the update skips itself on the device when the loss or a gradient is not finite;
 //  - losses and the skip flag are read back once, after the step.
 // Without capture (on the CPU, or on a GPU with capture off) the same fixed-form step runs eagerly; the CPU tests
-// check it against the ordinary step. The first step of each shape runs eagerly (it allocates the parameter
-// arenas' state, cuFFT plans and cached uploads), the second is captured. A capture that fails (an op that reads
-// back) is reported once and the run goes on eagerly. Dropout (a fresh mask per step) is refused.
+// check it against the ordinary step. The first step of a shape runs eagerly (it allocates the parameter arenas'
+// state, cuFFT plans and cached uploads), the second is captured, later ones replay. One graph is kept: the first
+// shape seen twice (the full batch size). Batches of other shapes (the short last batch of an epoch) run the same
+// fixed form eagerly on their own fixed tensors, so they neither drop the graph nor double its memory. A capture
+// that fails (an op that reads back) is reported once and the run goes on eagerly. Dropout (a fresh mask per step)
+// is refused.
 // Test: build/tests/lowpass_tests -tc="*graph step*" (CPU) and -ts=cuda (GPU).
 #pragma once
 #include <cstdio>
+#include <map>
 #include <memory>
 #include <string>
 
@@ -52,10 +56,14 @@ class GraphStep {
 
  private:
   struct Held {
-    Tensor task, prior, total;  // detached: they keep their addresses and a replay rewrites them
+    Tensor task, prior, total;  // detached: the graph's keep their addresses and a replay rewrites them
   };
-  void restage(const Batch& hb);
-  Held body();
+  struct Stage {
+    Batch staged;        // the fixed tensors of one batch shape, on the model's device
+    int64_t eager = 0;   // eager runs of this shape
+  };
+  Stage& stage_for(const Batch& hb, const std::string& key);
+  Held body(const Batch& staged);
 
   Model& model_;
   Optimizer& optim_;
@@ -63,11 +71,10 @@ class GraphStep {
   double counts_loss_weight_;
   bool capture_;
   std::FILE* log_;
-  std::string key_;   // shapes of the staged batch
-  Batch staged_;      // the fixed tensors on the model's device
-  int64_t eager_ = 0;  // eager runs with the current shapes
+  std::map<std::string, Stage> stages_;  // by the batch's shapes; at most a few
+  std::string graph_key_;                  // the shape the graph was captured for
   std::unique_ptr<cuda::Graph> graph_;
-  Held held_;
+  Held held_;                              // the graph's outputs
   int64_t captures_ = 0, replays_ = 0;
 };
 
