@@ -380,6 +380,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   if (gstep && !opt.quiet && model->device().is_cuda())
     std::fprintf(log, "lowpass train: CUDA graph: %lld steps replayed, %lld captures\n",
                  static_cast<long long>(gstep->replays()), static_cast<long long>(gstep->captures()));
+  gstep.reset();  // the graph's memory goes back before the test evaluation
   save_weights("model.safetensors", model->state_dict());
   if (best_sd.empty()) {  // stopped before the first epoch ended
     best_sd = deep_copy(model->state_dict());
