@@ -53,31 +53,29 @@ def main():
             print(f"| {m} | {mo}{tag} | {batch} | {1e3 * tl:.2f} | {1e3 * tp:.2f} | {tp / tl:.2f}× | {tfl:.2f} | {pct} "
                   f"| {mallocs} | {mem} |")
 
-    ab = [(m, mo) for m, mo in keys if runs.get(("lowpass", m, mo)) and runs.get(("lowpass-cudnn", m, mo))]
-    if ab:
-        cudnn = runs[("lowpass-cudnn",) + ab[0]][0]
-        print(f"\nlowpass conv backends, same run: im2col + cuBLAS (default) vs cuDNN {cudnn.get('cudnn', '?')} "
-              "(deterministic algorithms, FMA math):\n")
-        print("| model | mode | im2col ms | cuDNN ms | im2col / cuDNN | cuDNN calls in the run (warm-up included), declined |")
+    def versus(impl, intro, base, name, extra_head, extra):
+        """The default lowpass step vs the variant `impl`, same run: one row per (model, mode) timed with both."""
+        pairs = [(m, mo) for m, mo in keys if runs.get(("lowpass", m, mo)) and runs.get((impl, m, mo))]
+        if not pairs:
+            return
+        print(intro(runs[(impl,) + pairs[0]][0]))
+        print(f"| model | mode | {base} ms | {name} ms | {base} / {name} | {extra_head} |")
         print("|---|---|---|---|---|---|")
-        for m, mo in ab:
-            ti = statistics.median(r["median_s"] for r in runs[("lowpass", m, mo)])
-            c = runs[("lowpass-cudnn", m, mo)]
-            tc = statistics.median(r["median_s"] for r in c)
-            print(f"| {m} | {mo} | {1e3 * ti:.2f} | {1e3 * tc:.2f} | {ti / tc:.2f}× "
-                  f"| {c[0].get('cudnn_calls', '–')}, {c[0].get('cudnn_declined', '–')} |")
+        for m, mo in pairs:
+            tb = statistics.median(r["median_s"] for r in runs[("lowpass", m, mo)])
+            v = runs[(impl, m, mo)]
+            tv = statistics.median(r["median_s"] for r in v)
+            print(f"| {m} | {mo} | {1e3 * tb:.2f} | {1e3 * tv:.2f} | {tb / tv:.2f}× | {extra(v[0])} |")
 
-    gr = [(m, mo) for m, mo in keys if runs.get(("lowpass", m, mo)) and runs.get(("lowpass-graph", m, mo))]
-    if gr:
-        print("\nThe training step eager vs captured once as a CUDA graph and replayed (same run; the graph step also "
-              "copies the batch in and reads the losses back):\n")
-        print("| model | mode | eager ms | graph ms | eager / graph | graph nodes |")
-        print("|---|---|---|---|---|---|")
-        for m, mo in gr:
-            te = statistics.median(r["median_s"] for r in runs[("lowpass", m, mo)])
-            g = runs[("lowpass-graph", m, mo)]
-            tg = statistics.median(r["median_s"] for r in g)
-            print(f"| {m} | {mo} | {1e3 * te:.2f} | {1e3 * tg:.2f} | {te / tg:.2f}× | {g[0].get('graph_nodes', '–')} |")
+    versus("lowpass-cudnn",
+           lambda r: f"\nlowpass conv backends, same run: im2col + cuBLAS (default) vs cuDNN {r.get('cudnn', '?')} "
+                     "(deterministic algorithms, FMA math):\n",
+           "im2col", "cuDNN", "cuDNN calls in the run (warm-up included), declined",
+           lambda r: f"{r.get('cudnn_calls', '–')}, {r.get('cudnn_declined', '–')}")
+    versus("lowpass-graph",
+           lambda r: "\nThe training step eager vs captured once as a CUDA graph and replayed (same run; the graph step "
+                     "also copies the batch in and reads the losses back):\n",
+           "eager", "graph", "graph nodes", lambda r: r.get("graph_nodes", "–"))
 
     chains = sorted({r["batch"] for (impl, m, mo), rs in runs.items() if mo.startswith("chain") for r in rs})
     if chains:
