@@ -179,6 +179,43 @@ void check_step(const json& model_cfg, const PriorConfig& prior, int64_t B, bool
   compare_steps(rg, rc, tol, r64.get());
 }
 
+
+// Σ_i Σ p_i³: its gradients 3p² arrive in the optimiser's slots through backward().
+Tensor cube_sum(const NamedTensors& ps) {
+  Tensor l;
+  for (const auto& [k, p] : ps) {
+    Tensor a = sum_all(mul(square(p), p));
+    l = l.defined() ? add(l, a) : a;
+  }
+  return l;
+}
+
+// The same float32 parameters of awkward sizes on the CPU (pc) and the GPU (pg), and an optimiser over each (lr
+// 0.01): kind 0 Adam, 1 AMSGrad with weight decay, 2 SGD with Nesterov momentum.
+struct TwinOptimisers {
+  NamedTensors pc, pg;
+  std::unique_ptr<Optimizer> oc, og;
+};
+TwinOptimisers twin_optimisers(Context& ctx, int kind) {
+  TwinOptimisers t;
+  for (int64_t n : {35, 1, 64, 1000, 7}) {
+    Tensor p = Tensor::uniform(ctx, {n}, -1, 1, DType::F32);
+    Tensor q = p.to(kGpu);
+    p.set_requires_grad(true), q.set_requires_grad(true);
+    t.pc.emplace_back("p" + std::to_string(n), p), t.pg.emplace_back("p" + std::to_string(n), q);
+  }
+  if (kind < 2) {
+    AdamOptions o;
+    o.lr = 0.01;
+    if (kind == 1) o.amsgrad = true, o.weight_decay = 0.01;
+    t.oc = std::make_unique<Adam>(t.pc, o), t.og = std::make_unique<Adam>(t.pg, o);
+  } else {
+    SgdOptions o;
+    o.lr = 0.01, o.momentum = 0.9, o.nesterov = true;
+    t.oc = std::make_unique<Sgd>(t.pc, o), t.og = std::make_unique<Sgd>(t.pg, o);
+  }
+  return t;
+}
 }  // namespace
 
 TEST_SUITE("cuda") {
@@ -482,12 +519,7 @@ TEST_CASE("arena on the GPU: gradients into >96 slots (copy_many), and whole-blo
     }
     Sgd oc(pc, SgdOptions{}), og(pg, SgdOptions{});
     REQUIRE(og.has_arena());
-    Tensor lc, lg;
-    for (size_t i = 0; i < pc.size(); ++i) {
-      Tensor a = sum_all(mul(square(pc[i].second), pc[i].second)), b = sum_all(mul(square(pg[i].second), pg[i].second));
-      lc = lc.defined() ? add(lc, a) : a, lg = lg.defined() ? add(lg, b) : b;
-    }
-    backward(lc), backward(lg);
+    backward(cube_sum(pc)), backward(cube_sum(pg));
     for (size_t i = 0; i < pc.size(); ++i) {
       INFO(dtype_name(t), " parameter ", i);
       CHECK(pg[i].second.grad().same(Tensor(pg[i].second.impl()->grad_slot)));
@@ -495,34 +527,13 @@ TEST_CASE("arena on the GPU: gradients into >96 slots (copy_many), and whole-blo
     }
   }
   // The same parameters and gradients on both devices; arena Adam (AMSGrad + decay) and SGD (Nesterov).
-  for (int kind = 0; kind < 2; ++kind) {
-    INFO((kind == 0 ? "adam" : "sgd"));
-    NamedTensors pc, pg;
-    for (int64_t n : {35, 1, 64, 1000, 7}) {
-      Tensor p = Tensor::uniform(ctx, {n}, -1, 1, DType::F32);
-      Tensor q = p.to(kGpu);
-      p.set_requires_grad(true), q.set_requires_grad(true);
-      pc.emplace_back("p" + std::to_string(n), p), pg.emplace_back("p" + std::to_string(n), q);
-    }
-    std::unique_ptr<Optimizer> oc, og;
-    if (kind == 0) {
-      AdamOptions o;
-      o.lr = 0.01, o.amsgrad = true, o.weight_decay = 0.01;
-      oc = std::make_unique<Adam>(pc, o), og = std::make_unique<Adam>(pg, o);
-    } else {
-      SgdOptions o;
-      o.lr = 0.01, o.momentum = 0.9, o.nesterov = true;
-      oc = std::make_unique<Sgd>(pc, o), og = std::make_unique<Sgd>(pg, o);
-    }
+  for (int kind : {1, 2}) {
+    INFO((kind == 1 ? "adam" : "sgd"));
+    auto [pc, pg, oc, og] = twin_optimisers(ctx, kind);
     REQUIRE(og->has_arena());
     for (int step = 0; step < 4; ++step) {
       oc->zero_grad(), og->zero_grad();
-      Tensor lc, lg;  // Σ p³ per parameter: gradients 3p² written into the slots by backward()
-      for (size_t i = 0; i < pc.size(); ++i) {
-        Tensor a = sum_all(mul(square(pc[i].second), pc[i].second)), b = sum_all(mul(square(pg[i].second), pg[i].second));
-        lc = lc.defined() ? add(lc, a) : a, lg = lg.defined() ? add(lg, b) : b;
-      }
-      backward(lc), backward(lg);
+      backward(cube_sum(pc)), backward(cube_sum(pg));
       CHECK(og->nonfinite_grad().empty());
       oc->step(), og->step();
       CHECK(og->last_step_fused());
@@ -536,24 +547,7 @@ TEST_CASE("live optimiser steps on the GPU (device-side scalars and skip flag) e
   Context ctx(2, 78);
   for (int kind = 0; kind < 3; ++kind) {
     INFO((kind == 0 ? "adam" : kind == 1 ? "amsgrad+decay" : "sgd nesterov"));
-    NamedTensors pc, pg;
-    for (int64_t n : {35, 1, 64, 1000, 7}) {
-      Tensor p = Tensor::uniform(ctx, {n}, -1, 1, DType::F32);
-      Tensor q = p.to(kGpu);
-      p.set_requires_grad(true), q.set_requires_grad(true);
-      pc.emplace_back("p" + std::to_string(n), p), pg.emplace_back("p" + std::to_string(n), q);
-    }
-    std::unique_ptr<Optimizer> oc, og;
-    if (kind < 2) {
-      AdamOptions o;
-      o.lr = 0.01;
-      if (kind == 1) o.amsgrad = true, o.weight_decay = 0.01;
-      oc = std::make_unique<Adam>(pc, o), og = std::make_unique<Adam>(pg, o);
-    } else {
-      SgdOptions o;
-      o.lr = 0.01, o.momentum = 0.9, o.nesterov = true;
-      oc = std::make_unique<Sgd>(pc, o), og = std::make_unique<Sgd>(pg, o);
-    }
+    auto [pc, pg, oc, og] = twin_optimisers(ctx, kind);
     for (int step = 0; step < 5; ++step) {
       const bool poison = step == 2;  // a non-finite loss: both skip, nothing counts
       double skip[2];
@@ -562,11 +556,7 @@ TEST_CASE("live optimiser steps on the GPU (device-side scalars and skip flag) e
         NamedTensors& ps = dev == 0 ? pc : pg;
         o.prepare_live_step();
         o.zero_grad();
-        Tensor l;
-        for (auto& [k, p] : ps) {
-          Tensor a = sum_all(mul(square(p), p));
-          l = l.defined() ? add(l, a) : a;
-        }
+        Tensor l = cube_sum(ps);
         backward(l);
         o.flag_nonfinite(poison ? mul_scalar(l.detach(), std::numeric_limits<double>::quiet_NaN()) : l);
         o.launch_live_step();
