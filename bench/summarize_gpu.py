@@ -73,8 +73,8 @@ def main():
            "im2col", "cuDNN", "cuDNN calls in the run (warm-up included), declined",
            lambda r: f"{r.get('cudnn_calls', '–')}, {r.get('cudnn_declined', '–')}")
     versus("lowpass-graph",
-           lambda r: "\nThe training step eager vs captured once as a CUDA graph and replayed (same run; the graph step "
-                     "also copies the batch in and reads the losses back):\n",
+           lambda r: "\nThe training step eager vs captured once as a CUDA graph and replayed (same run; the graph "
+                     "step also copies the batch in and reads the losses back):\n",
            "eager", "graph", "graph nodes", lambda r: r.get("graph_nodes", "–"))
 
     chains = sorted({r["batch"] for (impl, m, mo), rs in runs.items() if mo.startswith("chain") for r in rs})
