@@ -56,10 +56,14 @@ std::vector<Tensor> Optimizer::state_block(Tensor& block) const {
   return views;
 }
 
-// x · 0 is 0 for finite x and NaN otherwise, so one sum answers without overflow.
+namespace {
+// Σ x·0: 0 when every element of x is finite, NaN otherwise (one sum, no overflow).
+Tensor nonfinite_probe(const Tensor& x) { return sum_all(mul(x, zeros_like(x))); }
+}  // namespace
+
 std::string Optimizer::nonfinite_grad() const {
   NoGradGuard ng;
-  auto finite = [](const Tensor& g) { return std::isfinite(sum_all(mul(g, zeros_like(g))).item()); };
+  auto finite = [](const Tensor& g) { return std::isfinite(nonfinite_probe(g).item()); };
   if (all_in_blocks() && finite(grads_)) return "";  // the gaps between slots are zeros
   for (size_t i = 0; i < params_.size(); ++i) {
     Tensor g = params_[i].second.grad();
@@ -89,9 +93,9 @@ void Optimizer::flag_nonfinite(const Tensor& loss) {
   NoGradGuard ng;
   LP_CHECK(live_.defined(), "optimizer: flag_nonfinite before prepare_live_step");
   LP_CHECK(loss.defined() && loss.numel() == 1, "optimizer: flag_nonfinite needs the scalar loss");
-  // Σ g·0 + loss·0: 0 when everything is finite, NaN otherwise (the gaps between the slots are zeros).
-  Tensor s = add(cast(sum_all(mul(grads_, zeros_like(grads_))), DType::F64),
-                 mul_scalar(cast(reshape(loss.detach(), {}), DType::F64), 0.0));
+  // 0 when the loss and every gradient are finite, NaN otherwise (the gaps between the slots are zeros).
+  Tensor s = add(cast(nonfinite_probe(grads_), DType::F64),
+                 cast(nonfinite_probe(reshape(loss.detach(), {})), DType::F64));
   auto impl = std::make_shared<TensorImpl>(*live_.impl());  // a view of the skip slot
   impl->offset += 2;
   impl->shape = {};
@@ -195,16 +199,12 @@ void Adam::step() {
   // Whole blocks in one pass when every parameter has its gradient in its slot and all are at the same step
   // (always so in training); the state views of a parameter at step 0 are zero, as zeros_like would give.
   if (all_in_blocks()) {
-    bool same_step = true;
-    for (const State& s : state_) same_step = same_step && s.step == state_.front().step;
-    if (same_step) {
+    if (uniform_steps()) {
       for (size_t i = 0; i < params_.size(); ++i) {
         if (state_[i].step == 0) start_state(i);
         state_[i].step += 1;
       }
-      const AdamScalars sc = adam_scalars(opt_, state_.front().step);
-      LP_ON_DEVICE(values_, cpu::adam_update(values_, grads_, m_block_, v_block_, mx_block_, sc),
-                   cuda::adam_update(values_, grads_, m_block_, v_block_, mx_block_, sc));
+      update_blocks(adam_scalars(opt_, state_.front().step));
       fused_ = true;
       return;
     }
@@ -235,11 +235,15 @@ std::pair<double, double> Adam::live_values() {
   return {sc.step_size, sc.bc2_sqrt};
 }
 
+void Adam::update_blocks(const AdamScalars& sc) {
+  LP_ON_DEVICE(values_, cpu::adam_update(values_, grads_, m_block_, v_block_, mx_block_, sc),
+               cuda::adam_update(values_, grads_, m_block_, v_block_, mx_block_, sc));
+}
+
 void Adam::live_launch() {
   AdamScalars sc = adam_scalars(opt_, 1);  // the step-independent fields; the rest come from live_
   sc.live = live_.data<double>();
-  LP_ON_DEVICE(values_, cpu::adam_update(values_, grads_, m_block_, v_block_, mx_block_, sc),
-               cuda::adam_update(values_, grads_, m_block_, v_block_, mx_block_, sc));
+  update_blocks(sc);
 }
 
 void Adam::live_commit() {
@@ -321,21 +325,29 @@ void Sgd::set_lr(double lr) {
   opt_.lr = lr;
 }
 
+namespace {
+SgdScalars sgd_scalars(const SgdOptions& o) {
+  return SgdScalars{o.lr, o.momentum, o.dampening, o.weight_decay, o.nesterov, o.maximize, false};
+}
+}  // namespace
+
+void Sgd::update_blocks(const SgdScalars& sc) {
+  LP_ON_DEVICE(values_, cpu::sgd_update(values_, grads_, buf_block_, sc),
+               cuda::sgd_update(values_, grads_, buf_block_, sc));
+}
+
 void Sgd::step() {
   NoGradGuard ng;
   fused_ = false;
   const bool mom = opt_.momentum != 0;
   if (all_in_blocks()) {  // one pass when every buffer is at the same stage (all new or all started)
-    bool same = true;
-    for (const Tensor& b : momentum_) same = same && b.defined() == momentum_.front().defined();
-    if (same) {
-      SgdScalars sc{opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay, opt_.nesterov, opt_.maximize, false};
+    if (uniform_steps()) {
+      SgdScalars sc = sgd_scalars(opt_);
       if (mom && !momentum_.front().defined()) {
         sc.first = true;
         for (size_t i = 0; i < params_.size(); ++i) momentum_[i] = buf_views_[i];
       }
-      LP_ON_DEVICE(values_, cpu::sgd_update(values_, grads_, buf_block_, sc),
-                   cuda::sgd_update(values_, grads_, buf_block_, sc));
+      update_blocks(sc);
       fused_ = true;
       return;
     }
@@ -344,7 +356,7 @@ void Sgd::step() {
     Tensor g = grad_of(i);
     if (!g.defined()) continue;
     Tensor& p = params_[i].second;
-    SgdScalars sc{opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay, opt_.nesterov, opt_.maximize, false};
+    SgdScalars sc = sgd_scalars(opt_);
     if (mom && !momentum_[i].defined()) {
       momentum_[i] = layout_ ? buf_views_[i] : zeros_like(p);
       sc.first = true;
@@ -365,10 +377,9 @@ std::pair<double, double> Sgd::live_values() {
 }
 
 void Sgd::live_launch() {
-  SgdScalars sc{opt_.lr, opt_.momentum, opt_.dampening, opt_.weight_decay, opt_.nesterov, opt_.maximize, false};
+  SgdScalars sc = sgd_scalars(opt_);
   sc.live = live_.data<double>();
-  LP_ON_DEVICE(values_, cpu::sgd_update(values_, grads_, buf_block_, sc),
-               cuda::sgd_update(values_, grads_, buf_block_, sc));
+  update_blocks(sc);
 }
 
 void Sgd::live_commit() {

@@ -14,6 +14,9 @@
 
 namespace lowpass {
 
+struct AdamScalars;  // kernels/cpu/optim.h
+struct SgdScalars;
+
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
 // torch.optim.Adam defaults. weight_decay is L2 added to the gradient (not AdamW's decoupled decay).
@@ -139,6 +142,7 @@ class Adam final : public Optimizer {
   // Parameter i's state at its first step: zero tensors, or its views of the blocks (zero while its step is 0:
   // the blocks start zeroed and load_state zeroes the views of parameters it gives no state).
   void start_state(size_t i);
+  void update_blocks(const AdamScalars& sc);  // one pass over the value, gradient and state blocks
 };
 
 class Sgd final : public Optimizer {
@@ -163,6 +167,7 @@ class Sgd final : public Optimizer {
   std::vector<Tensor> momentum_;  // undefined until the first step with momentum
   Tensor buf_block_;              // with an arena and momentum: the momentum block and its views
   std::vector<Tensor> buf_views_;
+  void update_blocks(const SgdScalars& sc);  // one pass over the value, gradient and momentum blocks
 };
 
 // "adam" or "sgd" with the given learning rate and otherwise default options (Error on other names).
