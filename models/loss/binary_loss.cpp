@@ -3,6 +3,19 @@
 
 namespace lowpass {
 
+namespace {
+// How many labels are 1 and 0; any label other than 1, 0 or −1 is an Error.
+std::pair<int64_t, int64_t> count_labels(const std::vector<double>& y) {
+  int64_t npos = 0, nneg = 0;
+  for (double v : y) {
+    if (v == 1.0) ++npos;
+    else if (v == 0.0) ++nneg;
+    else LP_CHECK(v == -1.0, "binary loss: label ", v, " is not 1, 0 or -1");
+  }
+  return {npos, nneg};
+}
+}  // namespace
+
 Tensor binary_task_loss(const Tensor& logits, const Tensor& y_in) {
   LP_CHECK(logits.defined() && y_in.defined() && logits.shape() == y_in.shape(), "binary loss: labels ",
            y_in.defined() ? shape_str(y_in.shape()) : std::string("missing"), " do not match logits ",
@@ -10,12 +23,7 @@ Tensor binary_task_loss(const Tensor& logits, const Tensor& y_in) {
   Tensor y = y_in.detach();
   if (y.dtype() != logits.dtype()) y = y.to(logits.dtype());
   y = on_device(y, logits.device());
-  int64_t npos = 0, nneg = 0;
-  for (double v : y.to_vector<double>()) {
-    if (v == 1.0) ++npos;
-    else if (v == 0.0) ++nneg;
-    else LP_CHECK(v == -1.0, "binary loss: label ", v, " is not 1, 0 or -1");
-  }
+  const auto [npos, nneg] = count_labels(y.to_vector<double>());
   Tensor pos_loss, neg_loss;
   if (npos > 0) pos_loss = mul_scalar(sum_all(mul(softplus(neg(logits)), eq_scalar(y, 1.0))), 1.0 / npos);
   if (nneg > 0) neg_loss = mul_scalar(sum_all(mul(softplus(logits), eq_scalar(y, 0.0))), 1.0 / nneg);
@@ -35,12 +43,7 @@ Tensor binary_task_loss_weighted(const Tensor& logits, const Tensor& pos_w, cons
 std::pair<Tensor, Tensor> binary_loss_weights(const Tensor& y, DType dt) {
   LP_CHECK(y.defined() && y.dim() == 2, "binary loss: labels must be (B, T)");
   const std::vector<double> v = y.to_vector<double>();
-  int64_t npos = 0, nneg = 0;
-  for (double x : v) {
-    if (x == 1.0) ++npos;
-    else if (x == 0.0) ++nneg;
-    else LP_CHECK(x == -1.0, "binary loss: label ", x, " is not 1, 0 or -1");
-  }
+  const auto [npos, nneg] = count_labels(v);
   const double c = npos > 0 && nneg > 0 ? 0.5 : 1.0;
   std::vector<double> pw(v.size(), 0.0), nw(v.size(), 0.0);
   for (size_t i = 0; i < v.size(); ++i) {

@@ -24,10 +24,13 @@ std::vector<int64_t> eligible_rows(const std::vector<int>& status) {
 }
 
 namespace {
-// The eligible rows, after checking attr (B, 4, L) against status (B).
-std::vector<int64_t> checked_rows(const Tensor& attr, const std::vector<int>& status) {
+void check_attr(const Tensor& attr) {
   LP_CHECK(attr.defined() && attr.dim() == 3, "prior: attributions must be (B, 4, L), got ",
            attr.defined() ? shape_str(attr.shape()) : std::string("nothing"));
+}
+// The eligible rows, after checking attr (B, 4, L) against status (B).
+std::vector<int64_t> checked_rows(const Tensor& attr, const std::vector<int>& status) {
+  check_attr(attr);
   LP_CHECK(static_cast<int64_t>(status.size()) == attr.size(0), "prior: ", status.size(),
            " status values for a batch of ", attr.size(0));
   return eligible_rows(status);
@@ -53,8 +56,7 @@ Tensor fourier_prior_loss(const Tensor& attr, const std::vector<int>& status, in
 
 Tensor fourier_prior_loss_weighted(const Tensor& attr, const Tensor& w, int64_t freq_limit,
                                    std::optional<double> softness, double smooth_sigma) {
-  LP_CHECK(attr.defined() && attr.dim() == 3, "prior: attributions must be (B, 4, L), got ",
-           attr.defined() ? shape_str(attr.shape()) : std::string("nothing"));
+  check_attr(attr);
   const int64_t B = attr.size(0);
   LP_CHECK(w.defined() && w.shape() == Shape{B}, "prior: row weights must be (", B, ")");
   if (B == 0) return Tensor::zeros(attr.ctx(), {}, attr.dtype(), attr.device());

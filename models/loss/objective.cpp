@@ -54,11 +54,9 @@ void add_loss_weights(Batch& batch, const std::string& model_type, DType dt) {
     batch.task_pos_w = pw, batch.task_neg_w = nw;
   }
   const std::vector<int> st = prior_status(batch, model_type);
-  int64_t P = 0;
-  for (int s : st) P += s == 1;
+  const std::vector<int64_t> rows = eligible_rows(st);
   std::vector<double> w(st.size(), 0.0);
-  for (size_t i = 0; i < st.size(); ++i)
-    if (st[i] == 1) w[i] = 1.0 / static_cast<double>(P);
+  for (int64_t r : rows) w[static_cast<size_t>(r)] = 1.0 / static_cast<double>(rows.size());
   batch.prior_w = cast(Tensor::from_vector(batch.x.ctx(), {static_cast<int64_t>(w.size())}, w), dt);
 }
 
@@ -103,7 +101,9 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
   } else {
     r.outputs = model.forward(x, control, training);
   }
-  auto weights = [&](const Tensor& w) { return on_device(w.dtype() == model.dtype() ? w : cast(w, model.dtype()), dev); };
+  auto weights = [&](const Tensor& w) {  // per-example loss weights (Batch) in the model's dtype, on its device
+    return on_device(w.dtype() == model.dtype() ? w : cast(w, model.dtype()), dev);
+  };
   if (model.type() == "binary" && batch.task_pos_w.defined()) {
     r.task = binary_task_loss_weighted(r.outputs.logits, weights(batch.task_pos_w), weights(batch.task_neg_w));
   } else if (model.type() == "binary") {

@@ -49,7 +49,8 @@ NamedTensors deep_copy(const NamedTensors& v) {
 // Keys that may differ between the original run and a --resume (they do not change the trajectory
 // except epochs/max_steps, which only move the end point).
 json comparable(json c) {
-  for (const char* k : {"epochs", "max_steps", "progress", "seed", "threads", "device", "tf32", "cuda_graph"}) c["train"].erase(k);
+  for (const char* k : {"epochs", "max_steps", "progress", "seed", "threads", "device", "tf32", "cuda_graph"})
+    c["train"].erase(k);
   return c;
 }
 
@@ -252,12 +253,13 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       // a skipped batch must not leave its statistics behind: BN running stats are restored on skip
       NamedTensors saved_buffers = opt.skip_nonfinite ? deep_copy(model->buffers()) : NamedTensors{};
       double task = 0, prior = 0, total = 0;
+      auto losses_finite = [&] { return std::isfinite(task) && std::isfinite(prior) && std::isfinite(total); };
       std::string bad;
       if (gstep) {  // forward, backward, check and update in one run (a graph replay on a GPU), one read-back
         const GraphStepResult r = gstep->run(batch);
         task = r.task, prior = r.prior, total = r.total;
         if (!r.finite) {
-          if (!(std::isfinite(task) && std::isfinite(prior) && std::isfinite(total))) bad = "loss is not finite";
+          if (!losses_finite()) bad = "loss is not finite";
           else bad = "gradient of '" + optim->nonfinite_grad() + "' is not finite";
         }
       } else {
@@ -265,7 +267,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
         const std::vector<double> lv = l.scalars();  // one read-back (one device sync) for the three
         task = lv[0], prior = lv[1], total = lv[2];
         // ---- numerics guard (docs/reliability.md): loss first, then every gradient ----
-        if (!(std::isfinite(task) && std::isfinite(prior) && std::isfinite(total))) bad = "loss is not finite";
+        if (!losses_finite()) bad = "loss is not finite";
         optim->zero_grad();
         if (bad.empty()) {
           backward(l.total);
