@@ -83,6 +83,12 @@ std::string unavailable_reason() { return available() ? std::string() : discover
 
 // ---------------- caching allocator ----------------
 namespace {
+// An environment switch such as LOWPASS_CUDA_POISON=1: set, non-empty and not starting with '0'.
+bool env_flag(const char* name) {
+  const char* e = std::getenv(name);
+  return e && *e && *e != '0';
+}
+
 class CachingAllocator {
  public:
   CachingAllocator()
@@ -108,53 +114,25 @@ class CachingAllocator {
               LP_CUDA_CHECK(cudaFree(p));
             }) {}
 
+  // f(cache) under the allocator's mutex (BlockCache is not thread-safe by itself).
+  template <typename F>
+  auto locked(F&& f) {
+    std::lock_guard<std::mutex> lock(mu_);
+    return f(cache_);
+  }
+
   void* alloc(size_t bytes, int device) {
-    void* p = nullptr;
-    {
-      std::lock_guard<std::mutex> lock(mu_);
-      p = cache_.alloc(bytes, device);
-    }
+    void* p = locked([&](BlockCache& c) { return c.alloc(bytes, device); });
     // LOWPASS_CUDA_POISON=1 (debugging, docs/cuda.md): every block handed out is filled with 0xFF bytes (NaN in
     // float32 and float64), so a kernel that reads memory it did not write shows up as NaN, not as stale data.
     // Not during a graph capture (it synchronises the device).
-    static const bool poison = [] {
-      const char* e = std::getenv("LOWPASS_CUDA_POISON");
-      return e && *e && *e != '0';
-    }();
+    static const bool poison = env_flag("LOWPASS_CUDA_POISON");
     if (poison && !capturing(device)) {
       LP_CUDA_CHECK(cudaDeviceSynchronize());
       LP_CUDA_CHECK(cudaMemset(p, 0xFF, allocator_bucket(bytes)));
       LP_CUDA_CHECK(cudaDeviceSynchronize());
     }
     return p;
-  }
-  void free(void* p, int device) {
-    std::lock_guard<std::mutex> lock(mu_);
-    cache_.free(p, device);
-  }
-  AllocatorStats stats(int device) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return cache_.stats(device);
-  }
-  void empty(int device) {
-    std::lock_guard<std::mutex> lock(mu_);
-    cache_.release_shared(device);
-  }
-  int64_t open_pool(int device) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return cache_.open_pool(device);
-  }
-  void close_pool(int device) {
-    std::lock_guard<std::mutex> lock(mu_);
-    cache_.close_pool(device);
-  }
-  void release_pool(int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    cache_.release_pool(id);
-  }
-  int64_t pool_bytes(int64_t id) {
-    std::lock_guard<std::mutex> lock(mu_);
-    return cache_.pool_bytes(id);
   }
 
  private:
@@ -171,10 +149,14 @@ CachingAllocator& allocator() {
 }  // namespace
 
 void* alloc(size_t bytes, int device) { return allocator().alloc(bytes, device); }
-void free(void* p, size_t, int device) { allocator().free(p, device); }
-AllocatorStats allocator_stats(int device) { return allocator().stats(device); }
+void free(void* p, size_t, int device) {
+  allocator().locked([&](BlockCache& c) { c.free(p, device); });
+}
+AllocatorStats allocator_stats(int device) {
+  return allocator().locked([&](BlockCache& c) { return c.stats(device); });
+}
 void empty_cache(int device) {
-  if (available()) allocator().empty(device);
+  if (available()) allocator().locked([&](BlockCache& c) { c.release_shared(device); });
 }
 
 // ---------------- streams, copies ----------------
@@ -183,10 +165,7 @@ void empty_cache(int device) {
 // CUDA graph; blocking (cudaStreamDefault), so anything a library still queues on the legacy stream stays ordered.
 // LOWPASS_CUDA_LEGACY_STREAM=1 (triage, docs/cuda.md) goes back to the legacy default stream (no CUDA graphs then).
 static bool legacy_stream() {
-  static const bool on = [] {
-    const char* e = std::getenv("LOWPASS_CUDA_LEGACY_STREAM");
-    return e && *e && *e != '0';
-  }();
+  static const bool on = env_flag("LOWPASS_CUDA_LEGACY_STREAM");
   return on;
 }
 cudaStream_t device_stream(int device) {
@@ -260,13 +239,13 @@ Graph::~Graph() {
     (void)cudaStreamEndCapture(device_stream(device_), &g);
     if (g) (void)cudaGraphDestroy(g);
     (void)cudaGetLastError();
-    allocator().close_pool(device_);
+    allocator().locked([&](BlockCache& c) { c.close_pool(device_); });
   }
   LP_CUDA_CHECK_PRINT(cudaSetDevice(device_));
   LP_CUDA_CHECK_PRINT(cudaDeviceSynchronize());  // a replay may still run; its pool must not be handed out yet
   if (exec_) LP_CUDA_CHECK_PRINT(cudaGraphExecDestroy(static_cast<cudaGraphExec_t>(exec_)));
   if (graph_) LP_CUDA_CHECK_PRINT(cudaGraphDestroy(static_cast<cudaGraph_t>(graph_)));
-  if (pool_) allocator().release_pool(pool_);
+  if (pool_) allocator().locked([&](BlockCache& c) { c.release_pool(pool_); });
 }
 void Graph::begin() {
   LP_CHECK(!capturing_ && !exec_, "CUDA graph: begin() on a graph already captured");
@@ -274,10 +253,10 @@ void Graph::begin() {
   LP_CUDA_CHECK(cudaSetDevice(device_));
   cudaStream_t s = device_stream(device_);
   LP_CUDA_CHECK(cudaStreamSynchronize(s));  // the eager work before the capture is done
-  pool_ = allocator().open_pool(device_);
+  pool_ = allocator().locked([&](BlockCache& c) { return c.open_pool(device_); });
   cudaError_t e = cudaStreamBeginCapture(s, cudaStreamCaptureModeThreadLocal);
   if (e != cudaSuccess) {
-    allocator().close_pool(device_);
+    allocator().locked([&](BlockCache& c) { c.close_pool(device_); });
     LP_CUDA_CHECK(e);
   }
   capturing_ = true;
@@ -287,7 +266,7 @@ void Graph::end() {
   cudaGraph_t g = nullptr;
   cudaError_t e = cudaStreamEndCapture(device_stream(device_), &g);
   capturing_ = false;
-  allocator().close_pool(device_);
+  allocator().locked([&](BlockCache& c) { c.close_pool(device_); });
   if (e != cudaSuccess) {
     if (g) (void)cudaGraphDestroy(g);
     (void)cudaGetLastError();
@@ -308,7 +287,9 @@ void Graph::replay() {
   LP_CUDA_CHECK(cudaSetDevice(device_));
   LP_CUDA_CHECK(cudaGraphLaunch(static_cast<cudaGraphExec_t>(exec_), device_stream(device_)));
 }
-int64_t Graph::pool_bytes() const { return pool_ ? allocator().pool_bytes(pool_) : 0; }
+int64_t Graph::pool_bytes() const {
+  return pool_ ? allocator().locked([&](const BlockCache& c) { return c.pool_bytes(pool_); }) : 0;
+}
 
 std::string device_name(int device) {
   if (!available()) return "";
