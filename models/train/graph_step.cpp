@@ -28,6 +28,12 @@ GraphStep::GraphStep(Model& model, Optimizer& optim, const PriorConfig& prior, d
 
 GraphStep::~GraphStep() = default;
 
+namespace {
+// The tensors of a batch that a fixed-form step reads (models/data/batch.h).
+constexpr Tensor Batch::*kStaged[] = {&Batch::x,          &Batch::y,          &Batch::control,
+                                      &Batch::task_pos_w, &Batch::task_neg_w, &Batch::prior_w};
+}  // namespace
+
 GraphStep::Stage& GraphStep::stage_for(const Batch& hb, const std::string& key) {
   auto it = stages_.find(key);
   if (it != stages_.end()) return it->second;
@@ -42,12 +48,7 @@ GraphStep::Stage& GraphStep::stage_for(const Batch& hb, const std::string& key) 
   Context& ctx = optim_.params().front().second.ctx();
   auto fixed = [&](const Tensor& t) { return t.defined() ? Tensor::zeros(ctx, t.shape(), dt, dev) : Tensor(); };
   Stage st;
-  st.staged.x = fixed(hb.x);
-  st.staged.y = fixed(hb.y);
-  st.staged.control = fixed(hb.control);
-  st.staged.task_pos_w = fixed(hb.task_pos_w);
-  st.staged.task_neg_w = fixed(hb.task_neg_w);
-  st.staged.prior_w = fixed(hb.prior_w);
+  for (auto f : kStaged) st.staged.*f = fixed(hb.*f);
   return stages_.emplace(key, std::move(st)).first->second;
 }
 
@@ -64,21 +65,16 @@ GraphStepResult GraphStep::run(const Batch& batch) {
   Batch hb = batch;
   add_loss_weights(hb, model_.type(), model_.dtype());
   std::string key;
-  for (const Tensor* t : {&hb.x, &hb.y, &hb.control, &hb.task_pos_w, &hb.prior_w})
-    key += (t->defined() ? shape_str(t->shape()) : std::string("-")) + ";";
+  for (auto f : kStaged) key += ((hb.*f).defined() ? shape_str((hb.*f).shape()) : std::string("-")) + ";";
   Stage& st = stage_for(hb, key);
-  auto put = [&](Tensor& dst, const Tensor& src) {
+  {  // the batch into the stage's fixed tensors
     NoGradGuard ng;
-    if (!dst.defined()) return;
-    Tensor s = src.dtype() == dst.dtype() ? src.detach() : cast(src.detach(), dst.dtype());
-    dst.copy_(s);
-  };
-  put(st.staged.x, hb.x);
-  put(st.staged.y, hb.y);
-  put(st.staged.control, hb.control);
-  put(st.staged.task_pos_w, hb.task_pos_w);
-  put(st.staged.task_neg_w, hb.task_neg_w);
-  put(st.staged.prior_w, hb.prior_w);
+    for (auto f : kStaged) {
+      Tensor& dst = st.staged.*f;
+      const Tensor& src = hb.*f;
+      if (dst.defined()) dst.copy_(src.dtype() == dst.dtype() ? src.detach() : cast(src.detach(), dst.dtype()));
+    }
+  }
   optim_.prepare_live_step();
 
   GraphStepResult r;
