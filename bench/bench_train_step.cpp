@@ -1,7 +1,8 @@
 // lowpass twin of bench/bench_torch.py: times one case (model × mode) of a training step and prints one JSON line.
 // Cases: binary batch 256 (incl. reverse complements), L 1000, T 1; profile batch 128 (incl. RC), L 1346, matched
 // controls. Run: build-bench/bench/bench_train_step --model binary --mode prior --threads 2
-// (GPU: --device cuda [--tf32] [--conv im2col|direct|cudnn]; --conv picks the CUDA conv1d backend, default LOWPASS_CUDA_CONV;
+// (GPU: --device cuda [--tf32|--bf16] [--conv im2col|direct|cudnn]; --conv picks the CUDA conv1d backend, default
+// LOWPASS_CUDA_CONV; --tf32/--bf16 run float32 GEMMs on TF32/bfloat16 tensor cores;
 // --graph runs noprior/prior steps through models/train/graph_step.h: a captured CUDA graph on a GPU, the fixed-form
 // step eagerly on the CPU)
 #include <sys/resource.h>
@@ -38,7 +39,7 @@ struct Args {
   int64_t batch = 0;
   int threads = 2, repeats = 5, warmup = 2;
   std::string device = "cpu";
-  bool tf32 = false;
+  bool tf32 = false, bf16 = false;
   std::string conv;  // CUDA conv1d backend (--conv im2col|direct|cudnn); empty: LOWPASS_CUDA_CONV's default
   bool graph = false;  // --graph: the GraphStep (captured CUDA graph on a GPU)
 };
@@ -46,7 +47,7 @@ struct Args {
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step --model binary|profile --mode noprior|prior|infer|attr "
-               "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32] "
+               "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32|--bf16] "
                "[--conv im2col|direct|cudnn] [--graph]\n",
                why);
   std::exit(2);
@@ -67,6 +68,7 @@ Args parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--warmup")) a.warmup = std::atoi(val("--warmup"));
     else if (!std::strcmp(argv[i], "--device")) a.device = val("--device");
     else if (!std::strcmp(argv[i], "--tf32")) a.tf32 = true;
+    else if (!std::strcmp(argv[i], "--bf16")) a.bf16 = true;
     else if (!std::strcmp(argv[i], "--conv")) a.conv = val("--conv");
     else if (!std::strcmp(argv[i], "--graph")) a.graph = true;
     else usage((std::string("unknown argument ") + argv[i]).c_str());
@@ -85,6 +87,8 @@ Args parse(int argc, char** argv) {
     }
     if (a.device.rfind("cuda", 0) != 0) usage("--conv selects the CUDA conv1d backend: it needs --device cuda");
   }
+  if (a.tf32 && a.bf16) usage("--tf32 and --bf16: choose one");
+  if ((a.tf32 || a.bf16) && a.device.rfind("cuda", 0) != 0) usage("--tf32/--bf16 need --device cuda");
   if (a.batch % 4) usage("--batch must be a multiple of 4 (half reverse complements, half positives)");
   return a;
 }
@@ -150,7 +154,9 @@ int main(int argc, char** argv) {
     const Device dev = parse_device(a.device, "--device");
     if (dev.is_cuda()) {  // model and batch on the GPU before timing, as bench_torch.py does
       model->to(dev);
-      cuda::set_tf32(ctx, dev.index, a.tf32);
+      cuda::set_gemm_math(ctx, dev.index, a.bf16 ? cuda::GemmMath::BF16
+                                          : a.tf32 ? cuda::GemmMath::TF32
+                                                   : cuda::GemmMath::Float32);
       if (!a.conv.empty()) cuda::set_conv_backend(ctx, dev.index, cuda::parse_conv_backend(a.conv, "--conv"));
       batch.x = batch.x.to(dev);
       // GraphStep weighs a binary batch's labels on the host (B values); everything else lives on the GPU
@@ -242,6 +248,7 @@ int main(int argc, char** argv) {
                           {"threads", a.threads},
                           {"device", dev.is_cuda() ? cuda::device_name(dev.index) : std::string("cpu")},
                           {"tf32", a.tf32},
+                          {"bf16", a.bf16},
                           {"graph", a.graph},
                           {"median_s", med},
                           {"times_s", times},

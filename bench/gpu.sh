@@ -5,7 +5,8 @@
 # Each round also times lowpass with its opt-in cuDNN conv path (--conv cudnn, impl "lowpass-cudnn"; --no-cudnn skips
 # it) and with the direct kernels for layers with few channels (--conv direct, impl "lowpass-direct"), and
 # the training steps (prior, noprior) also run as a captured CUDA graph (--graph, impl "lowpass-graph"), and
-# bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary).
+# bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary). The prior steps also
+# run once with TF32 and once with bfloat16 GEMMs.
 # Usage: bash bench/gpu.sh [--rounds N] [--repeats R] [--cases "binary:prior ..."] [--no-cudnn]
 #        (JSON lines to $OUT or ./gpu-bench)
 set -uo pipefail
@@ -58,10 +59,12 @@ for r in $(seq 1 "$ROUNDS"); do
     fi
   done
 done
-# TF32 variants once (PyTorch's own default lets cuDNN convolutions use TF32).
+# TF32 variants once (PyTorch's own default lets cuDNN convolutions use TF32), and lowpass's bfloat16 GEMMs once
+# (impl "lowpass-bf16"; compared with lowpass float32 and TF32 of the same run, see summarize_gpu.py).
 for c in binary:prior profile:prior; do
   m=${c%%:*} mode=${c##*:}
   run_lp "$m" "$mode" --tf32 | sed 's/"impl":"lowpass"/"impl":"lowpass-tf32"/' | tee -a "$JSONL"
+  run_lp "$m" "$mode" --bf16 | sed 's/"impl":"lowpass"/"impl":"lowpass-bf16"/' | tee -a "$JSONL"
   run_pt "$m" "$mode" 1 | sed 's/"impl": "pytorch"/"impl": "pytorch-tf32"/' | tee -a "$JSONL"
 done
 # The prior chain alone (fused vs composed), at the training batch and at a batch whose data outgrow the L2 cache.

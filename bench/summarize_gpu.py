@@ -34,7 +34,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     keys = sorted({(m, mo) for (_, m, mo) in runs if not mo.startswith("chain")})
     for impl_lp, impl_pt in (("lowpass", "pytorch"), ("lowpass-tf32", "pytorch-tf32"), ("lowpass-cudnn", "pytorch"),
-                             ("lowpass-direct", "pytorch"), ("lowpass-graph", "pytorch")):
+                             ("lowpass-direct", "pytorch"), ("lowpass-graph", "pytorch"),
+                             ("lowpass-bf16", "pytorch-tf32")):
         for m, mo in keys:
             lp, pt = runs.get((impl_lp, m, mo)), runs.get((impl_pt, m, mo))
             if not lp or not pt:
@@ -47,11 +48,15 @@ def main():
             pct = f"{100 * tfl / ceil['sgemm_fp32_TFLOPs']:.0f} %" if ceil else "–"
             mallocs = max(r.get("cuda_mallocs_timed", 0) for r in lp)
             mem = f"{lp[0].get('gpu_reserved_mb', 0):.0f} / {pt[0].get('gpu_reserved_mb') or 0:.0f}"
-            tag = (" (TF32)" if impl_lp.endswith("tf32") else " (cuDNN conv)" if impl_lp.endswith("cudnn")
-                   else " (direct conv)" if impl_lp.endswith("direct")
-                   else " (CUDA graph)" if impl_lp.endswith("graph") else "")
+            tag = {"lowpass-tf32": " (TF32)", "lowpass-bf16": " (lowpass bf16 vs PyTorch TF32)",
+                   "lowpass-cudnn": " (cuDNN conv)", "lowpass-direct": " (direct conv)",
+                   "lowpass-graph": " (CUDA graph)"}.get(impl_lp, "")
             print(f"| {m} | {mo}{tag} | {batch} | {1e3 * tl:.2f} | {1e3 * tp:.2f} | {tp / tl:.2f}× | {tfl:.2f} | {pct} "
                   f"| {mallocs} | {mem} |")
+
+    def tf32_ms(m, mo):
+        t = runs.get(("lowpass-tf32", m, mo))
+        return f"{1e3 * statistics.median(r['median_s'] for r in t):.2f}" if t else "–"
 
     def versus(impl, intro, base, name, extra_head, extra):
         """The default lowpass step vs the variant `impl`, same run: one row per (model, mode) timed with both."""
@@ -72,6 +77,11 @@ def main():
                      "(deterministic algorithms, FMA math):\n",
            "im2col", "cuDNN", "cuDNN calls in the run (warm-up included), declined",
            lambda r: f"{r.get('cudnn_calls', '–')}, {r.get('cudnn_declined', '–')}")
+    versus("lowpass-bf16",
+           lambda r: "\nfloat32 GEMMs on bfloat16 tensor cores (--bf16: inputs rounded to bfloat16, float32 sums; "
+                     "the direct kernels stay float32) vs the float32 default, same run:\n",
+           "float32", "bf16", "TF32 ms, same run",
+           lambda r: tf32_ms(r["model"], r["mode"]))
     versus("lowpass-graph",
            lambda r: "\nThe training step eager vs captured once as a CUDA graph and replayed (same run; the graph "
                      "step also copies the batch in and reads the losses back):\n",

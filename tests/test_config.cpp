@@ -110,6 +110,7 @@ TEST_CASE("bad values and types are errors naming the field") {
   CHECK(has(bad("train", "device", "cuda:x"), "train.device"));
   CHECK(has(bad("train", "device", 0), "train.device"));
   CHECK(has(bad("train", "tf32", "yes"), "train.tf32"));
+  CHECK(has(bad("train", "bf16", 1), "train.bf16"));
   CHECK(has(bad("prior", "type", "gaussian"), "prior.type"));
   CHECK(has(bad("prior", "softness", 0), "prior.softness"));
   CHECK(has(bad("model", "type", "cnn"), "model.type"));
@@ -154,5 +155,7 @@ TEST_CASE("device strings: cpu, cuda, cuda:N and nothing else") {
                             "C.json", "/");
   CHECK(cfg.train.device == "cuda:1");
   CHECK(cfg.train.tf32);
+  CHECK(!cfg.train.bf16);
+  CHECK(cfg.resolved["train"]["bf16"] == false);  // written into the run's config.json
   CHECK(resolve_config(json{{"data", {{"train", "/t.npz"}}}}, "C.json", "/").train.device == "cpu");
 }

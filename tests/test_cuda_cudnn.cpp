@@ -355,6 +355,45 @@ TEST_CASE("cuDNN backend with the TF32 switch: its own plans, float32 within TF3
   print_plans(ctx);
 }
 
+TEST_CASE("cuDNN backend with the bf16 switch: float32 convolutions decline to im2col's bf16 GEMMs, float64 stays") {
+  LP_SKIP_WITHOUT_CUDNN();
+  Context ctx(2, 48);
+  cuda::set_conv_backend(ctx, 0, cuda::ConvBackend::Cudnn);
+  cuda::set_gemm_math(ctx, 0, cuda::GemmMath::BF16);
+  const Geo q{4, 64, 500, 64, 3, 4, 4, 1};
+  const Conv1dOpts o{q.d, q.pad, q.pad, q.groups};
+  const int64_t Lout = q.L + 2 * q.pad - q.d * (q.K - 1);
+  for (DType t : {DType::F32, DType::F64}) {
+    INFO(dtype_name(t));
+    Tensor x = Tensor::uniform(ctx, {q.B, q.Cin, q.L}, -1, 1, t);
+    Tensor w = Tensor::uniform(ctx, {q.Cout, q.Cin, q.K}, -1, 1, t);
+    Tensor bias = Tensor::uniform(ctx, {q.Cout}, -1, 1, t), dy = Tensor::uniform(ctx, {q.B, q.Cout, Lout}, -1, 1, t);
+    Tensor y = Tensor::empty(ctx, dy.shape(), t), dx = Tensor::empty(ctx, x.shape(), t);
+    Tensor dw = Tensor::empty(ctx, w.shape(), t);
+    cpu::conv1d_fwd_cpu(x, w, bias, y, o);
+    cpu::conv1d_bwd_input_cpu(dy, w, dx, o);
+    cpu::conv1d_bwd_weight_cpu(x, dy, dw, o);
+    Tensor yg = gpu_out(ctx, y.shape(), t), dxg = gpu_out(ctx, x.shape(), t), dwg = gpu_out(ctx, w.shape(), t);
+    const cuda::CudnnStats a = cuda::cudnn_stats(ctx, 0);
+    cuda::conv1d_fwd_cuda(x.to(kGpu), w.to(kGpu), bias.to(kGpu), yg, o);
+    cuda::conv1d_bwd_input_cuda(dy.to(kGpu), w.to(kGpu), dxg, o);
+    cuda::conv1d_bwd_weight_cuda(x.to(kGpu), dy.to(kGpu), dwg, o);
+    cuda::synchronize(0);
+    const cuda::CudnnStats b = cuda::cudnn_stats(ctx, 0);
+    const bool f32 = t == DType::F32;
+    CHECK(b.declined == a.declined + (f32 ? 3 : 0));  // float32: im2col + bfloat16 cuBLAS; float64: cuDNN
+    CHECK(b.fwd + b.bwd_data + b.bwd_filter == a.fwd + a.bwd_data + a.bwd_filter + (f32 ? 0 : 3));
+    const double tol = f32 ? 1e-2 : 1e-12;  // bfloat16 products (7 mantissa bits), float32 sums
+    const double ey = rel(yg, y), edx = rel(dxg, dx), edw = rel(dwg, dw);
+    MESSAGE(dtype_name(t) << " relative errors: forward " << ey << ", input grad " << edx << ", weight grad " << edw);
+    CHECK(ey <= tol);
+    CHECK(edx <= tol);
+    CHECK(edw <= tol);
+    if (f32) CHECK(ey > 1e-5);  // the products really were bfloat16
+    CHECK((canaries_intact(yg) && canaries_intact(dxg) && canaries_intact(dwg)));
+  }
+}
+
 TEST_CASE("cuDNN backend: conv1d's gradient of a gradient (create_graph) on the GPU equals the CPU's") {
   LP_SKIP_WITHOUT_CUDNN();
   Context ctx(2, 48);

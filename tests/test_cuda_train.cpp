@@ -5,6 +5,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <map>
@@ -119,9 +120,12 @@ void compare_steps(const StepResult& g, const StepResult& c, double tol, const S
   }
 }
 
-// The same model (same seed → same init and dropout masks) on the CPU and, moved, on the GPU.
-void check_step(const json& model_cfg, const PriorConfig& prior, int64_t B, bool profile, double tol, uint64_t seed) {
+// The same model (same seed → same init and dropout masks) on the CPU and, moved, on the GPU, whose float32 GEMMs
+// compute with `math` (set on the model's and the batch's Context: ops run on their first input's).
+void check_step(const json& model_cfg, const PriorConfig& prior, int64_t B, bool profile, double tol, uint64_t seed,
+                cuda::GemmMath math = cuda::GemmMath::Float32) {
   Context cc(2, seed), gc(2, seed), bc(2, seed + 1);  // cc and gc draw the same init and dropout masks
+  cuda::set_gemm_math(gc, 0, math), cuda::set_gemm_math(bc, 0, math);
   auto mc = make_model(model_cfg, cc), mg = make_model(model_cfg, gc);
   mg->to(kGpu);
   for (auto& [k, p] : mg->parameters()) CHECK(!p.is_cpu());
@@ -179,6 +183,18 @@ void check_step(const json& model_cfg, const PriorConfig& prior, int64_t B, bool
   compare_steps(rg, rc, tol, r64.get());
 }
 
+
+// x rounded to the nearest bfloat16 (ties to even) and back to float32: the CPU twin of cuBLAS's bf16 inputs.
+Tensor round_to_bf16(const Tensor& x) {
+  std::vector<float> v = x.to_vector<float>();
+  for (float& f : v) {
+    uint32_t u;
+    std::memcpy(&u, &f, 4);
+    u = (u + 0x7FFFu + ((u >> 16) & 1u)) & 0xFFFF0000u;  // finite inputs only (uniform in [-1, 1])
+    std::memcpy(&f, &u, 4);
+  }
+  return Tensor::from_vector(x.ctx(), x.shape(), v);
+}
 
 // Σ_i Σ p_i³: its gradients 3p² arrive in the optimiser's slots through backward().
 Tensor cube_sum(const NamedTensors& ps) {
@@ -258,18 +274,33 @@ TEST_CASE("matmul and linear on CUDA tensors: values, gradients and gradients of
   }
 }
 
-TEST_CASE("TF32 GEMMs stay within TF32 round-off of float32 and are off by default") {
+TEST_CASE("TF32 and bf16 GEMMs stay within their round-off of float32, float64 is unaffected, both off by default") {
   LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 32);
+  CHECK(cuda::gemm_math(ctx, 0) == cuda::GemmMath::Float32);
   Tensor a = Tensor::uniform(ctx, {256, 512}, -1, 1), b = Tensor::uniform(ctx, {512, 192}, -1, 1);
   Tensor ref = matmul(a, b);
   Tensor plain = matmul(a.to(kGpu), b.to(kGpu));
   CHECK(rel(plain, ref) <= 1e-5);
-  cuda::set_tf32(ctx, 0, true);
-  const double e = rel(matmul(a.to(kGpu), b.to(kGpu)), ref);
-  cuda::set_tf32(ctx, 0, false);
-  MESSAGE("TF32 relative error " << e);
-  CHECK(e <= 5e-3);  // 10-bit mantissa products, float32 sums
+  auto with = [&](cuda::GemmMath m, const Tensor& x, const Tensor& y) {
+    cuda::set_gemm_math(ctx, 0, m);
+    Tensor r = matmul(x.to(kGpu), y.to(kGpu)).to(Device{});
+    cuda::set_gemm_math(ctx, 0, cuda::GemmMath::Float32);
+    return r;
+  };
+  const double e_tf32 = rel(with(cuda::GemmMath::TF32, a, b), ref);
+  const double e_bf16 = rel(with(cuda::GemmMath::BF16, a, b), ref);
+  // The bfloat16 twin on the CPU: inputs rounded to nearest-even bfloat16, products summed in float32.
+  const double e_emul = rel(with(cuda::GemmMath::BF16, a, b), matmul(round_to_bf16(a), round_to_bf16(b)));
+  MESSAGE("relative error vs float32: TF32 " << e_tf32 << ", bf16 " << e_bf16 << "; bf16 vs its CPU twin "
+                                             << e_emul);
+  CHECK(e_tf32 <= 5e-3);  // 10-bit mantissa products, float32 sums
+  CHECK(e_bf16 <= 1e-2);  // 7-bit mantissa products, float32 sums
+  CHECK(e_bf16 > e_tf32);  // the switch reached cuBLAS: bfloat16 is 8× coarser than TF32
+  CHECK(e_emul <= 1e-5);   // and it rounds the inputs as the twin does
+  CHECK(rel(plain, ref) <= 1e-5);  // back to float32 after each
+  Tensor a64 = a.to(DType::F64), b64 = b.to(DType::F64);
+  CHECK(rel(with(cuda::GemmMath::BF16, a64, b64), matmul(a64, b64)) <= 1e-12);  // float64 is never reduced
 }
 
 TEST_CASE("fused Fourier prior (cuFFT chain): values and gradients equal the CPU's, rows subsets, awkward sizes") {
@@ -379,6 +410,17 @@ TEST_CASE("training step with the Fourier prior: CPU vs CUDA (losses, every grad
                 {"prof_conv_kernel_size", 7}, {"dtype", "float64"}};
     check_step(cfg, prior, 3, true, 1e-9, 46);
   }
+  // bfloat16 GEMMs (7 mantissa bits per product, float32 sums): the step within a stated 5e-2, float32 otherwise
+  SUBCASE("binary, the paper's architecture, float32 with bf16 GEMMs") {
+    prior.freq_limit = 150;
+    json cfg = {{"type", "binary"}, {"input_length", 1000}, {"num_tasks", 1}};
+    check_step(cfg, prior, 16, false, 5e-2, 41, cuda::GemmMath::BF16);
+  }
+  SUBCASE("profile with matched controls, BPNet geometry, float32 with bf16 GEMMs") {
+    prior.weight = 50, prior.freq_limit = 200;
+    json cfg = {{"type", "profile"}, {"input_length", 1346}, {"num_tasks", 2}, {"num_strands", 2}};
+    check_step(cfg, prior, 4, true, 5e-2, 43, cuda::GemmMath::BF16);
+  }
   SUBCASE("profile, awkward sizes, float64") {
     prior.weight = 50, prior.freq_limit = 7;
     json cfg = {{"type", "profile"}, {"input_length", 61}, {"num_tasks", 1}, {"num_strands", 2},
@@ -435,25 +477,22 @@ TEST_CASE("train --device cuda: same curve as the CPU, checkpoints load on the C
   fs::remove_all(d);
 }
 
-TEST_CASE("train --device cuda --cuda-graph: replayed steps follow the CPU's curve, with validation between epochs") {
+TEST_CASE("train --device cuda --cuda-graph, and with bf16 GEMMs: each follows the CPU's curve, with validation") {
   LP_SKIP_WITHOUT_GPU();
   const fs::path d = small_training_set("lowpass_test_cuda_graph_train", 96, 120, 8);
-  auto cfg_for = [&](const std::string& device, bool graph) {
+  auto cfg_for = [&](const std::string& device, bool graph, bool bf16) {
     json user = {{"model", {{"type", "binary"}, {"input_length", 120}, {"conv_depths", {8, 8}},
                             {"conv_filter_sizes", {9, 5}}, {"max_pool_size", 8}, {"fc_sizes", {8}}}},
                  {"data", {{"train", (d / "train.npz").string()}, {"valid", (d / "train.npz").string()}}},
                  {"train", {{"batch_size", 16}, {"epochs", 2}, {"seed", 3}, {"threads", 2}, {"progress", false},
-                            {"early_stopping", false}, {"device", device}, {"cuda_graph", graph}}},
+                            {"early_stopping", false}, {"device", device}, {"cuda_graph", graph}, {"bf16", bf16}}},
                  {"prior", {{"freq_limit", 20}, {"attribution_mode", "eval"}}}};
     return resolve_config(user, "cuda_graph.json", d.string());
   };
   TrainOptions to;
   to.quiet = true;
   to.out_dir = (d / "cpu").string();
-  train_model(cfg_for("cpu", false), to);
-  to.out_dir = (d / "graph").string();
-  TrainResult rg = train_model(cfg_for("cuda", true), to);
-  CHECK(rg.epochs == 2);
+  train_model(cfg_for("cpu", false, false), to);
   auto lines = [](const fs::path& f) {
     std::vector<json> v;
     std::ifstream in(f);
@@ -461,15 +500,25 @@ TEST_CASE("train --device cuda --cuda-graph: replayed steps follow the CPU's cur
       if (!line.empty()) v.push_back(json::parse(line));
     return v;
   };
-  auto lc = lines(d / "cpu" / "metrics.jsonl"), lg = lines(d / "graph" / "metrics.jsonl");
+  const auto lc = lines(d / "cpu" / "metrics.jsonl");
   REQUIRE(lc.size() == 2);
-  REQUIRE(lg.size() == 2);
-  for (size_t e = 0; e < 2; ++e)
-    for (const char* k : {"train_total_loss", "valid_total_loss"}) {
-      INFO("epoch ", e + 1, " ", k);
-      const double a = lg[e][k].get<double>(), b = lc[e][k].get<double>();
-      CHECK(std::abs(a - b) <= (e == 0 ? 1e-3 : 1e-2) * std::abs(b));
-    }
+  // The graph step differs from the CPU by float32 round-off (Adam amplifies it over the epoch); bf16 GEMMs by
+  // bfloat16 round-off of the products, stated at 5e-2.
+  for (const char* run : {"graph", "bf16"}) {
+    const bool bf16 = std::string(run) == "bf16";
+    to.out_dir = (d / run).string();
+    TrainResult rg = train_model(cfg_for("cuda", !bf16, bf16), to);
+    CHECK(rg.epochs == 2);
+    const auto lg = lines(d / run / "metrics.jsonl");
+    REQUIRE(lg.size() == 2);
+    for (size_t e = 0; e < 2; ++e)
+      for (const char* k : {"train_total_loss", "valid_total_loss"}) {
+        INFO(run, " epoch ", e + 1, " ", k);
+        const double a = lg[e][k].get<double>(), b = lc[e][k].get<double>();
+        CHECK(std::isfinite(a));
+        CHECK(std::abs(a - b) <= (bf16 ? 5e-2 : e == 0 ? 1e-3 : 1e-2) * std::abs(b));
+      }
+  }
   fs::remove_all(d);
 }
 

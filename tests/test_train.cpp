@@ -407,6 +407,19 @@ TEST_CASE("errors: NaN loss names the step, data geometry and missing files are 
   missing["data"]["train"] = (d / "absent.npz").string();
   to.out_dir = (d / "miss").string();
   CHECK(has(error_of([&] { train_model(resolve_config(missing, "m.json", "/"), to); }), "absent.npz"));
+  // The reduced-precision GEMM switches: one at a time, and only on a GPU.
+  for (const char* key : {"tf32", "bf16"}) {
+    json math = user;
+    math["train"][key] = true;
+    to.out_dir = (d / key).string();
+    auto em = error_of([&] { train_model(resolve_config(math, "math.json", "/"), to); });
+    CHECK(has(em, std::string("'train.") + key + "' needs train.device cuda"));
+    CHECK(has(em, "math.json"));
+  }
+  json both = user;
+  both["train"]["tf32"] = true, both["train"]["bf16"] = true;
+  to.out_dir = (d / "both").string();
+  CHECK(has(error_of([&] { train_model(resolve_config(both, "both.json", "/"), to); }), "choose one"));
   to.out_dir = (d / "init").string();
   to.init_weights = (d / "absent.safetensors").string();
   CHECK(has(error_of([&] { train_model(resolve_config(user, "i.json", "/"), to); }), "absent.safetensors"));

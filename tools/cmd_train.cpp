@@ -24,7 +24,7 @@ struct TrainArgs {
   bool resume = false, quiet = false, skip_nonfinite = false;
   int threads = -1;
   std::string device;
-  bool tf32 = false;
+  bool tf32 = false, bf16 = false;
   bool cuda_graph = false;
 };
 }  // namespace
@@ -40,18 +40,24 @@ CommandRun add_train_command(CLI::App& app) {
   sub->add_option("--threads", a->threads, "CPU threads (overrides train.threads)");
   sub->add_option("--device", a->device, "cpu | cuda | cuda:N (overrides train.device)");
   sub->add_flag("--tf32", a->tf32, "CUDA: float32 GEMMs on TF32 tensor cores (overrides train.tf32)");
+  sub->add_flag("--bf16", a->bf16, "CUDA: float32 GEMMs on bfloat16 tensor cores (overrides train.bf16)");
   sub->add_flag("--cuda-graph", a->cuda_graph,
                 "Capture the training step as a CUDA graph and replay it (overrides train.cuda_graph; docs/cuda.md)");
   sub->add_flag("--skip-nonfinite", a->skip_nonfinite,
                 "Skip (and count) batches with a non-finite loss or gradient instead of stopping");
   return [a]() {
+    LP_CHECK(!(a->tf32 && a->bf16), "--tf32 and --bf16 were both given; choose one");
     TrainConfig cfg = load_config(a->config);
     if (a->threads >= 0) cfg.train.threads = a->threads, cfg.resolved["train"]["threads"] = a->threads;
     if (!a->device.empty()) {
       parse_device(a->device, "--device");
       cfg.train.device = a->device, cfg.resolved["train"]["device"] = a->device;
     }
-    if (a->tf32) cfg.train.tf32 = true, cfg.resolved["train"]["tf32"] = true;
+    // A flag chooses the GEMM math outright, so it also clears the other one of the config's two settings.
+    if (a->tf32 || a->bf16) {
+      cfg.train.tf32 = a->tf32, cfg.train.bf16 = a->bf16;
+      cfg.resolved["train"]["tf32"] = a->tf32, cfg.resolved["train"]["bf16"] = a->bf16;
+    }
     if (a->cuda_graph) cfg.train.cuda_graph = true, cfg.resolved["train"]["cuda_graph"] = true;
     TrainOptions o;
     o.out_dir = a->out;

@@ -1,7 +1,7 @@
 // CUDA conv1d: im2col (batch chunks) + cuBLAS strided-batched GEMM for the correlation, one GEMM per
 // group with k = chunk·Lout for the weight grad, one-hot gather/scatter kernels. float32 GEMMs run in
-// plain float32 unless TF32 is switched on (cuda::set_tf32). With the cuDNN backend selected (conv_backend.h,
-// opt-in) the dense directions go to conv_cudnn.cu first and come back here when cuDNN declines.
+// plain float32 unless TF32 or bf16 is switched on (cuda::set_gemm_math). With the cuDNN backend selected
+// (conv_backend.h, opt-in) the dense directions go to conv_cudnn.cu first and come back here when cuDNN declines.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda.
 #include "kernels/cuda/conv1d.h"
 

@@ -194,7 +194,7 @@ struct Operands {
 template <typename T>
 void make_plan(CudaState& st, CudnnState& cs, Plan& p, Dir dir, const Geo& g, const Operands& op, int device) {
   const cudnnDataType_t dt = cudnn_dtype<T>();
-  const bool fma_only = std::is_same_v<T, float> && !st.tf32;
+  const bool fma_only = std::is_same_v<T, float> && st.gemm_math == GemmMath::Float32;
   LP_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.xd));
   LP_CUDNN_CHECK(cudnnCreateTensorDescriptor(&p.yd));
   LP_CUDNN_CHECK(cudnnCreateFilterDescriptor(&p.wd));
@@ -272,7 +272,7 @@ void make_plan(CudaState& st, CudnnState& cs, Plan& p, Dir dir, const Geo& g, co
   if (s != CUDNN_STATUS_NOT_SUPPORTED) LP_CUDNN_CHECK(s);
   const std::string head = ::lowpass::detail::concat(
       "cudnn ", dir_name(dir), " ", std::is_same_v<T, float> ? "f32" : "f64",
-      std::is_same_v<T, float> && st.tf32 ? " (tf32 allowed)" : "", " B",
+      std::is_same_v<T, float> && st.gemm_math == GemmMath::TF32 ? " (tf32 allowed)" : "", " B",
       g.B, " G", g.G, " C", g.C, " O", g.O, " L", g.Lin, "->", g.Lout, " K", g.K, " d", g.d, " p", g.p, ": ");
   if (pick < 0) {
     p.what = head + (s == CUDNN_STATUS_NOT_SUPPORTED
@@ -304,8 +304,8 @@ void make_plan(CudaState& st, CudnnState& cs, Plan& p, Dir dir, const Geo& g, co
 template <typename T>
 const Plan* plan_for(CudaState& st, CudnnState& cs, Dir dir, const Geo& g, const Operands& op, int device) {
   const bool f32 = std::is_same_v<T, float>;  // the TF32 switch only matters for float32
-  const PlanKey key{static_cast<int64_t>(dir), f32 ? 0 : 1, f32 && st.tf32 ? 1 : 0, g.B, g.G, g.C, g.O,
-                    g.Lin, g.Lout, g.K, g.d, g.p};
+  const PlanKey key{static_cast<int64_t>(dir), f32 ? 0 : 1, f32 && st.gemm_math == GemmMath::TF32 ? 1 : 0,
+                    g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p};
   auto it = cs.plans.find(key);
   if (it == cs.plans.end()) {
     auto p = std::make_unique<Plan>();
@@ -321,7 +321,9 @@ template <typename T>
 bool run(const Tensor& any, Dir dir, const Geo& g, const Conv1dOpts& o, const Operands& op, const Tensor& bias) {
   CudaState& st = state_of(any);
   CudnnState& cs = cudnn_of(st);
-  if (!expressible(g, o)) {
+  // bfloat16 compute for float32 tensors does not exist in cuDNN's legacy API: with the BF16 switch, float32
+  // convolutions are declined and take the im2col path, whose cuBLAS GEMMs honour it (runtime.h, GemmMath).
+  if (!expressible(g, o) || (std::is_same_v<T, float> && st.gemm_math == GemmMath::BF16)) {
     cs.stats.declined++;
     return false;
   }

@@ -11,6 +11,7 @@
 #include "engine/tensor.h"
 #include "kernels/cuda/check.h"
 #include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/runtime.h"
 
 namespace lowpass {
 
@@ -35,7 +36,9 @@ struct CudaState {
   size_t cublas_workspace_bytes = 0;  // makes cuBLAS allocate)
   int sm_count = 1;
   int max_smem_optin = 48 << 10;  // bytes of shared memory a block may ask for
-  bool tf32 = false;  // float32 GEMMs on TF32 tensor cores (cuda::set_tf32; gemm.cu)
+  // How float32 GEMMs compute (cuda::set_gemm_math; gemm.cu): plain float32 (the default and the reference), TF32 or
+  // bfloat16 tensor cores. float64 GEMMs are never affected.
+  cuda::GemmMath gemm_math = cuda::GemmMath::Float32;
   int64_t conv_workspace_bytes = int64_t{256} << 20;  // im2col chunk budget (conv1d.cu); tests shrink it
   // Dense conv1d path (conv_backend.h): LOWPASS_CUDA_CONV's value at construction, then cuda::set_conv_backend.
   cuda::ConvBackend conv_backend = cuda::ConvBackend::Im2col;

@@ -28,8 +28,12 @@ void Graph::begin() { no_cuda(); }
 void Graph::end() { no_cuda(); }
 void Graph::replay() { no_cuda(); }
 int64_t Graph::pool_bytes() const { return 0; }
-void set_tf32(Context&, int, bool on) {
-  if (on) no_cuda();
+void set_gemm_math(Context&, int, GemmMath m) {
+  if (m != GemmMath::Float32) no_cuda();
+}
+GemmMath gemm_math(Context&, int) { return GemmMath::Float32; }
+void set_tf32(Context& ctx, int device, bool on) {
+  set_gemm_math(ctx, device, on ? GemmMath::TF32 : GemmMath::Float32);
 }
 bool cudnn_compiled() { return false; }
 std::string cudnn_version() { return ""; }

@@ -27,11 +27,12 @@ void gemm_strided_batched(const CudaState& st, bool ta, bool tb, int64_t m, int6
   const cublasOperation_t oa = ta ? CUBLAS_OP_T : CUBLAS_OP_N, ob = tb ? CUBLAS_OP_T : CUBLAS_OP_N;
   const T one = 1;
   if constexpr (std::is_same_v<T, float>) {
-    if (st.tf32) {
+    if (st.gemm_math != GemmMath::Float32) {  // float32 in memory, reduced-precision products, float32 sums
+      const cublasComputeType_t compute =
+          st.gemm_math == GemmMath::TF32 ? CUBLAS_COMPUTE_32F_FAST_TF32 : CUBLAS_COMPUTE_32F_FAST_16BF;
       LP_CUBLAS_CHECK(cublasGemmStridedBatchedEx(st.cublas, oa, ob, int(m), int(n), int(k), &one, A, CUDA_R_32F,
                                                  int(lda), sA, B, CUDA_R_32F, int(ldb), sB, &beta, C, CUDA_R_32F,
-                                                 int(ldc), sC, int(batch), CUBLAS_COMPUTE_32F_FAST_TF32,
-                                                 CUBLAS_GEMM_DEFAULT));
+                                                 int(ldc), sC, int(batch), compute, CUBLAS_GEMM_DEFAULT));
     } else {
       LP_CUBLAS_CHECK(cublasSgemmStridedBatched(st.cublas, oa, ob, int(m), int(n), int(k), &one, A, int(lda), sA, B,
                                                 int(ldb), sB, &beta, C, int(ldc), sC, int(batch)));

@@ -1,6 +1,7 @@
 // cuBLAS GEMMs for the CUDA backend: strided-batched column-major GEMM (conv1d's im2col path) and the
 // row-major C = op(A)·op(B) behind matmul/linear. float32 runs in plain float32 unless the Context's
-// CUDA state has tf32 on (CUBLAS_COMPUTE_32F_FAST_TF32). Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// GEMM math (cuda::set_gemm_math) is TF32 or BF16 (CUBLAS_COMPUTE_32F_FAST_TF32 / _FAST_16BF).
+// Test: build-cuda/tests/lowpass_tests -ts=cuda.
 #pragma once
 #include <cstdint>
 

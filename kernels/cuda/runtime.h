@@ -80,8 +80,20 @@ class Graph {
 };
 // The GPU's name and memory for logs, e.g. "NVIDIA H100 80GB HBM3, 79.1 GiB, sm_90".
 std::string device_name(int device);
-// Lets float32 GEMMs of ctx on `device` (matmul, linear, conv1d's im2col path) use TF32 tensor cores
-// (about 10 mantissa bits per product; float32 accumulation). Off by default: float32 is the reference.
+// How the float32 GEMMs of a Context (matmul, linear, conv1d's im2col path) compute:
+//   Float32: cublasSgemm, plain float32 (the default and the reference);
+//   TF32:    CUBLAS_COMPUTE_32F_FAST_TF32, inputs rounded to TF32 (10 mantissa bits), float32 sums;
+//   BF16:    CUBLAS_COMPUTE_32F_FAST_16BF, inputs rounded to bfloat16 (7 mantissa bits), float32 sums.
+// Tensors stay float32 in memory either way; float64 GEMMs are never affected. With BF16 the cuDNN conv backend
+// declines float32 convolutions (its legacy API has no bfloat16 compute for float32 tensors), so they take the
+// im2col path and its bfloat16 GEMMs; the direct kernels (conv_direct.h) are float32 FMA under every setting.
+enum class GemmMath { Float32, TF32, BF16 };
+inline const char* gemm_math_name(GemmMath m) {
+  return m == GemmMath::TF32 ? "tf32" : m == GemmMath::BF16 ? "bf16" : "float32";
+}
+void set_gemm_math(Context& ctx, int device, GemmMath m);
+GemmMath gemm_math(Context& ctx, int device);
+// set_gemm_math(ctx, device, on ? TF32 : Float32).
 void set_tf32(Context& ctx, int device, bool on);
 
 }  // namespace lowpass::cuda

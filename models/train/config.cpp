@@ -51,6 +51,7 @@ json default_config(const std::string& type) {
                 {"progress", t.progress},
                 {"device", t.device},
                 {"tf32", t.tf32},
+                {"bf16", t.bf16},
                 {"cuda_graph", t.cuda_graph}};
   c["prior"] = {{"type", "fourier"},
                 {"weight", bin ? 1.0 : 50.0},
@@ -232,6 +233,7 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
   s.device = t["device"].get<std::string>();
   parse_device(s.device, src + ": 'train.device'");
   s.tf32 = boolean(t, "tf32", "train", src);
+  s.bf16 = boolean(t, "bf16", "train", src);
   s.cuda_graph = boolean(t, "cuda_graph", "train", src);
 
   json& p = c["prior"];

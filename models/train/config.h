@@ -35,6 +35,7 @@ struct TrainSettings {
   bool progress = true;           // progress bar / periodic lines on stderr
   std::string device = "cpu";     // cpu | cuda | cuda:N (checkpoints are device-independent)
   bool tf32 = false;              // CUDA: float32 GEMMs on TF32 tensor cores (float32 is the reference)
+  bool bf16 = false;              // CUDA: float32 GEMMs on bfloat16 tensor cores (exclusive with tf32)
   // The fixed-form step (models/train/graph_step.h): on a GPU captured once as a CUDA graph and replayed; on the CPU
   // the same fixed form, eagerly. Same losses as the ordinary step up to the order of sums.
   bool cuda_graph = false;

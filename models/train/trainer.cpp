@@ -49,7 +49,7 @@ NamedTensors deep_copy(const NamedTensors& v) {
 // Keys that may differ between the original run and a --resume (they do not change the trajectory
 // except epochs/max_steps, which only move the end point).
 json comparable(json c) {
-  for (const char* k : {"epochs", "max_steps", "progress", "seed", "threads", "device", "tf32", "cuda_graph"})
+  for (const char* k : {"epochs", "max_steps", "progress", "seed", "threads", "device", "tf32", "bf16", "cuda_graph"})
     c["train"].erase(k);
   return c;
 }
@@ -135,20 +135,25 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     }
   }
   const Device dev = parse_device(t.device, cfg.source + ": 'train.device'");
+  LP_CHECK(!(t.tf32 && t.bf16), cfg.source, ": 'train.tf32' and 'train.bf16' are both on; choose one (or neither:"
+           " float32 is the reference)");
+  const cuda::GemmMath math = t.bf16 ? cuda::GemmMath::BF16 : t.tf32 ? cuda::GemmMath::TF32 : cuda::GemmMath::Float32;
   if (dev.is_cuda()) {
     LP_CHECK(cuda::available(), cfg.source, ": 'train.device' is ", t.device,
              " but no GPU is usable: ", cuda::unavailable_reason());
     model->to(dev);
-    cuda::set_tf32(ctx, dev.index, t.tf32);
+    cuda::set_gemm_math(ctx, dev.index, math);
     if (!opt.quiet) {  // which conv path runs (LOWPASS_CUDA_CONV, docs/cuda.md), cuDNN's run-time version with it
       const cuda::ConvBackend cb = cuda::conv_backend(ctx, dev.index);
       const std::string conv = std::string(cuda::conv_backend_name(cb)) +
                                (cb == cuda::ConvBackend::Cudnn ? " " + cuda::cudnn_version() : std::string());
-      std::fprintf(log, "lowpass train: device %s (%s)%s, conv %s\n", device_str(dev).c_str(),
-                   cuda::device_name(dev.index).c_str(), t.tf32 ? ", TF32 GEMMs" : "", conv.c_str());
+      std::fprintf(log, "lowpass train: device %s (%s)%s%s, conv %s\n", device_str(dev).c_str(),
+                   cuda::device_name(dev.index).c_str(), math == cuda::GemmMath::Float32 ? "" : ", GEMMs ",
+                   math == cuda::GemmMath::Float32 ? "" : cuda::gemm_math_name(math), conv.c_str());
     }
   } else {
-    LP_CHECK(!t.tf32, cfg.source, ": 'train.tf32' needs train.device cuda");
+    LP_CHECK(math == cuda::GemmMath::Float32, cfg.source, ": 'train.", cuda::gemm_math_name(math),
+             "' needs train.device cuda");
   }
   // Data: npz arrays, genome files or FASTA sequences (models/train/datasets.h), checked against the model.
   DataSources data = make_datasets(cfg);
