@@ -4,13 +4,15 @@
 // (GPU: --device cuda [--tf32|--bf16] [--conv im2col|direct|cudnn]; --conv picks the CUDA conv1d backend, default
 // LOWPASS_CUDA_CONV; --tf32/--bf16 run float32 GEMMs on TF32/bfloat16 tensor cores;
 // --graph runs noprior/prior steps through models/train/graph_step.h: a captured CUDA graph on a GPU, the fixed-form
-// step eagerly on the CPU)
+// step eagerly on the CPU). --keep-graph-values records every op's inputs whole (engine/autograd.h, KeepGraphValues),
+// the autograd graph's memory before its edges stopped holding values: peak_rss_mb shows the difference.
 #include <sys/resource.h>
 
 #include <algorithm>
 #include <chrono>
 #include <cmath>
 #include <cstdio>
+#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -40,6 +42,7 @@ struct Args {
   int threads = 2, repeats = 5, warmup = 2;
   std::string device = "cpu";
   bool tf32 = false, bf16 = false;
+  bool keep_values = false;  // record every op's inputs whole (KeepGraphValues), as before edges dropped them
   std::string conv;  // CUDA conv1d backend (--conv im2col|direct|cudnn); empty: LOWPASS_CUDA_CONV's default
   bool graph = false;  // --graph: the GraphStep (captured CUDA graph on a GPU)
 };
@@ -48,7 +51,7 @@ struct Args {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step --model binary|profile --mode noprior|prior|infer|attr "
                "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32|--bf16] "
-               "[--conv im2col|direct|cudnn] [--graph]\n",
+               "[--conv im2col|direct|cudnn] [--graph] [--keep-graph-values]\n",
                why);
   std::exit(2);
 }
@@ -71,6 +74,7 @@ Args parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--bf16")) a.bf16 = true;
     else if (!std::strcmp(argv[i], "--conv")) a.conv = val("--conv");
     else if (!std::strcmp(argv[i], "--graph")) a.graph = true;
+    else if (!std::strcmp(argv[i], "--keep-graph-values")) a.keep_values = true;
     else usage((std::string("unknown argument ") + argv[i]).c_str());
   }
   if (a.model != "binary" && a.model != "profile") usage("--model must be binary or profile");
@@ -193,6 +197,8 @@ int main(int argc, char** argv) {
         chain_w[static_cast<size_t>(i)] = 1.0 / (1.0 + std::pow(static_cast<double>(i - prior.freq_limit + 1), 0.2));
     }
     auto step = [&] {
+      std::optional<KeepGraphValues> keep;  // the A/B for the graph's memory (docs/benchmarks.md)
+      if (a.keep_values) keep.emplace();
       if (a.mode == "chain" || a.mode == "chain_composed") {
         Tensor y = a.mode == "chain" ? fourier_prior_scores(chain_attr, chain_rows, chain_w, 3.0)
                                      : fourier_prior_scores_composed(chain_attr, chain_rows, chain_w, 3.0);
@@ -250,6 +256,7 @@ int main(int argc, char** argv) {
                           {"tf32", a.tf32},
                           {"bf16", a.bf16},
                           {"graph", a.graph},
+                          {"keep_graph_values", a.keep_values},
                           {"median_s", med},
                           {"times_s", times},
                           {"cpu_s_per_step", cpu_s / static_cast<double>(a.repeats)},

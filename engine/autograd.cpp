@@ -13,13 +13,44 @@ namespace lowpass {
 
 namespace {
 thread_local bool t_grad_enabled = true;
+thread_local bool t_keep_values = false;
+
+// An edge to the op output t without its values: same shape, dtype, device, Context and grad_fn (so the same
+// vertex), no storage of its own (an empty Storage carries the device).
+Tensor alias_without_values(const Tensor& t) {
+  const TensorImpl& src = *t.impl();
+  auto impl = std::make_shared<TensorImpl>();
+  auto none = std::make_shared<Storage>();
+  none->device = src.storage->device;
+  impl->storage = std::move(none);
+  impl->shape = src.shape;
+  impl->dtype = src.dtype;
+  impl->ctx = src.ctx;
+  impl->ctx_id = src.ctx_id;
+  impl->requires_grad = true;
+  impl->grad_fn = src.grad_fn;
+  return Tensor(impl);
 }
+
+// The output handed to node's rule: the output itself while something holds it, else its alias `t` with the values
+// the node kept (rules that read them), else `t` as it is (rules that do not read it).
+Tensor output_for_rule(const Node& node, const std::shared_ptr<TensorImpl>& t) {
+  if (auto real = node.output.lock()) return Tensor(real);
+  if (!node.output_values || t->storage == node.output_values->storage) return Tensor(t);
+  auto impl = std::make_shared<TensorImpl>(*t);
+  impl->storage = node.output_values->storage;
+  impl->offset = node.output_values->offset;
+  return Tensor(impl);
+}
+}  // namespace
 
 bool grad_enabled() { return t_grad_enabled; }
 NoGradGuard::NoGradGuard() : prev_(t_grad_enabled) { t_grad_enabled = false; }
 NoGradGuard::~NoGradGuard() { t_grad_enabled = prev_; }
 EnableGradGuard::EnableGradGuard(bool on) : prev_(t_grad_enabled) { t_grad_enabled = on; }
 EnableGradGuard::~EnableGradGuard() { t_grad_enabled = prev_; }
+KeepGraphValues::KeepGraphValues() : prev_(t_keep_values) { t_keep_values = true; }
+KeepGraphValues::~KeepGraphValues() { t_keep_values = prev_; }
 
 bool needs_record(std::initializer_list<const Tensor*> inputs) {
   if (!t_grad_enabled) return false;
@@ -28,48 +59,57 @@ bool needs_record(std::initializer_list<const Tensor*> inputs) {
   return false;
 }
 
-Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, BackwardFn backward) {
+Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, BackwardFn backward, bool uses_output) {
   if (!t_grad_enabled) return out;
   bool any = false;
   for (const Tensor& t : inputs) any = any || (t.defined() && t.requires_grad());
   if (!any) return out;
+  if (!t_keep_values) {  // edges only (autograd.h, Node): the values stay alive only where a rule captured them
+    for (Tensor& t : inputs) {
+      if (!t.defined()) continue;
+      if (!t.requires_grad()) t = Tensor();
+      else if (!t.is_leaf()) t = alias_without_values(t);
+    }
+  }
   auto node = std::make_shared<Node>();
   node->name = name;
   node->inputs = std::move(inputs);
   node->output = out.impl_ptr();
+  if (uses_output) node->output_values = out.detach().impl_ptr();  // values without the graph: no cycle
   node->backward = std::move(backward);
   out.impl()->grad_fn = std::move(node);
   out.impl()->requires_grad = true;
   return out;
 }
 
-TapeOrder tape_order(const std::vector<Tensor>& outputs, const std::unordered_set<TensorImpl*>& targets) {
-  // Iterative DFS post-order over tensors that require grad; `needed` = reaches a target.
+TapeOrder tape_order(const std::vector<Tensor>& outputs, const std::unordered_set<const void*>& targets) {
+  // Iterative DFS post-order over the vertices that require grad; `needed` = reaches a target.
   TapeOrder r;
   auto& order = r.order;
   auto& needed = r.needed;
   struct Frame { std::shared_ptr<TensorImpl> t; size_t next; };
   std::vector<Frame> stack;
   for (const Tensor& o : outputs) {
-    if (!o.defined() || !o.requires_grad() || needed.count(o.impl())) continue;
+    if (!o.defined() || !o.requires_grad() || needed.count(vertex_of(o.impl()))) continue;
     stack.push_back({o.impl_ptr(), 0});
-    needed[o.impl()] = false;
+    needed[vertex_of(o.impl())] = false;
     while (!stack.empty()) {
       Frame& f = stack.back();
       Node* node = f.t->grad_fn.get();
       if (node && f.next < node->inputs.size()) {
         const Tensor& in = node->inputs[f.next++];
-        if (in.defined() && in.requires_grad() && !needed.count(in.impl())) {
-          needed[in.impl()] = false;
+        if (in.defined() && in.requires_grad() && !needed.count(vertex_of(in.impl()))) {
+          needed[vertex_of(in.impl())] = false;
           stack.push_back({in.impl_ptr(), 0});
         }
         continue;
       }
-      bool need = targets.count(f.t.get()) > 0;
+      const void* v = vertex_of(f.t.get());
+      bool need = targets.count(v) > 0;
       if (node)
         for (const Tensor& in : node->inputs)
-          if (in.defined() && in.requires_grad() && needed[in.impl()]) need = true;
-      needed[f.t.get()] = need;
+          if (in.defined() && in.requires_grad() && needed[vertex_of(in.impl())]) need = true;
+      needed[v] = need;
       order.push_back(f.t);
       stack.pop_back();
     }
@@ -81,19 +121,19 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                          const std::vector<Tensor>& grad_outputs, bool create_graph, bool allow_unused) {
   LP_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "grad: ", grad_outputs.size(),
            " grad_outputs for ", outputs.size(), " outputs");
-  std::unordered_set<TensorImpl*> targets;
+  std::unordered_set<const void*> targets;
   for (const Tensor& t : inputs) {
     LP_CHECK(t.defined() && t.requires_grad(), "grad: an input does not require grad (", t.describe(), ")");
-    targets.insert(t.impl());
+    targets.insert(vertex_of(t.impl()));
   }
 
   TapeOrder walk = tape_order(outputs, targets);
   std::vector<std::shared_ptr<TensorImpl>>& order = walk.order;
-  std::unordered_map<TensorImpl*, bool>& needed = walk.needed;
+  std::unordered_map<const void*, bool>& needed = walk.needed;
 
   EnableGradGuard mode(create_graph);
-  std::unordered_map<TensorImpl*, Tensor> grads;
-  auto accumulate = [&](TensorImpl* key, const Tensor& g) {
+  std::unordered_map<const void*, Tensor> grads;  // by vertex
+  auto accumulate = [&](const void* key, const Tensor& g) {
     auto it = grads.find(key);
     if (it == grads.end() || !it->second.defined()) grads[key] = g;
     else it->second = add(it->second, g);
@@ -110,40 +150,40 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
                shape_str(grad_outputs[i].shape()), " for output ", shape_str(o.shape()));
       seed = grad_outputs[i];
     }
-    accumulate(o.impl(), seed);
+    accumulate(vertex_of(o.impl()), seed);
   }
 
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    TensorImpl* t = it->get();
-    Node* node = t->grad_fn.get();
-    if (!node || !needed[t]) continue;
-    auto git = grads.find(t);
+    const void* v = vertex_of(it->get());
+    Node* node = (*it)->grad_fn.get();
+    if (!node || !needed[v]) continue;
+    auto git = grads.find(v);
     if (git == grads.end() || !git->second.defined()) continue;
     Tensor gout = git->second;
-    if (!targets.count(t)) grads.erase(git);  // free intermediate gradients early
+    if (!targets.count(v)) grads.erase(git);  // free intermediate gradients early
     std::vector<bool> needs(node->inputs.size(), false);
     bool any = false;
     for (size_t k = 0; k < node->inputs.size(); ++k) {
       const Tensor& in = node->inputs[k];
-      needs[k] = in.defined() && in.requires_grad() && needed[in.impl()];
+      needs[k] = in.defined() && in.requires_grad() && needed[vertex_of(in.impl())];
       any = any || needs[k];
     }
     if (!any) continue;
-    std::vector<Tensor> gin = node->backward(gout, Tensor(*it), needs);
+    std::vector<Tensor> gin = node->backward(gout, output_for_rule(*node, *it), needs);
     LP_ASSERT(gin.size() == node->inputs.size(), node->name, " backward returned ", gin.size(), " grads for ",
               node->inputs.size(), " inputs");
     for (size_t k = 0; k < gin.size(); ++k) {
       if (!needs[k] || !gin[k].defined()) continue;
       LP_ASSERT(gin[k].shape() == node->inputs[k].shape(), node->name, " backward: gradient ",
                 shape_str(gin[k].shape()), " for input ", shape_str(node->inputs[k].shape()));
-      accumulate(node->inputs[k].impl(), gin[k]);
+      accumulate(vertex_of(node->inputs[k].impl()), gin[k]);
     }
   }
 
   std::vector<Tensor> result;
   result.reserve(inputs.size());
   for (const Tensor& t : inputs) {
-    auto it = grads.find(t.impl());
+    auto it = grads.find(vertex_of(t.impl()));
     if (it != grads.end() && it->second.defined()) result.push_back(it->second);
     else if (allow_unused) result.emplace_back();
     else result.push_back(zeros_like(t));
@@ -155,12 +195,12 @@ void backward(const Tensor& loss, const Tensor& grad_output, bool create_graph) 
   LP_CHECK(loss.defined() && loss.requires_grad(), "backward: the loss does not require grad");
   // Collect reachable leaves that require grad.
   std::vector<Tensor> leaves;
-  std::unordered_set<TensorImpl*> seen;
+  std::unordered_set<const void*> seen;  // by vertex
   std::vector<Tensor> stack{loss};
   while (!stack.empty()) {
     Tensor t = stack.back();
     stack.pop_back();
-    if (!seen.insert(t.impl()).second) continue;
+    if (!seen.insert(vertex_of(t.impl())).second) continue;
     if (t.is_leaf()) {
       if (t.requires_grad()) leaves.push_back(t);
       continue;

@@ -20,11 +20,34 @@ namespace lowpass {
 using BackwardFn = std::function<std::vector<Tensor>(const Tensor& gout, const Tensor& out,
                                                      const std::vector<bool>& needs)>;
 
+// One recorded op. Its edges hold no values: an input that is itself an op output is kept as a storage-less alias
+// sharing that output's grad_fn (vertex_of() is the same for both), an input that needs no gradient is dropped,
+// and only leaves that require grad (parameters, the input of an attribution) are kept as they are. A value is
+// kept alive only by the backward rules that capture it, as PyTorch keeps only its saved tensors, so an
+// intermediate nobody saved is freed as soon as the forward pass lets go of it. (Under KeepGraphValues, the
+// inputs are kept whole, for tape walkers that read them.)
 struct Node {
   std::string name;
-  std::vector<Tensor> inputs;             // tensors the output depends on (edges)
+  std::vector<Tensor> inputs;             // edges: aliases, leaves, or undefined (no gradient needed)
   std::weak_ptr<TensorImpl> output;       // weak: the output owns the node
+  std::shared_ptr<TensorImpl> output_values;  // the output detached (values, no graph), for rules that read it
   BackwardFn backward;
+};
+
+// The graph vertex a tensor stands for: the node that made it (shared by an op output and its aliases in other
+// nodes' edges), or the tensor itself for a leaf. Tape walkers key their maps by it.
+inline const void* vertex_of(const TensorImpl* t) {
+  return t->grad_fn ? static_cast<const void*>(t->grad_fn.get()) : static_cast<const void*>(t);
+}
+
+// While alive (thread-local), record() keeps every input of a node whole, values included, as tape walkers with
+// their own rules need them (DeepLIFT reads a ReLU's input and a max-pool's output; models/attr/deeplift.cpp).
+class KeepGraphValues {
+ public:
+  KeepGraphValues();
+  ~KeepGraphValues();
+ private:
+  bool prev_;
 };
 
 // Grad mode (thread-local): when off, ops record nothing.
@@ -45,8 +68,10 @@ class EnableGradGuard {
 };
 
 // Called by every op after computing `out`: records a node if grad mode is on and any input
-// requires grad. Returns out (now with grad_fn) for chaining.
-Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, BackwardFn backward);
+// requires grad. Returns out (now with grad_fn) for chaining. A rule that reads its `out` argument must say so
+// with uses_output (the node then keeps the output's values; other rules get a tensor without values).
+Tensor record(const char* name, Tensor out, std::vector<Tensor> inputs, BackwardFn backward,
+              bool uses_output = false);
 // True when an op with these inputs would be recorded.
 bool needs_record(std::initializer_list<const Tensor*> inputs);
 
@@ -57,10 +82,10 @@ bool needs_record(std::initializer_list<const Tensor*> inputs);
 // (a tensor after the tensors it was made from), with `needed` = it is one of `targets` or reaches one.
 // For tape walkers with their own rules (DeepLIFT's rescale rule, models/attr/deeplift.cpp).
 struct TapeOrder {
-  std::vector<std::shared_ptr<TensorImpl>> order;
-  std::unordered_map<TensorImpl*, bool> needed;
+  std::vector<std::shared_ptr<TensorImpl>> order;  // one tensor per vertex (an op output may be an alias of it)
+  std::unordered_map<const void*, bool> needed;    // by vertex_of()
 };
-TapeOrder tape_order(const std::vector<Tensor>& outputs, const std::unordered_set<TensorImpl*>& targets);
+TapeOrder tape_order(const std::vector<Tensor>& outputs, const std::unordered_set<const void*>& targets);
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {}, bool create_graph = false,

@@ -90,7 +90,11 @@ class Tensor {
   std::string describe() const;  // "float32 (2, 4, 10) cpu"
 
   // ---- data access (checked dtype) ----
-  void* raw() const { return static_cast<char*>(impl_->storage->data) + impl_->offset * dtype_size(dtype()); }
+  void* raw() const {
+    LP_ASSERT(impl_->storage->data, "the values of ", describe(), " were read from an autograd edge, which holds"
+              " none (a backward rule that reads its output must say so: record(..., uses_output))");
+    return static_cast<char*>(impl_->storage->data) + impl_->offset * dtype_size(dtype());
+  }
   template <typename T> T* data() const {
     LP_ASSERT(dtype() == dtype_of<T>(), "data<T>() on ", describe());
     return static_cast<T*>(raw());

@@ -27,6 +27,7 @@ Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, const char* nam
 Tensor unbroadcast(const Tensor& g, const Tensor& like) {
   return g.shape() == like.shape() ? g : sum_to(g, like.shape());
 }
+Tensor unbroadcast(const Tensor& g, const Shape& shape) { return g.shape() == shape ? g : sum_to(g, shape); }
 
 using Grads = std::vector<Tensor>;
 
@@ -34,22 +35,28 @@ using Grads = std::vector<Tensor>;
 
 Tensor add(const Tensor& a, const Tensor& b) {
   Tensor out = run_binary(BinaryOp::Add, a, b, "add");
-  return record("add", out, {a, b}, [a, b](const Tensor& g, const Tensor&, const std::vector<bool>& n) {
-    return Grads{n[0] ? unbroadcast(g, a) : Tensor(), n[1] ? unbroadcast(g, b) : Tensor()};
+  // Shapes only: the rule needs no values, so the operands are not kept alive for it.
+  return record("add", out, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const Tensor&,
+                                                                     const std::vector<bool>& n) {
+    return Grads{n[0] ? unbroadcast(g, sa) : Tensor(), n[1] ? unbroadcast(g, sb) : Tensor()};
   });
 }
 
 Tensor sub(const Tensor& a, const Tensor& b) {
   Tensor out = run_binary(BinaryOp::Sub, a, b, "sub");
-  return record("sub", out, {a, b}, [a, b](const Tensor& g, const Tensor&, const std::vector<bool>& n) {
-    return Grads{n[0] ? unbroadcast(g, a) : Tensor(), n[1] ? unbroadcast(neg(g), b) : Tensor()};
+  return record("sub", out, {a, b}, [sa = a.shape(), sb = b.shape()](const Tensor& g, const Tensor&,
+                                                                     const std::vector<bool>& n) {
+    return Grads{n[0] ? unbroadcast(g, sa) : Tensor(), n[1] ? unbroadcast(neg(g), sb) : Tensor()};
   });
 }
 
 Tensor mul(const Tensor& a, const Tensor& b) {
   Tensor out = run_binary(BinaryOp::Mul, a, b, "mul");
-  return record("mul", out, {a, b}, [a, b](const Tensor& g, const Tensor&, const std::vector<bool>& n) {
-    return Grads{n[0] ? unbroadcast(mul(g, b), a) : Tensor(), n[1] ? unbroadcast(mul(g, a), b) : Tensor()};
+  // Each operand is kept only for the other's gradient: mul(h, constant mask) keeps the mask, not h.
+  Tensor keep_a = b.requires_grad() ? a : Tensor(), keep_b = a.requires_grad() ? b : Tensor();
+  return record("mul", out, {a, b}, [keep_a, keep_b, sa = a.shape(), sb = b.shape()](
+                                        const Tensor& g, const Tensor&, const std::vector<bool>& n) {
+    return Grads{n[0] ? unbroadcast(mul(g, keep_b), sa) : Tensor(), n[1] ? unbroadcast(mul(g, keep_a), sb) : Tensor()};
   });
 }
 
@@ -60,7 +67,7 @@ Tensor div(const Tensor& a, const Tensor& b) {
     if (n[0]) ga = unbroadcast(div(g, b), a);
     if (n[1]) gb = unbroadcast(neg(div(mul(g, out), b)), b);
     return Grads{ga, gb};
-  });
+  }, /*uses_output=*/true);
 }
 
 Tensor add_scalar(const Tensor& a, double s) {
@@ -113,7 +120,7 @@ Tensor sqrt(const Tensor& a) {
   Tensor out = run_unary(UnaryOp::Sqrt, a);
   return record("sqrt", out, {a}, [](const Tensor& g, const Tensor& out, const std::vector<bool>&) {
     return Grads{div(mul_scalar(g, 0.5), out)};
-  });
+  }, /*uses_output=*/true);
 }
 
 Tensor rsqrt(const Tensor& a) {
@@ -121,14 +128,14 @@ Tensor rsqrt(const Tensor& a) {
   return record("rsqrt", out, {a}, [](const Tensor& g, const Tensor& out, const std::vector<bool>&) {
     // d a^{-1/2} = -1/2 a^{-3/2} = -1/2 out^3
     return Grads{mul(g, mul_scalar(mul(out, square(out)), -0.5))};
-  });
+  }, /*uses_output=*/true);
 }
 
 Tensor exp(const Tensor& a) {
   Tensor out = run_unary(UnaryOp::Exp, a);
   return record("exp", out, {a}, [](const Tensor& g, const Tensor& out, const std::vector<bool>&) {
     return Grads{mul(g, out)};
-  });
+  }, /*uses_output=*/true);
 }
 
 Tensor log(const Tensor& a) {
@@ -149,7 +156,7 @@ Tensor sigmoid(const Tensor& a) {
   Tensor out = run_unary(UnaryOp::Sigmoid, a);
   return record("sigmoid", out, {a}, [](const Tensor& g, const Tensor& out, const std::vector<bool>&) {
     return Grads{mul(g, mul(out, add_scalar(neg(out), 1.0)))};
-  });
+  }, /*uses_output=*/true);
 }
 
 Tensor softplus(const Tensor& a) {
@@ -182,8 +189,11 @@ Tensor trigamma(const Tensor& a) {
 
 Tensor relu(const Tensor& a) {
   Tensor out = run_unary(UnaryOp::Relu, a);
-  return record("relu", out, {a}, [a](const Tensor& g, const Tensor&, const std::vector<bool>&) {
-    return Grads{relu_mask(g, a.detach())};  // the mask is constant: second derivative 0
+  // The mask from the output (relu(a) > 0 exactly where a > 0), as PyTorch saves it: the input, often a conv's
+  // output read by nothing else, is then freed after the forward pass. Detached: a rule may not hold its own output.
+  Tensor od = out.detach();
+  return record("relu", out, {a}, [od](const Tensor& g, const Tensor&, const std::vector<bool>&) {
+    return Grads{relu_mask(g, od)};  // the mask is constant: second derivative 0
   });
 }
 

@@ -199,7 +199,7 @@ Tensor log_softmax(const Tensor& x, int64_t dim) {
   // d/dx: g − softmax·Σg; written with `out` (recorded) so it differentiates again.
   return record("log_softmax", out, {x}, [d](const Tensor& g, const Tensor& out, const std::vector<bool>&) {
     return Grads{sub(g, mul(exp(out), sum(g, {d}, true)))};
-  });
+  }, /*uses_output=*/true);
 }
 
 Tensor softmax(const Tensor& x, int64_t dim) {
@@ -212,7 +212,7 @@ Tensor softmax(const Tensor& x, int64_t dim) {
   // d/dx: s·(g − Σ g·s).
   return record("softmax", out, {x}, [d](const Tensor& g, const Tensor& out, const std::vector<bool>&) {
     return Grads{mul(out, sub(g, sum(mul(g, out), {d}, true)))};
-  });
+  }, /*uses_output=*/true);
 }
 
 }  // namespace lowpass

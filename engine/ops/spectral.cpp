@@ -61,7 +61,7 @@ Tensor complex_abs(const Tensor& re, const Tensor& im) {
     Tensor safe = add(out, eq_scalar(out.detach(), 0.0));
     Tensor gs = div(g, safe);
     return Grads{n[0] ? mul(gs, re) : Tensor(), n[1] ? mul(gs, im) : Tensor()};
-  });
+  }, /*uses_output=*/true);
 }
 }  // namespace
 
@@ -151,7 +151,7 @@ Tensor rfft_magnitude(const Tensor& x) {
     }
     auto [re2, im2] = rfft_pair(x);
     return Grads{add(rfft_real_adjoint(mul(gs, re2), L), rfft_imag_adjoint(mul(gs, im2), L))};
-  });
+  }, /*uses_output=*/true);
 }
 
 }  // namespace lowpass

@@ -69,6 +69,7 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
   ModelOutput out;
   {
     EnableGradGuard on(true);
+    KeepGraphValues keep;  // the rules below read a ReLU's input and a max-pool's output from the tape
     out = model.forward(xx, cc, /*training=*/false);
   }
   auto [y, seed2] = target_seed(out, target);  // (2P, ...)
@@ -83,23 +84,23 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
   LP_CHECK(y.requires_grad(), "deeplift: the target does not depend on the input");
 
   // The tape in the order grad() walks it (engine/autograd.h), marked where it reaches xx.
-  TapeOrder walk = tape_order({y}, {xx.impl()});
+  TapeOrder walk = tape_order({y}, {vertex_of(xx.impl())});
   const auto& order = walk.order;
   auto& needed = walk.needed;
 
   NoGradGuard ng;
-  std::unordered_map<TensorImpl*, Tensor> grads;
-  auto accumulate = [&](TensorImpl* k, const Tensor& g) {
+  std::unordered_map<const void*, Tensor> grads;  // by vertex_of()
+  auto accumulate = [&](const void* k, const Tensor& g) {
     auto it = grads.find(k);
     if (it == grads.end() || !it->second.defined()) grads[k] = g;
     else it->second = add(it->second, g);
   };
-  accumulate(y.impl(), seed);
+  accumulate(vertex_of(y.impl()), seed);
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    TensorImpl* t = it->get();
-    Node* node = t->grad_fn.get();
-    if (!node || !needed[t]) continue;
-    auto git = grads.find(t);
+    const void* v = vertex_of(it->get());
+    Node* node = (*it)->grad_fn.get();
+    if (!node || !needed[v]) continue;
+    auto git = grads.find(v);
     if (git == grads.end()) continue;
     Tensor g = git->second;
     grads.erase(git);
@@ -107,7 +108,7 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
     int n_needed = 0;
     for (size_t k = 0; k < node->inputs.size(); ++k) {
       const Tensor& in = node->inputs[k];
-      needs[k] = in.defined() && in.requires_grad() && needed[in.impl()];
+      needs[k] = in.defined() && in.requires_grad() && needed[vertex_of(in.impl())];
       n_needed += needs[k];
     }
     if (!n_needed) continue;
@@ -148,10 +149,10 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
     for (size_t k = 0; k < gin.size(); ++k) {
       if (!needs[k] || !gin[k].defined()) continue;
       LP_ASSERT(gin[k].shape() == node->inputs[k].shape(), name, " deeplift backward shape");
-      accumulate(node->inputs[k].impl(), gin[k]);
+      accumulate(vertex_of(node->inputs[k].impl()), gin[k]);
     }
   }
-  auto git = grads.find(xx.impl());
+  auto git = grads.find(vertex_of(xx.impl()));
   LP_CHECK(git != grads.end(), "deeplift: no gradient reached the input");
   res.multipliers = slice(git->second, 0, 0, P).clone();
   return res;
