@@ -7,6 +7,7 @@
 
 #include "engine/ops.h"
 #include "engine/ops/dispatch.h"
+#include "kernels/cpu/elementwise.h"
 #include "kernels/cpu/optim.h"
 
 namespace lowpass {
@@ -135,8 +136,19 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
   std::unordered_map<const void*, Tensor> grads;  // by vertex
   auto accumulate = [&](const void* key, const Tensor& g) {
     auto it = grads.find(key);
-    if (it == grads.end() || !it->second.defined()) grads[key] = g;
-    else it->second = add(it->second, g);
+    if (it == grads.end() || !it->second.defined()) {
+      grads[key] = g;
+      return;
+    }
+    Tensor& acc = it->second;
+    // Without create_graph, a sum that only this map holds (no rule returned it to another input, no caller gave
+    // it) takes the new term in place instead of a fresh block: same values, one full-size tensor less.
+    if (!create_graph && acc.impl_ptr().use_count() == 1 && acc.impl()->storage.use_count() == 1 &&
+        acc.shape() == g.shape() && acc.dtype() == g.dtype() && acc.device() == g.device()) {
+      LP_ON_DEVICE(acc, cpu::binary(BinaryOp::Add, acc, g, acc), cuda::binary(BinaryOp::Add, acc, g, acc));
+    } else {
+      acc = add(acc, g);
+    }
   };
   for (size_t i = 0; i < outputs.size(); ++i) {
     const Tensor& o = outputs[i];

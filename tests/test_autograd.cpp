@@ -110,3 +110,21 @@ TEST_CASE("gradients with respect to an intermediate and through a diamond use t
   backward(y2);
   CHECK(max_diff(x.grad(), gh[1]) <= 1e-14);
 }
+
+TEST_CASE("gradient sums taken in place never touch a tensor someone else holds") {
+  Context ctx(1, 7);
+  Tensor x = Tensor::uniform(ctx, {3, 4}, -1, 1, DType::F64);
+  x.set_requires_grad(true);
+  Tensor h = mul_scalar(x, 2.0);
+  // The same output twice with the caller's seeds: the first seed must not become the sum.
+  Tensor v = Tensor::uniform(ctx, {3, 4}, -1, 1, DType::F64), w = Tensor::uniform(ctx, {3, 4}, -1, 1, DType::F64);
+  const std::vector<double> v0 = v.to_vector<double>();
+  Tensor g = grad({h, h}, {x}, {v, w})[0];
+  CHECK(v.to_vector<double>() == v0);
+  CHECK(max_diff(g, mul_scalar(add(v, w), 2.0)) <= 1e-15);
+  // add(h, h): its rule hands the same tensor to both inputs, which are one vertex; then three more terms.
+  Tensor y = add(sum_all(add(h, h)), add(sum_all(mul_scalar(h, 3.0)), sum_all(square(h))));
+  auto gs = grad({y}, {h, x});
+  CHECK(max_diff(gs[0], add_scalar(mul_scalar(h.detach(), 2.0), 5.0)) <= 1e-15);  // 2 + 3 + 2h
+  CHECK(max_diff(gs[1], add_scalar(mul_scalar(x.detach(), 8.0), 10.0)) <= 1e-14);
+}
