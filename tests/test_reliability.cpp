@@ -134,6 +134,15 @@ TEST_CASE("bad genome inputs: FASTA, region requests, BED/narrowPeak, folds, big
   std::vector<BadInput> t = {
       {"FASTA", "missing file", [&] { Fasta f(d / "none.fa"); }, {"none.fa", "not found"}},
       {"FASTA", "a directory", [&] { Fasta f(d.path); }, {"directory"}},
+      {"FASTA", "lines of bytes that are not letters (faidx would divide by 0 bases per line)", [&] {
+         write_text(d / "bytes.fa", ">a\n\xb5\xbc\n\xff\xff\nG=\n");  // found by fuzz_fasta
+         Fasta f(d / "bytes.fa", d / "cache");
+       }, {"bytes.fa:2", "0xB5", "not a sequence letter"}},
+      {"FASTA", "an index beside it with 0 bases per line", [&] {
+         write_text(d / "fai0.fa", ">a\nACGT\n");
+         write_text(d / "fai0.fa.fai", "a\t4\t3\t0\t5\n");  // written after the FASTA: taken as current
+         Fasta f(d / "fai0.fa", d / "cache");
+       }, {"fai0.fa.fai", "line 1", "record 'a'", "delete the index"}},
       {"FASTA", "ragged line lengths (faidx)", [&] {
          write_text(d / "ragged.fa", ">a\nACGTACGT\nACG\nACGTACGT\n");
          Fasta f(d / "ragged.fa", d / "cache");

@@ -14,9 +14,11 @@
 #include <algorithm>
 #include <cctype>
 #include <cerrno>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <unordered_set>
 
 #include "engine/error.h"
@@ -169,6 +171,27 @@ bool build_index(const std::string& fasta, const std::string& fai, const std::st
   }
   return true;
 }
+
+// faidx divides by a record's bases per line when it fetches, so an index with a record of bases but 0 bases per
+// line (htslib builds one when a record's lines hold only bytes that are not sequence letters) or fewer bytes than
+// bases per line would crash the process at the first fetch (found by fuzz_fasta). Checked once, after loading:
+// the error names the FASTA line that caused it (diagnose_fasta) or else the index line.
+void check_index_geometry(const std::string& fasta, const std::string& fai) {
+  std::ifstream in(fai);
+  std::string line;
+  for (int64_t ln = 1; std::getline(in, line); ++ln) {
+    const size_t tab = line.find('\t');
+    if (line.empty() || tab == std::string::npos) continue;  // fai_load3 has accepted the file's layout
+    long long len = -1, off = -1, bases = -1, bytes = -1;
+    const int got = std::sscanf(line.c_str() + tab + 1, "%lld\t%lld\t%lld\t%lld", &len, &off, &bases, &bytes);
+    if (got == 4 && len >= 0 && off >= 0 && (len == 0 || (bases > 0 && bytes >= bases))) continue;
+    const std::string why = diagnose_fasta(fasta);
+    LP_CHECK(why.empty(), "FASTA index: ", why);
+    LP_CHECK(false, "FASTA index '", fai, "' line ", ln, " (record '", line.substr(0, tab), "'): ", len,
+             " bases in lines of ", bases, " bases and ", bytes, " bytes cannot be read; delete the index to rebuild",
+             " it, or reformat the FASTA (e.g. 'seqkit seq -w 60')");
+  }
+}
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -235,6 +258,7 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
   gzi_path_ = gzi;
   h_->fai = fai_load3(path.c_str(), fai.c_str(), is_bgzf ? gzi.c_str() : nullptr, 0);
   LP_CHECK(h_->fai != nullptr, "FASTA '", path, "': cannot load the index '", fai, "'");
+  check_index_geometry(path, fai);
   int n = faidx_nseq(h_->fai);
   for (int i = 0; i < n; ++i) {
     const char* name = faidx_iseq(h_->fai, i);
@@ -337,6 +361,13 @@ std::string diagnose_fasta(const std::string& path) {
       if (short_line)
         return at(r.line) + "sequence '" + name + "' continues after a shorter line " + std::to_string(short_line) +
                "; faidx needs every line of a record but the last to have the same length";
+      for (unsigned char c : line)  // faidx counts only these as bases: other bytes break its line geometry
+        if (!std::isgraph(c)) {
+          char hex[8];
+          std::snprintf(hex, sizeof hex, "0x%02X", static_cast<unsigned>(c));
+          return at(r.line) + "byte " + hex + " in sequence '" + name +
+                 "' is not a sequence letter; faidx cannot index such lines";
+        }
       int64_t n = static_cast<int64_t>(line.size());
       if (line_len < 0) line_len = n;
       else if (n > line_len)
