@@ -101,6 +101,19 @@ void maybe_write_table(const std::vector<std::array<std::string, 3>>& rows, cons
 }  // namespace
 
 TEST_SUITE("reliability") {
+// A valid two-chromosome bigWig cut to `keep` bytes (-1: half its size); returns its path.
+std::string truncated_bigwig(const std::string& path, int64_t keep) {
+  ChromSizes cs;
+  cs.add("chr1", 5000);
+  cs.add("chr2", 800);
+  std::vector<std::vector<float>> v{std::vector<float>(5000, 0.0f), std::vector<float>(800, 1.5f)};
+  for (size_t i = 0; i < 5000; ++i) v[0][i] = float(i % 13);
+  write_bigwig(path, cs, v);
+  const auto size = static_cast<int64_t>(fs::file_size(path));
+  fs::resize_file(path, static_cast<uintmax_t>(keep < 0 ? size / 2 : keep));
+  return path;
+}
+
 TEST_CASE("bad genome inputs: FASTA, region requests, BED/narrowPeak, folds, bigWig") {
   TempDir d;
   ChromSizes cs;
@@ -183,6 +196,11 @@ TEST_CASE("bad genome inputs: FASTA, region requests, BED/narrowPeak, folds, big
       {"folds", "chromosome not in the FASTA", folds("nf.json", "{\"train\": [\"1\"], \"test\": []}"), {"nf.json", "'1'", "chr1"}},
       {"bigWig", "missing file", [&] { BigWig b(d / "none.bw"); }, {"none.bw"}},
       {"bigWig", "not a bigWig", [&] { write_text(d / "text.bw", "hello\n"); BigWig b(d / "text.bw"); }, {"text.bw"}},
+      // Truncated downloads: libBigWig itself would read past its buffers (found by fuzz_bigwig).
+      {"bigWig", "truncated inside the header area", [&] { BigWig b(truncated_bigwig(d / "t91.bw", 91)); },
+       {"t91.bw", "past the end of the file", "truncated"}},
+      {"bigWig", "truncated to half", [&] { BigWig b(truncated_bigwig(d / "half.bw", -1)); },
+       {"half.bw", "past the end of the file"}},
   };
   std::vector<std::array<std::string, 3>> rows;
   run_table(t, rows);

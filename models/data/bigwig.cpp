@@ -26,6 +26,150 @@ void bw_init() {
   std::call_once(bw_init_once, [] { bwInit(1 << 17); });
 }
 bigWigFile_t* as_bw(void* p) { return static_cast<bigWigFile_t*>(p); }
+
+// ---- layout check before libBigWig sees the file ----
+// libBigWig trusts every offset and count it reads: a truncated download or a flipped byte made it read past its
+// buffers and crash (fuzz_bigwig). So the file's structure (little-endian bigWig, UCSC's bbi layout) is walked
+// here first with every read bounded by the file size: the header, zoom headers, total summary, the chromosome
+// B+ tree and the R-tree indexes (main and per zoom level) with every data block they point at.
+class BoundedFile {
+ public:
+  BoundedFile(const std::string& path) : path_(path), f_(path, std::ios::binary) {
+    f_.seekg(0, std::ios::end);
+    size_ = static_cast<uint64_t>(std::max<std::streamoff>(f_.tellg(), 0));
+  }
+  uint64_t size() const { return size_; }
+  // Throws unless [off, off + n) lies inside the file.
+  void require(uint64_t off, uint64_t n, const char* what) const {
+    LP_CHECK(off <= size_ && n <= size_ - off, "bigWig '", path_, "': the ", what, " at byte ", off, " (", n,
+             " bytes) runs past the end of the file (", size_, " bytes): truncated or corrupt file");
+  }
+  template <typename T>
+  T get(uint64_t off, const char* what) {
+    require(off, sizeof(T), what);
+    T v{};
+    f_.seekg(static_cast<std::streamoff>(off));
+    f_.read(reinterpret_cast<char*>(&v), sizeof(T));
+    LP_CHECK(f_.gcount() == static_cast<std::streamsize>(sizeof(T)), "bigWig '", path_, "': read of the ", what,
+             " at byte ", off, " failed");
+    return v;
+  }
+  // n bytes at off (bounded), read at once: a tree node's items.
+  std::vector<char> bytes(uint64_t off, uint64_t n, const char* what) {
+    require(off, n, what);
+    std::vector<char> b(static_cast<size_t>(n));
+    f_.seekg(static_cast<std::streamoff>(off));
+    f_.read(b.data(), static_cast<std::streamsize>(n));
+    LP_CHECK(f_.gcount() == static_cast<std::streamsize>(n), "bigWig '", path_, "': read of the ", what, " at byte ",
+             off, " failed");
+    return b;
+  }
+  const std::string& path() const { return path_; }
+
+ private:
+  std::string path_;
+  std::ifstream f_;
+  uint64_t size_ = 0;
+};
+
+constexpr int kMaxTreeDepth = 64;
+
+// An R-tree index (bbi "cirTree") at `off`: every node inside the file, every leaf's data block inside the file.
+void check_rtree(BoundedFile& f, uint64_t off, const char* what) {
+  LP_CHECK(f.get<uint32_t>(off, what) == 0x2468ACE0u, "bigWig '", f.path(), "': the ", what, " at byte ", off,
+           " has a bad magic number (corrupt file)");
+  f.require(off, 48, what);
+  int64_t budget = static_cast<int64_t>(f.size() / 4) + 1;  // a node takes >= 4 bytes: more visits means a cycle
+  std::vector<std::pair<uint64_t, int>> stack{{off + 48, 0}};
+  while (!stack.empty()) {
+    auto [node, depth] = stack.back();
+    stack.pop_back();
+    LP_CHECK(depth <= kMaxTreeDepth && --budget >= 0, "bigWig '", f.path(), "': the ", what,
+             " is deeper than any real index or loops (corrupt file)");
+    const bool leaf = f.get<uint8_t>(node, what) != 0;
+    const uint16_t count = f.get<uint16_t>(node + 2, what);
+    const uint64_t item = leaf ? 32 : 24;
+    const std::vector<char> items = f.bytes(node + 4, item * count, what);
+    for (uint16_t i = 0; i < count; ++i) {
+      uint64_t data = 0, size = 0;
+      std::memcpy(&data, items.data() + item * i + 16, 8);
+      if (leaf) {
+        std::memcpy(&size, items.data() + item * i + 24, 8);
+        f.require(data, size, "data block");
+      } else {
+        stack.push_back({data, depth + 1});
+      }
+    }
+  }
+}
+
+// The chromosome B+ tree at `off`: nodes inside the file, ids below the item count, key and value sizes sane.
+void check_chrom_tree(BoundedFile& f, uint64_t off) {
+  const char* what = "chromosome list";
+  LP_CHECK(f.get<uint32_t>(off, what) == 0x78CA8C91u, "bigWig '", f.path(), "': the chromosome list at byte ", off,
+           " has a bad magic number (corrupt file)");
+  const uint32_t key_size = f.get<uint32_t>(off + 8, what), val_size = f.get<uint32_t>(off + 12, what);
+  const uint64_t items = f.get<uint64_t>(off + 16, what);
+  LP_CHECK(key_size >= 1 && key_size <= 1024 && val_size == 8 && items <= f.size(), "bigWig '", f.path(),
+           "': the chromosome list header is corrupt (key size ", key_size, ", value size ", val_size, ", ", items,
+           " chromosomes)");
+  int64_t budget = static_cast<int64_t>(f.size() / 4) + 1;
+  std::vector<bool> named(items, false);  // each id exactly once: libBigWig leaves an unnamed id's name null
+  uint64_t names = 0;
+  std::vector<std::pair<uint64_t, int>> stack{{off + 32, 0}};
+  while (!stack.empty()) {
+    auto [node, depth] = stack.back();
+    stack.pop_back();
+    LP_CHECK(depth <= kMaxTreeDepth && --budget >= 0, "bigWig '", f.path(),
+             "': the chromosome list is deeper than any real one or loops (corrupt file)");
+    const bool leaf = f.get<uint8_t>(node, what) != 0;
+    const uint16_t count = f.get<uint16_t>(node + 2, what);
+    const uint64_t item = key_size + 8;
+    const std::vector<char> node_items = f.bytes(node + 4, item * count, what);
+    for (uint16_t i = 0; i < count; ++i) {
+      const uint64_t at = node + 4 + item * i + key_size;
+      const char* p = node_items.data() + item * i + key_size;
+      if (leaf) {
+        uint32_t id = 0;
+        std::memcpy(&id, p, 4);
+        LP_CHECK(id < items && !named[id], "bigWig '", f.path(), "': chromosome id ", id, " at byte ", at,
+                 id < items ? " appears twice" : " is not below the number of chromosomes the list declares", " (",
+                 items, " declared; corrupt file)");
+        named[id] = true;
+        ++names;
+      } else {
+        uint64_t child = 0;
+        std::memcpy(&child, p, 8);
+        stack.push_back({child, depth + 1});
+      }
+    }
+  }
+  LP_CHECK(names == items, "bigWig '", f.path(), "': the chromosome list declares ", items, " chromosomes but names ",
+           names, " (corrupt file)");
+}
+
+void check_layout(const std::string& path) {
+  BoundedFile f(path);
+  f.require(0, 64, "header");
+  const uint16_t zooms = f.get<uint16_t>(6, "header");
+  const uint64_t chrom_tree = f.get<uint64_t>(8, "header"), data = f.get<uint64_t>(16, "header");
+  const uint64_t index = f.get<uint64_t>(24, "header"), summary = f.get<uint64_t>(44, "header");
+  // libBigWig allocates this much for every block it inflates; writers use tens of KiB (UCSC's default is 32 KiB).
+  const uint32_t inflate_buffer = f.get<uint32_t>(52, "header");
+  LP_CHECK(inflate_buffer <= (64u << 20), "bigWig '", path, "': its header asks for a ", inflate_buffer,
+           "-byte decompression buffer, more than any real bigWig uses (corrupt file)");
+  f.require(data, 4, "data count");
+  for (uint16_t z = 0; z < zooms; ++z) {
+    const uint64_t at = 64 + 24 * static_cast<uint64_t>(z);
+    f.require(at, 24, "zoom header");
+    const uint64_t zoom_data = f.get<uint64_t>(at + 8, "zoom header"), zoom_index = f.get<uint64_t>(at + 16, "zoom header");
+    f.require(zoom_data, 4, "zoom data");
+    check_rtree(f, zoom_index, "zoom index");
+  }
+  if (summary != 0) f.require(summary, 40, "total summary");
+  check_chrom_tree(f, chrom_tree);
+  check_rtree(f, index, "data index");
+}
 }  // namespace
 
 BigWig::BigWig(const std::string& path) : path_(path) {
@@ -44,12 +188,16 @@ BigWig::BigWig(const std::string& path) : path_(path) {
     LP_CHECK(magic == 0x888FFC26u, "bigWig '", path,
              "': not a bigWig file (bad magic number; bedGraph or wig must be converted with bedGraphToBigWig)");
   }
+  check_layout(path);  // before libBigWig, which trusts every offset it reads
   bw_init();
   fp_ = bwOpen(path.c_str(), nullptr, "r");
   LP_CHECK(fp_ != nullptr, "bigWig '", path, "': libBigWig could not open it (corrupt or truncated file?)");
   bigWigFile_t* fp = as_bw(fp_);
   LP_CHECK(fp->cl != nullptr, "bigWig '", path, "': no chromosome list");
-  for (int64_t i = 0; i < fp->cl->nKeys; ++i) sizes_.add(fp->cl->chrom[i], fp->cl->len[i]);
+  for (int64_t i = 0; i < fp->cl->nKeys; ++i) {
+    LP_CHECK(fp->cl->chrom[i] != nullptr, "bigWig '", path, "': chromosome ", i, " has no name (corrupt file)");
+    sizes_.add(fp->cl->chrom[i], fp->cl->len[i]);
+  }
 }
 
 BigWig::~BigWig() {
