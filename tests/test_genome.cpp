@@ -191,6 +191,22 @@ TEST_CASE("bigwig: window values equal the written arrays; strands flip with RC;
   expect_error([&] { BigWig b(d / "none.bw"); }, {"none.bw", "not found"});
 }
 
+TEST_CASE("bigwig: a track with no nonzero value (no data index) opens and reads zeros") {
+  // A strand without reads, or an attribution track of zeros: libBigWig writes no index and could not read it back.
+  TempDir d;
+  ChromSizes cs;
+  cs.add("chr1", 700);
+  cs.add("chr2", 90);
+  write_bigwig(d / "zero.bw", cs, {std::vector<float>(700, 0.0f), std::vector<float>(90, 0.0f)});
+  BigWig bw(d / "zero.bw");
+  CHECK(bw.chrom_sizes().length("chr1") == 700);
+  CHECK(bw.chrom_sizes().length("chr2") == 90);
+  std::vector<float> v(300, -1.0f);
+  bw.values("chr1", 100, 400, v.data());
+  for (float x : v) CHECK(x == 0.0f);
+  expect_error([&] { bw.values("chr2", 80, 100, v.data()); }, {"outside", "length 90"});
+}
+
 TEST_CASE("folds: JSON reader and errors") {
   TempDir d;
   ChromSizes cs;

@@ -148,7 +148,8 @@ void check_chrom_tree(BoundedFile& f, uint64_t off) {
            names, " (corrupt file)");
 }
 
-void check_layout(const std::string& path) {
+// Returns whether the file has a data index (a track with no nonzero value has none: index offset 0).
+bool check_layout(const std::string& path) {
   BoundedFile f(path);
   f.require(0, 64, "header");
   const uint16_t zooms = f.get<uint16_t>(6, "header");
@@ -164,11 +165,12 @@ void check_layout(const std::string& path) {
     f.require(at, 24, "zoom header");
     const uint64_t zoom_data = f.get<uint64_t>(at + 8, "zoom header"), zoom_index = f.get<uint64_t>(at + 16, "zoom header");
     f.require(zoom_data, 4, "zoom data");
-    check_rtree(f, zoom_index, "zoom index");
+    if (zoom_index != 0) check_rtree(f, zoom_index, "zoom index");
   }
   if (summary != 0) f.require(summary, 40, "total summary");
   check_chrom_tree(f, chrom_tree);
-  check_rtree(f, index, "data index");
+  if (index != 0) check_rtree(f, index, "data index");  // 0: no data at all (a track of zeros), as libBigWig writes
+  return index != 0;
 }
 }  // namespace
 
@@ -188,7 +190,7 @@ BigWig::BigWig(const std::string& path) : path_(path) {
     LP_CHECK(magic == 0x888FFC26u, "bigWig '", path,
              "': not a bigWig file (bad magic number; bedGraph or wig must be converted with bedGraphToBigWig)");
   }
-  check_layout(path);  // before libBigWig, which trusts every offset it reads
+  has_data_ = check_layout(path);  // before libBigWig, which trusts every offset it reads
   bw_init();
   fp_ = bwOpen(path.c_str(), nullptr, "r");
   LP_CHECK(fp_ != nullptr, "bigWig '", path, "': libBigWig could not open it (corrupt or truncated file?)");
@@ -238,7 +240,7 @@ void BigWig::values(const std::string& chrom, int64_t start, int64_t end, float*
   LP_CHECK(start >= 0 && end <= L, "bigWig '", path_, "': window ", chrom, ":", start, "-", end,
            " is outside the chromosome (length ", L, ")");
   std::fill(out, out + n, 0.0f);
-  if (n == 0) return;
+  if (n == 0 || !has_data_) return;  // without a data index libBigWig's read fails: every value is 0
   bwOverlappingIntervals_t* o = nullptr;
   {
     std::lock_guard<std::mutex> lock(mu_);

@@ -36,6 +36,7 @@ class BigWig {
   ChromSizes sizes_;
   std::vector<std::string> missing_;
   void* fp_ = nullptr;  // bigWigFile_t*
+  bool has_data_ = true;  // false for a file without a data index (no nonzero value anywhere)
   mutable std::mutex mu_;
 };
 
