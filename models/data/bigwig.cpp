@@ -46,64 +46,80 @@ class BoundedFile {
   }
   template <typename T>
   T get(uint64_t off, const char* what) {
-    require(off, sizeof(T), what);
     T v{};
-    f_.seekg(static_cast<std::streamoff>(off));
-    f_.read(reinterpret_cast<char*>(&v), sizeof(T));
-    LP_CHECK(f_.gcount() == static_cast<std::streamsize>(sizeof(T)), "bigWig '", path_, "': read of the ", what,
-             " at byte ", off, " failed");
+    read(off, &v, sizeof(T), what);
     return v;
   }
   // n bytes at off (bounded), read at once: a tree node's items.
   std::vector<char> bytes(uint64_t off, uint64_t n, const char* what) {
     require(off, n, what);
     std::vector<char> b(static_cast<size_t>(n));
-    f_.seekg(static_cast<std::streamoff>(off));
-    f_.read(b.data(), static_cast<std::streamsize>(n));
-    LP_CHECK(f_.gcount() == static_cast<std::streamsize>(n), "bigWig '", path_, "': read of the ", what, " at byte ",
-             off, " failed");
+    read(off, b.data(), n, what);
     return b;
   }
   const std::string& path() const { return path_; }
 
  private:
+  void read(uint64_t off, void* dst, uint64_t n, const char* what) {
+    require(off, n, what);
+    f_.seekg(static_cast<std::streamoff>(off));
+    f_.read(static_cast<char*>(dst), static_cast<std::streamsize>(n));
+    LP_CHECK(f_.gcount() == static_cast<std::streamsize>(n), "bigWig '", path_, "': read of the ", what, " at byte ",
+             off, " failed");
+  }
   std::string path_;
   std::ifstream f_;
   uint64_t size_ = 0;
 };
 
-constexpr int kMaxTreeDepth = 64;
-
-// An R-tree index (bbi "cirTree") at `off`: every node inside the file, every leaf's data block inside the file.
-void check_rtree(BoundedFile& f, uint64_t off, const char* what) {
-  LP_CHECK(f.get<uint32_t>(off, what) == 0x2468ACE0u, "bigWig '", f.path(), "': the ", what, " at byte ", off,
-           " has a bad magic number (corrupt file)");
-  f.require(off, 48, what);
+// Walks a bbi tree (the chromosome B+ tree and the R-tree indexes share the node layout: isLeaf u8, reserved u8,
+// count u16, then `count` items) from the node at `root`, with every node inside the file, the depth bounded and a
+// node budget that a cycle exhausts. An inner item of `inner_item` bytes holds its child's offset at `child_at`;
+// visit(item bytes, item's file offset) sees every leaf item of `leaf_item` bytes.
+template <typename Visit>
+void walk_tree(BoundedFile& f, uint64_t root, const char* what, uint64_t leaf_item, uint64_t inner_item,
+               uint64_t child_at, Visit visit) {
+  constexpr int kMaxTreeDepth = 64;
   int64_t budget = static_cast<int64_t>(f.size() / 4) + 1;  // a node takes >= 4 bytes: more visits means a cycle
-  std::vector<std::pair<uint64_t, int>> stack{{off + 48, 0}};
+  std::vector<std::pair<uint64_t, int>> stack{{root, 0}};
   while (!stack.empty()) {
     auto [node, depth] = stack.back();
     stack.pop_back();
     LP_CHECK(depth <= kMaxTreeDepth && --budget >= 0, "bigWig '", f.path(), "': the ", what,
-             " is deeper than any real index or loops (corrupt file)");
+             " is deeper than any real one or loops (corrupt file)");
     const bool leaf = f.get<uint8_t>(node, what) != 0;
     const uint16_t count = f.get<uint16_t>(node + 2, what);
-    const uint64_t item = leaf ? 32 : 24;
+    const uint64_t item = leaf ? leaf_item : inner_item;
     const std::vector<char> items = f.bytes(node + 4, item * count, what);
     for (uint16_t i = 0; i < count; ++i) {
-      uint64_t data = 0, size = 0;
-      std::memcpy(&data, items.data() + item * i + 16, 8);
+      const char* p = items.data() + item * i;
       if (leaf) {
-        std::memcpy(&size, items.data() + item * i + 24, 8);
-        f.require(data, size, "data block");
+        visit(p, node + 4 + item * i);
       } else {
-        stack.push_back({data, depth + 1});
+        uint64_t child = 0;
+        std::memcpy(&child, p + child_at, 8);
+        stack.push_back({child, depth + 1});
       }
     }
   }
 }
 
-// The chromosome B+ tree at `off`: nodes inside the file, ids below the item count, key and value sizes sane.
+// An R-tree index (bbi "cirTree") at `off`: every node inside the file, every leaf's data block inside the file.
+// Items: start chrom, start base, end chrom, end base (u32 each), data offset (u64), and for leaves data size (u64).
+void check_rtree(BoundedFile& f, uint64_t off, const char* what) {
+  LP_CHECK(f.get<uint32_t>(off, what) == 0x2468ACE0u, "bigWig '", f.path(), "': the ", what, " at byte ", off,
+           " has a bad magic number (corrupt file)");
+  f.require(off, 48, what);
+  walk_tree(f, off + 48, what, 32, 24, 16, [&](const char* p, uint64_t) {
+    uint64_t data = 0, size = 0;
+    std::memcpy(&data, p + 16, 8);
+    std::memcpy(&size, p + 24, 8);
+    f.require(data, size, "data block");
+  });
+}
+
+// The chromosome B+ tree at `off`: nodes inside the file, each id below the item count exactly once, key and value
+// sizes sane. Items: key (key_size bytes), then a leaf's chromosome id and size (u32 each) or an inner child (u64).
 void check_chrom_tree(BoundedFile& f, uint64_t off) {
   const char* what = "chromosome list";
   LP_CHECK(f.get<uint32_t>(off, what) == 0x78CA8C91u, "bigWig '", f.path(), "': the chromosome list at byte ", off,
@@ -113,44 +129,30 @@ void check_chrom_tree(BoundedFile& f, uint64_t off) {
   LP_CHECK(key_size >= 1 && key_size <= 1024 && val_size == 8 && items <= f.size(), "bigWig '", f.path(),
            "': the chromosome list header is corrupt (key size ", key_size, ", value size ", val_size, ", ", items,
            " chromosomes)");
-  int64_t budget = static_cast<int64_t>(f.size() / 4) + 1;
   std::vector<bool> named(items, false);  // each id exactly once: libBigWig leaves an unnamed id's name null
   uint64_t names = 0;
-  std::vector<std::pair<uint64_t, int>> stack{{off + 32, 0}};
-  while (!stack.empty()) {
-    auto [node, depth] = stack.back();
-    stack.pop_back();
-    LP_CHECK(depth <= kMaxTreeDepth && --budget >= 0, "bigWig '", f.path(),
-             "': the chromosome list is deeper than any real one or loops (corrupt file)");
-    const bool leaf = f.get<uint8_t>(node, what) != 0;
-    const uint16_t count = f.get<uint16_t>(node + 2, what);
-    const uint64_t item = key_size + 8;
-    const std::vector<char> node_items = f.bytes(node + 4, item * count, what);
-    for (uint16_t i = 0; i < count; ++i) {
-      const uint64_t at = node + 4 + item * i + key_size;
-      const char* p = node_items.data() + item * i + key_size;
-      if (leaf) {
-        uint32_t id = 0;
-        std::memcpy(&id, p, 4);
-        LP_CHECK(id < items && !named[id], "bigWig '", f.path(), "': chromosome id ", id, " at byte ", at,
-                 id < items ? " appears twice" : " is not below the number of chromosomes the list declares", " (",
-                 items, " declared; corrupt file)");
-        named[id] = true;
-        ++names;
-      } else {
-        uint64_t child = 0;
-        std::memcpy(&child, p, 8);
-        stack.push_back({child, depth + 1});
-      }
-    }
-  }
+  walk_tree(f, off + 32, what, key_size + 8, key_size + 8, key_size, [&](const char* p, uint64_t at) {
+    uint32_t id = 0;
+    std::memcpy(&id, p + key_size, 4);
+    LP_CHECK(id < items && !named[id], "bigWig '", f.path(), "': chromosome id ", id, " at byte ", at + key_size,
+             id < items ? " appears twice" : " is not below the number of chromosomes the list declares", " (",
+             items, " declared; corrupt file)");
+    named[id] = true;
+    ++names;
+  });
   LP_CHECK(names == items, "bigWig '", f.path(), "': the chromosome list declares ", items, " chromosomes but names ",
            names, " (corrupt file)");
 }
 
-// Returns whether the file has a data index (a track with no nonzero value has none: index offset 0).
+// The magic number, then the layout (above). Returns whether the file has a data index (a track with no nonzero
+// value has none: index offset 0).
 bool check_layout(const std::string& path) {
   BoundedFile f(path);
+  LP_CHECK(f.size() >= 4, "bigWig '", path, "': file is shorter than a bigWig header");
+  const uint32_t magic = f.get<uint32_t>(0, "header");
+  LP_CHECK(magic != 0x8789F2EBu, "bigWig '", path, "': this is a bigBed file, expected a bigWig signal track");
+  LP_CHECK(magic == 0x888FFC26u, "bigWig '", path,
+           "': not a bigWig file (bad magic number; bedGraph or wig must be converted with bedGraphToBigWig)");
   f.require(0, 64, "header");
   const uint16_t zooms = f.get<uint16_t>(6, "header");
   const uint64_t chrom_tree = f.get<uint64_t>(8, "header"), data = f.get<uint64_t>(16, "header");
@@ -163,7 +165,8 @@ bool check_layout(const std::string& path) {
   for (uint16_t z = 0; z < zooms; ++z) {
     const uint64_t at = 64 + 24 * static_cast<uint64_t>(z);
     f.require(at, 24, "zoom header");
-    const uint64_t zoom_data = f.get<uint64_t>(at + 8, "zoom header"), zoom_index = f.get<uint64_t>(at + 16, "zoom header");
+    const uint64_t zoom_data = f.get<uint64_t>(at + 8, "zoom header");
+    const uint64_t zoom_index = f.get<uint64_t>(at + 16, "zoom header");
     f.require(zoom_data, 4, "zoom data");
     if (zoom_index != 0) check_rtree(f, zoom_index, "zoom index");
   }
@@ -181,16 +184,7 @@ BigWig::BigWig(const std::string& path) : path_(path) {
   LP_CHECK(fs::exists(path, ec), "bigWig '", path, "': file not found");
   LP_CHECK(!fs::is_directory(path, ec), "bigWig '", path, "': is a directory, expected a file");
   LP_CHECK(access(path.c_str(), R_OK) == 0, "bigWig '", path, "': cannot read (", std::strerror(errno), ")");
-  {
-    std::ifstream f(path, std::ios::binary);
-    uint32_t magic = 0;
-    f.read(reinterpret_cast<char*>(&magic), 4);
-    LP_CHECK(f.gcount() == 4, "bigWig '", path, "': file is shorter than a bigWig header");
-    LP_CHECK(magic != 0x8789F2EBu, "bigWig '", path, "': this is a bigBed file, expected a bigWig signal track");
-    LP_CHECK(magic == 0x888FFC26u, "bigWig '", path,
-             "': not a bigWig file (bad magic number; bedGraph or wig must be converted with bedGraphToBigWig)");
-  }
-  has_data_ = check_layout(path);  // before libBigWig, which trusts every offset it reads
+  has_data_ = check_layout(path);  // magic and layout, before libBigWig, which trusts every offset it reads
   bw_init();
   fp_ = bwOpen(path.c_str(), nullptr, "r");
   LP_CHECK(fp_ != nullptr, "bigWig '", path, "': libBigWig could not open it (corrupt or truncated file?)");
