@@ -16,21 +16,17 @@ namespace {
 thread_local bool t_grad_enabled = true;
 thread_local bool t_keep_values = false;
 
-// An edge to the op output t without its values: same shape, dtype, device, Context and grad_fn (so the same
-// vertex), no storage of its own (an empty Storage carries the device).
+// An edge to the op output t without its values: t's metadata (detach()) with t's grad_fn (so the same vertex) and
+// no storage of its own (an empty Storage carries the device).
 Tensor alias_without_values(const Tensor& t) {
-  const TensorImpl& src = *t.impl();
-  auto impl = std::make_shared<TensorImpl>();
+  Tensor a = t.detach();
   auto none = std::make_shared<Storage>();
-  none->device = src.storage->device;
-  impl->storage = std::move(none);
-  impl->shape = src.shape;
-  impl->dtype = src.dtype;
-  impl->ctx = src.ctx;
-  impl->ctx_id = src.ctx_id;
-  impl->requires_grad = true;
-  impl->grad_fn = src.grad_fn;
-  return Tensor(impl);
+  none->device = t.device();
+  a.impl()->storage = std::move(none);
+  a.impl()->offset = 0;
+  a.impl()->requires_grad = true;
+  a.impl()->grad_fn = t.grad_fn();
+  return a;
 }
 
 // The output handed to node's rule: the output itself while something holds it, else its alias `t` with the values

@@ -24,10 +24,8 @@ Tensor run_binary(BinaryOp op, const Tensor& a, const Tensor& b, const char* nam
 }
 
 // Gradient of a broadcast operand: reduce back to its shape.
-Tensor unbroadcast(const Tensor& g, const Tensor& like) {
-  return g.shape() == like.shape() ? g : sum_to(g, like.shape());
-}
 Tensor unbroadcast(const Tensor& g, const Shape& shape) { return g.shape() == shape ? g : sum_to(g, shape); }
+Tensor unbroadcast(const Tensor& g, const Tensor& like) { return unbroadcast(g, like.shape()); }
 
 using Grads = std::vector<Tensor>;
 
