@@ -12,10 +12,10 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <optional>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -158,9 +158,7 @@ int main(int argc, char** argv) {
     const Device dev = parse_device(a.device, "--device");
     if (dev.is_cuda()) {  // model and batch on the GPU before timing, as bench_torch.py does
       model->to(dev);
-      cuda::set_gemm_math(ctx, dev.index, a.bf16 ? cuda::GemmMath::BF16
-                                          : a.tf32 ? cuda::GemmMath::TF32
-                                                   : cuda::GemmMath::Float32);
+      cuda::set_gemm_math(ctx, dev.index, cuda::gemm_math_for(a.tf32, a.bf16));
       if (!a.conv.empty()) cuda::set_conv_backend(ctx, dev.index, cuda::parse_conv_backend(a.conv, "--conv"));
       batch.x = batch.x.to(dev);
       // GraphStep weighs a binary batch's labels on the host (B values); everything else lives on the GPU

@@ -32,9 +32,6 @@ void set_gemm_math(Context&, int, GemmMath m) {
   if (m != GemmMath::Float32) no_cuda();
 }
 GemmMath gemm_math(Context&, int) { return GemmMath::Float32; }
-void set_tf32(Context& ctx, int device, bool on) {
-  set_gemm_math(ctx, device, on ? GemmMath::TF32 : GemmMath::Float32);
-}
 bool cudnn_compiled() { return false; }
 std::string cudnn_version() { return ""; }
 void set_conv_backend(Context&, int, ConvBackend b) {

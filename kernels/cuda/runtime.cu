@@ -303,9 +303,6 @@ std::string device_name(int device) {
 }
 void set_gemm_math(Context& ctx, int device, GemmMath m) { state(ctx, device).gemm_math = m; }
 GemmMath gemm_math(Context& ctx, int device) { return state(ctx, device).gemm_math; }
-void set_tf32(Context& ctx, int device, bool on) {
-  set_gemm_math(ctx, device, on ? GemmMath::TF32 : GemmMath::Float32);
-}
 
 }  // namespace lowpass::cuda
 

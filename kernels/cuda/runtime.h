@@ -93,7 +93,12 @@ inline const char* gemm_math_name(GemmMath m) {
 }
 void set_gemm_math(Context& ctx, int device, GemmMath m);
 GemmMath gemm_math(Context& ctx, int device);
-// set_gemm_math(ctx, device, on ? TF32 : Float32).
-void set_tf32(Context& ctx, int device, bool on);
+inline void set_tf32(Context& ctx, int device, bool on) {
+  set_gemm_math(ctx, device, on ? GemmMath::TF32 : GemmMath::Float32);
+}
+// The math a pair of switches asks for (train.tf32/train.bf16, --tf32/--bf16; callers refuse both on).
+inline GemmMath gemm_math_for(bool tf32, bool bf16) {
+  return bf16 ? GemmMath::BF16 : tf32 ? GemmMath::TF32 : GemmMath::Float32;
+}
 
 }  // namespace lowpass::cuda

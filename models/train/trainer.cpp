@@ -137,7 +137,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   const Device dev = parse_device(t.device, cfg.source + ": 'train.device'");
   LP_CHECK(!(t.tf32 && t.bf16), cfg.source, ": 'train.tf32' and 'train.bf16' are both on; choose one (or neither:"
            " float32 is the reference)");
-  const cuda::GemmMath math = t.bf16 ? cuda::GemmMath::BF16 : t.tf32 ? cuda::GemmMath::TF32 : cuda::GemmMath::Float32;
+  const cuda::GemmMath math = cuda::gemm_math_for(t.tf32, t.bf16);
   if (dev.is_cuda()) {
     LP_CHECK(cuda::available(), cfg.source, ": 'train.device' is ", t.device,
              " but no GPU is usable: ", cuda::unavailable_reason());
