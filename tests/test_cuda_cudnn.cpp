@@ -96,6 +96,30 @@ void check_cudnn_directions(Context& ctx, const Geo& q, DType t, double tol, boo
             [&](Tensor& g) { return cuda::conv1d_bwd_weight_cudnn(xg, dyg, g, o); });
 }
 
+// The three conv1d_*_cuda entry points (cuDNN, or the path it declines to) on GPU copies of x, w, bias and dy, into
+// NaN-fenced outputs, and the CPU twins of the same directions.
+struct DispatchRun {
+  Tensor y, dx, dw;     // CPU
+  Tensor yg, dxg, dwg;  // GPU
+};
+DispatchRun run_dispatch(Context& ctx, const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& dy,
+                         const Conv1dOpts& o) {
+  const DType t = x.dtype();
+  DispatchRun r;
+  r.y = Tensor::empty(ctx, dy.shape(), t), r.dx = Tensor::empty(ctx, x.shape(), t);
+  r.dw = Tensor::empty(ctx, w.shape(), t);
+  cpu::conv1d_fwd_cpu(x, w, bias, r.y, o);
+  cpu::conv1d_bwd_input_cpu(dy, w, r.dx, o);
+  cpu::conv1d_bwd_weight_cpu(x, dy, r.dw, o);
+  r.yg = gpu_out(ctx, r.y.shape(), t), r.dxg = gpu_out(ctx, x.shape(), t), r.dwg = gpu_out(ctx, w.shape(), t);
+  Tensor xg = x.to(kGpu), wg = w.to(kGpu), dyg = dy.to(kGpu);
+  cuda::conv1d_fwd_cuda(xg, wg, bias.to(kGpu), r.yg, o);
+  cuda::conv1d_bwd_input_cuda(dyg, wg, r.dxg, o);
+  cuda::conv1d_bwd_weight_cuda(xg, dyg, r.dwg, o);
+  cuda::synchronize(0);
+  return r;
+}
+
 void print_plans(Context& ctx) {
   for (const std::string& s : cuda::cudnn_plan_descriptions(ctx, 0)) MESSAGE(s);
 }
@@ -224,21 +248,11 @@ TEST_CASE("cuDNN backend through conv1d_*_cuda: per Context, asymmetric padding 
   CHECK(cuda::conv_backend(other, 0) == cuda::default_conv_backend());  // another Context keeps the default
   auto run_all = [&](const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& dy, const Conv1dOpts& o,
                      DType t) {
-    Tensor xg = x.to(kGpu), wg = w.to(kGpu), bg = bias.to(kGpu), dyg = dy.to(kGpu);
-    Tensor y = Tensor::empty(ctx, dy.shape(), t), dx = Tensor::empty(ctx, x.shape(), t);
-    Tensor dw = Tensor::empty(ctx, w.shape(), t);
-    cpu::conv1d_fwd_cpu(x, w, bias, y, o);
-    cpu::conv1d_bwd_input_cpu(dy, w, dx, o);
-    cpu::conv1d_bwd_weight_cpu(x, dy, dw, o);
-    Tensor yg = gpu_out(ctx, y.shape(), t), dxg = gpu_out(ctx, x.shape(), t), dwg = gpu_out(ctx, w.shape(), t);
-    cuda::conv1d_fwd_cuda(xg, wg, bg, yg, o);
-    cuda::conv1d_bwd_input_cuda(dyg, wg, dxg, o);
-    cuda::conv1d_bwd_weight_cuda(xg, dyg, dwg, o);
-    cuda::synchronize(0);
-    CHECK(rel(yg, y) <= tol_of(t));
-    CHECK(rel(dxg, dx) <= tol_of(t));
-    CHECK(rel(dwg, dw) <= tol_of(t));
-    CHECK((canaries_intact(yg) && canaries_intact(dxg) && canaries_intact(dwg)));
+    const DispatchRun r = run_dispatch(ctx, x, w, bias, dy, o);
+    CHECK(rel(r.yg, r.y) <= tol_of(t));
+    CHECK(rel(r.dxg, r.dx) <= tol_of(t));
+    CHECK(rel(r.dwg, r.dw) <= tol_of(t));
+    CHECK((canaries_intact(r.yg) && canaries_intact(r.dxg) && canaries_intact(r.dwg)));
   };
   for (DType t : {DType::F32, DType::F64}) {
     INFO(dtype_name(t));
@@ -368,29 +382,20 @@ TEST_CASE("cuDNN backend with the bf16 switch: float32 convolutions decline to i
     Tensor x = Tensor::uniform(ctx, {q.B, q.Cin, q.L}, -1, 1, t);
     Tensor w = Tensor::uniform(ctx, {q.Cout, q.Cin, q.K}, -1, 1, t);
     Tensor bias = Tensor::uniform(ctx, {q.Cout}, -1, 1, t), dy = Tensor::uniform(ctx, {q.B, q.Cout, Lout}, -1, 1, t);
-    Tensor y = Tensor::empty(ctx, dy.shape(), t), dx = Tensor::empty(ctx, x.shape(), t);
-    Tensor dw = Tensor::empty(ctx, w.shape(), t);
-    cpu::conv1d_fwd_cpu(x, w, bias, y, o);
-    cpu::conv1d_bwd_input_cpu(dy, w, dx, o);
-    cpu::conv1d_bwd_weight_cpu(x, dy, dw, o);
-    Tensor yg = gpu_out(ctx, y.shape(), t), dxg = gpu_out(ctx, x.shape(), t), dwg = gpu_out(ctx, w.shape(), t);
     const cuda::CudnnStats a = cuda::cudnn_stats(ctx, 0);
-    cuda::conv1d_fwd_cuda(x.to(kGpu), w.to(kGpu), bias.to(kGpu), yg, o);
-    cuda::conv1d_bwd_input_cuda(dy.to(kGpu), w.to(kGpu), dxg, o);
-    cuda::conv1d_bwd_weight_cuda(x.to(kGpu), dy.to(kGpu), dwg, o);
-    cuda::synchronize(0);
+    const DispatchRun r = run_dispatch(ctx, x, w, bias, dy, o);
     const cuda::CudnnStats b = cuda::cudnn_stats(ctx, 0);
     const bool f32 = t == DType::F32;
     CHECK(b.declined == a.declined + (f32 ? 3 : 0));  // float32: im2col + bfloat16 cuBLAS; float64: cuDNN
     CHECK(b.fwd + b.bwd_data + b.bwd_filter == a.fwd + a.bwd_data + a.bwd_filter + (f32 ? 0 : 3));
     const double tol = f32 ? 1e-2 : 1e-12;  // bfloat16 products (7 mantissa bits), float32 sums
-    const double ey = rel(yg, y), edx = rel(dxg, dx), edw = rel(dwg, dw);
+    const double ey = rel(r.yg, r.y), edx = rel(r.dxg, r.dx), edw = rel(r.dwg, r.dw);
     MESSAGE(dtype_name(t) << " relative errors: forward " << ey << ", input grad " << edx << ", weight grad " << edw);
     CHECK(ey <= tol);
     CHECK(edx <= tol);
     CHECK(edw <= tol);
     if (f32) CHECK(ey > 1e-5);  // the products really were bfloat16
-    CHECK((canaries_intact(yg) && canaries_intact(dxg) && canaries_intact(dwg)));
+    CHECK((canaries_intact(r.yg) && canaries_intact(r.dxg) && canaries_intact(r.dwg)));
   }
 }
 
