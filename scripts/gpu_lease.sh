@@ -1,0 +1,66 @@
+#!/usr/bin/env bash
+# One short device call that spends a fixed budget on the GPU checks in order of value (docs/cuda.md, "What a GPU
+# session runs"): the CUDA suite, the benchmark against PyTorch (one round), the optimiser's arena on the device, the
+# training-step cases through the direct and cuDNN conv paths, then compute-sanitizer on the kernel-level cases with
+# whatever time is left. Each stage's timeout is cut to the time left, so the call ends inside its budget and its
+# logs come back: $OUT/all.log (everything, appended as it runs), $OUT/gpu_bench.jsonl, $OUT/logs.tgz (per stage).
+# Runs from the repository root over .dev/ made by scripts/gpu_bundle.sh.
+# Usage: bash scripts/gpu_lease.sh [BUDGET_SECONDS=540] [STAGES="tests bench optim paths sanitize"]
+set -uo pipefail
+BUDGET=${1:-540}
+STAGES=${2:-tests bench optim paths sanitize}
+OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
+L=/tmp/gpu_lease; rm -rf "$L"; mkdir -p "$L"
+ALL="$OUT/all.log"
+cuda_lib=$(dirname "$(ls /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/lib/libcublas.so.1[0-9]* 2>/dev/null | head -1)")
+[ -n "$cuda_lib" ] && [ "$cuda_lib" != . ] || cuda_lib=$(dirname "$(find / -name 'libcublas.so.1[0-9]*' -not -path '/proc/*' 2>/dev/null | head -1)")
+cufft_lib=$(dirname "$(ls "$cuda_lib"/libcufft.so.1[0-9]* 2>/dev/null | head -1)")
+[ -n "$cufft_lib" ] && [ "$cufft_lib" != . ] || cufft_lib=$(dirname "$(find / -name 'libcufft.so.1[0-9]*' -not -path '/proc/*' 2>/dev/null | head -1)")
+export LD_LIBRARY_PATH="$PWD/.dev/lib:$cuda_lib:$cufft_lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
+export PATH="$PWD/.dev/bin:/usr/local/cuda/bin:$PATH"
+. "$(dirname "$0")/cudnn_path.sh"
+left() { echo $((BUDGET - SECONDS)); }
+# stage NAME MAX_SECONDS CMD...: runs CMD under timeout min(MAX, time left - 5), logs to $L/NAME.log and $ALL
+stage() {
+  local name=$1 max=$2; shift 2
+  local t; t=$(left); t=$((t - 5)); [ "$t" -gt "$max" ] && t=$max
+  if [ "$t" -lt 10 ]; then echo "== $name: skipped, ${t}s left" | tee -a "$ALL"; return; fi
+  echo "== $name (timeout ${t}s, at ${SECONDS}s): $*" | tee -a "$ALL"
+  local s=$SECONDS
+  timeout "$t" "$@" > "$L/$name.log" 2>&1
+  local rc=$?
+  tail -c "${TAIL_BYTES:-6000}" "$L/$name.log" >> "$ALL"
+  echo "== $name rc=$rc in $((SECONDS - s))s" | tee -a "$ALL"
+}
+{
+  date -u
+  nvidia-smi --query-gpu=name,driver_version,memory.total,clocks.max.sm --format=csv
+  lscpu | grep -m1 'Model name'
+  echo "cublas: $cuda_lib  cufft: $cufft_lib  cudnn: ${CUDNN_LIB:-not found}"
+  ldd .dev/bin/lowpass_tests | grep -i 'not found\|libcu'
+} >> "$ALL" 2>&1
+kernel_cases='*training step*,*train --device*,*cuDNN*,CUDA graph step*'
+for s in $STAGES; do
+  case $s in
+  tests) TAIL_BYTES=20000 stage tests 200 lowpass_tests -ts=cuda ;;
+  bench)
+    TAIL_BYTES=3000 OUT="$L/bench" LOWPASS_BENCH_BIN=$PWD/.dev/bin/bench_train_step \
+      stage bench 330 bash bench/gpu.sh --rounds 1 --repeats 10
+    cp "$L/bench/gpu_bench.jsonl" "$OUT/" 2>/dev/null
+    python3 bench/summarize_gpu.py "$L/bench/gpu_bench.jsonl" >> "$ALL" 2>&1
+    cat "$L/bench/conv1d_gpu.txt" >> "$ALL" 2>/dev/null
+    ;;
+  optim) stage optim 40 bench_optim --device cuda ;;
+  paths)
+    LOWPASS_CUDA_CONV=direct stage train_direct 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp'
+    LOWPASS_CUDA_CONV=cudnn stage train_cudnn 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp'
+    ;;
+  sanitize)
+    stage memcheck 150 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tce="$kernel_cases"
+    stage memcheck_graph 90 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tc='CUDA graph step*'
+    stage racecheck 90 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tce="$kernel_cases"
+    ;;
+  esac
+done
+echo "== done at ${SECONDS}s of ${BUDGET}s" >> "$ALL"
+tar czf "$OUT/logs.tgz" -C "$L" . 2>/dev/null
