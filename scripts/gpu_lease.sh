@@ -6,6 +6,7 @@
 # logs come back: $OUT/all.log (everything, appended as it runs), $OUT/gpu_bench.jsonl, $OUT/logs.tgz (per stage).
 # Runs from the repository root over .dev/ made by scripts/gpu_bundle.sh.
 # Usage: bash scripts/gpu_lease.sh [BUDGET_SECONDS=540] [STAGES="tests bench optim paths sanitize"]
+#   other stages: suite_direct, suite_cudnn (the whole CUDA suite per conv backend), sanitize_direct
 set -uo pipefail
 BUDGET=${1:-540}
 STAGES=${2:-tests bench optim paths sanitize}
@@ -43,9 +44,13 @@ kernel_cases='*training step*,*train --device*,*cuDNN*,CUDA graph step*'
 for s in $STAGES; do
   case $s in
   tests) TAIL_BYTES=20000 stage tests 200 lowpass_tests -ts=cuda ;;
+  # the whole CUDA suite with every Context on the direct kernels, then on cuDNN (LOWPASS_CUDA_CONV)
+  suite_direct) LOWPASS_CUDA_CONV=direct TAIL_BYTES=12000 stage suite_direct 150 lowpass_tests -ts=cuda ;;
+  suite_cudnn) LOWPASS_CUDA_CONV=cudnn TAIL_BYTES=12000 stage suite_cudnn 150 lowpass_tests -ts=cuda ;;
   bench)
+    # BENCH_ARGS: bench/gpu.sh's options (default: one round of every case)
     TAIL_BYTES=3000 OUT="$L/bench" LOWPASS_BENCH_BIN=$PWD/.dev/bin/bench_train_step \
-      stage bench 330 bash bench/gpu.sh --rounds 1 --repeats 10
+      stage bench 330 bash bench/gpu.sh ${BENCH_ARGS:---rounds 1 --repeats 10}
     cp "$L/bench/gpu_bench.jsonl" "$OUT/" 2>/dev/null
     python3 bench/summarize_gpu.py "$L/bench/gpu_bench.jsonl" >> "$ALL" 2>&1
     cat "$L/bench/conv1d_gpu.txt" >> "$ALL" 2>/dev/null
@@ -54,6 +59,10 @@ for s in $STAGES; do
   paths)
     LOWPASS_CUDA_CONV=direct stage train_direct 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp'
     LOWPASS_CUDA_CONV=cudnn stage train_cudnn 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp'
+    ;;
+  sanitize_direct)
+    stage memcheck_direct 60 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tc='*direct*'
+    stage racecheck_direct 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='*direct*'
     ;;
   sanitize)
     stage memcheck 150 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tce="$kernel_cases"

@@ -40,7 +40,7 @@ void compare_kernel(Context& ctx, const char* what, const Shape& out_shape, DTyp
   Tensor got = gpu_out(ctx, out_shape, t);
   gpu_call(got);
   cuda::synchronize(0);
-  INFO(what, " ", shape_str(out_shape), " ", dtype_name(t));
+  INFO(std::string(what), " ", shape_str(out_shape), " ", dtype_name(t));
   CHECK(rel(got, ref) <= tol_for(t));
   CHECK(canaries_intact(got));
 }

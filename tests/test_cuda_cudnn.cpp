@@ -60,8 +60,10 @@ void report_decline(Context& ctx, const char* what, const Geo& q) {
 }
 
 // Runs the three cuDNN entry points directly on random inputs and compares each with the CPU twin. With must_run,
-// every call must be taken by cuDNN (a decline fails: these geometries are all expressible); otherwise a decline
-// (nothing written) is reported and skipped.
+// the forward must be taken by cuDNN (these geometries are all expressible, and cuDNN has deterministic forward
+// algorithms); a backward direction may decline, because cuDNN may offer no deterministic algorithm for it (on the
+// H200 with cuDNN 9.19: float32 weight grads, grouped and some dilated float32 input grads). A decline (nothing
+// written) is reported and skipped.
 void check_cudnn_directions(Context& ctx, const Geo& q, DType t, double tol, bool must_run = true) {
   const Conv1dOpts o{q.d, q.pad, q.pad, q.groups};
   const int64_t Lout = q.L + 2 * q.pad - q.d * (q.K - 1);
@@ -80,8 +82,8 @@ void check_cudnn_directions(Context& ctx, const Geo& q, DType t, double tol, boo
     Tensor got = gpu_out(ctx, shape, t);
     const bool ran = cudnn_fn(got);
     cuda::synchronize(0);
-    INFO(what);
-    if (must_run) CHECK(ran);
+    INFO(std::string(what));
+    if (must_run && std::string_view(what).starts_with("forward")) CHECK(ran);
     if (!ran) return report_decline(ctx, what, q);
     CHECK(rel(got, ref) <= tol);
     CHECK(canaries_intact(got));
@@ -210,10 +212,8 @@ TEST_CASE("cuDNN conv1d: forward, input grad and weight grad match the CPU (awkw
   const cuda::CudnnStats s = cuda::cudnn_stats(ctx, 0);
   const int64_t n = 2 * static_cast<int64_t>(geos.size());
   CHECK(s.fwd == 2 * n);
-  CHECK(s.bwd_data == n);
-  CHECK(s.bwd_filter == n);
-  CHECK(s.declined == 0);
-  MESSAGE(s.plans << " cuDNN plans");
+  CHECK(s.bwd_data + s.bwd_filter + s.declined == 2 * n);  // every backward call ran or declined (and was reported)
+  MESSAGE(s.plans << " cuDNN plans; of " << 2 * n << " backward calls, " << s.declined << " declined");
 }
 
 TEST_CASE("cuDNN conv1d at the model layer shapes: BPNet trunk and heads, binary model convs") {
@@ -236,7 +236,10 @@ TEST_CASE("cuDNN conv1d at the model layer shapes: BPNet trunk and heads, binary
   geos.push_back({2, 64, 972, 64, 13, 1, 0, 1});
   for (DType t : {DType::F32, DType::F64})
     for (const Geo& q : geos) check_cudnn_directions(ctx, q, t, tol_of(t));
-  CHECK(cuda::cudnn_stats(ctx, 0).declined == 0);
+  const cuda::CudnnStats s = cuda::cudnn_stats(ctx, 0);
+  const int64_t n = 2 * static_cast<int64_t>(geos.size());
+  CHECK(s.fwd == 2 * n);
+  CHECK(s.bwd_data + s.bwd_filter + s.declined == 2 * n);
   print_plans(ctx);  // which algorithm cuDNN chose per layer, in the test log
 }
 
@@ -265,9 +268,8 @@ TEST_CASE("cuDNN backend through conv1d_*_cuda: per Context, asymmetric padding 
     }
     cuda::CudnnStats s1 = cuda::cudnn_stats(ctx, 0);
     CHECK(s1.fwd == s0.fwd + 1);
-    CHECK(s1.bwd_data == s0.bwd_data + 1);
-    CHECK(s1.bwd_filter == s0.bwd_filter + 1);
-    CHECK(s1.declined == s0.declined);
+    // the backward directions ran on cuDNN or declined to im2col (no deterministic algorithm); right either way
+    CHECK(s1.bwd_data + s1.bwd_filter + s1.declined == s0.bwd_data + s0.bwd_filter + s0.declined + 2);
     // Asymmetric padding ('same' with an even kernel, and one-sided): cuDNN declines, im2col computes.
     struct Asym { Conv1dOpts o; int64_t K; };
     for (const Asym& a_ : {Asym{Conv1dOpts::same(4, 3), 4}, Asym{{1, 3, 0, 1}, 4}, Asym{{2, 0, 5, 2}, 3}}) {
@@ -316,7 +318,7 @@ TEST_CASE("cuDNN backend: plans are reused, repeats are bitwise identical and al
   LP_SKIP_WITHOUT_CUDNN();
   Context ctx(2, 45);
   cuda::set_conv_backend(ctx, 0, cuda::ConvBackend::Cudnn);
-  const Conv1dOpts o{4, 8, 8, 1};
+  const Conv1dOpts o{4, 4, 4, 1};  // K 3, dilation 4, 'same': L 300 -> 300
   Tensor x = Tensor::uniform(ctx, {8, 64, 300}, -1, 1).to(kGpu), w = Tensor::uniform(ctx, {64, 64, 3}, -1, 1).to(kGpu);
   Tensor bias = Tensor::uniform(ctx, {64}, -1, 1).to(kGpu), dy = Tensor::uniform(ctx, {8, 64, 300}, -1, 1).to(kGpu);
   auto once = [&] {
@@ -333,10 +335,10 @@ TEST_CASE("cuDNN backend: plans are reused, repeats are bitwise identical and al
   const int64_t mallocs = cuda::allocator_stats(0).device_mallocs;
   auto second = once();
   const cuda::CudnnStats s2 = cuda::cudnn_stats(ctx, 0);
-  CHECK(s1.plans == 3);
+  CHECK(s1.plans == 3);  // one per direction, a declined direction's included
   CHECK(s2.plans == 3);
   CHECK(s2.fwd == 2);
-  CHECK(s2.bwd_filter == 2);
+  CHECK(s2.bwd_data + s2.bwd_filter + s2.declined == 4);  // declined directions ran on im2col, also deterministic
   CHECK(cuda::allocator_stats(0).device_mallocs == mallocs);
   for (size_t i = 0; i < 3; ++i) {
     INFO("output ", i, " (y, dx, dw)");
@@ -386,8 +388,13 @@ TEST_CASE("cuDNN backend with the bf16 switch: float32 convolutions decline to i
     const DispatchRun r = run_dispatch(ctx, x, w, bias, dy, o);
     const cuda::CudnnStats b = cuda::cudnn_stats(ctx, 0);
     const bool f32 = t == DType::F32;
-    CHECK(b.declined == a.declined + (f32 ? 3 : 0));  // float32: im2col + bfloat16 cuBLAS; float64: cuDNN
-    CHECK(b.fwd + b.bwd_data + b.bwd_filter == a.fwd + a.bwd_data + a.bwd_filter + (f32 ? 0 : 3));
+    if (f32) {  // float32: all three decline to im2col + bfloat16 cuBLAS
+      CHECK(b.declined == a.declined + 3);
+      CHECK(b.fwd + b.bwd_data + b.bwd_filter == a.fwd + a.bwd_data + a.bwd_filter);
+    } else {  // float64: cuDNN's forward, the backward directions on cuDNN or declined (no deterministic algorithm)
+      CHECK(b.fwd == a.fwd + 1);
+      CHECK(b.bwd_data + b.bwd_filter + b.declined == a.bwd_data + a.bwd_filter + a.declined + 2);
+    }
     const double tol = f32 ? 1e-2 : 1e-12;  // bfloat16 products (7 mantissa bits), float32 sums
     const double ey = rel(r.yg, r.y), edx = rel(r.dxg, r.dx), edw = rel(r.dwg, r.dw);
     MESSAGE(dtype_name(t) << " relative errors: forward " << ey << ", input grad " << edx << ", weight grad " << edw);

@@ -56,12 +56,12 @@ void check_host(Context& ctx, const Geo& q, DType t) {
   cpu::conv1d_corr(x, w, bias, ref, g);
   std::vector<T> got(static_cast<size_t>(ref.numel()));
   for (int64_t e = 0; e < ref.numel(); ++e)
-    got[static_cast<size_t>(e)] = cuda::direct_corr_at<T, T>(x.data<T>(), w.data<T>(), bias.data<T>(), e, dg);
+    got[static_cast<size_t>(e)] = cuda::direct_corr_at<T, double>(x.data<T>(), w.data<T>(), bias.data<T>(), e, dg);
   CHECK(rel_err(std::vector<double>(got.begin(), got.end()), ref.to_vector<double>()) <= tol);
   // Without bias.
   cpu::conv1d_corr(x, w, Tensor(), ref, g);
   for (int64_t e = 0; e < ref.numel(); ++e)
-    got[static_cast<size_t>(e)] = cuda::direct_corr_at<T, T>(x.data<T>(), w.data<T>(), nullptr, e, dg);
+    got[static_cast<size_t>(e)] = cuda::direct_corr_at<T, double>(x.data<T>(), w.data<T>(), nullptr, e, dg);
   CHECK(rel_err(std::vector<double>(got.begin(), got.end()), ref.to_vector<double>()) <= tol);
   // Weight grad: every block, every thread's partial (256 threads as launched), summed.
   Tensor dwr = Tensor::empty(ctx, w.shape(), t);

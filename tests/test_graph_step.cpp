@@ -325,10 +325,9 @@ TEST_CASE("CUDA graph: captured ops replay on new inputs; the pool survives eage
   LP_SKIP_WITHOUT_GPU();
   const Device gpu = test::kGpu;
   Context ctx(1, 21);
-  auto host = [&](uint64_t seed) {
-    Context c(1, seed);
-    return Tensor::uniform(c, {1000}, -1, 1);
-  };
+  // Two host inputs made with ctx (a tensor must not outlive the Context it was made with).
+  const Tensor h1 = Tensor::uniform(ctx, {1000}, -1, 1), h2 = Tensor::uniform(ctx, {1000}, -1, 1);
+  auto host = [&](int which) { return which == 1 ? h1 : h2; };
   Tensor a = host(1).to(gpu);
   (void)add(a, a);  // eager warm-up
   Tensor out;

@@ -26,7 +26,7 @@ double ks_uniform(std::vector<double> v, double b) {
 
 void check_uniform(const Tensor& t, double b, const char* what) {
   auto v = t.to_vector<double>();
-  INFO(what, " bound ", b, " n ", v.size());
+  INFO(std::string(what), " bound ", b, " n ", v.size());
   double lo = *std::min_element(v.begin(), v.end()), hi = *std::max_element(v.begin(), v.end());
   CHECK(lo >= -b);
   CHECK(hi <= b);

@@ -1,6 +1,7 @@
 // Direct conv1d kernels for layers with at most kDirectMaxO output channels per group (kernels/cuda/conv_direct.h):
-// the correlation, one thread per output element, and the weight grad, one block per (output channel, input
-// channel, tile of 8 taps) with per-thread double accumulators and a block sum. Selected by conv1d.cu.
+// the correlation, one thread per output element with a double accumulator, and the weight grad, one block per
+// (output channel, input channel, tile of 8 taps) with per-thread double accumulators and a block sum. Selected by
+// conv1d.cu.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda -tc='*direct*' (host: the same arithmetic over the whole grid).
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/conv1d.h"
@@ -48,7 +49,7 @@ void conv1d_corr_direct(const Tensor& x, const Tensor& w, const Tensor& bias, Te
   const DirectGeom dg = to_direct(g);
   dispatch_dtype(x.dtype(), [&]<typename T>() {
     const T* pb = bias.defined() ? bias.data<T>() : nullptr;
-    direct_corr_kernel<T, T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(x.data<T>(), w.data<T>(), pb,
+    direct_corr_kernel<T, double><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(x.data<T>(), w.data<T>(), pb,
                                                                                        y.data<T>(), total, dg);
     LP_CUDA_LAUNCH_CHECK();
   });

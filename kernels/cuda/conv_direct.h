@@ -43,7 +43,9 @@ LP_DIRECT_HD inline void direct_tap_range(const DirectGeom& g, int64_t t, int64_
 }
 
 // y[e] for e indexing y (B, G·O, Lout): bias + Σ_{c,k} w[go, c, k]·x[b, gi·C + c, t + k·d − p], summed over c
-// outer, k inner, in A (float for float32 like the GEMM path's accumulators, double for float64).
+// outer, k inner, in A. The kernels use double for both dtypes: with float sums (C·K = 4800 terms for the profile
+// head) the float32 profile training step through these kernels missed its bound on the H200, head weight gradients
+// up to 137 times the CPU's error against float64 (the multinomial NLL's gradient cancels over positions).
 template <typename T, typename A>
 LP_DIRECT_HD inline T direct_corr_at(const T* x, const T* w, const T* bias, int64_t e, const DirectGeom& g) {
   const int64_t t = e % g.Lout, r = e / g.Lout;
