@@ -8,11 +8,12 @@
 # bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary). The prior steps also
 # run once with TF32 and once with bfloat16 GEMMs.
 # Usage: bash bench/gpu.sh [--rounds N] [--repeats R] [--cases "binary:prior ..."] [--no-cudnn]
+#        (LOWPASS_BENCH_CASES sets the default of --cases)
 #        (JSON lines to $OUT or ./gpu-bench)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=2 REPEATS=10 WARMUP=3
-CASES="binary:prior binary:noprior profile:prior profile:noprior binary:infer binary:attr profile:infer profile:attr"
+CASES=${LOWPASS_BENCH_CASES:-"binary:prior binary:noprior profile:prior profile:noprior binary:infer binary:attr profile:infer profile:attr"}
 CUDNN=1
 while [ $# -gt 0 ]; do
   case "$1" in
