@@ -3,7 +3,8 @@
 # medians over repeats after warm-up, plus the card's measured ceilings (copy bandwidth, SGEMM). Runs where
 # bench_train_step was built with CUDA: on the lent GPU machine from scripts/gpu_bundle.sh's .dev/bin.
 # Each round also times lowpass with its opt-in cuDNN conv path (--conv cudnn, impl "lowpass-cudnn"; --no-cudnn skips
-# it) and with the direct kernels for layers with few channels (--conv direct, impl "lowpass-direct"), and
+# it) and with im2col + cuBLAS for every layer (--conv im2col, impl "lowpass-im2col"; the default adds the direct
+# kernels for layers with few channels), and
 # the training steps (prior, noprior) also run as a captured CUDA graph (--graph, impl "lowpass-graph"), and
 # bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary). The prior steps also
 # run once with TF32 and once with bfloat16 GEMMs.
@@ -38,8 +39,9 @@ run_lp_cudnn() {
   [ "$CUDNN" = 1 ] || return 0
   run_lp "$1" "$2" "--conv cudnn" | sed 's/"impl":"lowpass"/"impl":"lowpass-cudnn"/'
 }
-# lowpass with the direct kernels for layers with <= 16 inputs or outputs per group (opt-in until verified on a GPU).
-run_lp_direct() { run_lp "$1" "$2" "--conv direct" | sed 's/"impl":"lowpass"/"impl":"lowpass-direct"/'; }
+# lowpass with im2col + cuBLAS for every layer (the default before the H200 run; the default now adds the direct
+# kernels for layers with <= 16 inputs or outputs per group).
+run_lp_im2col() { run_lp "$1" "$2" "--conv im2col" | sed 's/"impl":"lowpass"/"impl":"lowpass-im2col"/'; }
 # the training step captured once as a CUDA graph and replayed (models/train/graph_step.h); steps only.
 run_lp_graph() {
   case "$2" in noprior|prior) run_lp "$1" "$2" "--graph" | sed 's/"impl":"lowpass"/"impl":"lowpass-graph"/' ;; esac
@@ -51,11 +53,11 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "round $r: $m $mode" >&2
     if [ $((r % 2)) = 1 ]; then
       run_lp "$m" "$mode" "" | tee -a "$JSONL"; run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"
-      run_lp_direct "$m" "$mode" | tee -a "$JSONL"; run_lp_graph "$m" "$mode" | tee -a "$JSONL"
+      run_lp_im2col "$m" "$mode" | tee -a "$JSONL"; run_lp_graph "$m" "$mode" | tee -a "$JSONL"
       run_pt "$m" "$mode" 0 | tee -a "$JSONL"
     else
       run_pt "$m" "$mode" 0 | tee -a "$JSONL"; run_lp_graph "$m" "$mode" | tee -a "$JSONL"
-      run_lp_direct "$m" "$mode" | tee -a "$JSONL"
+      run_lp_im2col "$m" "$mode" | tee -a "$JSONL"
       run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"; run_lp "$m" "$mode" "" | tee -a "$JSONL"
     fi
   done

@@ -1,8 +1,10 @@
 # Summarises bench/gpu.sh's JSON lines as a Markdown table: median step time per (impl, model, mode) over rounds,
 # PyTorch / lowpass ratio, FLOP/s from bench/summarize.py's layer counts against the card's measured SGEMM rate.
-# Rows tagged "(cuDNN conv)" are lowpass with its opt-in cuDNN conv path (impl "lowpass-cudnn"), followed by a short
-# im2col-vs-cuDNN table; rows tagged "(direct conv)" use the direct kernels for layers with few channels (impl
-# "lowpass-direct"); rows tagged "(CUDA graph)" replay the step captured as a CUDA graph (impl "lowpass-graph").
+# The default lowpass rows use the default conv backend (direct kernels for layers with few channels, im2col + cuBLAS
+# for the rest). Rows tagged "(cuDNN conv)" are lowpass with its opt-in cuDNN conv path (impl "lowpass-cudnn"); rows
+# tagged "(im2col conv)" use im2col + cuBLAS for every layer, the default before the H200 run (impl
+# "lowpass-im2col"; "lowpass-direct" rows of older runs are tagged "(direct conv)"); each gets a short table against
+# the default. Rows tagged "(CUDA graph)" replay the step captured as a CUDA graph (impl "lowpass-graph").
 # Usage: python3 bench/summarize_gpu.py gpu_bench.jsonl
 import json
 import os
@@ -34,7 +36,7 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     keys = sorted({(m, mo) for (_, m, mo) in runs if not mo.startswith("chain")})
     for impl_lp, impl_pt in (("lowpass", "pytorch"), ("lowpass-tf32", "pytorch-tf32"), ("lowpass-cudnn", "pytorch"),
-                             ("lowpass-direct", "pytorch"), ("lowpass-graph", "pytorch"),
+                             ("lowpass-im2col", "pytorch"), ("lowpass-direct", "pytorch"), ("lowpass-graph", "pytorch"),
                              ("lowpass-bf16", "pytorch-tf32")):
         for m, mo in keys:
             lp, pt = runs.get((impl_lp, m, mo)), runs.get((impl_pt, m, mo))
@@ -49,7 +51,7 @@ def main():
             mallocs = max(r.get("cuda_mallocs_timed", 0) for r in lp)
             mem = f"{lp[0].get('gpu_reserved_mb', 0):.0f} / {pt[0].get('gpu_reserved_mb') or 0:.0f}"
             tag = {"lowpass-tf32": " (TF32)", "lowpass-bf16": " (lowpass bf16 vs PyTorch TF32)",
-                   "lowpass-cudnn": " (cuDNN conv)", "lowpass-direct": " (direct conv)",
+                   "lowpass-cudnn": " (cuDNN conv)", "lowpass-direct": " (direct conv)", "lowpass-im2col": " (im2col conv)",
                    "lowpass-graph": " (CUDA graph)"}.get(impl_lp, "")
             print(f"| {m} | {mo}{tag} | {batch} | {1e3 * tl:.2f} | {1e3 * tp:.2f} | {tp / tl:.2f}× | {tfl:.2f} | {pct} "
                   f"| {mallocs} | {mem} |")
@@ -73,10 +75,14 @@ def main():
             print(f"| {m} | {mo} | {1e3 * tb:.2f} | {1e3 * tv:.2f} | {tb / tv:.2f}× | {extra(v[0])} |")
 
     versus("lowpass-cudnn",
-           lambda r: f"\nlowpass conv backends, same run: im2col + cuBLAS (default) vs cuDNN {r.get('cudnn', '?')} "
-                     "(deterministic algorithms, FMA math):\n",
-           "im2col", "cuDNN", "cuDNN calls in the run (warm-up included), declined",
+           lambda r: f"\nlowpass conv backends, same run: the default ({r.get('conv_default', 'direct')}) vs cuDNN "
+                     f"{r.get('cudnn', '?')} (deterministic algorithms, FMA math):\n",
+           "default", "cuDNN", "cuDNN calls in the run (warm-up included), declined",
            lambda r: f"{r.get('cudnn_calls', '–')}, {r.get('cudnn_declined', '–')}")
+    versus("lowpass-im2col",
+           lambda r: "\nThe default conv backend (direct kernels for layers with <= 16 inputs or outputs per group, "
+                     "im2col + cuBLAS for the rest) vs im2col + cuBLAS for every layer, same run:\n",
+           "default", "im2col", "conv backend of the variant", lambda r: r.get("conv", "–"))
     versus("lowpass-bf16",
            lambda r: "\nfloat32 GEMMs on bfloat16 tensor cores (--bf16: inputs rounded to bfloat16, float32 sums; "
                      "the direct kernels stay float32) vs the float32 default, same run:\n",

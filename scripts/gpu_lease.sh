@@ -6,7 +6,8 @@
 # logs come back: $OUT/all.log (everything, appended as it runs), $OUT/gpu_bench.jsonl, $OUT/logs.tgz (per stage).
 # Runs from the repository root over .dev/ made by scripts/gpu_bundle.sh.
 # Usage: bash scripts/gpu_lease.sh [BUDGET_SECONDS=540] [STAGES="tests bench optim paths sanitize"]
-#   other stages: suite_direct, suite_cudnn (the whole CUDA suite per conv backend), sanitize_direct
+#   other stages: suite_direct, suite_cudnn, suite_im2col (the whole CUDA suite per conv backend), sanitize_direct,
+#   cli (scripts/gpu_cli_check.sh)
 set -uo pipefail
 BUDGET=${1:-540}
 STAGES=${2:-tests bench optim paths sanitize}
@@ -47,6 +48,8 @@ for s in $STAGES; do
   # the whole CUDA suite with every Context on the direct kernels, then on cuDNN (LOWPASS_CUDA_CONV)
   suite_direct) LOWPASS_CUDA_CONV=direct TAIL_BYTES=12000 stage suite_direct 150 lowpass_tests -ts=cuda ;;
   suite_cudnn) LOWPASS_CUDA_CONV=cudnn TAIL_BYTES=12000 stage suite_cudnn 150 lowpass_tests -ts=cuda ;;
+  suite_im2col) LOWPASS_CUDA_CONV=im2col TAIL_BYTES=12000 stage suite_im2col 150 lowpass_tests -ts=cuda ;;
+  cli) TAIL_BYTES=8000 stage cli 120 bash scripts/gpu_cli_check.sh ;;  # train/predict/attribute --device cuda vs cpu
   bench)
     # BENCH_ARGS: bench/gpu.sh's options (default: one round of every case)
     TAIL_BYTES=3000 OUT="$L/bench" LOWPASS_BENCH_BIN=$PWD/.dev/bin/bench_train_step \

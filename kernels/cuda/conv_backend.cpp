@@ -21,7 +21,7 @@ ConvBackend parse_conv_backend(std::string_view s, const char* what) {
 }
 
 ConvBackend conv_backend_from_env_value(const char* value) {
-  if (!value || !*value) return ConvBackend::Im2col;
+  if (!value || !*value) return ConvBackend::Direct;  // the default since the H200 run (docs/cuda.md)
   return parse_conv_backend(value, "LOWPASS_CUDA_CONV");
 }
 
@@ -37,7 +37,7 @@ ConvBackend default_conv_backend() {
 void require_cudnn(const char* who) {
   LP_CHECK(cudnn_compiled(), who, ": the cuDNN convolution backend was requested, but lowpass was built without "
            "cuDNN (configure with -Dcuda=enabled -Dcudnn=enabled where cudnn.h and libcudnn are installed; "
-           "LOWPASS_CUDA_CONV=im2col or unset selects the default im2col + cuBLAS path)");
+           "LOWPASS_CUDA_CONV=direct or unset selects the default path, im2col the im2col + cuBLAS path alone)");
 }
 
 }  // namespace lowpass::cuda
