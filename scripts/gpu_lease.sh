@@ -7,7 +7,7 @@
 # Runs from the repository root over .dev/ made by scripts/gpu_bundle.sh.
 # Usage: bash scripts/gpu_lease.sh [BUDGET_SECONDS=540] [STAGES="tests bench optim paths sanitize"]
 #   other stages: suite_direct, suite_cudnn, suite_im2col (the whole CUDA suite per conv backend), sanitize_direct,
-#   cli (scripts/gpu_cli_check.sh)
+#   cli (scripts/gpu_cli_check.sh), profile (ncu: kernel time per step by kernel name)
 set -uo pipefail
 BUDGET=${1:-540}
 STAGES=${2:-tests bench optim paths sanitize}
@@ -50,6 +50,15 @@ for s in $STAGES; do
   suite_cudnn) LOWPASS_CUDA_CONV=cudnn TAIL_BYTES=12000 stage suite_cudnn 150 lowpass_tests -ts=cuda ;;
   suite_im2col) LOWPASS_CUDA_CONV=im2col TAIL_BYTES=12000 stage suite_im2col 150 lowpass_tests -ts=cuda ;;
   cli) TAIL_BYTES=8000 stage cli 120 bash scripts/gpu_cli_check.sh ;;  # train/predict/attribute --device cuda vs cpu
+  profile)
+    # Where a training step's GPU time goes: Nsight Compute's duration of every kernel of 2 steps (1 warm-up, 1
+    # timed) of the binary and the profile model with the prior, summed by kernel name (scripts/ncu_summary.py).
+    for m in binary profile; do
+      TAIL_BYTES=200 stage "ncu_$m" 120 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+        --print-units base bench_train_step --device cuda --model $m --mode prior --repeats 1 --warmup 1
+      python3 scripts/ncu_summary.py "$L/ncu_$m.log" --steps 2 --top 40 >> "$ALL" 2>&1
+    done
+    ;;
   bench)
     # BENCH_ARGS: bench/gpu.sh's options (default: one round of every case)
     TAIL_BYTES=3000 OUT="$L/bench" LOWPASS_BENCH_BIN=$PWD/.dev/bin/bench_train_step \
