@@ -4,7 +4,8 @@
 # bench_train_step was built with CUDA: on the lent GPU machine from scripts/gpu_bundle.sh's .dev/bin.
 # Each round also times lowpass with its opt-in cuDNN conv path (--conv cudnn, impl "lowpass-cudnn"; --no-cudnn skips
 # it) and with im2col + cuBLAS for every layer (--conv im2col, impl "lowpass-im2col"; the default adds the direct
-# kernels for layers with few channels), and
+# kernels for layers with few channels) and with the tiled kernel for the wide layers (--conv tiled, impl
+# "lowpass-tiled"), and
 # the training steps (prior, noprior) also run as a captured CUDA graph (--graph, impl "lowpass-graph"), and
 # bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary). The prior steps also
 # run once with TF32 and once with bfloat16 GEMMs.
@@ -42,6 +43,8 @@ run_lp_cudnn() {
 # lowpass with im2col + cuBLAS for every layer (the default before the H200 run; the default now adds the direct
 # kernels for layers with <= 16 inputs or outputs per group).
 run_lp_im2col() { run_lp "$1" "$2" "--conv im2col" | sed 's/"impl":"lowpass"/"impl":"lowpass-im2col"/'; }
+# lowpass with the tiled implicit-GEMM kernel for the wide layers' forward and input grad (opt-in until measured).
+run_lp_tiled() { run_lp "$1" "$2" "--conv tiled" | sed 's/"impl":"lowpass"/"impl":"lowpass-tiled"/'; }
 # the training step captured once as a CUDA graph and replayed (models/train/graph_step.h); steps only.
 run_lp_graph() {
   case "$2" in noprior|prior) run_lp "$1" "$2" "--graph" | sed 's/"impl":"lowpass"/"impl":"lowpass-graph"/' ;; esac
@@ -53,11 +56,12 @@ for r in $(seq 1 "$ROUNDS"); do
     echo "round $r: $m $mode" >&2
     if [ $((r % 2)) = 1 ]; then
       run_lp "$m" "$mode" "" | tee -a "$JSONL"; run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"
-      run_lp_im2col "$m" "$mode" | tee -a "$JSONL"; run_lp_graph "$m" "$mode" | tee -a "$JSONL"
+      run_lp_im2col "$m" "$mode" | tee -a "$JSONL"; run_lp_tiled "$m" "$mode" | tee -a "$JSONL"
+      run_lp_graph "$m" "$mode" | tee -a "$JSONL"
       run_pt "$m" "$mode" 0 | tee -a "$JSONL"
     else
       run_pt "$m" "$mode" 0 | tee -a "$JSONL"; run_lp_graph "$m" "$mode" | tee -a "$JSONL"
-      run_lp_im2col "$m" "$mode" | tee -a "$JSONL"
+      run_lp_tiled "$m" "$mode" | tee -a "$JSONL"; run_lp_im2col "$m" "$mode" | tee -a "$JSONL"
       run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"; run_lp "$m" "$mode" "" | tee -a "$JSONL"
     fi
   done
@@ -78,7 +82,7 @@ for b in 256 8192; do
 done
 # conv1d kernels alone, im2col + cuBLAS vs cuDNN (each checked against the CPU before it is timed).
 if [ -x "$CONV" ]; then
-  bes="im2col direct"; [ "$CUDNN" = 1 ] && bes="$bes cudnn"
+  bes="im2col direct tiled"; [ "$CUDNN" = 1 ] && bes="$bes cudnn"
   for be in $bes; do "$CONV" --conv "$be" --threads 8 2>&1 | tee -a "$OUTDIR/conv1d_gpu.txt"; done
 fi
 "$PY" bench/summarize_gpu.py "$JSONL" | tee "$OUTDIR/gpu_summary.md"

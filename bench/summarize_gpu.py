@@ -4,7 +4,8 @@
 # for the rest). Rows tagged "(cuDNN conv)" are lowpass with its opt-in cuDNN conv path (impl "lowpass-cudnn"); rows
 # tagged "(im2col conv)" use im2col + cuBLAS for every layer, the default before the H200 run (impl
 # "lowpass-im2col"; "lowpass-direct" rows of older runs are tagged "(direct conv)"); each gets a short table against
-# the default. Rows tagged "(CUDA graph)" replay the step captured as a CUDA graph (impl "lowpass-graph").
+# the default; likewise "(tiled conv)" (impl "lowpass-tiled": the default plus the tiled implicit-GEMM kernel for
+# the wide layers). Rows tagged "(CUDA graph)" replay the step captured as a CUDA graph (impl "lowpass-graph").
 # Usage: python3 bench/summarize_gpu.py gpu_bench.jsonl
 import json
 import os
@@ -36,7 +37,8 @@ def main():
     print("|---|---|---|---|---|---|---|---|---|---|")
     keys = sorted({(m, mo) for (_, m, mo) in runs if not mo.startswith("chain")})
     for impl_lp, impl_pt in (("lowpass", "pytorch"), ("lowpass-tf32", "pytorch-tf32"), ("lowpass-cudnn", "pytorch"),
-                             ("lowpass-im2col", "pytorch"), ("lowpass-direct", "pytorch"), ("lowpass-graph", "pytorch"),
+                             ("lowpass-im2col", "pytorch"), ("lowpass-tiled", "pytorch"), ("lowpass-direct", "pytorch"),
+                             ("lowpass-graph", "pytorch"),
                              ("lowpass-bf16", "pytorch-tf32")):
         for m, mo in keys:
             lp, pt = runs.get((impl_lp, m, mo)), runs.get((impl_pt, m, mo))
@@ -52,6 +54,7 @@ def main():
             mem = f"{lp[0].get('gpu_reserved_mb', 0):.0f} / {pt[0].get('gpu_reserved_mb') or 0:.0f}"
             tag = {"lowpass-tf32": " (TF32)", "lowpass-bf16": " (lowpass bf16 vs PyTorch TF32)",
                    "lowpass-cudnn": " (cuDNN conv)", "lowpass-direct": " (direct conv)", "lowpass-im2col": " (im2col conv)",
+                   "lowpass-tiled": " (tiled conv)",
                    "lowpass-graph": " (CUDA graph)"}.get(impl_lp, "")
             print(f"| {m} | {mo}{tag} | {batch} | {1e3 * tl:.2f} | {1e3 * tp:.2f} | {tp / tl:.2f}× | {tfl:.2f} | {pct} "
                   f"| {mallocs} | {mem} |")
@@ -83,6 +86,10 @@ def main():
            lambda r: "\nThe default conv backend (direct kernels for layers with <= 16 inputs or outputs per group, "
                      "im2col + cuBLAS for the rest) vs im2col + cuBLAS for every layer, same run:\n",
            "default", "im2col", "conv backend of the variant", lambda r: r.get("conv", "–"))
+    versus("lowpass-tiled",
+           lambda r: "\nThe default conv backend vs `tiled` (the default plus the tiled implicit-GEMM kernel for the "
+                     "wide layers' forward and input grad), same run:\n",
+           "default", "tiled", "conv backend of the variant", lambda r: r.get("conv", "–"))
     versus("lowpass-bf16",
            lambda r: "\nfloat32 GEMMs on bfloat16 tensor cores (--bf16: inputs rounded to bfloat16, float32 sums; "
                      "the direct kernels stay float32) vs the float32 default, same run:\n",

@@ -6,7 +6,8 @@
 # logs come back: $OUT/all.log (everything, appended as it runs), $OUT/gpu_bench.jsonl, $OUT/logs.tgz (per stage).
 # Runs from the repository root over .dev/ made by scripts/gpu_bundle.sh.
 # Usage: bash scripts/gpu_lease.sh [BUDGET_SECONDS=540] [STAGES="tests bench optim paths sanitize"]
-#   other stages: suite_direct, suite_cudnn, suite_im2col (the whole CUDA suite per conv backend), sanitize_direct,
+#   other stages: suite_direct, suite_cudnn, suite_im2col, suite_tiled (the whole CUDA suite per conv backend),
+#   sanitize_direct, sanitize_tiled,
 #   cli (scripts/gpu_cli_check.sh), profile (ncu: kernel time per step by kernel name)
 set -uo pipefail
 BUDGET=${1:-540}
@@ -49,6 +50,11 @@ for s in $STAGES; do
   suite_direct) LOWPASS_CUDA_CONV=direct TAIL_BYTES=12000 stage suite_direct 150 lowpass_tests -ts=cuda ;;
   suite_cudnn) LOWPASS_CUDA_CONV=cudnn TAIL_BYTES=12000 stage suite_cudnn 150 lowpass_tests -ts=cuda ;;
   suite_im2col) LOWPASS_CUDA_CONV=im2col TAIL_BYTES=12000 stage suite_im2col 150 lowpass_tests -ts=cuda ;;
+  suite_tiled) LOWPASS_CUDA_CONV=tiled TAIL_BYTES=12000 stage suite_tiled 150 lowpass_tests -ts=cuda ;;
+  sanitize_tiled)
+    stage memcheck_tiled 60 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tc='*tiled*'
+    stage racecheck_tiled 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='*tiled*'
+    ;;
   cli) TAIL_BYTES=8000 stage cli 120 bash scripts/gpu_cli_check.sh ;;  # train/predict/attribute --device cuda vs cpu
   profile)
     # Where a training step's GPU time goes: Nsight Compute's duration of every kernel of 2 steps (1 warm-up, 1

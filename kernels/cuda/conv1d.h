@@ -28,6 +28,10 @@ void conv1d_corr_wgrad_scatter(const int8_t* codes, const Tensor& dy, Tensor& dw
 // Direct kernels for layers with few inputs or outputs per group (kernels/cuda/conv_direct.h), no im2col:
 // y = corr(x, w) + bias, one thread per output; dw = Σ dy ⊗ x, one block per (output, input channel, 8 taps).
 void conv1d_corr_direct(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
+// The tiled (implicit-GEMM) float32 correlation for wide layers (kernels/cuda/conv_tiled.h; LOWPASS_CUDA_CONV=tiled).
+// Returns false, having written nothing, when it cannot take the problem (not float32, shared memory over 48 KiB,
+// batch·groups over 65535).
+bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
 void conv1d_corr_wgrad_direct(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 
 // conv1d in the ops' terms (engine/ops.h Conv1dOpts), as cpu::conv1d_*_cpu: the forward and the weight

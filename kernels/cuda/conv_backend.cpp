@@ -10,14 +10,22 @@
 namespace lowpass::cuda {
 
 const char* conv_backend_name(ConvBackend b) {
-  return b == ConvBackend::Cudnn ? "cudnn" : b == ConvBackend::Direct ? "direct" : "im2col";
+  switch (b) {
+    case ConvBackend::Cudnn: return "cudnn";
+    case ConvBackend::Direct: return "direct";
+    case ConvBackend::Tiled: return "tiled";
+    case ConvBackend::Im2col: break;
+  }
+  return "im2col";
 }
 
 ConvBackend parse_conv_backend(std::string_view s, const char* what) {
   if (s == "im2col") return ConvBackend::Im2col;
   if (s == "direct") return ConvBackend::Direct;
   if (s == "cudnn") return ConvBackend::Cudnn;
-  throw Error(detail::concat(what, ": unknown CUDA convolution backend '", s, "' (expected im2col, direct or cudnn)"));
+  if (s == "tiled") return ConvBackend::Tiled;
+  throw Error(detail::concat(what, ": unknown CUDA convolution backend '", s,
+                             "' (expected im2col, direct, cudnn or tiled)"));
 }
 
 ConvBackend conv_backend_from_env_value(const char* value) {

@@ -1,8 +1,10 @@
 // Which implementation CUDA conv1d uses for its dense correlations: `direct` (the default) = im2col + cuBLAS plus
 // the direct kernels for layers with at most 16 inputs or outputs per group (kernels/cuda/conv_direct.h; verified
 // and faster on an H200, docs/cuda.md), `im2col` = im2col + cuBLAS alone with the one-hot gather for a DNA first
-// layer (the default before), or cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu). Chosen per Context with cuda::set_conv_backend, or for every Context by
-// LOWPASS_CUDA_CONV=im2col|direct|cudnn (read once).
+// layer (the default before), cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu), or `tiled` =
+// `direct` plus the tiled implicit-GEMM float32 kernel for the wide layers' forward and input grad (opt-in,
+// kernels/cuda/conv_tiled.h; not yet run on a GPU). Chosen per Context with cuda::set_conv_backend, or for every Context by
+// LOWPASS_CUDA_CONV=im2col|direct|cudnn|tiled (read once).
 // Test: build-cuda/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'  (the parser's case runs without a GPU).
 #pragma once
 #include <string>
@@ -14,11 +16,11 @@ class Context;
 
 namespace lowpass::cuda {
 
-enum class ConvBackend { Im2col, Direct, Cudnn };
+enum class ConvBackend { Im2col, Direct, Cudnn, Tiled };
 
-const char* conv_backend_name(ConvBackend b);  // "im2col" | "direct" | "cudnn"
-// "im2col", "direct" or "cudnn" (exactly); anything else throws lowpass::Error naming `what` (a flag or variable),
-// the value and the choices.
+const char* conv_backend_name(ConvBackend b);  // "im2col" | "direct" | "cudnn" | "tiled"
+// "im2col", "direct", "cudnn" or "tiled" (exactly); anything else throws lowpass::Error naming `what` (a flag or
+// variable), the value and the choices.
 ConvBackend parse_conv_backend(std::string_view s, const char* what);
 // LOWPASS_CUDA_CONV's value as the default backend: Direct when unset (nullptr) or empty, else parsed.
 ConvBackend conv_backend_from_env_value(const char* value);

@@ -1,0 +1,161 @@
+// The tiled (implicit-GEMM) float32 correlation for wide conv1d layers (kernels/cuda/conv_tiled.h): every block run
+// on the host phase by phase — all threads' loads, then all threads' computes, per chunk, with the shared tiles
+// poisoned (NaN) before each chunk so an element no thread loaded shows — against the CPU conv (every machine), and
+// the CUDA kernel and LOWPASS_CUDA_CONV=tiled's dispatch against the CPU on a GPU (skip without one).
+// Run: build-dev/tests/lowpass_tests -ts=cuda -tc='*tiled*'
+#include <doctest/doctest.h>
+
+#include <cmath>
+#include <limits>
+#include <vector>
+
+#include "kernels/cpu/conv1d.h"
+#include "kernels/cuda/conv_tiled.h"
+#include "tests/cuda_test.h"
+#include "tests/gradcheck.h"
+#ifdef LOWPASS_HAVE_CUDA
+#include "kernels/cuda/conv1d.h"
+#include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/runtime.h"
+#endif
+
+using namespace lowpass;
+using namespace lowpass::test;
+
+namespace {
+
+struct Geo {
+  int64_t B, G, C, O, Lin, K, d, pl, pr;
+};
+
+// The binary model's wide layers (64 -> 64, K 15 and 13, 'valid'), BPNet's dilated trunk (64 -> 64, K 3, 'same',
+// d 2 and 64), an input grad's geometry (p = d(K-1) - pad), and awkward sizes: channels not a multiple of the
+// 8-channel chunk, two output-channel tiles with a partial one, two position tiles with a partial one, groups,
+// crops (negative padding), B = 1, one output position.
+const Geo kGeos[] = {
+    {2, 1, 64, 64, 300, 15, 1, 0, 0},  {2, 1, 64, 64, 286, 13, 1, 0, 0},  {2, 1, 64, 64, 300, 3, 2, 2, 2},
+    {1, 1, 64, 64, 300, 3, 64, 64, 64}, {2, 1, 64, 64, 286, 15, 1, 14, 14}, {3, 1, 20, 70, 129, 5, 3, 6, 6},
+    {2, 2, 17, 33, 140, 7, 2, 0, 0},    {2, 1, 24, 40, 97, 3, 1, -3, -2},   {1, 1, 9, 65, 11, 11, 1, 0, 0},
+};
+
+cpu::CorrGeom corr_geom(const Geo& q) {
+  const int64_t Lout = q.Lin + q.pl + q.pr - q.d * (q.K - 1);
+  return {q.B, q.G, q.C, q.O, q.Lin, Lout, q.K, q.d, q.pl};
+}
+cuda::DirectGeom dgeom(const cpu::CorrGeom& g) { return {g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p}; }
+
+// The kernel's work on the host: every block, its chunks' loads by all 128 threads (after NaN-filling the tiles),
+// then all computes, then all stores.
+std::vector<float> run_host(const Tensor& x, const Tensor& w, const Tensor& bias, const cpu::CorrGeom& cg) {
+  const cuda::DirectGeom g = dgeom(cg);
+  std::vector<float> y(static_cast<size_t>(g.B * g.G * g.O * g.Lout), std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> ws(static_cast<size_t>(cuda::tiled_ws_floats(g)));
+  std::vector<float> xs(static_cast<size_t>(cuda::kTiledC * cuda::tiled_xw(g)));
+  std::vector<float> acc(static_cast<size_t>(cuda::kTiledThreads) * 64);
+  auto acc_of = [&](int tid) -> float(&)[8][8] { return *reinterpret_cast<float(*)[8][8]>(&acc[size_t(tid) * 64]); };
+  for (int64_t bz = 0; bz < g.B * g.G; ++bz)
+    for (int64_t by = 0; by < cuda::tiled_grid_y(g); ++by)
+      for (int64_t bx = 0; bx < cuda::tiled_grid_x(g); ++bx) {
+        const cuda::TiledBlock blk = cuda::tiled_block(g, bx, by, bz);
+        std::fill(acc.begin(), acc.end(), 0.f);
+        for (int64_t c0 = 0; c0 < g.C; c0 += cuda::kTiledC) {
+          std::fill(ws.begin(), ws.end(), std::numeric_limits<float>::quiet_NaN());
+          std::fill(xs.begin(), xs.end(), std::numeric_limits<float>::quiet_NaN());
+          for (int tid = 0; tid < cuda::kTiledThreads; ++tid)
+            cuda::tiled_load<float>(x.data<float>(), w.data<float>(), ws.data(), xs.data(), g, blk, c0, tid);
+          for (int tid = 0; tid < cuda::kTiledThreads; ++tid) cuda::tiled_compute(ws.data(), xs.data(), g, tid, acc_of(tid));
+        }
+        for (int tid = 0; tid < cuda::kTiledThreads; ++tid)
+          cuda::tiled_store<float>(y.data(), bias.defined() ? bias.data<float>() : nullptr, g, blk, tid, acc_of(tid));
+      }
+  return y;
+}
+
+}  // namespace
+
+TEST_SUITE("cuda") {
+TEST_CASE("tiled conv1d arithmetic (wide layers) equals the CPU conv over every block, phase by phase (host)") {
+  Context ctx(2, 95);
+  for (const Geo& q : kGeos) {
+    INFO("B ", q.B, " G ", q.G, " C ", q.C, " O ", q.O, " Lin ", q.Lin, " K ", q.K, " d ", q.d, " pad ", q.pl, "/",
+         q.pr);
+    const cpu::CorrGeom g = corr_geom(q);
+    REQUIRE(g.Lout >= 1);
+    REQUIRE(cuda::tiled_fits(dgeom(g)));
+    Tensor x = Tensor::uniform(ctx, {g.B, g.G * g.C, g.Lin}, -1, 1);
+    Tensor w = Tensor::uniform(ctx, {g.G * g.O, g.C, g.K}, -1, 1);
+    Tensor bias = Tensor::uniform(ctx, {g.G * g.O}, -1, 1);
+    for (bool with_bias : {true, false}) {
+      Tensor ref = Tensor::empty(ctx, {g.B, g.G * g.O, g.Lout});
+      cpu::conv1d_corr(x, w, with_bias ? bias : Tensor(), ref, g);
+      const std::vector<float> got = run_host(x, w, with_bias ? bias : Tensor(), g);
+      bool all_written = true;
+      for (float v : got) all_written = all_written && std::isfinite(v);
+      CHECK(all_written);  // every output stored once, from tiles with no unloaded (NaN) element
+      CHECK(rel_err(std::vector<double>(got.begin(), got.end()), ref.to_vector<double>()) <= 1e-5);
+    }
+  }
+  // What it declines: a K 75 head (the weight tile alone needs 8·75·68 floats), an empty batch, float64 by dtype
+  // (checked by conv1d_corr_tiled itself).
+  CHECK_FALSE(cuda::tiled_fits({2, 1, 64, 2, 1074, 1000, 75, 1, 0}));
+  CHECK_FALSE(cuda::tiled_fits({0, 1, 64, 64, 100, 100, 3, 1, 1}));
+  CHECK(cuda::tiled_fits({256, 1, 64, 64, 986, 972, 15, 1, 0}));
+  CHECK(cuda::tiled_fits({128, 1, 64, 64, 1346, 1346, 3, 64, 64}));
+}
+
+#ifdef LOWPASS_HAVE_CUDA
+TEST_CASE("tiled conv1d kernel on the GPU matches the CPU, directly and as LOWPASS_CUDA_CONV=tiled (float32 1e-5)") {
+  LP_SKIP_WITHOUT_GPU();
+  Context ctx(2, 96);
+  for (const Geo& q : kGeos) {
+    const cpu::CorrGeom g = corr_geom(q);
+    INFO("B ", q.B, " G ", q.G, " C ", q.C, " O ", q.O, " Lin ", q.Lin, " K ", q.K, " d ", q.d, " pad ", q.pl, "/",
+         q.pr);
+    Tensor x = Tensor::uniform(ctx, {g.B, g.G * g.C, g.Lin}, -1, 1), w = Tensor::uniform(ctx, {g.G * g.O, g.C, g.K}, -1, 1);
+    Tensor bias = Tensor::uniform(ctx, {g.G * g.O}, -1, 1);
+    Tensor ref = Tensor::empty(ctx, {g.B, g.G * g.O, g.Lout});
+    cpu::conv1d_corr(x, w, bias, ref, g);
+    Tensor got = gpu_out(ctx, ref.shape(), DType::F32);
+    CHECK(cuda::conv1d_corr_tiled(x.to(kGpu), w.to(kGpu), bias.to(kGpu), got, g));
+    cuda::synchronize(0);
+    CHECK(rel(got, ref) <= 1e-5);
+    CHECK(canaries_intact(got));
+  }
+  // float64 and a too-large weight tile decline, writing nothing.
+  {
+    const cpu::CorrGeom g{1, 1, 64, 64, 50, 48, 3, 1, 0};
+    Tensor x = Tensor::uniform(ctx, {1, 64, 50}, -1, 1, DType::F64).to(kGpu);
+    Tensor w = Tensor::uniform(ctx, {64, 64, 3}, -1, 1, DType::F64).to(kGpu);
+    Tensor y = gpu_out(ctx, {1, 64, 48}, DType::F64);
+    CHECK_FALSE(cuda::conv1d_corr_tiled(x, w, Tensor(), y, g));
+  }
+  // Through conv1d_*_cuda with the backend set on the Context: forward and input grad on the tiled kernel (wide
+  // layers), the weight grad on im2col, the few-channel layers on the direct kernels.
+  Context tc(2, 97);
+  cuda::set_conv_backend(tc, 0, cuda::ConvBackend::Tiled);
+  struct Case { int64_t B, C, O, L, K, d, pad; };
+  for (const Case& c : {Case{4, 64, 64, 400, 15, 1, 0}, Case{3, 64, 64, 300, 3, 16, 16}, Case{2, 4, 64, 200, 21, 1, 10},
+                        Case{2, 64, 2, 150, 75, 1, 0}}) {
+    INFO("B ", c.B, " C ", c.C, " O ", c.O, " L ", c.L, " K ", c.K, " d ", c.d, " pad ", c.pad);
+    const Conv1dOpts o{c.d, c.pad, c.pad, 1};
+    const int64_t Lout = c.L + 2 * c.pad - c.d * (c.K - 1);
+    Tensor x = Tensor::uniform(tc, {c.B, c.C, c.L}, -1, 1), w = Tensor::uniform(tc, {c.O, c.C, c.K}, -1, 1);
+    Tensor bias = Tensor::uniform(tc, {c.O}, -1, 1), dy = Tensor::uniform(tc, {c.B, c.O, Lout}, -1, 1);
+    Tensor y = Tensor::empty(tc, dy.shape()), dx = Tensor::empty(tc, x.shape()), dw = Tensor::empty(tc, w.shape());
+    cpu::conv1d_fwd_cpu(x, w, bias, y, o);
+    cpu::conv1d_bwd_input_cpu(dy, w, dx, o);
+    cpu::conv1d_bwd_weight_cpu(x, dy, dw, o);
+    Tensor yg = gpu_out(tc, y.shape(), DType::F32), dxg = gpu_out(tc, x.shape(), DType::F32);
+    Tensor dwg = gpu_out(tc, w.shape(), DType::F32);
+    cuda::conv1d_fwd_cuda(x.to(kGpu), w.to(kGpu), bias.to(kGpu), yg, o);
+    cuda::conv1d_bwd_input_cuda(dy.to(kGpu), w.to(kGpu), dxg, o);
+    cuda::conv1d_bwd_weight_cuda(x.to(kGpu), dy.to(kGpu), dwg, o);
+    cuda::synchronize(0);
+    CHECK(rel(yg, y) <= 1e-5);
+    CHECK(rel(dxg, dx) <= 1e-5);
+    CHECK(rel(dwg, dw) <= 1e-5);
+    CHECK((canaries_intact(yg) && canaries_intact(dxg) && canaries_intact(dwg)));
+  }
+}
+#endif
+}
