@@ -1,5 +1,5 @@
 // CUDA twin of the fused Fourier-prior chain (kernels/cpu/prior.h): one kernel for |a| summed over bases and
-// Gaussian smoothing, batched R2C cuFFT over every row of the batch (plans depend on B and L only), one block per
+// Gaussian smoothing (tiled: kernels/cuda/prior_tiles.h), batched R2C cuFFT over every row of the batch (plans depend on B and L only), one block per
 // row for |X|, D and N; backward: one kernel for dX (packed for C2R), C2R, one kernel for smoothing-adjoint × sign.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1.
 #include <map>
@@ -13,6 +13,7 @@
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/cuda_state.h"
 #include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/prior_tiles.h"
 #include "kernels/cuda/spectral_common.cuh"
 
 namespace lowpass::cuda {
@@ -20,30 +21,30 @@ namespace {
 
 constexpr int kThreads = 256;
 constexpr int kRowThreads = 128;
-constexpr int kMaxPriorTaps = 63;
+constexpr int kMaxPriorTaps = kPriorMaxTaps;
 
 #define LP_GRID_STRIDE(i, n)                                                                    \
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
        i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 
 
-// s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| (0 outside [0, L)), bases summed first as the CPU does.
+// s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| (0 outside [0, L)), bases summed first as the CPU does. Grid
+// (position tiles, rows), rows strided by gridDim.y; the window and the taps staged in shared memory
+// (kernels/cuda/prior_tiles.h).
 template <typename T>
-__global__ void prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, int64_t total, int64_t C, int64_t L,
-                                    const Taps<T> taps) {
-  const int r = taps.n / 2;
-  LP_GRID_STRIDE(e, total) {
-    const int64_t l = e % L, b = e / L;
-    const T* row = a + b * C * L;
-    T acc = 0;
-    for (int j = 0; j < taps.n; ++j) {
-      const int64_t src = l + j - r;
-      if (src < 0 || src >= L) continue;
-      T u = 0;
-      for (int64_t c = 0; c < C; ++c) u += abs(row[c * L + src]);
-      acc += taps.v[j] * u;
-    }
-    s[e] = acc;
+__global__ void __launch_bounds__(kPriorTile)
+    prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, int64_t B, int64_t C, int64_t L,
+                        const Taps<T> taps) {
+  __shared__ T tp[kPriorMaxTaps];
+  __shared__ T u[kPriorWindow];
+  const int r = taps.n / 2, tid = static_cast<int>(threadIdx.x);
+  if (tid < taps.n) tp[tid] = taps.v[tid];
+  const int64_t l0 = static_cast<int64_t>(blockIdx.x) * kPriorTile, l = l0 + tid;
+  for (int64_t b = blockIdx.y; b < B; b += gridDim.y) {
+    __syncthreads();  // the previous row's window has been read
+    prior_sum_abs_load(a, u, b, l0, C, L, r, tid);
+    __syncthreads();
+    if (l < L) s[b * L + l] = prior_smooth_at(u, tp, taps.n, tid);
   }
 }
 
@@ -97,26 +98,29 @@ __global__ void prior_dspec_kernel(const typename Cx<T>::type* __restrict__ z, c
   }
 }
 
-// da[b, c, l] = sign(a)·Σ_j taps[j]·ds[b, l + j − r] (symmetric taps: the smoothing is self-adjoint).
+// da[b, c, l] = sign(a)·Σ_j taps[j]·ds[b, l + j − r] (symmetric taps: the smoothing is self-adjoint), the
+// smoothed value computed once per position for all bases; 0 for rows not selected. Grid as prior_smooth_kernel.
 template <typename T>
-__global__ void prior_dattr_kernel(const T* __restrict__ a, const T* __restrict__ ds, const int64_t* __restrict__ pos,
-                                   T* __restrict__ da, int64_t total, int64_t C, int64_t L, const Taps<T> taps) {
-  const int r = taps.n / 2;
-  LP_GRID_STRIDE(e, total) {
-    const int64_t l = e % L, b = e / (C * L);
-    T v = 0;
-    if (pos[b] >= 0) {
-      const T* row = ds + b * L;
-      T du = 0;
-      for (int j = 0; j < taps.n; ++j) {
-        const int64_t src = l + j - r;
-        if (src >= 0 && src < L) du += taps.v[j] * row[src];
-      }
-      const T av = a[e];
-      v = (av > T(0) ? du : av < T(0) ? -du : T(0));
-    }
-    da[e] = v;
+__global__ void __launch_bounds__(kPriorTile)
+    prior_dattr_kernel(const T* __restrict__ a, const T* __restrict__ ds, const int64_t* __restrict__ pos,
+                       T* __restrict__ da, int64_t B, int64_t C, int64_t L, const Taps<T> taps) {
+  __shared__ T tp[kPriorMaxTaps];
+  __shared__ T v[kPriorWindow];
+  const int r = taps.n / 2, tid = static_cast<int>(threadIdx.x);
+  if (tid < taps.n) tp[tid] = taps.v[tid];
+  const int64_t l0 = static_cast<int64_t>(blockIdx.x) * kPriorTile, l = l0 + tid;
+  for (int64_t b = blockIdx.y; b < B; b += gridDim.y) {
+    const bool selected = pos[b] >= 0;  // the same for the whole block
+    __syncthreads();
+    if (selected) prior_row_load(ds, v, b, l0, L, r, tid);
+    __syncthreads();
+    if (l < L) prior_dattr_store(a, da, selected ? prior_smooth_at(v, tp, taps.n, tid) : T(0), selected, b, l, C, L);
   }
+}
+
+// Grid of the tiled smoothing kernels: position tiles × rows (at most 65535; the kernels stride over the rest).
+dim3 prior_tile_grid(int64_t B, int64_t L) {
+  return dim3(static_cast<unsigned>((L + kPriorTile - 1) / kPriorTile), static_cast<unsigned>(B < 65535 ? B : 65535));
 }
 
 template <typename T>
@@ -179,8 +183,8 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     const T* w = device_weights<T>(wf, dev);
     auto pos = device_positions(B, rows, dev);
     saved.cuda_pos = pos;
-    prior_smooth_kernel<T><<<grid_1d(st, B * L, kThreads), kThreads, 0, st.stream>>>(
-        attr.data<T>(), s.get(), B * L, C, L, make_taps<T>(taps));
+    prior_smooth_kernel<T><<<prior_tile_grid(B, L), kPriorTile, 0, st.stream>>>(attr.data<T>(), s.get(), B, C, L,
+                                                                               make_taps<T>(taps));
     LP_CUDA_LAUNCH_CHECK();
     Z* z = reinterpret_cast<Z*>(saved.spec.data<T>());
     if constexpr (std::is_same_v<T, float>) {
@@ -216,8 +220,8 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     } else {
       LP_CUFFT_CHECK(cufftExecZ2D(st.fft_plan(CUFFT_Z2D, L, B), dz.get(), ds.get()));
     }
-    prior_dattr_kernel<T><<<grid_1d(st, B * C * L, kThreads), kThreads, 0, st.stream>>>(
-        attr.data<T>(), ds.get(), pos->get(), dattr.data<T>(), B * C * L, C, L, make_taps<T>(taps));
+    prior_dattr_kernel<T><<<prior_tile_grid(B, L), kPriorTile, 0, st.stream>>>(
+        attr.data<T>(), ds.get(), pos->get(), dattr.data<T>(), B, C, L, make_taps<T>(taps));
     LP_CUDA_LAUNCH_CHECK();
   });
 }
