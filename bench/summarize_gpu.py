@@ -88,7 +88,7 @@ def main():
            "default", "im2col", "conv backend of the variant", lambda r: r.get("conv", "–"))
     versus("lowpass-tiled",
            lambda r: "\nThe default conv backend vs `tiled` (the default plus the tiled implicit-GEMM kernel for the "
-                     "wide layers' forward and input grad), same run:\n",
+                     "wide layers), same run:\n",
            "default", "tiled", "conv backend of the variant", lambda r: r.get("conv", "–"))
     versus("lowpass-bf16",
            lambda r: "\nfloat32 GEMMs on bfloat16 tensor cores (--bf16: inputs rounded to bfloat16, float32 sums; "

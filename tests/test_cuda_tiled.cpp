@@ -71,9 +71,74 @@ std::vector<float> run_host(const Tensor& x, const Tensor& w, const Tensor& bias
   return y;
 }
 
+// The weight-grad kernel on the host: every block of every split, its chunks' loads by all threads (tiles
+// NaN-filled first), then all computes, then the stores into the partials; then the in-order sum of the splits.
+std::vector<float> run_wgrad_host(const Tensor& x, const Tensor& dy, const cpu::CorrGeom& cg, int64_t S) {
+  const cuda::DirectGeom g = dgeom(cg);
+  const int64_t n = g.G * g.O * g.C * g.K;
+  std::vector<float> part(static_cast<size_t>(S * n), std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> dys(static_cast<size_t>(cuda::wgrad_dys_floats()));
+  std::vector<float> xs(static_cast<size_t>(cuda::wgrad_cb(g) * cuda::wgrad_xw(g)));
+  std::vector<float> acc(static_cast<size_t>(cuda::kTiledThreads) * 64);
+  auto acc_of = [&](int tid) -> float(&)[8][8] { return *reinterpret_cast<float(*)[8][8]>(&acc[size_t(tid) * 64]); };
+  const int64_t chunks = g.B * cuda::wgrad_chunks_per_item(g);
+  for (int64_t bz = 0; bz < g.G * S; ++bz)
+    for (int64_t by = 0; by < cuda::wgrad_cblocks(g); ++by)
+      for (int64_t bx = 0; bx < cuda::wgrad_otiles(g); ++bx) {
+        const cuda::WgradBlock blk = cuda::wgrad_block(g, S, bx, by, bz);
+        std::fill(acc.begin(), acc.end(), 0.f);
+        for (int64_t q = blk.s; q < chunks; q += S) {
+          std::fill(dys.begin(), dys.end(), std::numeric_limits<float>::quiet_NaN());
+          std::fill(xs.begin(), xs.end(), std::numeric_limits<float>::quiet_NaN());
+          for (int tid = 0; tid < cuda::kTiledThreads; ++tid)
+            cuda::wgrad_load(x.data<float>(), dy.data<float>(), dys.data(), xs.data(), g, blk, q, tid);
+          for (int tid = 0; tid < cuda::kTiledThreads; ++tid) cuda::wgrad_compute(dys.data(), xs.data(), g, tid, acc_of(tid));
+        }
+        for (int tid = 0; tid < cuda::kTiledThreads; ++tid) cuda::wgrad_store(part.data(), g, blk, tid, acc_of(tid));
+      }
+  std::vector<float> dw(static_cast<size_t>(n));
+  for (int64_t e = 0; e < n; ++e) {
+    double v = 0;
+    for (int64_t s = 0; s < S; ++s) v += part[static_cast<size_t>(s * n + e)];
+    dw[static_cast<size_t>(e)] = static_cast<float>(v);
+  }
+  return dw;
+}
+
 }  // namespace
 
 TEST_SUITE("cuda") {
+TEST_CASE("tiled conv1d weight grad equals the CPU's over every block and split, phase by phase (host)") {
+  Context ctx(2, 98);
+  for (const Geo& q : kGeos) {
+    INFO("B ", q.B, " G ", q.G, " C ", q.C, " O ", q.O, " Lin ", q.Lin, " K ", q.K, " d ", q.d, " pad ", q.pl, "/",
+         q.pr);
+    const cpu::CorrGeom g = corr_geom(q);
+    if (!cuda::wgrad_tiled_fits(dgeom(g))) {
+      MESSAGE("not taken by the tiled weight grad (K > 16 or shared memory): K " << q.K << " d " << q.d);
+      continue;
+    }
+    Tensor x = Tensor::uniform(ctx, {g.B, g.G * g.C, g.Lin}, -1, 1);
+    Tensor dy = Tensor::uniform(ctx, {g.B, g.G * g.O, g.Lout}, -1, 1);
+    Tensor ref = Tensor::empty(ctx, {g.G * g.O, g.C, g.K});
+    cpu::conv1d_corr_wgrad(x, dy, ref, g);
+    const int64_t chunks = g.B * cuda::wgrad_chunks_per_item(dgeom(g));
+    for (int64_t S : {int64_t{1}, int64_t{3}, chunks}) {
+      INFO("splits ", S);
+      const std::vector<float> got = run_wgrad_host(x, dy, g, S);
+      bool all_written = true;
+      for (float v : got) all_written = all_written && std::isfinite(v);
+      CHECK(all_written);  // every partial written, from tiles with no unloaded (NaN) element
+      CHECK(rel_err(std::vector<double>(got.begin(), got.end()), ref.to_vector<double>()) <= 1e-5);
+    }
+  }
+  CHECK(cuda::wgrad_tiled_fits({256, 1, 64, 64, 986, 972, 15, 1, 0}));
+  CHECK(cuda::wgrad_tiled_fits({128, 1, 64, 64, 1346, 1346, 3, 64, 64}));
+  CHECK_FALSE(cuda::wgrad_tiled_fits({2, 1, 64, 2, 1074, 1000, 75, 1, 0}));  // K 75: im2col (or direct)
+  CHECK(cuda::wgrad_cb({1, 1, 64, 64, 10, 10, 15, 1, 0}) == 8);
+  CHECK(cuda::wgrad_cb({1, 1, 64, 64, 10, 10, 3, 1, 0}) == 42);
+}
+
 TEST_CASE("tiled conv1d arithmetic (wide layers) equals the CPU conv over every block, phase by phase (host)") {
   Context ctx(2, 95);
   for (const Geo& q : kGeos) {
@@ -104,7 +169,7 @@ TEST_CASE("tiled conv1d arithmetic (wide layers) equals the CPU conv over every 
 }
 
 #ifdef LOWPASS_HAVE_CUDA
-TEST_CASE("tiled conv1d kernel on the GPU matches the CPU, directly and as LOWPASS_CUDA_CONV=tiled (float32 1e-5)") {
+TEST_CASE("tiled conv1d kernels on the GPU match the CPU, directly and as LOWPASS_CUDA_CONV=tiled (float32 1e-5)") {
   LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 96);
   for (const Geo& q : kGeos) {
@@ -120,6 +185,16 @@ TEST_CASE("tiled conv1d kernel on the GPU matches the CPU, directly and as LOWPA
     cuda::synchronize(0);
     CHECK(rel(got, ref) <= 1e-5);
     CHECK(canaries_intact(got));
+    Tensor dy = Tensor::uniform(ctx, ref.shape(), -1, 1), dwr = Tensor::empty(ctx, w.shape());
+    cpu::conv1d_corr_wgrad(x, dy, dwr, g);
+    Tensor dwg = gpu_out(ctx, w.shape(), DType::F32);
+    if (cuda::conv1d_corr_wgrad_tiled(x.to(kGpu), dy.to(kGpu), dwg, g)) {
+      cuda::synchronize(0);
+      CHECK(rel(dwg, dwr) <= 1e-5);
+      CHECK(canaries_intact(dwg));
+    } else {
+      CHECK_FALSE(cuda::wgrad_tiled_fits(dgeom(g)));
+    }
   }
   // float64 and a too-large weight tile decline, writing nothing.
   {
@@ -129,8 +204,8 @@ TEST_CASE("tiled conv1d kernel on the GPU matches the CPU, directly and as LOWPA
     Tensor y = gpu_out(ctx, {1, 64, 48}, DType::F64);
     CHECK_FALSE(cuda::conv1d_corr_tiled(x, w, Tensor(), y, g));
   }
-  // Through conv1d_*_cuda with the backend set on the Context: forward and input grad on the tiled kernel (wide
-  // layers), the weight grad on im2col, the few-channel layers on the direct kernels.
+  // Through conv1d_*_cuda with the backend set on the Context: forward, input grad and weight grad on the tiled
+  // kernels (wide layers), the few-channel layers on the direct kernels.
   Context tc(2, 97);
   cuda::set_conv_backend(tc, 0, cuda::ConvBackend::Tiled);
   struct Case { int64_t B, C, O, L, K, d, pad; };

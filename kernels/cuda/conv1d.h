@@ -32,6 +32,9 @@ void conv1d_corr_direct(const Tensor& x, const Tensor& w, const Tensor& bias, Te
 // Returns false, having written nothing, when it cannot take the problem (not float32, shared memory over 48 KiB,
 // batch·groups over 65535).
 bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
+// dw = Σ dy ⊗ x by the tiled float32 weight-grad kernel (split over positions, partials added in order); false,
+// having written nothing, when it cannot take the problem (not float32, K > 16, shared memory over 48 KiB).
+bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 void conv1d_corr_wgrad_direct(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 
 // conv1d in the ops' terms (engine/ops.h Conv1dOpts), as cpu::conv1d_*_cpu: the forward and the weight

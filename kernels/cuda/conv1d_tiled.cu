@@ -5,6 +5,7 @@
 #include "kernels/cuda/conv1d.h"
 #include "kernels/cuda/conv_tiled.h"
 #include "kernels/cuda/cuda_state.h"
+#include "kernels/cuda/device_buffer.h"
 
 namespace lowpass::cuda {
 namespace {
@@ -30,7 +31,68 @@ __global__ void __launch_bounds__(kTiledThreads)
   tiled_store<float>(y, bias, g, blk, static_cast<int>(threadIdx.x), acc);
 }
 
+__global__ void __launch_bounds__(kTiledThreads)
+    tiled_wgrad_kernel(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part,
+                       DirectGeom g, int64_t S) {
+  extern __shared__ float4 smem4[];
+  float* dys = reinterpret_cast<float*>(smem4);
+  float* xs = dys + wgrad_dys_floats();
+  const WgradBlock blk = wgrad_block(g, S, blockIdx.x, blockIdx.y, blockIdx.z);
+  float acc[8][8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+  const int64_t chunks = g.B * wgrad_chunks_per_item(g);
+  for (int64_t q = blk.s; q < chunks; q += S) {
+    wgrad_load(x, dy, dys, xs, g, blk, q, static_cast<int>(threadIdx.x));
+    __syncthreads();
+    wgrad_compute(dys, xs, g, static_cast<int>(threadIdx.x), acc);
+    __syncthreads();
+  }
+  wgrad_store(part, g, blk, static_cast<int>(threadIdx.x), acc);
+}
+
+// dw[e] = Σ_s part[s·n + e], in split order, summed in double.
+__global__ void tiled_wgrad_reduce_kernel(const float* __restrict__ part, float* __restrict__ dw, int64_t n,
+                                          int64_t S) {
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    double v = 0;
+    for (int64_t s = 0; s < S; ++s) v += part[s * n + e];
+    dw[e] = static_cast<float>(v);
+  }
+}
+
 }  // namespace
+
+int64_t tiled_wgrad_splits(const DirectGeom& g, int sms) {
+  const int64_t per_split = wgrad_otiles(g) * wgrad_cblocks(g) * g.G;  // blocks of one split
+  const int64_t chunks = g.B * wgrad_chunks_per_item(g);
+  int64_t S = (int64_t{4} * sms + per_split - 1) / per_split;  // about 4 blocks per multiprocessor
+  if (S > chunks) S = chunks;
+  if (S > 65535 / g.G) S = 65535 / g.G;
+  return S < 1 ? 1 : S;
+}
+
+bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
+  const DirectGeom dg{g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p};
+  if (x.dtype() != DType::F32 || !wgrad_tiled_fits(dg) || g.G > 65535) return false;
+  const CudaState& st = state_of(x);
+  const int64_t S = tiled_wgrad_splits(dg, st.sm_count);
+  const int64_t n = dw.numel();
+  DeviceBuffer<float> part(static_cast<size_t>(S * n), x.device().index);
+  const dim3 grid(static_cast<unsigned>(wgrad_otiles(dg)), static_cast<unsigned>(wgrad_cblocks(dg)),
+                  static_cast<unsigned>(g.G * S));
+  const size_t smem = static_cast<size_t>(wgrad_smem_floats(dg)) * sizeof(float);
+  tiled_wgrad_kernel<<<grid, kTiledThreads, smem, st.stream>>>(x.data<float>(), dy.data<float>(), part.get(), dg, S);
+  LP_CUDA_LAUNCH_CHECK();
+  constexpr int kReduceThreads = 256;
+  tiled_wgrad_reduce_kernel<<<grid_1d(st, n, kReduceThreads), kReduceThreads, 0, st.stream>>>(part.get(),
+                                                                                            dw.data<float>(), n, S);
+  LP_CUDA_LAUNCH_CHECK();
+  return true;
+}
 
 bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
   const DirectGeom dg{g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p};

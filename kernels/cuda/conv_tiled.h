@@ -6,7 +6,7 @@
 // (channel, tap) two broadcast float4 weight loads and 8 conflict-free x loads feed 64 FMAs, where im2col writes and
 // reads a C·K-row matrix per position (≈ 1 GB per pass for the binary model's 64 → 64, K 15 layer at batch 256).
 // It serves the forward and, through the flipped-transposed weights conv1d.cu already builds, the input grad; the
-// weight grad stays on im2col + cuBLAS.
+// weight grad has its own tiled kernel (below).
 // The load, compute and store phases are host-device functions over one thread's share, so the host test runs every
 // block phase by phase (all loads, then all computes, per chunk) against the CPU conv (tests/test_cuda_direct.cpp);
 // kernels/cuda/conv1d_tiled.cu wraps them with shared memory and barriers.
@@ -114,6 +114,108 @@ LP_DIRECT_HD inline void tiled_store(T* y, const T* bias, const DirectGeom& g, c
     for (int j = 0; j < 8; ++j) {
       const int64_t t = blk.t0 + tt + 16 * j;
       if (t < g.Lout) yr[t] = static_cast<T>(acc[i][j] + bv);
+    }
+  }
+}
+
+}  // namespace lowpass::cuda
+
+namespace lowpass::cuda {
+
+// ---- Weight grad: dw[gi·O + o, c, k] = Σ_{b,t} dy[b, gi·O + o, t]·x[b, gi·C + c, t + k·d − p] ----
+// A block owns 64 output channels × a column block of CB = 128 / K input channels × K taps (CB·K <= 128 columns:
+// 8 channels at K 15, 42 at K 3) of one group, and a split s of the (batch item, 64-position chunk) pairs (s, s + S,
+// ...). Per chunk it stages dy (64 × 64) and the x windows (CB × (64 + (K−1)·d)) in shared memory; each of its 128
+// threads keeps 8 output channels × 8 columns (16 apart). Each split writes its partial sums to part[s] and a
+// second kernel adds the S partials in order (deterministic; double sums).
+constexpr int kWgradT = 64;       // positions per staged chunk
+constexpr int kWgradCols = 128;   // columns (channel, tap) per block at most
+constexpr int kWgradDyStride = kWgradT + 1;  // floats per staged dy row: the two rows a warp reads sit in
+                                             // different banks
+
+LP_DIRECT_HD inline int64_t wgrad_cb(const DirectGeom& g) { return kWgradCols / g.K; }  // input channels per block
+LP_DIRECT_HD inline int64_t wgrad_xw(const DirectGeom& g) { return kWgradT + (g.K - 1) * g.d; }
+LP_DIRECT_HD inline int64_t wgrad_dys_floats() { return int64_t{kTiledO} * kWgradDyStride; }
+LP_DIRECT_HD inline int64_t wgrad_smem_floats(const DirectGeom& g) { return wgrad_dys_floats() + wgrad_cb(g) * wgrad_xw(g); }
+LP_DIRECT_HD inline int64_t wgrad_chunks_per_item(const DirectGeom& g) { return (g.Lout + kWgradT - 1) / kWgradT; }
+LP_DIRECT_HD inline int64_t wgrad_cblocks(const DirectGeom& g) { return (g.C + wgrad_cb(g) - 1) / wgrad_cb(g); }
+LP_DIRECT_HD inline int64_t wgrad_otiles(const DirectGeom& g) { return (g.O + kTiledO - 1) / kTiledO; }
+// Whether the tiled weight grad can take g: K <= 16 (CB >= 8), shared memory within 48 KiB, something to sum.
+inline bool wgrad_tiled_fits(const DirectGeom& g) {
+  return g.K >= 1 && g.K <= 16 && g.d >= 1 && wgrad_smem_floats(g) <= kTiledMaxSmemFloats && g.B >= 1 &&
+         g.Lout >= 1 && g.C >= 1 && g.O >= 1;
+}
+
+// Splits of the positions for a device with `sms` multiprocessors: about 4 blocks per multiprocessor, at most one
+// per chunk (kernels/cuda/conv1d_tiled.cu).
+int64_t tiled_wgrad_splits(const DirectGeom& g, int sms);
+
+struct WgradBlock {
+  int64_t o0, c0, gi, s;  // first output channel, first input channel, group, split
+};
+// Block index (x = o tile, y = column block, z = gi·S + s) -> coordinates.
+LP_DIRECT_HD inline WgradBlock wgrad_block(const DirectGeom& g, int64_t S, int64_t bx, int64_t by, int64_t bz) {
+  return {bx * kTiledO, by * wgrad_cb(g), bz / S, bz % S};
+}
+
+// Load phase for chunk q (batch item q / chunks_per_item, positions t0 = (q % chunks_per_item)·64 ..):
+//   dys[o·65 + t'] = dy[b, gi·O + o0 + o, t0 + t']  (0 past O or Lout)
+//   xs[c·XW + u]   = x[b, gi·C + c0 + c, t0 − p + u] (0 outside x or past C)
+LP_DIRECT_HD inline void wgrad_load(const float* x, const float* dy, float* dys, float* xs, const DirectGeom& g,
+                                    const WgradBlock& blk, int64_t q, int tid) {
+  const int64_t per = wgrad_chunks_per_item(g), b = q / per, t0 = (q % per) * kWgradT;
+  for (int64_t e = tid; e < int64_t{kTiledO} * kWgradT; e += kTiledThreads) {
+    const int64_t ol = e / kWgradT, tl = e % kWgradT, o = blk.o0 + ol, t = t0 + tl;
+    dys[ol * kWgradDyStride + tl] = (o < g.O && t < g.Lout) ? dy[(b * g.G * g.O + blk.gi * g.O + o) * g.Lout + t] : 0.f;
+  }
+  const int64_t XW = wgrad_xw(g), CB = wgrad_cb(g);
+  for (int64_t e = tid; e < CB * XW; e += kTiledThreads) {
+    const int64_t c = blk.c0 + e / XW, s = t0 - g.p + e % XW;
+    xs[e] = (c < g.C && s >= 0 && s < g.Lin) ? x[((b * g.G + blk.gi) * g.C + c) * g.Lin + s] : 0.f;
+  }
+}
+
+// Compute phase: thread tid (to = tid / 16, tc = tid % 16) adds Σ_{t'} dys[8·to + i, t']·xs[c_j, t' + k_j·d] into
+// acc[i][j], column tc + 16·j = c_j·K + k_j (columns past CB·K add zeros).
+LP_DIRECT_HD inline void wgrad_compute(const float* dys, const float* xs, const DirectGeom& g, int tid,
+                                       float (&acc)[8][8]) {
+  const int to = tid / 16, tc = tid % 16;
+  const int K = static_cast<int>(g.K), XW = static_cast<int>(wgrad_xw(g)), ncol = static_cast<int>(wgrad_cb(g)) * K;
+  int off[8];
+  LP_DIRECT_UNROLL
+  for (int j = 0; j < 8; ++j) {
+    const int col = tc + 16 * j;
+    off[j] = col < ncol ? (col / K) * XW + (col % K) * static_cast<int>(g.d) : -1;
+  }
+  const float* dr = dys + (8 * to) * kWgradDyStride;
+  for (int t = 0; t < kWgradT; ++t) {
+    float dv[8], xv[8];
+    LP_DIRECT_UNROLL
+    for (int i = 0; i < 8; ++i) dv[i] = dr[i * kWgradDyStride + t];
+    LP_DIRECT_UNROLL
+    for (int j = 0; j < 8; ++j) xv[j] = off[j] >= 0 ? xs[off[j] + t] : 0.f;
+    LP_DIRECT_UNROLL
+    for (int i = 0; i < 8; ++i) {
+      LP_DIRECT_UNROLL
+      for (int j = 0; j < 8; ++j) acc[i][j] = fmaf(dv[i], xv[j], acc[i][j]);
+    }
+  }
+}
+
+// Store phase: part[(s·G·O + gi·O + o)·C·K + c·K + k] for the thread's outputs inside dw (layout of dw per split).
+LP_DIRECT_HD inline void wgrad_store(float* part, const DirectGeom& g, const WgradBlock& blk, int tid,
+                                     const float (&acc)[8][8]) {
+  const int to = tid / 16, tc = tid % 16;
+  const int64_t ncol = wgrad_cb(g) * g.K, dwn = g.G * g.O * g.C * g.K;
+  LP_DIRECT_UNROLL
+  for (int i = 0; i < 8; ++i) {
+    const int64_t o = blk.o0 + 8 * to + i;
+    if (o >= g.O) continue;
+    LP_DIRECT_UNROLL
+    for (int j = 0; j < 8; ++j) {
+      const int64_t col = tc + 16 * j, c = blk.c0 + col / g.K;
+      if (col >= ncol || c >= g.C) continue;
+      part[blk.s * dwn + ((blk.gi * g.O + o) * g.C + c) * g.K + col % g.K] = acc[i][j];
     }
   }
 }
