@@ -43,7 +43,7 @@ run_lp_cudnn() {
 # lowpass with im2col + cuBLAS for every layer (the default before the H200 run; the default now adds the direct
 # kernels for layers with <= 16 inputs or outputs per group).
 run_lp_im2col() { run_lp "$1" "$2" "--conv im2col" | sed 's/"impl":"lowpass"/"impl":"lowpass-im2col"/'; }
-# lowpass with the tiled implicit-GEMM kernel for the wide layers' forward and input grad (opt-in until measured).
+# lowpass with the tiled implicit-GEMM kernels for the wide layers (opt-in until measured on a GPU).
 run_lp_tiled() { run_lp "$1" "$2" "--conv tiled" | sed 's/"impl":"lowpass"/"impl":"lowpass-tiled"/'; }
 # the training step captured once as a CUDA graph and replayed (models/train/graph_step.h); steps only.
 run_lp_graph() {
