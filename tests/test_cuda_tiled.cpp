@@ -196,6 +196,16 @@ TEST_CASE("tiled conv1d kernels on the GPU match the CPU, directly and as LOWPAS
       CHECK_FALSE(cuda::wgrad_tiled_fits(dgeom(g)));
     }
   }
+  // With TF32 GEMMs switched on the tiled kernels decline (im2col's tensor-core GEMMs run).
+  {
+    const cpu::CorrGeom g = corr_geom(kGeos[0]);
+    Context t32(2, 99);
+    cuda::set_gemm_math(t32, 0, cuda::GemmMath::TF32);
+    Tensor x = Tensor::uniform(t32, {g.B, g.C, g.Lin}, -1, 1).to(kGpu), w = Tensor::uniform(t32, {g.O, g.C, g.K}, -1, 1).to(kGpu);
+    Tensor y = gpu_out(t32, {g.B, g.O, g.Lout}, DType::F32), dw = gpu_out(t32, {g.O, g.C, g.K}, DType::F32);
+    CHECK_FALSE(cuda::conv1d_corr_tiled(x, w, Tensor(), y, g));
+    CHECK_FALSE(cuda::conv1d_corr_wgrad_tiled(x, gpu_out(t32, {g.B, g.O, g.Lout}, DType::F32), dw, g));
+  }
   // float64 and a too-large weight tile decline, writing nothing.
   {
     const cpu::CorrGeom g{1, 1, 64, 64, 50, 48, 3, 1, 0};

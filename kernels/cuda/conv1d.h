@@ -29,11 +29,12 @@ void conv1d_corr_wgrad_scatter(const int8_t* codes, const Tensor& dy, Tensor& dw
 // y = corr(x, w) + bias, one thread per output; dw = Σ dy ⊗ x, one block per (output, input channel, 8 taps).
 void conv1d_corr_direct(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
 // The tiled (implicit-GEMM) float32 correlation for wide layers (kernels/cuda/conv_tiled.h; LOWPASS_CUDA_CONV=tiled).
-// Returns false, having written nothing, when it cannot take the problem (not float32, shared memory over 48 KiB,
-// batch·groups over 65535).
+// Returns false, having written nothing, when it cannot take the problem (not float32, TF32 or bf16 GEMMs switched on,
+// shared memory over 48 KiB, batch·groups over 65535).
 bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
 // dw = Σ dy ⊗ x by the tiled float32 weight-grad kernel (split over positions, partials added in order); false,
-// having written nothing, when it cannot take the problem (not float32, K > 16, shared memory over 48 KiB).
+// having written nothing, when it cannot take the problem (not float32, TF32 or bf16 GEMMs on, K > 16, shared
+// memory over 48 KiB).
 bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 void conv1d_corr_wgrad_direct(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 

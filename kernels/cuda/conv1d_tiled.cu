@@ -77,8 +77,9 @@ int64_t tiled_wgrad_splits(const DirectGeom& g, int sms) {
 
 bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
   const DirectGeom dg{g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p};
-  if (x.dtype() != DType::F32 || !wgrad_tiled_fits(dg) || g.G > 65535) return false;
   const CudaState& st = state_of(x);
+  if (x.dtype() != DType::F32 || st.gemm_math != GemmMath::Float32 || !wgrad_tiled_fits(dg) || g.G > 65535)
+    return false;
   const int64_t S = tiled_wgrad_splits(dg, st.sm_count);
   const int64_t n = dw.numel();
   DeviceBuffer<float> part(static_cast<size_t>(S * n), x.device().index);
@@ -96,8 +97,11 @@ bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, cons
 
 bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
   const DirectGeom dg{g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p};
-  if (x.dtype() != DType::F32 || !tiled_fits(dg) || g.Lout < 1 || g.O < 1 || g.C < 1) return false;
   const CudaState& st = state_of(x);
+  // float32 FMA only: with TF32 or bf16 GEMMs switched on, the im2col path's tensor-core GEMMs run instead
+  if (x.dtype() != DType::F32 || st.gemm_math != GemmMath::Float32 || !tiled_fits(dg) || g.Lout < 1 || g.O < 1 ||
+      g.C < 1)
+    return false;
   const dim3 grid(static_cast<unsigned>(tiled_grid_x(dg)), static_cast<unsigned>(tiled_grid_y(dg)),
                   static_cast<unsigned>(g.B * g.G));
   const size_t smem = static_cast<size_t>(tiled_smem_floats(dg)) * sizeof(float);
