@@ -319,7 +319,8 @@ TEST_CASE("train_step: losses equal compute_losses, one SGD step is p - lr g, lo
     auto st = m.train_step(x, y, status, o, ctrl);
     CHECK(st.step == 1);
     CHECK(st.total == doctest::Approx(l.total.item()).epsilon(1e-10));
-    for (auto& [name, p] : im->parameters()) {
+    for (auto& [name_, p_] : im->parameters()) {
+      auto& name = name_; auto& p = p_;  // named copies: clang < 16 cannot capture structured bindings
       CAPTURE(name);
       auto pv = p.to_vector<double>();
       auto gv = p.grad().defined() ? p.grad().to_vector<double>() : std::vector<double>(pv.size(), 0.0);
@@ -346,7 +347,8 @@ TEST_CASE("fourier_prior_loss equals a plain DFT loop; its gradient equals finit
     Array a = Array::zeros({N, 4, L});
     for (int64_t i = 0; i < a.size(); ++i) a.mutable_data()[i] = float((r.uniform() < 0.5 ? -1 : 1) * r.uniform(0.1, 1.0));
     std::vector<int> status = {1, 0, 1};
-    for (auto [K, s, sigma] : {std::tuple{5L, 0.2, 3.0}, std::tuple{2L, -1.0, 0.0}, std::tuple{150L, 0.2, 1.5}}) {
+    for (auto [K_, s_, sigma_] : {std::tuple{5L, 0.2, 3.0}, std::tuple{2L, -1.0, 0.0}, std::tuple{150L, 0.2, 1.5}}) {
+      auto K = K_; auto s = s_; auto sigma = sigma_;  // named copies: clang < 16 cannot capture structured bindings
       std::optional<double> soft = s > 0 ? std::optional<double>(s) : std::nullopt;
       Array g;
       const double v = api::fourier_prior_loss(a, status, K, soft, sigma, &g);

@@ -270,7 +270,8 @@ TEST_CASE("true DeepSHAP matches captum's DeepLiftShap on the same models and re
     for (int64_t p = 0; p < B * k; ++p) own[p] = p / k;
     std::vector<std::pair<std::string, std::string>> targets = {{kind == "binary" ? "logits" : "profile", "/hyp"}};
     if (kind == "profile") targets.push_back({"counts", "/hyp_counts"});
-    for (auto& [tname, key] : targets) {
+    for (auto& [tname_, key_] : targets) {
+      auto& tname = tname_; auto& key = key_;  // named copies: clang < 16 cannot capture structured bindings
       INFO(tname);
       auto dl = attr::deeplift_multipliers(*model, index_select(x, 0, own), refs,
                                            control.defined() ? index_select(control, 0, own) : Tensor(),

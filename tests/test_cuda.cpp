@@ -246,8 +246,9 @@ TEST_CASE("binary kernels with broadcasting match the CPU") {
                                                   {BinaryOp::ReluMask, "relu_mask"}};
   for (DType t : {DType::F32, DType::F64})
     for (const Pair& p : pairs)
-      for (auto [op, name] : ops)
+      for (auto [op_, name_] : ops)
         for (bool swap : {false, true}) {
+          auto op = op_; auto name = name_;  // named copies: clang < 16 cannot capture structured bindings
           const Shape& sa = swap ? p.b : p.a;
           const Shape& sb = swap ? p.a : p.b;
           Tensor a = rnd(ctx, sa, -2, 2, t);
@@ -315,10 +316,12 @@ TEST_CASE("shape kernels (permute, flip, window, concat slot, index gather/scatt
       compare_kernel(ctx, "flip", a.shape(), t, [&](Tensor& out) { cpu::flip(a, out, fl); },
                      [&](Tensor& out) { cuda::flip(ag, out, fl); });
     // (outer, n, inner) = (6, 5, 7) views of a.
-    for (auto [n_out, off] : {std::pair<int64_t, int64_t>{3, 1}, {9, -2}, {5, 0}, {1, 4}, {4, 6}, {2, -5}})
+    for (auto [n_out_, off_] : {std::pair<int64_t, int64_t>{3, 1}, {9, -2}, {5, 0}, {1, 4}, {4, 6}, {2, -5}}) {
+      auto n_out = n_out_; auto off = off_;  // named copies: clang < 16 cannot capture structured bindings
       compare_kernel(ctx, "window_axis", {6, n_out, 7}, t,
                      [&](Tensor& out) { cpu::window_axis(a, out, 6, 5, n_out, 7, off); },
                      [&](Tensor& out) { cuda::window_axis(ag, out, 6, 5, n_out, 7, off); });
+    }
     // copy_into_axis writes a slot only: give both outputs the same background first.
     Tensor bg = rnd(ctx, {6, 11, 7}, 5, 6, t);
     {
@@ -378,8 +381,9 @@ TEST_CASE("batch-norm, max-pool and softmax kernels match the CPU") {
     }
   // Softmax over each axis of (outer, n, inner) views.
   for (DType t : {DType::F32, DType::F64})
-    for (auto [o, n, i] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 4, 1}, {2, 1001, 1}, {4, 5, 33},
+    for (auto [o_, n_, i_] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {3, 4, 1}, {2, 1001, 1}, {4, 5, 33},
                            {1, 7, 1000}, {257, 3, 1}}) {
+      auto o = o_; auto n = n_; auto i = i_;  // named copies: clang < 16 cannot capture structured bindings
       Tensor x = rnd(ctx, {o, n, i}, -6, 6, t);
       Tensor xg = x.to(kGpu);
       compare_kernel(ctx, "log_softmax", {o, n, i}, t, [&](Tensor& out) { cpu::log_softmax(x, out, o, n, i); },

@@ -97,9 +97,10 @@ double grad_err(const Tensor& got, const Tensor& ref, double scale, double floor
 constexpr double kReducedGradTol = 0.25;
 void compare_steps(const StepResult& g, const StepResult& c, double tol, const StepResult* ref64 = nullptr,
                    bool reduced = false) {
-  for (auto [name, a, b] : {std::tuple{"task", g.losses.task, c.losses.task},
+  for (auto [name_, a_, b_] : {std::tuple{"task", g.losses.task, c.losses.task},
                             std::tuple{"prior", g.losses.prior, c.losses.prior},
                             std::tuple{"total", g.losses.total, c.losses.total}}) {
+    auto name = name_; auto a = a_; auto b = b_;  // named copies: clang < 16 cannot capture structured bindings
     INFO("loss ", name, ": cuda ", a.item(), " cpu ", b.item());
     CHECK(std::abs(a.item() - b.item()) <= tol * std::max(1.0, std::abs(b.item())));
   }
@@ -265,7 +266,8 @@ TEST_CASE("matmul and linear on CUDA tensors: values, gradients and gradients of
   Context ctx(2, 31);
   for (DType t : {DType::F32, DType::F64}) {
     const double tol = t == DType::F32 ? 1e-5 : 1e-12;
-    for (auto [M, K, N] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {7, 13, 5}, {33, 65, 17}, {128, 3, 257}}) {
+    for (auto [M_, K_, N_] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {7, 13, 5}, {33, 65, 17}, {128, 3, 257}}) {
+      auto M = M_; auto K = K_; auto N = N_;  // named copies: clang < 16 cannot capture structured bindings
       INFO(dtype_name(t), " M ", M, " K ", K, " N ", N);
       Tensor a = Tensor::uniform(ctx, {M, K}, -1, 1, t), b = Tensor::uniform(ctx, {K, N}, -1, 1, t);
       Tensor w = Tensor::uniform(ctx, {N, K}, -1, 1, t), bias = Tensor::uniform(ctx, {N}, -1, 1, t);

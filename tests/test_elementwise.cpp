@@ -57,17 +57,19 @@ TEST_CASE("unary gradients and gradients of gradients") {
         {"pow1.5", [](auto& v) { return pow_scalar(v[0], 1.5); }},
         {"scalars", [](auto& v) { return add_scalar(mul_scalar(v[0], -3.0), 2.0); }},
     };
-    for (auto& [name, f] : fns) {
+    for (auto& [name_, f_] : fns) {
+      auto& name = name_; auto& f = f_;  // named copies: clang < 16 cannot capture structured bindings
       INFO(name, " shape ", shape_str(s));
       check_grad(ctx, f, {pos});
       check_gradgrad(ctx, f, {pos});
     }
     // Kinked ops: inputs kept away from 0.
     Tensor away = mul(rand64(ctx, s, 0.3, 1.0), sign(any));
-    for (auto& [name, f] : std::vector<std::pair<const char*, Fn>>{
+    for (auto& [name_, f_] : std::vector<std::pair<const char*, Fn>>{
              {"abs", [](auto& v) { return mul(abs(v[0]), v[0]); }},
              {"relu", [](auto& v) { return mul(relu(v[0]), v[0]); }},
              {"neg", [](auto& v) { return mul(neg(v[0]), v[0]); }}}) {
+      auto& name = name_; auto& f = f_;  // named copies: clang < 16 cannot capture structured bindings
       INFO(name);
       check_grad(ctx, f, {away});
       check_gradgrad(ctx, f, {away});
@@ -79,7 +81,8 @@ TEST_CASE("binary broadcasting ops") {
   Context ctx(2, 3);
   std::vector<std::pair<Shape, Shape>> shapes = {
       {{4, 3}, {4, 3}}, {{2, 3, 5}, {3, 1}}, {{2, 3, 5}, {1}}, {{1}, {2, 4}}, {{3, 1, 4}, {1, 5, 1}}};
-  for (auto& [sa, sb] : shapes) {
+  for (auto& [sa_, sb_] : shapes) {
+    auto& sa = sa_; auto& sb = sb_;  // named copies: clang < 16 cannot capture structured bindings
     Tensor a = rand64(ctx, sa, 0.5, 2.0), b = rand64(ctx, sb, 0.5, 2.0);
     // forward vs a plain loop through broadcast indices
     Tensor y = div(sub(mul(a, b), b), add(a, b));

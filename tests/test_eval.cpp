@@ -65,11 +65,12 @@ TEST_CASE("binary metrics by hand on a 4-example case") {
 TEST_CASE("binary metrics match scikit-learn and the reference's formulas") {
   auto f = fixture()["binary"];
   auto m = binary_metrics(vd(f["y"]), vd(f["p"]), f["factor"].get<double>());
-  for (auto [name, v] : std::vector<std::pair<const char*, double>>{
+  for (auto [name_, v_] : std::vector<std::pair<const char*, double>>{
            {"accuracy", m.accuracy}, {"pos_accuracy", m.pos_accuracy}, {"neg_accuracy", m.neg_accuracy},
            {"auroc", m.auroc}, {"average_precision", m.average_precision}, {"auprc", m.auprc},
            {"corrected_auprc", m.corrected_auprc}, {"ap_reference", m.ap_reference},
            {"precision", m.precision}, {"recall", m.recall}, {"corrected_precision", m.corrected_precision}}) {
+    auto name = name_; auto v = v_;  // named copies: clang < 16 cannot capture structured bindings
     INFO(name);
     CHECK(v == doctest::Approx(f[name].get<double>()).epsilon(1e-10));
   }
@@ -101,7 +102,8 @@ TEST_CASE("statistics match scipy") {
 
 TEST_CASE("reflect Gaussian smoothing matches scipy.ndimage, including lengths shorter than the kernel") {
   auto f = fixture()["smooth"];
-  for (auto& [L, c] : f.items()) {
+  for (auto& [L_, c_] : f.items()) {
+    auto& L = L_; auto& c = c_;  // named copies: clang < 16 cannot capture structured bindings
     INFO("length ", L);
     close_vec(gaussian_smooth_reflect(vd(c["x"]), 3.0), c["y"], 1e-12);
   }

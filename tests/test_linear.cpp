@@ -35,10 +35,11 @@ TEST_CASE("GEMM backends match the definition, all transposes, beta 0 ignores Na
   std::vector<cpu::GemmBackend> backends{cpu::GemmBackend::Eigen};
   if (cpu::have_openblas()) backends.push_back(cpu::GemmBackend::OpenBlas);
   for (auto be : backends)
-    for (auto [M, N, K] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 1, 1}, {3, 5, 7}, {65, 33, 17},
+    for (auto [M_, N_, K_] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 1, 1}, {3, 5, 7}, {65, 33, 17},
                                                                             {130, 97, 300}, {2, 600, 5}})
       for (int ta = 0; ta < 2; ++ta)
         for (int tb = 0; tb < 2; ++tb) {
+      auto M = M_; auto N = N_; auto K = K_;  // named copies: clang < 16 cannot capture structured bindings
           INFO(cpu::gemm_backend_name(be), " M", M, " N", N, " K", K, " ta", ta, " tb", tb);
           Tensor a = Tensor::uniform(ctx, ta ? Shape{K, M} : Shape{M, K}, -1, 1);
           Tensor b = Tensor::uniform(ctx, tb ? Shape{N, K} : Shape{K, N}, -1, 1);
@@ -91,7 +92,8 @@ TEST_CASE("linear forward = x·wᵀ + b") {
 
 TEST_CASE("matmul and linear gradients and gradients of gradients") {
   Context ctx(2, 24);
-  for (auto [M, N, K] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 1, 1}, {3, 4, 5}, {2, 1, 6}}) {
+  for (auto [M_, N_, K_] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{1, 1, 1}, {3, 4, 5}, {2, 1, 6}}) {
+    auto M = M_; auto N = N_; auto K = K_;  // named copies: clang < 16 cannot capture structured bindings
     INFO("M", M, " N", N, " K", K);
     Tensor a = rand64(ctx, {M, K}), b = rand64(ctx, {K, N});
     Fn f = [](const std::vector<Tensor>& v) { return square(matmul(v[0], v[1])); };

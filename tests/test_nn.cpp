@@ -215,8 +215,9 @@ TEST_CASE("global_avg_pool1d") {
 
 TEST_CASE("log_softmax and softmax over any dim") {
   Context ctx(2, 27);
-  for (auto [s, d] : std::vector<std::pair<Shape, int64_t>>{
+  for (auto [s_, d_] : std::vector<std::pair<Shape, int64_t>>{
            {{3, 5}, 1}, {{3, 5}, 0}, {{2, 3, 4}, 1}, {{2, 3, 4}, -1}, {{1, 1}, 1}, {{4, 1, 2}, 1}}) {
+    auto s = s_; auto d = d_;  // named copies: clang < 16 cannot capture structured bindings
     INFO("shape ", shape_str(s), " dim ", d);
     Tensor x = add_scalar(rand64(ctx, s, -3.0, 3.0), 800.0);  // exp(800) overflows: must be stable
     int64_t dd = d < 0 ? d + static_cast<int64_t>(s.size()) : d;

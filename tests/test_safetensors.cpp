@@ -92,7 +92,8 @@ TEST_CASE("round trip of every dtype, awkward shapes and metadata") {
   CHECK(f.metadata == meta);
   REQUIRE(f.tensors.size() == entries.size());
   for (size_t i = 0; i < entries.size(); ++i) {
-    const auto& [name, e] = f.tensors[i];
+    const auto& [name_, e_] = f.tensors[i];
+    const auto& name = name_; const auto& e = e_;  // named copies: clang < 16 cannot capture structured bindings
     INFO(name);
     CHECK(name == entries[i].name);  // data order = write order
     CHECK(e.dtype == entries[i].dtype);

@@ -74,8 +74,9 @@ TEST_CASE("permute and transpose") {
 
 TEST_CASE("flip") {
   Context ctx(2, 12);
-  for (auto& [s, axes] : std::vector<std::pair<Shape, std::vector<int64_t>>>{
+  for (auto& [s_, axes_] : std::vector<std::pair<Shape, std::vector<int64_t>>>{
            {{2, 4, 7}, {1, 2}}, {{1, 1, 1}, {2}}, {{3, 5}, {0}}, {{2, 3, 5}, {-1}}, {{6}, {0}}}) {
+    auto& s = s_; auto& axes = axes_;  // named copies: clang < 16 cannot capture structured bindings
     INFO("shape ", shape_str(s));
     Tensor x = rand64(ctx, s);
     Tensor y = flip(x, axes);
@@ -101,7 +102,8 @@ TEST_CASE("slice, pad and center_crop") {
   // slice along each axis
   for (int64_t d = 0; d < 3; ++d) {
     int64_t n = x.shape()[d];
-    for (auto [st, len] : std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {n - 1, 1}, {1, n - 1}, {0, n}}) {
+    for (auto [st_, len_] : std::vector<std::pair<int64_t, int64_t>>{{0, 1}, {n - 1, 1}, {1, n - 1}, {0, n}}) {
+      auto st = st_; auto len = len_;  // named copies: clang < 16 cannot capture structured bindings
       INFO("dim ", d, " start ", st, " len ", len);
       Tensor y = slice(x, d, st, len);
       auto yv = y.to_vector<double>();
@@ -115,7 +117,8 @@ TEST_CASE("slice, pad and center_crop") {
     }
   }
   // pad
-  for (auto [d, b, a] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{2, 3, 0}, {2, 0, 4}, {1, 2, 5}, {0, 1, 1}}) {
+  for (auto [d_, b_, a_] : std::vector<std::tuple<int64_t, int64_t, int64_t>>{{2, 3, 0}, {2, 0, 4}, {1, 2, 5}, {0, 1, 1}}) {
+    auto d = d_; auto b = b_; auto a = a_;  // named copies: clang < 16 cannot capture structured bindings
     INFO("pad dim ", d, " ", b, " ", a);
     Tensor y = pad(x, d, b, a);
     auto yv = y.to_vector<double>();
