@@ -2,6 +2,7 @@
 // inputs; backward rules run with grad mode = create_graph, so their ops are recorded in turn.
 #include "engine/autograd.h"
 
+#include <optional>
 #include <unordered_map>
 #include <unordered_set>
 
@@ -114,16 +115,12 @@ TapeOrder tape_order(const std::vector<Tensor>& outputs, const std::unordered_se
   return r;
 }
 
-std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
-                         const std::vector<Tensor>& grad_outputs, bool create_graph, bool allow_unused) {
-  LP_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "grad: ", grad_outputs.size(),
-           " grad_outputs for ", outputs.size(), " outputs");
-  std::unordered_set<const void*> targets;
-  for (const Tensor& t : inputs) {
-    LP_CHECK(t.defined() && t.requires_grad(), "grad: an input does not require grad (", t.describe(), ")");
-    targets.insert(vertex_of(t.impl()));
-  }
-
+std::unordered_map<const void*, Tensor> backward_walk(const std::vector<Tensor>& outputs,
+                                                      const std::vector<Tensor>& seeds,
+                                                      const std::unordered_set<const void*>& targets,
+                                                      bool create_graph, const RuleOverride& rule) {
+  LP_ASSERT(seeds.size() == outputs.size(), "backward_walk: ", seeds.size(), " seeds for ", outputs.size(),
+            " outputs");
   TapeOrder walk = tape_order(outputs, targets);
   std::vector<std::shared_ptr<TensorImpl>>& order = walk.order;
   std::unordered_map<const void*, bool>& needed = walk.needed;
@@ -146,20 +143,9 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
       acc = add(acc, g);
     }
   };
-  for (size_t i = 0; i < outputs.size(); ++i) {
-    const Tensor& o = outputs[i];
-    if (!o.defined() || !o.requires_grad()) continue;
-    Tensor seed;
-    if (grad_outputs.empty() || !grad_outputs[i].defined()) {
-      LP_CHECK(o.numel() == 1, "grad: a non-scalar output ", o.describe(), " needs grad_outputs");
-      seed = Tensor::ones(o.ctx(), o.shape(), o.dtype(), o.device());
-    } else {
-      LP_CHECK(grad_outputs[i].shape() == o.shape(), "grad: grad_output shape ",
-               shape_str(grad_outputs[i].shape()), " for output ", shape_str(o.shape()));
-      seed = grad_outputs[i];
-    }
-    accumulate(vertex_of(o.impl()), seed);
-  }
+  for (size_t i = 0; i < outputs.size(); ++i)
+    if (outputs[i].defined() && outputs[i].requires_grad() && seeds[i].defined())
+      accumulate(vertex_of(outputs[i].impl()), seeds[i]);
 
   for (auto it = order.rbegin(); it != order.rend(); ++it) {
     const void* v = vertex_of(it->get());
@@ -177,7 +163,10 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
       any = any || needs[k];
     }
     if (!any) continue;
-    std::vector<Tensor> gin = node->backward(gout, output_for_rule(*node, *it), needs);
+    const Tensor out = output_for_rule(*node, *it);
+    std::optional<std::vector<Tensor>> over;
+    if (rule) over = rule(*node, out, gout, needs);
+    std::vector<Tensor> gin = over ? std::move(*over) : node->backward(gout, out, needs);
     LP_ASSERT(gin.size() == node->inputs.size(), node->name, " backward returned ", gin.size(), " grads for ",
               node->inputs.size(), " inputs");
     for (size_t k = 0; k < gin.size(); ++k) {
@@ -187,6 +176,32 @@ std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<T
       accumulate(vertex_of(node->inputs[k].impl()), gin[k]);
     }
   }
+  return grads;
+}
+
+std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
+                         const std::vector<Tensor>& grad_outputs, bool create_graph, bool allow_unused) {
+  LP_CHECK(grad_outputs.empty() || grad_outputs.size() == outputs.size(), "grad: ", grad_outputs.size(),
+           " grad_outputs for ", outputs.size(), " outputs");
+  std::unordered_set<const void*> targets;
+  for (const Tensor& t : inputs) {
+    LP_CHECK(t.defined() && t.requires_grad(), "grad: an input does not require grad (", t.describe(), ")");
+    targets.insert(vertex_of(t.impl()));
+  }
+  std::vector<Tensor> seeds(outputs.size());
+  for (size_t i = 0; i < outputs.size(); ++i) {
+    const Tensor& o = outputs[i];
+    if (!o.defined() || !o.requires_grad()) continue;
+    if (grad_outputs.empty() || !grad_outputs[i].defined()) {
+      LP_CHECK(o.numel() == 1, "grad: a non-scalar output ", o.describe(), " needs grad_outputs");
+      seeds[i] = Tensor::ones(o.ctx(), o.shape(), o.dtype(), o.device());
+    } else {
+      LP_CHECK(grad_outputs[i].shape() == o.shape(), "grad: grad_output shape ",
+               shape_str(grad_outputs[i].shape()), " for output ", shape_str(o.shape()));
+      seeds[i] = grad_outputs[i];
+    }
+  }
+  std::unordered_map<const void*, Tensor> grads = backward_walk(outputs, seeds, targets, create_graph);
 
   std::vector<Tensor> result;
   result.reserve(inputs.size());

@@ -4,6 +4,7 @@
 #pragma once
 #include <functional>
 #include <memory>
+#include <optional>
 #include <string>
 #include <unordered_map>
 #include <unordered_set>
@@ -86,6 +87,19 @@ struct TapeOrder {
   std::unordered_map<const void*, bool> needed;    // by vertex_of()
 };
 TapeOrder tape_order(const std::vector<Tensor>& outputs, const std::unordered_set<const void*>& targets);
+
+// The backward walk behind grad(): seeds[i] accumulates at outputs[i]'s vertex, then every needed node's rule runs
+// in reverse tape order (grad mode = create_graph), its input gradients summed per vertex (in place when no graph
+// is built and nothing else holds the sum). `rule`, when set, may replace a node's rule: it gets the node, the node's
+// output, the incoming gradient and which inputs need a gradient, and returns their gradients, or std::nullopt for
+// the node's own rule. Returns the gradients by vertex_of(): the targets' entries (intermediate ones are freed as the
+// walk passes them). DeepLIFT's rescale rules (models/attr/deeplift.cpp) run through it.
+using RuleOverride = std::function<std::optional<std::vector<Tensor>>(Node& node, const Tensor& out, const Tensor& g,
+                                                                      const std::vector<bool>& needs)>;
+std::unordered_map<const void*, Tensor> backward_walk(const std::vector<Tensor>& outputs,
+                                                      const std::vector<Tensor>& seeds,
+                                                      const std::unordered_set<const void*>& targets,
+                                                      bool create_graph, const RuleOverride& rule = {});
 
 std::vector<Tensor> grad(const std::vector<Tensor>& outputs, const std::vector<Tensor>& inputs,
                          const std::vector<Tensor>& grad_outputs = {}, bool create_graph = false,

@@ -83,48 +83,24 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
   }
   LP_CHECK(y.requires_grad(), "deeplift: the target does not depend on the input");
 
-  // The tape in the order grad() walks it (engine/autograd.h), marked where it reaches xx.
-  TapeOrder walk = tape_order({y}, {vertex_of(xx.impl())});
-  const auto& order = walk.order;
-  auto& needed = walk.needed;
-
+  // grad()'s walk over the tape (engine/autograd.h, backward_walk) with DeepLIFT's rules for ReLU and max-pool.
   NoGradGuard ng;
-  std::unordered_map<const void*, Tensor> grads;  // by vertex_of()
-  auto accumulate = [&](const void* k, const Tensor& g) {
-    auto it = grads.find(k);
-    if (it == grads.end() || !it->second.defined()) grads[k] = g;
-    else it->second = add(it->second, g);
-  };
-  accumulate(vertex_of(y.impl()), seed);
-  for (auto it = order.rbegin(); it != order.rend(); ++it) {
-    const void* v = vertex_of(it->get());
-    Node* node = (*it)->grad_fn.get();
-    if (!node || !needed[v]) continue;
-    auto git = grads.find(v);
-    if (git == grads.end()) continue;
-    Tensor g = git->second;
-    grads.erase(git);
-    std::vector<bool> needs(node->inputs.size(), false);
+  auto rule = [&](Node& node, const Tensor& out_t, const Tensor& g,
+                  const std::vector<bool>& needs) -> std::optional<std::vector<Tensor>> {
     int n_needed = 0;
-    for (size_t k = 0; k < node->inputs.size(); ++k) {
-      const Tensor& in = node->inputs[k];
-      needs[k] = in.defined() && in.requires_grad() && needed[vertex_of(in.impl())];
-      n_needed += needs[k];
-    }
-    if (!n_needed) continue;
-    const std::string& name = node->name;
+    for (bool b : needs) n_needed += b;
+    const std::string& name = node.name;
     LP_CHECK(!nonlinear_without_rule().count(name), "deeplift: the model uses op '", name,
              "' on the input's path, which has no DeepLIFT rule here (eval-mode models with ReLU and max-pool only)");
     LP_CHECK(!((name == "mul" || name == "div" || name == "matmul") && n_needed > 1), "deeplift: op '", name,
              "' multiplies two input-dependent tensors; no DeepLIFT rule for products");
-    Tensor out_t(*it);
-    std::vector<Tensor> gin;
     if (name == "relu") {
-      const Tensor& in = node->inputs[0];
+      const Tensor& in = node.inputs[0];
       Tensor regular = relu_mask(g, in);
-      gin = {rescale(in, Tensor(), regular, eps, true, out_t, g)};
-    } else if (name == "max_pool1d") {
-      const Tensor& in = node->inputs[0];
+      return std::vector<Tensor>{rescale(in, Tensor(), regular, eps, true, out_t, g)};
+    }
+    if (name == "max_pool1d") {
+      const Tensor& in = node.inputs[0];
       const int64_t n = out_t.numel() / 2;
       // G = [g_x·(max(y, y0) − y0); g_r·(y − max(y, y0))] routed by each half's own argmax.
       Tensor G = empty_like(out_t);
@@ -138,20 +114,16 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
           pG[i + n] = T(double(pg[i + n]) * (yx - m));
         }
       });
-      Tensor routed = node->backward(G, out_t, needs)[0];  // (2P, C, L)
+      Tensor routed = node.backward(G, out_t, needs)[0];  // (2P, C, L)
       const int64_t half = routed.size(0) / 2;
       Tensor U = add(slice(routed, 0, 0, half), slice(routed, 0, half, half));
-      Tensor regular = node->backward(g, out_t, needs)[0];
-      gin = {rescale(in, U, regular, eps, false, Tensor(), Tensor())};
-    } else {
-      gin = node->backward(g, out_t, needs);
+      Tensor regular = node.backward(g, out_t, needs)[0];
+      return std::vector<Tensor>{rescale(in, U, regular, eps, false, Tensor(), Tensor())};
     }
-    for (size_t k = 0; k < gin.size(); ++k) {
-      if (!needs[k] || !gin[k].defined()) continue;
-      LP_ASSERT(gin[k].shape() == node->inputs[k].shape(), name, " deeplift backward shape");
-      accumulate(vertex_of(node->inputs[k].impl()), gin[k]);
-    }
-  }
+    return std::nullopt;  // linear ops: their own rule
+  };
+  std::unordered_map<const void*, Tensor> grads =
+      backward_walk({y}, {seed}, {vertex_of(xx.impl())}, /*create_graph=*/false, rule);
   auto git = grads.find(vertex_of(xx.impl()));
   LP_CHECK(git != grads.end(), "deeplift: no gradient reached the input");
   res.multipliers = slice(git->second, 0, 0, P).clone();
