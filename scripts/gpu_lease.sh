@@ -57,12 +57,13 @@ for s in $STAGES; do
     ;;
   cli) TAIL_BYTES=8000 stage cli 120 bash scripts/gpu_cli_check.sh ;;  # train/predict/attribute --device cuda vs cpu
   profile)
-    # Where a training step's GPU time goes: Nsight Compute's duration of every kernel of 2 steps (1 warm-up, 1
-    # timed) of the binary and the profile model with the prior, summed by kernel name (scripts/ncu_summary.py).
+    # Where a training step's GPU time goes: Nsight Compute's duration of every kernel of one step (no warm-up: the
+    # first step's one-off setup kernels are few) of the binary and the profile model with the prior, summed by
+    # kernel name (scripts/ncu_summary.py). ncu replays each launch; one step is about 1500 launches.
     for m in binary profile; do
       TAIL_BYTES=200 stage "ncu_$m" 120 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
-        --print-units base bench_train_step --device cuda --model $m --mode prior --repeats 1 --warmup 1
-      python3 scripts/ncu_summary.py "$L/ncu_$m.log" --steps 2 --top 40 >> "$ALL" 2>&1
+        --print-units base bench_train_step --device cuda --model $m --mode prior --repeats 1 --warmup 0
+      python3 scripts/ncu_summary.py "$L/ncu_$m.log" --steps 1 --top 40 >> "$ALL" 2>&1
     done
     ;;
   bench)
