@@ -49,8 +49,8 @@ void conv1d_corr_direct(const Tensor& x, const Tensor& w, const Tensor& bias, Te
   const DirectGeom dg = to_direct(g);
   dispatch_dtype(x.dtype(), [&]<typename T>() {
     const T* pb = bias.defined() ? bias.data<T>() : nullptr;
-    direct_corr_kernel<T, double><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(x.data<T>(), w.data<T>(), pb,
-                                                                                       y.data<T>(), total, dg);
+    direct_corr_kernel<T, double><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+        x.data<T>(), w.data<T>(), pb, y.data<T>(), total, dg);
     LP_CUDA_LAUNCH_CHECK();
   });
 }

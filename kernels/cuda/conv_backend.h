@@ -3,8 +3,8 @@
 // and faster on an H200, docs/cuda.md), `im2col` = im2col + cuBLAS alone with the one-hot gather for a DNA first
 // layer (the default before), cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu), or `tiled` =
 // `direct` plus the tiled implicit-GEMM float32 kernels for the wide layers' forward, input grad and weight grad
-// (opt-in, kernels/cuda/conv_tiled.h; not yet run on a GPU). Chosen per Context with cuda::set_conv_backend, or for every Context by
-// LOWPASS_CUDA_CONV=im2col|direct|cudnn|tiled (read once).
+// (opt-in, kernels/cuda/conv_tiled.h; not yet run on a GPU). Chosen per Context with cuda::set_conv_backend, or
+// for every Context by LOWPASS_CUDA_CONV=im2col|direct|cudnn|tiled (read once).
 // Test: build-cuda/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'  (the parser's case runs without a GPU).
 #pragma once
 #include <string>

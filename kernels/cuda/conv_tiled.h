@@ -1,5 +1,6 @@
 // Tiled (implicit-GEMM) float32 conv1d correlation for the wide layers (opt-in, LOWPASS_CUDA_CONV=tiled; NOT YET
-// RUN ON A GPU): y[b, gi·O + o, t] = bias + Σ_{c,k} w[gi·O + o, c, k]·x[b, gi·C + c, t + k·d − p], without im2col.
+// RUN ON A GPU), without im2col:
+//   y[b, gi·O + o, t] = bias + Σ_{c,k} w[gi·O + o, c, k]·x[b, gi·C + c, t + k·d − p].
 // A block computes 64 output channels × 128 positions of one (batch, group); it walks the input channels in chunks
 // of 8, staging the chunk's x window (8 × (128 + (K−1)·d), zero outside x) and weights (8 × K × 64) in shared
 // memory, and each of its 128 threads accumulates an 8 (channels) × 8 (positions, 16 apart) register tile: per
@@ -30,7 +31,9 @@ constexpr int64_t kTiledMaxSmemFloats = 12288;  // 48 KiB: no opt-in to larger d
 LP_DIRECT_HD inline int64_t tiled_xw(const DirectGeom& g) { return kTiledT + (g.K - 1) * g.d; }
 // Shared-memory floats: the weight tile first (16-byte aligned), then the x window.
 LP_DIRECT_HD inline int64_t tiled_ws_floats(const DirectGeom& g) { return kTiledC * g.K * kTiledWStride; }
-LP_DIRECT_HD inline int64_t tiled_smem_floats(const DirectGeom& g) { return tiled_ws_floats(g) + kTiledC * tiled_xw(g); }
+LP_DIRECT_HD inline int64_t tiled_smem_floats(const DirectGeom& g) {
+  return tiled_ws_floats(g) + kTiledC * tiled_xw(g);
+}
 // Whether the tiled kernel can take g: shared memory within 48 KiB (K·(1 + d) up to about 20 for d = 1: the binary
 // model's K 15 and 13, BPNet's K 3 up to d = 64), and the grid's z extent (batch · groups) within 65535.
 inline bool tiled_fits(const DirectGeom& g) {
@@ -136,7 +139,9 @@ constexpr int kWgradDyStride = kWgradT + 1;  // floats per staged dy row: the tw
 LP_DIRECT_HD inline int64_t wgrad_cb(const DirectGeom& g) { return kWgradCols / g.K; }  // input channels per block
 LP_DIRECT_HD inline int64_t wgrad_xw(const DirectGeom& g) { return kWgradT + (g.K - 1) * g.d; }
 LP_DIRECT_HD inline int64_t wgrad_dys_floats() { return int64_t{kTiledO} * kWgradDyStride; }
-LP_DIRECT_HD inline int64_t wgrad_smem_floats(const DirectGeom& g) { return wgrad_dys_floats() + wgrad_cb(g) * wgrad_xw(g); }
+LP_DIRECT_HD inline int64_t wgrad_smem_floats(const DirectGeom& g) {
+  return wgrad_dys_floats() + wgrad_cb(g) * wgrad_xw(g);
+}
 LP_DIRECT_HD inline int64_t wgrad_chunks_per_item(const DirectGeom& g) { return (g.Lout + kWgradT - 1) / kWgradT; }
 LP_DIRECT_HD inline int64_t wgrad_cblocks(const DirectGeom& g) { return (g.C + wgrad_cb(g) - 1) / wgrad_cb(g); }
 LP_DIRECT_HD inline int64_t wgrad_otiles(const DirectGeom& g) { return (g.O + kTiledO - 1) / kTiledO; }
@@ -202,7 +207,8 @@ LP_DIRECT_HD inline void wgrad_compute(const float* dys, const float* xs, const 
   }
 }
 
-// Store phase: part[(s·G·O + gi·O + o)·C·K + c·K + k] for the thread's outputs inside dw (layout of dw per split).
+// Store phase: part[(s·G·O + gi·O + o)·C·K + c·K + k] for the thread's outputs inside dw (dw's layout, per
+// split).
 LP_DIRECT_HD inline void wgrad_store(float* part, const DirectGeom& g, const WgradBlock& blk, int tid,
                                      const float (&acc)[8][8]) {
   const int to = tid / 16, tc = tid % 16;

@@ -1,6 +1,7 @@
 // CUDA twin of the fused Fourier-prior chain (kernels/cpu/prior.h): one kernel for |a| summed over bases and
-// Gaussian smoothing (tiled: kernels/cuda/prior_tiles.h), batched R2C cuFFT over every row of the batch (plans depend on B and L only), one block per
-// row for |X|, D and N; backward: one kernel for dX (packed for C2R), C2R, one kernel for smoothing-adjoint × sign.
+// Gaussian smoothing (tiled: kernels/cuda/prior_tiles.h), batched R2C cuFFT over every row of the batch (plans
+// depend on B and L only), one block per row for |X|, D and N; backward: one kernel for dX (packed for C2R), C2R,
+// one kernel for smoothing-adjoint × sign.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1.
 #include <map>
 #include <memory>
