@@ -60,8 +60,10 @@ for s in $STAGES; do
     # Where a training step's GPU time goes: Nsight Compute's duration of every kernel of one step (no warm-up: the
     # first step's one-off setup kernels are few) of the binary and the profile model with the prior, summed by
     # kernel name (scripts/ncu_summary.py). ncu replays each launch; one step is about 1500 launches.
+    ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+    [ -n "$ncu" ] || { echo "== profile: ncu not found" >> "$ALL"; continue; }
     for m in binary profile; do
-      TAIL_BYTES=200 stage "ncu_$m" 120 ncu --clock-control none --metrics gpu__time_duration.sum --csv \
+      TAIL_BYTES=200 stage "ncu_$m" 120 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv \
         --print-units base bench_train_step --device cuda --model $m --mode prior --repeats 1 --warmup 0
       python3 scripts/ncu_summary.py "$L/ncu_$m.log" --steps 1 --top 40 >> "$ALL" 2>&1
     done
