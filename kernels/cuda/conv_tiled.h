@@ -57,17 +57,19 @@ LP_DIRECT_HD inline int64_t tiled_grid_y(const DirectGeom& g) { return (g.O + kT
 template <typename T>
 LP_DIRECT_HD inline void tiled_load(const T* x, const T* w, float* ws, float* xs, const DirectGeom& g,
                                     const TiledBlock& blk, int64_t c0, int tid) {
-  const int64_t CK = kTiledC * g.K;
-  for (int64_t e = tid; e < kTiledO * CK; e += kTiledThreads) {
-    const int64_t oo = e / CK, r = e % CK;  // r = c·K + k
-    const int64_t o = blk.o0 + oo, ci = c0 + r / g.K;
+  // In-tile indices in 32 bits (a 64-bit division costs several times a 32-bit one); offsets into x and w in 64.
+  const int K = static_cast<int>(g.K), CK = kTiledC * K;
+  for (int e = tid; e < kTiledO * CK; e += kTiledThreads) {
+    const int oo = e / CK, r = e - oo * CK;  // r = c·K + k
+    const int64_t o = blk.o0 + oo, ci = c0 + r / K;
     ws[r * kTiledWStride + oo] =
         (o < g.O && ci < g.C) ? static_cast<float>(w[((blk.gi * g.O + o) * g.C + c0) * g.K + r]) : 0.f;
   }
-  const int64_t XW = tiled_xw(g);
-  for (int64_t e = tid; e < kTiledC * XW; e += kTiledThreads) {
-    const int64_t c = e / XW, u = e % XW;
-    const int64_t ci = c0 + c, s = blk.t0 - g.p + u;
+  const int XW = static_cast<int>(tiled_xw(g));
+  const int64_t s0 = blk.t0 - g.p;
+  for (int e = tid; e < kTiledC * XW; e += kTiledThreads) {
+    const int c = e / XW, u = e - c * XW;
+    const int64_t ci = c0 + c, s = s0 + u;
     xs[e] = (ci < g.C && s >= 0 && s < g.Lin)
                 ? static_cast<float>(x[((blk.b * g.G + blk.gi) * g.C + ci) * g.Lin + s])
                 : 0.f;
@@ -169,13 +171,16 @@ LP_DIRECT_HD inline WgradBlock wgrad_block(const DirectGeom& g, int64_t S, int64
 LP_DIRECT_HD inline void wgrad_load(const float* x, const float* dy, float* dys, float* xs, const DirectGeom& g,
                                     const WgradBlock& blk, int64_t q, int tid) {
   const int64_t per = wgrad_chunks_per_item(g), b = q / per, t0 = (q % per) * kWgradT;
-  for (int64_t e = tid; e < int64_t{kTiledO} * kWgradT; e += kTiledThreads) {
-    const int64_t ol = e / kWgradT, tl = e % kWgradT, o = blk.o0 + ol, t = t0 + tl;
-    dys[ol * kWgradDyStride + tl] = (o < g.O && t < g.Lout) ? dy[(b * g.G * g.O + blk.gi * g.O + o) * g.Lout + t] : 0.f;
+  for (int e = tid; e < kTiledO * kWgradT; e += kTiledThreads) {  // in-tile indices in 32 bits
+    const int ol = e / kWgradT, tl = e % kWgradT;
+    const int64_t o = blk.o0 + ol, t = t0 + tl;
+    dys[ol * kWgradDyStride + tl] =
+        (o < g.O && t < g.Lout) ? dy[(b * g.G * g.O + blk.gi * g.O + o) * g.Lout + t] : 0.f;
   }
-  const int64_t XW = wgrad_xw(g), CB = wgrad_cb(g);
-  for (int64_t e = tid; e < CB * XW; e += kTiledThreads) {
-    const int64_t c = blk.c0 + e / XW, s = t0 - g.p + e % XW;
+  const int XW = static_cast<int>(wgrad_xw(g)), CB = static_cast<int>(wgrad_cb(g));
+  for (int e = tid; e < CB * XW; e += kTiledThreads) {
+    const int cl = e / XW, u = e - cl * XW;
+    const int64_t c = blk.c0 + cl, s = t0 - g.p + u;
     xs[e] = (c < g.C && s >= 0 && s < g.Lin) ? x[((b * g.G + blk.gi) * g.C + c) * g.Lin + s] : 0.f;
   }
 }
