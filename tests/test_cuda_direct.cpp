@@ -9,6 +9,7 @@
 
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cuda/conv_direct.h"
+#include "tests/conv_geo.h"
 #include "tests/cuda_test.h"
 #include "tests/gradcheck.h"
 #ifdef LOWPASS_HAVE_CUDA
@@ -20,61 +21,51 @@ using namespace lowpass::test;
 
 namespace {
 
-struct Geo {
-  int64_t B, G, C, O, Lin, K, d, pl, pr;
-};
-
 // Layers with few outputs or inputs per group, as the models have them and at awkward sizes: BPNet's profile head
 // (64 -> 2, K 75), the input grad of a first conv on DNA (64 -> 4, K 21: p = d(K-1) - pad), the first convs
 // themselves (4 -> 64 K 21 'same', 4 -> 24 K 15 'valid'), crops (negative p), dilation larger than the input,
 // groups, B = 1, length 1.
-const Geo kGeos[] = {
+const ConvGeo kGeos[] = {
     {2, 1, 64, 2, 180, 75, 1, 37, 37},  {3, 1, 64, 4, 61, 21, 1, 10, 10}, {1, 1, 1, 1, 1, 1, 1, 0, 0},
     {2, 1, 5, 3, 17, 3, 4, 4, 4},       {2, 2, 3, 2, 29, 5, 2, 0, 0},     {1, 3, 2, 16, 40, 7, 3, 9, 9},
     {4, 1, 7, 1, 9, 3, 5, 5, 5},        {2, 1, 6, 5, 50, 4, 1, 0, 3},     {3, 1, 4, 2, 33, 9, 1, -2, -3},
     {2, 1, 64, 2, 200, 33, 2, 0, 0},   {3, 1, 4, 64, 70, 21, 1, 10, 10}, {2, 1, 4, 24, 45, 15, 1, 0, 0},
 };
 
-cpu::CorrGeom corr_geom(const Geo& q) {
-  const int64_t Lout = q.Lin + q.pl + q.pr - q.d * (q.K - 1);
-  return {q.B, q.G, q.C, q.O, q.Lin, Lout, q.K, q.d, q.pl};
-}
-cuda::DirectGeom direct_geom(const cpu::CorrGeom& g) { return {g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p}; }
 
 template <typename T>
-void check_host(Context& ctx, const Geo& q, DType t) {
+void check_host(Context& ctx, const ConvGeo& q, DType t) {
   const cpu::CorrGeom g = corr_geom(q);
   REQUIRE(g.Lout >= 1);
   Tensor x = Tensor::uniform(ctx, {g.B, g.G * g.C, g.Lin}, -1, 1, t);
   Tensor w = Tensor::uniform(ctx, {g.G * g.O, g.C, g.K}, -1, 1, t);
   Tensor bias = Tensor::uniform(ctx, {g.G * g.O}, -1, 1, t);
   Tensor dy = Tensor::uniform(ctx, {g.B, g.G * g.O, g.Lout}, -1, 1, t);
-  const cuda::DirectGeom dg = direct_geom(g);
   const double tol = t == DType::F32 ? 1e-5 : 1e-12;
   // Correlation: every output element through the device function.
   Tensor ref = Tensor::empty(ctx, {g.B, g.G * g.O, g.Lout}, t);
   cpu::conv1d_corr(x, w, bias, ref, g);
   std::vector<T> got(static_cast<size_t>(ref.numel()));
   for (int64_t e = 0; e < ref.numel(); ++e)
-    got[static_cast<size_t>(e)] = cuda::direct_corr_at<T, double>(x.data<T>(), w.data<T>(), bias.data<T>(), e, dg);
+    got[static_cast<size_t>(e)] = cuda::direct_corr_at<T, double>(x.data<T>(), w.data<T>(), bias.data<T>(), e, g);
   CHECK(rel_err(std::vector<double>(got.begin(), got.end()), ref.to_vector<double>()) <= tol);
   // Without bias.
   cpu::conv1d_corr(x, w, Tensor(), ref, g);
   for (int64_t e = 0; e < ref.numel(); ++e)
-    got[static_cast<size_t>(e)] = cuda::direct_corr_at<T, double>(x.data<T>(), w.data<T>(), nullptr, e, dg);
+    got[static_cast<size_t>(e)] = cuda::direct_corr_at<T, double>(x.data<T>(), w.data<T>(), nullptr, e, g);
   CHECK(rel_err(std::vector<double>(got.begin(), got.end()), ref.to_vector<double>()) <= tol);
   // Weight grad: every block, every thread's partial (256 threads as launched), summed.
   Tensor dwr = Tensor::empty(ctx, w.shape(), t);
   cpu::conv1d_corr_wgrad(x, dy, dwr, g);
   std::vector<double> dw(static_cast<size_t>(w.numel()), std::nan(""));
-  const int64_t blocks = cuda::direct_wgrad_blocks(dg);
+  const int64_t blocks = cuda::direct_wgrad_blocks(g);
   for (int64_t blk = 0; blk < blocks; ++blk) {
     int64_t go, c, k0;
-    cuda::direct_wgrad_block(dg, blk, go, c, k0);
+    cuda::direct_wgrad_block(g, blk, go, c, k0);
     double sum[cuda::kDirectKTile] = {};
     for (int64_t tid = 0; tid < 256; ++tid) {
       double acc[cuda::kDirectKTile];
-      cuda::direct_wgrad_partial<T>(x.data<T>(), dy.data<T>(), go, c, k0, tid, 256, dg, acc);
+      cuda::direct_wgrad_partial<T>(x.data<T>(), dy.data<T>(), go, c, k0, tid, 256, g, acc);
       for (int j = 0; j < cuda::kDirectKTile; ++j) sum[j] += acc[j];
     }
     for (int j = 0; j < cuda::kDirectKTile && k0 + j < g.K; ++j)
@@ -89,14 +80,13 @@ void check_host(Context& ctx, const Geo& q, DType t) {
 TEST_SUITE("cuda") {
 TEST_CASE("direct conv1d arithmetic (few outputs per group) equals the CPU conv over the whole grid (host)") {
   Context ctx(2, 91);
-  for (const Geo& q : kGeos) {
-    INFO("B ", q.B, " G ", q.G, " C ", q.C, " O ", q.O, " Lin ", q.Lin, " K ", q.K, " d ", q.d, " pad ", q.pl, "/",
-         q.pr);
+  for (const ConvGeo& q : kGeos) {
+    INFO(geo_str(q));
     check_host<float>(ctx, q, DType::F32);
     check_host<double>(ctx, q, DType::F64);
   }
   // Tap ranges at the edges: exactly the taps whose source is inside x.
-  cuda::DirectGeom g{1, 1, 1, 1, 10, 12, 4, 3, 5};
+  cpu::CorrGeom g{1, 1, 1, 1, 10, 12, 4, 3, 5};
   for (int64_t t = 0; t < 12; ++t) {
     int64_t lo, hi;
     cuda::direct_tap_range(g, t, lo, hi);
@@ -112,10 +102,9 @@ TEST_CASE("direct conv1d kernels on the GPU match the CPU (float32 1e-5, float64
   LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 92);
   for (DType t : {DType::F32, DType::F64})
-    for (const Geo& q : kGeos) {
+    for (const ConvGeo& q : kGeos) {
       const cpu::CorrGeom g = corr_geom(q);
-      INFO(dtype_name(t), " B ", q.B, " G ", q.G, " C ", q.C, " O ", q.O, " Lin ", q.Lin, " K ", q.K, " d ", q.d,
-           " pad ", q.pl, "/", q.pr);
+      INFO(std::string(dtype_name(t)), " ", geo_str(q));
       const double tol = t == DType::F32 ? 1e-5 : 1e-12;
       Tensor x = Tensor::uniform(ctx, {g.B, g.G * g.C, g.Lin}, -1, 1, t);
       Tensor w = Tensor::uniform(ctx, {g.G * g.O, g.C, g.K}, -1, 1, t);

@@ -11,6 +11,7 @@
 
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cuda/conv_tiled.h"
+#include "tests/conv_geo.h"
 #include "tests/cuda_test.h"
 #include "tests/gradcheck.h"
 #ifdef LOWPASS_HAVE_CUDA
@@ -24,30 +25,20 @@ using namespace lowpass::test;
 
 namespace {
 
-struct Geo {
-  int64_t B, G, C, O, Lin, K, d, pl, pr;
-};
-
 // The binary model's wide layers (64 -> 64, K 15 and 13, 'valid'), BPNet's dilated trunk (64 -> 64, K 3, 'same',
 // d 2 and 64), an input grad's geometry (p = d(K-1) - pad), and awkward sizes: channels not a multiple of the
 // 8-channel chunk, two output-channel tiles with a partial one, two position tiles with a partial one, groups,
 // crops (negative padding), B = 1, one output position.
-const Geo kGeos[] = {
+const ConvGeo kGeos[] = {
     {2, 1, 64, 64, 300, 15, 1, 0, 0},  {2, 1, 64, 64, 286, 13, 1, 0, 0},  {2, 1, 64, 64, 300, 3, 2, 2, 2},
     {1, 1, 64, 64, 300, 3, 64, 64, 64}, {2, 1, 64, 64, 286, 15, 1, 14, 14}, {3, 1, 20, 70, 129, 5, 3, 6, 6},
     {2, 2, 17, 33, 140, 7, 2, 0, 0},    {2, 1, 24, 40, 97, 3, 1, -3, -2},   {1, 1, 9, 65, 11, 11, 1, 0, 0},
 };
 
-cpu::CorrGeom corr_geom(const Geo& q) {
-  const int64_t Lout = q.Lin + q.pl + q.pr - q.d * (q.K - 1);
-  return {q.B, q.G, q.C, q.O, q.Lin, Lout, q.K, q.d, q.pl};
-}
-cuda::DirectGeom dgeom(const cpu::CorrGeom& g) { return {g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p}; }
 
 // The kernel's work on the host: every block, its chunks' loads by all 128 threads (after NaN-filling the tiles),
 // then all computes, then all stores.
-std::vector<float> run_host(const Tensor& x, const Tensor& w, const Tensor& bias, const cpu::CorrGeom& cg) {
-  const cuda::DirectGeom g = dgeom(cg);
+std::vector<float> run_host(const Tensor& x, const Tensor& w, const Tensor& bias, const cpu::CorrGeom& g) {
   std::vector<float> y(static_cast<size_t>(g.B * g.G * g.O * g.Lout), std::numeric_limits<float>::quiet_NaN());
   std::vector<float> ws(static_cast<size_t>(cuda::tiled_ws_floats(g)));
   std::vector<float> xs(static_cast<size_t>(cuda::kTiledC * cuda::tiled_xw(g)));
@@ -73,8 +64,7 @@ std::vector<float> run_host(const Tensor& x, const Tensor& w, const Tensor& bias
 
 // The weight-grad kernel on the host: every block of every split, its chunks' loads by all threads (tiles
 // NaN-filled first), then all computes, then the stores into the partials; then the in-order sum of the splits.
-std::vector<float> run_wgrad_host(const Tensor& x, const Tensor& dy, const cpu::CorrGeom& cg, int64_t S) {
-  const cuda::DirectGeom g = dgeom(cg);
+std::vector<float> run_wgrad_host(const Tensor& x, const Tensor& dy, const cpu::CorrGeom& g, int64_t S) {
   const int64_t n = g.G * g.O * g.C * g.K;
   std::vector<float> part(static_cast<size_t>(S * n), std::numeric_limits<float>::quiet_NaN());
   std::vector<float> dys(static_cast<size_t>(cuda::wgrad_dys_floats()));
@@ -110,11 +100,10 @@ std::vector<float> run_wgrad_host(const Tensor& x, const Tensor& dy, const cpu::
 TEST_SUITE("cuda") {
 TEST_CASE("tiled conv1d weight grad equals the CPU's over every block and split, phase by phase (host)") {
   Context ctx(2, 98);
-  for (const Geo& q : kGeos) {
-    INFO("B ", q.B, " G ", q.G, " C ", q.C, " O ", q.O, " Lin ", q.Lin, " K ", q.K, " d ", q.d, " pad ", q.pl, "/",
-         q.pr);
+  for (const ConvGeo& q : kGeos) {
+    INFO(geo_str(q));
     const cpu::CorrGeom g = corr_geom(q);
-    if (!cuda::wgrad_tiled_fits(dgeom(g))) {
+    if (!cuda::wgrad_tiled_fits(g)) {
       MESSAGE("not taken by the tiled weight grad (K > 16 or shared memory): K " << q.K << " d " << q.d);
       continue;
     }
@@ -122,7 +111,7 @@ TEST_CASE("tiled conv1d weight grad equals the CPU's over every block and split,
     Tensor dy = Tensor::uniform(ctx, {g.B, g.G * g.O, g.Lout}, -1, 1);
     Tensor ref = Tensor::empty(ctx, {g.G * g.O, g.C, g.K});
     cpu::conv1d_corr_wgrad(x, dy, ref, g);
-    const int64_t chunks = g.B * cuda::wgrad_chunks_per_item(dgeom(g));
+    const int64_t chunks = g.B * cuda::wgrad_chunks_per_item(g);
     for (int64_t S : {int64_t{1}, int64_t{3}, chunks}) {
       INFO("splits ", S);
       const std::vector<float> got = run_wgrad_host(x, dy, g, S);
@@ -141,12 +130,11 @@ TEST_CASE("tiled conv1d weight grad equals the CPU's over every block and split,
 
 TEST_CASE("tiled conv1d arithmetic (wide layers) equals the CPU conv over every block, phase by phase (host)") {
   Context ctx(2, 95);
-  for (const Geo& q : kGeos) {
-    INFO("B ", q.B, " G ", q.G, " C ", q.C, " O ", q.O, " Lin ", q.Lin, " K ", q.K, " d ", q.d, " pad ", q.pl, "/",
-         q.pr);
+  for (const ConvGeo& q : kGeos) {
+    INFO(geo_str(q));
     const cpu::CorrGeom g = corr_geom(q);
     REQUIRE(g.Lout >= 1);
-    REQUIRE(cuda::tiled_fits(dgeom(g)));
+    REQUIRE(cuda::tiled_fits(g));
     Tensor x = Tensor::uniform(ctx, {g.B, g.G * g.C, g.Lin}, -1, 1);
     Tensor w = Tensor::uniform(ctx, {g.G * g.O, g.C, g.K}, -1, 1);
     Tensor bias = Tensor::uniform(ctx, {g.G * g.O}, -1, 1);
@@ -172,10 +160,9 @@ TEST_CASE("tiled conv1d arithmetic (wide layers) equals the CPU conv over every 
 TEST_CASE("tiled conv1d kernels on the GPU match the CPU, directly and as LOWPASS_CUDA_CONV=tiled (float32 1e-5)") {
   LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 96);
-  for (const Geo& q : kGeos) {
+  for (const ConvGeo& q : kGeos) {
     const cpu::CorrGeom g = corr_geom(q);
-    INFO("B ", q.B, " G ", q.G, " C ", q.C, " O ", q.O, " Lin ", q.Lin, " K ", q.K, " d ", q.d, " pad ", q.pl, "/",
-         q.pr);
+    INFO(geo_str(q));
     Tensor x = Tensor::uniform(ctx, {g.B, g.G * g.C, g.Lin}, -1, 1), w = Tensor::uniform(ctx, {g.G * g.O, g.C, g.K}, -1, 1);
     Tensor bias = Tensor::uniform(ctx, {g.G * g.O}, -1, 1);
     Tensor ref = Tensor::empty(ctx, {g.B, g.G * g.O, g.Lout});
@@ -193,7 +180,7 @@ TEST_CASE("tiled conv1d kernels on the GPU match the CPU, directly and as LOWPAS
       CHECK(rel(dwg, dwr) <= 1e-5);
       CHECK(canaries_intact(dwg));
     } else {
-      CHECK_FALSE(cuda::wgrad_tiled_fits(dgeom(g)));
+      CHECK_FALSE(cuda::wgrad_tiled_fits(g));
     }
   }
   // With TF32 GEMMs switched on the tiled kernels decline (im2col's tensor-core GEMMs run).

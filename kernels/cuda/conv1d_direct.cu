@@ -15,7 +15,7 @@ constexpr int kThreads = 256;
 
 template <typename T, typename A>
 __global__ void direct_corr_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
-                                   T* __restrict__ y, int64_t total, DirectGeom g) {
+                                   T* __restrict__ y, int64_t total, CorrGeom g) {
   for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
        e += static_cast<int64_t>(gridDim.x) * blockDim.x)
     y[e] = direct_corr_at<T, A>(x, w, bias, e, g);
@@ -23,7 +23,7 @@ __global__ void direct_corr_kernel(const T* __restrict__ x, const T* __restrict_
 
 template <typename T>
 __global__ void direct_wgrad_kernel(const T* __restrict__ x, const T* __restrict__ dy, T* __restrict__ dw,
-                                    DirectGeom g) {
+                                    CorrGeom g) {
   int64_t go, c, k0;
   direct_wgrad_block(g, blockIdx.x, go, c, k0);
   double acc[kDirectKTile];
@@ -38,26 +38,22 @@ __global__ void direct_wgrad_kernel(const T* __restrict__ x, const T* __restrict
   }
 }
 
-DirectGeom to_direct(const CorrGeom& g) { return {g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p}; }
-
 }  // namespace
 
 void conv1d_corr_direct(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
   const int64_t total = g.B * g.G * g.O * g.Lout;
   if (total == 0) return;
   const CudaState& st = state_of(x);
-  const DirectGeom dg = to_direct(g);
   dispatch_dtype(x.dtype(), [&]<typename T>() {
     const T* pb = bias.defined() ? bias.data<T>() : nullptr;
     direct_corr_kernel<T, double><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
-        x.data<T>(), w.data<T>(), pb, y.data<T>(), total, dg);
+        x.data<T>(), w.data<T>(), pb, y.data<T>(), total, g);
     LP_CUDA_LAUNCH_CHECK();
   });
 }
 
 void conv1d_corr_wgrad_direct(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
-  const DirectGeom dg = to_direct(g);
-  const int64_t blocks = direct_wgrad_blocks(dg);
+  const int64_t blocks = direct_wgrad_blocks(g);
   if (blocks == 0) return;
   LP_CHECK(blocks <= INT32_MAX, "CUDA direct conv1d weight grad: ", blocks, " blocks");
   const CudaState& st = state_of(dy);
@@ -67,7 +63,7 @@ void conv1d_corr_wgrad_direct(const Tensor& x, const Tensor& dy, Tensor& dw, con
   }
   dispatch_dtype(dy.dtype(), [&]<typename T>() {
     direct_wgrad_kernel<T><<<static_cast<unsigned>(blocks), kThreads, 0, st.stream>>>(x.data<T>(), dy.data<T>(),
-                                                                                    dw.data<T>(), dg);
+                                                                                    dw.data<T>(), g);
     LP_CUDA_LAUNCH_CHECK();
   });
 }

@@ -12,7 +12,7 @@ namespace {
 
 __global__ void __launch_bounds__(kTiledThreads)
     tiled_corr_kernel(const float* __restrict__ x, const float* __restrict__ w, const float* __restrict__ bias,
-                      float* __restrict__ y, DirectGeom g) {
+                      float* __restrict__ y, CorrGeom g) {
   extern __shared__ float4 smem4[];  // float4: the weight tile at its start is 16-byte aligned
   float* ws = reinterpret_cast<float*>(smem4);
   float* xs = ws + tiled_ws_floats(g);
@@ -33,7 +33,7 @@ __global__ void __launch_bounds__(kTiledThreads)
 
 __global__ void __launch_bounds__(kTiledThreads)
     tiled_wgrad_kernel(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part,
-                       DirectGeom g, int64_t S) {
+                       CorrGeom g, int64_t S) {
   extern __shared__ float4 smem4[];
   float* dys = reinterpret_cast<float*>(smem4);
   float* xs = dys + wgrad_dys_floats();
@@ -66,7 +66,7 @@ __global__ void tiled_wgrad_reduce_kernel(const float* __restrict__ part, float*
 
 }  // namespace
 
-int64_t tiled_wgrad_splits(const DirectGeom& g, int sms) {
+int64_t tiled_wgrad_splits(const CorrGeom& g, int sms) {
   const int64_t per_split = wgrad_otiles(g) * wgrad_cblocks(g) * g.G;  // blocks of one split
   const int64_t chunks = g.B * wgrad_chunks_per_item(g);
   int64_t S = (int64_t{4} * sms + per_split - 1) / per_split;  // about 4 blocks per multiprocessor
@@ -76,17 +76,16 @@ int64_t tiled_wgrad_splits(const DirectGeom& g, int sms) {
 }
 
 bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
-  const DirectGeom dg{g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p};
   const CudaState& st = state_of(x);
-  if (x.dtype() != DType::F32 || st.gemm_math != GemmMath::Float32 || !wgrad_tiled_fits(dg) || g.G > 65535)
+  if (x.dtype() != DType::F32 || st.gemm_math != GemmMath::Float32 || !wgrad_tiled_fits(g) || g.G > 65535)
     return false;
-  const int64_t S = tiled_wgrad_splits(dg, st.sm_count);
+  const int64_t S = tiled_wgrad_splits(g, st.sm_count);
   const int64_t n = dw.numel();
   DeviceBuffer<float> part(static_cast<size_t>(S * n), x.device().index);
-  const dim3 grid(static_cast<unsigned>(wgrad_otiles(dg)), static_cast<unsigned>(wgrad_cblocks(dg)),
+  const dim3 grid(static_cast<unsigned>(wgrad_otiles(g)), static_cast<unsigned>(wgrad_cblocks(g)),
                   static_cast<unsigned>(g.G * S));
-  const size_t smem = static_cast<size_t>(wgrad_smem_floats(dg)) * sizeof(float);
-  tiled_wgrad_kernel<<<grid, kTiledThreads, smem, st.stream>>>(x.data<float>(), dy.data<float>(), part.get(), dg, S);
+  const size_t smem = static_cast<size_t>(wgrad_smem_floats(g)) * sizeof(float);
+  tiled_wgrad_kernel<<<grid, kTiledThreads, smem, st.stream>>>(x.data<float>(), dy.data<float>(), part.get(), g, S);
   LP_CUDA_LAUNCH_CHECK();
   constexpr int kReduceThreads = 256;
   tiled_wgrad_reduce_kernel<<<grid_1d(st, n, kReduceThreads), kReduceThreads, 0, st.stream>>>(part.get(),
@@ -96,17 +95,16 @@ bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, cons
 }
 
 bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
-  const DirectGeom dg{g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p};
   const CudaState& st = state_of(x);
   // float32 FMA only: with TF32 or bf16 GEMMs switched on, the im2col path's tensor-core GEMMs run instead
-  if (x.dtype() != DType::F32 || st.gemm_math != GemmMath::Float32 || !tiled_fits(dg) || g.Lout < 1 || g.O < 1 ||
+  if (x.dtype() != DType::F32 || st.gemm_math != GemmMath::Float32 || !tiled_fits(g) || g.Lout < 1 || g.O < 1 ||
       g.C < 1)
     return false;
-  const dim3 grid(static_cast<unsigned>(tiled_grid_x(dg)), static_cast<unsigned>(tiled_grid_y(dg)),
+  const dim3 grid(static_cast<unsigned>(tiled_grid_x(g)), static_cast<unsigned>(tiled_grid_y(g)),
                   static_cast<unsigned>(g.B * g.G));
-  const size_t smem = static_cast<size_t>(tiled_smem_floats(dg)) * sizeof(float);
+  const size_t smem = static_cast<size_t>(tiled_smem_floats(g)) * sizeof(float);
   tiled_corr_kernel<<<grid, kTiledThreads, smem, st.stream>>>(
-      x.data<float>(), w.data<float>(), bias.defined() ? bias.data<float>() : nullptr, y.data<float>(), dg);
+      x.data<float>(), w.data<float>(), bias.defined() ? bias.data<float>() : nullptr, y.data<float>(), g);
   LP_CUDA_LAUNCH_CHECK();
   return true;
 }

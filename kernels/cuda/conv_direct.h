@@ -11,6 +11,8 @@
 #pragma once
 #include <cstdint>
 
+#include "kernels/cpu/conv1d.h"  // CorrGeom: the CPU kernels' geometry, shared by the kernels here
+
 #if defined(__CUDACC__)
 #define LP_DIRECT_HD __host__ __device__
 #else
@@ -28,12 +30,10 @@ constexpr int64_t kDirectMaxO = 16;  // direct kernels serve layers with at most
 constexpr int64_t kDirectMaxC = 16;  // or at most this many inputs per group
 constexpr int kDirectKTile = 8;      // taps per weight-grad block (accumulators per thread)
 
-struct DirectGeom {
-  int64_t B, G, C, O, Lin, Lout, K, d, p;
-};
+using cpu::CorrGeom;
 
 // Taps k in [k_lo, k_hi) read inside x for output position t: 0 <= t + k·d − p < Lin.
-LP_DIRECT_HD inline void direct_tap_range(const DirectGeom& g, int64_t t, int64_t& k_lo, int64_t& k_hi) {
+LP_DIRECT_HD inline void direct_tap_range(const CorrGeom& g, int64_t t, int64_t& k_lo, int64_t& k_hi) {
   const int64_t lo = g.p - t;          // need k·d >= lo
   const int64_t hi = g.Lin + g.p - t;  // need k·d < hi
   k_lo = lo <= 0 ? 0 : (lo + g.d - 1) / g.d;
@@ -47,7 +47,7 @@ LP_DIRECT_HD inline void direct_tap_range(const DirectGeom& g, int64_t t, int64_
 // head) the float32 profile training step through these kernels missed its bound on the H200, head weight gradients
 // up to 137 times the CPU's error against float64 (the multinomial NLL's gradient cancels over positions).
 template <typename T, typename A>
-LP_DIRECT_HD inline T direct_corr_at(const T* x, const T* w, const T* bias, int64_t e, const DirectGeom& g) {
+LP_DIRECT_HD inline T direct_corr_at(const T* x, const T* w, const T* bias, int64_t e, const CorrGeom& g) {
   const int64_t t = e % g.Lout, r = e / g.Lout;
   const int64_t go = r % (g.G * g.O), b = r / (g.G * g.O), gi = go / g.O;
   int64_t k_lo, k_hi;
@@ -69,7 +69,7 @@ LP_DIRECT_HD inline T direct_corr_at(const T* x, const T* w, const T* bias, int6
 // acc[j] for tap k0 + j (taps >= K stay 0). The block then sums acc over its threads (kernels/cuda/conv1d_direct.cu).
 template <typename T>
 LP_DIRECT_HD inline void direct_wgrad_partial(const T* x, const T* dy, int64_t go, int64_t c, int64_t k0, int64_t tid,
-                                              int64_t nthreads, const DirectGeom& g, double (&acc)[kDirectKTile]) {
+                                              int64_t nthreads, const CorrGeom& g, double (&acc)[kDirectKTile]) {
   const int64_t gi = go / g.O, n = g.B * g.Lout;
   const int64_t kn = g.K - k0 < kDirectKTile ? g.K - k0 : kDirectKTile;
   LP_DIRECT_UNROLL
@@ -88,11 +88,11 @@ LP_DIRECT_HD inline void direct_wgrad_partial(const T* x, const T* dy, int64_t g
 }
 
 // Blocks of the weight grad: one per (go, c, tap tile).
-LP_DIRECT_HD inline int64_t direct_wgrad_blocks(const DirectGeom& g) {
+LP_DIRECT_HD inline int64_t direct_wgrad_blocks(const CorrGeom& g) {
   return g.G * g.O * g.C * ((g.K + kDirectKTile - 1) / kDirectKTile);
 }
 // Block index -> (go, c, k0).
-LP_DIRECT_HD inline void direct_wgrad_block(const DirectGeom& g, int64_t blk, int64_t& go, int64_t& c, int64_t& k0) {
+LP_DIRECT_HD inline void direct_wgrad_block(const CorrGeom& g, int64_t blk, int64_t& go, int64_t& c, int64_t& k0) {
   const int64_t tiles = (g.K + kDirectKTile - 1) / kDirectKTile;
   k0 = (blk % tiles) * kDirectKTile;
   blk /= tiles;

@@ -15,7 +15,7 @@
 #include <cmath>
 #include <cstdint>
 
-#include "kernels/cuda/conv_direct.h"  // LP_DIRECT_HD, LP_DIRECT_UNROLL, DirectGeom
+#include "kernels/cuda/conv_direct.h"  // LP_DIRECT_HD, LP_DIRECT_UNROLL, CorrGeom
 
 namespace lowpass::cuda {
 
@@ -28,15 +28,15 @@ constexpr int kTiledWStride = kTiledO + 4;   // floats per weight-tile row: spre
 constexpr int64_t kTiledMaxSmemFloats = 12288;  // 48 KiB: no opt-in to larger dynamic shared memory needed
 
 // Width of the x window a block reads per channel: its 128 positions plus the dilated kernel's reach.
-LP_DIRECT_HD inline int64_t tiled_xw(const DirectGeom& g) { return kTiledT + (g.K - 1) * g.d; }
+LP_DIRECT_HD inline int64_t tiled_xw(const CorrGeom& g) { return kTiledT + (g.K - 1) * g.d; }
 // Shared-memory floats: the weight tile first (16-byte aligned), then the x window.
-LP_DIRECT_HD inline int64_t tiled_ws_floats(const DirectGeom& g) { return kTiledC * g.K * kTiledWStride; }
-LP_DIRECT_HD inline int64_t tiled_smem_floats(const DirectGeom& g) {
+LP_DIRECT_HD inline int64_t tiled_ws_floats(const CorrGeom& g) { return kTiledC * g.K * kTiledWStride; }
+LP_DIRECT_HD inline int64_t tiled_smem_floats(const CorrGeom& g) {
   return tiled_ws_floats(g) + kTiledC * tiled_xw(g);
 }
 // Whether the tiled kernel can take g: shared memory within 48 KiB (K·(1 + d) up to about 20 for d = 1: the binary
 // model's K 15 and 13, BPNet's K 3 up to d = 64), and the grid's z extent (batch · groups) within 65535.
-inline bool tiled_fits(const DirectGeom& g) {
+inline bool tiled_fits(const CorrGeom& g) {
   return g.K >= 1 && g.d >= 1 && tiled_smem_floats(g) <= kTiledMaxSmemFloats && g.B * g.G <= 65535 && g.B * g.G >= 1;
 }
 
@@ -44,18 +44,18 @@ struct TiledBlock {
   int64_t t0, o0, b, gi;  // first position, first output channel, batch item, group
 };
 // Block coordinates: x = position tile, y = output-channel tile, z = b·G + gi.
-LP_DIRECT_HD inline TiledBlock tiled_block(const DirectGeom& g, int64_t bx, int64_t by, int64_t bz) {
+LP_DIRECT_HD inline TiledBlock tiled_block(const CorrGeom& g, int64_t bx, int64_t by, int64_t bz) {
   return {bx * kTiledT, by * kTiledO, bz / g.G, bz % g.G};
 }
-LP_DIRECT_HD inline int64_t tiled_grid_x(const DirectGeom& g) { return (g.Lout + kTiledT - 1) / kTiledT; }
-LP_DIRECT_HD inline int64_t tiled_grid_y(const DirectGeom& g) { return (g.O + kTiledO - 1) / kTiledO; }
+LP_DIRECT_HD inline int64_t tiled_grid_x(const CorrGeom& g) { return (g.Lout + kTiledT - 1) / kTiledT; }
+LP_DIRECT_HD inline int64_t tiled_grid_y(const CorrGeom& g) { return (g.O + kTiledO - 1) / kTiledO; }
 
 // Load phase for the chunk of input channels c0 .. c0 + 7, thread tid's share:
 //   ws[(c·K + k)·kTiledWStride + oo] = w[gi·O + o0 + oo, c0 + c, k]   (0 past O or C)
 //   xs[c·XW + u]                     = x[b, gi·C + c0 + c, t0 − p + u] (0 outside x or past C)
 // The weight reads run along (c, k), contiguous in w for one output channel.
 template <typename T>
-LP_DIRECT_HD inline void tiled_load(const T* x, const T* w, float* ws, float* xs, const DirectGeom& g,
+LP_DIRECT_HD inline void tiled_load(const T* x, const T* w, float* ws, float* xs, const CorrGeom& g,
                                     const TiledBlock& blk, int64_t c0, int tid) {
   // In-tile indices in 32 bits (a 64-bit division costs several times a 32-bit one); offsets into x and w in 64.
   const int K = static_cast<int>(g.K), CK = kTiledC * K;
@@ -78,7 +78,7 @@ LP_DIRECT_HD inline void tiled_load(const T* x, const T* w, float* ws, float* xs
 
 // Compute phase: thread tid (channel group to = tid / 16, lane tt = tid % 16) adds the chunk's products into
 // acc[i][j] for output channel o0 + 8·to + i and position t0 + tt + 16·j.
-LP_DIRECT_HD inline void tiled_compute(const float* ws, const float* xs, const DirectGeom& g, int tid,
+LP_DIRECT_HD inline void tiled_compute(const float* ws, const float* xs, const CorrGeom& g, int tid,
                                        float (&acc)[8][8]) {
   const int to = tid / 16, tt = tid % 16;
   const int K = static_cast<int>(g.K), d = static_cast<int>(g.d), XW = static_cast<int>(tiled_xw(g));
@@ -105,7 +105,7 @@ LP_DIRECT_HD inline void tiled_compute(const float* ws, const float* xs, const D
 
 // Store phase: y[b, gi·O + o, t] = acc + bias for the thread's outputs inside y.
 template <typename T>
-LP_DIRECT_HD inline void tiled_store(T* y, const T* bias, const DirectGeom& g, const TiledBlock& blk, int tid,
+LP_DIRECT_HD inline void tiled_store(T* y, const T* bias, const CorrGeom& g, const TiledBlock& blk, int tid,
                                      const float (&acc)[8][8]) {
   const int to = tid / 16, tt = tid % 16;
   LP_DIRECT_UNROLL
@@ -138,37 +138,37 @@ constexpr int kWgradCols = 128;   // columns (channel, tap) per block at most
 constexpr int kWgradDyStride = kWgradT + 1;  // floats per staged dy row: the two rows a warp reads sit in
                                              // different banks
 
-LP_DIRECT_HD inline int64_t wgrad_cb(const DirectGeom& g) { return kWgradCols / g.K; }  // input channels per block
-LP_DIRECT_HD inline int64_t wgrad_xw(const DirectGeom& g) { return kWgradT + (g.K - 1) * g.d; }
+LP_DIRECT_HD inline int64_t wgrad_cb(const CorrGeom& g) { return kWgradCols / g.K; }  // input channels per block
+LP_DIRECT_HD inline int64_t wgrad_xw(const CorrGeom& g) { return kWgradT + (g.K - 1) * g.d; }
 LP_DIRECT_HD inline int64_t wgrad_dys_floats() { return int64_t{kTiledO} * kWgradDyStride; }
-LP_DIRECT_HD inline int64_t wgrad_smem_floats(const DirectGeom& g) {
+LP_DIRECT_HD inline int64_t wgrad_smem_floats(const CorrGeom& g) {
   return wgrad_dys_floats() + wgrad_cb(g) * wgrad_xw(g);
 }
-LP_DIRECT_HD inline int64_t wgrad_chunks_per_item(const DirectGeom& g) { return (g.Lout + kWgradT - 1) / kWgradT; }
-LP_DIRECT_HD inline int64_t wgrad_cblocks(const DirectGeom& g) { return (g.C + wgrad_cb(g) - 1) / wgrad_cb(g); }
-LP_DIRECT_HD inline int64_t wgrad_otiles(const DirectGeom& g) { return (g.O + kTiledO - 1) / kTiledO; }
+LP_DIRECT_HD inline int64_t wgrad_chunks_per_item(const CorrGeom& g) { return (g.Lout + kWgradT - 1) / kWgradT; }
+LP_DIRECT_HD inline int64_t wgrad_cblocks(const CorrGeom& g) { return (g.C + wgrad_cb(g) - 1) / wgrad_cb(g); }
+LP_DIRECT_HD inline int64_t wgrad_otiles(const CorrGeom& g) { return (g.O + kTiledO - 1) / kTiledO; }
 // Whether the tiled weight grad can take g: K <= 16 (CB >= 8), shared memory within 48 KiB, something to sum.
-inline bool wgrad_tiled_fits(const DirectGeom& g) {
+inline bool wgrad_tiled_fits(const CorrGeom& g) {
   return g.K >= 1 && g.K <= 16 && g.d >= 1 && wgrad_smem_floats(g) <= kTiledMaxSmemFloats && g.B >= 1 &&
          g.Lout >= 1 && g.C >= 1 && g.O >= 1;
 }
 
 // Splits of the positions for a device with `sms` multiprocessors: about 4 blocks per multiprocessor, at most one
 // per chunk (kernels/cuda/conv1d_tiled.cu).
-int64_t tiled_wgrad_splits(const DirectGeom& g, int sms);
+int64_t tiled_wgrad_splits(const CorrGeom& g, int sms);
 
 struct WgradBlock {
   int64_t o0, c0, gi, s;  // first output channel, first input channel, group, split
 };
 // Block index (x = o tile, y = column block, z = gi·S + s) -> coordinates.
-LP_DIRECT_HD inline WgradBlock wgrad_block(const DirectGeom& g, int64_t S, int64_t bx, int64_t by, int64_t bz) {
+LP_DIRECT_HD inline WgradBlock wgrad_block(const CorrGeom& g, int64_t S, int64_t bx, int64_t by, int64_t bz) {
   return {bx * kTiledO, by * wgrad_cb(g), bz / S, bz % S};
 }
 
 // Load phase for chunk q (batch item q / chunks_per_item, positions t0 = (q % chunks_per_item)·64 ..):
 //   dys[o·65 + t'] = dy[b, gi·O + o0 + o, t0 + t']  (0 past O or Lout)
 //   xs[c·XW + u]   = x[b, gi·C + c0 + c, t0 − p + u] (0 outside x or past C)
-LP_DIRECT_HD inline void wgrad_load(const float* x, const float* dy, float* dys, float* xs, const DirectGeom& g,
+LP_DIRECT_HD inline void wgrad_load(const float* x, const float* dy, float* dys, float* xs, const CorrGeom& g,
                                     const WgradBlock& blk, int64_t q, int tid) {
   const int64_t per = wgrad_chunks_per_item(g), b = q / per, t0 = (q % per) * kWgradT;
   for (int e = tid; e < kTiledO * kWgradT; e += kTiledThreads) {  // in-tile indices in 32 bits
@@ -187,7 +187,7 @@ LP_DIRECT_HD inline void wgrad_load(const float* x, const float* dy, float* dys,
 
 // Compute phase: thread tid (to = tid / 16, tc = tid % 16) adds Σ_{t'} dys[8·to + i, t']·xs[c_j, t' + k_j·d] into
 // acc[i][j], column tc + 16·j = c_j·K + k_j (columns past CB·K add zeros).
-LP_DIRECT_HD inline void wgrad_compute(const float* dys, const float* xs, const DirectGeom& g, int tid,
+LP_DIRECT_HD inline void wgrad_compute(const float* dys, const float* xs, const CorrGeom& g, int tid,
                                        float (&acc)[8][8]) {
   const int to = tid / 16, tc = tid % 16;
   const int K = static_cast<int>(g.K), XW = static_cast<int>(wgrad_xw(g)), ncol = static_cast<int>(wgrad_cb(g)) * K;
@@ -214,7 +214,7 @@ LP_DIRECT_HD inline void wgrad_compute(const float* dys, const float* xs, const 
 
 // Store phase: part[(s·G·O + gi·O + o)·C·K + c·K + k] for the thread's outputs inside dw (dw's layout, per
 // split).
-LP_DIRECT_HD inline void wgrad_store(float* part, const DirectGeom& g, const WgradBlock& blk, int tid,
+LP_DIRECT_HD inline void wgrad_store(float* part, const CorrGeom& g, const WgradBlock& blk, int tid,
                                      const float (&acc)[8][8]) {
   const int to = tid / 16, tc = tid % 16;
   const int64_t ncol = wgrad_cb(g) * g.K, dwn = g.G * g.O * g.C * g.K;
