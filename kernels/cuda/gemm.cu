@@ -52,15 +52,10 @@ void gemm_strided_batched(const CudaState& st, bool ta, bool tb, int64_t m, int6
                                                  int(lda), sA, B, CUDA_R_32F, int(ldb), sB, &beta, C, CUDA_R_32F,
                                                  int(ldc), sC, int(batch), CUBLAS_COMPUTE_32F_FAST_TF32,
                                                  CUBLAS_GEMM_DEFAULT));
-    } else if (st.gemm_math == GemmMath::BF16) {
+    } else if (st.gemm_math == GemmMath::BF16 && k > 0) {  // k = 0: nothing to round, the plain call below
       // The operands are rounded to bfloat16 copies here, and the product runs with bfloat16 inputs and float32
       // sums. CUBLAS_COMPUTE_32F_FAST_16BF on the float32 operands only *allows* bfloat16: on the H200 with
       // cuBLAS 13 it ran the TF32 kernels (identical results and times), so the switch would have meant nothing.
-      if (k == 0) {
-        LP_CUBLAS_CHECK(cublasSgemmStridedBatched(st.cublas, oa, ob, int(m), int(n), int(k), &one, A, int(lda), sA,
-                                                  B, int(ldb), sB, &beta, C, int(ldc), sC, int(batch)));
-        return;
-      }
       const int64_t na = ta ? span(k, m, lda, sA, batch) : span(m, k, lda, sA, batch);
       const int64_t nb = tb ? span(n, k, ldb, sB, batch) : span(k, n, ldb, sB, batch);
       // bfloat16 copies in buffers from the caching allocator (capture-safe), freed in stream order
