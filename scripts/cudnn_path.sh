@@ -1,4 +1,4 @@
-# Sourced (not run) by scripts/gpu_check.sh and bench/gpu.sh on the GPU machine: puts the directory holding
+# Sourced (not run) by scripts/gpu_lease.sh and bench/gpu.sh on the GPU machine: puts the directory holding
 # libcudnn.so.9 first on LD_LIBRARY_PATH, because binaries built with cuDNN (meson -Dcudnn) need it to load and
 # scripts/gpu_bundle.sh copies no CUDA libraries. There cuDNN 9 comes with PyTorch's pip packages
 # (/opt/torch/.venv/lib/python3.*/site-packages/nvidia/cudnn/lib or nvidia/cu13/lib). Sets CUDNN_LIB ("" if none).

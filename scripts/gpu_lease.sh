@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
-# One short device call that spends a fixed budget on the GPU checks in order of value (docs/cuda.md, "What a GPU
-# session runs"): the CUDA suite, the benchmark against PyTorch (one round), the optimiser's arena on the device, the
+# The GPU checks, for one short device call that spends a fixed budget on them in order of value (docs/cuda.md,
+# "How a GPU session runs the checks"): the CUDA suite, the benchmark against PyTorch (one round), the optimiser's arena on the device, the
 # training-step cases through the direct and cuDNN conv paths, then compute-sanitizer on the kernel-level cases with
 # whatever time is left. Each stage's timeout is cut to the time left, so the call ends inside its budget and its
 # logs come back: $OUT/all.log (everything, appended as it runs), $OUT/gpu_bench.jsonl, $OUT/logs.tgz (per stage).
 # Runs from the repository root over .dev/ made by scripts/gpu_bundle.sh.
 # Usage: bash scripts/gpu_lease.sh [BUDGET_SECONDS=540] [STAGES="tests bench optim paths sanitize"]
 #   other stages: suite_direct, suite_cudnn, suite_im2col, suite_tiled (the whole CUDA suite per conv backend),
-#   sanitize_direct, sanitize_tiled,
+#   sanitize_direct, sanitize_tiled, sanitize_cudnn,
 #   cli (scripts/gpu_cli_check.sh), profile (ncu: kernel time per step by kernel name)
 set -uo pipefail
 BUDGET=${1:-540}
@@ -80,6 +80,10 @@ for s in $STAGES; do
   paths)
     LOWPASS_CUDA_CONV=direct stage train_direct 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp'
     LOWPASS_CUDA_CONV=cudnn stage train_cudnn 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp'
+    ;;
+  sanitize_cudnn)  # the cuDNN dispatch case (the sanitize stage leaves the cuDNN cases out)
+    stage memcheck_cudnn 90 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda \
+      -tc='cuDNN backend through*'
     ;;
   sanitize_direct)
     stage memcheck_direct 60 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tc='*direct*'
