@@ -35,20 +35,17 @@ CONV=${LOWPASS_BENCH_CONV_BIN:-$(dirname "$LP")/bench_conv1d}
 PY=${LOWPASS_BENCH_PY:-python3}
 "$PY" bench/gpu_ceilings.py | tee -a "$JSONL"
 run_lp() { "$LP" --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" $3; }
-# lowpass with the cuDNN conv path, tagged as its own impl (skipped with --no-cudnn).
-run_lp_cudnn() {
-  [ "$CUDNN" = 1 ] || return 0
-  run_lp "$1" "$2" "--conv cudnn" | sed 's/"impl":"lowpass"/"impl":"lowpass-cudnn"/'
-}
+# run_lp_as TAG MODEL MODE FLAGS: run_lp with FLAGS, its JSON tagged as impl "lowpass-TAG".
+run_lp_as() { run_lp "$2" "$3" "$4" | sed "s/\"impl\":\"lowpass\"/\"impl\":\"lowpass-$1\"/"; }
+# lowpass with the cuDNN conv path (skipped with --no-cudnn).
+run_lp_cudnn() { [ "$CUDNN" = 1 ] || return 0; run_lp_as cudnn "$1" "$2" "--conv cudnn"; }
 # lowpass with im2col + cuBLAS for every layer (the default before the H200 run; the default now adds the direct
 # kernels for layers with <= 16 inputs or outputs per group).
-run_lp_im2col() { run_lp "$1" "$2" "--conv im2col" | sed 's/"impl":"lowpass"/"impl":"lowpass-im2col"/'; }
+run_lp_im2col() { run_lp_as im2col "$1" "$2" "--conv im2col"; }
 # lowpass with the tiled implicit-GEMM kernels for the wide layers (opt-in until measured on a GPU).
-run_lp_tiled() { run_lp "$1" "$2" "--conv tiled" | sed 's/"impl":"lowpass"/"impl":"lowpass-tiled"/'; }
+run_lp_tiled() { run_lp_as tiled "$1" "$2" "--conv tiled"; }
 # the training step captured once as a CUDA graph and replayed (models/train/graph_step.h); steps only.
-run_lp_graph() {
-  case "$2" in noprior|prior) run_lp "$1" "$2" "--graph" | sed 's/"impl":"lowpass"/"impl":"lowpass-graph"/' ;; esac
-}
+run_lp_graph() { case "$2" in noprior|prior) run_lp_as graph "$1" "$2" "--graph" ;; esac; }
 run_pt() { "$PY" bench/bench_torch.py --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" --tf32 "$3"; }
 for r in $(seq 1 "$ROUNDS"); do
   for c in $CASES; do
@@ -70,8 +67,8 @@ done
 # (impl "lowpass-bf16"; compared with lowpass float32 and TF32 of the same run, see summarize_gpu.py).
 for c in binary:prior profile:prior; do
   m=${c%%:*} mode=${c##*:}
-  run_lp "$m" "$mode" --tf32 | sed 's/"impl":"lowpass"/"impl":"lowpass-tf32"/' | tee -a "$JSONL"
-  run_lp "$m" "$mode" --bf16 | sed 's/"impl":"lowpass"/"impl":"lowpass-bf16"/' | tee -a "$JSONL"
+  run_lp_as tf32 "$m" "$mode" --tf32 | tee -a "$JSONL"
+  run_lp_as bf16 "$m" "$mode" --bf16 | tee -a "$JSONL"
   run_pt "$m" "$mode" 1 | sed 's/"impl": "pytorch"/"impl": "pytorch-tf32"/' | tee -a "$JSONL"
 done
 # The prior chain alone (fused vs composed), at the training batch and at a batch whose data outgrow the L2 cache.
