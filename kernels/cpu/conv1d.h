@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "engine/ops.h"
+#include "kernels/cpu/corr_geom.h"
 
 namespace lowpass::cpu {
 
@@ -17,12 +18,6 @@ enum class ConvAlgo { Auto, Reference, Im2colEigen, Im2colBlas, Direct, Gather }
 const char* conv_algo_name(ConvAlgo a);
 // Whether `a` can run this problem (Direct needs float32 and AVX-512; Gather a one-hot x; Blas OpenBLAS).
 bool conv_algo_available(ConvAlgo a);
-
-struct CorrGeom {
-  int64_t B, G, C, O;   // batch, groups, input/output channels per group
-  int64_t Lin, Lout;    // lengths of x and y
-  int64_t K, d, p;      // taps, dilation, left offset (may be negative: a crop)
-};
 
 // y (B, G·O, Lout) = corr(x (B, G·C, Lin), w (G·O, C, K)) + bias (G·O or undefined). y is overwritten.
 void conv1d_corr(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g,

@@ -11,7 +11,7 @@
 #pragma once
 #include <cstdint>
 
-#include "kernels/cpu/conv1d.h"  // CorrGeom: the CPU kernels' geometry, shared by the kernels here
+#include "kernels/cpu/corr_geom.h"  // CorrGeom: the CPU kernels' geometry, shared by the kernels here
 
 #if defined(__CUDACC__)
 #define LP_DIRECT_HD __host__ __device__
