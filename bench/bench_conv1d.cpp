@@ -1,7 +1,7 @@
 // conv1d micro-benchmark: forward, input grad and weight grad of every kernel family at the binary-model,
 // BPNet and one-hot first-layer shapes; median ms and GFLOP/s (2·B·Cout·Cin/G·K·Lout per op) beside the
 // machine's SGEMM rate measured in the same run. Run: build-conv/bench/bench_conv1d [--reps N] [--threads T]
-// GPU (CUDA builds): --conv im2col|direct|cudnn|tiled times conv1d_{fwd,bwd_input,bwd_weight}_cuda on device 0
+// GPU (CUDA builds): --conv auto|direct|tiled|im2col|cudnn times conv1d_{fwd,bwd_input,bwd_weight}_cuda on device 0
 // with that backend
 // (kernels/cuda/conv_backend.h), each checked against the CPU's im2col result before it is timed.
 #include <algorithm>
@@ -189,7 +189,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--conv") && i + 1 < argc) conv = argv[++i];
     else {
       std::fprintf(stderr, "usage: bench_conv1d [--reps N] [--threads T] [--only NAME-PREFIX] "
-                           "[--conv im2col|direct|cudnn|tiled]\n");
+                           "[--conv auto|direct|tiled|im2col|cudnn]\n");
       return 2;
     }
   }

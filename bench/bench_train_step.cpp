@@ -1,7 +1,7 @@
 // lowpass twin of bench/bench_torch.py: times one case (model × mode) of a training step and prints one JSON line.
 // Cases: binary batch 256 (incl. reverse complements), L 1000, T 1; profile batch 128 (incl. RC), L 1346, matched
 // controls. Run: build-bench/bench/bench_train_step --model binary --mode prior --threads 2
-// (GPU: --device cuda [--tf32|--bf16] [--conv im2col|direct|cudnn|tiled]; --conv picks the CUDA conv1d backend, default
+// (GPU: --device cuda [--tf32|--bf16] [--conv auto|direct|tiled|im2col|cudnn]; --conv picks the CUDA conv1d backend, default
 // LOWPASS_CUDA_CONV; --tf32/--bf16 run float32 GEMMs on TF32/bfloat16 tensor cores;
 // --graph runs noprior/prior steps through models/train/graph_step.h: a captured CUDA graph on a GPU, the fixed-form
 // step eagerly on the CPU). --keep-graph-values records every op's inputs whole (engine/autograd.h, KeepGraphValues),
@@ -43,7 +43,7 @@ struct Args {
   std::string device = "cpu";
   bool tf32 = false, bf16 = false;
   bool keep_values = false;  // record every op's inputs whole (KeepGraphValues), as before edges dropped them
-  std::string conv;  // CUDA conv1d backend (--conv im2col|direct|cudnn|tiled); empty: LOWPASS_CUDA_CONV's default
+  std::string conv;  // CUDA conv1d backend (--conv auto|direct|tiled|im2col|cudnn); empty: LOWPASS_CUDA_CONV's default
   bool graph = false;  // --graph: the GraphStep (captured CUDA graph on a GPU)
 };
 
@@ -51,7 +51,7 @@ struct Args {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step --model binary|profile --mode noprior|prior|infer|attr "
                "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32|--bf16] "
-               "[--conv im2col|direct|cudnn|tiled] [--graph] [--keep-graph-values]\n",
+               "[--conv auto|direct|tiled|im2col|cudnn] [--graph] [--keep-graph-values]\n",
                why);
   std::exit(2);
 }

@@ -3,9 +3,10 @@
 # medians over repeats after warm-up, plus the card's measured ceilings (copy bandwidth, SGEMM). Runs where
 # bench_train_step was built with CUDA: on the lent GPU machine from scripts/gpu_bundle.sh's .dev/bin.
 # Each round also times lowpass with its opt-in cuDNN conv path (--conv cudnn, impl "lowpass-cudnn"; --no-cudnn skips
-# it) and with im2col + cuBLAS for every layer (--conv im2col, impl "lowpass-im2col"; the default adds the direct
-# kernels for layers with few channels) and with the tiled kernel for the wide layers (--conv tiled, impl
-# "lowpass-tiled"), and
+# it) and with im2col + cuBLAS for every layer (--conv im2col, impl "lowpass-im2col"; the default `auto` adds the
+# direct kernels for layers with few channels and the tiled kernels for wide layers with long reductions), with the
+# tiled kernel for every wide layer (--conv tiled, impl "lowpass-tiled") and with the direct kernels and im2col for
+# every wide layer (--conv direct, impl "lowpass-direct"), and
 # the training steps (prior, noprior) also run as a captured CUDA graph (--graph, impl "lowpass-graph"), and
 # bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary). The prior steps also
 # run once with TF32 and once with bfloat16 GEMMs.
@@ -39,11 +40,13 @@ run_lp() { "$LP" --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --w
 run_lp_as() { run_lp "$2" "$3" "$4" | sed "s/\"impl\":\"lowpass\"/\"impl\":\"lowpass-$1\"/"; }
 # lowpass with the cuDNN conv path (skipped with --no-cudnn).
 run_lp_cudnn() { [ "$CUDNN" = 1 ] || return 0; run_lp_as cudnn "$1" "$2" "--conv cudnn"; }
-# lowpass with im2col + cuBLAS for every layer (the default before the H200 run; the default now adds the direct
-# kernels for layers with <= 16 inputs or outputs per group).
+# lowpass with im2col + cuBLAS for every layer (the first default; the default `auto` adds the direct kernels for
+# layers with <= 16 inputs or outputs per group and the tiled kernels for wide layers with long reductions).
 run_lp_im2col() { run_lp_as im2col "$1" "$2" "--conv im2col"; }
-# lowpass with the tiled implicit-GEMM kernels for the wide layers (opt-in until measured on a GPU).
+# lowpass with the tiled implicit-GEMM kernels for every wide layer.
 run_lp_tiled() { run_lp_as tiled "$1" "$2" "--conv tiled"; }
+# lowpass with the direct kernels and im2col + cuBLAS for every wide layer (the default of the first H200 run).
+run_lp_direct() { run_lp_as direct "$1" "$2" "--conv direct"; }
 # the training step captured once as a CUDA graph and replayed (models/train/graph_step.h); steps only.
 run_lp_graph() { case "$2" in noprior|prior) run_lp_as graph "$1" "$2" "--graph" ;; esac; }
 run_pt() { "$PY" bench/bench_torch.py --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" --tf32 "$3"; }
@@ -54,12 +57,12 @@ for r in $(seq 1 "$ROUNDS"); do
     if [ $((r % 2)) = 1 ]; then
       run_lp "$m" "$mode" "" | tee -a "$JSONL"; run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"
       run_lp_im2col "$m" "$mode" | tee -a "$JSONL"; run_lp_tiled "$m" "$mode" | tee -a "$JSONL"
-      run_lp_graph "$m" "$mode" | tee -a "$JSONL"
+      run_lp_direct "$m" "$mode" | tee -a "$JSONL"; run_lp_graph "$m" "$mode" | tee -a "$JSONL"
       run_pt "$m" "$mode" 0 | tee -a "$JSONL"
     else
       run_pt "$m" "$mode" 0 | tee -a "$JSONL"; run_lp_graph "$m" "$mode" | tee -a "$JSONL"
-      run_lp_tiled "$m" "$mode" | tee -a "$JSONL"; run_lp_im2col "$m" "$mode" | tee -a "$JSONL"
-      run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"; run_lp "$m" "$mode" "" | tee -a "$JSONL"
+      run_lp_direct "$m" "$mode" | tee -a "$JSONL"; run_lp_tiled "$m" "$mode" | tee -a "$JSONL"
+      run_lp_im2col "$m" "$mode" | tee -a "$JSONL"; run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"; run_lp "$m" "$mode" "" | tee -a "$JSONL"
     fi
   done
 done

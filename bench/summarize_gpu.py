@@ -1,11 +1,12 @@
 # Summarises bench/gpu.sh's JSON lines as a Markdown table: median step time per (impl, model, mode) over rounds,
 # PyTorch / lowpass ratio, FLOP/s from bench/summarize.py's layer counts against the card's measured SGEMM rate.
-# The default lowpass rows use the default conv backend (direct kernels for layers with few channels, im2col + cuBLAS
-# for the rest). Rows tagged "(cuDNN conv)" are lowpass with its opt-in cuDNN conv path (impl "lowpass-cudnn"); rows
-# tagged "(im2col conv)" use im2col + cuBLAS for every layer, the default before the H200 run (impl
-# "lowpass-im2col"; "lowpass-direct" rows of older runs are tagged "(direct conv)"); each gets a short table against
-# the default; likewise "(tiled conv)" (impl "lowpass-tiled": the default plus the tiled implicit-GEMM kernel for
-# the wide layers). Rows tagged "(CUDA graph)" replay the step captured as a CUDA graph (impl "lowpass-graph").
+# The default lowpass rows use the default conv backend (`auto`: direct kernels for layers with few channels, the
+# tiled implicit-GEMM kernels for wide layers with long reductions, im2col + cuBLAS for the rest; in runs before
+# 2026-11-26's second H200 session the default was `direct`). Rows tagged "(cuDNN conv)" are lowpass with its
+# opt-in cuDNN conv path (impl "lowpass-cudnn"); rows tagged "(im2col conv)" use im2col + cuBLAS for every layer
+# (impl "lowpass-im2col"); "(direct conv)" the direct kernels and im2col + cuBLAS for every wide layer (impl
+# "lowpass-direct"); "(tiled conv)" the tiled kernels for every wide layer (impl "lowpass-tiled"); each gets a
+# short table against the default. Rows tagged "(CUDA graph)" replay the step captured as a CUDA graph (impl "lowpass-graph").
 # Usage: python3 bench/summarize_gpu.py gpu_bench.jsonl
 import json
 import os
@@ -83,13 +84,16 @@ def main():
            "default", "cuDNN", "cuDNN calls in the run (warm-up included), declined",
            lambda r: f"{r.get('cudnn_calls', '–')}, {r.get('cudnn_declined', '–')}")
     versus("lowpass-im2col",
-           lambda r: "\nThe default conv backend (direct kernels for layers with <= 16 inputs or outputs per group, "
-                     "im2col + cuBLAS for the rest) vs im2col + cuBLAS for every layer, same run:\n",
+           lambda r: "\nThe default conv backend vs im2col + cuBLAS for every layer, same run:\n",
            "default", "im2col", "conv backend of the variant", lambda r: r.get("conv", "–"))
     versus("lowpass-tiled",
-           lambda r: "\nThe default conv backend vs `tiled` (the default plus the tiled implicit-GEMM kernel for the "
-                     "wide layers), same run:\n",
+           lambda r: "\nThe default conv backend vs `tiled` (the tiled implicit-GEMM kernel for every wide layer), "
+                     "same run:\n",
            "default", "tiled", "conv backend of the variant", lambda r: r.get("conv", "–"))
+    versus("lowpass-direct",
+           lambda r: "\nThe default conv backend vs `direct` (the direct kernels, im2col + cuBLAS for every wide "
+                     "layer), same run:\n",
+           "default", "direct", "conv backend of the variant", lambda r: r.get("conv", "–"))
     versus("lowpass-bf16",
            lambda r: "\nfloat32 GEMMs on bfloat16 tensor cores (--bf16: inputs rounded to bfloat16, float32 sums; "
                      "the direct kernels stay float32) vs the float32 default, same run:\n",

@@ -349,7 +349,8 @@ TEST_CASE("batch-norm, max-pool and softmax kernels match the CPU") {
   LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 17);
   for (DType t : {DType::F32, DType::F64})
-    for (Shape s : {Shape{2, 3, 33}, Shape{1, 5, 2}, Shape{64, 7, 1}, Shape{9, 4}, Shape{3, 2, 4099}}) {
+    for (Shape s : {Shape{2, 3, 33}, Shape{1, 5, 2}, Shape{64, 7, 1}, Shape{9, 4}, Shape{3, 2, 4099},
+                    Shape{300, 11, 260}, Shape{1000, 40}}) {  // the last two: uneven row splits of the two passes
       int64_t C = s[1];
       Tensor x = rnd(ctx, s, 0.5, 3, t);  // offset from 0: exercises the shifted statistics
       Tensor xg = x.to(kGpu);

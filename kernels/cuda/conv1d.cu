@@ -303,22 +303,27 @@ void conv1d_corr_wgrad_scatter(const int8_t* codes, const Tensor& dy, Tensor& dw
 namespace {
 // The cuDNN backend is selected for t's Context (its first conv runs through conv_cudnn.cu).
 bool cudnn_selected(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Cudnn; }
-// The direct kernels serve g (LOWPASS_CUDA_CONV=direct, and at most kDirectMaxC inputs or kDirectMaxO outputs per
-// group). They come before the one-hot gather/scatter: a first layer on DNA then needs no one-hot check (a kernel
+// The direct kernels serve g (backends auto, direct and tiled, and at most kDirectMaxC inputs or kDirectMaxO outputs
+// per group). They come before the one-hot gather/scatter: a first layer on DNA then needs no one-hot check (a kernel
 // and a read-back, i.e. a device synchronisation, per call).
 bool direct_serves(const Tensor& t, const CorrGeom& g) {
   const ConvBackend b = state_of(t).conv_backend;
-  return (b == ConvBackend::Direct || b == ConvBackend::Tiled) && (g.O <= kDirectMaxO || g.C <= kDirectMaxC);
+  return (b == ConvBackend::Direct || b == ConvBackend::Tiled || b == ConvBackend::Auto) &&
+         (g.O <= kDirectMaxO || g.C <= kDirectMaxC);
 }
-// LOWPASS_CUDA_CONV=tiled: the correlations the direct kernels do not take go to the tiled kernel when it can take
-// them (float32, shared memory within 48 KiB); conv1d_corr_tiled says whether it ran.
-bool tiled_selected(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Tiled; }
+// The correlations the direct kernels do not take go to the tiled kernel under `tiled`, and under `auto` when
+// their reduction C·K is long (kTiledAutoMinCK), if it can take them (float32, shared memory within 48 KiB);
+// conv1d_corr_tiled says whether it ran.
+bool tiled_selected(const Tensor& t, const CorrGeom& g) {
+  const ConvBackend b = state_of(t).conv_backend;
+  return b == ConvBackend::Tiled || (b == ConvBackend::Auto && g.C * g.K >= kTiledAutoMinCK);
+}
 }  // namespace
 
 void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o) {
   CorrGeom g = fwd_geom(x, w, o);
   if (direct_serves(x, g)) return cuda::conv1d_corr_direct(x, w, bias, y, g);
-  if (tiled_selected(x) && cuda::conv1d_corr_tiled(x, w, bias, y, g)) return;
+  if (tiled_selected(x, g) && cuda::conv1d_corr_tiled(x, w, bias, y, g)) return;
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
     DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
     if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_gather(codes.get(), w, bias, y, g);
@@ -342,7 +347,7 @@ void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const 
   }
   CorrGeom g{dy.size(0), G, O, C, dy.size(2), dx.size(2), K, o.dilation, o.dilation * (K - 1) - o.pad_left};
   if (direct_serves(dy, g)) return cuda::conv1d_corr_direct(dy, wt, Tensor(), dx, g);
-  if (tiled_selected(dy) && cuda::conv1d_corr_tiled(dy, wt, Tensor(), dx, g)) return;
+  if (tiled_selected(dy, g) && cuda::conv1d_corr_tiled(dy, wt, Tensor(), dx, g)) return;
   cuda::conv1d_corr(dy, wt, Tensor(), dx, g);
 }
 
@@ -350,7 +355,7 @@ void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const
   CorrGeom g{x.size(0), o.groups, x.size(1) / o.groups, dy.size(1) / o.groups, x.size(2), dy.size(2), dw.size(2),
              o.dilation, o.pad_left};
   if (direct_serves(x, g)) return cuda::conv1d_corr_wgrad_direct(x, dy, dw, g);
-  if (tiled_selected(x) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g)) return;
+  if (tiled_selected(x, g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g)) return;
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
     DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
     if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_wgrad_scatter(codes.get(), dy, dw, g);

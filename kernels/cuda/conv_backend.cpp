@@ -14,22 +14,24 @@ const char* conv_backend_name(ConvBackend b) {
     case ConvBackend::Cudnn: return "cudnn";
     case ConvBackend::Direct: return "direct";
     case ConvBackend::Tiled: return "tiled";
+    case ConvBackend::Auto: return "auto";
     case ConvBackend::Im2col: break;
   }
   return "im2col";
 }
 
 ConvBackend parse_conv_backend(std::string_view s, const char* what) {
+  if (s == "auto") return ConvBackend::Auto;
   if (s == "im2col") return ConvBackend::Im2col;
   if (s == "direct") return ConvBackend::Direct;
   if (s == "cudnn") return ConvBackend::Cudnn;
   if (s == "tiled") return ConvBackend::Tiled;
   throw Error(detail::concat(what, ": unknown CUDA convolution backend '", s,
-                             "' (expected im2col, direct, cudnn or tiled)"));
+                             "' (expected auto, direct, tiled, im2col or cudnn)"));
 }
 
 ConvBackend conv_backend_from_env_value(const char* value) {
-  if (!value || !*value) return ConvBackend::Direct;  // the default since the H200 run (docs/cuda.md)
+  if (!value || !*value) return ConvBackend::Auto;  // the default since the second H200 run (docs/cuda.md)
   return parse_conv_backend(value, "LOWPASS_CUDA_CONV");
 }
 
@@ -45,7 +47,7 @@ ConvBackend default_conv_backend() {
 void require_cudnn(const char* who) {
   LP_CHECK(cudnn_compiled(), who, ": the cuDNN convolution backend was requested, but lowpass was built without "
            "cuDNN (configure with -Dcuda=enabled -Dcudnn=enabled where cudnn.h and libcudnn are installed; "
-           "LOWPASS_CUDA_CONV=direct or unset selects the default path, im2col the im2col + cuBLAS path alone)");
+           "LOWPASS_CUDA_CONV=auto or unset selects the default path, im2col the im2col + cuBLAS path alone)");
 }
 
 }  // namespace lowpass::cuda

@@ -1,10 +1,15 @@
-// Which implementation CUDA conv1d uses for its dense correlations: `direct` (the default) = im2col + cuBLAS plus
-// the direct kernels for layers with at most 16 inputs or outputs per group (kernels/cuda/conv_direct.h; verified
-// and faster on an H200, docs/cuda.md), `im2col` = im2col + cuBLAS alone with the one-hot gather for a DNA first
-// layer (the default before), cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu), or `tiled` =
-// `direct` plus the tiled implicit-GEMM float32 kernels for the wide layers' forward, input grad and weight grad
-// (opt-in, kernels/cuda/conv_tiled.h; not yet run on a GPU). Chosen per Context with cuda::set_conv_backend, or
-// for every Context by LOWPASS_CUDA_CONV=im2col|direct|cudnn|tiled (read once).
+// Which implementation CUDA conv1d uses for its dense correlations:
+// - `auto` (the default): the direct kernels for layers with at most 16 inputs or outputs per group
+//   (kernels/cuda/conv_direct.h), the tiled implicit-GEMM float32 kernels (kernels/cuda/conv_tiled.h) for wide
+//   layers whose reduction C·K (inputs per group × taps) is at least kTiledAutoMinCK, im2col + cuBLAS for the rest
+//   (the wide layers with short kernels, where cuBLAS was faster on an H200; docs/cuda.md);
+// - `direct`: the direct kernels for the narrow layers, im2col + cuBLAS for every wide one (the default of the
+//   first H200 run);
+// - `tiled`: the direct kernels, then the tiled kernels for every wide layer they take;
+// - `im2col`: im2col + cuBLAS alone, with the one-hot gather for a DNA first layer (the first default);
+// - `cudnn`: cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu).
+// Chosen per Context with cuda::set_conv_backend, or for every Context by
+// LOWPASS_CUDA_CONV=auto|direct|tiled|im2col|cudnn (read once).
 // Test: build-cuda/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'  (the parser's case runs without a GPU).
 #pragma once
 #include <string>
@@ -16,13 +21,17 @@ class Context;
 
 namespace lowpass::cuda {
 
-enum class ConvBackend { Im2col, Direct, Cudnn, Tiled };
+enum class ConvBackend { Im2col, Direct, Cudnn, Tiled, Auto };
 
-const char* conv_backend_name(ConvBackend b);  // "im2col" | "direct" | "cudnn" | "tiled"
-// "im2col", "direct", "cudnn" or "tiled" (exactly); anything else throws lowpass::Error naming `what` (a flag or
+// `auto` sends a wide layer to the tiled kernels when C·K >= this: on an H200 they ran binary's C64 K15 layer
+// (C·K = 960) 1.26-1.37x faster than im2col + cuBLAS, BPNet's C64 K3 layers (192) 1.3-1.5x slower.
+inline constexpr long long kTiledAutoMinCK = 512;
+
+const char* conv_backend_name(ConvBackend b);  // "im2col" | "direct" | "cudnn" | "tiled" | "auto"
+// "auto", "im2col", "direct", "cudnn" or "tiled" (exactly); anything else throws lowpass::Error naming `what` (a flag or
 // variable), the value and the choices.
 ConvBackend parse_conv_backend(std::string_view s, const char* what);
-// LOWPASS_CUDA_CONV's value as the default backend: Direct when unset (nullptr) or empty, else parsed.
+// LOWPASS_CUDA_CONV's value as the default backend: Auto when unset (nullptr) or empty, else parsed.
 ConvBackend conv_backend_from_env_value(const char* value);
 // The process default: LOWPASS_CUDA_CONV read once (the first call; later changes are not seen). Throws on a bad
 // value, every call. Each new Context's CUDA state starts with this backend.

@@ -3,6 +3,8 @@
 // Legend: B batch, C channels, L length, Lo pooled length. Test: build-cuda/tests/lowpass_tests -ts=cuda.
 #include <math_constants.h>
 
+#include <algorithm>
+
 #include "kernels/cpu/nn.h"
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/cuda_state.h"
@@ -22,35 +24,60 @@ struct BCL {
 };
 BCL bcl(const Tensor& x) { return {x.size(0), x.size(1), x.dim() == 3 ? x.size(2) : 1}; }
 
-// One block per channel c: Σ (x - k) and Σ (x - k)² over (B, L) in double, k = x[0, c, 0].
-template <typename T>
-__global__ void channel_stats_kernel(const T* __restrict__ x, T* __restrict__ mean, T* __restrict__ var, int64_t B,
-                                     int64_t C, int64_t L) {
-  __shared__ double scratch[32];
-  int64_t c = blockIdx.x;
-  const double k = x[c * L];
-  double s1 = 0, s2 = 0;
+// The per-channel sums of batch norm run in two passes so that the whole GPU works on them: pass 1 has S blocks
+// per channel c (blockIdx.y = c), block i summing the batch rows [i·B/S, (i+1)·B/S) into a double pair
+// part[(c·S + i)·2 + {0, 1}]; pass 2 has one thread per channel that adds its S pairs in order (deterministic) and
+// finishes. S = bn_splits(...). f(off) adds element off of channel c to the thread's two sums.
+template <typename F>
+__device__ __forceinline__ void channel_span(int64_t B, int64_t C, int64_t L, int64_t c, int64_t S, F&& f) {
+  const int64_t i = blockIdx.x, b0 = i * B / S, b1 = (i + 1) * B / S;
   if (L >= static_cast<int64_t>(blockDim.x)) {  // rows of one channel, threads along L: no divisions
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t l = threadIdx.x; l < L; l += blockDim.x) {
-        double d = static_cast<double>(x[(b * C + c) * L + l]) - k;
-        s1 += d;
-        s2 += d * d;
-      }
+    for (int64_t b = b0; b < b1; ++b)
+      for (int64_t l = threadIdx.x; l < L; l += blockDim.x) f((b * C + c) * L + l);
   } else {
-    for (int64_t e = threadIdx.x; e < B * L; e += blockDim.x) {
-      int64_t b = e / L, l = e % L;
-      double d = static_cast<double>(x[(b * C + c) * L + l]) - k;
-      s1 += d;
-      s2 += d * d;
-    }
+    for (int64_t e = b0 * L + threadIdx.x; e < b1 * L; e += blockDim.x) f((e / L * C + c) * L + e % L);
   }
+}
+
+// Writes the block's two sums (valid in thread 0 after block_sum) to part.
+__device__ __forceinline__ void store_pair(double s1, double s2, double* __restrict__ part, int64_t c, int64_t S) {
+  __shared__ double scratch[32];
   s1 = block_sum(s1, scratch);
   __syncthreads();
   s2 = block_sum(s2, scratch);
   if (threadIdx.x == 0) {
-    double n = static_cast<double>(B * L);
-    double m = s1 / n;
+    part[(c * S + blockIdx.x) * 2] = s1;
+    part[(c * S + blockIdx.x) * 2 + 1] = s2;
+  }
+}
+
+// Pass 1 of the statistics: Σ (x - k) and Σ (x - k)² in double, k = x[0, c, 0] (shifted one-pass).
+template <typename T>
+__global__ void channel_stats_part_kernel(const T* __restrict__ x, double* __restrict__ part, int64_t B, int64_t C,
+                                          int64_t L, int64_t S) {
+  const int64_t c = blockIdx.y;
+  const double k = x[c * L];
+  double s1 = 0, s2 = 0;
+  channel_span(B, C, L, c, S, [&](int64_t off) {
+    double d = static_cast<double>(x[off]) - k;
+    s1 += d;
+    s2 += d * d;
+  });
+  store_pair(s1, s2, part, c, S);
+}
+
+template <typename T>
+__global__ void channel_stats_finish_kernel(const T* __restrict__ x, const double* __restrict__ part,
+                                            T* __restrict__ mean, T* __restrict__ var, int64_t B, int64_t C,
+                                            int64_t L, int64_t S) {
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C;
+       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    double s1 = 0, s2 = 0;
+    for (int64_t i = 0; i < S; ++i) {
+      s1 += part[(c * S + i) * 2];
+      s2 += part[(c * S + i) * 2 + 1];
+    }
+    const double k = x[c * L], n = static_cast<double>(B * L), m = s1 / n;
     mean[c] = static_cast<T>(k + m);
     var[c] = static_cast<T>(fmax(0.0, s2 / n - m * m));
   }
@@ -78,35 +105,38 @@ __global__ void channel_affine2_kernel(const T* __restrict__ g, const T* __restr
   }
 }
 
-// One block per channel: sg = Σ g, sgx = Σ g·(x - mean) in double; then the per-channel coefficients of
-// dx = A·g + Bc·x + Cc (coef (3, C)), dgamma = sgx·invstd, dbeta = sg.
+// Pass 1 of the backward sums (two passes as the statistics): sg = Σ g, sgx = Σ g·(x - mean) in double.
 template <typename T>
-__global__ void batch_norm_bwd_sums_kernel(const T* __restrict__ g, const T* __restrict__ x,
-                                           const T* __restrict__ mean, const T* __restrict__ invstd,
-                                           const T* __restrict__ gamma, T* __restrict__ coef, T* __restrict__ dgamma,
-                                           T* __restrict__ dbeta, int64_t B, int64_t C, int64_t L) {
-  __shared__ double scratch[32];
-  int64_t c = blockIdx.x;
+__global__ void batch_norm_bwd_part_kernel(const T* __restrict__ g, const T* __restrict__ x,
+                                           const T* __restrict__ mean, double* __restrict__ part, int64_t B,
+                                           int64_t C, int64_t L, int64_t S) {
+  const int64_t c = blockIdx.y;
   const double m = mean[c];
   double a = 0, b2 = 0;
-  auto add = [&](int64_t off) {
+  channel_span(B, C, L, c, S, [&](int64_t off) {
     double gv = static_cast<double>(g[off]);
     a += gv;
     b2 += gv * (static_cast<double>(x[off]) - m);
-  };
-  if (L >= static_cast<int64_t>(blockDim.x)) {  // no divisions, as channel_stats_kernel
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t l = threadIdx.x; l < L; l += blockDim.x) add((b * C + c) * L + l);
-  } else {
-    for (int64_t e = threadIdx.x; e < B * L; e += blockDim.x) add((e / L * C + c) * L + e % L);
-  }
-  a = block_sum(a, scratch);
-  __syncthreads();
-  b2 = block_sum(b2, scratch);
-  if (threadIdx.x == 0) {
-    double n = static_cast<double>(B * L);
-    double is = invstd[c], gm = gamma ? static_cast<double>(gamma[c]) : 1.0;
-    double A = gm * is, Bc = -A * is * is * b2 / n;
+  });
+  store_pair(a, b2, part, c, S);
+}
+
+// Pass 2: the per-channel coefficients of dx = A·g + Bc·x + Cc (coef (3, C)), dgamma = sgx·invstd, dbeta = sg.
+template <typename T>
+__global__ void batch_norm_bwd_finish_kernel(const double* __restrict__ part, const T* __restrict__ mean,
+                                             const T* __restrict__ invstd, const T* __restrict__ gamma,
+                                             T* __restrict__ coef, T* __restrict__ dgamma, T* __restrict__ dbeta,
+                                             int64_t B, int64_t C, int64_t L, int64_t S) {
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C;
+       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    double a = 0, b2 = 0;
+    for (int64_t i = 0; i < S; ++i) {
+      a += part[(c * S + i) * 2];
+      b2 += part[(c * S + i) * 2 + 1];
+    }
+    const double n = static_cast<double>(B * L), m = mean[c];
+    const double is = invstd[c], gm = gamma ? static_cast<double>(gamma[c]) : 1.0;
+    const double A = gm * is, Bc = -A * is * is * b2 / n;
     coef[c] = static_cast<T>(A);
     coef[C + c] = static_cast<T>(Bc);
     coef[2 * C + c] = static_cast<T>(-A * a / n - Bc * m);
@@ -145,16 +175,33 @@ __global__ void max_pool1d_fwd_kernel(const T* __restrict__ x, T* __restrict__ o
   }
 }
 
-// out[r, idx[r, j]] += g[r, j]: one thread per row, zeroing it and adding in ascending j exactly as the
-// CPU does (deterministic for any idx, overlapping windows and NaN-routed ones included).
+// out[r, idx[r, j]] += g[r, j]: one warp per row, which zeroes it and then adds in ascending j exactly as the CPU
+// does (deterministic for any idx, overlapping windows and NaN-routed ones included). The lanes take 32 consecutive
+// j at a time; lanes with the same target form a group (__match_any_sync) whose lowest lane adds the group's values
+// one by one in lane order, i.e. the CPU's additions in the CPU's order.
 template <typename T>
-__global__ void max_pool1d_scatter_rows_kernel(const T* __restrict__ g, T* __restrict__ out,
+__global__ void max_pool1d_scatter_warp_kernel(const T* __restrict__ g, T* __restrict__ out,
                                                const int32_t* __restrict__ idx, int64_t rows, int64_t L,
                                                int64_t Lo) {
-  LP_GRID_STRIDE(r, rows) {
+  const int lane = static_cast<int>(threadIdx.x % 32);
+  const int64_t per_block = blockDim.x / 32;
+  for (int64_t r = static_cast<int64_t>(blockIdx.x) * per_block + threadIdx.x / 32; r < rows;
+       r += static_cast<int64_t>(gridDim.x) * per_block) {  // the same r for all lanes of a warp
     T* dst = out + r * L;
-    for (int64_t t = 0; t < L; ++t) dst[t] = T(0);
-    for (int64_t j = 0; j < Lo; ++j) dst[idx[r * Lo + j]] += g[r * Lo + j];
+    const T* gr = g + r * Lo;
+    for (int64_t t = lane; t < L; t += 32) dst[t] = T(0);
+    __syncwarp();
+    for (int64_t j0 = 0; j0 < Lo; j0 += 32) {
+      const bool on = j0 + lane < Lo;
+      const int32_t t = on ? idx[r * Lo + j0 + lane] : -1 - lane;  // idle lanes: keys of their own
+      const unsigned peers = __match_any_sync(0xffffffffu, t);
+      if (on && (peers & ((1u << lane) - 1u)) == 0u) {
+        T acc = dst[t];
+        for (unsigned m = peers; m != 0u; m &= m - 1u) acc += gr[j0 + __ffs(static_cast<int>(m)) - 1];
+        dst[t] = acc;
+      }
+      __syncwarp();  // the next 32 j may target the same positions
+    }
   }
 }
 
@@ -244,15 +291,28 @@ void softmax_launch(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int6
 
 }  // namespace
 
+// Blocks per channel of the two-pass sums: about 8 blocks per SM in all, at most one per batch row, at most 65535
+// channels (grid y).
+int64_t bn_splits(const CudaState& st, int64_t B, int64_t C) {
+  LP_CHECK(C <= 65535, "CUDA batch norm: ", C, " channels (at most 65535)");
+  const int64_t want = (8 * static_cast<int64_t>(st.sm_count) + C - 1) / C;
+  return std::max<int64_t>(1, std::min(B, want));
+}
+
 void channel_stats(const Tensor& x, Tensor& mean, Tensor& var) {
   auto [B, C, L] = bcl(x);
   if (C == 0) return;
   LP_CHECK(B * L > 0, "batch norm statistics over an empty batch: ", x.describe());
-  LP_CHECK(C <= INT32_MAX, "CUDA batch norm: ", C, " channels");
   const CudaState& st = state_of(x);
+  const int64_t S = bn_splits(st, B, C);
+  DeviceBuffer<double> part(static_cast<size_t>(2 * C * S), x.device().index);
   dispatch_dtype(x.dtype(), [&]<typename T>() {
-    channel_stats_kernel<T><<<static_cast<unsigned>(C), kThreads, 0, st.stream>>>(x.data<T>(), mean.data<T>(),
-                                                                                 var.data<T>(), B, C, L);
+    channel_stats_part_kernel<T><<<dim3(static_cast<unsigned>(S), static_cast<unsigned>(C)), kThreads, 0,
+                                   st.stream>>>(x.data<T>(), part.get(), B, C, L, S);
+    LP_CUDA_LAUNCH_CHECK();
+    channel_stats_finish_kernel<T><<<grid_1d(st, C, 128), 128, 0, st.stream>>>(x.data<T>(), part.get(),
+                                                                              mean.data<T>(), var.data<T>(), B, C,
+                                                                              L, S);
     LP_CUDA_LAUNCH_CHECK();
   });
 }
@@ -293,13 +353,17 @@ void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const 
                     Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   auto [B, C, L] = bcl(x);
   if (C == 0) return;
-  LP_CHECK(C <= INT32_MAX, "CUDA batch norm: ", C, " channels");
   const CudaState& st = state_of(x);
+  const int64_t S = bn_splits(st, B, C);
+  DeviceBuffer<double> part(static_cast<size_t>(2 * C * S), x.device().index);
   dispatch_dtype(x.dtype(), [&]<typename T>() {
     DeviceBuffer<T> coef(static_cast<size_t>(3 * C), x.device().index);  // (3, C): A, Bc, Cc
-    batch_norm_bwd_sums_kernel<T><<<static_cast<unsigned>(C), kThreads, 0, st.stream>>>(
-        g.data<T>(), x.data<T>(), mean.data<T>(), invstd.data<T>(), ptr_or_null<T>(gamma), coef.get(),
-        mut_ptr_or_null<T>(dgamma), mut_ptr_or_null<T>(dbeta), B, C, L);
+    batch_norm_bwd_part_kernel<T><<<dim3(static_cast<unsigned>(S), static_cast<unsigned>(C)), kThreads, 0,
+                                    st.stream>>>(g.data<T>(), x.data<T>(), mean.data<T>(), part.get(), B, C, L, S);
+    LP_CUDA_LAUNCH_CHECK();
+    batch_norm_bwd_finish_kernel<T><<<grid_1d(st, C, 128), 128, 0, st.stream>>>(
+        part.get(), mean.data<T>(), invstd.data<T>(), ptr_or_null<T>(gamma), coef.get(), mut_ptr_or_null<T>(dgamma),
+        mut_ptr_or_null<T>(dbeta), B, C, L, S);
     LP_CUDA_LAUNCH_CHECK();
     int64_t total = B * C * L;
     if (dx.defined() && total > 0) {
@@ -332,8 +396,8 @@ void max_pool1d_scatter(const Tensor& g, Tensor& out, const int32_t* idx) {
   if (rows * L == 0) return;
   const CudaState& st = state_of(g);
   dispatch_dtype(g.dtype(), [&]<typename T>() {
-    max_pool1d_scatter_rows_kernel<T><<<grid_1d(st, rows, 128), 128, 0, st.stream>>>(g.data<T>(), out.data<T>(),
-                                                                                    idx, rows, L, Lo);
+    max_pool1d_scatter_warp_kernel<T><<<grid_1d(st, rows * 32, 256), 256, 0, st.stream>>>(
+        g.data<T>(), out.data<T>(), idx, rows, L, Lo);
     LP_CUDA_LAUNCH_CHECK();
   });
 }
