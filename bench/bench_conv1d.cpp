@@ -89,12 +89,15 @@ void sgemm_rate(Context& ctx, int reps) {
     }
 }
 
-// The benchmark's shapes: the binary model's middle conv, the BPNet dilated trunk, the one-hot first layer.
+// The benchmark's shapes: the binary model's middle conv, the BPNet dilated trunk, the one-hot first layers (BPNet's,
+// binary's), BPNet's profile head (few outputs).
 std::vector<Shape1> bench_shapes() {
   std::vector<Shape1> shapes = {{"binary B128 C64 L1000 K15", 128, 64, 64, 1000, 15, 1, false}};
   for (int64_t d = 1; d <= 64; d *= 2)
     shapes.push_back({"bpnet B64 C64 L1346 K3 d" + std::to_string(d), 64, 64, 64, 1346, 3, d, false});
   shapes.push_back({"onehot B64 C4->64 L1346 K21", 64, 4, 64, 1346, 21, 1, true});
+  shapes.push_back({"onehot B128 C4->64 L1000 K15", 128, 4, 64, 1000, 15, 1, true});
+  shapes.push_back({"head B64 C64->2 L1346 K75", 64, 64, 2, 1346, 75, 1, false});
   return shapes;
 }
 
@@ -108,8 +111,9 @@ Tensor bench_input(Context& ctx, const Shape1& s) {
 
 #ifdef LOWPASS_HAVE_CUDA
 // CUDA conv1d with one backend: median over `reps` of (10 calls, then a device synchronise) / 10, after a checked
-// warm-up call (which also plans cuDNN geometries). One-hot rows: the forward and weight grad take the gather and
-// scatter kernels whatever the backend (conv1d.cu), only the input grad differs.
+// warm-up call (which also plans cuDNN geometries). One-hot rows: the forward and weight grad take the tiled kernels
+// (auto, tiled: where they fit) or the direct ones (direct; auto and tiled where the tiled ones do not fit), else the
+// one-hot gather and scatter kernels (im2col, cudnn) (conv1d.cu).
 int run_gpu(Context& ctx, cuda::ConvBackend be, int reps, const std::string& only) {
   if (!cuda::available()) {
     std::fprintf(stderr, "bench_conv1d: --conv needs a GPU: %s\n", cuda::unavailable_reason().c_str());

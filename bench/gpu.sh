@@ -80,13 +80,13 @@ for b in 256 8192; do
     "$LP" --device cuda --model binary --mode $mode --batch $b --repeats "$REPEATS" --warmup "$WARMUP" | tee -a "$JSONL"
   done
 done
-# conv1d kernels alone, im2col + cuBLAS vs cuDNN (each checked against the CPU before it is timed).
+# conv1d kernels alone per backend (each checked against the CPU before it is timed).
 if [ -x "$CONV" ]; then
-  bes="im2col direct tiled"; [ "$CUDNN" = 1 ] && bes="$bes cudnn"
+  bes="im2col direct tiled auto"; [ "$CUDNN" = 1 ] && bes="$bes cudnn"
   for be in $bes; do "$CONV" --conv "$be" --threads 8 2>&1 | tee -a "$OUTDIR/conv1d_gpu.txt"; done
 fi
 "$PY" bench/summarize_gpu.py "$JSONL" | tee "$OUTDIR/gpu_summary.md"
 if [ -s "$OUTDIR/conv1d_gpu.txt" ]; then
-  { echo; echo "conv1d kernels alone (bench_conv1d --conv im2col, direct, then cudnn):"; echo; echo '```'
+  { echo; echo "conv1d kernels alone (bench_conv1d --conv im2col, direct, tiled, auto, then cudnn):"; echo; echo '```'
     cat "$OUTDIR/conv1d_gpu.txt"; echo '```'; } | tee -a "$OUTDIR/gpu_summary.md"
 fi

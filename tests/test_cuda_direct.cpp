@@ -24,12 +24,14 @@ namespace {
 // Layers with few outputs or inputs per group, as the models have them and at awkward sizes: BPNet's profile head
 // (64 -> 2, K 75), the input grad of a first conv on DNA (64 -> 4, K 21: p = d(K-1) - pad), the first convs
 // themselves (4 -> 64 K 21 'same', 4 -> 24 K 15 'valid'), crops (negative p), dilation larger than the input,
-// groups, B = 1, length 1.
+// groups, B = 1, length 1, positions wrapping across batch items in the weight grad's threads.
 const ConvGeo kGeos[] = {
     {2, 1, 64, 2, 180, 75, 1, 37, 37},  {3, 1, 64, 4, 61, 21, 1, 10, 10}, {1, 1, 1, 1, 1, 1, 1, 0, 0},
     {2, 1, 5, 3, 17, 3, 4, 4, 4},       {2, 2, 3, 2, 29, 5, 2, 0, 0},     {1, 3, 2, 16, 40, 7, 3, 9, 9},
     {4, 1, 7, 1, 9, 3, 5, 5, 5},        {2, 1, 6, 5, 50, 4, 1, 0, 3},     {3, 1, 4, 2, 33, 9, 1, -2, -3},
     {2, 1, 64, 2, 200, 33, 2, 0, 0},   {3, 1, 4, 64, 70, 21, 1, 10, 10}, {2, 1, 4, 24, 45, 15, 1, 0, 0},
+    // many positions per weight-grad thread, Lout below and above its 256 threads: (b, t) step across items
+    {9, 1, 3, 2, 130, 7, 1, 3, 3},      {3, 1, 2, 3, 600, 5, 2, 0, 0},
 };
 
 

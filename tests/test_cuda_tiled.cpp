@@ -33,6 +33,9 @@ const ConvGeo kGeos[] = {
     {2, 1, 64, 64, 300, 15, 1, 0, 0},  {2, 1, 64, 64, 286, 13, 1, 0, 0},  {2, 1, 64, 64, 300, 3, 2, 2, 2},
     {1, 1, 64, 64, 300, 3, 64, 64, 64}, {2, 1, 64, 64, 286, 15, 1, 14, 14}, {3, 1, 20, 70, 129, 5, 3, 6, 6},
     {2, 2, 17, 33, 140, 7, 2, 0, 0},    {2, 1, 24, 40, 97, 3, 1, -3, -2},   {1, 1, 9, 65, 11, 11, 1, 0, 0},
+    // first convs on DNA (few inputs, many outputs), which `auto` sends here: binary's (K 15, valid) and BPNet's
+    // (K 21, same; its forward's tiles exceed 48 KiB, so only the weight grad takes it)
+    {2, 1, 4, 64, 90, 15, 1, 0, 0},     {2, 1, 4, 64, 70, 21, 1, 10, 10},   {3, 1, 3, 37, 80, 33, 2, 5, 9},
 };
 
 
@@ -104,7 +107,7 @@ TEST_CASE("tiled conv1d weight grad equals the CPU's over every block and split,
     INFO(geo_str(q));
     const cpu::CorrGeom g = corr_geom(q);
     if (!cuda::wgrad_tiled_fits(g)) {
-      MESSAGE("not taken by the tiled weight grad (K > 16 or shared memory): K " << q.K << " d " << q.d);
+      MESSAGE("not taken by the tiled weight grad (K > 64 or shared memory): K " << q.K << " d " << q.d);
       continue;
     }
     Tensor x = Tensor::uniform(ctx, {g.B, g.G * g.C, g.Lin}, -1, 1);
@@ -134,7 +137,10 @@ TEST_CASE("tiled conv1d arithmetic (wide layers) equals the CPU conv over every 
     INFO(geo_str(q));
     const cpu::CorrGeom g = corr_geom(q);
     REQUIRE(g.Lout >= 1);
-    REQUIRE(cuda::tiled_fits(g));
+    if (!cuda::tiled_fits(g)) {  // K 21 and 33 with 4 or 3 inputs: 8·K·68 + 8·(128 + (K−1)·d) floats of tiles
+      CHECK(g.K >= 21);
+      continue;
+    }
     Tensor x = Tensor::uniform(ctx, {g.B, g.G * g.C, g.Lin}, -1, 1);
     Tensor w = Tensor::uniform(ctx, {g.G * g.O, g.C, g.K}, -1, 1);
     Tensor bias = Tensor::uniform(ctx, {g.G * g.O}, -1, 1);
@@ -154,6 +160,9 @@ TEST_CASE("tiled conv1d arithmetic (wide layers) equals the CPU conv over every 
   CHECK_FALSE(cuda::tiled_fits({0, 1, 64, 64, 100, 100, 3, 1, 1}));
   CHECK(cuda::tiled_fits({256, 1, 64, 64, 986, 972, 15, 1, 0}));
   CHECK(cuda::tiled_fits({128, 1, 64, 64, 1346, 1346, 3, 64, 64}));
+  CHECK(cuda::tiled_fits({256, 1, 4, 64, 1000, 986, 15, 1, 0}));         // binary's first conv
+  CHECK_FALSE(cuda::tiled_fits({128, 1, 4, 64, 1346, 1346, 21, 1, 10}));  // BPNet's: the weight grad only
+  CHECK(cuda::wgrad_tiled_fits({128, 1, 4, 64, 1346, 1346, 21, 1, 10}));
 }
 
 #ifdef LOWPASS_HAVE_CUDA
@@ -168,10 +177,13 @@ TEST_CASE("tiled conv1d kernels on the GPU match the CPU, directly and as LOWPAS
     Tensor ref = Tensor::empty(ctx, {g.B, g.G * g.O, g.Lout});
     cpu::conv1d_corr(x, w, bias, ref, g);
     Tensor got = gpu_out(ctx, ref.shape(), DType::F32);
-    CHECK(cuda::conv1d_corr_tiled(x.to(kGpu), w.to(kGpu), bias.to(kGpu), got, g));
-    cuda::synchronize(0);
-    CHECK(rel(got, ref) <= 1e-5);
-    CHECK(canaries_intact(got));
+    if (cuda::conv1d_corr_tiled(x.to(kGpu), w.to(kGpu), bias.to(kGpu), got, g)) {
+      cuda::synchronize(0);
+      CHECK(rel(got, ref) <= 1e-5);
+      CHECK(canaries_intact(got));
+    } else {
+      CHECK_FALSE(cuda::tiled_fits(g));
+    }
     Tensor dy = Tensor::uniform(ctx, ref.shape(), -1, 1), dwr = Tensor::empty(ctx, w.shape());
     cpu::conv1d_corr_wgrad(x, dy, dwr, g);
     Tensor dwg = gpu_out(ctx, w.shape(), DType::F32);

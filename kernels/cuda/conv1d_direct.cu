@@ -1,8 +1,10 @@
 // Direct conv1d kernels for layers with at most kDirectMaxO output channels per group (kernels/cuda/conv_direct.h):
-// the correlation, one thread per output element with a double accumulator, and the weight grad, one block per
-// (output channel, input channel, tile of 8 taps) with per-thread double accumulators and a block sum. Selected by
-// conv1d.cu.
+// the correlation, one thread per output element with a double accumulator (rows along grid y), and the weight
+// grad, one block per (output channel, input channel, tile of 8 taps) with per-thread double accumulators and a
+// block sum. Selected by conv1d.cu.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda -tc='*direct*' (host: the same arithmetic over the whole grid).
+#include <algorithm>
+
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/conv1d.h"
 #include "kernels/cuda/conv_direct.h"
@@ -13,12 +15,15 @@ namespace {
 
 constexpr int kThreads = 256;
 
+// Rows r = b·G·O + go along grid y (grid-stride), positions along x: the row's (b, go) once per row, no division
+// per output.
 template <typename T, typename A>
 __global__ void direct_corr_kernel(const T* __restrict__ x, const T* __restrict__ w, const T* __restrict__ bias,
-                                   T* __restrict__ y, int64_t total, CorrGeom g) {
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x)
-    y[e] = direct_corr_at<T, A>(x, w, bias, e, g);
+                                   T* __restrict__ y, int64_t rows, CorrGeom g) {
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y)
+    for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < g.Lout;
+         t += static_cast<int64_t>(gridDim.x) * blockDim.x)
+      y[r * g.Lout + t] = direct_corr_row_at<T, A>(x, w, bias, r, t, g);
 }
 
 template <typename T>
@@ -41,13 +46,15 @@ __global__ void direct_wgrad_kernel(const T* __restrict__ x, const T* __restrict
 }  // namespace
 
 void conv1d_corr_direct(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
-  const int64_t total = g.B * g.G * g.O * g.Lout;
-  if (total == 0) return;
+  const int64_t rows = g.B * g.G * g.O;
+  if (rows * g.Lout == 0) return;
   const CudaState& st = state_of(x);
+  const dim3 grid(std::min<unsigned>(grid_1d(st, g.Lout, kThreads), 65535u),
+                  static_cast<unsigned>(std::min<int64_t>(rows, 65535)));
   dispatch_dtype(x.dtype(), [&]<typename T>() {
     const T* pb = bias.defined() ? bias.data<T>() : nullptr;
-    direct_corr_kernel<T, double><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
-        x.data<T>(), w.data<T>(), pb, y.data<T>(), total, g);
+    direct_corr_kernel<T, double><<<grid, kThreads, 0, st.stream>>>(x.data<T>(), w.data<T>(), pb, y.data<T>(),
+                                                                     rows, g);
     LP_CUDA_LAUNCH_CHECK();
   });
 }

@@ -6,6 +6,8 @@
 // - `direct`: the direct kernels for the narrow layers, im2col + cuBLAS for every wide one (the default of the
 //   first H200 run);
 // - `tiled`: the direct kernels, then the tiled kernels for every wide layer they take;
+// (`auto` and `tiled` also send first convs with few inputs and many outputs to the tiled kernels first,
+// kTiledNarrowMinO);
 // - `im2col`: im2col + cuBLAS alone, with the one-hot gather for a DNA first layer (the first default);
 // - `cudnn`: cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu).
 // Chosen per Context with cuda::set_conv_backend, or for every Context by
@@ -26,6 +28,9 @@ enum class ConvBackend { Im2col, Direct, Cudnn, Tiled, Auto };
 // `auto` sends a wide layer to the tiled kernels when C·K >= this: on an H200 they ran binary's C64 K15 layer
 // (C·K = 960) 1.26-1.37x faster than im2col + cuBLAS, BPNet's C64 K3 layers (192) 1.3-1.5x slower.
 inline constexpr long long kTiledAutoMinCK = 512;
+// `auto` and `tiled` send a layer with at most 16 inputs per group to the tiled kernels first when it has at least
+// this many outputs per group (a first conv on DNA, 4 -> 64), where they fit.
+inline constexpr long long kTiledNarrowMinO = 32;
 
 const char* conv_backend_name(ConvBackend b);  // "im2col" | "direct" | "cudnn" | "tiled" | "auto"
 // "auto", "im2col", "direct", "cudnn" or "tiled" (exactly); anything else throws lowpass::Error naming `what` (a flag or

@@ -42,13 +42,14 @@ LP_DIRECT_HD inline void direct_tap_range(const CorrGeom& g, int64_t t, int64_t&
   if (k_lo > k_hi) k_lo = k_hi;
 }
 
-// y[e] for e indexing y (B, G·O, Lout): bias + Σ_{c,k} w[go, c, k]·x[b, gi·C + c, t + k·d − p], summed over c
-// outer, k inner, in A. The kernels use double for both dtypes: with float sums (C·K = 4800 terms for the profile
-// head) the float32 profile training step through these kernels missed its bound on the H200, head weight gradients
-// up to 137 times the CPU's error against float64 (the multinomial NLL's gradient cancels over positions).
+// y[b, go, t] for row r = b·G·O + go of y (B, G·O, Lout): bias + Σ_{c,k} w[go, c, k]·x[b, gi·C + c, t + k·d − p],
+// summed over c outer, k inner, in A. The kernels use double for both dtypes: with float sums (C·K = 4800 terms
+// for the profile head) the float32 profile training step through these kernels missed its bound on the H200, head
+// weight gradients up to 137 times the CPU's error against float64 (the multinomial NLL's gradient cancels over
+// positions).
 template <typename T, typename A>
-LP_DIRECT_HD inline T direct_corr_at(const T* x, const T* w, const T* bias, int64_t e, const CorrGeom& g) {
-  const int64_t t = e % g.Lout, r = e / g.Lout;
+LP_DIRECT_HD inline T direct_corr_row_at(const T* x, const T* w, const T* bias, int64_t r, int64_t t,
+                                         const CorrGeom& g) {
   const int64_t go = r % (g.G * g.O), b = r / (g.G * g.O), gi = go / g.O;
   int64_t k_lo, k_hi;
   direct_tap_range(g, t, k_lo, k_hi);
@@ -63,6 +64,11 @@ LP_DIRECT_HD inline T direct_corr_at(const T* x, const T* w, const T* bias, int6
   }
   return static_cast<T>(s);
 }
+// The same for e indexing y flat.
+template <typename T, typename A>
+LP_DIRECT_HD inline T direct_corr_at(const T* x, const T* w, const T* bias, int64_t e, const CorrGeom& g) {
+  return direct_corr_row_at<T, A>(x, w, bias, e / g.Lout, e % g.Lout, g);
+}
 
 // Weight grad, one block per (go, c, tile of kDirectKTile taps starting at k0): thread `tid` of `nthreads`
 // adds dy[b, go, t]·x[b, gi·C + c, t + k·d − p] over positions e = b·Lout + t ≡ tid (mod nthreads) into
@@ -74,8 +80,14 @@ LP_DIRECT_HD inline void direct_wgrad_partial(const T* x, const T* dy, int64_t g
   const int64_t kn = g.K - k0 < kDirectKTile ? g.K - k0 : kDirectKTile;
   LP_DIRECT_UNROLL
   for (int j = 0; j < kDirectKTile; ++j) acc[j] = 0;
-  for (int64_t e = tid; e < n; e += nthreads) {
-    const int64_t b = e / g.Lout, t = e % g.Lout;
+  // e = b·Lout + t steps by nthreads; (b, t) follow without divisions (64-bit ones cost more than the FMAs)
+  int64_t b = tid / g.Lout, t = tid % g.Lout;
+  const int64_t db = nthreads / g.Lout, dt = nthreads % g.Lout;
+  for (int64_t e = tid; e < n; e += nthreads, b += db, t += dt) {
+    if (t >= g.Lout) {
+      t -= g.Lout;
+      ++b;
+    }
     const double v = static_cast<double>(dy[(b * g.G * g.O + go) * g.Lout + t]);
     const T* xr = x + (b * g.G * g.C + gi * g.C + c) * g.Lin;
     const int64_t s0 = t + k0 * g.d - g.p;  // x position of tap k0

@@ -1,5 +1,6 @@
-// Tiled (implicit-GEMM) float32 conv1d correlation for the wide layers (opt-in, LOWPASS_CUDA_CONV=tiled; NOT YET
-// RUN ON A GPU), without im2col:
+// Tiled (implicit-GEMM) float32 conv1d correlation for the wide layers (the default `auto` backend's choice for
+// long reductions and for first convs with few inputs, kernels/cuda/conv_backend.h; verified on an H200), without
+// im2col:
 //   y[b, gi·O + o, t] = bias + Σ_{c,k} w[gi·O + o, c, k]·x[b, gi·C + c, t + k·d − p].
 // A block computes 64 output channels × 128 positions of one (batch, group); it walks the input channels in chunks
 // of 8, staging the chunk's x window (8 × (128 + (K−1)·d), zero outside x) and weights (8 × K × 64) in shared
@@ -147,9 +148,9 @@ LP_DIRECT_HD inline int64_t wgrad_smem_floats(const CorrGeom& g) {
 LP_DIRECT_HD inline int64_t wgrad_chunks_per_item(const CorrGeom& g) { return (g.Lout + kWgradT - 1) / kWgradT; }
 LP_DIRECT_HD inline int64_t wgrad_cblocks(const CorrGeom& g) { return (g.C + wgrad_cb(g) - 1) / wgrad_cb(g); }
 LP_DIRECT_HD inline int64_t wgrad_otiles(const CorrGeom& g) { return (g.O + kTiledO - 1) / kTiledO; }
-// Whether the tiled weight grad can take g: K <= 16 (CB >= 8), shared memory within 48 KiB, something to sum.
+// Whether the tiled weight grad can take g: K <= 64 (CB >= 2), shared memory within 48 KiB, something to sum.
 inline bool wgrad_tiled_fits(const CorrGeom& g) {
-  return g.K >= 1 && g.K <= 16 && g.d >= 1 && wgrad_smem_floats(g) <= kTiledMaxSmemFloats && g.B >= 1 &&
+  return g.K >= 1 && g.K <= 64 && g.d >= 1 && wgrad_smem_floats(g) <= kTiledMaxSmemFloats && g.B >= 1 &&
          g.Lout >= 1 && g.C >= 1 && g.O >= 1;
 }
 
