@@ -7,7 +7,7 @@
 # Runs from the repository root over .dev/ made by scripts/gpu_bundle.sh.
 # Usage: bash scripts/gpu_lease.sh [BUDGET_SECONDS=540] [STAGES="tests bench optim paths sanitize"]
 #   other stages: suite_direct, suite_cudnn, suite_im2col, suite_tiled (the whole CUDA suite per conv backend),
-#   sanitize_direct, sanitize_tiled, sanitize_cudnn,
+#   sanitize_direct, sanitize_tiled, sanitize_cudnn, memcheck (the kernel-level cases), racecheck_nn,
 #   cli (scripts/gpu_cli_check.sh), profile (ncu: kernel time per step by kernel name)
 set -uo pipefail
 BUDGET=${1:-540}
@@ -88,6 +88,12 @@ for s in $STAGES; do
   sanitize_direct)
     stage memcheck_direct 60 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tc='*direct*'
     stage racecheck_direct 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='*direct*'
+    ;;
+  memcheck)  # memcheck of the kernel-level cases alone (the first stage of sanitize)
+    stage memcheck 150 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tce="$kernel_cases"
+    ;;
+  racecheck_nn)  # racecheck of the batch-norm, max-pool and softmax kernels' case
+    stage racecheck_nn 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='batch-norm, max-pool*'
     ;;
   sanitize)
     stage memcheck 150 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tce="$kernel_cases"
