@@ -318,18 +318,26 @@ bool tiled_selected(const Tensor& t, const CorrGeom& g) {
   const ConvBackend b = state_of(t).conv_backend;
   return b == ConvBackend::Tiled || (b == ConvBackend::Auto && g.C * g.K >= kTiledAutoMinCK);
 }
-// Under `auto` and `tiled`, a layer with few inputs but many outputs per group (a first conv on DNA, 4 -> 64) goes
-// to the tiled kernels before the direct ones, when they fit: the direct kernels' per-output sums ran at
-// 1.5-2.7 TFLOP/s on it (H200). Layers with few outputs (the heads, a first conv's input grad) stay direct.
+// Under `auto` and `tiled`, a correlation with few inputs but many outputs per group (a first conv on DNA, 4 -> 64;
+// the input grad of a head, 2 -> 64) goes to the tiled kernels before the direct ones, when they fit: the direct
+// kernels' per-output sums ran at 1.5-3.1 TFLOP/s on these (H200). Few outputs (the heads, a first conv's input
+// grad) stay direct.
 bool tiled_first(const Tensor& t, const CorrGeom& g) {
   const ConvBackend b = state_of(t).conv_backend;
   return (b == ConvBackend::Auto || b == ConvBackend::Tiled) && g.C <= kDirectMaxC && g.O >= kTiledNarrowMinO;
 }
+// Under `auto`, such a correlation that the tiled kernels decline (taps too long for their shared memory: BPNet's
+// K 21 first conv, the K 75 profile head's input grad; or TF32/bf16, float64) runs on im2col + cuBLAS, without the
+// one-hot check: on the H200 the head's input grad took 0.113 ms there and 0.530 ms in the direct kernel.
+bool im2col_after_tiled(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Auto; }
 }  // namespace
 
 void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o) {
   CorrGeom g = fwd_geom(x, w, o);
-  if (tiled_first(x, g) && cuda::conv1d_corr_tiled(x, w, bias, y, g)) return;
+  if (tiled_first(x, g)) {
+    if (cuda::conv1d_corr_tiled(x, w, bias, y, g)) return;
+    if (im2col_after_tiled(x)) return cuda::conv1d_corr(x, w, bias, y, g);
+  }
   if (direct_serves(x, g)) return cuda::conv1d_corr_direct(x, w, bias, y, g);
   if (tiled_selected(x, g) && cuda::conv1d_corr_tiled(x, w, bias, y, g)) return;
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
@@ -354,6 +362,10 @@ void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const 
     });
   }
   CorrGeom g{dy.size(0), G, O, C, dy.size(2), dx.size(2), K, o.dilation, o.dilation * (K - 1) - o.pad_left};
+  if (tiled_first(dy, g)) {
+    if (cuda::conv1d_corr_tiled(dy, wt, Tensor(), dx, g)) return;
+    if (im2col_after_tiled(dy)) return cuda::conv1d_corr(dy, wt, Tensor(), dx, g);
+  }
   if (direct_serves(dy, g)) return cuda::conv1d_corr_direct(dy, wt, Tensor(), dx, g);
   if (tiled_selected(dy, g) && cuda::conv1d_corr_tiled(dy, wt, Tensor(), dx, g)) return;
   cuda::conv1d_corr(dy, wt, Tensor(), dx, g);

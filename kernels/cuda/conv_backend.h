@@ -6,8 +6,9 @@
 // - `direct`: the direct kernels for the narrow layers, im2col + cuBLAS for every wide one (the default of the
 //   first H200 run);
 // - `tiled`: the direct kernels, then the tiled kernels for every wide layer they take;
-// (`auto` and `tiled` also send first convs with few inputs and many outputs to the tiled kernels first,
-// kTiledNarrowMinO);
+// (`auto` and `tiled` also send correlations with few inputs and many outputs, a first conv on DNA or a head's input
+// grad, to the tiled kernels first, kTiledNarrowMinO; where those decline, `auto` runs them on im2col + cuBLAS and
+// `tiled` on the direct kernels);
 // - `im2col`: im2col + cuBLAS alone, with the one-hot gather for a DNA first layer (the first default);
 // - `cudnn`: cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu).
 // Chosen per Context with cuda::set_conv_backend, or for every Context by
