@@ -64,6 +64,12 @@ def main():
         t = runs.get(("lowpass-tf32", m, mo))
         return f"{1e3 * statistics.median(r['median_s'] for r in t):.2f}" if t else "–"
 
+    def default_conv():
+        """The conv backend the default rows report ("conv" in their JSON; runs before it was recorded: direct)."""
+        convs = {r.get("conv") for (i, _, _), rs in runs.items() if i == "lowpass" for r in rs}
+        convs.discard(None)
+        return ", ".join(sorted(convs)) or "direct"
+
     def versus(impl, intro, base, name, extra_head, extra):
         """The default lowpass step vs the variant `impl`, same run: one row per (model, mode) timed with both."""
         pairs = [(m, mo) for m, mo in keys if runs.get(("lowpass", m, mo)) and runs.get((impl, m, mo))]
@@ -79,7 +85,7 @@ def main():
             print(f"| {m} | {mo} | {1e3 * tb:.2f} | {1e3 * tv:.2f} | {tb / tv:.2f}× | {extra(v[0])} |")
 
     versus("lowpass-cudnn",
-           lambda r: f"\nlowpass conv backends, same run: the default ({r.get('conv_default', 'direct')}) vs cuDNN "
+           lambda r: f"\nlowpass conv backends, same run: the default ({default_conv()}) vs cuDNN "
                      f"{r.get('cudnn', '?')} (deterministic algorithms, FMA math):\n",
            "default", "cuDNN", "cuDNN calls in the run (warm-up included), declined",
            lambda r: f"{r.get('cudnn_calls', '–')}, {r.get('cudnn_declined', '–')}")

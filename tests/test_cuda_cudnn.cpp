@@ -3,7 +3,7 @@
 // sizes, dilations 1..32, groups, the BPNet and binary-model layer shapes; selection, fallbacks, determinism, TF32, a
 // double backward through the ops; and the LOWPASS_CUDA_CONV parser (host only, runs everywhere).
 // Run: build-cuda/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'  (GPU cases skip without a GPU or cuDNN).
-// Written on a machine without a GPU: the GPU cases compile but had not run when this file was written.
+// Written on a machine without a GPU; the GPU cases passed on an H200 (cuDNN 9.19.0).
 #include <doctest/doctest.h>
 
 #include <cmath>
