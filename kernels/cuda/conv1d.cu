@@ -32,24 +32,41 @@ constexpr int kThreads = 256;
 
 // im2col for batches [b0, b0 + nb). kGroupMajor = false: col (nb, G, C·K, Lout) for the forward;
 // true: col (G, C·K, nb, Lout) so that one GEMM per group sums over the whole chunk (weight grad).
+// Rows of col along grid y, positions along x (im2col_row in kernels/cuda/index.h: one row's source, once).
 template <typename T, bool kGroupMajor, typename I>
-__global__ void im2col_kernel(const T* __restrict__ x, T* __restrict__ col, I total, I b0, I nb, I G, I C, I Lin,
+__global__ void im2col_kernel(const T* __restrict__ x, T* __restrict__ col, I rows, I b0, I nb, I G, I C, I Lin,
                               I Lout, I K, I d, I p) {
-  LP_GRID_STRIDE_I(I, e, total) {
-    const int64_t src = im2col_source<I, kGroupMajor>(e, b0, nb, G, C, Lin, Lout, K, d, p);  // kernels/cuda/index.h
-    col[e] = src >= 0 ? x[src] : T(0);
+  for (I r = blockIdx.y; r < rows; r += gridDim.y) {
+    int64_t xrow;
+    I kd;
+    im2col_row<I, kGroupMajor>(r, b0, nb, G, C, Lin, K, d, xrow, kd);
+    T* out = col + static_cast<int64_t>(r) * Lout;
+    for (I t = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; t < Lout;
+         t += static_cast<I>(gridDim.x) * blockDim.x) {
+      const I sp = t + kd;
+      out[t] = (sp >= p && sp < Lin + p) ? x[xrow + static_cast<int64_t>(sp - p)] : T(0);
+    }
   }
 }
 
-// dyt (G, O, nb, Lout) = dy[b0 + bb, gO + o, t].
+// dyt (G, O, nb, Lout) = dy[b0 + bb, gO + o, t]; rows r = go·nb + bb along grid y.
 template <typename T, typename I>
-__global__ void dy_group_major_kernel(const T* __restrict__ dy, T* __restrict__ dyt, I total, I b0, I nb, I G, I O,
+__global__ void dy_group_major_kernel(const T* __restrict__ dy, T* __restrict__ dyt, I rows, I b0, I nb, I G, I O,
                                       I Lout) {
-  LP_GRID_STRIDE_I(I, e, total) {
-    I t = e % Lout, r = e / Lout;
-    I bb = r % nb, go = r / nb;  // go = gi·O + o
-    dyt[e] = dy[((b0 + bb) * G * O + go) * Lout + t];
+  for (I r = blockIdx.y; r < rows; r += gridDim.y) {
+    const I bb = r % nb, go = r / nb;  // go = gi·O + o
+    const T* src = dy + static_cast<int64_t>((b0 + bb) * G * O + go) * Lout;
+    T* out = dyt + static_cast<int64_t>(r) * Lout;
+    for (I t = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; t < Lout;
+         t += static_cast<I>(gridDim.x) * blockDim.x)
+      out[t] = src[t];
   }
+}
+
+// A grid for `rows` rows of `len` elements: rows along y (at most 65535: the kernels loop), len along x.
+dim3 rows_grid(int64_t rows, int64_t len, int threads) {
+  const int64_t bx = std::clamp<int64_t>((len + threads - 1) / threads, 1, 1024);
+  return dim3(static_cast<unsigned>(bx), static_cast<unsigned>(std::clamp<int64_t>(rows, 1, 65535)));
 }
 
 template <typename T, typename I>
@@ -170,13 +187,14 @@ void corr_t(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, con
   T* py = y.data<T>();
   for (int64_t b0 = 0; b0 < g.B; b0 += nb_max) {
     int64_t nb = std::min(nb_max, g.B - b0);
-    int64_t total = nb * g.G * CK * g.Lout;
+    int64_t total = nb * g.G * CK * g.Lout, rows = nb * g.G * CK;
+    const dim3 grid = rows_grid(rows, g.Lout, kThreads);
     if (fits32({total, g.B * g.G * g.C * g.Lin, g.Lout + g.K * g.d, g.Lin + g.p, g.p}))
-      im2col_kernel<T, false, uint32_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
-          px, col.get(), total, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+      im2col_kernel<T, false, uint32_t><<<grid, kThreads, 0, st.stream>>>(px, col.get(), rows, b0, nb, g.G, g.C,
+                                                                         g.Lin, g.Lout, g.K, g.d, g.p);
     else
-      im2col_kernel<T, false, int64_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
-          px, col.get(), total, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+      im2col_kernel<T, false, int64_t><<<grid, kThreads, 0, st.stream>>>(px, col.get(), rows, b0, nb, g.G, g.C,
+                                                                        g.Lin, g.Lout, g.K, g.d, g.p);
     LP_CUDA_LAUNCH_CHECK();
     for (int64_t gi = 0; gi < g.G; ++gi)  // y_b[gO.., :] (O, Lout) = w_g (O, CK) · col_{b,g} (CK, Lout)
       gemm_strided_batched<T>(st, false, false, g.Lout, g.O, CK, col.get() + gi * CK * g.Lout, g.Lout,
@@ -209,19 +227,21 @@ void corr_wgrad_t(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom&
     int64_t tc = g.G * CK * N, td = g.G * g.O * N;
     const bool small = fits32({tc, td, g.B * g.G * g.C * g.Lin, g.B * g.G * g.O * g.Lout, g.Lout + g.K * g.d,
                                g.Lin + g.p, g.p});
+    const int64_t rc = g.G * CK * nb, rd = g.G * g.O * nb;
+    const dim3 gc = rows_grid(rc, g.Lout, kThreads), gd = rows_grid(rd, g.Lout, kThreads);
     if (small)
-      im2col_kernel<T, true, uint32_t><<<grid_1d(st, tc, kThreads), kThreads, 0, st.stream>>>(
-          x.data<T>(), col.get(), tc, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+      im2col_kernel<T, true, uint32_t><<<gc, kThreads, 0, st.stream>>>(x.data<T>(), col.get(), rc, b0, nb, g.G, g.C,
+                                                                       g.Lin, g.Lout, g.K, g.d, g.p);
     else
-      im2col_kernel<T, true, int64_t><<<grid_1d(st, tc, kThreads), kThreads, 0, st.stream>>>(
-          x.data<T>(), col.get(), tc, b0, nb, g.G, g.C, g.Lin, g.Lout, g.K, g.d, g.p);
+      im2col_kernel<T, true, int64_t><<<gc, kThreads, 0, st.stream>>>(x.data<T>(), col.get(), rc, b0, nb, g.G, g.C,
+                                                                      g.Lin, g.Lout, g.K, g.d, g.p);
     LP_CUDA_LAUNCH_CHECK();
     if (small)
-      dy_group_major_kernel<T, uint32_t><<<grid_1d(st, td, kThreads), kThreads, 0, st.stream>>>(
-          dy.data<T>(), dyt.get(), td, b0, nb, g.G, g.O, g.Lout);
+      dy_group_major_kernel<T, uint32_t><<<gd, kThreads, 0, st.stream>>>(dy.data<T>(), dyt.get(), rd, b0, nb, g.G,
+                                                                         g.O, g.Lout);
     else
-      dy_group_major_kernel<T, int64_t><<<grid_1d(st, td, kThreads), kThreads, 0, st.stream>>>(
-          dy.data<T>(), dyt.get(), td, b0, nb, g.G, g.O, g.Lout);
+      dy_group_major_kernel<T, int64_t><<<gd, kThreads, 0, st.stream>>>(dy.data<T>(), dyt.get(), rd, b0, nb, g.G,
+                                                                        g.O, g.Lout);
     LP_CUDA_LAUNCH_CHECK();
     for (int64_t gi = 0; gi < g.G; ++gi)  // dw_g^T (CK, O) = col_g (CK, N) · dyt_g^T (N, O)
       gemm_strided_batched<T>(st, true, false, CK, g.O, N, col.get() + gi * CK * N, N, 0,
