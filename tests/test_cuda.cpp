@@ -103,9 +103,10 @@ TEST_CASE("broadcast index map (host): merged dims give the same offsets as the 
           off = off * s[j] + (s[j] == 1 ? 0 : idx[d]);
         return off;
       };
-      int64_t ia, ib;
-      cuda::broadcast_offsets(m, i, ia, ib);
-      bad += (ia != ravel(c.a)) + (ib != ravel(c.b));
+      int64_t ia, ib, ia32, ib32;
+      cuda::broadcast_offsets<int64_t>(m, i, ia, ib);
+      cuda::broadcast_offsets<uint32_t>(m, static_cast<uint32_t>(i), ia32, ib32);  // the kernels' 32-bit path
+      bad += (ia != ravel(c.a)) + (ib != ravel(c.b)) + (ia32 != ia) + (ib32 != ib);
     }
     INFO(shape_str(c.a), " with ", shape_str(c.b));
     CHECK(bad == 0);

@@ -68,15 +68,18 @@ inline BroadcastMap make_broadcast_map(const Shape& out, const Shape& a, const S
   return m;
 }
 
-LP_HD inline void broadcast_offsets(const BroadcastMap& m, int64_t i, int64_t& ia, int64_t& ib) {
+// I: the index type of the divisions, uint32_t when the output has fewer than 2^31 elements (elementwise.cu; a 32-bit
+// division costs a third of a 64-bit one, and these kernels are bound by them), else int64_t.
+template <typename I = int64_t>
+LP_HD inline void broadcast_offsets(const BroadcastMap& m, I i, int64_t& ia, int64_t& ib) {
   ia = 0;
   ib = 0;
   for (int d = m.nd - 1; d >= 0; --d) {
-    int64_t n = m.shape[d];
-    int64_t idx = i % n;
+    const I n = static_cast<I>(m.shape[d]);
+    const I idx = i % n;
     i /= n;
-    ia += idx * m.sa[d];
-    ib += idx * m.sb[d];
+    ia += static_cast<int64_t>(idx) * m.sa[d];
+    ib += static_cast<int64_t>(idx) * m.sb[d];
   }
 }
 

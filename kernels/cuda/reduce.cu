@@ -72,14 +72,13 @@ __global__ void reduce_strided_kernel(const T* __restrict__ a, T* __restrict__ o
   }
 }
 
-template <typename T>
-__global__ void expand_gridstride_kernel(const T* __restrict__ a, T* __restrict__ out, int64_t total, int64_t n,
-                                         int64_t inner) {
-  for (int64_t k = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; k < total;
-       k += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    int64_t i = k % inner;
-    int64_t o = k / (inner * n);
-    out[k] = a[o * inner + i];
+template <typename T, typename I>
+__global__ void expand_gridstride_kernel(const T* __restrict__ a, T* __restrict__ out, I total, I n, I inner) {
+  for (I k = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; k < total;
+       k += static_cast<I>(gridDim.x) * blockDim.x) {  // I: uint32_t below 2^31 elements (cheaper divisions)
+    I i = k % inner;
+    I o = k / (inner * n);
+    out[k] = a[static_cast<int64_t>(o) * inner + i];
   }
 }
 
@@ -115,8 +114,13 @@ void expand_axis(const Tensor& a, Tensor& out, int64_t outer, int64_t n, int64_t
   if (total == 0) return;
   const CudaState& st = state_of(a);
   dispatch_dtype(a.dtype(), [&]<typename T>() {
-    expand_gridstride_kernel<T><<<grid_1d(st, total, 256), 256, 0, st.stream>>>(a.data<T>(), out.data<T>(), total,
-                                                                                 n, inner);
+    if (total < (int64_t{1} << 31))
+      expand_gridstride_kernel<T, uint32_t><<<grid_1d(st, total, 256), 256, 0, st.stream>>>(
+          a.data<T>(), out.data<T>(), static_cast<uint32_t>(total), static_cast<uint32_t>(n),
+          static_cast<uint32_t>(inner));
+    else
+      expand_gridstride_kernel<T, int64_t><<<grid_1d(st, total, 256), 256, 0, st.stream>>>(a.data<T>(), out.data<T>(),
+                                                                                          total, n, inner);
     LP_CUDA_LAUNCH_CHECK();
   });
 }
