@@ -350,6 +350,11 @@ bool tiled_first(const Tensor& t, const CorrGeom& g) {
 // K 21 first conv, the K 75 profile head's input grad; or TF32/bf16, float64) runs on im2col + cuBLAS, without the
 // one-hot check: on the H200 the head's input grad took 0.113 ms there and 0.530 ms in the direct kernel.
 bool im2col_after_tiled(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Auto; }
+// Under `tiled`, a correlation with few outputs per group (a head, a first conv's input grad) goes to the narrow
+// tiled kernel (kernels/cuda/conv_narrow.h; not yet run on a GPU) before the direct one, when it fits.
+bool narrow_selected(const Tensor& t, const CorrGeom& g) {
+  return state_of(t).conv_backend == ConvBackend::Tiled && g.O <= kDirectMaxO;
+}
 }  // namespace
 
 void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o) {
@@ -358,6 +363,7 @@ void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tenso
     if (cuda::conv1d_corr_tiled(x, w, bias, y, g)) return;
     if (im2col_after_tiled(x)) return cuda::conv1d_corr(x, w, bias, y, g);
   }
+  if (narrow_selected(x, g) && cuda::conv1d_corr_narrow(x, w, bias, y, g)) return;
   if (direct_serves(x, g)) return cuda::conv1d_corr_direct(x, w, bias, y, g);
   if (tiled_selected(x, g) && cuda::conv1d_corr_tiled(x, w, bias, y, g)) return;
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
@@ -386,6 +392,7 @@ void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const 
     if (cuda::conv1d_corr_tiled(dy, wt, Tensor(), dx, g)) return;
     if (im2col_after_tiled(dy)) return cuda::conv1d_corr(dy, wt, Tensor(), dx, g);
   }
+  if (narrow_selected(dy, g) && cuda::conv1d_corr_narrow(dy, wt, Tensor(), dx, g)) return;
   if (direct_serves(dy, g)) return cuda::conv1d_corr_direct(dy, wt, Tensor(), dx, g);
   if (tiled_selected(dy, g) && cuda::conv1d_corr_tiled(dy, wt, Tensor(), dx, g)) return;
   cuda::conv1d_corr(dy, wt, Tensor(), dx, g);
