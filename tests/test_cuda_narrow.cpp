@@ -6,6 +6,7 @@
 // Run: build-dev/tests/lowpass_tests -ts=cuda -tc='*narrow*'
 #include <doctest/doctest.h>
 
+#include <array>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -94,9 +95,96 @@ void check_host(Context& ctx, const cpu::CorrGeom& g, DType t) {
   }
 }
 
+// The weight-grad kernel on the host: every block of every split, its chunks' loads by all threads (tiles
+// NaN-filled first), then all computes, then the stores into the partials; then the in-order sum of the splits.
+template <int OM, typename T>
+std::vector<double> run_wgrad_host_om(const Tensor& x, const Tensor& dy, const cpu::CorrGeom& g, int64_t S) {
+  constexpr int R = cuda::narrow_wr<OM>();
+  const int64_t n = g.G * g.O * g.C * g.K;
+  std::vector<double> part(static_cast<size_t>(S * n), std::numeric_limits<double>::quiet_NaN());
+  std::vector<double> dys(static_cast<size_t>(cuda::narrow_wdys_doubles(g)));
+  std::vector<double> xs(static_cast<size_t>(cuda::narrow_wcc(g) * cuda::narrow_wxw(g)));
+  std::vector<std::array<std::array<double, OM>, R>> acc(cuda::kNarrowThreads);
+  auto acc_of = [&](int tid) -> double(&)[R][OM] { return *reinterpret_cast<double(*)[R][OM]>(acc[size_t(tid)].data()); };
+  const int64_t chunks = g.B * cuda::narrow_wchunks_per_item(g);
+  for (int64_t bz = 0; bz < g.G * S; ++bz)
+    for (int64_t bx = 0; bx < cuda::narrow_wcblocks(g); ++bx) {
+      const cuda::NarrowWBlock blk = cuda::narrow_wblock(g, S, bx, bz);
+      for (auto& a : acc)
+        for (auto& row : a) row.fill(0.0);
+      for (int64_t q = blk.s; q < chunks; q += S) {
+        std::fill(dys.begin(), dys.end(), std::numeric_limits<double>::quiet_NaN());
+        std::fill(xs.begin(), xs.end(), std::numeric_limits<double>::quiet_NaN());
+        for (int tid = 0; tid < cuda::kNarrowThreads; ++tid)
+          cuda::narrow_wload<OM, T>(x.data<T>(), dy.data<T>(), dys.data(), xs.data(), g, blk, q, tid);
+        for (int tid = 0; tid < cuda::kNarrowThreads; ++tid)
+          cuda::narrow_wcompute<OM>(dys.data(), xs.data(), g, tid, acc_of(tid));
+      }
+      for (int tid = 0; tid < cuda::kNarrowThreads; ++tid) cuda::narrow_wstore<OM>(part.data(), g, blk, tid, acc_of(tid));
+    }
+  std::vector<double> dw(static_cast<size_t>(n));
+  for (int64_t e = 0; e < n; ++e) {
+    double v = 0;
+    for (int64_t s = 0; s < S; ++s) v += part[static_cast<size_t>(s * n + e)];
+    dw[static_cast<size_t>(e)] = static_cast<double>(static_cast<T>(v));
+  }
+  return dw;
+}
+
+template <typename T>
+std::vector<double> run_wgrad_host(const Tensor& x, const Tensor& dy, const cpu::CorrGeom& g, int64_t S) {
+  switch (cuda::narrow_om(g)) {
+    case 2: return run_wgrad_host_om<2, T>(x, dy, g, S);
+    case 4: return run_wgrad_host_om<4, T>(x, dy, g, S);
+    case 8: return run_wgrad_host_om<8, T>(x, dy, g, S);
+    default: return run_wgrad_host_om<16, T>(x, dy, g, S);
+  }
+}
+
+template <typename T>
+void check_wgrad_host(Context& ctx, const cpu::CorrGeom& g, DType t) {
+  Tensor x = Tensor::uniform(ctx, {g.B, g.G * g.C, g.Lin}, -1, 1, t);
+  Tensor dy = Tensor::uniform(ctx, {g.B, g.G * g.O, g.Lout}, -1, 1, t);
+  Tensor ref = Tensor::empty(ctx, {g.G * g.O, g.C, g.K}, t);
+  cpu::conv1d_corr_wgrad(x, dy, ref, g);
+  const double tol = t == DType::F32 ? 1e-5 : 1e-12;
+  const int64_t chunks = g.B * cuda::narrow_wchunks_per_item(g);
+  for (int64_t S : {int64_t{1}, int64_t{3}, chunks}) {
+    INFO("splits ", S);
+    const std::vector<double> got = run_wgrad_host<T>(x, dy, g, S);
+    bool all_written = true;
+    for (double v : got) all_written = all_written && std::isfinite(v);
+    CHECK(all_written);  // every partial written, from tiles with no unloaded (NaN) element
+    CHECK(rel_err(got, ref.to_vector<double>()) <= tol);
+  }
+}
+
 }  // namespace
 
 TEST_SUITE("cuda") {
+TEST_CASE("narrow tiled conv1d weight grad equals the CPU's over every block and split, phase by phase (host)") {
+  Context ctx(2, 133);
+  int taken = 0;
+  for (const ConvGeo& q : kGeos) {
+    INFO(geo_str(q));
+    const cpu::CorrGeom g = corr_geom(q);
+    if (!cuda::narrow_wgrad_fits(g)) {  // the dilation of 300: its x windows exceed the budget
+      CHECK(g.d == 300);
+      continue;
+    }
+    ++taken;
+    check_wgrad_host<float>(ctx, g, DType::F32);
+    check_wgrad_host<double>(ctx, g, DType::F64);
+  }
+  CHECK(taken == 10);
+  // Column blocks: the head's 6 channels × 75 taps of 512 columns; a first conv's input grad 12 × 21 of 256.
+  CHECK(cuda::narrow_wcc({128, 1, 64, 2, 1346, 1346, 75, 1, 37}) == 6);
+  CHECK(cuda::narrow_wcc({128, 1, 64, 4, 1346, 1346, 21, 1, 10}) == 12);
+  CHECK(cuda::narrow_wgrad_fits({128, 1, 64, 2, 1346, 1346, 75, 1, 37}));
+  CHECK_FALSE(cuda::narrow_wgrad_fits({2, 1, 64, 17, 100, 100, 3, 1, 1}));   // 17 outputs
+  CHECK_FALSE(cuda::narrow_wgrad_fits({2, 1, 4, 16, 300, 100, 201, 1, 0}));  // K over 128 columns at 16 outputs
+}
+
 TEST_CASE("narrow tiled conv1d (few outputs per group) equals the CPU conv over every block, phase by phase (host)") {
   Context ctx(2, 131);
   for (const ConvGeo& q : kGeos) {
@@ -119,7 +207,7 @@ TEST_CASE("narrow tiled conv1d (few outputs per group) equals the CPU conv over 
 }
 
 #ifdef LOWPASS_HAVE_CUDA
-TEST_CASE("narrow tiled conv1d kernel on the GPU matches the CPU (float32 1e-5, float64 1e-12)") {
+TEST_CASE("narrow tiled conv1d kernels on the GPU match the CPU (float32 1e-5, float64 1e-12)") {
   LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 132);
   for (DType t : {DType::F32, DType::F64})
@@ -137,6 +225,16 @@ TEST_CASE("narrow tiled conv1d kernel on the GPU matches the CPU (float32 1e-5, 
       cuda::synchronize(0);
       CHECK(rel(got, ref) <= tol);
       CHECK(canaries_intact(got));
+      Tensor dy = Tensor::uniform(ctx, ref.shape(), -1, 1, t), dwr = Tensor::empty(ctx, w.shape(), t);
+      cpu::conv1d_corr_wgrad(x, dy, dwr, g);
+      Tensor dwg = gpu_out(ctx, w.shape(), t);
+      if (cuda::conv1d_corr_wgrad_narrow(x.to(kGpu), dy.to(kGpu), dwg, g)) {
+        cuda::synchronize(0);
+        CHECK(rel(dwg, dwr) <= tol);
+        CHECK(canaries_intact(dwg));
+      } else {
+        CHECK_FALSE(cuda::narrow_wgrad_fits(g));
+      }
     }
   // A geometry it declines writes nothing and says so.
   const cpu::CorrGeom g{1, 1, 4, 17, 20, 18, 3, 1, 0};

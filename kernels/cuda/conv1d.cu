@@ -350,8 +350,8 @@ bool tiled_first(const Tensor& t, const CorrGeom& g) {
 // K 21 first conv, the K 75 profile head's input grad; or TF32/bf16, float64) runs on im2col + cuBLAS, without the
 // one-hot check: on the H200 the head's input grad took 0.113 ms there and 0.530 ms in the direct kernel.
 bool im2col_after_tiled(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Auto; }
-// Under `tiled`, a correlation with few outputs per group (a head, a first conv's input grad) goes to the narrow
-// tiled kernel (kernels/cuda/conv_narrow.h; not yet run on a GPU) before the direct one, when it fits.
+// Under `tiled`, a correlation or weight grad with few outputs per group (a head, a first conv's input grad) goes to
+// the narrow tiled kernels (kernels/cuda/conv_narrow.h; not yet run on a GPU) before the direct ones, when they fit.
 bool narrow_selected(const Tensor& t, const CorrGeom& g) {
   return state_of(t).conv_backend == ConvBackend::Tiled && g.O <= kDirectMaxO;
 }
@@ -402,6 +402,7 @@ void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const
   CorrGeom g{x.size(0), o.groups, x.size(1) / o.groups, dy.size(1) / o.groups, x.size(2), dy.size(2), dw.size(2),
              o.dilation, o.pad_left};
   if (tiled_first(x, g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g)) return;
+  if (narrow_selected(x, g) && cuda::conv1d_corr_wgrad_narrow(x, dy, dw, g)) return;
   if (direct_serves(x, g)) return cuda::conv1d_corr_wgrad_direct(x, dy, dw, g);
   if (tiled_selected(x, g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g)) return;
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {

@@ -41,6 +41,10 @@ void conv1d_corr_wgrad_direct(const Tensor& x, const Tensor& dy, Tensor& dw, con
 // float64, double sums; LOWPASS_CUDA_CONV=tiled, not yet run on a GPU). Returns false, having written nothing, when
 // it cannot take the problem (more outputs, one channel's tiles over 40 KiB, batch·groups over 65535).
 bool conv1d_corr_narrow(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
+// dw = Σ dy ⊗ x for layers with at most 16 outputs per group by the narrow kernel's weight grad (double sums, split
+// over positions, partials added in order; float32 and float64); false, having written nothing, when it cannot take
+// the problem (more outputs, K over the column block, tiles over 40 KiB).
+bool conv1d_corr_wgrad_narrow(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 
 // conv1d in the ops' terms (engine/ops.h Conv1dOpts), as cpu::conv1d_*_cpu: the forward and the weight
 // grad take the one-hot path when x has <= 16 channels, groups 1 and is one-hot.
