@@ -32,4 +32,5 @@ else
   [ ${#CUDNN_OPT[@]} -eq 0 ] && CUDNN_OPT=(-Dcudnn=auto)
   meson setup "$BUILD" -Dcuda="$CUDA" "${CUDNN_OPT[@]}" "$@" >/dev/null
 fi
+bash scripts/cuda_stale.sh "$BUILD"  # meson 1.0 tracks no header dependencies of .cu files: touch the stale ones
 ninja -C "$BUILD"
