@@ -63,9 +63,10 @@ __global__ void dy_group_major_kernel(const T* __restrict__ dy, T* __restrict__ 
   }
 }
 
-// A grid for `rows` rows of `len` elements: rows along y (at most 65535: the kernels loop), len along x.
+// A grid for `rows` rows of `len` elements: rows along y (at most 65535: the kernels loop), len along x with about
+// four elements per thread (a block per 256 elements would make ~150k tiny blocks for BPNet's trunk).
 dim3 rows_grid(int64_t rows, int64_t len, int threads) {
-  const int64_t bx = std::clamp<int64_t>((len + threads - 1) / threads, 1, 1024);
+  const int64_t bx = std::clamp<int64_t>((len + 4 * threads - 1) / (4 * threads), 1, 1024);
   return dim3(static_cast<unsigned>(bx), static_cast<unsigned>(std::clamp<int64_t>(rows, 1, 65535)));
 }
 
