@@ -5,6 +5,7 @@
 // Run: build-dev/tests/lowpass_tests -ts=cuda -tc='*tiled*'
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <vector>
@@ -58,6 +59,38 @@ std::vector<float> run_host(const Tensor& x, const Tensor& w, const Tensor& bias
           for (int tid = 0; tid < cuda::kTiledThreads; ++tid)
             cuda::tiled_load<float>(x.data<float>(), w.data<float>(), ws.data(), xs.data(), g, blk, c0, tid);
           for (int tid = 0; tid < cuda::kTiledThreads; ++tid) cuda::tiled_compute(ws.data(), xs.data(), g, tid, acc_of(tid));
+        }
+        for (int tid = 0; tid < cuda::kTiledThreads; ++tid)
+          cuda::tiled_store<float>(y.data(), bias.defined() ? bias.data<float>() : nullptr, g, blk, tid, acc_of(tid));
+      }
+  return y;
+}
+
+// The pipelined variant on the host: the weight layout built element by element (tiled_wprep_value), then every
+// block's chunks through tiled_load_async with plain copies into a NaN-filled stage, all computes, the stores.
+std::vector<float> run_pipe_host(const Tensor& x, const Tensor& w, const Tensor& bias, const cpu::CorrGeom& g) {
+  std::vector<float> wprep(static_cast<size_t>(cuda::tiled_wprep_floats(g)));
+  for (int64_t e = 0; e < static_cast<int64_t>(wprep.size()); ++e)
+    wprep[static_cast<size_t>(e)] = cuda::tiled_wprep_value(w.data<float>(), g, e);
+  std::vector<float> y(static_cast<size_t>(g.B * g.G * g.O * g.Lout), std::numeric_limits<float>::quiet_NaN());
+  std::vector<float> stage(static_cast<size_t>(cuda::tiled_stage_floats(g)));
+  const int64_t nws = cuda::tiled_ws_floats(g);
+  std::vector<float> acc(static_cast<size_t>(cuda::kTiledThreads) * 64);
+  auto acc_of = [&](int tid) -> float(&)[8][8] { return *reinterpret_cast<float(*)[8][8]>(&acc[size_t(tid) * 64]); };
+  auto copy16 = [](float* d, const float* s) { std::copy(s, s + 4, d); };
+  auto copy4 = [](float* d, const float* s) { *d = *s; };
+  for (int64_t bz = 0; bz < g.B * g.G; ++bz)
+    for (int64_t by = 0; by < cuda::tiled_grid_y(g); ++by)
+      for (int64_t bx = 0; bx < cuda::tiled_grid_x(g); ++bx) {
+        const cuda::TiledBlock blk = cuda::tiled_block(g, bx, by, bz);
+        std::fill(acc.begin(), acc.end(), 0.f);
+        for (int64_t ch = 0; ch < cuda::tiled_chunks(g); ++ch) {
+          std::fill(stage.begin(), stage.end(), std::numeric_limits<float>::quiet_NaN());
+          for (int tid = 0; tid < cuda::kTiledThreads; ++tid)
+            cuda::tiled_load_async(x.data<float>(), wprep.data(), stage.data(), stage.data() + nws, g, blk, ch, tid,
+                                   copy16, copy4);
+          for (int tid = 0; tid < cuda::kTiledThreads; ++tid)
+            cuda::tiled_compute(stage.data(), stage.data() + nws, g, tid, acc_of(tid));
         }
         for (int tid = 0; tid < cuda::kTiledThreads; ++tid)
           cuda::tiled_store<float>(y.data(), bias.defined() ? bias.data<float>() : nullptr, g, blk, tid, acc_of(tid));
@@ -165,6 +198,27 @@ TEST_CASE("tiled conv1d arithmetic (wide layers) equals the CPU conv over every 
   CHECK(cuda::wgrad_tiled_fits({128, 1, 4, 64, 1346, 1346, 21, 1, 10}));
 }
 
+TEST_CASE("pipelined tiled conv1d (prepared weight layout, staged copies) equals the CPU conv over every block (host)") {
+  Context ctx(2, 94);
+  for (const ConvGeo& q : kGeos) {
+    INFO(geo_str(q));
+    const cpu::CorrGeom g = corr_geom(q);
+    if (!cuda::tiled_fits(g)) continue;  // as the plain kernel (the K 21 and 33 first convs)
+    CHECK(cuda::tiled_stage_floats(g) % 4 == 0);  // the second stage starts 16-byte aligned
+    CHECK(cuda::tiled_ws_floats(g) % 4 == 0);     // the weight tile is whole 16-byte copies
+    Tensor x = Tensor::uniform(ctx, {g.B, g.G * g.C, g.Lin}, -1, 1);
+    Tensor w = Tensor::uniform(ctx, {g.G * g.O, g.C, g.K}, -1, 1);
+    Tensor bias = Tensor::uniform(ctx, {g.G * g.O}, -1, 1);
+    Tensor ref = Tensor::empty(ctx, {g.B, g.G * g.O, g.Lout});
+    cpu::conv1d_corr(x, w, bias, ref, g);
+    const std::vector<float> got = run_pipe_host(x, w, bias, g);
+    bool all_written = true;
+    for (float v : got) all_written = all_written && std::isfinite(v);
+    CHECK(all_written);
+    CHECK(rel_err(std::vector<double>(got.begin(), got.end()), ref.to_vector<double>()) <= 1e-5);
+  }
+}
+
 #ifdef LOWPASS_HAVE_CUDA
 TEST_CASE("tiled conv1d kernels on the GPU match the CPU, directly and as LOWPASS_CUDA_CONV=tiled (float32 1e-5)") {
   LP_SKIP_WITHOUT_GPU();
@@ -181,6 +235,11 @@ TEST_CASE("tiled conv1d kernels on the GPU match the CPU, directly and as LOWPAS
       cuda::synchronize(0);
       CHECK(rel(got, ref) <= 1e-5);
       CHECK(canaries_intact(got));
+      Tensor piped = gpu_out(ctx, ref.shape(), DType::F32);  // the pipelined variant, same tiles and sums
+      CHECK(cuda::conv1d_corr_tiled(x.to(kGpu), w.to(kGpu), bias.to(kGpu), piped, g, true));
+      cuda::synchronize(0);
+      CHECK(rel(piped, got) == 0.0);
+      CHECK(canaries_intact(piped));
     } else {
       CHECK_FALSE(cuda::tiled_fits(g));
     }

@@ -31,7 +31,10 @@ void conv1d_corr_direct(const Tensor& x, const Tensor& w, const Tensor& bias, Te
 // The tiled (implicit-GEMM) float32 correlation for wide layers (kernels/cuda/conv_tiled.h; LOWPASS_CUDA_CONV=tiled).
 // Returns false, having written nothing, when it cannot take the problem (not float32, TF32 or bf16 GEMMs switched on,
 // shared memory over 48 KiB, batch·groups over 65535).
-bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
+// pipelined: the two-stage cp.async variant (conv_tiled.h; LOWPASS_CUDA_CONV=tiled, not yet run on a GPU), where the
+// device's shared-memory opt-in allows two stages; otherwise the plain kernel.
+bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g,
+                       bool pipelined = false);
 // dw = Σ dy ⊗ x by the tiled float32 weight-grad kernel (split over positions, partials added in order); false,
 // having written nothing, when it cannot take the problem (not float32, TF32 or bf16 GEMMs on, K > 16, shared
 // memory over 48 KiB).

@@ -2,6 +2,8 @@
 // compute and store phases of that header with the chunk staged in dynamic shared memory between barriers.
 // Selected by conv1d.cu under LOWPASS_CUDA_CONV=tiled for float32 layers the direct kernels do not take.
 // Test: build-dev/tests/lowpass_tests -ts=cuda -tc='*tiled*' (host: every block, phase by phase).
+#include <cuda_pipeline.h>
+
 #include "kernels/cuda/conv1d.h"
 #include "kernels/cuda/conv_tiled.h"
 #include "kernels/cuda/cuda_state.h"
@@ -29,6 +31,50 @@ __global__ void __launch_bounds__(kTiledThreads)
     __syncthreads();  // the next chunk overwrites the tiles
   }
   tiled_store<float>(y, bias, g, blk, static_cast<int>(threadIdx.x), acc);
+}
+
+// The pipelined correlation (conv_tiled.h): two stages of tiles, the copies of chunk ch + 1 in flight (cp.async)
+// while chunk ch is computed. A stage is overwritten only after the barrier that ends its last compute.
+__global__ void __launch_bounds__(kTiledThreads)
+    tiled_corr_pipe_kernel(const float* __restrict__ x, const float* __restrict__ wprep,
+                           const float* __restrict__ bias, float* __restrict__ y, CorrGeom g) {
+  extern __shared__ float4 smem4[];
+  float* base = reinterpret_cast<float*>(smem4);
+  const int64_t stage = tiled_stage_floats(g), nws = tiled_ws_floats(g), chunks = tiled_chunks(g);
+  const TiledBlock blk = tiled_block(g, blockIdx.x, blockIdx.y, blockIdx.z);
+  const int tid = static_cast<int>(threadIdx.x);
+  auto issue = [&](int64_t ch) {
+    float* ws = base + (ch & 1) * stage;
+    tiled_load_async(
+        x, wprep, ws, ws + nws, g, blk, ch, tid, [](float* d, const float* s) { __pipeline_memcpy_async(d, s, 16); },
+        [](float* d, const float* s) { __pipeline_memcpy_async(d, s, 4); });
+    __pipeline_commit();
+  };
+  float acc[8][8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+  issue(0);
+  for (int64_t ch = 0; ch < chunks; ++ch) {
+    if (ch + 1 < chunks) {
+      issue(ch + 1);
+      __pipeline_wait_prior(1);  // chunk ch's copies are done (this thread's); the barrier makes them everyone's
+    } else {
+      __pipeline_wait_prior(0);
+    }
+    __syncthreads();
+    const float* ws = base + (ch & 1) * stage;
+    tiled_compute(ws, ws + nws, g, tid, acc);
+    __syncthreads();  // the next issue overwrites this stage
+  }
+  tiled_store<float>(y, bias, g, blk, tid, acc);
+}
+
+__global__ void tiled_wprep_kernel(const float* __restrict__ w, float* __restrict__ wprep, int64_t n, CorrGeom g) {
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    wprep[e] = tiled_wprep_value(w, g, e);
 }
 
 __global__ void __launch_bounds__(kTiledThreads)
@@ -94,7 +140,8 @@ bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, cons
   return true;
 }
 
-bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
+bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g,
+                       bool pipelined) {
   const CudaState& st = state_of(x);
   // float32 FMA only: with TF32 or bf16 GEMMs switched on, the im2col path's tensor-core GEMMs run instead
   if (x.dtype() != DType::F32 || st.gemm_math != GemmMath::Float32 || !tiled_fits(g) || g.Lout < 1 || g.O < 1 ||
@@ -102,6 +149,20 @@ bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Ten
     return false;
   const dim3 grid(static_cast<unsigned>(tiled_grid_x(g)), static_cast<unsigned>(tiled_grid_y(g)),
                   static_cast<unsigned>(g.B * g.G));
+  const size_t pipe_smem = static_cast<size_t>(2 * tiled_stage_floats(g)) * sizeof(float);
+  if (pipelined && pipe_smem <= static_cast<size_t>(st.max_smem_optin)) {
+    const int64_t n = tiled_wprep_floats(g);
+    DeviceBuffer<float> wprep(static_cast<size_t>(n), x.device().index);
+    tiled_wprep_kernel<<<grid_1d(st, n, 256), 256, 0, st.stream>>>(w.data<float>(), wprep.get(), n, g);
+    LP_CUDA_LAUNCH_CHECK();
+    if (pipe_smem > 48 * 1024)
+      LP_CUDA_CHECK(cudaFuncSetAttribute(tiled_corr_pipe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(pipe_smem)));
+    tiled_corr_pipe_kernel<<<grid, kTiledThreads, pipe_smem, st.stream>>>(
+        x.data<float>(), wprep.get(), bias.defined() ? bias.data<float>() : nullptr, y.data<float>(), g);
+    LP_CUDA_LAUNCH_CHECK();
+    return true;
+  }
   const size_t smem = static_cast<size_t>(tiled_smem_floats(g)) * sizeof(float);
   tiled_corr_kernel<<<grid, kTiledThreads, smem, st.stream>>>(
       x.data<float>(), w.data<float>(), bias.defined() ? bias.data<float>() : nullptr, y.data<float>(), g);

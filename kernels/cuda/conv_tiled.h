@@ -124,6 +124,55 @@ LP_DIRECT_HD inline void tiled_store(T* y, const T* bias, const CorrGeom& g, con
   }
 }
 
+// ---- Pipelined variant of the correlation (LOWPASS_CUDA_CONV=tiled; NOT YET RUN ON A GPU) ----
+// The kernel above loads a chunk, waits at a barrier, computes, waits again: its loads (the weight tile rebuilt from
+// w with a division per element, the x window) and its barriers sit between the FMAs, and it ran at about 20
+// TFLOP/s (a third of the H200's float32 peak) on binary's layers. The pipelined variant lays the weights out once
+// per call exactly as the blocks' weight tiles (`wprep`: for each (group, output tile, channel chunk) the
+// tiled_ws_floats(g) floats tiled_load would build), so a block's weight tile is a contiguous copy of 16-byte
+// pieces, and keeps two stages of tiles in shared memory: the copies of chunk ch + 1 (cp.async) run while chunk ch
+// is computed. The x window is copied element by element (zeros stored directly). Shared memory: two stages, up to
+// 2 × 48 KiB (the device's opt-in limit decides; otherwise the plain kernel runs).
+LP_DIRECT_HD inline int64_t tiled_chunks(const CorrGeom& g) { return (g.C + kTiledC - 1) / kTiledC; }
+// Floats of one stage (weight tile + x window), rounded up to 4 so the second stage starts 16-byte aligned.
+LP_DIRECT_HD inline int64_t tiled_stage_floats(const CorrGeom& g) { return (tiled_smem_floats(g) + 3) / 4 * 4; }
+LP_DIRECT_HD inline int64_t tiled_wprep_floats(const CorrGeom& g) {
+  return g.G * tiled_grid_y(g) * tiled_chunks(g) * tiled_ws_floats(g);
+}
+// wprep[e]: tile (gi·grid_y + by)·chunks + ch, element (c·K + k)·kTiledWStride + oo, as tiled_load writes ws.
+template <typename T>
+LP_DIRECT_HD inline float tiled_wprep_value(const T* w, const CorrGeom& g, int64_t e) {
+  const int64_t nws = tiled_ws_floats(g), chunks = tiled_chunks(g), gy = tiled_grid_y(g);
+  const int64_t r0 = e % nws, tile = e / nws;
+  const int64_t ch = tile % chunks, by = (tile / chunks) % gy, gi = tile / chunks / gy;
+  const int64_t oo = r0 % kTiledWStride, r = r0 / kTiledWStride;  // r = c·K + k
+  const int64_t o = by * kTiledO + oo, ci = ch * kTiledC + r / g.K;
+  return (oo < kTiledO && o < g.O && ci < g.C) ? static_cast<float>(w[((gi * g.O + o) * g.C + ci) * g.K + r % g.K])
+                                               : 0.f;
+}
+
+// Load phase of chunk ch into one stage (ws, xs), thread tid's share, through the copy functors (the kernel's
+// cp.async; plain copies on the host): copy16(dst, src) copies 4 floats, copy4(dst, src) one. Same tiles as
+// tiled_load.
+template <typename Copy16, typename Copy4>
+LP_DIRECT_HD inline void tiled_load_async(const float* x, const float* wprep, float* ws, float* xs, const CorrGeom& g,
+                                          const TiledBlock& blk, int64_t ch, int tid, Copy16&& copy16,
+                                          Copy4&& copy4) {
+  const int64_t nws = tiled_ws_floats(g);
+  const float* src = wprep + ((blk.gi * tiled_grid_y(g) + blk.o0 / kTiledO) * tiled_chunks(g) + ch) * nws;
+  for (int i = tid; i < static_cast<int>(nws / 4); i += kTiledThreads) copy16(ws + 4 * i, src + 4 * i);
+  const int XW = static_cast<int>(tiled_xw(g));
+  const int64_t s0 = blk.t0 - g.p, c0 = ch * kTiledC;
+  for (int e = tid; e < kTiledC * XW; e += kTiledThreads) {
+    const int c = e / XW, u = e - c * XW;
+    const int64_t ci = c0 + c, s = s0 + u;
+    if (ci < g.C && s >= 0 && s < g.Lin)
+      copy4(xs + e, x + ((blk.b * g.G + blk.gi) * g.C + ci) * g.Lin + s);
+    else
+      xs[e] = 0.f;
+  }
+}
+
 }  // namespace lowpass::cuda
 
 namespace lowpass::cuda {
