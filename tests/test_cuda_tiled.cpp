@@ -100,7 +100,8 @@ std::vector<float> run_pipe_host(const Tensor& x, const Tensor& w, const Tensor&
 
 // The weight-grad kernel on the host: every block of every split, its chunks' loads by all threads (tiles
 // NaN-filled first), then all computes, then the stores into the partials; then the in-order sum of the splits.
-std::vector<float> run_wgrad_host(const Tensor& x, const Tensor& dy, const cpu::CorrGeom& g, int64_t S) {
+std::vector<float> run_wgrad_host(const Tensor& x, const Tensor& dy, const cpu::CorrGeom& g, int64_t S,
+                                  bool async = false) {
   const int64_t n = g.G * g.O * g.C * g.K;
   std::vector<float> part(static_cast<size_t>(S * n), std::numeric_limits<float>::quiet_NaN());
   std::vector<float> dys(static_cast<size_t>(cuda::wgrad_dys_floats()));
@@ -116,8 +117,13 @@ std::vector<float> run_wgrad_host(const Tensor& x, const Tensor& dy, const cpu::
         for (int64_t q = blk.s; q < chunks; q += S) {
           std::fill(dys.begin(), dys.end(), std::numeric_limits<float>::quiet_NaN());
           std::fill(xs.begin(), xs.end(), std::numeric_limits<float>::quiet_NaN());
-          for (int tid = 0; tid < cuda::kTiledThreads; ++tid)
-            cuda::wgrad_load(x.data<float>(), dy.data<float>(), dys.data(), xs.data(), g, blk, q, tid);
+          for (int tid = 0; tid < cuda::kTiledThreads; ++tid) {
+            if (async)  // the pipelined kernel's load phase, with plain copies
+              cuda::wgrad_load_async(x.data<float>(), dy.data<float>(), dys.data(), xs.data(), g, blk, q, tid,
+                                     [](float* d, const float* src) { *d = *src; });
+            else
+              cuda::wgrad_load(x.data<float>(), dy.data<float>(), dys.data(), xs.data(), g, blk, q, tid);
+          }
           for (int tid = 0; tid < cuda::kTiledThreads; ++tid) cuda::wgrad_compute(dys.data(), xs.data(), g, tid, acc_of(tid));
         }
         for (int tid = 0; tid < cuda::kTiledThreads; ++tid) cuda::wgrad_store(part.data(), g, blk, tid, acc_of(tid));
@@ -155,6 +161,7 @@ TEST_CASE("tiled conv1d weight grad equals the CPU's over every block and split,
       for (float v : got) all_written = all_written && std::isfinite(v);
       CHECK(all_written);  // every partial written, from tiles with no unloaded (NaN) element
       CHECK(rel_err(std::vector<double>(got.begin(), got.end()), ref.to_vector<double>()) <= 1e-5);
+      CHECK(run_wgrad_host(x, dy, g, S, true) == got);  // the pipelined kernel's loads: the same tiles
     }
   }
   CHECK(cuda::wgrad_tiled_fits({256, 1, 64, 64, 986, 972, 15, 1, 0}));
@@ -250,6 +257,11 @@ TEST_CASE("tiled conv1d kernels on the GPU match the CPU, directly and as LOWPAS
       cuda::synchronize(0);
       CHECK(rel(dwg, dwr) <= 1e-5);
       CHECK(canaries_intact(dwg));
+      Tensor piped = gpu_out(ctx, w.shape(), DType::F32);  // the pipelined variant: same tiles, same sums
+      CHECK(cuda::conv1d_corr_wgrad_tiled(x.to(kGpu), dy.to(kGpu), piped, g, true));
+      cuda::synchronize(0);
+      CHECK(rel(piped, dwg) == 0.0);
+      CHECK(canaries_intact(piped));
     } else {
       CHECK_FALSE(cuda::wgrad_tiled_fits(g));
     }

@@ -353,7 +353,8 @@ bool tiled_first(const Tensor& t, const CorrGeom& g) {
 bool im2col_after_tiled(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Auto; }
 // Under `tiled`, a correlation or weight grad with few outputs per group (a head, a first conv's input grad) goes to
 // the narrow tiled kernels (kernels/cuda/conv_narrow.h; not yet run on a GPU) before the direct ones, when they fit.
-// Under `tiled`, the tiled correlation runs its pipelined variant (conv_tiled.h; not yet run on a GPU).
+// Under `tiled`, the tiled correlation and weight grad run their pipelined variants (conv_tiled.h; not yet run on a
+// GPU).
 bool pipelined(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Tiled; }
 bool narrow_selected(const Tensor& t, const CorrGeom& g) {
   return state_of(t).conv_backend == ConvBackend::Tiled && g.O <= kDirectMaxO;
@@ -404,10 +405,10 @@ void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const 
 void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv1dOpts& o) {
   CorrGeom g{x.size(0), o.groups, x.size(1) / o.groups, dy.size(1) / o.groups, x.size(2), dy.size(2), dw.size(2),
              o.dilation, o.pad_left};
-  if (tiled_first(x, g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g)) return;
+  if (tiled_first(x, g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, pipelined(x))) return;
   if (narrow_selected(x, g) && cuda::conv1d_corr_wgrad_narrow(x, dy, dw, g)) return;
   if (direct_serves(x, g)) return cuda::conv1d_corr_wgrad_direct(x, dy, dw, g);
-  if (tiled_selected(x, g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g)) return;
+  if (tiled_selected(x, g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, pipelined(x))) return;
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
     DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
     if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_wgrad_scatter(codes.get(), dy, dw, g);

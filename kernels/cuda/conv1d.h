@@ -38,7 +38,9 @@ bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Ten
 // dw = Σ dy ⊗ x by the tiled float32 weight-grad kernel (split over positions, partials added in order); false,
 // having written nothing, when it cannot take the problem (not float32, TF32 or bf16 GEMMs on, K > 16, shared
 // memory over 48 KiB).
-bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
+// pipelined: the two-stage cp.async variant (LOWPASS_CUDA_CONV=tiled, not yet run on a GPU) where it fits.
+bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g,
+                             bool pipelined = false);
 void conv1d_corr_wgrad_direct(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 // The tiled correlation for layers with at most 16 outputs per group (kernels/cuda/conv_narrow.h; float32 and
 // float64, double sums; LOWPASS_CUDA_CONV=tiled, not yet run on a GPU). Returns false, having written nothing, when

@@ -99,6 +99,45 @@ __global__ void __launch_bounds__(kTiledThreads)
   wgrad_store(part, g, blk, static_cast<int>(threadIdx.x), acc);
 }
 
+// The pipelined weight grad: two stages, the cp.async copies of the split's next chunk in flight while the current
+// one is computed; same tiles and sums as tiled_wgrad_kernel.
+__global__ void __launch_bounds__(kTiledThreads)
+    tiled_wgrad_pipe_kernel(const float* __restrict__ x, const float* __restrict__ dy, float* __restrict__ part,
+                            CorrGeom g, int64_t S) {
+  extern __shared__ float4 smem4[];
+  float* base = reinterpret_cast<float*>(smem4);
+  const int64_t stage = wgrad_stage_floats(g);
+  const WgradBlock blk = wgrad_block(g, S, blockIdx.x, blockIdx.y, blockIdx.z);
+  const int tid = static_cast<int>(threadIdx.x);
+  auto issue = [&](int64_t q, int64_t k) {  // chunk q into stage k % 2
+    float* dys = base + (k & 1) * stage;
+    wgrad_load_async(x, dy, dys, dys + wgrad_dys_floats(), g, blk, q, tid,
+                     [](float* d, const float* s) { __pipeline_memcpy_async(d, s, 4); });
+    __pipeline_commit();
+  };
+  float acc[8][8];
+#pragma unroll
+  for (int i = 0; i < 8; ++i)
+#pragma unroll
+    for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+  const int64_t chunks = g.B * wgrad_chunks_per_item(g);
+  int64_t k = 0;  // the block's k-th chunk: q = s + k·S
+  if (blk.s < chunks) issue(blk.s, 0);
+  for (int64_t q = blk.s; q < chunks; q += S, ++k) {
+    if (q + S < chunks) {
+      issue(q + S, k + 1);
+      __pipeline_wait_prior(1);
+    } else {
+      __pipeline_wait_prior(0);
+    }
+    __syncthreads();
+    const float* dys = base + (k & 1) * stage;
+    wgrad_compute(dys, dys + wgrad_dys_floats(), g, tid, acc);
+    __syncthreads();  // the next issue overwrites this stage
+  }
+  wgrad_store(part, g, blk, tid, acc);
+}
+
 // dw[e] = Σ_s part[s·n + e], in split order, summed in double.
 __global__ void tiled_wgrad_reduce_kernel(const float* __restrict__ part, float* __restrict__ dw, int64_t n,
                                           int64_t S) {
@@ -121,7 +160,7 @@ int64_t tiled_wgrad_splits(const CorrGeom& g, int sms) {
   return S < 1 ? 1 : S;
 }
 
-bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
+bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g, bool pipelined) {
   const CudaState& st = state_of(x);
   if (x.dtype() != DType::F32 || st.gemm_math != GemmMath::Float32 || !wgrad_tiled_fits(g) || g.G > 65535)
     return false;
@@ -131,7 +170,16 @@ bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, cons
   const dim3 grid(static_cast<unsigned>(wgrad_otiles(g)), static_cast<unsigned>(wgrad_cblocks(g)),
                   static_cast<unsigned>(g.G * S));
   const size_t smem = static_cast<size_t>(wgrad_smem_floats(g)) * sizeof(float);
-  tiled_wgrad_kernel<<<grid, kTiledThreads, smem, st.stream>>>(x.data<float>(), dy.data<float>(), part.get(), g, S);
+  const size_t pipe_smem = static_cast<size_t>(2 * wgrad_stage_floats(g)) * sizeof(float);
+  if (pipelined && pipe_smem <= static_cast<size_t>(st.max_smem_optin)) {
+    if (pipe_smem > 48 * 1024)
+      LP_CUDA_CHECK(cudaFuncSetAttribute(tiled_wgrad_pipe_kernel, cudaFuncAttributeMaxDynamicSharedMemorySize,
+                                         static_cast<int>(pipe_smem)));
+    tiled_wgrad_pipe_kernel<<<grid, kTiledThreads, pipe_smem, st.stream>>>(x.data<float>(), dy.data<float>(),
+                                                                            part.get(), g, S);
+  } else {
+    tiled_wgrad_kernel<<<grid, kTiledThreads, smem, st.stream>>>(x.data<float>(), dy.data<float>(), part.get(), g, S);
+  }
   LP_CUDA_LAUNCH_CHECK();
   constexpr int kReduceThreads = 256;
   tiled_wgrad_reduce_kernel<<<grid_1d(st, n, kReduceThreads), kReduceThreads, 0, st.stream>>>(part.get(),

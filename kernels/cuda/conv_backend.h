@@ -5,8 +5,7 @@
 //   (the wide layers with short kernels, where cuBLAS was faster on an H200; docs/cuda.md);
 // - `direct`: the direct kernels for the narrow layers, im2col + cuBLAS for every wide one (the default of the
 //   first H200 run);
-// - `tiled`: the tiled kernels for every wide layer they take (the correlation in its pipelined, two-stage cp.async
-//   variant), and for the layers with few outputs the narrow tiled kernels (kernels/cuda/conv_narrow.h), then the
+// - `tiled`: the tiled kernels for every wide layer they take (in their pipelined, two-stage cp.async variants), and for the layers with few outputs the narrow tiled kernels (kernels/cuda/conv_narrow.h), then the
 //   direct ones: where kernels not yet run on a GPU wait to be timed against `auto`;
 // (`auto` and `tiled` also send correlations with few inputs and many outputs, a first conv on DNA or a head's input
 // grad, to the tiled kernels first, kTiledNarrowMinO; where those decline, `auto` runs them on im2col + cuBLAS and

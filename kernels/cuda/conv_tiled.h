@@ -235,6 +235,34 @@ LP_DIRECT_HD inline void wgrad_load(const float* x, const float* dy, float* dys,
   }
 }
 
+// The same load through a copy functor (the pipelined weight grad's cp.async; a plain copy on the host): copy4(dst,
+// src) copies one float; zeros are stored directly. Same tiles as wgrad_load.
+template <typename Copy4>
+LP_DIRECT_HD inline void wgrad_load_async(const float* x, const float* dy, float* dys, float* xs, const CorrGeom& g,
+                                          const WgradBlock& blk, int64_t q, int tid, Copy4&& copy4) {
+  const int64_t per = wgrad_chunks_per_item(g), b = q / per, t0 = (q % per) * kWgradT;
+  for (int e = tid; e < kTiledO * kWgradT; e += kTiledThreads) {
+    const int ol = e / kWgradT, tl = e % kWgradT;
+    const int64_t o = blk.o0 + ol, t = t0 + tl;
+    float* dst = dys + ol * kWgradDyStride + tl;
+    if (o < g.O && t < g.Lout)
+      copy4(dst, dy + (b * g.G * g.O + blk.gi * g.O + o) * g.Lout + t);
+    else
+      *dst = 0.f;
+  }
+  const int XW = static_cast<int>(wgrad_xw(g)), CB = static_cast<int>(wgrad_cb(g));
+  for (int e = tid; e < CB * XW; e += kTiledThreads) {
+    const int cl = e / XW, u = e - cl * XW;
+    const int64_t c = blk.c0 + cl, s = t0 - g.p + u;
+    if (c < g.C && s >= 0 && s < g.Lin)
+      copy4(xs + e, x + ((b * g.G + blk.gi) * g.C + c) * g.Lin + s);
+    else
+      xs[e] = 0.f;
+  }
+}
+// Floats of one stage of the pipelined weight grad (dy tile + x windows), rounded up to 4.
+LP_DIRECT_HD inline int64_t wgrad_stage_floats(const CorrGeom& g) { return (wgrad_smem_floats(g) + 3) / 4 * 4; }
+
 // Compute phase: thread tid (to = tid / 16, tc = tid % 16) adds Σ_{t'} dys[8·to + i, t']·xs[c_j, t' + k_j·d] into
 // acc[i][j], column tc + 16·j = c_j·K + k_j (columns past CB·K add zeros).
 LP_DIRECT_HD inline void wgrad_compute(const float* dys, const float* xs, const CorrGeom& g, int tid,
