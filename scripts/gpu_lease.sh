@@ -8,7 +8,8 @@
 # Usage: bash scripts/gpu_lease.sh [BUDGET_SECONDS=540] [STAGES="tests bench optim paths sanitize"]
 #   other stages: suite_direct, suite_cudnn, suite_im2col, suite_tiled (the whole CUDA suite per conv backend),
 #   sanitize_direct, sanitize_tiled, sanitize_cudnn, memcheck (the kernel-level cases), racecheck_nn,
-#   cli (scripts/gpu_cli_check.sh), profile (ncu: kernel time per step by kernel name)
+#   cli (scripts/gpu_cli_check.sh), profile (ncu: kernel time per step by kernel name), profile_tiled (the same
+#   under LOWPASS_CUDA_CONV=tiled)
 set -uo pipefail
 BUDGET=${1:-540}
 STAGES=${2:-tests bench optim paths sanitize}
@@ -56,16 +57,19 @@ for s in $STAGES; do
     stage racecheck_tiled 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='*tiled*'
     ;;
   cli) TAIL_BYTES=8000 stage cli 120 bash scripts/gpu_cli_check.sh ;;  # train/predict/attribute --device cuda vs cpu
-  profile)
+  profile|profile_tiled)
+    # profile_tiled: the same with every Context on LOWPASS_CUDA_CONV=tiled (the kernels waiting to be timed).
     # Where a training step's GPU time goes: Nsight Compute's duration of every kernel of one step (no warm-up: the
     # first step's one-off setup kernels are few) of the binary and the profile model with the prior, summed by
     # kernel name (scripts/ncu_summary.py). ncu replays each launch; one step is about 1500 launches.
     ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
     [ -n "$ncu" ] || { echo "== profile: ncu not found" >> "$ALL"; continue; }
+    conv=""; [ "$s" = profile_tiled ] && conv=tiled
     for m in binary profile; do
-      TAIL_BYTES=200 stage "ncu_$m" 120 "$ncu" --clock-control none --metrics gpu__time_duration.sum --csv \
-        --print-units base bench_train_step --device cuda --model $m --mode prior --repeats 1 --warmup 0
-      python3 scripts/ncu_summary.py "$L/ncu_$m.log" --steps 1 --top 40 >> "$ALL" 2>&1
+      TAIL_BYTES=200 LOWPASS_CUDA_CONV=$conv stage "ncu_$m$conv" 120 "$ncu" --clock-control none \
+        --metrics gpu__time_duration.sum --csv --print-units base bench_train_step --device cuda --model $m \
+        --mode prior --repeats 1 --warmup 0
+      python3 scripts/ncu_summary.py "$L/ncu_$m$conv.log" --steps 1 --top 40 >> "$ALL" 2>&1
     done
     ;;
   bench)
