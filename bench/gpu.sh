@@ -88,5 +88,8 @@ fi
 "$PY" bench/summarize_gpu.py "$JSONL" | tee "$OUTDIR/gpu_summary.md"
 if [ -s "$OUTDIR/conv1d_gpu.txt" ]; then
   { echo; echo "conv1d kernels alone (bench_conv1d --conv im2col, direct, tiled, auto, then cudnn):"; echo; echo '```'
-    cat "$OUTDIR/conv1d_gpu.txt"; echo '```'; } | tee -a "$OUTDIR/gpu_summary.md"
+    cat "$OUTDIR/conv1d_gpu.txt"; echo '```'
+    # per shape and direction, the default against `tiled` (where kernels not yet in `auto` wait) and `direct`
+    "$PY" bench/conv_compare.py "$OUTDIR/conv1d_gpu.txt" --other tiled || true
+    "$PY" bench/conv_compare.py "$OUTDIR/conv1d_gpu.txt" --other direct || true; } | tee -a "$OUTDIR/gpu_summary.md"
 fi

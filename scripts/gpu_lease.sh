@@ -79,6 +79,7 @@ for s in $STAGES; do
     cp "$L/bench/gpu_bench.jsonl" "$OUT/" 2>/dev/null
     python3 bench/summarize_gpu.py "$L/bench/gpu_bench.jsonl" >> "$ALL" 2>&1
     cat "$L/bench/conv1d_gpu.txt" >> "$ALL" 2>/dev/null
+    python3 bench/conv_compare.py "$L/bench/conv1d_gpu.txt" --other tiled >> "$ALL" 2>&1
     ;;
   optim) stage optim 40 bench_optim --device cuda ;;
   paths)
