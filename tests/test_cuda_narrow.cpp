@@ -70,12 +70,7 @@ std::vector<double> run_host_om(const Tensor& x, const Tensor& w, const Tensor& 
 
 template <typename T>
 std::vector<double> run_host(const Tensor& x, const Tensor& w, const Tensor& bias, const cpu::CorrGeom& g) {
-  switch (cuda::narrow_om(g)) {
-    case 2: return run_host_om<2, T>(x, w, bias, g);
-    case 4: return run_host_om<4, T>(x, w, bias, g);
-    case 8: return run_host_om<8, T>(x, w, bias, g);
-    default: return run_host_om<16, T>(x, w, bias, g);
-  }
+  return cuda::dispatch_narrow_om(g, [&]<int OM>() { return run_host_om<OM, T>(x, w, bias, g); });
 }
 
 template <typename T>
@@ -133,12 +128,7 @@ std::vector<double> run_wgrad_host_om(const Tensor& x, const Tensor& dy, const c
 
 template <typename T>
 std::vector<double> run_wgrad_host(const Tensor& x, const Tensor& dy, const cpu::CorrGeom& g, int64_t S) {
-  switch (cuda::narrow_om(g)) {
-    case 2: return run_wgrad_host_om<2, T>(x, dy, g, S);
-    case 4: return run_wgrad_host_om<4, T>(x, dy, g, S);
-    case 8: return run_wgrad_host_om<8, T>(x, dy, g, S);
-    default: return run_wgrad_host_om<16, T>(x, dy, g, S);
-  }
+  return cuda::dispatch_narrow_om(g, [&]<int OM>() { return run_wgrad_host_om<OM, T>(x, dy, g, S); });
 }
 
 template <typename T>

@@ -1,4 +1,5 @@
-// Block-wide sums for CUDA kernels: warp shuffles, then one warp over the per-warp partials.
+// Block-wide sums for CUDA kernels: warp shuffles, then one warp over the per-warp partials; and the in-order sum
+// of split partials (sum_splits_kernel).
 // sum over the block of v (blockDim.x a multiple of 32, <= 1024); the result is valid in thread 0.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda (through the reductions that use it).
 #pragma once
@@ -24,6 +25,18 @@ __device__ __forceinline__ A block_sum(A v, A* scratch) {
     v = warp_sum(v);
   }
   return v;
+}
+
+// out[e] = Σ_s part[s·n + e] for e < n, the S split partials of a split-over-positions weight grad added in split
+// order in double (deterministic): the tiled kernels' float partials, the narrow kernels' double ones.
+template <typename P, typename T>
+__global__ void sum_splits_kernel(const P* __restrict__ part, T* __restrict__ out, int64_t n, int64_t S) {
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    double v = 0;
+    for (int64_t s = 0; s < S; ++s) v += part[s * n + e];
+    out[e] = static_cast<T>(v);
+  }
 }
 
 }  // namespace lowpass::cuda

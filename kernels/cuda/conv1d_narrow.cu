@@ -3,6 +3,7 @@
 // weight grad (splits over positions, double partials added in order); one instantiation per register tile (2, 4,
 // 8 or 16 outputs). Selected by conv1d.cu under LOWPASS_CUDA_CONV=tiled.
 // Test: build-dev/tests/lowpass_tests -ts=cuda -tc='*narrow*' (host: every block, phase by phase).
+#include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/conv1d.h"
 #include "kernels/cuda/conv_narrow.h"
 #include "kernels/cuda/cuda_state.h"
@@ -20,11 +21,7 @@ __global__ void __launch_bounds__(kNarrowThreads)
   double* xs = ws + narrow_ws_doubles(g);
   const NarrowBlock blk = narrow_block(g, blockIdx.x, blockIdx.y);
   const int64_t cc = narrow_cc(g);
-  double acc[OM][kNarrowP];
-#pragma unroll
-  for (int o = 0; o < OM; ++o)
-#pragma unroll
-    for (int j = 0; j < kNarrowP; ++j) acc[o][j] = 0.0;
+  double acc[OM][kNarrowP] = {};
   for (int64_t c0 = 0; c0 < g.C; c0 += cc) {
     narrow_load<OM, T>(x, w, ws, xs, g, blk, c0, static_cast<int>(threadIdx.x));
     __syncthreads();
@@ -53,11 +50,7 @@ __global__ void __launch_bounds__(kNarrowThreads)
   double* xs = dys + narrow_wdys_doubles(g);
   const NarrowWBlock blk = narrow_wblock(g, S, blockIdx.x, blockIdx.z);
   constexpr int R = narrow_wr<OM>();
-  double acc[R][OM];
-#pragma unroll
-  for (int r = 0; r < R; ++r)
-#pragma unroll
-    for (int o = 0; o < OM; ++o) acc[r][o] = 0.0;
+  double acc[R][OM] = {};
   const int64_t chunks = g.B * narrow_wchunks_per_item(g);
   for (int64_t q = blk.s; q < chunks; q += S) {
     narrow_wload<OM, T>(x, dy, dys, xs, g, blk, q, static_cast<int>(threadIdx.x));
@@ -66,18 +59,6 @@ __global__ void __launch_bounds__(kNarrowThreads)
     __syncthreads();
   }
   narrow_wstore<OM>(part, g, blk, static_cast<int>(threadIdx.x), acc);
-}
-
-// dw[e] = Σ_s part[s·n + e], in split order.
-template <typename T>
-__global__ void narrow_wgrad_reduce_kernel(const double* __restrict__ part, T* __restrict__ dw, int64_t n,
-                                           int64_t S) {
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    double v = 0;
-    for (int64_t s = 0; s < S; ++s) v += part[s * n + e];
-    dw[e] = static_cast<T>(v);
-  }
 }
 
 template <int OM, typename T>
@@ -90,7 +71,7 @@ void launch_wgrad(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom&
   narrow_wgrad_kernel<OM, T><<<grid, kNarrowThreads, smem, st.stream>>>(x.data<T>(), dy.data<T>(), part.get(), g, S);
   LP_CUDA_LAUNCH_CHECK();
   constexpr int kReduceThreads = 256;
-  narrow_wgrad_reduce_kernel<T><<<grid_1d(st, n, kReduceThreads), kReduceThreads, 0, st.stream>>>(
+  sum_splits_kernel<double, T><<<grid_1d(st, n, kReduceThreads), kReduceThreads, 0, st.stream>>>(
       part.get(), dw.data<T>(), n, S);
   LP_CUDA_LAUNCH_CHECK();
 }
@@ -100,12 +81,7 @@ void launch_wgrad(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom&
 bool conv1d_corr_wgrad_narrow(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
   if (!narrow_wgrad_fits(g) || narrow_wcblocks(g) > INT32_MAX) return false;
   dispatch_dtype(x.dtype(), [&]<typename T>() {
-    switch (narrow_om(g)) {
-      case 2: return launch_wgrad<2, T>(x, dy, dw, g);
-      case 4: return launch_wgrad<4, T>(x, dy, dw, g);
-      case 8: return launch_wgrad<8, T>(x, dy, dw, g);
-      default: return launch_wgrad<16, T>(x, dy, dw, g);
-    }
+    dispatch_narrow_om(g, [&]<int OM>() { launch_wgrad<OM, T>(x, dy, dw, g); });
   });
   return true;
 }
@@ -113,12 +89,7 @@ bool conv1d_corr_wgrad_narrow(const Tensor& x, const Tensor& dy, Tensor& dw, con
 bool conv1d_corr_narrow(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
   if (!narrow_fits(g) || narrow_grid_x(g) > INT32_MAX) return false;
   dispatch_dtype(x.dtype(), [&]<typename T>() {
-    switch (narrow_om(g)) {
-      case 2: return launch<2, T>(x, w, bias, y, g);
-      case 4: return launch<4, T>(x, w, bias, y, g);
-      case 8: return launch<8, T>(x, w, bias, y, g);
-      default: return launch<16, T>(x, w, bias, y, g);
-    }
+    dispatch_narrow_om(g, [&]<int OM>() { launch<OM, T>(x, w, bias, y, g); });
   });
   return true;
 }

@@ -4,6 +4,7 @@
 // Test: build-dev/tests/lowpass_tests -ts=cuda -tc='*tiled*' (host: every block, phase by phase).
 #include <cuda_pipeline.h>
 
+#include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/conv1d.h"
 #include "kernels/cuda/conv_tiled.h"
 #include "kernels/cuda/cuda_state.h"
@@ -19,11 +20,7 @@ __global__ void __launch_bounds__(kTiledThreads)
   float* ws = reinterpret_cast<float*>(smem4);
   float* xs = ws + tiled_ws_floats(g);
   const TiledBlock blk = tiled_block(g, blockIdx.x, blockIdx.y, blockIdx.z);
-  float acc[8][8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i)
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+  float acc[8][8] = {};
   for (int64_t c0 = 0; c0 < g.C; c0 += kTiledC) {
     tiled_load<float>(x, w, ws, xs, g, blk, c0, static_cast<int>(threadIdx.x));
     __syncthreads();
@@ -50,11 +47,7 @@ __global__ void __launch_bounds__(kTiledThreads)
         [](float* d, const float* s) { __pipeline_memcpy_async(d, s, 4); });
     __pipeline_commit();
   };
-  float acc[8][8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i)
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+  float acc[8][8] = {};
   issue(0);
   for (int64_t ch = 0; ch < chunks; ++ch) {
     if (ch + 1 < chunks) {
@@ -84,11 +77,7 @@ __global__ void __launch_bounds__(kTiledThreads)
   float* dys = reinterpret_cast<float*>(smem4);
   float* xs = dys + wgrad_dys_floats();
   const WgradBlock blk = wgrad_block(g, S, blockIdx.x, blockIdx.y, blockIdx.z);
-  float acc[8][8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i)
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+  float acc[8][8] = {};
   const int64_t chunks = g.B * wgrad_chunks_per_item(g);
   for (int64_t q = blk.s; q < chunks; q += S) {
     wgrad_load(x, dy, dys, xs, g, blk, q, static_cast<int>(threadIdx.x));
@@ -115,11 +104,7 @@ __global__ void __launch_bounds__(kTiledThreads)
                      [](float* d, const float* s) { __pipeline_memcpy_async(d, s, 4); });
     __pipeline_commit();
   };
-  float acc[8][8];
-#pragma unroll
-  for (int i = 0; i < 8; ++i)
-#pragma unroll
-    for (int j = 0; j < 8; ++j) acc[i][j] = 0.f;
+  float acc[8][8] = {};
   const int64_t chunks = g.B * wgrad_chunks_per_item(g);
   int64_t k = 0;  // the block's k-th chunk: q = s + k·S
   if (blk.s < chunks) issue(blk.s, 0);
@@ -136,17 +121,6 @@ __global__ void __launch_bounds__(kTiledThreads)
     __syncthreads();  // the next issue overwrites this stage
   }
   wgrad_store(part, g, blk, tid, acc);
-}
-
-// dw[e] = Σ_s part[s·n + e], in split order, summed in double.
-__global__ void tiled_wgrad_reduce_kernel(const float* __restrict__ part, float* __restrict__ dw, int64_t n,
-                                          int64_t S) {
-  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
-       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    double v = 0;
-    for (int64_t s = 0; s < S; ++s) v += part[s * n + e];
-    dw[e] = static_cast<float>(v);
-  }
 }
 
 }  // namespace
@@ -182,8 +156,8 @@ bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, cons
   }
   LP_CUDA_LAUNCH_CHECK();
   constexpr int kReduceThreads = 256;
-  tiled_wgrad_reduce_kernel<<<grid_1d(st, n, kReduceThreads), kReduceThreads, 0, st.stream>>>(part.get(),
-                                                                                            dw.data<float>(), n, S);
+  sum_splits_kernel<float, float><<<grid_1d(st, n, kReduceThreads), kReduceThreads, 0, st.stream>>>(
+      part.get(), dw.data<float>(), n, S);
   LP_CUDA_LAUNCH_CHECK();
   return true;
 }

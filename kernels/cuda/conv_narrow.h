@@ -32,6 +32,17 @@ constexpr int64_t kNarrowSmemBytes = 40 * 1024;            // within the 48 KiB 
 LP_DIRECT_HD inline int narrow_om(const CorrGeom& g) {
   return g.O <= 2 ? 2 : g.O <= 4 ? 4 : g.O <= 8 ? 8 : g.O <= 16 ? 16 : 0;
 }
+// f.template operator()<OM>() with OM = narrow_om(g) (16 for anything above 8): one instantiation per register tile,
+// for the launchers (kernels/cuda/conv1d_narrow.cu) and the host tests alike.
+template <typename F>
+decltype(auto) dispatch_narrow_om(const CorrGeom& g, F&& f) {
+  switch (narrow_om(g)) {
+    case 2: return f.template operator()<2>();
+    case 4: return f.template operator()<4>();
+    case 8: return f.template operator()<8>();
+    default: return f.template operator()<16>();
+  }
+}
 LP_DIRECT_HD inline int64_t narrow_xw(const CorrGeom& g) { return kNarrowT + (g.K - 1) * g.d; }
 // Input channels per staged chunk: as many as fit kNarrowSmemBytes, at most C (0: not even one fits).
 LP_DIRECT_HD inline int64_t narrow_cc(const CorrGeom& g) {

@@ -51,6 +51,24 @@ LP_DIRECT_HD inline TiledBlock tiled_block(const CorrGeom& g, int64_t bx, int64_
 LP_DIRECT_HD inline int64_t tiled_grid_x(const CorrGeom& g) { return (g.Lout + kTiledT - 1) / kTiledT; }
 LP_DIRECT_HD inline int64_t tiled_grid_y(const CorrGeom& g) { return (g.O + kTiledO - 1) / kTiledO; }
 
+// The x window of the chunk of input channels c0 .. c0 + 7, thread tid's share: xs[c·XW + u] gets
+// x[b, gi·C + c0 + c, t0 − p + u] through copy(dst, src), or 0 outside x or past C (stored directly). The plain
+// load converts in place, the pipelined one issues cp.async.
+template <typename T, typename Copy>
+LP_DIRECT_HD inline void tiled_load_x(const T* x, float* xs, const CorrGeom& g, const TiledBlock& blk, int64_t c0,
+                                      int tid, Copy&& copy) {
+  const int XW = static_cast<int>(tiled_xw(g));
+  const int64_t s0 = blk.t0 - g.p;
+  for (int e = tid; e < kTiledC * XW; e += kTiledThreads) {
+    const int c = e / XW, u = e - c * XW;
+    const int64_t ci = c0 + c, s = s0 + u;
+    if (ci < g.C && s >= 0 && s < g.Lin)
+      copy(xs + e, x + ((blk.b * g.G + blk.gi) * g.C + ci) * g.Lin + s);
+    else
+      xs[e] = 0.f;
+  }
+}
+
 // Load phase for the chunk of input channels c0 .. c0 + 7, thread tid's share:
 //   ws[(c·K + k)·kTiledWStride + oo] = w[gi·O + o0 + oo, c0 + c, k]   (0 past O or C)
 //   xs[c·XW + u]                     = x[b, gi·C + c0 + c, t0 − p + u] (0 outside x or past C)
@@ -66,15 +84,7 @@ LP_DIRECT_HD inline void tiled_load(const T* x, const T* w, float* ws, float* xs
     ws[r * kTiledWStride + oo] =
         (o < g.O && ci < g.C) ? static_cast<float>(w[((blk.gi * g.O + o) * g.C + c0) * g.K + r]) : 0.f;
   }
-  const int XW = static_cast<int>(tiled_xw(g));
-  const int64_t s0 = blk.t0 - g.p;
-  for (int e = tid; e < kTiledC * XW; e += kTiledThreads) {
-    const int c = e / XW, u = e - c * XW;
-    const int64_t ci = c0 + c, s = s0 + u;
-    xs[e] = (ci < g.C && s >= 0 && s < g.Lin)
-                ? static_cast<float>(x[((blk.b * g.G + blk.gi) * g.C + ci) * g.Lin + s])
-                : 0.f;
-  }
+  tiled_load_x(x, xs, g, blk, c0, tid, [](float* d, const T* s) { *d = static_cast<float>(*s); });
 }
 
 // Compute phase: thread tid (channel group to = tid / 16, lane tt = tid % 16) adds the chunk's products into
@@ -161,16 +171,7 @@ LP_DIRECT_HD inline void tiled_load_async(const float* x, const float* wprep, fl
   const int64_t nws = tiled_ws_floats(g);
   const float* src = wprep + ((blk.gi * tiled_grid_y(g) + blk.o0 / kTiledO) * tiled_chunks(g) + ch) * nws;
   for (int i = tid; i < static_cast<int>(nws / 4); i += kTiledThreads) copy16(ws + 4 * i, src + 4 * i);
-  const int XW = static_cast<int>(tiled_xw(g));
-  const int64_t s0 = blk.t0 - g.p, c0 = ch * kTiledC;
-  for (int e = tid; e < kTiledC * XW; e += kTiledThreads) {
-    const int c = e / XW, u = e - c * XW;
-    const int64_t ci = c0 + c, s = s0 + u;
-    if (ci < g.C && s >= 0 && s < g.Lin)
-      copy4(xs + e, x + ((blk.b * g.G + blk.gi) * g.C + ci) * g.Lin + s);
-    else
-      xs[e] = 0.f;
-  }
+  tiled_load_x(x, xs, g, blk, ch * kTiledC, tid, copy4);
 }
 
 }  // namespace lowpass::cuda

@@ -51,6 +51,17 @@ __device__ __forceinline__ void store_pair(double s1, double s2, double* __restr
   }
 }
 
+// Pass 2's sums: channel c's S pairs added in split order.
+__device__ __forceinline__ void sum_pairs(const double* __restrict__ part, int64_t c, int64_t S, double& s1,
+                                          double& s2) {
+  s1 = 0;
+  s2 = 0;
+  for (int64_t i = 0; i < S; ++i) {
+    s1 += part[(c * S + i) * 2];
+    s2 += part[(c * S + i) * 2 + 1];
+  }
+}
+
 // Pass 1 of the statistics: Σ (x - k) and Σ (x - k)² in double, k = x[0, c, 0] (shifted one-pass).
 template <typename T>
 __global__ void channel_stats_part_kernel(const T* __restrict__ x, double* __restrict__ part, int64_t B, int64_t C,
@@ -72,11 +83,8 @@ __global__ void channel_stats_finish_kernel(const T* __restrict__ x, const doubl
                                             int64_t L, int64_t S) {
   for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    double s1 = 0, s2 = 0;
-    for (int64_t i = 0; i < S; ++i) {
-      s1 += part[(c * S + i) * 2];
-      s2 += part[(c * S + i) * 2 + 1];
-    }
+    double s1, s2;
+    sum_pairs(part, c, S, s1, s2);
     const double k = x[c * L], n = static_cast<double>(B * L), m = s1 / n;
     mean[c] = static_cast<T>(k + m);
     var[c] = static_cast<T>(fmax(0.0, s2 / n - m * m));
@@ -129,11 +137,8 @@ __global__ void batch_norm_bwd_finish_kernel(const double* __restrict__ part, co
                                              int64_t B, int64_t C, int64_t L, int64_t S) {
   for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C;
        c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    double a = 0, b2 = 0;
-    for (int64_t i = 0; i < S; ++i) {
-      a += part[(c * S + i) * 2];
-      b2 += part[(c * S + i) * 2 + 1];
-    }
+    double a, b2;
+    sum_pairs(part, c, S, a, b2);
     const double n = static_cast<double>(B * L), m = mean[c];
     const double is = invstd[c], gm = gamma ? static_cast<double>(gamma[c]) : 1.0;
     const double A = gm * is, Bc = -A * is * is * b2 / n;
