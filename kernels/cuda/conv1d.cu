@@ -351,25 +351,37 @@ bool tiled_first(const Tensor& t, const CorrGeom& g) {
 // K 21 first conv, the K 75 profile head's input grad; or TF32/bf16, float64) runs on im2col + cuBLAS, without the
 // one-hot check: on the H200 the head's input grad took 0.113 ms there and 0.530 ms in the direct kernel.
 bool im2col_after_tiled(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Auto; }
-// Under `tiled`, a correlation or weight grad with few outputs per group (a head, a first conv's input grad) goes to
-// the narrow tiled kernels (kernels/cuda/conv_narrow.h; not yet run on a GPU) before the direct ones, when they fit.
 // Under `tiled`, the tiled correlation and weight grad run their pipelined variants (conv_tiled.h; not yet run on a
 // GPU).
 bool pipelined(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Tiled; }
+// Under `tiled`, a correlation or weight grad with few outputs per group (a head, a first conv's input grad) goes to
+// the narrow tiled kernels (kernels/cuda/conv_narrow.h; not yet run on a GPU) before the direct ones, when they fit.
 bool narrow_selected(const Tensor& t, const CorrGeom& g) {
   return state_of(t).conv_backend == ConvBackend::Tiled && g.O <= kDirectMaxO;
+}
+
+// The routes the forward and the input grad share, in order (tiled first for few inputs, narrow, direct, tiled for
+// wide layers); true when one of them ran. The forward then tries the one-hot gather and cuDNN, both then im2col.
+bool corr_routes(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
+  if (tiled_first(x, g)) {
+    if (cuda::conv1d_corr_tiled(x, w, bias, y, g, pipelined(x))) return true;
+    if (im2col_after_tiled(x)) {
+      cuda::conv1d_corr(x, w, bias, y, g);
+      return true;
+    }
+  }
+  if (narrow_selected(x, g) && cuda::conv1d_corr_narrow(x, w, bias, y, g)) return true;
+  if (direct_serves(x, g)) {
+    cuda::conv1d_corr_direct(x, w, bias, y, g);
+    return true;
+  }
+  return tiled_selected(x, g) && cuda::conv1d_corr_tiled(x, w, bias, y, g, pipelined(x));
 }
 }  // namespace
 
 void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o) {
   CorrGeom g = fwd_geom(x, w, o);
-  if (tiled_first(x, g)) {
-    if (cuda::conv1d_corr_tiled(x, w, bias, y, g, pipelined(x))) return;
-    if (im2col_after_tiled(x)) return cuda::conv1d_corr(x, w, bias, y, g);
-  }
-  if (narrow_selected(x, g) && cuda::conv1d_corr_narrow(x, w, bias, y, g)) return;
-  if (direct_serves(x, g)) return cuda::conv1d_corr_direct(x, w, bias, y, g);
-  if (tiled_selected(x, g) && cuda::conv1d_corr_tiled(x, w, bias, y, g, pipelined(x))) return;
+  if (corr_routes(x, w, bias, y, g)) return;
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
     DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
     if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_gather(codes.get(), w, bias, y, g);
@@ -392,13 +404,7 @@ void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const 
     });
   }
   CorrGeom g{dy.size(0), G, O, C, dy.size(2), dx.size(2), K, o.dilation, o.dilation * (K - 1) - o.pad_left};
-  if (tiled_first(dy, g)) {
-    if (cuda::conv1d_corr_tiled(dy, wt, Tensor(), dx, g, pipelined(dy))) return;
-    if (im2col_after_tiled(dy)) return cuda::conv1d_corr(dy, wt, Tensor(), dx, g);
-  }
-  if (narrow_selected(dy, g) && cuda::conv1d_corr_narrow(dy, wt, Tensor(), dx, g)) return;
-  if (direct_serves(dy, g)) return cuda::conv1d_corr_direct(dy, wt, Tensor(), dx, g);
-  if (tiled_selected(dy, g) && cuda::conv1d_corr_tiled(dy, wt, Tensor(), dx, g, pipelined(dy))) return;
+  if (corr_routes(dy, wt, Tensor(), dx, g)) return;
   cuda::conv1d_corr(dy, wt, Tensor(), dx, g);
 }
 
