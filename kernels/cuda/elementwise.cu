@@ -38,22 +38,14 @@ __global__ void binary_scalar_kernel(const T* __restrict__ v, const T* __restric
   }
 }
 
-template <typename T, BinaryOp OP>
-__global__ void binary_broadcast_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ o,
-                                        int64_t n, BroadcastMap m) {
-  LP_GRID_STRIDE(i, n) {
+// I: uint32_t below 2^31 elements (32-bit divisions in broadcast_offsets), else int64_t.
+template <typename T, BinaryOp OP, typename I>
+__global__ void binary_broadcast_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ o, I n,
+                                        BroadcastMap m) {
+  for (I i = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<I>(gridDim.x) * blockDim.x) {
     int64_t ia, ib;
-    broadcast_offsets<int64_t>(m, i, ia, ib);
-    o[i] = apply_binary<T, OP>(a[ia], b[ib]);
-  }
-}
-// The same with 32-bit index arithmetic (n < 2^31).
-template <typename T, BinaryOp OP>
-__global__ void binary_broadcast32_kernel(const T* __restrict__ a, const T* __restrict__ b, T* __restrict__ o,
-                                          uint32_t n, BroadcastMap m) {
-  for (uint32_t i = blockIdx.x * blockDim.x + threadIdx.x; i < n; i += gridDim.x * blockDim.x) {
-    int64_t ia, ib;
-    broadcast_offsets<uint32_t>(m, i, ia, ib);
+    broadcast_offsets<I>(m, i, ia, ib);
     o[i] = apply_binary<T, OP>(a[ia], b[ib]);
   }
 }
@@ -107,9 +99,10 @@ void binary_op_t(const Tensor& a, const Tensor& b, Tensor& out) {
   } else {
     BroadcastMap m = make_broadcast_map(out.shape(), a.shape(), b.shape());
     if (n < (int64_t{1} << 31))
-      binary_broadcast32_kernel<T, OP><<<grid, kThreads, 0, st.stream>>>(pa, pb, po, static_cast<uint32_t>(n), m);
+      binary_broadcast_kernel<T, OP, uint32_t><<<grid, kThreads, 0, st.stream>>>(pa, pb, po, static_cast<uint32_t>(n),
+                                                                                m);
     else
-      binary_broadcast_kernel<T, OP><<<grid, kThreads, 0, st.stream>>>(pa, pb, po, n, m);
+      binary_broadcast_kernel<T, OP, int64_t><<<grid, kThreads, 0, st.stream>>>(pa, pb, po, n, m);
   }
   LP_CUDA_LAUNCH_CHECK();
 }
