@@ -1,7 +1,7 @@
 // conv1d micro-benchmark: forward, input grad and weight grad of every kernel family at the binary-model,
 // BPNet and one-hot first-layer shapes; median ms and GFLOP/s (2·B·Cout·Cin/G·K·Lout per op) beside the
 // machine's SGEMM rate measured in the same run. Run: build-conv/bench/bench_conv1d [--reps N] [--threads T]
-// GPU (CUDA builds): --conv auto|direct|tiled|im2col|cudnn times conv1d_{fwd,bwd_input,bwd_weight}_cuda on device 0
+// GPU (CUDA builds): --conv auto|direct|tiled|im2col|cudnn|tune times conv1d_{fwd,bwd_input,bwd_weight}_cuda on device 0
 // with that backend
 // (kernels/cuda/conv_backend.h), each checked against the CPU's im2col result before it is timed.
 #include <algorithm>
@@ -18,6 +18,7 @@
 #include "kernels/cpu/conv1d.h"
 #include "kernels/cpu/gemm.h"
 #include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/conv_tune.h"
 #include "kernels/cuda/runtime.h"
 #ifdef LOWPASS_HAVE_CUDA
 #include "kernels/cuda/conv1d.h"
@@ -177,6 +178,9 @@ int run_gpu(Context& ctx, cuda::ConvBackend be, int reps, const std::string& onl
                 static_cast<long long>(cs.plans));
     for (const std::string& line : cuda::cudnn_plan_descriptions(ctx, 0)) std::printf("  %s\n", line.c_str());
   }
+  if (be == cuda::ConvBackend::Tune)  // every route's time per shape and direction, as the tuner measured them
+    std::printf("conv tune choices (route: median of 3 calls after one checked call):\n%s",
+                cuda::conv_tune_report().c_str());
   return 0;
 }
 #endif
@@ -193,7 +197,7 @@ int main(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--conv") && i + 1 < argc) conv = argv[++i];
     else {
       std::fprintf(stderr, "usage: bench_conv1d [--reps N] [--threads T] [--only NAME-PREFIX] "
-                           "[--conv auto|direct|tiled|im2col|cudnn]\n");
+                           "[--conv auto|direct|tiled|im2col|cudnn|tune]\n");
       return 2;
     }
   }

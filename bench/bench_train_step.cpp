@@ -1,7 +1,7 @@
 // lowpass twin of bench/bench_torch.py: times one case (model × mode) of a training step and prints one JSON line.
 // Cases: binary batch 256 (incl. reverse complements), L 1000, T 1; profile batch 128 (incl. RC), L 1346, matched
 // controls. Run: build-bench/bench/bench_train_step --model binary --mode prior --threads 2
-// (GPU: --device cuda [--tf32|--bf16] [--conv auto|direct|tiled|im2col|cudnn]; --conv picks the CUDA conv1d backend, default
+// (GPU: --device cuda [--tf32|--bf16] [--conv auto|direct|tiled|im2col|cudnn|tune]; --conv picks the CUDA conv1d backend, default
 // LOWPASS_CUDA_CONV; --tf32/--bf16 run float32 GEMMs on TF32/bfloat16 tensor cores;
 // --graph runs noprior/prior steps through models/train/graph_step.h: a captured CUDA graph on a GPU, the fixed-form
 // step eagerly on the CPU). --keep-graph-values records every op's inputs whole (engine/autograd.h, KeepGraphValues),
@@ -24,6 +24,7 @@
 #include "engine/ops.h"
 #include "engine/optim.h"
 #include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/conv_tune.h"
 #include "kernels/cuda/runtime.h"
 #ifdef LOWPASS_HAVE_CUDA
 #include "kernels/cuda/conv_cudnn.h"
@@ -43,7 +44,7 @@ struct Args {
   std::string device = "cpu";
   bool tf32 = false, bf16 = false;
   bool keep_values = false;  // record every op's inputs whole (KeepGraphValues), as before edges dropped them
-  std::string conv;  // CUDA conv1d backend (--conv auto|direct|tiled|im2col|cudnn); empty: LOWPASS_CUDA_CONV's default
+  std::string conv;  // CUDA conv1d backend (--conv auto|direct|tiled|im2col|cudnn|tune); empty: LOWPASS_CUDA_CONV's default
   bool graph = false;  // --graph: the GraphStep (captured CUDA graph on a GPU)
 };
 
@@ -51,7 +52,7 @@ struct Args {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step --model binary|profile --mode noprior|prior|infer|attr "
                "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32|--bf16] "
-               "[--conv auto|direct|tiled|im2col|cudnn] [--graph] [--keep-graph-values]\n",
+               "[--conv auto|direct|tiled|im2col|cudnn|tune] [--graph] [--keep-graph-values]\n",
                why);
   std::exit(2);
 }
@@ -273,6 +274,16 @@ int main(int argc, char** argv) {
       out["gpu_reserved_mb"] = static_cast<double>(after.bytes_in_use + after.bytes_cached) / (1024.0 * 1024.0);
       const cuda::ConvBackend cb = cuda::conv_backend(ctx, dev.index);
       out["conv"] = cuda::conv_backend_name(cb);
+      if (cb == cuda::ConvBackend::Tune) {  // the choice per shape and direction, with every route's time
+        std::vector<std::string> lines;
+        const std::string rep = cuda::conv_tune_report();
+        for (size_t a = 0, b; a < rep.size(); a = b + 1) {
+          b = rep.find('\n', a);
+          if (b == std::string::npos) b = rep.size();
+          lines.push_back(rep.substr(a, b - a));
+        }
+        out["conv_tune"] = lines;
+      }
 #ifdef LOWPASS_HAVE_CUDA
       if (cb == cuda::ConvBackend::Cudnn) {  // run-time cuDNN version, and how much of the conv work cuDNN took
         const cuda::CudnnStats cs = cuda::cudnn_stats(ctx, dev.index);

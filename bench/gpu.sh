@@ -6,18 +6,24 @@
 # it) and with im2col + cuBLAS for every layer (--conv im2col, impl "lowpass-im2col"; the default `auto` adds the
 # direct kernels for layers with few channels and the tiled kernels for wide layers with long reductions), with the
 # tiled kernel for every wide layer (--conv tiled, impl "lowpass-tiled") and with the direct kernels and im2col for
-# every wide layer (--conv direct, impl "lowpass-direct"), and
+# every wide layer (--conv direct, impl "lowpass-direct"), with every shape timed on every route at its first use and
+# the fastest kept (--conv tune, impls "lowpass-tune" and, as a CUDA graph, "lowpass-tune-graph"), and
 # the training steps (prior, noprior) also run as a captured CUDA graph (--graph, impl "lowpass-graph"), and
 # bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary). The prior steps also
 # run once with TF32 and once with bfloat16 GEMMs.
 # Usage: bash bench/gpu.sh [--rounds N] [--repeats R] [--cases "binary:prior ..."] [--no-cudnn]
-#        (LOWPASS_BENCH_CASES sets the default of --cases)
+#        (LOWPASS_BENCH_CASES sets the default of --cases; LOWPASS_BENCH_IMPLS which rows run, below)
 #        (JSON lines to $OUT or ./gpu-bench)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 ROUNDS=2 REPEATS=10 WARMUP=3
 CASES=${LOWPASS_BENCH_CASES:-"binary:prior binary:noprior profile:prior profile:noprior binary:infer binary:attr profile:infer profile:attr"}
 CUDNN=1
+# Which rows and extras run (LOWPASS_BENCH_IMPLS, default all): the step rows default cudnn im2col tiled direct graph
+# tune tune_graph pytorch, and the extras tf32 (TF32 and bf16 prior steps), chain (the prior chain alone) and
+# conv1d (bench_conv1d per backend, and once under `tune`).
+IMPLS=${LOWPASS_BENCH_IMPLS:-"default cudnn im2col tiled direct graph tune tune_graph pytorch tf32 chain conv1d"}
+want() { case " $IMPLS " in *" $1 "*) return 0 ;; esac; return 1; }
 while [ $# -gt 0 ]; do
   case "$1" in
     --rounds) ROUNDS=$2; shift 2 ;;
@@ -49,47 +55,63 @@ run_lp_tiled() { run_lp_as tiled "$1" "$2" "--conv tiled"; }
 run_lp_direct() { run_lp_as direct "$1" "$2" "--conv direct"; }
 # the training step captured once as a CUDA graph and replayed (models/train/graph_step.h); steps only.
 run_lp_graph() { case "$2" in noprior|prior) run_lp_as graph "$1" "$2" "--graph" ;; esac; }
+# lowpass with every conv shape timed on its first use on every route and the fastest kept (--conv tune; its JSON
+# lists the choices, "conv_tune"), eager and as a CUDA graph.
+run_lp_tune() { run_lp_as tune "$1" "$2" "--conv tune"; }
+run_lp_tune_graph() { case "$2" in noprior|prior) run_lp_as tune-graph "$1" "$2" "--conv tune --graph" ;; esac; }
 run_pt() { "$PY" bench/bench_torch.py --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" --tf32 "$3"; }
+# One row of a round: IMPL MODEL MODE.
+run_row() {
+  case $1 in
+    default) run_lp "$2" "$3" "" ;;
+    cudnn) run_lp_cudnn "$2" "$3" ;;
+    im2col) run_lp_im2col "$2" "$3" ;;
+    tiled) run_lp_tiled "$2" "$3" ;;
+    direct) run_lp_direct "$2" "$3" ;;
+    graph) run_lp_graph "$2" "$3" ;;
+    tune) run_lp_tune "$2" "$3" ;;
+    tune_graph) run_lp_tune_graph "$2" "$3" ;;
+    pytorch) run_pt "$2" "$3" 0 ;;
+  esac
+}
+ROW_ORDER="default cudnn im2col tiled direct graph tune tune_graph pytorch"
 for r in $(seq 1 "$ROUNDS"); do
   for c in $CASES; do
     m=${c%%:*} mode=${c##*:}
     echo "round $r: $m $mode" >&2
-    if [ $((r % 2)) = 1 ]; then
-      run_lp "$m" "$mode" "" | tee -a "$JSONL"; run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"
-      run_lp_im2col "$m" "$mode" | tee -a "$JSONL"; run_lp_tiled "$m" "$mode" | tee -a "$JSONL"
-      run_lp_direct "$m" "$mode" | tee -a "$JSONL"; run_lp_graph "$m" "$mode" | tee -a "$JSONL"
-      run_pt "$m" "$mode" 0 | tee -a "$JSONL"
-    else
-      run_pt "$m" "$mode" 0 | tee -a "$JSONL"; run_lp_graph "$m" "$mode" | tee -a "$JSONL"
-      run_lp_direct "$m" "$mode" | tee -a "$JSONL"; run_lp_tiled "$m" "$mode" | tee -a "$JSONL"
-      run_lp_im2col "$m" "$mode" | tee -a "$JSONL"; run_lp_cudnn "$m" "$mode" | tee -a "$JSONL"; run_lp "$m" "$mode" "" | tee -a "$JSONL"
-    fi
+    order=$ROW_ORDER  # odd rounds in this order, even rounds reversed
+    [ $((r % 2)) = 0 ] && order=$(echo "$ROW_ORDER" | tr ' ' '\n' | tac | tr '\n' ' ')
+    for impl in $order; do
+      want "$impl" && run_row "$impl" "$m" "$mode" | tee -a "$JSONL"
+    done
   done
 done
 # TF32 variants once (PyTorch's own default lets cuDNN convolutions use TF32), and lowpass's bfloat16 GEMMs once
 # (impl "lowpass-bf16"; compared with lowpass float32 and TF32 of the same run, see summarize_gpu.py).
-for c in binary:prior profile:prior; do
+want tf32 && for c in binary:prior profile:prior; do
   m=${c%%:*} mode=${c##*:}
   run_lp_as tf32 "$m" "$mode" --tf32 | tee -a "$JSONL"
   run_lp_as bf16 "$m" "$mode" --bf16 | tee -a "$JSONL"
   run_pt "$m" "$mode" 1 | sed 's/"impl": "pytorch"/"impl": "pytorch-tf32"/' | tee -a "$JSONL"
 done
 # The prior chain alone (fused vs composed), at the training batch and at a batch whose data outgrow the L2 cache.
-for b in 256 8192; do
+want chain && for b in 256 8192; do
   for mode in chain chain_composed; do
     "$LP" --device cuda --model binary --mode $mode --batch $b --repeats "$REPEATS" --warmup "$WARMUP" | tee -a "$JSONL"
   done
 done
-# conv1d kernels alone per backend (each checked against the CPU before it is timed).
-if [ -x "$CONV" ]; then
-  bes="im2col direct tiled auto"; [ "$CUDNN" = 1 ] && bes="$bes cudnn"
+# conv1d kernels alone per backend (each checked against the CPU before it is timed); the `tune` block ends with every
+# route's time per shape and direction.
+if want conv1d && [ -x "$CONV" ]; then
+  bes="im2col direct tiled auto"; [ "$CUDNN" = 1 ] && bes="$bes cudnn"; bes="$bes tune"
   for be in $bes; do "$CONV" --conv "$be" --threads 8 2>&1 | tee -a "$OUTDIR/conv1d_gpu.txt"; done
 fi
 "$PY" bench/summarize_gpu.py "$JSONL" | tee "$OUTDIR/gpu_summary.md"
 if [ -s "$OUTDIR/conv1d_gpu.txt" ]; then
-  { echo; echo "conv1d kernels alone (bench_conv1d --conv im2col, direct, tiled, auto, then cudnn):"; echo; echo '```'
+  { echo; echo "conv1d kernels alone (bench_conv1d --conv im2col, direct, tiled, auto, cudnn, then tune):"; echo; echo '```'
     cat "$OUTDIR/conv1d_gpu.txt"; echo '```'
     # per shape and direction, the default against `tiled` (where kernels not yet in `auto` wait) and `direct`
     "$PY" bench/conv_compare.py "$OUTDIR/conv1d_gpu.txt" --other tiled || true
-    "$PY" bench/conv_compare.py "$OUTDIR/conv1d_gpu.txt" --other direct || true; } | tee -a "$OUTDIR/gpu_summary.md"
+    "$PY" bench/conv_compare.py "$OUTDIR/conv1d_gpu.txt" --other direct || true
+    "$PY" bench/conv_compare.py "$OUTDIR/conv1d_gpu.txt" --other tune || true; } | tee -a "$OUTDIR/gpu_summary.md"
 fi

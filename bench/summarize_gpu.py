@@ -7,6 +7,8 @@
 # (impl "lowpass-im2col"); "(direct conv)" the direct kernels and im2col + cuBLAS for every wide layer (impl
 # "lowpass-direct"); "(tiled conv)" the tiled kernels for every wide layer (impl "lowpass-tiled"); each gets a
 # short table against the default. Rows tagged "(CUDA graph)" replay the step captured as a CUDA graph (impl "lowpass-graph").
+# "(tune)" rows time every conv shape on every route at its first use and keep the fastest (impl "lowpass-tune";
+# "lowpass-tune-graph" the same as a CUDA graph); their choices are listed after the tables.
 # Usage: python3 bench/summarize_gpu.py gpu_bench.jsonl
 import json
 import os
@@ -39,7 +41,8 @@ def main():
     keys = sorted({(m, mo) for (_, m, mo) in runs if not mo.startswith("chain")})
     for impl_lp, impl_pt in (("lowpass", "pytorch"), ("lowpass-tf32", "pytorch-tf32"), ("lowpass-cudnn", "pytorch"),
                              ("lowpass-im2col", "pytorch"), ("lowpass-tiled", "pytorch"), ("lowpass-direct", "pytorch"),
-                             ("lowpass-graph", "pytorch"),
+                             ("lowpass-graph", "pytorch"), ("lowpass-tune", "pytorch"),
+                             ("lowpass-tune-graph", "pytorch"),
                              ("lowpass-bf16", "pytorch-tf32")):
         for m, mo in keys:
             lp, pt = runs.get((impl_lp, m, mo)), runs.get((impl_pt, m, mo))
@@ -56,7 +59,8 @@ def main():
             tag = {"lowpass-tf32": " (TF32)", "lowpass-bf16": " (lowpass bf16 vs PyTorch TF32)",
                    "lowpass-cudnn": " (cuDNN conv)", "lowpass-direct": " (direct conv)", "lowpass-im2col": " (im2col conv)",
                    "lowpass-tiled": " (tiled conv)",
-                   "lowpass-graph": " (CUDA graph)"}.get(impl_lp, "")
+                   "lowpass-graph": " (CUDA graph)", "lowpass-tune": " (tune)",
+                   "lowpass-tune-graph": " (tune, CUDA graph)"}.get(impl_lp, "")
             print(f"| {m} | {mo}{tag} | {batch} | {1e3 * tl:.2f} | {1e3 * tp:.2f} | {tp / tl:.2f}× | {tfl:.2f} | {pct} "
                   f"| {mallocs} | {mem} |")
 
@@ -109,6 +113,21 @@ def main():
            lambda r: "\nThe training step eager vs captured once as a CUDA graph and replayed (same run; the graph "
                      "step also copies the batch in and reads the losses back):\n",
            "eager", "graph", "graph nodes", lambda r: r.get("graph_nodes", "–"))
+
+    versus("lowpass-tune",
+           lambda r: "\nThe default conv backend vs `tune` (every conv shape timed on every route at its first use, "
+                     "the fastest kept), same run:\n",
+           "default", "tune", "shapes tuned", lambda r: len(r.get("conv_tune", [])))
+    tuned = {}
+    for (impl, m, mo), rs in sorted(runs.items()):
+        if impl == "lowpass-tune":
+            for line in rs[0].get("conv_tune", []):
+                tuned.setdefault(line.split(":")[0], line)
+    if tuned:
+        print("\n`tune`'s choices (shape: chosen route (each route's median ms)):\n\n```")
+        for k in sorted(tuned):
+            print(tuned[k])
+        print("```")
 
     chains = sorted({r["batch"] for (impl, m, mo), rs in runs.items() if mo.startswith("chain") for r in rs})
     if chains:

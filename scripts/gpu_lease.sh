@@ -7,6 +7,8 @@
 # Runs from the repository root over .dev/ made by scripts/gpu_bundle.sh.
 # Usage: bash scripts/gpu_lease.sh [BUDGET_SECONDS=540] [STAGES="tests bench optim paths sanitize"]
 #   other stages: suite_direct, suite_cudnn, suite_im2col, suite_tiled (the whole CUDA suite per conv backend),
+#   suite_tune (the suite with every conv shape timed and routed by `tune`), conv_tune (bench_conv1d under `tune`:
+#   every route's time per layer shape and direction),
 #   sanitize_direct, sanitize_tiled, sanitize_cudnn, memcheck (the kernel-level cases), racecheck_nn,
 #   cli (scripts/gpu_cli_check.sh), profile (ncu: kernel time per step by kernel name), profile_tiled (the same
 #   under LOWPASS_CUDA_CONV=tiled)
@@ -52,6 +54,9 @@ for s in $STAGES; do
   suite_cudnn) LOWPASS_CUDA_CONV=cudnn TAIL_BYTES=12000 stage suite_cudnn 150 lowpass_tests -ts=cuda ;;
   suite_im2col) LOWPASS_CUDA_CONV=im2col TAIL_BYTES=12000 stage suite_im2col 150 lowpass_tests -ts=cuda ;;
   suite_tiled) LOWPASS_CUDA_CONV=tiled TAIL_BYTES=12000 stage suite_tiled 150 lowpass_tests -ts=cuda ;;
+  suite_tune) LOWPASS_CUDA_CONV=tune TAIL_BYTES=12000 stage suite_tune 150 lowpass_tests -ts=cuda ;;
+  # every route's time per shape and direction of bench_conv1d's model layers, as `tune` measures them
+  conv_tune) TAIL_BYTES=12000 stage conv_tune 90 bench_conv1d --conv tune --threads 8 ;;
   sanitize_tiled)
     stage memcheck_tiled 60 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tc='*tiled*'
     stage racecheck_tiled 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='*tiled*'
@@ -73,13 +78,14 @@ for s in $STAGES; do
     done
     ;;
   bench)
-    # BENCH_ARGS: bench/gpu.sh's options (default: one round of every case)
+    # BENCH_ARGS: bench/gpu.sh's options (default: one round of every case); LOWPASS_BENCH_IMPLS its rows
     TAIL_BYTES=3000 OUT="$L/bench" LOWPASS_BENCH_BIN=$PWD/.dev/bin/bench_train_step \
       stage bench 330 bash bench/gpu.sh ${BENCH_ARGS:---rounds 1 --repeats 10}
     cp "$L/bench/gpu_bench.jsonl" "$OUT/" 2>/dev/null
     python3 bench/summarize_gpu.py "$L/bench/gpu_bench.jsonl" >> "$ALL" 2>&1
     cat "$L/bench/conv1d_gpu.txt" >> "$ALL" 2>/dev/null
     python3 bench/conv_compare.py "$L/bench/conv1d_gpu.txt" --other tiled >> "$ALL" 2>&1
+    python3 bench/conv_compare.py "$L/bench/conv1d_gpu.txt" --other tune >> "$ALL" 2>&1
     ;;
   optim) stage optim 40 bench_optim --device cuda ;;
   paths)

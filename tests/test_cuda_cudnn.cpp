@@ -132,7 +132,7 @@ void print_plans(Context& ctx) {
 TEST_SUITE("cuda") {
 
 // ---------------- host only: runs on every machine ----------------
-TEST_CASE("conv backend: LOWPASS_CUDA_CONV accepts auto, direct, tiled, im2col and cudnn, rejects anything else with a clear error") {
+TEST_CASE("conv backend: LOWPASS_CUDA_CONV accepts auto, direct, tiled, im2col, cudnn and tune, rejects anything else with a clear error") {
   using cuda::ConvBackend;
   CHECK(cuda::parse_conv_backend("im2col", "--conv") == ConvBackend::Im2col);
   CHECK(cuda::parse_conv_backend("cudnn", "--conv") == ConvBackend::Cudnn);
@@ -140,15 +140,17 @@ TEST_CASE("conv backend: LOWPASS_CUDA_CONV accepts auto, direct, tiled, im2col a
   CHECK(cuda::parse_conv_backend("tiled", "--conv") == ConvBackend::Tiled);
   CHECK(cuda::conv_backend_from_env_value("tiled") == ConvBackend::Tiled);
   CHECK(cuda::parse_conv_backend("auto", "--conv") == ConvBackend::Auto);
+  CHECK(cuda::parse_conv_backend("tune", "--conv") == ConvBackend::Tune);
+  CHECK(cuda::conv_backend_from_env_value("tune") == ConvBackend::Tune);
   CHECK(cuda::conv_backend_from_env_value(nullptr) == ConvBackend::Auto);  // unset: the default path
   CHECK(cuda::conv_backend_from_env_value("") == ConvBackend::Auto);
   CHECK(cuda::conv_backend_from_env_value("direct") == ConvBackend::Direct);
   CHECK(cuda::conv_backend_from_env_value("cudnn") == ConvBackend::Cudnn);
   CHECK(cuda::conv_backend_from_env_value("im2col") == ConvBackend::Im2col);
   for (ConvBackend b : {ConvBackend::Im2col, ConvBackend::Direct, ConvBackend::Cudnn, ConvBackend::Tiled,
-                        ConvBackend::Auto})
+                        ConvBackend::Auto, ConvBackend::Tune})
     CHECK(cuda::parse_conv_backend(cuda::conv_backend_name(b), "x") == b);
-  for (const char* bad : {"CUDNN", "cuDNN", "gemm", " cudnn", "cudnn ", "im2col,cudnn", "1", "0", "AUTO"}) {
+  for (const char* bad : {"CUDNN", "cuDNN", "gemm", " cudnn", "cudnn ", "im2col,cudnn", "1", "0", "AUTO", "Tune", "benchmark"}) {
     INFO("value '", bad, "'");
     std::string msg;
     try {
@@ -158,13 +160,13 @@ TEST_CASE("conv backend: LOWPASS_CUDA_CONV accepts auto, direct, tiled, im2col a
     }
     CHECK(msg.find("LOWPASS_CUDA_CONV") != std::string::npos);
     CHECK(msg.find(std::string("'") + bad + "'") != std::string::npos);
-    CHECK(msg.find("auto, direct, tiled, im2col or cudnn") != std::string::npos);
+    CHECK(msg.find("auto, direct, tiled, im2col, cudnn or tune") != std::string::npos);
   }
   CHECK_THROWS_AS((void)cuda::parse_conv_backend("fft", "--conv"), Error);
   // The process default is LOWPASS_CUDA_CONV as this run saw it: parsed (or the same error), stable.
   const char* env = std::getenv("LOWPASS_CUDA_CONV");
   const std::string e = env ? env : "";
-  if (e.empty() || e == "auto" || e == "im2col" || e == "direct" || e == "cudnn" || e == "tiled") {
+  if (e.empty() || e == "auto" || e == "im2col" || e == "direct" || e == "cudnn" || e == "tiled" || e == "tune") {
     CHECK(cuda::default_conv_backend() == cuda::conv_backend_from_env_value(env));
     CHECK(cuda::default_conv_backend() == cuda::default_conv_backend());
     MESSAGE("default CUDA conv backend of this run: " << std::string(cuda::conv_backend_name(cuda::default_conv_backend())));

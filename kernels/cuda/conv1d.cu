@@ -6,10 +6,15 @@
 #include "kernels/cuda/conv1d.h"
 
 #include <climits>
+#include <cmath>
+#include <cstdio>
 #include <initializer_list>
+#include <vector>
 
+#include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/conv_cudnn.h"
 #include "kernels/cuda/conv_direct.h"
+#include "kernels/cuda/conv_tune.h"
 #include "kernels/cuda/cuda_state.h"
 #include "kernels/cuda/device_buffer.h"
 #include "kernels/cuda/gemm.h"
@@ -322,21 +327,28 @@ void conv1d_corr_wgrad_scatter(const int8_t* codes, const Tensor& dy, Tensor& dw
 }
 
 namespace {
+// The backend the fixed routes follow: `tune` follows `auto` where no timed choice serves (a shape first met inside
+// a CUDA-graph capture).
+ConvBackend routing_backend(const Tensor& t) {
+  const ConvBackend b = state_of(t).conv_backend;
+  return b == ConvBackend::Tune ? ConvBackend::Auto : b;
+}
 // The cuDNN backend is selected for t's Context (its first conv runs through conv_cudnn.cu).
 bool cudnn_selected(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Cudnn; }
-// The direct kernels serve g (backends auto, direct and tiled, and at most kDirectMaxC inputs or kDirectMaxO outputs
-// per group). They come before the one-hot gather/scatter: a first layer on DNA then needs no one-hot check (a kernel
-// and a read-back, i.e. a device synchronisation, per call).
+// The direct kernels' geometry: at most kDirectMaxC inputs or kDirectMaxO outputs per group.
+bool direct_geometry(const CorrGeom& g) { return g.O <= kDirectMaxO || g.C <= kDirectMaxC; }
+// The direct kernels serve g (backends auto, direct and tiled, and the direct geometry). They come before the one-hot
+// gather/scatter: a first layer on DNA then needs no one-hot check (a kernel and a read-back, i.e. a device
+// synchronisation, per call).
 bool direct_serves(const Tensor& t, const CorrGeom& g) {
-  const ConvBackend b = state_of(t).conv_backend;
-  return (b == ConvBackend::Direct || b == ConvBackend::Tiled || b == ConvBackend::Auto) &&
-         (g.O <= kDirectMaxO || g.C <= kDirectMaxC);
+  const ConvBackend b = routing_backend(t);
+  return (b == ConvBackend::Direct || b == ConvBackend::Tiled || b == ConvBackend::Auto) && direct_geometry(g);
 }
 // The correlations the direct kernels do not take go to the tiled kernel under `tiled`, and under `auto` when
 // their reduction C·K is long (kTiledAutoMinCK), if it can take them (float32, shared memory within 48 KiB);
 // conv1d_corr_tiled says whether it ran.
 bool tiled_selected(const Tensor& t, const CorrGeom& g) {
-  const ConvBackend b = state_of(t).conv_backend;
+  const ConvBackend b = routing_backend(t);
   return b == ConvBackend::Tiled || (b == ConvBackend::Auto && g.C * g.K >= kTiledAutoMinCK);
 }
 // Under `auto` and `tiled`, a correlation with few inputs but many outputs per group (a first conv on DNA, 4 -> 64;
@@ -344,20 +356,20 @@ bool tiled_selected(const Tensor& t, const CorrGeom& g) {
 // kernels' per-output sums ran at 1.5-3.1 TFLOP/s on these (H200). Few outputs (the heads, a first conv's input
 // grad) stay direct.
 bool tiled_first(const Tensor& t, const CorrGeom& g) {
-  const ConvBackend b = state_of(t).conv_backend;
+  const ConvBackend b = routing_backend(t);
   return (b == ConvBackend::Auto || b == ConvBackend::Tiled) && g.C <= kDirectMaxC && g.O >= kTiledNarrowMinO;
 }
 // Under `auto`, such a correlation that the tiled kernels decline (taps too long for their shared memory: BPNet's
 // K 21 first conv, the K 75 profile head's input grad; or TF32/bf16, float64) runs on im2col + cuBLAS, without the
 // one-hot check: on the H200 the head's input grad took 0.113 ms there and 0.530 ms in the direct kernel.
-bool im2col_after_tiled(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Auto; }
+bool im2col_after_tiled(const Tensor& t) { return routing_backend(t) == ConvBackend::Auto; }
 // Under `tiled`, the tiled correlation and weight grad run their pipelined variants (conv_tiled.h; not yet run on a
 // GPU).
-bool pipelined(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Tiled; }
+bool pipelined(const Tensor& t) { return routing_backend(t) == ConvBackend::Tiled; }
 // Under `tiled`, a correlation or weight grad with few outputs per group (a head, a first conv's input grad) goes to
 // the narrow tiled kernels (kernels/cuda/conv_narrow.h; not yet run on a GPU) before the direct ones, when they fit.
 bool narrow_selected(const Tensor& t, const CorrGeom& g) {
-  return state_of(t).conv_backend == ConvBackend::Tiled && g.O <= kDirectMaxO;
+  return routing_backend(t) == ConvBackend::Tiled && g.O <= kDirectMaxO;
 }
 
 // The routes the forward and the input grad share, in order (tiled first for few inputs, narrow, direct, tiled for
@@ -377,10 +389,144 @@ bool corr_routes(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y
   }
   return tiled_selected(x, g) && cuda::conv1d_corr_tiled(x, w, bias, y, g, pipelined(x));
 }
+
+// ---- The `tune` backend (kernels/cuda/conv_tune.h) ----
+
+// out[0] += Σ (a − ref)², out[1] += Σ ref² in double (atomics: the order does not matter for a tolerance check).
+template <typename T>
+__global__ void diff_norms_kernel(const T* __restrict__ a, const T* __restrict__ ref, double* __restrict__ out,
+                                  int64_t n) {
+  __shared__ double scratch[32];
+  double dd = 0, rr = 0;
+  LP_GRID_STRIDE(i, n) {
+    const double r = static_cast<double>(ref[i]), e = static_cast<double>(a[i]) - r;
+    dd += e * e;
+    rr += r * r;
+  }
+  dd = block_sum(dd, scratch);
+  __syncthreads();
+  rr = block_sum(rr, scratch);
+  if (threadIdx.x == 0) {
+    atomicAdd(out, dd);
+    atomicAdd(out + 1, rr);
+  }
+}
+
+ConvTuneKey tune_key(const Tensor& t, ConvDir dir, const CorrGeom& g, bool bias) {
+  const CudaState& st = state_of(t);
+  return {st.device, dir, g.B, g.G, g.C, g.O, g.Lin, g.Lout, g.K, g.d, g.p, static_cast<int>(dtype_size(t.dtype())),
+          static_cast<int>(st.gemm_math), bias};
+}
+
+// Times every route of `run` (run(route) returns false when the route declines the shape) on `out`, the tensor the
+// routes write, and caches the fastest that agrees with the first (im2col) within conv_tune_tolerance; `out` is left
+// holding the chosen route's result. Inside a capture only a cached choice runs. Returns false when nothing ran
+// here (capture without a choice): the caller's fixed routes follow `auto`.
+template <typename Run>
+bool tuned(const Tensor& t, const ConvTuneKey& key, Tensor& out, Run&& run) {
+  const int dev = t.device().index;
+  if (const ConvTuneEntry* e = conv_tune_find(key)) return run(e->chosen);
+  if (capturing(dev) || out.numel() == 0) return false;
+  const CudaState& st = state_of(t);
+  const double tol = conv_tune_tolerance(key.dtype_bytes, key.gemm_math);
+  constexpr int kRepeats = 3;
+  return dispatch_dtype(out.dtype(), [&]<typename T>() {
+    const int64_t n = out.numel();
+    DeviceBuffer<T> ref(static_cast<size_t>(n), dev);
+    DeviceBuffer<double> norms(2, dev);
+    cudaEvent_t ev0, ev1;
+    LP_CUDA_CHECK(cudaEventCreate(&ev0));
+    LP_CUDA_CHECK(cudaEventCreate(&ev1));
+    std::vector<ConvTrial> trials;
+    int last_ran = -1, ref_index = -1;
+    bool ref_finite = true;
+    try {
+      for (ConvRoute r : kConvRoutes) {
+        ConvTrial tr;
+        tr.route = r;
+        try {
+          tr.ran = run(r);
+        } catch (const Error&) {  // e.g. cuDNN compiled in but its library not loadable: the route declines
+          tr.ran = false;
+        }
+        if (tr.ran) {
+          last_ran = static_cast<int>(trials.size());
+          LP_CUDA_CHECK(cudaMemsetAsync(norms.get(), 0, 2 * sizeof(double), st.stream));
+          if (ref_index < 0) {
+            ref_index = last_ran;
+            LP_CUDA_CHECK(cudaMemcpyAsync(ref.get(), out.data<T>(), sizeof(T) * static_cast<size_t>(n),
+                                          cudaMemcpyDeviceToDevice, st.stream));
+          }
+          diff_norms_kernel<T><<<grid_1d(st, n, kThreads), kThreads, 0, st.stream>>>(out.data<T>(), ref.get(),
+                                                                                     norms.get(), n);
+          LP_CUDA_LAUNCH_CHECK();
+          double h[2] = {0, 0};
+          LP_CUDA_CHECK(cudaMemcpyAsync(h, norms.get(), sizeof h, cudaMemcpyDeviceToHost, st.stream));
+          LP_CUDA_CHECK(cudaStreamSynchronize(st.stream));
+          if (ref_index == last_ran) ref_finite = std::isfinite(h[1]);
+          tr.rel_diff = h[1] > 0 ? std::sqrt(h[0] / h[1]) : (h[0] == 0 ? 0.0 : HUGE_VAL);
+          tr.agrees = tr.rel_diff <= tol;  // false for NaN
+          if (!tr.agrees && ref_finite)
+            std::fprintf(stderr, "lowpass: conv tune: route %s disagrees with %s on %s (relative difference %.3g); "
+                         "not used\n", conv_route_name(r), conv_route_name(trials[static_cast<size_t>(ref_index)].route),
+                         key.describe().c_str(), tr.rel_diff);
+          if (tr.agrees) {
+            std::vector<double> ms;
+            for (int i = 0; i < kRepeats; ++i) {
+              LP_CUDA_CHECK(cudaEventRecord(ev0, st.stream));
+              run(r);
+              LP_CUDA_CHECK(cudaEventRecord(ev1, st.stream));
+              LP_CUDA_CHECK(cudaEventSynchronize(ev1));
+              float e = 0;
+              LP_CUDA_CHECK(cudaEventElapsedTime(&e, ev0, ev1));
+              ms.push_back(e);
+            }
+            tr.ms = conv_tune_median(ms);
+          }
+        }
+        trials.push_back(tr);
+      }
+    } catch (...) {
+      cudaEventDestroy(ev0);
+      cudaEventDestroy(ev1);
+      throw;
+    }
+    LP_CUDA_CHECK(cudaEventDestroy(ev0));
+    LP_CUDA_CHECK(cudaEventDestroy(ev1));
+    LP_ASSERT(ref_index >= 0, "conv tune: im2col declined ", key.describe());
+    const int pick = ref_finite ? conv_tune_pick(trials) : -1;
+    if (pick < 0) {  // a non-finite input: nothing to compare or keep; the output is the reference route's
+      if (last_ran != ref_index)
+        LP_CUDA_CHECK(cudaMemcpyAsync(out.data<T>(), ref.get(), sizeof(T) * static_cast<size_t>(n),
+                                      cudaMemcpyDeviceToDevice, st.stream));
+      return true;
+    }
+    ConvTuneEntry entry;
+    entry.key = key;
+    entry.chosen = trials[static_cast<size_t>(pick)].route;
+    entry.trials = trials;
+    const ConvRoute chosen = conv_tune_store(std::move(entry)).chosen;
+    if (pick != last_ran || chosen != trials[static_cast<size_t>(pick)].route) run(chosen);
+    return true;
+  });
+}
 }  // namespace
 
 void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o) {
   CorrGeom g = fwd_geom(x, w, o);
+  if (state_of(x).conv_backend == ConvBackend::Tune &&
+      tuned(x, tune_key(x, ConvDir::Fwd, g, bias.defined()), y, [&](ConvRoute r) {
+        switch (r) {
+          case ConvRoute::Im2col: cuda::conv1d_corr(x, w, bias, y, g); return true;
+          case ConvRoute::Direct: return direct_geometry(g) && (cuda::conv1d_corr_direct(x, w, bias, y, g), true);
+          case ConvRoute::Tiled: return cuda::conv1d_corr_tiled(x, w, bias, y, g, false);
+          case ConvRoute::TiledPipelined: return cuda::conv1d_corr_tiled(x, w, bias, y, g, true);
+          case ConvRoute::Narrow: return cuda::conv1d_corr_narrow(x, w, bias, y, g);
+          case ConvRoute::Cudnn: return cuda::conv1d_fwd_cudnn(x, w, bias, y, o);
+        }
+        return false;
+      }))
+    return;
   if (corr_routes(x, w, bias, y, g)) return;
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
     DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
@@ -404,6 +550,20 @@ void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const 
     });
   }
   CorrGeom g{dy.size(0), G, O, C, dy.size(2), dx.size(2), K, o.dilation, o.dilation * (K - 1) - o.pad_left};
+  if (state_of(dy).conv_backend == ConvBackend::Tune &&
+      tuned(dy, tune_key(dy, ConvDir::BwdInput, g, false), dx, [&](ConvRoute r) {
+        const Tensor none;
+        switch (r) {
+          case ConvRoute::Im2col: cuda::conv1d_corr(dy, wt, none, dx, g); return true;
+          case ConvRoute::Direct: return direct_geometry(g) && (cuda::conv1d_corr_direct(dy, wt, none, dx, g), true);
+          case ConvRoute::Tiled: return cuda::conv1d_corr_tiled(dy, wt, none, dx, g, false);
+          case ConvRoute::TiledPipelined: return cuda::conv1d_corr_tiled(dy, wt, none, dx, g, true);
+          case ConvRoute::Narrow: return cuda::conv1d_corr_narrow(dy, wt, none, dx, g);
+          case ConvRoute::Cudnn: return cuda::conv1d_bwd_input_cudnn(dy, w, dx, o);
+        }
+        return false;
+      }))
+    return;
   if (corr_routes(dy, wt, Tensor(), dx, g)) return;
   cuda::conv1d_corr(dy, wt, Tensor(), dx, g);
 }
@@ -411,6 +571,19 @@ void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const 
 void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv1dOpts& o) {
   CorrGeom g{x.size(0), o.groups, x.size(1) / o.groups, dy.size(1) / o.groups, x.size(2), dy.size(2), dw.size(2),
              o.dilation, o.pad_left};
+  if (state_of(x).conv_backend == ConvBackend::Tune &&
+      tuned(x, tune_key(x, ConvDir::BwdWeight, g, false), dw, [&](ConvRoute r) {
+        switch (r) {
+          case ConvRoute::Im2col: cuda::conv1d_corr_wgrad(x, dy, dw, g); return true;
+          case ConvRoute::Direct: return direct_geometry(g) && (cuda::conv1d_corr_wgrad_direct(x, dy, dw, g), true);
+          case ConvRoute::Tiled: return cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, false);
+          case ConvRoute::TiledPipelined: return cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, true);
+          case ConvRoute::Narrow: return cuda::conv1d_corr_wgrad_narrow(x, dy, dw, g);
+          case ConvRoute::Cudnn: return cuda::conv1d_bwd_weight_cudnn(x, dy, dw, o);
+        }
+        return false;
+      }))
+    return;
   if (tiled_first(x, g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, pipelined(x))) return;
   if (narrow_selected(x, g) && cuda::conv1d_corr_wgrad_narrow(x, dy, dw, g)) return;
   if (direct_serves(x, g)) return cuda::conv1d_corr_wgrad_direct(x, dy, dw, g);

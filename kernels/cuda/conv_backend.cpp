@@ -15,6 +15,7 @@ const char* conv_backend_name(ConvBackend b) {
     case ConvBackend::Direct: return "direct";
     case ConvBackend::Tiled: return "tiled";
     case ConvBackend::Auto: return "auto";
+    case ConvBackend::Tune: return "tune";
     case ConvBackend::Im2col: break;
   }
   return "im2col";
@@ -26,8 +27,9 @@ ConvBackend parse_conv_backend(std::string_view s, const char* what) {
   if (s == "direct") return ConvBackend::Direct;
   if (s == "cudnn") return ConvBackend::Cudnn;
   if (s == "tiled") return ConvBackend::Tiled;
+  if (s == "tune") return ConvBackend::Tune;
   throw Error(detail::concat(what, ": unknown CUDA convolution backend '", s,
-                             "' (expected auto, direct, tiled, im2col or cudnn)"));
+                             "' (expected auto, direct, tiled, im2col, cudnn or tune)"));
 }
 
 ConvBackend conv_backend_from_env_value(const char* value) {

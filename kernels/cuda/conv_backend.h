@@ -11,9 +11,13 @@
 // grad, to the tiled kernels first, kTiledNarrowMinO; where those decline, `auto` runs them on im2col + cuBLAS and
 // `tiled` on the direct kernels);
 // - `im2col`: im2col + cuBLAS alone, with the one-hot gather for a DNA first layer (the first default);
-// - `cudnn`: cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu).
+// - `cudnn`: cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu);
+// - `tune`: each shape timed on its first use on every route that takes it (im2col, direct, tiled, tiled-pipelined,
+//   narrow, cudnn), each checked against im2col's output, and the fastest kept for the process
+//   (kernels/cuda/conv_tune.h; as PyTorch's cudnn.benchmark). Inside a CUDA-graph capture a shape not yet timed
+//   runs as under `auto`.
 // Chosen per Context with cuda::set_conv_backend, or for every Context by
-// LOWPASS_CUDA_CONV=auto|direct|tiled|im2col|cudnn (read once).
+// LOWPASS_CUDA_CONV=auto|direct|tiled|im2col|cudnn|tune (read once).
 // Test: build-cuda/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'  (the parser's case runs without a GPU).
 #pragma once
 #include <string>
@@ -25,7 +29,7 @@ class Context;
 
 namespace lowpass::cuda {
 
-enum class ConvBackend { Im2col, Direct, Cudnn, Tiled, Auto };
+enum class ConvBackend { Im2col, Direct, Cudnn, Tiled, Auto, Tune };
 
 // `auto` sends a wide layer to the tiled kernels when C·K >= this: on an H200 they ran binary's C64 K15 layer
 // (C·K = 960) 1.26-1.37x faster than im2col + cuBLAS, BPNet's C64 K3 layers (192) 1.3-1.5x slower.
@@ -34,8 +38,8 @@ inline constexpr long long kTiledAutoMinCK = 512;
 // this many outputs per group (a first conv on DNA, 4 -> 64), where they fit.
 inline constexpr long long kTiledNarrowMinO = 32;
 
-const char* conv_backend_name(ConvBackend b);  // "im2col" | "direct" | "cudnn" | "tiled" | "auto"
-// "auto", "im2col", "direct", "cudnn" or "tiled" (exactly); anything else throws lowpass::Error naming `what` (a flag or
+const char* conv_backend_name(ConvBackend b);  // "im2col" | "direct" | "cudnn" | "tiled" | "auto" | "tune"
+// "auto", "im2col", "direct", "cudnn", "tiled" or "tune" (exactly); anything else throws lowpass::Error naming `what` (a flag or
 // variable), the value and the choices.
 ConvBackend parse_conv_backend(std::string_view s, const char* what);
 // LOWPASS_CUDA_CONV's value as the default backend: Auto when unset (nullptr) or empty, else parsed.
