@@ -21,6 +21,9 @@ struct PriorSaved {
   // CUDA: the row positions on the device, uploaded by the forward for the backward (one host-to-device copy,
   // which synchronises with the stream, instead of two).
   std::shared_ptr<void> cuda_pos;
+  // CUDA, C <= 4: one byte of sign codes per (row, position), written by the forward's smoothing kernel, so the
+  // backward reads them instead of the attributions (kernels/cuda/prior_tiles.h).
+  std::shared_ptr<void> cuda_signs;
 };
 
 namespace cpu {

@@ -31,11 +31,11 @@ constexpr int kMaxPriorTaps = kPriorMaxTaps;
 
 // s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| (0 outside [0, L)), bases summed first as the CPU does. Grid
 // (position tiles, rows), rows strided by gridDim.y; the window and the taps staged in shared memory
-// (kernels/cuda/prior_tiles.h).
+// (kernels/cuda/prior_tiles.h). signs (not null, C <= 4): the attributions' sign codes for the backward.
 template <typename T>
 __global__ void __launch_bounds__(kPriorTile)
-    prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, int64_t B, int64_t C, int64_t L,
-                        const Taps<T> taps) {
+    prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, uint8_t* __restrict__ signs, int64_t B, int64_t C,
+                        int64_t L, const Taps<T> taps) {
   __shared__ T tp[kPriorMaxTaps];
   __shared__ T u[kPriorWindow];
   const int r = taps.n / 2, tid = static_cast<int>(threadIdx.x);
@@ -43,7 +43,7 @@ __global__ void __launch_bounds__(kPriorTile)
   const int64_t l0 = static_cast<int64_t>(blockIdx.x) * kPriorTile, l = l0 + tid;
   for (int64_t b = blockIdx.y; b < B; b += gridDim.y) {
     __syncthreads();  // the previous row's window has been read
-    prior_sum_abs_load(a, u, b, l0, C, L, r, tid);
+    prior_sum_abs_load(a, u, signs, b, l0, C, L, r, tid);
     __syncthreads();
     if (l < L) s[b * L + l] = prior_smooth_at(u, tp, taps.n, tid);
   }
@@ -100,11 +100,14 @@ __global__ void prior_dspec_kernel(const typename Cx<T>::type* __restrict__ z, c
 }
 
 // da[b, c, l] = sign(a)·Σ_j taps[j]·ds[b, l + j − r] (symmetric taps: the smoothing is self-adjoint), the
-// smoothed value computed once per position for all bases; 0 for rows not selected. Grid as prior_smooth_kernel.
+// smoothed value computed once per position for all bases; 0 for rows not selected. The signs from the forward's
+// codes where it wrote them (signs not null: one byte per position instead of C values of a), else from a. Grid as
+// prior_smooth_kernel.
 template <typename T>
 __global__ void __launch_bounds__(kPriorTile)
-    prior_dattr_kernel(const T* __restrict__ a, const T* __restrict__ ds, const int64_t* __restrict__ pos,
-                       T* __restrict__ da, int64_t B, int64_t C, int64_t L, const Taps<T> taps) {
+    prior_dattr_kernel(const T* __restrict__ a, const uint8_t* __restrict__ signs, const T* __restrict__ ds,
+                       const int64_t* __restrict__ pos, T* __restrict__ da, int64_t B, int64_t C, int64_t L,
+                       const Taps<T> taps) {
   __shared__ T tp[kPriorMaxTaps];
   __shared__ T v[kPriorWindow];
   const int r = taps.n / 2, tid = static_cast<int>(threadIdx.x);
@@ -115,7 +118,8 @@ __global__ void __launch_bounds__(kPriorTile)
     __syncthreads();
     if (selected) prior_row_load(ds, v, b, l0, L, r, tid);
     __syncthreads();
-    if (l < L) prior_dattr_store(a, da, selected ? prior_smooth_at(v, tp, taps.n, tid) : T(0), selected, b, l, C, L);
+    if (l < L)
+      prior_dattr_store(a, signs, da, selected ? prior_smooth_at(v, tp, taps.n, tid) : T(0), selected, b, l, C, L);
   }
 }
 
@@ -184,8 +188,11 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     const T* w = device_weights<T>(wf, dev);
     auto pos = device_positions(B, rows, dev);
     saved.cuda_pos = pos;
-    prior_smooth_kernel<T><<<prior_tile_grid(B, L), kPriorTile, 0, st.stream>>>(attr.data<T>(), s.get(), B, C, L,
-                                                                               make_taps<T>(taps));
+    std::shared_ptr<DeviceBuffer<uint8_t>> signs;
+    if (C <= kPriorSignMaxC) signs = std::make_shared<DeviceBuffer<uint8_t>>(static_cast<size_t>(B * L), dev);
+    saved.cuda_signs = signs;
+    prior_smooth_kernel<T><<<prior_tile_grid(B, L), kPriorTile, 0, st.stream>>>(
+        attr.data<T>(), s.get(), signs ? signs->get() : nullptr, B, C, L, make_taps<T>(taps));
     LP_CUDA_LAUNCH_CHECK();
     Z* z = reinterpret_cast<Z*>(saved.spec.data<T>());
     if constexpr (std::is_same_v<T, float>) {
@@ -221,8 +228,11 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     } else {
       LP_CUFFT_CHECK(cufftExecZ2D(st.fft_plan(CUFFT_Z2D, L, B), dz.get(), ds.get()));
     }
+    // the forward's sign codes, when it wrote them for this geometry
+    const auto signs = std::static_pointer_cast<DeviceBuffer<uint8_t>>(saved.cuda_signs);
+    const uint8_t* sg = signs && signs->size() == static_cast<size_t>(B * L) ? signs->get() : nullptr;
     prior_dattr_kernel<T><<<prior_tile_grid(B, L), kPriorTile, 0, st.stream>>>(
-        attr.data<T>(), ds.get(), pos->get(), dattr.data<T>(), B, C, L, make_taps<T>(taps));
+        attr.data<T>(), sg, ds.get(), pos->get(), dattr.data<T>(), B, C, L, make_taps<T>(taps));
     LP_CUDA_LAUNCH_CHECK();
   });
 }
