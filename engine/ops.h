@@ -87,6 +87,13 @@ Tensor linear(const Tensor& x, const Tensor& w, const Tensor& bias);
 // PyTorch's rule); eval mode uses the running stats. gamma/beta (C) may be undefined.
 Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tensor running_mean,
                   Tensor running_var, bool training, double momentum = 0.1, double eps = 1e-5);
+// The training-mode batch-norm input gradient as an op of (g, x, gamma): dx = γ·s·(g − mean(g) − x̂·mean(g·x̂)) with
+// x̂ = (x − mean)·s, s = invstd, where mean and invstd (C) must be the batch statistics of x with this eps (the
+// forward's). batch_norm's backward under create_graph returns it; its own backward (batch norm's second derivatives)
+// is one fused rule that accounts for the statistics' dependence on x (kernels/cpu/nn.h, batch_norm_bwd2); a third
+// derivative goes through the rule composed from ops.
+Tensor batch_norm_input_grad(const Tensor& g, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                             const Tensor& invstd, double eps);
 // Max pool along L: x (B, C, L) -> (B, C, floor((L - k)/stride) + 1). Ties go to the first.
 Tensor max_pool1d(const Tensor& x, int64_t kernel, int64_t stride);
 Tensor global_avg_pool1d(const Tensor& x);  // (B, C, L) -> (B, C)

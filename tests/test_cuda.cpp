@@ -346,7 +346,7 @@ TEST_CASE("shape kernels (permute, flip, window, concat slot, index gather/scatt
 }
 
 // ---------------- nn kernels ----------------
-TEST_CASE("batch-norm, max-pool and softmax kernels match the CPU") {
+TEST_CASE("batch-norm (with its second-derivative rule), max-pool and softmax kernels match the CPU") {
   LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 17);
   for (DType t : {DType::F32, DType::F64})
@@ -379,6 +379,22 @@ TEST_CASE("batch-norm, max-pool and softmax kernels match the CPU") {
         CHECK((canaries_intact(dx) && canaries_intact(dga) && canaries_intact(dbe)));
         Tensor none;  // only dgamma wanted
         cuda::batch_norm_bwd(gg, xg, mg, ig, gmg, none, dga, none);
+        // The second-derivative rule (upstream u): dg, dx, dgamma, all three and each alone.
+        Tensor u = rnd(ctx, s, -1, 1, t), ug = u.to(kGpu);
+        const Tensor gm = with_gamma ? gamma : Tensor(), gmd = with_gamma ? gmg : Tensor();
+        Tensor dg_ref = Tensor::empty(ctx, s, t), dx2_ref = Tensor::empty(ctx, s, t), dgm_ref = Tensor::empty(ctx, {C}, t);
+        cpu::batch_norm_bwd2(u, g, x, m_ref, invstd, gm, dg_ref, dx2_ref, dgm_ref);
+        Tensor dg2 = gpu_out(ctx, s, t), dx2 = gpu_out(ctx, s, t), dgm2 = gpu_out(ctx, {C}, t);
+        cuda::batch_norm_bwd2(ug, gg, xg, mg, ig, gmd, dg2, dx2, dgm2);
+        CHECK(rel(dg2, dg_ref) <= tol_for(t));
+        CHECK(rel(dx2, dx2_ref) <= tol_for(t));
+        CHECK(rel(dgm2, dgm_ref) <= tol_for(t));
+        CHECK((canaries_intact(dg2) && canaries_intact(dx2) && canaries_intact(dgm2)));
+        Tensor dx3 = gpu_out(ctx, s, t), dg3 = gpu_out(ctx, s, t);
+        cuda::batch_norm_bwd2(ug, gg, xg, mg, ig, gmd, none, dx3, none);
+        cuda::batch_norm_bwd2(ug, gg, xg, mg, ig, gmd, dg3, none, none);
+        CHECK(rel(dx3, dx2_ref) <= tol_for(t));
+        CHECK(rel(dg3, dg_ref) <= tol_for(t));
       }
     }
   // Softmax over each axis of (outer, n, inner) views.

@@ -116,6 +116,53 @@ TEST_CASE("batch_norm fused backward equals the composed rule") {
   }
 }
 
+// batch_norm_input_grad with the statistics recomputed from x (detached: its rule accounts for their dependence on x).
+Tensor bn_input_grad_of(const Tensor& g, const Tensor& x, const Tensor& gamma, double eps) {
+  Tensor mu, is;
+  {
+    NoGradGuard ng;
+    const std::vector<int64_t> ax = x.dim() == 3 ? std::vector<int64_t>{0, 2} : std::vector<int64_t>{0};
+    mu = mean(x, ax);
+    Tensor xc = sub(x, reshape(mu, x.dim() == 3 ? Shape{1, x.size(1), 1} : Shape{1, x.size(1)}));
+    is = rsqrt(add_scalar(mean(mul(xc, xc), ax), eps));
+  }
+  return batch_norm_input_grad(g, x, gamma, mu, is, eps);
+}
+
+TEST_CASE("batch_norm_input_grad: its fused rule (batch norm's second derivatives) is the derivative of dx(g, x, gamma)") {
+  Context ctx(2, 24);
+  for (Shape s : {Shape{3, 2, 5}, Shape{1, 3, 4}, Shape{4, 2, 1}, Shape{5, 3}, Shape{2, 1, 3}}) {
+    INFO("shape ", shape_str(s));
+    const int64_t C = s[1];
+    Tensor x = add_scalar(rand64(ctx, s, -2.0, 2.0), 3.0), g = rand64(ctx, s), gamma = rand64(ctx, {C}, 0.5, 1.5);
+    // first order: the fused rule, for g, x and gamma (and without gamma); the statistics follow x
+    Fn f = [](auto& v) { return bn_input_grad_of(v[0], v[1], v[2], 1e-3); };
+    check_grad(ctx, f, {g, x, gamma});
+    Fn f1 = [](auto& v) { return bn_input_grad_of(v[0], v[1], Tensor(), 1e-3); };
+    check_grad(ctx, f1, {g, x});
+    // second order of dx (batch norm's third derivatives): the rule composed from ops
+    check_gradgrad(ctx, f, {g, x, gamma}, 1e-6, 1e-5);
+  }
+  // The value is batch norm's input gradient, and float32 agrees with float64.
+  Tensor x = rand64(ctx, {3, 4, 37}, -3.0, 3.0), g = rand64(ctx, {3, 4, 37}), gamma = rand64(ctx, {4}, 0.5, 1.5);
+  auto xs = leaves({x});
+  Tensor ref = grad({batch_norm(xs[0], gamma, {}, {}, {}, true, 0.1, 1e-5)}, xs, {g})[0];
+  CHECK(rel_err(bn_input_grad_of(g, x, gamma, 1e-5).to_vector<double>(), ref.to_vector<double>()) < 1e-12);
+  // The fused rule in float32 against float64, through the double backward of batch norm itself.
+  auto second = [&](DType dt) {
+    auto v = leaves({x.to(dt), gamma.to(dt)});
+    Tensor y = batch_norm(v[0], v[1], {}, {}, {}, true, 0.1, 1e-5);
+    Tensor dx = grad({y}, {v[0]}, {g.to(dt)}, true)[0];
+    Tensor h = sum_all(mul(mul(dx, dx), x.to(dt)));
+    std::vector<double> out;
+    for (const Tensor& t : grad({h}, v)) for (double d : t.to_vector<double>()) out.push_back(d);
+    return out;
+  };
+  CHECK(rel_err(second(DType::F32), second(DType::F64)) < 1e-4);
+  CHECK_THROWS_AS(batch_norm_input_grad(g, rand64(ctx, {3, 4, 36}), gamma, gamma, gamma, 1e-5), Error);
+  CHECK_THROWS_AS(batch_norm_input_grad(g, x, rand64(ctx, {3}), gamma, gamma, 1e-5), Error);
+}
+
 TEST_CASE("batch_norm and max_pool1d give identical bits for 1 and 2 threads") {
   auto run = [](int threads) {
     Context ctx(threads, 28);

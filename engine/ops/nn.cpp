@@ -52,6 +52,20 @@ Tensor channel_affine2(const Tensor& g, const Tensor& h, const Tensor& a, const 
                 });
 }
 
+// The training-mode batch-norm input gradient dx = γ·s·(g − mean(g) − x̂·mean(g·x̂)) composed from differentiable ops,
+// with the statistics recomputed from x (so that derivatives see them): the rule of third and higher derivatives.
+Tensor bn_input_grad_composed(const Tensor& g, const Tensor& x, const Tensor& gamma, double eps) {
+  auto ax = stat_axes(x);
+  const double inv_n = static_cast<double>(x.size(1)) / static_cast<double>(x.numel());
+  Tensor xc = sub(x, mean(x, ax, true));
+  Tensor is = rsqrt(add_scalar(mean(square(xc), ax), eps));  // (C)
+  Tensor s1 = sum(g, ax), s2 = sum(mul(g, xc), ax);          // (C)
+  Tensor a = gamma.defined() ? mul(gamma, is) : is;          // γ/σ
+  Tensor b = mul_scalar(mul(mul(a, square(is)), s2), -inv_n);
+  Tensor c = mul_scalar(mul(a, s1), -inv_n);
+  return channel_affine2(g, xc, a, b, c);  // dx = a·g + b·(x − μ) + c
+}
+
 void check_channel_vec(const Tensor& v, const Tensor& x, int64_t C, const char* field) {
   if (!v.defined()) return;
   LP_CHECK(v.dim() == 1 && v.size(0) == C, "batch_norm: ", field, " is ", v.describe(), ", expected (", C, ")");
@@ -136,7 +150,7 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
   LP_ON_DEVICE(x, cpu::channel_affine(x, scale, shift, y), cuda::channel_affine(x, scale, shift, y));
 
   return record("batch_norm", y, {x, gamma, beta},
-                [x, gamma, mu, istd, eps, n](const Tensor& g, const Tensor&, const std::vector<bool>& need) {
+                [x, gamma, mu, istd, eps](const Tensor& g, const Tensor&, const std::vector<bool>& need) {
                   Grads r(3);
                   if (!grad_enabled()) {
                     // First order only: fused two-pass kernel with the saved statistics.
@@ -147,22 +161,56 @@ Tensor batch_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, Tens
                                  cuda::batch_norm_bwd(g, x, mu, istd, gamma, dx, dgamma, dbeta));
                     return Grads{dx, dgamma, dbeta};
                   }
-                  // create_graph: the same rule composed from differentiable ops, with the batch
-                  // statistics recomputed from x so that second derivatives see them.
-                  auto ax = stat_axes(x);
-                  const double inv_n = 1.0 / static_cast<double>(n);
-                  Tensor xc = sub(x, mean(x, ax, true));
-                  Tensor is = rsqrt(add_scalar(mean(square(xc), ax), eps));  // (C)
-                  Tensor s1 = sum(g, ax), s2 = sum(mul(g, xc), ax);          // (C)
-                  if (need[2]) r[2] = s1;
-                  if (need[1]) r[1] = mul(s2, is);
-                  if (need[0]) {
-                    Tensor a = gamma.defined() ? mul(gamma, is) : is;  // γ/σ
-                    Tensor b = mul_scalar(mul(mul(a, square(is)), s2), -inv_n);
-                    Tensor c = mul_scalar(mul(a, s1), -inv_n);
-                    r[0] = channel_affine2(g, xc, a, b, c);  // dx = a·g + b·(x − μ) + c
+                  // create_graph: dx by batch_norm_input_grad (its own fused rule for the next derivative); dgamma and
+                  // dbeta composed from differentiable ops, with the batch statistics recomputed from x so that second
+                  // derivatives see them.
+                  if (need[0]) r[0] = batch_norm_input_grad(g, x, gamma, mu, istd, eps);
+                  if (need[1] || need[2]) {
+                    auto ax = stat_axes(x);
+                    Tensor xc = sub(x, mean(x, ax, true));
+                    Tensor is = rsqrt(add_scalar(mean(square(xc), ax), eps));  // (C)
+                    if (need[2]) r[2] = sum(g, ax);
+                    if (need[1]) r[1] = mul(sum(mul(g, xc), ax), is);
                   }
                   return r;
+                });
+}
+
+Tensor batch_norm_input_grad(const Tensor& g, const Tensor& x, const Tensor& gamma, const Tensor& mean,
+                             const Tensor& invstd, double eps) {
+  LP_CHECK(g.defined() && x.defined() && g.shape() == x.shape(), "batch_norm_input_grad: g ",
+           g.defined() ? g.describe() : std::string("undefined"), " and x ",
+           x.defined() ? x.describe() : std::string("undefined"), " must have one shape");
+  LP_CHECK(x.dim() == 2 || x.dim() == 3, "batch_norm_input_grad: x must be (B, C) or (B, C, L), got ", x.describe());
+  const int64_t C = x.size(1);
+  check_channel_vec(gamma, x, C, "gamma");
+  check_channel_vec(mean, x, C, "mean");
+  check_channel_vec(invstd, x, C, "invstd");
+  LP_SAME_DEVICE_DTYPE(x, g, "batch_norm_input_grad");
+  Tensor dx = empty_like(x);
+  Tensor none;
+  LP_ON_DEVICE(x, cpu::batch_norm_bwd(g, x, mean, invstd, gamma, dx, none, none),
+               cuda::batch_norm_bwd(g, x, mean, invstd, gamma, dx, none, none));
+  const Tensor md = mean.detach(), id = invstd.detach();
+  return record("batch_norm_input_grad", dx, {g, x, gamma},
+                [g, x, gamma, md, id, eps](const Tensor& u, const Tensor&, const std::vector<bool>& need) {
+                  if (grad_enabled()) {  // a third derivative: through the composed rule, differentiable again
+                    std::vector<Tensor> ins;
+                    for (int k = 0; k < 3; ++k)
+                      if (need[static_cast<size_t>(k)]) ins.push_back(k == 0 ? g : k == 1 ? x : gamma);
+                    std::vector<Tensor> got = grad({bn_input_grad_composed(g, x, gamma, eps)}, ins, {u}, true, true);
+                    Grads r(3);
+                    size_t j = 0;
+                    for (int k = 0; k < 3; ++k)
+                      if (need[static_cast<size_t>(k)]) r[static_cast<size_t>(k)] = got[j++];
+                    return r;
+                  }
+                  // The fused rule (kernels/cpu/nn.h, batch_norm_bwd2): one sum pass, one element-wise pass.
+                  Tensor dg = need[0] ? empty_like(x) : Tensor(), dx2 = need[1] ? empty_like(x) : Tensor();
+                  Tensor dgam = need[2] ? empty_like(x, {x.size(1)}) : Tensor();
+                  LP_ON_DEVICE(x, cpu::batch_norm_bwd2(u, g, x, md, id, gamma, dg, dx2, dgam),
+                               cuda::batch_norm_bwd2(u, g, x, md, id, gamma, dg, dx2, dgam));
+                  return Grads{dg, dx2, dgam};
                 });
 }
 

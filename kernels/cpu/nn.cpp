@@ -142,6 +142,78 @@ void bn_bwd_t(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor
   });
 }
 
+// Coefficients of the fused second-order rule (kernels/cpu/nn.h, batch_norm_bwd2) from the five channel sums
+// su = Σu, sg = Σg, sux = Σu·xc, sgx = Σg·xc, sug = Σu·g (xc = x − mean) over n values:
+//   dg = a1·u + b1·xc + c1,  dx = a2·u + g2·g + b2·xc + c2,  dgamma = s·n·(a − m·k),
+// with s = invstd, ū = su/n, ḡ = sg/n, k = s·sux/n, m = s·sgx/n, a = sug/n − ū·ḡ, γ = gamma (1 when undefined).
+struct Bn2Coef {
+  double a1, b1, c1, a2, g2, b2, c2, dgamma;
+};
+inline Bn2Coef bn2_coef(double su, double sg, double sux, double sgx, double sug, double n, double s, double gm) {
+  const double ub = su / n, gb = sg / n, k = s * sux / n, m = s * sgx / n, a = sug / n - ub * gb;
+  const double gs = gm * s, gs2 = gs * s;
+  return {gs, -gs2 * k, -gs * ub, -gs2 * m, -gs2 * k, gs2 * s * (3 * m * k - a), gs2 * (m * ub + k * gb),
+          s * n * (a - m * k)};
+}
+
+template <typename T>
+void bn_bwd2_t(const Tensor& u, const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+               const Tensor& gamma, Tensor& dg, Tensor& dx, Tensor& dgamma) {
+  const BCL bcl_ = bcl(x);  // named, not a structured binding: clang 14 cannot capture those in OpenMP regions
+  [[maybe_unused]] const int64_t B = bcl_.B, C = bcl_.C, L = bcl_.L;
+  const T* pu = u.data<T>();
+  const T* pg = g.data<T>();
+  const T* px = x.data<T>();
+  const T* pm = mean.data<T>();
+  const T* pi = invstd.data<T>();
+  const T* pgam = gamma.defined() ? gamma.data<T>() : nullptr;
+  const double n = static_cast<double>(B * L);
+  std::vector<Bn2Coef> co(static_cast<size_t>(C));
+  parallel_for(x.ctx(), C, 1, [&](int64_t c) {
+    const double m = pm[c];
+    double su = 0, sg = 0, sux = 0, sgx = 0, sug = 0;
+    for (int64_t b = 0; b < B; ++b) {
+      const int64_t o = (b * C + c) * L;
+      const T *ur = pu + o, *gr = pg + o, *xr = px + o;
+#pragma omp simd reduction(+ : su, sg, sux, sgx, sug)
+      for (int64_t l = 0; l < L; ++l) {
+        const double uv = static_cast<double>(ur[l]), gv = static_cast<double>(gr[l]);
+        const double xc = static_cast<double>(xr[l]) - m;
+        su += uv;
+        sg += gv;
+        sux += uv * xc;
+        sgx += gv * xc;
+        sug += uv * gv;
+      }
+    }
+    co[static_cast<size_t>(c)] = bn2_coef(su, sg, sux, sgx, sug, n, pi[c], pgam ? pgam[c] : 1.0);
+  });
+  if (dgamma.defined())
+    for (int64_t c = 0; c < C; ++c) dgamma.data<T>()[c] = static_cast<T>(co[static_cast<size_t>(c)].dgamma);
+  T* pdg = dg.defined() ? dg.data<T>() : nullptr;
+  T* pdx = dx.defined() ? dx.data<T>() : nullptr;
+  if (!pdg && !pdx) return;
+  parallel_for(x.ctx(), B * C, std::max<int64_t>(1, 4096 / L), [&](int64_t r) {
+    const int64_t c = r % C;
+    const Bn2Coef& k = co[static_cast<size_t>(c)];
+    const T m = pm[c];
+    const T *ur = pu + r * L, *gr = pg + r * L, *xr = px + r * L;
+    if (pdg) {
+      const T a1 = static_cast<T>(k.a1), b1 = static_cast<T>(k.b1), c1 = static_cast<T>(k.c1);
+      T* d = pdg + r * L;
+#pragma omp simd
+      for (int64_t l = 0; l < L; ++l) d[l] = a1 * ur[l] + b1 * (xr[l] - m) + c1;
+    }
+    if (pdx) {
+      const T a2 = static_cast<T>(k.a2), g2 = static_cast<T>(k.g2), b2 = static_cast<T>(k.b2),
+              c2 = static_cast<T>(k.c2);
+      T* d = pdx + r * L;
+#pragma omp simd
+      for (int64_t l = 0; l < L; ++l) d[l] = a2 * ur[l] + g2 * gr[l] + b2 * (xr[l] - m) + c2;
+    }
+  });
+}
+
 template <typename T>
 void pool_fwd_t(const Tensor& x, Tensor& out, int32_t* idx, int64_t k, int64_t stride) {
   int64_t rows = x.size(0) * x.size(1), L = x.size(2), Lo = out.size(2);
@@ -222,6 +294,10 @@ void channel_affine2(const Tensor& g, const Tensor& h, const Tensor& a, const Te
 void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
                     Tensor& dx, Tensor& dgamma, Tensor& dbeta) {
   dispatch_dtype(x.dtype(), [&]<typename T>() { bn_bwd_t<T>(g, x, mean, invstd, gamma, dx, dgamma, dbeta); });
+}
+void batch_norm_bwd2(const Tensor& u, const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                     const Tensor& gamma, Tensor& dg, Tensor& dx, Tensor& dgamma) {
+  dispatch_dtype(x.dtype(), [&]<typename T>() { bn_bwd2_t<T>(u, g, x, mean, invstd, gamma, dg, dx, dgamma); });
 }
 void max_pool1d_fwd(const Tensor& x, Tensor& out, int32_t* idx, int64_t kernel, int64_t stride) {
   dispatch_dtype(x.dtype(), [&]<typename T>() { pool_fwd_t<T>(x, out, idx, kernel, stride); });

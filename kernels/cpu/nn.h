@@ -19,6 +19,15 @@ void channel_affine2(const Tensor& g, const Tensor& h, const Tensor& a, const Te
 // gamma may be undefined (= 1).
 void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
                     Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+// The rule behind batch norm's second derivatives: the vector-Jacobian product of the training-mode input gradient
+// dx(g, x, gamma) = gamma·s·(g − ḡ − x̂·m) (the batch statistics recomputed from x: mean, s = invstd, x̂ = (x − mean)·s,
+// ḡ = Σg/n, m = Σ(g·x̂)/n) with an upstream u of the shape of x, in one sum pass and one element-wise pass:
+//   dg     = gamma·s·(u − ū − x̂·k)                                        (k = Σ(u·x̂)/n, ū = Σu/n)
+//   dx     = gamma·s²·((3·m·k − a)·x̂ − m·(u − ū) − k·(g − ḡ))              (a = Σ(u·g)/n − ū·ḡ)
+//   dgamma = s·n·(a − m·k)
+// Sums in double. Any of dg, dx, dgamma may be undefined (not computed); gamma may be undefined (= 1).
+void batch_norm_bwd2(const Tensor& u, const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                     const Tensor& gamma, Tensor& dg, Tensor& dx, Tensor& dgamma);
 // out (B, C, Lo)[j] = max of x over [j·stride, j·stride + kernel); idx (B·C·Lo) = its position in
 // the row (first maximum on ties).
 void max_pool1d_fwd(const Tensor& x, Tensor& out, int32_t* idx, int64_t kernel, int64_t stride);
@@ -37,6 +46,8 @@ void channel_affine(const Tensor& x, const Tensor& scale, const Tensor& shift, T
 void channel_affine2(const Tensor& g, const Tensor& h, const Tensor& a, const Tensor& bc, const Tensor& cc, Tensor& y);
 void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd, const Tensor& gamma,
                     Tensor& dx, Tensor& dgamma, Tensor& dbeta);
+void batch_norm_bwd2(const Tensor& u, const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                     const Tensor& gamma, Tensor& dg, Tensor& dx, Tensor& dgamma);
 void max_pool1d_fwd(const Tensor& x, Tensor& out, int32_t* idx, int64_t kernel, int64_t stride);
 void max_pool1d_scatter(const Tensor& g, Tensor& out, const int32_t* idx);
 void max_pool1d_gather(const Tensor& h, Tensor& out, const int32_t* idx);

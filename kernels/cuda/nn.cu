@@ -161,6 +161,74 @@ __global__ void batch_norm_bwd_dx_kernel(const T* __restrict__ g, const T* __res
   }
 }
 
+// ---- batch norm's second-derivative rule (kernels/cpu/nn.h, batch_norm_bwd2) ----
+constexpr int kBn2Sums = 5;  // Σu, Σg, Σu·xc, Σg·xc, Σu·g (xc = x − mean)
+constexpr int kBn2Coefs = 8;  // a1, b1, c1 (dg), a2, g2, b2, c2 (dx), dgamma
+
+// Pass 1: the five sums of channel c over the block's batch rows, in double, to part[(c·S + i)·5 + j].
+template <typename T>
+__global__ void batch_norm_bwd2_part_kernel(const T* __restrict__ u, const T* __restrict__ g,
+                                            const T* __restrict__ x, const T* __restrict__ mean,
+                                            double* __restrict__ part, int64_t B, int64_t C, int64_t L, int64_t S) {
+  __shared__ double scratch[32];
+  const int64_t c = blockIdx.y;
+  const double m = mean[c];
+  double v[kBn2Sums] = {0, 0, 0, 0, 0};
+  channel_span(B, C, L, c, S, [&](int64_t off) {
+    const double uv = static_cast<double>(u[off]), gv = static_cast<double>(g[off]);
+    const double xc = static_cast<double>(x[off]) - m;
+    v[0] += uv;
+    v[1] += gv;
+    v[2] += uv * xc;
+    v[3] += gv * xc;
+    v[4] += uv * gv;
+  });
+  for (int j = 0; j < kBn2Sums; ++j) {
+    const double t = block_sum(v[j], scratch);
+    if (threadIdx.x == 0) part[(c * S + blockIdx.x) * kBn2Sums + j] = t;
+    __syncthreads();  // scratch is reused by the next sum
+  }
+}
+
+// Pass 2: one thread per channel adds its S partials in order and writes the coefficients coef[j·C + c] (the CPU's
+// bn2_coef, kernels/cpu/nn.cpp) and dgamma.
+template <typename T>
+__global__ void batch_norm_bwd2_finish_kernel(const double* __restrict__ part, const T* __restrict__ invstd,
+                                              const T* __restrict__ gamma, double* __restrict__ coef,
+                                              T* __restrict__ dgamma, int64_t B, int64_t C, int64_t L, int64_t S) {
+  for (int64_t c = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; c < C;
+       c += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    double t[kBn2Sums] = {0, 0, 0, 0, 0};
+    for (int64_t i = 0; i < S; ++i)
+      for (int j = 0; j < kBn2Sums; ++j) t[j] += part[(c * S + i) * kBn2Sums + j];
+    const double n = static_cast<double>(B * L), s = invstd[c], gm = gamma ? static_cast<double>(gamma[c]) : 1.0;
+    const double ub = t[0] / n, gb = t[1] / n, k = s * t[2] / n, m = s * t[3] / n, a = t[4] / n - ub * gb;
+    const double gs = gm * s, gs2 = gs * s;
+    const double co[kBn2Coefs] = {gs,        -gs2 * k, -gs * ub, -gs2 * m, -gs2 * k, gs2 * s * (3 * m * k - a),
+                                  gs2 * (m * ub + k * gb), s * n * (a - m * k)};
+    for (int j = 0; j < kBn2Coefs; ++j) coef[j * C + c] = co[j];
+    if (dgamma) dgamma[c] = static_cast<T>(co[7]);
+  }
+}
+
+// dg = a1·u + b1·xc + c1, dx = a2·u + g2·g + b2·xc + c2 (either output may be null), coefficients cast to T as the
+// CPU kernel does.
+template <typename T, typename I>
+__global__ void batch_norm_bwd2_apply_kernel(const T* __restrict__ u, const T* __restrict__ g,
+                                             const T* __restrict__ x, const T* __restrict__ mean,
+                                             const double* __restrict__ coef, T* __restrict__ dg,
+                                             T* __restrict__ dx, I total, I C, I L) {
+  for (I e = static_cast<I>(blockIdx.x) * blockDim.x + threadIdx.x; e < total;
+       e += static_cast<I>(gridDim.x) * blockDim.x) {
+    const I c = (e / L) % C;
+    const T xc = x[e] - mean[c];
+    if (dg) dg[e] = static_cast<T>(coef[c]) * u[e] + static_cast<T>(coef[C + c]) * xc + static_cast<T>(coef[2 * C + c]);
+    if (dx)
+      dx[e] = static_cast<T>(coef[3 * C + c]) * u[e] + static_cast<T>(coef[4 * C + c]) * g[e] +
+              static_cast<T>(coef[5 * C + c]) * xc + static_cast<T>(coef[6 * C + c]);
+  }
+}
+
 // One thread per pooled output (r, j): first maximum of row r over [j·stride, j·stride + k).
 template <typename T>
 __global__ void max_pool1d_fwd_kernel(const T* __restrict__ x, T* __restrict__ out, int32_t* __restrict__ idx,
@@ -378,6 +446,37 @@ void batch_norm_bwd(const Tensor& g, const Tensor& x, const Tensor& mean, const 
       else
         batch_norm_bwd_dx_kernel<T, int64_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
             g.data<T>(), x.data<T>(), coef.get(), dx.data<T>(), total, C, L);
+      LP_CUDA_LAUNCH_CHECK();
+    }
+  });
+}
+
+void batch_norm_bwd2(const Tensor& u, const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor& invstd,
+                     const Tensor& gamma, Tensor& dg, Tensor& dx, Tensor& dgamma) {
+  auto [B, C, L] = bcl(x);
+  if (C == 0) return;
+  const CudaState& st = state_of(x);
+  const int64_t S = bn_splits(st, B, C);
+  const int dev = x.device().index;
+  DeviceBuffer<double> part(static_cast<size_t>(kBn2Sums * C * S), dev), coef(static_cast<size_t>(kBn2Coefs * C), dev);
+  dispatch_dtype(x.dtype(), [&]<typename T>() {
+    batch_norm_bwd2_part_kernel<T><<<dim3(static_cast<unsigned>(S), static_cast<unsigned>(C)), kThreads, 0,
+                                     st.stream>>>(u.data<T>(), g.data<T>(), x.data<T>(), mean.data<T>(), part.get(), B,
+                                                  C, L, S);
+    LP_CUDA_LAUNCH_CHECK();
+    batch_norm_bwd2_finish_kernel<T><<<grid_1d(st, C, 128), 128, 0, st.stream>>>(
+        part.get(), invstd.data<T>(), ptr_or_null<T>(gamma), coef.get(), mut_ptr_or_null<T>(dgamma), B, C, L, S);
+    LP_CUDA_LAUNCH_CHECK();
+    const int64_t total = B * C * L;
+    T* pdg = mut_ptr_or_null<T>(dg);
+    T* pdx = mut_ptr_or_null<T>(dx);
+    if ((pdg || pdx) && total > 0) {
+      if (total < (int64_t{1} << 31))
+        batch_norm_bwd2_apply_kernel<T, uint32_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+            u.data<T>(), g.data<T>(), x.data<T>(), mean.data<T>(), coef.get(), pdg, pdx, total, C, L);
+      else
+        batch_norm_bwd2_apply_kernel<T, int64_t><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
+            u.data<T>(), g.data<T>(), x.data<T>(), mean.data<T>(), coef.get(), pdg, pdx, total, C, L);
       LP_CUDA_LAUNCH_CHECK();
     }
   });
