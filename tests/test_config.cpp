@@ -111,6 +111,9 @@ TEST_CASE("bad values and types are errors naming the field") {
   CHECK(has(bad("train", "device", 0), "train.device"));
   CHECK(has(bad("train", "tf32", "yes"), "train.tf32"));
   CHECK(has(bad("train", "bf16", 1), "train.bf16"));
+  CHECK(has(bad("train", "cuda_conv", "fft"), "train.cuda_conv"));
+  CHECK(has(bad("train", "cuda_conv", "fft"), "tune"));  // the message lists the choices
+  CHECK(has(bad("train", "cuda_conv", 1), "train.cuda_conv"));
   CHECK(has(bad("prior", "type", "gaussian"), "prior.type"));
   CHECK(has(bad("prior", "softness", 0), "prior.softness"));
   CHECK(has(bad("model", "type", "cnn"), "model.type"));
@@ -158,4 +161,13 @@ TEST_CASE("device strings: cpu, cuda, cuda:N and nothing else") {
   CHECK(!cfg.train.bf16);
   CHECK(cfg.resolved["train"]["bf16"] == false);  // written into the run's config.json
   CHECK(resolve_config(json{{"data", {{"train", "/t.npz"}}}}, "C.json", "/").train.device == "cpu");
+  // The CUDA conv backend: "default" (LOWPASS_CUDA_CONV, auto when unset) unless named; recorded in config.json.
+  auto dflt = resolve_config(json{{"data", {{"train", "/t.npz"}}}}, "C.json", "/");
+  CHECK(dflt.train.cuda_conv == "default");
+  CHECK(dflt.resolved["train"]["cuda_conv"] == "default");
+  for (const char* name : {"auto", "direct", "tiled", "im2col", "cudnn", "tune"}) {
+    auto c = resolve_config(json{{"data", {{"train", "/t.npz"}}}, {"train", {{"cuda_conv", name}}}}, "C.json", "/");
+    CHECK(c.train.cuda_conv == name);
+    CHECK(c.resolved["train"]["cuda_conv"] == name);
+  }
 }

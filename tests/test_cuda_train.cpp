@@ -8,6 +8,7 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <sstream>
 #include <map>
 #include <memory>
 
@@ -504,15 +505,17 @@ TEST_CASE("train --device cuda: same curve as the CPU, checkpoints load on the C
   fs::remove_all(d);
 }
 
-TEST_CASE("train --device cuda --cuda-graph, and with bf16 GEMMs: each follows the CPU's curve, with validation") {
+TEST_CASE("train --device cuda --cuda-graph, with bf16 GEMMs, with train.cuda_conv tune: each follows the CPU's curve") {
   LP_SKIP_WITHOUT_GPU();
   const fs::path d = small_training_set("lowpass_test_cuda_graph_train", 96, 120, 8);
+  std::string conv = "default";
   auto cfg_for = [&](const std::string& device, bool graph, bool bf16) {
     json user = {{"model", {{"type", "binary"}, {"input_length", 120}, {"conv_depths", {8, 8}},
                             {"conv_filter_sizes", {9, 5}}, {"max_pool_size", 8}, {"fc_sizes", {8}}}},
                  {"data", {{"train", (d / "train.npz").string()}, {"valid", (d / "train.npz").string()}}},
                  {"train", {{"batch_size", 16}, {"epochs", 2}, {"seed", 3}, {"threads", 2}, {"progress", false},
-                            {"early_stopping", false}, {"device", device}, {"cuda_graph", graph}, {"bf16", bf16}}},
+                            {"early_stopping", false}, {"device", device}, {"cuda_graph", graph}, {"bf16", bf16},
+                            {"cuda_conv", device == "cpu" ? std::string("default") : conv}}},
                  {"prior", {{"freq_limit", 20}, {"attribution_mode", "eval"}}}};
     return resolve_config(user, "cuda_graph.json", d.string());
   };
@@ -530,11 +533,22 @@ TEST_CASE("train --device cuda --cuda-graph, and with bf16 GEMMs: each follows t
   const auto lc = lines(d / "cpu" / "metrics.jsonl");
   REQUIRE(lc.size() == 2);
   // The graph step differs from the CPU by float32 round-off (Adam amplifies it over the epoch); bf16 GEMMs by
-  // bfloat16 round-off of the products, stated at 5e-2.
-  for (const char* run : {"graph", "bf16"}) {
+  // bfloat16 round-off of the products, stated at 5e-2. "tune": the graph step with every conv shape timed on its
+  // first (eager) step; the choices land in DIR/conv_tune.txt.
+  for (const char* run : {"graph", "bf16", "tune"}) {
     const bool bf16 = std::string(run) == "bf16";
+    conv = std::string(run) == "tune" ? "tune" : "default";
     to.out_dir = (d / run).string();
     TrainResult rg = train_model(cfg_for("cuda", !bf16, bf16), to);
+    if (conv == "tune") {
+      std::ifstream f(d / run / "conv_tune.txt");
+      std::stringstream ss;
+      ss << f.rdbuf();
+      CHECK(ss.str().find("forward B ") != std::string::npos);
+      CHECK(ss.str().find("weight-grad") != std::string::npos);
+    } else {
+      CHECK(!fs::exists(d / run / "conv_tune.txt"));
+    }
     CHECK(rg.epochs == 2);
     const auto lg = lines(d / run / "metrics.jsonl");
     REQUIRE(lg.size() == 2);

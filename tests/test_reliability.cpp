@@ -531,17 +531,21 @@ TEST_CASE("limits: a batch that cannot fit in memory is refused before training 
   CHECK(std::chrono::duration<double>(Clock::now() - t0).count() < 60);  // refused up front, not after trying
 }
 
-TEST_CASE("train --tf32/--bf16: both together, or either without a GPU device, are refused with the reason") {
+TEST_CASE("train --tf32/--bf16/--cuda-conv: both math flags, either without a GPU device, a bad or CPU conv backend are refused with the reason") {
   REQUIRE(fs::exists(lowpass_bin()));
   TempDir d;
   const std::string cfg = crash_setup(d);
   struct Case { std::vector<std::string> flags; std::vector<const char*> frags; };
   for (const Case& c : {Case{{"--tf32", "--bf16"}, {"--tf32 and --bf16", "choose one"}},
                         Case{{"--bf16"}, {"config.json", "'train.bf16' needs train.device cuda"}},
-                        Case{{"--tf32"}, {"config.json", "'train.tf32' needs train.device cuda"}}}) {
+                        Case{{"--tf32"}, {"config.json", "'train.tf32' needs train.device cuda"}},
+                        Case{{"--cuda-conv", "fft"},
+                             {"--cuda-conv", "unknown CUDA convolution backend 'fft'", "auto, direct, tiled"}},
+                        Case{{"--cuda-conv", "tune"},
+                             {"config.json", "'train.cuda_conv' is \"tune\", which needs train.device cuda"}}}) {
     std::vector<std::string> args = {"train", "--config", cfg, "--out", d / "run", "--quiet"};
     args.insert(args.end(), c.flags.begin(), c.flags.end());
-    const std::string log_path = d / ("math" + std::to_string(c.flags.size()) + c.flags[0] + ".log");
+    const std::string log_path = d / ("math" + std::to_string(c.flags.size()) + c.flags.back() + ".log");
     const int rc = wait_exit(spawn(args, log_path));
     const std::string log = slurp(log_path);
     INFO(c.flags[0], " (", c.flags.size(), " flags): ", log);

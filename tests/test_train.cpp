@@ -416,6 +416,12 @@ TEST_CASE("errors: NaN loss names the step, data geometry and missing files are 
     CHECK(has(em, std::string("'train.") + key + "' needs train.device cuda"));
     CHECK(has(em, "math.json"));
   }
+  json conv = user;  // a CUDA conv backend on the CPU: refused, naming the key
+  conv["train"]["cuda_conv"] = "tune";
+  to.out_dir = (d / "conv").string();
+  auto ec = error_of([&] { train_model(resolve_config(conv, "conv.json", "/"), to); });
+  CHECK(has(ec, "'train.cuda_conv' is \"tune\", which needs train.device cuda"));
+  CHECK(has(ec, "conv.json"));
   json both = user;
   both["train"]["tf32"] = true, both["train"]["bf16"] = true;
   to.out_dir = (d / "both").string();

@@ -4,6 +4,7 @@
 #include <iostream>
 #include <memory>
 
+#include "kernels/cuda/conv_backend.h"
 #include "models/train/config.h"
 #include "models/train/trainer.h"
 #include "tools/commands.h"
@@ -26,6 +27,7 @@ struct TrainArgs {
   std::string device;
   bool tf32 = false, bf16 = false;
   bool cuda_graph = false;
+  std::string cuda_conv;
 };
 }  // namespace
 
@@ -43,10 +45,14 @@ CommandRun add_train_command(CLI::App& app) {
   sub->add_flag("--bf16", a->bf16, "CUDA: float32 GEMMs on bfloat16 tensor cores (overrides train.bf16)");
   sub->add_flag("--cuda-graph", a->cuda_graph,
                 "Capture the training step as a CUDA graph and replay it (overrides train.cuda_graph; docs/cuda.md)");
+  sub->add_option("--cuda-conv", a->cuda_conv,
+                  "CUDA conv backend: auto, direct, tiled, im2col, cudnn or tune (overrides train.cuda_conv and "
+                  "LOWPASS_CUDA_CONV; docs/cuda.md)");
   sub->add_flag("--skip-nonfinite", a->skip_nonfinite,
                 "Skip (and count) batches with a non-finite loss or gradient instead of stopping");
   return [a]() {
     LP_CHECK(!(a->tf32 && a->bf16), "--tf32 and --bf16 were both given; choose one");
+    if (!a->cuda_conv.empty()) (void)cuda::parse_conv_backend(a->cuda_conv, "--cuda-conv");  // before any file
     TrainConfig cfg = load_config(a->config);
     if (a->threads >= 0) cfg.train.threads = a->threads, cfg.resolved["train"]["threads"] = a->threads;
     if (!a->device.empty()) {
@@ -59,6 +65,9 @@ CommandRun add_train_command(CLI::App& app) {
       cfg.resolved["train"]["tf32"] = a->tf32, cfg.resolved["train"]["bf16"] = a->bf16;
     }
     if (a->cuda_graph) cfg.train.cuda_graph = true, cfg.resolved["train"]["cuda_graph"] = true;
+    if (!a->cuda_conv.empty()) {
+      cfg.train.cuda_conv = a->cuda_conv, cfg.resolved["train"]["cuda_conv"] = a->cuda_conv;
+    }
     TrainOptions o;
     o.out_dir = a->out;
     o.init_weights = a->init_weights;

@@ -52,7 +52,8 @@ json default_config(const std::string& type) {
                 {"device", t.device},
                 {"tf32", t.tf32},
                 {"bf16", t.bf16},
-                {"cuda_graph", t.cuda_graph}};
+                {"cuda_graph", t.cuda_graph},
+                {"cuda_conv", t.cuda_conv}};
   c["prior"] = {{"type", "fourier"},
                 {"weight", bin ? 1.0 : 50.0},
                 {"freq_limit", bin ? 150 : 200},
@@ -235,6 +236,7 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
   s.tf32 = boolean(t, "tf32", "train", src);
   s.bf16 = boolean(t, "bf16", "train", src);
   s.cuda_graph = boolean(t, "cuda_graph", "train", src);
+  s.cuda_conv = choice(t, "cuda_conv", "train", src, {"default", "auto", "direct", "tiled", "im2col", "cudnn", "tune"});
 
   json& p = c["prior"];
   PriorConfig& pr = cfg.prior;

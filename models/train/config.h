@@ -39,6 +39,9 @@ struct TrainSettings {
   // The fixed-form step (models/train/graph_step.h): on a GPU captured once as a CUDA graph and replayed; on the CPU
   // the same fixed form, eagerly. Same losses as the ordinary step up to the order of sums.
   bool cuda_graph = false;
+  // CUDA conv backend (kernels/cuda/conv_backend.h): "default" = LOWPASS_CUDA_CONV, `auto` when unset; or auto,
+  // direct, tiled, im2col, cudnn, tune. Under tune the choices are written to DIR/conv_tune.txt at the end.
+  std::string cuda_conv = "default";
 };
 
 // ---- genome-file and FASTA-sequence data (data.genome / data.sequences; docs/config.md) ----

@@ -12,6 +12,7 @@
 
 #include "engine/checkpoint.h"
 #include "kernels/cuda/conv_backend.h"
+#include "kernels/cuda/conv_tune.h"
 #include "kernels/cuda/runtime.h"
 #include "engine/autograd.h"
 #include "engine/error.h"
@@ -49,7 +50,8 @@ NamedTensors deep_copy(const NamedTensors& v) {
 // Keys that may differ between the original run and a --resume (they do not change the trajectory
 // except epochs/max_steps, which only move the end point).
 json comparable(json c) {
-  for (const char* k : {"epochs", "max_steps", "progress", "seed", "threads", "device", "tf32", "bf16", "cuda_graph"})
+  for (const char* k :
+       {"epochs", "max_steps", "progress", "seed", "threads", "device", "tf32", "bf16", "cuda_graph", "cuda_conv"})
     c["train"].erase(k);
   return c;
 }
@@ -143,6 +145,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
              " but no GPU is usable: ", cuda::unavailable_reason());
     model->to(dev);
     cuda::set_gemm_math(ctx, dev.index, math);
+    if (t.cuda_conv != "default")
+      cuda::set_conv_backend(ctx, dev.index, cuda::parse_conv_backend(t.cuda_conv, "train.cuda_conv"));
     if (!opt.quiet) {  // which conv path runs (LOWPASS_CUDA_CONV, docs/cuda.md), cuDNN's run-time version with it
       const cuda::ConvBackend cb = cuda::conv_backend(ctx, dev.index);
       const std::string conv = std::string(cuda::conv_backend_name(cb)) +
@@ -154,6 +158,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   } else {
     LP_CHECK(math == cuda::GemmMath::Float32, cfg.source, ": 'train.", cuda::gemm_math_name(math),
              "' needs train.device cuda");
+    LP_CHECK(t.cuda_conv == "default", cfg.source, ": 'train.cuda_conv' is \"", t.cuda_conv,
+             "\", which needs train.device cuda (\"default\" on the CPU)");
   }
   // Data: npz arrays, genome files or FASTA sequences (models/train/datasets.h), checked against the model.
   DataSources data = make_datasets(cfg);
@@ -399,6 +405,11 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   res.last_checkpoint = res_last_ck;
   res.best_epoch = st.best_epoch;
   res.best_value = st.best_value;
+  // Under the `tune` conv backend: the route each conv shape ran on, with every route's time (docs/cuda.md).
+  if (dev.is_cuda() && cuda::conv_backend(ctx, dev.index) == cuda::ConvBackend::Tune) {
+    const std::string rep = cuda::conv_tune_report();
+    safetensors::write_file_atomic((dir / "conv_tune.txt").string(), std::vector<uint8_t>(rep.begin(), rep.end()));
+  }
   if (data.test && res.stop_reason != "max_steps" && res.stop_reason != "signal") {
     model->load_state_dict(to_map(best_sd), true);
     EvalResult te = evaluate_source(*model, *data.test, cfg.prior, t.counts_loss_weight, ctx, data.test_name,
