@@ -66,7 +66,7 @@ TEST_CASE("conv tune: the fastest candidate that ran and agrees wins, ties to th
 
   std::set<std::string> names;
   for (ConvRoute r : cuda::kConvRoutes) names.insert(cuda::conv_route_name(r));
-  CHECK(names == std::set<std::string>{"im2col", "direct", "tiled", "tiled-pipelined", "narrow", "cudnn"});
+  CHECK(names == std::set<std::string>{"im2col", "direct", "tiled", "tiled-pipelined", "narrow", "taps", "cudnn"});
   CHECK(cuda::kConvRoutes[0] == ConvRoute::Im2col);  // the reference: takes every shape
 }
 

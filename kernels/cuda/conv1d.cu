@@ -522,6 +522,7 @@ void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tenso
           case ConvRoute::Tiled: return cuda::conv1d_corr_tiled(x, w, bias, y, g, false);
           case ConvRoute::TiledPipelined: return cuda::conv1d_corr_tiled(x, w, bias, y, g, true);
           case ConvRoute::Narrow: return cuda::conv1d_corr_narrow(x, w, bias, y, g);
+          case ConvRoute::Taps: return cuda::conv1d_corr_taps(x, w, bias, y, g);
           case ConvRoute::Cudnn: return cuda::conv1d_fwd_cudnn(x, w, bias, y, o);
         }
         return false;
@@ -559,6 +560,7 @@ void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const 
           case ConvRoute::Tiled: return cuda::conv1d_corr_tiled(dy, wt, none, dx, g, false);
           case ConvRoute::TiledPipelined: return cuda::conv1d_corr_tiled(dy, wt, none, dx, g, true);
           case ConvRoute::Narrow: return cuda::conv1d_corr_narrow(dy, wt, none, dx, g);
+          case ConvRoute::Taps: return cuda::conv1d_corr_taps(dy, wt, none, dx, g);
           case ConvRoute::Cudnn: return cuda::conv1d_bwd_input_cudnn(dy, w, dx, o);
         }
         return false;
@@ -579,6 +581,7 @@ void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const
           case ConvRoute::Tiled: return cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, false);
           case ConvRoute::TiledPipelined: return cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, true);
           case ConvRoute::Narrow: return cuda::conv1d_corr_wgrad_narrow(x, dy, dw, g);
+          case ConvRoute::Taps: return false;  // forward and input grad only
           case ConvRoute::Cudnn: return cuda::conv1d_bwd_weight_cudnn(x, dy, dw, o);
         }
         return false;

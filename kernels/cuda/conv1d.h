@@ -51,6 +51,10 @@ bool conv1d_corr_narrow(const Tensor& x, const Tensor& w, const Tensor& bias, Te
 // the problem (more outputs, K over the column block, tiles over 40 KiB).
 bool conv1d_corr_wgrad_narrow(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 
+// The correlation as one cuBLAS GEMM per (group, tap) on shifted views of x, without im2col (kernels/cuda/conv_taps.h;
+// a `tune` candidate, not yet run on a GPU). False, having written nothing, when cuBLAS's int sizes do not fit.
+bool conv1d_corr_taps(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
+
 // conv1d in the ops' terms (engine/ops.h Conv1dOpts), as cpu::conv1d_*_cpu: the forward and the weight
 // grad take the one-hot path when x has <= 16 channels, groups 1 and is one-hot.
 void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o);

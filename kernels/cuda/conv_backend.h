@@ -13,7 +13,7 @@
 // - `im2col`: im2col + cuBLAS alone, with the one-hot gather for a DNA first layer (the first default);
 // - `cudnn`: cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu);
 // - `tune`: each shape timed on its first use on every route that takes it (im2col, direct, tiled, tiled-pipelined,
-//   narrow, cudnn), each checked against im2col's output, and the fastest kept for the process
+//   narrow, taps, cudnn), each checked against im2col's output, and the fastest kept for the process
 //   (kernels/cuda/conv_tune.h; as PyTorch's cudnn.benchmark). Inside a CUDA-graph capture a shape not yet timed
 //   runs as under `auto`.
 // Chosen per Context with cuda::set_conv_backend, or for every Context by

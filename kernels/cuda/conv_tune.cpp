@@ -17,6 +17,7 @@ const char* conv_route_name(ConvRoute r) {
     case ConvRoute::Tiled: return "tiled";
     case ConvRoute::TiledPipelined: return "tiled-pipelined";
     case ConvRoute::Narrow: return "narrow";
+    case ConvRoute::Taps: return "taps";
     case ConvRoute::Cudnn: return "cudnn";
     case ConvRoute::Im2col: break;
   }

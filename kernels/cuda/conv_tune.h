@@ -14,10 +14,13 @@ namespace lowpass::cuda {
 
 // A route: one implementation of a correlation. Candidates are tried in this order: a tie goes to the earlier one,
 // and the first that runs (im2col + cuBLAS, which takes every shape) is the reference the others must match.
-enum class ConvRoute { Im2col, Direct, Tiled, TiledPipelined, Narrow, Cudnn };
-inline constexpr ConvRoute kConvRoutes[] = {ConvRoute::Im2col, ConvRoute::Direct, ConvRoute::Tiled,
-                                            ConvRoute::TiledPipelined, ConvRoute::Narrow, ConvRoute::Cudnn};
-const char* conv_route_name(ConvRoute r);  // "im2col", "direct", "tiled", "tiled-pipelined", "narrow", "cudnn"
+// Taps (kernels/cuda/conv_taps.h) serves the forward and the input grad only.
+enum class ConvRoute { Im2col, Direct, Tiled, TiledPipelined, Narrow, Taps, Cudnn };
+inline constexpr ConvRoute kConvRoutes[] = {ConvRoute::Im2col,         ConvRoute::Direct, ConvRoute::Tiled,
+                                            ConvRoute::TiledPipelined, ConvRoute::Narrow, ConvRoute::Taps,
+                                            ConvRoute::Cudnn};
+// "im2col", "direct", "tiled", "tiled-pipelined", "narrow", "taps", "cudnn"
+const char* conv_route_name(ConvRoute r);
 
 enum class ConvDir { Fwd, BwdInput, BwdWeight };
 const char* conv_dir_name(ConvDir d);  // "forward", "input-grad", "weight-grad"

@@ -1,0 +1,58 @@
+// The "taps" route of the CUDA correlation (kernels/cuda/conv_taps.h): the weights laid out per tap, y set to the
+// bias, then one cuBLAS strided-batched GEMM per (group, tap) on shifted views of x. A `tune` candidate (not yet run
+// on a GPU). Test: tests/test_cuda_taps.cpp (the plan on the host), build-cuda/tests/lowpass_tests -ts=cuda (GPU).
+#include "kernels/cuda/conv1d.h"
+#include "kernels/cuda/conv_taps.h"
+#include "kernels/cuda/cuda_state.h"
+#include "kernels/cuda/device_buffer.h"
+#include "kernels/cuda/gemm.h"
+
+namespace lowpass::cuda {
+namespace {
+constexpr int kThreads = 256;
+
+template <typename T>
+__global__ void taps_weights_kernel(const T* __restrict__ w, T* __restrict__ wp, int64_t n, const CorrGeom g) {
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x)
+    wp[e] = w[taps_weight_source(g, e)];
+}
+
+// y[b, go, t] = bias[go] (0 without a bias): rows along grid y, positions along x.
+template <typename T>
+__global__ void taps_init_kernel(T* __restrict__ y, const T* __restrict__ bias, int64_t rows, int64_t GO,
+                                 int64_t Lout) {
+  for (int64_t r = blockIdx.y; r < rows; r += gridDim.y) {
+    const T v = bias ? bias[r % GO] : T(0);
+    T* row = y + r * Lout;
+    for (int64_t t = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; t < Lout;
+         t += static_cast<int64_t>(gridDim.x) * blockDim.x)
+      row[t] = v;
+  }
+}
+}  // namespace
+
+bool conv1d_corr_taps(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
+  if (!taps_fit(g)) return false;
+  const CudaState& st = state_of(x);
+  const int dev = x.device().index;
+  const std::vector<TapGemm> plan = taps_plan(g);
+  dispatch_dtype(x.dtype(), [&]<typename T>() {
+    const int64_t nw = g.G * g.K * g.O * g.C, rows = g.B * g.G * g.O;
+    DeviceBuffer<T> wp(static_cast<size_t>(nw), dev);
+    taps_weights_kernel<T><<<grid_1d(st, nw, kThreads), kThreads, 0, st.stream>>>(w.data<T>(), wp.get(), nw, g);
+    LP_CUDA_LAUNCH_CHECK();
+    const dim3 grid(static_cast<unsigned>(std::clamp<int64_t>((g.Lout + 4 * kThreads - 1) / (4 * kThreads), 1, 1024)),
+                    static_cast<unsigned>(std::clamp<int64_t>(rows, 1, 65535)));
+    taps_init_kernel<T><<<grid, kThreads, 0, st.stream>>>(y.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+                                                          rows, g.G * g.O, g.Lout);
+    LP_CUDA_LAUNCH_CHECK();
+    for (const TapGemm& e : plan)  // y_b[t0.., go] (m × O) += x_b shifted (m × C) · wp_{gi,k} (C × O)
+      gemm_strided_batched<T>(st, false, false, e.m, g.O, g.C, x.data<T>() + e.a_off, g.Lin, g.G * g.C * g.Lin,
+                              wp.get() + e.b_off, g.C, 0, T(1), y.data<T>() + e.c_off, g.Lout, g.G * g.O * g.Lout,
+                              g.B);
+  });
+  return true;
+}
+
+}  // namespace lowpass::cuda
