@@ -22,15 +22,18 @@ using namespace lowpass::test;
 
 namespace {
 
-// C_i = A_i·B_i + C_i (column-major, no transposes) for i < batch: A (m × k, lda), B (k × n, ldb), C (m × n, ldc).
-void gemm_ref(int64_t m, int64_t n, int64_t k, const double* A, int64_t lda, int64_t sA, const double* B,
-              int64_t ldb, int64_t sB, double* C, int64_t ldc, int64_t sC, int64_t batch) {
+// C_i = op(A_i)·B_i + beta·C_i (column-major) for i < batch: op(A) m × k (ta: A stored k × m, lda), B (k × n, ldb),
+// C (m × n, ldc); cuBLAS's convention.
+void gemm_ref(bool ta, int64_t m, int64_t n, int64_t k, const double* A, int64_t lda, int64_t sA, const double* B,
+              int64_t ldb, int64_t sB, double beta, double* C, int64_t ldc, int64_t sC, int64_t batch) {
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t j = 0; j < n; ++j)
       for (int64_t i = 0; i < m; ++i) {
         double acc = 0;
-        for (int64_t l = 0; l < k; ++l) acc += A[b * sA + i + l * lda] * B[b * sB + l + j * ldb];
-        C[b * sC + i + j * ldc] += acc;
+        for (int64_t l = 0; l < k; ++l)
+          acc += A[b * sA + (ta ? l + i * lda : i + l * lda)] * B[b * sB + l + j * ldb];
+        double& c = C[b * sC + i + j * ldc];
+        c = (beta == 0 ? 0.0 : beta * c) + acc;  // beta 0: C is not read (cuBLAS)
       }
 }
 
@@ -71,11 +74,19 @@ void check(const cpu::CorrGeom& g, uint32_t seed, bool bias) {
   for (const cuda::TapGemm& e : plan) {
     REQUIRE(e.m >= 1);
     REQUIRE(e.t0 + e.m <= g.Lout);
-    gemm_ref(e.m, g.O, g.C, x.data() + e.a_off, g.Lin, g.G * g.C * g.Lin, wp.data() + e.b_off, g.C, 0,
+    gemm_ref(false, e.m, g.O, g.C, x.data() + e.a_off, g.Lin, g.G * g.C * g.Lin, wp.data() + e.b_off, g.C, 0, 1.0,
              y.data() + e.c_off, g.Lout, g.G * g.O * g.Lout, g.B);
   }
-  double worst = 0;
-  for (size_t i = 0; i < ref.size(); ++i) worst = std::max(worst, std::fabs(y[i] - ref[i]));
+  // NaN-aware maxima: a NaN difference (an entry read but never written) makes the worst NaN, and the check fail
+  auto worst_of = [](const std::vector<double>& a, const std::vector<double>& b) {
+    double worst = 0;
+    for (size_t i = 0; i < a.size(); ++i) {
+      const double d = std::fabs(a[i] - b[i]);
+      if (!(d <= worst)) worst = d;
+    }
+    return worst;
+  };
+  const double worst = worst_of(y, ref);
   CHECK(worst <= 1e-12);
   // every tap with a position inside x is in the plan, once
   int64_t taps = 0;
@@ -84,12 +95,45 @@ void check(const cpu::CorrGeom& g, uint32_t seed, bool bias) {
     taps += std::min(g.Lout, g.Lin - s) > std::max<int64_t>(0, -s);
   }
   CHECK(static_cast<int64_t>(plan.size()) == taps * g.G);
+
+  // Weight grad: per-item GEMMs per planned tap into part (NaN-poisoned: what they leave unwritten must not be read),
+  // then the in-order sum over the batch, against the definition.
+  std::vector<double> dy(ref.size());
+  for (double& e : dy) e = U(rng);
+  std::vector<double> dw_ref(w.size(), 0.0);
+  for (int64_t b = 0; b < g.B; ++b)
+    for (int64_t gi = 0; gi < g.G; ++gi)
+      for (int64_t o = 0; o < g.O; ++o)
+        for (int64_t c = 0; c < g.C; ++c)
+          for (int64_t k = 0; k < g.K; ++k)
+            for (int64_t t = 0; t < g.Lout; ++t) {
+              const int64_t src = t + k * g.d - g.p;
+              if (src < 0 || src >= g.Lin) continue;
+              dw_ref[static_cast<size_t>(((gi * g.O + o) * g.C + c) * g.K + k)] +=
+                  dy[static_cast<size_t>(((b * g.G + gi) * g.O + o) * g.Lout + t)] *
+                  x[static_cast<size_t>(((b * g.G + gi) * g.C + c) * g.Lin + src)];
+            }
+  const int64_t n = g.G * g.O * g.C * g.K;
+  std::vector<double> part(static_cast<size_t>(g.B * n), std::nan(""));
+  for (const cuda::TapGemm& e : plan)
+    gemm_ref(true, g.C, g.O, e.m, x.data() + e.a_off, g.Lin, g.G * g.C * g.Lin, dy.data() + e.c_off, g.Lout,
+             g.G * g.O * g.Lout, 0.0, part.data() + (e.gi * g.K + e.k) * g.O * g.C, g.C, n, g.B);
+  std::vector<double> dw(w.size());
+  for (int64_t e = 0; e < n; ++e) {  // taps_wgrad_sum_kernel's body
+    double v = 0;
+    if (cuda::taps_reaches(g, e % g.K)) {
+      const int64_t j = cuda::taps_part_index(g, e);
+      for (int64_t b = 0; b < g.B; ++b) v += part[static_cast<size_t>(b * n + j)];
+    }
+    dw[static_cast<size_t>(e)] = v;
+  }
+  CHECK(worst_of(dw, dw_ref) <= 1e-12);
 }
 
 }  // namespace
 
 TEST_SUITE("cuda") {
-TEST_CASE("taps conv1d route: the per-tap GEMM plan and weight layout equal the correlation (host)") {
+TEST_CASE("taps conv1d route: the per-tap GEMM plan, weight layout and batch sum equal the correlation and its weight grad (host)") {
   using G = cpu::CorrGeom;
   uint32_t seed = 1;
   for (bool bias : {true, false}) {
@@ -107,7 +151,7 @@ TEST_CASE("taps conv1d route: the per-tap GEMM plan and weight layout equal the 
 }
 
 #ifdef LOWPASS_HAVE_CUDA
-TEST_CASE("taps conv1d route on the GPU matches the CPU correlation (float32 1e-5, float64 1e-12)") {
+TEST_CASE("taps conv1d route on the GPU matches the CPU correlation and weight grad (float32 1e-5, float64 1e-12)") {
   LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 73);
   using G = cpu::CorrGeom;
@@ -128,6 +172,13 @@ TEST_CASE("taps conv1d route on the GPU matches the CPU correlation (float32 1e-
         CHECK(rel(y, ref) <= (t == DType::F32 ? 1e-5 : 1e-12));
         CHECK(canaries_intact(y));
       }
+      Tensor dy = Tensor::uniform(ctx, {g.B, g.G * g.O, g.Lout}, -1, 1, t);
+      Tensor dw_ref = Tensor::empty(ctx, w.shape(), t);
+      cpu::conv1d_corr_wgrad(x, dy, dw_ref, g);
+      Tensor dw = gpu_out(ctx, w.shape(), t);
+      REQUIRE(cuda::conv1d_corr_wgrad_taps(x.to(kGpu), dy.to(kGpu), dw, g));
+      CHECK(rel(dw, dw_ref) <= (t == DType::F32 ? 1e-5 : 1e-12));
+      CHECK(canaries_intact(dw));
     }
 }
 #endif

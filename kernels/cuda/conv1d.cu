@@ -581,7 +581,7 @@ void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const
           case ConvRoute::Tiled: return cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, false);
           case ConvRoute::TiledPipelined: return cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, true);
           case ConvRoute::Narrow: return cuda::conv1d_corr_wgrad_narrow(x, dy, dw, g);
-          case ConvRoute::Taps: return false;  // forward and input grad only
+          case ConvRoute::Taps: return cuda::conv1d_corr_wgrad_taps(x, dy, dw, g);
           case ConvRoute::Cudnn: return cuda::conv1d_bwd_weight_cudnn(x, dy, dw, o);
         }
         return false;

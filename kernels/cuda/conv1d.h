@@ -54,6 +54,9 @@ bool conv1d_corr_wgrad_narrow(const Tensor& x, const Tensor& dy, Tensor& dw, con
 // The correlation as one cuBLAS GEMM per (group, tap) on shifted views of x, without im2col (kernels/cuda/conv_taps.h;
 // a `tune` candidate, not yet run on a GPU). False, having written nothing, when cuBLAS's int sizes do not fit.
 bool conv1d_corr_taps(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
+// dw = Σ dy ⊗ x by the same plan: per-item GEMMs per (group, tap) into a workspace of B·G·K·O·C values, then the batch
+// items added in order in double (deterministic).
+bool conv1d_corr_wgrad_taps(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 
 // conv1d in the ops' terms (engine/ops.h Conv1dOpts), as cpu::conv1d_*_cpu: the forward and the weight
 // grad take the one-hot path when x has <= 16 channels, groups 1 and is one-hot.

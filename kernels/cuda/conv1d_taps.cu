@@ -30,7 +30,40 @@ __global__ void taps_init_kernel(T* __restrict__ y, const T* __restrict__ bias, 
       row[t] = v;
   }
 }
+// dw[e] = Σ_b part[b·n + taps_part_index(e)] in double, in batch order; 0 for a tap that reaches no position.
+template <typename T>
+__global__ void taps_wgrad_sum_kernel(const T* __restrict__ part, T* __restrict__ dw, int64_t n, const CorrGeom g) {
+  for (int64_t e = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; e < n;
+       e += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    double v = 0;
+    if (taps_reaches(g, e % g.K)) {
+      const int64_t j = taps_part_index(g, e);
+      for (int64_t b = 0; b < g.B; ++b) v += static_cast<double>(part[b * n + j]);
+    }
+    dw[e] = static_cast<T>(v);
+  }
+}
 }  // namespace
+
+bool conv1d_corr_wgrad_taps(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
+  if (!taps_fit(g)) return false;
+  const CudaState& st = state_of(x);
+  // the per-item workspace within the im2col path's budget (binary's K 15 layer at batch 256: 63 MB)
+  if (g.B * g.G * g.O * g.C * g.K * static_cast<int64_t>(dtype_size(x.dtype())) > st.conv_workspace_bytes) return false;
+  const int dev = x.device().index;
+  const int64_t n = g.G * g.O * g.C * g.K;
+  const std::vector<TapGemm> plan = taps_plan(g);
+  dispatch_dtype(x.dtype(), [&]<typename T>() {
+    DeviceBuffer<T> part(static_cast<size_t>(g.B * n), dev);
+    for (const TapGemm& e : plan)  // part_{b,gi,k} (C × O) = (x_b shifted)ᵀ (C × m) · dy_b (m × O)
+      gemm_strided_batched<T>(st, true, false, g.C, g.O, e.m, x.data<T>() + e.a_off, g.Lin, g.G * g.C * g.Lin,
+                              dy.data<T>() + e.c_off, g.Lout, g.G * g.O * g.Lout, T(0),
+                              part.get() + (e.gi * g.K + e.k) * g.O * g.C, g.C, n, g.B);
+    taps_wgrad_sum_kernel<T><<<grid_1d(st, n, kThreads), kThreads, 0, st.stream>>>(part.get(), dw.data<T>(), n, g);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+  return true;
+}
 
 bool conv1d_corr_taps(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
   if (!taps_fit(g)) return false;

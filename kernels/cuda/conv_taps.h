@@ -9,7 +9,8 @@
 // batched over b. wp is w laid out (G, K, O, C) once per call; y starts as the bias (or 0). For the short-kernel wide
 // layers (BPNet's K 3 trunk, where im2col writes and reads a C·K-row matrix per position) it trades the column
 // matrix for K GEMMs with a reduction of C each. It serves the forward and, through the flipped-transposed weights
-// conv1d.cu builds, the input grad.
+// conv1d.cu builds, the input grad; the weight grad (below) runs the same plan with per-item GEMMs and an in-order
+// sum over the batch.
 // The plan (the GEMMs' offsets and sizes) and the weight layout are plain functions, so the host test
 // (tests/test_cuda_taps.cpp) runs the plan with a reference GEMM against the CPU conv.
 #pragma once
@@ -54,6 +55,25 @@ LP_DIRECT_HD inline int64_t taps_weight_source(const cpu::CorrGeom& g, int64_t e
   const int64_t o = r % g.O, r2 = r / g.O;
   const int64_t k = r2 % g.K, gi = r2 / g.K;
   return ((gi * g.O + o) * g.C + c) * g.K + k;
+}
+
+// ---- Weight grad: dw[gi·O + o, c, k] = Σ_b Σ_t dy[b, gi·O + o, t]·x[b, gi·C + c, t + k·d − p] ----
+// Per planned (group, tap), one strided-batched GEMM writes each batch item's term (column-major C × O, ldc = C)
+//   part[((b·G + gi)·K + k)·O·C + o·C + c] = Σ_{t in [t0, t0 + m)} x[b, gi·C + c, t + s]·dy[b, gi·O + o, t]
+// (A = x_b shifted, m × C with lda = Lin, transposed; B = dy_b, m × O with ldb = Lout; the reduction runs over the m
+// positions), then dw[e] = Σ_b part[b][e'] adds the batch items in order, in double (deterministic), writing 0 for
+// the taps that reach no position of x. part holds B·G·K·O·C values.
+LP_DIRECT_HD inline bool taps_reaches(const cpu::CorrGeom& g, int64_t k) {
+  const int64_t s = k * g.d - g.p;
+  const int64_t t0 = s < 0 ? -s : 0, t1 = g.Lout < g.Lin - s ? g.Lout : g.Lin - s;
+  return t1 > t0;
+}
+// Element e of dw (G·O, C, K): its index in one batch item's block of part, e' = ((gi·K + k)·O + o)·C + c.
+LP_DIRECT_HD inline int64_t taps_part_index(const cpu::CorrGeom& g, int64_t e) {
+  const int64_t k = e % g.K, r = e / g.K;
+  const int64_t c = r % g.C, r2 = r / g.C;
+  const int64_t o = r2 % g.O, gi = r2 / g.O;
+  return ((gi * g.K + k) * g.O + o) * g.C + c;
 }
 
 // Whether the route takes g: cuBLAS's sizes (m, n, k, leading dimensions) within int.

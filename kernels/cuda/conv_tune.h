@@ -14,7 +14,6 @@ namespace lowpass::cuda {
 
 // A route: one implementation of a correlation. Candidates are tried in this order: a tie goes to the earlier one,
 // and the first that runs (im2col + cuBLAS, which takes every shape) is the reference the others must match.
-// Taps (kernels/cuda/conv_taps.h) serves the forward and the input grad only.
 enum class ConvRoute { Im2col, Direct, Tiled, TiledPipelined, Narrow, Taps, Cudnn };
 inline constexpr ConvRoute kConvRoutes[] = {ConvRoute::Im2col,         ConvRoute::Direct, ConvRoute::Tiled,
                                             ConvRoute::TiledPipelined, ConvRoute::Narrow, ConvRoute::Taps,
