@@ -8,7 +8,7 @@
 # Usage: bash scripts/gpu_lease.sh [BUDGET_SECONDS=540] [STAGES="tests bench optim paths sanitize"]
 #   other stages: suite_direct, suite_cudnn, suite_im2col, suite_tiled (the whole CUDA suite per conv backend),
 #   suite_tune (the suite with every conv shape timed and routed by `tune`), conv_tune (bench_conv1d under `tune`:
-#   every route's time per layer shape and direction),
+#   every route's time per layer shape and direction), sanitize_tune (memcheck of the tune and taps cases),
 #   sanitize_direct, sanitize_tiled, sanitize_cudnn, memcheck (the kernel-level cases), racecheck_nn,
 #   cli (scripts/gpu_cli_check.sh), profile (ncu: kernel time per step by kernel name), profile_tiled (the same
 #   under LOWPASS_CUDA_CONV=tiled)
@@ -60,6 +60,10 @@ for s in $STAGES; do
   sanitize_tiled)
     stage memcheck_tiled 60 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tc='*tiled*'
     stage racecheck_tiled 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='*tiled*'
+    ;;
+  sanitize_tune)  # memcheck of the tune and taps cases: tune runs every route, the unverified ones included
+    stage memcheck_tune 90 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda \
+      -tc='*conv tune*,*taps*'
     ;;
   cli) TAIL_BYTES=8000 stage cli 120 bash scripts/gpu_cli_check.sh ;;  # train/predict/attribute --device cuda vs cpu
   profile|profile_tiled)
