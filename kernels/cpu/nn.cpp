@@ -8,6 +8,7 @@
 #include <limits>
 #include <vector>
 
+#include "kernels/cpu/bn2_coef.h"
 #include "kernels/cpu/parallel.h"
 
 namespace lowpass::cpu {
@@ -140,20 +141,6 @@ void bn_bwd_t(const Tensor& g, const Tensor& x, const Tensor& mean, const Tensor
 #pragma omp simd
     for (int64_t l = 0; l < L; ++l) d[l] = A * gr[l] + Bc * xr[l] + Cc;
   });
-}
-
-// Coefficients of the fused second-order rule (kernels/cpu/nn.h, batch_norm_bwd2) from the five channel sums
-// su = Σu, sg = Σg, sux = Σu·xc, sgx = Σg·xc, sug = Σu·g (xc = x − mean) over n values:
-//   dg = a1·u + b1·xc + c1,  dx = a2·u + g2·g + b2·xc + c2,  dgamma = s·n·(a − m·k),
-// with s = invstd, ū = su/n, ḡ = sg/n, k = s·sux/n, m = s·sgx/n, a = sug/n − ū·ḡ, γ = gamma (1 when undefined).
-struct Bn2Coef {
-  double a1, b1, c1, a2, g2, b2, c2, dgamma;
-};
-inline Bn2Coef bn2_coef(double su, double sg, double sux, double sgx, double sug, double n, double s, double gm) {
-  const double ub = su / n, gb = sg / n, k = s * sux / n, m = s * sgx / n, a = sug / n - ub * gb;
-  const double gs = gm * s, gs2 = gs * s;
-  return {gs, -gs2 * k, -gs * ub, -gs2 * m, -gs2 * k, gs2 * s * (3 * m * k - a), gs2 * (m * ub + k * gb),
-          s * n * (a - m * k)};
 }
 
 template <typename T>

@@ -5,6 +5,7 @@
 
 #include <algorithm>
 
+#include "kernels/cpu/bn2_coef.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/cuda_state.h"
@@ -190,8 +191,8 @@ __global__ void batch_norm_bwd2_part_kernel(const T* __restrict__ u, const T* __
   }
 }
 
-// Pass 2: one thread per channel adds its S partials in order and writes the coefficients coef[j·C + c] (the CPU's
-// bn2_coef, kernels/cpu/nn.cpp) and dgamma.
+// Pass 2: one thread per channel adds its S partials in order and writes the coefficients coef[j·C + c]
+// (bn2_coef, kernels/cpu/bn2_coef.h, as the CPU kernel) and dgamma.
 template <typename T>
 __global__ void batch_norm_bwd2_finish_kernel(const double* __restrict__ part, const T* __restrict__ invstd,
                                               const T* __restrict__ gamma, double* __restrict__ coef,
@@ -201,11 +202,9 @@ __global__ void batch_norm_bwd2_finish_kernel(const double* __restrict__ part, c
     double t[kBn2Sums] = {0, 0, 0, 0, 0};
     for (int64_t i = 0; i < S; ++i)
       for (int j = 0; j < kBn2Sums; ++j) t[j] += part[(c * S + i) * kBn2Sums + j];
-    const double n = static_cast<double>(B * L), s = invstd[c], gm = gamma ? static_cast<double>(gamma[c]) : 1.0;
-    const double ub = t[0] / n, gb = t[1] / n, k = s * t[2] / n, m = s * t[3] / n, a = t[4] / n - ub * gb;
-    const double gs = gm * s, gs2 = gs * s;
-    const double co[kBn2Coefs] = {gs,        -gs2 * k, -gs * ub, -gs2 * m, -gs2 * k, gs2 * s * (3 * m * k - a),
-                                  gs2 * (m * ub + k * gb), s * n * (a - m * k)};
+    const double gm = gamma ? static_cast<double>(gamma[c]) : 1.0;
+    const Bn2Coef k = bn2_coef(t[0], t[1], t[2], t[3], t[4], static_cast<double>(B * L), invstd[c], gm);
+    const double co[kBn2Coefs] = {k.a1, k.b1, k.c1, k.a2, k.g2, k.b2, k.c2, k.dgamma};
     for (int j = 0; j < kBn2Coefs; ++j) coef[j * C + c] = co[j];
     if (dgamma) dgamma[c] = static_cast<T>(co[7]);
   }
