@@ -68,13 +68,6 @@ __global__ void dy_group_major_kernel(const T* __restrict__ dy, T* __restrict__ 
   }
 }
 
-// A grid for `rows` rows of `len` elements: rows along y (at most 65535: the kernels loop), len along x with about
-// four elements per thread (a block per 256 elements would make ~150k tiny blocks for BPNet's trunk).
-dim3 rows_grid(int64_t rows, int64_t len, int threads) {
-  const int64_t bx = std::clamp<int64_t>((len + 4 * threads - 1) / (4 * threads), 1, 1024);
-  return dim3(static_cast<unsigned>(bx), static_cast<unsigned>(std::clamp<int64_t>(rows, 1, 65535)));
-}
-
 template <typename T, typename I>
 __global__ void add_bias_kernel(T* __restrict__ y, const T* __restrict__ bias, I total, I Cout, I Lout) {
   LP_GRID_STRIDE_I(I, e, total) y[e] += bias[(e / Lout) % Cout];
@@ -392,6 +385,21 @@ bool corr_routes(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y
 
 // ---- The `tune` backend (kernels/cuda/conv_tune.h) ----
 
+// One route of a correlation the forward and the input grad share (every route but cuDNN, whose calls differ); false
+// when it declines g.
+bool corr_route(ConvRoute r, const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
+  switch (r) {
+    case ConvRoute::Im2col: cuda::conv1d_corr(x, w, bias, y, g); return true;
+    case ConvRoute::Direct: return direct_geometry(g) && (cuda::conv1d_corr_direct(x, w, bias, y, g), true);
+    case ConvRoute::Tiled: return cuda::conv1d_corr_tiled(x, w, bias, y, g, false);
+    case ConvRoute::TiledPipelined: return cuda::conv1d_corr_tiled(x, w, bias, y, g, true);
+    case ConvRoute::Narrow: return cuda::conv1d_corr_narrow(x, w, bias, y, g);
+    case ConvRoute::Taps: return cuda::conv1d_corr_taps(x, w, bias, y, g);
+    case ConvRoute::Cudnn: break;
+  }
+  return false;
+}
+
 // out[0] += Σ (a − ref)², out[1] += Σ ref² in double (atomics: the order does not matter for a tolerance check).
 template <typename T>
 __global__ void diff_norms_kernel(const T* __restrict__ a, const T* __restrict__ ref, double* __restrict__ out,
@@ -516,16 +524,7 @@ void conv1d_fwd_cuda(const Tensor& x, const Tensor& w, const Tensor& bias, Tenso
   CorrGeom g = fwd_geom(x, w, o);
   if (state_of(x).conv_backend == ConvBackend::Tune &&
       tuned(x, tune_key(x, ConvDir::Fwd, g, bias.defined()), y, [&](ConvRoute r) {
-        switch (r) {
-          case ConvRoute::Im2col: cuda::conv1d_corr(x, w, bias, y, g); return true;
-          case ConvRoute::Direct: return direct_geometry(g) && (cuda::conv1d_corr_direct(x, w, bias, y, g), true);
-          case ConvRoute::Tiled: return cuda::conv1d_corr_tiled(x, w, bias, y, g, false);
-          case ConvRoute::TiledPipelined: return cuda::conv1d_corr_tiled(x, w, bias, y, g, true);
-          case ConvRoute::Narrow: return cuda::conv1d_corr_narrow(x, w, bias, y, g);
-          case ConvRoute::Taps: return cuda::conv1d_corr_taps(x, w, bias, y, g);
-          case ConvRoute::Cudnn: return cuda::conv1d_fwd_cudnn(x, w, bias, y, o);
-        }
-        return false;
+        return r == ConvRoute::Cudnn ? cuda::conv1d_fwd_cudnn(x, w, bias, y, o) : corr_route(r, x, w, bias, y, g);
       }))
     return;
   if (corr_routes(x, w, bias, y, g)) return;
@@ -553,17 +552,8 @@ void conv1d_bwd_input_cuda(const Tensor& dy, const Tensor& w, Tensor& dx, const 
   CorrGeom g{dy.size(0), G, O, C, dy.size(2), dx.size(2), K, o.dilation, o.dilation * (K - 1) - o.pad_left};
   if (state_of(dy).conv_backend == ConvBackend::Tune &&
       tuned(dy, tune_key(dy, ConvDir::BwdInput, g, false), dx, [&](ConvRoute r) {
-        const Tensor none;
-        switch (r) {
-          case ConvRoute::Im2col: cuda::conv1d_corr(dy, wt, none, dx, g); return true;
-          case ConvRoute::Direct: return direct_geometry(g) && (cuda::conv1d_corr_direct(dy, wt, none, dx, g), true);
-          case ConvRoute::Tiled: return cuda::conv1d_corr_tiled(dy, wt, none, dx, g, false);
-          case ConvRoute::TiledPipelined: return cuda::conv1d_corr_tiled(dy, wt, none, dx, g, true);
-          case ConvRoute::Narrow: return cuda::conv1d_corr_narrow(dy, wt, none, dx, g);
-          case ConvRoute::Taps: return cuda::conv1d_corr_taps(dy, wt, none, dx, g);
-          case ConvRoute::Cudnn: return cuda::conv1d_bwd_input_cudnn(dy, w, dx, o);
-        }
-        return false;
+        return r == ConvRoute::Cudnn ? cuda::conv1d_bwd_input_cudnn(dy, w, dx, o)
+                                     : corr_route(r, dy, wt, Tensor(), dx, g);
       }))
     return;
   if (corr_routes(dy, wt, Tensor(), dx, g)) return;

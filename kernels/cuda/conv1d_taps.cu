@@ -75,9 +75,7 @@ bool conv1d_corr_taps(const Tensor& x, const Tensor& w, const Tensor& bias, Tens
     DeviceBuffer<T> wp(static_cast<size_t>(nw), dev);
     taps_weights_kernel<T><<<grid_1d(st, nw, kThreads), kThreads, 0, st.stream>>>(w.data<T>(), wp.get(), nw, g);
     LP_CUDA_LAUNCH_CHECK();
-    const dim3 grid(static_cast<unsigned>(std::clamp<int64_t>((g.Lout + 4 * kThreads - 1) / (4 * kThreads), 1, 1024)),
-                    static_cast<unsigned>(std::clamp<int64_t>(rows, 1, 65535)));
-    taps_init_kernel<T><<<grid, kThreads, 0, st.stream>>>(y.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
+    taps_init_kernel<T><<<rows_grid(rows, g.Lout, kThreads), kThreads, 0, st.stream>>>(y.data<T>(), bias.defined() ? bias.data<T>() : nullptr,
                                                           rows, g.G * g.O, g.Lout);
     LP_CUDA_LAUNCH_CHECK();
     for (const TapGemm& e : plan)  // y_b[t0.., go] (m × O) += x_b shifted (m × C) · wp_{gi,k} (C × O)

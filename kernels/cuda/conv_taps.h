@@ -14,7 +14,6 @@
 // The plan (the GEMMs' offsets and sizes) and the weight layout are plain functions, so the host test
 // (tests/test_cuda_taps.cpp) runs the plan with a reference GEMM against the CPU conv.
 #pragma once
-#include <algorithm>
 #include <cstdint>
 #include <vector>
 
@@ -31,13 +30,20 @@ struct TapGemm {
   int64_t c_off = 0;      // offset of C (batch item 0) in y
 };
 
+// Tap k's output positions [t0, t1) whose source t + s (s = k·d − p) lies inside x; empty when t1 <= t0.
+LP_DIRECT_HD inline void taps_range(const cpu::CorrGeom& g, int64_t k, int64_t& s, int64_t& t0, int64_t& t1) {
+  s = k * g.d - g.p;
+  t0 = s < 0 ? -s : 0;
+  t1 = g.Lout < g.Lin - s ? g.Lout : g.Lin - s;
+}
+
 // The GEMMs of one correlation, taps with no position inside x left out.
 inline std::vector<TapGemm> taps_plan(const cpu::CorrGeom& g) {
   std::vector<TapGemm> plan;
   for (int64_t gi = 0; gi < g.G; ++gi)
     for (int64_t k = 0; k < g.K; ++k) {
-      const int64_t s = k * g.d - g.p;  // source of position t is t + s
-      const int64_t t0 = std::max<int64_t>(0, -s), t1 = std::min<int64_t>(g.Lout, g.Lin - s);
+      int64_t s, t0, t1;
+      taps_range(g, k, s, t0, t1);
       if (t1 <= t0) continue;
       TapGemm e;
       e.gi = gi, e.k = k, e.t0 = t0, e.m = t1 - t0;
@@ -64,8 +70,8 @@ LP_DIRECT_HD inline int64_t taps_weight_source(const cpu::CorrGeom& g, int64_t e
 // positions), then dw[e] = Σ_b part[b][e'] adds the batch items in order, in double (deterministic), writing 0 for
 // the taps that reach no position of x. part holds B·G·K·O·C values.
 LP_DIRECT_HD inline bool taps_reaches(const cpu::CorrGeom& g, int64_t k) {
-  const int64_t s = k * g.d - g.p;
-  const int64_t t0 = s < 0 ? -s : 0, t1 = g.Lout < g.Lin - s ? g.Lout : g.Lin - s;
+  int64_t s, t0, t1;
+  taps_range(g, k, s, t0, t1);
   return t1 > t0;
 }
 // Element e of dw (G·O, C, K): its index in one batch item's block of part, e' = ((gi·K + k)·O + o)·C + c.

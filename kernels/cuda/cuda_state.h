@@ -63,6 +63,9 @@ CudaState& state(Context& ctx, int device);
 CudaState& state_of(const Tensor& t);
 // Blocks for a grid-stride launch over n items: enough to fill the GPU, never more than needed.
 unsigned grid_1d(const CudaState& st, int64_t n, int threads);
+// A grid for `rows` rows of `len` elements: rows along y (at most 65535: the kernels loop), len along x with about
+// four elements per thread (a block per 256 elements would make ~150k tiny blocks for BPNet's trunk).
+dim3 rows_grid(int64_t rows, int64_t len, int threads);
 }  // namespace cuda
 
 }  // namespace lowpass

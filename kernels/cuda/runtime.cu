@@ -392,5 +392,10 @@ unsigned grid_1d(const CudaState& st, int64_t n, int threads) {
   return static_cast<unsigned>(blocks < 1 ? 1 : blocks);
 }
 
+dim3 rows_grid(int64_t rows, int64_t len, int threads) {
+  const int64_t bx = std::clamp<int64_t>((len + 4 * threads - 1) / (4 * threads), 1, 1024);
+  return dim3(static_cast<unsigned>(bx), static_cast<unsigned>(std::clamp<int64_t>(rows, 1, 65535)));
+}
+
 }  // namespace cuda
 }  // namespace lowpass
