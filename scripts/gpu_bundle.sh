@@ -1,7 +1,8 @@
 #!/usr/bin/env bash
 # Packs CUDA-enabled binaries built here, with the non-system shared libraries they need, into .dev/
 # for a GPU machine that has the CUDA driver and toolkit but none of our Debian libraries (bench/RESULTS.md).
-# Usage: scripts/gpu_bundle.sh [BUILD_DIR]   (BUILD_DIR configured with -Dcuda=enabled -Dnative=false -Dblas=disabled)
+# Usage: scripts/gpu_bundle.sh [BUILD_DIR]  (then carry [".devpack"] in the device call)
+#          (BUILD_DIR configured with -Dcuda=enabled -Dnative=false -Dblas=disabled)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build-dev}
@@ -19,4 +20,10 @@ for f in .dev/bin/*; do ldd "$f"; done | awk '/=> \//{print $3}' | sort -u | whi
     *) cp -L "$lib" .dev/lib/ ;;
   esac
 done
-du -sh .dev
+strip .dev/bin/* 2>/dev/null || true
+# The device call carries at most 64 MiB of working tree: .dev travels packed (about 14 MB) as .devpack/dev.tar.xz,
+# which scripts/gpu_lease.sh and scripts/gpu_cli_check.sh unpack first. Carry ".devpack".
+mkdir -p .devpack && rm -f .devpack/dev.tar.xz
+grep -qx '/.devpack/' .git/info/exclude 2>/dev/null || echo '/.devpack/' >> .git/info/exclude
+tar cJf .devpack/dev.tar.xz .dev
+du -sh .dev .devpack/dev.tar.xz

@@ -4,6 +4,7 @@
 # Usage: bash scripts/gpu_cli_check.sh   (needs python3 with numpy for the comparison)
 set -euo pipefail
 cd "$(dirname "$0")/.."
+[ -d .dev/bin ] || { [ -f .devpack/dev.tar.xz ] && tar xJf .devpack/dev.tar.xz; }  # packed by gpu_bundle.sh
 export LD_LIBRARY_PATH="$PWD/.dev/lib:/usr/local/cuda/lib64:/usr/local/cuda-13.0/targets/x86_64-linux/lib:${LD_LIBRARY_PATH:-}"
 . scripts/cudnn_path.sh  # a build with cuDNN (meson -Dcudnn) needs libcudnn.so.9 to load: PyTorch's pip copy there
 LP=${LOWPASS_BIN:-$PWD/.dev/bin/lowpass}

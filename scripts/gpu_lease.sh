@@ -10,9 +10,13 @@
 #   suite_tune (the suite with every conv shape timed and routed by `tune`), conv_tune (bench_conv1d under `tune`:
 #   every route's time per layer shape and direction), sanitize_tune (memcheck of the tune and taps cases),
 #   sanitize_direct, sanitize_tiled, sanitize_cudnn, memcheck (the kernel-level cases), racecheck_nn,
-#   cli (scripts/gpu_cli_check.sh), profile (ncu: kernel time per step by kernel name), profile_tiled (the same
+#   cli (scripts/gpu_cli_check.sh), case (one doctest filter, CASE_TC and CASE_SC, under each conv backend of
+#   CASE_BACKENDS, with each binary of CASE_BINS, default lowpass_tests), initcheck (compute-sanitizer's initcheck
+#   on that filter: reads of device memory never written), profile (ncu: kernel time per step by kernel name), profile_tiled (the same
 #   under LOWPASS_CUDA_CONV=tiled)
 set -uo pipefail
+# .dev travels packed (scripts/gpu_bundle.sh): unpack it once
+[ -d .dev/bin ] || { [ -f .devpack/dev.tar.xz ] && tar xJf .devpack/dev.tar.xz; }
 BUDGET=${1:-540}
 STAGES=${2:-tests bench optim paths sanitize}
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
@@ -92,6 +96,18 @@ for s in $STAGES; do
     python3 bench/conv_compare.py "$L/bench/conv1d_gpu.txt" --other tune >> "$ALL" 2>&1
     ;;
   optim) stage optim 40 bench_optim --device cuda ;;
+  case)
+    for bin in ${CASE_BINS:-lowpass_tests}; do
+      for be in ${CASE_BACKENDS:-auto}; do
+        LOWPASS_CUDA_CONV=$be TAIL_BYTES=${CASE_TAIL:-2500} stage "case_$(basename "$bin")_$be" 60 "$bin" -ts=cuda \
+          -tc="${CASE_TC:-*}" -sc="${CASE_SC:-*}"
+      done
+    done
+    ;;
+  initcheck)
+    TAIL_BYTES=4000 stage initcheck 120 compute-sanitizer --tool initcheck lowpass_tests -ts=cuda -tc="${CASE_TC:-*}" \
+      -sc="${CASE_SC:-*}"
+    ;;
   paths)
     LOWPASS_CUDA_CONV=direct stage train_direct 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp'
     LOWPASS_CUDA_CONV=cudnn stage train_cudnn 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp'
