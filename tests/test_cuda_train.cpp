@@ -404,6 +404,68 @@ TEST_CASE("model-sized ops on CUDA tensors match the CPU (the paper's binary and
   cmp("log_softmax over 1000", log_softmax(slice(p2g, 2, 0, 1000), 2), log_softmax(slice(p2, 2, 0, 1000), 2));
 }
 
+// Eval-mode attributions of the BPNet-geometry profile model, stage by stage, CPU vs CUDA in float32: the seed
+// (centred logits), the input gradient for a ones seed and for the centred one, the attributions, and first-order
+// weight gradients of Σ seed·logits. Localises a difference the training-step case below reports only in its
+// gradients (one task without controls against two tasks with them).
+TEST_CASE("profile attributions: CPU vs CUDA stage by stage (one task without controls, two with)") {
+  LP_SKIP_WITHOUT_GPU();
+  for (const bool controls : {false, true}) {
+    CAPTURE(controls);
+    json cfg = {{"type", "profile"}, {"input_length", 1346}, {"num_tasks", controls ? 2 : 1}, {"num_strands", 2}};
+    if (!controls) cfg["controls"] = "none";
+    Context cc(2, 45), gc(2, 45), bc(2, 46);
+    auto mc = make_model(cfg, cc), mg = make_model(cfg, gc);
+    mg->to(kGpu);
+    const int64_t B = 4, T = mc->tasks(), O = mc->output_length();
+    Tensor x = random_onehot(bc, B, mc->input_length(), DType::F32);
+    Tensor ctl = controls ? Tensor::uniform(bc, {B, T, 2, O}, 0.0, 2.0, DType::F32) : Tensor();
+    Tensor xc = x.detach(), xg = x.to(kGpu);
+    xc.set_requires_grad(true), xg.set_requires_grad(true);
+    ModelOutput oc = mc->forward(xc, ctl, false), og = mg->forward(xg, controls ? ctl.to(kGpu) : Tensor(), false);
+    const double e_fwd = rel(og.profile_logits, oc.profile_logits);
+    Tensor sc, sg;
+    {
+      NoGradGuard ng;
+      Tensor lc = oc.profile_logits.detach(), lg = og.profile_logits.detach();
+      sc = sub(lc, mean(lc, {3}, true)), sg = sub(lg, mean(lg, {3}, true));
+    }
+    const double e_seed = rel(sg, sc);
+    Tensor onesc = Tensor::ones(cc, oc.profile_logits.shape(), DType::F32);
+    Tensor g1c = grad({oc.profile_logits}, {xc}, {onesc}, false, true)[0];
+    Tensor g1g = grad({og.profile_logits}, {xg}, {onesc.to(kGpu)}, false, true)[0];
+    const double e_ones = rel(g1g, g1c);
+    Tensor g2c = grad({oc.profile_logits}, {xc}, {sc}, false, true)[0];
+    Tensor g2g = grad({og.profile_logits}, {xg}, {sg}, false, true)[0];
+    const double e_centred = rel(g2g, g2c);
+    Tensor g3g = grad({og.profile_logits}, {xg}, {sc.to(kGpu)}, false, true)[0];  // the CPU's seed on the GPU
+    const double e_cpu_seed = rel(g3g, g2c);
+    const double e_attr = rel(input_attributions(og, xg, false), input_attributions(oc, xc, false));
+    MESSAGE("controls " << controls << ": forward " << e_fwd << ", seed " << e_seed << ", input grad (ones seed) "
+                        << e_ones << ", (centred seed) " << e_centred << ", (the CPU's seed) " << e_cpu_seed
+                        << ", attributions " << e_attr);
+    CHECK(e_fwd <= 1e-5);
+    CHECK(e_seed <= 1e-5);
+    CHECK(e_ones <= 1e-5);
+    CHECK(e_centred <= 1e-5);
+    CHECK(e_cpu_seed <= 1e-5);
+    CHECK(e_attr <= 1e-5);
+    // first-order weight gradients of Σ seed·logits, every parameter
+    std::vector<Tensor> pc, pg;
+    std::vector<std::string> names;
+    for (auto& [k, p] : mc->parameters()) names.push_back(k), pc.push_back(p);
+    for (auto& [k, p] : mg->parameters()) pg.push_back(p);
+    auto wc = grad({oc.profile_logits}, pc, {sc}, false, true), wg = grad({og.profile_logits}, pg, {sc.to(kGpu)}, false, true);
+    for (size_t i = 0; i < wc.size(); ++i) {
+      if (!wc[i].defined() || !wg[i].defined()) continue;
+      INFO("weight gradient of ", names[i]);
+      const double e = rel(wg[i], wc[i]);
+      if (e > 1e-6) MESSAGE("controls " << controls << ": " << names[i] << " " << e);
+      CHECK(e <= 1e-5);
+    }
+  }
+}
+
 TEST_CASE("training step with the Fourier prior: CPU vs CUDA (losses, every gradient, update, BN stats)") {
   LP_SKIP_WITHOUT_GPU();
   PriorConfig prior;
