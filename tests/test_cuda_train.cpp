@@ -146,6 +146,34 @@ void compare_steps(const StepResult& g, const StepResult& c, double tol, const S
   }
 }
 
+// How far the CPU's float32 eval-mode attributions of model_cfg (init seed `seed`) on x move when every parameter is
+// perturbed by about one float32 ulp (4 random perturbations, the largest ‖Δ‖/‖a‖). A float32 comparison of two
+// implementations that sum in different orders (CPU vs GPU conv routes) is only meaningful where this is small: a
+// ReLU whose input lies within rounding distance of zero switches under any reordering, which moves gradients by
+// ~1e-4 (measured: seed 45 of the one-task BPNet case, 1.2e-4, equal to what the GPU's cuBLAS route gave).
+double kink_sensitivity(const json& model_cfg, uint64_t seed, const Tensor& x, const Tensor& control) {
+  auto attributions = [&](Model& m) {
+    Tensor xi = x.detach();
+    xi.set_requires_grad(true);
+    return input_attributions(m.forward(xi, control, false), xi, false);
+  };
+  Context c0(2, seed);
+  auto m0 = make_model(model_cfg, c0);
+  const Tensor a0 = attributions(*m0);
+  double worst = 0;
+  for (uint64_t trial = 0; trial < 4; ++trial) {
+    Context ct(2, seed), rc(2, 1000 + trial);
+    auto mt = make_model(model_cfg, ct);
+    for (auto& [k, p] : mt->parameters()) {
+      NoGradGuard ng;
+      Tensor u = Tensor::uniform(rc, p.shape(), -1.2e-7, 1.2e-7, p.dtype());
+      p.copy_(add(p, mul(p, u)));
+    }
+    worst = std::max(worst, rel(attributions(*mt), a0));
+  }
+  return worst;
+}
+
 // The same model (same seed → same init and dropout masks) on the CPU and, moved, on the GPU, whose float32 GEMMs
 // compute with `math` (set on the model's and the batch's Context: ops run on their first input's).
 void check_step(const json& model_cfg, const PriorConfig& prior, int64_t B, bool profile, double tol, uint64_t seed,
@@ -189,6 +217,11 @@ void check_step(const json& model_cfg, const PriorConfig& prior, int64_t B, bool
     Losses lc = compute_losses(*mc, b, prior, false, 20.0), lg = compute_losses(*mg, b, prior, false, 20.0);
     MESSAGE("eval losses cpu " << lc.task.item() << " " << lc.prior.item() << " cuda " << lg.task.item() << " "
                                << lg.prior.item());
+  }
+  if (t == DType::F32 && math == cuda::GemmMath::Float32) {  // the data must not sit on a ReLU kink (above)
+    const double s = kink_sensitivity(model_cfg, seed, b.x, b.control);
+    MESSAGE("CPU float32 attributions under 1-ulp parameter perturbations: " << s);
+    REQUIRE_MESSAGE(s <= tol / 10, "the test data puts a ReLU within rounding distance of zero (choose another seed)");
   }
   std::unique_ptr<StepResult> r64;
   if (t == DType::F32) {  // the float64 reference of the same step, from the same weights and running stats
@@ -414,12 +447,15 @@ TEST_CASE("profile attributions: CPU vs CUDA stage by stage (one task without co
     CAPTURE(controls);
     json cfg = {{"type", "profile"}, {"input_length", 1346}, {"num_tasks", controls ? 2 : 1}, {"num_strands", 2}};
     if (!controls) cfg["controls"] = "none";
-    Context cc(2, 45), gc(2, 45), bc(2, 46);
+    Context cc(2, 47), gc(2, 47), bc(2, 48);
     auto mc = make_model(cfg, cc), mg = make_model(cfg, gc);
     mg->to(kGpu);
     const int64_t B = 4, T = mc->tasks(), O = mc->output_length();
     Tensor x = random_onehot(bc, B, mc->input_length(), DType::F32);
     Tensor ctl = controls ? Tensor::uniform(bc, {B, T, 2, O}, 0.0, 2.0, DType::F32) : Tensor();
+    const double kink = kink_sensitivity(cfg, 47, x, ctl);
+    MESSAGE("controls " << controls << ": CPU float32 attributions under 1-ulp parameter perturbations " << kink);
+    REQUIRE(kink <= 5e-6);  // no ReLU within rounding distance of zero (else CPU and GPU may legitimately differ)
     Tensor xc = x.detach(), xg = x.to(kGpu);
     xc.set_requires_grad(true), xg.set_requires_grad(true);
     ModelOutput oc = mc->forward(xc, ctl, false), og = mg->forward(xg, controls ? ctl.to(kGpu) : Tensor(), false);
@@ -450,11 +486,14 @@ TEST_CASE("profile attributions: CPU vs CUDA stage by stage (one task without co
     CHECK(e_centred <= 1e-5);
     CHECK(e_cpu_seed <= 1e-5);
     CHECK(e_attr <= 1e-5);
-    // first-order weight gradients of Σ seed·logits, every parameter
+    // first-order weight gradients of Σ seed·logits, every weight (not the biases: the centred seed sums to zero
+    // over positions, so their gradients are sums that cancel to round-off)
     std::vector<Tensor> pc, pg;
     std::vector<std::string> names;
-    for (auto& [k, p] : mc->parameters()) names.push_back(k), pc.push_back(p);
-    for (auto& [k, p] : mg->parameters()) pg.push_back(p);
+    for (auto& [k, p] : mc->parameters())
+      if (k.find(".weight") != std::string::npos) names.push_back(k), pc.push_back(p);
+    for (auto& [k, p] : mg->parameters())
+      if (k.find(".weight") != std::string::npos) pg.push_back(p);
     auto wc = grad({oc.profile_logits}, pc, {sc}, false, true), wg = grad({og.profile_logits}, pg, {sc.to(kGpu)}, false, true);
     for (size_t i = 0; i < wc.size(); ++i) {
       if (!wc[i].defined() || !wg[i].defined()) continue;
@@ -490,7 +529,8 @@ TEST_CASE("training step with the Fourier prior: CPU vs CUDA (losses, every grad
     prior.weight = 50, prior.freq_limit = 200;
     json cfg = {{"type", "profile"}, {"input_length", 1346}, {"num_tasks", 1}, {"num_strands", 2},
                 {"controls", "none"}};
-    check_step(cfg, prior, 4, true, 1e-4, 45);
+    // seed 45 put a ReLU on a kink (kink_sensitivity 5.7e-4): the GPU's cuBLAS order for the first conv switched it
+    check_step(cfg, prior, 4, true, 1e-4, 47);
   }
   SUBCASE("profile, two tasks (grouped 1x1 heads), small, float64") {
     prior.weight = 50, prior.freq_limit = 5;

@@ -330,57 +330,62 @@ ConvBackend routing_backend(const Tensor& t) {
 bool cudnn_selected(const Tensor& t) { return state_of(t).conv_backend == ConvBackend::Cudnn; }
 // The direct kernels' geometry: at most kDirectMaxC inputs or kDirectMaxO outputs per group.
 bool direct_geometry(const CorrGeom& g) { return g.O <= kDirectMaxO || g.C <= kDirectMaxC; }
-// The direct kernels serve g (backends auto, direct and tiled, and the direct geometry). They come before the one-hot
+// Few inputs and many outputs per group: a first conv on DNA (4 -> 64), a head's input grad (2 -> 64).
+bool few_in_many_out(const CorrGeom& g) { return g.C <= kDirectMaxC && g.O >= kTiledNarrowMinO; }
+
+// ---- `auto`: per geometry, the route `tune` chose on an H200 (docs/cuda.md, "What auto runs") ----
+
+// The correlation (forward, input grad): few inputs and many outputs on im2col + cuBLAS (the tiled kernels decline
+// K 21 and K 75, the direct ones ran 5-6x slower); few outputs on the narrow tiled kernels, then the direct ones;
+// wide layers on the pipelined tiled kernels (float32 only, shared memory within 48 KiB), else im2col + cuBLAS.
+void corr_auto(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
+  if (few_in_many_out(g)) return cuda::conv1d_corr(x, w, bias, y, g);
+  if (g.O <= kDirectMaxO && cuda::conv1d_corr_narrow(x, w, bias, y, g)) return;
+  if (direct_geometry(g)) return cuda::conv1d_corr_direct(x, w, bias, y, g);
+  if (cuda::conv1d_corr_tiled(x, w, bias, y, g, true)) return;
+  cuda::conv1d_corr(x, w, bias, y, g);
+}
+// The weight grad: few inputs and many outputs on the tiled kernel, few outputs on the narrow one (the direct
+// kernels where these decline); wide layers on the taps route when the reduction B·Lout is long
+// (kTapsWgradMinN), else im2col + cuBLAS.
+void wgrad_auto(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g) {
+  if (few_in_many_out(g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, false)) return;
+  if (g.O <= kDirectMaxO && cuda::conv1d_corr_wgrad_narrow(x, dy, dw, g)) return;
+  if (direct_geometry(g)) return cuda::conv1d_corr_wgrad_direct(x, dy, dw, g);
+  if (g.B * g.Lout >= kTapsWgradMinN && cuda::conv1d_corr_wgrad_taps(x, dy, dw, g)) return;
+  cuda::conv1d_corr_wgrad(x, dy, dw, g);
+}
+
+// ---- `direct` and `tiled` ----
+
+// The direct kernels serve g (backends direct and tiled, and the direct geometry). They come before the one-hot
 // gather/scatter: a first layer on DNA then needs no one-hot check (a kernel and a read-back, i.e. a device
 // synchronisation, per call).
 bool direct_serves(const Tensor& t, const CorrGeom& g) {
   const ConvBackend b = routing_backend(t);
-  return (b == ConvBackend::Direct || b == ConvBackend::Tiled || b == ConvBackend::Auto) && direct_geometry(g);
+  return (b == ConvBackend::Direct || b == ConvBackend::Tiled) && direct_geometry(g);
 }
-// The correlations the direct kernels do not take go to the tiled kernel under `tiled`, and under `auto` when
-// their reduction C·K is long (kTiledAutoMinCK), if it can take them (float32, shared memory within 48 KiB);
-// conv1d_corr_tiled says whether it ran.
-bool tiled_selected(const Tensor& t, const CorrGeom& g) {
-  const ConvBackend b = routing_backend(t);
-  return b == ConvBackend::Tiled || (b == ConvBackend::Auto && g.C * g.K >= kTiledAutoMinCK);
-}
-// Under `auto` and `tiled`, a correlation with few inputs but many outputs per group (a first conv on DNA, 4 -> 64;
-// the input grad of a head, 2 -> 64) goes to the tiled kernels before the direct ones, when they fit: the direct
-// kernels' per-output sums ran at 1.5-3.1 TFLOP/s on these (H200). Few outputs (the heads, a first conv's input
-// grad) stay direct.
-bool tiled_first(const Tensor& t, const CorrGeom& g) {
-  const ConvBackend b = routing_backend(t);
-  return (b == ConvBackend::Auto || b == ConvBackend::Tiled) && g.C <= kDirectMaxC && g.O >= kTiledNarrowMinO;
-}
-// Under `auto`, such a correlation that the tiled kernels decline (taps too long for their shared memory: BPNet's
-// K 21 first conv, the K 75 profile head's input grad; or TF32/bf16, float64) runs on im2col + cuBLAS, without the
-// one-hot check: on the H200 the head's input grad took 0.113 ms there and 0.530 ms in the direct kernel.
-bool im2col_after_tiled(const Tensor& t) { return routing_backend(t) == ConvBackend::Auto; }
-// Under `tiled`, the tiled correlation and weight grad run their pipelined variants (conv_tiled.h; not yet run on a
-// GPU).
-bool pipelined(const Tensor& t) { return routing_backend(t) == ConvBackend::Tiled; }
-// Under `tiled`, a correlation or weight grad with few outputs per group (a head, a first conv's input grad) goes to
-// the narrow tiled kernels (kernels/cuda/conv_narrow.h; not yet run on a GPU) before the direct ones, when they fit.
-bool narrow_selected(const Tensor& t, const CorrGeom& g) {
-  return routing_backend(t) == ConvBackend::Tiled && g.O <= kDirectMaxO;
-}
+bool tiled_selected(const Tensor& t) { return routing_backend(t) == ConvBackend::Tiled; }
+// Under `tiled`: correlations with few inputs and many outputs go to the tiled kernels before the direct ones, and
+// those with few outputs to the narrow tiled kernels (kernels/cuda/conv_narrow.h), when they fit; the tiled
+// correlation and weight grad run their pipelined variants (conv_tiled.h).
+bool tiled_first(const Tensor& t, const CorrGeom& g) { return tiled_selected(t) && few_in_many_out(g); }
+bool narrow_selected(const Tensor& t, const CorrGeom& g) { return tiled_selected(t) && g.O <= kDirectMaxO; }
 
-// The routes the forward and the input grad share, in order (tiled first for few inputs, narrow, direct, tiled for
-// wide layers); true when one of them ran. The forward then tries the one-hot gather and cuDNN, both then im2col.
+// The routes the forward and the input grad take; true when one of them ran. Under `direct`, `tiled`, `im2col` and
+// `cudnn`, the forward then tries the one-hot gather and cuDNN, both then im2col.
 bool corr_routes(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g) {
-  if (tiled_first(x, g)) {
-    if (cuda::conv1d_corr_tiled(x, w, bias, y, g, pipelined(x))) return true;
-    if (im2col_after_tiled(x)) {
-      cuda::conv1d_corr(x, w, bias, y, g);
-      return true;
-    }
+  if (routing_backend(x) == ConvBackend::Auto) {
+    corr_auto(x, w, bias, y, g);
+    return true;
   }
+  if (tiled_first(x, g) && cuda::conv1d_corr_tiled(x, w, bias, y, g, true)) return true;
   if (narrow_selected(x, g) && cuda::conv1d_corr_narrow(x, w, bias, y, g)) return true;
   if (direct_serves(x, g)) {
     cuda::conv1d_corr_direct(x, w, bias, y, g);
     return true;
   }
-  return tiled_selected(x, g) && cuda::conv1d_corr_tiled(x, w, bias, y, g, pipelined(x));
+  return tiled_selected(x) && cuda::conv1d_corr_tiled(x, w, bias, y, g, true);
 }
 
 // ---- The `tune` backend (kernels/cuda/conv_tune.h) ----
@@ -577,10 +582,11 @@ void conv1d_bwd_weight_cuda(const Tensor& x, const Tensor& dy, Tensor& dw, const
         return false;
       }))
     return;
-  if (tiled_first(x, g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, pipelined(x))) return;
+  if (routing_backend(x) == ConvBackend::Auto) return wgrad_auto(x, dy, dw, g);
+  if (tiled_first(x, g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, true)) return;
   if (narrow_selected(x, g) && cuda::conv1d_corr_wgrad_narrow(x, dy, dw, g)) return;
   if (direct_serves(x, g)) return cuda::conv1d_corr_wgrad_direct(x, dy, dw, g);
-  if (tiled_selected(x, g) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, pipelined(x))) return;
+  if (tiled_selected(x) && cuda::conv1d_corr_wgrad_tiled(x, dy, dw, g, true)) return;
   if (o.groups == 1 && x.size(1) <= kMaxOnehotC && x.numel() > 0) {
     DeviceBuffer<int8_t> codes(static_cast<size_t>(g.B * g.Lin), x.device().index);
     if (onehot_codes(x, codes.get())) return cuda::conv1d_corr_wgrad_scatter(codes.get(), dy, dw, g);

@@ -1,15 +1,15 @@
 // Which implementation CUDA conv1d uses for its dense correlations:
-// - `auto` (the default): the direct kernels for layers with at most 16 inputs or outputs per group
-//   (kernels/cuda/conv_direct.h), the tiled implicit-GEMM float32 kernels (kernels/cuda/conv_tiled.h) for wide
-//   layers whose reduction C·K (inputs per group × taps) is at least kTiledAutoMinCK, im2col + cuBLAS for the rest
-//   (the wide layers with short kernels, where cuBLAS was faster on an H200; docs/cuda.md);
-// - `direct`: the direct kernels for the narrow layers, im2col + cuBLAS for every wide one (the default of the
-//   first H200 run);
-// - `tiled`: the tiled kernels for every wide layer they take (in their pipelined, two-stage cp.async variants), and for the layers with few outputs the narrow tiled kernels (kernels/cuda/conv_narrow.h), then the
-//   direct ones: where kernels not yet run on a GPU wait to be timed against `auto`;
-// (`auto` and `tiled` also send correlations with few inputs and many outputs, a first conv on DNA or a head's input
-// grad, to the tiled kernels first, kTiledNarrowMinO; where those decline, `auto` runs them on im2col + cuBLAS and
-// `tiled` on the direct kernels);
+// - `auto` (the default): per geometry, the route `tune` chose on an H200 (docs/cuda.md, "What auto runs"):
+//   few inputs and many outputs per group (a first conv on DNA, a head's input grad) on im2col + cuBLAS, their
+//   weight grad on the tiled kernel; few outputs (a head, a first conv's input grad) on the narrow tiled kernels
+//   (kernels/cuda/conv_narrow.h); wide layers on the pipelined tiled kernels (kernels/cuda/conv_tiled.h), their
+//   weight grad on the taps route (kernels/cuda/conv_taps.h) when B·Lout >= kTapsWgradMinN, else im2col + cuBLAS;
+//   the direct kernels (kernels/cuda/conv_direct.h) and im2col where these decline (float64, TF32/bf16, shared
+//   memory);
+// - `direct`: the direct kernels for the layers with at most 16 inputs or outputs per group, im2col + cuBLAS for
+//   every wide one (the default of the first H200 run);
+// - `tiled`: the tiled kernels (pipelined) for every wide layer they take and first for few inputs and many
+//   outputs, the narrow tiled kernels for few outputs, then the direct ones;
 // - `im2col`: im2col + cuBLAS alone, with the one-hot gather for a DNA first layer (the first default);
 // - `cudnn`: cuDNN's legacy convolution API (opt-in, kernels/cuda/conv_cudnn.cu);
 // - `tune`: each shape timed on its first use on every route that takes it (im2col, direct, tiled, tiled-pipelined,
@@ -31,12 +31,14 @@ namespace lowpass::cuda {
 
 enum class ConvBackend { Im2col, Direct, Cudnn, Tiled, Auto, Tune };
 
-// `auto` sends a wide layer to the tiled kernels when C·K >= this: on an H200 they ran binary's C64 K15 layer
-// (C·K = 960) 1.26-1.37x faster than im2col + cuBLAS, BPNet's C64 K3 layers (192) 1.3-1.5x slower.
-inline constexpr long long kTiledAutoMinCK = 512;
-// `auto` and `tiled` send a layer with at most 16 inputs per group to the tiled kernels first when it has at least
-// this many outputs per group (a first conv on DNA, 4 -> 64), where they fit.
+// A layer with at most 16 inputs per group and at least this many outputs per group (a first conv on DNA, 4 -> 64)
+// counts as "few inputs, many outputs" (`auto`: im2col + cuBLAS; `tiled`: the tiled kernels first).
 inline constexpr long long kTiledNarrowMinO = 32;
+// `auto` runs a wide layer's weight grad on the taps route when its reduction B·Lout is at least this. On an H200
+// (tune, 2026-11-26): taps won at B·Lout = 172k (BPNet K 3, 0.247 vs 0.286 ms) and 249k (binary K 15, 1.06 vs
+// 1.48 ms), im2col + cuBLAS at 86k (BPNet K 3 at batch 64, 0.169 vs 0.180 ms) and 128k (K 15 at batch 128, 0.74 vs
+// 0.89 ms).
+inline constexpr long long kTapsWgradMinN = 150000;
 
 const char* conv_backend_name(ConvBackend b);  // "im2col" | "direct" | "cudnn" | "tiled" | "auto" | "tune"
 // "auto", "im2col", "direct", "cudnn", "tiled" or "tune" (exactly); anything else throws lowpass::Error naming `what` (a flag or
