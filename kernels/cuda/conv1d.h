@@ -31,19 +31,19 @@ void conv1d_corr_direct(const Tensor& x, const Tensor& w, const Tensor& bias, Te
 // The tiled (implicit-GEMM) float32 correlation for wide layers (kernels/cuda/conv_tiled.h; LOWPASS_CUDA_CONV=tiled).
 // Returns false, having written nothing, when it cannot take the problem (not float32, TF32 or bf16 GEMMs switched on,
 // shared memory over 48 KiB, batch·groups over 65535).
-// pipelined: the two-stage cp.async variant (conv_tiled.h; LOWPASS_CUDA_CONV=tiled, not yet run on a GPU), where the
+// pipelined: the two-stage cp.async variant (conv_tiled.h; `auto` for wide layers, `tiled`), where the
 // device's shared-memory opt-in allows two stages; otherwise the plain kernel.
 bool conv1d_corr_tiled(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g,
                        bool pipelined = false);
 // dw = Σ dy ⊗ x by the tiled float32 weight-grad kernel (split over positions, partials added in order); false,
 // having written nothing, when it cannot take the problem (not float32, TF32 or bf16 GEMMs on, K > 16, shared
 // memory over 48 KiB).
-// pipelined: the two-stage cp.async variant (LOWPASS_CUDA_CONV=tiled, not yet run on a GPU) where it fits.
+// pipelined: the two-stage cp.async variant (LOWPASS_CUDA_CONV=tiled) where it fits.
 bool conv1d_corr_wgrad_tiled(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g,
                              bool pipelined = false);
 void conv1d_corr_wgrad_direct(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 // The tiled correlation for layers with at most 16 outputs per group (kernels/cuda/conv_narrow.h; float32 and
-// float64, double sums; LOWPASS_CUDA_CONV=tiled, not yet run on a GPU). Returns false, having written nothing, when
+// float64, double sums; `auto` and `tiled` for few outputs). Returns false, having written nothing, when
 // it cannot take the problem (more outputs, one channel's tiles over 40 KiB, batch·groups over 65535).
 bool conv1d_corr_narrow(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
 // dw = Σ dy ⊗ x for layers with at most 16 outputs per group by the narrow kernel's weight grad (double sums, split
@@ -52,7 +52,7 @@ bool conv1d_corr_narrow(const Tensor& x, const Tensor& w, const Tensor& bias, Te
 bool conv1d_corr_wgrad_narrow(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 
 // The correlation as one cuBLAS GEMM per (group, tap) on shifted views of x, without im2col (kernels/cuda/conv_taps.h;
-// a `tune` candidate, not yet run on a GPU). False, having written nothing, when cuBLAS's int sizes do not fit.
+// a `tune` candidate; its weight grad is `auto`'s for wide layers with long reductions). False, having written nothing, when cuBLAS's int sizes do not fit.
 bool conv1d_corr_taps(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
 // dw = Σ dy ⊗ x by the same plan: per-item GEMMs per (group, tap) into a workspace of B·G·K·O·C values, then the batch
 // items added in order in double (deterministic).
