@@ -54,6 +54,20 @@ TEST_CASE("conv tune: the fastest candidate that ran and agrees wins, ties to th
   CHECK(conv_tune_pick({}) == -1);
   CHECK(conv_tune_pick({trial(ConvRoute::Cudnn, true, true, 0.2), trial(ConvRoute::Im2col, true, true, 0.1)}) == 1);
 
+  // The output holds the pick's result only when nothing was attempted after it (H200: cuDNN's weight-grad search
+  // wrote the output and then declined; the first call returned its values instead of taps')
+  using cuda::conv_tune_output_is;
+  std::vector<ConvTrial> u = {trial(ConvRoute::Im2col, true, true, 1.0), trial(ConvRoute::Taps, true, true, 0.5),
+                              trial(ConvRoute::Cudnn, false, true, 0)};
+  CHECK_FALSE(conv_tune_output_is(u, 1, ConvRoute::Taps));  // cuDNN was attempted after taps
+  u.pop_back();
+  CHECK(conv_tune_output_is(u, 1, ConvRoute::Taps));
+  CHECK_FALSE(conv_tune_output_is(u, 1, ConvRoute::Im2col));  // the table kept another thread's choice
+  CHECK_FALSE(conv_tune_output_is(u, 0, ConvRoute::Im2col));  // im2col ran before taps
+  CHECK_FALSE(conv_tune_output_is(u, -1, ConvRoute::Im2col));
+  u[1].ran = false;
+  CHECK_FALSE(conv_tune_output_is(u, 1, ConvRoute::Taps));
+
   CHECK(cuda::conv_tune_median({}) == 0);
   CHECK(cuda::conv_tune_median({3.0}) == 3.0);
   CHECK(cuda::conv_tune_median({5.0, 1.0, 3.0}) == 3.0);

@@ -508,10 +508,10 @@ bool tuned(const Tensor& t, const ConvTuneKey& key, Tensor& out, Run&& run) {
     LP_CUDA_CHECK(cudaEventDestroy(ev1));
     LP_ASSERT(ref_index >= 0, "conv tune: im2col declined ", key.describe());
     const int pick = ref_finite ? conv_tune_pick(trials) : -1;
-    if (pick < 0) {  // a non-finite input: nothing to compare or keep; the output is the reference route's
-      if (last_ran != ref_index)
-        LP_CUDA_CHECK(cudaMemcpyAsync(out.data<T>(), ref.get(), sizeof(T) * static_cast<size_t>(n),
-                                      cudaMemcpyDeviceToDevice, st.stream));
+    if (pick < 0) {  // a non-finite input: nothing to compare or keep; the output is the reference route's (later
+                     // routes, declined ones included, may have written `out`)
+      LP_CUDA_CHECK(cudaMemcpyAsync(out.data<T>(), ref.get(), sizeof(T) * static_cast<size_t>(n),
+                                    cudaMemcpyDeviceToDevice, st.stream));
       return true;
     }
     ConvTuneEntry entry;
@@ -519,7 +519,7 @@ bool tuned(const Tensor& t, const ConvTuneKey& key, Tensor& out, Run&& run) {
     entry.chosen = trials[static_cast<size_t>(pick)].route;
     entry.trials = trials;
     const ConvRoute chosen = conv_tune_store(std::move(entry)).chosen;
-    if (pick != last_ran || chosen != trials[static_cast<size_t>(pick)].route) run(chosen);
+    if (!conv_tune_output_is(trials, pick, chosen)) run(chosen);
     return true;
   });
 }

@@ -54,6 +54,12 @@ int conv_tune_pick(const std::vector<ConvTrial>& trials) {
   return best;
 }
 
+bool conv_tune_output_is(const std::vector<ConvTrial>& trials, int pick, ConvRoute stored) {
+  if (pick < 0 || static_cast<size_t>(pick) + 1 != trials.size()) return false;
+  const ConvTrial& t = trials[static_cast<size_t>(pick)];
+  return t.ran && t.route == stored;
+}
+
 double conv_tune_median(std::vector<double> ms) {
   if (ms.empty()) return 0;
   std::sort(ms.begin(), ms.end());

@@ -55,6 +55,12 @@ struct ConvTuneEntry {
 // The choice among the trials: the fastest candidate that ran and agrees; on a tie the earlier. -1 when none.
 int conv_tune_pick(const std::vector<ConvTrial>& trials);
 
+// Whether the output still holds trial `pick`'s result after every trial ran in order, so that the chosen route
+// need not run again: only when `pick` ran, is the last trial attempted and is what the table kept (`stored`). A route
+// attempted after it may have written the output before declining: cuDNN's algorithm search runs every algorithm on
+// the output buffer and can then decline them all (its weight grad, for want of a deterministic FMA algorithm).
+bool conv_tune_output_is(const std::vector<ConvTrial>& trials, int pick, ConvRoute stored);
+
 // Median of the timed repeats (the mean of the middle two for an even count); 0 for none.
 double conv_tune_median(std::vector<double> ms);
 
