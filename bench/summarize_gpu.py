@@ -1,8 +1,8 @@
 # Summarises bench/gpu.sh's JSON lines as a Markdown table: median step time per (impl, model, mode) over rounds,
 # PyTorch / lowpass ratio, FLOP/s from bench/summarize.py's layer counts against the card's measured SGEMM rate.
-# The default lowpass rows use the default conv backend (`auto`: direct kernels for layers with few channels, the
-# tiled implicit-GEMM kernels for wide layers with long reductions, im2col + cuBLAS for the rest; in runs before
-# 2026-11-26's second H200 session the default was `direct`). Rows tagged "(cuDNN conv)" are lowpass with its
+# The default lowpass rows use the default conv backend (`auto`: per layer geometry the route `tune` chose on an
+# H200, docs/cuda.md; in runs before 2026-11-26's second H200 session the default was `direct`, and its rules changed
+# in the third). Rows tagged "(cuDNN conv)" are lowpass with its
 # opt-in cuDNN conv path (impl "lowpass-cudnn"); rows tagged "(im2col conv)" use im2col + cuBLAS for every layer
 # (impl "lowpass-im2col"); "(direct conv)" the direct kernels and im2col + cuBLAS for every wide layer (impl
 # "lowpass-direct"); "(tiled conv)" the tiled kernels for every wide layer (impl "lowpass-tiled"); each gets a
