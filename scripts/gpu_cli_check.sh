@@ -9,13 +9,19 @@ export LD_LIBRARY_PATH="$PWD/.dev/lib:/usr/local/cuda/lib64:/usr/local/cuda-13.0
 . scripts/cudnn_path.sh  # a build with cuDNN (meson -Dcudnn) needs libcudnn.so.9 to load: PyTorch's pip copy there
 LP=${LOWPASS_BIN:-$PWD/.dev/bin/lowpass}
 W=$(mktemp -d)
-compare() {  # compare NPZ_A NPZ_B: max |a-b| / max |b| per array
+# compare NPZ_A NPZ_B, per array: max |a-b| / max |b|, ‖a-b‖ / ‖b‖, and how many entries differ by more than 1e-4 of
+# max |b| (a ReLU whose input lies within rounding distance of zero switches under another summation order and moves
+# a few positions' attributions: a large max figure, a small norm figure, few entries; docs/cuda.md)
+compare() {
   python3 - "$1" "$2" <<'PY'
 import sys, numpy as np
 a, b = np.load(sys.argv[1]), np.load(sys.argv[2])
 for k in b.files:
     x, y = a[k].astype(np.float64), b[k].astype(np.float64)
-    print(f"  {sys.argv[1].split('/')[-2]}/{k}: shape {y.shape}, max|cuda-cpu|/max|cpu| = {np.abs(x-y).max()/max(np.abs(y).max(),1e-30):.2e}")
+    d, m = np.abs(x - y), max(np.abs(y).max(), 1e-30)
+    print(f"  {sys.argv[1].split('/')[-2]}/{k}: shape {y.shape}, max|cuda-cpu|/max|cpu| = {d.max()/m:.2e}, "
+          f"norm {np.linalg.norm(x - y)/max(np.linalg.norm(y), 1e-30):.2e}, {int((d > 1e-4 * m).sum())} of {y.size} "
+          f"entries above 1e-4 of max|cpu|")
 PY
 }
 for type in ${TYPES:-binary profile}; do
