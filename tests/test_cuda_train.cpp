@@ -147,24 +147,26 @@ void compare_steps(const StepResult& g, const StepResult& c, double tol, const S
   }
 }
 
-// How far the CPU's float32 eval-mode attributions of model_cfg (init seed `seed`) on x move when every parameter is
-// perturbed by about one float32 ulp (4 random perturbations, the largest ‖Δ‖/‖a‖). A float32 comparison of two
-// implementations that sum in different orders (CPU vs GPU conv routes) is only meaningful where this is small: a
-// ReLU whose input lies within rounding distance of zero switches under any reordering, which moves gradients by
-// ~1e-4 (measured: seed 45 of the one-task BPNet case, 1.2e-4, equal to what the GPU's cuBLAS route gave).
-double kink_sensitivity(const json& model_cfg, uint64_t seed, const Tensor& x, const Tensor& control) {
-  auto attributions = [&](Model& m) {
+// How far the CPU's float32 eval-mode attributions of model m (a CPU model built from model_cfg) on x move when every
+// parameter is perturbed by about one float32 ulp (4 random perturbations of copies of m's state, the largest
+// ‖Δ‖/‖a‖). A float32 comparison of two implementations that sum in different orders (CPU vs GPU conv routes) is
+// only meaningful where this is small: a ReLU whose input lies within rounding distance of zero switches under any
+// reordering, which moves gradients by ~1e-4 (measured: seed 45 of the one-task BPNet case, 1.2e-4, equal to what
+// the GPU's cuBLAS route gave).
+double kink_sensitivity(Model& m, const json& model_cfg, const Tensor& x, const Tensor& control) {
+  auto attributions = [&](Model& mm) {
     Tensor xi = x.detach();
     xi.set_requires_grad(true);
-    return input_attributions(m.forward(xi, control, false), xi, false);
+    return input_attributions(mm.forward(xi, control, false), xi, false);
   };
-  Context c0(2, seed);
-  auto m0 = make_model(model_cfg, c0);
-  const Tensor a0 = attributions(*m0);
+  const Tensor a0 = attributions(m);
+  std::map<std::string, Tensor> sd;
+  for (auto& [k, v] : m.state_dict()) sd[k] = v;
   double worst = 0;
   for (uint64_t trial = 0; trial < 4; ++trial) {
-    Context ct(2, seed), rc(2, 1000 + trial);
+    Context ct(2, 0), rc(2, 1000 + trial);
     auto mt = make_model(model_cfg, ct);
+    mt->load_state_dict(sd);  // m's weights and running statistics, copied
     for (auto& [k, p] : mt->parameters()) {
       NoGradGuard ng;
       Tensor u = Tensor::uniform(rc, p.shape(), -1.2e-7, 1.2e-7, p.dtype());
@@ -220,7 +222,7 @@ void check_step(const json& model_cfg, const PriorConfig& prior, int64_t B, bool
                                << lg.prior.item());
   }
   if (t == DType::F32 && math == cuda::GemmMath::Float32) {  // the data must not sit on a ReLU kink (above)
-    const double s = kink_sensitivity(model_cfg, seed, b.x, b.control);
+    const double s = kink_sensitivity(*mc, model_cfg, b.x, b.control);
     MESSAGE("CPU float32 attributions under 1-ulp parameter perturbations: " << s);
     REQUIRE_MESSAGE(s <= tol / 10, "the test data puts a ReLU within rounding distance of zero (choose another seed)");
   }
@@ -454,7 +456,7 @@ TEST_CASE("profile attributions: CPU vs CUDA stage by stage (one task without co
     const int64_t B = 4, T = mc->tasks(), O = mc->output_length();
     Tensor x = random_onehot(bc, B, mc->input_length(), DType::F32);
     Tensor ctl = controls ? Tensor::uniform(bc, {B, T, 2, O}, 0.0, 2.0, DType::F32) : Tensor();
-    const double kink = kink_sensitivity(cfg, 47, x, ctl);
+    const double kink = kink_sensitivity(*mc, cfg, x, ctl);
     MESSAGE("controls " << controls << ": CPU float32 attributions under 1-ulp parameter perturbations " << kink);
     REQUIRE(kink <= 5e-6);  // no ReLU within rounding distance of zero (else CPU and GPU may legitimately differ)
     Tensor xc = x.detach(), xg = x.to(kGpu);
