@@ -497,7 +497,8 @@ TEST_CASE("profile attributions: CPU vs CUDA stage by stage (one task without co
       if (k.find(".weight") != std::string::npos) names.push_back(k), pc.push_back(p);
     for (auto& [k, p] : mg->parameters())
       if (k.find(".weight") != std::string::npos) pg.push_back(p);
-    auto wc = grad({oc.profile_logits}, pc, {sc}, false, true), wg = grad({og.profile_logits}, pg, {sc.to(kGpu)}, false, true);
+    auto wc = grad({oc.profile_logits}, pc, {sc}, false, true);
+    auto wg = grad({og.profile_logits}, pg, {sc.to(kGpu)}, false, true);
     for (size_t i = 0; i < wc.size(); ++i) {
       if (!wc[i].defined() || !wg[i].defined()) continue;
       INFO("weight gradient of ", names[i]);

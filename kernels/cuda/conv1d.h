@@ -52,7 +52,8 @@ bool conv1d_corr_narrow(const Tensor& x, const Tensor& w, const Tensor& bias, Te
 bool conv1d_corr_wgrad_narrow(const Tensor& x, const Tensor& dy, Tensor& dw, const CorrGeom& g);
 
 // The correlation as one cuBLAS GEMM per (group, tap) on shifted views of x, without im2col (kernels/cuda/conv_taps.h;
-// a `tune` candidate; its weight grad is `auto`'s for wide layers with long reductions). False, having written nothing, when cuBLAS's int sizes do not fit.
+// a `tune` candidate; its weight grad is `auto`'s for wide layers with long reductions). False, having written
+// nothing, when cuBLAS's int sizes do not fit.
 bool conv1d_corr_taps(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const CorrGeom& g);
 // dw = Σ dy ⊗ x by the same plan: per-item GEMMs per (group, tap) into a workspace of B·G·K·O·C values, then the batch
 // items added in order in double (deterministic).
