@@ -1,66 +1,129 @@
-// The tiled smoothing kernels of the CUDA Fourier prior (kernels/cuda/prior_tiles.h), run on the host block by block
-// — every thread's window load, then every thread's output, with the window NaN-filled first — against the formulas
-// they implement: s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| and da[b, c, l] = sign(a)·Σ_j taps[j]·ds[b, l + j − r]
-// (0 for rows the prior does not score), with the signs from the forward's one-byte codes or from a. The kernels themselves run in the fused-prior GPU cases of
-// tests/test_cuda_train.cpp against the CPU chain.
-// Run: build-dev/tests/lowpass_tests -ts=cuda -tc='*prior*tile*'
+// The CUDA Fourier prior's block phases (kernels/cuda/prior_tiles.h), run on the host block by block and thread by
+// thread in the kernels' order (kernels/cuda/prior.cu), with every shared window NaN-filled first:
+// - the smoothing blocks against the formulas they implement: s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| and
+//   da[b, c, l] = sign(a)·Σ_j taps[j]·ds[b, l + j − r] (0 for rows the prior does not score, which read nothing),
+//   the signs from the forward's one-byte codes or from a;
+// - the whole chain with naive DFTs in place of cuFFT's R2C and C2R (the smoothing, score and dX blocks), against
+//   the CPU twin (kernels/cpu/prior.cpp): scores and attribution gradients.
+// The kernels themselves run in the fused-prior GPU cases of tests/test_cuda_train.cpp against the CPU chain.
+// Run: build-dev/tests/lowpass_tests -ts=cuda -tc='*prior*'
 #include <doctest/doctest.h>
 
 #include <cmath>
 #include <limits>
 #include <random>
+#include <tuple>
 #include <vector>
 
+#include "engine/ops.h"
+#include "kernels/cpu/prior.h"
 #include "kernels/cuda/prior_tiles.h"
 
 using namespace lowpass;
 
 namespace {
 
-// use_signs: the forward writes sign codes and the backward reads them (C <= kPriorSignMaxC), else the backward
-// reads a.
 template <typename T>
-void check(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use_signs) {
-  INFO("B ", B, " C ", C, " L ", L, " taps ", n, " ", sizeof(T) == 4 ? "float32" : "float64", " signs ", use_signs);
-  std::mt19937 rng(seed);
+struct Cplx {
+  T x, y;
+};
+
+// The smoothing kernels' blocks, on the host: forward (s, and sign codes where sg is not null) and backward (da
+// from ds), for rows selected[b]. kC as the kernel's template argument (4, or 0 for any C).
+template <int kC, typename T>
+void smooth_forward(const std::vector<T>& a, std::vector<T>& s, uint8_t* sg, const std::vector<T>& taps,
+                    const std::vector<bool>& selected, int64_t B, int64_t C, int64_t L) {
+  const int n = static_cast<int>(taps.size()), r = n / 2;
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> w(cuda::kPriorWindow);
+  const int64_t spans = (L + cuda::kPriorSpan - 1) / cuda::kPriorSpan;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < spans; ++t) {
+      const int64_t l0 = t * cuda::kPriorSpan;
+      const bool sel = selected[static_cast<size_t>(b)];
+      std::fill(w.begin(), w.end(), nan);
+      if (sel)
+        for (int tid = 0; tid < cuda::kPriorThreads; ++tid)
+          cuda::prior_sum_abs_load<kC>(a.data(), w.data(), sg, b, l0, C, L, r, tid);
+      for (int tid = 0; tid < cuda::kPriorThreads; ++tid)
+        for (int k = 0; k < cuda::kPriorPer; ++k) {
+          const int i = tid + k * cuda::kPriorThreads;
+          if (l0 + i < L) s[static_cast<size_t>(b * L + l0 + i)] = sel ? cuda::prior_smooth_at(w.data(), taps.data(), n, i) : T(0);
+        }
+    }
+}
+
+template <typename T>
+void smooth_backward(const std::vector<T>& a, const uint8_t* sg, const std::vector<T>& ds, std::vector<T>& da,
+                     const std::vector<T>& taps, const std::vector<bool>& selected, int64_t B, int64_t C, int64_t L) {
+  const int n = static_cast<int>(taps.size()), r = n / 2;
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> w(cuda::kPriorWindow);
+  const int64_t spans = (L + cuda::kPriorSpan - 1) / cuda::kPriorSpan;
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t t = 0; t < spans; ++t) {
+      const int64_t l0 = t * cuda::kPriorSpan;
+      const bool sel = selected[static_cast<size_t>(b)];
+      std::fill(w.begin(), w.end(), nan);
+      std::vector<std::vector<uint8_t>> codes(cuda::kPriorThreads, std::vector<uint8_t>(cuda::kPriorPer, 0xEE));
+      if (sel)
+        for (int tid = 0; tid < cuda::kPriorThreads; ++tid) {
+          if (sg) cuda::prior_codes_load(sg, codes[static_cast<size_t>(tid)].data(), b, l0, L, tid);
+          cuda::prior_row_load(ds.data(), w.data(), b, l0, L, r, tid);
+        }
+      for (int tid = 0; tid < cuda::kPriorThreads; ++tid)
+        for (int k = 0; k < cuda::kPriorPer; ++k) {
+          const int i = tid + k * cuda::kPriorThreads;
+          if (l0 + i < L)
+            cuda::prior_dattr_store(a.data(), sg != nullptr, codes[static_cast<size_t>(tid)][static_cast<size_t>(k)],
+                                    da.data(), sel ? cuda::prior_smooth_at(w.data(), taps.data(), n, i) : T(0), sel,
+                                    b, l0 + i, C, L);
+        }
+    }
+}
+
+template <typename T>
+std::vector<T> random_attributions(std::mt19937& rng, size_t count) {
   std::uniform_real_distribution<double> U(-1, 1);
-  const int r = n / 2;
-  std::vector<T> a(static_cast<size_t>(B * C * L)), ds(static_cast<size_t>(B * L)), taps(static_cast<size_t>(n));
+  std::vector<T> a(count);
   for (auto& v : a) {  // some exact zeros, of both signs: sign 0
     const double q = U(rng);
     v = q < -0.9 ? T(0) : q < -0.8 ? T(-0.0) : T(U(rng));
   }
-  std::vector<uint8_t> signs(static_cast<size_t>(B * L), 0xFF);  // 0xFF: unwritten (decodes as sign 0 everywhere)
+  return a;
+}
+
+// use_signs: the forward writes sign codes and the backward reads them (C <= kPriorSignMaxC), else the backward
+// reads a. kC: the forward's compile-time base count (0: any C).
+template <int kC, typename T>
+void check_tiles(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use_signs) {
+  INFO("B ", B, " C ", C, " L ", L, " taps ", n, " ", sizeof(T) == 4 ? "float32" : "float64", " signs ", use_signs,
+       " kC ", kC);
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> U(-1, 1);
+  const int r = n / 2;
+  std::vector<T> a = random_attributions<T>(rng, static_cast<size_t>(B * C * L)), ds(static_cast<size_t>(B * L)),
+                 taps(static_cast<size_t>(n));
+  std::vector<uint8_t> signs(static_cast<size_t>(B * L), 0xFF);  // 0xFF: unwritten
   uint8_t* sg = use_signs ? signs.data() : nullptr;
   for (auto& v : ds) v = T(U(rng));
   for (auto& v : taps) v = T(0.5 + 0.5 * U(rng));
   std::vector<bool> selected(static_cast<size_t>(B));
   for (int64_t b = 0; b < B; ++b) selected[static_cast<size_t>(b)] = b % 3 != 1;
   const T nan = std::numeric_limits<T>::quiet_NaN();
-  std::vector<T> s(static_cast<size_t>(B * L), nan), da(a.size(), nan), w(cuda::kPriorWindow);
-  const int64_t tiles = (L + cuda::kPriorTile - 1) / cuda::kPriorTile;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < tiles; ++t) {
-      const int64_t l0 = t * cuda::kPriorTile;
-      std::fill(w.begin(), w.end(), nan);
-      for (int tid = 0; tid < cuda::kPriorTile; ++tid) cuda::prior_sum_abs_load(a.data(), w.data(), sg, b, l0, C, L, r, tid);
-      for (int tid = 0; tid < cuda::kPriorTile; ++tid)
-        if (l0 + tid < L) s[static_cast<size_t>(b * L + l0 + tid)] = cuda::prior_smooth_at(w.data(), taps.data(), n, tid);
-      std::fill(w.begin(), w.end(), nan);
-      const bool sel = selected[static_cast<size_t>(b)];
-      if (sel)
-        for (int tid = 0; tid < cuda::kPriorTile; ++tid) cuda::prior_row_load(ds.data(), w.data(), b, l0, L, r, tid);
-      for (int tid = 0; tid < cuda::kPriorTile; ++tid)
-        if (l0 + tid < L)
-          cuda::prior_dattr_store(a.data(), static_cast<const uint8_t*>(sg), da.data(),
-                                  sel ? cuda::prior_smooth_at(w.data(), taps.data(), n, tid) : T(0), sel, b, l0 + tid, C,
-                                  L);
-    }
-  // Every position's sign code written once the forward has run, and equal to the attributions' signs.
+  std::vector<T> s(static_cast<size_t>(B * L), nan), da(a.size(), nan);
+  smooth_forward<kC>(a, s, sg, taps, selected, B, C, L);
+  smooth_backward(a, sg, ds, da, taps, selected, B, C, L);
+  // Every scored position's sign code written by the forward and equal to the attributions' signs; the other
+  // rows' codes untouched (the forward does not read those rows).
   if (use_signs)
     for (int64_t b = 0; b < B; ++b)
       for (int64_t l = 0; l < L; ++l) {
         const uint8_t code = signs[static_cast<size_t>(b * L + l)];
+        if (!selected[static_cast<size_t>(b)]) {
+          REQUIRE(code == 0xFF);
+          continue;
+        }
         for (int64_t c = 0; c < C; ++c) {
           const T av = a[static_cast<size_t>((b * C + c) * L + l)];
           REQUIRE(cuda::prior_sign_of(code, c) == (av > T(0) ? 1 : av < T(0) ? -1 : 0));
@@ -69,7 +132,8 @@ void check(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use_signs
       }
   const double tol = sizeof(T) == 4 ? 1e-6 : 1e-14;
   double es = 0, ea = 0;
-  for (int64_t b = 0; b < B; ++b)
+  for (int64_t b = 0; b < B; ++b) {
+    const bool sel = selected[static_cast<size_t>(b)];
     for (int64_t l = 0; l < L; ++l) {
       double ref = 0, du = 0;
       for (int j = 0; j < n; ++j) {
@@ -80,37 +144,172 @@ void check(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use_signs
         ref += double(taps[static_cast<size_t>(j)]) * u;
         du += double(taps[static_cast<size_t>(j)]) * double(ds[static_cast<size_t>(b * L + src)]);
       }
+      if (!sel) ref = 0;
       const double got = double(s[static_cast<size_t>(b * L + l)]);
-      REQUIRE(std::isfinite(got));  // written, from a window with no unloaded element
+      REQUIRE(std::isfinite(got));  // written, from a window with no unloaded entry
       es = std::max(es, std::fabs(got - ref) / std::max(1.0, std::fabs(ref)));
       for (int64_t c = 0; c < C; ++c) {
         const double av = double(a[static_cast<size_t>((b * C + c) * L + l)]);
-        const double want = selected[static_cast<size_t>(b)] ? (av > 0 ? du : av < 0 ? -du : 0.0) : 0.0;
+        const double want = sel ? (av > 0 ? du : av < 0 ? -du : 0.0) : 0.0;
         const double g = double(da[static_cast<size_t>((b * C + c) * L + l)]);
         REQUIRE(std::isfinite(g));
         ea = std::max(ea, std::fabs(g - want) / std::max(1.0, std::fabs(want)));
       }
     }
+  }
   CHECK(es <= tol);
   CHECK(ea <= tol);
+}
+
+// The whole CUDA chain on the host: smoothing blocks, a naive R2C (X_f = Σ_l s_l e^{−2πi·fl/L}), the score blocks'
+// per-thread partials (summed in thread order: the reduction tree differs on a GPU, within rounding), the dX blocks,
+// a naive C2R of the packed gradient (ds_l = Σ_f c_f·Re(dX_f e^{2πi·fl/L}), c_f = 2 for middle bins, 1 for DC and an
+// even L's Nyquist, whose imaginary parts cuFFT's C2R ignores), the backward smoothing blocks. Against the CPU twin.
+template <typename T>
+void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
+  INFO("B ", B, " C ", C, " L ", L, " sigma ", sigma, " ", sizeof(T) == 4 ? "float32" : "float64");
+  const int64_t F = L / 2 + 1;
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<double> U(-1, 1);
+  std::vector<T> a = random_attributions<T>(rng, static_cast<size_t>(B * C * L));
+  std::vector<int64_t> rows, pos(static_cast<size_t>(B), -1);
+  std::vector<bool> selected(static_cast<size_t>(B));
+  for (int64_t b = 0; b < B; ++b)
+    if (b % 3 != 1 || B == 1) pos[static_cast<size_t>(b)] = static_cast<int64_t>(rows.size()), rows.push_back(b);
+  for (int64_t b = 0; b < B; ++b) selected[static_cast<size_t>(b)] = pos[static_cast<size_t>(b)] >= 0;
+  const int64_t P = static_cast<int64_t>(rows.size());
+  std::vector<double> wd(static_cast<size_t>(F), 0.0), gd(static_cast<size_t>(P));
+  for (int64_t f = 1; f < F; ++f) wd[static_cast<size_t>(f)] = 0.2 + 0.8 * (0.5 + 0.5 * U(rng));
+  for (auto& v : gd) v = 0.5 + U(rng);
+  const std::vector<double> tapsd = gaussian_kernel(sigma);
+  std::vector<T> taps(tapsd.begin(), tapsd.end()), wf(wd.begin(), wd.end()), g(gd.begin(), gd.end());
+  const double pi = std::acos(-1.0);
+
+  // forward
+  const T nan = std::numeric_limits<T>::quiet_NaN();
+  std::vector<T> s(static_cast<size_t>(B * L), nan);
+  std::vector<uint8_t> signs(static_cast<size_t>(B * L), 0);
+  uint8_t* sg = C <= cuda::kPriorSignMaxC ? signs.data() : nullptr;
+  if (C == 4) smooth_forward<4>(a, s, sg, taps, selected, B, C, L);
+  else smooth_forward<0>(a, s, sg, taps, selected, B, C, L);
+  std::vector<Cplx<T>> z(static_cast<size_t>(B * F));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t f = 0; f < F; ++f) {
+      double re = 0, im = 0;
+      for (int64_t l = 0; l < L; ++l) {
+        const double th = -2 * pi * double(f * l % L) / double(L), v = double(s[static_cast<size_t>(b * L + l)]);
+        re += v * std::cos(th), im += v * std::sin(th);
+      }
+      z[static_cast<size_t>(b * F + f)] = {T(re), T(im)};
+    }
+  std::vector<T> out(static_cast<size_t>(P), nan), nd(static_cast<size_t>(2 * B), nan);
+  constexpr int kScoreThreads = 128;  // as prior.cu's kRowThreads
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t p = pos[static_cast<size_t>(b)];
+    if (p < 0) continue;
+    T d = 0, n = 0;
+    for (int tid = 0; tid < kScoreThreads; ++tid) {
+      T dt, nt;
+      cuda::prior_score_partial(z.data() + b * F, wf.data(), F, tid, kScoreThreads, dt, nt);
+      d += dt, n += nt;
+    }
+    if (d == T(0)) d = T(1);
+    nd[static_cast<size_t>(2 * b)] = n, nd[static_cast<size_t>(2 * b + 1)] = d;
+    out[static_cast<size_t>(p)] = T(1) - n / d;
+  }
+
+  // backward
+  std::vector<Cplx<T>> dz(z.size(), {nan, nan});
+  constexpr int kSpan = cuda::kPriorSpecThreads * cuda::kPriorSpecPer;
+  for (int64_t b = 0; b < B; ++b) {
+    const int64_t p = pos[static_cast<size_t>(b)];
+    for (int64_t blk = 0; blk * kSpan < F; ++blk)
+      for (int tid = 0; tid < cuda::kPriorSpecThreads; ++tid)
+        for (int k = 0; k < cuda::kPriorSpecPer; ++k) {
+          const int64_t f = blk * kSpan + tid + k * cuda::kPriorSpecThreads;
+          if (f >= F) continue;
+          auto& o = dz[static_cast<size_t>(b * F + f)];
+          if (p < 0) {
+            o = {T(0), T(0)};
+            continue;
+          }
+          const T N = nd[static_cast<size_t>(2 * b)], D = nd[static_cast<size_t>(2 * b + 1)];
+          const auto x = z[static_cast<size_t>(b * F + f)];
+          cuda::prior_dspec_at(x.x, x.y, wf[static_cast<size_t>(f)], g[static_cast<size_t>(p)], D, N / (D * D),
+                               f == 0 || (L % 2 == 0 && f == F - 1), o.x, o.y);
+        }
+  }
+  bool written = true;  // every bin of every row
+  for (const auto& x : dz) written = written && std::isfinite(double(x.x)) && std::isfinite(double(x.y));
+  REQUIRE(written);
+  std::vector<T> ds(static_cast<size_t>(B * L));
+  for (int64_t b = 0; b < B; ++b)
+    for (int64_t l = 0; l < L; ++l) {
+      double v = 0;
+      for (int64_t f = 0; f < F; ++f) {
+        const auto x = dz[static_cast<size_t>(b * F + f)];
+        const bool edge = f == 0 || (L % 2 == 0 && f == F - 1);
+        const double th = 2 * pi * double(f * l % L) / double(L);
+        v += (edge ? 1.0 : 2.0) * (double(x.x) * std::cos(th) - (edge ? 0.0 : double(x.y)) * std::sin(th));
+      }
+      ds[static_cast<size_t>(b * L + l)] = T(v);
+    }
+  std::vector<T> da(a.size(), nan);
+  smooth_backward(a, static_cast<const uint8_t*>(sg), ds, da, taps, selected, B, C, L);
+
+  // the CPU twin
+  Context ctx(1, 1);
+  Tensor at = Tensor::from_vector(ctx, {B, C, L}, std::vector<double>(a.begin(), a.end())).to(dtype_of<T>());
+  Tensor ref = Tensor::empty(ctx, {P}, dtype_of<T>()), dref = Tensor::empty(ctx, {B, C, L}, dtype_of<T>());
+  PriorSaved saved;
+  cpu::fourier_prior_fwd(at, rows, wd, tapsd, ref, saved);
+  cpu::fourier_prior_bwd(at, rows, wd, tapsd, Tensor::from_vector(ctx, {P}, gd).to(dtype_of<T>()), saved, dref);
+  const std::vector<double> rv = ref.to_vector<double>(), dv = dref.to_vector<double>();
+  auto rel = [](const auto& got, const std::vector<double>& want) {
+    double num = 0, den = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      REQUIRE(std::isfinite(double(got[i])));
+      num += (double(got[i]) - want[i]) * (double(got[i]) - want[i]), den += want[i] * want[i];
+    }
+    return std::sqrt(num / std::max(den, 1e-300));
+  };
+  const double tol = sizeof(T) == 4 ? 1e-5 : 1e-12;
+  CHECK(rel(out, rv) <= tol);
+  CHECK(rel(da, dv) <= tol * 10);
+  for (int64_t b = 0; b < B; ++b)  // rows not scored: gradient exactly 0
+    if (!selected[static_cast<size_t>(b)])
+      for (int64_t e = b * C * L; e < (b + 1) * C * L; ++e) REQUIRE(da[static_cast<size_t>(e)] == T(0));
 }
 
 }  // namespace
 
 TEST_SUITE("cuda") {
-TEST_CASE("prior smoothing tiles (forward window of Σ|a|, backward smoothed gradient × sign) equal the formulas (host)") {
-  // The binary geometry (L 1000, 4 bases, sigma 3: 25 taps), BPNet's 1000 of 1346, one tile exactly, one position,
-  // the widest taps (63), a single tap, rows the prior skips.
-  // Each with the forward's sign codes (C <= 4) and without (the backward reads a).
+TEST_CASE("prior smoothing blocks (forward window of Σ|a|, backward smoothed gradient × sign) equal the formulas (host)") {
+  // The binary geometry (L 1000, 4 bases, sigma 3: 25 taps), BPNet's 1346 (two spans), one span exactly, one
+  // position, the widest taps (63), a single tap, rows the prior skips. Each with the forward's sign codes (C <= 4)
+  // and without (the backward reads a); DNA through the kernel's 4-base instance and the generic one.
   for (bool sg : {true, false}) {
-    check<float>(3, 4, 1000, 25, 1, sg);
-    check<double>(3, 4, 1000, 25, 2, sg);
-    check<float>(2, 4, 256, 25, 3, sg);
-    check<float>(2, 4, 1, 25, 4, sg);
-    check<double>(4, 4, 300, 63, 5, sg);
-    check<float>(2, 3, 257, 1, 6, sg);
-    check<double>(1, 1, 40, 63, 7, sg);
+    check_tiles<4, float>(3, 4, 1000, 25, 1, sg);
+    check_tiles<0, float>(3, 4, 1000, 25, 1, sg);
+    check_tiles<4, double>(3, 4, 1346, 25, 2, sg);
+    check_tiles<4, float>(2, 4, cuda::kPriorSpan, 25, 3, sg);
+    check_tiles<4, float>(2, 4, cuda::kPriorSpan + 1, 63, 3, sg);
+    check_tiles<4, float>(2, 4, 1, 25, 4, sg);
+    check_tiles<4, double>(4, 4, 300, 63, 5, sg);
+    check_tiles<0, float>(2, 3, 257, 1, 6, sg);
+    check_tiles<0, double>(1, 1, 40, 63, 7, sg);
   }
-  check<float>(2, 6, 300, 25, 8, false);  // more bases than a code holds: the backward reads a
+  check_tiles<0, float>(2, 6, 300, 25, 8, false);  // more bases than a code holds: the backward reads a
+}
+
+TEST_CASE("prior chain with naive DFTs for cuFFT (smoothing, score, dX, C2R packing) equals the CPU twin (host)") {
+  // Odd and even lengths (the Nyquist bin), two bins, one tap, more than one dX block of bins (F > 512), rows the
+  // prior skips, 3 and 6 bases (the generic forward; 6: the backward reads a).
+  for (auto [B, C, L, sigma] : {std::tuple<int64_t, int64_t, int64_t, double>{4, 4, 100, 3.0}, {3, 4, 17, 3.0},
+                                {2, 4, 2, 3.0}, {1, 4, 61, 1.0}, {3, 4, 1100, 3.0}, {4, 3, 40, 0.0},
+                                {3, 6, 33, 3.0}}) {
+    check_chain<double>(B, C, L, sigma, 11);
+    check_chain<float>(B, C, L, sigma, 12);
+  }
 }
 }

@@ -369,18 +369,21 @@ TEST_CASE("TF32 and bf16 GEMMs stay within their round-off of float32, float64 i
 TEST_CASE("fused Fourier prior (cuFFT chain): values and gradients equal the CPU's, rows subsets, awkward sizes") {
   LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 33);
-  struct Case { int64_t B, L; double sigma; };
-  for (auto c : {Case{1, 2, 3.0}, Case{3, 17, 3.0}, Case{7, 61, 1.0}, Case{256, 1000, 3.0}, Case{9, 1346, 3.0},
-                 Case{4, 100, 0.0}}) {
+  // C 4: the smoothing kernel's DNA instance and the sign codes; 3 the generic instance; 6 the backward reading a.
+  // all: every row scored (the CUDA-graph step's row set), else every third row skipped.
+  struct Case { int64_t B, C, L; double sigma; bool all; };
+  for (auto c : {Case{1, 4, 2, 3.0, false}, Case{3, 4, 17, 3.0, false}, Case{7, 4, 61, 1.0, false},
+                 Case{256, 4, 1000, 3.0, false}, Case{9, 4, 1346, 3.0, false}, Case{4, 4, 100, 0.0, false},
+                 Case{5, 4, 1100, 3.0, true}, Case{4, 3, 300, 3.0, false}, Case{3, 6, 257, 3.0, true}}) {
     for (DType t : {DType::F32, DType::F64}) {
-      INFO("B ", c.B, " L ", c.L, " sigma ", c.sigma, " ", dtype_name(t));
+      INFO("B ", c.B, " C ", c.C, " L ", c.L, " sigma ", c.sigma, " all rows ", c.all, " ", dtype_name(t));
       const double tol = t == DType::F32 ? 1e-5 : 1e-12;
       std::vector<int64_t> rows;
       for (int64_t b = 0; b < c.B; ++b)
-        if (b % 3 != 1 || c.B == 1) rows.push_back(b);
+        if (c.all || b % 3 != 1 || c.B == 1) rows.push_back(b);
       std::vector<double> w(static_cast<size_t>(c.L / 2));
       for (size_t i = 0; i < w.size(); ++i) w[i] = i < w.size() / 4 ? 1.0 : 1.0 / (1.0 + std::pow(double(i), 0.2));
-      Tensor a = Tensor::uniform(ctx, {c.B, 4, c.L}, -1, 1, t), ag = a.to(kGpu);
+      Tensor a = Tensor::uniform(ctx, {c.B, c.C, c.L}, -1, 1, t), ag = a.to(kGpu);
       a.set_requires_grad(true), ag.set_requires_grad(true);
       Tensor yc = fourier_prior_scores(a, rows, w, c.sigma), yg = fourier_prior_scores(ag, rows, w, c.sigma);
       CHECK(!yg.is_cpu());

@@ -1,7 +1,8 @@
 // CUDA twin of the fused Fourier-prior chain (kernels/cpu/prior.h): one kernel for |a| summed over bases and
 // Gaussian smoothing (tiled: kernels/cuda/prior_tiles.h), batched R2C cuFFT over every row of the batch (plans
 // depend on B and L only), one block per row for |X|, D and N; backward: one kernel for dX (packed for C2R), C2R,
-// one kernel for smoothing-adjoint × sign.
+// one kernel for smoothing-adjoint × sign. Rows the prior does not score are never read: their smoothed signal,
+// spectrum gradient and attribution gradient are written as 0.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1.
 #include <map>
 #include <memory>
@@ -20,91 +21,109 @@
 namespace lowpass::cuda {
 namespace {
 
-constexpr int kThreads = 256;
-constexpr int kRowThreads = 128;
+constexpr int kRowThreads = 128;  // threads of a score block (one row)
 constexpr int kMaxPriorTaps = kPriorMaxTaps;
 
-#define LP_GRID_STRIDE(i, n)                                                                    \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
-
-// s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| (0 outside [0, L)), bases summed first as the CPU does. Grid
-// (position tiles, rows), rows strided by gridDim.y; the window and the taps staged in shared memory
-// (kernels/cuda/prior_tiles.h). signs (not null, C <= 4): the attributions' sign codes for the backward.
-template <typename T>
-__global__ void __launch_bounds__(kPriorTile)
-    prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, uint8_t* __restrict__ signs, int64_t B, int64_t C,
-                        int64_t L, const Taps<T> taps) {
+// s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| (0 outside [0, L)), bases summed first as the CPU does; 0 for rows
+// the prior does not score (pos[b] < 0), whose attributions are not read. Grid (position spans, rows), rows strided
+// by gridDim.y; the window and the taps staged in shared memory (kernels/cuda/prior_tiles.h). signs (not null,
+// C <= 4): the scored rows' sign codes for the backward. kC: C at compile time (4, DNA), or 0 for any C.
+template <typename T, int kC>
+__global__ void __launch_bounds__(kPriorThreads)
+    prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, uint8_t* __restrict__ signs,
+                        const int64_t* __restrict__ pos, int64_t B, int64_t C, int64_t L, const Taps<T> taps) {
   __shared__ T tp[kPriorMaxTaps];
   __shared__ T u[kPriorWindow];
   const int r = taps.n / 2, tid = static_cast<int>(threadIdx.x);
   if (tid < taps.n) tp[tid] = taps.v[tid];
-  const int64_t l0 = static_cast<int64_t>(blockIdx.x) * kPriorTile, l = l0 + tid;
+  const int64_t l0 = static_cast<int64_t>(blockIdx.x) * kPriorSpan;
   for (int64_t b = blockIdx.y; b < B; b += gridDim.y) {
+    const bool selected = pos[b] >= 0;  // the same for the whole block
     __syncthreads();  // the previous row's window has been read
-    prior_sum_abs_load(a, u, signs, b, l0, C, L, r, tid);
+    if (selected) prior_sum_abs_load<kC>(a, u, signs, b, l0, C, L, r, tid);
     __syncthreads();
-    if (l < L) s[b * L + l] = prior_smooth_at(u, tp, taps.n, tid);
+#pragma unroll
+    for (int k = 0; k < kPriorPer; ++k) {
+      const int i = tid + k * kPriorThreads;
+      if (l0 + i < L) s[b * L + l0 + i] = selected ? prior_smooth_at(u, tp, taps.n, i) : T(0);
+    }
   }
 }
 
-// One block per row b: D = Σ_f |X_f| (1 when 0), N = Σ_f w_f|X_f|; out[pos[b]] = 1 − N/D for selected rows.
+// One block per row b: D = Σ_f |X_f| (1 when 0), N = Σ_f w_f|X_f|; out[pos[b]] = 1 − N/D. Rows not scored get
+// N = 0, D = 1 without reading their spectrum.
 template <typename T>
 __global__ void prior_score_kernel(const typename Cx<T>::type* __restrict__ z, const T* __restrict__ wf,
                                    const int64_t* __restrict__ pos, T* __restrict__ nd, T* __restrict__ out,
                                    int64_t F) {
   __shared__ T scratch[32];
-  const int64_t b = blockIdx.x;
-  T d = 0, n = 0;
-  for (int64_t f = threadIdx.x; f < F; f += blockDim.x) {
-    const auto x = z[b * F + f];
-    const T m = sqrt(x.x * x.x + x.y * x.y);
-    d += m;
-    n += wf[f] * m;
+  const int64_t b = blockIdx.x, p = pos[b];
+  if (p < 0) {  // the whole block
+    if (threadIdx.x == 0) nd[2 * b] = T(0), nd[2 * b + 1] = T(1);
+    return;
   }
+  T d, n;
+  prior_score_partial(z + b * F, wf, F, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), d, n);
   d = block_sum(d, scratch);
   __syncthreads();
   n = block_sum(n, scratch);
   if (threadIdx.x == 0) {
     if (d == T(0)) d = T(1);
     nd[2 * b] = n, nd[2 * b + 1] = d;
-    if (pos[b] >= 0) out[pos[b]] = T(1) - n / d;
+    out[p] = T(1) - n / d;
   }
 }
 
-// dX_f = dm_f·X_f/|X_f| with dm_f = −g_p (w_f/D − N/D²), packed for C2R as the rfft adjoint needs
-// (middle bins halved, imaginary parts of DC and Nyquist dropped); rows not selected get 0.
+// dX of every bin (prior_dspec_at), packed for C2R; rows not scored get 0 without reading their spectrum. Grid
+// (bin spans of kPriorSpecThreads·kPriorSpecPer, rows), rows strided by gridDim.y; the row's constants read once.
 template <typename T>
-__global__ void prior_dspec_kernel(const typename Cx<T>::type* __restrict__ z, const T* __restrict__ wf,
-                                   const int64_t* __restrict__ pos, const T* __restrict__ nd,
-                                   const T* __restrict__ g, typename Cx<T>::type* __restrict__ dz, int64_t total,
-                                   int64_t F, bool even) {
-  LP_GRID_STRIDE(e, total) {
-    const int64_t f = e % F, b = e / F, p = pos[b];
-    T gx = 0, gy = 0;
-    if (p >= 0) {
-      const T N = nd[2 * b], D = nd[2 * b + 1];
-      const auto x = z[e];
-      const T m = sqrt(x.x * x.x + x.y * x.y);
-      const T dm = -g[p] * (wf[f] / D - N / (D * D));
-      const T k = m > T(0) ? dm / m : T(0);
-      const bool edge = f == 0 || (even && f == F - 1);
-      const T h = edge ? T(1) : T(0.5);
-      gx = k * x.x * h;
-      gy = edge ? T(0) : k * x.y * h;
+__global__ void __launch_bounds__(kPriorSpecThreads)
+    prior_dspec_kernel(const typename Cx<T>::type* __restrict__ z, const T* __restrict__ wf,
+                       const int64_t* __restrict__ pos, const T* __restrict__ nd, const T* __restrict__ g,
+                       typename Cx<T>::type* __restrict__ dz, int64_t B, int64_t F, bool even) {
+  const int64_t f0 = static_cast<int64_t>(blockIdx.x) * (kPriorSpecThreads * kPriorSpecPer) + threadIdx.x;
+  for (int64_t b = blockIdx.y; b < B; b += gridDim.y) {
+    const int64_t p = pos[b];
+    const auto* zr = z + b * F;
+    auto* dr = dz + b * F;
+    if (p < 0) {
+#pragma unroll
+      for (int k = 0; k < kPriorSpecPer; ++k) {
+        const int64_t f = f0 + k * kPriorSpecThreads;
+        if (f < F) dr[f] = typename Cx<T>::type{T(0), T(0)};
+      }
+      continue;
     }
-    dz[e].x = gx;
-    dz[e].y = gy;
+    const T N = nd[2 * b], D = nd[2 * b + 1], gp = g[p], nd2 = N / (D * D);
+    typename Cx<T>::type x[kPriorSpecPer];  // whole bins: one 8- or 16-byte load each
+    T w[kPriorSpecPer];
+#pragma unroll
+    for (int k = 0; k < kPriorSpecPer; ++k) {
+      const int64_t f = f0 + k * kPriorSpecThreads;
+      if (f < F) {
+        x[k] = zr[f];
+        w[k] = wf[f];
+      } else {
+        x[k].x = x[k].y = w[k] = T(0);
+      }
+    }
+#pragma unroll
+    for (int k = 0; k < kPriorSpecPer; ++k) {
+      const int64_t f = f0 + k * kPriorSpecThreads;
+      if (f >= F) continue;
+      typename Cx<T>::type o;  // stored whole
+      prior_dspec_at(x[k].x, x[k].y, w[k], gp, D, nd2, f == 0 || (even && f == F - 1), o.x, o.y);
+      dr[f] = o;
+    }
   }
 }
 
 // da[b, c, l] = sign(a)·Σ_j taps[j]·ds[b, l + j − r] (symmetric taps: the smoothing is self-adjoint), the
-// smoothed value computed once per position for all bases; 0 for rows not selected. The signs from the forward's
-// codes where it wrote them (signs not null: one byte per position instead of C values of a), else from a. Grid as
-// prior_smooth_kernel.
+// smoothed value computed once per position for all bases; 0 for rows not scored, which read nothing. The signs from
+// the forward's codes where it wrote them (signs not null: one byte per position, loaded with the window), else from
+// a. Grid as prior_smooth_kernel.
 template <typename T>
-__global__ void __launch_bounds__(kPriorTile)
+__global__ void __launch_bounds__(kPriorThreads)
     prior_dattr_kernel(const T* __restrict__ a, const uint8_t* __restrict__ signs, const T* __restrict__ ds,
                        const int64_t* __restrict__ pos, T* __restrict__ da, int64_t B, int64_t C, int64_t L,
                        const Taps<T> taps) {
@@ -112,20 +131,29 @@ __global__ void __launch_bounds__(kPriorTile)
   __shared__ T v[kPriorWindow];
   const int r = taps.n / 2, tid = static_cast<int>(threadIdx.x);
   if (tid < taps.n) tp[tid] = taps.v[tid];
-  const int64_t l0 = static_cast<int64_t>(blockIdx.x) * kPriorTile, l = l0 + tid;
+  const int64_t l0 = static_cast<int64_t>(blockIdx.x) * kPriorSpan;
   for (int64_t b = blockIdx.y; b < B; b += gridDim.y) {
     const bool selected = pos[b] >= 0;  // the same for the whole block
+    uint8_t code[kPriorPer] = {};
     __syncthreads();
-    if (selected) prior_row_load(ds, v, b, l0, L, r, tid);
+    if (selected) {
+      if (signs) prior_codes_load(signs, code, b, l0, L, tid);
+      prior_row_load(ds, v, b, l0, L, r, tid);
+    }
     __syncthreads();
-    if (l < L)
-      prior_dattr_store(a, signs, da, selected ? prior_smooth_at(v, tp, taps.n, tid) : T(0), selected, b, l, C, L);
+#pragma unroll
+    for (int k = 0; k < kPriorPer; ++k) {
+      const int i = tid + k * kPriorThreads;
+      if (l0 + i < L)
+        prior_dattr_store(a, signs != nullptr, code[k], da, selected ? prior_smooth_at(v, tp, taps.n, i) : T(0),
+                          selected, b, l0 + i, C, L);
+    }
   }
 }
 
-// Grid of the tiled smoothing kernels: position tiles × rows (at most 65535; the kernels stride over the rest).
+// Grid of the smoothing kernels: position spans × rows (at most 65535; the kernels stride over the rest).
 dim3 prior_tile_grid(int64_t B, int64_t L) {
-  return dim3(static_cast<unsigned>((L + kPriorTile - 1) / kPriorTile), static_cast<unsigned>(B < 65535 ? B : 65535));
+  return dim3(static_cast<unsigned>((L + kPriorSpan - 1) / kPriorSpan), static_cast<unsigned>(B < 65535 ? B : 65535));
 }
 
 template <typename T>
@@ -191,8 +219,13 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     std::shared_ptr<DeviceBuffer<uint8_t>> signs;
     if (C <= kPriorSignMaxC) signs = std::make_shared<DeviceBuffer<uint8_t>>(static_cast<size_t>(B * L), dev);
     saved.cuda_signs = signs;
-    prior_smooth_kernel<T><<<prior_tile_grid(B, L), kPriorTile, 0, st.stream>>>(
-        attr.data<T>(), s.get(), signs ? signs->get() : nullptr, B, C, L, make_taps<T>(taps));
+    if (C == 4) {
+      prior_smooth_kernel<T, 4><<<prior_tile_grid(B, L), kPriorThreads, 0, st.stream>>>(
+          attr.data<T>(), s.get(), signs ? signs->get() : nullptr, pos->get(), B, C, L, make_taps<T>(taps));
+    } else {
+      prior_smooth_kernel<T, 0><<<prior_tile_grid(B, L), kPriorThreads, 0, st.stream>>>(
+          attr.data<T>(), s.get(), signs ? signs->get() : nullptr, pos->get(), B, C, L, make_taps<T>(taps));
+    }
     LP_CUDA_LAUNCH_CHECK();
     Z* z = reinterpret_cast<Z*>(saved.spec.data<T>());
     if constexpr (std::is_same_v<T, float>) {
@@ -220,8 +253,11 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     std::shared_ptr<DeviceBuffer<int64_t>> pos = std::static_pointer_cast<DeviceBuffer<int64_t>>(saved.cuda_pos);
     if (!pos || pos->size() != static_cast<size_t>(B)) pos = device_positions(B, rows, dev);
     const Z* z = reinterpret_cast<const Z*>(saved.spec.data<T>());
-    prior_dspec_kernel<T><<<grid_1d(st, B * F, kThreads), kThreads, 0, st.stream>>>(
-        z, w, pos->get(), saved.nd.data<T>(), g.data<T>(), dz.get(), B * F, F, L % 2 == 0);
+    const dim3 spec_grid(static_cast<unsigned>((F + kPriorSpecThreads * kPriorSpecPer - 1) /
+                                               (kPriorSpecThreads * kPriorSpecPer)),
+                         static_cast<unsigned>(B < 65535 ? B : 65535));
+    prior_dspec_kernel<T><<<spec_grid, kPriorSpecThreads, 0, st.stream>>>(z, w, pos->get(), saved.nd.data<T>(),
+                                                                          g.data<T>(), dz.get(), B, F, L % 2 == 0);
     LP_CUDA_LAUNCH_CHECK();
     if constexpr (std::is_same_v<T, float>) {
       LP_CUFFT_CHECK(cufftExecC2R(st.fft_plan(CUFFT_C2R, L, B), dz.get(), ds.get()));
@@ -231,7 +267,7 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     // the forward's sign codes, when it wrote them for this geometry
     const auto signs = std::static_pointer_cast<DeviceBuffer<uint8_t>>(saved.cuda_signs);
     const uint8_t* sg = signs && signs->size() == static_cast<size_t>(B * L) ? signs->get() : nullptr;
-    prior_dattr_kernel<T><<<prior_tile_grid(B, L), kPriorTile, 0, st.stream>>>(
+    prior_dattr_kernel<T><<<prior_tile_grid(B, L), kPriorThreads, 0, st.stream>>>(
         attr.data<T>(), sg, ds.get(), pos->get(), dattr.data<T>(), B, C, L, make_taps<T>(taps));
     LP_CUDA_LAUNCH_CHECK();
   });

@@ -1,10 +1,14 @@
-// Tiled smoothing kernels of the fused Fourier-prior chain (kernels/cuda/prior.cu): a block of kPriorTile threads
-// owns kPriorTile positions of one row and stages the window it reads (its positions ± r, r = taps / 2) in shared
-// memory once, instead of every output re-reading 2r + 1 neighbours × 4 bases from global memory (the forward) and
-// every base of a position recomputing the same smoothed gradient (the backward). Same sums in the same order as
-// the per-element kernels they replace. The phases are host-device functions, so tests/test_cuda_prior_tiles.cpp
-// runs every block on the host against the formula.
-// Legend: C bases, L positions, r half-width of the Gaussian taps (n = 2r + 1 <= kPriorMaxTaps).
+// Block phases of the fused Fourier-prior chain's kernels (kernels/cuda/prior.cu), as host-device functions so
+// tests/test_cuda_prior_tiles.cpp runs every block on the host against the formulas.
+// - Smoothing (forward and backward): a block of kPriorThreads threads owns kPriorSpan positions of one row,
+//   kPriorPer per thread (thread tid's k-th position is l0 + tid + k·kPriorThreads, so every load and store is
+//   coalesced), and stages the window it reads (its positions ± r) in shared memory once. Each thread issues all of
+//   its global loads before it uses any (up to kPriorLoads window entries × the bases, and its sign codes), so a
+//   warp keeps several loads in flight instead of waiting on each in turn.
+// - Spectrum (forward score, backward dX): per-row constants read once, then a batch of bins per thread loaded
+//   before any is used.
+// The sums keep the CPU's order (bases first, then taps; bins in ascending order per thread).
+// Legend: C bases, L positions, F = L/2 + 1 bins, r half-width of the Gaussian taps (n = 2r + 1 <= kPriorMaxTaps).
 #pragma once
 #include <cmath>
 #include <cstdint>
@@ -13,12 +17,21 @@
 
 namespace lowpass::cuda {
 
-constexpr int kPriorTile = 256;     // positions (and threads) per block
-constexpr int kPriorMaxTaps = 63;   // smooth_sigma up to 31 (the taps' caller checks)
-constexpr int kPriorWindow = kPriorTile + kPriorMaxTaps - 1;  // shared window floats, upper bound
+constexpr int kPriorThreads = 256;                        // threads per smoothing block
+constexpr int kPriorPer = 4;                              // positions per thread
+constexpr int kPriorSpan = kPriorThreads * kPriorPer;     // positions per block
+constexpr int kPriorMaxTaps = 63;                         // smooth_sigma up to 31 (the taps' caller checks)
+constexpr int kPriorWindow = kPriorSpan + kPriorMaxTaps - 1;  // shared window entries, upper bound
+constexpr int kPriorLoads = kPriorPer + 1;  // window entries per thread: ⌈(kPriorSpan + 2r) / kPriorThreads⌉
+static_assert(kPriorMaxTaps - 1 <= kPriorThreads, "the halo of a window fits one extra load per thread");
+constexpr int kPriorSpecThreads = 256;  // threads per dX block
+constexpr int kPriorSpecPer = 2;        // bins per thread of the dX kernel
+constexpr int kPriorScoreBatch = 4;     // bins per thread loaded at once by the score kernel
 
-LP_DIRECT_HD inline float prior_abs(float x) { return fabsf(x); }
-LP_DIRECT_HD inline double prior_abs(double x) { return fabs(x); }
+LP_DIRECT_HD inline float prior_abs(float x) { return ::fabsf(x); }
+LP_DIRECT_HD inline double prior_abs(double x) { return ::fabs(x); }
+LP_DIRECT_HD inline float prior_sqrt(float x) { return ::sqrtf(x); }
+LP_DIRECT_HD inline double prior_sqrt(double x) { return ::sqrt(x); }
 
 // Sign codes of the attributions, written by the forward for the backward (C <= kPriorSignMaxC): bit 2c of
 // signs[b·L + l] is a[b, c, l] > 0, bit 2c + 1 is a[b, c, l] < 0 (neither for 0 and NaN, whose sign the backward
@@ -34,58 +47,104 @@ LP_DIRECT_HD inline int prior_sign_of(uint8_t code, int64_t c) {
   return bits == 1u ? 1 : bits == 2u ? -1 : 0;
 }
 
-// Forward load: u[i] = Σ_c |a[b, c, l0 − r + i]| for i < kPriorTile + 2r (0 outside [0, L)), thread tid's share.
-// With signs (not null; C <= kPriorSignMaxC), the thread that loads a position of the block's own tile
-// (l0 <= l < l0 + kPriorTile, l < L) also writes its sign code.
-template <typename T>
+// Forward load, thread tid's share: u[i] = Σ_c |a[b, c, l0 − r + i]| (0 outside [0, L)) for its window entries
+// i = tid + k·kPriorThreads < kPriorSpan + 2r. With signs (not null; C <= kPriorSignMaxC), the entries of the
+// block's own positions (r <= i < r + kPriorSpan, l < L) also get their sign codes. kC > 0: C == kC known at compile
+// time, every load of the thread issued before the sums (DNA: 4 bases × kPriorLoads entries); kC == 0: any C.
+template <int kC, typename T>
 LP_DIRECT_HD inline void prior_sum_abs_load(const T* a, T* u, uint8_t* signs, int64_t b, int64_t l0, int64_t C,
                                             int64_t L, int r, int tid) {
   const T* row = a + b * C * L;
-  for (int i = tid; i < kPriorTile + 2 * r; i += kPriorTile) {
-    const int64_t l = l0 - r + i;
-    T v = 0;
-    if (l >= 0 && l < L) {
-      uint8_t code = 0;
-      for (int64_t c = 0; c < C; ++c) {
-        const T x = row[c * L + l];
-        v += prior_abs(x);
-        code |= prior_sign_bits(x, c);
-      }
-      if (signs && i >= r && i < r + kPriorTile) signs[b * L + l] = code;
+  const int n = kPriorSpan + 2 * r;
+  if constexpr (kC > 0) {
+    T x[kPriorLoads][kC];
+LP_DIRECT_UNROLL
+    for (int k = 0; k < kPriorLoads; ++k) {
+      const int i = tid + k * kPriorThreads;
+      const int64_t l = l0 - r + i;
+      const bool in = i < n && l >= 0 && l < L;
+LP_DIRECT_UNROLL
+      for (int c = 0; c < kC; ++c) x[k][c] = in ? row[c * L + l] : T(0);
     }
-    u[i] = v;
+LP_DIRECT_UNROLL
+    for (int k = 0; k < kPriorLoads; ++k) {
+      const int i = tid + k * kPriorThreads;
+      if (i >= n) continue;
+      const int64_t l = l0 - r + i;
+      T v = 0;
+      uint8_t code = 0;
+LP_DIRECT_UNROLL
+      for (int c = 0; c < kC; ++c) {
+        v += prior_abs(x[k][c]);
+        code |= prior_sign_bits(x[k][c], c);
+      }
+      u[i] = v;
+      if (signs && i >= r && i < r + kPriorSpan && l < L) signs[b * L + l] = code;
+    }
+  } else {
+    for (int i = tid; i < n; i += kPriorThreads) {
+      const int64_t l = l0 - r + i;
+      T v = 0;
+      if (l >= 0 && l < L) {
+        uint8_t code = 0;
+        for (int64_t c = 0; c < C; ++c) {
+          const T x = row[c * L + l];
+          v += prior_abs(x);
+          code |= prior_sign_bits(x, c);
+        }
+        if (signs && i >= r && i < r + kPriorSpan) signs[b * L + l] = code;
+      }
+      u[i] = v;
+    }
   }
 }
 
-// Backward load: v[i] = ds[b, l0 − r + i] (0 outside [0, L)).
+// Backward load, thread tid's share: v[i] = ds[b, l0 − r + i] (0 outside [0, L)), all loads before the stores.
 template <typename T>
 LP_DIRECT_HD inline void prior_row_load(const T* ds, T* v, int64_t b, int64_t l0, int64_t L, int r, int tid) {
-  for (int i = tid; i < kPriorTile + 2 * r; i += kPriorTile) {
+  const int n = kPriorSpan + 2 * r;
+  const T* row = ds + b * L;
+  T x[kPriorLoads];
+  LP_DIRECT_UNROLL
+  for (int k = 0; k < kPriorLoads; ++k) {
+    const int i = tid + k * kPriorThreads;
     const int64_t l = l0 - r + i;
-    v[i] = (l >= 0 && l < L) ? ds[b * L + l] : T(0);
+    x[k] = i < n && l >= 0 && l < L ? row[l] : T(0);
+  }
+  LP_DIRECT_UNROLL
+  for (int k = 0; k < kPriorPer; ++k) v[tid + k * kPriorThreads] = x[k];  // i < kPriorSpan <= n
+  if (tid + kPriorPer * kPriorThreads < n) v[tid + kPriorPer * kPriorThreads] = x[kPriorPer];
+}
+
+// The sign codes of thread tid's positions l0 + tid + k·kPriorThreads (0 past L), read by the backward before its
+// barrier so that their latency overlaps the window's.
+LP_DIRECT_HD inline void prior_codes_load(const uint8_t* signs, uint8_t* code, int64_t b, int64_t l0, int64_t L,
+                                          int tid) {
+LP_DIRECT_UNROLL
+  for (int k = 0; k < kPriorPer; ++k) {
+    const int64_t l = l0 + tid + k * kPriorThreads;
+    code[k] = l < L ? signs[b * L + l] : uint8_t(0);
   }
 }
 
-// Σ_j taps[j]·w[tid + j]: the smoothed value at position l0 + tid from a staged window.
+// Σ_j taps[j]·w[i + j]: the smoothed value at window offset i (position l0 + i) from a staged window.
 template <typename T>
-LP_DIRECT_HD inline T prior_smooth_at(const T* w, const T* taps, int n, int tid) {
+LP_DIRECT_HD inline T prior_smooth_at(const T* w, const T* taps, int n, int i) {
   T acc = 0;
-  for (int j = 0; j < n; ++j) acc += taps[j] * w[tid + j];
+  for (int j = 0; j < n; ++j) acc += taps[j] * w[i + j];
   return acc;
 }
 
-// Backward store for position l = l0 + tid of row b: da[b, c, l] = sign(a[b, c, l])·du for every base (0 for rows
-// the prior does not score: selected = false). The signs come from the forward's codes where it wrote them (signs not
-// null), else from a.
+// Backward store for position l of row b: da[b, c, l] = sign(a[b, c, l])·du for every base (0 for rows the prior
+// does not score: selected = false). The signs from the forward's code (has_code) or from a.
 template <typename T>
-LP_DIRECT_HD inline void prior_dattr_store(const T* a, const uint8_t* signs, T* da, T du, bool selected, int64_t b,
-                                           int64_t l, int64_t C, int64_t L) {
+LP_DIRECT_HD inline void prior_dattr_store(const T* a, bool has_code, uint8_t code, T* da, T du, bool selected,
+                                           int64_t b, int64_t l, int64_t C, int64_t L) {
   if (!selected) {
     for (int64_t c = 0; c < C; ++c) da[(b * C + c) * L + l] = T(0);
     return;
   }
-  if (signs) {
-    const uint8_t code = signs[b * L + l];
+  if (has_code) {
     for (int64_t c = 0; c < C; ++c) {
       const int sg = prior_sign_of(code, c);
       da[(b * C + c) * L + l] = sg > 0 ? du : sg < 0 ? -du : T(0);
@@ -97,6 +156,44 @@ LP_DIRECT_HD inline void prior_dattr_store(const T* a, const uint8_t* signs, T* 
     const T av = a[e];
     da[e] = av > T(0) ? du : av < T(0) ? -du : T(0);
   }
+}
+
+// Score of one row, thread tid's share (nt threads): d = Σ|X_f|, n = Σ w_f·|X_f| over f = tid + k·nt in ascending
+// order, kPriorScoreBatch bins' loads issued before their sums. z: the row's F bins (any type with .x and .y).
+template <typename T, typename Z>
+LP_DIRECT_HD inline void prior_score_partial(const Z* z, const T* wf, int64_t F, int tid, int nt, T& d, T& n) {
+  d = 0, n = 0;
+  for (int64_t f0 = tid; f0 < F; f0 += static_cast<int64_t>(kPriorScoreBatch) * nt) {
+    T re[kPriorScoreBatch], im[kPriorScoreBatch], w[kPriorScoreBatch];
+LP_DIRECT_UNROLL
+    for (int k = 0; k < kPriorScoreBatch; ++k) {
+      const int64_t f = f0 + static_cast<int64_t>(k) * nt;
+      const bool in = f < F;
+      re[k] = in ? z[f].x : T(0);
+      im[k] = in ? z[f].y : T(0);
+      w[k] = in ? wf[f] : T(0);
+    }
+LP_DIRECT_UNROLL
+    for (int k = 0; k < kPriorScoreBatch; ++k) {
+      if (f0 + static_cast<int64_t>(k) * nt >= F) break;
+      const T m = prior_sqrt(re[k] * re[k] + im[k] * im[k]);
+      d += m;
+      n += w[k] * m;
+    }
+  }
+}
+
+// dX of one bin of a scored row: dm = −g·(w/D − N/D²) (nd2 = N/D², computed once per row), dX = dm·X/|X| (0 at
+// X = 0), packed for C2R as the rfft adjoint needs: middle bins halved, the imaginary parts of DC and (L even)
+// Nyquist dropped (edge).
+template <typename T>
+LP_DIRECT_HD inline void prior_dspec_at(T x, T y, T w, T g, T D, T nd2, bool edge, T& gx, T& gy) {
+  const T m = prior_sqrt(x * x + y * y);
+  const T dm = -g * (w / D - nd2);
+  const T k = m > T(0) ? dm / m : T(0);
+  const T h = edge ? T(1) : T(0.5);
+  gx = k * x * h;
+  gy = edge ? T(0) : k * y * h;
 }
 
 }  // namespace lowpass::cuda
