@@ -46,13 +46,14 @@ struct Args {
   bool keep_values = false;  // record every op's inputs whole (KeepGraphValues), as before edges dropped them
   std::string conv;  // CUDA conv1d backend (--conv auto|direct|tiled|im2col|cudnn|tune); empty: LOWPASS_CUDA_CONV's default
   bool graph = false;  // --graph: the GraphStep (captured CUDA graph on a GPU)
+  std::string chain_rows = "status";  // --chain-rows: the rows the chain scores (status: the batch's positives; all)
 };
 
 [[noreturn]] void usage(const char* why) {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step --model binary|profile --mode noprior|prior|infer|attr "
                "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32|--bf16] "
-               "[--conv auto|direct|tiled|im2col|cudnn|tune] [--graph] [--keep-graph-values]\n",
+               "[--conv auto|direct|tiled|im2col|cudnn|tune] [--graph] [--keep-graph-values] [--chain-rows status|all]\n",
                why);
   std::exit(2);
 }
@@ -76,6 +77,7 @@ Args parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--conv")) a.conv = val("--conv");
     else if (!std::strcmp(argv[i], "--graph")) a.graph = true;
     else if (!std::strcmp(argv[i], "--keep-graph-values")) a.keep_values = true;
+    else if (!std::strcmp(argv[i], "--chain-rows")) a.chain_rows = val("--chain-rows");
     else usage((std::string("unknown argument ") + argv[i]).c_str());
   }
   if (a.model != "binary" && a.model != "profile") usage("--model must be binary or profile");
@@ -92,6 +94,7 @@ Args parse(int argc, char** argv) {
     }
     if (a.device.rfind("cuda", 0) != 0) usage("--conv selects the CUDA conv1d backend: it needs --device cuda");
   }
+  if (a.chain_rows != "status" && a.chain_rows != "all") usage("--chain-rows must be status or all");
   if (a.tf32 && a.bf16) usage("--tf32 and --bf16: choose one");
   if ((a.tf32 || a.bf16) && a.device.rfind("cuda", 0) != 0) usage("--tf32/--bf16 need --device cuda");
   if (a.batch % 4) usage("--batch must be a multiple of 4 (half reverse complements, half positives)");
@@ -179,8 +182,10 @@ int main(int argc, char** argv) {
     }
 
     // The prior chain alone (forward + backward of the per-example scores) on random attributions of the batch's
-    // shape: fused op vs the same chain composed from ops. Bytes floor: attributions read twice and their gradient
-    // written once, spectra written once and read once (8 bytes per complex float32 bin).
+    // shape: fused op vs the same chain composed from ops, scoring the batch's positives (half the rows) or every
+    // row (--chain-rows all, as a CUDA-graph step does). Bytes floor for R scored rows of B: the scored rows'
+    // attributions read twice (forward, and the backward's signs), the gradient written for every row, the scored
+    // rows' spectra written once and read once (8 bytes per complex float32 bin).
     Tensor chain_attr;
     std::vector<int64_t> chain_rows;
     std::vector<double> chain_w;
@@ -189,7 +194,7 @@ int main(int argc, char** argv) {
       if (dev.is_cuda()) chain_attr = chain_attr.to(dev);
       chain_attr.set_requires_grad(true);
       for (int64_t b = 0; b < B; ++b)
-        if (batch.status[static_cast<size_t>(b)]) chain_rows.push_back(b);
+        if (a.chain_rows == "all" || batch.status[static_cast<size_t>(b)]) chain_rows.push_back(b);
       const int64_t L = chain_attr.size(2);
       chain_w.assign(static_cast<size_t>(L / 2), 1.0);
       for (int64_t i = prior.freq_limit; i < L / 2; ++i)
@@ -263,9 +268,26 @@ int main(int argc, char** argv) {
                           {"peak_rss_mb", static_cast<double>(ru.ru_maxrss) / 1024.0}};
     if (a.mode == "chain" || a.mode == "chain_composed") {
       const double Bd = static_cast<double>(B), L = static_cast<double>(batch.x.size(2)), F = std::floor(L / 2) + 1;
-      const double bytes = 3 * Bd * 4 * L * 4 + 2 * Bd * F * 8;
+      const double R = static_cast<double>(chain_rows.size());
+      const double bytes = 2 * R * 4 * L * 4 + Bd * 4 * L * 4 + 2 * R * F * 8;
+      out["chain_rows"] = a.chain_rows;
+      out["chain_scored_rows"] = chain_rows.size();
       out["chain_floor_bytes"] = bytes;
       out["chain_GBps"] = bytes / med / 1e9;
+      // The GPU's own time per chain: a.repeats chains queued back to back, one synchronisation at the end (three
+      // rounds, median), so the host's dispatch before the first kernel and the final synchronisation, which the
+      // per-step times above include, are paid once per round instead of once per chain.
+      std::vector<double> q;
+      for (int round = 0; round < 3; ++round) {
+        sync();
+        const auto t0 = std::chrono::steady_clock::now();
+        for (int i = 0; i < a.repeats; ++i) step();
+        sync();
+        q.push_back(std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / a.repeats);
+      }
+      std::sort(q.begin(), q.end());
+      out["chain_queued_s"] = q[1];
+      out["chain_queued_GBps"] = bytes / q[1] / 1e9;
     }
     if (gstep) out["graph_nodes"] = gstep->graph_nodes(), out["graph_replays"] = gstep->replays();
     if (dev.is_cuda()) {

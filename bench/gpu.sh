@@ -94,10 +94,15 @@ want tf32 && for c in binary:prior profile:prior; do
   run_lp_as bf16 "$m" "$mode" --bf16 | tee -a "$JSONL"
   run_pt "$m" "$mode" 1 | sed 's/"impl": "pytorch"/"impl": "pytorch-tf32"/' | tee -a "$JSONL"
 done
-# The prior chain alone (fused vs composed), at the training batch and at a batch whose data outgrow the L2 cache.
+# The prior chain alone (fused vs composed), at the training batch and at a batch whose data outgrow the L2 cache,
+# scoring the batch's positives (half the rows); at the large batch also every row (a CUDA-graph step's row set).
 want chain && for b in 256 8192; do
-  for mode in chain chain_composed; do
-    "$LP" --device cuda --model binary --mode $mode --batch $b --repeats "$REPEATS" --warmup "$WARMUP" | tee -a "$JSONL"
+  for rows in status all; do
+    [ "$rows" = all ] && [ "$b" != 8192 ] && continue
+    for mode in chain chain_composed; do
+      "$LP" --device cuda --model binary --mode $mode --batch $b --repeats "$REPEATS" --warmup "$WARMUP" \
+        --chain-rows $rows | tee -a "$JSONL"
+    done
   done
 done
 # conv1d kernels alone per backend (each checked against the CPU before it is timed); the `tune` block ends with every

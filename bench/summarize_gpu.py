@@ -129,23 +129,33 @@ def main():
             print(tuned[k])
         print("```")
 
-    chains = sorted({r["batch"] for (impl, m, mo), rs in runs.items() if mo.startswith("chain") for r in rs})
+    chains = sorted({(r["batch"], r.get("chain_rows", "status")) for (impl, m, mo), rs in runs.items()
+                     if mo.startswith("chain") for r in rs})
     if chains:
-        print("\nFourier-prior chain alone (forward + backward, binary geometry L = 1000, 1/4 of rows eligible):\n")
-        print("| batch | fused µs | composed µs | composed / fused | bytes floor | fused GB/s | % of measured copy |")
-        print("|---|---|---|---|---|---|---|")
-        for b in chains:
-            f = [r for r in runs.get(("lowpass", "binary", "chain"), []) if r["batch"] == b]
-            c = [r for r in runs.get(("lowpass", "binary", "chain_composed"), []) if r["batch"] == b]
+        print(X
+              "half of them, or all; per step: synchronised before and after each chain; queued: chains back to "
+              "back, one synchronisation per round):\n")
+        print("| batch | rows | fused µs per step | fused µs queued | composed µs | composed / fused | bytes floor "
+              "| fused GB/s (queued) | % of measured copy (queued) |")
+        print("|---|---|---|---|---|---|---|---|---|")
+        for b, rows in chains:
+            def pick(mode):
+                return [r for r in runs.get(("lowpass", "binary", mode), [])
+                        if r["batch"] == b and r.get("chain_rows", "status") == rows]
+            f, c = pick("chain"), pick("chain_composed")
             if not f:
                 continue
             tf = statistics.median(r["median_s"] for r in f)
+            tq = statistics.median(r["chain_queued_s"] for r in f) if all("chain_queued_s" in r for r in f) else None
             tc = statistics.median(r["median_s"] for r in c) if c else float("nan")
-            gbs = f[0]["chain_floor_bytes"] / tf / 1e9
-            pct = f"{100 * gbs / ceil['copy_GBps']:.0f} %" if ceil else "–"
-            print(f"| {b} | {1e6 * tf:.0f} | {1e6 * tc:.0f} | {tc / tf:.1f}× | {f[0]['chain_floor_bytes'] / 1e6:.1f} MB "
-                  f"| {gbs:.0f} | {pct} |")
-
+            floor = f[0]["chain_floor_bytes"]
+            gbs, gbq = floor / tf / 1e9, (floor / tq / 1e9 if tq else None)
+            def pct(g):
+                return f"{100 * g / ceil['copy_GBps']:.0f} %" if ceil and g else "–"
+            q = f"{1e6 * tq:.0f}" if tq else "–"
+            gq = f" ({gbq:.0f})" if gbq else ""
+            print(f"| {b} | {rows} | {1e6 * tf:.0f} | {q} | {1e6 * tc:.0f} | {tc / tf:.1f}× | {floor / 1e6:.1f} MB "
+                  f"| {gbs:.0f}{gq} | {pct(gbs)} ({pct(gbq)}) |")
 
 if __name__ == "__main__":
     main()

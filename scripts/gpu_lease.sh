@@ -13,7 +13,8 @@
 #   cli (scripts/gpu_cli_check.sh), case (one doctest filter, CASE_TC and CASE_SC, under each conv backend of
 #   CASE_BACKENDS, with each binary of CASE_BINS, default lowpass_tests), initcheck (compute-sanitizer's initcheck
 #   on that filter: reads of device memory never written), profile (ncu: kernel time per step by kernel name), profile_tiled (the same
-#   under LOWPASS_CUDA_CONV=tiled)
+#   under LOWPASS_CUDA_CONV=tiled), profile_chain (ncu: the prior chain alone at batch 8192, every row scored, each
+#   kernel's time and DRAM bytes)
 set -uo pipefail
 # .dev travels packed (scripts/gpu_bundle.sh): unpack it once
 [ -d .dev/bin ] || { [ -f .devpack/dev.tar.xz ] && tar xJf .devpack/dev.tar.xz; }
@@ -84,6 +85,17 @@ for s in $STAGES; do
         --mode prior --repeats 1 --warmup 0
       python3 scripts/ncu_summary.py "$L/ncu_$m$conv.log" --steps 1 --top 40 >> "$ALL" 2>&1
     done
+    ;;
+  profile_chain)
+    # The Fourier-prior chain alone (bench_train_step --mode chain, batch 8192, every row scored): each kernel's
+    # duration and DRAM traffic (achieved GB/s against the copy bandwidth), over the 5 chains the run makes (1 warm-up,
+    # 1 timed, 3 queued rounds of 1).
+    ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
+    [ -n "$ncu" ] || { echo "== profile_chain: ncu not found" >> "$ALL"; continue; }
+    TAIL_BYTES=200 stage ncu_chain 90 "$ncu" --clock-control none \
+      --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --csv --print-units base \
+      bench_train_step --device cuda --model binary --mode chain --batch 8192 --chain-rows all --repeats 1 --warmup 1
+    python3 scripts/ncu_summary.py "$L/ncu_chain.log" --steps 5 --top 20 >> "$ALL" 2>&1
     ;;
   bench)
     # BENCH_ARGS: bench/gpu.sh's options (default: one round of every case); LOWPASS_BENCH_IMPLS its rows
