@@ -3,7 +3,9 @@
 // Test: build-cuda/tests/lowpass_tests -ts=spectral.
 #include "kernels/cpu/prior.h"
 
+#include <algorithm>
 #include <cmath>
+#include <vector>
 
 #include "kernels/cpu/parallel.h"
 #include "kernels/cpu/spectral.h"
@@ -15,29 +17,39 @@ template <typename T>
 T sgn(T v) {
   return static_cast<T>((v > T(0)) - (v < T(0)));
 }
+
+// out[l] = Σ_j taps[j]·u[l + j − R] over j in ascending order (u = 0 outside [0, L)): u copied into the middle of a
+// zero-padded row, then one pass over the row per tap, which the compiler vectorises over l (no bounds test in the
+// loop). Adding the pads' products (+0) leaves every sum as the bounds-tested loop had it: a sum that starts at +0
+// is never −0.
+template <typename T>
+void smooth_row(const T* u, T* __restrict__ out, const std::vector<T>& taps, int64_t L, std::vector<T>& pad) {
+  const int64_t n = static_cast<int64_t>(taps.size()), R = n / 2;
+  pad.assign(static_cast<size_t>(L + 2 * R), T(0));
+  std::copy(u, u + L, pad.begin() + R);
+  const T* __restrict__ pp = pad.data();
+  for (int64_t l = 0; l < L; ++l) out[l] = T(0);
+  for (int64_t j = 0; j < n; ++j) {
+    const T t = taps[static_cast<size_t>(j)];
+    for (int64_t l = 0; l < L; ++l) out[l] += t * pp[l + j];
+  }
+}
 }  // namespace
 
 void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& wf,
                        const std::vector<double>& taps, Tensor& out, PriorSaved& saved) {
   const int64_t C = attr.size(1), L = attr.size(2), P = static_cast<int64_t>(rows.size()), F = L / 2 + 1;
-  const int64_t R = static_cast<int64_t>(taps.size()) / 2;
   Tensor s = Tensor::empty(attr.ctx(), {P, L}, attr.dtype());
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
     const T* a = attr.data<T>();
     T* ps = s.data<T>();
+    const std::vector<T> tt(taps.begin(), taps.end());
     parallel_for(attr.ctx(), P, 4, [&](int64_t p) {
-      std::vector<T> u(static_cast<size_t>(L), T(0));
+      std::vector<T> u(static_cast<size_t>(L), T(0)), pad;
       const T* ar = a + rows[static_cast<size_t>(p)] * C * L;
       for (int64_t c = 0; c < C; ++c)
         for (int64_t l = 0; l < L; ++l) u[static_cast<size_t>(l)] += std::abs(ar[c * L + l]);
-      for (int64_t l = 0; l < L; ++l) {
-        T acc = 0;
-        for (int64_t j = 0; j < 2 * R + 1; ++j) {
-          const int64_t src = l + j - R;
-          if (src >= 0 && src < L) acc += static_cast<T>(taps[static_cast<size_t>(j)]) * u[static_cast<size_t>(src)];
-        }
-        ps[p * L + l] = acc;
-      }
+      smooth_row(u.data(), ps + p * L, tt, L, pad);
     });
   });
   saved.re = Tensor::empty(attr.ctx(), {P, F}, attr.dtype());
@@ -64,7 +76,7 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
 void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& wf,
                        const std::vector<double>& taps, const Tensor& g, const PriorSaved& saved, Tensor& dattr) {
   const int64_t B = attr.size(0), C = attr.size(1), L = attr.size(2), P = static_cast<int64_t>(rows.size());
-  const int64_t F = L / 2 + 1, R = static_cast<int64_t>(taps.size()) / 2;
+  const int64_t F = L / 2 + 1;
   Tensor dre = Tensor::empty(attr.ctx(), {P, F}, attr.dtype()), dim = Tensor::empty(attr.ctx(), {P, F}, attr.dtype());
   Tensor ds = Tensor::empty(attr.ctx(), {P, L}, attr.dtype());
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
@@ -87,6 +99,7 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     T* da = dattr.data<T>();
     std::vector<int64_t> pos(static_cast<size_t>(B), -1);
     for (int64_t p = 0; p < P; ++p) pos[static_cast<size_t>(rows[static_cast<size_t>(p)])] = p;
+    const std::vector<T> tt(taps.begin(), taps.end());
     parallel_for(attr.ctx(), B, 4, [&](int64_t b) {
       T* dr = da + b * C * L;
       const int64_t p = pos[static_cast<size_t>(b)];
@@ -94,15 +107,8 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
         for (int64_t i = 0; i < C * L; ++i) dr[i] = 0;
         return;
       }
-      std::vector<T> du(static_cast<size_t>(L));
-      for (int64_t l = 0; l < L; ++l) {  // the symmetric taps make the smoothing its own adjoint
-        T acc = 0;
-        for (int64_t j = 0; j < 2 * R + 1; ++j) {
-          const int64_t src = l + j - R;
-          if (src >= 0 && src < L) acc += static_cast<T>(taps[static_cast<size_t>(j)]) * pds[p * L + src];
-        }
-        du[static_cast<size_t>(l)] = acc;
-      }
+      std::vector<T> du(static_cast<size_t>(L)), pad;
+      smooth_row(pds + p * L, du.data(), tt, L, pad);  // the symmetric taps make the smoothing its own adjoint
       const T* ar = a + b * C * L;
       for (int64_t c = 0; c < C; ++c)
         for (int64_t l = 0; l < L; ++l) dr[c * L + l] = sgn(ar[c * L + l]) * du[static_cast<size_t>(l)];
