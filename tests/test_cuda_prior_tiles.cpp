@@ -28,58 +28,57 @@ struct Cplx {
   T x, y;
 };
 
-// The smoothing kernels' blocks, on the host: forward (s, and sign codes where sg is not null) and backward (da
-// from ds), for rows selected[b]. kC as the kernel's template argument (4, or 0 for any C).
-template <int kC, typename T>
-void smooth_forward(const std::vector<T>& a, std::vector<T>& s, uint8_t* sg, const std::vector<T>& taps,
-                    const std::vector<bool>& selected, int64_t B, int64_t C, int64_t L) {
-  const int n = static_cast<int>(taps.size()), r = n / 2;
-  const T nan = std::numeric_limits<T>::quiet_NaN();
+// Every block of a smoothing kernel as the kernels run it: row b, positions from l0; the shared window NaN-filled;
+// every thread's load(b, l0, tid, window) for rows the prior scores (selected[b]); then every thread's kPriorPer
+// outputs, out(b, l, tid, k, the smoothed value at l or 0, selected).
+template <typename T, typename Load, typename Out>
+void run_smoothing_blocks(const std::vector<T>& taps, const std::vector<bool>& selected, int64_t B, int64_t L,
+                          Load load, Out out) {
+  const int n = static_cast<int>(taps.size());
   std::vector<T> w(cuda::kPriorWindow);
-  const int64_t spans = (L + cuda::kPriorSpan - 1) / cuda::kPriorSpan;
   for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < spans; ++t) {
-      const int64_t l0 = t * cuda::kPriorSpan;
+    for (int64_t l0 = 0; l0 < L; l0 += cuda::kPriorSpan) {
       const bool sel = selected[static_cast<size_t>(b)];
-      std::fill(w.begin(), w.end(), nan);
+      std::fill(w.begin(), w.end(), std::numeric_limits<T>::quiet_NaN());
       if (sel)
-        for (int tid = 0; tid < cuda::kPriorThreads; ++tid)
-          cuda::prior_sum_abs_load<kC>(a.data(), w.data(), sg, b, l0, C, L, r, tid);
+        for (int tid = 0; tid < cuda::kPriorThreads; ++tid) load(b, l0, tid, w.data());
       for (int tid = 0; tid < cuda::kPriorThreads; ++tid)
         for (int k = 0; k < cuda::kPriorPer; ++k) {
           const int i = tid + k * cuda::kPriorThreads;
-          if (l0 + i < L) s[static_cast<size_t>(b * L + l0 + i)] = sel ? cuda::prior_smooth_at(w.data(), taps.data(), n, i) : T(0);
+          if (l0 + i < L) out(b, l0 + i, tid, k, sel ? cuda::prior_smooth_at(w.data(), taps.data(), n, i) : T(0), sel);
         }
     }
+}
+
+// The forward (s, and sign codes where sg is not null; kC as the kernel's template argument: 4, or 0 for any C)
+// and the backward (da from ds, the signs from sg where not null, else from a).
+template <int kC, typename T>
+void smooth_forward(const std::vector<T>& a, std::vector<T>& s, uint8_t* sg, const std::vector<T>& taps,
+                    const std::vector<bool>& selected, int64_t B, int64_t C, int64_t L) {
+  const int r = static_cast<int>(taps.size()) / 2;
+  run_smoothing_blocks(
+      taps, selected, B, L,
+      [&](int64_t b, int64_t l0, int tid, T* w) { cuda::prior_sum_abs_load<kC>(a.data(), w, sg, b, l0, C, L, r, tid); },
+      [&](int64_t b, int64_t l, int, int, T v, bool) { s[static_cast<size_t>(b * L + l)] = v; });
 }
 
 template <typename T>
 void smooth_backward(const std::vector<T>& a, const uint8_t* sg, const std::vector<T>& ds, std::vector<T>& da,
                      const std::vector<T>& taps, const std::vector<bool>& selected, int64_t B, int64_t C, int64_t L) {
-  const int n = static_cast<int>(taps.size()), r = n / 2;
-  const T nan = std::numeric_limits<T>::quiet_NaN();
-  std::vector<T> w(cuda::kPriorWindow);
-  const int64_t spans = (L + cuda::kPriorSpan - 1) / cuda::kPriorSpan;
-  for (int64_t b = 0; b < B; ++b)
-    for (int64_t t = 0; t < spans; ++t) {
-      const int64_t l0 = t * cuda::kPriorSpan;
-      const bool sel = selected[static_cast<size_t>(b)];
-      std::fill(w.begin(), w.end(), nan);
-      std::vector<std::vector<uint8_t>> codes(cuda::kPriorThreads, std::vector<uint8_t>(cuda::kPriorPer, 0xEE));
-      if (sel)
-        for (int tid = 0; tid < cuda::kPriorThreads; ++tid) {
-          if (sg) cuda::prior_codes_load(sg, codes[static_cast<size_t>(tid)].data(), b, l0, L, tid);
-          cuda::prior_row_load(ds.data(), w.data(), b, l0, L, r, tid);
-        }
-      for (int tid = 0; tid < cuda::kPriorThreads; ++tid)
-        for (int k = 0; k < cuda::kPriorPer; ++k) {
-          const int i = tid + k * cuda::kPriorThreads;
-          if (l0 + i < L)
-            cuda::prior_dattr_store(a.data(), sg != nullptr, codes[static_cast<size_t>(tid)][static_cast<size_t>(k)],
-                                    da.data(), sel ? cuda::prior_smooth_at(w.data(), taps.data(), n, i) : T(0), sel,
-                                    b, l0 + i, C, L);
-        }
-    }
+  const int r = static_cast<int>(taps.size()) / 2;
+  std::vector<uint8_t> codes(static_cast<size_t>(cuda::kPriorThreads * cuda::kPriorPer));  // per thread, per k
+  run_smoothing_blocks(
+      taps, selected, B, L,
+      [&](int64_t b, int64_t l0, int tid, T* w) {
+        uint8_t* mine = codes.data() + tid * cuda::kPriorPer;
+        std::fill(mine, mine + cuda::kPriorPer, uint8_t(0xEE));
+        if (sg) cuda::prior_codes_load(sg, mine, b, l0, L, tid);
+        cuda::prior_row_load(ds.data(), w, b, l0, L, r, tid);
+      },
+      [&](int64_t b, int64_t l, int tid, int k, T du, bool sel) {
+        cuda::prior_dattr_store(a.data(), sg != nullptr, codes[static_cast<size_t>(tid * cuda::kPriorPer + k)],
+                                da.data(), du, sel, b, l, C, L);
+      });
 }
 
 template <typename T>
