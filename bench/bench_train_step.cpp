@@ -53,7 +53,8 @@ struct Args {
   std::fprintf(stderr,
                "bench_train_step: %s\nusage: bench_train_step --model binary|profile --mode noprior|prior|infer|attr "
                "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32|--bf16] "
-               "[--conv auto|direct|tiled|im2col|cudnn|tune] [--graph] [--keep-graph-values] [--chain-rows status|all]\n",
+               "[--conv auto|direct|tiled|im2col|cudnn|tune] [--graph] [--keep-graph-values] "
+               "[--chain-rows status|all]\n",
                why);
   std::exit(2);
 }

@@ -283,7 +283,7 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
 }  // namespace
 
 TEST_SUITE("cuda") {
-TEST_CASE("prior smoothing blocks (forward window of Σ|a|, backward smoothed gradient × sign) equal the formulas (host)") {
+TEST_CASE("prior smoothing blocks (forward window of Σ|a|, backward smoothed gradient × sign) = the formulas (host)") {
   // The binary geometry (L 1000, 4 bases, sigma 3: 25 taps), BPNet's 1346 (two spans), one span exactly, one
   // position, the widest taps (63), a single tap, rows the prior skips. Each with the forward's sign codes (C <= 4)
   // and without (the backward reads a); DNA through the kernel's 4-base instance and the generic one.
