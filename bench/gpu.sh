@@ -46,8 +46,8 @@ run_lp() { "$LP" --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --w
 run_lp_as() { run_lp "$2" "$3" "$4" | sed "s/\"impl\":\"lowpass\"/\"impl\":\"lowpass-$1\"/"; }
 # lowpass with the cuDNN conv path (skipped with --no-cudnn).
 run_lp_cudnn() { [ "$CUDNN" = 1 ] || return 0; run_lp_as cudnn "$1" "$2" "--conv cudnn"; }
-# lowpass with im2col + cuBLAS for every layer (the first default; the default `auto` adds the direct kernels for
-# layers with <= 16 inputs or outputs per group and the tiled kernels for wide layers with long reductions).
+# lowpass with im2col + cuBLAS for every layer (the first default; what the default `auto` runs per layer shape:
+# docs/cuda.md, "What `auto` runs").
 run_lp_im2col() { run_lp_as im2col "$1" "$2" "--conv im2col"; }
 # lowpass with the tiled implicit-GEMM kernels for every wide layer.
 run_lp_tiled() { run_lp_as tiled "$1" "$2" "--conv tiled"; }
