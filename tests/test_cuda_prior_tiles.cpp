@@ -202,14 +202,13 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
       z[static_cast<size_t>(b * F + f)] = {T(re), T(im)};
     }
   std::vector<T> out(static_cast<size_t>(P), nan), nd(static_cast<size_t>(2 * B), nan);
-  constexpr int kScoreThreads = 128;  // as prior.cu's kRowThreads
   for (int64_t b = 0; b < B; ++b) {
     const int64_t p = pos[static_cast<size_t>(b)];
     if (p < 0) continue;
     T d = 0, n = 0;
-    for (int tid = 0; tid < kScoreThreads; ++tid) {
+    for (int tid = 0; tid < cuda::kPriorScoreThreads; ++tid) {
       T dt, nt;
-      cuda::prior_score_partial(z.data() + b * F, wf.data(), F, tid, kScoreThreads, dt, nt);
+      cuda::prior_score_partial(z.data() + b * F, wf.data(), F, tid, cuda::kPriorScoreThreads, dt, nt);
       d += dt, n += nt;
     }
     if (d == T(0)) d = T(1);

@@ -21,7 +21,6 @@
 namespace lowpass::cuda {
 namespace {
 
-constexpr int kRowThreads = 128;  // threads of a score block (one row)
 constexpr int kMaxPriorTaps = kPriorMaxTaps;
 
 // s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| (0 outside [0, L)), bases summed first as the CPU does; 0 for rows
@@ -98,15 +97,7 @@ __global__ void __launch_bounds__(kPriorSpecThreads)
     typename Cx<T>::type x[kPriorSpecPer];  // whole bins: one 8- or 16-byte load each
     T w[kPriorSpecPer];
 #pragma unroll
-    for (int k = 0; k < kPriorSpecPer; ++k) {
-      const int64_t f = f0 + k * kPriorSpecThreads;
-      if (f < F) {
-        x[k] = zr[f];
-        w[k] = wf[f];
-      } else {
-        x[k].x = x[k].y = w[k] = T(0);
-      }
-    }
+    for (int k = 0; k < kPriorSpecPer; ++k) prior_bin_load(zr, wf, f0 + k * kPriorSpecThreads, F, x[k], w[k]);
 #pragma unroll
     for (int k = 0; k < kPriorSpecPer; ++k) {
       const int64_t f = f0 + k * kPriorSpecThreads;
@@ -233,7 +224,7 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     } else {
       LP_CUFFT_CHECK(cufftExecD2Z(st.fft_plan(CUFFT_D2Z, L, B), s.get(), z));
     }
-    prior_score_kernel<T><<<static_cast<unsigned>(B), kRowThreads, 0, st.stream>>>(z, w, pos->get(),
+    prior_score_kernel<T><<<static_cast<unsigned>(B), kPriorScoreThreads, 0, st.stream>>>(z, w, pos->get(),
                                                                                   saved.nd.data<T>(), out.data<T>(), F);
     LP_CUDA_LAUNCH_CHECK();
   });

@@ -26,6 +26,7 @@ constexpr int kPriorLoads = kPriorPer + 1;  // window entries per thread: ⌈(kP
 static_assert(kPriorMaxTaps - 1 <= kPriorThreads, "the halo of a window fits one extra load per thread");
 constexpr int kPriorSpecThreads = 256;  // threads per dX block
 constexpr int kPriorSpecPer = 2;        // bins per thread of the dX kernel
+constexpr int kPriorScoreThreads = 128; // threads per score block (one row)
 constexpr int kPriorScoreBatch = 4;     // bins per thread loaded at once by the score kernel
 
 LP_DIRECT_HD inline float prior_abs(float x) { return ::fabsf(x); }
@@ -58,22 +59,22 @@ LP_DIRECT_HD inline void prior_sum_abs_load(const T* a, T* u, uint8_t* signs, in
   const int n = kPriorSpan + 2 * r;
   if constexpr (kC > 0) {
     T x[kPriorLoads][kC];
-LP_DIRECT_UNROLL
+    LP_DIRECT_UNROLL
     for (int k = 0; k < kPriorLoads; ++k) {
       const int i = tid + k * kPriorThreads;
       const int64_t l = l0 - r + i;
       const bool in = i < n && l >= 0 && l < L;
-LP_DIRECT_UNROLL
+      LP_DIRECT_UNROLL
       for (int c = 0; c < kC; ++c) x[k][c] = in ? row[c * L + l] : T(0);
     }
-LP_DIRECT_UNROLL
+    LP_DIRECT_UNROLL
     for (int k = 0; k < kPriorLoads; ++k) {
       const int i = tid + k * kPriorThreads;
       if (i >= n) continue;
       const int64_t l = l0 - r + i;
       T v = 0;
       uint8_t code = 0;
-LP_DIRECT_UNROLL
+      LP_DIRECT_UNROLL
       for (int c = 0; c < kC; ++c) {
         v += prior_abs(x[k][c]);
         code |= prior_sign_bits(x[k][c], c);
@@ -120,7 +121,7 @@ LP_DIRECT_HD inline void prior_row_load(const T* ds, T* v, int64_t b, int64_t l0
 // barrier so that their latency overlaps the window's.
 LP_DIRECT_HD inline void prior_codes_load(const uint8_t* signs, uint8_t* code, int64_t b, int64_t l0, int64_t L,
                                           int tid) {
-LP_DIRECT_UNROLL
+  LP_DIRECT_UNROLL
   for (int k = 0; k < kPriorPer; ++k) {
     const int64_t l = l0 + tid + k * kPriorThreads;
     code[k] = l < L ? signs[b * L + l] : uint8_t(0);
@@ -158,25 +159,32 @@ LP_DIRECT_HD inline void prior_dattr_store(const T* a, bool has_code, uint8_t co
   }
 }
 
+// Bin f of a row's spectrum z (any type with .x and .y) and its weight, or zeros past F: the spectrum kernels load
+// a batch of these, whole bins, before they use any.
+template <typename T, typename Z>
+LP_DIRECT_HD inline void prior_bin_load(const Z* z, const T* wf, int64_t f, int64_t F, Z& x, T& w) {
+  if (f < F) {
+    x = z[f];
+    w = wf[f];
+  } else {
+    x.x = x.y = w = T(0);
+  }
+}
+
 // Score of one row, thread tid's share (nt threads): d = Σ|X_f|, n = Σ w_f·|X_f| over f = tid + k·nt in ascending
 // order, kPriorScoreBatch bins' loads issued before their sums. z: the row's F bins (any type with .x and .y).
 template <typename T, typename Z>
 LP_DIRECT_HD inline void prior_score_partial(const Z* z, const T* wf, int64_t F, int tid, int nt, T& d, T& n) {
   d = 0, n = 0;
   for (int64_t f0 = tid; f0 < F; f0 += static_cast<int64_t>(kPriorScoreBatch) * nt) {
-    T re[kPriorScoreBatch], im[kPriorScoreBatch], w[kPriorScoreBatch];
-LP_DIRECT_UNROLL
-    for (int k = 0; k < kPriorScoreBatch; ++k) {
-      const int64_t f = f0 + static_cast<int64_t>(k) * nt;
-      const bool in = f < F;
-      re[k] = in ? z[f].x : T(0);
-      im[k] = in ? z[f].y : T(0);
-      w[k] = in ? wf[f] : T(0);
-    }
-LP_DIRECT_UNROLL
+    Z x[kPriorScoreBatch];
+    T w[kPriorScoreBatch];
+    LP_DIRECT_UNROLL
+    for (int k = 0; k < kPriorScoreBatch; ++k) prior_bin_load(z, wf, f0 + static_cast<int64_t>(k) * nt, F, x[k], w[k]);
+    LP_DIRECT_UNROLL
     for (int k = 0; k < kPriorScoreBatch; ++k) {
       if (f0 + static_cast<int64_t>(k) * nt >= F) break;
-      const T m = prior_sqrt(re[k] * re[k] + im[k] * im[k]);
+      const T m = prior_sqrt(x[k].x * x[k].x + x[k].y * x[k].y);
       d += m;
       n += w[k] * m;
     }
