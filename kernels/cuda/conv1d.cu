@@ -451,7 +451,7 @@ bool tuned(const Tensor& t, const ConvTuneKey& key, Tensor& out, Run&& run) {
     LP_CUDA_CHECK(cudaEventCreate(&ev0));
     LP_CUDA_CHECK(cudaEventCreate(&ev1));
     std::vector<ConvTrial> trials;
-    int last_ran = -1, ref_index = -1;
+    int ref_index = -1;  // the first route that ran: the reference the others are compared with
     bool ref_finite = true;
     try {
       for (ConvRoute r : kConvRoutes) {
@@ -463,10 +463,10 @@ bool tuned(const Tensor& t, const ConvTuneKey& key, Tensor& out, Run&& run) {
           tr.ran = false;
         }
         if (tr.ran) {
-          last_ran = static_cast<int>(trials.size());
+          const int index = static_cast<int>(trials.size());
           LP_CUDA_CHECK(cudaMemsetAsync(norms.get(), 0, 2 * sizeof(double), st.stream));
           if (ref_index < 0) {
-            ref_index = last_ran;
+            ref_index = index;
             LP_CUDA_CHECK(cudaMemcpyAsync(ref.get(), out.data<T>(), sizeof(T) * static_cast<size_t>(n),
                                           cudaMemcpyDeviceToDevice, st.stream));
           }
@@ -476,7 +476,7 @@ bool tuned(const Tensor& t, const ConvTuneKey& key, Tensor& out, Run&& run) {
           double h[2] = {0, 0};
           LP_CUDA_CHECK(cudaMemcpyAsync(h, norms.get(), sizeof h, cudaMemcpyDeviceToHost, st.stream));
           LP_CUDA_CHECK(cudaStreamSynchronize(st.stream));
-          if (ref_index == last_ran) ref_finite = std::isfinite(h[1]);
+          if (ref_index == index) ref_finite = std::isfinite(h[1]);
           tr.rel_diff = h[1] > 0 ? std::sqrt(h[0] / h[1]) : (h[0] == 0 ? 0.0 : HUGE_VAL);
           tr.agrees = tr.rel_diff <= tol;  // false for NaN
           if (!tr.agrees && ref_finite)

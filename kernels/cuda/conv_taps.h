@@ -1,5 +1,6 @@
-// The "taps" route of the CUDA correlation (a `tune` candidate, and `auto`'s weight grad for wide layers with B·Lout ≥ kTapsWgradMinN; ran on an H200): one
-// cuBLAS strided-batched GEMM per (group, tap) on shifted views of x, without im2col:
+// The "taps" route of the CUDA correlation (a `tune` candidate, and `auto`'s weight grad for wide layers with
+// B·Lout ≥ kTapsWgradMinN; ran on an H200): one cuBLAS strided-batched GEMM per (group, tap) on shifted views of x,
+// without im2col:
 //   y[b, gi·O + o, t] = bias + Σ_k Σ_c w[gi·O + o, c, k]·x[b, gi·C + c, t + k·d − p]
 // For tap k the positions t whose source t + k·d − p lies inside x form one range [t0, t0 + m); over it the tap's
 // term is the product (column-major, cuBLAS's convention) of
