@@ -51,6 +51,8 @@ stage() {
   ldd .dev/bin/lowpass_tests | grep -i 'not found\|libcu'
 } >> "$ALL" 2>&1
 kernel_cases='*training step*,*train --device*,*cuDNN*,CUDA graph step*'
+# Nsight Compute, for the profile stages (empty when the machine has none)
+ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
 for s in $STAGES; do
   case $s in
   tests) TAIL_BYTES=20000 stage tests 200 lowpass_tests -ts=cuda ;;
@@ -76,8 +78,7 @@ for s in $STAGES; do
     # Where a training step's GPU time goes: Nsight Compute's duration of every kernel of one step (no warm-up: the
     # first step's one-off setup kernels are few) of the binary and the profile model with the prior, summed by
     # kernel name (scripts/ncu_summary.py). ncu replays each launch; one step is about 1500 launches.
-    ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-    [ -n "$ncu" ] || { echo "== profile: ncu not found" >> "$ALL"; continue; }
+    [ -n "$ncu" ] || { echo "== $s: ncu not found" >> "$ALL"; continue; }
     conv=""; [ "$s" = profile_tiled ] && conv=tiled
     for m in binary profile; do
       TAIL_BYTES=200 LOWPASS_CUDA_CONV=$conv stage "ncu_$m$conv" 120 "$ncu" --clock-control none \
@@ -90,8 +91,7 @@ for s in $STAGES; do
     # The Fourier-prior chain alone (bench_train_step --mode chain, batch 8192, every row scored): each kernel's
     # duration and DRAM traffic (achieved GB/s against the copy bandwidth), over the 5 chains the run makes (1 warm-up,
     # 1 timed, 3 queued rounds of 1).
-    ncu=$(command -v ncu || ls /usr/local/cuda/bin/ncu /opt/nvidia/nsight-compute/*/ncu 2>/dev/null | head -1)
-    [ -n "$ncu" ] || { echo "== profile_chain: ncu not found" >> "$ALL"; continue; }
+    [ -n "$ncu" ] || { echo "== $s: ncu not found" >> "$ALL"; continue; }
     TAIL_BYTES=200 stage ncu_chain 90 "$ncu" --clock-control none \
       --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --csv --print-units base \
       bench_train_step --device cuda --model binary --mode chain --batch 8192 --chain-rows all --repeats 1 --warmup 1

@@ -41,20 +41,18 @@ def main():
     if start < 0:
         sys.exit(f"{a.csv}: no ncu CSV header (\"ID\",...) found")
     rows = list(csv.DictReader(io.StringIO(text[start:])))
+    scale = {"nsecond": 1, "usecond": 1e3, "msecond": 1e6, "second": 1e9,  # to ns
+             "byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9}  # to bytes
     launches, dram = [], defaultdict(float)  # dram: bytes per launch ID
     for r in rows:
         metric = r.get("Metric Name")
-        if metric in ("dram__bytes_read.sum", "dram__bytes_write.sum"):
-            v = float(r["Metric Value"].replace(",", ""))
-            unit = r.get("Metric Unit", "byte")
-            dram[int(r["ID"])] += v * {"byte": 1, "Kbyte": 1e3, "Mbyte": 1e6, "Gbyte": 1e9}.get(unit, 1)
+        if metric not in ("gpu__time_duration.sum", "dram__bytes_read.sum", "dram__bytes_write.sum"):
             continue
-        if metric != "gpu__time_duration.sum":
-            continue
-        v = float(r["Metric Value"].replace(",", ""))
-        unit = r.get("Metric Unit", "nsecond")
-        ns = v * {"nsecond": 1, "usecond": 1e3, "msecond": 1e6, "second": 1e9}.get(unit, 1)
-        launches.append((int(r["ID"]), short(r["Kernel Name"]), ns))
+        v = float(r["Metric Value"].replace(",", "")) * scale.get(r.get("Metric Unit", ""), 1)
+        if metric == "gpu__time_duration.sum":
+            launches.append((int(r["ID"]), short(r["Kernel Name"]), v))
+        else:
+            dram[int(r["ID"])] += v
     launches.sort()
     launches = launches[a.skip_launches:]
     if not launches:
