@@ -3,7 +3,6 @@
 // Test: build-cuda/tests/lowpass_tests -ts=spectral.
 #include "kernels/cpu/prior.h"
 
-#include <algorithm>
 #include <cmath>
 #include <vector>
 
@@ -18,22 +17,6 @@ T sgn(T v) {
   return static_cast<T>((v > T(0)) - (v < T(0)));
 }
 
-// out[l] = Σ_j taps[j]·u[l + j − R] over j in ascending order (u = 0 outside [0, L)): u copied into the middle of a
-// zero-padded row, then one pass over the row per tap, which the compiler vectorises over l (no bounds test in the
-// loop). Adding the pads' products (+0) leaves every sum as the bounds-tested loop had it: a sum that starts at +0
-// is never −0.
-template <typename T>
-void smooth_row(const T* u, T* __restrict__ out, const std::vector<T>& taps, int64_t L, std::vector<T>& pad) {
-  const int64_t n = static_cast<int64_t>(taps.size()), R = n / 2;
-  pad.assign(static_cast<size_t>(L + 2 * R), T(0));
-  std::copy(u, u + L, pad.begin() + R);
-  const T* __restrict__ pp = pad.data();
-  for (int64_t l = 0; l < L; ++l) out[l] = T(0);
-  for (int64_t j = 0; j < n; ++j) {
-    const T t = taps[static_cast<size_t>(j)];
-    for (int64_t l = 0; l < L; ++l) out[l] += t * pp[l + j];
-  }
-}
 }  // namespace
 
 void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& wf,
@@ -45,11 +28,11 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     T* ps = s.data<T>();
     const std::vector<T> tt(taps.begin(), taps.end());
     parallel_for(attr.ctx(), P, 4, [&](int64_t p) {
-      std::vector<T> u(static_cast<size_t>(L), T(0)), pad;
+      std::vector<T> u(static_cast<size_t>(L), T(0));
       const T* ar = a + rows[static_cast<size_t>(p)] * C * L;
       for (int64_t c = 0; c < C; ++c)
         for (int64_t l = 0; l < L; ++l) u[static_cast<size_t>(l)] += std::abs(ar[c * L + l]);
-      smooth_row(u.data(), ps + p * L, tt, L, pad);
+      correlate_row(u.data(), ps + p * L, L, tt);  // the Gaussian smoothing
     });
   });
   saved.re = Tensor::empty(attr.ctx(), {P, F}, attr.dtype());
@@ -107,8 +90,8 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
         for (int64_t i = 0; i < C * L; ++i) dr[i] = 0;
         return;
       }
-      std::vector<T> du(static_cast<size_t>(L)), pad;
-      smooth_row(pds + p * L, du.data(), tt, L, pad);  // the symmetric taps make the smoothing its own adjoint
+      std::vector<T> du(static_cast<size_t>(L));
+      correlate_row(pds + p * L, du.data(), L, tt);  // the symmetric taps make the smoothing its own adjoint
       const T* ar = a + b * C * L;
       for (int64_t c = 0; c < C; ++c)
         for (int64_t l = 0; l < L; ++l) dr[c * L + l] = sgn(ar[c * L + l]) * du[static_cast<size_t>(l)];

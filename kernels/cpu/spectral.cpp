@@ -168,22 +168,12 @@ void rfft_adjoint_t(const Tensor& gre, const Tensor& gim, Tensor& out, int64_t L
 template <typename T>
 void correlate_t(const Tensor& x, Tensor& out, const std::vector<double>& taps) {
   const int64_t L = x.size(-1), R = L ? x.numel() / L : 0;
-  const int64_t K = static_cast<int64_t>(taps.size()), r = K / 2;
+  const int64_t K = static_cast<int64_t>(taps.size());
   const T* px = x.data<T>();
   T* po = out.data<T>();
   std::vector<T> tp(taps.begin(), taps.end());
-  parallel_for(x.ctx(), R, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, L * K)), [&](int64_t row) {
-    const T* src = px + row * L;
-    T* dst = po + row * L;
-    std::fill(dst, dst + L, T(0));
-    for (int64_t j = 0; j < K; ++j) {
-      const int64_t sh = j - r;  // dst[n] += tp[j] · src[n + sh]
-      const int64_t n0 = std::max<int64_t>(0, -sh), n1 = std::min<int64_t>(L, L - sh);
-      const T t = tp[j];
-#pragma omp simd
-      for (int64_t n = n0; n < n1; ++n) dst[n] += t * src[n + sh];
-    }
-  });
+  parallel_for(x.ctx(), R, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, L * K)),
+               [&](int64_t row) { correlate_row(px + row * L, po + row * L, L, tp); });
 }
 
 template <typename T>
