@@ -132,8 +132,8 @@ def main():
     chains = sorted({(r["batch"], r.get("chain_rows", "status")) for (impl, m, mo), rs in runs.items()
                      if mo.startswith("chain") for r in rs})
     if chains:
-        print(X
-              "half of them, or all; per step: synchronised before and after each chain; queued: chains back to "
+        print("\nFourier-prior chain alone (forward + backward, binary geometry L = 1000; rows: status = the batch's "
+              "positives, half of them, or all; per step: synchronised before and after each chain; queued: chains back to "
               "back, one synchronisation per round):\n")
         print("| batch | rows | fused µs per step | fused µs queued | composed µs | composed / fused | bytes floor "
               "| fused GB/s (queued) | % of measured copy (queued) |")
@@ -156,6 +156,7 @@ def main():
             gq = f" ({gbq:.0f})" if gbq else ""
             print(f"| {b} | {rows} | {1e6 * tf:.0f} | {q} | {1e6 * tc:.0f} | {tc / tf:.1f}× | {floor / 1e6:.1f} MB "
                   f"| {gbs:.0f}{gq} | {pct(gbs)} ({pct(gbq)}) |")
+
 
 if __name__ == "__main__":
     main()
