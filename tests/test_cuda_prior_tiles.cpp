@@ -1,8 +1,9 @@
 // The CUDA Fourier prior's block phases (kernels/cuda/prior_tiles.h), run on the host block by block and thread by
 // thread in the kernels' order (kernels/cuda/prior.cu), with every shared window NaN-filled first:
-// - the smoothing blocks against the formulas they implement: s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| and
-//   da[b, c, l] = sign(a)·Σ_j taps[j]·ds[b, l + j − r] (0 for rows the prior does not score, which read nothing),
-//   the signs from the forward's one-byte codes or from a;
+// - the smoothing blocks against the formulas they implement: s[p, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| for
+//   compact row p of batch row b (0 for padding rows, which read nothing) and da[b, c, l] = sign(a)·Σ_j
+//   taps[j]·ds[p, l + j − r] (0 for rows the prior does not score, which read nothing), the signs from the
+//   forward's one-byte codes or from a;
 // - the whole chain with naive DFTs in place of cuFFT's R2C and C2R (the smoothing, score and dX blocks), against
 //   the CPU twin (kernels/cpu/prior.cpp): scores and attribution gradients.
 // The kernels themselves run in the fused-prior GPU cases of tests/test_cuda_train.cpp against the CPU chain.
@@ -28,9 +29,10 @@ struct Cplx {
   T x, y;
 };
 
-// Every block of a smoothing kernel as the kernels run it: row b, positions from l0; the shared window NaN-filled;
-// every thread's load(b, l0, tid, window) for rows the prior scores (selected[b]); then every thread's kPriorPer
-// outputs, out(b, l, tid, k, the smoothed value at l or 0, selected).
+// Every block of a smoothing kernel as the kernels run it: grid row b (a compact row in the forward, a batch row in
+// the backward), positions from l0; the shared window NaN-filled; every thread's load(b, l0, tid, window) for rows
+// with data (selected[b]); then every thread's kPriorPer outputs, out(b, l, tid, k, the smoothed value at l or 0,
+// selected).
 template <typename T, typename Load, typename Out>
 void run_smoothing_blocks(const std::vector<T>& taps, const std::vector<bool>& selected, int64_t B, int64_t L,
                           Load load, Out out) {
@@ -50,30 +52,40 @@ void run_smoothing_blocks(const std::vector<T>& taps, const std::vector<bool>& s
     }
 }
 
-// The forward (s, and sign codes where sg is not null; kC as the kernel's template argument: 4, or 0 for any C)
-// and the backward (da from ds, the signs from sg where not null, else from a).
+// The forward over compact rows p (batch row compact[p], −1 for padding): s (Rp, L), and sign codes (Rp, L) where
+// sg is not null; kC as the kernel's template argument: 4, or 0 for any C. The backward over batch rows b (compact
+// row pos[b], −1 for rows not scored): da from ds (Rp, L), the signs from sg where not null, else from a.
 template <int kC, typename T>
 void smooth_forward(const std::vector<T>& a, std::vector<T>& s, uint8_t* sg, const std::vector<T>& taps,
-                    const std::vector<bool>& selected, int64_t B, int64_t C, int64_t L) {
+                    const std::vector<int64_t>& compact, int64_t C, int64_t L) {
   const int r = static_cast<int>(taps.size()) / 2;
+  const int64_t Rp = static_cast<int64_t>(compact.size());
+  std::vector<bool> data(compact.size());
+  for (size_t p = 0; p < compact.size(); ++p) data[p] = compact[p] >= 0;
   run_smoothing_blocks(
-      taps, selected, B, L,
-      [&](int64_t b, int64_t l0, int tid, T* w) { cuda::prior_sum_abs_load<kC>(a.data(), w, sg, b, l0, C, L, r, tid); },
-      [&](int64_t b, int64_t l, int, int, T v, bool) { s[static_cast<size_t>(b * L + l)] = v; });
+      taps, data, Rp, L,
+      [&](int64_t p, int64_t l0, int tid, T* w) {
+        cuda::prior_sum_abs_load<kC>(a.data(), w, sg, compact[static_cast<size_t>(p)], p, l0, C, L, r, tid);
+      },
+      [&](int64_t p, int64_t l, int, int, T v, bool) { s[static_cast<size_t>(p * L + l)] = v; });
 }
 
 template <typename T>
 void smooth_backward(const std::vector<T>& a, const uint8_t* sg, const std::vector<T>& ds, std::vector<T>& da,
-                     const std::vector<T>& taps, const std::vector<bool>& selected, int64_t B, int64_t C, int64_t L) {
+                     const std::vector<T>& taps, const std::vector<int64_t>& pos, int64_t C, int64_t L) {
   const int r = static_cast<int>(taps.size()) / 2;
+  const int64_t B = static_cast<int64_t>(pos.size());
+  std::vector<bool> selected(pos.size());
+  for (size_t b = 0; b < pos.size(); ++b) selected[b] = pos[b] >= 0;
   std::vector<uint8_t> codes(static_cast<size_t>(cuda::kPriorThreads * cuda::kPriorPer));  // per thread, per k
   run_smoothing_blocks(
       taps, selected, B, L,
       [&](int64_t b, int64_t l0, int tid, T* w) {
+        const int64_t p = pos[static_cast<size_t>(b)];
         uint8_t* mine = codes.data() + tid * cuda::kPriorPer;
         std::fill(mine, mine + cuda::kPriorPer, uint8_t(0xEE));
-        if (sg) cuda::prior_codes_load(sg, mine, b, l0, L, tid);
-        cuda::prior_row_load(ds.data(), w, b, l0, L, r, tid);
+        if (sg) cuda::prior_codes_load(sg, mine, p, l0, L, tid);
+        cuda::prior_row_load(ds.data(), w, p, l0, L, r, tid);
       },
       [&](int64_t b, int64_t l, int tid, int k, T du, bool sel) {
         cuda::prior_dattr_store(a.data(), sg != nullptr, codes[static_cast<size_t>(tid * cuda::kPriorPer + k)],
@@ -92,37 +104,55 @@ std::vector<T> random_attributions(std::mt19937& rng, size_t count) {
   return a;
 }
 
+// The scored rows of a batch of B (every row but b % 3 == 1) as the kernels index them: pos
+// (each batch row's compact row, −1 when not scored) and compact (Rp entries: each compact row's batch row, −1 for
+// padding).
+struct RowLists {
+  std::vector<int64_t> rows, pos, compact;
+};
+RowLists scored_rows(int64_t B, int64_t Rp) {
+  RowLists r;
+  r.pos.assign(static_cast<size_t>(B), -1);
+  for (int64_t b = 0; b < B; ++b)
+    if (b % 3 != 1) r.pos[static_cast<size_t>(b)] = static_cast<int64_t>(r.rows.size()), r.rows.push_back(b);
+  r.compact.assign(static_cast<size_t>(Rp), -1);
+  REQUIRE(Rp >= static_cast<int64_t>(r.rows.size()));
+  std::copy(r.rows.begin(), r.rows.end(), r.compact.begin());
+  return r;
+}
+
 // use_signs: the forward writes sign codes and the backward reads them (C <= kPriorSignMaxC), else the backward
-// reads a. kC: the forward's compile-time base count (0: any C).
+// reads a. kC: the forward's compile-time base count (0: any C). pad: zero rows past the scored ones.
 template <int kC, typename T>
-void check_tiles(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use_signs) {
+void check_tiles(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use_signs, int64_t pad = 2) {
   INFO("B ", B, " C ", C, " L ", L, " taps ", n, " ", sizeof(T) == 4 ? "float32" : "float64", " signs ", use_signs,
-       " kC ", kC);
+       " kC ", kC, " pad ", pad);
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> U(-1, 1);
   const int r = n / 2;
-  std::vector<T> a = random_attributions<T>(rng, static_cast<size_t>(B * C * L)), ds(static_cast<size_t>(B * L)),
-                 taps(static_cast<size_t>(n));
-  std::vector<uint8_t> signs(static_cast<size_t>(B * L), 0xFF);  // 0xFF: unwritten
-  uint8_t* sg = use_signs ? signs.data() : nullptr;
-  for (auto& v : ds) v = T(U(rng));
-  for (auto& v : taps) v = T(0.5 + 0.5 * U(rng));
-  std::vector<bool> selected(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b) selected[static_cast<size_t>(b)] = b % 3 != 1;
   const T nan = std::numeric_limits<T>::quiet_NaN();
-  std::vector<T> s(static_cast<size_t>(B * L), nan), da(a.size(), nan);
-  smooth_forward<kC>(a, s, sg, taps, selected, B, C, L);
-  smooth_backward(a, sg, ds, da, taps, selected, B, C, L);
-  // Every scored position's sign code written by the forward and equal to the attributions' signs; the other
-  // rows' codes untouched (the forward does not read those rows).
+  const int64_t P = static_cast<int64_t>(scored_rows(B, B).rows.size()), Rp = P + pad;
+  const RowLists lists = scored_rows(B, Rp);
+  std::vector<T> a = random_attributions<T>(rng, static_cast<size_t>(B * C * L)), ds(static_cast<size_t>(Rp * L), nan),
+                 taps(static_cast<size_t>(n));
+  std::vector<uint8_t> signs(static_cast<size_t>(Rp * L), 0xFF);  // 0xFF: unwritten
+  uint8_t* sg = use_signs ? signs.data() : nullptr;
+  for (int64_t i = 0; i < P * L; ++i) ds[static_cast<size_t>(i)] = T(U(rng));  // padding rows NaN: never read
+  for (auto& v : taps) v = T(0.5 + 0.5 * U(rng));
+  std::vector<T> s(static_cast<size_t>(Rp * L), nan), da(a.size(), nan);
+  smooth_forward<kC>(a, s, sg, taps, lists.compact, C, L);
+  smooth_backward(a, sg, ds, da, taps, lists.pos, C, L);
+  // Every scored position's sign code written by the forward, at its compact row, and equal to the attributions'
+  // signs; the padding rows' codes untouched.
   if (use_signs)
-    for (int64_t b = 0; b < B; ++b)
+    for (int64_t p = 0; p < Rp; ++p)
       for (int64_t l = 0; l < L; ++l) {
-        const uint8_t code = signs[static_cast<size_t>(b * L + l)];
-        if (!selected[static_cast<size_t>(b)]) {
+        const uint8_t code = signs[static_cast<size_t>(p * L + l)];
+        if (p >= P) {
           REQUIRE(code == 0xFF);
           continue;
         }
+        const int64_t b = lists.rows[static_cast<size_t>(p)];
         for (int64_t c = 0; c < C; ++c) {
           const T av = a[static_cast<size_t>((b * C + c) * L + l)];
           REQUIRE(cuda::prior_sign_of(code, c) == (av > T(0) ? 1 : av < T(0) ? -1 : 0));
@@ -131,27 +161,37 @@ void check_tiles(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use
       }
   const double tol = sizeof(T) == 4 ? 1e-6 : 1e-14;
   double es = 0, ea = 0;
-  for (int64_t b = 0; b < B; ++b) {
-    const bool sel = selected[static_cast<size_t>(b)];
+  for (int64_t p = 0; p < Rp; ++p) {  // the forward's compact rows
+    const int64_t b = lists.compact[static_cast<size_t>(p)];
     for (int64_t l = 0; l < L; ++l) {
-      double ref = 0, du = 0;
-      for (int j = 0; j < n; ++j) {
+      double ref = 0;
+      for (int j = 0; j < n && b >= 0; ++j) {
         const int64_t src = l + j - r;
         if (src < 0 || src >= L) continue;
         double u = 0;
         for (int64_t c = 0; c < C; ++c) u += std::fabs(double(a[static_cast<size_t>((b * C + c) * L + src)]));
         ref += double(taps[static_cast<size_t>(j)]) * u;
-        du += double(taps[static_cast<size_t>(j)]) * double(ds[static_cast<size_t>(b * L + src)]);
       }
-      if (!sel) ref = 0;
-      const double got = double(s[static_cast<size_t>(b * L + l)]);
+      const double got = double(s[static_cast<size_t>(p * L + l)]);
       REQUIRE(std::isfinite(got));  // written, from a window with no unloaded entry
+      if (b < 0) REQUIRE(got == 0.0);  // padding: exactly 0
       es = std::max(es, std::fabs(got - ref) / std::max(1.0, std::fabs(ref)));
+    }
+  }
+  for (int64_t b = 0; b < B; ++b) {  // the backward's batch rows
+    const int64_t p = lists.pos[static_cast<size_t>(b)];
+    for (int64_t l = 0; l < L; ++l) {
+      double du = 0;
+      for (int j = 0; j < n && p >= 0; ++j) {
+        const int64_t src = l + j - r;
+        if (src >= 0 && src < L) du += double(taps[static_cast<size_t>(j)]) * double(ds[static_cast<size_t>(p * L + src)]);
+      }
       for (int64_t c = 0; c < C; ++c) {
         const double av = double(a[static_cast<size_t>((b * C + c) * L + l)]);
-        const double want = sel ? (av > 0 ? du : av < 0 ? -du : 0.0) : 0.0;
+        const double want = p >= 0 ? (av > 0 ? du : av < 0 ? -du : 0.0) : 0.0;
         const double g = double(da[static_cast<size_t>((b * C + c) * L + l)]);
         REQUIRE(std::isfinite(g));
+        if (p < 0) REQUIRE(g == 0.0);
         ea = std::max(ea, std::fabs(g - want) / std::max(1.0, std::fabs(want)));
       }
     }
@@ -166,17 +206,14 @@ void check_tiles(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use
 // even L's Nyquist, whose imaginary parts cuFFT's C2R ignores), the backward smoothing blocks. Against the CPU twin.
 template <typename T>
 void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
-  INFO("B ", B, " C ", C, " L ", L, " sigma ", sigma, " ", sizeof(T) == 4 ? "float32" : "float64");
   const int64_t F = L / 2 + 1;
+  const int64_t P = static_cast<int64_t>(scored_rows(B, B).rows.size()), Rp = cuda::prior_fft_rows(P, B);
+  INFO("B ", B, " C ", C, " L ", L, " sigma ", sigma, " ", sizeof(T) == 4 ? "float32" : "float64", " P ", P, " Rp ",
+       Rp);
+  const RowLists lists = scored_rows(B, Rp);
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> U(-1, 1);
   std::vector<T> a = random_attributions<T>(rng, static_cast<size_t>(B * C * L));
-  std::vector<int64_t> rows, pos(static_cast<size_t>(B), -1);
-  std::vector<bool> selected(static_cast<size_t>(B));
-  for (int64_t b = 0; b < B; ++b)
-    if (b % 3 != 1 || B == 1) pos[static_cast<size_t>(b)] = static_cast<int64_t>(rows.size()), rows.push_back(b);
-  for (int64_t b = 0; b < B; ++b) selected[static_cast<size_t>(b)] = pos[static_cast<size_t>(b)] >= 0;
-  const int64_t P = static_cast<int64_t>(rows.size());
   std::vector<double> wd(static_cast<size_t>(F), 0.0), gd(static_cast<size_t>(P));
   for (int64_t f = 1; f < F; ++f) wd[static_cast<size_t>(f)] = 0.2 + 0.8 * (0.5 + 0.5 * U(rng));
   for (auto& v : gd) v = 0.5 + U(rng);
@@ -184,84 +221,82 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
   std::vector<T> taps(tapsd.begin(), tapsd.end()), wf(wd.begin(), wd.end()), g(gd.begin(), gd.end());
   const double pi = std::acos(-1.0);
 
-  // forward
+  // forward, on the Rp compact rows
   const T nan = std::numeric_limits<T>::quiet_NaN();
-  std::vector<T> s(static_cast<size_t>(B * L), nan);
-  std::vector<uint8_t> signs(static_cast<size_t>(B * L), 0);
+  std::vector<T> s(static_cast<size_t>(Rp * L), nan);
+  std::vector<uint8_t> signs(static_cast<size_t>(Rp * L), 0);
   uint8_t* sg = C <= cuda::kPriorSignMaxC ? signs.data() : nullptr;
-  if (C == 4) smooth_forward<4>(a, s, sg, taps, selected, B, C, L);
-  else smooth_forward<0>(a, s, sg, taps, selected, B, C, L);
-  std::vector<Cplx<T>> z(static_cast<size_t>(B * F));
-  for (int64_t b = 0; b < B; ++b)
+  if (C == 4) smooth_forward<4>(a, s, sg, taps, lists.compact, C, L);
+  else smooth_forward<0>(a, s, sg, taps, lists.compact, C, L);
+  std::vector<Cplx<T>> z(static_cast<size_t>(Rp * F));
+  for (int64_t p = 0; p < Rp; ++p)
     for (int64_t f = 0; f < F; ++f) {
       double re = 0, im = 0;
       for (int64_t l = 0; l < L; ++l) {
-        const double th = -2 * pi * double(f * l % L) / double(L), v = double(s[static_cast<size_t>(b * L + l)]);
+        const double th = -2 * pi * double(f * l % L) / double(L), v = double(s[static_cast<size_t>(p * L + l)]);
         re += v * std::cos(th), im += v * std::sin(th);
       }
-      z[static_cast<size_t>(b * F + f)] = {T(re), T(im)};
+      z[static_cast<size_t>(p * F + f)] = {T(re), T(im)};
     }
-  std::vector<T> out(static_cast<size_t>(P), nan), nd(static_cast<size_t>(2 * B), nan);
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t p = pos[static_cast<size_t>(b)];
-    if (p < 0) continue;
+  std::vector<T> out(static_cast<size_t>(P), nan), nd(static_cast<size_t>(2 * P), nan);
+  for (int64_t p = 0; p < P; ++p) {  // one score block per scored row
     T d = 0, n = 0;
     for (int tid = 0; tid < cuda::kPriorScoreThreads; ++tid) {
       T dt, nt;
-      cuda::prior_score_partial(z.data() + b * F, wf.data(), F, tid, cuda::kPriorScoreThreads, dt, nt);
+      cuda::prior_score_partial(z.data() + p * F, wf.data(), F, tid, cuda::kPriorScoreThreads, dt, nt);
       d += dt, n += nt;
     }
     if (d == T(0)) d = T(1);
-    nd[static_cast<size_t>(2 * b)] = n, nd[static_cast<size_t>(2 * b + 1)] = d;
+    nd[static_cast<size_t>(2 * p)] = n, nd[static_cast<size_t>(2 * p + 1)] = d;
     out[static_cast<size_t>(p)] = T(1) - n / d;
   }
 
-  // backward
+  // backward: dX on the compact rows (0 for the padding), C2R, then the batch rows
   std::vector<Cplx<T>> dz(z.size(), {nan, nan});
   constexpr int kSpan = cuda::kPriorSpecThreads * cuda::kPriorSpecPer;
-  for (int64_t b = 0; b < B; ++b) {
-    const int64_t p = pos[static_cast<size_t>(b)];
+  for (int64_t p = 0; p < Rp; ++p) {
     for (int64_t blk = 0; blk * kSpan < F; ++blk)
       for (int tid = 0; tid < cuda::kPriorSpecThreads; ++tid)
         for (int k = 0; k < cuda::kPriorSpecPer; ++k) {
           const int64_t f = blk * kSpan + tid + k * cuda::kPriorSpecThreads;
           if (f >= F) continue;
-          auto& o = dz[static_cast<size_t>(b * F + f)];
-          if (p < 0) {
+          auto& o = dz[static_cast<size_t>(p * F + f)];
+          if (p >= P) {
             o = {T(0), T(0)};
             continue;
           }
-          const T N = nd[static_cast<size_t>(2 * b)], D = nd[static_cast<size_t>(2 * b + 1)];
-          const auto x = z[static_cast<size_t>(b * F + f)];
+          const T N = nd[static_cast<size_t>(2 * p)], D = nd[static_cast<size_t>(2 * p + 1)];
+          const auto x = z[static_cast<size_t>(p * F + f)];
           cuda::prior_dspec_at(x.x, x.y, wf[static_cast<size_t>(f)], g[static_cast<size_t>(p)], D, N / (D * D),
                                f == 0 || (L % 2 == 0 && f == F - 1), o.x, o.y);
         }
   }
-  bool written = true;  // every bin of every row
+  bool written = true;  // every bin of every compact row
   for (const auto& x : dz) written = written && std::isfinite(double(x.x)) && std::isfinite(double(x.y));
   REQUIRE(written);
-  std::vector<T> ds(static_cast<size_t>(B * L));
-  for (int64_t b = 0; b < B; ++b)
+  std::vector<T> ds(static_cast<size_t>(Rp * L));
+  for (int64_t p = 0; p < Rp; ++p)
     for (int64_t l = 0; l < L; ++l) {
       double v = 0;
       for (int64_t f = 0; f < F; ++f) {
-        const auto x = dz[static_cast<size_t>(b * F + f)];
+        const auto x = dz[static_cast<size_t>(p * F + f)];
         const bool edge = f == 0 || (L % 2 == 0 && f == F - 1);
         const double th = 2 * pi * double(f * l % L) / double(L);
         v += (edge ? 1.0 : 2.0) * (double(x.x) * std::cos(th) - (edge ? 0.0 : double(x.y)) * std::sin(th));
       }
-      ds[static_cast<size_t>(b * L + l)] = T(v);
+      ds[static_cast<size_t>(p * L + l)] = T(v);
     }
   std::vector<T> da(a.size(), nan);
-  smooth_backward(a, static_cast<const uint8_t*>(sg), ds, da, taps, selected, B, C, L);
+  smooth_backward(a, static_cast<const uint8_t*>(sg), ds, da, taps, lists.pos, C, L);
 
   // the CPU twin
   Context ctx(1, 1);
   Tensor at = Tensor::from_vector(ctx, {B, C, L}, std::vector<double>(a.begin(), a.end())).to(dtype_of<T>());
   Tensor ref = Tensor::empty(ctx, {P}, dtype_of<T>()), dref = Tensor::empty(ctx, {B, C, L}, dtype_of<T>());
   PriorSaved saved;
-  cpu::fourier_prior_fwd(at, rows, wd, tapsd, ref, saved);
-  cpu::fourier_prior_bwd(at, rows, wd, tapsd, Tensor::from_vector(ctx, {P}, gd).to(dtype_of<T>()), saved, dref);
+  cpu::fourier_prior_fwd(at, lists.rows, wd, tapsd, ref, saved);
+  cpu::fourier_prior_bwd(at, lists.rows, wd, tapsd, Tensor::from_vector(ctx, {P}, gd).to(dtype_of<T>()), saved,
+                         dref);
   const std::vector<double> rv = ref.to_vector<double>(), dv = dref.to_vector<double>();
   auto rel = [](const auto& got, const std::vector<double>& want) {
     double num = 0, den = 0;
@@ -275,13 +310,32 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
   CHECK(rel(out, rv) <= tol);
   CHECK(rel(da, dv) <= tol * 10);
   for (int64_t b = 0; b < B; ++b)  // rows not scored: gradient exactly 0
-    if (!selected[static_cast<size_t>(b)])
+    if (lists.pos[static_cast<size_t>(b)] < 0)
       for (int64_t e = b * C * L; e < (b + 1) * C * L; ++e) REQUIRE(da[static_cast<size_t>(e)] == T(0));
 }
 
 }  // namespace
 
 TEST_SUITE("cuda") {
+TEST_CASE("prior_fft_rows: the compact spectrum rows cover the scored rows, at most 8 sizes per batch (host)") {
+  for (int64_t B = 1; B <= 300; ++B) {
+    const int64_t g = (B + 7) / 8;
+    std::vector<int64_t> sizes;
+    for (int64_t P = 1; P <= B; ++P) {
+      const int64_t Rp = cuda::prior_fft_rows(P, B);
+      INFO("B ", B, " P ", P, " Rp ", Rp);
+      REQUIRE(Rp >= P);
+      REQUIRE(Rp <= B);
+      REQUIRE(Rp - P < g);
+      if (sizes.empty() || sizes.back() != Rp) sizes.push_back(Rp);
+    }
+    CHECK(sizes.size() <= 8);
+    CHECK(cuda::prior_fft_rows(B, B) == B);
+  }
+  CHECK(cuda::prior_fft_rows(4096, 8192) == 4096);  // the bench's half-scored batch: no padding
+  CHECK(cuda::prior_fft_rows(13, 20) == 15);  // the chain case below
+}
+
 TEST_CASE("prior smoothing blocks (forward window of Σ|a|, backward smoothed gradient × sign) = the formulas (host)") {
   // The binary geometry (L 1000, 4 bases, sigma 3: 25 taps), BPNet's 1346 (two spans), one span exactly, one
   // position, the widest taps (63), a single tap, rows the prior skips. Each with the forward's sign codes (C <= 4)
@@ -289,6 +343,7 @@ TEST_CASE("prior smoothing blocks (forward window of Σ|a|, backward smoothed gr
   for (bool sg : {true, false}) {
     check_tiles<4, float>(3, 4, 1000, 25, 1, sg);
     check_tiles<0, float>(3, 4, 1000, 25, 1, sg);
+    check_tiles<4, float>(5, 4, 300, 25, 9, sg, 0);  // no padding rows
     check_tiles<4, double>(3, 4, 1346, 25, 2, sg);
     check_tiles<4, float>(2, 4, cuda::kPriorSpan, 25, 3, sg);
     check_tiles<4, float>(2, 4, cuda::kPriorSpan + 1, 63, 3, sg);
@@ -302,10 +357,11 @@ TEST_CASE("prior smoothing blocks (forward window of Σ|a|, backward smoothed gr
 
 TEST_CASE("prior chain with naive DFTs for cuFFT (smoothing, score, dX, C2R packing) equals the CPU twin (host)") {
   // Odd and even lengths (the Nyquist bin), two bins, one tap, more than one dX block of bins (F > 512), rows the
-  // prior skips, 3 and 6 bases (the generic forward; 6: the backward reads a).
+  // prior skips, 3 and 6 bases (the generic forward; 6: the backward reads a), a batch of 20 whose 13 scored rows
+  // the spectrum side pads to 15 (prior_fft_rows).
   for (auto [B, C, L, sigma] : {std::tuple<int64_t, int64_t, int64_t, double>{4, 4, 100, 3.0}, {3, 4, 17, 3.0},
                                 {2, 4, 2, 3.0}, {1, 4, 61, 1.0}, {3, 4, 1100, 3.0}, {4, 3, 40, 0.0},
-                                {3, 6, 33, 3.0}}) {
+                                {3, 6, 33, 3.0}, {20, 4, 40, 3.0}}) {
     check_chain<double>(B, C, L, sigma, 11);
     check_chain<float>(B, C, L, sigma, 12);
   }

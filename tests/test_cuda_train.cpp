@@ -370,9 +370,11 @@ TEST_CASE("fused Fourier prior (cuFFT chain): values and gradients equal the CPU
   LP_SKIP_WITHOUT_GPU();
   Context ctx(2, 33);
   // C 4: the smoothing kernel's DNA instance and the sign codes; 3 the generic instance; 6 the backward reading a.
-  // all: every row scored (the CUDA-graph step's row set), else every third row skipped.
+  // all: every row scored (the CUDA-graph step's row set), else every third row skipped. The spectrum side keeps
+  // the scored rows padded to prior_fft_rows (kernels/cuda/prior_tiles.h): B 256 scores 171 rows in 192, B 20 13 in 15.
   struct Case { int64_t B, C, L; double sigma; bool all; };
   for (auto c : {Case{1, 4, 2, 3.0, false}, Case{3, 4, 17, 3.0, false}, Case{7, 4, 61, 1.0, false},
+                 Case{20, 4, 200, 3.0, false},
                  Case{256, 4, 1000, 3.0, false}, Case{9, 4, 1346, 3.0, false}, Case{4, 4, 100, 0.0, false},
                  Case{5, 4, 1100, 3.0, true}, Case{4, 3, 300, 3.0, false}, Case{3, 6, 257, 3.0, true}}) {
     for (DType t : {DType::F32, DType::F64}) {

@@ -12,17 +12,18 @@
 namespace lowpass {
 
 // What the backward needs from the forward: the spectrum and, per row, N and D.
-// Layouts are the backend's own: the CPU keeps the P selected rows (re, im (P, F), nd (P, 2)); CUDA keeps every
-// row of the batch (spec (B, F, 2) interleaved, nd (B, 2)) so that its cuFFT plans depend on B and L only.
+// Layouts are the backend's own: the CPU keeps the P selected rows (re, im (P, F), nd (P, 2)); CUDA the same rows
+// padded with zero rows to Rp = prior_fft_rows(P, B) (spec (Rp, F, 2) interleaved, nd (P, 2)), so that its cuFFT
+// plans number at most 8 sizes per batch size (kernels/cuda/prior_tiles.h).
 struct PriorSaved {
   Tensor re, im;  // CPU: (P, F)
-  Tensor spec;    // CUDA: (B, F, 2)
-  Tensor nd;      // N, D per row
-  // CUDA: the row positions on the device, uploaded by the forward for the backward (one host-to-device copy,
-  // which synchronises with the stream, instead of two).
+  Tensor spec;    // CUDA: (Rp, F, 2)
+  Tensor nd;      // N, D per selected row
+  // CUDA: the row index lists on the device (each batch row's compact row, each compact row's batch row), uploaded
+  // by the forward for the backward (one host-to-device copy instead of two).
   std::shared_ptr<void> cuda_pos;
-  // CUDA, C <= 4: one byte of sign codes per (row, position), written by the forward's smoothing kernel, so the
-  // backward reads them instead of the attributions (kernels/cuda/prior_tiles.h).
+  // CUDA, C <= 4: one byte of sign codes per (compact row, position), written by the forward's smoothing kernel, so
+  // the backward reads them instead of the attributions (kernels/cuda/prior_tiles.h).
   std::shared_ptr<void> cuda_signs;
 };
 

@@ -1,9 +1,11 @@
 // CUDA twin of the fused Fourier-prior chain (kernels/cpu/prior.h): one kernel for |a| summed over bases and
-// Gaussian smoothing (tiled: kernels/cuda/prior_tiles.h), batched R2C cuFFT over every row of the batch (plans
-// depend on B and L only), one block per row for |X|, D and N; backward: one kernel for dX (packed for C2R), C2R,
-// one kernel for smoothing-adjoint × sign. Rows the prior does not score are never read: their smoothed signal,
-// spectrum gradient and attribution gradient are written as 0.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1.
+// Gaussian smoothing (tiled: kernels/cuda/prior_tiles.h), batched R2C cuFFT, one block per row for |X|, D and N;
+// backward: one kernel for dX (packed for C2R), C2R, one kernel for smoothing-adjoint × sign. The spectrum side
+// holds only the P rows the prior scores, compacted and padded with zero rows to Rp = prior_fft_rows(P, B) (at most
+// 8 plan sizes per batch size); rows the prior does not score are never read, and their attribution gradient is
+// written as 0.
+// Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1, P scored rows,
+// Rp compact rows (P plus padding).
 #include <map>
 #include <memory>
 #include <mutex>
@@ -23,69 +25,64 @@ namespace {
 
 constexpr int kMaxPriorTaps = kPriorMaxTaps;
 
-// s[b, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| (0 outside [0, L)), bases summed first as the CPU does; 0 for rows
-// the prior does not score (pos[b] < 0), whose attributions are not read. Grid (position spans, rows), rows strided
-// by gridDim.y; the window and the taps staged in shared memory (kernels/cuda/prior_tiles.h). signs (not null,
-// C <= 4): the scored rows' sign codes for the backward. kC: C at compile time (4, DNA), or 0 for any C.
+// s[p, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| (0 outside [0, L)) for compact row p and its batch row
+// b = rows[p], bases summed first as the CPU does; 0 for the padding rows (rows[p] < 0), which read nothing. Grid
+// (position spans, compact rows), rows strided by gridDim.y; the window and the taps staged in shared memory
+// (kernels/cuda/prior_tiles.h). signs (not null, C <= 4): the sign codes for the backward, at compact row p. kC: C
+// at compile time (4, DNA), or 0 for any C.
 template <typename T, int kC>
 __global__ void __launch_bounds__(kPriorThreads)
     prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, uint8_t* __restrict__ signs,
-                        const int64_t* __restrict__ pos, int64_t B, int64_t C, int64_t L, const Taps<T> taps) {
+                        const int64_t* __restrict__ rows, int64_t Rp, int64_t C, int64_t L, const Taps<T> taps) {
   __shared__ T tp[kPriorMaxTaps];
   __shared__ T u[kPriorWindow];
   const int r = taps.n / 2, tid = static_cast<int>(threadIdx.x);
   if (tid < taps.n) tp[tid] = taps.v[tid];
   const int64_t l0 = static_cast<int64_t>(blockIdx.x) * kPriorSpan;
-  for (int64_t b = blockIdx.y; b < B; b += gridDim.y) {
-    const bool selected = pos[b] >= 0;  // the same for the whole block
+  for (int64_t p = blockIdx.y; p < Rp; p += gridDim.y) {
+    const int64_t b = rows[p];  // the same for the whole block
     __syncthreads();  // the previous row's window has been read
-    if (selected) prior_sum_abs_load<kC>(a, u, signs, b, l0, C, L, r, tid);
+    if (b >= 0) prior_sum_abs_load<kC>(a, u, signs, b, p, l0, C, L, r, tid);
     __syncthreads();
 #pragma unroll
     for (int k = 0; k < kPriorPer; ++k) {
       const int i = tid + k * kPriorThreads;
-      if (l0 + i < L) s[b * L + l0 + i] = selected ? prior_smooth_at(u, tp, taps.n, i) : T(0);
+      if (l0 + i < L) s[p * L + l0 + i] = b >= 0 ? prior_smooth_at(u, tp, taps.n, i) : T(0);
     }
   }
 }
 
-// One block per row b: D = Σ_f |X_f| (1 when 0), N = Σ_f w_f|X_f|; out[pos[b]] = 1 − N/D. Rows not scored get
-// N = 0, D = 1 without reading their spectrum.
+// One block per scored row p: D = Σ_f |X_f| (1 when 0), N = Σ_f w_f|X_f|; out[p] = 1 − N/D.
 template <typename T>
 __global__ void prior_score_kernel(const typename Cx<T>::type* __restrict__ z, const T* __restrict__ wf,
-                                   const int64_t* __restrict__ pos, T* __restrict__ nd, T* __restrict__ out,
-                                   int64_t F) {
+                                   T* __restrict__ nd, T* __restrict__ out, int64_t F) {
   __shared__ T scratch[32];
-  const int64_t b = blockIdx.x, p = pos[b];
-  if (p < 0) {  // the whole block
-    if (threadIdx.x == 0) nd[2 * b] = T(0), nd[2 * b + 1] = T(1);
-    return;
-  }
+  const int64_t p = blockIdx.x;
   T d, n;
-  prior_score_partial(z + b * F, wf, F, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), d, n);
+  prior_score_partial(z + p * F, wf, F, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), d, n);
   d = block_sum(d, scratch);
   __syncthreads();
   n = block_sum(n, scratch);
   if (threadIdx.x == 0) {
     if (d == T(0)) d = T(1);
-    nd[2 * b] = n, nd[2 * b + 1] = d;
+    nd[2 * p] = n, nd[2 * p + 1] = d;
     out[p] = T(1) - n / d;
   }
 }
 
-// dX of every bin (prior_dspec_at), packed for C2R; rows not scored get 0 without reading their spectrum. Grid
-// (bin spans of kPriorSpecThreads·kPriorSpecPer, rows), rows strided by gridDim.y; the row's constants read once.
+// dX of every bin (prior_dspec_at) of the P scored rows, packed for C2R; the padding rows up to Rp get 0 without
+// reading their spectrum. Grid (bin spans of kPriorSpecThreads·kPriorSpecPer, compact rows), rows strided by
+// gridDim.y; the row's constants read once.
 template <typename T>
 __global__ void __launch_bounds__(kPriorSpecThreads)
     prior_dspec_kernel(const typename Cx<T>::type* __restrict__ z, const T* __restrict__ wf,
-                       const int64_t* __restrict__ pos, const T* __restrict__ nd, const T* __restrict__ g,
-                       typename Cx<T>::type* __restrict__ dz, int64_t B, int64_t F, bool even) {
+                       const T* __restrict__ nd, const T* __restrict__ g, typename Cx<T>::type* __restrict__ dz,
+                       int64_t P, int64_t Rp, int64_t F, bool even) {
   const int64_t f0 = static_cast<int64_t>(blockIdx.x) * (kPriorSpecThreads * kPriorSpecPer) + threadIdx.x;
-  for (int64_t b = blockIdx.y; b < B; b += gridDim.y) {
-    const int64_t p = pos[b];
-    const auto* zr = z + b * F;
-    auto* dr = dz + b * F;
-    if (p < 0) {
+  for (int64_t p = blockIdx.y; p < Rp; p += gridDim.y) {
+    const auto* zr = z + p * F;
+    auto* dr = dz + p * F;
+    if (p >= P) {
 #pragma unroll
       for (int k = 0; k < kPriorSpecPer; ++k) {
         const int64_t f = f0 + k * kPriorSpecThreads;
@@ -93,7 +90,7 @@ __global__ void __launch_bounds__(kPriorSpecThreads)
       }
       continue;
     }
-    const T N = nd[2 * b], D = nd[2 * b + 1], gp = g[p], nd2 = N / (D * D);
+    const T N = nd[2 * p], D = nd[2 * p + 1], gp = g[p], nd2 = N / (D * D);
     typename Cx<T>::type x[kPriorSpecPer];  // whole bins: one 8- or 16-byte load each
     T w[kPriorSpecPer];
 #pragma unroll
@@ -109,10 +106,10 @@ __global__ void __launch_bounds__(kPriorSpecThreads)
   }
 }
 
-// da[b, c, l] = sign(a)·Σ_j taps[j]·ds[b, l + j − r] (symmetric taps: the smoothing is self-adjoint), the
-// smoothed value computed once per position for all bases; 0 for rows not scored, which read nothing. The signs from
-// the forward's codes where it wrote them (signs not null: one byte per position, loaded with the window), else from
-// a. Grid as prior_smooth_kernel.
+// da[b, c, l] = sign(a)·Σ_j taps[j]·ds[p, l + j − r] with p = pos[b] the row's compact row (symmetric taps: the
+// smoothing is self-adjoint), the smoothed value computed once per position for all bases; 0 for rows not scored
+// (pos[b] < 0), which read nothing. The signs from the forward's codes where it wrote them (signs not null: one byte
+// per position, loaded with the window), else from a. Grid (position spans, batch rows).
 template <typename T>
 __global__ void __launch_bounds__(kPriorThreads)
     prior_dattr_kernel(const T* __restrict__ a, const uint8_t* __restrict__ signs, const T* __restrict__ ds,
@@ -124,12 +121,13 @@ __global__ void __launch_bounds__(kPriorThreads)
   if (tid < taps.n) tp[tid] = taps.v[tid];
   const int64_t l0 = static_cast<int64_t>(blockIdx.x) * kPriorSpan;
   for (int64_t b = blockIdx.y; b < B; b += gridDim.y) {
-    const bool selected = pos[b] >= 0;  // the same for the whole block
+    const int64_t p = pos[b];
+    const bool selected = p >= 0;  // the same for the whole block
     uint8_t code[kPriorPer] = {};
     __syncthreads();
     if (selected) {
-      if (signs) prior_codes_load(signs, code, b, l0, L, tid);
-      prior_row_load(ds, v, b, l0, L, r, tid);
+      if (signs) prior_codes_load(signs, code, p, l0, L, tid);
+      prior_row_load(ds, v, p, l0, L, r, tid);
     }
     __syncthreads();
 #pragma unroll
@@ -143,8 +141,9 @@ __global__ void __launch_bounds__(kPriorThreads)
 }
 
 // Grid of the smoothing kernels: position spans × rows (at most 65535; the kernels stride over the rest).
-dim3 prior_tile_grid(int64_t B, int64_t L) {
-  return dim3(static_cast<unsigned>((L + kPriorSpan - 1) / kPriorSpan), static_cast<unsigned>(B < 65535 ? B : 65535));
+dim3 prior_tile_grid(int64_t rows, int64_t L) {
+  return dim3(static_cast<unsigned>((L + kPriorSpan - 1) / kPriorSpan),
+              static_cast<unsigned>(rows < 65535 ? rows : 65535));
 }
 
 template <typename T>
@@ -155,10 +154,16 @@ Taps<T> make_taps(const std::vector<double>& taps) {
   return to_taps<T>(taps);
 }
 
-std::vector<int64_t> positions(int64_t B, const std::vector<int64_t>& rows) {
-  std::vector<int64_t> pos(static_cast<size_t>(B), -1);
-  for (size_t p = 0; p < rows.size(); ++p) pos[static_cast<size_t>(rows[p])] = static_cast<int64_t>(p);
-  return pos;
+// The index list of a launch, B + Rp entries: pos (B: each batch row's compact row, −1 for rows not scored), then
+// rows padded to Rp (each compact row's batch row, −1 for the padding).
+std::vector<int64_t> prior_index(int64_t B, const std::vector<int64_t>& rows) {
+  const int64_t P = static_cast<int64_t>(rows.size()), Rp = prior_fft_rows(P, B);
+  std::vector<int64_t> idx(static_cast<size_t>(B + Rp), -1);
+  for (int64_t p = 0; p < P; ++p) {
+    idx[static_cast<size_t>(rows[static_cast<size_t>(p)])] = p;
+    idx[static_cast<size_t>(B + p)] = rows[static_cast<size_t>(p)];
+  }
+  return idx;
 }
 
 // The bin weights on the device, uploaded once per (device, dtype, weights) and kept: they depend only on L, the
@@ -178,16 +183,16 @@ const T* device_weights(const std::vector<double>& wf, int dev) {
   return it->second->get();
 }
 
-// The row positions of a launch. When every row is eligible (the prior over a whole batch, as a CUDA-graph step
-// runs it: models/train/graph_step.h) they are 0..B-1, uploaded once per (device, B) and kept (never evicted, so a
-// captured graph may hold the pointer); other row sets are uploaded per call.
-std::shared_ptr<DeviceBuffer<int64_t>> device_positions(int64_t B, const std::vector<int64_t>& rows, int dev) {
-  if (static_cast<int64_t>(rows.size()) != B) return std::make_shared<DeviceBuffer<int64_t>>(positions(B, rows), dev);
+// The index list of a launch (prior_index) on the device. When every row is eligible (the prior over a whole batch,
+// as a CUDA-graph step runs it: models/train/graph_step.h) it is uploaded once per (device, B) and kept (never
+// evicted, so a captured graph may hold the pointer); other row sets are uploaded per call.
+std::shared_ptr<DeviceBuffer<int64_t>> device_index(int64_t B, const std::vector<int64_t>& rows, int dev) {
+  if (static_cast<int64_t>(rows.size()) != B) return std::make_shared<DeviceBuffer<int64_t>>(prior_index(B, rows), dev);
   static std::mutex mu;
   static auto* cache = new std::map<std::pair<int, int64_t>, std::shared_ptr<DeviceBuffer<int64_t>>>;
   std::lock_guard<std::mutex> lock(mu);
   auto& e = (*cache)[{dev, B}];
-  if (!e) e = std::make_shared<DeviceBuffer<int64_t>>(positions(B, rows), dev);
+  if (!e) e = std::make_shared<DeviceBuffer<int64_t>>(prior_index(B, rows), dev);
   return e;
 }
 
@@ -196,36 +201,38 @@ std::shared_ptr<DeviceBuffer<int64_t>> device_positions(int64_t B, const std::ve
 void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& wf,
                        const std::vector<double>& taps, Tensor& out, PriorSaved& saved) {
   const int64_t B = attr.size(0), C = attr.size(1), L = attr.size(2), F = L / 2 + 1;
+  const int64_t P = static_cast<int64_t>(rows.size()), Rp = prior_fft_rows(P, B);
   CudaState& st = state_of(attr);
   const int dev = attr.device().index;
-  saved.spec = Tensor::empty(attr.ctx(), {B, F, 2}, attr.dtype(), attr.device());
-  saved.nd = Tensor::empty(attr.ctx(), {B, 2}, attr.dtype(), attr.device());
-  if (B == 0 || L == 0) return;
+  saved.spec = Tensor::empty(attr.ctx(), {Rp, F, 2}, attr.dtype(), attr.device());
+  saved.nd = Tensor::empty(attr.ctx(), {P, 2}, attr.dtype(), attr.device());
+  if (P == 0 || L == 0) return;
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
     using Z = typename Cx<T>::type;
-    DeviceBuffer<T> s(static_cast<size_t>(B * L), dev);
+    DeviceBuffer<T> s(static_cast<size_t>(Rp * L), dev);
     const T* w = device_weights<T>(wf, dev);
-    auto pos = device_positions(B, rows, dev);
-    saved.cuda_pos = pos;
+    auto idx = device_index(B, rows, dev);
+    saved.cuda_pos = idx;
+    const int64_t* compact = idx->get() + B;  // compact row → batch row
     std::shared_ptr<DeviceBuffer<uint8_t>> signs;
-    if (C <= kPriorSignMaxC) signs = std::make_shared<DeviceBuffer<uint8_t>>(static_cast<size_t>(B * L), dev);
+    if (C <= kPriorSignMaxC) signs = std::make_shared<DeviceBuffer<uint8_t>>(static_cast<size_t>(Rp * L), dev);
     saved.cuda_signs = signs;
     if (C == 4) {
-      prior_smooth_kernel<T, 4><<<prior_tile_grid(B, L), kPriorThreads, 0, st.stream>>>(
-          attr.data<T>(), s.get(), signs ? signs->get() : nullptr, pos->get(), B, C, L, make_taps<T>(taps));
+      prior_smooth_kernel<T, 4><<<prior_tile_grid(Rp, L), kPriorThreads, 0, st.stream>>>(
+          attr.data<T>(), s.get(), signs ? signs->get() : nullptr, compact, Rp, C, L, make_taps<T>(taps));
     } else {
-      prior_smooth_kernel<T, 0><<<prior_tile_grid(B, L), kPriorThreads, 0, st.stream>>>(
-          attr.data<T>(), s.get(), signs ? signs->get() : nullptr, pos->get(), B, C, L, make_taps<T>(taps));
+      prior_smooth_kernel<T, 0><<<prior_tile_grid(Rp, L), kPriorThreads, 0, st.stream>>>(
+          attr.data<T>(), s.get(), signs ? signs->get() : nullptr, compact, Rp, C, L, make_taps<T>(taps));
     }
     LP_CUDA_LAUNCH_CHECK();
     Z* z = reinterpret_cast<Z*>(saved.spec.data<T>());
     if constexpr (std::is_same_v<T, float>) {
-      LP_CUFFT_CHECK(cufftExecR2C(st.fft_plan(CUFFT_R2C, L, B), s.get(), z));
+      LP_CUFFT_CHECK(cufftExecR2C(st.fft_plan(CUFFT_R2C, L, Rp), s.get(), z));
     } else {
-      LP_CUFFT_CHECK(cufftExecD2Z(st.fft_plan(CUFFT_D2Z, L, B), s.get(), z));
+      LP_CUFFT_CHECK(cufftExecD2Z(st.fft_plan(CUFFT_D2Z, L, Rp), s.get(), z));
     }
-    prior_score_kernel<T><<<static_cast<unsigned>(B), kPriorScoreThreads, 0, st.stream>>>(z, w, pos->get(),
-                                                                                  saved.nd.data<T>(), out.data<T>(), F);
+    prior_score_kernel<T><<<static_cast<unsigned>(P), kPriorScoreThreads, 0, st.stream>>>(z, w, saved.nd.data<T>(),
+                                                                                          out.data<T>(), F);
     LP_CUDA_LAUNCH_CHECK();
   });
 }
@@ -233,33 +240,36 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
 void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, const std::vector<double>& wf,
                        const std::vector<double>& taps, const Tensor& g, const PriorSaved& saved, Tensor& dattr) {
   const int64_t B = attr.size(0), C = attr.size(1), L = attr.size(2), F = L / 2 + 1;
+  const int64_t P = static_cast<int64_t>(rows.size()), Rp = prior_fft_rows(P, B);
   if (B == 0 || L == 0) return;
+  LP_CHECK(P > 0 && saved.spec.defined() && saved.spec.size(0) == Rp,
+           "CUDA Fourier prior backward: the forward's saved spectrum does not match ", P, " rows of ", B);
   CudaState& st = state_of(attr);
   const int dev = attr.device().index;
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
     using Z = typename Cx<T>::type;
-    DeviceBuffer<Z> dz(static_cast<size_t>(B * F), dev);
-    DeviceBuffer<T> ds(static_cast<size_t>(B * L), dev);
+    DeviceBuffer<Z> dz(static_cast<size_t>(Rp * F), dev);
+    DeviceBuffer<T> ds(static_cast<size_t>(Rp * L), dev);
     const T* w = device_weights<T>(wf, dev);
-    std::shared_ptr<DeviceBuffer<int64_t>> pos = std::static_pointer_cast<DeviceBuffer<int64_t>>(saved.cuda_pos);
-    if (!pos || pos->size() != static_cast<size_t>(B)) pos = device_positions(B, rows, dev);
+    auto idx = std::static_pointer_cast<DeviceBuffer<int64_t>>(saved.cuda_pos);
+    if (!idx || idx->size() != static_cast<size_t>(B + Rp)) idx = device_index(B, rows, dev);
     const Z* z = reinterpret_cast<const Z*>(saved.spec.data<T>());
     const dim3 spec_grid(static_cast<unsigned>((F + kPriorSpecThreads * kPriorSpecPer - 1) /
                                                (kPriorSpecThreads * kPriorSpecPer)),
-                         static_cast<unsigned>(B < 65535 ? B : 65535));
-    prior_dspec_kernel<T><<<spec_grid, kPriorSpecThreads, 0, st.stream>>>(z, w, pos->get(), saved.nd.data<T>(),
-                                                                          g.data<T>(), dz.get(), B, F, L % 2 == 0);
+                         static_cast<unsigned>(Rp < 65535 ? Rp : 65535));
+    prior_dspec_kernel<T><<<spec_grid, kPriorSpecThreads, 0, st.stream>>>(z, w, saved.nd.data<T>(), g.data<T>(),
+                                                                          dz.get(), P, Rp, F, L % 2 == 0);
     LP_CUDA_LAUNCH_CHECK();
     if constexpr (std::is_same_v<T, float>) {
-      LP_CUFFT_CHECK(cufftExecC2R(st.fft_plan(CUFFT_C2R, L, B), dz.get(), ds.get()));
+      LP_CUFFT_CHECK(cufftExecC2R(st.fft_plan(CUFFT_C2R, L, Rp), dz.get(), ds.get()));
     } else {
-      LP_CUFFT_CHECK(cufftExecZ2D(st.fft_plan(CUFFT_Z2D, L, B), dz.get(), ds.get()));
+      LP_CUFFT_CHECK(cufftExecZ2D(st.fft_plan(CUFFT_Z2D, L, Rp), dz.get(), ds.get()));
     }
     // the forward's sign codes, when it wrote them for this geometry
     const auto signs = std::static_pointer_cast<DeviceBuffer<uint8_t>>(saved.cuda_signs);
-    const uint8_t* sg = signs && signs->size() == static_cast<size_t>(B * L) ? signs->get() : nullptr;
+    const uint8_t* sg = signs && signs->size() == static_cast<size_t>(Rp * L) ? signs->get() : nullptr;
     prior_dattr_kernel<T><<<prior_tile_grid(B, L), kPriorThreads, 0, st.stream>>>(
-        attr.data<T>(), sg, ds.get(), pos->get(), dattr.data<T>(), B, C, L, make_taps<T>(taps));
+        attr.data<T>(), sg, ds.get(), idx->get(), dattr.data<T>(), B, C, L, make_taps<T>(taps));
     LP_CUDA_LAUNCH_CHECK();
   });
 }

@@ -7,6 +7,9 @@
 //   warp keeps several loads in flight instead of waiting on each in turn.
 // - Spectrum (forward score, backward dX): per-row constants read once, then a batch of bins per thread loaded
 //   before any is used.
+// - Rows: the spectrum side (smoothed signal, sign codes, cuFFT, spectra, dX) holds only the rows the prior scores,
+//   compacted (row p of the scored list at p) and padded with zero rows to prior_fft_rows(P, B), so that a batch
+//   whose prior scores half of it transforms half of it; the attributions and their gradient keep the batch's rows.
 // The sums keep the CPU's order (bases first, then taps; bins in ascending order per thread).
 // Legend: C bases, L positions, F = L/2 + 1 bins, r half-width of the Gaussian taps (n = 2r + 1 <= kPriorMaxTaps).
 #pragma once
@@ -29,14 +32,24 @@ constexpr int kPriorSpecPer = 2;        // bins per thread of the dX kernel
 constexpr int kPriorScoreThreads = 128; // threads per score block (one row)
 constexpr int kPriorScoreBatch = 4;     // bins per thread loaded at once by the score kernel
 
+// Rows of the compact spectrum side for P scored rows of a batch of B: P rounded up to a multiple of ⌈B/8⌉ (at most
+// B), so the cuFFT plans of a batch size number at most 8 per direction however many rows each batch scores (a plan
+// holds its own work area), and the zero rows past P are fewer than ⌈B/8⌉.
+LP_DIRECT_HD inline int64_t prior_fft_rows(int64_t P, int64_t B) {
+  const int64_t g = (B + 7) / 8;
+  const int64_t r = g > 0 ? (P + g - 1) / g * g : P;
+  return r < B ? r : B;
+}
+
 LP_DIRECT_HD inline float prior_abs(float x) { return ::fabsf(x); }
 LP_DIRECT_HD inline double prior_abs(double x) { return ::fabs(x); }
 LP_DIRECT_HD inline float prior_sqrt(float x) { return ::sqrtf(x); }
 LP_DIRECT_HD inline double prior_sqrt(double x) { return ::sqrt(x); }
 
 // Sign codes of the attributions, written by the forward for the backward (C <= kPriorSignMaxC): bit 2c of
-// signs[b·L + l] is a[b, c, l] > 0, bit 2c + 1 is a[b, c, l] < 0 (neither for 0 and NaN, whose sign the backward
-// takes as 0). The backward then reads one byte per position instead of C values of a (16 bytes for DNA).
+// signs[p·L + l] is a[b, c, l] > 0, bit 2c + 1 is a[b, c, l] < 0, b being the p-th scored row (neither bit for 0
+// and NaN, whose sign the backward takes as 0). The backward then reads one byte per position instead of C values
+// of a (16 bytes for DNA).
 constexpr int64_t kPriorSignMaxC = 4;
 template <typename T>
 LP_DIRECT_HD inline uint8_t prior_sign_bits(T v, int64_t c) {
@@ -50,11 +63,12 @@ LP_DIRECT_HD inline int prior_sign_of(uint8_t code, int64_t c) {
 
 // Forward load, thread tid's share: u[i] = Σ_c |a[b, c, l0 − r + i]| (0 outside [0, L)) for its window entries
 // i = tid + k·kPriorThreads < kPriorSpan + 2r. With signs (not null; C <= kPriorSignMaxC), the entries of the
-// block's own positions (r <= i < r + kPriorSpan, l < L) also get their sign codes. kC > 0: C == kC known at compile
-// time, every load of the thread issued before the sums (DNA: 4 bases × kPriorLoads entries); kC == 0: any C.
+// block's own positions (r <= i < r + kPriorSpan, l < L) also get their sign codes, at compact row p
+// (signs[p·L + l]). kC > 0: C == kC known at compile time, every load of the thread issued before the sums (DNA:
+// 4 bases × kPriorLoads entries); kC == 0: any C.
 template <int kC, typename T>
-LP_DIRECT_HD inline void prior_sum_abs_load(const T* a, T* u, uint8_t* signs, int64_t b, int64_t l0, int64_t C,
-                                            int64_t L, int r, int tid) {
+LP_DIRECT_HD inline void prior_sum_abs_load(const T* a, T* u, uint8_t* signs, int64_t b, int64_t p, int64_t l0,
+                                            int64_t C, int64_t L, int r, int tid) {
   const T* row = a + b * C * L;
   const int n = kPriorSpan + 2 * r;
   if constexpr (kC > 0) {
@@ -80,7 +94,7 @@ LP_DIRECT_HD inline void prior_sum_abs_load(const T* a, T* u, uint8_t* signs, in
         code |= prior_sign_bits(x[k][c], c);
       }
       u[i] = v;
-      if (signs && i >= r && i < r + kPriorSpan && l < L) signs[b * L + l] = code;
+      if (signs && i >= r && i < r + kPriorSpan && l < L) signs[p * L + l] = code;
     }
   } else {
     for (int i = tid; i < n; i += kPriorThreads) {
@@ -93,18 +107,19 @@ LP_DIRECT_HD inline void prior_sum_abs_load(const T* a, T* u, uint8_t* signs, in
           v += prior_abs(x);
           code |= prior_sign_bits(x, c);
         }
-        if (signs && i >= r && i < r + kPriorSpan) signs[b * L + l] = code;
+        if (signs && i >= r && i < r + kPriorSpan) signs[p * L + l] = code;
       }
       u[i] = v;
     }
   }
 }
 
-// Backward load, thread tid's share: v[i] = ds[b, l0 − r + i] (0 outside [0, L)), all loads before the stores.
+// Backward load, thread tid's share: v[i] = ds[p, l0 − r + i] (0 outside [0, L); p: the compact row), all loads
+// before the stores.
 template <typename T>
-LP_DIRECT_HD inline void prior_row_load(const T* ds, T* v, int64_t b, int64_t l0, int64_t L, int r, int tid) {
+LP_DIRECT_HD inline void prior_row_load(const T* ds, T* v, int64_t p, int64_t l0, int64_t L, int r, int tid) {
   const int n = kPriorSpan + 2 * r;
-  const T* row = ds + b * L;
+  const T* row = ds + p * L;
   T x[kPriorLoads];
   LP_DIRECT_UNROLL
   for (int k = 0; k < kPriorLoads; ++k) {
@@ -117,14 +132,14 @@ LP_DIRECT_HD inline void prior_row_load(const T* ds, T* v, int64_t b, int64_t l0
   if (tid + kPriorPer * kPriorThreads < n) v[tid + kPriorPer * kPriorThreads] = x[kPriorPer];
 }
 
-// The sign codes of thread tid's positions l0 + tid + k·kPriorThreads (0 past L), read by the backward before its
-// barrier so that their latency overlaps the window's.
-LP_DIRECT_HD inline void prior_codes_load(const uint8_t* signs, uint8_t* code, int64_t b, int64_t l0, int64_t L,
+// The sign codes of thread tid's positions l0 + tid + k·kPriorThreads (0 past L) at compact row p, read by the
+// backward before its barrier so that their latency overlaps the window's.
+LP_DIRECT_HD inline void prior_codes_load(const uint8_t* signs, uint8_t* code, int64_t p, int64_t l0, int64_t L,
                                           int tid) {
   LP_DIRECT_UNROLL
   for (int k = 0; k < kPriorPer; ++k) {
     const int64_t l = l0 + tid + k * kPriorThreads;
-    code[k] = l < L ? signs[b * L + l] : uint8_t(0);
+    code[k] = l < L ? signs[p * L + l] : uint8_t(0);
   }
 }
 
