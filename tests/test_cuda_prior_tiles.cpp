@@ -10,6 +10,7 @@
 // Run: build-dev/tests/lowpass_tests -ts=cuda -tc='*prior*'
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <limits>
 #include <random>
@@ -210,7 +211,13 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
   const int64_t P = static_cast<int64_t>(scored_rows(B, B).rows.size()), Rp = cuda::prior_fft_rows(P, B);
   INFO("B ", B, " C ", C, " L ", L, " sigma ", sigma, " ", sizeof(T) == 4 ? "float32" : "float64", " P ", P, " Rp ",
        Rp);
-  const RowLists lists = scored_rows(B, Rp);
+  RowLists lists = scored_rows(B, Rp);
+  {  // the index lists as the kernels get them (prior_index), in place of the test's own
+    const std::vector<int32_t> idx = cuda::prior_index(B, lists.rows);
+    REQUIRE(static_cast<int64_t>(idx.size()) == B + Rp);
+    lists.pos.assign(idx.begin(), idx.begin() + B);
+    lists.compact.assign(idx.begin() + B, idx.end());
+  }
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> U(-1, 1);
   std::vector<T> a = random_attributions<T>(rng, static_cast<size_t>(B * C * L));
@@ -334,6 +341,15 @@ TEST_CASE("prior_fft_rows: the compact spectrum rows cover the scored rows, at m
   }
   CHECK(cuda::prior_fft_rows(4096, 8192) == 4096);  // the bench's half-scored batch: no padding
   CHECK(cuda::prior_fft_rows(13, 20) == 15);  // the chain case below
+  // prior_index: each batch row's compact row, then each compact row's batch row, −1 where there is none
+  const std::vector<int64_t> rows = {0, 2, 3, 5, 6, 8, 9, 11, 12, 14, 15, 17, 18};
+  const std::vector<int32_t> idx = cuda::prior_index(20, rows);
+  REQUIRE(idx.size() == 35u);
+  for (int32_t b = 0; b < 20; ++b) {
+    const auto it = std::find(rows.begin(), rows.end(), b);
+    CHECK(idx[static_cast<size_t>(b)] == (it == rows.end() ? -1 : static_cast<int32_t>(it - rows.begin())));
+  }
+  for (size_t p = 0; p < 15; ++p) CHECK(idx[20 + p] == (p < rows.size() ? rows[p] : -1));
 }
 
 TEST_CASE("prior smoothing blocks (forward window of Σ|a|, backward smoothed gradient × sign) = the formulas (host)") {

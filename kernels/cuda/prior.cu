@@ -6,6 +6,8 @@
 // written as 0.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1, P scored rows,
 // Rp compact rows (P plus padding).
+#include <climits>
+#include <cstdint>
 #include <map>
 #include <memory>
 #include <mutex>
@@ -33,7 +35,7 @@ constexpr int kMaxPriorTaps = kPriorMaxTaps;
 template <typename T, int kC>
 __global__ void __launch_bounds__(kPriorThreads)
     prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, uint8_t* __restrict__ signs,
-                        const int64_t* __restrict__ rows, int64_t Rp, int64_t C, int64_t L, const Taps<T> taps) {
+                        const int32_t* __restrict__ rows, int64_t Rp, int64_t C, int64_t L, const Taps<T> taps) {
   __shared__ T tp[kPriorMaxTaps];
   __shared__ T u[kPriorWindow];
   const int r = taps.n / 2, tid = static_cast<int>(threadIdx.x);
@@ -113,7 +115,7 @@ __global__ void __launch_bounds__(kPriorSpecThreads)
 template <typename T>
 __global__ void __launch_bounds__(kPriorThreads)
     prior_dattr_kernel(const T* __restrict__ a, const uint8_t* __restrict__ signs, const T* __restrict__ ds,
-                       const int64_t* __restrict__ pos, T* __restrict__ da, int64_t B, int64_t C, int64_t L,
+                       const int32_t* __restrict__ pos, T* __restrict__ da, int64_t B, int64_t C, int64_t L,
                        const Taps<T> taps) {
   __shared__ T tp[kPriorMaxTaps];
   __shared__ T v[kPriorWindow];
@@ -154,18 +156,6 @@ Taps<T> make_taps(const std::vector<double>& taps) {
   return to_taps<T>(taps);
 }
 
-// The index list of a launch, B + Rp entries: pos (B: each batch row's compact row, −1 for rows not scored), then
-// rows padded to Rp (each compact row's batch row, −1 for the padding).
-std::vector<int64_t> prior_index(int64_t B, const std::vector<int64_t>& rows) {
-  const int64_t P = static_cast<int64_t>(rows.size()), Rp = prior_fft_rows(P, B);
-  std::vector<int64_t> idx(static_cast<size_t>(B + Rp), -1);
-  for (int64_t p = 0; p < P; ++p) {
-    idx[static_cast<size_t>(rows[static_cast<size_t>(p)])] = p;
-    idx[static_cast<size_t>(B + p)] = rows[static_cast<size_t>(p)];
-  }
-  return idx;
-}
-
 // The bin weights on the device, uploaded once per (device, dtype, weights) and kept: they depend only on L, the
 // frequency limit and the softness, so a training run uploads them once instead of twice per step (each upload
 // from pageable memory synchronises the host with the stream). Never freed (a CUDA graph may hold the pointer): an
@@ -186,13 +176,13 @@ const T* device_weights(const std::vector<double>& wf, int dev) {
 // The index list of a launch (prior_index) on the device. When every row is eligible (the prior over a whole batch,
 // as a CUDA-graph step runs it: models/train/graph_step.h) it is uploaded once per (device, B) and kept (never
 // evicted, so a captured graph may hold the pointer); other row sets are uploaded per call.
-std::shared_ptr<DeviceBuffer<int64_t>> device_index(int64_t B, const std::vector<int64_t>& rows, int dev) {
-  if (static_cast<int64_t>(rows.size()) != B) return std::make_shared<DeviceBuffer<int64_t>>(prior_index(B, rows), dev);
+std::shared_ptr<DeviceBuffer<int32_t>> device_index(int64_t B, const std::vector<int64_t>& rows, int dev) {
+  if (static_cast<int64_t>(rows.size()) != B) return std::make_shared<DeviceBuffer<int32_t>>(prior_index(B, rows), dev);
   static std::mutex mu;
-  static auto* cache = new std::map<std::pair<int, int64_t>, std::shared_ptr<DeviceBuffer<int64_t>>>;
+  static auto* cache = new std::map<std::pair<int, int64_t>, std::shared_ptr<DeviceBuffer<int32_t>>>;
   std::lock_guard<std::mutex> lock(mu);
   auto& e = (*cache)[{dev, B}];
-  if (!e) e = std::make_shared<DeviceBuffer<int64_t>>(prior_index(B, rows), dev);
+  if (!e) e = std::make_shared<DeviceBuffer<int32_t>>(prior_index(B, rows), dev);
   return e;
 }
 
@@ -213,7 +203,7 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     const T* w = device_weights<T>(wf, dev);
     auto idx = device_index(B, rows, dev);
     saved.cuda_pos = idx;
-    const int64_t* compact = idx->get() + B;  // compact row → batch row
+    const int32_t* compact = idx->get() + B;  // compact row → batch row
     std::shared_ptr<DeviceBuffer<uint8_t>> signs;
     if (C <= kPriorSignMaxC) signs = std::make_shared<DeviceBuffer<uint8_t>>(static_cast<size_t>(Rp * L), dev);
     saved.cuda_signs = signs;
@@ -251,7 +241,7 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     DeviceBuffer<Z> dz(static_cast<size_t>(Rp * F), dev);
     DeviceBuffer<T> ds(static_cast<size_t>(Rp * L), dev);
     const T* w = device_weights<T>(wf, dev);
-    auto idx = std::static_pointer_cast<DeviceBuffer<int64_t>>(saved.cuda_pos);
+    auto idx = std::static_pointer_cast<DeviceBuffer<int32_t>>(saved.cuda_pos);
     if (!idx || idx->size() != static_cast<size_t>(B + Rp)) idx = device_index(B, rows, dev);
     const Z* z = reinterpret_cast<const Z*>(saved.spec.data<T>());
     const dim3 spec_grid(static_cast<unsigned>((F + kPriorSpecThreads * kPriorSpecPer - 1) /

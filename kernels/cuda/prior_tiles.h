@@ -14,8 +14,11 @@
 // Legend: C bases, L positions, F = L/2 + 1 bins, r half-width of the Gaussian taps (n = 2r + 1 <= kPriorMaxTaps).
 #pragma once
 #include <cmath>
+#include <climits>
 #include <cstdint>
+#include <vector>
 
+#include "engine/error.h"
 #include "kernels/cuda/conv_direct.h"  // LP_DIRECT_HD
 
 namespace lowpass::cuda {
@@ -39,6 +42,20 @@ LP_DIRECT_HD inline int64_t prior_fft_rows(int64_t P, int64_t B) {
   const int64_t g = (B + 7) / 8;
   const int64_t r = g > 0 ? (P + g - 1) / g * g : P;
   return r < B ? r : B;
+}
+
+// The index list of a launch, B + Rp 32-bit entries (half the bytes of an upload that precedes the chain's first
+// kernel): pos (B: each batch row's compact row, −1 for rows not scored), then rows padded to Rp (each compact row's
+// batch row, −1 for the padding).
+inline std::vector<int32_t> prior_index(int64_t B, const std::vector<int64_t>& rows) {
+  const int64_t P = static_cast<int64_t>(rows.size()), Rp = prior_fft_rows(P, B);
+  LP_CHECK(B + Rp <= INT32_MAX, "CUDA Fourier prior: a batch of ", B, " rows is beyond 32-bit row indices");
+  std::vector<int32_t> idx(static_cast<size_t>(B + Rp), -1);
+  for (int64_t p = 0; p < P; ++p) {
+    idx[static_cast<size_t>(rows[static_cast<size_t>(p)])] = static_cast<int32_t>(p);
+    idx[static_cast<size_t>(B + p)] = static_cast<int32_t>(rows[static_cast<size_t>(p)]);
+  }
+  return idx;
 }
 
 LP_DIRECT_HD inline float prior_abs(float x) { return ::fabsf(x); }
