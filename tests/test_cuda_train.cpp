@@ -17,6 +17,7 @@
 #include "kernels/cuda/conv_backend.h"
 #include "kernels/cuda/runtime.h"
 #include "models/arch/model.h"
+#include "models/attr/attribute.h"
 #include "models/data/array_dataset.h"
 #include "models/data/simulate.h"
 #include "models/loss/objective.h"
@@ -511,6 +512,41 @@ TEST_CASE("profile attributions: CPU vs CUDA stage by stage (one task without co
       if (e > 1e-6) MESSAGE("controls " << controls << ": " << names[i] << " " << e);
       CHECK(e <= 1e-5);
     }
+  }
+}
+
+TEST_CASE("true DeepSHAP on CUDA equals the CPU's (binary with overlapping max-pools; BPNet profile and counts)") {
+  LP_SKIP_WITHOUT_GPU();
+  // float64: the rescale rules divide by input-minus-reference differences, so only float64 makes a 1e-9 comparison
+  // meaningful. The DeepLIFT rules are engine ops (models/attr/deeplift.cpp) and run on the model's device.
+  const json bin = {{"type", "binary"}, {"dtype", "float64"}, {"input_length", 60}, {"num_tasks", 2},
+                    {"conv_depths", {8, 8, 8}}, {"conv_filter_sizes", {7, 5, 3}}, {"max_pool_size", 8},
+                    {"max_pool_stride", 6}, {"fc_sizes", {10, 6}}};
+  const json prof = {{"type", "profile"}, {"dtype", "float64"}, {"input_length", 60}, {"output_length", 36},
+                     {"num_tasks", 2}, {"num_strands", 2}, {"controls", "matched"},
+                     {"dil_conv_filter_sizes", {5, 3, 3}}, {"dil_conv_dilations", {1, 2, 4}},
+                     {"dil_conv_depths", {8, 8, 8}}, {"prof_conv_kernel_size", 9}};
+  struct Case { const json* cfg; const char* target; };
+  for (auto c : {Case{&bin, "logits"}, Case{&bin, "logits:1"}, Case{&prof, "profile"}, Case{&prof, "counts:0"}}) {
+    INFO("target ", c.target);
+    const bool profile = c.cfg == &prof;
+    Context cc(1, 51), gc(1, 51), bc(1, 52);  // cc and gc draw the same init
+    auto mc = make_model(*c.cfg, cc), mg = make_model(*c.cfg, gc);
+    mg->to(kGpu);
+    Tensor x = random_onehot(bc, 3, 60, DType::F64);
+    Tensor ctl = profile ? Tensor::uniform(bc, {3, 2, 2, 36}, 0.0, 2.0, DType::F64) : Tensor();
+    attr::AttrOptions o;
+    o.method = "deepshap";
+    o.refs = 4;
+    o.max_batch = 8;  // 12 (example, reference) pairs in chunks of 4
+    o.target = attr::parse_target(c.target);
+    const auto rc = attr::attribute(*mc, x, ctl, o), rg = attr::attribute(*mg, x, ctl, o);
+    double biggest = 0;
+    for (double v : rc.hyp.to_vector<double>()) biggest = std::max(biggest, std::fabs(v));
+    CHECK(biggest > 1e-6);  // not all zeros
+    CHECK(rel(rg.hyp, rc.hyp) <= 1e-9);
+    REQUIRE(rg.delta_rel.size() == 3u);
+    for (double d : rg.delta_rel) CHECK(d < 1e-3);  // summation to delta on the GPU too
   }
 }
 

@@ -121,7 +121,6 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
     }
   } else if (opt.method == "deepshap") {
     const int64_t k = default_refs(opt);
-    LP_CHECK(x.is_cpu(), "attribute --method deepshap runs on the CPU (drop --device ", device_str(dev), ")");
     std::vector<Tensor> refs_all;
     for (int64_t b = 0; b < B; ++b) {
       Rng rng(opt.seed + static_cast<uint64_t>(first_index + b));

@@ -12,38 +12,18 @@ namespace lowpass::attr {
 
 namespace {
 
-// dst = where(|Δin| < eps, regular, num / Δin) elementwise per half, with Δ = first − second half.
-// in (2P, ...); num and regular (2P, ...); result (2P, ...).
-Tensor rescale(const Tensor& in, const Tensor& num_over_delta_src, const Tensor& regular, double eps,
-               bool num_is_delta_out_times_g, const Tensor& out, const Tensor& g) {
-  Tensor res = empty_like(in);
-  const int64_t n2 = in.numel(), n = n2 / 2;
-  dispatch_dtype(in.dtype(), [&]<typename T>() {
-    const T* pi = in.data<T>();
-    const T* pr = regular.data<T>();
-    T* pd = res.data<T>();
-    if (num_is_delta_out_times_g) {  // ReLU: g · Δout/Δin
-      const T* po = out.data<T>();
-      const T* pg = g.data<T>();
-      for (int64_t i = 0; i < n; ++i) {
-        double din = double(pi[i]) - double(pi[i + n]);
-        double dout = double(po[i]) - double(po[i + n]);
-        bool small = std::fabs(din) < eps;
-        pd[i] = small ? pr[i] : T(double(pg[i]) * dout / din);
-        pd[i + n] = small ? pr[i + n] : T(double(pg[i + n]) * dout / din);
-      }
-    } else {  // max-pool: U / Δin with U already summed over both routings
-      const T* pu = num_over_delta_src.data<T>();
-      for (int64_t i = 0; i < n; ++i) {
-        double din = double(pi[i]) - double(pi[i + n]);
-        bool small = std::fabs(din) < eps;
-        T v = T(double(pu[i]) / din);
-        pd[i] = small ? pr[i] : v;
-        pd[i + n] = small ? pr[i + n] : v;
-      }
-    }
-  });
-  return res;
+Tensor first_half(const Tensor& t) { return slice(t, 0, 0, t.size(0) / 2); }
+Tensor second_half(const Tensor& t) { return slice(t, 0, t.size(0) / 2, t.size(0) / 2); }
+
+// The rescale rule on both halves of a (2P, ...) batch: num / Δin where |Δin| >= eps, else the regular gradient;
+// Δin = in_x − in_r (P, ...) is shared by both halves, num (2P, ...) is each half's own numerator. Written with the
+// engine's ops, so it runs on the tensors' device.
+Tensor rescale(const Tensor& din, const Tensor& num, const Tensor& regular, double eps) {
+  const Tensor small = gt_scalar(neg(abs(din)), -eps);  // |Δin| < eps, 1 or 0
+  const Tensor big = add_scalar(neg(small), 1.0);
+  const Tensor safe = add(mul(din, big), small);        // Δin, or 1 where it is small (never read there)
+  const Tensor small2 = concat({small, small}, 0), big2 = concat({big, big}, 0);
+  return add(mul(small2, regular), mul(big2, div(num, concat({safe, safe}, 0))));
 }
 
 const std::set<std::string>& nonlinear_without_rule() {
@@ -61,7 +41,6 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
   LP_CHECK(x.defined() && x.dim() == 3 && x.shape() == r.shape(), "deeplift: input ",
            x.defined() ? shape_str(x.shape()) : "undefined", " and reference ", shape_str(r.shape()),
            " must both be (P, 4, L)");
-  LP_CHECK(x.is_cpu(), "deeplift: runs on the CPU (got ", x.describe(), ")");
   const int64_t P = x.size(0);
   Tensor xx = concat({x.detach(), r.detach()}, 0).clone();  // (2P, 4, L)
   xx.set_requires_grad(true);
@@ -94,31 +73,22 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
              "' on the input's path, which has no DeepLIFT rule here (eval-mode models with ReLU and max-pool only)");
     LP_CHECK(!((name == "mul" || name == "div" || name == "matmul") && n_needed > 1), "deeplift: op '", name,
              "' multiplies two input-dependent tensors; no DeepLIFT rule for products");
-    if (name == "relu") {
+    if (name == "relu") {  // g · Δout/Δin per half
       const Tensor& in = node.inputs[0];
-      Tensor regular = relu_mask(g, in);
-      return std::vector<Tensor>{rescale(in, Tensor(), regular, eps, true, out_t, g)};
+      const Tensor din = sub(first_half(in), second_half(in)), dout = sub(first_half(out_t), second_half(out_t));
+      const Tensor num = mul(g, concat({dout, dout}, 0));
+      return std::vector<Tensor>{rescale(din, num, relu_mask(g, in), eps)};
     }
     if (name == "max_pool1d") {
       const Tensor& in = node.inputs[0];
-      const int64_t n = out_t.numel() / 2;
-      // G = [g_x·(max(y, y0) − y0); g_r·(y − max(y, y0))] routed by each half's own argmax.
-      Tensor G = empty_like(out_t);
-      dispatch_dtype(out_t.dtype(), [&]<typename T>() {
-        const T* po = out_t.data<T>();
-        const T* pg = g.data<T>();
-        T* pG = G.data<T>();
-        for (int64_t i = 0; i < n; ++i) {
-          double yx = po[i], y0 = po[i + n], m = std::max(yx, y0);
-          pG[i] = T(double(pg[i]) * (m - y0));
-          pG[i + n] = T(double(pg[i + n]) * (yx - m));
-        }
-      });
+      // G = [g_x·(max(y, y0) − y0); g_r·(y − max(y, y0))] routed by each half's own argmax: with d = y − y0,
+      // max(y, y0) − y0 = relu(d) and y − max(y, y0) = d − relu(d).
+      const Tensor d = sub(first_half(out_t), second_half(out_t)), rd = relu(d);
+      const Tensor G = concat({mul(first_half(g), rd), mul(second_half(g), sub(d, rd))}, 0);
       Tensor routed = node.backward(G, out_t, needs)[0];  // (2P, C, L)
-      const int64_t half = routed.size(0) / 2;
-      Tensor U = add(slice(routed, 0, 0, half), slice(routed, 0, half, half));
+      Tensor U = add(first_half(routed), second_half(routed));  // U / Δin for both halves
       Tensor regular = node.backward(g, out_t, needs)[0];
-      return std::vector<Tensor>{rescale(in, U, regular, eps, false, Tensor(), Tensor())};
+      return std::vector<Tensor>{rescale(sub(first_half(in), second_half(in)), concat({U, U}, 0), regular, eps)};
     }
     return std::nullopt;  // linear ops: their own rule
   };
