@@ -440,6 +440,34 @@ TEST_CASE("batch-norm (with its second-derivative rule), max-pool and softmax ke
     }
 }
 
+TEST_CASE("DeepLIFT rule kernels (rescale for ReLU and for max-pool, the max-pool seed) match the CPU") {
+  LP_SKIP_WITHOUT_GPU();
+  Context ctx(2, 19);
+  for (DType t : {DType::F32, DType::F64})
+    for (int64_t n : {1, 7, 1000, 70001}) {
+      // [x; r] pairs: every fifth pair equal (Δ = 0, the fallback), every seventh 1e-12 apart (below eps)
+      std::vector<double> in(static_cast<size_t>(2 * n)), out(in.size());
+      auto u = Tensor::uniform(ctx, {2 * n}, -1, 1, DType::F64).to_vector<double>();
+      auto w = Tensor::uniform(ctx, {2 * n}, -1, 1, DType::F64).to_vector<double>();
+      for (int64_t i = 0; i < n; ++i) {
+        const size_t a = static_cast<size_t>(i), b = static_cast<size_t>(i + n);
+        in[a] = u[a], in[b] = i % 5 == 0 ? u[a] : i % 7 == 0 ? u[a] + 1e-12 : u[b];
+        out[a] = std::max(in[a], 0.0) + 0.1 * w[a], out[b] = std::max(in[b], 0.0) + 0.1 * w[b];
+      }
+      const Tensor ti = Tensor::from_vector(ctx, {2 * n}, in).to(t), to = Tensor::from_vector(ctx, {2 * n}, out).to(t);
+      const Tensor g = rnd(ctx, {2 * n}, -1, 1, t), reg = rnd(ctx, {2 * n}, -1, 1, t), U = rnd(ctx, {n}, -1, 1, t);
+      const Tensor tig = ti.to(kGpu), tog = to.to(kGpu), gg = g.to(kGpu), regg = reg.to(kGpu), Ug = U.to(kGpu);
+      compare_kernel(ctx, "deeplift_rescale (ReLU)", {2 * n}, t,
+                     [&](Tensor& o) { cpu::deeplift_rescale(ti, g, to, reg, 1e-10, o); },
+                     [&](Tensor& o) { cuda::deeplift_rescale(tig, gg, tog, regg, 1e-10, o); });
+      compare_kernel(ctx, "deeplift_rescale (max-pool)", {2 * n}, t,
+                     [&](Tensor& o) { cpu::deeplift_rescale(ti, U, Tensor(), reg, 1e-10, o); },
+                     [&](Tensor& o) { cuda::deeplift_rescale(tig, Ug, Tensor(), regg, 1e-10, o); });
+      compare_kernel(ctx, "deeplift_pool_seed", {2 * n}, t, [&](Tensor& o) { cpu::deeplift_pool_seed(to, g, o); },
+                     [&](Tensor& o) { cuda::deeplift_pool_seed(tog, gg, o); });
+    }
+}
+
 // ---------------- conv1d ----------------
 TEST_CASE("conv1d kernels (GEMM path, one-hot gather/scatter, input and weight grads) match the CPU") {
   LP_SKIP_WITHOUT_GPU();

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "kernels/cpu/nn.h"
 #include "tests/gradcheck.h"
 
 using namespace lowpass;
@@ -243,6 +244,40 @@ TEST_CASE("max_pool1d routes gradients to the first maximum") {
   CHECK_THROWS_AS(max_pool1d(rand64(ctx, {1, 1, 3}), 4, 1), Error);
   CHECK_THROWS_AS(max_pool1d(rand64(ctx, {1, 3}), 1, 1), Error);
   CHECK_THROWS_AS(max_pool1d(rand64(ctx, {1, 1, 3}), 2, 0), Error);
+}
+
+TEST_CASE("DeepLIFT rule kernels: rescale (ReLU, max-pool) and the max-pool seed follow their formulas") {
+  Context ctx(2, 5);
+  // Three pairs (x; r): Δin = 0.5, 0 (fallback), 1e-12 (below eps: fallback).
+  const Tensor in = Tensor::from_vector(ctx, {6}, std::vector<double>{1.0, 0.3, 0.2, 0.5, 0.3, 0.2 - 1e-12});
+  const Tensor out = Tensor::from_vector(ctx, {6}, std::vector<double>{0.9, 0.4, -0.1, 0.1, 0.2, 0.3});  // Δout = 0.8, 0.2, −0.4
+  const Tensor g = Tensor::from_vector(ctx, {6}, std::vector<double>{2.0, 3.0, 4.0, -1.0, 5.0, 6.0});
+  const Tensor reg = Tensor::from_vector(ctx, {6}, std::vector<double>{11.0, 12.0, 13.0, 14.0, 15.0, 16.0});
+  const Tensor U = Tensor::from_vector(ctx, {3}, std::vector<double>{0.25, 7.0, 8.0});
+  Tensor res = Tensor::empty(ctx, {6}, DType::F64);
+  cpu::deeplift_rescale(in, g, out, reg, 1e-10, res);  // ReLU: g·Δout/Δin
+  auto r = res.to_vector<double>();
+  CHECK(r[0] == doctest::Approx(2.0 * 0.8 / 0.5));
+  CHECK(r[3] == doctest::Approx(-1.0 * 0.8 / 0.5));
+  CHECK(r[1] == 12.0);
+  CHECK(r[4] == 15.0);
+  CHECK(r[2] == 13.0);
+  CHECK(r[5] == 16.0);
+  cpu::deeplift_rescale(in, U, Tensor(), reg, 1e-10, res);  // max-pool: U/Δin for both halves
+  r = res.to_vector<double>();
+  CHECK(r[0] == doctest::Approx(0.5));
+  CHECK(r[3] == doctest::Approx(0.5));
+  CHECK(r[1] == 12.0);
+  CHECK(r[5] == 16.0);
+  Tensor G = Tensor::empty(ctx, {6}, DType::F64);
+  cpu::deeplift_pool_seed(out, g, G);  // G = [g_x·(max(y, y0) − y0); g_r·(y − max(y, y0))]
+  auto gv = G.to_vector<double>();
+  CHECK(gv[0] == doctest::Approx(2.0 * 0.8));  // y 0.9 > y0 0.1
+  CHECK(gv[3] == doctest::Approx(0.0));
+  CHECK(gv[1] == doctest::Approx(3.0 * 0.2));  // y 0.4 > y0 0.2
+  CHECK(gv[4] == doctest::Approx(0.0));
+  CHECK(gv[2] == doctest::Approx(0.0));        // y −0.1 < y0 0.3
+  CHECK(gv[5] == doctest::Approx(6.0 * -0.4));
 }
 
 TEST_CASE("global_avg_pool1d") {

@@ -9,6 +9,7 @@
 #include <vector>
 
 #include "kernels/cpu/bn2_coef.h"
+#include "kernels/cpu/deeplift_rule.h"
 #include "kernels/cpu/parallel.h"
 
 namespace lowpass::cpu {
@@ -300,6 +301,40 @@ void log_softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t
 }
 void softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner) {
   dispatch_dtype(x.dtype(), [&]<typename T>() { softmax_t<T, false>(x, out, outer, n, inner); });
+}
+
+void deeplift_rescale(const Tensor& in, const Tensor& num, const Tensor& out, const Tensor& regular, double eps,
+                      Tensor& res) {
+  const int64_t n = in.numel() / 2;
+  dispatch_dtype(in.dtype(), [&]<typename T>() {
+    const T *pi = in.data<T>(), *pn = num.data<T>(), *pr = regular.data<T>();
+    const T* po = out.defined() ? out.data<T>() : nullptr;
+    T* pd = res.data<T>();
+    parallel_for(in.ctx(), n, 4096, [&](int64_t i) {
+      const double din = double(pi[i]) - double(pi[i + n]);
+      if (deeplift_small(din, eps)) {
+        pd[i] = pr[i], pd[i + n] = pr[i + n];
+      } else if (po) {  // ReLU: g·Δout/Δin per half
+        const double dout = double(po[i]) - double(po[i + n]);
+        pd[i] = T(double(pn[i]) * dout / din), pd[i + n] = T(double(pn[i + n]) * dout / din);
+      } else {  // max-pool: U/Δin for both halves
+        pd[i] = pd[i + n] = T(double(pn[i]) / din);
+      }
+    });
+  });
+}
+
+void deeplift_pool_seed(const Tensor& out, const Tensor& g, Tensor& G) {
+  const int64_t n = out.numel() / 2;
+  dispatch_dtype(out.dtype(), [&]<typename T>() {
+    const T *po = out.data<T>(), *pg = g.data<T>();
+    T* pG = G.data<T>();
+    parallel_for(out.ctx(), n, 4096, [&](int64_t i) {
+      double gx, gr;
+      deeplift_pool_pair(double(po[i]), double(po[i + n]), double(pg[i]), double(pg[i + n]), gx, gr);
+      pG[i] = T(gx), pG[i + n] = T(gr);
+    });
+  });
 }
 
 }  // namespace lowpass::cpu

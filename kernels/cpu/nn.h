@@ -1,5 +1,5 @@
 // Kernels behind the neural-net layer ops: batch-norm statistics / affine / fused backward, max-pool
-// with argmax routing, softmax and log-softmax. Test: tests/test_nn.cpp.
+// with argmax routing, softmax and log-softmax, DeepLIFT's rescale rules. Test: tests/test_nn.cpp.
 // Legend: B batch, C channels, L length (x is (B, C, L), or (B, C) read as L = 1), Lo pooled length.
 #pragma once
 #include <cstdint>
@@ -38,6 +38,16 @@ void max_pool1d_gather(const Tensor& h, Tensor& out, const int32_t* idx);
 // Along the middle axis of an (outer, n, inner) view: out = x - max - log Σ exp(x - max); softmax = exp of it.
 void log_softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner);
 void softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner);
+// DeepLIFT's rules (models/attr/deeplift.cpp) on a [x; r] batch: the first n elements of each tensor of 2n are the
+// inputs', the other n their references'. Arithmetic in double, one rounding to the dtype per output.
+// Rescale: Δin = in[i] − in[i + n]; where |Δin| < eps, res = regular (both halves); elsewhere, for a ReLU (out
+// defined, num (2n) the upstream gradient) res[h·n + i] = num[h·n + i]·(out[i] − out[i + n])/Δin, for a max-pool
+// (out undefined, num (n) the routed sum U) res[h·n + i] = num[i]/Δin.
+void deeplift_rescale(const Tensor& in, const Tensor& num, const Tensor& out, const Tensor& regular, double eps,
+                      Tensor& res);
+// The max-pool rule's seed (captum): with y = out[i], y0 = out[i + n], m = max(y, y0):
+// G[i] = g[i]·(m − y0), G[i + n] = g[i + n]·(y − m).
+void deeplift_pool_seed(const Tensor& out, const Tensor& g, Tensor& G);
 }  // namespace cpu
 
 namespace cuda {
@@ -53,5 +63,8 @@ void max_pool1d_scatter(const Tensor& g, Tensor& out, const int32_t* idx);
 void max_pool1d_gather(const Tensor& h, Tensor& out, const int32_t* idx);
 void log_softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner);
 void softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inner);
+void deeplift_rescale(const Tensor& in, const Tensor& num, const Tensor& out, const Tensor& regular, double eps,
+                      Tensor& res);
+void deeplift_pool_seed(const Tensor& out, const Tensor& g, Tensor& G);
 }  // namespace cuda
 }  // namespace lowpass

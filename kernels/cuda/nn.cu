@@ -6,6 +6,7 @@
 #include <algorithm>
 
 #include "kernels/cpu/bn2_coef.h"
+#include "kernels/cpu/deeplift_rule.h"
 #include "kernels/cpu/nn.h"
 #include "kernels/cuda/block_reduce.cuh"
 #include "kernels/cuda/cuda_state.h"
@@ -513,6 +514,61 @@ void max_pool1d_gather(const Tensor& h, Tensor& out, const int32_t* idx) {
   dispatch_dtype(h.dtype(), [&]<typename T>() {
     max_pool1d_gather_kernel<T><<<grid_1d(st, total, kThreads), kThreads, 0, st.stream>>>(
         h.data<T>(), out.data<T>(), idx, total, L, Lo);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+namespace {
+// DeepLIFT's rules (kernels/cpu/nn.h), one thread per pair (i, i + n); formulas in kernels/cpu/deeplift_rule.h.
+template <typename T>
+__global__ void deeplift_rescale_kernel(const T* __restrict__ in, const T* __restrict__ num, const T* __restrict__ out,
+                                        const T* __restrict__ regular, T* __restrict__ res, int64_t n, double eps) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    const double din = double(in[i]) - double(in[i + n]);
+    if (deeplift_small(din, eps)) {
+      res[i] = regular[i], res[i + n] = regular[i + n];
+    } else if (out) {
+      const double dout = double(out[i]) - double(out[i + n]);
+      res[i] = T(double(num[i]) * dout / din), res[i + n] = T(double(num[i + n]) * dout / din);
+    } else {
+      res[i] = res[i + n] = T(double(num[i]) / din);
+    }
+  }
+}
+
+template <typename T>
+__global__ void deeplift_pool_seed_kernel(const T* __restrict__ out, const T* __restrict__ g, T* __restrict__ G,
+                                          int64_t n) {
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
+    double gx, gr;
+    deeplift_pool_pair(double(out[i]), double(out[i + n]), double(g[i]), double(g[i + n]), gx, gr);
+    G[i] = T(gx), G[i + n] = T(gr);
+  }
+}
+}  // namespace
+
+void deeplift_rescale(const Tensor& in, const Tensor& num, const Tensor& out, const Tensor& regular, double eps,
+                      Tensor& res) {
+  const int64_t n = in.numel() / 2;
+  if (n == 0) return;
+  const CudaState& st = state_of(in);
+  dispatch_dtype(in.dtype(), [&]<typename T>() {
+    deeplift_rescale_kernel<T><<<grid_1d(st, n, kThreads), kThreads, 0, st.stream>>>(
+        in.data<T>(), num.data<T>(), out.defined() ? out.data<T>() : nullptr, regular.data<T>(), res.data<T>(), n,
+        eps);
+    LP_CUDA_LAUNCH_CHECK();
+  });
+}
+
+void deeplift_pool_seed(const Tensor& out, const Tensor& g, Tensor& G) {
+  const int64_t n = out.numel() / 2;
+  if (n == 0) return;
+  const CudaState& st = state_of(out);
+  dispatch_dtype(out.dtype(), [&]<typename T>() {
+    deeplift_pool_seed_kernel<T><<<grid_1d(st, n, kThreads), kThreads, 0, st.stream>>>(out.data<T>(), g.data<T>(),
+                                                                                       G.data<T>(), n);
     LP_CUDA_LAUNCH_CHECK();
   });
 }

@@ -8,6 +8,9 @@
 #include <set>
 #include <unordered_map>
 
+#include "engine/ops/dispatch.h"
+#include "kernels/cpu/nn.h"
+
 namespace lowpass::attr {
 
 namespace {
@@ -15,15 +18,14 @@ namespace {
 Tensor first_half(const Tensor& t) { return slice(t, 0, 0, t.size(0) / 2); }
 Tensor second_half(const Tensor& t) { return slice(t, 0, t.size(0) / 2, t.size(0) / 2); }
 
-// The rescale rule on both halves of a (2P, ...) batch: num / Δin where |Δin| >= eps, else the regular gradient;
-// Δin = in_x − in_r (P, ...) is shared by both halves, num (2P, ...) is each half's own numerator. Written with the
-// engine's ops, so it runs on the tensors' device.
-Tensor rescale(const Tensor& din, const Tensor& num, const Tensor& regular, double eps) {
-  const Tensor small = gt_scalar(neg(abs(din)), -eps);  // |Δin| < eps, 1 or 0
-  const Tensor big = add_scalar(neg(small), 1.0);
-  const Tensor safe = add(mul(din, big), small);        // Δin, or 1 where it is small (never read there)
-  const Tensor small2 = concat({small, small}, 0), big2 = concat({big, big}, 0);
-  return add(mul(small2, regular), mul(big2, div(num, concat({safe, safe}, 0))));
+// The rescale rule on both halves (kernels/cpu/nn.h deeplift_rescale, on the tensors' device): num/Δin where
+// |Δin| >= eps, else the regular gradient. ReLU: out = the op's output and num = g (2P, ...), each half's g·Δout/Δin;
+// max-pool: out undefined and num = U (P, ...).
+Tensor rescale(const Tensor& in, const Tensor& num, const Tensor& out, const Tensor& regular, double eps) {
+  Tensor res = empty_like(in);
+  LP_ON_DEVICE(in, cpu::deeplift_rescale(in, num, out, regular, eps, res),
+               cuda::deeplift_rescale(in, num, out, regular, eps, res));
+  return res;
 }
 
 const std::set<std::string>& nonlinear_without_rule() {
@@ -75,20 +77,17 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
              "' multiplies two input-dependent tensors; no DeepLIFT rule for products");
     if (name == "relu") {  // g · Δout/Δin per half
       const Tensor& in = node.inputs[0];
-      const Tensor din = sub(first_half(in), second_half(in)), dout = sub(first_half(out_t), second_half(out_t));
-      const Tensor num = mul(g, concat({dout, dout}, 0));
-      return std::vector<Tensor>{rescale(din, num, relu_mask(g, in), eps)};
+      return std::vector<Tensor>{rescale(in, g, out_t, relu_mask(g, in), eps)};
     }
     if (name == "max_pool1d") {
       const Tensor& in = node.inputs[0];
-      // G = [g_x·(max(y, y0) − y0); g_r·(y − max(y, y0))] routed by each half's own argmax: with d = y − y0,
-      // max(y, y0) − y0 = relu(d) and y − max(y, y0) = d − relu(d).
-      const Tensor d = sub(first_half(out_t), second_half(out_t)), rd = relu(d);
-      const Tensor G = concat({mul(first_half(g), rd), mul(second_half(g), sub(d, rd))}, 0);
+      // G = [g_x·(max(y, y0) − y0); g_r·(y − max(y, y0))] routed by each half's own argmax.
+      Tensor G = empty_like(out_t);
+      LP_ON_DEVICE(out_t, cpu::deeplift_pool_seed(out_t, g, G), cuda::deeplift_pool_seed(out_t, g, G));
       Tensor routed = node.backward(G, out_t, needs)[0];  // (2P, C, L)
       Tensor U = add(first_half(routed), second_half(routed));  // U / Δin for both halves
       Tensor regular = node.backward(g, out_t, needs)[0];
-      return std::vector<Tensor>{rescale(sub(first_half(in), second_half(in)), concat({U, U}, 0), regular, eps)};
+      return std::vector<Tensor>{rescale(in, U, Tensor(), regular, eps)};
     }
     return std::nullopt;  // linear ops: their own rule
   };
