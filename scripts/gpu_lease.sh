@@ -9,7 +9,7 @@
 #   other stages: suite_direct, suite_cudnn, suite_im2col, suite_tiled (the whole CUDA suite per conv backend),
 #   suite_tune (the suite with every conv shape timed and routed by `tune`), conv_tune (bench_conv1d under `tune`:
 #   every route's time per layer shape and direction), sanitize_tune (memcheck of the tune and taps cases),
-#   sanitize_direct, sanitize_tiled, sanitize_cudnn, memcheck (the kernel-level cases), racecheck_nn,
+#   sanitize_direct, sanitize_tiled, sanitize_cudnn, memcheck (the kernel-level cases), racecheck_nn, racecheck_prior,
 #   cli (scripts/gpu_cli_check.sh), case (one doctest filter, CASE_TC and CASE_SC, under each conv backend of
 #   CASE_BACKENDS, with each binary of CASE_BINS, default lowpass_tests), initcheck (compute-sanitizer's initcheck
 #   on that filter: reads of device memory never written), profile (ncu: kernel time per step by kernel name), profile_tiled (the same
@@ -137,6 +137,9 @@ for s in $STAGES; do
     ;;
   racecheck_nn)  # racecheck of the batch-norm, max-pool and softmax kernels' case
     stage racecheck_nn 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='batch-norm*'
+    ;;
+  racecheck_prior)  # racecheck of the fused prior chain's kernels (shared windows, block sums) and the DeepLIFT twins
+    stage racecheck_prior 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='fused Fourier prior*,DeepLIFT*'
     ;;
   sanitize)
     stage memcheck 150 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tce="$kernel_cases"
