@@ -122,6 +122,18 @@ RowLists scored_rows(int64_t B, int64_t Rp) {
   return r;
 }
 
+// Σ_j taps[j]·value(l + j − r) over the sources inside [0, L): the smoothing formula the blocks implement.
+template <typename T, typename Value>
+double smoothed(const std::vector<T>& taps, int64_t L, int64_t l, Value value) {
+  const int64_t r = static_cast<int64_t>(taps.size()) / 2;
+  double acc = 0;
+  for (size_t j = 0; j < taps.size(); ++j) {
+    const int64_t src = l + static_cast<int64_t>(j) - r;
+    if (src >= 0 && src < L) acc += double(taps[j]) * value(src);
+  }
+  return acc;
+}
+
 // use_signs: the forward writes sign codes and the backward reads them (C <= kPriorSignMaxC), else the backward
 // reads a. kC: the forward's compile-time base count (0: any C). pad: zero rows past the scored ones.
 template <int kC, typename T>
@@ -130,7 +142,6 @@ void check_tiles(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use
        " kC ", kC, " pad ", pad);
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> U(-1, 1);
-  const int r = n / 2;
   const T nan = std::numeric_limits<T>::quiet_NaN();
   const int64_t P = static_cast<int64_t>(scored_rows(B, B).rows.size()), Rp = P + pad;
   const RowLists lists = scored_rows(B, Rp);
@@ -165,14 +176,11 @@ void check_tiles(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use
   for (int64_t p = 0; p < Rp; ++p) {  // the forward's compact rows
     const int64_t b = lists.compact[static_cast<size_t>(p)];
     for (int64_t l = 0; l < L; ++l) {
-      double ref = 0;
-      for (int j = 0; j < n && b >= 0; ++j) {
-        const int64_t src = l + j - r;
-        if (src < 0 || src >= L) continue;
+      const double ref = b < 0 ? 0.0 : smoothed(taps, L, l, [&](int64_t src) {
         double u = 0;
         for (int64_t c = 0; c < C; ++c) u += std::fabs(double(a[static_cast<size_t>((b * C + c) * L + src)]));
-        ref += double(taps[static_cast<size_t>(j)]) * u;
-      }
+        return u;
+      });
       const double got = double(s[static_cast<size_t>(p * L + l)]);
       REQUIRE(std::isfinite(got));  // written, from a window with no unloaded entry
       if (b < 0) REQUIRE(got == 0.0);  // padding: exactly 0
@@ -182,11 +190,8 @@ void check_tiles(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use
   for (int64_t b = 0; b < B; ++b) {  // the backward's batch rows
     const int64_t p = lists.pos[static_cast<size_t>(b)];
     for (int64_t l = 0; l < L; ++l) {
-      double du = 0;
-      for (int j = 0; j < n && p >= 0; ++j) {
-        const int64_t src = l + j - r;
-        if (src >= 0 && src < L) du += double(taps[static_cast<size_t>(j)]) * double(ds[static_cast<size_t>(p * L + src)]);
-      }
+      const double du =
+          p < 0 ? 0.0 : smoothed(taps, L, l, [&](int64_t src) { return double(ds[static_cast<size_t>(p * L + src)]); });
       for (int64_t c = 0; c < C; ++c) {
         const double av = double(a[static_cast<size_t>((b * C + c) * L + l)]);
         const double want = p >= 0 ? (av > 0 ? du : av < 0 ? -du : 0.0) : 0.0;
