@@ -11,7 +11,7 @@ for f in ${LOWPASS_CUDNN_LIB:+"$LOWPASS_CUDNN_LIB/libcudnn.so.9"} \
   if [ -e "$f" ]; then CUDNN_LIB=$(dirname "$f"); break; fi
 done
 if [ -z "$CUDNN_LIB" ]; then  # anywhere else (slow, last resort)
-  f=$(find / -name 'libcudnn.so.9' -not -path '/proc/*' 2>/dev/null | head -1)
+  f=$(find / -name 'libcudnn.so.9' \( -type f -o -type l \) -not -path '/proc/*' -not -path '*/.debug/*' 2>/dev/null | head -1)
   [ -n "$f" ] && CUDNN_LIB=$(dirname "$f")
 fi
 if [ -n "$CUDNN_LIB" ]; then
