@@ -199,13 +199,14 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
   if (P == 0 || L == 0) return;
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
     using Z = typename Cx<T>::type;
-    DeviceBuffer<T> s(static_cast<size_t>(Rp * L), dev);
+    DeviceBuffer<T> s(static_cast<size_t>(Rp * L), dev);  // (Rp, L) smoothed signal
     const T* w = device_weights<T>(wf, dev);
     auto idx = device_index(B, rows, dev);
     saved.cuda_pos = idx;
     const int32_t* compact = idx->get() + B;  // compact row → batch row
     std::shared_ptr<DeviceBuffer<uint8_t>> signs;
-    if (C <= kPriorSignMaxC) signs = std::make_shared<DeviceBuffer<uint8_t>>(static_cast<size_t>(Rp * L), dev);
+    if (C <= kPriorSignMaxC)  // (Rp, L) sign codes
+      signs = std::make_shared<DeviceBuffer<uint8_t>>(static_cast<size_t>(Rp * L), dev);
     saved.cuda_signs = signs;
     if (C == 4) {
       prior_smooth_kernel<T, 4><<<prior_tile_grid(Rp, L), kPriorThreads, 0, st.stream>>>(
@@ -238,8 +239,8 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
   const int dev = attr.device().index;
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
     using Z = typename Cx<T>::type;
-    DeviceBuffer<Z> dz(static_cast<size_t>(Rp * F), dev);
-    DeviceBuffer<T> ds(static_cast<size_t>(Rp * L), dev);
+    DeviceBuffer<Z> dz(static_cast<size_t>(Rp * F), dev);  // (Rp, F) spectrum gradient, packed for C2R
+    DeviceBuffer<T> ds(static_cast<size_t>(Rp * L), dev);  // (Rp, L)
     const T* w = device_weights<T>(wf, dev);
     auto idx = std::static_pointer_cast<DeviceBuffer<int32_t>>(saved.cuda_pos);
     if (!idx || idx->size() != static_cast<size_t>(B + Rp)) idx = device_index(B, rows, dev);
