@@ -5,7 +5,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 PACKAGES=(meson ninja-build g++ pkg-config libeigen3-dev doctest-dev libcli11-dev nlohmann-json3-dev
-          libhts-dev libbigwig-dev libopenblas-dev libdnnl-dev zlib1g-dev python3 python3-dev python3-venv clang libclang-rt-14-dev)
+          libhts-dev libbigwig-dev libopenblas-dev zlib1g-dev python3 python3-dev python3-venv clang libclang-rt-14-dev)
 missing=()
 for p in "${PACKAGES[@]}"; do
   dpkg -s "$p" >/dev/null 2>&1 || missing+=("$p")
