@@ -11,7 +11,8 @@
 //   compacted (row p of the scored list at p) and padded with zero rows to prior_fft_rows(P, B), so that a batch
 //   whose prior scores half of it transforms half of it; the attributions and their gradient keep the batch's rows.
 // The sums keep the CPU's order (bases first, then taps; bins in ascending order per thread).
-// Legend: C bases, L positions, F = L/2 + 1 bins, r half-width of the Gaussian taps (n = 2r + 1 <= kPriorMaxTaps).
+// Legend: B batch rows, P scored rows, Rp compact rows (P plus padding), C bases, L positions, F = L/2 + 1 bins, r
+// half-width of the Gaussian taps (n = 2r + 1 <= kPriorMaxTaps).
 #pragma once
 #include <cmath>
 #include <climits>
