@@ -3,7 +3,6 @@
 // half (the inputs') pairs with element i + n of the second (the references').
 // Test: build/tests/lowpass_tests -ts=nn (the formulas), -ts=cuda (the twins against the CPU).
 #pragma once
-#include <cmath>
 
 #if defined(__CUDACC__)
 #define LP_DL_HD __host__ __device__
@@ -13,8 +12,21 @@
 
 namespace lowpass {
 
-// Whether the rescale rule falls back to the gradient: |Δin| < eps.
-LP_DL_HD inline bool deeplift_small(double din, double eps) { return (din < 0 ? -din : din) < eps; }
+// The rescale rule for one pair: Δin = inx − inr; where |Δin| < eps, the regular gradients (regx, regr); elsewhere
+// each half's numerator over Δin, times Δout = outx − outr for a ReLU (relu true; a max-pool passes its routed sum
+// U as both nx and nr).
+LP_DL_HD inline void deeplift_rescale_pair(double inx, double inr, double nx, double nr, bool relu, double outx,
+                                           double outr, double regx, double regr, double eps, double& rx, double& rr) {
+  const double din = inx - inr;
+  if ((din < 0 ? -din : din) < eps) {
+    rx = regx, rr = regr;
+  } else if (relu) {
+    const double dout = outx - outr;
+    rx = nx * dout / din, rr = nr * dout / din;
+  } else {
+    rx = nx / din, rr = nr / din;
+  }
+}
 
 // The max-pool seed pair: y = the input's pooled value, y0 = the reference's, gx/gr their upstream gradients;
 // gx·(max(y, y0) − y0) and gr·(y − max(y, y0)).

@@ -310,16 +310,13 @@ void deeplift_rescale(const Tensor& in, const Tensor& num, const Tensor& out, co
     const T *pi = in.data<T>(), *pn = num.data<T>(), *pr = regular.data<T>();
     const T* po = out.defined() ? out.data<T>() : nullptr;
     T* pd = res.data<T>();
+    const int64_t nn = po ? n : 0;  // the second half's numerator: ReLU its own g, max-pool the same U
     parallel_for(in.ctx(), n, 4096, [&](int64_t i) {
-      const double din = double(pi[i]) - double(pi[i + n]);
-      if (deeplift_small(din, eps)) {
-        pd[i] = pr[i], pd[i + n] = pr[i + n];
-      } else if (po) {  // ReLU: g·Δout/Δin per half
-        const double dout = double(po[i]) - double(po[i + n]);
-        pd[i] = T(double(pn[i]) * dout / din), pd[i + n] = T(double(pn[i + n]) * dout / din);
-      } else {  // max-pool: U/Δin for both halves
-        pd[i] = pd[i + n] = T(double(pn[i]) / din);
-      }
+      double rx, rr;
+      deeplift_rescale_pair(double(pi[i]), double(pi[i + n]), double(pn[i]), double(pn[i + nn]), po != nullptr,
+                            po ? double(po[i]) : 0.0, po ? double(po[i + n]) : 0.0, double(pr[i]), double(pr[i + n]),
+                            eps, rx, rr);
+      pd[i] = T(rx), pd[i + n] = T(rr);
     });
   });
 }

@@ -522,18 +522,15 @@ namespace {
 // DeepLIFT's rules (kernels/cpu/nn.h), one thread per pair (i, i + n); formulas in kernels/cpu/deeplift_rule.h.
 template <typename T>
 __global__ void deeplift_rescale_kernel(const T* __restrict__ in, const T* __restrict__ num, const T* __restrict__ out,
-                                        const T* __restrict__ regular, T* __restrict__ res, int64_t n, double eps) {
+                                        const T* __restrict__ regular, T* __restrict__ res, int64_t n, int64_t nn,
+                                        double eps) {
   for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < n;
        i += static_cast<int64_t>(gridDim.x) * blockDim.x) {
-    const double din = double(in[i]) - double(in[i + n]);
-    if (deeplift_small(din, eps)) {
-      res[i] = regular[i], res[i + n] = regular[i + n];
-    } else if (out) {
-      const double dout = double(out[i]) - double(out[i + n]);
-      res[i] = T(double(num[i]) * dout / din), res[i + n] = T(double(num[i + n]) * dout / din);
-    } else {
-      res[i] = res[i + n] = T(double(num[i]) / din);
-    }
+    double rx, rr;
+    deeplift_rescale_pair(double(in[i]), double(in[i + n]), double(num[i]), double(num[i + nn]), out != nullptr,
+                          out ? double(out[i]) : 0.0, out ? double(out[i + n]) : 0.0, double(regular[i]),
+                          double(regular[i + n]), eps, rx, rr);
+    res[i] = T(rx), res[i + n] = T(rr);
   }
 }
 
@@ -551,13 +548,13 @@ __global__ void deeplift_pool_seed_kernel(const T* __restrict__ out, const T* __
 
 void deeplift_rescale(const Tensor& in, const Tensor& num, const Tensor& out, const Tensor& regular, double eps,
                       Tensor& res) {
-  const int64_t n = in.numel() / 2;
+  const int64_t n = in.numel() / 2, nn = out.defined() ? n : 0;  // nn as in the CPU kernel
   if (n == 0) return;
   const CudaState& st = state_of(in);
   dispatch_dtype(in.dtype(), [&]<typename T>() {
     deeplift_rescale_kernel<T><<<grid_1d(st, n, kThreads), kThreads, 0, st.stream>>>(
         in.data<T>(), num.data<T>(), out.defined() ? out.data<T>() : nullptr, regular.data<T>(), res.data<T>(), n,
-        eps);
+        nn, eps);
     LP_CUDA_LAUNCH_CHECK();
   });
 }

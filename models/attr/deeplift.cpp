@@ -3,8 +3,6 @@
 // Test: build-attr/tests/lowpass_tests -ts=attr
 #include "models/attr/deeplift.h"
 
-#include <cmath>
-#include <cstring>
 #include <set>
 #include <unordered_map>
 
@@ -14,9 +12,6 @@
 namespace lowpass::attr {
 
 namespace {
-
-Tensor first_half(const Tensor& t) { return slice(t, 0, 0, t.size(0) / 2); }
-Tensor second_half(const Tensor& t) { return slice(t, 0, t.size(0) / 2, t.size(0) / 2); }
 
 // The rescale rule on both halves (kernels/cpu/nn.h deeplift_rescale, on the tensors' device): num/Δin where
 // |Δin| >= eps, else the regular gradient. ReLU: out = the op's output and num = g (2P, ...), each half's g·Δout/Δin;
@@ -85,7 +80,8 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
       Tensor G = empty_like(out_t);
       LP_ON_DEVICE(out_t, cpu::deeplift_pool_seed(out_t, g, G), cuda::deeplift_pool_seed(out_t, g, G));
       Tensor routed = node.backward(G, out_t, needs)[0];  // (2P, C, L)
-      Tensor U = add(first_half(routed), second_half(routed));  // U / Δin for both halves
+      const int64_t half = routed.size(0) / 2;
+      Tensor U = add(slice(routed, 0, 0, half), slice(routed, 0, half, half));  // U / Δin for both halves
       Tensor regular = node.backward(g, out_t, needs)[0];
       return std::vector<Tensor>{rescale(in, U, Tensor(), regular, eps)};
     }

@@ -18,8 +18,9 @@ struct DeepLiftOutput {
   std::vector<double> f_r;   // (P) target at the reference (seed taken at the input)
 };
 
-// x, r (P, 4, L) on the model's device (the rules are engine ops: CPU or CUDA); control (P, ...) or undefined (used for both halves). The model runs in eval
-// mode. Throws Error on an op with no DeepLIFT rule (a nonlinearity other than ReLU/max-pool).
+// x, r (P, 4, L) on the model's device (the rules' kernels have CPU and CUDA twins); control (P, ...) or undefined
+// (used for both halves). The model runs in eval mode. Throws Error on an op with no DeepLIFT rule (a nonlinearity
+// other than ReLU/max-pool).
 DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor& r, const Tensor& control,
                                     const Target& target, double eps = 1e-10);
 
