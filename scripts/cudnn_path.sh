@@ -3,6 +3,7 @@
 # scripts/gpu_bundle.sh copies no CUDA libraries. There cuDNN 9 comes with PyTorch's pip packages
 # (/opt/torch/.venv/lib/python3.*/site-packages/nvidia/cudnn/lib or nvidia/cu13/lib). Sets CUDNN_LIB ("" if none).
 # Usage: . scripts/cudnn_path.sh   (LOWPASS_CUDNN_LIB=DIR to name the directory yourself)
+. "$(dirname "${BASH_SOURCE[0]}")/find_lib.sh"
 CUDNN_LIB=""
 for f in ${LOWPASS_CUDNN_LIB:+"$LOWPASS_CUDNN_LIB/libcudnn.so.9"} \
          /opt/torch/.venv/lib/python3*/site-packages/nvidia/cudnn/lib/libcudnn.so.9 \
@@ -10,10 +11,7 @@ for f in ${LOWPASS_CUDNN_LIB:+"$LOWPASS_CUDNN_LIB/libcudnn.so.9"} \
          /usr/local/cuda/lib64/libcudnn.so.9 /usr/lib/x86_64-linux-gnu/libcudnn.so.9; do
   if [ -e "$f" ]; then CUDNN_LIB=$(dirname "$f"); break; fi
 done
-if [ -z "$CUDNN_LIB" ]; then  # anywhere else (slow, last resort)
-  f=$(find / -name 'libcudnn.so.9' \( -type f -o -type l \) -not -path '/proc/*' -not -path '*/.debug/*' 2>/dev/null | head -1)
-  [ -n "$f" ] && CUDNN_LIB=$(dirname "$f")
-fi
+[ -n "$CUDNN_LIB" ] || CUDNN_LIB=$(lib_dir_anywhere 'libcudnn.so.9')  # anywhere else (slow, last resort)
 if [ -n "$CUDNN_LIB" ]; then
   case ":${LD_LIBRARY_PATH:-}:" in
     *":$CUDNN_LIB:"*) ;;

@@ -23,10 +23,11 @@ STAGES=${2:-tests bench optim paths sanitize}
 OUT=${OUT:-/tmp/gpu_out}; mkdir -p "$OUT"
 L=/tmp/gpu_lease; rm -rf "$L"; mkdir -p "$L"
 ALL="$OUT/all.log"
+. "$(dirname "$0")/find_lib.sh"
 cuda_lib=$(dirname "$(ls /opt/torch/.venv/lib/python3*/site-packages/nvidia/*/lib/libcublas.so.1[0-9]* 2>/dev/null | head -1)")
-[ -n "$cuda_lib" ] && [ "$cuda_lib" != . ] || cuda_lib=$(dirname "$(find / -name 'libcublas.so.1[0-9]*' \( -type f -o -type l \) -not -path '/proc/*' -not -path '*/.debug/*' 2>/dev/null | head -1)")
+[ -n "$cuda_lib" ] && [ "$cuda_lib" != . ] || cuda_lib=$(lib_dir_anywhere 'libcublas.so.1[0-9]*')
 cufft_lib=$(dirname "$(ls "$cuda_lib"/libcufft.so.1[0-9]* 2>/dev/null | head -1)")
-[ -n "$cufft_lib" ] && [ "$cufft_lib" != . ] || cufft_lib=$(dirname "$(find / -name 'libcufft.so.1[0-9]*' \( -type f -o -type l \) -not -path '/proc/*' -not -path '*/.debug/*' 2>/dev/null | head -1)")
+[ -n "$cufft_lib" ] && [ "$cufft_lib" != . ] || cufft_lib=$(lib_dir_anywhere 'libcufft.so.1[0-9]*')
 export LD_LIBRARY_PATH="$PWD/.dev/lib:$cuda_lib:$cufft_lib:/usr/local/cuda/lib64:${LD_LIBRARY_PATH:-}"
 export PATH="$PWD/.dev/bin:/usr/local/cuda/bin:$PATH"
 . "$(dirname "$0")/cudnn_path.sh"
