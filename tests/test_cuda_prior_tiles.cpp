@@ -105,20 +105,24 @@ std::vector<T> random_attributions(std::mt19937& rng, size_t count) {
   return a;
 }
 
-// The scored rows of a batch of B (every row but b % 3 == 1) as the kernels index them: pos
-// (each batch row's compact row, −1 when not scored) and compact (Rp entries: each compact row's batch row, −1 for
-// padding).
+// The rows the tests score in a batch of B: every row but b % 3 == 1.
+std::vector<int64_t> scored_rows(int64_t B) {
+  std::vector<int64_t> rows;
+  for (int64_t b = 0; b < B; ++b)
+    if (b % 3 != 1) rows.push_back(b);
+  return rows;
+}
+
+// Scored rows as the kernels index them: pos (each batch row's compact row, −1 when not scored) and compact (Rp
+// entries: each compact row's batch row, −1 for padding).
 struct RowLists {
   std::vector<int64_t> rows, pos, compact;
 };
-RowLists scored_rows(int64_t B, int64_t Rp) {
-  RowLists r;
-  r.pos.assign(static_cast<size_t>(B), -1);
-  for (int64_t b = 0; b < B; ++b)
-    if (b % 3 != 1) r.pos[static_cast<size_t>(b)] = static_cast<int64_t>(r.rows.size()), r.rows.push_back(b);
-  r.compact.assign(static_cast<size_t>(Rp), -1);
-  REQUIRE(Rp >= static_cast<int64_t>(r.rows.size()));
-  std::copy(r.rows.begin(), r.rows.end(), r.compact.begin());
+RowLists row_lists(int64_t B, const std::vector<int64_t>& rows, int64_t Rp) {
+  REQUIRE(Rp >= static_cast<int64_t>(rows.size()));
+  RowLists r{rows, std::vector<int64_t>(static_cast<size_t>(B), -1), std::vector<int64_t>(static_cast<size_t>(Rp), -1)};
+  for (size_t p = 0; p < rows.size(); ++p)
+    r.pos[static_cast<size_t>(rows[p])] = static_cast<int64_t>(p), r.compact[p] = rows[p];
   return r;
 }
 
@@ -143,8 +147,9 @@ void check_tiles(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> U(-1, 1);
   const T nan = std::numeric_limits<T>::quiet_NaN();
-  const int64_t P = static_cast<int64_t>(scored_rows(B, B).rows.size()), Rp = P + pad;
-  const RowLists lists = scored_rows(B, Rp);
+  const std::vector<int64_t> rows = scored_rows(B);
+  const int64_t P = static_cast<int64_t>(rows.size()), Rp = P + pad;
+  const RowLists lists = row_lists(B, rows, Rp);
   std::vector<T> a = random_attributions<T>(rng, static_cast<size_t>(B * C * L)), ds(static_cast<size_t>(Rp * L), nan),
                  taps(static_cast<size_t>(n));
   std::vector<uint8_t> signs(static_cast<size_t>(Rp * L), 0xFF);  // 0xFF: unwritten
@@ -213,15 +218,16 @@ void check_tiles(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use
 template <typename T>
 void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
   const int64_t F = L / 2 + 1;
-  const int64_t P = static_cast<int64_t>(scored_rows(B, B).rows.size()), Rp = cuda::prior_fft_rows(P, B);
+  const std::vector<int64_t> rows = scored_rows(B);
+  const int64_t P = static_cast<int64_t>(rows.size()), Rp = cuda::prior_fft_rows(P, B);
   INFO("B ", B, " C ", C, " L ", L, " sigma ", sigma, " ", sizeof(T) == 4 ? "float32" : "float64", " P ", P, " Rp ",
        Rp);
-  RowLists lists = scored_rows(B, Rp);
-  {  // the index lists as the kernels get them (prior_index), in place of the test's own
-    const std::vector<int32_t> idx = cuda::prior_index(B, lists.rows);
+  const RowLists lists = row_lists(B, rows, Rp);
+  {  // the index lists as the kernels get them (prior_index) are the test's own
+    const std::vector<int32_t> idx = cuda::prior_index(B, rows);
     REQUIRE(static_cast<int64_t>(idx.size()) == B + Rp);
-    lists.pos.assign(idx.begin(), idx.begin() + B);
-    lists.compact.assign(idx.begin() + B, idx.end());
+    CHECK(std::vector<int64_t>(idx.begin(), idx.begin() + B) == lists.pos);
+    CHECK(std::vector<int64_t>(idx.begin() + B, idx.end()) == lists.compact);
   }
   std::mt19937 rng(seed);
   std::uniform_real_distribution<double> U(-1, 1);
