@@ -133,8 +133,8 @@ def main():
                      if mo.startswith("chain") for r in rs})
     if chains:
         print("\nFourier-prior chain alone (forward + backward, binary geometry L = 1000; rows: status = the batch's "
-              "positives, half of them, or all; per step: synchronised before and after each chain; queued: chains back to "
-              "back, one synchronisation per round):\n")
+              "positives, half of them, or all; per step: synchronised before and after each chain; queued: chains "
+              "back to back, one synchronisation per round):\n")
         print("| batch | rows | fused µs per step | fused µs queued | composed µs | composed / fused | bytes floor "
               "| fused GB/s (queued) | % of measured copy (queued) |")
         print("|---|---|---|---|---|---|---|---|---|")

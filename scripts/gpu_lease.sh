@@ -140,7 +140,8 @@ for s in $STAGES; do
     stage racecheck_nn 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='batch-norm*'
     ;;
   racecheck_prior)  # racecheck of the fused prior chain's kernels (shared windows, block sums) and the DeepLIFT twins
-    stage racecheck_prior 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='fused Fourier prior*,DeepLIFT*'
+    stage racecheck_prior 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda \
+      -tc='fused Fourier prior*,DeepLIFT*'
     ;;
   sanitize)
     stage memcheck 150 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda -tce="$kernel_cases"

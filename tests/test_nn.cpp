@@ -250,7 +250,8 @@ TEST_CASE("DeepLIFT rule kernels: rescale (ReLU, max-pool) and the max-pool seed
   Context ctx(2, 5);
   // Three pairs (x; r): Δin = 0.5, 0 (fallback), 1e-12 (below eps: fallback).
   const Tensor in = Tensor::from_vector(ctx, {6}, std::vector<double>{1.0, 0.3, 0.2, 0.5, 0.3, 0.2 - 1e-12});
-  const Tensor out = Tensor::from_vector(ctx, {6}, std::vector<double>{0.9, 0.4, -0.1, 0.1, 0.2, 0.3});  // Δout = 0.8, 0.2, −0.4
+  // Δout = 0.8, 0.2, −0.4
+  const Tensor out = Tensor::from_vector(ctx, {6}, std::vector<double>{0.9, 0.4, -0.1, 0.1, 0.2, 0.3});
   const Tensor g = Tensor::from_vector(ctx, {6}, std::vector<double>{2.0, 3.0, 4.0, -1.0, 5.0, 6.0});
   const Tensor reg = Tensor::from_vector(ctx, {6}, std::vector<double>{11.0, 12.0, 13.0, 14.0, 15.0, 16.0});
   const Tensor U = Tensor::from_vector(ctx, {3}, std::vector<double>{0.25, 7.0, 8.0});
