@@ -122,8 +122,8 @@ for s in $STAGES; do
       -sc="${CASE_SC:-*}"
     ;;
   paths)
-    LOWPASS_CUDA_CONV=direct stage train_direct 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp'
-    LOWPASS_CUDA_CONV=cudnn stage train_cudnn 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp'
+    LOWPASS_CUDA_CONV=direct stage train_direct 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp,*test_cuda_attr.cpp'
+    LOWPASS_CUDA_CONV=cudnn stage train_cudnn 70 lowpass_tests -ts=cuda -sf='*test_cuda_train.cpp,*test_cuda_attr.cpp'
     ;;
   sanitize_cudnn)  # the cuDNN dispatch case (the sanitize stage leaves the cuDNN cases out)
     stage memcheck_cudnn 90 compute-sanitizer --tool memcheck --leak-check no lowpass_tests -ts=cuda \

@@ -1,4 +1,4 @@
-// Shared by the CUDA test files (tests/test_cuda.cpp, tests/test_cuda_train.cpp): the skip when no GPU is usable,
+// Shared by the CUDA test files (tests/test_cuda*.cpp): the skip when no GPU is usable,
 // the device, and ‖got − ref‖/‖ref‖ of two tensors wherever they live.
 #pragma once
 #include <doctest/doctest.h>
