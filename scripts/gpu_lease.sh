@@ -13,8 +13,10 @@
 #   cli (scripts/gpu_cli_check.sh), case (one doctest filter, CASE_TC and CASE_SC, under each conv backend of
 #   CASE_BACKENDS, with each binary of CASE_BINS, default lowpass_tests), initcheck (compute-sanitizer's initcheck
 #   on that filter: reads of device memory never written), profile (ncu: kernel time per step by kernel name), profile_tiled (the same
-#   under LOWPASS_CUDA_CONV=tiled), profile_chain (ncu: the prior chain alone at batch 8192, every row scored, each
-#   kernel's time and DRAM bytes)
+#   under LOWPASS_CUDA_CONV=tiled), profile_chain (ncu: the prior chain alone at batch 8192, every row scored or
+#   CHAIN_ROWS=status, each kernel's time and DRAM bytes), chain_blocks (the fused chain alone per smoothing-kernel
+#   occupancy, LOWPASS_PRIOR_BLOCKS in PRIOR_BLOCKS (default "4 6 8"): batch 8192 both row sets, batch 256, 20
+#   repeats; $OUT/chain_blocks.jsonl, and the prior's CUDA tests under each)
 set -uo pipefail
 # .dev travels packed (scripts/gpu_bundle.sh): unpack it once
 [ -d .dev/bin ] || { [ -f .devpack/dev.tar.xz ] && tar xJf .devpack/dev.tar.xz; }
@@ -95,7 +97,8 @@ for s in $STAGES; do
     [ -n "$ncu" ] || { echo "== $s: ncu not found" >> "$ALL"; continue; }
     TAIL_BYTES=200 stage ncu_chain 90 "$ncu" --clock-control none \
       --metrics gpu__time_duration.sum,dram__bytes_read.sum,dram__bytes_write.sum --csv --print-units base \
-      bench_train_step --device cuda --model binary --mode chain --batch 8192 --chain-rows all --repeats 1 --warmup 1
+      bench_train_step --device cuda --model binary --mode chain --batch 8192 --chain-rows "${CHAIN_ROWS:-all}" \
+      --repeats 1 --warmup 1
     python3 scripts/ncu_summary.py "$L/ncu_chain.log" --steps 5 --top 20 >> "$ALL" 2>&1
     ;;
   bench)
@@ -138,6 +141,17 @@ for s in $STAGES; do
     ;;
   racecheck_nn)  # racecheck of the batch-norm, max-pool and softmax kernels' case
     stage racecheck_nn 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda -tc='batch-norm*'
+    ;;
+  chain_blocks)
+    for nb in ${PRIOR_BLOCKS:-4 6 8}; do
+      LOWPASS_PRIOR_BLOCKS=$nb stage "prior_tests_$nb" 30 lowpass_tests -ts=cuda -tc='fused Fourier prior*'
+      for cfg in "8192 status" "8192 all" "256 status"; do
+        set -- $cfg
+        LOWPASS_PRIOR_BLOCKS=$nb TAIL_BYTES=0 stage "chain_${nb}_$1_$2" 30 bench_train_step --device cuda \
+          --model binary --mode chain --batch "$1" --chain-rows "$2" --repeats 20 --warmup 3
+        sed "s/^{/{\"prior_blocks\":$nb,/" "$L/chain_${nb}_$1_$2.log" | grep '^{' >> "$OUT/chain_blocks.jsonl"
+      done
+    done
     ;;
   racecheck_prior)  # racecheck of the fused prior chain's kernels (shared windows, block sums) and the DeepLIFT twins
     stage racecheck_prior 60 compute-sanitizer --tool racecheck lowpass_tests -ts=cuda \

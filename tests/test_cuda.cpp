@@ -280,7 +280,8 @@ TEST_CASE("reduce_axis, max_axis and expand_axis match the CPU") {
   Context ctx(2, 15);
   struct Geo { int64_t outer, n, inner; };
   const Geo geos[] = {{1, 1, 1},  {1, 7, 1},    {3, 1000, 1}, {5, 33, 1},  {1, 1, 33},   {2, 65, 31},
-                      {4, 3, 1025}, {1, 4097, 3}, {300, 5, 2},  {7, 1, 1},  {1, 100003, 1}, {2, 257, 64}, {70001, 2, 3}};
+                      {4, 3, 1025}, {1, 4097, 3}, {300, 5, 2},  {7, 1, 1},  {1, 100003, 1}, {2, 257, 64}, {70001, 2, 3},
+                      {63, 4103, 1}, {64, 2051, 1}};  // 1024 threads per row below 64 rows, 256 from 64
   for (DType t : {DType::F32, DType::F64})
     for (const Geo& g : geos) {
       Tensor a = rnd(ctx, {g.outer, g.n, g.inner}, -1, 2, t);

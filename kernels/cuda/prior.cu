@@ -7,6 +7,7 @@
 // Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1, P scored rows,
 // Rp compact rows (P plus padding).
 #include <climits>
+#include <cstdlib>
 #include <cstdint>
 #include <map>
 #include <memory>
@@ -31,9 +32,10 @@ constexpr int kMaxPriorTaps = kPriorMaxTaps;
 // b = rows[p], bases summed first as the CPU does; 0 for the padding rows (rows[p] < 0), which read nothing. Grid
 // (position spans, compact rows), rows strided by gridDim.y; the window and the taps staged in shared memory
 // (kernels/cuda/prior_tiles.h). signs (not null, C <= 4): the sign codes for the backward, at compact row p. kC: C
-// at compile time (4, DNA), or 0 for any C.
-template <typename T, int kC>
-__global__ void __launch_bounds__(kPriorThreads)
+// at compile time (4, DNA), or 0 for any C. kMinBlocks: resident blocks per SM the registers must allow
+// (prior_min_blocks).
+template <typename T, int kC, int kMinBlocks>
+__global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
     prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, uint8_t* __restrict__ signs,
                         const int32_t* __restrict__ rows, int64_t Rp, int64_t C, int64_t L, const Taps<T> taps) {
   __shared__ T tp[kPriorMaxTaps];
@@ -112,8 +114,8 @@ __global__ void __launch_bounds__(kPriorSpecThreads)
 // smoothing is self-adjoint), the smoothed value computed once per position for all bases; 0 for rows not scored
 // (pos[b] < 0), which read nothing. The signs from the forward's codes where it wrote them (signs not null: one byte
 // per position, loaded with the window), else from a. Grid (position spans, batch rows).
-template <typename T>
-__global__ void __launch_bounds__(kPriorThreads)
+template <typename T, int kMinBlocks>
+__global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
     prior_dattr_kernel(const T* __restrict__ a, const uint8_t* __restrict__ signs, const T* __restrict__ ds,
                        const int32_t* __restrict__ pos, T* __restrict__ da, int64_t B, int64_t C, int64_t L,
                        const Taps<T> taps) {
@@ -139,6 +141,32 @@ __global__ void __launch_bounds__(kPriorThreads)
         prior_dattr_store(a, signs != nullptr, code[k], da, selected ? prior_smooth_at(v, tp, taps.n, i) : T(0),
                           selected, b, l0 + i, C, L);
     }
+  }
+}
+
+// Resident blocks per SM that the smoothing kernels' register budget allows (__launch_bounds__' second argument):
+// 8 (32 registers, every thread slot of an SM; none spill, ptxas -v) or 4 (up to 64: the compiler's own choice,
+// 51 and 64 registers on sm_90). One block is one row's span, loads then barrier then sums then stores, so the
+// blocks resident on an SM are what overlaps one row's loads with another's stores (docs/cuda.md, "The prior
+// chain's occupancy"). LOWPASS_PRIOR_BLOCKS=4|6|8 picks one for measurement; read once.
+int prior_min_blocks() {
+  static const int v = [] {
+    const char* e = std::getenv("LOWPASS_PRIOR_BLOCKS");
+    if (!e || !*e) return kPriorMinBlocks;
+    const int b = std::atoi(e);
+    LP_CHECK(b == 4 || b == 6 || b == 8, "LOWPASS_PRIOR_BLOCKS must be 4, 6 or 8, not '", e, "'");
+    return b;
+  }();
+  return v;
+}
+
+// Calls f with the blocks-per-SM bound as a compile-time constant.
+template <typename F>
+void with_min_blocks(F&& f) {
+  switch (prior_min_blocks()) {
+    case 4: f.template operator()<4>(); break;
+    case 6: f.template operator()<6>(); break;
+    default: f.template operator()<8>(); break;
   }
 }
 
@@ -208,13 +236,15 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     if (C <= kPriorSignMaxC)  // (Rp, L) sign codes
       signs = std::make_shared<DeviceBuffer<uint8_t>>(static_cast<size_t>(Rp * L), dev);
     saved.cuda_signs = signs;
-    if (C == 4) {
-      prior_smooth_kernel<T, 4><<<prior_tile_grid(Rp, L), kPriorThreads, 0, st.stream>>>(
-          attr.data<T>(), s.get(), signs ? signs->get() : nullptr, compact, Rp, C, L, make_taps<T>(taps));
-    } else {
-      prior_smooth_kernel<T, 0><<<prior_tile_grid(Rp, L), kPriorThreads, 0, st.stream>>>(
-          attr.data<T>(), s.get(), signs ? signs->get() : nullptr, compact, Rp, C, L, make_taps<T>(taps));
-    }
+    with_min_blocks([&]<int kB>() {
+      if (C == 4) {
+        prior_smooth_kernel<T, 4, kB><<<prior_tile_grid(Rp, L), kPriorThreads, 0, st.stream>>>(
+            attr.data<T>(), s.get(), signs ? signs->get() : nullptr, compact, Rp, C, L, make_taps<T>(taps));
+      } else {
+        prior_smooth_kernel<T, 0, kB><<<prior_tile_grid(Rp, L), kPriorThreads, 0, st.stream>>>(
+            attr.data<T>(), s.get(), signs ? signs->get() : nullptr, compact, Rp, C, L, make_taps<T>(taps));
+      }
+    });
     LP_CUDA_LAUNCH_CHECK();
     Z* z = reinterpret_cast<Z*>(saved.spec.data<T>());
     if constexpr (std::is_same_v<T, float>) {
@@ -259,8 +289,10 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     // the forward's sign codes, when it wrote them for this geometry
     const auto signs = std::static_pointer_cast<DeviceBuffer<uint8_t>>(saved.cuda_signs);
     const uint8_t* sg = signs && signs->size() == static_cast<size_t>(Rp * L) ? signs->get() : nullptr;
-    prior_dattr_kernel<T><<<prior_tile_grid(B, L), kPriorThreads, 0, st.stream>>>(
-        attr.data<T>(), sg, ds.get(), idx->get(), dattr.data<T>(), B, C, L, make_taps<T>(taps));
+    with_min_blocks([&]<int kB>() {
+      prior_dattr_kernel<T, kB><<<prior_tile_grid(B, L), kPriorThreads, 0, st.stream>>>(
+          attr.data<T>(), sg, ds.get(), idx->get(), dattr.data<T>(), B, C, L, make_taps<T>(taps));
+    });
     LP_CUDA_LAUNCH_CHECK();
   });
 }

@@ -25,6 +25,7 @@
 namespace lowpass::cuda {
 
 constexpr int kPriorThreads = 256;                        // threads per smoothing block
+constexpr int kPriorMinBlocks = 8;  // smoothing blocks resident per SM by default (prior.cu, prior_min_blocks)
 constexpr int kPriorPer = 4;                              // positions per thread
 constexpr int kPriorSpan = kPriorThreads * kPriorPer;     // positions per block
 constexpr int kPriorMaxTaps = 63;                         // smooth_sigma up to 31 (the taps' caller checks)

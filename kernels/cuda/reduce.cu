@@ -12,7 +12,10 @@
 namespace lowpass::cuda {
 namespace {
 
-constexpr int kRowThreads = 256;  // inner == 1: one block per row
+constexpr int kRowThreads = 256;       // inner == 1: one block per row
+constexpr int kRowThreadsWide = 1024;  // ... for fewer than kWideRows long rows (a loss's mean over a batch); a
+constexpr int64_t kWideRows = 64;      // constant, not the card's SM count, so the order is the same on every card
+constexpr int kRowUnroll = 4;          // loads per thread issued before their sums
 constexpr int kTileX = 32;        // inner > 1: 32 inner positions x kTileY partial sums over j
 constexpr int kTileY = 8;
 
@@ -29,20 +32,31 @@ __device__ __forceinline__ A combine(A s, A x) {
   else return s + x;
 }
 
-// inner == 1: rows of length n; block-wide tree reduction (warp shuffles, then shared memory).
-template <typename T, bool kMax>
-__global__ void reduce_rows_kernel(const T* __restrict__ a, T* __restrict__ out, int64_t n, double scale) {
+// inner == 1: rows of length n, kThreads per row; block-wide tree reduction (warp shuffles, then shared memory).
+// Each thread combines its elements j = tid + k·kThreads in ascending k, kRowUnroll loads in flight at a time (a
+// single row is latency-bound: one SM's worth of loads).
+template <typename T, bool kMax, int kThreads>
+__global__ void __launch_bounds__(kThreads) reduce_rows_kernel(const T* __restrict__ a, T* __restrict__ out,
+                                                               int64_t n, double scale) {
   using A = std::conditional_t<kMax, T, double>;
   const T* row = a + static_cast<int64_t>(blockIdx.x) * n;
   A s = kMax ? A(lowest<T>()) : A(0);
-  for (int64_t j = threadIdx.x; j < n; j += blockDim.x) s = combine<kMax, A>(s, A(row[j]));
+  int64_t j = threadIdx.x;
+  for (; j + (kRowUnroll - 1) * kThreads < n; j += kRowUnroll * kThreads) {
+    T x[kRowUnroll];
+#pragma unroll
+    for (int k = 0; k < kRowUnroll; ++k) x[k] = row[j + k * kThreads];
+#pragma unroll
+    for (int k = 0; k < kRowUnroll; ++k) s = combine<kMax, A>(s, A(x[k]));
+  }
+  for (; j < n; j += kThreads) s = combine<kMax, A>(s, A(row[j]));
   for (int off = 16; off > 0; off >>= 1) s = combine<kMax, A>(s, __shfl_down_sync(0xffffffffu, s, off));
-  __shared__ A warp_part[kRowThreads / 32];
+  __shared__ A warp_part[kThreads / 32];
   int lane = threadIdx.x % 32, warp = threadIdx.x / 32;
   if (lane == 0) warp_part[warp] = s;
   __syncthreads();
   if (warp == 0) {
-    s = lane < kRowThreads / 32 ? warp_part[lane] : (kMax ? A(lowest<T>()) : A(0));
+    s = lane < kThreads / 32 ? warp_part[lane] : (kMax ? A(lowest<T>()) : A(0));
     for (int off = 16; off > 0; off >>= 1) s = combine<kMax, A>(s, __shfl_down_sync(0xffffffffu, s, off));
     if (lane == 0) out[blockIdx.x] = kMax ? T(s) : static_cast<T>(s * scale);
   }
@@ -90,7 +104,12 @@ void reduce_launch(const Tensor& a, Tensor& out, int64_t outer, int64_t n, int64
   const T* pa = a.data<T>();
   T* po = out.data<T>();
   if (inner == 1) {
-    reduce_rows_kernel<T, kMax><<<static_cast<unsigned>(outer), kRowThreads, 0, st.stream>>>(pa, po, n, scale);
+    if (outer < kWideRows && n >= 8 * kRowThreads)
+      reduce_rows_kernel<T, kMax, kRowThreadsWide><<<static_cast<unsigned>(outer), kRowThreadsWide, 0, st.stream>>>(
+          pa, po, n, scale);
+    else
+      reduce_rows_kernel<T, kMax, kRowThreads><<<static_cast<unsigned>(outer), kRowThreads, 0, st.stream>>>(
+          pa, po, n, scale);
   } else {
     dim3 grid(static_cast<unsigned>((inner + kTileX - 1) / kTileX), static_cast<unsigned>(std::min<int64_t>(outer, 65535)));
     LP_CHECK((inner + kTileX - 1) / kTileX <= INT32_MAX, "CUDA reduction: inner size ", inner, " too large");
