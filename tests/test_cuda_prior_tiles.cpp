@@ -55,7 +55,8 @@ void run_smoothing_blocks(const std::vector<T>& taps, const std::vector<bool>& s
 
 // The forward over compact rows p (batch row compact[p], −1 for padding): s (Rp, L), and sign codes (Rp, L) where
 // sg is not null; kC as the kernel's template argument: 4, or 0 for any C. The backward over batch rows b (compact
-// row pos[b], −1 for rows not scored): da from ds (Rp, L), the signs from sg where not null, else from a.
+// row pos[b], −1 for rows not scored): da from ds (Rp, L), the signs from sg where not null, else from a, scaled by
+// the row's gs[p] where gs is not null (ds then the unit gradient's).
 template <int kC, typename T>
 void smooth_forward(const std::vector<T>& a, std::vector<T>& s, uint8_t* sg, const std::vector<T>& taps,
                     const std::vector<int64_t>& compact, int64_t C, int64_t L) {
@@ -73,7 +74,8 @@ void smooth_forward(const std::vector<T>& a, std::vector<T>& s, uint8_t* sg, con
 
 template <typename T>
 void smooth_backward(const std::vector<T>& a, const uint8_t* sg, const std::vector<T>& ds, std::vector<T>& da,
-                     const std::vector<T>& taps, const std::vector<int64_t>& pos, int64_t C, int64_t L) {
+                     const std::vector<T>& taps, const std::vector<int64_t>& pos, int64_t C, int64_t L,
+                     const T* gs = nullptr) {
   const int r = static_cast<int>(taps.size()) / 2;
   const int64_t B = static_cast<int64_t>(pos.size());
   std::vector<bool> selected(pos.size());
@@ -89,8 +91,9 @@ void smooth_backward(const std::vector<T>& a, const uint8_t* sg, const std::vect
         cuda::prior_row_load(ds.data(), w, p, l0, L, r, tid);
       },
       [&](int64_t b, int64_t l, int tid, int k, T du, bool sel) {
+        const T gp = sel && gs ? gs[pos[static_cast<size_t>(b)]] : T(1);
         cuda::prior_dattr_store(a.data(), sg != nullptr, codes[static_cast<size_t>(tid * cuda::kPriorPer + k)],
-                                da.data(), du, sel, b, l, C, L);
+                                da.data(), sel ? gp * du : du, sel, b, l, C, L);
       });
 }
 
@@ -212,16 +215,18 @@ void check_tiles(int64_t B, int64_t C, int64_t L, int n, uint32_t seed, bool use
 }
 
 // The whole CUDA chain on the host: smoothing blocks, a naive R2C (X_f = Σ_l s_l e^{−2πi·fl/L}), the score blocks'
-// per-thread partials (summed in thread order: the reduction tree differs on a GPU, within rounding), the dX blocks,
-// a naive C2R of the packed gradient (ds_l = Σ_f c_f·Re(dX_f e^{2πi·fl/L}), c_f = 2 for middle bins, 1 for DC and an
-// even L's Nyquist, whose imaginary parts cuFFT's C2R ignores), the backward smoothing blocks. Against the CPU twin.
+// per-thread partials (summed in thread order: the reduction tree differs on a GPU, within rounding), then either
+// (unit) the score blocks' second pass, the spectrum gradient for g = 1 (padding rows 0), or (a repeated backward)
+// the dX blocks for g; a naive C2R of the packed gradient (ds_l = Σ_f c_f·Re(dX_f e^{2πi·fl/L}), c_f = 2 for middle
+// bins, 1 for DC and an even L's Nyquist, whose imaginary parts cuFFT's C2R ignores), the backward smoothing blocks
+// (× g after the C2R when unit). Against the CPU twin.
 template <typename T>
-void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
+void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed, bool unit) {
   const int64_t F = L / 2 + 1;
   const std::vector<int64_t> rows = scored_rows(B);
   const int64_t P = static_cast<int64_t>(rows.size()), Rp = cuda::prior_fft_rows(P, B);
   INFO("B ", B, " C ", C, " L ", L, " sigma ", sigma, " ", sizeof(T) == 4 ? "float32" : "float64", " P ", P, " Rp ",
-       Rp);
+       Rp, " unit ", unit);
   const RowLists lists = row_lists(B, rows, Rp);
   {  // the index lists as the kernels get them (prior_index) are the test's own
     const std::vector<int32_t> idx = cuda::prior_index(B, rows);
@@ -269,10 +274,18 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
     out[static_cast<size_t>(p)] = T(1) - n / d;
   }
 
-  // backward: dX on the compact rows (0 for the padding), C2R, then the batch rows
+  // the spectrum gradient on the compact rows (0 for the padding): the forward's for g = 1, or the backward's dX
   std::vector<Cplx<T>> dz(z.size(), {nan, nan});
   constexpr int kSpan = cuda::kPriorSpecThreads * cuda::kPriorSpecPer;
-  for (int64_t p = 0; p < Rp; ++p) {
+  for (int64_t p = 0; unit && p < Rp; ++p)
+    for (int tid = 0; tid < cuda::kPriorScoreThreads; ++tid) {
+      const bool scored = p < P;
+      const T N = scored ? nd[static_cast<size_t>(2 * p)] : T(0);
+      const T D = scored ? nd[static_cast<size_t>(2 * p + 1)] : T(1);
+      cuda::prior_unit_dspec(z.data() + p * F, wf.data(), dz.data() + p * F, F, tid, cuda::kPriorScoreThreads, N, D,
+                             L % 2 == 0, scored);
+    }
+  for (int64_t p = 0; !unit && p < Rp; ++p) {
     for (int64_t blk = 0; blk * kSpan < F; ++blk)
       for (int tid = 0; tid < cuda::kPriorSpecThreads; ++tid)
         for (int k = 0; k < cuda::kPriorSpecPer; ++k) {
@@ -292,6 +305,7 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
   bool written = true;  // every bin of every compact row
   for (const auto& x : dz) written = written && std::isfinite(double(x.x)) && std::isfinite(double(x.y));
   REQUIRE(written);
+  for (size_t e = static_cast<size_t>(P * F); e < dz.size(); ++e) REQUIRE((dz[e].x == T(0) && dz[e].y == T(0)));
   std::vector<T> ds(static_cast<size_t>(Rp * L));
   for (int64_t p = 0; p < Rp; ++p)
     for (int64_t l = 0; l < L; ++l) {
@@ -305,7 +319,7 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed) {
       ds[static_cast<size_t>(p * L + l)] = T(v);
     }
   std::vector<T> da(a.size(), nan);
-  smooth_backward(a, static_cast<const uint8_t*>(sg), ds, da, taps, lists.pos, C, L);
+  smooth_backward(a, static_cast<const uint8_t*>(sg), ds, da, taps, lists.pos, C, L, unit ? g.data() : nullptr);
 
   // the CPU twin
   Context ctx(1, 1);
@@ -383,14 +397,18 @@ TEST_CASE("prior smoothing blocks (forward window of Σ|a|, backward smoothed gr
 }
 
 TEST_CASE("prior chain with naive DFTs for cuFFT (smoothing, score, dX, C2R packing) equals the CPU twin (host)") {
+  // Both backwards: the first after a forward (the forward's unit spectrum gradient, × g at the end), a repeated one
+  // (dX for g from the saved spectrum).
   // Odd and even lengths (the Nyquist bin), two bins, one tap, more than one dX block of bins (F > 512), rows the
   // prior skips, 3 and 6 bases (the generic forward; 6: the backward reads a), a batch of 20 whose 13 scored rows
   // the spectrum side pads to 15 (prior_fft_rows).
   for (auto [B, C, L, sigma] : {std::tuple<int64_t, int64_t, int64_t, double>{4, 4, 100, 3.0}, {3, 4, 17, 3.0},
                                 {2, 4, 2, 3.0}, {1, 4, 61, 1.0}, {3, 4, 1100, 3.0}, {4, 3, 40, 0.0},
                                 {3, 6, 33, 3.0}, {20, 4, 40, 3.0}}) {
-    check_chain<double>(B, C, L, sigma, 11);
-    check_chain<float>(B, C, L, sigma, 12);
+    for (bool unit : {true, false}) {
+      check_chain<double>(B, C, L, sigma, 11, unit);
+      check_chain<float>(B, C, L, sigma, 12, unit);
+    }
   }
 }
 }

@@ -234,6 +234,10 @@ TEST_CASE("fused Fourier prior (cuFFT chain): values and gradients equal the CPU
       Tensor v = Tensor::uniform(ctx, yc.shape(), 0.5, 1.5, t);
       auto gc = grad({yc}, {a}, {v}), gg = grad({yg}, {ag}, {v.to(kGpu)});
       CHECK(rel(gg[0], gc[0]) <= tol * 10);
+      // a second backward of the same forward (its unit spectrum gradient spent: dX for g from the saved spectrum)
+      Tensor v2 = Tensor::uniform(ctx, yc.shape(), -1.5, 1.5, t);
+      auto gc2 = grad({yc}, {a}, {v2}), gg2 = grad({yg}, {ag}, {v2.to(kGpu)});
+      CHECK(rel(gg2[0], gc2[0]) <= tol * 10);
     }
   }
 }

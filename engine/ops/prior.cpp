@@ -67,6 +67,7 @@ Tensor fourier_prior_scores(const Tensor& attr, const std::vector<int64_t>& rows
   const std::vector<double> taps = gaussian_kernel(sigma), wf = bin_weights(weights);
   Tensor out = Tensor::empty(attr.ctx(), {P}, attr.dtype(), attr.device());
   auto saved = std::make_shared<PriorSaved>();
+  saved->for_backward = needs_record({&attr});
   const Tensor a = attr.detach();
   LP_ON_DEVICE(a, cpu::fourier_prior_fwd(a, rows, wf, taps, out, *saved),
                cuda::fourier_prior_fwd(a, rows, wf, taps, out, *saved));

@@ -19,6 +19,11 @@ struct PriorSaved {
   Tensor re, im;  // CPU: (P, F)
   Tensor spec;    // CUDA: (Rp, F, 2)
   Tensor nd;      // N, D per selected row
+  // CUDA: the spectrum gradient for an upstream gradient of 1, packed for C2R (Rp, F, 2), written by the forward;
+  // the first backward's C2R consumes it (cuFFT may overwrite a C2R's input), later ones recompute from spec.
+  Tensor unit_dspec;
+  mutable bool unit_dspec_used = false;
+  bool for_backward = true;  // set by the op: false when no backward can follow (CUDA then skips unit_dspec)
   // CUDA: the row index lists on the device (each batch row's compact row, each compact row's batch row), uploaded
   // by the forward for the backward (one host-to-device copy instead of two).
   std::shared_ptr<void> cuda_pos;

@@ -1,7 +1,8 @@
 // CUDA twin of the fused Fourier-prior chain (kernels/cpu/prior.h): one kernel for |a| summed over bases and
 // Gaussian smoothing (tiled: kernels/cuda/prior_tiles.h), batched R2C cuFFT, one block per row for |X|, D and N;
-// backward: one kernel for dX (packed for C2R), C2R, one kernel for smoothing-adjoint × sign. The spectrum side
-// holds only the P rows the prior scores, compacted and padded with zero rows to Rp = prior_fft_rows(P, B) (at most
+// the score kernel also writes the spectrum gradient for an upstream gradient of 1 (packed for C2R); backward: C2R of
+// it, one kernel for smoothing-adjoint × sign × g (a repeated backward: a dX kernel for g first, from the
+// spectrum). The spectrum side holds only the P rows the prior scores, compacted and padded with zero rows to Rp = prior_fft_rows(P, B) (at most
 // 8 plan sizes per batch size); rows the prior does not score are never read, and their attribution gradient is
 // written as 0.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1, P scored rows,
@@ -12,6 +13,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <optional>
 #include <tuple>
 #include <type_traits>
 #include <vector>
@@ -56,14 +58,24 @@ __global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
   }
 }
 
-// One block per scored row p: D = Σ_f |X_f| (1 when 0), N = Σ_f w_f|X_f|; out[p] = 1 − N/D.
+// One block per compact row p: D = Σ_f |X_f| (1 when 0), N = Σ_f w_f|X_f|; out[p] = 1 − N/D for the P scored
+// rows. unit (not null): also the row's spectrum gradient for an upstream gradient of 1, packed for C2R
+// (prior_unit_dspec), 0 for the padding rows (p >= P), which read nothing: the backward scales by g after its C2R
+// (the chain is linear in g), so it runs no spectrum kernel of its own.
 template <typename T>
 __global__ void prior_score_kernel(const typename Cx<T>::type* __restrict__ z, const T* __restrict__ wf,
-                                   T* __restrict__ nd, T* __restrict__ out, int64_t F) {
+                                   T* __restrict__ nd, T* __restrict__ out, typename Cx<T>::type* __restrict__ unit,
+                                   int64_t P, int64_t F, bool even) {
   __shared__ T scratch[32];
+  __shared__ T row_nd[2];
   const int64_t p = blockIdx.x;
+  const int tid = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x);
+  if (p >= P) {  // padding (only launched with unit)
+    prior_unit_dspec(z + p * F, wf, unit + p * F, F, tid, nt, T(0), T(1), even, false);
+    return;
+  }
   T d, n;
-  prior_score_partial(z + p * F, wf, F, static_cast<int>(threadIdx.x), static_cast<int>(blockDim.x), d, n);
+  prior_score_partial(z + p * F, wf, F, tid, nt, d, n);
   d = block_sum(d, scratch);
   __syncthreads();
   n = block_sum(n, scratch);
@@ -71,7 +83,11 @@ __global__ void prior_score_kernel(const typename Cx<T>::type* __restrict__ z, c
     if (d == T(0)) d = T(1);
     nd[2 * p] = n, nd[2 * p + 1] = d;
     out[p] = T(1) - n / d;
+    row_nd[0] = n, row_nd[1] = d;
   }
+  if (!unit) return;
+  __syncthreads();
+  prior_unit_dspec(z + p * F, wf, unit + p * F, F, tid, nt, row_nd[0], row_nd[1], even, true);
 }
 
 // dX of every bin (prior_dspec_at) of the P scored rows, packed for C2R; the padding rows up to Rp get 0 without
@@ -113,12 +129,13 @@ __global__ void __launch_bounds__(kPriorSpecThreads)
 // da[b, c, l] = sign(a)·Σ_j taps[j]·ds[p, l + j − r] with p = pos[b] the row's compact row (symmetric taps: the
 // smoothing is self-adjoint), the smoothed value computed once per position for all bases; 0 for rows not scored
 // (pos[b] < 0), which read nothing. The signs from the forward's codes where it wrote them (signs not null: one byte
-// per position, loaded with the window), else from a. Grid (position spans, batch rows).
+// per position, loaded with the window), else from a. gs (not null): ds is the unit gradient's (the forward's
+// prior_unit_dspec), scaled here by the row's upstream gradient gs[p]. Grid (position spans, batch rows).
 template <typename T, int kMinBlocks>
 __global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
     prior_dattr_kernel(const T* __restrict__ a, const uint8_t* __restrict__ signs, const T* __restrict__ ds,
-                       const int32_t* __restrict__ pos, T* __restrict__ da, int64_t B, int64_t C, int64_t L,
-                       const Taps<T> taps) {
+                       const T* __restrict__ gs, const int32_t* __restrict__ pos, T* __restrict__ da, int64_t B,
+                       int64_t C, int64_t L, const Taps<T> taps) {
   __shared__ T tp[kPriorMaxTaps];
   __shared__ T v[kPriorWindow];
   const int r = taps.n / 2, tid = static_cast<int>(threadIdx.x);
@@ -128,6 +145,7 @@ __global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
     const int64_t p = pos[b];
     const bool selected = p >= 0;  // the same for the whole block
     uint8_t code[kPriorPer] = {};
+    const T gp = selected && gs ? gs[p] : T(1);
     __syncthreads();
     if (selected) {
       if (signs) prior_codes_load(signs, code, p, l0, L, tid);
@@ -138,7 +156,7 @@ __global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
     for (int k = 0; k < kPriorPer; ++k) {
       const int i = tid + k * kPriorThreads;
       if (l0 + i < L)
-        prior_dattr_store(a, signs != nullptr, code[k], da, selected ? prior_smooth_at(v, tp, taps.n, i) : T(0),
+        prior_dattr_store(a, signs != nullptr, code[k], da, selected ? gp * prior_smooth_at(v, tp, taps.n, i) : T(0),
                           selected, b, l0 + i, C, L);
     }
   }
@@ -224,6 +242,8 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
   const int dev = attr.device().index;
   saved.spec = Tensor::empty(attr.ctx(), {Rp, F, 2}, attr.dtype(), attr.device());
   saved.nd = Tensor::empty(attr.ctx(), {P, 2}, attr.dtype(), attr.device());
+  saved.unit_dspec = saved.for_backward ? Tensor::empty(attr.ctx(), {Rp, F, 2}, attr.dtype(), attr.device()) : Tensor();
+  saved.unit_dspec_used = false;
   if (P == 0 || L == 0) return;
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
     using Z = typename Cx<T>::type;
@@ -252,8 +272,9 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     } else {
       LP_CUFFT_CHECK(cufftExecD2Z(st.fft_plan(CUFFT_D2Z, L, Rp), s.get(), z));
     }
-    prior_score_kernel<T><<<static_cast<unsigned>(P), kPriorScoreThreads, 0, st.stream>>>(z, w, saved.nd.data<T>(),
-                                                                                          out.data<T>(), F);
+    Z* unit = saved.for_backward ? reinterpret_cast<Z*>(saved.unit_dspec.data<T>()) : nullptr;
+    prior_score_kernel<T><<<static_cast<unsigned>(unit ? Rp : P), kPriorScoreThreads, 0, st.stream>>>(
+        z, w, saved.nd.data<T>(), out.data<T>(), unit, P, F, L % 2 == 0);
     LP_CUDA_LAUNCH_CHECK();
   });
 }
@@ -269,29 +290,42 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
   const int dev = attr.device().index;
   dispatch_dtype(attr.dtype(), [&]<typename T>() {
     using Z = typename Cx<T>::type;
-    DeviceBuffer<Z> dz(static_cast<size_t>(Rp * F), dev);  // (Rp, F) spectrum gradient, packed for C2R
     DeviceBuffer<T> ds(static_cast<size_t>(Rp * L), dev);  // (Rp, L)
     const T* w = device_weights<T>(wf, dev);
     auto idx = std::static_pointer_cast<DeviceBuffer<int32_t>>(saved.cuda_pos);
     if (!idx || idx->size() != static_cast<size_t>(B + Rp)) idx = device_index(B, rows, dev);
-    const Z* z = reinterpret_cast<const Z*>(saved.spec.data<T>());
-    const dim3 spec_grid(static_cast<unsigned>((F + kPriorSpecThreads * kPriorSpecPer - 1) /
-                                               (kPriorSpecThreads * kPriorSpecPer)),
-                         static_cast<unsigned>(Rp < 65535 ? Rp : 65535));
-    prior_dspec_kernel<T><<<spec_grid, kPriorSpecThreads, 0, st.stream>>>(z, w, saved.nd.data<T>(), g.data<T>(),
-                                                                          dz.get(), P, Rp, F, L % 2 == 0);
-    LP_CUDA_LAUNCH_CHECK();
-    if constexpr (std::is_same_v<T, float>) {
-      LP_CUFFT_CHECK(cufftExecC2R(st.fft_plan(CUFFT_C2R, L, Rp), dz.get(), ds.get()));
+    // The first backward after a forward inverts the forward's unit gradient (cuFFT's C2R may overwrite its input,
+    // so it serves once) and scales by g in the last kernel; a repeated backward (a retained graph) builds g's
+    // spectrum gradient from the saved spectrum instead.
+    const bool unit = saved.unit_dspec.defined() && saved.unit_dspec.size(0) == Rp && !saved.unit_dspec_used;
+    std::optional<DeviceBuffer<Z>> dz;
+    Z* src = nullptr;
+    if (unit) {
+      saved.unit_dspec_used = true;
+      src = reinterpret_cast<Z*>(saved.unit_dspec.data<T>());
     } else {
-      LP_CUFFT_CHECK(cufftExecZ2D(st.fft_plan(CUFFT_Z2D, L, Rp), dz.get(), ds.get()));
+      dz.emplace(static_cast<size_t>(Rp * F), dev);  // (Rp, F) spectrum gradient, packed for C2R
+      src = dz->get();
+      const Z* z = reinterpret_cast<const Z*>(saved.spec.data<T>());
+      const dim3 spec_grid(static_cast<unsigned>((F + kPriorSpecThreads * kPriorSpecPer - 1) /
+                                                 (kPriorSpecThreads * kPriorSpecPer)),
+                           static_cast<unsigned>(Rp < 65535 ? Rp : 65535));
+      prior_dspec_kernel<T><<<spec_grid, kPriorSpecThreads, 0, st.stream>>>(z, w, saved.nd.data<T>(), g.data<T>(),
+                                                                            src, P, Rp, F, L % 2 == 0);
+      LP_CUDA_LAUNCH_CHECK();
+    }
+    if constexpr (std::is_same_v<T, float>) {
+      LP_CUFFT_CHECK(cufftExecC2R(st.fft_plan(CUFFT_C2R, L, Rp), src, ds.get()));
+    } else {
+      LP_CUFFT_CHECK(cufftExecZ2D(st.fft_plan(CUFFT_Z2D, L, Rp), src, ds.get()));
     }
     // the forward's sign codes, when it wrote them for this geometry
     const auto signs = std::static_pointer_cast<DeviceBuffer<uint8_t>>(saved.cuda_signs);
     const uint8_t* sg = signs && signs->size() == static_cast<size_t>(Rp * L) ? signs->get() : nullptr;
     with_min_blocks([&]<int kB>() {
       prior_dattr_kernel<T, kB><<<prior_tile_grid(B, L), kPriorThreads, 0, st.stream>>>(
-          attr.data<T>(), sg, ds.get(), idx->get(), dattr.data<T>(), B, C, L, make_taps<T>(taps));
+          attr.data<T>(), sg, ds.get(), unit ? g.data<T>() : nullptr, idx->get(), dattr.data<T>(), B, C, L,
+          make_taps<T>(taps));
     });
     LP_CUDA_LAUNCH_CHECK();
   });

@@ -238,4 +238,30 @@ LP_DIRECT_HD inline void prior_dspec_at(T x, T y, T w, T g, T D, T nd2, bool edg
   gy = edge ? T(0) : k * y * h;
 }
 
+// The score kernel's second pass, thread tid's share (nt threads) of a row's bins f = tid + k·nt: u_f =
+// prior_dspec_at(X_f) for g = 1 with the row's N and D (scored) or 0 without reading z (a padding row).
+template <typename T, typename Z>
+LP_DIRECT_HD inline void prior_unit_dspec(const Z* z, const T* wf, Z* u, int64_t F, int tid, int nt, T N, T D,
+                                          bool even, bool scored) {
+  const T nd2 = N / (D * D);
+  for (int64_t f0 = tid; f0 < F; f0 += static_cast<int64_t>(kPriorScoreBatch) * nt) {
+    Z x[kPriorScoreBatch];
+    T w[kPriorScoreBatch];
+    if (scored) {
+      LP_DIRECT_UNROLL
+      for (int k = 0; k < kPriorScoreBatch; ++k)
+        prior_bin_load(z, wf, f0 + static_cast<int64_t>(k) * nt, F, x[k], w[k]);
+    }
+    LP_DIRECT_UNROLL
+    for (int k = 0; k < kPriorScoreBatch; ++k) {
+      const int64_t f = f0 + static_cast<int64_t>(k) * nt;
+      if (f >= F) break;
+      Z o;
+      o.x = o.y = T(0);
+      if (scored) prior_dspec_at(x[k].x, x[k].y, w[k], T(1), D, nd2, f == 0 || (even && f == F - 1), o.x, o.y);
+      u[f] = o;
+    }
+  }
+}
+
 }  // namespace lowpass::cuda
