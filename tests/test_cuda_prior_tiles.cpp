@@ -228,6 +228,7 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed, b
   INFO("B ", B, " C ", C, " L ", L, " sigma ", sigma, " ", sizeof(T) == 4 ? "float32" : "float64", " P ", P, " Rp ",
        Rp, " unit ", unit);
   const RowLists lists = row_lists(B, rows, Rp);
+  const int threads = cuda::prior_score_threads(F);  // of a score block
   {  // the index lists as the kernels get them (prior_index) are the test's own
     const std::vector<int32_t> idx = cuda::prior_index(B, rows);
     REQUIRE(static_cast<int64_t>(idx.size()) == B + Rp);
@@ -264,9 +265,9 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed, b
   std::vector<T> out(static_cast<size_t>(P), nan), nd(static_cast<size_t>(2 * P), nan);
   for (int64_t p = 0; p < P; ++p) {  // one score block per scored row
     T d = 0, n = 0;
-    for (int tid = 0; tid < cuda::kPriorScoreThreads; ++tid) {
+    for (int tid = 0; tid < threads; ++tid) {
       T dt, nt;
-      cuda::prior_score_partial(z.data() + p * F, wf.data(), F, tid, cuda::kPriorScoreThreads, dt, nt);
+      cuda::prior_score_partial(z.data() + p * F, wf.data(), F, tid, threads, dt, nt);
       d += dt, n += nt;
     }
     if (d == T(0)) d = T(1);
@@ -278,11 +279,11 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed, b
   std::vector<Cplx<T>> dz(z.size(), {nan, nan});
   constexpr int kSpan = cuda::kPriorSpecThreads * cuda::kPriorSpecPer;
   for (int64_t p = 0; unit && p < Rp; ++p)
-    for (int tid = 0; tid < cuda::kPriorScoreThreads; ++tid) {
+    for (int tid = 0; tid < threads; ++tid) {
       const bool scored = p < P;
       const T N = scored ? nd[static_cast<size_t>(2 * p)] : T(0);
       const T D = scored ? nd[static_cast<size_t>(2 * p + 1)] : T(1);
-      cuda::prior_unit_dspec(z.data() + p * F, wf.data(), dz.data() + p * F, F, tid, cuda::kPriorScoreThreads, N, D,
+      cuda::prior_unit_dspec(z.data() + p * F, wf.data(), dz.data() + p * F, F, tid, threads, N, D,
                              L % 2 == 0, scored);
     }
   for (int64_t p = 0; !unit && p < Rp; ++p) {

@@ -2,9 +2,9 @@
 // Gaussian smoothing (tiled: kernels/cuda/prior_tiles.h), batched R2C cuFFT, one block per row for |X|, D and N;
 // the score kernel also writes the spectrum gradient for an upstream gradient of 1 (packed for C2R); backward: C2R of
 // it, one kernel for smoothing-adjoint × sign × g (a repeated backward: a dX kernel for g first, from the
-// spectrum). The spectrum side holds only the P rows the prior scores, compacted and padded with zero rows to Rp = prior_fft_rows(P, B) (at most
-// 8 plan sizes per batch size); rows the prior does not score are never read, and their attribution gradient is
-// written as 0.
+// spectrum). The spectrum side holds only the P rows the prior scores, compacted and padded with zero rows to
+// Rp = prior_fft_rows(P, B) (at most 8 plan sizes per batch size); rows the prior does not score are never read, and
+// their attribution gradient is written as 0.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1, P scored rows,
 // Rp compact rows (P plus padding).
 #include <climits>
@@ -58,6 +58,20 @@ __global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
   }
 }
 
+// d and n summed over the block at once (block_sum's order for each: warp trees, then the warps' partials in one
+// warp); valid in thread 0. scratch: 64 values.
+template <typename T>
+__device__ __forceinline__ void block_sum2(T& d, T& n, T* scratch) {
+  const int lane = threadIdx.x % 32, warp = threadIdx.x / 32, warps = (blockDim.x + 31) / 32;
+  d = warp_sum(d), n = warp_sum(n);
+  if (lane == 0) scratch[warp] = d, scratch[32 + warp] = n;
+  __syncthreads();
+  if (warp == 0) {
+    d = warp_sum(lane < warps ? scratch[lane] : T(0));
+    n = warp_sum(lane < warps ? scratch[32 + lane] : T(0));
+  }
+}
+
 // One block per compact row p: D = Σ_f |X_f| (1 when 0), N = Σ_f w_f|X_f|; out[p] = 1 − N/D for the P scored
 // rows. unit (not null): also the row's spectrum gradient for an upstream gradient of 1, packed for C2R
 // (prior_unit_dspec), 0 for the padding rows (p >= P), which read nothing: the backward scales by g after its C2R
@@ -66,7 +80,7 @@ template <typename T>
 __global__ void prior_score_kernel(const typename Cx<T>::type* __restrict__ z, const T* __restrict__ wf,
                                    T* __restrict__ nd, T* __restrict__ out, typename Cx<T>::type* __restrict__ unit,
                                    int64_t P, int64_t F, bool even) {
-  __shared__ T scratch[32];
+  __shared__ T scratch[64];
   __shared__ T row_nd[2];
   const int64_t p = blockIdx.x;
   const int tid = static_cast<int>(threadIdx.x), nt = static_cast<int>(blockDim.x);
@@ -74,11 +88,26 @@ __global__ void prior_score_kernel(const typename Cx<T>::type* __restrict__ z, c
     prior_unit_dspec(z + p * F, wf, unit + p * F, F, tid, nt, T(0), T(1), even, false);
     return;
   }
-  T d, n;
-  prior_score_partial(z + p * F, wf, F, tid, nt, d, n);
-  d = block_sum(d, scratch);
-  __syncthreads();
-  n = block_sum(n, scratch);
+  const auto* zr = z + p * F;
+  const bool one_pass = F <= static_cast<int64_t>(kPriorScoreBatch) * nt;  // every bin of the row in registers
+  typename Cx<T>::type x[kPriorScoreBatch];
+  T w[kPriorScoreBatch];
+  T d = 0, n = 0;
+  if (one_pass) {  // prior_score_partial's single round, its bins kept for the second pass
+#pragma unroll
+    for (int k = 0; k < kPriorScoreBatch; ++k)
+      prior_bin_load(zr, wf, tid + static_cast<int64_t>(k) * nt, F, x[k], w[k]);
+#pragma unroll
+    for (int k = 0; k < kPriorScoreBatch; ++k) {
+      if (tid + static_cast<int64_t>(k) * nt >= F) break;
+      const T m = prior_sqrt(x[k].x * x[k].x + x[k].y * x[k].y);
+      d += m;
+      n += w[k] * m;
+    }
+  } else {
+    prior_score_partial(zr, wf, F, tid, nt, d, n);
+  }
+  block_sum2(d, n, scratch);
   if (threadIdx.x == 0) {
     if (d == T(0)) d = T(1);
     nd[2 * p] = n, nd[2 * p + 1] = d;
@@ -87,7 +116,20 @@ __global__ void prior_score_kernel(const typename Cx<T>::type* __restrict__ z, c
   }
   if (!unit) return;
   __syncthreads();
-  prior_unit_dspec(z + p * F, wf, unit + p * F, F, tid, nt, row_nd[0], row_nd[1], even, true);
+  const T N = row_nd[0], D = row_nd[1];
+  if (!one_pass) {
+    prior_unit_dspec(zr, wf, unit + p * F, F, tid, nt, N, D, even, true);
+    return;
+  }
+  const T nd2 = N / (D * D);
+#pragma unroll
+  for (int k = 0; k < kPriorScoreBatch; ++k) {  // prior_unit_dspec from the registers
+    const int64_t f = tid + static_cast<int64_t>(k) * nt;
+    if (f >= F) break;
+    typename Cx<T>::type o;
+    prior_dspec_at(x[k].x, x[k].y, w[k], T(1), D, nd2, f == 0 || (even && f == F - 1), o.x, o.y);
+    unit[p * F + f] = o;
+  }
 }
 
 // dX of every bin (prior_dspec_at) of the P scored rows, packed for C2R; the padding rows up to Rp get 0 without
@@ -273,7 +315,7 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
       LP_CUFFT_CHECK(cufftExecD2Z(st.fft_plan(CUFFT_D2Z, L, Rp), s.get(), z));
     }
     Z* unit = saved.for_backward ? reinterpret_cast<Z*>(saved.unit_dspec.data<T>()) : nullptr;
-    prior_score_kernel<T><<<static_cast<unsigned>(unit ? Rp : P), kPriorScoreThreads, 0, st.stream>>>(
+    prior_score_kernel<T><<<static_cast<unsigned>(unit ? Rp : P), prior_score_threads(F), 0, st.stream>>>(
         z, w, saved.nd.data<T>(), out.data<T>(), unit, P, F, L % 2 == 0);
     LP_CUDA_LAUNCH_CHECK();
   });

@@ -34,8 +34,15 @@ constexpr int kPriorLoads = kPriorPer + 1;  // window entries per thread: ⌈(kP
 static_assert(kPriorMaxTaps - 1 <= kPriorThreads, "the halo of a window fits one extra load per thread");
 constexpr int kPriorSpecThreads = 256;  // threads per dX block
 constexpr int kPriorSpecPer = 2;        // bins per thread of the dX kernel
-constexpr int kPriorScoreThreads = 128; // threads per score block (one row)
+constexpr int kPriorScoreThreads = 128; // threads per score block (one row), 256 for rows of more bins
 constexpr int kPriorScoreBatch = 4;     // bins per thread loaded at once by the score kernel
+
+// Threads of a score block for rows of F bins: 128 while one round of kPriorScoreBatch bins per thread covers the
+// row (L up to 1023: the binary model's 1000), else 256 (BPNet's 1346 in one round), so the kernel keeps the row's
+// bins in registers between its sums and its unit gradient.
+LP_DIRECT_HD inline int prior_score_threads(int64_t F) {
+  return F <= int64_t{kPriorScoreBatch} * kPriorScoreThreads ? kPriorScoreThreads : 2 * kPriorScoreThreads;
+}
 
 // Rows of the compact spectrum side for P scored rows of a batch of B: P rounded up to a multiple of ⌈B/8⌉ (at most
 // B), so the cuFFT plans of a batch size number at most 8 per direction however many rows each batch scores (a plan
