@@ -31,27 +31,25 @@ struct Cplx {
 };
 
 // Every block of a smoothing kernel as the kernels run it: grid row b (a compact row in the forward, a batch row in
-// the backward), positions from l0; the shared window (its padded slots) NaN-filled; every thread's load(b, l0,
-// tid, window) for rows with data (selected[b]); then every thread's kPriorPer consecutive outputs (prior_smooth_run),
-// out(b, l, tid, q, the smoothed value at l or 0, selected).
+// the backward), positions from l0; the shared window NaN-filled; every thread's load(b, l0, tid, window) for rows
+// with data (selected[b]); then every thread's kPriorPer outputs, out(b, l, tid, k, the smoothed value at l or 0,
+// selected).
 template <typename T, typename Load, typename Out>
 void run_smoothing_blocks(const std::vector<T>& taps, const std::vector<bool>& selected, int64_t B, int64_t L,
                           Load load, Out out) {
   const int n = static_cast<int>(taps.size());
-  std::vector<T> w(cuda::kPriorWindowSlots);
+  std::vector<T> w(cuda::kPriorWindow);
   for (int64_t b = 0; b < B; ++b)
     for (int64_t l0 = 0; l0 < L; l0 += cuda::kPriorSpan) {
       const bool sel = selected[static_cast<size_t>(b)];
       std::fill(w.begin(), w.end(), std::numeric_limits<T>::quiet_NaN());
       if (sel)
         for (int tid = 0; tid < cuda::kPriorThreads; ++tid) load(b, l0, tid, w.data());
-      for (int tid = 0; tid < cuda::kPriorThreads; ++tid) {
-        const int i0 = tid * cuda::kPriorPer;
-        T acc[cuda::kPriorPer] = {};
-        if (sel) cuda::prior_smooth_run(w.data(), taps.data(), n, i0, acc);
-        for (int q = 0; q < cuda::kPriorPer; ++q)
-          if (l0 + i0 + q < L) out(b, l0 + i0 + q, tid, q, acc[q], sel);
-      }
+      for (int tid = 0; tid < cuda::kPriorThreads; ++tid)
+        for (int k = 0; k < cuda::kPriorPer; ++k) {
+          const int i = tid + k * cuda::kPriorThreads;
+          if (l0 + i < L) out(b, l0 + i, tid, k, sel ? cuda::prior_smooth_at(w.data(), taps.data(), n, i) : T(0), sel);
+        }
     }
 }
 

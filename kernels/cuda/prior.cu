@@ -30,41 +30,18 @@ namespace {
 
 constexpr int kMaxPriorTaps = kPriorMaxTaps;
 
-// Whether a thread's kPriorPer consecutive positions of every row (rows of L from `base`) can be stored as one
-// 16-byte vector: float32, L a multiple of 4 (the spans start at multiples of kPriorSpan), an aligned base.
-template <typename T>
-bool vec_ok(const void* base, int64_t L) {
-  return std::is_same_v<T, float> && kPriorPer == 4 && L % 4 == 0 && reinterpret_cast<uintptr_t>(base) % 16 == 0;
-}
-
-// A thread's kPriorPer values at out[0..kPriorPer), those below `left` (positions before the row's end): one
-// vector store when vec (then all kPriorPer are inside the row or none is), else one by one.
-template <typename T>
-__device__ __forceinline__ void store_run(T* out, const T* v, int64_t left, bool vec) {
-  if constexpr (std::is_same_v<T, float> && kPriorPer == 4) {
-    if (vec) {
-      if (left > 0) *reinterpret_cast<float4*>(out) = make_float4(v[0], v[1], v[2], v[3]);
-      return;
-    }
-  }
-#pragma unroll
-  for (int q = 0; q < kPriorPer; ++q)
-    if (q < left) out[q] = v[q];
-}
-
 // s[p, l] = Σ_j taps[j]·Σ_c |a[b, c, l + j − r]| (0 outside [0, L)) for compact row p and its batch row
 // b = rows[p], bases summed first as the CPU does; 0 for the padding rows (rows[p] < 0), which read nothing. Grid
 // (position spans, compact rows), rows strided by gridDim.y; the window and the taps staged in shared memory
 // (kernels/cuda/prior_tiles.h). signs (not null, C <= 4): the sign codes for the backward, at compact row p. kC: C
 // at compile time (4, DNA), or 0 for any C. kMinBlocks: resident blocks per SM the registers must allow
-// (prior_min_blocks). vec: each thread's kPriorPer positions stored as one vector (vec_ok).
+// (prior_min_blocks).
 template <typename T, int kC, int kMinBlocks>
 __global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
     prior_smooth_kernel(const T* __restrict__ a, T* __restrict__ s, uint8_t* __restrict__ signs,
-                        const int32_t* __restrict__ rows, int64_t Rp, int64_t C, int64_t L, const Taps<T> taps,
-                        bool vec) {
+                        const int32_t* __restrict__ rows, int64_t Rp, int64_t C, int64_t L, const Taps<T> taps) {
   __shared__ T tp[kPriorMaxTaps];
-  __shared__ T u[kPriorWindowSlots];
+  __shared__ T u[kPriorWindow];
   const int r = taps.n / 2, tid = static_cast<int>(threadIdx.x);
   if (tid < taps.n) tp[tid] = taps.v[tid];
   const int64_t l0 = static_cast<int64_t>(blockIdx.x) * kPriorSpan;
@@ -73,10 +50,11 @@ __global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
     __syncthreads();  // the previous row's window has been read
     if (b >= 0) prior_sum_abs_load<kC>(a, u, signs, b, p, l0, C, L, r, tid);
     __syncthreads();
-    const int i0 = tid * kPriorPer;
-    T acc[kPriorPer] = {};
-    if (b >= 0) prior_smooth_run(u, tp, taps.n, i0, acc);
-    store_run(s + p * L + l0 + i0, acc, L - l0 - i0, vec);
+#pragma unroll
+    for (int k = 0; k < kPriorPer; ++k) {
+      const int i = tid + k * kPriorThreads;
+      if (l0 + i < L) s[p * L + l0 + i] = b >= 0 ? prior_smooth_at(u, tp, taps.n, i) : T(0);
+    }
   }
 }
 
@@ -194,15 +172,14 @@ __global__ void __launch_bounds__(kPriorSpecThreads)
 // smoothing is self-adjoint), the smoothed value computed once per position for all bases; 0 for rows not scored
 // (pos[b] < 0), which read nothing. The signs from the forward's codes where it wrote them (signs not null: one byte
 // per position, loaded with the window), else from a. gs (not null): ds is the unit gradient's (the forward's
-// prior_unit_dspec), scaled here by the row's upstream gradient gs[p]. Grid (position spans, batch rows). vec: a
-// thread's positions stored as one vector per base (vec_ok; with the codes).
+// prior_unit_dspec), scaled here by the row's upstream gradient gs[p]. Grid (position spans, batch rows).
 template <typename T, int kMinBlocks>
 __global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
     prior_dattr_kernel(const T* __restrict__ a, const uint8_t* __restrict__ signs, const T* __restrict__ ds,
                        const T* __restrict__ gs, const int32_t* __restrict__ pos, T* __restrict__ da, int64_t B,
-                       int64_t C, int64_t L, const Taps<T> taps, bool vec) {
+                       int64_t C, int64_t L, const Taps<T> taps) {
   __shared__ T tp[kPriorMaxTaps];
-  __shared__ T v[kPriorWindowSlots];
+  __shared__ T v[kPriorWindow];
   const int r = taps.n / 2, tid = static_cast<int>(threadIdx.x);
   if (tid < taps.n) tp[tid] = taps.v[tid];
   const int64_t l0 = static_cast<int64_t>(blockIdx.x) * kPriorSpan;
@@ -213,46 +190,17 @@ __global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
     const T gp = selected && gs ? gs[p] : T(1);
     __syncthreads();
     if (selected) {
-      if (signs && vec) {  // the thread's 4 codes in one aligned 4-byte load (p·L + l0 + tid·4, L a multiple of 4)
-        const int64_t l = l0 + tid * kPriorPer;
-        if (l < L) {
-          const uint32_t word = *reinterpret_cast<const uint32_t*>(signs + p * L + l);
-#pragma unroll
-          for (int q = 0; q < kPriorPer; ++q) code[q] = static_cast<uint8_t>(word >> (8 * q));
-        }
-      } else if (signs) {
-        prior_codes_load(signs, code, p, l0, L, tid);
-      }
+      if (signs) prior_codes_load(signs, code, p, l0, L, tid);
       prior_row_load(ds, v, p, l0, L, r, tid);
     }
     __syncthreads();
-    const int i0 = tid * kPriorPer;
-    T du[kPriorPer] = {};
-    if (selected) {
-      prior_smooth_run(v, tp, taps.n, i0, du);
 #pragma unroll
-      for (int q = 0; q < kPriorPer; ++q) du[q] = gp * du[q];
+    for (int k = 0; k < kPriorPer; ++k) {
+      const int i = tid + k * kPriorThreads;
+      if (l0 + i < L)
+        prior_dattr_store(a, signs != nullptr, code[k], da, selected ? gp * prior_smooth_at(v, tp, taps.n, i) : T(0),
+                          selected, b, l0 + i, C, L);
     }
-    const int64_t l = l0 + i0;
-    if (vec && signs) {  // C <= 4; the codes are 0 for rows not scored: zeros
-      if (l >= L) continue;
-      T* out = da + b * C * L + l;
-#pragma unroll
-      for (int c = 0; c < kPriorSignMaxC; ++c) {
-        if (c >= C) break;
-        T o[kPriorPer];
-#pragma unroll
-        for (int q = 0; q < kPriorPer; ++q) {
-          const int sg = prior_sign_of(code[q], c);
-          o[q] = sg > 0 ? du[q] : sg < 0 ? -du[q] : T(0);
-        }
-        store_run(out + c * L, o, kPriorPer, true);
-      }
-      continue;
-    }
-#pragma unroll
-    for (int q = 0; q < kPriorPer; ++q)
-      if (l + q < L) prior_dattr_store(a, signs != nullptr, code[q], da, du[q], selected, b, l + q, C, L);
   }
 }
 
@@ -272,18 +220,13 @@ int prior_min_blocks() {
   return v;
 }
 
-// Calls f with the blocks-per-SM bound as a compile-time constant; float64 always 4 (its windows and sums need the
-// registers: 32 would spill).
-template <typename T, typename F>
+// Calls f with the blocks-per-SM bound as a compile-time constant.
+template <typename F>
 void with_min_blocks(F&& f) {
-  if constexpr (std::is_same_v<T, double>) {
-    f.template operator()<4>();
-  } else {
-    switch (prior_min_blocks()) {
-      case 4: f.template operator()<4>(); break;
-      case 6: f.template operator()<6>(); break;
-      default: f.template operator()<8>(); break;
-    }
+  switch (prior_min_blocks()) {
+    case 4: f.template operator()<4>(); break;
+    case 6: f.template operator()<6>(); break;
+    default: f.template operator()<8>(); break;
   }
 }
 
@@ -355,15 +298,13 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     if (C <= kPriorSignMaxC)  // (Rp, L) sign codes
       signs = std::make_shared<DeviceBuffer<uint8_t>>(static_cast<size_t>(Rp * L), dev);
     saved.cuda_signs = signs;
-    with_min_blocks<T>([&]<int kB>() {
+    with_min_blocks([&]<int kB>() {
       if (C == 4) {
         prior_smooth_kernel<T, 4, kB><<<prior_tile_grid(Rp, L), kPriorThreads, 0, st.stream>>>(
-            attr.data<T>(), s.get(), signs ? signs->get() : nullptr, compact, Rp, C, L, make_taps<T>(taps),
-            vec_ok<T>(s.get(), L));
+            attr.data<T>(), s.get(), signs ? signs->get() : nullptr, compact, Rp, C, L, make_taps<T>(taps));
       } else {
         prior_smooth_kernel<T, 0, kB><<<prior_tile_grid(Rp, L), kPriorThreads, 0, st.stream>>>(
-            attr.data<T>(), s.get(), signs ? signs->get() : nullptr, compact, Rp, C, L, make_taps<T>(taps),
-            vec_ok<T>(s.get(), L));
+            attr.data<T>(), s.get(), signs ? signs->get() : nullptr, compact, Rp, C, L, make_taps<T>(taps));
       }
     });
     LP_CUDA_LAUNCH_CHECK();
@@ -423,10 +364,10 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     // the forward's sign codes, when it wrote them for this geometry
     const auto signs = std::static_pointer_cast<DeviceBuffer<uint8_t>>(saved.cuda_signs);
     const uint8_t* sg = signs && signs->size() == static_cast<size_t>(Rp * L) ? signs->get() : nullptr;
-    with_min_blocks<T>([&]<int kB>() {
+    with_min_blocks([&]<int kB>() {
       prior_dattr_kernel<T, kB><<<prior_tile_grid(B, L), kPriorThreads, 0, st.stream>>>(
           attr.data<T>(), sg, ds.get(), unit ? g.data<T>() : nullptr, idx->get(), dattr.data<T>(), B, C, L,
-          make_taps<T>(taps), vec_ok<T>(dattr.data<T>(), L) && reinterpret_cast<uintptr_t>(sg) % 4 == 0);
+          make_taps<T>(taps));
     });
     LP_CUDA_LAUNCH_CHECK();
   });

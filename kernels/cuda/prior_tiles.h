@@ -1,14 +1,10 @@
 // Block phases of the fused Fourier-prior chain's kernels (kernels/cuda/prior.cu), as host-device functions so
 // tests/test_cuda_prior_tiles.cpp runs every block on the host against the formulas.
-// - Smoothing (forward and backward): a block of kPriorThreads threads owns kPriorSpan positions of one row and
-//   stages the window it reads (its positions ± r) in shared memory once, thread tid loading the entries
-//   tid + k·kPriorThreads (coalesced). Each thread issues all of its global loads before it uses any (up to
-//   kPriorLoads window entries × the bases), so a warp keeps several loads in flight instead of waiting on each in
-//   turn. Each thread then smooths kPriorPer consecutive positions l0 + tid·kPriorPer + q with a register window
-//   that slides one entry per tap (n + kPriorPer − 1 shared reads for kPriorPer·n products: the shared-memory pipe,
-//   not DRAM, bounded the kernels when each product read its own entry), the window's slots padded (prior_slot) so
-//   that a warp's reads kPriorPer entries apart fall in 32 banks; it stores its positions as one 16-byte vector
-//   where the row's alignment allows (float32, L a multiple of 4: prior.cu), else one by one.
+// - Smoothing (forward and backward): a block of kPriorThreads threads owns kPriorSpan positions of one row,
+//   kPriorPer per thread (thread tid's k-th position is l0 + tid + k·kPriorThreads, so every load and store is
+//   coalesced), and stages the window it reads (its positions ± r) in shared memory once. Each thread issues all of
+//   its global loads before it uses any (up to kPriorLoads window entries × the bases, and its sign codes), so a
+//   warp keeps several loads in flight instead of waiting on each in turn.
 // - Spectrum (forward score, backward dX): per-row constants read once, then a batch of bins per thread loaded
 //   before any is used.
 // - Rows: the spectrum side (smoothed signal, sign codes, cuFFT, spectra, dX) holds only the rows the prior scores,
@@ -35,7 +31,6 @@ constexpr int kPriorSpan = kPriorThreads * kPriorPer;     // positions per block
 constexpr int kPriorMaxTaps = 63;                         // smooth_sigma up to 31 (the taps' caller checks)
 constexpr int kPriorWindow = kPriorSpan + kPriorMaxTaps - 1;  // shared window entries, upper bound
 constexpr int kPriorLoads = kPriorPer + 1;  // window entries per thread: ⌈(kPriorSpan + 2r) / kPriorThreads⌉
-constexpr int kPriorWindowSlots = kPriorWindow + kPriorWindow / 32 + 1;  // with prior_slot's padding
 static_assert(kPriorMaxTaps - 1 <= kPriorThreads, "the halo of a window fits one extra load per thread");
 constexpr int kPriorSpecThreads = 256;  // threads per dX block
 constexpr int kPriorSpecPer = 2;        // bins per thread of the dX kernel
@@ -71,10 +66,6 @@ inline std::vector<int32_t> prior_index(int64_t B, const std::vector<int64_t>& r
   }
   return idx;
 }
-
-// The shared slot of window entry i: one unused slot after every 32 entries, so that the 32 threads of a warp
-// reading entries tid·kPriorPer + m (kPriorPer = 4 apart) hit 32 different banks.
-LP_DIRECT_HD inline int prior_slot(int i) { return i + i / 32; }
 
 LP_DIRECT_HD inline float prior_abs(float x) { return ::fabsf(x); }
 LP_DIRECT_HD inline double prior_abs(double x) { return ::fabs(x); }
@@ -128,7 +119,7 @@ LP_DIRECT_HD inline void prior_sum_abs_load(const T* a, T* u, uint8_t* signs, in
         v += prior_abs(x[k][c]);
         code |= prior_sign_bits(x[k][c], c);
       }
-      u[prior_slot(i)] = v;
+      u[i] = v;
       if (signs && i >= r && i < r + kPriorSpan && l < L) signs[p * L + l] = code;
     }
   } else {
@@ -144,13 +135,13 @@ LP_DIRECT_HD inline void prior_sum_abs_load(const T* a, T* u, uint8_t* signs, in
         }
         if (signs && i >= r && i < r + kPriorSpan) signs[p * L + l] = code;
       }
-      u[prior_slot(i)] = v;
+      u[i] = v;
     }
   }
 }
 
-// Backward load, thread tid's share: v[prior_slot(i)] = ds[p, l0 − r + i] (0 outside [0, L); p: the compact row),
-// all loads before the stores.
+// Backward load, thread tid's share: v[i] = ds[p, l0 − r + i] (0 outside [0, L); p: the compact row), all loads
+// before the stores.
 template <typename T>
 LP_DIRECT_HD inline void prior_row_load(const T* ds, T* v, int64_t p, int64_t l0, int64_t L, int r, int tid) {
   const int n = kPriorSpan + 2 * r;
@@ -163,37 +154,27 @@ LP_DIRECT_HD inline void prior_row_load(const T* ds, T* v, int64_t p, int64_t l0
     x[k] = i < n && l >= 0 && l < L ? row[l] : T(0);
   }
   LP_DIRECT_UNROLL
-  for (int k = 0; k < kPriorPer; ++k) v[prior_slot(tid + k * kPriorThreads)] = x[k];  // i < kPriorSpan <= n
-  if (tid + kPriorPer * kPriorThreads < n) v[prior_slot(tid + kPriorPer * kPriorThreads)] = x[kPriorPer];
+  for (int k = 0; k < kPriorPer; ++k) v[tid + k * kPriorThreads] = x[k];  // i < kPriorSpan <= n
+  if (tid + kPriorPer * kPriorThreads < n) v[tid + kPriorPer * kPriorThreads] = x[kPriorPer];
 }
 
-// The sign codes of thread tid's positions l0 + tid·kPriorPer + q (0 past L) at compact row p, read by the
+// The sign codes of thread tid's positions l0 + tid + k·kPriorThreads (0 past L) at compact row p, read by the
 // backward before its barrier so that their latency overlaps the window's.
 LP_DIRECT_HD inline void prior_codes_load(const uint8_t* signs, uint8_t* code, int64_t p, int64_t l0, int64_t L,
                                           int tid) {
   LP_DIRECT_UNROLL
-  for (int q = 0; q < kPriorPer; ++q) {
-    const int64_t l = l0 + static_cast<int64_t>(tid) * kPriorPer + q;
-    code[q] = l < L ? signs[p * L + l] : uint8_t(0);
+  for (int k = 0; k < kPriorPer; ++k) {
+    const int64_t l = l0 + tid + k * kPriorThreads;
+    code[k] = l < L ? signs[p * L + l] : uint8_t(0);
   }
 }
 
-// The smoothed values at window offsets i0 + q, q < kPriorPer (positions l0 + i0 + q) from a staged window (slots
-// as prior_slot): acc[q] = Σ_j taps[j]·w[i0 + q + j], j ascending, through a register window that slides one
-// entry per tap.
+// Σ_j taps[j]·w[i + j]: the smoothed value at window offset i (position l0 + i) from a staged window.
 template <typename T>
-LP_DIRECT_HD inline void prior_smooth_run(const T* w, const T* taps, int n, int i0, T* acc) {
-  T r[kPriorPer];
-  LP_DIRECT_UNROLL
-  for (int q = 0; q < kPriorPer; ++q) r[q] = w[prior_slot(i0 + q)], acc[q] = T(0);
-  for (int j = 0; j < n; ++j) {
-    const T t = taps[j];
-    LP_DIRECT_UNROLL
-    for (int q = 0; q < kPriorPer; ++q) acc[q] += t * r[q];
-    LP_DIRECT_UNROLL
-    for (int q = 0; q + 1 < kPriorPer; ++q) r[q] = r[q + 1];
-    if (j + 1 < n) r[kPriorPer - 1] = w[prior_slot(i0 + kPriorPer + j)];
-  }
+LP_DIRECT_HD inline T prior_smooth_at(const T* w, const T* taps, int n, int i) {
+  T acc = 0;
+  for (int j = 0; j < n; ++j) acc += taps[j] * w[i + j];
+  return acc;
 }
 
 // Backward store for position l of row b: da[b, c, l] = sign(a[b, c, l])·du for every base (0 for rows the prior
