@@ -220,13 +220,18 @@ int prior_min_blocks() {
   return v;
 }
 
-// Calls f with the blocks-per-SM bound as a compile-time constant.
-template <typename F>
+// Calls f with the blocks-per-SM bound as a compile-time constant; float64 always 4 (its windows and sums need the
+// registers).
+template <typename T, typename F>
 void with_min_blocks(F&& f) {
-  switch (prior_min_blocks()) {
-    case 4: f.template operator()<4>(); break;
-    case 6: f.template operator()<6>(); break;
-    default: f.template operator()<8>(); break;
+  if constexpr (std::is_same_v<T, double>) {
+    f.template operator()<4>();
+  } else {
+    switch (prior_min_blocks()) {
+      case 4: f.template operator()<4>(); break;
+      case 6: f.template operator()<6>(); break;
+      default: f.template operator()<8>(); break;
+    }
   }
 }
 
@@ -298,7 +303,7 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     if (C <= kPriorSignMaxC)  // (Rp, L) sign codes
       signs = std::make_shared<DeviceBuffer<uint8_t>>(static_cast<size_t>(Rp * L), dev);
     saved.cuda_signs = signs;
-    with_min_blocks([&]<int kB>() {
+    with_min_blocks<T>([&]<int kB>() {
       if (C == 4) {
         prior_smooth_kernel<T, 4, kB><<<prior_tile_grid(Rp, L), kPriorThreads, 0, st.stream>>>(
             attr.data<T>(), s.get(), signs ? signs->get() : nullptr, compact, Rp, C, L, make_taps<T>(taps));
@@ -364,7 +369,7 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     // the forward's sign codes, when it wrote them for this geometry
     const auto signs = std::static_pointer_cast<DeviceBuffer<uint8_t>>(saved.cuda_signs);
     const uint8_t* sg = signs && signs->size() == static_cast<size_t>(Rp * L) ? signs->get() : nullptr;
-    with_min_blocks([&]<int kB>() {
+    with_min_blocks<T>([&]<int kB>() {
       prior_dattr_kernel<T, kB><<<prior_tile_grid(B, L), kPriorThreads, 0, st.stream>>>(
           attr.data<T>(), sg, ds.get(), unit ? g.data<T>() : nullptr, idx->get(), dattr.data<T>(), B, C, L,
           make_taps<T>(taps));
