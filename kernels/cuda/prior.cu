@@ -207,8 +207,9 @@ __global__ void __launch_bounds__(kPriorThreads, kMinBlocks)
 // Resident blocks per SM that the smoothing kernels' register budget allows (__launch_bounds__' second argument):
 // 8 (32 registers, every thread slot of an SM; none spill, ptxas -v) or 4 (up to 64: the compiler's own choice,
 // 51 and 64 registers on sm_90). One block is one row's span, loads then barrier then sums then stores, so the
-// blocks resident on an SM are what overlaps one row's loads with another's stores (docs/cuda.md, "The prior
-// chain's occupancy"). LOWPASS_PRIOR_BLOCKS=4|6|8 picks one for measurement; read once.
+// blocks resident on an SM are what overlaps one row's loads with another's stores (docs/cuda.md, "The chain within
+// 2× of its byte floor": on an H200, 8 and 6 tie and 4 is slower). LOWPASS_PRIOR_BLOCKS=4|6|8 picks one for
+// measurement; read once.
 int prior_min_blocks() {
   static const int v = [] {
     const char* e = std::getenv("LOWPASS_PRIOR_BLOCKS");
