@@ -94,16 +94,8 @@ __global__ void prior_score_kernel(const typename Cx<T>::type* __restrict__ z, c
   T w[kPriorScoreBatch];
   T d = 0, n = 0;
   if (one_pass) {  // prior_score_partial's single round, its bins kept for the second pass
-#pragma unroll
-    for (int k = 0; k < kPriorScoreBatch; ++k)
-      prior_bin_load(zr, wf, tid + static_cast<int64_t>(k) * nt, F, x[k], w[k]);
-#pragma unroll
-    for (int k = 0; k < kPriorScoreBatch; ++k) {
-      if (tid + static_cast<int64_t>(k) * nt >= F) break;
-      const T m = prior_sqrt(x[k].x * x[k].x + x[k].y * x[k].y);
-      d += m;
-      n += w[k] * m;
-    }
+    prior_score_round_load(zr, wf, tid, nt, F, x, w);
+    prior_score_round_sum(x, w, tid, nt, F, d, n);
   } else {
     prior_score_partial(zr, wf, F, tid, nt, d, n);
   }
@@ -121,15 +113,7 @@ __global__ void prior_score_kernel(const typename Cx<T>::type* __restrict__ z, c
     prior_unit_dspec(zr, wf, unit + p * F, F, tid, nt, N, D, even, true);
     return;
   }
-  const T nd2 = N / (D * D);
-#pragma unroll
-  for (int k = 0; k < kPriorScoreBatch; ++k) {  // prior_unit_dspec from the registers
-    const int64_t f = tid + static_cast<int64_t>(k) * nt;
-    if (f >= F) break;
-    typename Cx<T>::type o;
-    prior_dspec_at(x[k].x, x[k].y, w[k], T(1), D, nd2, f == 0 || (even && f == F - 1), o.x, o.y);
-    unit[p * F + f] = o;
-  }
+  prior_unit_round(x, w, tid, nt, F, D, N / (D * D), even, unit + p * F);  // prior_unit_dspec from the registers
 }
 
 // dX of every bin (prior_dspec_at) of the P scored rows, packed for C2R; the padding rows up to Rp get 0 without

@@ -212,23 +212,36 @@ LP_DIRECT_HD inline void prior_bin_load(const Z* z, const T* wf, int64_t f, int6
   }
 }
 
+// One round of a score-block thread (nt threads): the kPriorScoreBatch bins f0 + k·nt of a row (z: its F bins, any
+// type with .x and .y) and their weights, all loaded before any is used (zeros past F).
+template <typename T, typename Z>
+LP_DIRECT_HD inline void prior_score_round_load(const Z* z, const T* wf, int64_t f0, int nt, int64_t F, Z* x, T* w) {
+  LP_DIRECT_UNROLL
+  for (int k = 0; k < kPriorScoreBatch; ++k) prior_bin_load(z, wf, f0 + static_cast<int64_t>(k) * nt, F, x[k], w[k]);
+}
+
+// A round's sums, bins in ascending order: d += |X_f|, n += w_f·|X_f|.
+template <typename T, typename Z>
+LP_DIRECT_HD inline void prior_score_round_sum(const Z* x, const T* w, int64_t f0, int nt, int64_t F, T& d, T& n) {
+  LP_DIRECT_UNROLL
+  for (int k = 0; k < kPriorScoreBatch; ++k) {
+    if (f0 + static_cast<int64_t>(k) * nt >= F) break;
+    const T m = prior_sqrt(x[k].x * x[k].x + x[k].y * x[k].y);
+    d += m;
+    n += w[k] * m;
+  }
+}
+
 // Score of one row, thread tid's share (nt threads): d = Σ|X_f|, n = Σ w_f·|X_f| over f = tid + k·nt in ascending
-// order, kPriorScoreBatch bins' loads issued before their sums. z: the row's F bins (any type with .x and .y).
+// order, a round of kPriorScoreBatch bins' loads issued before their sums.
 template <typename T, typename Z>
 LP_DIRECT_HD inline void prior_score_partial(const Z* z, const T* wf, int64_t F, int tid, int nt, T& d, T& n) {
   d = 0, n = 0;
   for (int64_t f0 = tid; f0 < F; f0 += static_cast<int64_t>(kPriorScoreBatch) * nt) {
     Z x[kPriorScoreBatch];
     T w[kPriorScoreBatch];
-    LP_DIRECT_UNROLL
-    for (int k = 0; k < kPriorScoreBatch; ++k) prior_bin_load(z, wf, f0 + static_cast<int64_t>(k) * nt, F, x[k], w[k]);
-    LP_DIRECT_UNROLL
-    for (int k = 0; k < kPriorScoreBatch; ++k) {
-      if (f0 + static_cast<int64_t>(k) * nt >= F) break;
-      const T m = prior_sqrt(x[k].x * x[k].x + x[k].y * x[k].y);
-      d += m;
-      n += w[k] * m;
-    }
+    prior_score_round_load(z, wf, f0, nt, F, x, w);
+    prior_score_round_sum(x, w, f0, nt, F, d, n);
   }
 }
 
@@ -245,29 +258,39 @@ LP_DIRECT_HD inline void prior_dspec_at(T x, T y, T w, T g, T D, T nd2, bool edg
   gy = edge ? T(0) : k * y * h;
 }
 
+// A round's unit spectrum gradient: u_f = prior_dspec_at(X_f) for g = 1, with the row's D and nd2 = N/D² (L even:
+// even), for the round's bins below F.
+template <typename T, typename Z>
+LP_DIRECT_HD inline void prior_unit_round(const Z* x, const T* w, int64_t f0, int nt, int64_t F, T D, T nd2, bool even,
+                                          Z* u) {
+  LP_DIRECT_UNROLL
+  for (int k = 0; k < kPriorScoreBatch; ++k) {
+    const int64_t f = f0 + static_cast<int64_t>(k) * nt;
+    if (f >= F) break;
+    Z o;
+    prior_dspec_at(x[k].x, x[k].y, w[k], T(1), D, nd2, f == 0 || (even && f == F - 1), o.x, o.y);
+    u[f] = o;
+  }
+}
+
 // The score kernel's second pass, thread tid's share (nt threads) of a row's bins f = tid + k·nt: u_f =
-// prior_dspec_at(X_f) for g = 1 with the row's N and D (scored) or 0 without reading z (a padding row).
+// prior_dspec_at(X_f) for g = 1 with the row's N and D (scored, rounds as prior_score_partial's) or 0 without
+// reading z (a padding row).
 template <typename T, typename Z>
 LP_DIRECT_HD inline void prior_unit_dspec(const Z* z, const T* wf, Z* u, int64_t F, int tid, int nt, T N, T D,
                                           bool even, bool scored) {
+  if (!scored) {
+    Z zero;
+    zero.x = zero.y = T(0);
+    for (int64_t f = tid; f < F; f += nt) u[f] = zero;  // whole bins, as the scored rows' stores
+    return;
+  }
   const T nd2 = N / (D * D);
   for (int64_t f0 = tid; f0 < F; f0 += static_cast<int64_t>(kPriorScoreBatch) * nt) {
     Z x[kPriorScoreBatch];
     T w[kPriorScoreBatch];
-    if (scored) {
-      LP_DIRECT_UNROLL
-      for (int k = 0; k < kPriorScoreBatch; ++k)
-        prior_bin_load(z, wf, f0 + static_cast<int64_t>(k) * nt, F, x[k], w[k]);
-    }
-    LP_DIRECT_UNROLL
-    for (int k = 0; k < kPriorScoreBatch; ++k) {
-      const int64_t f = f0 + static_cast<int64_t>(k) * nt;
-      if (f >= F) break;
-      Z o;
-      o.x = o.y = T(0);
-      if (scored) prior_dspec_at(x[k].x, x[k].y, w[k], T(1), D, nd2, f == 0 || (even && f == F - 1), o.x, o.y);
-      u[f] = o;
-    }
+    prior_score_round_load(z, wf, f0, nt, F, x, w);
+    prior_unit_round(x, w, f0, nt, F, D, nd2, even, u);
   }
 }
 
