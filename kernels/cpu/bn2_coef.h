@@ -6,11 +6,7 @@
 // Test: build/tests/lowpass_tests -ts=nn (finite differences), -ts=cuda (the twin against the CPU).
 #pragma once
 
-#if defined(__CUDACC__)
-#define LP_BN2_HD __host__ __device__
-#else
-#define LP_BN2_HD
-#endif
+#include "kernels/cpu/host_device.h"
 
 namespace lowpass {
 
@@ -18,8 +14,8 @@ struct Bn2Coef {
   double a1, b1, c1, a2, g2, b2, c2, dgamma;
 };
 
-LP_BN2_HD inline Bn2Coef bn2_coef(double su, double sg, double sux, double sgx, double sug, double n, double s,
-                                  double gm) {
+LP_HD inline Bn2Coef bn2_coef(double su, double sg, double sux, double sgx, double sug, double n, double s,
+                              double gm) {
   const double ub = su / n, gb = sg / n, k = s * sux / n, m = s * sgx / n, a = sug / n - ub * gb;
   const double gs = gm * s, gs2 = gs * s;
   return {gs, -gs2 * k, -gs * ub, -gs2 * m, -gs2 * k, gs2 * s * (3 * m * k - a), gs2 * (m * ub + k * gb),

@@ -12,12 +12,9 @@
 #include <cstdint>
 
 #include "kernels/cpu/corr_geom.h"  // CorrGeom: the CPU kernels' geometry, shared by the kernels here
+#include "kernels/cpu/host_device.h"
 
-#if defined(__CUDACC__)
-#define LP_DIRECT_HD __host__ __device__
-#else
-#define LP_DIRECT_HD
-#endif
+#define LP_DIRECT_HD LP_HD
 #if defined(__CUDA_ARCH__)
 #define LP_DIRECT_UNROLL _Pragma("unroll")
 #else

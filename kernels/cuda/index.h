@@ -6,12 +6,7 @@
 
 #include "engine/error.h"
 #include "engine/tensor.h"
-
-#if defined(__CUDACC__)
-#define LP_HD __host__ __device__
-#else
-#define LP_HD
-#endif
+#include "kernels/cpu/host_device.h"  // LP_HD
 
 namespace lowpass::cuda {
 
