@@ -7,7 +7,6 @@
 // their attribution gradient is written as 0.
 // Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1, P scored rows,
 // Rp compact rows (P plus padding).
-#include <climits>
 #include <cstdlib>
 #include <cstdint>
 #include <map>

@@ -15,7 +15,6 @@
 // half-width of the Gaussian taps (n = 2r + 1 <= kPriorMaxTaps).
 #pragma once
 #include <cmath>
-#include <climits>
 #include <cstdint>
 #include <vector>
 
