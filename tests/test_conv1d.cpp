@@ -87,6 +87,9 @@ const std::vector<Cfg> kernel_cfgs = {
     {1, 64, 4, 60, 21, 1, 10, 10, 1},    {2, 8, 70, 200, 3, 8, 8, 8, 1},    {2, 32, 130, 50, 3, 1, 1, 1, 2},
     {3, 5, 7, 47, 3, 16, 16, 16, 1},     {1, 3, 9, 385, 1, 1, 0, 0, 1},     {2, 12, 16, 49, 3, 1, 0, 0, 1},
     {1, 64, 64, 1346, 3, 64, 64, 64, 1}, {1, 1, 1, 1, 1, 1, 0, 0, 1},       {2, 6, 12, 33, 4, 5, 9, 6, 3},
+    // the narrow tiles (O ≤ 4): BPNet's profile head (valid, K = 75), and odd O, dilation, wide padding
+    {2, 64, 2, 300, 75, 1, 0, 0, 1},     {3, 16, 3, 120, 75, 2, 70, 80, 1}, {2, 8, 1, 40, 9, 1, 4, 4, 1},
+    {1, 10, 8, 37, 7, 3, 0, 0, 2},
 };
 
 std::vector<ConvAlgo> algos() {
@@ -277,7 +280,8 @@ TEST_CASE("gradient of the weight gradient with a one-hot input (the prior's dou
 
 TEST_CASE("results are deterministic for a fixed thread count; forward is independent of it") {
   Context ctx2(2, 18), ctx1(1, 18);
-  Cfg c{5, 16, 32, 301, 5, 3, 6, 6, 1};
+  for (Cfg c : {Cfg{5, 16, 32, 301, 5, 3, 6, 6, 1}, Cfg{5, 16, 2, 301, 75, 1, 0, 0, 1}}) {
+  INFO(cfg_str(c));
   Tensor x = Tensor::uniform(ctx2, {c.B, c.Cin, c.L}, -1, 1);
   Tensor w = Tensor::uniform(ctx2, {c.Cout, c.Cin, c.K}, -1, 1);
   Tensor dy = Tensor::uniform(ctx2, {c.B, c.Cout, c.Lout()}, -1, 1);
@@ -295,6 +299,7 @@ TEST_CASE("results are deterministic for a fixed thread count; forward is indepe
     Tensor y1 = Tensor::zeros(ctx1, dy.shape());
     cpu::conv1d_fwd_cpu(x1, w1, Tensor(), y1, c.opts(), a);
     CHECK(y1.to_vector<float>() == y2.to_vector<float>());
+  }
   }
 }
 

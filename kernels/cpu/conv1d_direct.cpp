@@ -1,6 +1,7 @@
 // AVX-512 direct conv1d kernels (float32): no im2col, the shifted input rows are the GEMM operand.
-// Forward/input-grad tile: 8 output channels × 48 positions (or 4 × 96) in registers, Σ over (c, k) of
-// w[o,c,k]·x[c, t+k·d-p]. Weight grad tile: 64 output channels × 6 (c,k) columns, Σ over t of dyᵀ ⊗ x.
+// Forward/input-grad tile: 8 output channels × 48 positions (4 × 96 when O ≤ 4, 2 × 192 when O ≤ 2) in
+// registers, Σ over (c, k) of w[o,c,k]·x[c, t+k·d-p]. Weight grad tile: 64 output channels × 6 (c,k) columns,
+// Σ over t of dyᵀ ⊗ x; when O ≤ 4 (narrow) positions in the lanes instead, O × (24/O) taps per tile.
 // Test: build-conv/tests/lowpass_tests -ts=conv1d
 #include <algorithm>
 #include <cstdlib>
@@ -170,15 +171,85 @@ void wgrad_columns(const float* dyt, int64_t Op, int64_t oc0, const float* slab,
   }
 }
 
+// Narrow weight grad (few output channels, e.g. BPNet's 2-strand profile head, K = 75): positions in the
+// vector lanes, OR rows × JT taps of accumulators; per 16 positions OR loads of dy, JT of x, OR·JT FMAs.
+// dwv[(r·ldw + jj)·16 + lane] += Σ_t dyp[r·ldd + t] · xr[(k0 + jj)·d + t] over t ≡ lane (mod 16), t < 16·nvec
+// (dyp is 0 past Lout): the 16 lanes stay apart until the end, so there is no horizontal sum per call.
+template <int OR, int JT>
+inline void wgrad_narrow_kernel(const float* dyp, int64_t ldd, int rows, const float* xr, int64_t k0, int64_t d,
+                                int64_t nvec, int count, float* dwv, int64_t ldw) {
+  __m512 acc[OR][JT];
+  for (int r = 0; r < OR; ++r)
+    for (int jj = 0; jj < JT; ++jj) acc[r][jj] = _mm512_setzero_ps();
+  const float* xp[JT];
+  for (int jj = 0; jj < JT; ++jj) xp[jj] = xr + (k0 + std::min(jj, count - 1)) * d;
+  for (int64_t v = 0; v < nvec; ++v) {
+    __m512 dv[OR];
+    for (int r = 0; r < OR; ++r) dv[r] = _mm512_load_ps(dyp + std::min(r, rows - 1) * ldd + 16 * v);
+    for (int jj = 0; jj < JT; ++jj) {
+      const __m512 xv = _mm512_loadu_ps(xp[jj] + 16 * v);
+      for (int r = 0; r < OR; ++r) acc[r][jj] = _mm512_fmadd_ps(dv[r], xv, acc[r][jj]);
+    }
+  }
+  for (int r = 0; r < OR && r < rows; ++r)
+    for (int jj = 0; jj < count; ++jj) {
+      float* o = dwv + (r * ldw + jj) * 16;
+      _mm512_store_ps(o, _mm512_add_ps(_mm512_load_ps(o), acc[r][jj]));
+    }
+}
+
+template <int OR, int JT>
+void wgrad_narrow(const float* x, const float* dy, float* dw, const CorrGeom& g, const Context& ctx) {
+  const int64_t CK = g.C * g.K, nvec = (g.Lout + 15) / 16, Lp = nvec * 16;
+  const int64_t S = Lp + (g.K - 1) * g.d;  // every load of the last vector stays inside the slab row
+  const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(ctx.threads(), g.B));
+  const int64_t n = g.G * g.O * CK;
+  std::vector<Buf> partial(static_cast<size_t>(parts));  // per part (G, O, C·K, 16 lanes), dw's order
+  parallel_for(ctx, parts, 1, [&](int64_t p) {
+    partial[size_t(p)] = aligned_floats(n * 16, true);
+    Buf slab = aligned_floats(g.C * S, false);    // (C, S)
+    Buf dyp = aligned_floats(g.O * Lp, true);     // (O, Lp), padded positions stay 0
+    for (int64_t b = g.B * p / parts; b < g.B * (p + 1) / parts; ++b)
+      for (int64_t gi = 0; gi < g.G; ++gi) {
+        const float* dyg = dy + (b * g.G + gi) * g.O * g.Lout;
+        for (int64_t o = 0; o < g.O; ++o) std::memcpy(dyp.get() + o * Lp, dyg + o * g.Lout, sizeof(float) * g.Lout);
+        fill_slab(x + (b * g.G + gi) * g.C * g.Lin, g.C, g.Lin, -g.p, S, S, slab.get());
+        float* part = partial[size_t(p)].get() + gi * g.O * CK * 16;
+        for (int64_t o0 = 0; o0 < g.O; o0 += OR) {
+          const int rows = int(std::min<int64_t>(OR, g.O - o0));
+          for (int64_t c = 0; c < g.C; ++c)
+            for (int64_t k0 = 0; k0 < g.K; k0 += JT)
+              wgrad_narrow_kernel<OR, JT>(dyp.get() + o0 * Lp, Lp, rows, slab.get() + c * S, k0, g.d, nvec,
+                                          int(std::min<int64_t>(JT, g.K - k0)), part + (o0 * CK + c * g.K + k0) * 16,
+                                          CK);
+        }
+      }
+  });
+  // Lanes, then parts, each in a fixed order: deterministic for a fixed thread count.
+  for (int64_t i = 0; i < n; ++i) {
+    float sum = 0.0f;
+    for (int64_t p = 0; p < parts; ++p) {
+      const float* v = partial[size_t(p)].get() + i * 16;
+      float part = 0.0f;
+      for (int lane = 0; lane < 16; ++lane) part += v[lane];
+      sum += part;
+    }
+    dw[i] = sum;
+  }
+}
+
 }  // namespace
 
 void conv1d_corr_direct(const float* x, const float* w, const float* bias, float* y, const CorrGeom& g,
                         const Context& ctx) {
-  if (g.O <= 4) corr_fwd_direct<4, 6>(x, w, bias, y, g, ctx);
+  if (g.O <= 2) corr_fwd_direct<2, 12>(x, w, bias, y, g, ctx);
+  else if (g.O <= 4) corr_fwd_direct<4, 6>(x, w, bias, y, g, ctx);
   else corr_fwd_direct<8, 3>(x, w, bias, y, g, ctx);
 }
 
 void conv1d_corr_wgrad_direct(const float* x, const float* dy, float* dw, const CorrGeom& g, const Context& ctx) {
+  if (g.O <= 2) return wgrad_narrow<2, 12>(x, dy, dw, g, ctx);
+  if (g.O <= 4) return wgrad_narrow<4, 6>(x, dy, dw, g, ctx);
   const int64_t CK = g.C * g.K, Op = (g.O + 15) / 16 * 16;
   const int64_t S = g.Lout + (g.K - 1) * g.d;
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(ctx.threads(), g.B));
