@@ -156,19 +156,63 @@ inline void corr_wgrad_direct_kernel(const float* dyt, int64_t Op, const float* 
   }
 }
 
+// Positions t0 .. t0 + n - 1 of every (c, k) column into part, for the 16·NV channels from oc0.
 template <int NV, int JT>
 void wgrad_columns(const float* dyt, int64_t Op, int64_t oc0, const float* slab, int64_t S, const CorrGeom& g,
-                   float* part) {
+                   int64_t t0, int64_t n, float* part) {
   const int64_t CK = g.C * g.K;
   const float* xp[JT];
   for (int64_t j0 = 0; j0 < CK; j0 += JT) {
     const int count = int(std::min<int64_t>(JT, CK - j0));
     for (int jj = 0; jj < JT; ++jj) {
       const int64_t j = j0 + std::min(jj, count - 1);
-      xp[jj] = slab + (j / g.K) * S + (j % g.K) * g.d;
+      xp[jj] = slab + (j / g.K) * S + (j % g.K) * g.d + t0;
     }
-    corr_wgrad_direct_kernel<NV, JT>(dyt + oc0, Op, xp, g.Lout, count, part + j0 * Op + oc0);
+    corr_wgrad_direct_kernel<NV, JT>(dyt + t0 * Op + oc0, Op, xp, n, count, part + j0 * Op + oc0);
   }
+}
+
+// r[i] holds row i of a 16 × 16 block; afterwards r[j] holds its column j. The masked forms with an explicit
+// source keep GCC 12's headers from warning about their undefined one.
+inline void transpose16(__m512 r[16]) {
+  __m512 t[16], u[16];
+  for (int i = 0; i < 16; i += 2) {
+    t[i] = _mm512_mask_unpacklo_ps(r[i], 0xFFFF, r[i], r[i + 1]);
+    t[i + 1] = _mm512_mask_unpackhi_ps(r[i], 0xFFFF, r[i], r[i + 1]);
+  }
+  for (int i = 0; i < 16; i += 4) {
+    u[i] = _mm512_mask_shuffle_ps(t[i], 0xFFFF, t[i], t[i + 2], 0x44);
+    u[i + 1] = _mm512_mask_shuffle_ps(t[i], 0xFFFF, t[i], t[i + 2], 0xEE);
+    u[i + 2] = _mm512_mask_shuffle_ps(t[i + 1], 0xFFFF, t[i + 1], t[i + 3], 0x44);
+    u[i + 3] = _mm512_mask_shuffle_ps(t[i + 1], 0xFFFF, t[i + 1], t[i + 3], 0xEE);
+  }
+  const __m512i lo4 = _mm512_setr_epi32(0, 1, 2, 3, 16, 17, 18, 19, 8, 9, 10, 11, 24, 25, 26, 27);
+  const __m512i hi4 = _mm512_setr_epi32(4, 5, 6, 7, 20, 21, 22, 23, 12, 13, 14, 15, 28, 29, 30, 31);
+  for (int i = 0; i < 16; i += 8)
+    for (int j = 0; j < 4; ++j) {
+      t[i + j] = _mm512_permutex2var_ps(u[i + j], lo4, u[i + j + 4]);
+      t[i + j + 4] = _mm512_permutex2var_ps(u[i + j], hi4, u[i + j + 4]);
+    }
+  const __m512i lo8 = _mm512_setr_epi32(0, 1, 2, 3, 4, 5, 6, 7, 16, 17, 18, 19, 20, 21, 22, 23);
+  const __m512i hi8 = _mm512_setr_epi32(8, 9, 10, 11, 12, 13, 14, 15, 24, 25, 26, 27, 28, 29, 30, 31);
+  for (int j = 0; j < 8; ++j) {
+    r[j] = _mm512_permutex2var_ps(t[j], lo8, t[j + 8]);
+    r[j + 8] = _mm512_permutex2var_ps(t[j], hi8, t[j + 8]);
+  }
+}
+
+// dyt (Lout, Op) = dyᵀ for dy (O, Lout), 16 × 16 blocks; channels O .. Op - 1 of dyt are written as 0.
+void transpose_dy(const float* dy, int64_t O, int64_t Lout, int64_t Op, float* dyt) {
+  for (int64_t o0 = 0; o0 < Op; o0 += 16)
+    for (int64_t t0 = 0; t0 < Lout; t0 += 16) {
+      const int64_t n = std::min<int64_t>(16, Lout - t0);
+      const __mmask16 m = lane_mask(n);
+      __m512 r[16];
+      for (int i = 0; i < 16; ++i)
+        r[i] = o0 + i < O ? _mm512_maskz_loadu_ps(m, dy + (o0 + i) * Lout + t0) : _mm512_setzero_ps();
+      transpose16(r);
+      for (int64_t t = 0; t < n; ++t) _mm512_store_ps(dyt + (t0 + t) * Op + o0, r[t]);
+    }
 }
 
 // Narrow weight grad (few output channels, e.g. BPNet's 2-strand profile head, K = 75): positions in the
@@ -253,6 +297,7 @@ void conv1d_corr_wgrad_direct(const float* x, const float* dy, float* dw, const 
   const int64_t CK = g.C * g.K, Op = (g.O + 15) / 16 * 16;
   const int64_t S = g.Lout + (g.K - 1) * g.d;
   const int64_t parts = std::max<int64_t>(1, std::min<int64_t>(ctx.threads(), g.B));
+  const int64_t tb = std::max<int64_t>(16, 8192 / Op);  // 32 KiB of dyt rows per block
   std::vector<Buf> partial(static_cast<size_t>(parts));  // per part (G, C·K, Op): dwᵀ with padded channels
   parallel_for(ctx, parts, 1, [&](int64_t p) {
     partial[size_t(p)] = aligned_floats(g.G * CK * Op, true);
@@ -260,18 +305,19 @@ void conv1d_corr_wgrad_direct(const float* x, const float* dy, float* dw, const 
     Buf dyt = aligned_floats(g.Lout * Op, true);  // (Lout, Op), padded lanes stay 0
     for (int64_t b = g.B * p / parts; b < g.B * (p + 1) / parts; ++b)
       for (int64_t gi = 0; gi < g.G; ++gi) {
-        const float* dyg = dy + (b * g.G + gi) * g.O * g.Lout;  // (O, Lout)
-        for (int64_t t0 = 0; t0 < g.Lout; t0 += 16)
-          for (int64_t o = 0; o < g.O; ++o)
-            for (int64_t t = t0; t < std::min(g.Lout, t0 + 16); ++t) dyt[t * Op + o] = dyg[o * g.Lout + t];
+        transpose_dy(dy + (b * g.G + gi) * g.O * g.Lout, g.O, g.Lout, Op, dyt.get());
         fill_slab(x + (b * g.G + gi) * g.C * g.Lin, g.C, g.Lin, -g.p, S, S, slab.get());
         float* part = partial[size_t(p)].get() + gi * CK * Op;
-        for (int64_t oc0 = 0; oc0 < Op; oc0 += 64) {
-          switch (std::min<int64_t>(4, (Op - oc0) / 16)) {
-            case 4: wgrad_columns<4, 6>(dyt.get(), Op, oc0, slab.get(), S, g, part); break;
-            case 3: wgrad_columns<3, 8>(dyt.get(), Op, oc0, slab.get(), S, g, part); break;
-            case 2: wgrad_columns<2, 12>(dyt.get(), Op, oc0, slab.get(), S, g, part); break;
-            default: wgrad_columns<1, 24>(dyt.get(), Op, oc0, slab.get(), S, g, part); break;
+        // Blocks of tb positions keep their (tb, Op) rows of dyt in L1 across all C·K columns.
+        for (int64_t t0 = 0; t0 < g.Lout; t0 += tb) {
+          const int64_t n = std::min(tb, g.Lout - t0);
+          for (int64_t oc0 = 0; oc0 < Op; oc0 += 64) {
+            switch (std::min<int64_t>(4, (Op - oc0) / 16)) {
+              case 4: wgrad_columns<4, 6>(dyt.get(), Op, oc0, slab.get(), S, g, t0, n, part); break;
+              case 3: wgrad_columns<3, 8>(dyt.get(), Op, oc0, slab.get(), S, g, t0, n, part); break;
+              case 2: wgrad_columns<2, 12>(dyt.get(), Op, oc0, slab.get(), S, g, t0, n, part); break;
+              default: wgrad_columns<1, 24>(dyt.get(), Op, oc0, slab.get(), S, g, t0, n, part); break;
+            }
           }
         }
       }
