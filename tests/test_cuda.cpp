@@ -26,7 +26,7 @@ using namespace lowpass::test;
 
 namespace {
 
-double tol_for(DType t) { return t == DType::F32 ? 1e-5 : 1e-12; }
+[[maybe_unused]] double tol_for(DType t) { return t == DType::F32 ? 1e-5 : 1e-12; }  // unused without CUDA
 
 Tensor rnd(Context& ctx, const Shape& s, double lo, double hi, DType t) { return Tensor::uniform(ctx, s, lo, hi, t); }
 

@@ -169,10 +169,11 @@ ConvAlgo pick_fwd(const Tensor& x, const CorrGeom&) {
   return ConvAlgo::Im2colEigen;
 }
 ConvAlgo pick_wgrad(const Tensor& x, const CorrGeom& g) {
-  // Few input columns (the one-hot layer: C·K = 84): im2col is cheap and OpenBLAS's GEMM wins (docs/conv1d.md).
-  if (x.dtype() == DType::F32 && have_openblas() && g.C * g.K <= 128) return ConvAlgo::Im2colBlas;
-  // O ≥ 8: the wide tile; O ≤ 4: the narrow one (BPNet's profile head); 5..7 would waste most of a wide tile.
+  // O ≥ 8: the wide tile (the one-hot layer's C·K = 84 too, 2× im2col + OpenBLAS); O ≤ 4: the narrow one
+  // (BPNet's profile head); 5..7 would waste most of a wide tile.
   if (x.dtype() == DType::F32 && direct_available() && (g.O >= 8 || g.O <= 4)) return ConvAlgo::Direct;
+  // Without AVX-512, few input columns (C·K ≤ 128): im2col is cheap and OpenBLAS's GEMM beats Eigen's.
+  if (x.dtype() == DType::F32 && have_openblas() && g.C * g.K <= 128) return ConvAlgo::Im2colBlas;
   return ConvAlgo::Im2colEigen;
 }
 
