@@ -168,10 +168,12 @@ Header parse_header(const uint8_t* bytes, size_t size, const std::string& what) 
 }
 
 Array read_payload(const Header& h, const uint8_t* bytes, size_t size, const std::string& what, bool copy = true) {
+  // Every running product (the order shape_numel multiplies in) must fit in int64: a later 0 would make the
+  // payload empty while shape_numel's int64 arithmetic had already overflowed (found by fuzz_npz).
   uint64_t numel = 1;
   for (int64_t d : h.shape)
-    LP_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel), what, ": shape ", shape_str(h.shape),
-             " overflows");
+    LP_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(d), &numel) && numel <= (1ull << 62), what,
+             ": shape ", shape_str(h.shape), " overflows");
   uint64_t need;
   LP_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(npy_size(h.dtype)), &need), what, ": shape ",
            shape_str(h.shape), " overflows");

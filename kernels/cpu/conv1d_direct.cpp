@@ -274,9 +274,9 @@ void wgrad_narrow(const float* x, const float* dy, float* dw, const CorrGeom& g,
     float sum = 0.0f;
     for (int64_t p = 0; p < parts; ++p) {
       const float* v = partial[size_t(p)].get() + i * 16;
-      float part = 0.0f;
-      for (int lane = 0; lane < 16; ++lane) part += v[lane];
-      sum += part;
+      float lanes = 0.0f;
+      for (int lane = 0; lane < 16; ++lane) lanes += v[lane];
+      sum += lanes;
     }
     dw[i] = sum;
   }
