@@ -304,6 +304,14 @@ TEST_CASE("resume from a mid-epoch and an epoch-boundary checkpoint is bit-ident
     TrainResult part = train_model(cfg_for(cut), to);
     CHECK(part.steps == cut);
     CHECK(part.stop_reason == "max_steps");
+    {  // a stop at an epoch's end is recorded in that epoch's line; a mid-epoch stop writes no line
+      std::ifstream m(out / "metrics.jsonl");
+      std::string line, last;
+      int n = 0;
+      while (std::getline(m, line)) last = line, ++n;
+      CHECK(n == 1);
+      CHECK(json::parse(last)["stop"] == (cut == per_epoch ? json("max_steps") : json(nullptr)));
+    }
     to.resume = true;
     TrainResult rest = train_model(cfg_for(nullptr), to);
     CHECK(rest.steps == full.steps);

@@ -10,6 +10,7 @@
 
 #include "engine/error.h"
 #include "models/data/meme.h"
+#include "models/arch/profile_net.h"
 #include "models/data/simulate.h"
 #include "tools/commands.h"
 
@@ -69,13 +70,26 @@ CommandRun add_simulate_command(CLI::App& app) {
     const bool binary = a->type == "binary";
     const int64_t nv = a->n_valid >= 0 ? a->n_valid : std::max<int64_t>(1, a->n / 5);
     const int64_t nt = a->n_test >= 0 ? a->n_test : std::max<int64_t>(1, a->n / 5);
+    int64_t L = a->length, O = a->output_length;
+    if (!binary) {
+      // The profile model's geometry ties the lengths (input = output + 346 by default): derive the one not given
+      // and refuse a pair the written train_config.json could not train, before anything is written.
+      nlohmann::json m = nlohmann::json::object();
+      if (L > 0) m["input_length"] = L;
+      if (O > 0) m["output_length"] = O;
+      try {
+        const ProfileNetConfig c = ProfileNetConfig::from_json(m);
+        L = c.input_length, O = c.output_length;
+      } catch (const Error& e) {
+        LP_CHECK(false, "simulate --type profile: --length/--output-length: ", e.what());
+      }
+    }
     fs::create_directories(a->out);
     Rng rng(a->seed);
     std::ofstream pos(fs::path(a->out) / "motif_positions.tsv");
     pos << "split\tindex\tstart\tend\tstrand\n";
     const char* splits[3] = {"train", "valid", "test"};
     const int64_t sizes[3] = {a->n, nv, nt};
-    int64_t L = a->length, O = a->output_length;
     for (int k = 0; k < 3; ++k) {
       ArrayDataset ds;
       if (binary) {

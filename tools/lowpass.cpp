@@ -1,5 +1,6 @@
 // The lowpass command-line program: sub-commands simulate/train/demo (more to come: predict, attribute…).
-// Each sub-command lives in tools/cmd_<name>.cpp; errors become one line on stderr and exit code 1.
+// Each sub-command lives in tools/cmd_<name>.cpp; errors become one line on stderr: exit code 2 for a usage
+// mistake on the command line, 1 for anything else (files, configs, training).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -37,7 +38,11 @@ int main(int argc, char** argv) {
   try {
     app.parse(argc, argv);
   } catch (const CLI::ParseError& e) {
-    return app.exit(e);
+    if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
+    // A usage mistake (unknown option, missing value, bad number or choice): one line, exit code 2.
+    std::fprintf(stderr, "lowpass: error: %s (lowpass%s --help lists the options)\n", e.what(),
+                 app.get_subcommands().empty() ? "" : (" " + app.get_subcommands().front()->get_name()).c_str());
+    return 2;
   }
   try {
     for (auto& [name, run] : commands)

@@ -368,6 +368,10 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       for (size_t i = 0; i + 1 < st.history.size(); ++i) best_delta = std::max(best_delta, st.history[i] - st.history[i + 1]);
       if (best_delta < t.min_delta) stop = true, res.stop_reason = "early_stopping";
     }
+    // A max_steps or signal stop at an epoch's end is recorded in its line; the checkpoints below are written
+    // either way.
+    if (!stop && t.max_steps > 0 && st.step >= t.max_steps) stop = true, res.stop_reason = "max_steps";
+    if (!stop && stop_requested() && st.epoch < t.epochs) stop = true, res.stop_reason = "signal";
     line["stop"] = stop ? json(res.stop_reason) : json(nullptr);
     {
       std::ofstream m(metrics_path, std::ios::app);
@@ -385,10 +389,9 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
                      line["valid_task_loss"].get<double>(), line["valid_prior_loss"].get<double>());
       if (line.contains("valid_auroc") && line["valid_auroc"].is_number())
         std::fprintf(log, ", valid auROC %.4f", line["valid_auroc"].get<double>());
-      std::fprintf(log, ", %.1f ex/s%s\n", line["examples_per_s"].get<double>(), stop ? " — early stop" : "");
+      std::fprintf(log, ", %.1f ex/s%s\n", line["examples_per_s"].get<double>(),
+                   stop && res.stop_reason == "early_stopping" ? " — early stop" : "");
     }
-    if (t.max_steps > 0 && st.step >= t.max_steps) stop = true, res.stop_reason = "max_steps";
-    if (!stop && stop_requested() && st.epoch < t.epochs) stop = true, res.stop_reason = "signal";  // checkpoint written above
   }
   if (gstep && !opt.quiet && model->device().is_cuda())
     std::fprintf(log, "lowpass train: CUDA graph: %lld steps replayed, %lld captures\n",
