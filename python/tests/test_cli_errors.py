@@ -1,20 +1,9 @@
 # The CLI's error contract (docs/cli.md): a usage mistake on the command line prints one line
 # `lowpass: error: ...` and exits 2; an error in a file, config or run prints one line and exits 1;
-# --help and --version exit 0. The CLI is $LOWPASS_CLI (scripts/test_python.sh points it at build/tools/lowpass).
-import os
-import subprocess
-
+# --help and --version exit 0. The CLI: python/tests/cli_run.py.
 import pytest
 
-CLI = os.environ.get("LOWPASS_CLI") or os.path.join(os.path.dirname(__file__), "..", "..", "build", "tools", "lowpass")
-
-
-def run(*args):
-    if not os.access(CLI, os.X_OK):
-        if os.environ.get("LOWPASS_REQUIRE_CLI"):
-            pytest.fail(f"the lowpass CLI is not at {CLI}")
-        pytest.skip(f"no lowpass CLI at {CLI} (set LOWPASS_CLI)")
-    return subprocess.run([CLI, *map(str, args)], capture_output=True, text=True)
+from cli_run import run_cli as run
 
 
 @pytest.mark.parametrize("args, needle", [

@@ -1,25 +1,17 @@
 # Python results equal the CLI's for the same model directory and inputs: `lowpass predict` and
 # `lowpass attribute` (every method) against Model.predict / Model.attribute, binary and profile models.
 # The CLI is $LOWPASS_CLI (scripts/test_python.sh points it at build/tools/lowpass). Run: scripts/test_python.sh
-import os
-import subprocess
-
 import numpy as np
 import pytest
 
 import lowpass
 
+from cli_run import run_cli
 from test_api import BINARY, PROFILE, onehot
-
-CLI = os.environ.get("LOWPASS_CLI") or os.path.join(os.path.dirname(__file__), "..", "..", "build", "tools", "lowpass")
 
 
 def cli(*args):
-    if not os.access(CLI, os.X_OK):
-        if os.environ.get("LOWPASS_REQUIRE_CLI"):
-            pytest.fail(f"the lowpass CLI is not at {CLI}")
-        pytest.skip(f"no lowpass CLI at {CLI} (set LOWPASS_CLI)")
-    r = subprocess.run([CLI, *map(str, args)], capture_output=True, text=True)
+    r = run_cli(*args)
     assert r.returncode == 0, f"lowpass {' '.join(map(str, args))}: {r.stderr}"
     return r
 
