@@ -39,7 +39,7 @@ decltype(auto) guarded(F&& f) {
   } catch (const api::Error&) {
     throw;
   } catch (const std::bad_alloc&) {
-    throw api::Error("out of memory");
+    throw api::OutOfMemory();
   } catch (const std::exception& e) {
     throw api::Error(e.what());
   }

@@ -28,6 +28,9 @@ lp_status call(F&& f) {
   } catch (const std::bad_alloc&) {
     last_error = "out of memory";
     return LP_ERR_OUT_OF_MEMORY;
+  } catch (const lowpass::api::OutOfMemory& e) {  // an allocation inside the engine
+    last_error = e.what();
+    return LP_ERR_OUT_OF_MEMORY;
   } catch (const lowpass::api::Error& e) {
     last_error = e.what();
     return LP_ERR_INVALID_ARGUMENT;

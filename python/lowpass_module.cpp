@@ -64,6 +64,8 @@ NB_MODULE(_lowpass, m) {
   nb::register_exception_translator([](const std::exception_ptr& p, void*) {
     try {
       std::rethrow_exception(p);
+    } catch (const api::OutOfMemory& e) {
+      PyErr_SetString(PyExc_MemoryError, e.what());
     } catch (const api::Error& e) {
       PyErr_SetString(PyExc_ValueError, e.what());
     }

@@ -12,6 +12,7 @@
 #include "engine/checkpoint.h"
 #include "engine/safetensors.h"
 #include "include/lowpass/lowpass.h"
+#include "include/lowpass/lowpass_c.h"
 #include "models/attr/attribute.h"
 #include "models/attr/model_dir.h"
 #include "models/loss/objective.h"
@@ -167,6 +168,35 @@ TEST_CASE("predict equals the engine's eval forward, any batch size; save/load r
   CHECK(names.front() == "conv_layers.0.weight");
   CHECK(m.parameter(names.front()).shape() == std::vector<int64_t>{6, 4, 5});
   fs::remove_all(d);
+}
+
+// ASan refuses (aborts on) allocations past its own limit instead of failing them, so there the case is skipped.
+#if defined(__SANITIZE_ADDRESS__)
+#define LP_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LP_TEST_ASAN 1
+#endif
+#endif
+TEST_CASE("an allocation the machine cannot make is api::OutOfMemory, and LP_ERR_OUT_OF_MEMORY through C") {
+#ifdef LP_TEST_ASAN
+  MESSAGE("skipped under AddressSanitizer");
+#else
+  // 2^50 rows: the (N, 1) result alone would need 4 PiB, past any address space, whatever the overcommit setting.
+  // The rows are never read: the result is allocated before the first batch.
+  const int64_t N = int64_t{1} << 50;
+  std::vector<float> row(4 * 37, 0.0f);
+  auto m = api::Model::create(kBinary32, 2, 1);
+  CHECK_THROWS_AS((void)m.predict(Array::view(row.data(), {N, 4, 37}), {}, 64), api::OutOfMemory);
+  lp_model* cm = nullptr;
+  REQUIRE(lp_model_create(kBinary32, 2, 1, &cm) == LP_OK);
+  lp_view x = lp_view_3d(row.data(), N, 4, 37);
+  lp_array* out = nullptr;
+  CHECK(lp_model_predict(cm, &x, nullptr, &out, nullptr) == LP_ERR_OUT_OF_MEMORY);
+  CHECK(std::string(lp_last_error()) == "out of memory");
+  CHECK(out == nullptr);
+  lp_model_free(cm);
+#endif
 }
 
 TEST_CASE("float32 models read the caller's buffer; profile outputs and controls") {

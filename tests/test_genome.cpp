@@ -66,6 +66,19 @@ TEST_CASE("fasta: bad inputs name the file and line") {
   write_text(d / "dup.fa", ">a\nACGT\n>a\nACGT\n");
   expect_error([&] { read_fasta_records(d / "dup.fa").size() > 0 ? throw Error(diagnose_fasta(d / "dup.fa")) : void(); },
                {"dup.fa:3", "duplicate"});
+  // What htslib would index without complaint is refused before the index is built: a duplicate name (htslib keeps
+  // the first record), an empty name, a space inside a line (it shifts every later base of the record), records
+  // without bases (dropped in the middle of a file, an index failure at its end).
+  expect_error([&] { Fasta f(d / "dup.fa", d / "c"); }, {"dup.fa:3", "duplicate sequence name 'a'"});
+  CHECK(!fs::exists(d / "dup.fa.fai"));
+  write_text(d / "noname.fa", ">a\nACGT\n>\nACGT\n");
+  expect_error([&] { Fasta f(d / "noname.fa", d / "c"); }, {"noname.fa:3", "empty sequence name"});
+  write_text(d / "space.fa", ">a\nACGTACGT\nACG TACGT\nACGT\n");
+  expect_error([&] { Fasta f(d / "space.fa", d / "c"); }, {"space.fa:3", "byte 0x20"});
+  write_text(d / "midempty.fa", ">a\nACGT\n>b\n>c\nACGT\n");
+  expect_error([&] { Fasta f(d / "midempty.fa", d / "c"); }, {"midempty.fa:3", "'b' has no bases"});
+  write_text(d / "tailempty.fa", ">a\nACGT\n>b\n");
+  expect_error([&] { Fasta f(d / "tailempty.fa", d / "c"); }, {"tailempty.fa:3", "'b' has no bases"});
   {  // plain gzip cannot be indexed
     std::string cmd = "printf '>a\\nACGT\\n' | gzip -c > " + (d / "plain.fa.gz");
     REQUIRE(std::system(cmd.c_str()) == 0);
@@ -219,6 +232,7 @@ TEST_CASE("folds: JSON reader and errors") {
   CHECK(f.split_of("chrX") == -1);
   write_text(d / "bad.json", "{\"train\": [\"chr1\"");
   expect_error([&] { read_folds(d / "bad.json"); }, {"bad.json", "not valid JSON"});
+  expect_error([&] { read_folds(d.path); }, {"is a directory"});
   write_text(d / "nt.json", R"({"valid": [], "test": ["chr1"]})");
   expect_error([&] { read_folds(d / "nt.json"); }, {"nt.json", "missing key \"train\""});
   write_text(d / "dup.json", R"({"train": ["chr1"], "test": ["chr1"]})");

@@ -16,6 +16,11 @@ class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& msg) : std::runtime_error(msg) {}
 };
+// An allocation failed inside a call ("out of memory"); still an Error, so one catch serves both.
+class OutOfMemory : public Error {
+ public:
+  OutOfMemory() : Error("out of memory") {}
+};
 
 // "0.1.0"; with " (CUDA backend compiled)" or " (CPU only)" in version_string().
 std::string version();

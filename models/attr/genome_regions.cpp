@@ -105,7 +105,11 @@ std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Mode
   }
   LP_CHECK(arrays.count("x"), npz, ": no array 'x'");
   const npy::Array& xa = arrays.at("x");
-  LP_CHECK(xa.shape.size() == 3 && xa.shape[1] == 4, npz, ": x must be (N, 4, L), got ", shape_str(xa.shape));
+  const std::string src = regions.empty() ? npz : regions;
+  LP_CHECK(xa.shape.size() == 3 && xa.shape[1] == 4, src, ": x must be (N, 4, L), got ", shape_str(xa.shape));
+  LP_CHECK(xa.shape[2] == model.input_length(), src, ": x has length ", xa.shape[2], " but the model's input_length is ",
+           model.input_length());
+  LP_CHECK(xa.shape[0] >= 1, src, ": no sequences (x has 0 rows)");
   return arrays;
 }
 

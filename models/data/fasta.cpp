@@ -223,6 +223,10 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
   if (!have) {
     std::string dir = fs::path(path).parent_path().string();
     if (dir.empty()) dir = ".";
+    // htslib indexes some malformed files without complaint (a duplicate name keeps the first record; a space in
+    // a line shifts every later base of the record): the whole file is checked once, before its index is built.
+    const std::string why = diagnose_fasta(path);
+    LP_CHECK(why.empty(), "FASTA index: ", why);
     bool built = false;
     if (folder_writable(dir)) built = build_index(path, fai, gzi);
     if (!built) {
@@ -337,12 +341,15 @@ std::string diagnose_fasta(const std::string& path) {
   if (!r.fp) return path + ": cannot open";
   std::string line, name;
   std::unordered_set<std::string> seen;
-  int64_t line_len = -1, short_line = 0, header_line = 0;
+  int64_t line_len = -1, short_line = 0, header_line = 0, bases = 0;
   bool any = false;
   auto at = [&](int64_t ln) { return path + ":" + std::to_string(ln) + ": "; };
+  // htslib drops a record without bases in the middle of a file and fails on one at its end.
+  auto no_bases = [&]() { return at(header_line) + "sequence '" + name + "' has no bases"; };
   try {
     while (r.next(line, path)) {
       if (!line.empty() && line[0] == '>') {
+        if (any && bases == 0) return no_bases();
         name = line.substr(1, line.find_first_of(" \t") == std::string::npos ? std::string::npos
                                                                               : line.find_first_of(" \t") - 1);
         if (name.empty()) return at(r.line) + "empty sequence name after '>'";
@@ -350,6 +357,7 @@ std::string diagnose_fasta(const std::string& path) {
         line_len = -1;
         short_line = 0;
         header_line = r.line;
+        bases = 0;
         any = true;
         continue;
       }
@@ -369,6 +377,7 @@ std::string diagnose_fasta(const std::string& path) {
                  "' is not a sequence letter; faidx cannot index such lines";
         }
       int64_t n = static_cast<int64_t>(line.size());
+      bases += n;
       if (line_len < 0) line_len = n;
       else if (n > line_len)
         return at(r.line) + "line of " + std::to_string(n) + " bases in sequence '" + name + "' (header line " +
@@ -380,6 +389,7 @@ std::string diagnose_fasta(const std::string& path) {
     return e.what();
   }
   if (!any) return path + ": no '>' header lines (empty or not a FASTA file)";
+  if (bases == 0) return no_bases();
   return "";
 }
 

@@ -42,6 +42,7 @@ int Folds::split_of(const std::string& chrom) const {
 Folds read_folds(const std::string& path) {
   std::error_code ec;
   LP_CHECK(std::filesystem::exists(path, ec), "folds '", path, "': file not found");
+  LP_CHECK(!std::filesystem::is_directory(path, ec), "folds '", path, "': is a directory, expected a file");
   std::ifstream in(path);
   LP_CHECK(in.good(), "folds '", path, "': cannot read");
   nlohmann::json j;

@@ -189,7 +189,7 @@ void resolve_genome_data(json& user, TrainConfig& cfg, const std::string& src, c
   d.partial_ambiguous = s.boolean("partial_ambiguous");
   d.gc_pool_factor = s.integer("gc_pool_factor", 1);
   d.gc_bins = s.integer("gc_bins", 1);
-  d.memory_budget_mb = s.integer("memory_budget_mb", 0);
+  d.memory_budget_mb = s.integer("memory_budget_mb", 1);
   d.workers = s.integer("workers", 0);
   d.prefetch = s.integer("prefetch", 1);
 

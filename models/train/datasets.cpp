@@ -62,11 +62,16 @@ CacheOptions cache_options(const GenomeDataSettings& g, DataUse use) {
 void check_chrom_sizes(const GenomeDataSettings& g, const std::string& src) {
   if (g.chrom_sizes.empty()) return;
   Fasta fa(g.fasta, g.cache_dir);
+  std::error_code ec;
+  LP_CHECK(!std::filesystem::is_directory(g.chrom_sizes, ec), src, ": data.genome.chrom_sizes: '", g.chrom_sizes,
+           "' is a directory, expected a file");
   std::ifstream f(g.chrom_sizes);
   LP_CHECK(f.good(), src, ": data.genome.chrom_sizes: cannot open ", g.chrom_sizes);
   std::string line;
+  int64_t listed = 0;
   for (int64_t ln = 1; std::getline(f, line); ++ln) {
     if (line.empty() || line[0] == '#') continue;
+    ++listed;
     std::istringstream is(line);
     std::string name;
     int64_t len = -1;
@@ -77,6 +82,7 @@ void check_chrom_sizes(const GenomeDataSettings& g, const std::string& src) {
              fa.chrom_sizes().suggest(name));
     LP_CHECK(have == len, g.chrom_sizes, ":", ln, ": '", name, "' has length ", len, " but ", have, " in ", g.fasta);
   }
+  LP_CHECK(listed > 0, g.chrom_sizes, ": no '<chrom> <length>' lines (empty file?)");
 }
 
 BinaryGenomeConfig binary_config(const TrainConfig& cfg, const std::vector<std::string>& chroms, bool train,
