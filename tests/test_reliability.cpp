@@ -161,6 +161,18 @@ TEST_CASE("bad genome inputs: FASTA, region requests, BED/narrowPeak, folds, big
          write_text(d / "ragged.fa", ">a\nACGTACGT\nACG\nACGTACGT\n");
          Fasta f(d / "ragged.fa", d / "cache");
        }, {"ragged.fa:4", "line 3"}},
+      {"FASTA", "genome with a duplicate name (htslib would keep the first record)", [&] {
+         write_text(d / "dupg.fa", ">a\nACGT\n>a\nACGT\n");
+         Fasta f(d / "dupg.fa", d / "cache");
+       }, {"dupg.fa:3", "duplicate sequence name 'a'"}},
+      {"FASTA", "genome with a space inside a line (htslib would shift the later bases)", [&] {
+         write_text(d / "spaceg.fa", ">a\nACGTACGT\nACG TACGT\nACGT\n");
+         Fasta f(d / "spaceg.fa", d / "cache");
+       }, {"spaceg.fa:3", "0x20", "not a sequence letter"}},
+      {"FASTA", "genome record without bases", [&] {
+         write_text(d / "emptyg.fa", ">a\nACGT\n>b\n>c\nACGT\n");
+         Fasta f(d / "emptyg.fa", d / "cache");
+       }, {"emptyg.fa:3", "'b' has no bases"}},
       {"FASTA", "no '>' header", records("nohdr.fa", "ACGT\n"), {"nohdr.fa:1", "before the first '>'"}},
       {"FASTA", "empty name", records("noname.fa", ">\nACGT\n"), {"noname.fa:1", "empty sequence name"}},
       {"FASTA", "record without sequence", records("empty.fa", ">a\n>b\nAC\n"), {"empty.fa:1", "'a'"}},
