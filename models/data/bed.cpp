@@ -5,16 +5,14 @@
 
 #include <htslib/bgzf.h>
 #include <htslib/kstring.h>
-#include <unistd.h>
 
 #include <algorithm>
 #include <charconv>
 #include <cerrno>
-#include <cstring>
-#include <filesystem>
 #include <unordered_set>
 
 #include "engine/error.h"
+#include "models/data/readable.h"
 
 namespace lowpass {
 
@@ -48,12 +46,7 @@ bool parse_double(std::string_view s, double& v) {
 }  // namespace
 
 std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  LP_CHECK(!path.empty(), "BED: no file given");
-  LP_CHECK(fs::exists(path, ec), "BED '", path, "': file not found");
-  LP_CHECK(!fs::is_directory(path, ec), "BED '", path, "': is a directory, expected a file");
-  LP_CHECK(access(path.c_str(), R_OK) == 0, "BED '", path, "': cannot read (", std::strerror(errno), ")");
+  check_readable(path, "BED");
   BGZF* fp = bgzf_open(path.c_str(), "r");
   LP_CHECK(fp != nullptr, "BED '", path, "': cannot open");
   kstring_t ks = {0, 0, nullptr};

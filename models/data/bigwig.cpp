@@ -6,16 +6,14 @@
 extern "C" {
 #include <bigWig.h>
 }
-#include <unistd.h>
 
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
 #include <cstring>
-#include <filesystem>
 #include <fstream>
 
 #include "engine/error.h"
+#include "models/data/readable.h"
 
 namespace lowpass {
 
@@ -178,12 +176,7 @@ bool check_layout(const std::string& path) {
 }  // namespace
 
 BigWig::BigWig(const std::string& path) : path_(path) {
-  namespace fs = std::filesystem;
-  std::error_code ec;
-  LP_CHECK(!path.empty(), "bigWig: no file given");
-  LP_CHECK(fs::exists(path, ec), "bigWig '", path, "': file not found");
-  LP_CHECK(!fs::is_directory(path, ec), "bigWig '", path, "': is a directory, expected a file");
-  LP_CHECK(access(path.c_str(), R_OK) == 0, "bigWig '", path, "': cannot read (", std::strerror(errno), ")");
+  check_readable(path, "bigWig");
   has_data_ = check_layout(path);  // magic and layout, before libBigWig, which trusts every offset it reads
   bw_init();
   fp_ = bwOpen(path.c_str(), nullptr, "r");

@@ -22,6 +22,7 @@
 #include <unordered_set>
 
 #include "engine/error.h"
+#include "models/data/readable.h"
 
 namespace lowpass {
 
@@ -111,14 +112,6 @@ struct LineReader {
     return true;
   }
 };
-
-void check_readable(const std::string& path, const char* what) {
-  LP_CHECK(!path.empty(), what, ": no file given");
-  std::error_code ec;
-  LP_CHECK(fs::exists(path, ec), what, " '", path, "': file not found");
-  LP_CHECK(!fs::is_directory(path, ec), what, " '", path, "': is a directory, expected a file");
-  LP_CHECK(access(path.c_str(), R_OK) == 0, what, " '", path, "': cannot read (", std::strerror(errno), ")");
-}
 
 uint64_t fnv1a(const std::string& s) {
   uint64_t h = 1469598103934665603ull;

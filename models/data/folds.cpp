@@ -3,12 +3,12 @@
 // Test: build-data/tests/lowpass_tests -ts=genome
 #include "models/data/folds.h"
 
-#include <filesystem>
 #include <fstream>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "engine/error.h"
+#include "models/data/readable.h"
 
 namespace lowpass {
 
@@ -40,9 +40,7 @@ int Folds::split_of(const std::string& chrom) const {
 }
 
 Folds read_folds(const std::string& path) {
-  std::error_code ec;
-  LP_CHECK(std::filesystem::exists(path, ec), "folds '", path, "': file not found");
-  LP_CHECK(!std::filesystem::is_directory(path, ec), "folds '", path, "': is a directory, expected a file");
+  check_readable(path, "folds");
   std::ifstream in(path);
   LP_CHECK(in.good(), "folds '", path, "': cannot read");
   nlohmann::json j;

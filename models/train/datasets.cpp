@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "models/data/array_dataset.h"
 #include "models/data/binary_genome.h"
+#include "models/data/readable.h"
 #include "models/data/fasta.h"
 #include "models/data/profile_genome.h"
 
@@ -61,10 +62,8 @@ CacheOptions cache_options(const GenomeDataSettings& g, DataUse use) {
 // Optional chrom_sizes file: every chromosome it lists must be in the FASTA with the same length.
 void check_chrom_sizes(const GenomeDataSettings& g, const std::string& src) {
   if (g.chrom_sizes.empty()) return;
+  check_readable(g.chrom_sizes, src + ": data.genome.chrom_sizes");
   Fasta fa(g.fasta, g.cache_dir);
-  std::error_code ec;
-  LP_CHECK(!std::filesystem::is_directory(g.chrom_sizes, ec), src, ": data.genome.chrom_sizes: '", g.chrom_sizes,
-           "' is a directory, expected a file");
   std::ifstream f(g.chrom_sizes);
   LP_CHECK(f.good(), src, ": data.genome.chrom_sizes: cannot open ", g.chrom_sizes);
   std::string line;
