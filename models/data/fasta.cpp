@@ -217,11 +217,19 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
     std::string dir = fs::path(path).parent_path().string();
     if (dir.empty()) dir = ".";
     // htslib indexes some malformed files without complaint (a duplicate name keeps the first record; a space in
-    // a line shifts every later base of the record): the whole file is checked once, before its index is built.
-    const std::string why = diagnose_fasta(path);
-    LP_CHECK(why.empty(), "FASTA index: ", why);
+    // a line shifts every later base of the record): the whole file is checked once, just before this process
+    // builds an index. An index found ready (beside the FASTA or cached) is trusted, so opening costs no pass.
+    bool checked = false;
+    auto build = [&](const std::string& f, const std::string& z) {
+      if (!checked) {
+        const std::string why = diagnose_fasta(path);
+        LP_CHECK(why.empty(), "FASTA index: ", why);
+        checked = true;
+      }
+      return build_index(path, f, z);
+    };
     bool built = false;
-    if (folder_writable(dir)) built = build_index(path, fai, gzi);
+    if (folder_writable(dir)) built = build(fai, gzi);
     if (!built) {
       // Read-only folder (or a stale index we may not replace): index in the cache folder.
       std::string cdir = cache_dir.empty() ? default_cache_dir() : cache_dir;
@@ -241,12 +249,8 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
       fai = base + ".fai";
       gzi = is_bgzf ? base + ".gzi" : "";
       bool cached = fs::exists(fai) && (!is_bgzf || fs::exists(gzi));
-      if (!cached && !build_index(path, fai, gzi)) {
-        std::string why = diagnose_fasta(path);
-        LP_CHECK(why.empty(), "FASTA index: ", why);
-        LP_CHECK(false, "FASTA '", path, "': could not build the index (.fai) beside it or in '", cdir,
-                 "' (set LOWPASS_CACHE to a writable folder)");
-      }
+      LP_CHECK(cached || build(fai, gzi), "FASTA '", path, "': could not build the index (.fai) beside it or in '",
+               cdir, "' (set LOWPASS_CACHE to a writable folder)");
     } else if (!fs::exists(fai)) {
       LP_CHECK(false, "FASTA '", path, "': index build failed");
     }
