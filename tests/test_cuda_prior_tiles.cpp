@@ -93,7 +93,7 @@ void smooth_backward(const std::vector<T>& a, const uint8_t* sg, const std::vect
       [&](int64_t b, int64_t l, int tid, int k, T du, bool sel) {
         const T gp = sel && gs ? gs[pos[static_cast<size_t>(b)]] : T(1);
         cuda::prior_dattr_store(a.data(), sg != nullptr, codes[static_cast<size_t>(tid * cuda::kPriorPer + k)],
-                                da.data(), sel ? gp * du : du, sel, b, l, C, L);
+                                da.data(), gp * du, sel, b, l, C, L);
       });
 }
 
