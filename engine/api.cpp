@@ -137,12 +137,13 @@ json parse_config_arg(const std::string& config) {
   return j.contains("model") ? j["model"] : j;
 }
 
-PriorConfig resolve_prior(const std::string& model_type, const PriorOptions& p) {
+// `length`: the attributions' length (the model's input length), which the default freq_limit scales with.
+PriorConfig resolve_prior(const std::string& model_type, const PriorOptions& p, int64_t length) {
   const json d = default_config(model_type)["prior"];
   PriorConfig c;
   c.type = p.type;
   c.weight = p.weight.value_or(d["weight"].get<double>());
-  c.freq_limit = p.freq_limit.value_or(d["freq_limit"].get<int64_t>());
+  c.freq_limit = p.freq_limit.value_or(default_freq_limit(model_type, length));
   c.softness = p.softness;
   c.smooth_sigma = p.smooth_sigma;
   c.l2_weight = p.l2_weight;
@@ -396,7 +397,8 @@ StepResult Model::train_step(const Array& x, const Array& y, const std::vector<i
   return guarded([&] {
     lowpass::Model& m = *impl_->model;
     Batch b = make_batch(*impl_->ctx, m, x, y, status, control, strands());
-    PriorConfig pc = resolve_prior(m.type(), opt.prior);
+    PriorConfig pc = resolve_prior(m.type(), opt.prior, m.input_length());
+    if (pc.type == "fourier") check_freq_limit(pc.freq_limit, m.input_length(), "prior.freq_limit");
     LP_CHECK(opt.lr > 0, "train_step: lr must be > 0, got ", opt.lr);
     if (!impl_->optim || impl_->optim->type() != opt.optimizer)
       impl_->optim = make_optimizer(opt.optimizer, m.parameters(), opt.lr);  // a new optimiser starts fresh
@@ -421,7 +423,8 @@ StepResult Model::losses(const Array& x, const Array& y, const std::vector<int>&
   return guarded([&] {
     lowpass::Model& m = *impl_->model;
     Batch b = make_batch(*impl_->ctx, m, x, y, status, control, strands());
-    PriorConfig pc = resolve_prior(m.type(), opt.prior);
+    PriorConfig pc = resolve_prior(m.type(), opt.prior, m.input_length());
+    if (pc.type == "fourier") check_freq_limit(pc.freq_limit, m.input_length(), "prior.freq_limit");
     std::vector<Tensor> saved;  // the training forward updates running statistics: restore them
     for (auto& [k, t] : m.buffers()) saved.push_back(t.clone());
     NoGradGuard ng;
@@ -443,7 +446,7 @@ double prior_loss(const Array& attr, const std::vector<int>& status_in, const Pr
     LP_CHECK(status_in.empty() || static_cast<int64_t>(status_in.size()) == N, "prior_loss: status has ",
              status_in.size(), " entries for ", N, " rows");
     std::vector<int> status = status_in.empty() ? std::vector<int>(static_cast<size_t>(N), 1) : status_in;
-    PriorConfig c = resolve_prior("binary", p);
+    PriorConfig c = resolve_prior("binary", p, attr.shape()[2]);
     LP_CHECK(c.type != "none", "prior_loss: prior type is none");
     Context ctx(1, 0);
     EnableGradGuard eg(grad != nullptr);

@@ -365,6 +365,17 @@ TEST_CASE("train_step: losses equal compute_losses, one SGD step is p - lr g, lo
     for (int i = 0; i < 15; ++i) m.train_step(x, y, status, o, ctrl);
     CHECK(m.losses(x, y, status, o, ctrl).total < first);
     CHECK_THROWS_AS(m.train_step(x, Array::zeros({N, 3}), status, o, ctrl), api::Error);
+    // A cut-off at or above L/2 weights every frequency 1 (a prior on the DC share alone): refused, naming it.
+    o.prior.freq_limit = L / 2;
+    try {
+      m.train_step(x, y, status, o, ctrl);
+      FAIL("freq_limit = L/2 accepted");
+    } catch (const api::Error& e) {
+      CHECK(std::string(e.what()).find("prior.freq_limit") != std::string::npos);
+    }
+    CHECK_THROWS_AS(m.losses(x, y, status, o, ctrl), api::Error);
+    o.prior.freq_limit.reset();  // the default scales with L and is accepted
+    CHECK(m.losses(x, y, status, o, ctrl).prior > 0);
     fs::remove_all(d);
   }
 }

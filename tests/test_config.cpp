@@ -57,6 +57,35 @@ TEST_CASE("defaults differ per model type as in the reference") {
   CHECK(p.data.train == "/base/t.npz");  // relative paths resolve against the config's folder
 }
 
+TEST_CASE("prior.freq_limit: the default keeps the paper's cut-off per base; K >= L/2 is refused") {
+  auto binary = [](int64_t L, json prior = json::object()) {
+    return resolve_config(json{{"model", {{"input_length", L}}}, {"data", {{"train", "t.npz"}}}, {"prior", prior}},
+                          "c.json", "/");
+  };
+  // 150 at 1000 (the reference); 235 bp: round(35.25) = 35, far below L/2 = 117 (a fixed 150 weighted every bin 1).
+  CHECK(binary(1000).prior.freq_limit == 150);
+  CHECK(binary(235).prior.freq_limit == 35);
+  CHECK(binary(200).prior.freq_limit == 30);
+  CHECK(binary(235).resolved["prior"]["freq_limit"] == 35);  // config.json records the value used
+  auto profile = [](int64_t L, int64_t O) {
+    return resolve_config(json{{"model", {{"type", "profile"}, {"input_length", L}, {"output_length", O}}},
+                               {"data", {{"train", "t.npz"}}}},
+                          "c.json", "/");
+  };
+  CHECK(profile(1346, 1000).prior.freq_limit == 200);
+  CHECK(profile(846, 500).prior.freq_limit == 126);  // round(200 · 846 / 1346) = round(125.7)
+  // An explicit K keeps its value while it leaves frequencies above it; K >= L/2 names the key and the bound.
+  CHECK(binary(235, {{"freq_limit", 116}}).prior.freq_limit == 116);
+  const std::string e = error_of([&] { binary(235, {{"freq_limit", 150}}); });
+  CHECK(has(e, "c.json: 'prior.freq_limit' is 150"));
+  CHECK(has(e, "only 117 frequencies above DC"));
+  CHECK(has(e, "35 for the binary model"));
+  CHECK(has(error_of([&] { binary(235, {{"freq_limit", 117}}); }), "'prior.freq_limit' is 117"));
+  // Other priors do not use K.
+  CHECK(binary(235, {{"type", "none"}, {"freq_limit", 500}}).prior.freq_limit == 500);
+  CHECK(binary(235, {{"type", "smoothness"}, {"freq_limit", 500}}).prior.freq_limit == 500);
+}
+
 TEST_CASE("overrides, null softness, seed drawn and recorded") {
   json u = {{"data", {{"train", "/t.npz"}, {"valid", "/v.npz"}}},
             {"train", {{"optimizer", "sgd"}, {"lr", 0.5}, {"max_steps", 1}, {"shuffle", false}, {"seed", 7}}},

@@ -121,8 +121,6 @@ CommandRun add_simulate_command(CLI::App& app) {
     if (!binary) model["output_length"] = O, model["num_strands"] = 2, model["controls"] = "shared";
     nlohmann::json cfg = {{"model", model},
                           {"data", {{"train", "train.npz"}, {"valid", "valid.npz"}, {"test", "test.npz"}}}};
-    if (L != (binary ? 1000 : 1346))  // keep the paper's cut-off frequency in cycles/bp (K/L)
-      cfg["prior"] = {{"freq_limit", std::max<int64_t>(1, (binary ? 150 : 200) * L / (binary ? 1000 : 1346))}};
     std::ofstream(fs::path(a->out) / "train_config.json") << cfg.dump(2) << "\n";
     nlohmann::json info = {{"type", a->type}, {"motif", motif_src}, {"motif_width", motif.width()},
                            {"n_train", a->n}, {"n_valid", nv}, {"n_test", nt}, {"gc_train", a->gc},

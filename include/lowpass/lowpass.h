@@ -82,7 +82,9 @@ struct Attributions {
 };
 
 // The attribution prior of a training step (models/loss; docs/fourier_prior.md). Unset fields take
-// the model type's default (binary: weight 1, freq_limit 150; profile: weight 50, freq_limit 200).
+// the model type's default (binary: weight 1, freq_limit 150 at input length 1000; profile: weight 50, freq_limit
+// 200 at 1346; at other lengths freq_limit keeps the paper's cut-off per base: round(150 L / 1000), round(200 L / 1346)).
+// A freq_limit >= L/2 (every frequency weighted 1) is refused by train_step and losses.
 struct PriorOptions {
   std::string type = "fourier";  // fourier | smoothness | sparsity | none
   std::optional<double> weight;

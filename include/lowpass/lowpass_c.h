@@ -75,7 +75,7 @@ lp_status lp_model_attribute(lp_model* m, const lp_view* x, const lp_view* contr
 typedef struct lp_train_options {
   const char* prior;     /* fourier | smoothness | sparsity | none */
   double prior_weight;   /* < 0 = the model type's default (binary 1, profile 50) */
-  int64_t freq_limit;    /* < 0 = the model type's default (binary 150, profile 200) */
+  int64_t freq_limit;    /* < 0 = the model type's default (binary round(0.15 L), profile round(200 L / 1346)) */
   double softness;       /* <= 0 = hard cut-off */
   double smooth_sigma;
   const char* optimizer; /* adam | sgd */

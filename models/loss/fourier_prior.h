@@ -3,6 +3,7 @@
 // w_k = 1 for k ≤ K, 1/(1+(k−K)^s) beyond (0 with a hard cut-off). Test: lowpass_tests -ts=loss
 #pragma once
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "engine/ops.h"
@@ -12,6 +13,15 @@ namespace lowpass {
 // Weights of the kept bins k = 1..n_kept (index i ↔ k = i+1): 1 up to K, then 1/(1+x^s), x = 1, 2, …
 // (so w_{K+1} = 0.5); with softness nullopt, 0 beyond K.
 std::vector<double> fourier_weights(int64_t n_kept, int64_t freq_limit, std::optional<double> softness);
+
+// The default K for attributions of length L: the paper's cut-off in cycles per base, kept at any length
+// (binary K 150 at L 1000, profile K 200 at L 1346; round(K·L/L_ref), at least 1). A fixed K above L/2 would
+// give every frequency weight 1, and the prior would then penalise only the DC share.
+int64_t default_freq_limit(const std::string& model_type, int64_t length);
+
+// Throws when K leaves no frequency above it (K >= L/2: every weight 1), naming `what` (e.g. "c.json:
+// 'prior.freq_limit'").
+void check_freq_limit(int64_t freq_limit, int64_t length, const std::string& what);
 
 // Rows of (B, …) where status == 1 (the prior's eligible examples).
 std::vector<int64_t> eligible_rows(const std::vector<int>& status);

@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "models/arch/binary_net.h"
 #include "models/arch/profile_net.h"
+#include "models/loss/fourier_prior.h"
 #include "models/train/config_genome.h"
 
 namespace lowpass {
@@ -56,7 +57,7 @@ json default_config(const std::string& type) {
                 {"cuda_conv", t.cuda_conv}};
   c["prior"] = {{"type", "fourier"},
                 {"weight", bin ? 1.0 : 50.0},
-                {"freq_limit", bin ? 150 : 200},
+                {"freq_limit", nullptr},  // the paper's cut-off at the model's input length (default_freq_limit)
                 {"softness", 0.2},
                 {"smooth_sigma", 3.0},
                 {"l2_weight", 0.0},
@@ -243,7 +244,10 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
   pr.type = choice(p, "type", "prior", src, {"fourier", "smoothness", "sparsity", "none"});
   pr.weight = num(p, "weight", "prior", src);
   LP_CHECK(pr.weight >= 0, src, ": 'prior.weight' must be >= 0");
+  const int64_t L = cfg.model.at("input_length").get<int64_t>();
+  if (p["freq_limit"].is_null()) p["freq_limit"] = default_freq_limit(type, L);  // resolved: config.json shows it
   pr.freq_limit = integer(p, "freq_limit", "prior", src, 0);
+  if (pr.type == "fourier") check_freq_limit(pr.freq_limit, L, src + ": 'prior.freq_limit'");
   if (p["softness"].is_null()) {
     pr.softness.reset();
   } else {

@@ -13,6 +13,7 @@
 #include "models/data/meme.h"
 #include "models/data/simulate.h"
 #include "models/eval/fourier_metrics.h"
+#include "models/loss/fourier_prior.h"
 #include "models/train/config.h"
 #include "models/train/evaluate.h"
 #include "models/train/trainer.h"
@@ -51,7 +52,7 @@ PriorEffectSummary run_prior_effect(const PriorEffectOptions& o) {
     write_array_dataset(ds, (data / (std::string(names[k]) + ".npz")).string());
   }
   PriorEffectSummary sum;
-  sum.freq_limit = std::max<int64_t>(1, 150 * o.length / 1000);  // the paper's 0.15 cycles/bp
+  sum.freq_limit = default_freq_limit("binary", o.length);  // the paper's 0.15 cycles/bp
   ArrayDataset test = read_array_dataset((data / "test.npz").string(), "binary");
   std::vector<int64_t> positives;
   for (int64_t i = 0; i < test.n; ++i)

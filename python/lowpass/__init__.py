@@ -98,8 +98,9 @@ class Model:
         """One optimiser step on task + weight * prior for this batch; returns {task, prior, total, step}
         (the losses before the update). y: binary (N, T) in {1, 0, -1}; profile (N, T, S, O) counts.
         status (N): 1 where the prior applies (default: binary any label 1, profile all). prior: fourier |
-        smoothness | sparsity | none; weight/freq_limit default to the model type's (binary 1/150,
-        profile 50/200); softness None = hard cut-off. The optimiser state persists between calls."""
+        smoothness | sparsity | none; weight/freq_limit default to the model type's (binary 1 and
+        round(0.15 L), i.e. 150 at L 1000; profile 50 and round(200 L / 1346)); softness None = hard cut-off.
+        The optimiser state persists between calls."""
         return self._step(True, x, y, status, control, prior, weight, freq_limit, softness, smooth_sigma, l2_weight,
                           attribution_mode, optimizer, lr, counts_loss_weight)
 
