@@ -384,6 +384,69 @@ TEST_CASE("real data: yeast genome (read-only folder), narrowPeak with track lin
   CHECK(want > 20);
 }
 
+TEST_CASE("FASTA positives/negatives: training batches follow negative_ratio; evaluation reads every record in order") {
+  genome_test::TempDir d;
+  // 10 positives "P<i>" (all A) and 40 negatives (all C); the record index is written as the sequence length.
+  std::string pos, neg;
+  for (int i = 0; i < 10; ++i) pos += ">p" + std::to_string(i) + "\n" + std::string(static_cast<size_t>(5 + i), 'A') + "\n";
+  for (int i = 0; i < 40; ++i) neg += ">n" + std::to_string(i) + "\n" + std::string(static_cast<size_t>(5 + i % 20), 'C') + "\n";
+  write_text(d.path + "/p.fa", pos);
+  write_text(d.path + "/n.fa", neg);
+  FastaBinaryConfig c;
+  c.positives = d.path + "/p.fa";
+  c.negatives = d.path + "/n.fa";
+  c.input_length = 30;
+  c.batch_size = 8;
+  c.revcomp = false;
+  Context ctx(1, 0);
+  struct Want { double ratio; int64_t batches, pos_per_batch, neg_per_batch; };
+  for (const Want w : {Want{1.0, 3, 4, 4}, Want{3.0, 5, 2, 6}, Want{0.0, 2, 8, 0}}) {
+    CAPTURE(w.ratio);
+    c.negative_ratio = w.ratio;
+    FastaBinaryDataset ds(c);
+    CHECK(ds.batches_per_epoch() == w.batches);
+    for (int epoch = 0; epoch < 2; ++epoch) {
+      Rng r(static_cast<uint64_t>(7 + epoch));
+      ds.start_epoch(epoch, r);
+      int64_t npos = 0, nneg = 0;
+      for (int64_t i = 0; i < ds.batches_per_epoch(); ++i) {
+        Batch b = ds.next(ctx);
+        auto y = b.y.to_vector<float>();
+        int64_t p = 0, n = 0;
+        for (float v : y) (v == 1 ? p : n) += 1;
+        for (int64_t k = 0; k < p; ++k) CHECK(y[static_cast<size_t>(k)] == 1);  // positives first
+        if (i + 1 < ds.batches_per_epoch()) {
+          CHECK(p == w.pos_per_batch);
+          CHECK(n == w.neg_per_batch);
+        }
+        npos += p, nneg += n;
+      }
+      CHECK(npos == 10);  // every positive once per epoch
+      if (w.ratio == 0) CHECK(nneg == 0);
+      else CHECK(nneg == llround(10 * w.ratio));
+    }
+  }
+  // Evaluation: every record once, in file order (positives, then negatives), whatever the ratio.
+  c.sequential = true;
+  c.negative_ratio = 1.0;
+  FastaBinaryDataset ev(c);
+  CHECK(ev.batches_per_epoch() == 7);
+  Rng r(1);
+  ev.start_epoch(0, r);
+  std::vector<float> labels;
+  for (int64_t i = 0; i < ev.batches_per_epoch(); ++i) {
+    auto y = ev.next(ctx).y.to_vector<float>();
+    labels.insert(labels.end(), y.begin(), y.end());
+  }
+  REQUIRE(labels.size() == 50);
+  for (size_t k = 0; k < labels.size(); ++k) CHECK(labels[k] == (k < 10 ? 1.0f : 0.0f));
+  // No positives to train on: named.
+  write_text(d.path + "/empty.fa", "");
+  c.sequential = false;
+  c.positives = d.path + "/empty.fa";
+  genome_test::expect_error([&] { FastaBinaryDataset e(c); }, {"empty.fa"});
+}
+
 TEST_CASE("real data: NFE2 positives/negatives FASTA as a binary dataset") {
   const std::string dir = "../shared/data/nfe2_gm12878/";
   if (!fs::exists(dir + "nfe2.tr.fa")) {

@@ -246,59 +246,26 @@ Batch make_batch(Context& ctx, const ArrayDataset& ds, const std::vector<int64_t
 ArrayBatchSource::ArrayBatchSource(const ArrayDataset& ds, const ArraySamplerOptions& o, std::string role)
     : ds_(ds), o_(o), role_(std::move(role)) {
   LP_CHECK(o.batch_size >= 1, role_, ": batch_size must be >= 1");
-  if (o.sequential) {
-    for (int64_t i = 0; i < ds.n; ++i) pos_.push_back(i);
-    pos_per_batch_ = o.batch_size;
-    batches_ = (ds.n + o.batch_size - 1) / o.batch_size;
-    return;
-  }
+  std::vector<int64_t> pos, neg;
   for (int64_t i = 0; i < ds.n; ++i) {
-    int c = ds.label_class(i);
-    if (c == 1) pos_.push_back(i);
-    else if (c == 0) neg_.push_back(i);
+    const int c = o.sequential ? 1 : ds.label_class(i);  // sequential: every row, in order
+    if (c == 1) pos.push_back(i);
+    else if (c == 0) neg.push_back(i);
   }
-  LP_CHECK(!pos_.empty(), ds.source, ": no positive examples to sample (", role_, ")");
-  if (neg_.empty() || o.negative_ratio <= 0) {
-    pos_per_batch_ = o.batch_size;
-    neg_per_batch_ = 0;
-  } else {
-    pos_per_batch_ = std::max<int64_t>(1, std::llround(static_cast<double>(o.batch_size) / (1.0 + o.negative_ratio)));
-    pos_per_batch_ = std::min(pos_per_batch_, o.batch_size);
-    neg_per_batch_ = o.batch_size - pos_per_batch_;
-  }
-  const int64_t np = static_cast<int64_t>(pos_.size());
-  batches_ = (np + pos_per_batch_ - 1) / pos_per_batch_;
+  LP_CHECK(o.sequential || !pos.empty(), ds.source, ": no positive examples to sample (", role_, ")");
+  sampler_ = BalancedSampler(std::move(pos), std::move(neg), o.batch_size, o.negative_ratio, o.sequential);
 }
 
 void ArrayBatchSource::start_epoch(int64_t /*epoch*/, Rng& rng) {
-  pos_order_ = pos_;
-  if (o_.shuffle && !o_.sequential) std::shuffle(pos_order_.begin(), pos_order_.end(), rng.engine());
-  neg_order_.clear();
-  const int64_t need = batches_ * neg_per_batch_;
-  if (need > 0) {
-    std::vector<int64_t> pool = neg_;
-    if (o_.shuffle) std::shuffle(pool.begin(), pool.end(), rng.engine());
-    for (int64_t k = 0; k < need; ++k) neg_order_.push_back(pool[static_cast<size_t>(k) % pool.size()]);
-  }
+  sampler_.start_epoch(rng, o_.shuffle);
   cursor_ = 0;
 }
 
 Batch ArrayBatchSource::next(Context& ctx) {
   LP_CHECK(cursor_ >= 0, role_, ": next() before start_epoch()");
-  LP_CHECK(cursor_ < batches_, role_, ": next() called more than batches_per_epoch() = ", batches_, " times");
-  const int64_t b = cursor_++;
-  const int64_t np = static_cast<int64_t>(pos_order_.size());
-  const int64_t p0 = b * pos_per_batch_, p1 = std::min(np, p0 + pos_per_batch_);
-  std::vector<int64_t> idx(pos_order_.begin() + p0, pos_order_.begin() + p1);
-  if (neg_per_batch_ > 0) {
-    // Full batches take neg_per_batch negatives; a short last batch keeps the same ratio.
-    int64_t nn = p1 - p0 == pos_per_batch_
-                     ? neg_per_batch_
-                     : std::llround(static_cast<double>((p1 - p0) * neg_per_batch_) / static_cast<double>(pos_per_batch_));
-    const int64_t n0 = b * neg_per_batch_;
-    for (int64_t k = 0; k < nn; ++k) idx.push_back(neg_order_[static_cast<size_t>(n0 + k)]);
-  }
-  return make_batch(ctx, ds_, idx, o_.revcomp);
+  LP_CHECK(cursor_ < sampler_.batches(), role_, ": next() called more than batches_per_epoch() = ",
+           sampler_.batches(), " times");
+  return make_batch(ctx, ds_, sampler_.batch(cursor_++), o_.revcomp);
 }
 
 SourceGeometry ArrayBatchSource::geometry() const {
@@ -318,8 +285,9 @@ std::string ArrayBatchSource::describe() const {
   std::string s = role_ + ": " + ds_.source + ", " + std::to_string(ds_.n) + " examples of length " +
                   std::to_string(ds_.length);
   if (o_.sequential) return s + ", all in order" + (o_.revcomp ? " + reverse complements" : "");
-  return s + ", " + std::to_string(pos_.size()) + " positives / " + std::to_string(neg_.size()) +
-         " negatives, batches of " + std::to_string(pos_per_batch_) + "+" + std::to_string(neg_per_batch_) +
+  return s + ", " + std::to_string(sampler_.positives()) + " positives / " + std::to_string(sampler_.negatives()) +
+         " negatives, batches of " + std::to_string(sampler_.positives_per_batch()) + "+" +
+         std::to_string(sampler_.negatives_per_batch()) +
          (o_.revcomp ? " (x2 reverse complements)" : "");
 }
 

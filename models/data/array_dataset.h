@@ -9,6 +9,7 @@
 
 #include "engine/tensor.h"
 #include "models/data/batch.h"
+#include "models/data/balanced_sampler.h"
 #include "models/data/batch_source.h"
 
 namespace lowpass {
@@ -69,20 +70,19 @@ struct ArraySamplerOptions {
 class ArrayBatchSource : public BatchSource {
  public:
   ArrayBatchSource(const ArrayDataset& ds, const ArraySamplerOptions& o, std::string role);
-  int64_t batches_per_epoch() const override { return batches_; }
+  int64_t batches_per_epoch() const override { return sampler_.batches(); }
   void start_epoch(int64_t epoch, Rng& rng) override;
   Batch next(Context& ctx) override;
   SourceGeometry geometry() const override;
   std::string describe() const override;
-  int64_t positives_per_batch() const { return pos_per_batch_; }
+  int64_t positives_per_batch() const { return sampler_.positives_per_batch(); }
 
  private:
   const ArrayDataset& ds_;
   ArraySamplerOptions o_;
   std::string role_;
-  std::vector<int64_t> pos_, neg_;  // sampling pools (sequential: pos_ = all rows)
-  std::vector<int64_t> pos_order_, neg_order_;
-  int64_t pos_per_batch_ = 0, neg_per_batch_ = 0, batches_ = 0, cursor_ = -1;
+  BalancedSampler sampler_;  // pools: positives / negatives (sequential: every row as a "positive")
+  int64_t cursor_ = -1;
 };
 
 }  // namespace lowpass

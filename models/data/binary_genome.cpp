@@ -314,18 +314,31 @@ FastaBinaryDataset::FastaBinaryDataset(const FastaBinaryConfig& cfg)
       labels_.push_back(v == &pos ? 1 : 0);
     }
   n_pos_ = static_cast<int64_t>(pos.size());
-  n_batches_ = (size() + cfg.batch_size - 1) / cfg.batch_size;
+  std::vector<int64_t> pi(static_cast<size_t>(n_pos_)), ni(static_cast<size_t>(size() - n_pos_));
+  std::iota(pi.begin(), pi.end(), int64_t(0));
+  std::iota(ni.begin(), ni.end(), n_pos_);
+  if (cfg.sequential) {
+    pi.insert(pi.end(), ni.begin(), ni.end());
+    ni.clear();
+  } else {
+    LP_CHECK(n_pos_ > 0, cfg.positives, ": no sequences to train on");
+  }
+  try {
+    sampler_ = BalancedSampler(std::move(pi), std::move(ni), cfg.batch_size, cfg.negative_ratio, cfg.sequential);
+  } catch (const Error& e) {
+    throw Error(std::string("data.sequences: ") + e.what());
+  }
 }
 
 void FastaBinaryDataset::start_epoch(int64_t epoch, Rng& rng) {
-  order_.resize(codes_.size());
-  std::iota(order_.begin(), order_.end(), 0);
-  if (cfg_.shuffle) std::shuffle(order_.begin(), order_.end(), rng.engine());
-  pf_.start(n_batches_, [this](int64_t i) { return make_batch(i); });
+  (void)epoch;
+  sampler_.start_epoch(rng, cfg_.shuffle);
+  pf_.start(sampler_.batches(), [this](int64_t i) { return make_batch(i); });
 }
 
 HostBatch FastaBinaryDataset::make_batch(int64_t i) const {
-  int64_t k0 = i * cfg_.batch_size, k1 = std::min(size(), k0 + cfg_.batch_size), B = k1 - k0;
+  const std::vector<int64_t> order = sampler_.batch(i);
+  const int64_t B = static_cast<int64_t>(order.size());
   int64_t R = cfg_.revcomp ? 2 : 1;
   HostBatch hb;
   hb.x.assign(R * B * 4 * L_, 0.0f);
@@ -334,7 +347,7 @@ HostBatch FastaBinaryDataset::make_batch(int64_t i) const {
   hb.y_shape = {R * B, 1};
   hb.status.assign(R * B, 0);
   for (int64_t r = 0; r < B; ++r) {
-    int64_t e = order_[k0 + r];
+    int64_t e = order[static_cast<size_t>(r)];
     for (int64_t rc = 0; rc < R; ++rc) {
       int64_t row = rc * B + r;
       one_hot_codes(codes_[e].data(), L_, hb.x.data() + row * 4 * L_, rc == 1);
@@ -357,7 +370,10 @@ SourceGeometry FastaBinaryDataset::geometry() const {
 std::string FastaBinaryDataset::describe() const {
   std::ostringstream os;
   os << "binary FASTA: " << n_pos_ << " positives + " << size() - n_pos_ << " negatives, input " << L_ << " bp, "
-     << n_batches_ << " batches of " << cfg_.batch_size << (cfg_.revcomp ? " x2 reverse complement" : "");
+     << sampler_.batches() << " batches of ";
+  if (cfg_.sequential) os << cfg_.batch_size << ", every record in order";
+  else os << sampler_.positives_per_batch() << "+" << sampler_.negatives_per_batch();
+  os << (cfg_.revcomp ? " x2 reverse complement" : "");
   return os.str();
 }
 

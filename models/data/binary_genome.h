@@ -9,6 +9,7 @@
 #include <unordered_map>
 #include <vector>
 
+#include "models/data/balanced_sampler.h"
 #include "models/data/batch_source.h"
 #include "models/data/bed.h"
 #include "models/data/window_cache.h"
@@ -92,11 +93,15 @@ class BinaryGenomeDataset : public BatchSource {
 
 // Binary dataset from FASTA files of positive and negative sequences (gkm-SVM / DeepBind style).
 // Sequences of other lengths are centred: longer ones cropped, shorter ones padded with N (zero
-// columns). One task; every example is used once per epoch, shuffled; status = label.
+// columns). One task; status = label. Training batches follow negative_ratio as the npz path does
+// (BalancedSampler: every positive once per epoch); sequential (evaluation): every record once, in file order,
+// positives first.
 struct FastaBinaryConfig {
   std::string positives, negatives;
   int64_t input_length = 0;  // 0: the longest sequence in the files
   int64_t batch_size = 128;
+  double negative_ratio = 1.0;  // negatives per positive in a training batch (0 = positives only)
+  bool sequential = false;
   bool revcomp = true;
   bool shuffle = true;
   CacheOptions cache;  // workers/prefetch used; sequences are always in memory
@@ -105,7 +110,7 @@ struct FastaBinaryConfig {
 class FastaBinaryDataset : public BatchSource {
  public:
   explicit FastaBinaryDataset(const FastaBinaryConfig& cfg);
-  int64_t batches_per_epoch() const override { return n_batches_; }
+  int64_t batches_per_epoch() const override { return sampler_.batches(); }
   void start_epoch(int64_t epoch, Rng& rng) override;
   Batch next(Context& ctx) override;
   SourceGeometry geometry() const override;
@@ -116,10 +121,10 @@ class FastaBinaryDataset : public BatchSource {
 
  private:
   FastaBinaryConfig cfg_;
-  int64_t L_ = 0, n_batches_ = 0, n_pos_ = 0;
+  int64_t L_ = 0, n_pos_ = 0;
   std::vector<std::vector<uint8_t>> codes_;  // each exactly L_ long
   std::vector<int8_t> labels_;
-  std::vector<int64_t> order_;
+  BalancedSampler sampler_;
   mutable Prefetcher pf_;
 };
 

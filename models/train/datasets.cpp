@@ -168,6 +168,8 @@ std::unique_ptr<BatchSource> sequence_source(const TrainConfig& cfg, const std::
   f.negatives = neg;
   f.input_length = cfg.model.at("input_length").get<int64_t>();
   f.batch_size = train ? cfg.train.batch_size : cfg.train.eval_batch_size;
+  f.negative_ratio = cfg.train.negative_ratio;
+  f.sequential = !train;
   f.revcomp = cfg.train.revcomp;
   f.shuffle = train && cfg.train.shuffle;
   f.cache.workers = 1;
