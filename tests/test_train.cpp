@@ -8,9 +8,11 @@
 #include <complex>
 #include <filesystem>
 #include <fstream>
+#include <iterator>
 #include <numbers>
 #include <set>
 #include <string>
+#include <thread>
 
 #include "engine/error.h"
 #include "engine/npz.h"
@@ -223,6 +225,13 @@ TEST_CASE("high-frequency share equals a plain complex DFT; auROC; progress form
   CHECK(Progress::format_duration(3723) == "1:02:03");
   CHECK(Progress::bar(0.5, 10) == "#####.....");
   CHECK(Progress::bar(2, 4) == "####");
+  // A resumed epoch's earlier batches count toward the bar but not toward the rate (it read ~99 batch/s).
+  Progress p("epoch 2/3", 76, "batch", false);
+  p.start_at(40);
+  std::this_thread::sleep_for(std::chrono::milliseconds(50));
+  p.update(1);
+  CHECK(p.rate() > 0);
+  CHECK(p.rate() < 1.0 / 0.05 + 1e-9);  // one batch in >= 50 ms, not 41
 }
 
 TEST_CASE("one SGD step is w - lr * grad(L_task + lambda * L_prior) on the whole batch, training mode") {
@@ -339,6 +348,28 @@ TEST_CASE("resume from a mid-epoch and an epoch-boundary checkpoint is bit-ident
   CHECK(has(error_of([&] { train_model(resolve_config(changed, "changed.json", "/"), to); }), "train.lr"));
   to.resume = false;  // and a fresh run does not overwrite an existing one
   CHECK(has(error_of([&] { train_model(cfg_for(nullptr), to); }), "--resume"));
+  // A resume that cannot read its checkpoint leaves config.json as it was (it was rewritten first).
+  const fs::path broken = d / "broken";
+  fs::copy(d / "full", broken, fs::copy_options::recursive);
+  auto text = [](const fs::path& p) {
+    std::ifstream f(p);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  const std::string before = text(broken / "config.json");
+  fs::resize_file(broken / "checkpoints/last.safetensors", 1000);
+  json longer = cfg_for(nullptr).resolved;
+  longer["train"]["epochs"] = 5;  // a change a resume allows
+  to.out_dir = broken.string();
+  to.resume = true;
+  CHECK(has(error_of([&] { train_model(resolve_config(longer, "longer.json", "/"), to); }), "last.safetensors"));
+  CHECK(text(broken / "config.json") == before);
+  // A run that cannot start writes nothing: no half-made run folder.
+  json no_start = cfg_for(nullptr).resolved;
+  no_start["train"]["tf32"] = true;  // needs a GPU device
+  to.out_dir = (d / "nostart").string();
+  to.resume = false;
+  CHECK(has(error_of([&] { train_model(resolve_config(no_start, "nostart.json", "/"), to); }), "train.tf32"));
+  CHECK(!fs::exists(d / "nostart"));
   fs::remove_all(d);
 }
 

@@ -23,7 +23,12 @@ Progress::~Progress() {
 
 double Progress::rate() const {
   double el = std::chrono::duration<double>(std::chrono::steady_clock::now() - start_).count();
-  return el > 0 ? static_cast<double>(done_) / el : 0.0;
+  return el > 0 ? static_cast<double>(done_ - base_) / el : 0.0;
+}
+
+void Progress::start_at(int64_t n) {
+  done_ = base_ = n;
+  start_ = last_draw_ = std::chrono::steady_clock::now();
 }
 
 std::string Progress::format_duration(double s) {

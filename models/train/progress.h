@@ -17,8 +17,11 @@ class Progress {
   ~Progress();
   // Advance by n items; `status` is shown after the bar (e.g. "loss 0.53").
   void update(int64_t n, const std::string& status = "");
+  // Items already done before this bar started (e.g. a resumed epoch's earlier batches): shown in the count,
+  // left out of the rate and the ETA. Call before the first update.
+  void start_at(int64_t n);
   void finish(const std::string& status = "");
-  double rate() const;  // items per second so far
+  double rate() const;  // items per second so far (items since start_at)
   // Formats, exposed for tests: "1:02:03" / "02:03"; a bar of `width` cells.
   static std::string format_duration(double seconds);
   static std::string bar(double fraction, int width);
@@ -26,7 +29,7 @@ class Progress {
  private:
   void draw(bool final_line);
   std::string label_, unit_, status_;
-  int64_t total_, done_ = 0;
+  int64_t total_, done_ = 0, base_ = 0;
   bool enabled_, tty_, finished_ = false;
   std::FILE* out_;
   double period_s_;

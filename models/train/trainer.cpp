@@ -122,8 +122,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   } else {
     LP_CHECK(!fs::exists(last_ck), dir.string(), ": already holds a training run (use --resume or a new --out)");
   }
-  fs::create_directories(ckdir);
-  write_config(cfg, (dir / "config.json").string());
+  // Nothing is written into DIR until the model, the device, the data and (on --resume) the checkpoint have
+  // loaded: a run that cannot start leaves no half-made folder, and a failed resume leaves config.json as it was.
 
   const TrainSettings& t = cfg.train;
   Context ctx(static_cast<int>(t.threads), t.seed);
@@ -213,10 +213,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     st.step = ck.step;
     LP_CHECK(ck.extra.count("trainer"), last_ck, ": missing field 'trainer' in the metadata");
     st.from_json(json::parse(ck.extra.at("trainer")));
-    truncate_metrics(metrics_path, st.epoch);
     res_last_ck = last_ck;
-  } else {
-    std::ofstream(metrics_path, std::ios::trunc);
   }
 
   auto save_ck = [&](const std::string& path) {
@@ -239,9 +236,17 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   };
 
   if (!opt.quiet) {
-    std::fprintf(log, "lowpass train: %s; %s model, %lld steps/epoch, prior %s (weight %g)\n",
-                 src.describe().c_str(), cfg.model_type.c_str(), static_cast<long long>(src.batches_per_epoch()),
-                 cfg.prior.type.c_str(), cfg.prior.weight);
+    std::string prior = cfg.prior.type;
+    char w[64];
+    std::snprintf(w, sizeof w, " (weight %g", cfg.prior.weight);
+    if (cfg.prior.type != "none") prior += w + (cfg.prior.type == "fourier" ? ", freq_limit " +
+                                                std::to_string(cfg.prior.freq_limit) : std::string()) + ")";
+    std::fprintf(log, "lowpass train: %s; %s model, %lld steps/epoch, prior %s\n", src.describe().c_str(),
+                 cfg.model_type.c_str(), static_cast<long long>(src.batches_per_epoch()), prior.c_str());
+    if (opt.resume)
+      std::fprintf(log, "lowpass train: resuming %s at epoch %lld, batch %lld (step %lld)\n", last_ck.c_str(),
+                   static_cast<long long>(st.epoch + 1), static_cast<long long>(st.step_in_epoch + 1),
+                   static_cast<long long>(st.step + 1));
   }
 
   TrainResult res;
@@ -249,6 +254,10 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   NamedTensors best_sd;
   if (opt.resume && fs::exists(dir / "best.safetensors"))
     best_sd = safetensors::load(ctx, (dir / "best.safetensors").string()).named();
+  fs::create_directories(ckdir);
+  write_config(cfg, (dir / "config.json").string());
+  if (opt.resume) truncate_metrics(metrics_path, st.epoch);
+  else std::ofstream(metrics_path, std::ios::trunc);
   bool stop = false;
   for (; st.epoch < t.epochs && !stop; ) {
     if (st.step_in_epoch == 0) epoch_rng = sampler.state();
@@ -257,7 +266,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     for (int64_t k = 0; k < st.step_in_epoch; ++k) src.next(ctx);  // replay the sampler position
     Progress bar("epoch " + std::to_string(st.epoch + 1) + "/" + std::to_string(t.epochs),
                  src.batches_per_epoch(), "batch", t.progress && !opt.quiet, log);
-    bar.update(st.step_in_epoch);
+    bar.start_at(st.step_in_epoch);
     for (; st.step_in_epoch < src.batches_per_epoch(); ++st.step_in_epoch) {
       auto t0 = std::chrono::steady_clock::now();
       Batch batch = src.next(ctx);
@@ -331,7 +340,9 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
         break;
       }
     }
-    bar.finish();
+    bar.finish(stop ? std::string("stopped (") + (res.stop_reason == "signal" ? "signal" : "max_steps") +
+                          "), resumable with --resume"
+                    : std::string());
     if (stop) {  // mid-epoch stop: a checkpoint at this sampler position, no epoch line
       save_ck(last_ck);
       break;
