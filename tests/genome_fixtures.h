@@ -20,6 +20,7 @@
 #include "models/data/binary_genome.h"
 #include "models/data/fasta.h"
 #include "models/data/folds.h"
+#include "models/data/peak_retention.h"
 #include "models/data/profile_genome.h"
 #include "models/data/window_cache.h"
 

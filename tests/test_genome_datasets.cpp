@@ -384,6 +384,31 @@ TEST_CASE("real data: yeast genome (read-only folder), narrowPeak with track lin
   CHECK(want > 20);
 }
 
+TEST_CASE("peak retention: top fraction by signal in file order; equal signals and missing columns are named") {
+  auto peak = [](int64_t line, double signal, bool has = true) {
+    Peak p;
+    p.line = line, p.signal = signal, p.has_signal = has;
+    return p;
+  };
+  auto lines = [](const std::vector<Peak>& ps) {
+    std::vector<int64_t> l;
+    for (const Peak& p : ps) l.push_back(p.line);
+    return l;
+  };
+  const std::vector<Peak> ps = {peak(1, 3), peak(2, 9), peak(3, 5), peak(4, 9), peak(5, 1)};
+  CHECK(lines(top_peaks_by_signal(ps, 0.4, "p.bed")) == std::vector<int64_t>{2, 4});     // ceil(2.0) = 2
+  CHECK(lines(top_peaks_by_signal(ps, 0.5, "p.bed")) == std::vector<int64_t>{2, 3, 4});  // ceil(2.5) = 3
+  CHECK(lines(top_peaks_by_signal(ps, 1.0, "p.bed")) == std::vector<int64_t>{1, 2, 3, 4, 5});
+  CHECK(lines(top_peaks_by_signal({peak(1, 2), peak(2, 7), peak(3, 7)}, 0.3, "p.bed")) == std::vector<int64_t>{2});
+  // Every signal equal (a narrowPeak whose signalValue column is all 0): the ranking would be file order.
+  const std::vector<Peak> flat = {peak(1, 0), peak(2, 0), peak(3, 0), peak(4, 0)};
+  genome_test::expect_error([&] { top_peaks_by_signal(flat, 0.5, "y.narrowPeak"); },
+                            {"y.narrowPeak", "all 4 peaks have the same signal (0)", "first in file order"});
+  CHECK(top_peaks_by_signal(flat, 1.0, "y.narrowPeak").size() == 4);  // nothing dropped: nothing to rank
+  genome_test::expect_error([&] { top_peaks_by_signal({peak(1, 1), peak(7, 0, false)}, 0.5, "p.bed"); },
+                            {"p.bed:7", "no signal column"});
+}
+
 TEST_CASE("FASTA positives/negatives: training batches follow negative_ratio; evaluation reads every record in order") {
   genome_test::TempDir d;
   // 10 positives "P<i>" (all A) and 40 negatives (all C); the record index is written as the sequence length.

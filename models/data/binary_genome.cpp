@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "models/data/peak_retention.h"
 
 namespace lowpass {
 
@@ -83,14 +84,7 @@ BinaryGenomeDataset::BinaryGenomeDataset(const BinaryGenomeConfig& cfg)
     peaks_.emplace_back(cs.size());
     peaks_[t].add_peaks(ps);
     peaks_[t].finalize();
-    if (cfg.peak_retention > 0) {
-      for (auto& p : ps)
-        LP_CHECK(p.has_signal, cfg.peaks[t], ":", p.line, ": data.peak_retention ranks peaks by signal, but this "
-                 "line has no signal column (narrowPeak column 7 or BED column 5)");
-      std::stable_sort(ps.begin(), ps.end(), [](const Peak& a, const Peak& b) { return a.signal > b.signal; });
-      int64_t keep = static_cast<int64_t>(std::ceil(cfg.peak_retention * static_cast<double>(ps.size())));
-      ps.resize(std::min<size_t>(ps.size(), static_cast<size_t>(keep)));
-    }
+    if (cfg.peak_retention > 0) ps = top_peaks_by_signal(ps, cfg.peak_retention, cfg.peaks[t]);
     stats_.peaks_retained[t] = static_cast<int64_t>(ps.size());
     kept[t] = IntervalSet(cs.size());
     kept[t].add_peaks(ps);

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "models/data/peak_retention.h"
 
 namespace lowpass {
 
@@ -102,21 +103,8 @@ ProfileGenomeDataset::ProfileGenomeDataset(const ProfileGenomeConfig& cfg)
       else ++stats_.not_in_split;
     }
     if (cfg.peak_retention > 0) {
-      for (auto& p : split_peaks)
-        LP_CHECK(p.has_signal, cfg.peaks[b], ":", p.line, ": data.peak_retention ranks peaks by signal, but this "
-                 "line has no signal column (narrowPeak column 7 or BED column 5)");
-      std::vector<Peak> sorted = split_peaks;
-      std::stable_sort(sorted.begin(), sorted.end(), [](const Peak& x, const Peak& y) { return x.signal > y.signal; });
-      size_t keep = static_cast<size_t>(std::ceil(cfg.peak_retention * static_cast<double>(sorted.size())));
-      stats_.dropped_retention += static_cast<int64_t>(sorted.size() - std::min(keep, sorted.size()));
-      sorted.resize(std::min(keep, sorted.size()));
-      // keep file order among the retained peaks
-      std::vector<int64_t> kept_lines;
-      for (auto& p : sorted) kept_lines.push_back(p.line);
-      std::sort(kept_lines.begin(), kept_lines.end());
-      std::vector<Peak> kept;
-      for (auto& p : split_peaks)
-        if (std::binary_search(kept_lines.begin(), kept_lines.end(), p.line)) kept.push_back(p);
+      std::vector<Peak> kept = top_peaks_by_signal(split_peaks, cfg.peak_retention, cfg.peaks[b]);
+      stats_.dropped_retention += static_cast<int64_t>(split_peaks.size() - kept.size());
       split_peaks.swap(kept);
     }
     for (auto& p : split_peaks) {
