@@ -95,6 +95,13 @@ TEST_CASE("config: data.genome / data.sequences keys are strict, paths resolved,
   bad = c;
   bad["data"]["genome"]["folds"]["test"] = {"chr2"};
   expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); }, {"'chr2' in two splits"});
+  json alias = c;  // "validation", as folds files (ChromBPNet) may spell it, is the valid split inline too
+  alias["data"]["genome"]["folds"].erase("valid");
+  alias["data"]["genome"]["folds"]["validation"] = {"chr3"};
+  alias["data"]["genome"]["folds"]["test"] = json::array();
+  CHECK(resolve_config(alias, "t.json", sg.dir.path).data.genome.valid_chroms == std::vector<std::string>{"chr3"});
+  alias["data"]["genome"]["folds"]["valid"] = json::array();
+  expect_error([&] { resolve_config(alias, "t.json", sg.dir.path); }, {"both 'valid' and 'validation'"});
   bad = c;
   bad["data"]["genome"]["flank"] = 30;
   expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); }, {"data.genome.bin + 2 * data.genome.flank = 110",

@@ -164,10 +164,13 @@ void resolve_genome_data(json& user, TrainConfig& cfg, const std::string& src, c
   } else {
     LP_CHECK(f.is_object(), src, ": 'data.genome.folds' must be a path or an object, got ", kind(f));
     for (auto it = f.begin(); it != f.end(); ++it)
-      LP_CHECK(it.key() == "train" || it.key() == "valid" || it.key() == "test", src,
-               ": unknown key 'data.genome.folds.", it.key(), "' (expected train, valid, test)");
+      LP_CHECK(it.key() == "train" || it.key() == "valid" || it.key() == "validation" || it.key() == "test", src,
+               ": unknown key 'data.genome.folds.", it.key(), "' (expected train, valid or validation, test)");
+    LP_CHECK(!(f.contains("valid") && f.contains("validation")), src,
+             ": 'data.genome.folds' has both 'valid' and 'validation' (the same split): keep one");
+    const char* valid_key = f.contains("validation") ? "validation" : "valid";  // as in folds files (ChromBPNet)
     d.train_chroms = chrom_list(f.value("train", json()), "data.genome.folds.train", src);
-    d.valid_chroms = chrom_list(f.value("valid", json()), "data.genome.folds.valid", src);
+    d.valid_chroms = chrom_list(f.value(valid_key, json()), std::string("data.genome.folds.") + valid_key, src);
     d.test_chroms = chrom_list(f.value("test", json()), "data.genome.folds.test", src);
     std::set<std::string> seen;
     for (auto* l : {&d.train_chroms, &d.valid_chroms, &d.test_chroms})
