@@ -8,7 +8,9 @@
 #include <nlohmann/json.hpp>
 
 #include "models/train/config.h"
+#include "models/attr/model_dir.h"
 #include "models/train/datasets.h"
+#include "models/train/evaluate.h"
 #include "models/train/trainer.h"
 #include "tests/genome_fixtures.h"
 
@@ -159,6 +161,22 @@ TEST_CASE("genome binary data: per-fold positives equal a brute-force count; tra
   REQUIRE(r.test.contains("test_auroc"));
   CHECK(r.test["test_auroc"].get<double>() >= 0.0);
   CHECK(fs::exists(out / "m/config.json"));
+  // export: the test split as arrays, the rows the trainer tested on; evaluating them gives its test auROC
+  {
+    ArrayDataset fwd = export_split(cfg, "test", false), both = export_split(cfg, "test", true);
+    CHECK(fwd.n > 0);
+    CHECK(both.n == 2 * fwd.n);
+    CHECK(fwd.length == cfg.model.at("input_length").get<int64_t>());
+    int64_t pos = 0;
+    for (int64_t i = 0; i < fwd.n; ++i) pos += fwd.label_class(i) == 1;
+    CHECK(pos == sg.positive_bins({"chr3"}));
+    Context ctx(1, 0);
+    auto m = attr::load_model_dir(out / "m", ctx, "best");
+    EvalResult e = evaluate(*m, both, cfg.prior, false, 64, 1.0, ctx, "exported");
+    CHECK(e.examples == r.test["test_examples"].get<int64_t>());
+    CHECK(e.auroc == doctest::Approx(r.test["test_auroc"].get<double>()).epsilon(1e-6));
+    expect_error([&] { export_split(cfg, "valid", false); }, {"t.json", "no valid split"});
+  }
   // the resolved config (with absolute paths) reloads and resumes
   TrainConfig again = load_config(out / "m/config.json");
   CHECK(again.data.genome.enabled);

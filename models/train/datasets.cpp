@@ -232,6 +232,45 @@ DataSources make_datasets(const TrainConfig& cfg, DataUse use) {
   return d;
 }
 
+ArrayDataset export_split(const TrainConfig& cfg_in, const std::string& split, bool revcomp, uint64_t seed) {
+  LP_CHECK(split == "train" || split == "valid" || split == "test", "export: the split must be train, valid or "
+           "test, got '", split, "'");
+  TrainConfig cfg = cfg_in;
+  cfg.train.revcomp = revcomp;
+  DataSources d = make_datasets(cfg, DataUse::Stats);
+  BatchSource* s = split == "train" ? d.train.get() : split == "valid" ? d.valid.get() : d.test.get();
+  LP_CHECK(s != nullptr, cfg.source, ": there is no ", split, " split (",
+           cfg.data.genome.enabled ? "data.genome.folds." + split + " lists no chromosomes"
+                                   : "data." + std::string(cfg.data.sequences.enabled ? "sequences." : "") + split +
+                                         " is not set", ")");
+  Context ctx(1, 0);
+  Rng rng(seed);
+  s->start_epoch(0, rng);
+  ArrayDataset ds;
+  ds.type = cfg.model_type;
+  ds.source = cfg.source + " (" + split + ")";
+  for (int64_t b = 0; b < s->batches_per_epoch(); ++b) {
+    Batch batch = s->next(ctx);
+    if (batch.size() == 0) continue;
+    auto append = [](std::vector<float>& to, Shape& shape, const Tensor& t) {
+      const std::vector<float> v = t.to_vector<float>();
+      to.insert(to.end(), v.begin(), v.end());
+      if (shape.empty()) shape = t.shape(), shape[0] = 0;
+      shape[0] += t.size(0);
+    };
+    Shape xs;
+    append(ds.x, xs, batch.x);
+    append(ds.y, ds.y_shape, batch.y);
+    if (batch.control.defined()) append(ds.control, ds.control_shape, batch.control);
+    ds.status.insert(ds.status.end(), batch.status.begin(), batch.status.end());
+    ds.n += batch.size();
+    ds.length = xs[2];
+  }
+  LP_CHECK(ds.n > 0, ds.source, ": the split has no examples");
+  ds.validate();
+  return ds;
+}
+
 json data_stats(const TrainConfig& cfg) {
   json out;
   DataSources d = make_datasets(cfg, DataUse::Stats);

@@ -8,6 +8,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/data/array_dataset.h"
 #include "models/data/batch_source.h"
 #include "models/train/config.h"
 
@@ -28,6 +29,12 @@ DataSources make_datasets(const TrainConfig& cfg, DataUse use = DataUse::Train);
 // "suggested_counts_loss_weight": w (profile)}; each split holds the dataset's own stats (peaks kept/dropped
 // per reason, bins or windows, negatives per epoch, batches per epoch).
 nlohmann::json data_stats(const TrainConfig& cfg);
+
+// The examples of one split ("train", "valid" or "test") as an in-memory array dataset, for `lowpass export`: for
+// valid/test exactly the rows the trainer evaluates on (the same source, its epoch drawn with seed 0), without the
+// reverse complements unless `revcomp`; for train, one epoch as the training sampler draws it with seed `seed`. Lets
+// `predict`, `attribute` and `evaluate` run on what a genome or FASTA config trains and tests on.
+ArrayDataset export_split(const TrainConfig& cfg, const std::string& split, bool revcomp, uint64_t seed = 0);
 
 // The geometry of a model section (what its sources must deliver).
 SourceGeometry model_geometry(const TrainConfig& cfg);
