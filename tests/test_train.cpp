@@ -373,6 +373,38 @@ TEST_CASE("resume from a mid-epoch and an epoch-boundary checkpoint is bit-ident
   fs::remove_all(d);
 }
 
+TEST_CASE("profile runs: metrics.jsonl has the validation NLL, JSD and count correlations per epoch") {
+  fs::path d = fresh_dir("profile_valid");
+  Rng rng(3);
+  ProfileSimOptions po;
+  po.input_length = 60, po.output_length = 30, po.motif_bound = 2, po.control = false;
+  po.n = 24;
+  write_array_dataset(simulate_profile(default_motif(), po, rng), (d / "train.npz").string());
+  po.n = 10;
+  write_array_dataset(simulate_profile(default_motif(), po, rng), (d / "valid.npz").string());
+  json user = {{"model", {{"type", "profile"}, {"input_length", 60}, {"output_length", 30}, {"controls", "none"},
+                          {"dil_conv_filter_sizes", {7, 3, 3}}, {"dil_conv_dilations", {1, 2, 4}},
+                          {"dil_conv_depths", {4, 4, 4}}, {"prof_conv_kernel_size", 13}}},
+               {"data", {{"train", (d / "train.npz").string()}, {"valid", (d / "valid.npz").string()}}},
+               {"train", {{"batch_size", 8}, {"epochs", 2}, {"seed", 1}, {"progress", false}}}};
+  TrainOptions to;
+  to.quiet = true;
+  to.out_dir = (d / "run").string();
+  train_model(resolve_config(user, "p.json", d.string()), to);
+  std::ifstream m(d / "run/metrics.jsonl");
+  std::string line;
+  int n = 0;
+  while (std::getline(m, line)) {
+    json j = json::parse(line);
+    for (const char* k : {"valid_nll", "valid_uniform_nll", "valid_jsd", "valid_count_pearson", "valid_total_loss"})
+      CHECK_MESSAGE(j.contains(k), k);
+    CHECK(j["valid_jsd"].get<double>() > 0);
+    ++n;
+  }
+  CHECK(n == 2);
+  fs::remove_all(d);
+}
+
 TEST_CASE("train.cuda_graph on the CPU: the fixed-form step follows the ordinary one; resume may switch it") {
   fs::path d = fresh_dir("cuda_graph");
   const int64_t L = 48;

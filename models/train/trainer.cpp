@@ -356,7 +356,9 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     double key = st.sum_total / st.rows;  // without validation data the training loss decides
     if (data.valid) {
       auto t0 = std::chrono::steady_clock::now();
-      EvalResult v = evaluate_source(*model, *data.valid, cfg.prior, t.counts_loss_weight, ctx, data.valid_name);
+      // profile models: the validation NLL, JSD and count correlations too (what BPNet users watch per epoch)
+      EvalResult v = evaluate_source(*model, *data.valid, cfg.prior, t.counts_loss_weight, ctx, data.valid_name,
+                                     /*full_profile_metrics=*/true);
       line.update(v.to_json("valid_"));
       line["valid_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       key = t.early_stopping_on == "task" ? v.task : v.total;
