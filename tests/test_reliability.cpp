@@ -432,6 +432,32 @@ int check_no_corrupt_files(const std::string& out) {
 }
 }  // namespace
 
+TEST_CASE("a binary file given as a BED: the quoted bytes are escaped, the message stays one line") {
+  TempDir d;
+  ChromSizes cs;
+  cs.add("chr1", 100);
+  BedOptions o;
+  o.sizes = &cs;
+  struct Case { std::string name, text; std::vector<std::string> frags; };
+  const std::string long_field(300, '\x01');
+  for (const Case& c : {Case{"start.bed", "chr1\tab\x0b\x0c\rcd\xff\t5\n", {"column 2", "'ab\\x0B\\x0C\\x0Dcd\\xFF'"}},
+                        Case{"chrom.bed", "\x89\x01" "chr\t1\t5\n", {"chromosome '\\x89\\x01chr'"}},
+                        Case{"long.bed", "chr1\t" + long_field + "\t5\n", {"column 2", "\\x01...'"}}}) {
+    write_text(d / c.name, c.text);
+    std::string msg;
+    try {
+      read_bed(d / c.name, o);
+    } catch (const Error& e) {
+      msg = e.what();
+    }
+    INFO(c.name, ": ", msg);
+    REQUIRE(!msg.empty());
+    for (const auto& f : c.frags) CHECK(msg.find(f) != std::string::npos);
+    CHECK(std::none_of(msg.begin(), msg.end(), [](char ch) { return static_cast<unsigned char>(ch) < 0x20; }));
+    CHECK(msg.size() < 300);
+  }
+}
+
 TEST_CASE("crash safety: SIGKILL at random moments, --resume, bit-identical weights, no corrupt checkpoint") {
   REQUIRE_MESSAGE(fs::exists(lowpass_bin()), "the lowpass tool is needed: ", lowpass_bin());
   TempDir d;

@@ -9,6 +9,7 @@
 #include <algorithm>
 #include <charconv>
 #include <cerrno>
+#include <string>
 #include <unordered_set>
 
 #include "engine/error.h"
@@ -29,6 +30,20 @@ std::vector<std::string_view> split_fields(std::string_view line) {
     i = j;
   }
   return f;
+}
+
+// File content quoted in a message: bytes other than printable ASCII as \xNN (a binary file given as a BED must not
+// put raw bytes or line breaks into the one-line error), at most 40 characters of it.
+std::string shown(std::string_view s) {
+  static const char hex[] = "0123456789ABCDEF";
+  std::string r;
+  for (size_t i = 0; i < s.size() && i < 40; ++i) {
+    const auto c = static_cast<unsigned char>(s[i]);
+    if (c >= 0x20 && c < 0x7f) r += static_cast<char>(c);
+    else r += std::string("\\x") + hex[c >> 4] + hex[c & 15];
+  }
+  if (s.size() > 40) r += "...";
+  return r;
 }
 
 bool parse_int(std::string_view s, int64_t& v) {
@@ -69,16 +84,16 @@ std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
       Peak p;
       p.chrom = std::string(f[0]);
       p.line = lineno;
-      LP_CHECK(parse_int(f[1], p.start), at(), "column 2 (start) '", f[1], "' is not an integer");
-      LP_CHECK(parse_int(f[2], p.end), at(), "column 3 (end) '", f[2], "' is not an integer");
+      LP_CHECK(parse_int(f[1], p.start), at(), "column 2 (start) '", shown(f[1]), "' is not an integer");
+      LP_CHECK(parse_int(f[2], p.end), at(), "column 3 (end) '", shown(f[2]), "' is not an integer");
       LP_CHECK(p.start >= 0, at(), "column 2 (start) is negative (", p.start, ")");
       LP_CHECK(p.start < p.end, at(), "start ", p.start, " >= end ", p.end, " (expected start < end)");
       if (opt.sizes) {
         p.chrom_index = opt.sizes->find(p.chrom);
-        LP_CHECK(p.chrom_index >= 0, at(), "chromosome '", p.chrom, "' is not in ", opt.sizes_source, "; ",
+        LP_CHECK(p.chrom_index >= 0, at(), "chromosome '", shown(p.chrom), "' is not in ", opt.sizes_source, "; ",
                  opt.sizes->suggest(p.chrom));
         int64_t L = opt.sizes->lengths[p.chrom_index];
-        LP_CHECK(p.end <= L, at(), "end ", p.end, " is past the end of ", p.chrom, " (length ", L, " in ",
+        LP_CHECK(p.end <= L, at(), "end ", p.end, " is past the end of ", shown(p.chrom), " (length ", L, " in ",
                  opt.sizes_source, ")");
       }
       bool narrow = opt.format == BedFormat::NarrowPeak || (opt.format == BedFormat::Auto && f.size() == 10);
@@ -86,25 +101,25 @@ std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
         LP_CHECK(f.size() >= 10, at(), "narrowPeak needs 10 columns, found ", f.size());
       int64_t off = -1;
       if (narrow) {
-        LP_CHECK(parse_double(f[6], p.signal), at(), "column 7 (signalValue) '", f[6], "' is not a number");
+        LP_CHECK(parse_double(f[6], p.signal), at(), "column 7 (signalValue) '", shown(f[6]), "' is not a number");
         p.has_signal = true;
-        LP_CHECK(parse_int(f[9], off), at(), "column 10 (summit offset) '", f[9], "' is not an integer");
+        LP_CHECK(parse_int(f[9], off), at(), "column 10 (summit offset) '", shown(f[9]), "' is not an integer");
         LP_CHECK(off == -1 || (off >= 0 && off < p.end - p.start), at(), "summit offset ", off,
                  " is outside the peak (expected -1 or 0..", p.end - p.start - 1, ")");
       } else if (f.size() >= 5 && f[4] != ".") {
-        LP_CHECK(parse_double(f[4], p.signal), at(), "column 5 (score) '", f[4], "' is not a number");
+        LP_CHECK(parse_double(f[4], p.signal), at(), "column 5 (score) '", shown(f[4]), "' is not a number");
         p.has_signal = true;
       }
       p.summit = off >= 0 ? p.start + off : p.start + (p.end - p.start) / 2;
       if (opt.require_sorted) {
         if (p.chrom != cur_chrom) {
-          LP_CHECK(!finished_chroms.count(p.chrom), at(), "file is not sorted: chromosome '", p.chrom,
+          LP_CHECK(!finished_chroms.count(p.chrom), at(), "file is not sorted: chromosome '", shown(p.chrom),
                    "' appears again after other chromosomes (sort with 'sort -k1,1 -k2,2n')");
           if (!cur_chrom.empty()) finished_chroms.insert(cur_chrom);
           cur_chrom = p.chrom;
         } else {
           LP_CHECK(p.start >= cur_start, at(), "file is not sorted: start ", p.start, " follows start ", cur_start,
-                   " on ", p.chrom, " (sort with 'sort -k1,1 -k2,2n')");
+                   " on ", shown(p.chrom), " (sort with 'sort -k1,1 -k2,2n')");
         }
         cur_start = p.start;
       }
