@@ -259,6 +259,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   if (opt.resume) truncate_metrics(metrics_path, st.epoch);
   else std::ofstream(metrics_path, std::ios::trunc);
   bool stop = false;
+  const auto run_start = std::chrono::steady_clock::now();  // for the whole run's ETA in the epoch lines
+  const int64_t first_epoch = st.epoch;
   for (; st.epoch < t.epochs && !stop; ) {
     if (st.step_in_epoch == 0) epoch_rng = sampler.state();
     else sampler.set_state(epoch_rng);
@@ -402,8 +404,14 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
                      line["valid_task_loss"].get<double>(), line["valid_prior_loss"].get<double>());
       if (line.contains("valid_auroc") && line["valid_auroc"].is_number())
         std::fprintf(log, ", valid auROC %.4f", line["valid_auroc"].get<double>());
-      std::fprintf(log, ", %.1f ex/s%s\n", line["examples_per_s"].get<double>(),
-                   stop && res.stop_reason == "early_stopping" ? " — early stop" : "");
+      std::string eta;  // the rest of the run at this process's mean epoch time (early stopping may end it sooner)
+      if (!stop && st.epoch < t.epochs) {
+        const double per = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count() /
+                           static_cast<double>(st.epoch - first_epoch);
+        eta = ", run ETA " + Progress::format_duration(per * static_cast<double>(t.epochs - st.epoch));
+      }
+      std::fprintf(log, ", %.1f ex/s%s%s\n", line["examples_per_s"].get<double>(),
+                   stop && res.stop_reason == "early_stopping" ? " — early stop" : "", eta.c_str());
     }
   }
   if (gstep && !opt.quiet && model->device().is_cuda())
