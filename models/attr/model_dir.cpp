@@ -4,7 +4,9 @@
 #include <cstring>
 #include <filesystem>
 #include <fstream>
+#include <map>
 
+#include "engine/checkpoint.h"
 #include "engine/safetensors.h"
 #include "kernels/cuda/runtime.h"
 
@@ -41,7 +43,19 @@ std::unique_ptr<Model> load_model_dir(const std::string& dir, Context& ctx, cons
   else w = weights;
   LP_CHECK(fs::exists(w), "--weights: ", w.string(), " does not exist");
   auto file = safetensors::load(ctx, w.string());
-  model->load_state_dict(file.map());
+  std::map<std::string, Tensor> sd;
+  if (auto f = file.metadata.find("format"); f != file.metadata.end() && f->second == "lowpass.checkpoint") {
+    // A training checkpoint (DIR/checkpoints/epoch_<n>.safetensors, last.safetensors): its model tensors, after the
+    // checkpoint's own checks (format version, checksum).
+    for (auto& [name, t] : load_checkpoint(ctx, w.string()).model) sd.emplace(name, t);
+  } else {
+    sd = file.map();
+  }
+  try {
+    model->load_state_dict(sd);
+  } catch (const Error& e) {
+    throw Error(w.string() + ": " + e.what() + " (the weights do not fit the model of " + cfgp.string() + ")");
+  }
   return model;
 }
 

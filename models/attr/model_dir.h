@@ -11,7 +11,9 @@
 namespace lowpass::attr {
 
 // weights: "best" (best.safetensors, falling back to model.safetensors) or "last" (model.safetensors),
-// or a path to a .safetensors file. Errors name the directory and the missing file.
+// or a path to a .safetensors file: a state_dict, or a training checkpoint (DIR/checkpoints/epoch_<n>.safetensors,
+// whose "model.*" tensors are taken). Errors name the directory and the missing file, or the weights file whose
+// tensors do not fit the model.
 std::unique_ptr<Model> load_model_dir(const std::string& dir, Context& ctx, const std::string& weights = "best");
 
 // Moves the model to `device` ("cpu", "cuda", "cuda:N": the tools' --device); Errors name the flag and, for a
