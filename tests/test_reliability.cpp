@@ -574,7 +574,7 @@ TEST_CASE("train --tf32/--bf16/--cuda-conv: both math flags, either without a GP
   TempDir d;
   const std::string cfg = crash_setup(d);
   struct Case { std::vector<std::string> flags; std::vector<const char*> frags; };
-  for (const Case& c : {Case{{"--tf32", "--bf16"}, {"--tf32 and --bf16", "choose one"}},
+  for (const Case& c : {Case{{"--tf32", "--bf16"}, {"--tf32 excludes --bf16", "--help lists the options"}},
                         Case{{"--bf16"}, {"config.json", "'train.bf16' needs train.device cuda"}},
                         Case{{"--tf32"}, {"config.json", "'train.tf32' needs train.device cuda"}},
                         Case{{"--cuda-conv", "fft"},

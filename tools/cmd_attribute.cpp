@@ -18,6 +18,7 @@
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
 #include "models/train/progress.h"
+#include "tools/cli_checks.h"
 #include "tools/commands.h"
 
 namespace lowpass::tools {
@@ -36,14 +37,17 @@ CommandRun add_attribute_command(CLI::App& app) {
   sub->add_option("--method", a->method, "grad | gradxinput | deepshap_ref | deepshap | ism | ig")
       ->check(CLI::IsMember({"grad", "gradxinput", "deepshap_ref", "deepshap", "ism", "ig"}));
   sub->add_option("--target", a->target,
-                  "logits[:t] | profile[:t] | profile_raw[:t] | counts[:t] (default: logits or profile)");
-  sub->add_option("--refs", a->refs, "Dinucleotide-shuffled references (default 10 deepshap_ref, 20 deepshap)");
+                  "logits[:t] | profile[:t] | profile_raw[:t] | counts[:t] (default: logits or profile)")
+      ->check(target_name());
+  sub->add_option("--refs", a->refs, "Dinucleotide-shuffled references (default 10 deepshap_ref, 20 deepshap)")
+      ->check(integer_at_least(1))
+      ->default_str("");  // -1: the method's default
   sub->add_option("--seed", a->seed, "Seed of the shuffles (example i uses seed + i)");
-  sub->add_option("--ig-steps", a->steps, "Integrated-gradient steps");
-  sub->add_option("--batch", a->batch, "Sequences attributed per chunk (memory bound)");
-  sub->add_option("--max-batch", a->max_batch, "Sequences per forward pass inside a chunk");
+  sub->add_option("--ig-steps", a->steps, "Integrated-gradient steps (midpoint rule)")->check(integer_at_least(1));
+  sub->add_option("--batch", a->batch, "Sequences attributed per chunk (memory bound)")->check(integer_at_least(1));
+  sub->add_option("--max-batch", a->max_batch, "Sequences per forward pass inside a chunk")
+      ->check(integer_at_least(1));
   return [a]() {
-    LP_CHECK(a->batch >= 1, "--batch must be >= 1, got ", a->batch);
     Context ctx(a->threads, 0);
     auto model = attr::load_model_dir(a->model, ctx, a->weights);
     attr::place_model(*model, a->device);
@@ -72,7 +76,9 @@ CommandRun add_attribute_command(CLI::App& app) {
     {
       npy::NpzWriter w((fs::path(a->out) / "ohe.npz").string());
       w.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
-      for (int64_t s = 0; s < N; s += 4096) w.append(rows(s, std::min<int64_t>(4096, N - s), DType::F32));
+      for (int64_t s = 0; s < N; s += 4096) {
+        w.append(rows(s, std::min<int64_t>(4096, N - s), DType::F32));
+      }
       w.end();
       w.close();
     }

@@ -6,6 +6,7 @@
 #include <memory>
 
 #include "models/train/prior_effect.h"
+#include "tools/cli_checks.h"
 #include "tools/commands.h"
 
 namespace lowpass::tools {
@@ -34,7 +35,7 @@ CommandRun add_demo_command(CLI::App& app) {
       ->check(CLI::PositiveNumber);
   sub->add_option("--lr", a->lr, "Adam learning rate")->check(CLI::PositiveNumber);
   sub->add_option("--seeds", a->seeds, "Training seeds (one run with and one without the prior per seed)");
-  sub->add_option("--threads", a->threads, "CPU threads (0 = all)");
+  sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(integer_at_least(0));
   sub->add_flag("--quiet", a->quiet, "No progress bars");
   return [a]() {
     PriorEffectOptions o;

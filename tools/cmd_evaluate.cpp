@@ -19,6 +19,7 @@
 #include "models/eval/motif_scan.h"
 #include "models/eval/profile_metrics.h"
 #include "models/eval/stats.h"
+#include "tools/cli_checks.h"
 #include "tools/commands.h"
 
 namespace lowpass::tools {
@@ -145,30 +146,55 @@ CommandRun add_evaluate_command(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("evaluate", "Predictive, interpretability and stability metrics as JSON");
-  sub->add_option("--npz", a->npz, "Dataset npz with x and y (labels or profile counts)");
-  sub->add_option("--predictions", a->predictions, "predictions.npz from lowpass predict");
-  sub->add_option("--model", a->model, "Model directory (predicts on --npz when --predictions is not given)");
-  sub->add_option("--weights", a->weights, "best | last | path");
-  sub->add_option("--neg-upsample", a->neg_upsample, "Negative upsampling factor for the corrected auPRC");
-  sub->add_option("--attr", a->attr, "attr.npz (hypothetical scores) for entropy");
-  sub->add_option("--ohe", a->ohe, "ohe.npz matching --attr (actual scores = hyp ⊙ one-hot)");
-  sub->add_option("--attr-sets", a->sets_a, "Comma-separated attr.npz of models trained with different seeds");
-  sub->add_option("--attr-sets-b", a->sets_b, "A second set (e.g. without the prior) for a paired one-sided test");
+  CLI::Option* npz = sub->add_option("--npz", a->npz, "Dataset npz with x and y (labels or profile counts)");
+  CLI::Option* pred = sub->add_option("--predictions", a->predictions, "predictions.npz from lowpass predict");
+  CLI::Option* model =
+      sub->add_option("--model", a->model, "Model directory (predicts on --npz when --predictions is not given)");
+  pred->needs(npz)->excludes(model);
+  model->needs(npz);
+  sub->add_option("--weights", a->weights, "best | last | a .safetensors state_dict or training checkpoint")
+      ->check(weights_choice())
+      ->needs(model);
+  sub->add_option("--neg-upsample", a->neg_upsample, "Negative upsampling factor for the corrected auPRC")
+      ->check(number_above(0));
+  CLI::Option* attr = sub->add_option("--attr", a->attr, "attr.npz (hypothetical scores) for entropy");
+  CLI::Option* ohe = sub->add_option("--ohe", a->ohe, "ohe.npz matching --attr (actual scores = hyp ⊙ one-hot)");
+  attr->needs(ohe);
+  CLI::Option* sets =
+      sub->add_option("--attr-sets", a->sets_a, "Comma-separated attr.npz of models trained with different seeds");
+  sub->add_option("--attr-sets-b", a->sets_b, "A second set (e.g. without the prior) for a paired one-sided test")
+      ->needs(sets);
   sub->add_flag("--summit-center", a->summit_center,
                 "Windows are centred on peak summits (attribute --regions, profile windows): report the Spearman "
                 "correlation of per-position |attribution| with the distance to the centre");
   sub->add_option("--rows", a->rows, "Examples the attribution metrics use: all | positives (y == 1 in --npz)")
       ->check(CLI::IsMember({"all", "positives"}));
-  sub->add_option("--freq-limit", a->freq_limit, "K of the high-frequency share (default round(0.15 L))");
-  sub->add_option("--motifs", a->motifs, "MEME file: motif-instance masks by a PWM scan of --ohe");
-  sub->add_option("--motif-names", a->motif_names, "Comma-separated motif ids/names to scan (default: all)");
+  sub->add_option("--freq-limit", a->freq_limit, "K of the high-frequency share (default round(0.15 L))")
+      ->check(integer_at_least(0))
+      ->default_str("");  // -1: from L
+  CLI::Option* motifs =
+      sub->add_option("--motifs", a->motifs, "MEME file: motif-instance masks by a PWM scan of --ohe");
+  sub->add_option("--motif-names", a->motif_names, "Comma-separated motif ids/names to scan (default: all)")
+      ->needs(motifs);
   sub->add_option("--motif-threshold", a->motif_threshold,
                   "Hit: log2-odds score >= this fraction of the motif's maximum score");
   sub->add_option("--motif-pseudocount", a->motif_pseudocount, "Added to PWM probabilities before the log-odds");
-  sub->add_option("--motif-positions", a->motif_positions, "motif_positions.tsv of lowpass simulate (true sites)");
+  sub->add_option("--motif-positions", a->motif_positions, "motif_positions.tsv of lowpass simulate (true sites)")
+      ->excludes(motifs);
   sub->add_option("--motif-split", a->motif_split, "Split of --motif-positions matching the attributed rows");
-  sub->add_option("--batch", a->batch, "Sequences per forward pass");
+  sub->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_at_least(1));
   sub->add_option("--out", a->out, "Output JSON file")->required();
+  // Combinations that cannot work, whatever the files hold: usage mistakes (exit code 2).
+  sub->parse_complete_callback([a]() {
+    const bool predictive = !a->predictions.empty() || !a->model.empty();
+    const bool attribution = !a->attr.empty() || !a->sets_a.empty();
+    usage_check(predictive || attribution,
+                "nothing to do (give --npz with --predictions or --model, --attr with --ohe, or --attr-sets)");
+    usage_check(a->rows != "positives" || !a->npz.empty(), "--rows positives needs --npz with the labels y");
+    const bool motif_or_rows = !a->motifs.empty() || !a->motif_positions.empty() || a->rows != "all";
+    usage_check(!motif_or_rows || (attribution && !a->ohe.empty()),
+                "--motifs, --motif-positions and --rows need --ohe (and --attr or --attr-sets)");
+  });
   return [a]() {
     Context ctx(0, 0);
     nlohmann::json doc;

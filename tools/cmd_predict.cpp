@@ -12,6 +12,7 @@
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
 #include "models/train/progress.h"
+#include "tools/cli_checks.h"
 #include "tools/commands.h"
 
 namespace lowpass::tools {
@@ -52,13 +53,23 @@ void write_profile_tracks(Context& ctx, Model& model, const attr::RegionWindows&
 void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string& model_help,
                              const std::string& npz_help) {
   sub->add_option("--model", a.model, model_help)->required();
-  sub->add_option("--npz", a.npz, npz_help);
-  sub->add_option("--regions", a.regions, "BED/narrowPeak of genome regions (windows centred on summits; needs --genome)");
-  sub->add_option("--genome", a.genome, "Reference FASTA for --regions");
-  sub->add_option("--cache-dir", a.cache_dir, "Where to put the FASTA index when its folder is read-only");
-  sub->add_option("--weights", a.weights, "best | last | path to a .safetensors state_dict");
-  sub->add_option("--threads", a.threads, "CPU threads (0 = all)");
-  sub->add_option("--device", a.device, "cpu | cuda | cuda:N (model and batches on that device)");
+  CLI::Option* npz = sub->add_option("--npz", a.npz, npz_help);
+  CLI::Option* regions = sub->add_option(
+      "--regions", a.regions, "BED/narrowPeak of genome regions (windows centred on summits; needs --genome)");
+  CLI::Option* genome = sub->add_option("--genome", a.genome, "Reference FASTA for --regions");
+  sub->add_option("--cache-dir", a.cache_dir, "Where to put the FASTA index when its folder is read-only")
+      ->needs(regions);
+  npz->excludes(regions);
+  regions->needs(genome);
+  genome->needs(regions);
+  sub->parse_complete_callback(
+      [&a]() { usage_check(!a.npz.empty() || !a.regions.empty(), "give --npz or --regions"); });
+  sub->add_option("--weights", a.weights,
+                  "best | last | a .safetensors state_dict or a training checkpoint "
+                  "(DIR/checkpoints/epoch_N.safetensors)")
+      ->check(weights_choice());
+  sub->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(integer_at_least(0));
+  sub->add_option("--device", a.device, "cpu | cuda | cuda:N (model and batches on that device)")->check(device_name());
   sub->add_flag("--quiet", a.quiet, "No progress bar");
 }
 
@@ -68,13 +79,13 @@ CommandRun add_predict_command(CLI::App& app) {
     int64_t batch = 64;
   };
   auto a = std::make_shared<Args>();
-  CLI::App* sub = app.add_subcommand("predict", "Predict with a trained model on an npz of one-hot sequences");
+  CLI::App* sub = app.add_subcommand(
+      "predict", "Predict with a trained model on one-hot sequences (--npz) or genome regions (--regions)");
   add_model_input_options(sub, *a, "Model directory (config.json + best/model.safetensors)",
                           "Input npz with x (N, 4, L) and, for profile models with controls, control");
   sub->add_option("--out", a->out, "Output directory (predictions.npz)")->required();
-  sub->add_option("--batch", a->batch, "Sequences per forward pass");
+  sub->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_at_least(1));
   return [a]() {
-    LP_CHECK(a->batch >= 1, "--batch must be >= 1, got ", a->batch);
     Context ctx(a->threads, 0);
     auto model = attr::load_model_dir(a->model, ctx, a->weights);
     const Device dev = attr::place_model(*model, a->device);

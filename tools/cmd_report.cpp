@@ -12,6 +12,7 @@
 
 #include "engine/npz.h"
 #include "models/attr/model_dir.h"
+#include "tools/cli_checks.h"
 #include "tools/commands.h"
 
 namespace lowpass::tools {
@@ -273,11 +274,14 @@ CommandRun add_report_command(CLI::App& app) {
   sub->add_option("--out", a->out, "Output directory (index.html)")->required();
   sub->add_option("--runs", a->runs, "Comma-separated model directories (metrics.jsonl)");
   sub->add_option("--labels", a->labels, "Comma-separated names of the runs / attribution sets");
-  sub->add_option("--attr", a->attr, "Comma-separated attr.npz (hypothetical scores), e.g. with and without the prior");
-  sub->add_option("--ohe", a->ohe, "ohe.npz matching the attr files");
-  sub->add_option("--examples", a->examples, "Comma-separated example indices to draw as logos");
-  sub->add_option("--window", a->window, "Logo width in bases around the centre (0 = whole sequence)");
-  sub->add_option("--spectrum-examples", a->spectrum_examples, "Examples averaged into the spectra");
+  CLI::Option* attr =
+      sub->add_option("--attr", a->attr, "Comma-separated attr.npz (hypothetical scores), e.g. with and without prior");
+  attr->needs(sub->add_option("--ohe", a->ohe, "ohe.npz matching the attr files"));
+  sub->add_option("--examples", a->examples, "Comma-separated example indices to draw as logos")->check(index_list());
+  sub->add_option("--window", a->window, "Logo width in bases around the centre (0 = whole sequence)")
+      ->check(integer_at_least(0));
+  sub->add_option("--spectrum-examples", a->spectrum_examples, "Examples averaged into the spectra")
+      ->check(integer_at_least(1));
   sub->add_option("--metrics", a->metrics, "Comma-separated metrics JSON files (lowpass evaluate) to tabulate");
   return [a]() {
     std::cout << "wrote " << write_report(*a) << "\n";

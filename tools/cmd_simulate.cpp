@@ -12,6 +12,7 @@
 #include "models/data/meme.h"
 #include "models/arch/profile_net.h"
 #include "models/data/simulate.h"
+#include "tools/cli_checks.h"
 #include "tools/commands.h"
 
 namespace lowpass::tools {
@@ -48,14 +49,22 @@ CommandRun add_simulate_command(CLI::App& app) {
   sub->add_option("--motif-name", a->motif_name, "Motif id or name in the MEME file (default: the first)");
   sub->add_option("--type", a->type, "binary | profile")->check(CLI::IsMember({"binary", "profile"}));
   sub->add_option("--n", a->n, "Training examples (positives + negatives)")->check(CLI::PositiveNumber);
-  sub->add_option("--n-valid", a->n_valid, "Validation examples (default n/5)");
-  sub->add_option("--n-test", a->n_test, "Test examples (default n/5)");
+  // -1 = not given (the default in the help text); a given value is checked.
+  sub->add_option("--n-valid", a->n_valid, "Validation examples (default n/5)")
+      ->check(integer_at_least(1))
+      ->default_str("");
+  sub->add_option("--n-test", a->n_test, "Test examples (default n/5)")->check(integer_at_least(1))->default_str("");
   sub->add_option("--gc", a->gc, "GC content of training positives' background (valid/test use 0.5)")
       ->check(CLI::Range(0.0, 1.0));
   sub->add_option("--positive-fraction", a->positive_fraction, "Fraction of positives")->check(CLI::Range(0.0, 1.0));
-  sub->add_option("--length", a->length, "Input length (default 1000 binary, 1346 profile)");
-  sub->add_option("--output-length", a->output_length, "Profile output length (default 1000)");
-  sub->add_option("--motif-bound", a->motif_bound, "Motif start within the central W + 2·bound bp");
+  sub->add_option("--length", a->length, "Input length (default 1000 binary, 1346 profile)")
+      ->check(integer_at_least(1))
+      ->default_str("");
+  sub->add_option("--output-length", a->output_length, "Profile output length (default 1000)")
+      ->check(integer_at_least(1))
+      ->default_str("");
+  sub->add_option("--motif-bound", a->motif_bound, "Motif start within the central W + 2·bound bp")
+      ->check(integer_at_least(0));
   sub->add_option("--seed", a->seed, "Random seed");
   return [a]() {
     Motif motif;

@@ -4,9 +4,9 @@
 #include <iostream>
 #include <memory>
 
-#include "kernels/cuda/conv_backend.h"
 #include "models/train/config.h"
 #include "models/train/trainer.h"
+#include "tools/cli_checks.h"
 #include "tools/commands.h"
 
 namespace lowpass::tools {
@@ -39,24 +39,28 @@ CommandRun add_train_command(CLI::App& app) {
   sub->add_option("--init-weights", a->init_weights, "Start from this safetensors state_dict");
   sub->add_flag("--resume", a->resume, "Continue from DIR/checkpoints/last.safetensors");
   sub->add_flag("--quiet", a->quiet, "No progress bar or epoch lines");
-  sub->add_option("--threads", a->threads, "CPU threads (overrides train.threads)");
-  sub->add_option("--device", a->device, "cpu | cuda | cuda:N (overrides train.device)");
-  sub->add_flag("--tf32", a->tf32, "CUDA: float32 GEMMs on TF32 tensor cores (overrides train.tf32)");
-  sub->add_flag("--bf16", a->bf16, "CUDA: float32 GEMMs on bfloat16 tensor cores (overrides train.bf16)");
+  // -1 = not given (the config's train.threads); a negative value on the command line is a usage mistake.
+  sub->add_option("--threads", a->threads, "CPU threads, 0 = all (overrides train.threads)")
+      ->check(integer_at_least(0))
+      ->default_str("");
+  sub->add_option("--device", a->device, "cpu | cuda | cuda:N (overrides train.device)")->check(device_name());
+  CLI::Option* tf32 =
+      sub->add_flag("--tf32", a->tf32, "CUDA: float32 GEMMs on TF32 tensor cores (overrides train.tf32)");
+  CLI::Option* bf16 =
+      sub->add_flag("--bf16", a->bf16, "CUDA: float32 GEMMs on bfloat16 tensor cores (overrides train.bf16)");
+  tf32->excludes(bf16);
   sub->add_flag("--cuda-graph", a->cuda_graph,
                 "Capture the training step as a CUDA graph and replay it (overrides train.cuda_graph; docs/cuda.md)");
   sub->add_option("--cuda-conv", a->cuda_conv,
                   "CUDA conv backend: auto, direct, tiled, im2col, cudnn or tune (overrides train.cuda_conv and "
-                  "LOWPASS_CUDA_CONV; docs/cuda.md)");
+                  "LOWPASS_CUDA_CONV; docs/cuda.md)")
+      ->check(conv_backend_name());
   sub->add_flag("--skip-nonfinite", a->skip_nonfinite,
                 "Skip (and count) batches with a non-finite loss or gradient instead of stopping");
   return [a]() {
-    LP_CHECK(!(a->tf32 && a->bf16), "--tf32 and --bf16 were both given; choose one");
-    if (!a->cuda_conv.empty()) (void)cuda::parse_conv_backend(a->cuda_conv, "--cuda-conv");  // before any file
     TrainConfig cfg = load_config(a->config);
     if (a->threads >= 0) cfg.train.threads = a->threads, cfg.resolved["train"]["threads"] = a->threads;
     if (!a->device.empty()) {
-      parse_device(a->device, "--device");
       cfg.train.device = a->device, cfg.resolved["train"]["device"] = a->device;
     }
     // A flag chooses the GEMM math outright, so it also clears the other one of the config's two settings.

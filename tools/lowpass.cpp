@@ -1,6 +1,7 @@
-// The lowpass command-line program: sub-commands simulate/train/demo (more to come: predict, attribute…).
+// The lowpass command-line program: sub-commands simulate, train, demo, predict, attribute, evaluate, report, data-stats.
 // Each sub-command lives in tools/cmd_<name>.cpp; errors become one line on stderr: exit code 2 for a usage
-// mistake on the command line, 1 for anything else (files, configs, training).
+// mistake on the command line (CLI11's parse errors, the validators of tools/cli_checks.h and the combination checks
+// of each sub-command's parse-complete callback), 1 for anything else (files, configs, training).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -27,6 +28,9 @@ int main(int argc, char** argv) {
   app.set_version_flag("--version", std::string("lowpass ") + LOWPASS_VERSION +
                                         (lowpass::cuda::compiled() ? " (CUDA backend compiled)" : " (CPU only)"));
   app.require_subcommand(0, 1);
+  // --help shows each option's default (sub-commands copy these settings when they are added); options whose
+  // default is a "not given" sentinel hide it with default_str("").
+  app.option_defaults()->always_capture_default();
   std::vector<std::pair<std::string, CommandRun>> commands = {
       {"simulate", add_simulate_command(app)},
       {"train", add_train_command(app)},

@@ -40,6 +40,67 @@ def test_help_and_version_exit_0():
     assert r.returncode == 0 and "--config" in r.stdout
 
 
+# Option values and combinations that are wrong whatever the files say are usage mistakes too (exit 2, the hint).
+# None of these files exists: the command line alone decides.
+@pytest.mark.parametrize("args, needle", [
+    (["train", "--config", "c.json", "--out", "o", "--threads", "-7"], "--threads"),
+    (["train", "--config", "c.json", "--out", "o", "--tf32", "--bf16"], "--bf16"),
+    (["train", "--config", "c.json", "--out", "o", "--cuda-conv", "fft"], "unknown CUDA convolution backend 'fft'"),
+    (["train", "--config", "c.json", "--out", "o", "--device", "gpu"], "--device"),
+    (["predict", "--model", "m", "--npz", "x.npz", "--regions", "r.bed", "--genome", "g.fa", "--out", "o"],
+     "--regions"),
+    (["predict", "--model", "m", "--regions", "r.bed", "--out", "o"], "--genome"),
+    (["predict", "--model", "m", "--out", "o"], "--npz"),
+    (["predict", "--model", "m", "--npz", "x.npz", "--out", "o", "--batch", "0"], "--batch"),
+    (["predict", "--model", "m", "--npz", "x.npz", "--out", "o", "--weights", "lsat"], "--weights"),
+    (["predict", "--model", "m", "--npz", "x.npz", "--out", "o", "--threads", "-2"], "--threads"),
+    (["attribute", "--model", "m", "--npz", "x.npz", "--out", "o", "--ig-steps", "0"], "--ig-steps"),
+    (["attribute", "--model", "m", "--npz", "x.npz", "--out", "o", "--refs", "0"], "--refs"),
+    (["attribute", "--model", "m", "--npz", "x.npz", "--out", "o", "--max-batch", "0"], "--max-batch"),
+    (["attribute", "--model", "m", "--npz", "x.npz", "--out", "o", "--target", "logit"], "--target"),
+    (["evaluate", "--out", "m.json"], "nothing to do"),
+    (["evaluate", "--attr", "a.npz", "--out", "m.json"], "--ohe"),
+    (["evaluate", "--attr", "a.npz", "--ohe", "o.npz", "--rows", "positives", "--out", "m.json"], "--npz"),
+    (["evaluate", "--npz", "x.npz", "--model", "m", "--predictions", "p.npz", "--out", "m.json"], "--predictions"),
+    (["evaluate", "--npz", "x.npz", "--model", "m", "--batch", "0", "--out", "m.json"], "--batch"),
+    (["evaluate", "--npz", "x.npz", "--model", "m", "--neg-upsample", "0", "--out", "m.json"], "--neg-upsample"),
+    (["report", "--out", "r", "--attr", "a.npz", "--ohe", "o.npz", "--examples", "1,x"], "--examples"),
+    (["report", "--out", "r", "--attr", "a.npz"], "--ohe"),
+    (["simulate", "--out", "x", "--n-valid", "-3"], "--n-valid"),
+])
+def test_bad_option_values_and_combinations_exit_2_with_the_hint(args, needle, tmp_path):
+    r = run(*args)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lowpass: error: ") and needle in lines[0], r.stderr
+    assert lines[0].endswith(f"(lowpass {args[0]} --help lists the options)"), r.stderr
+    assert r.stdout == ""
+
+
+def test_a_missing_weights_file_stays_a_file_error(tmp_path):
+    r = run("predict", "--model", tmp_path, "--npz", "x.npz", "--out", tmp_path / "o",
+            "--weights", tmp_path / "no.safetensors")
+    assert r.returncode == 1, r.stderr
+
+
+def test_help_shows_defaults_and_predict_inputs():
+    r = run("attribute", "--help")
+    assert r.returncode == 0
+    lines = {ln.split()[0]: ln for ln in r.stdout.splitlines() if ln.strip().startswith("--")}
+    assert "=50" in lines["--ig-steps"] and "=16" in lines["--batch"] and "=64" in lines["--max-batch"], r.stdout
+    assert "=deepshap" in lines["--method"] and "=best" in lines["--weights"], r.stdout
+    r = run("predict", "--help")
+    assert "on an npz" not in r.stdout and "--regions" in r.stdout.splitlines()[0], r.stdout
+    assert "=64" in [ln for ln in r.stdout.splitlines() if ln.strip().startswith("--batch")][0], r.stdout
+    for cmd, opt, default in [("evaluate", "--batch", "=64"), ("report", "--spectrum-examples", "=200"),
+                              ("simulate", "--n", "=4000"), ("demo", "--epochs", "=5")]:
+        r = run(cmd, "--help")
+        line = [ln for ln in r.stdout.splitlines() if ln.strip().startswith(opt + " ")][0]
+        assert default in line, (cmd, r.stdout)
+    # sentinel values (-1 = "not given") are not shown as defaults
+    assert "=-1" not in run("train", "--help").stdout + run("attribute", "--help").stdout
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A binary and a profile run directory, one epoch each on a few simulated sequences."""

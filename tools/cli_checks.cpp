@@ -1,0 +1,122 @@
+// Command-line value checks (tools/cli_checks.h): each validator returns "" or what is wrong; CLI11 prefixes the
+// option's name. Test: python/tests/test_cli_errors.py
+#include "tools/cli_checks.h"
+
+#include <charconv>
+#include <cmath>
+#include <cstdlib>
+#include <filesystem>
+#include <sstream>
+
+#include "engine/context.h"
+#include "engine/error.h"
+#include "kernels/cuda/conv_backend.h"
+#include "models/attr/target.h"
+
+namespace lowpass::tools {
+
+namespace {
+// The library's message without a leading "<flag>: " (CLI11 adds the option's name itself).
+std::string without_prefix(std::string msg, const std::string& flag) {
+  if (msg.rfind(flag + ": ", 0) == 0) msg.erase(0, flag.size() + 2);
+  return msg;
+}
+bool parse_integer(const std::string& s, int64_t& v) {
+  auto r = std::from_chars(s.data(), s.data() + s.size(), v);
+  return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
+}
+}  // namespace
+
+CLI::Validator integer_at_least(int64_t min) {
+  return CLI::Validator(
+      [min](std::string& s) -> std::string {
+        int64_t v = 0;
+        if (!parse_integer(s, v)) return "'" + s + "' is not an integer";
+        if (v < min) return "must be >= " + std::to_string(min) + ", got " + s;
+        return "";
+      },
+      "");
+}
+
+CLI::Validator number_above(double lo) {
+  return CLI::Validator(
+      [lo](std::string& s) -> std::string {
+        char* end = nullptr;
+        const double v = std::strtod(s.c_str(), &end);
+        if (s.empty() || end != s.c_str() + s.size() || !std::isfinite(v)) return "'" + s + "' is not a number";
+        if (!(v > lo)) {
+          std::ostringstream o;
+          o << "must be > " << lo << ", got " << s;
+          return o.str();
+        }
+        return "";
+      },
+      "");
+}
+
+CLI::Validator device_name() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        try {
+          (void)parse_device(s, "--device");
+        } catch (const Error& e) {
+          return without_prefix(e.what(), "--device");
+        }
+        return "";
+      },
+      "");
+}
+
+CLI::Validator conv_backend_name() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        try {
+          (void)cuda::parse_conv_backend(s, "--cuda-conv");
+        } catch (const Error& e) {
+          return without_prefix(e.what(), "--cuda-conv");
+        }
+        return "";
+      },
+      "");
+}
+
+CLI::Validator target_name() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        try {
+          (void)attr::parse_target(s);
+        } catch (const Error& e) {
+          return without_prefix(e.what(), "--target");
+        }
+        return "";
+      },
+      "");
+}
+
+CLI::Validator weights_choice() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        if (s == "best" || s == "last" || s.find('/') != std::string::npos || s.find('.') != std::string::npos ||
+            std::filesystem::exists(s))
+          return "";
+        return "'" + s + "' is neither best, last nor a .safetensors file";
+      },
+      "");
+}
+
+CLI::Validator index_list() {
+  return CLI::Validator(
+      [](std::string& s) -> std::string {
+        std::stringstream ss(s);
+        std::string item;
+        while (std::getline(ss, item, ',')) {
+          int64_t v = 0;
+          if (item.empty()) continue;
+          if (!parse_integer(item, v) || v < 0) return "'" + item + "' in '" + s + "' is not an index >= 0";
+        }
+        return "";
+      },
+      "");
+}
+
+}  // namespace lowpass::tools
