@@ -155,7 +155,6 @@ std::string write_report(const ReportArgs& args) {
   const ReportArgs* a = &args;
   Context ctx(0, 0);
   namespace fs = std::filesystem;
-  fs::create_directories(a->out);
   auto labels = split_list(a->labels);
   auto label = [&](size_t i, const std::string& fallback) { return i < labels.size() ? labels[i] : fallback; };
   std::ostringstream html;
@@ -262,10 +261,17 @@ std::string write_report(const ReportArgs& args) {
     html << "</table>";
   }
   html << "</body></html>\n";
-  std::ofstream f(fs::path(a->out) / "index.html");
-  LP_CHECK(f.good(), "--out: cannot write ", (fs::path(a->out) / "index.html").string());
+  // Only now, with the page complete, is anything written: a failed report leaves no folder behind.
+  const fs::path index = fs::path(a->out) / "index.html";
+  std::error_code ec;
+  fs::create_directories(a->out, ec);
+  LP_CHECK(!ec, "--out: cannot create ", a->out, ": ", ec.message());
+  std::ofstream f(index);
+  LP_CHECK(f.good(), "--out: cannot write ", index.string());
   f << html.str();
-  return (fs::path(a->out) / "index.html").string();
+  f.close();
+  LP_CHECK(f.good(), "--out: write failed: ", index.string());
+  return index.string();
 }
 
 CommandRun add_report_command(CLI::App& app) {
@@ -284,7 +290,8 @@ CommandRun add_report_command(CLI::App& app) {
       ->check(integer_at_least(1));
   sub->add_option("--metrics", a->metrics, "Comma-separated metrics JSON files (lowpass evaluate) to tabulate");
   return [a]() {
-    std::cout << "wrote " << write_report(*a) << "\n";
+    const std::string index = write_report(*a);  // first the page, then the line: nothing on stdout if it fails
+    std::cout << "wrote " << index << "\n";
     return 0;
   };
 }

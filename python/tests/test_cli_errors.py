@@ -101,6 +101,29 @@ def test_help_shows_defaults_and_predict_inputs():
     assert "=-1" not in run("train", "--help").stdout + run("attribute", "--help").stdout
 
 
+# ---- tests with small arrays and trained model directories (numpy and a few seconds of training) ----
+
+def _attr_files(d, n, L=50):
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(0)
+    ohe = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n, L))].transpose(0, 2, 1).copy()
+    for i, name in enumerate(["a", "b"]):
+        np.savez(d / f"{name}.npz", arr_0=rng.normal(size=(n, 4, L)).astype(np.float32))
+    np.savez(d / "ohe.npz", arr_0=ohe)
+    return d / "a.npz", d / "b.npz", d / "ohe.npz"
+
+
+def test_a_failed_report_prints_nothing_on_stdout_and_leaves_no_folder(tmp_path):
+    a, _, ohe = _attr_files(tmp_path, 5)
+    out = tmp_path / "rep"
+    r = run("report", "--out", out, "--attr", a, "--ohe", ohe, "--examples", "500")
+    assert r.returncode == 1, r.stderr
+    assert r.stdout == "" and "--examples" in r.stderr, (r.stdout, r.stderr)
+    assert not out.exists()
+    r = run("report", "--out", out, "--attr", a, "--ohe", ohe, "--examples", "1")
+    assert r.returncode == 0 and r.stdout == f"wrote {out / 'index.html'}\n", (r.stdout, r.stderr)
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A binary and a profile run directory, one epoch each on a few simulated sequences."""
