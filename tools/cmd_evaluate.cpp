@@ -3,7 +3,10 @@
 // one JSON document: predictive metrics (REFERENCE §4.2), HF share / entropy / motif-site fraction (§4.5),
 // seed consistency (continuous Jaccard, cosine, §4.3), one-sided paired Wilcoxon tests between two model sets.
 // Test: build-attr/tests/lowpass_tests -ts=eval, -ts=motif_scan (library parts); docs/evaluation.md.
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <fstream>
 #include <iostream>
 #include <sstream>
@@ -183,7 +186,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
       ->excludes(motifs);
   sub->add_option("--motif-split", a->motif_split, "Split of --motif-positions matching the attributed rows");
   sub->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_at_least(1));
-  sub->add_option("--out", a->out, "Output JSON file")->required();
+  sub->add_option("--out", a->out, "Output JSON file (its folder is created)")->required();
   // Combinations that cannot work, whatever the files hold: usage mistakes (exit code 2).
   sub->parse_complete_callback([a]() {
     const bool predictive = !a->predictions.empty() || !a->model.empty();
@@ -404,9 +407,15 @@ CommandRun add_evaluate_command(CLI::App& app) {
       doc["stability"] = st;
     }
     LP_CHECK(!doc.empty(), "evaluate: nothing to do (give --npz with --predictions or --model, --attr, or --attr-sets)");
-    std::ofstream f(a->out);
-    LP_CHECK(f.good(), "--out: cannot write ", a->out);
+    const std::filesystem::path out(a->out), dir = out.parent_path();
+    std::error_code ec;
+    if (!dir.empty()) std::filesystem::create_directories(dir, ec);
+    LP_CHECK(!ec, "--out: cannot create the folder ", dir.string(), ": ", ec.message());
+    std::ofstream f(out);
+    LP_CHECK(f.good(), "--out: cannot write ", a->out, ": ", std::strerror(errno));
     f << doc.dump(1) << "\n";
+    f.close();
+    LP_CHECK(f.good(), "--out: write failed: ", a->out);
     std::cout << "wrote " << a->out << "\n";
     return 0;
   };

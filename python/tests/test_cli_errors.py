@@ -124,6 +124,14 @@ def test_a_failed_report_prints_nothing_on_stdout_and_leaves_no_folder(tmp_path)
     assert r.returncode == 0 and r.stdout == f"wrote {out / 'index.html'}\n", (r.stdout, r.stderr)
 
 
+def test_evaluate_creates_the_folder_of_out(tmp_path):
+    a, b, ohe = _attr_files(tmp_path, 5)
+    out = tmp_path / "eval" / "sub" / "m.json"
+    r = run("evaluate", "--attr-sets", f"{a},{b}", "--ohe", ohe, "--out", out)
+    assert r.returncode == 0, r.stderr
+    assert out.exists()
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A binary and a profile run directory, one epoch each on a few simulated sequences."""
