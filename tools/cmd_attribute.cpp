@@ -20,6 +20,7 @@
 #include "models/train/progress.h"
 #include "tools/cli_checks.h"
 #include "tools/commands.h"
+#include "tools/interrupt.h"
 
 namespace lowpass::tools {
 
@@ -72,12 +73,14 @@ CommandRun add_attribute_command(CLI::App& app) {
     o.max_batch = a->max_batch;
     namespace fs = std::filesystem;
     fs::create_directories(a->out);
+    StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished npz
     // ohe.npz: the input as float32 (N, 4, L).
     {
       npy::NpzWriter w((fs::path(a->out) / "ohe.npz").string());
       w.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
       for (int64_t s = 0; s < N; s += 4096) {
         w.append(rows(s, std::min<int64_t>(4096, N - s), DType::F32));
+        throw_if_interrupted();
       }
       w.end();
       w.close();
@@ -111,6 +114,7 @@ CommandRun add_attribute_command(CLI::App& app) {
         if (std::isfinite(r.delta_rel[i])) worst = std::max(worst, r.delta_rel[i]);
       }
       bar.update(n, r.delta.empty() ? "" : "max rel delta " + std::to_string(worst));
+      throw_if_interrupted();
     }
     w.end();
     w.close();

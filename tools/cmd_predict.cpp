@@ -14,6 +14,7 @@
 #include "models/train/progress.h"
 #include "tools/cli_checks.h"
 #include "tools/commands.h"
+#include "tools/interrupt.h"
 
 namespace lowpass::tools {
 
@@ -42,6 +43,7 @@ void write_profile_tracks(Context& ctx, Model& model, const attr::RegionWindows&
         acc[k].add(rw.chrom[s + i], rw.start[s + i] + off, v.data(), O);
       }
     bar.update(n);
+    throw_if_interrupted();
   }
   bar.finish();
   for (int64_t k = 0; k < T * S; ++k)
@@ -101,6 +103,7 @@ CommandRun add_predict_command(CLI::App& app) {
     // First batch fixes the output shapes; arrays are then streamed one after the other.
     std::vector<std::string> keys = model->type() == "binary" ? std::vector<std::string>{"logits"}
                                                               : std::vector<std::string>{"profile_logits", "log_counts"};
+    StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished npz
     npy::NpzWriter w(path);
     for (const auto& key : keys) {
       Progress bar("predict " + key, N, "seq", !a->quiet);
@@ -118,6 +121,7 @@ CommandRun add_predict_command(CLI::App& app) {
         }
         w.append(y);
         bar.update(n);
+        throw_if_interrupted();
       }
       w.end();
       bar.finish();

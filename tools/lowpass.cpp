@@ -1,7 +1,8 @@
 // The lowpass command-line program: sub-commands simulate, train, demo, predict, attribute, evaluate, report, data-stats.
 // Each sub-command lives in tools/cmd_<name>.cpp; errors become one line on stderr: exit code 2 for a usage
 // mistake on the command line (CLI11's parse errors, the validators of tools/cli_checks.h and the combination checks
-// of each sub-command's parse-complete callback), 1 for anything else (files, configs, training).
+// of each sub-command's parse-complete callback), 1 for anything else (files, configs, training), 128 + signal for a
+// predict/attribute stopped by SIGINT/SIGTERM (tools/interrupt.h).
 #include <CLI/CLI.hpp>
 
 #include <cstdio>
@@ -14,6 +15,7 @@
 #include "engine/error.h"
 #include "kernels/cuda/runtime.h"
 #include "tools/commands.h"
+#include "tools/interrupt.h"
 namespace lowpass::tools {  // attribution/evaluation commands (tools/cmd_{predict,attribute,evaluate,report}.cpp)
 CommandRun add_predict_command(CLI::App& app);
 CommandRun add_attribute_command(CLI::App& app);
@@ -51,6 +53,9 @@ int main(int argc, char** argv) {
   try {
     for (auto& [name, run] : commands)
       if (app.got_subcommand(name)) return run();
+  } catch (const Interrupted& e) {
+    std::fprintf(stderr, "lowpass: error: %s\n", e.what());
+    return 128 + e.signal;
   } catch (const lowpass::Error& e) {
     std::fprintf(stderr, "lowpass: error: %s\n", e.what());
     return 1;

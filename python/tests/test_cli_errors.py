@@ -174,3 +174,28 @@ def test_weights_accept_a_training_checkpoint(runs):
     assert r.returncode == 0, r.stderr
     np.testing.assert_array_equal(np.load(runs["dir"] / "p_ck" / "predictions.npz")["logits"],
                                   np.load(runs["dir"] / "p_last" / "predictions.npz")["logits"])
+
+
+def test_an_interrupted_attribute_leaves_no_temporary_file(runs, tmp_path):
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(1)
+    n = 4000
+    x = np.eye(4, dtype=np.uint8)[rng.integers(0, 4, (n, 200))].transpose(0, 2, 1).copy()
+    np.savez(tmp_path / "many.npz", x=x)
+    out = tmp_path / "attr"
+    if not os.access(CLI, os.X_OK):
+        pytest.skip("no CLI")
+    p = subprocess.Popen([CLI, "attribute", "--model", runs["binary"], "--npz", tmp_path / "many.npz",
+                          "--method", "ism", "--threads", "1", "--quiet", "--out", out],
+                         stderr=subprocess.PIPE, text=True)
+    deadline = time.time() + 60
+    while time.time() < deadline and not list(out.glob("attr.npz.tmp.*")) and p.poll() is None:
+        time.sleep(0.02)
+    assert p.poll() is None, "attribute finished before it could be interrupted"
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    assert p.returncode == 128 + signal.SIGINT, err
+    lines = err.strip().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("lowpass: error: interrupted"), err
+    assert [f.name for f in out.iterdir() if ".tmp." in f.name] == []
+    assert not (out / "attr.npz").exists()
