@@ -2,10 +2,12 @@
 # Real-data runs of issue 3 (longer than the test suite): NFE2 binary (test auROC vs the shipped gkm-SVM scores) and
 # the yeast ATAC profile model (test NLL vs a uniform profile, JSD, count Pearson), each with and without the prior.
 # Usage: scripts/train_real.sh [BUILD_DIR=build] [OUT=real_runs]   (LOWPASS_DATA defaults to ../shared/data)
-# Measured 2026-11-25 on the shared 2-core dev machine (CPU, --threads 1, seed 1/2; test = NFE2 chr1 / yeast chrIV):
-#   NFE2 binary (nfe2_binary.json, 8 epochs): test auROC 0.969 with prior (383 s), 0.970 without (93 s); gkm-SVM 0.993.
+# Measured 2026-11-26 at 5c5d61b on the 2-core dev machine (AMD EPYC Zen 5, CPU build, THREADS=1 EPOCHS_YEAST=6, seed 1;
+# test = NFE2 chr1 / yeast chrIV; another build running beside it):
+#   NFE2 binary (nfe2_binary.json, 15 epochs): test auROC 0.956 with prior (95 s), 0.970 without (39 s); gkm-SVM 0.993.
 #   yeast small (yeast_profile_small.json, 6 epochs, uniform NLL 202.3, uniform JSD 0.161):
-#     prior    NLL 173.7, JSD 0.136, count Pearson 0.377 (109 s);  no prior NLL 176.1, JSD 0.139, count Pearson 0.372 (66 s)
+#     prior    NLL 165.5, JSD 0.118, count Pearson 0.388 (11 s);  no prior NLL 174.0, JSD 0.139, count Pearson 0.381 (6 s)
+# (2026-11-25, 8 NFE2 epochs, older kernels: auROC 0.969 / 0.970 in 383 / 93 s; yeast small NLL 173.7 / 176.1.)
 #   yeast (yeast_profile.json, 846/500 bp, 3 epochs, uniform NLL 387.9, uniform JSD 0.226):
 #     prior    NLL 344.3, JSD 0.194, count Pearson 0.416 (361 s);  no prior NLL 343.3, JSD 0.194, count Pearson 0.371 (85 s)
 set -euo pipefail
