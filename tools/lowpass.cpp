@@ -1,4 +1,5 @@
-// The lowpass command-line program: sub-commands simulate, train, demo, predict, attribute, evaluate, report, data-stats.
+// The lowpass command-line program: sub-commands simulate, train, demo, predict, attribute, evaluate, report, data-stats,
+// export.
 // Each sub-command lives in tools/cmd_<name>.cpp; errors become one line on stderr: exit code 2 for a usage
 // mistake on the command line (CLI11's parse errors, the validators of tools/cli_checks.h and the combination checks
 // of each sub-command's parse-complete callback), 1 for anything else (files, configs, training), 128 + signal for a
@@ -22,6 +23,7 @@ CommandRun add_attribute_command(CLI::App& app);
 CommandRun add_evaluate_command(CLI::App& app);
 CommandRun add_report_command(CLI::App& app);
 CommandRun add_data_stats_command(CLI::App& app);  // tools/cmd_data_stats.cpp (genome data)
+CommandRun add_export_command(CLI::App& app);      // tools/cmd_export.cpp (a config's split as an npz)
 }  // namespace lowpass::tools
 
 int main(int argc, char** argv) {
@@ -39,7 +41,7 @@ int main(int argc, char** argv) {
       {"demo", add_demo_command(app)},
       {"predict", add_predict_command(app)}, {"attribute", add_attribute_command(app)},
       {"evaluate", add_evaluate_command(app)}, {"report", add_report_command(app)},
-      {"data-stats", add_data_stats_command(app)},
+      {"data-stats", add_data_stats_command(app)}, {"export", add_export_command(app)},
   };
   try {
     app.parse(argc, argv);

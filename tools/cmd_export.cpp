@@ -1,0 +1,43 @@
+// `lowpass export --config C.json --split test --out test.npz [--revcomp]`: one split of a training config's data
+// as an npz (x, y, status, and control for profile models with controls), so that `predict`, `attribute` and
+// `evaluate` run on what a genome (FASTA + peaks + bigWig) or FASTA-sequence config trains and tests on. valid/test
+// are exactly the rows the trainer evaluates on (the same sampled negatives); train is one epoch of the sampler.
+// Test: build-gtrain/tests/lowpass_tests -ts=genome_train (models/train/datasets.h export_split)
+#include <iostream>
+
+#include "models/data/array_dataset.h"
+#include "models/train/config.h"
+#include "models/train/datasets.h"
+#include "tools/commands.h"
+
+namespace lowpass::tools {
+
+CommandRun add_export_command(CLI::App& app) {
+  struct Args {
+    std::string config, split = "test", out;
+    bool revcomp = false;
+    uint64_t seed = 0;
+  };
+  auto a = std::make_shared<Args>();
+  CLI::App* sub = app.add_subcommand("export", "Write one split of a training config's data as an npz "
+                                                "(x, y, status[, control]) for predict, attribute and evaluate");
+  sub->add_option("--config", a->config, "JSON training config (data.genome, data.sequences or npz data)")
+      ->required();
+  sub->add_option("--split", a->split, "Which split")->check(CLI::IsMember({"train", "valid", "test"}));
+  sub->add_option("--out", a->out, "Output .npz file")->required();
+  sub->add_flag("--revcomp", a->revcomp, "Also write each batch's reverse complements (as the trainer scores them)");
+  sub->add_option("--seed", a->seed, "Seed of the sampled negatives (0: the trainer's valid/test draw)");
+  return [a]() {
+    TrainConfig cfg = load_config(a->config);
+    ArrayDataset ds = export_split(cfg, a->split, a->revcomp, a->seed);
+    write_array_dataset(ds, a->out);
+    int64_t pos = 0;
+    for (int64_t i = 0; i < ds.n; ++i) pos += ds.status[static_cast<size_t>(i)] == 1;
+    std::cout << "wrote " << a->out << ": " << ds.n << " rows of length " << ds.length << " (" << pos
+              << " with status 1): " << (a->revcomp ? ds.n / 2 : ds.n) << " " << a->split << " examples"
+              << (a->revcomp ? " and their reverse complements" : "") << "\n";
+    return 0;
+  };
+}
+
+}  // namespace lowpass::tools
