@@ -21,6 +21,20 @@ std::string without_prefix(std::string msg, const std::string& flag) {
   if (msg.rfind(flag + ": ", 0) == 0) msg.erase(0, flag.size() + 2);
   return msg;
 }
+// A validator from a library parser that throws Error for a bad value: the parser's message, without "<flag>: ".
+template <class Parse>
+CLI::Validator from_parser(Parse parse, const std::string& flag) {
+  return CLI::Validator(
+      [parse, flag](std::string& s) -> std::string {
+        try {
+          parse(s);
+        } catch (const Error& e) {
+          return without_prefix(e.what(), flag);
+        }
+        return "";
+      },
+      "");
+}
 bool parse_integer(const std::string& s, int64_t& v) {
   auto r = std::from_chars(s.data(), s.data() + s.size(), v);
   return !s.empty() && r.ec == std::errc() && r.ptr == s.data() + s.size();
@@ -55,42 +69,15 @@ CLI::Validator number_above(double lo) {
 }
 
 CLI::Validator device_name() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        try {
-          (void)parse_device(s, "--device");
-        } catch (const Error& e) {
-          return without_prefix(e.what(), "--device");
-        }
-        return "";
-      },
-      "");
+  return from_parser([](const std::string& s) { (void)parse_device(s, "--device"); }, "--device");
 }
 
 CLI::Validator conv_backend_name() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        try {
-          (void)cuda::parse_conv_backend(s, "--cuda-conv");
-        } catch (const Error& e) {
-          return without_prefix(e.what(), "--cuda-conv");
-        }
-        return "";
-      },
-      "");
+  return from_parser([](const std::string& s) { (void)cuda::parse_conv_backend(s, "--cuda-conv"); }, "--cuda-conv");
 }
 
 CLI::Validator target_name() {
-  return CLI::Validator(
-      [](std::string& s) -> std::string {
-        try {
-          (void)attr::parse_target(s);
-        } catch (const Error& e) {
-          return without_prefix(e.what(), "--target");
-        }
-        return "";
-      },
-      "");
+  return from_parser([](const std::string& s) { (void)attr::parse_target(s); }, "--target");
 }
 
 CLI::Validator weights_choice() {
