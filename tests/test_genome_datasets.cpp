@@ -451,6 +451,16 @@ TEST_CASE("FASTA positives/negatives: training batches follow negative_ratio; ev
       else CHECK(nneg == llround(10 * w.ratio));
     }
   }
+  // What centring did is said where the dataset is described (train header, data-stats).
+  {
+    write_text(d.path + "/odd.fa", ">a\nACGTRYACGT\n>b\n" + std::string(40, 'A') + "\n>c\nNNNN\n");
+    FastaBinaryConfig o = c;
+    o.positives = d.path + "/odd.fa";
+    o.input_length = 30;
+    const std::string s = FastaBinaryDataset(o).describe();
+    CHECK(s.find("42 records shorter than 30 bp (centred, N-padded), 1 longer (centre cropped), 6 bases other "
+                 "than A/C/G/T read as N, 1 records with no A/C/G/T at all") != std::string::npos);
+  }
   // Evaluation: every record once, in file order (positives, then negatives), whatever the ratio.
   c.sequential = true;
   c.negative_ratio = 1.0;

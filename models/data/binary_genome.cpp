@@ -306,6 +306,11 @@ FastaBinaryDataset::FastaBinaryDataset(const FastaBinaryConfig& cfg)
     for (auto& r : *v) {
       codes_.push_back(centre_codes(r.seq, L_));
       labels_.push_back(v == &pos ? 1 : 0);
+      const int64_t n = static_cast<int64_t>(r.seq.size());
+      const int64_t pad = std::max<int64_t>(0, L_ - n);
+      const int64_t unknown = std::count(codes_.back().begin(), codes_.back().end(), uint8_t(4)) - pad;
+      padded_ += n < L_, cropped_ += n > L_, no_bases_ += pad + unknown == L_;
+      unknown_bases_ += unknown;
     }
   n_pos_ = static_cast<int64_t>(pos.size());
   std::vector<int64_t> pi(static_cast<size_t>(n_pos_)), ni(static_cast<size_t>(size() - n_pos_));
@@ -368,6 +373,11 @@ std::string FastaBinaryDataset::describe() const {
   if (cfg_.sequential) os << cfg_.batch_size << ", every record in order";
   else os << sampler_.positives_per_batch() << "+" << sampler_.negatives_per_batch();
   os << (cfg_.revcomp ? " x2 reverse complement" : "");
+  // What centring to the input length did, said where it is read (the records are used as they are).
+  if (padded_ || cropped_ || unknown_bases_ || no_bases_)
+    os << "; " << padded_ << " records shorter than " << L_ << " bp (centred, N-padded), " << cropped_
+       << " longer (centre cropped), " << unknown_bases_ << " bases other than A/C/G/T read as N"
+       << (no_bases_ ? ", " + std::to_string(no_bases_) + " records with no A/C/G/T at all" : std::string());
   return os.str();
 }
 

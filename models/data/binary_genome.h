@@ -122,6 +122,7 @@ class FastaBinaryDataset : public BatchSource {
  private:
   FastaBinaryConfig cfg_;
   int64_t L_ = 0, n_pos_ = 0;
+  int64_t padded_ = 0, cropped_ = 0, unknown_bases_ = 0, no_bases_ = 0;  // what centring did (describe())
   std::vector<std::vector<uint8_t>> codes_;  // each exactly L_ long
   std::vector<int8_t> labels_;
   BalancedSampler sampler_;

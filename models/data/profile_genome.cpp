@@ -297,10 +297,17 @@ std::string ProfileGenomeDataset::describe() const {
   std::ostringstream os;
   os << "profile genome: " << pos_.size() << " peaks, " << T_ << " task(s) x " << S_ << " strand(s)"
      << (Tc_ ? (Tc_ == 1 ? ", shared control" : ", matched controls") : "") << ", " << n_batches_ << " batches of "
-     << pos_per_batch_ << " peaks + " << (cfg_.negative_ratio > 0 ? cfg_.batch_size - pos_per_batch_ : 0) << " "
-     << cfg_.negatives << " negatives" << (cfg_.revcomp ? " x2 reverse complement" : "") << ", jitter +-"
-     << cfg_.jitter << ", input " << I_ << " / output " << O_ << " bp, "
-     << (win_->preloaded() ? "preloaded" : "cached") << " windows";
+     << (n_batches_ > 1 ? "up to " : "") << pos_per_batch_ << " peaks + "
+     << (cfg_.negative_ratio > 0 ? cfg_.batch_size - pos_per_batch_ : 0) << " " << cfg_.negatives << " negatives"
+     << (cfg_.revcomp ? " x2 reverse complement" : "") << ", jitter +-" << cfg_.jitter << ", input " << I_
+     << " / output " << O_ << " bp, " << (win_->preloaded() ? "preloaded" : "cached") << " windows";
+  // Peaks of the split that were dropped, said where it is read (a large share usually means a window longer than
+  // the chromosomes allow, or a wrong FASTA): the counts are in data-stats too.
+  const int64_t in_split = stats_.kept + stats_.dropped_edge + stats_.dropped_n + stats_.dropped_blacklist;
+  if (stats_.dropped_edge + stats_.dropped_n + stats_.dropped_blacklist > 0)
+    os << "; of the split's " << in_split << " peaks, dropped: " << stats_.dropped_edge
+       << " at chromosome ends (input window " << I_ << " bp + jitter " << cfg_.jitter << " each side), "
+       << stats_.dropped_n << " for N content, " << stats_.dropped_blacklist << " on the blacklist";
   return os.str();
 }
 
