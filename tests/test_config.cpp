@@ -7,6 +7,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "engine/suggest.h"
 #include "models/train/config.h"
 
 using namespace lowpass;
@@ -84,6 +85,22 @@ TEST_CASE("prior.freq_limit: the default keeps the paper's cut-off per base; K >
   // Other priors do not use K.
   CHECK(binary(235, {{"type", "none"}, {"freq_limit", 500}}).prior.freq_limit == 500);
   CHECK(binary(235, {{"type", "smoothness"}, {"freq_limit", 500}}).prior.freq_limit == 500);
+}
+
+TEST_CASE("unknown keys suggest the closest known one when it looks like a typo") {
+  auto err = [](json u) { return error_of([&] { resolve_config(u, "c.json", "/"); }); };
+  const json d = {{"train", "t.npz"}};
+  CHECK(has(err({{"data", d}, {"train", {{"lrr", 0.1}}}}), "unknown key 'train.lrr' (did you mean 'lr'?)"));
+  CHECK(has(err({{"data", d}, {"train", {{"negative_ration", 1}}}}), "(did you mean 'negative_ratio'?)"));
+  CHECK(has(err({{"data", d}, {"prior", {{"freqlimit", 10}}}}), "(did you mean 'freq_limit'?)"));
+  CHECK(has(err({{"data", d}, {"trian", json::object()}}), "(did you mean 'train'?)"));
+  CHECK(has(err({{"data", d}, {"model", {{"conv_depth", {8}}}}}), "(did you mean 'conv_depths'?)"));
+  const std::string far = err({{"data", d}, {"train", {{"optimiser_state", 1}}}});
+  CHECK(has(far, "unknown key 'train.optimiser_state'"));
+  CHECK(!has(far, "did you mean"));  // nothing close: no guess
+  CHECK(edit_distance("jitter", "jiter") == 1);
+  CHECK(edit_distance("lr", "rl") == 1);  // an adjacent swap is one edit
+  CHECK(edit_distance("", "abc") == 3);
 }
 
 TEST_CASE("overrides, null softness, seed drawn and recorded") {

@@ -345,7 +345,8 @@ TEST_CASE("resume from a mid-epoch and an epoch-boundary checkpoint is bit-ident
   json changed = cfg_for(nullptr).resolved;
   changed["train"]["lr"] = 0.5;
   to.out_dir = (d / "full").string();
-  CHECK(has(error_of([&] { train_model(resolve_config(changed, "changed.json", "/"), to); }), "train.lr"));
+  CHECK(has(error_of([&] { train_model(resolve_config(changed, "changed.json", "/"), to); }),
+            "'train.lr' is 0.5 but the run being resumed has 0.001"));
   to.resume = false;  // and a fresh run does not overwrite an existing one
   CHECK(has(error_of([&] { train_model(cfg_for(nullptr), to); }), "--resume"));
   // A resume that cannot read its checkpoint leaves config.json as it was (it was rewritten first).

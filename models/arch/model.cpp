@@ -6,6 +6,7 @@
 #include <set>
 
 #include "engine/autograd.h"
+#include "engine/suggest.h"
 #include "models/arch/binary_net.h"
 #include "models/arch/profile_net.h"
 
@@ -93,7 +94,8 @@ void check_keys(const nlohmann::json& j, const std::vector<std::string>& allowed
     if (!ok) {
       std::string list;
       for (const auto& a : allowed) list += (list.empty() ? "" : ", ") + a;
-      throw Error("model." + it.key() + ": unknown key (expected one of " + list + ")");
+      throw Error("model." + it.key() + ": unknown key (expected one of " + list + ")" +
+                  did_you_mean(it.key(), allowed));
     }
   }
 }

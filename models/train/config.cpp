@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/suggest.h"
 #include "models/arch/binary_net.h"
 #include "models/arch/profile_net.h"
 #include "models/loss/fourier_prior.h"
@@ -77,11 +78,17 @@ std::string kind_name(const json& v) {
 }
 
 // Overlay `user` onto `base` for a section whose keys are fixed by the defaults.
+std::vector<std::string> keys_of(const json& obj) {
+  std::vector<std::string> k;
+  for (auto it = obj.begin(); it != obj.end(); ++it) k.push_back(it.key());
+  return k;
+}
+
 void overlay(json& base, const json& user, const std::string& path, const std::string& src) {
   LP_CHECK(user.is_object(), src, ": '", path, "' must be an object, got ", kind_name(user));
   for (auto it = user.begin(); it != user.end(); ++it) {
     std::string key = path.empty() ? it.key() : path + "." + it.key();
-    LP_CHECK(base.contains(it.key()), src, ": unknown key '", key, "'");
+    LP_CHECK(base.contains(it.key()), src, ": unknown key '", key, "'", did_you_mean(it.key(), keys_of(base)));
     base[it.key()] = it.value();
   }
 }
@@ -159,7 +166,8 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
   json c = default_config(type);
   for (auto it = user.begin(); it != user.end(); ++it) {
     const std::string& k = it.key();
-    LP_CHECK(c.contains(k), src, ": unknown key '", k, "' (expected model, data, train, prior)");
+    LP_CHECK(c.contains(k), src, ": unknown key '", k, "' (expected model, data, train, prior)",
+             did_you_mean(k, keys_of(c)));
     if (k == "model") {
       // Hyper-parameters belong to the architecture: make_model checks them (and names bad fields).
       LP_CHECK(it.value().is_object(), src, ": 'model' must be an object");

@@ -9,6 +9,7 @@
 #include <set>
 
 #include "engine/error.h"
+#include "engine/suggest.h"
 #include "models/data/folds.h"
 
 namespace lowpass {
@@ -137,7 +138,11 @@ void resolve_genome_data(json& user, TrainConfig& cfg, const std::string& src, c
   LP_CHECK(user.is_object(), src, ": 'data.genome' must be an object, got ", kind(user));
   json g = default_genome_data();
   for (auto it = user.begin(); it != user.end(); ++it) {
-    LP_CHECK(g.contains(it.key()), src, ": unknown key 'data.genome.", it.key(), "'");
+    if (!g.contains(it.key())) {
+      std::vector<std::string> known;
+      for (auto k = g.begin(); k != g.end(); ++k) known.push_back(k.key());
+      throw Error(src + ": unknown key 'data.genome." + it.key() + "'" + did_you_mean(it.key(), known));
+    }
     g[it.key()] = it.value();
   }
   Sec s{g, src, "data.genome"};
@@ -230,7 +235,8 @@ void resolve_sequence_data(json& user, TrainConfig& cfg, const std::string& src,
   LP_CHECK(cfg.model.at("num_tasks").get<int64_t>() == 1, src, ": 'data.sequences' gives one task; set model.num_tasks to 1");
   json g = {{"train", nullptr}, {"valid", nullptr}, {"test", nullptr}};
   for (auto it = user.begin(); it != user.end(); ++it) {
-    LP_CHECK(g.contains(it.key()), src, ": unknown key 'data.sequences.", it.key(), "' (expected train, valid, test)");
+    LP_CHECK(g.contains(it.key()), src, ": unknown key 'data.sequences.", it.key(), "' (expected train, valid, test)",
+             did_you_mean(it.key(), {"train", "valid", "test"}));
     g[it.key()] = it.value();
   }
   SequenceDataSettings& d = cfg.data.sequences;

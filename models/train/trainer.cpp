@@ -115,8 +115,9 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     json a = comparable(saved.resolved), b = comparable(cfg.resolved);
     for (auto& [sec, v] : a.items())
       for (auto& [k, val] : v.items())
-        LP_CHECK(b[sec].contains(k) && b[sec][k] == val, cfg.source, ": '", sec, ".", k,
-                 "' differs from the run being resumed (", (dir / "config.json").string(), ")");
+        LP_CHECK(b[sec].contains(k) && b[sec][k] == val, cfg.source, ": '", sec, ".", k, "' is ",
+                 b[sec].contains(k) ? b[sec][k].dump() : std::string("not set"), " but the run being resumed has ",
+                 val.dump(), " (", (dir / "config.json").string(), "); resume with the run's value or start a new --out");
     cfg.train.seed = saved.train.seed;  // the saved run's seed wins (it may have been drawn)
     cfg.resolved["train"]["seed"] = saved.resolved["train"]["seed"];
   } else {
