@@ -1,11 +1,15 @@
 // `lowpass report --out DIR [--runs D1,D2 --labels a,b] [--attr A.npz,B.npz --ohe O.npz --examples 0,5]
-//   [--metrics m1.json,…]`: one self-contained HTML page (inline SVG written by the small writer
-// below): training curves from metrics.jsonl, attribution logos, mean Fourier spectra of
-// Σ_b |actual score| (DC dropped, normalised), metric tables. Test: docs/evaluation.md (rendered in Chromium).
+//   [--metrics m1.json,… --metric-labels x,…]`: one self-contained HTML page (inline SVG written by the small writer
+// below): training curves and validation metrics per epoch from metrics.jsonl, the runs' test metrics, attribution
+// logos, mean Fourier spectra of Σ_b |actual score| (DC dropped, normalised, K marked), metric tables.
+// Test: python/tests/test_report.py; docs/evaluation.md ("Report").
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
+#include <iomanip>
 #include <iostream>
+#include <set>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -18,6 +22,7 @@
 namespace lowpass::tools {
 
 namespace {
+namespace fs = std::filesystem;
 const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
 const char* kBaseColor[] = {"#109648", "#255C99", "#F7B32B", "#D62839"};  // A C G T
 const char kBase[] = {'A', 'C', 'G', 'T'};
@@ -27,54 +32,159 @@ std::string esc(const std::string& s) {
   for (char c : s) r += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);
   return r;
 }
-std::string fmt(double v) {
+// Coordinates in the SVG: two decimals are plenty.
+std::string num(double v) {
   std::ostringstream o;
-  o.precision(4);
+  o << std::fixed << std::setprecision(2) << v;
+  std::string s = o.str();
+  while (s.back() == '0') s.pop_back();
+  if (s.back() == '.') s.pop_back();
+  return s == "-0" ? "0" : s;
+}
+std::string fixed(double v, int decimals) {
+  std::ostringstream o;
+  o << std::fixed << std::setprecision(decimals) << v;
+  return o.str();
+}
+// A metric value for a table: 4 significant digits, one decimal from 1000 up, scientific below 0.001.
+std::string fmt(double v) {
+  if (!std::isfinite(v)) return v != v ? "nan" : v > 0 ? "inf" : "-inf";
+  const double m = std::fabs(v);
+  if (m >= 1000) return fixed(v, 1);
+  std::ostringstream o;
+  if (m > 0 && m < 1e-3) o << std::scientific << std::setprecision(2);
+  else o << std::setprecision(4);
   o << v;
   return o.str();
 }
+// A legend or title name: long paths keep their tail.
+std::string shorten(const std::string& s, size_t n = 48) {
+  if (s.size() <= n) return s;
+  size_t cut = s.size() - n + 1;
+  while (cut < s.size() && (static_cast<unsigned char>(s[cut]) & 0xC0) == 0x80) ++cut;  // not inside a UTF-8 letter
+  return "…" + s.substr(cut);
+}
 
-// Minimal SVG: a line chart of several series on shared axes.
+// Axis ticks at 1, 2 or 5 × 10^e (integers only on an integer axis); the axis spans whole ticks.
+struct Ticks {
+  double lo = 0, hi = 1;
+  std::vector<double> at;
+  std::vector<std::string> text;
+};
+double nice_step(double raw) {
+  const double mag = std::pow(10.0, std::floor(std::log10(raw))), n = raw / mag;
+  return (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * mag;
+}
+Ticks linear_ticks(double v0, double v1, bool integer) {
+  if (!(v1 > v0)) {
+    const double pad = integer ? 1.0 : v0 == 0 ? 1.0 : std::fabs(v0) * 0.1;
+    v0 -= pad, v1 += pad;
+  }
+  double step = nice_step((v1 - v0) / 5);
+  if (integer) step = std::max(1.0, std::round(step));
+  Ticks t;
+  t.lo = std::floor(v0 / step + 1e-9) * step;
+  t.hi = std::ceil(v1 / step - 1e-9) * step;
+  const int decimals = integer ? 0 : std::max(0, static_cast<int>(-std::floor(std::log10(step) + 1e-9)));
+  const int64_t n = std::llround((t.hi - t.lo) / step);
+  for (int64_t k = 0; k <= n; ++k) {
+    double v = t.lo + static_cast<double>(k) * step;
+    if (std::fabs(v) < step * 1e-6) v = 0;
+    t.at.push_back(v);
+    t.text.push_back(fixed(v, decimals));
+  }
+  return t;
+}
+// Log axis (values are log10): ticks at the decades, plus 2 and 5 × 10^e when it spans two decades or fewer.
+Ticks log_ticks(double l0, double l1) {
+  Ticks t;
+  t.lo = std::floor(l0 + 1e-9);
+  t.hi = std::max(std::ceil(l1 - 1e-9), t.lo + 1);
+  for (double e = t.lo; e <= t.hi + 1e-9; ++e)
+    for (double m : {1.0, 2.0, 5.0}) {
+      if (m > 1 && (t.hi - t.lo > 2 || e == t.hi)) continue;
+      const double v = m * std::pow(10.0, e);
+      std::ostringstream o;
+      o << std::setprecision(3) << v;
+      t.at.push_back(std::log10(v));
+      t.text.push_back(o.str());
+    }
+  return t;
+}
+
+// Minimal SVG: a line chart of several series on shared axes, with axis titles and vertical markers.
 struct Series {
   std::string name;
   std::vector<double> x, y;
 };
-std::string line_chart(const std::string& title, const std::vector<Series>& series, bool logy = false) {
-  const double W = 520, H = 300, l = 60, r = 130, t = 30, b = 40;
+struct Axis {
+  std::string title;
+  bool integer = false, log = false;
+};
+struct Marker {
+  double x;
+  std::string label;
+};
+std::string line_chart(const std::string& title, const std::vector<Series>& series, const Axis& ax, const Axis& ay,
+                       const std::vector<Marker>& markers = {}) {
+  size_t longest = 0;
+  for (auto& s : series) longest = std::max(longest, shorten(s.name).size());
+  const double l = 68, t = 30, b = 46, r = std::clamp(30.0 + 6.5 * static_cast<double>(longest), 90.0, 340.0);
+  const double W = 420 + r, H = 300;
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
-  auto ty = [&](double v) { return logy ? std::log10(std::max(v, 1e-12)) : v; };
+  auto ty = [&](double v) { return ay.log ? std::log10(std::max(v, 1e-12)) : v; };
   for (auto& s : series)
     for (size_t i = 0; i < s.x.size(); ++i) {
-      if (!std::isfinite(s.y[i])) continue;
-      x0 = std::min(x0, s.x[i]);
-      x1 = std::max(x1, s.x[i]);
-      y0 = std::min(y0, ty(s.y[i]));
-      y1 = std::max(y1, ty(s.y[i]));
+      if (!std::isfinite(s.y[i]) || (ay.log && !(s.y[i] > 0))) continue;
+      x0 = std::min(x0, s.x[i]), x1 = std::max(x1, s.x[i]);
+      y0 = std::min(y0, ty(s.y[i])), y1 = std::max(y1, ty(s.y[i]));
     }
-  if (!(x1 > x0)) { x0 -= 1; x1 += 1; }
-  if (!(y1 > y0)) { y0 -= 1; y1 += 1; }
-  auto px = [&](double v) { return l + (v - x0) / (x1 - x0) * (W - l - r); };
-  auto py = [&](double v) { return H - b - (ty(v) - y0) / (y1 - y0) * (H - t - b); };
+  for (auto& m : markers) x0 = std::min(x0, m.x), x1 = std::max(x1, m.x);
+  if (!std::isfinite(x0)) x0 = 0, x1 = 1;
+  if (!std::isfinite(y0)) y0 = 0, y1 = 1;
+  const Ticks tx = linear_ticks(x0, x1, ax.integer), tk = ay.log ? log_ticks(y0, y1) : linear_ticks(y0, y1, false);
+  auto px = [&](double v) { return l + (v - tx.lo) / (tx.hi - tx.lo) * (W - l - r); };
+  auto pyt = [&](double v) { return H - b - (v - tk.lo) / (tk.hi - tk.lo) * (H - t - b); };  // v already on the axis
+  auto py = [&](double v) { return pyt(ty(v)); };
   std::ostringstream o;
-  o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' font-family='sans-serif' font-size='11'>"
-    << "<rect width='100%' height='100%' fill='white'/>"
-    << "<text x='" << l << "' y='18' font-size='13'>" << esc(title) << "</text>"
-    << "<line x1='" << l << "' y1='" << H - b << "' x2='" << W - r << "' y2='" << H - b << "' stroke='black'/>"
-    << "<line x1='" << l << "' y1='" << t << "' x2='" << l << "' y2='" << H - b << "' stroke='black'/>";
-  for (int k = 0; k <= 4; ++k) {
-    double xv = x0 + (x1 - x0) * k / 4, yv = y0 + (y1 - y0) * k / 4;
-    double yl = logy ? std::pow(10.0, yv) : yv;
-    o << "<text x='" << px(xv) << "' y='" << H - b + 14 << "' text-anchor='middle'>" << fmt(xv) << "</text>"
-      << "<text x='" << l - 4 << "' y='" << (H - b - (yv - y0) / (y1 - y0) * (H - t - b)) + 4 << "' text-anchor='end'>"
-      << fmt(yl) << "</text>";
-  }
+  o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << num(W) << "' height='" << num(H)
+    << "' font-family='sans-serif' font-size='11'><rect width='100%' height='100%' fill='white'/>"
+    << "<text x='" << num(l) << "' y='18' font-size='13'>" << esc(title) << "</text>";
+  for (size_t k = 0; k < tx.at.size(); ++k)
+    o << "<line x1='" << num(px(tx.at[k])) << "' y1='" << num(H - b) << "' x2='" << num(px(tx.at[k])) << "' y2='"
+      << num(H - b + 4) << "' stroke='black'/><text class='xtick' x='" << num(px(tx.at[k])) << "' y='" << num(H - b + 15)
+      << "' text-anchor='middle'>" << tx.text[k] << "</text>";
+  for (size_t k = 0; k < tk.at.size(); ++k)
+    o << "<line x1='" << num(l) << "' y1='" << num(pyt(tk.at[k])) << "' x2='" << num(W - r) << "' y2='"
+      << num(pyt(tk.at[k])) << "' stroke='#eee'/><text class='ytick' x='" << num(l - 5) << "' y='" << num(pyt(tk.at[k]) + 4)
+      << "' text-anchor='end'>" << tk.text[k] << "</text>";
+  o << "<line x1='" << num(l) << "' y1='" << num(H - b) << "' x2='" << num(W - r) << "' y2='" << num(H - b)
+    << "' stroke='black'/><line x1='" << num(l) << "' y1='" << num(t) << "' x2='" << num(l) << "' y2='"
+    << num(H - b) << "' stroke='black'/>"
+    << "<text class='xtitle' x='" << num((l + W - r) / 2) << "' y='" << num(H - 10) << "' text-anchor='middle'>"
+    << esc(ax.title) << "</text><text class='ytitle' transform='translate(14," << num((t + H - b) / 2)
+    << ") rotate(-90)' text-anchor='middle'>" << esc(ay.title) << "</text>";
+  for (auto& m : markers)
+    o << "<line class='marker' x1='" << num(px(m.x)) << "' y1='" << num(t) << "' x2='" << num(px(m.x)) << "' y2='"
+      << num(H - b) << "' stroke='#555' stroke-dasharray='4,3'/><text x='" << num(px(m.x) + 4) << "' y='"
+      << num(t + 10) << "' fill='#333'>" << esc(m.label) << "</text>";
   for (size_t si = 0; si < series.size(); ++si) {
     const auto& s = series[si];
-    o << "<polyline fill='none' stroke-width='1.5' stroke='" << kColors[si % 6] << "' points='";
+    const char* c = kColors[si % 6];
+    o << "<polyline fill='none' stroke-width='1.5' stroke='" << c << "' points='";
+    size_t shown = 0;
     for (size_t i = 0; i < s.x.size(); ++i)
-      if (std::isfinite(s.y[i])) o << px(s.x[i]) << "," << py(s.y[i]) << " ";
-    o << "'/><text x='" << W - r + 8 << "' y='" << t + 14 * (si + 1) << "' fill='" << kColors[si % 6] << "'>"
-      << esc(s.name) << "</text>";
+      if (std::isfinite(s.y[i]) && (!ay.log || s.y[i] > 0))
+        o << num(px(s.x[i])) << "," << num(py(s.y[i])) << " ", ++shown;
+    o << "'/>";
+    if (shown <= 40)  // points as dots too, so that a one-epoch run shows
+      for (size_t i = 0; i < s.x.size(); ++i)
+        if (std::isfinite(s.y[i]) && (!ay.log || s.y[i] > 0))
+          o << "<circle cx='" << num(px(s.x[i])) << "' cy='" << num(py(s.y[i])) << "' r='2.5' fill='" << c << "'/>";
+    const double ly = t + 14 * static_cast<double>(si + 1);
+    o << "<line x1='" << num(W - r + 8) << "' y1='" << num(ly - 4) << "' x2='" << num(W - r + 22) << "' y2='"
+      << num(ly - 4) << "' stroke='" << c << "' stroke-width='2'/><text x='" << num(W - r + 26) << "' y='" << num(ly)
+      << "' fill='" << c << "'>" << esc(shorten(s.name)) << "</text>";
   }
   o << "</svg>";
   return o.str();
@@ -82,27 +192,39 @@ std::string line_chart(const std::string& title, const std::vector<Series>& seri
 
 // Sequence logo of actual scores (4, L): each position's letter scaled to its score, above or below 0.
 std::string logo(const std::string& title, const std::vector<double>& a, int64_t L, int64_t from, int64_t to) {
-  const double cw = std::max(4.0, 900.0 / static_cast<double>(to - from)), H = 160, mid = 90, W = cw * (to - from) + 50;
+  const double cw = std::max(4.0, 900.0 / static_cast<double>(to - from)), H = 190, mid = 92;
+  const double W = cw * static_cast<double>(to - from) + 50;
   double m = 1e-12;
   for (int64_t l = from; l < to; ++l)
     for (int c = 0; c < 4; ++c) m = std::max(m, std::fabs(a[c * L + l]));
   const double scale = 70.0 / m;
   std::ostringstream o;
-  o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << W << "' height='" << H << "' font-family='monospace'>"
-    << "<rect width='100%' height='100%' fill='white'/><text x='4' y='14' font-size='12' font-family='sans-serif'>"
-    << esc(title) << " (positions " << from << "–" << to - 1 << ", max |score| " << fmt(m) << ")</text>"
-    << "<line x1='40' y1='" << mid << "' x2='" << W - 10 << "' y2='" << mid << "' stroke='#999'/>";
+  o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << num(W) << "' height='" << num(H)
+    << "' font-family='monospace'><rect width='100%' height='100%' fill='white'/><text x='4' y='14' font-size='12' "
+    << "font-family='sans-serif'>" << esc(title) << " · max |score| " << fmt(m) << "</text>"
+    << "<line x1='40' y1='" << num(mid) << "' x2='" << num(W - 10) << "' y2='" << num(mid) << "' stroke='#999'/>";
   for (int64_t l = from; l < to; ++l)
     for (int c = 0; c < 4; ++c) {
       double v = a[c * L + l];
       if (std::fabs(v) * scale < 0.5) continue;
-      double h = std::fabs(v) * scale, x = 40 + (l - from) * cw;
+      double h = std::fabs(v) * scale, x = 40 + static_cast<double>(l - from) * cw;
       // A glyph of font-size 100 spans about 72 units of cap height and 60 of width.
       double sx = cw / 60.0, sy = h / 72.0;
       double ybase = v > 0 ? mid : mid + h;
-      o << "<text transform='translate(" << x << "," << ybase << ") scale(" << sx << "," << sy << ")' font-size='100' fill='"
-        << kBaseColor[c] << "'>" << kBase[c] << "</text>";
+      o << "<text transform='translate(" << num(x) << "," << num(ybase) << ") scale(" << sx << "," << sy
+        << ")' font-size='100' fill='" << kBaseColor[c] << "'>" << kBase[c] << "</text>";
     }
+  // Position ticks (0-based positions of the input window) below the letters.
+  const double ya = mid + 74;
+  o << "<line x1='40' y1='" << num(ya) << "' x2='" << num(40 + cw * static_cast<double>(to - from)) << "' y2='"
+    << num(ya) << "' stroke='#999'/>";
+  const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(nice_step(static_cast<double>(to - from) / 8)));
+  for (int64_t p = (from + step - 1) / step * step; p < to; p += step) {
+    const double x = 40 + (static_cast<double>(p - from) + 0.5) * cw;
+    o << "<line x1='" << num(x) << "' y1='" << num(ya) << "' x2='" << num(x) << "' y2='" << num(ya + 4)
+      << "' stroke='#999'/><text x='" << num(x) << "' y='" << num(ya + 15) << "' font-size='10' "
+      << "font-family='sans-serif' text-anchor='middle'>" << p << "</text>";
+  }
   o << "</svg>";
   return o.str();
 }
@@ -140,34 +262,143 @@ std::vector<double> mean_spectrum(const std::vector<double>& act, const Shape& s
   return spec;
 }
 
-void flatten(const nlohmann::json& j, const std::string& prefix, std::vector<std::pair<std::string, std::string>>& rows) {
+// A JSON value as table text: numbers rounded by fmt, lists of numbers (per-task values) element by element.
+std::string cell(const nlohmann::json& j) {
+  if (j.is_number_float()) return fmt(j.get<double>());
+  if (j.is_array() && std::all_of(j.begin(), j.end(), [](const nlohmann::json& e) { return e.is_number(); })) {
+    std::string s = "[";
+    for (size_t i = 0; i < j.size(); ++i) s += (i ? ", " : "") + cell(j[i]);
+    return s + "]";
+  }
+  return j.is_string() ? j.get<std::string>() : j.dump();
+}
+void flatten(const nlohmann::json& j, const std::string& prefix,
+             std::vector<std::pair<std::string, std::string>>& rows) {
   if (j.is_object()) {
-    for (auto it = j.begin(); it != j.end(); ++it) flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), rows);
+    for (auto it = j.begin(); it != j.end(); ++it)
+      flatten(it.value(), prefix.empty() ? it.key() : prefix + "." + it.key(), rows);
   } else if (j.is_array() && !j.empty() && j[0].is_object()) {
     for (size_t i = 0; i < j.size(); ++i) flatten(j[i], prefix + "[" + std::to_string(i) + "]", rows);
   } else {
-    rows.push_back({prefix, j.is_number_float() ? fmt(j.get<double>()) : j.dump()});
+    rows.push_back({prefix, cell(j)});
   }
+}
+
+nlohmann::json read_json(const fs::path& p, const std::string& what) {
+  std::ifstream f(p);
+  LP_CHECK(f.good(), what, ": cannot read ", p.string());
+  try {
+    return nlohmann::json::parse(f);
+  } catch (const std::exception&) {
+    throw Error(what + ": " + p.string() + " is not JSON");
+  }
+}
+
+// The validation metrics drawn per epoch besides the losses (docs/cli.md, metrics.jsonl), in page order.
+const std::vector<std::pair<std::string, std::string>> kValidMetrics = {
+    {"valid_auroc", "validation auROC (mean over tasks)"},
+    {"valid_nll", "validation profile NLL"},
+    {"valid_jsd", "validation profile JSD"},
+    {"valid_count_pearson", "validation log-count Pearson r"}};
+const std::vector<std::string> kLossOrder = {"valid_total_loss", "train_total_loss", "valid_task_loss",
+                                             "train_task_loss",  "valid_prior_loss", "train_prior_loss"};
+
+// The test table's columns: key in test_metrics.json, heading, decimals (-1: fmt's 4 significant digits).
+struct TestColumn {
+  const char* key;
+  const char* head;
+  int decimals;
+};
+const TestColumn kTestColumns[] = {
+    {"test_auroc", "auROC", 4},           {"test_nll", "NLL", 1},
+    {"test_uniform_nll", "NLL (flat)", 1}, {"test_jsd", "JSD", 4},
+    {"test_count_pearson", "count Pearson", 4}, {"test_count_spearman", "count Spearman", 4},
+    {"test_task_loss", "task loss", -1},  {"test_prior_loss", "prior loss", -1},
+    {"test_examples", "examples", 0},     {"best_epoch", "best epoch", 0}};
+
+// The prior's cut-off K of the runs whose input length is L (config.json), else round(0.15·L) as evaluate.
+std::vector<Marker> spectrum_markers(const std::vector<std::string>& runs, int64_t L) {
+  std::set<int64_t> fourier, other;
+  for (const auto& r : runs) {
+    const fs::path p = fs::path(r) / "config.json";
+    if (!fs::exists(p)) continue;
+    const auto c = read_json(p, "--runs");
+    const auto* model = c.contains("model") ? &c["model"] : nullptr;
+    if (!model || !model->contains("input_length") || !(*model)["input_length"].is_number_integer() ||
+        (*model)["input_length"].get<int64_t>() != L)
+      continue;
+    if (!c.contains("prior") || !c["prior"].contains("freq_limit") || !c["prior"]["freq_limit"].is_number()) continue;
+    const int64_t K = c["prior"]["freq_limit"].get<int64_t>();
+    (c["prior"].value("type", "") == "fourier" ? fourier : other).insert(K);
+  }
+  const std::set<int64_t>& ks = !fourier.empty() ? fourier : other;
+  std::vector<Marker> m;
+  for (int64_t K : ks) m.push_back({static_cast<double>(K), "K = " + std::to_string(K) + " (prior freq_limit)"});
+  if (m.empty()) {
+    const int64_t K = std::max<int64_t>(1, (150 * L + 500) / 1000);
+    m.push_back({static_cast<double>(K), "K = " + std::to_string(K) + " = round(0.15·L)"});
+  }
+  return m;
+}
+
+// Row → "chrom:start-end" (BED coordinates) from regions.bed beside an attribution file (attribute --regions).
+std::vector<std::string> read_regions(const std::string& attr_path, int64_t n) {
+  const fs::path p = fs::path(attr_path).parent_path() / "regions.bed";
+  if (!fs::exists(p)) return {};
+  std::ifstream f(p);
+  LP_CHECK(f.good(), p.string(), ": cannot read");
+  std::vector<std::string> r;
+  std::string line;
+  while (std::getline(f, line)) {
+    if (line.empty() || line[0] == '#') continue;
+    std::istringstream ss(line);
+    std::string chrom, start, end;
+    ss >> chrom >> start >> end;
+    LP_CHECK(!end.empty(), p.string(), ":", r.size() + 1, ": expected chrom, start, end");
+    r.push_back(chrom + ":" + start + "-" + end);
+  }
+  LP_CHECK(static_cast<int64_t>(r.size()) == n, p.string(), " has ", r.size(), " regions but ", attr_path, " has ",
+           n, " rows; is it the regions file of another attribution?");
+  return r;
+}
+
+// Why --labels / --metric-labels do not fit their lists ("" when they do).
+std::string report_label_mismatch(const ReportArgs& a) {
+  const size_t nl = split_list(a.labels).size(), nr = split_list(a.runs).size(), na = split_list(a.attr).size();
+  const size_t nm = split_list(a.metrics).size(), nml = split_list(a.metric_labels).size();
+  std::ostringstream o;
+  if (nl && nr && nl != nr) o << "--labels gives " << nl << " names for " << nr << " --runs directories";
+  else if (nl && na && nl != na)
+    o << "--labels gives " << nl << " names for " << na << " --attr files (it names the runs and the attribution "
+      << "sets in order; leave it out to use the file names)";
+  else if (nl && !nr && !na) o << "--labels names --runs or --attr, and neither is given (--metric-labels names "
+                                  "--metrics files)";
+  else if (nml && nml != nm) o << "--metric-labels gives " << nml << " names for " << nm << " --metrics files";
+  return o.str();
 }
 }  // namespace
 
 std::string write_report(const ReportArgs& args) {
   const ReportArgs* a = &args;
   Context ctx(0, 0);
-  namespace fs = std::filesystem;
+  const std::string mismatch = report_label_mismatch(*a);
+  LP_CHECK(mismatch.empty(), mismatch);
   auto labels = split_list(a->labels);
   auto label = [&](size_t i, const std::string& fallback) { return i < labels.size() ? labels[i] : fallback; };
   std::ostringstream html;
   html << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>lowpass report</title><style>body{font-family:"
           "sans-serif;margin:20px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
-          "font-size:12px}svg{margin:4px}</style></head><body><h1>lowpass report</h1>";
-  // Training curves.
+          "font-size:12px}td.num{text-align:right}svg{margin:4px}p.note{color:#a00}</style></head><body>"
+          "<h1>lowpass report</h1>";
+  // Training curves and validation metrics per epoch; test metrics.
   auto runs = split_list(a->runs);
   if (!runs.empty()) {
     std::map<std::string, std::vector<Series>> by_key;
+    std::vector<std::string> notes;
     for (size_t ri = 0; ri < runs.size(); ++ri) {
-      std::ifstream f((fs::path(runs[ri]) / "metrics.jsonl").string());
-      LP_CHECK(f.good(), "--runs: ", (fs::path(runs[ri]) / "metrics.jsonl").string(), " not found");
+      const std::string path = (fs::path(runs[ri]) / "metrics.jsonl").string(), name = label(ri, runs[ri]);
+      std::ifstream f(path);
+      LP_CHECK(f.good(), "--runs: ", path, " not found");
       std::string line;
       int64_t ln = 0;
       std::map<std::string, Series> ser;
@@ -178,21 +409,66 @@ std::string write_report(const ReportArgs& args) {
         try {
           j = nlohmann::json::parse(line);
         } catch (const std::exception&) {
-          throw Error(runs[ri] + "/metrics.jsonl line " + std::to_string(ln) + ": not JSON");
+          throw Error(path + " line " + std::to_string(ln) + ": not JSON");
         }
         double x = j.contains("epoch") && j["epoch"].is_number() ? j["epoch"].get<double>() : static_cast<double>(ln);
-        for (auto it = j.begin(); it != j.end(); ++it)
-          if (it.value().is_number() && it.key().find("loss") != std::string::npos) {
-            auto& s = ser[it.key()];
-            s.name = label(ri, fs::path(runs[ri]).filename().string());
-            s.x.push_back(x);
-            s.y.push_back(it.value().get<double>());
-          }
+        for (auto it = j.begin(); it != j.end(); ++it) {
+          const std::string& k = it.key();
+          const bool valid_metric = std::any_of(kValidMetrics.begin(), kValidMetrics.end(),
+                                                [&](const auto& m) { return m.first == k; });
+          if (!it.value().is_number() || (k.find("loss") == std::string::npos && !valid_metric)) continue;
+          auto& s = ser[k];
+          s.name = name;
+          s.x.push_back(x);
+          s.y.push_back(it.value().get<double>());
+        }
       }
+      if (ln == 0)
+        notes.push_back(name + ": no completed epoch (" + path + " is empty: the run stopped, by max_steps or a "
+                        "signal, before its first epoch ended)");
       for (auto& [k, s] : ser) by_key[k].push_back(s);
     }
     html << "<h2>Training curves</h2>";
-    for (auto& [k, s] : by_key) html << line_chart(k, s);
+    for (auto& n : notes) html << "<p class='note'>" << esc(n) << "</p>";
+    std::vector<std::pair<std::string, std::string>> order;  // key, chart title
+    for (auto& [k, t] : kValidMetrics)
+      if (by_key.count(k)) order.push_back({k, t});
+    for (auto& k : kLossOrder)
+      if (by_key.count(k)) order.push_back({k, k});
+    for (auto& [k, s] : by_key)
+      if (std::none_of(order.begin(), order.end(), [&](const auto& o) { return o.first == k; }))
+        order.push_back({k, k});
+    for (auto& [k, t] : order) html << line_chart(t, by_key[k], {"epoch", true}, {k});
+    // Test metrics: one row per run.
+    std::vector<nlohmann::json> tests(runs.size());
+    std::vector<const TestColumn*> cols;
+    for (size_t ri = 0; ri < runs.size(); ++ri) {
+      const fs::path p = fs::path(runs[ri]) / "test_metrics.json";
+      if (fs::exists(p)) tests[ri] = read_json(p, "--runs");
+    }
+    for (const auto& c : kTestColumns)
+      if (std::any_of(tests.begin(), tests.end(), [&](const auto& t) { return t.contains(c.key); }))
+        cols.push_back(&c);
+    html << "<h2>Test metrics</h2><table class='test'><tr><th>run</th>";
+    for (auto* c : cols) html << "<th title='" << c->key << "'>" << c->head << "</th>";
+    html << "</tr>";
+    for (size_t ri = 0; ri < runs.size(); ++ri) {
+      html << "<tr><td>" << esc(label(ri, runs[ri])) << "</td>";
+      if (tests[ri].is_null()) {
+        html << "<td colspan='" << std::max<size_t>(1, cols.size()) << "'>no test_metrics.json (no test data, or "
+             << "the run stopped before its last epoch)</td></tr>";
+        continue;
+      }
+      for (auto* c : cols) {
+        const auto& t = tests[ri];
+        std::string v;
+        if (t.contains(c->key) && t[c->key].is_number())
+          v = c->decimals < 0 ? fmt(t[c->key].get<double>()) : fixed(t[c->key].get<double>(), c->decimals);
+        html << "<td class='num'>" << v << "</td>";
+      }
+      html << "</tr>";
+    }
+    html << "</table><p>The best weights on the run's test data (RUN/test_metrics.json; docs/cli.md).</p>";
   }
   // Attribution logos and spectra.
   auto attrs = split_list(a->attr);
@@ -204,12 +480,14 @@ std::string write_report(const ReportArgs& args) {
     std::vector<Series> spectra;
     html << "<h2>Attributions (actual scores = hypothetical ⊙ one-hot)</h2>";
     std::vector<std::vector<double>> acts;
+    std::vector<std::vector<std::string>> regions;
     for (size_t ai = 0; ai < attrs.size(); ++ai) {
       Shape sa;
       auto v = read_all(ctx, attrs[ai], sa);
       LP_CHECK(sa == so, attrs[ai], ": shape ", shape_str(sa), " differs from ", a->ohe, " ", shape_str(so));
       for (size_t i = 0; i < v.size(); ++i) v[i] *= ohe[i];
       acts.push_back(v);
+      regions.push_back(read_regions(attrs[ai], so[0]));
       Series s{label(ai, attrs[ai]), {}, mean_spectrum(v, sa, a->spectrum_examples)};
       for (size_t k = 0; k < s.y.size(); ++k) s.x.push_back(static_cast<double>(k + 1));
       spectra.push_back(s);
@@ -219,29 +497,33 @@ std::string write_report(const ReportArgs& args) {
       LP_CHECK(i >= 0 && i < so[0], "--examples: index ", i, " out of range (", so[0], " examples)");
       int64_t from = 0, to = L;
       if (a->window > 0 && a->window < L) { from = (L - a->window) / 2; to = from + a->window; }
-      html << "<h3>Example " << i << "</h3>";
+      html << "<h3>Example " << i;
+      if (!regions[0].empty()) html << " (" << esc(regions[0][i]) << ")";
+      html << "</h3>";
       for (size_t ai = 0; ai < acts.size(); ++ai) {
         std::vector<double> one(acts[ai].begin() + i * 4 * L, acts[ai].begin() + (i + 1) * 4 * L);
-        html << "<div>" << logo(label(ai, attrs[ai]), one, L, from, to) << "</div>";
+        std::string title = shorten(label(ai, attrs[ai]), 60) + " · example " + std::to_string(i);
+        if (!regions[ai].empty()) title += " · " + regions[ai][i];
+        title += " · positions " + std::to_string(from) + "–" + std::to_string(to - 1);
+        html << "<div>" << logo(title, one, L, from, to) << "</div>";
       }
     }
-    html << "<h2>Mean Fourier spectrum of |attribution|</h2>" << line_chart("normalised |DFT| (DC dropped) vs frequency", spectra, true);
+    const int64_t N = std::min(so[0], a->spectrum_examples);
+    html << "<h2>Mean Fourier spectrum of |attribution|</h2>"
+         << line_chart("normalised |DFT| of Σ_b |actual| (DC dropped), mean of " + std::to_string(N) + " examples",
+                       spectra, {"frequency k (cycles per " + std::to_string(L) + " bp window)", true},
+                       {"share of Σ_k |DFT| (log)", false, true}, spectrum_markers(runs, L))
+         << "<p>k/L cycles per base; the high-frequency share of lowpass evaluate counts k &gt; K.</p>";
   }
   // Metric tables.
   auto metrics = split_list(a->metrics);
   if (!metrics.empty()) {
+    auto mlabels = split_list(a->metric_labels);
     html << "<h2>Metrics</h2><table><tr><th>metric</th>";
     std::vector<std::map<std::string, std::string>> cols;
     std::vector<std::string> order;
     for (size_t mi = 0; mi < metrics.size(); ++mi) {
-      std::ifstream f(metrics[mi]);
-      LP_CHECK(f.good(), "--metrics: cannot read ", metrics[mi]);
-      nlohmann::json j;
-      try {
-        j = nlohmann::json::parse(f);
-      } catch (const std::exception&) {
-        throw Error("--metrics: " + metrics[mi] + " is not JSON");
-      }
+      const nlohmann::json j = read_json(metrics[mi], "--metrics");
       std::vector<std::pair<std::string, std::string>> rows;
       flatten(j, "", rows);
       std::map<std::string, std::string> c;
@@ -250,7 +532,7 @@ std::string write_report(const ReportArgs& args) {
         c[k] = v;
       }
       cols.push_back(c);
-      html << "<th>" << esc(label(mi, metrics[mi])) << "</th>";
+      html << "<th>" << esc(mi < mlabels.size() ? mlabels[mi] : metrics[mi]) << "</th>";
     }
     html << "</tr>";
     for (auto& k : order) {
@@ -276,10 +558,12 @@ std::string write_report(const ReportArgs& args) {
 
 CommandRun add_report_command(CLI::App& app) {
   auto a = std::make_shared<ReportArgs>();
-  CLI::App* sub = app.add_subcommand("report", "An HTML page with training curves, attribution logos, spectra, metrics");
+  CLI::App* sub = app.add_subcommand(
+      "report", "An HTML page with training curves, test metrics, attribution logos, spectra, metrics");
   sub->add_option("--out", a->out, "Output directory (index.html)")->required();
-  sub->add_option("--runs", a->runs, "Comma-separated model directories (metrics.jsonl)");
-  sub->add_option("--labels", a->labels, "Comma-separated names of the runs / attribution sets");
+  sub->add_option("--runs", a->runs, "Comma-separated model directories (metrics.jsonl, test_metrics.json)");
+  sub->add_option("--labels", a->labels,
+                  "Comma-separated names of the runs and of the attribution sets (as many as each list)");
   CLI::Option* attr =
       sub->add_option("--attr", a->attr, "Comma-separated attr.npz (hypothetical scores), e.g. with and without prior");
   attr->needs(sub->add_option("--ohe", a->ohe, "ohe.npz matching the attr files"));
@@ -289,6 +573,13 @@ CommandRun add_report_command(CLI::App& app) {
   sub->add_option("--spectrum-examples", a->spectrum_examples, "Examples averaged into the spectra")
       ->check(integer_at_least(1));
   sub->add_option("--metrics", a->metrics, "Comma-separated metrics JSON files (lowpass evaluate) to tabulate");
+  sub->add_option("--metric-labels", a->metric_labels,
+                  "Comma-separated column names of the --metrics files (default: their paths)");
+  // A label count that does not match its list is a usage mistake (exit code 2).
+  sub->parse_complete_callback([a]() {
+    const std::string m = report_label_mismatch(*a);
+    usage_check(m.empty(), m);
+  });
   return [a]() {
     const std::string index = write_report(*a);  // first the page, then the line: nothing on stdout if it fails
     std::cout << "wrote " << index << "\n";

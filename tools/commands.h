@@ -29,7 +29,7 @@ void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string
 // `lowpass report`'s inputs (comma-separated lists as on its command line) and the page it writes, OUT/index.html
 // (tools/cmd_report.cpp); `lowpass demo` draws its picture with it too.
 struct ReportArgs {
-  std::string out, runs, labels, attr, ohe, examples = "0", metrics;
+  std::string out, runs, labels, attr, ohe, examples = "0", metrics, metric_labels;
   int64_t window = 0, spectrum_examples = 200;
 };
 std::string write_report(const ReportArgs& a);  // returns the path of index.html

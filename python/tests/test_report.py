@@ -1,0 +1,165 @@
+# `lowpass report` (tools/cmd_report.cpp): the page's pieces from real run folders — validation metrics per epoch,
+# integer epoch ticks and axis titles, the test-metrics table, the spectrum's K marker, labelled logos, rounded
+# per-task values, label-count checks. Run: LOWPASS_CLI=build/tools/lowpass python -m pytest python/tests/test_report.py
+import json
+import re
+
+import pytest
+
+from cli_run import run_cli as run
+
+
+def _svgs(html):
+    return re.findall(r"<svg.*?</svg>", html, re.S)
+
+
+def _chart(html, title):
+    found = [s for s in _svgs(html) if f"font-size='13'>{title}</text>" in s]
+    assert len(found) == 1, (title, [re.search(r"font-size='13'>([^<]*)<", s) for s in _svgs(html)])
+    return found[0]
+
+
+def _ticks(svg, axis):
+    return re.findall(rf"<text class='{axis}tick'[^>]*>([^<]*)</text>", svg)
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    """Binary runs with and without the prior (3 epochs), a profile run (2 epochs), grad×input of the binary ones."""
+    np = pytest.importorskip("numpy")
+    d = tmp_path_factory.mktemp("report_runs")
+    out = {"dir": d}
+    for kind, sim, epochs in [("binary", ["--length", "100", "--motif-bound", "30"], 3),
+                              ("profile", ["--type", "profile", "--output-length", "40"], 2)]:
+        r = run("simulate", "--out", d / f"{kind}_data", "--n", "48", "--seed", "3", *sim)
+        assert r.returncode == 0, r.stderr
+        cfg = json.loads((d / f"{kind}_data" / "train_config.json").read_text())
+        cfg["train"] = {"epochs": epochs, "threads": 1, "batch_size": 16, "progress": False, "early_stopping": False}
+        for k in ("train", "valid", "test"):
+            cfg["data"][k] = str(d / f"{kind}_data" / f"{k}.npz")
+        variants = [("prior", {"type": "fourier", "freq_limit": 12}), ("noprior", {"type": "none"})]
+        for name, prior in variants if kind == "binary" else [("profile", None)]:
+            c = dict(cfg, prior=prior) if prior else cfg
+            (d / f"{name}.json").write_text(json.dumps(c))
+            r = run("train", "--config", d / f"{name}.json", "--out", d / name, "--quiet")
+            assert r.returncode == 0, r.stderr
+            out[name] = d / name
+    for name in ("prior", "noprior"):
+        r = run("attribute", "--model", d / name, "--npz", d / "binary_data" / "test.npz", "--method", "gradxinput",
+                "--out", d / f"attr_{name}", "--threads", "1", "--quiet")
+        assert r.returncode == 0, r.stderr
+        out[f"attr_{name}"] = d / f"attr_{name}"
+    out["np"] = np
+    return out
+
+
+def test_binary_runs_curves_test_table_and_spectrum_marker(runs, tmp_path):
+    d = runs["dir"]
+    r = run("report", "--out", tmp_path / "rep", "--runs", f"{runs['prior']},{runs['noprior']}",
+            "--labels", "with prior,without prior", "--attr",
+            f"{runs['attr_prior']}/attr.npz,{runs['attr_noprior']}/attr.npz", "--ohe", f"{runs['attr_prior']}/ohe.npz",
+            "--examples", "0,2")
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "rep" / "index.html").read_text()
+    # validation auROC per epoch, one series per run, with axis titles and integer epoch ticks
+    auroc = _chart(html, "validation auROC (mean over tasks)")
+    assert "with prior</text>" in auroc and "without prior</text>" in auroc
+    assert ">epoch</text>" in auroc and ">valid_auroc</text>" in auroc
+    for svg in [auroc, _chart(html, "train_total_loss"), _chart(html, "valid_task_loss")]:
+        xt = _ticks(svg, "x")
+        assert xt and all(re.fullmatch(r"\d+", t) for t in xt), xt
+        assert {"1", "3"} <= set(xt) or {"2"} <= set(xt), xt
+        yt = _ticks(svg, "y")
+        assert len(yt) >= 2 and all(len(t.partition(".")[2]) <= 4 for t in yt), yt
+        steps = {round(float(b) - float(a), 6) for a, b in zip(yt, yt[1:])}
+        assert len(steps) == 1, yt  # evenly spaced, round numbers
+    # the test-metrics table: one row per run, auROC to 4 decimals
+    table = re.search(r"<table class='test'>.*?</table>", html, re.S).group(0)
+    for name, lab in [("prior", "with prior"), ("noprior", "without prior")]:
+        t = json.loads((runs[name] / "test_metrics.json").read_text())
+        row = re.search(rf"<tr><td>{lab}</td>.*?</tr>", table).group(0)
+        assert f">{t['test_auroc']:.4f}<" in row, (row, t)
+        assert f">{t['best_epoch']}<" in row
+    # the spectrum marks the prior's K (config.json freq_limit 12), and its axis says what k is
+    spec = _chart(html, re.search(r"font-size='13'>(normalised \|DFT\|[^<]*)<", html).group(1))
+    assert "class='marker'" in spec and "K = 12 (prior freq_limit)" in spec
+    assert "frequency k (cycles per 100 bp window)" in spec
+    # logos: the example index in the heading and title, position ticks
+    assert "<h3>Example 2</h3>" in html and "with prior · example 2 · positions 0–99" in html
+    assert html.count("font-size='10' font-family='sans-serif' text-anchor='middle'>50</text>") == 4
+
+
+def test_profile_run_plots_its_validation_metrics(runs, tmp_path):
+    r = run("report", "--out", tmp_path / "rep", "--runs", runs["profile"])
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "rep" / "index.html").read_text()
+    for title in ["validation profile NLL", "validation profile JSD", "validation log-count Pearson r"]:
+        xt = _ticks(_chart(html, title), "x")
+        assert xt and all(re.fullmatch(r"\d+", t) for t in xt), xt
+    assert "validation auROC" not in html
+    t = json.loads((runs["profile"] / "test_metrics.json").read_text())
+    table = re.search(r"<table class='test'>.*?</table>", html, re.S).group(0)
+    assert f">{t['test_nll']:.1f}<" in table and f">{t['test_jsd']:.4f}<" in table
+    assert f">{t['test_count_pearson']:.4f}<" in table and "auROC" not in table
+
+
+def test_empty_metrics_and_no_test_metrics_are_said(runs, tmp_path):
+    run_dir = tmp_path / "stopped"
+    run_dir.mkdir()
+    (run_dir / "metrics.jsonl").write_text("")
+    r = run("report", "--out", tmp_path / "rep", "--runs", f"{run_dir},{runs['prior']}", "--labels", "stopped,ok")
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "<p class='note'>stopped: no completed epoch" in html
+    assert re.search(r"<tr><td>stopped</td><td colspan='\d+'>no test_metrics.json", html)
+
+
+def test_attr_without_runs_marks_the_default_k_and_regions_label_logos(runs, tmp_path):
+    np = runs["np"]
+    src = runs["attr_prior"]
+    a = tmp_path / "a"
+    a.mkdir()
+    for f in ("attr.npz", "ohe.npz"):
+        (a / f).write_bytes((src / f).read_bytes())
+    arr = np.load(a / "attr.npz")
+    n, _, L = arr[arr.files[0]].shape
+    (a / "regions.bed").write_text("".join(f"chrIV\t{1000 + 10 * i}\t{1000 + 10 * i + L}\trow{i}_line{i + 1}\n"
+                                           for i in range(n)))
+    r = run("report", "--out", tmp_path / "rep", "--attr", a / "attr.npz", "--ohe", a / "ohe.npz", "--examples", "3")
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "rep" / "index.html").read_text()
+    k = (150 * L + 500) // 1000
+    assert f"K = {k} = round(0.15·L)" in html
+    assert f"<h3>Example 3 (chrIV:1030-{1030 + L})</h3>" in html and f"example 3 · chrIV:1030-{1030 + L}" in html
+    (a / "regions.bed").write_text("chrIV\t0\t10\trow0\n")
+    r = run("report", "--out", tmp_path / "rep2", "--attr", a / "attr.npz", "--ohe", a / "ohe.npz")
+    assert r.returncode == 1 and "regions.bed has 1 regions" in r.stderr, r.stderr
+    assert not (tmp_path / "rep2").exists()
+
+
+def test_metrics_table_rounds_per_task_values_and_takes_metric_labels(tmp_path):
+    m = tmp_path / "m.json"
+    m.write_text(json.dumps({"auroc_per_task": [0.6617447769621683, 0.5], "nll": 165.53217, "p": 1.234567e-7,
+                             "n": 200}))
+    r = run("report", "--out", tmp_path / "rep", "--metrics", f"{m},{m}", "--metric-labels", "first,second")
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "[0.6617, 0.5]" in html and "0.66174" not in html
+    assert ">165.5<" in html and ">1.23e-07<" in html and ">200<" in html
+    assert "<th>first</th><th>second</th>" in html
+
+
+@pytest.mark.parametrize("args,needle", [
+    (["--runs", "a,b", "--labels", "x"], "--labels gives 1 names for 2 --runs"),
+    (["--runs", "a", "--labels", "x,y"], "--labels gives 2 names for 1 --runs"),
+    (["--attr", "a.npz,b.npz,c.npz", "--ohe", "o.npz", "--labels", "x,y"], "--labels gives 2 names for 3 --attr"),
+    (["--runs", "a,b", "--attr", "a.npz", "--ohe", "o.npz", "--labels", "x,y"], "--labels gives 2 names for 1 --attr"),
+    (["--metrics", "m.json", "--labels", "x"], "--labels names --runs or --attr"),
+    (["--metrics", "m.json,n.json", "--metric-labels", "x"], "--metric-labels gives 1 names for 2 --metrics"),
+])
+def test_label_count_mismatch_is_a_usage_error(args, needle, tmp_path):
+    r = run("report", "--out", tmp_path / "rep", *args)
+    assert r.returncode == 2, r.stderr
+    lines = r.stderr.strip().splitlines()
+    assert len(lines) == 1 and needle in lines[0] and "(lowpass report --help lists the options)" in lines[0], r.stderr
+    assert r.stdout == "" and not (tmp_path / "rep").exists()
