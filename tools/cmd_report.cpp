@@ -116,6 +116,8 @@ Ticks log_ticks(double l0, double l1) {
 struct Series {
   std::string name;
   std::vector<double> x, y;
+  bool dashed = false;  // a baseline
+  int color = -1;       // index into kColors; -1: the series' position
 };
 struct Axis {
   std::string title;
@@ -170,20 +172,22 @@ std::string line_chart(const std::string& title, const std::vector<Series>& seri
       << num(t + 10) << "' fill='#333'>" << esc(m.label) << "</text>";
   for (size_t si = 0; si < series.size(); ++si) {
     const auto& s = series[si];
-    const char* c = kColors[si % 6];
-    o << "<polyline fill='none' stroke-width='1.5' stroke='" << c << "' points='";
+    const char* c = kColors[(s.color >= 0 ? static_cast<size_t>(s.color) : si) % 6];
+    o << "<polyline fill='none' stroke-width='1.5' stroke='" << c << (s.dashed ? "' stroke-dasharray='5,3" : "")
+      << "' points='";
     size_t shown = 0;
     for (size_t i = 0; i < s.x.size(); ++i)
       if (std::isfinite(s.y[i]) && (!ay.log || s.y[i] > 0))
         o << num(px(s.x[i])) << "," << num(py(s.y[i])) << " ", ++shown;
     o << "'/>";
-    if (shown <= 40)  // points as dots too, so that a one-epoch run shows
+    if (shown <= 40 && !s.dashed)  // points as dots too, so that a one-epoch run shows
       for (size_t i = 0; i < s.x.size(); ++i)
         if (std::isfinite(s.y[i]) && (!ay.log || s.y[i] > 0))
           o << "<circle cx='" << num(px(s.x[i])) << "' cy='" << num(py(s.y[i])) << "' r='2.5' fill='" << c << "'/>";
     const double ly = t + 14 * static_cast<double>(si + 1);
     o << "<line x1='" << num(W - r + 8) << "' y1='" << num(ly - 4) << "' x2='" << num(W - r + 22) << "' y2='"
-      << num(ly - 4) << "' stroke='" << c << "' stroke-width='2'/><text x='" << num(W - r + 26) << "' y='" << num(ly)
+      << num(ly - 4) << "' stroke='" << c << "' stroke-width='2'" << (s.dashed ? " stroke-dasharray='5,3'" : "")
+      << "/><text x='" << num(W - r + 26) << "' y='" << num(ly)
       << "' fill='" << c << "'>" << esc(shorten(s.name)) << "</text>";
   }
   o << "</svg>";
@@ -393,7 +397,7 @@ std::string write_report(const ReportArgs& args) {
   // Training curves and validation metrics per epoch; test metrics.
   auto runs = split_list(a->runs);
   if (!runs.empty()) {
-    std::map<std::string, std::vector<Series>> by_key;
+    std::map<std::string, std::vector<Series>> by_key, baselines;
     std::vector<std::string> notes;
     for (size_t ri = 0; ri < runs.size(); ++ri) {
       const std::string path = (fs::path(runs[ri]) / "metrics.jsonl").string(), name = label(ri, runs[ri]);
@@ -416,9 +420,11 @@ std::string write_report(const ReportArgs& args) {
           const std::string& k = it.key();
           const bool valid_metric = std::any_of(kValidMetrics.begin(), kValidMetrics.end(),
                                                 [&](const auto& m) { return m.first == k; });
-          if (!it.value().is_number() || (k.find("loss") == std::string::npos && !valid_metric)) continue;
+          const bool baseline = k == "valid_uniform_nll" || k == "valid_uniform_jsd";
+          if (!it.value().is_number() || (k.find("loss") == std::string::npos && !valid_metric && !baseline)) continue;
           auto& s = ser[k];
           s.name = name;
+          s.color = static_cast<int>(ri);  // a run keeps its colour on every chart
           s.x.push_back(x);
           s.y.push_back(it.value().get<double>());
         }
@@ -426,8 +432,18 @@ std::string write_report(const ReportArgs& args) {
       if (ln == 0)
         notes.push_back(name + ": no completed epoch (" + path + " is empty: the run stopped, by max_steps or a "
                         "signal, before its first epoch ended)");
-      for (auto& [k, s] : ser) by_key[k].push_back(s);
+      for (auto& [k, s] : ser) {
+        if (k == "valid_uniform_nll" || k == "valid_uniform_jsd") {  // a flat profile's, drawn dashed beside
+          s.name += " (flat profile)";
+          s.dashed = true;
+          baselines[k == "valid_uniform_nll" ? "valid_nll" : "valid_jsd"].push_back(s);
+        } else {
+          by_key[k].push_back(s);
+        }
+      }
     }
+    for (auto& [k, b] : baselines)
+      if (by_key.count(k)) by_key[k].insert(by_key[k].end(), b.begin(), b.end());
     html << "<h2>Training curves</h2>";
     for (auto& n : notes) html << "<p class='note'>" << esc(n) << "</p>";
     std::vector<std::pair<std::string, std::string>> order;  // key, chart title

@@ -97,6 +97,8 @@ def test_profile_run_plots_its_validation_metrics(runs, tmp_path):
         xt = _ticks(_chart(html, title), "x")
         assert xt and all(re.fullmatch(r"\d+", t) for t in xt), xt
     assert "validation auROC" not in html
+    nll = _chart(html, "validation profile NLL")  # the flat profile's NLL, dashed, as the baseline
+    assert "stroke-dasharray='5,3' points=" in nll and "(flat profile)</text>" in nll
     t = json.loads((runs["profile"] / "test_metrics.json").read_text())
     table = re.search(r"<table class='test'>.*?</table>", html, re.S).group(0)
     assert f">{t['test_nll']:.1f}<" in table and f">{t['test_jsd']:.4f}<" in table
