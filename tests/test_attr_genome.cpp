@@ -19,6 +19,7 @@ TEST_CASE("regions: windows centred on summits (narrowPeak) or centres (BED3), e
   attr::RegionWindows r = attr::read_region_windows(d / "r.bed", d / "g.fa", 201, d / "cache");
   REQUIRE(r.size() == 2);
   CHECK(r.dropped_edge == 2);
+  CHECK(r.dropped_lines == std::vector<int64_t>{3, 5});  // named in the command's message
   CHECK((r.chrom[0] == 0 && r.start[0] == 150 - 100));
   CHECK((r.chrom[1] == 1 && r.start[1] == 550 - 100));
   CHECK((r.line[0] == 2 && r.line[1] == 4));

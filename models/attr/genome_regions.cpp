@@ -24,7 +24,7 @@ RegionWindows read_region_windows(const std::string& bed, const std::string& fas
   for (const Peak& p : read_bed(bed, o)) {
     const int64_t s = p.summit - length / 2, L = r.fasta->chrom_sizes().lengths[p.chrom_index];
     if (s < 0 || s + length > L) {
-      ++r.dropped_edge;
+      if (++r.dropped_edge <= 10) r.dropped_lines.push_back(p.line);
       continue;
     }
     r.chrom.push_back(p.chrom_index);
@@ -96,9 +96,14 @@ std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Mode
     LP_CHECK(model.type() != "profile" || model.config().value("controls", std::string("none")) == "none", regions,
              ": the model takes control tracks, which --regions does not read yet; use --npz with 'control'");
     rw = read_region_windows(regions, genome, model.input_length(), cache_dir);
-    if (rw.dropped_edge > 0)
-      std::cerr << "lowpass " << cmd << ": " << rw.dropped_edge
-                << " regions dropped (window runs off the chromosome)\n";
+    if (rw.dropped_edge > 0) {
+      std::cerr << "lowpass " << cmd << ": " << rw.dropped_edge << " of " << rw.dropped_edge + rw.size()
+                << " regions dropped (their " << rw.length << "-bp window runs off the chromosome): " << regions
+                << " line" << (rw.dropped_edge > 1 ? "s " : " ");
+      for (size_t i = 0; i < rw.dropped_lines.size(); ++i) std::cerr << (i ? ", " : "") << rw.dropped_lines[i];
+      std::cerr << (rw.dropped_edge > static_cast<int64_t>(rw.dropped_lines.size()) ? ", ..." : "")
+                << "; regions.bed maps each output row to its BED line\n";
+    }
     arrays["x"].shape = {rw.size(), 4, rw.length};  // shape only: rows come from the genome
   } else {
     arrays = npy::load_npz(npz);

@@ -24,6 +24,7 @@ struct RegionWindows {
   std::vector<int64_t> chrom, start;    // per kept region: chromosome index (in the FASTA) and window start
   std::vector<int64_t> line;            // BED line of each kept region
   int64_t dropped_edge = 0;             // regions whose window runs off the chromosome (counted, not fatal)
+  std::vector<int64_t> dropped_lines;   // BED lines of the first of them (at most 10), for the message
   int64_t size() const { return static_cast<int64_t>(start.size()); }
 };
 
