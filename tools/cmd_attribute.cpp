@@ -54,13 +54,15 @@ CommandRun add_attribute_command(CLI::App& app) {
     attr::place_model(*model, a->device);
     const DType dt = model->parameters().front().second.dtype();
     attr::RegionWindows rw;
+    attr::FastaInputs fi;
     std::map<std::string, npy::Array> arrays =
-        attr::open_inputs("attribute", *model, a->npz, a->regions, a->genome, a->cache_dir, rw);
+        attr::open_inputs("attribute", *model, a->npz, a->regions, a->genome, a->cache_dir, rw, a->fasta, &fi);
     const npy::Array& xa = arrays.at("x");
     const int64_t N = xa.shape[0], L = xa.shape[2];
     const bool has_ctrl = arrays.count("control") > 0;
     auto rows = [&](int64_t s, int64_t n, DType t) {
-      return a->regions.empty() ? attr::array_rows(ctx, xa, s, n, t, a->npz + ":x") : attr::region_rows(ctx, rw, s, n, t);
+      return a->regions.empty() ? attr::array_rows(ctx, xa, s, n, t, (a->fasta.empty() ? a->npz : a->fasta) + ":x")
+                                : attr::region_rows(ctx, rw, s, n, t);
     };
     std::unique_ptr<attr::TrackAccumulator> track;
     if (!a->regions.empty()) track = std::make_unique<attr::TrackAccumulator>(rw.fasta->chrom_sizes());
@@ -124,6 +126,10 @@ CommandRun add_attribute_command(CLI::App& app) {
       f << nlohmann::json{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst},
                           {"examples", conv}}.dump(1)
         << "\n";
+    }
+    if (!a->fasta.empty()) {
+      attr::write_sequence_table(fi, (fs::path(a->out) / "sequences.tsv").string());
+      std::cout << "wrote " << a->out << "/sequences.tsv; ";
     }
     if (track) {
       track->write((fs::path(a->out) / "attr.bw").string());

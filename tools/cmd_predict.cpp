@@ -56,16 +56,22 @@ void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string
                              const std::string& npz_help) {
   sub->add_option("--model", a.model, model_help)->required();
   CLI::Option* npz = sub->add_option("--npz", a.npz, npz_help);
+  CLI::Option* fasta = sub->add_option(
+      "--fasta", a.fasta, "FASTA of sequences (each centred in the input length: cropped or N-padded; sequences.tsv)");
   CLI::Option* regions = sub->add_option(
       "--regions", a.regions, "BED/narrowPeak of genome regions (windows centred on summits; needs --genome)");
   CLI::Option* genome = sub->add_option("--genome", a.genome, "Reference FASTA for --regions");
   sub->add_option("--cache-dir", a.cache_dir, "Where to put the FASTA index when its folder is read-only")
       ->needs(regions);
   npz->excludes(regions);
+  fasta->excludes(npz);
+  fasta->excludes(regions);
   regions->needs(genome);
   genome->needs(regions);
   sub->parse_complete_callback(
-      [&a]() { usage_check(!a.npz.empty() || !a.regions.empty(), "give --npz or --regions"); });
+      [&a]() {
+        usage_check(!a.npz.empty() || !a.regions.empty() || !a.fasta.empty(), "give --npz, --fasta or --regions");
+      });
   sub->add_option("--weights", a.weights,
                   "best | last | a .safetensors state_dict or a training checkpoint "
                   "(DIR/checkpoints/epoch_N.safetensors)")
@@ -82,7 +88,8 @@ CommandRun add_predict_command(CLI::App& app) {
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand(
-      "predict", "Predict with a trained model on one-hot sequences (--npz) or genome regions (--regions)");
+      "predict", "Predict with a trained model on one-hot sequences (--npz), a FASTA (--fasta) or genome regions "
+                 "(--regions)");
   add_model_input_options(sub, *a, "Model directory (config.json + best/model.safetensors)",
                           "Input npz with x (N, 4, L) and, for profile models with controls, control");
   sub->add_option("--out", a->out, "Output directory (predictions.npz)")->required();
@@ -93,8 +100,9 @@ CommandRun add_predict_command(CLI::App& app) {
     const Device dev = attr::place_model(*model, a->device);
     const DType dt = model->parameters().front().second.dtype();
     attr::RegionWindows rw;
+    attr::FastaInputs fi;
     std::map<std::string, npy::Array> arrays =
-        attr::open_inputs("predict", *model, a->npz, a->regions, a->genome, a->cache_dir, rw);
+        attr::open_inputs("predict", *model, a->npz, a->regions, a->genome, a->cache_dir, rw, a->fasta, &fi);
     const npy::Array& xa = arrays.at("x");
     const int64_t N = xa.shape[0];
     const bool has_ctrl = arrays.count("control") > 0;
@@ -109,7 +117,8 @@ CommandRun add_predict_command(CLI::App& app) {
       Progress bar("predict " + key, N, "seq", !a->quiet);
       for (int64_t s = 0; s < N; s += a->batch) {
         const int64_t n = std::min(a->batch, N - s);
-        Tensor x = a->regions.empty() ? attr::array_rows(ctx, xa, s, n, dt, a->npz + ":x") : attr::region_rows(ctx, rw, s, n, dt);
+        const std::string src = (a->fasta.empty() ? a->npz : a->fasta) + ":x";
+        Tensor x = a->regions.empty() ? attr::array_rows(ctx, xa, s, n, dt, src) : attr::region_rows(ctx, rw, s, n, dt);
         Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control") : Tensor();
         NoGradGuard ng;
         ModelOutput o = model->forward(on_device(x, dev), on_device(c, dev), false);
@@ -127,6 +136,7 @@ CommandRun add_predict_command(CLI::App& app) {
       bar.finish();
     }
     w.close();
+    if (!a->fasta.empty()) attr::write_sequence_table(fi, (std::filesystem::path(a->out) / "sequences.tsv").string());
     if (!a->regions.empty()) {
       attr::write_region_bed(rw, (std::filesystem::path(a->out) / "regions.bed").string());
       if (model->type() == "profile") write_profile_tracks(ctx, *model, rw, a->batch, dt, a->out, !a->quiet);

@@ -11,10 +11,10 @@ namespace lowpass::tools {
 
 using CommandRun = std::function<int()>;
 
-// The inputs `predict` and `attribute` share: a model directory and its weights, sequences from an npz or from
+// The inputs `predict` and `attribute` share: a model directory and its weights, sequences from an npz, a FASTA or
 // genome regions, threads, device, progress. Their Args derive from this.
 struct ModelInputArgs {
-  std::string model, npz, weights = "best";
+  std::string model, npz, fasta, weights = "best";
   std::string regions, genome, cache_dir;  // genome regions instead of --npz
   int threads = 0;
   std::string device = "cpu";

@@ -9,6 +9,7 @@
 #include "engine/error.h"
 #include "models/data/bed.h"
 #include "models/data/bigwig.h"
+#include "models/data/binary_genome.h"
 
 namespace lowpass::attr {
 
@@ -86,13 +87,57 @@ void TrackAccumulator::write(const std::string& path) const {
   write_bigwig(path, sub, vals);
 }
 
+void write_sequence_table(const FastaInputs& f, const std::string& path) {
+  std::ofstream o(path);
+  LP_CHECK(o.good(), path, ": cannot write");
+  o << "row\tname\tlength\tinput\n";
+  for (size_t i = 0; i < f.names.size(); ++i) {
+    const int64_t n = f.lengths[i];
+    o << i << '\t' << f.names[i] << '\t' << n << '\t'
+      << (n == f.length ? "as is" : n > f.length ? "centre cropped" : "centred, N-padded") << '\n';
+  }
+  LP_CHECK(o.good(), path, ": write failed");
+}
+
+namespace {
+
+npy::Array fasta_x(const std::string& fasta, int64_t L, FastaInputs* fi) {
+  const std::vector<FastaRecord> recs = read_fasta_records(fasta);
+  LP_CHECK(!recs.empty(), fasta, ": no FASTA records");
+  npy::Array x;
+  x.dtype = npy::NpyDType::U1;
+  const int64_t N = static_cast<int64_t>(recs.size());
+  x.shape = {N, 4, L};
+  x.bytes.assign(static_cast<size_t>(N * 4 * L), 0);
+  std::vector<float> row(static_cast<size_t>(4 * L));
+  for (int64_t i = 0; i < N; ++i) {
+    const std::vector<uint8_t> codes = centre_codes(recs[static_cast<size_t>(i)].seq, L);
+    one_hot_codes(codes.data(), L, row.data());
+    for (int64_t k = 0; k < 4 * L; ++k) x.bytes[static_cast<size_t>(i * 4 * L + k)] = row[static_cast<size_t>(k)] != 0;
+    if (fi) {
+      fi->names.push_back(recs[static_cast<size_t>(i)].name);
+      fi->lengths.push_back(static_cast<int64_t>(recs[static_cast<size_t>(i)].seq.size()));
+    }
+  }
+  if (fi) fi->length = L;
+  return x;
+}
+
+}  // namespace
+
 std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Model& model, const std::string& npz,
                                               const std::string& regions, const std::string& genome,
-                                              const std::string& cache_dir, RegionWindows& rw) {
-  LP_CHECK(npz.empty() != regions.empty(), cmd, ": give exactly one of --npz and --regions");
+                                              const std::string& cache_dir, RegionWindows& rw,
+                                              const std::string& fasta, FastaInputs* fi) {
+  LP_CHECK(!npz.empty() + !regions.empty() + !fasta.empty() == 1, cmd,
+           ": give exactly one of --npz, --fasta and --regions");
   LP_CHECK(regions.empty() || !genome.empty(), cmd, ": --regions needs --genome FASTA");
   std::map<std::string, npy::Array> arrays;
-  if (!regions.empty()) {
+  if (!fasta.empty()) {
+    LP_CHECK(model.type() != "profile" || model.config().value("controls", std::string("none")) == "none", fasta,
+             ": the model takes control tracks, which --fasta cannot give; use --npz with 'control'");
+    arrays["x"] = fasta_x(fasta, model.input_length(), fi);
+  } else if (!regions.empty()) {
     LP_CHECK(model.type() != "profile" || model.config().value("controls", std::string("none")) == "none", regions,
              ": the model takes control tracks, which --regions does not read yet; use --npz with 'control'");
     rw = read_region_windows(regions, genome, model.input_length(), cache_dir);
@@ -110,7 +155,7 @@ std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Mode
   }
   LP_CHECK(arrays.count("x"), npz, ": no array 'x'");
   const npy::Array& xa = arrays.at("x");
-  const std::string src = regions.empty() ? npz : regions;
+  const std::string src = !regions.empty() ? regions : !fasta.empty() ? fasta : npz;
   LP_CHECK(xa.shape.size() == 3 && xa.shape[1] == 4, src, ": x must be (N, 4, L), got ", shape_str(xa.shape));
   LP_CHECK(xa.shape[2] == model.input_length(), src, ": x has length ", xa.shape[2], " but the model's input_length is ",
            model.input_length());

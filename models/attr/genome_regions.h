@@ -51,11 +51,23 @@ class TrackAccumulator {
   std::unordered_map<int64_t, std::pair<std::vector<float>, std::vector<uint16_t>>> by_chrom_;
 };
 
-// The inputs of `lowpass <cmd>` (predict, attribute): exactly one of an npz (its arrays are loaded)
-// or a regions BED + genome FASTA (windows read into `rw`; arrays["x"] then holds only the shape
-// (N, 4, L)). Checks the choice, the model's control needs and x's shape; names `cmd` in messages.
+// Sequences of a FASTA file as model inputs (`--fasta`): each record centred in the model's input length (longer
+// ones cropped equally at both ends, shorter ones padded with N), x one-hot (N, 4, L) as uint8.
+struct FastaInputs {
+  std::vector<std::string> names;
+  std::vector<int64_t> lengths;  // each record's own length
+  int64_t length = 0;            // L
+};
+// Writes DIR/sequences.tsv: row, record name, its length, and what centring did (as is / cropped / N-padded).
+void write_sequence_table(const FastaInputs& f, const std::string& path);
+
+// The inputs of `lowpass <cmd>` (predict, attribute): exactly one of an npz (its arrays are loaded), a FASTA of
+// sequences (encoded into arrays["x"]; names in `fi`) or a regions BED + genome FASTA (windows read into `rw`;
+// arrays["x"] then holds only the shape (N, 4, L)). Checks the choice, the model's control needs and x's shape;
+// names `cmd` in messages.
 std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Model& model, const std::string& npz,
                                               const std::string& regions, const std::string& genome,
-                                              const std::string& cache_dir, RegionWindows& rw);
+                                              const std::string& cache_dir, RegionWindows& rw,
+                                              const std::string& fasta = "", FastaInputs* fi = nullptr);
 
 }  // namespace lowpass::attr

@@ -43,3 +43,45 @@ def test_export_a_fasta_test_split_and_evaluate_it(tmp_path):
     assert r.returncode == 1 and "data.sequences.valid is not set" in r.stderr, r.stderr
     r = run("export", "--config", tmp_path / "c.json", "--split", "validation", "--out", tmp_path / "v.npz")
     assert r.returncode == 2 and "--split" in r.stderr, r.stderr
+
+
+def test_predict_and_attribute_take_a_fasta(tmp_path):
+    np = pytest.importorskip("numpy")
+    rng = random.Random(5)
+    bg = lambda n: "".join(rng.choice("ACGT") for _ in range(n))
+    pos = [bg(20) + "TGCTGAGTCA" + bg(30) for _ in range(30)]
+    neg = [bg(60) for _ in range(30)]
+    write_fasta(tmp_path / "p.fa", pos)
+    write_fasta(tmp_path / "n.fa", neg)
+    # records of other lengths: one longer (centre cropped), one shorter (N-padded), one with an IUPAC letter
+    (tmp_path / "q.fa").write_text(f">long\n{bg(70)}\n>short\n{bg(41)}\n>iupac\n{bg(29)}R{bg(30)}\n"
+                                   f">{pos[0][:5]}\n{pos[0]}\n")
+    cfg = {"model": {"type": "binary", "input_length": 60, "conv_depths": [6, 6, 6], "conv_filter_sizes": [7, 5, 5],
+                     "max_pool_size": 8, "fc_sizes": [8, 5]},
+           "data": {"sequences": {"train": {"positives": "p.fa", "negatives": "n.fa"},
+                                  "test": {"positives": "q.fa", "negatives": "n.fa"}}},
+           "train": {"batch_size": 16, "epochs": 1, "seed": 1, "progress": False}}
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    assert run("train", "--config", tmp_path / "c.json", "--out", tmp_path / "run", "--quiet").returncode == 0
+    r = run("predict", "--model", tmp_path / "run", "--fasta", tmp_path / "q.fa", "--out", tmp_path / "pf", "--quiet")
+    assert r.returncode == 0, r.stderr
+    rows = [l.split("\t") for l in (tmp_path / "pf" / "sequences.tsv").read_text().splitlines()]
+    assert rows[0] == ["row", "name", "length", "input"]
+    assert [r[3] for r in rows[1:]] == ["centre cropped", "centred, N-padded", "as is", "as is"]
+    assert rows[1][1] == "long" and rows[1][2] == "70"
+    # the same rows as the exported test split (positives first, in file order): same logits
+    assert run("export", "--config", tmp_path / "c.json", "--out", tmp_path / "t.npz").returncode == 0
+    assert run("predict", "--model", tmp_path / "run", "--npz", tmp_path / "t.npz", "--out", tmp_path / "pn",
+               "--quiet").returncode == 0
+    a = np.load(tmp_path / "pf" / "predictions.npz")["logits"]
+    b = np.load(tmp_path / "pn" / "predictions.npz")["logits"][:4]
+    assert np.allclose(a, b, rtol=1e-5, atol=1e-5)
+    r = run("attribute", "--model", tmp_path / "run", "--fasta", tmp_path / "q.fa", "--method", "gradxinput",
+            "--out", tmp_path / "af", "--quiet")
+    assert r.returncode == 0, r.stderr
+    assert np.load(tmp_path / "af" / "attr.npz")["arr_0"].shape == (4, 4, 60)
+    assert (tmp_path / "af" / "sequences.tsv").exists()
+    # --fasta with --npz is a usage mistake
+    r = run("predict", "--model", tmp_path / "run", "--fasta", tmp_path / "q.fa", "--npz", tmp_path / "t.npz",
+            "--out", tmp_path / "x")
+    assert r.returncode == 2 and "--fasta" in r.stderr, r.stderr
