@@ -13,6 +13,19 @@ def write_fasta(path, seqs):
     path.write_text("".join(f">s{i}\n{s}\n" for i, s in enumerate(seqs)))
 
 
+def train_tiny(tmp_path, test_pos, test_neg, epochs):
+    """A tiny binary model trained from p.fa/n.fa in tmp_path, with test FASTA files; returns the config path."""
+    cfg = {"model": {"type": "binary", "input_length": 60, "conv_depths": [6, 6, 6], "conv_filter_sizes": [7, 5, 5],
+                     "max_pool_size": 8, "fc_sizes": [8, 5]},
+           "data": {"sequences": {"train": {"positives": "p.fa", "negatives": "n.fa"},
+                                  "test": {"positives": test_pos, "negatives": test_neg}}},
+           "train": {"batch_size": 16, "epochs": epochs, "seed": 1, "progress": False}}
+    (tmp_path / "c.json").write_text(json.dumps(cfg))
+    r = run("train", "--config", tmp_path / "c.json", "--out", tmp_path / "run", "--quiet", "--threads", 1)
+    assert r.returncode == 0, r.stderr
+    return tmp_path / "c.json"
+
+
 def test_export_a_fasta_test_split_and_evaluate_it(tmp_path):
     rng = random.Random(3)
     bg = lambda n: "".join(rng.choice("ACGT") for _ in range(n))
@@ -21,14 +34,7 @@ def test_export_a_fasta_test_split_and_evaluate_it(tmp_path):
     neg = [bg(60) for _ in range(60)]
     for name, seqs in [("p", pos[:40]), ("n", neg[:40]), ("tp", pos[40:]), ("tn", neg[40:])]:
         write_fasta(tmp_path / f"{name}.fa", seqs)
-    cfg = {"model": {"type": "binary", "input_length": 60, "conv_depths": [6, 6, 6], "conv_filter_sizes": [7, 5, 5],
-                     "max_pool_size": 8, "fc_sizes": [8, 5]},
-           "data": {"sequences": {"train": {"positives": "p.fa", "negatives": "n.fa"},
-                                  "test": {"positives": "tp.fa", "negatives": "tn.fa"}}},
-           "train": {"batch_size": 16, "epochs": 2, "seed": 1, "progress": False}}
-    (tmp_path / "c.json").write_text(json.dumps(cfg))
-    r = run("train", "--config", tmp_path / "c.json", "--out", tmp_path / "run", "--quiet", "--threads", 1)
-    assert r.returncode == 0, r.stderr
+    train_tiny(tmp_path, "tp.fa", "tn.fa", epochs=2)
     trained = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
     r = run("export", "--config", tmp_path / "c.json", "--split", "test", "--revcomp", "--out", tmp_path / "t.npz")
     assert r.returncode == 0, r.stderr
@@ -56,13 +62,7 @@ def test_predict_and_attribute_take_a_fasta(tmp_path):
     # records of other lengths: one longer (centre cropped), one shorter (N-padded), one with an IUPAC letter
     (tmp_path / "q.fa").write_text(f">long\n{bg(70)}\n>short\n{bg(41)}\n>iupac\n{bg(29)}R{bg(30)}\n"
                                    f">{pos[0][:5]}\n{pos[0]}\n")
-    cfg = {"model": {"type": "binary", "input_length": 60, "conv_depths": [6, 6, 6], "conv_filter_sizes": [7, 5, 5],
-                     "max_pool_size": 8, "fc_sizes": [8, 5]},
-           "data": {"sequences": {"train": {"positives": "p.fa", "negatives": "n.fa"},
-                                  "test": {"positives": "q.fa", "negatives": "n.fa"}}},
-           "train": {"batch_size": 16, "epochs": 1, "seed": 1, "progress": False}}
-    (tmp_path / "c.json").write_text(json.dumps(cfg))
-    assert run("train", "--config", tmp_path / "c.json", "--out", tmp_path / "run", "--quiet").returncode == 0
+    train_tiny(tmp_path, "q.fa", "n.fa", epochs=1)
     r = run("predict", "--model", tmp_path / "run", "--fasta", tmp_path / "q.fa", "--out", tmp_path / "pf", "--quiet")
     assert r.returncode == 0, r.stderr
     rows = [l.split("\t") for l in (tmp_path / "pf" / "sequences.tsv").read_text().splitlines()]
