@@ -230,7 +230,8 @@ CommandRun add_evaluate_command(CLI::App& app) {
       auto y = all_values(ctx, ya, "y");
       if (pred.count("logits")) {
         const npy::Array& la = pred.at("logits");
-        LP_CHECK(la.shape == ya.shape, "predictions logits ", shape_str(la.shape), " do not match y ", shape_str(ya.shape));
+        LP_CHECK(la.shape == ya.shape, a->predictions.empty() ? "the model's" : a->predictions, ": logits ",
+                 shape_str(la.shape), " do not match y ", shape_str(ya.shape), " of ", a->npz);
         auto lv = all_values(ctx, la, "logits");
         const int64_t N = ya.shape[0], T = ya.shape[1];
         nlohmann::json per = nlohmann::json::array();
@@ -247,8 +248,8 @@ CommandRun add_evaluate_command(CLI::App& app) {
         LP_CHECK(pred.count("profile_logits") && pred.count("log_counts"),
                  "predictions: expected logits or profile_logits + log_counts");
         const npy::Array& pa = pred.at("profile_logits");
-        LP_CHECK(pa.shape == ya.shape && ya.shape.size() == 4, "predictions profile_logits ", shape_str(pa.shape),
-                 " do not match y ", shape_str(ya.shape));
+        LP_CHECK(pa.shape == ya.shape && ya.shape.size() == 4, a->predictions.empty() ? "the model's" : a->predictions,
+                 ": profile_logits ", shape_str(pa.shape), " do not match y ", shape_str(ya.shape), " of ", a->npz);
         Tensor lp = log_softmax(attr::array_rows(ctx, pa, 0, pa.shape[0], DType::F64, "profile_logits"), 3);
         eval::ProfileData d;
         d.N = ya.shape[0];
@@ -330,7 +331,8 @@ CommandRun add_evaluate_command(CLI::App& app) {
       LP_CHECK(!a->ohe.empty(), "--attr needs --ohe (actual scores = hypothetical ⊙ one-hot)");
       int64_t La = 0;
       auto hyp = load_tracks(ctx, a->attr, La);
-      LP_CHECK(La == L && hyp.size() == ohe.size(), "--attr and --ohe differ in shape");
+      LP_CHECK(La == L && hyp.size() == ohe.size(), "--attr ", a->attr, " is (", hyp.size(), ", 4, ", La, ") but --ohe ",
+               a->ohe, " is (", ohe.size(), ", 4, ", L, "): they must come from the same `lowpass attribute` run");
       std::vector<ExampleAttr> per;
       std::vector<std::vector<double>> act;
       std::vector<std::vector<uint8_t>> sel_masks;

@@ -132,6 +132,15 @@ def test_evaluate_creates_the_folder_of_out(tmp_path):
     assert out.exists()
 
 
+def test_evaluate_names_both_files_when_attr_and_ohe_differ(tmp_path):
+    a, _, _ = _attr_files(tmp_path, 5)
+    (tmp_path / "other").mkdir()
+    _, _, ohe = _attr_files(tmp_path / "other", 4)
+    r = run("evaluate", "--attr", a, "--ohe", ohe, "--out", tmp_path / "m.json")
+    assert r.returncode == 1, r.stderr
+    assert f"--attr {a} is (5, 4, 50) but --ohe {ohe} is (4, 4, 50)" in r.stderr, r.stderr
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A binary and a profile run directory, one epoch each on a few simulated sequences."""
