@@ -129,6 +129,15 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
 
 Checkpoint load_checkpoint(Context& ctx, const std::string& path) { return load_impl(ctx, path); }
 
+std::map<std::string, Tensor> load_model_weights(Context& ctx, const std::string& path) {
+  auto file = safetensors::load(ctx, path);
+  if (auto f = file.metadata.find("format"); f == file.metadata.end() || f->second != kFormat)
+    return file.map();
+  std::map<std::string, Tensor> sd;
+  for (auto& [name, t] : load_checkpoint(ctx, path).model) sd.emplace(name, t);
+  return sd;
+}
+
 bool verify_checkpoint(const std::string& path, std::string* why) {
   try {
     Context ctx(1, 0);

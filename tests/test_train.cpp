@@ -364,6 +364,14 @@ TEST_CASE("resume from a mid-epoch and an epoch-boundary checkpoint is bit-ident
   to.resume = true;
   CHECK(has(error_of([&] { train_model(resolve_config(longer, "longer.json", "/"), to); }), "last.safetensors"));
   CHECK(text(broken / "config.json") == before);
+  // --init-weights takes a training checkpoint's model tensors too (it refused them: "unknown key 'model.…'").
+  {
+    TrainOptions from_ck;
+    from_ck.quiet = true;
+    from_ck.out_dir = (d / "from_ck").string();
+    from_ck.init_weights = (d / "full/checkpoints/epoch_3.safetensors").string();
+    CHECK(train_model(cfg_for(1), from_ck).steps == 1);
+  }
   // A run that cannot start writes nothing: no half-made run folder.
   json no_start = cfg_for(nullptr).resolved;
   no_start["train"]["tf32"] = true;  // needs a GPU device

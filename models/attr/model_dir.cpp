@@ -42,15 +42,8 @@ std::unique_ptr<Model> load_model_dir(const std::string& dir, Context& ctx, cons
   else if (weights == "last") w = d / "model.safetensors";
   else w = weights;
   LP_CHECK(fs::exists(w), "--weights: ", w.string(), " does not exist");
-  auto file = safetensors::load(ctx, w.string());
-  std::map<std::string, Tensor> sd;
-  if (auto f = file.metadata.find("format"); f != file.metadata.end() && f->second == "lowpass.checkpoint") {
-    // A training checkpoint (DIR/checkpoints/epoch_<n>.safetensors, last.safetensors): its model tensors, after the
-    // checkpoint's own checks (format version, checksum).
-    for (auto& [name, t] : load_checkpoint(ctx, w.string()).model) sd.emplace(name, t);
-  } else {
-    sd = file.map();
-  }
+  // a state_dict, or a training checkpoint (DIR/checkpoints/epoch_<n>.safetensors): its model tensors
+  const std::map<std::string, Tensor> sd = load_model_weights(ctx, w.string());
   try {
     model->load_state_dict(sd);
   } catch (const Error& e) {

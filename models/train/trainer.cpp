@@ -130,9 +130,9 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   Context ctx(static_cast<int>(t.threads), t.seed);
   std::unique_ptr<Model> model = make_model(cfg.model, ctx);
   if (!opt.init_weights.empty()) {
-    auto f = safetensors::load(ctx, opt.init_weights);
+    const auto sd = load_model_weights(ctx, opt.init_weights);  // a state_dict or a training checkpoint
     try {
-      model->load_state_dict(f.map(), true);
+      model->load_state_dict(sd, true);
     } catch (const Error& e) {
       throw Error(opt.init_weights + ": " + e.what());
     }
