@@ -333,8 +333,9 @@ TEST_CASE("integrated gradients: completeness improves with steps; grad/gradxinp
   CHECK_THROWS_AS(attr::parse_target("logit"), Error);
   CHECK_THROWS_AS(attr::parse_target("logits:x"), Error);
   o.method = "grad";
-  o.target = attr::parse_target("logits");  // a profile model has no binary logits
-  CHECK_THROWS_AS(attr::attribute(*prof, x, c, o), Error);
+  o.target = attr::parse_target("logits");  // a profile model has no binary logits: the message lists its targets
+  CHECK_THROWS_WITH_AS(attr::attribute(*prof, x, c, o),
+                       doctest::Contains("its targets are profile[:t], profile_raw[:t] and counts[:t]"), Error);
 }
 }
 

@@ -61,7 +61,7 @@ std::vector<double> target_values(Model& model, const Tensor& xs, const Tensor& 
   NoGradGuard ng;
   ModelOutput out = model.forward(xs, control_rows, false);
   Tensor y = select_output(out, t);
-  LP_CHECK(y.defined(), "target ", t.name(), ": the model does not produce this output");
+  check_target_output(y, out, t);
   return target_value(y, seed_rows);
 }
 

@@ -42,6 +42,13 @@ Target default_target(const Model& m) {
   return t;
 }
 
+void check_target_output(const Tensor& y, const ModelOutput& out, const Target& t) {
+  LP_CHECK(y.defined(), "target ", t.name(), ": ",
+           out.logits.defined() ? "a binary model has only logits[:t]"
+                                : "a profile model has no logits; its targets are profile[:t], profile_raw[:t] and "
+                                  "counts[:t]");
+}
+
 std::pair<Tensor, Tensor> target_seed(const ModelOutput& out, const Target& t) {
   NoGradGuard ng;
   Tensor y;
@@ -51,7 +58,7 @@ std::pair<Tensor, Tensor> target_seed(const ModelOutput& out, const Target& t) {
     case TargetKind::ProfileRaw: y = out.profile_logits; break;
     case TargetKind::Counts: y = out.log_counts; break;
   }
-  LP_CHECK(y.defined(), "target ", t.name(), ": the model does not produce this output");
+  check_target_output(y, out, t);
   const int64_t T = y.size(1);
   LP_CHECK(t.task < T, "target ", t.name(), ": task ", t.task, " out of range (the model has ", T, " tasks)");
   Tensor seed;

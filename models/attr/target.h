@@ -25,6 +25,9 @@ Target parse_target(const std::string& s);
 // The default for a model type: binary -> logits, profile -> profile.
 Target default_target(const Model& m);
 
+// Throws when `y`, the output `t` reads from `out`, is missing, naming the targets this model has.
+void check_target_output(const Tensor& y, const ModelOutput& out, const Target& t);
+
 // The output tensor the target reads ((B, T), (B, T, S, O) or (B, T, S)) and its seed (same
 // shape, no graph). Error when the model output lacks it or the task is out of range.
 std::pair<Tensor, Tensor> target_seed(const ModelOutput& out, const Target& t);
