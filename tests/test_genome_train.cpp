@@ -111,6 +111,11 @@ TEST_CASE("config: data.genome / data.sequences keys are strict, paths resolved,
   bad = c;
   bad["data"]["genome"].erase("folds");
   expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); }, {"'data.genome.folds' is required"});
+  // a folds file's error names the config
+  write_text(sg.dir / "folds.json", "{\"train\": [\"chr1\"], \"test\": \"chr3\"}");
+  bad["data"]["genome"]["folds"] = "folds.json";
+  expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); },
+               {"t.json: 'data.genome.folds': folds '", "\"test\" must be a list"});
   bad = c;
   bad["data"]["train"] = "x.npz";
   expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); }, {"give exactly one of"});

@@ -362,7 +362,10 @@ TEST_CASE("resume from a mid-epoch and an epoch-boundary checkpoint is bit-ident
   longer["train"]["epochs"] = 5;  // a change a resume allows
   to.out_dir = broken.string();
   to.resume = true;
-  CHECK(has(error_of([&] { train_model(resolve_config(longer, "longer.json", "/"), to); }), "last.safetensors"));
+  const std::string resume_err = error_of([&] { train_model(resolve_config(longer, "longer.json", "/"), to); });
+  CHECK(has(resume_err, "last.safetensors"));
+  CHECK(has(resume_err, "to resume from the end of epoch 3 instead, copy " +
+                            (broken / "checkpoints/epoch_3.safetensors").string() + " over"));
   CHECK(text(broken / "config.json") == before);
   // --init-weights takes a training checkpoint's model tensors too (it refused them: "unknown key 'model.…'").
   {

@@ -164,7 +164,12 @@ void resolve_genome_data(json& user, TrainConfig& cfg, const std::string& src, c
            "{\"train\": [...], \"valid\": [...], \"test\": [...]} of chromosomes");
   if (f.is_string()) {
     d.folds_file = s.path_of(f, "data.genome.folds", base, true);
-    Folds fo = read_folds(d.folds_file);
+    Folds fo;
+    try {
+      fo = read_folds(d.folds_file);
+    } catch (const Error& e) {
+      throw Error(src + ": 'data.genome.folds': " + e.what());
+    }
     d.train_chroms = fo.train, d.valid_chroms = fo.valid, d.test_chroms = fo.test;
   } else {
     LP_CHECK(f.is_object(), src, ": 'data.genome.folds' must be a path or an object, got ", kind(f));

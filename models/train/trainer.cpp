@@ -117,7 +117,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       for (auto& [k, val] : v.items())
         LP_CHECK(b[sec].contains(k) && b[sec][k] == val, cfg.source, ": '", sec, ".", k, "' is ",
                  b[sec].contains(k) ? b[sec][k].dump() : std::string("not set"), " but the run being resumed has ",
-                 val.dump(), " (", (dir / "config.json").string(), "); resume with the run's value or start a new --out");
+                 val.dump(), " (", (dir / "config.json").string(),
+                 "); resume with the run's value or start a new --out");
     cfg.train.seed = saved.train.seed;  // the saved run's seed wins (it may have been drawn)
     cfg.resolved["train"]["seed"] = saved.resolved["train"]["seed"];
   } else {
@@ -204,7 +205,22 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   std::string epoch_rng;  // sampler state at the start of the current epoch (replayed on resume)
   const std::string config_hash = fnv1a64_hex(comparable(cfg.resolved).dump());
   if (opt.resume) {
-    Checkpoint ck = load_checkpoint(ctx, last_ck);
+    Checkpoint ck;
+    try {
+      ck = load_checkpoint(ctx, last_ck);
+    } catch (const Error& e) {  // name the newest intact epoch checkpoint a resume could start from instead
+      int64_t newest = 0;
+      for (const auto& f : fs::directory_iterator(ckdir)) {
+        const std::string n = f.path().filename().string();
+        if (n.rfind("epoch_", 0) != 0 || f.path().extension() != ".safetensors") continue;
+        const int64_t e_n = std::atoll(n.c_str() + 6);
+        if (e_n > newest && verify_checkpoint(f.path().string())) newest = e_n;
+      }
+      if (newest == 0) throw;
+      throw Error(std::string(e.what()) + "; to resume from the end of epoch " + std::to_string(newest) + " instead, "
+                  "copy " + (ckdir / ("epoch_" + std::to_string(newest) + ".safetensors")).string() + " over " +
+                  last_ck + " (metrics.jsonl is trimmed to it)");
+    }
     model->load_state_dict(to_map(ck.model), true);
     optim->load_state(to_map(ck.optimizer));
     ctx.rng().set_state(ck.rng_state);
