@@ -17,21 +17,6 @@ std::vector<double> fourier_weights(int64_t n_kept, int64_t freq_limit, std::opt
   return w;
 }
 
-int64_t default_freq_limit(const std::string& model_type, int64_t length) {
-  const bool binary = model_type == "binary";
-  const int64_t k_ref = binary ? 150 : 200, l_ref = binary ? 1000 : 1346;
-  return std::max<int64_t>(1, (k_ref * std::max<int64_t>(length, 0) + l_ref / 2) / l_ref);
-}
-
-void check_freq_limit(int64_t freq_limit, int64_t length, const std::string& what) {
-  LP_CHECK(freq_limit >= 0, what, " must be >= 0, got ", freq_limit);
-  LP_CHECK(freq_limit < length / 2, what, " is ", freq_limit, " but attributions of length ", length, " have only ",
-           length / 2, " frequencies above DC: every one would get weight 1 and the prior would penalise only the DC "
-           "share. Use a K below ", length / 2, " (leave it unset for the paper's cut-off at this length: ",
-           default_freq_limit("binary", length), " for the binary model, ", default_freq_limit("profile", length),
-           " for the profile model)");
-}
-
 std::vector<int64_t> eligible_rows(const std::vector<int>& status) {
   std::vector<int64_t> rows;
   for (size_t i = 0; i < status.size(); ++i)

@@ -2,6 +2,7 @@
 // loss = mean over status==1 rows of 1 − Σ_{k≥1} w_k m_k / Σ_{j≥0} m_j (DC in the normaliser, a 0 sum → 1),
 // w_k = 1 for k ≤ K, 1/(1+(k−K)^s) beyond (0 with a hard cut-off). Test: lowpass_tests -ts=loss
 #pragma once
+#include <algorithm>
 #include <optional>
 #include <string>
 #include <vector>
@@ -16,12 +17,24 @@ std::vector<double> fourier_weights(int64_t n_kept, int64_t freq_limit, std::opt
 
 // The default K for attributions of length L: the paper's cut-off in cycles per base, kept at any length
 // (binary K 150 at L 1000, profile K 200 at L 1346; round(K·L/L_ref), at least 1). A fixed K above L/2 would
-// give every frequency weight 1, and the prior would then penalise only the DC share.
-int64_t default_freq_limit(const std::string& model_type, int64_t length);
+// give every frequency weight 1, and the prior would then penalise only the DC share. Inline, as
+// check_freq_limit: the config parser (and its fuzz target) uses them without the prior's ops.
+inline int64_t default_freq_limit(const std::string& model_type, int64_t length) {
+  const bool binary = model_type == "binary";
+  const int64_t k_ref = binary ? 150 : 200, l_ref = binary ? 1000 : 1346;
+  return std::max<int64_t>(1, (k_ref * std::max<int64_t>(length, 0) + l_ref / 2) / l_ref);
+}
 
 // Throws when K leaves no frequency above it (K >= L/2: every weight 1), naming `what` (e.g. "c.json:
 // 'prior.freq_limit'").
-void check_freq_limit(int64_t freq_limit, int64_t length, const std::string& what);
+inline void check_freq_limit(int64_t freq_limit, int64_t length, const std::string& what) {
+  LP_CHECK(freq_limit >= 0, what, " must be >= 0, got ", freq_limit);
+  LP_CHECK(freq_limit < length / 2, what, " is ", freq_limit, " but attributions of length ", length, " have only ",
+           length / 2, " frequencies above DC: every one would get weight 1 and the prior would penalise only the DC "
+           "share. Use a K below ", length / 2, " (leave it unset for the paper's cut-off at this length: ",
+           default_freq_limit("binary", length), " for the binary model, ", default_freq_limit("profile", length),
+           " for the profile model)");
+}
 
 // Rows of (B, …) where status == 1 (the prior's eligible examples).
 std::vector<int64_t> eligible_rows(const std::vector<int>& status);
