@@ -36,7 +36,8 @@ CommandRun add_train_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("train", "Train a model from a JSON config into a model directory");
   sub->add_option("--config", a->config, "JSON config (model, data, train, prior)")->required();
   sub->add_option("--out", a->out, "Model directory to write")->required();
-  sub->add_option("--init-weights", a->init_weights, "Start from this safetensors state_dict");
+  sub->add_option("--init-weights", a->init_weights,
+                  "Start from these weights: a safetensors state_dict or a training checkpoint (RUN/checkpoints/...)");
   sub->add_flag("--resume", a->resume, "Continue from DIR/checkpoints/last.safetensors");
   sub->add_flag("--quiet", a->quiet, "No progress bar or epoch lines");
   // -1 = not given (the config's train.threads); a negative value on the command line is a usage mistake.
