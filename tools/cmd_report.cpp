@@ -531,6 +531,72 @@ std::string write_report(const ReportArgs& args) {
                        {"share of Σ_k |DFT| (log)", false, true}, spectrum_markers(runs, L))
          << "<p>k/L cycles per base; the high-frequency share of lowpass evaluate counts k &gt; K.</p>";
   }
+  // Observed and predicted profiles (profile models): the counts of --npz against each prediction file's expected
+  // counts, softmax(profile logits) · (exp(log counts) − 1) (the counts head predicts log(1 + n)).
+  auto preds = split_list(a->predictions);
+  if (!preds.empty()) {
+    Context ctx(1, 0);
+    auto values = [&](const std::map<std::string, npy::Array>& arrays, const std::string& key, const std::string& file,
+                      Shape& shape) {
+      LP_CHECK(arrays.count(key), file, ": no array '", key, "'");
+      shape = arrays.at(key).shape;
+      return arrays.at(key).to_tensor(ctx, DType::F64, file + ":" + key).to_vector<double>();
+    };
+    Shape ys;
+    const auto y = values(npy::load_npz(a->npz), "y", a->npz, ys);
+    LP_CHECK(ys.size() == 4, a->npz, ": y is ", shape_str(ys), "; the profile plots need observed counts (N, T, S, O)");
+    const int64_t N = ys[0], T = ys[1], S = ys[2], O = ys[3];
+    auto plabels = split_list(a->prediction_labels);
+    std::vector<std::vector<double>> expected;  // per prediction file (N, T, S, O)
+    for (const auto& p : preds) {
+      Shape ls, cs;
+      const auto arrays = npy::load_npz(p);
+      const auto lg = values(arrays, "profile_logits", p, ls);
+      const auto lc = values(arrays, "log_counts", p, cs);
+      LP_CHECK(ls == ys && cs == Shape({N, T, S}), p, ": profile_logits ", shape_str(ls), " and log_counts ",
+               shape_str(cs), " do not match y ", shape_str(ys), " of ", a->npz);
+      std::vector<double> e(lg.size());
+      for (int64_t r = 0; r < N * T * S; ++r) {
+        const double* l = lg.data() + r * O;
+        const double mx = *std::max_element(l, l + O);
+        double z = 0;
+        for (int64_t o = 0; o < O; ++o) z += std::exp(l[o] - mx);
+        const double total = std::max(0.0, std::expm1(lc[static_cast<size_t>(r)]));
+        for (int64_t o = 0; o < O; ++o) e[static_cast<size_t>(r * O + o)] = std::exp(l[o] - mx) / z * total;
+      }
+      expected.push_back(std::move(e));
+    }
+    const std::vector<std::string> where = read_regions(preds[0], N);
+    html << "<h2>Observed and predicted profiles</h2><p>Observed counts of " << esc(a->npz)
+         << " (solid) and each model's expected counts, softmax(profile logits) · (exp(log counts) − 1) (dashed), per "
+            "strand of the output window.</p>";
+    for (const auto& e : split_list(a->examples)) {
+      const int64_t i = std::stoll(e);
+      LP_CHECK(i >= 0 && i < N, "--examples: index ", i, " out of range (", N, " examples in ", a->npz, ")");
+      for (int64_t t = 0; t < std::min<int64_t>(T, 4); ++t) {
+        std::vector<Series> series;
+        for (int64_t s = 0; s < S; ++s) {
+          const std::string strand = S == 1 ? "" : s == 0 ? " (+)" : " (−)";
+          Series obs{"observed" + strand, {}, {}, false, static_cast<int>(s)};
+          for (int64_t o = 0; o < O; ++o)
+            obs.x.push_back(static_cast<double>(o)), obs.y.push_back(y[static_cast<size_t>(((i * T + t) * S + s) * O + o)]);
+          series.push_back(obs);
+          for (size_t pi = 0; pi < expected.size(); ++pi) {
+            Series pr{(pi < plabels.size() ? plabels[pi] : preds[pi]) + strand, {}, {}, true,
+                      static_cast<int>(S + pi * S + s)};
+            for (int64_t o = 0; o < O; ++o)
+              pr.x.push_back(static_cast<double>(o)),
+                  pr.y.push_back(expected[pi][static_cast<size_t>(((i * T + t) * S + s) * O + o)]);
+            series.push_back(pr);
+          }
+        }
+        std::string title = "example " + std::to_string(i) + (T > 1 ? " · task " + std::to_string(t) : "");
+        if (!where.empty()) title += " · " + where[static_cast<size_t>(i)];
+        html << "<div>" << line_chart(title, series, {"position in the output window", true}, {"counts", false})
+             << "</div>";
+      }
+    }
+  }
   // Metric tables.
   auto metrics = split_list(a->metrics);
   if (!metrics.empty()) {
@@ -588,6 +654,14 @@ CommandRun add_report_command(CLI::App& app) {
       ->check(integer_at_least(0));
   sub->add_option("--spectrum-examples", a->spectrum_examples, "Examples averaged into the spectra")
       ->check(integer_at_least(1));
+  CLI::Option* preds = sub->add_option("--predictions", a->predictions,
+                                       "Comma-separated predictions.npz of profile models (lowpass predict) to draw "
+                                       "against the observed counts of --npz, for the --examples");
+  preds->needs(sub->add_option("--npz", a->npz, "Data npz with the observed counts y (N, T, S, O), e.g. from "
+                                                "lowpass export"));
+  sub->add_option("--prediction-labels", a->prediction_labels,
+                  "Comma-separated names of the --predictions files (default: their paths)")
+      ->needs(preds);
   sub->add_option("--metrics", a->metrics, "Comma-separated metrics JSON files (lowpass evaluate) to tabulate");
   sub->add_option("--metric-labels", a->metric_labels,
                   "Comma-separated column names of the --metrics files (default: their paths)");

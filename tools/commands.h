@@ -30,6 +30,7 @@ void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string
 // (tools/cmd_report.cpp); `lowpass demo` draws its picture with it too.
 struct ReportArgs {
   std::string out, runs, labels, attr, ohe, examples = "0", metrics, metric_labels;
+  std::string npz, predictions, prediction_labels;  // observed vs predicted profiles (profile models)
   int64_t window = 0, spectrum_examples = 200;
 };
 std::string write_report(const ReportArgs& a);  // returns the path of index.html

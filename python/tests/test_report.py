@@ -165,3 +165,27 @@ def test_label_count_mismatch_is_a_usage_error(args, needle, tmp_path):
     lines = r.stderr.strip().splitlines()
     assert len(lines) == 1 and needle in lines[0] and "(lowpass report --help lists the options)" in lines[0], r.stderr
     assert r.stdout == "" and not (tmp_path / "rep").exists()
+
+
+def test_observed_and_predicted_profiles(runs, tmp_path):
+    d = runs["dir"]
+    data = d / "profile_data" / "test.npz"
+    r = run("predict", "--model", runs["profile"], "--npz", data, "--out", tmp_path / "pred", "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run("report", "--out", tmp_path / "rep", "--npz", data, "--predictions", tmp_path / "pred" / "predictions.npz",
+            "--prediction-labels", "tiny BPNet", "--examples", "0,1")
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "rep" / "index.html").read_text()
+    assert "<h2>Observed and predicted profiles</h2>" in html
+    svg = _chart(html, "example 1")
+    assert "observed (+)" in svg and "observed (−)" in svg and "tiny BPNet (−)" in svg
+    assert "stroke-dasharray='5,3'" in svg  # the predictions dashed
+    assert _ticks(svg, "x")[0] == "0"  # output positions from 0
+    # predictions of another model's shape are refused, naming both files
+    r = run("predict", "--model", runs["prior"], "--npz", d / "binary_data" / "test.npz", "--out", tmp_path / "bp",
+            "--quiet")
+    assert r.returncode == 0, r.stderr
+    r = run("report", "--out", tmp_path / "rep2", "--npz", data, "--predictions", tmp_path / "bp" / "predictions.npz")
+    assert r.returncode == 1 and "no array 'profile_logits'" in r.stderr, r.stderr
+    r = run("report", "--out", tmp_path / "rep3", "--predictions", tmp_path / "pred" / "predictions.npz")
+    assert r.returncode == 2 and "--npz" in r.stderr, r.stderr
