@@ -87,6 +87,19 @@ TEST_CASE("prior.freq_limit: the default keeps the paper's cut-off per base; K >
   CHECK(binary(235, {{"type", "smoothness"}, {"freq_limit", 500}}).prior.freq_limit == 500);
 }
 
+TEST_CASE("train.counts_loss_weight: a number >= 0 or \"auto\"") {
+  auto cfg = [](json w) {
+    return resolve_config(json{{"model", {{"type", "profile"}}}, {"data", {{"train", "t.npz"}}},
+                               {"train", {{"counts_loss_weight", w}}}},
+                          "c.json", "/");
+  };
+  CHECK(cfg("auto").train.counts_loss_weight_auto);
+  CHECK(!cfg(8.5).train.counts_loss_weight_auto);
+  CHECK(cfg(8.5).train.counts_loss_weight == 8.5);
+  CHECK(has(error_of([&] { cfg(-1); }), "'train.counts_loss_weight' must be >= 0 or \"auto\""));
+  CHECK(has(error_of([&] { cfg("automatic"); }), "'train.counts_loss_weight' must be a number"));
+}
+
 TEST_CASE("unknown keys suggest the closest known one when it looks like a typo") {
   auto err = [](json u) { return error_of([&] { resolve_config(u, "c.json", "/"); }); };
   const json d = {{"train", "t.npz"}};

@@ -4,11 +4,13 @@
 // Run: build-train/tests/lowpass_tests -ts=train
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <complex>
 #include <filesystem>
 #include <fstream>
 #include <iterator>
+#include <numeric>
 #include <numbers>
 #include <set>
 #include <string>
@@ -398,11 +400,31 @@ TEST_CASE("profile runs: metrics.jsonl has the validation NLL, JSD and count cor
                           {"dil_conv_filter_sizes", {7, 3, 3}}, {"dil_conv_dilations", {1, 2, 4}},
                           {"dil_conv_depths", {4, 4, 4}}, {"prof_conv_kernel_size", 13}}},
                {"data", {{"train", (d / "train.npz").string()}, {"valid", (d / "valid.npz").string()}}},
-               {"train", {{"batch_size", 8}, {"epochs", 2}, {"seed", 1}, {"progress", false}}}};
+               {"train", {{"batch_size", 8}, {"epochs", 2}, {"seed", 1}, {"progress", false},
+                          {"counts_loss_weight", "auto"}}}};
   TrainOptions to;
   to.quiet = true;
   to.out_dir = (d / "run").string();
   train_model(resolve_config(user, "p.json", d.string()), to);
+  {  // "auto": the median total count of the training positives / 10, recorded in config.json
+    ArrayDataset tr = read_array_dataset((d / "train.npz").string(), "profile");
+    std::vector<double> totals;
+    const int64_t per = static_cast<int64_t>(tr.y.size()) / tr.n;
+    for (int64_t i = 0; i < tr.n; ++i)
+      if (tr.status[static_cast<size_t>(i)] == 1)
+        totals.push_back(std::accumulate(tr.y.begin() + i * per, tr.y.begin() + (i + 1) * per, 0.0));
+    std::sort(totals.begin(), totals.end());
+    const double want = totals[totals.size() / 2] / 10.0;
+    TrainConfig saved = load_config((d / "run/config.json").string());
+    CHECK(!saved.train.counts_loss_weight_auto);
+    CHECK(saved.train.counts_loss_weight == doctest::Approx(want));
+    // a resume with "auto" takes the recorded weight (not a mismatch), and the rest of the run is unchanged
+    to.resume = true;
+    json more = user;
+    more["train"]["epochs"] = 3;
+    CHECK(train_model(resolve_config(more, "p.json", d.string()), to).epochs == 3);
+    to.resume = false;
+  }
   std::ifstream m(d / "run/metrics.jsonl");
   std::string line;
   int n = 0;
@@ -413,7 +435,7 @@ TEST_CASE("profile runs: metrics.jsonl has the validation NLL, JSD and count cor
     CHECK(j["valid_jsd"].get<double>() > 0);
     ++n;
   }
-  CHECK(n == 2);
+  CHECK(n == 3);  // two epochs, and the third of the resumed run
   fs::remove_all(d);
 }
 

@@ -60,7 +60,10 @@ CommandRun add_data_stats_command(CLI::App& app) {
     }
     if (st.contains("suggested_counts_loss_weight"))
       std::cout << "suggested train.counts_loss_weight: " << st["suggested_counts_loss_weight"].get<double>()
-                << " (median positive total count / 10; config has " << cfg.train.counts_loss_weight << ")\n";
+                << " (median positive total count / 10; config has "
+                << (cfg.train.counts_loss_weight_auto ? std::string("\"auto\": this value")
+                                                      : std::to_string(cfg.train.counts_loss_weight))
+                << ")\n";
     return 0;
   };
 }

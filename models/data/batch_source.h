@@ -42,6 +42,9 @@ class BatchSource {
   virtual SourceGeometry geometry() const = 0;
   // One line for logs: what is sampled (e.g. "profile train: 1203 peaks, 1:1 GC-matched negatives").
   virtual std::string describe() const = 0;
+  // Profile data: the counts-loss weight ChromBPNet derives from it, the median total count (all tasks and strands of
+  // the output window) of the positives / 10 (train.counts_loss_weight "auto"); -1 where the source cannot say.
+  virtual double suggested_counts_weight() { return -1; }
 };
 
 }  // namespace lowpass

@@ -79,7 +79,7 @@ class ProfileGenomeDataset : public BatchSource {
   HostBatch make_batch(int64_t i) const;
   // Median over positives of the total count (all tasks and strands) in the output window / 10:
   // ChromBPNet's suggested counts-loss weight. Reads every positive's profile.
-  double suggested_counts_weight();
+  double suggested_counts_weight() override;
   GenomeWindows& windows() { return *win_; }
   double prefetch_wait_seconds() const { return pf_.wait_seconds(); }
 

@@ -235,7 +235,11 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
   s.min_epochs = integer(t, "min_epochs", "train", src, 0);
   s.early_stopping_on = choice(t, "early_stopping_on", "train", src, {"total", "task"});
   s.threads = integer(t, "threads", "train", src, 0);
-  s.counts_loss_weight = num(t, "counts_loss_weight", "train", src);
+  s.counts_loss_weight_auto = t["counts_loss_weight"] == "auto";
+  if (!s.counts_loss_weight_auto) {
+    s.counts_loss_weight = num(t, "counts_loss_weight", "train", src);
+    LP_CHECK(s.counts_loss_weight >= 0, src, ": 'train.counts_loss_weight' must be >= 0 or \"auto\"");
+  }
   s.eval_batch_size = integer(t, "eval_batch_size", "train", src, 1);
   s.progress = boolean(t, "progress", "train", src);
   LP_CHECK(t["device"].is_string(), src, ": 'train.device' must be a string (cpu, cuda or cuda:N), got ",

@@ -31,6 +31,7 @@ struct TrainSettings {
   std::string early_stopping_on = "total";  // total (prior included, as the reference) | task
   int64_t threads = 0;            // 0 = all usable cores
   double counts_loss_weight = 20; // profile only
+  bool counts_loss_weight_auto = false;  // "auto": the training data's suggestion, set by train_model
   int64_t eval_batch_size = 256;  // validation/test batch size (before RC doubling)
   bool progress = true;           // progress bar / periodic lines on stderr
   std::string device = "cpu";     // cpu | cuda | cuda:N (checkpoints are device-independent)

@@ -3,6 +3,7 @@
 // Test: build-gtrain/tests/lowpass_tests -ts=genome_train
 #include "models/train/datasets.h"
 
+#include <algorithm>
 #include <fstream>
 #include <sstream>
 
@@ -29,6 +30,20 @@ class OwnedArraySource : public BatchSource {
   Batch next(Context& ctx) override { return src_.next(ctx); }
   SourceGeometry geometry() const override { return src_.geometry(); }
   std::string describe() const override { return src_.describe(); }
+  double suggested_counts_weight() override {  // as ProfileGenomeDataset's, over the status-1 rows of the npz
+    if (ds_->type != "profile" || ds_->n == 0) return -1;
+    const int64_t per = static_cast<int64_t>(ds_->y.size()) / ds_->n;
+    std::vector<double> totals;
+    for (int64_t i = 0; i < ds_->n; ++i) {
+      if (ds_->status[static_cast<size_t>(i)] != 1) continue;
+      double s = 0;
+      for (int64_t k = 0; k < per; ++k) s += ds_->y[static_cast<size_t>(i * per + k)];
+      totals.push_back(s);
+    }
+    if (totals.empty()) return -1;
+    std::nth_element(totals.begin(), totals.begin() + totals.size() / 2, totals.end());
+    return totals[totals.size() / 2] / 10.0;
+  }
 
  private:
   std::unique_ptr<ArrayDataset> ds_;

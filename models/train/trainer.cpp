@@ -112,6 +112,11 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     LP_CHECK(fs::exists(last_ck), last_ck, ": no checkpoint to resume from");
     LP_CHECK(fs::exists(dir / "config.json"), (dir / "config.json").string(), ": missing (needed by --resume)");
     TrainConfig saved = load_config((dir / "config.json").string());
+    if (cfg.train.counts_loss_weight_auto) {  // "auto" resumes with the weight the run derived (config.json has it)
+      cfg.train.counts_loss_weight_auto = false;
+      cfg.train.counts_loss_weight = saved.train.counts_loss_weight;
+      cfg.resolved["train"]["counts_loss_weight"] = saved.resolved["train"]["counts_loss_weight"];
+    }
     json a = comparable(saved.resolved), b = comparable(cfg.resolved);
     for (auto& [sec, v] : a.items())
       for (auto& [k, val] : v.items())
@@ -166,6 +171,16 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   // Data: npz arrays, genome files or FASTA sequences (models/train/datasets.h), checked against the model.
   DataSources data = make_datasets(cfg);
   BatchSource& src = *data.train;
+  if (cfg.train.counts_loss_weight_auto) {  // ChromBPNet's rule from the training data; config.json records it
+    const double w = cfg.model_type == "profile" ? src.suggested_counts_weight() : 20.0;  // binary: unused
+    LP_CHECK(w >= 0, cfg.source, ": 'train.counts_loss_weight' is \"auto\" but ", data.train_name,
+             " has no profile positives (status 1) to derive it from; give a number");
+    cfg.train.counts_loss_weight = w;
+    cfg.resolved["train"]["counts_loss_weight"] = w;
+    if (!opt.quiet)
+      std::fprintf(log, "lowpass train: counts_loss_weight %g (auto: median total count of the training positives / "
+                        "10)\n", w);
+  }
   const int64_t input_length = src.geometry().input_length;
   // Limits (docs/reliability.md): a batch whose one-hot input alone exceeds the machine's memory is refused
   // before the first step, with the size it would need (activations and gradients need several times more).
