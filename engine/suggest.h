@@ -34,4 +34,12 @@ inline std::string did_you_mean(const std::string& key, const std::vector<std::s
   return best ? " (did you mean '" + *best + "'?)" : "";
 }
 
+// The same over the keys of a JSON object (anything whose iterators have key(): a config section's defaults).
+template <class Object>
+std::string did_you_mean_key(const std::string& key, const Object& known) {
+  std::vector<std::string> names;
+  for (auto it = known.begin(); it != known.end(); ++it) names.push_back(it.key());
+  return did_you_mean(key, names);
+}
+
 }  // namespace lowpass

@@ -78,17 +78,11 @@ std::string kind_name(const json& v) {
 }
 
 // Overlay `user` onto `base` for a section whose keys are fixed by the defaults.
-std::vector<std::string> keys_of(const json& obj) {
-  std::vector<std::string> k;
-  for (auto it = obj.begin(); it != obj.end(); ++it) k.push_back(it.key());
-  return k;
-}
-
 void overlay(json& base, const json& user, const std::string& path, const std::string& src) {
   LP_CHECK(user.is_object(), src, ": '", path, "' must be an object, got ", kind_name(user));
   for (auto it = user.begin(); it != user.end(); ++it) {
     std::string key = path.empty() ? it.key() : path + "." + it.key();
-    LP_CHECK(base.contains(it.key()), src, ": unknown key '", key, "'", did_you_mean(it.key(), keys_of(base)));
+    LP_CHECK(base.contains(it.key()), src, ": unknown key '", key, "'", did_you_mean_key(it.key(), base));
     base[it.key()] = it.value();
   }
 }
@@ -167,7 +161,7 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
   for (auto it = user.begin(); it != user.end(); ++it) {
     const std::string& k = it.key();
     LP_CHECK(c.contains(k), src, ": unknown key '", k, "' (expected model, data, train, prior)",
-             did_you_mean(k, keys_of(c)));
+             did_you_mean_key(k, c));
     if (k == "model") {
       // Hyper-parameters belong to the architecture: make_model checks them (and names bad fields).
       LP_CHECK(it.value().is_object(), src, ": 'model' must be an object");

@@ -138,11 +138,7 @@ void resolve_genome_data(json& user, TrainConfig& cfg, const std::string& src, c
   LP_CHECK(user.is_object(), src, ": 'data.genome' must be an object, got ", kind(user));
   json g = default_genome_data();
   for (auto it = user.begin(); it != user.end(); ++it) {
-    if (!g.contains(it.key())) {
-      std::vector<std::string> known;
-      for (auto k = g.begin(); k != g.end(); ++k) known.push_back(k.key());
-      throw Error(src + ": unknown key 'data.genome." + it.key() + "'" + did_you_mean(it.key(), known));
-    }
+    LP_CHECK(g.contains(it.key()), src, ": unknown key 'data.genome.", it.key(), "'", did_you_mean_key(it.key(), g));
     g[it.key()] = it.value();
   }
   Sec s{g, src, "data.genome"};
