@@ -2,8 +2,11 @@
 // An epoch is start_epoch(e, rng) followed by exactly batches_per_epoch() calls of next(ctx).
 // Test: build-data/tests/lowpass_tests -ts=genome
 #pragma once
+#include <algorithm>
+#include <cstddef>
 #include <cstdint>
 #include <string>
+#include <vector>
 
 #include "engine/context.h"
 #include "models/data/batch.h"
@@ -46,5 +49,12 @@ class BatchSource {
   // the output window) of the positives / 10 (train.counts_loss_weight "auto"); -1 where the source cannot say.
   virtual double suggested_counts_weight() { return -1; }
 };
+
+// That rule on the positives' total counts: their median / 10 (-1 for none). Shared by the sources that know them.
+inline double counts_weight_from_totals(std::vector<double> totals) {
+  if (totals.empty()) return -1;
+  std::nth_element(totals.begin(), totals.begin() + static_cast<std::ptrdiff_t>(totals.size() / 2), totals.end());
+  return totals[totals.size() / 2] / 10.0;
+}
 
 }  // namespace lowpass

@@ -289,8 +289,7 @@ double ProfileGenomeDataset::suggested_counts_weight() {
     }
     totals.push_back(s);
   }
-  std::nth_element(totals.begin(), totals.begin() + totals.size() / 2, totals.end());
-  return totals[totals.size() / 2] / 10.0;
+  return counts_weight_from_totals(std::move(totals));
 }
 
 std::string ProfileGenomeDataset::describe() const {

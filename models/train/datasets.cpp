@@ -40,9 +40,7 @@ class OwnedArraySource : public BatchSource {
       for (int64_t k = 0; k < per; ++k) s += ds_->y[static_cast<size_t>(i * per + k)];
       totals.push_back(s);
     }
-    if (totals.empty()) return -1;
-    std::nth_element(totals.begin(), totals.begin() + totals.size() / 2, totals.end());
-    return totals[totals.size() / 2] / 10.0;
+    return counts_weight_from_totals(std::move(totals));
   }
 
  private:
