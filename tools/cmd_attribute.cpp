@@ -61,7 +61,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     const int64_t N = xa.shape[0], L = xa.shape[2];
     const bool has_ctrl = arrays.count("control") > 0;
     auto rows = [&](int64_t s, int64_t n, DType t) {
-      return a->regions.empty() ? attr::array_rows(ctx, xa, s, n, t, (a->fasta.empty() ? a->npz : a->fasta) + ":x")
+      return a->regions.empty() ? attr::array_rows(ctx, xa, s, n, t, a->array_file() + ":x")
                                 : attr::region_rows(ctx, rw, s, n, t);
     };
     std::unique_ptr<attr::TrackAccumulator> track;

@@ -113,11 +113,11 @@ CommandRun add_predict_command(CLI::App& app) {
                                                               : std::vector<std::string>{"profile_logits", "log_counts"};
     StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished npz
     npy::NpzWriter w(path);
+    const std::string src = a->array_file() + ":x";
     for (const auto& key : keys) {
       Progress bar("predict " + key, N, "seq", !a->quiet);
       for (int64_t s = 0; s < N; s += a->batch) {
         const int64_t n = std::min(a->batch, N - s);
-        const std::string src = (a->fasta.empty() ? a->npz : a->fasta) + ":x";
         Tensor x = a->regions.empty() ? attr::array_rows(ctx, xa, s, n, dt, src) : attr::region_rows(ctx, rw, s, n, dt);
         Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control") : Tensor();
         NoGradGuard ng;

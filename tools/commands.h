@@ -15,6 +15,8 @@ using CommandRun = std::function<int()>;
 // genome regions, threads, device, progress. Their Args derive from this.
 struct ModelInputArgs {
   std::string model, npz, fasta, weights = "best";
+  // The file the rows of x come from when they are not genome regions, for messages.
+  std::string array_file() const { return fasta.empty() ? npz : fasta; }
   std::string regions, genome, cache_dir;  // genome regions instead of --npz
   int threads = 0;
   std::string device = "cpu";

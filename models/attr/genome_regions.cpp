@@ -132,14 +132,15 @@ std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Mode
   LP_CHECK(!npz.empty() + !regions.empty() + !fasta.empty() == 1, cmd,
            ": give exactly one of --npz, --fasta and --regions");
   LP_CHECK(regions.empty() || !genome.empty(), cmd, ": --regions needs --genome FASTA");
+  const std::string src = !regions.empty() ? regions : !fasta.empty() ? fasta : npz;
+  LP_CHECK(!npz.empty() || model.type() != "profile" ||
+               model.config().value("controls", std::string("none")) == "none",
+           src, ": the model takes control tracks, which --", regions.empty() ? "fasta cannot give" : "regions does "
+           "not read yet", "; use --npz with 'control'");
   std::map<std::string, npy::Array> arrays;
   if (!fasta.empty()) {
-    LP_CHECK(model.type() != "profile" || model.config().value("controls", std::string("none")) == "none", fasta,
-             ": the model takes control tracks, which --fasta cannot give; use --npz with 'control'");
     arrays["x"] = fasta_x(fasta, model.input_length(), fi);
   } else if (!regions.empty()) {
-    LP_CHECK(model.type() != "profile" || model.config().value("controls", std::string("none")) == "none", regions,
-             ": the model takes control tracks, which --regions does not read yet; use --npz with 'control'");
     rw = read_region_windows(regions, genome, model.input_length(), cache_dir);
     if (rw.dropped_edge > 0) {
       std::cerr << "lowpass " << cmd << ": " << rw.dropped_edge << " of " << rw.dropped_edge + rw.size()
@@ -155,7 +156,6 @@ std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Mode
   }
   LP_CHECK(arrays.count("x"), npz, ": no array 'x'");
   const npy::Array& xa = arrays.at("x");
-  const std::string src = !regions.empty() ? regions : !fasta.empty() ? fasta : npz;
   LP_CHECK(xa.shape.size() == 3 && xa.shape[1] == 4, src, ": x must be (N, 4, L), got ", shape_str(xa.shape));
   LP_CHECK(xa.shape[2] == model.input_length(), src, ": x has length ", xa.shape[2], " but the model's input_length is ",
            model.input_length());
