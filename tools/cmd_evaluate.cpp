@@ -22,6 +22,7 @@
 #include "models/eval/motif_scan.h"
 #include "models/eval/profile_metrics.h"
 #include "models/eval/stats.h"
+#include "models/loss/fourier_prior.h"
 #include "tools/cli_checks.h"
 #include "tools/commands.h"
 
@@ -273,8 +274,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
     if (want_attr && !a->ohe.empty()) {
       ohe = load_tracks(ctx, a->ohe, L);
       const int64_t N = static_cast<int64_t>(ohe.size());
-      if (a->rows == "positives") {
-        LP_CHECK(!a->npz.empty(), "--rows positives needs --npz with the labels y");
+      if (a->rows == "positives") {  // with --npz: a parse-time check (usage_check above)
         auto data = npy::load_npz(a->npz);
         LP_CHECK(data.count("y") && data.at("y").shape.size() == 2 && data.at("y").shape[0] == N, a->npz,
                  ": --rows positives needs a binary y of shape (", N, ", T) matching --ohe");
@@ -289,8 +289,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
       } else {
         for (int64_t i = 0; i < N; ++i) rows.push_back(i);
       }
-      LP_CHECK(a->motifs.empty() || a->motif_positions.empty(), "give --motifs or --motif-positions, not both");
-      if (!a->motifs.empty()) {
+      if (!a->motifs.empty()) {  // not with --motif-positions: a parse-time check (excludes)
         auto all = read_meme(a->motifs);
         std::vector<Motif> use;
         if (a->motif_names.empty()) use = all;
@@ -316,11 +315,8 @@ CommandRun add_evaluate_command(CLI::App& app) {
         motif_info = {{"source", a->motif_positions}, {"split", a->motif_split},
                       {"position_fraction_in_sites", covered / (static_cast<double>(N) * L)}};
       }
-    } else {
-      LP_CHECK(a->motifs.empty() && a->motif_positions.empty() && a->rows == "all",
-               "--motifs, --motif-positions and --rows need --ohe (and --attr or --attr-sets)");
-    }
-    const int64_t K = a->freq_limit >= 0 ? a->freq_limit : std::max<int64_t>(1, (150 * std::max<int64_t>(L, 0) + 500) / 1000);
+    }  // without --ohe there are no motif or row options: a parse-time check (usage_check above)
+    const int64_t K = a->freq_limit >= 0 ? a->freq_limit : default_freq_limit("binary", L);  // round(0.15 L)
     auto summary = [&](const std::vector<ExampleAttr>& e) {
       nlohmann::json j = {{"entropy", mean_sem(column(e, &ExampleAttr::entropy))},
                           {"hf_share", mean_sem(column(e, &ExampleAttr::hf_share))}, {"freq_limit", K}};
@@ -328,7 +324,6 @@ CommandRun add_evaluate_command(CLI::App& app) {
       return j;
     };
     if (!a->attr.empty()) {
-      LP_CHECK(!a->ohe.empty(), "--attr needs --ohe (actual scores = hypothetical ⊙ one-hot)");
       int64_t La = 0;
       auto hyp = load_tracks(ctx, a->attr, La);
       LP_CHECK(La == L && hyp.size() == ohe.size(), "--attr ", a->attr, " is (", hyp.size(), ", 4, ", La, ") but --ohe ",

@@ -16,6 +16,7 @@
 
 #include "engine/npz.h"
 #include "models/attr/model_dir.h"
+#include "models/loss/fourier_prior.h"
 #include "tools/cli_checks.h"
 #include "tools/commands.h"
 
@@ -339,7 +340,7 @@ std::vector<Marker> spectrum_markers(const std::vector<std::string>& runs, int64
   std::vector<Marker> m;
   for (int64_t K : ks) m.push_back({static_cast<double>(K), "K = " + std::to_string(K) + " (prior freq_limit)"});
   if (m.empty()) {
-    const int64_t K = std::max<int64_t>(1, (150 * L + 500) / 1000);
+    const int64_t K = default_freq_limit("binary", L);
     m.push_back({static_cast<double>(K), "K = " + std::to_string(K) + " = round(0.15·L)"});
   }
   return m;
@@ -549,20 +550,17 @@ std::string write_report(const ReportArgs& args) {
     auto plabels = split_list(a->prediction_labels);
     std::vector<std::vector<double>> expected;  // per prediction file (N, T, S, O)
     for (const auto& p : preds) {
-      Shape ls, cs;
       const auto arrays = npy::load_npz(p);
-      const auto lg = values(arrays, "profile_logits", p, ls);
+      LP_CHECK(arrays.count("profile_logits"), p, ": no array 'profile_logits'");
+      const Tensor lg = arrays.at("profile_logits").to_tensor(ctx, DType::F64, p + ":profile_logits");
+      Shape cs;
       const auto lc = values(arrays, "log_counts", p, cs);
-      LP_CHECK(ls == ys && cs == Shape({N, T, S}), p, ": profile_logits ", shape_str(ls), " and log_counts ",
-               shape_str(cs), " do not match y ", shape_str(ys), " of ", a->npz);
-      std::vector<double> e(lg.size());
+      LP_CHECK(lg.shape() == ys && cs == Shape({N, T, S}), p, ": profile_logits ", shape_str(lg.shape()),
+               " and log_counts ", shape_str(cs), " do not match y ", shape_str(ys), " of ", a->npz);
+      std::vector<double> e = exp(log_softmax(lg, 3)).to_vector<double>();  // probabilities over the positions
       for (int64_t r = 0; r < N * T * S; ++r) {
-        const double* l = lg.data() + r * O;
-        const double mx = *std::max_element(l, l + O);
-        double z = 0;
-        for (int64_t o = 0; o < O; ++o) z += std::exp(l[o] - mx);
         const double total = std::max(0.0, std::expm1(lc[static_cast<size_t>(r)]));
-        for (int64_t o = 0; o < O; ++o) e[static_cast<size_t>(r * O + o)] = std::exp(l[o] - mx) / z * total;
+        for (int64_t o = 0; o < O; ++o) e[static_cast<size_t>(r * O + o)] *= total;
       }
       expected.push_back(std::move(e));
     }
