@@ -1,6 +1,9 @@
 // Genome regions for `lowpass attribute/predict --regions`: summit-centred windows vs the FASTA, edge drops,
-// one-hot rows vs a plain encoding, and mean-of-overlaps bigWig tracks read back against a brute-force sum.
+// one-hot rows vs a plain encoding, mean-of-overlaps bigWig tracks read back against a brute-force sum, and a
+// profile model's control tracks (--controls or the training run's config.json) read against the bigWig values.
 // Run: build-gtrain/tests/lowpass_tests -ts=attr_genome
+#include <nlohmann/json.hpp>
+
 #include "models/attr/genome_regions.h"
 #include "tests/genome_fixtures.h"
 
@@ -71,5 +74,100 @@ TEST_CASE("regions: bigWig track = mean of the overlapping windows' values, othe
   std::vector<float> got(300);
   bw.values("chrB", 0, 300, got.data());
   for (int64_t i = 0; i < 300; ++i) CHECK(got[i] == doctest::Approx(cnt[i] ? sum[i] / cnt[i] : 0.0).epsilon(1e-5));
+}
+
+TEST_CASE("regions: a profile model's control tracks from --controls or the training run's config.json") {
+  TempDir d;
+  Rng rng(11);
+  Genome g = random_genome(rng, {{"chr1", 400}, {"chr2", 300}});
+  write_text(d / "g.fa", fasta_text(g));
+  ChromSizes only1;
+  only1.add("chr1", 400);
+  std::vector<std::vector<std::vector<float>>> vals;  // [task * 2 + strand][chrom][base]
+  std::vector<std::string> bw;
+  for (int k = 0; k < 4; ++k) {
+    vals.push_back(random_track(rng, g.sizes, 0.7));
+    bw.push_back(d / ("c" + std::to_string(k) + ".bw"));
+    if (k == 3) {  // lacks chr2: reads as zeros there, as in training
+      write_bigwig(bw[k], only1, {vals[k][0]});
+      vals[k][1].assign(300, 0.0f);
+    } else {
+      write_bigwig(bw[k], g.sizes, vals[k]);
+    }
+  }
+  write_text(d / "r.bed", "chr1\t100\t160\nchr2\t150\t151\nchr1\t300\t320\n");
+  Context ctx(1, 0);
+  nlohmann::json cfg{{"type", "profile"}, {"controls", "matched"}, {"input_length", 23}, {"num_tasks", 2},
+                     {"num_strands", 2}, {"dil_conv_filter_sizes", {3, 3, 3}}, {"dil_conv_dilations", {1, 2, 3}},
+                     {"dil_conv_depths", {3, 3, 2}}, {"prof_conv_kernel_size", 5}};
+  auto m = make_model(cfg, ctx);
+  const int64_t O = m->output_length(), off = (23 - O) / 2;
+  REQUIRE(O == 7);
+  attr::InputFiles in;
+  in.regions = d / "r.bed", in.genome = d / "g.fa", in.cache_dir = d / "cache";
+  in.controls = {bw[0] + "," + bw[1], bw[2] + "," + bw[3]};
+  attr::RegionWindows rw;
+  attr::open_inputs("predict", *m, in, rw);
+  REQUIRE(rw.size() == 3);
+  REQUIRE(rw.controls.size() == 2);
+  Tensor c = attr::region_control_rows(ctx, rw, 1, 2, DType::F64);
+  REQUIRE(c.shape() == Shape{2, 2, 2, O});
+  auto cv = c.to_vector<double>();
+  int64_t nonzero = 0;
+  for (int64_t i = 0; i < 2; ++i)
+    for (int64_t t = 0; t < 2; ++t)
+      for (int64_t s = 0; s < 2; ++s)
+        for (int64_t q = 0; q < O; ++q) {
+          const float want = vals[t * 2 + s][rw.chrom[1 + i]][rw.start[1 + i] + off + q];
+          CHECK(cv[((i * 2 + t) * 2 + s) * O + q] == want);
+          nonzero += want != 0;
+        }
+  CHECK(nonzero > 20);
+  CHECK((rw.chrom[1] == 1 && rw.start[1] + off + O / 2 == 150));  // the control window shares the region's centre
+  ModelOutput out = m->forward(attr::region_rows(ctx, rw, 0, 3, DType::F32), attr::region_control_rows(ctx, rw, 0, 3,
+                                                                                                      DType::F32), false);
+  CHECK(out.profile_logits.shape() == Shape{3, 2, 2, O});
+
+  // Without --controls: the training run's data.genome.controls (the resolved config.json), the same values.
+  fs::create_directories(d / "run");
+  auto run_config = [&](const std::vector<std::vector<std::string>>& controls) {
+    nlohmann::json j;
+    j["data"]["genome"]["controls"] = controls;
+    write_text(d / "run/config.json", j.dump());
+  };
+  run_config({{bw[0], bw[1]}, {bw[2], bw[3]}});
+  attr::InputFiles from_run = in;
+  from_run.controls.clear();
+  from_run.model_dir = d / "run";
+  attr::RegionWindows rw2;
+  attr::open_inputs("predict", *m, from_run, rw2);
+  CHECK(attr::region_control_rows(ctx, rw2, 0, 3, DType::F64).to_vector<double>() ==
+        attr::region_control_rows(ctx, rw, 0, 3, DType::F64).to_vector<double>());
+
+  attr::InputFiles bad = in;
+  bad.controls = {bw[0] + "," + bw[1]};
+  expect_error([&] { attr::open_inputs("predict", *m, bad, rw2); },
+               {"--controls", "1 control track(s)", "2 control tracks (one per task)", "\"matched\""});
+  bad.controls = {bw[0], bw[2]};
+  expect_error([&] { attr::open_inputs("predict", *m, bad, rw2); }, {"--controls track 0", "1 bigWig", "2 strand"});
+  bad.controls = {d / "nope.bw," + bw[1], bw[2] + "," + bw[3]};
+  expect_error([&] { attr::open_inputs("predict", *m, bad, rw2); }, {"nope.bw", "not found"});
+  bad = from_run;
+  bad.model_dir = d / "elsewhere";
+  expect_error([&] { attr::open_inputs("predict", *m, bad, rw2); },
+               {"r.bed", "give them with --controls", "config.json names none"});
+  run_config({{d / "gone.bw", bw[1]}, {bw[2], bw[3]}});
+  expect_error([&] { attr::open_inputs("predict", *m, from_run, rw2); },
+               {"config.json: data.genome.controls", "gone.bw", "give the controls with --controls"});
+  bad = in;
+  bad.regions.clear();
+  bad.fasta = d / "g.fa";
+  bad.controls.clear();
+  expect_error([&] { attr::open_inputs("predict", *m, bad, rw2); }, {"--fasta cannot give", "--regions"});
+  bad.controls = in.controls;
+  expect_error([&] { attr::open_inputs("predict", *m, bad, rw2); }, {"--controls goes with --regions"});
+  cfg["controls"] = "none";
+  auto plain = make_model(cfg, ctx);
+  expect_error([&] { attr::open_inputs("predict", *plain, in, rw2); }, {"--controls", "no control tracks"});
 }
 }

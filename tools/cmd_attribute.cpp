@@ -56,7 +56,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     attr::RegionWindows rw;
     attr::FastaInputs fi;
     std::map<std::string, npy::Array> arrays =
-        attr::open_inputs("attribute", *model, a->npz, a->regions, a->genome, a->cache_dir, rw, a->fasta, &fi);
+        attr::open_inputs("attribute", *model, input_files(*a), rw, &fi);
     const npy::Array& xa = arrays.at("x");
     const int64_t N = xa.shape[0], L = xa.shape[2];
     const bool has_ctrl = arrays.count("control") > 0;
@@ -95,7 +95,8 @@ CommandRun add_attribute_command(CLI::App& app) {
     for (int64_t s = 0; s < N; s += a->batch) {
       const int64_t n = std::min(a->batch, N - s);
       Tensor x = rows(s, n, dt);
-      Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control") : Tensor();
+      Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control")
+                          : attr::region_control_rows(ctx, rw, s, n, dt);
       auto r = attr::attribute(*model, x, c, o, s);
       w.append(r.hyp);
       if (track) {  // per-base contribution Σ_b hyp·onehot

@@ -21,7 +21,7 @@ namespace lowpass::tools {
 namespace {
 // pred_t<t>_s<s>.bw: expected counts per base of the output window, centred in each input window.
 void write_profile_tracks(Context& ctx, Model& model, const attr::RegionWindows& rw, int64_t batch, DType dt,
-                          const std::string& out, bool progress) {
+                          Device dev, const std::string& out, bool progress) {
   const int64_t T = model.tasks(), O = model.output_length(), off = (rw.length - O) / 2;
   std::vector<attr::TrackAccumulator> acc;
   int64_t S = 0;
@@ -30,7 +30,8 @@ void write_profile_tracks(Context& ctx, Model& model, const attr::RegionWindows&
   for (int64_t s = 0; s < rw.size(); s += batch) {
     const int64_t n = std::min(batch, rw.size() - s);
     NoGradGuard ng;
-    ModelOutput o = model.forward(attr::region_rows(ctx, rw, s, n, dt), Tensor(), false);
+    ModelOutput o = model.forward(on_device(attr::region_rows(ctx, rw, s, n, dt), dev),
+                                  on_device(attr::region_control_rows(ctx, rw, s, n, dt), dev), false);
     S = o.profile_logits.size(2);
     if (acc.empty())
       for (int64_t k = 0; k < T * S; ++k) acc.emplace_back(rw.fasta->chrom_sizes());
@@ -63,6 +64,13 @@ void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string
   CLI::Option* genome = sub->add_option("--genome", a.genome, "Reference FASTA for --regions");
   sub->add_option("--cache-dir", a.cache_dir, "Where to put the FASTA index when its folder is read-only")
       ->needs(regions);
+  sub->add_option("--controls", a.controls,
+                  "Profile models with controls: a control track's strand bigWigs, comma-separated; repeat per task "
+                  "for matched controls (default: the training run's data.genome.controls)")
+      ->needs(regions)
+      ->take_first()
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
   npz->excludes(regions);
   fasta->excludes(npz);
   fasta->excludes(regions);
@@ -79,6 +87,13 @@ void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string
   sub->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(integer_at_least(0));
   sub->add_option("--device", a.device, "cpu | cuda | cuda:N (model and batches on that device)")->check(device_name());
   sub->add_flag("--quiet", a.quiet, "No progress bar");
+}
+
+attr::InputFiles input_files(const ModelInputArgs& a) {
+  attr::InputFiles in;
+  in.npz = a.npz, in.fasta = a.fasta, in.regions = a.regions, in.genome = a.genome, in.cache_dir = a.cache_dir;
+  in.controls = a.controls, in.model_dir = a.model;
+  return in;
 }
 
 CommandRun add_predict_command(CLI::App& app) {
@@ -102,7 +117,7 @@ CommandRun add_predict_command(CLI::App& app) {
     attr::RegionWindows rw;
     attr::FastaInputs fi;
     std::map<std::string, npy::Array> arrays =
-        attr::open_inputs("predict", *model, a->npz, a->regions, a->genome, a->cache_dir, rw, a->fasta, &fi);
+        attr::open_inputs("predict", *model, input_files(*a), rw, &fi);
     const npy::Array& xa = arrays.at("x");
     const int64_t N = xa.shape[0];
     const bool has_ctrl = arrays.count("control") > 0;
@@ -119,7 +134,8 @@ CommandRun add_predict_command(CLI::App& app) {
       for (int64_t s = 0; s < N; s += a->batch) {
         const int64_t n = std::min(a->batch, N - s);
         Tensor x = a->regions.empty() ? attr::array_rows(ctx, xa, s, n, dt, src) : attr::region_rows(ctx, rw, s, n, dt);
-        Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control") : Tensor();
+        Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control")
+                            : attr::region_control_rows(ctx, rw, s, n, dt);
         NoGradGuard ng;
         ModelOutput o = model->forward(on_device(x, dev), on_device(c, dev), false);
         Tensor y = key == "logits" ? o.logits : key == "profile_logits" ? o.profile_logits : o.log_counts;
@@ -139,7 +155,7 @@ CommandRun add_predict_command(CLI::App& app) {
     if (!a->fasta.empty()) attr::write_sequence_table(fi, (std::filesystem::path(a->out) / "sequences.tsv").string());
     if (!a->regions.empty()) {
       attr::write_region_bed(rw, (std::filesystem::path(a->out) / "regions.bed").string());
-      if (model->type() == "profile") write_profile_tracks(ctx, *model, rw, a->batch, dt, a->out, !a->quiet);
+      if (model->type() == "profile") write_profile_tracks(ctx, *model, rw, a->batch, dt, dev, a->out, !a->quiet);
     }
     std::cout << "wrote " << path << " (" << N << " sequences)\n";
     return 0;

@@ -7,6 +7,10 @@
 #include <string>
 #include <vector>
 
+namespace lowpass::attr {
+struct InputFiles;  // models/attr/genome_regions.h
+}
+
 namespace lowpass::tools {
 
 using CommandRun = std::function<int()>;
@@ -18,6 +22,7 @@ struct ModelInputArgs {
   // The file the rows of x come from when they are not genome regions, for messages.
   std::string array_file() const { return fasta.empty() ? npz : fasta; }
   std::string regions, genome, cache_dir;  // genome regions instead of --npz
+  std::vector<std::string> controls;       // --controls (profile models with controls, with --regions)
   int threads = 0;
   std::string device = "cpu";
   bool quiet = false;
@@ -27,6 +32,8 @@ std::vector<std::string> split_list(const std::string& s);
 
 void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string& model_help,
                              const std::string& npz_help);
+// The input choice of `a` for attr::open_inputs.
+attr::InputFiles input_files(const ModelInputArgs& a);
 
 // `lowpass report`'s inputs (comma-separated lists as on its command line) and the page it writes, OUT/index.html
 // (tools/cmd_report.cpp); `lowpass demo` draws its picture with it too.

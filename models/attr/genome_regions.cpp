@@ -2,9 +2,12 @@
 // Test: build-gtrain/tests/lowpass_tests -ts=attr_genome
 #include "models/attr/genome_regions.h"
 
+#include <filesystem>
 #include <fstream>
 
 #include <iostream>
+
+#include <nlohmann/json.hpp>
 
 #include "engine/error.h"
 #include "models/data/bed.h"
@@ -49,6 +52,22 @@ Tensor region_rows(Context& ctx, const RegionWindows& r, int64_t s, int64_t n, D
   }
   Tensor t = Tensor::from_vector(ctx, {n, 4, L}, x);
   return dtype == DType::F32 ? t : t.to(dtype);
+}
+
+Tensor region_control_rows(Context& ctx, const RegionWindows& r, int64_t s, int64_t n, DType dtype) {
+  if (r.controls.empty()) return Tensor();
+  LP_CHECK(s >= 0 && n >= 0 && s + n <= r.size(), "region_control_rows: rows [", s, ", ", s + n, ") of ", r.size());
+  const int64_t Tc = static_cast<int64_t>(r.controls.size()), S = r.controls[0].strands(), O = r.output_length;
+  const int64_t off = (r.length - O) / 2;
+  std::vector<float> v(static_cast<size_t>(n * Tc * S * O));
+  const ChromSizes& cs = r.fasta->chrom_sizes();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t t = 0; t < Tc; ++t) {
+      const int64_t y0 = r.start[s + i] + off;
+      r.controls[t].window(cs.names[r.chrom[s + i]], y0, y0 + O, v.data() + (i * Tc + t) * S * O);
+    }
+  Tensor c = Tensor::from_vector(ctx, {n, Tc, S, O}, v);
+  return dtype == DType::F32 ? c : c.to(dtype);
 }
 
 void write_region_bed(const RegionWindows& r, const std::string& path) {
@@ -123,25 +142,96 @@ npy::Array fasta_x(const std::string& fasta, int64_t L, FastaInputs* fi) {
   return x;
 }
 
+std::vector<std::string> comma_list(const std::string& s) {
+  std::vector<std::string> r;
+  size_t b = 0;
+  while (b <= s.size()) {
+    const size_t e = std::min(s.find(',', b), s.size());
+    if (e > b) r.push_back(s.substr(b, e - b));
+    b = e + 1;
+  }
+  return r;
+}
+
 }  // namespace
 
-std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Model& model, const std::string& npz,
-                                              const std::string& regions, const std::string& genome,
-                                              const std::string& cache_dir, RegionWindows& rw,
-                                              const std::string& fasta, FastaInputs* fi) {
+void attach_controls(RegionWindows& rw, const Model& model, const InputFiles& in) {
+  namespace fs = std::filesystem;
+  rw.controls.clear();
+  const std::string mode = model.type() == "profile" ? model.config().value("controls", std::string("none")) : "none";
+  if (mode == "none") {
+    LP_CHECK(in.controls.empty(), "--controls: the model takes no control tracks (",
+             model.type() == "profile" ? "model.controls is \"none\")" : "a binary model)");
+    return;
+  }
+  const int64_t T = model.tasks(), S = model.config().value("num_strands", int64_t{2});
+  const int64_t Tc = mode == "shared" ? 1 : T;
+  const std::string want = std::to_string(Tc) + (Tc == 1 ? " control track" : " control tracks (one per task)") +
+                           " of " + std::to_string(S) + " strand bigWig(s) (model.controls \"" + mode + "\")";
+  std::vector<std::vector<std::string>> files;
+  std::string from = "--controls";
+  if (!in.controls.empty()) {
+    for (const auto& c : in.controls) files.push_back(comma_list(c));
+  } else {
+    const fs::path cfg = fs::path(in.model_dir) / "config.json";
+    from = cfg.string() + ": data.genome.controls";
+    nlohmann::json j;
+    if (std::ifstream f(cfg); f.good()) j = nlohmann::json::parse(f, nullptr, false);
+    const nlohmann::json* c = nullptr;
+    if (j.is_object() && j.contains("data") && j["data"].is_object() && j["data"].contains("genome") &&
+        j["data"]["genome"].is_object() && j["data"]["genome"].contains("controls"))
+      c = &j["data"]["genome"]["controls"];
+    LP_CHECK(c && c->is_array() && !c->empty(), in.regions, ": the model takes ", want, "; give them with --controls "
+             "(one per track, its strands comma-separated): ", cfg.string(), " names none (a model trained from arrays)");
+    for (const auto& t : *c) {
+      std::vector<std::string> strands;
+      if (t.is_string()) strands.push_back(t.get<std::string>());
+      else if (t.is_array())
+        for (const auto& f : t)
+          if (f.is_string()) strands.push_back(f.get<std::string>());
+      files.push_back(strands);
+    }
+  }
+  LP_CHECK(static_cast<int64_t>(files.size()) == Tc, from, ": ", files.size(), " control track(s), but the model takes ",
+           want);
+  std::vector<std::string> names;
+  {
+    std::vector<bool> seen(static_cast<size_t>(rw.fasta->chrom_sizes().size()), false);
+    for (int64_t c : rw.chrom)
+      if (!seen[static_cast<size_t>(c)]) seen[static_cast<size_t>(c)] = true, names.push_back(rw.fasta->chrom_sizes().names[c]);
+  }
+  for (int64_t t = 0; t < Tc; ++t) {
+    const auto& f = files[static_cast<size_t>(t)];
+    LP_CHECK(static_cast<int64_t>(f.size()) == S, from, " track ", t, ": ", f.size(), " bigWig file(s), but the model "
+             "has ", S, " strand(s)");
+    for (const auto& p : f)
+      LP_CHECK(fs::is_regular_file(p), from, ": control bigWig '", p, "' not found",
+               from == "--controls" ? "" : " (the training run's file; give the controls with --controls)");
+    Track track(f);
+    track.check_against(rw.fasta->chrom_sizes(), names);
+    rw.controls.push_back(std::move(track));
+  }
+  rw.output_length = model.output_length();
+}
+
+std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Model& model, const InputFiles& in,
+                                              RegionWindows& rw, FastaInputs* fi) {
+  const std::string &npz = in.npz, &regions = in.regions, &fasta = in.fasta;
   LP_CHECK(!npz.empty() + !regions.empty() + !fasta.empty() == 1, cmd,
            ": give exactly one of --npz, --fasta and --regions");
-  LP_CHECK(regions.empty() || !genome.empty(), cmd, ": --regions needs --genome FASTA");
+  LP_CHECK(regions.empty() || !in.genome.empty(), cmd, ": --regions needs --genome FASTA");
+  LP_CHECK(!regions.empty() || in.controls.empty(), cmd, ": --controls goes with --regions (an npz gives 'control')");
   const std::string src = !regions.empty() ? regions : !fasta.empty() ? fasta : npz;
-  LP_CHECK(!npz.empty() || model.type() != "profile" ||
+  LP_CHECK(fasta.empty() || model.type() != "profile" ||
                model.config().value("controls", std::string("none")) == "none",
-           src, ": the model takes control tracks, which --", regions.empty() ? "fasta cannot give" : "regions does "
-           "not read yet", "; use --npz with 'control'");
+           src, ": the model takes control tracks, which --fasta cannot give; use --regions with --genome (the "
+           "controls are read from the training run's bigWigs, or --controls) or --npz with 'control'");
   std::map<std::string, npy::Array> arrays;
   if (!fasta.empty()) {
     arrays["x"] = fasta_x(fasta, model.input_length(), fi);
   } else if (!regions.empty()) {
-    rw = read_region_windows(regions, genome, model.input_length(), cache_dir);
+    rw = read_region_windows(regions, in.genome, model.input_length(), in.cache_dir);
+    attach_controls(rw, model, in);
     if (rw.dropped_edge > 0) {
       std::cerr << "lowpass " << cmd << ": " << rw.dropped_edge << " of " << rw.dropped_edge + rw.size()
                 << " regions dropped (their " << rw.length << "-bp window runs off the chromosome): " << regions

@@ -1,6 +1,7 @@
 // Genome regions as model inputs and per-base outputs as bigWig tracks, for `lowpass attribute/predict --regions`.
 // window_i = [c_i - L/2, c_i - L/2 + L), c_i = summit (narrowPeak) or region centre; per-base track value =
 // mean over the windows covering the base (attribution: Σ_b hyp·onehot; prediction: softmax(profile)·exp(log counts)).
+// Control tracks (profile models with controls) over [c_i - O/2, c_i - O/2 + O), the output window.
 // Test: build-gtrain/tests/lowpass_tests -ts=attr_genome
 #pragma once
 #include <cstdint>
@@ -14,6 +15,7 @@
 #include "engine/npz.h"
 #include "engine/tensor.h"
 #include "models/arch/model.h"
+#include "models/data/bigwig.h"
 #include "models/data/fasta.h"
 
 namespace lowpass::attr {
@@ -21,6 +23,8 @@ namespace lowpass::attr {
 struct RegionWindows {
   std::shared_ptr<Fasta> fasta;
   int64_t length = 0;                   // L, the model's input length
+  std::vector<Track> controls;          // profile models with controls: Tc tracks of S bigWigs (attach_controls)
+  int64_t output_length = 0;            // O, the control windows' length (centred in the input window)
   std::vector<int64_t> chrom, start;    // per kept region: chromosome index (in the FASTA) and window start
   std::vector<int64_t> line;            // BED line of each kept region
   int64_t dropped_edge = 0;             // regions whose window runs off the chromosome (counted, not fatal)
@@ -34,6 +38,9 @@ RegionWindows read_region_windows(const std::string& bed, const std::string& fas
                                   const std::string& cache_dir = "");
 // Rows [s, s + n) as one-hot (n, 4, L) of `dtype` (N = zero column).
 Tensor region_rows(Context& ctx, const RegionWindows& r, int64_t s, int64_t n, DType dtype);
+// Control rows [s, s + n) as (n, Tc, S, O) of `dtype`: each control track over the O bases centred in the input
+// window (what a profile model with controls takes); an undefined Tensor when r has no control tracks.
+Tensor region_control_rows(Context& ctx, const RegionWindows& r, int64_t s, int64_t n, DType dtype);
 // Writes the kept windows as BED (chrom, start, end, BED line) in row order: which npz row is where.
 void write_region_bed(const RegionWindows& r, const std::string& path);
 
@@ -61,13 +68,26 @@ struct FastaInputs {
 // Writes DIR/sequences.tsv: row, record name, its length, and what centring did (as is / cropped / N-padded).
 void write_sequence_table(const FastaInputs& f, const std::string& path);
 
-// The inputs of `lowpass <cmd>` (predict, attribute): exactly one of an npz (its arrays are loaded), a FASTA of
-// sequences (encoded into arrays["x"]; names in `fi`) or a regions BED + genome FASTA (windows read into `rw`;
-// arrays["x"] then holds only the shape (N, 4, L)). Checks the choice, the model's control needs and x's shape;
-// names `cmd` in messages.
-std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Model& model, const std::string& npz,
-                                              const std::string& regions, const std::string& genome,
-                                              const std::string& cache_dir, RegionWindows& rw,
-                                              const std::string& fasta = "", FastaInputs* fi = nullptr);
+// Where the sequences of `lowpass predict/attribute` come from: exactly one of npz, fasta and regions (+ genome).
+struct InputFiles {
+  std::string npz, fasta, regions, genome, cache_dir;
+  // Profile models with controls, for regions: one entry per control track (1 for model.controls "shared", T for
+  // "matched"), each a comma-separated list of S strand bigWigs (--controls). Empty: the training run's
+  // data.genome.controls, read from model_dir/config.json.
+  std::vector<std::string> controls;
+  std::string model_dir;
+};
+
+// The control tracks of `model` for the regions `rw` (see InputFiles::controls), checked: 1 or T tracks of S files
+// each, every file readable and its chromosomes matching the FASTA's (chromosomes a bigWig lacks read as zeros, as
+// in training). Errors say which files were expected and where they came from.
+void attach_controls(RegionWindows& rw, const Model& model, const InputFiles& in);
+
+// The inputs of `lowpass <cmd>` (predict, attribute): an npz (its arrays are loaded), a FASTA of sequences
+// (encoded into arrays["x"]; names in `fi`) or a regions BED + genome FASTA (windows read into `rw`, with the
+// model's control tracks; arrays["x"] then holds only the shape (N, 4, L)). Checks the choice, the model's control
+// needs and x's shape; names `cmd` in messages.
+std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Model& model, const InputFiles& in,
+                                              RegionWindows& rw, FastaInputs* fi = nullptr);
 
 }  // namespace lowpass::attr

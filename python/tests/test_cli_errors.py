@@ -50,6 +50,7 @@ def test_help_and_version_exit_0():
     (["predict", "--model", "m", "--npz", "x.npz", "--regions", "r.bed", "--genome", "g.fa", "--out", "o"],
      "--regions"),
     (["predict", "--model", "m", "--regions", "r.bed", "--out", "o"], "--genome"),
+    (["predict", "--model", "m", "--npz", "x.npz", "--controls", "c.bw", "--out", "o"], "--controls"),
     (["predict", "--model", "m", "--out", "o"], "--npz"),
     (["predict", "--model", "m", "--npz", "x.npz", "--out", "o", "--batch", "0"], "--batch"),
     (["predict", "--model", "m", "--npz", "x.npz", "--out", "o", "--weights", "lsat"], "--weights"),
