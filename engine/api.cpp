@@ -346,6 +346,8 @@ Attributions Model::attribute(const Array& x, const AttributionOptions& opt, con
     o.refs = opt.refs;
     o.seed = opt.seed;
     o.ig_steps = opt.ig_steps;
+    o.ig_tolerance = opt.ig_tolerance;
+    o.ig_max_steps = opt.ig_max_steps;
     o.max_batch = opt.max_batch;
     const int64_t N = x.shape()[0], L = x.shape()[2];
     Attributions r;
@@ -361,6 +363,7 @@ Attributions Model::attribute(const Array& x, const AttributionOptions& opt, con
       std::memcpy(r.actual.mutable_data() + s * 4 * L, act.data(), static_cast<size_t>(act.size()) * sizeof(float));
       r.delta.insert(r.delta.end(), a.delta.begin(), a.delta.end());
       r.delta_relative.insert(r.delta_relative.end(), a.delta_rel.begin(), a.delta_rel.end());
+      r.ig_steps.insert(r.ig_steps.end(), a.steps.begin(), a.steps.end());
     }
     return r;
   });

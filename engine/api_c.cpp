@@ -154,6 +154,8 @@ void lp_attr_options_init(lp_attr_options* o) {
   o->refs = d.refs;
   o->seed = d.seed;
   o->ig_steps = d.ig_steps;
+  o->ig_tolerance = d.ig_tolerance;
+  o->ig_max_steps = d.ig_max_steps;
 }
 
 lp_status lp_model_attribute(lp_model* m, const lp_view* x, const lp_view* control, const lp_attr_options* o,
@@ -170,6 +172,8 @@ lp_status lp_model_attribute(lp_model* m, const lp_view* x, const lp_view* contr
       a.refs = o->refs;
       a.seed = o->seed;
       a.ig_steps = o->ig_steps;
+      a.ig_tolerance = o->ig_tolerance;
+      a.ig_max_steps = o->ig_max_steps;
     }
     auto r = m->model.attribute(to_array(x, "x"), a, to_array(control, "control"));
     *hyp = wrap(std::move(r.hypothetical));

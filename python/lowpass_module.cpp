@@ -113,11 +113,12 @@ NB_MODULE(_lowpass, m) {
       .def(
           "attribute",
           [](const api::Model& self, const InArray& x, const std::string& method, const std::string& target,
-             int64_t refs, uint64_t seed, int64_t first_index, int64_t ig_steps, int64_t batch, int64_t max_batch,
-             std::optional<InArray> control) {
+             int64_t refs, uint64_t seed, int64_t first_index, int64_t ig_steps, double ig_tolerance,
+             int64_t ig_max_steps, int64_t batch, int64_t max_batch, std::optional<InArray> control) {
             api::AttributionOptions o;
             o.method = method, o.target = target, o.refs = refs, o.seed = seed, o.first_index = first_index;
-            o.ig_steps = ig_steps, o.batch = batch, o.max_batch = max_batch;
+            o.ig_steps = ig_steps, o.ig_tolerance = ig_tolerance, o.ig_max_steps = ig_max_steps;
+            o.batch = batch, o.max_batch = max_batch;
             api::Attributions a;
             {
               nb::gil_scoped_release r;
@@ -125,11 +126,12 @@ NB_MODULE(_lowpass, m) {
             }
             nb::dict d;
             d["hypothetical"] = out(a.hypothetical), d["actual"] = out(a.actual);
-            d["delta"] = a.delta, d["delta_relative"] = a.delta_relative;
+            d["delta"] = a.delta, d["delta_relative"] = a.delta_relative, d["ig_steps"] = a.ig_steps;
             return d;
           },
           nb::arg("x"), nb::arg("method") = "grad", nb::arg("target") = "", nb::arg("refs") = -1,
-          nb::arg("seed") = 20200219, nb::arg("first_index") = 0, nb::arg("ig_steps") = 50, nb::arg("batch") = 16,
+          nb::arg("seed") = 20200219, nb::arg("first_index") = 0, nb::arg("ig_steps") = 50,
+          nb::arg("ig_tolerance") = 0.05, nb::arg("ig_max_steps") = 450, nb::arg("batch") = 16,
           nb::arg("max_batch") = 64, nb::arg("control") = nb::none())
       .def(
           "train_step",

@@ -319,9 +319,11 @@ TEST_CASE("integrated gradients: completeness improves with steps; grad/gradxinp
   o.method = "ig";
   o.target = attr::parse_target("counts");
   o.ig_steps = 256;
+  o.ig_tolerance = 0;
   o.max_batch = 50;
   auto r = attr::attribute(*prof, x, c, o);
   for (double d : r.delta_rel) CHECK(d < 1e-3);
+  CHECK(r.steps == std::vector<int64_t>{256, 256});
   o.method = "grad";
   auto g = attr::attribute(*prof, x, c, o);
   o.method = "gradxinput";
@@ -348,6 +350,41 @@ TEST_CASE("integrated gradients: completeness improves with steps; grad/gradxinp
 #include "models/attr/model_dir.h"
 
 TEST_SUITE("attr") {
+TEST_CASE("integrated gradients: an example above the tolerance is redone with 3x the points, reusing the old ones") {
+  Context ctx(1, 16);
+  auto prof = small_profile(ctx);
+  Tensor x = random_onehot(ctx, 3, 60, false), c = random_control(ctx, 3);
+  AttrOptions o;
+  o.method = "ig";
+  o.target = attr::parse_target("counts");
+  o.max_batch = 7;
+  o.ig_steps = 2;
+  o.ig_tolerance = 0;
+  auto coarse = attr::attribute(*prof, x, c, o);
+  CHECK(coarse.steps == std::vector<int64_t>{2, 2, 2});
+  o.ig_tolerance = 2e-3;
+  o.ig_max_steps = 2 * 27;
+  auto r = attr::attribute(*prof, x, c, o);
+  int64_t redone = 0;
+  for (int64_t b = 0; b < 3; ++b) {
+    INFO("example ", b, " steps ", r.steps[b], " error ", coarse.delta_rel[b], " -> ", r.delta_rel[b]);
+    const int64_t m = r.steps[b];
+    CHECK((m == 2 || m == 6 || m == 18 || m == 54));
+    // Stopped because converged, or because 3m would pass the cap; refined only while above the tolerance.
+    CHECK((r.delta_rel[b] <= o.ig_tolerance || m == 54));
+    if (m > 2) CHECK(coarse.delta_rel[b] > o.ig_tolerance);
+    redone += m > 2;
+    // The refined scores equal a plain m-point run of that example alone (the nested midpoints give the same sum).
+    AttrOptions plain = o;
+    plain.ig_steps = m;
+    plain.ig_tolerance = 0;
+    auto one = attr::attribute(*prof, slice(x, 0, b, 1).clone(), slice(c, 0, b, 1).clone(), plain);
+    CHECK(max_abs_diff(one.hyp, slice(r.hyp, 0, b, 1).clone()) < 1e-10);
+    CHECK(one.delta_rel[0] == doctest::Approx(r.delta_rel[b]).epsilon(1e-6));
+  }
+  CHECK(redone >= 1);  // 2 points are far from converged
+}
+
 TEST_CASE("model directories load config.json + weights; npz rows convert to tensors") {
   Context ctx(1, 17);
   auto m = small_binary(ctx);

@@ -124,8 +124,8 @@ TEST_CASE("regions: a profile model's control tracks from --controls or the trai
         }
   CHECK(nonzero > 20);
   CHECK((rw.chrom[1] == 1 && rw.start[1] + off + O / 2 == 150));  // the control window shares the region's centre
-  ModelOutput out = m->forward(attr::region_rows(ctx, rw, 0, 3, DType::F32), attr::region_control_rows(ctx, rw, 0, 3,
-                                                                                                      DType::F32), false);
+  ModelOutput out = m->forward(attr::region_rows(ctx, rw, 0, 3, DType::F32),
+                               attr::region_control_rows(ctx, rw, 0, 3, DType::F32), false);
   CHECK(out.profile_logits.shape() == Shape{3, 2, 2, O});
 
   // Without --controls: the training run's data.genome.controls (the resolved config.json), the same values.

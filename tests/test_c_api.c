@@ -70,6 +70,7 @@ int main(void) {
   /* attribute: gradxinput is zero off the one-hot and grad × x on it. */
   lp_attr_options ao;
   lp_attr_options_init(&ao);
+  CHECK(ao.ig_steps == 50 && ao.ig_tolerance == 0.05 && ao.ig_max_steps == 450);
   lp_array *g = NULL, *gx = NULL;
   CHECK(lp_model_attribute(m, &xv, NULL, &ao, &g) == LP_OK);
   ao.method = "gradxinput";

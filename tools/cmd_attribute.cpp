@@ -27,7 +27,8 @@ namespace lowpass::tools {
 CommandRun add_attribute_command(CLI::App& app) {
   struct Args : ModelInputArgs {
     std::string out, method = "deepshap", target;
-    int64_t refs = -1, steps = 50, batch = 16, max_batch = 64;
+    int64_t refs = -1, steps = 50, max_steps = 450, batch = 16, max_batch = 64;
+    double tolerance = 0.05;
     uint64_t seed = 20200219;
   };
   auto a = std::make_shared<Args>();
@@ -44,7 +45,13 @@ CommandRun add_attribute_command(CLI::App& app) {
       ->check(integer_at_least(1))
       ->default_str("");  // -1: the method's default
   sub->add_option("--seed", a->seed, "Seed of the shuffles (example i uses seed + i)");
-  sub->add_option("--ig-steps", a->steps, "Integrated-gradient steps (midpoint rule)")->check(integer_at_least(1));
+  sub->add_option("--ig-steps", a->steps, "Integrated-gradient steps (midpoint rule), first try")
+      ->check(integer_at_least(1));
+  sub->add_option("--ig-tolerance", a->tolerance,
+                  "Relative completeness error above which an example is redone with 3x the steps (0: never)")
+      ->check(CLI::NonNegativeNumber);
+  sub->add_option("--ig-max-steps", a->max_steps, "Integrated-gradient steps per example at most")
+      ->check(integer_at_least(1));
   sub->add_option("--batch", a->batch, "Sequences attributed per chunk (memory bound)")->check(integer_at_least(1));
   sub->add_option("--max-batch", a->max_batch, "Sequences per forward pass inside a chunk")
       ->check(integer_at_least(1));
@@ -72,6 +79,8 @@ CommandRun add_attribute_command(CLI::App& app) {
     o.refs = a->refs;
     o.seed = a->seed;
     o.ig_steps = a->steps;
+    o.ig_tolerance = a->tolerance;
+    o.ig_max_steps = a->max_steps;
     o.max_batch = a->max_batch;
     namespace fs = std::filesystem;
     fs::create_directories(a->out);
@@ -91,6 +100,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     w.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
     nlohmann::json conv = nlohmann::json::array();
     double worst = 0;
+    int64_t refined = 0, above = 0;  // ig: examples redone with more steps; still above the tolerance at the end
     Progress bar("attribute " + a->method, N, "seq", !a->quiet);
     for (int64_t s = 0; s < N; s += a->batch) {
       const int64_t n = std::min(a->batch, N - s);
@@ -114,6 +124,11 @@ CommandRun add_attribute_command(CLI::App& app) {
       }
       for (size_t i = 0; i < r.delta.size(); ++i) {
         conv.push_back({{"index", s + static_cast<int64_t>(i)}, {"delta", r.delta[i]}, {"relative", r.delta_rel[i]}});
+        if (!r.steps.empty()) {
+          conv.back()["steps"] = r.steps[i];
+          refined += r.steps[i] > o.ig_steps;
+          above += o.ig_tolerance > 0 && !(r.delta_rel[i] <= o.ig_tolerance);
+        }
         if (std::isfinite(r.delta_rel[i])) worst = std::max(worst, r.delta_rel[i]);
       }
       bar.update(n, r.delta.empty() ? "" : "max rel delta " + std::to_string(worst));
@@ -124,9 +139,12 @@ CommandRun add_attribute_command(CLI::App& app) {
     bar.finish();
     if (!conv.empty()) {
       std::ofstream f(fs::path(a->out) / "convergence.json");
-      f << nlohmann::json{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst},
-                          {"examples", conv}}.dump(1)
-        << "\n";
+      nlohmann::json j{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst}};
+      if (a->method == "ig")
+        j.update({{"ig_steps", o.ig_steps}, {"ig_tolerance", o.ig_tolerance}, {"ig_max_steps", o.ig_max_steps},
+                  {"refined", refined}, {"above_tolerance", above}});
+      j["examples"] = conv;
+      f << j.dump(1) << "\n";
     }
     if (!a->fasta.empty()) {
       attr::write_sequence_table(fi, (fs::path(a->out) / "sequences.tsv").string());
@@ -140,6 +158,9 @@ CommandRun add_attribute_command(CLI::App& app) {
     std::cout << "wrote " << a->out << "/ohe.npz and attr.npz (" << N << " x 4 x " << L << ", method " << a->method
               << ", target " << o.target.name() << ")";
     if (!conv.empty()) std::cout << "; max relative summation-to-delta error " << worst;
+    if (a->method == "ig" && o.ig_tolerance > 0)
+      std::cout << "; " << refined << " of " << N << " examples redone with more steps, " << above
+                << " still above the tolerance " << o.ig_tolerance << " at " << o.ig_max_steps << " steps";
     std::cout << "\n";
     return 0;
   };

@@ -69,7 +69,9 @@ struct AttributionOptions {
   int64_t refs = -1;          // dinucleotide-shuffled references (-1: 10 for deepshap_ref, 20 for deepshap)
   uint64_t seed = 20200219;   // example i (0-based in x) uses seed + i + first_index
   int64_t first_index = 0;
-  int64_t ig_steps = 50;
+  int64_t ig_steps = 50;       // ig: first midpoint-rule points per example
+  double ig_tolerance = 0.05;  // ig: relative completeness error that redoes an example with 3× the points (0: never)
+  int64_t ig_max_steps = 450;  // ig: points per example at most (50 → 150 → 450)
   int64_t batch = 16;         // sequences attributed per chunk (memory bound)
   int64_t max_batch = 64;     // sequences per forward pass inside a chunk
 };
@@ -79,6 +81,7 @@ struct Attributions {
   Array actual;        // (N, 4, L) hypothetical ⊙ x
   // deepshap / ig: per example Σ actual − (f(x) − mean f(ref)) and that over |f(x) − mean f(ref)|.
   std::vector<double> delta, delta_relative;
+  std::vector<int64_t> ig_steps;  // ig: the points each example used (ig_steps, or 3× and 9× after refinement)
 };
 
 // The attribution prior of a training step (models/loss; docs/fourier_prior.md). Unset fields take

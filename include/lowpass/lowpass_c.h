@@ -66,8 +66,11 @@ typedef struct lp_attr_options {
   int64_t refs;       /* -1 = the method's default */
   uint64_t seed;
   int64_t ig_steps;
+  double ig_tolerance;  /* ig: relative completeness error that redoes an example with 3x the points (0: never) */
+  int64_t ig_max_steps; /* ig: points per example at most */
 } lp_attr_options;
-void lp_attr_options_init(lp_attr_options* o); /* grad, default target, seed 20200219, 50 steps */
+/* grad, default target, seed 20200219, 50 steps, tolerance 0.05, at most 450 steps */
+void lp_attr_options_init(lp_attr_options* o);
 /* *hypothetical = (N, 4, L) hypothetical scores. */
 lp_status lp_model_attribute(lp_model* m, const lp_view* x, const lp_view* control, const lp_attr_options* o,
                              lp_array** hypothetical);

@@ -189,44 +189,66 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
     res.hyp = make_like(x, {B, 4, L}, hyp);
   } else if (opt.method == "ig") {
     LP_CHECK(opt.ig_steps >= 1, "attribute: ig_steps must be >= 1, got ", opt.ig_steps);
-    const int64_t m = opt.ig_steps;
+    LP_CHECK(opt.ig_tolerance >= 0, "attribute: ig_tolerance must be >= 0, got ", opt.ig_tolerance);
     auto xv = x.to_vector<double>();
-    std::vector<double> gbar(static_cast<size_t>(B * 4 * L), 0.0);
-    const int64_t total = B * m;
-    for (int64_t r0 = 0; r0 < total; r0 += opt.max_batch) {
-      const int64_t n = std::min(opt.max_batch, total - r0);
-      std::vector<int64_t> own(n);
-      std::vector<double> rows(static_cast<size_t>(n * 4 * L));
-      for (int64_t i = 0; i < n; ++i) {
-        const int64_t b = (r0 + i) / m, step = (r0 + i) % m;
-        own[i] = b;
-        const double a = (static_cast<double>(step) + 0.5) / static_cast<double>(m);
-        for (int64_t j = 0; j < 4 * L; ++j) rows[i * 4 * L + j] = a * xv[b * 4 * L + j];
+    // gsum[b] += Σ gradients at α x_b for each (b, α) point, max_batch points per forward/backward pass.
+    std::vector<double> gsum(static_cast<size_t>(B * 4 * L), 0.0);
+    auto add_path_gradients = [&](const std::vector<std::pair<int64_t, double>>& pts) {
+      const int64_t total = static_cast<int64_t>(pts.size());
+      for (int64_t r0 = 0; r0 < total; r0 += opt.max_batch) {
+        const int64_t n = std::min(opt.max_batch, total - r0);
+        std::vector<int64_t> own(n);
+        std::vector<double> rows(static_cast<size_t>(n * 4 * L));
+        for (int64_t i = 0; i < n; ++i) {
+          const auto [b, a] = pts[static_cast<size_t>(r0 + i)];
+          own[i] = b;
+          for (int64_t j = 0; j < 4 * L; ++j) rows[i * 4 * L + j] = a * xv[b * 4 * L + j];
+        }
+        Tensor xl = make_like(x, {n, 4, L}, rows);
+        xl.set_requires_grad(true);
+        Tensor g;
+        {
+          EnableGradGuard on(true);
+          ModelOutput out = model.forward(xl, rows_of(control, own), false);
+          Tensor y = select_output(out, tg);
+          g = grad({y}, {xl}, {rows_of(seed, own)})[0];
+        }
+        auto gv = g.to_vector<double>();
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t j = 0; j < 4 * L; ++j) gsum[own[i] * 4 * L + j] += gv[i * 4 * L + j];
       }
-      Tensor xl = make_like(x, {n, 4, L}, rows);
-      xl.set_requires_grad(true);
-      Tensor g;
-      {
-        EnableGradGuard on(true);
-        ModelOutput out = model.forward(xl, rows_of(control, own), false);
-        Tensor y = select_output(out, tg);
-        g = grad({y}, {xl}, {rows_of(seed, own)})[0];
-      }
-      auto gv = g.to_vector<double>();
-      for (int64_t i = 0; i < n; ++i)
-        for (int64_t j = 0; j < 4 * L; ++j) gbar[own[i] * 4 * L + j] += gv[i * 4 * L + j] / static_cast<double>(m);
-    }
-    res.hyp = make_like(x, {B, 4, L}, gbar);  // baseline 0: hyp_b = Ḡ_b
+    };
+    // Midpoint rule with m points: α = (i + ½)/m. Tripling m keeps the old points ((i + ½)/m = (3i + 1 + ½)/3m),
+    // so a refinement adds only the 2m new ones.
+    res.steps.assign(static_cast<size_t>(B), opt.ig_steps);
+    std::vector<std::pair<int64_t, double>> pts;
+    for (int64_t b = 0; b < B; ++b)
+      for (int64_t i = 0; i < opt.ig_steps; ++i) pts.push_back({b, (static_cast<double>(i) + 0.5) / opt.ig_steps});
+    add_path_gradients(pts);
     // Completeness: Σ x ⊙ Ḡ vs f_x(x) − f_x(0).
-    std::vector<int64_t> all(B);
-    for (int64_t b = 0; b < B; ++b) all[b] = b;
     auto fx = target_values(model, x, control, seed, tg);
     auto f0 = target_values(model, make_like(x, {B, 4, L}, std::vector<double>(B * 4 * L, 0.0)), control, seed, tg);
-    auto c = sum_rows(mul(res.hyp, x));
-    for (int64_t b = 0; b < B; ++b) {
-      double d = fx[b] - f0[b];
-      res.delta.push_back(c[b] - d);
-      res.delta_rel.push_back(std::fabs(c[b] - d) / std::max(std::fabs(d), 1e-12));
+    for (;;) {
+      std::vector<double> gbar(gsum.size());
+      for (int64_t b = 0; b < B; ++b)
+        for (int64_t j = 0; j < 4 * L; ++j) gbar[b * 4 * L + j] = gsum[b * 4 * L + j] / res.steps[b];
+      res.hyp = make_like(x, {B, 4, L}, gbar);  // baseline 0: hyp_b = Ḡ_b
+      auto c = sum_rows(mul(res.hyp, x));
+      res.delta.clear(), res.delta_rel.clear();
+      pts.clear();
+      for (int64_t b = 0; b < B; ++b) {
+        const double d = fx[b] - f0[b];
+        res.delta.push_back(c[b] - d);
+        res.delta_rel.push_back(std::fabs(c[b] - d) / std::max(std::fabs(d), 1e-12));
+        const int64_t m = res.steps[b];
+        if (opt.ig_tolerance > 0 && res.delta_rel.back() > opt.ig_tolerance && 3 * m <= opt.ig_max_steps) {
+          for (int64_t i = 0; i < 3 * m; ++i)
+            if (i % 3 != 1) pts.push_back({b, (static_cast<double>(i) + 0.5) / (3 * m)});
+          res.steps[b] = 3 * m;
+        }
+      }
+      if (pts.empty()) break;
+      add_path_gradients(pts);
     }
   } else {
     throw Error("attribute: --method '" + opt.method + "' is not grad, gradxinput, deepshap_ref, deepshap, ism or ig");

@@ -5,7 +5,9 @@
 //   deepshap_ref  hyp_b = g_b − Σ_c r̄_c g_c, r̄ = mean of k (10) dinucleotide shuffles (§4.1, what the paper ran)
 //   deepshap      hyp_b = mean_k Σ_c (e_b − r_k)_c m_k,c with DeepLIFT rescale multipliers m_k (deeplift.h)
 //   ism           hyp_b = Δf(x with base b) − mean_b' Δf, identity edits 0 before centring
-//   ig            hyp_b = Σ_c (e_b − x₀)_c Ḡ_c, Ḡ = mean gradient at x₀ + (i + ½)/m (x − x₀), x₀ = 0
+//   ig            hyp_b = Σ_c (e_b − x₀)_c Ḡ_c, Ḡ = mean gradient at x₀ + (i + ½)/m (x − x₀), x₀ = 0; an example
+//                 whose completeness error exceeds ig_tolerance is redone with 3m points (reusing the m) while
+//                 3m <= ig_max_steps
 // Test: build-attr/tests/lowpass_tests -ts=attr
 #pragma once
 #include <cstdint>
@@ -21,7 +23,9 @@ struct AttrOptions {
   Target target;
   int64_t refs = -1;             // shuffled references: -1 = 10 for deepshap_ref, 20 for deepshap
   uint64_t seed = 20200219;      // shuffles of example i use Rng(seed + i): results do not depend on batching
-  int64_t ig_steps = 50;
+  int64_t ig_steps = 50;          // first midpoint-rule points per example
+  double ig_tolerance = 0.05;      // relative completeness error that triggers 3× the points (0: never)
+  int64_t ig_max_steps = 450;      // points per example at most (50 → 150 → 450)
   int64_t max_batch = 64;        // sequences per forward pass (ISM mutants, DeepSHAP pairs ×2, IG steps)
 };
 
@@ -30,6 +34,7 @@ struct AttrResult {
   Tensor actual;  // (B, 4, L) hyp ⊙ x
   // Convergence (deepshap, ig): per example Σ actual − (f(x) − mean f(ref)) and that over |f(x) − mean f(ref)|.
   std::vector<double> delta, delta_rel;
+  std::vector<int64_t> steps;  // ig: midpoint-rule points each example used
 };
 
 // x (B, 4, L) one-hot on the model's device and dtype; control (B, ...) or undefined; first_index =

@@ -182,7 +182,8 @@ void attach_controls(RegionWindows& rw, const Model& model, const InputFiles& in
         j["data"]["genome"].is_object() && j["data"]["genome"].contains("controls"))
       c = &j["data"]["genome"]["controls"];
     LP_CHECK(c && c->is_array() && !c->empty(), in.regions, ": the model takes ", want, "; give them with --controls "
-             "(one per track, its strands comma-separated): ", cfg.string(), " names none (a model trained from arrays)");
+             "(one per track, its strands comma-separated): ", cfg.string(),
+             " names none (a model trained from arrays)");
     for (const auto& t : *c) {
       std::vector<std::string> strands;
       if (t.is_string()) strands.push_back(t.get<std::string>());
@@ -192,13 +193,14 @@ void attach_controls(RegionWindows& rw, const Model& model, const InputFiles& in
       files.push_back(strands);
     }
   }
-  LP_CHECK(static_cast<int64_t>(files.size()) == Tc, from, ": ", files.size(), " control track(s), but the model takes ",
-           want);
-  std::vector<std::string> names;
+  LP_CHECK(static_cast<int64_t>(files.size()) == Tc, from, ": ", files.size(),
+           " control track(s), but the model takes ", want);
+  std::vector<std::string> names;  // the chromosomes the regions touch
   {
-    std::vector<bool> seen(static_cast<size_t>(rw.fasta->chrom_sizes().size()), false);
+    const ChromSizes& cs = rw.fasta->chrom_sizes();
+    std::vector<bool> seen(static_cast<size_t>(cs.size()), false);
     for (int64_t c : rw.chrom)
-      if (!seen[static_cast<size_t>(c)]) seen[static_cast<size_t>(c)] = true, names.push_back(rw.fasta->chrom_sizes().names[c]);
+      if (!seen[static_cast<size_t>(c)]) seen[static_cast<size_t>(c)] = true, names.push_back(cs.names[c]);
   }
   for (int64_t t = 0; t < Tc; ++t) {
     const auto& f = files[static_cast<size_t>(t)];

@@ -292,7 +292,9 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   else std::ofstream(metrics_path, std::ios::trunc);
   bool stop = false;
   const auto run_start = std::chrono::steady_clock::now();  // for the whole run's ETA in the epoch lines
-  const int64_t first_epoch = st.epoch;
+  // Epochs this process has run, for the ETA: a resume in the middle of an epoch ran only its rest.
+  const double first_epoch = static_cast<double>(st.epoch) + static_cast<double>(st.step_in_epoch) /
+                                                                 std::max<int64_t>(1, src.batches_per_epoch());
   for (; st.epoch < t.epochs && !stop; ) {
     if (st.step_in_epoch == 0) epoch_rng = sampler.state();
     else sampler.set_state(epoch_rng);
@@ -439,7 +441,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       std::string eta;  // the rest of the run at this process's mean epoch time (early stopping may end it sooner)
       if (!stop && st.epoch < t.epochs) {
         const double per = std::chrono::duration<double>(std::chrono::steady_clock::now() - run_start).count() /
-                           static_cast<double>(st.epoch - first_epoch);
+                           (static_cast<double>(st.epoch) - first_epoch);
         eta = ", run ETA " + Progress::format_duration(per * static_cast<double>(t.epochs - st.epoch));
       }
       std::fprintf(log, ", %.1f ex/s%s%s\n", line["examples_per_s"].get<double>(),

@@ -75,13 +75,16 @@ class Model:
         return self._m.predict(_f32(x, "x"), _f32(control, "control"), int(batch))
 
     def attribute(self, x, method="grad", target=None, control=None, refs=-1, seed=20200219, first_index=0,
-                  ig_steps=50, batch=16, max_batch=64, details=False):
+                  ig_steps=50, ig_tolerance=0.05, ig_max_steps=450, batch=16, max_batch=64, details=False):
         """Attribution scores (N, 4, L), hypothetical (what modisco-lite reads), by any method of
         `lowpass attribute`: grad | gradxinput | deepshap_ref | deepshap | ism | ig. target: None (the
         model's default) or logits[:t] | profile[:t] | profile_raw[:t] | counts[:t]. details=True returns
-        a dict with hypothetical, actual (= hypothetical * x), delta and delta_relative (deepshap, ig)."""
+        a dict with hypothetical, actual (= hypothetical * x), delta and delta_relative (deepshap, ig) and ig_steps
+        (ig: the points each example used; one whose relative completeness error exceeds ig_tolerance is redone
+        with 3x the points while that stays <= ig_max_steps)."""
         r = self._m.attribute(_f32(x, "x"), method, target or "", int(refs), int(seed), int(first_index),
-                              int(ig_steps), int(batch), int(max_batch), _f32(control, "control"))
+                              int(ig_steps), float(ig_tolerance), int(ig_max_steps), int(batch), int(max_batch),
+                              _f32(control, "control"))
         return r if details else r["hypothetical"]
 
     # ---- training ----

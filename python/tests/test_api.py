@@ -123,6 +123,11 @@ def test_attribute_every_method(method):
     np.testing.assert_array_equal(m.attribute(x, method=method, refs=3, ig_steps=8, batch=1), r["hypothetical"])
     if method in ("deepshap", "ig"):
         assert len(r["delta"]) == 3
+    if method == "ig":  # 8 points, or 3x while above the 5 % completeness error and within 450 points
+        assert len(r["ig_steps"]) == 3 and all(s in (8, 24, 72, 216) for s in r["ig_steps"])
+        assert all(d <= 0.05 or s == 216 for d, s in zip(r["delta_relative"], r["ig_steps"]))
+        fixed = m.attribute(x, method=method, ig_steps=8, ig_tolerance=0, details=True)
+        assert fixed["ig_steps"] == [8, 8, 8]
 
 
 def test_grad_attribution_equals_finite_differences():
