@@ -411,6 +411,14 @@ TEST_CASE("model directories load config.json + weights; npz rows convert to ten
   CHECK(r.dtype() == DType::F32);
   CHECK(max_abs_diff(r, slice(x, 0, 1, 2)) == 0.0);
   CHECK_THROWS_AS(attr::array_rows(ctx, a, 2, 2, DType::F32, "x"), Error);
+  // Model inputs must be finite: a NaN is named with its index (rows outside the NaN's row still read).
+  npy::Array f = npy::from_tensor(x, npy::NpyDType::F4);
+  const float nan = std::nanf("");
+  std::memcpy(f.bytes.data() + ((2 * 4 + 3) * 60 + 17) * 4, &nan, 4);
+  CHECK_NOTHROW(attr::array_rows(ctx, f, 0, 2, DType::F32, "x.npz:x", true));
+  CHECK_THROWS_WITH_AS(attr::array_rows(ctx, f, 1, 2, DType::F32, "x.npz:x", true),
+                       "x.npz:x: NaN at [2, 3, 17] (row 2); model inputs must be finite", Error);
+  CHECK_NOTHROW(attr::array_rows(ctx, f, 1, 2, DType::F32, "x.npz:x"));  // other arrays (labels, scores) may hold NaN
   fs::remove_all(dir);
 }
 }

@@ -224,6 +224,15 @@ TEST_CASE("unary kernels match the CPU") {
         compare_kernel(ctx, o.name, s, t, [&](Tensor& out) { cpu::unary(o.op, a, out, o.p); },
                        [&](Tensor& out) { cuda::unary(o.op, ag, out, o.p); });
       }
+  // relu keeps NaN on the GPU as on the CPU (compare_kernel's norms cannot hold NaN: checked directly).
+  {
+    const float nan = std::nanf("");
+    Tensor n = Tensor::from_vector(ctx, {4}, std::vector<float>{nan, -1.f, 2.f, nan}).to(kGpu);
+    Tensor out = Tensor::empty(ctx, {4}, DType::F32, kGpu);
+    cuda::unary(UnaryOp::Relu, n, out, 0);
+    auto v = out.to_vector<float>();
+    CHECK((std::isnan(v[0]) && v[1] == 0.f && v[2] == 2.f && std::isnan(v[3])));
+  }
   // eq_scalar needs hits: compare with a value the tensor holds.
   Tensor a = Tensor::from_vector(ctx, {5}, std::vector<float>{1.5f, -2.f, 1.5f, 0.f, 3.f});
   Tensor ag = a.to(kGpu);

@@ -33,6 +33,17 @@ TEST_CASE("unary forward matches std:: functions") {
       CHECK(y[i] == doctest::Approx(c.ref(xv[i])).epsilon(1e-12));
     }
   }
+  // relu keeps NaN (a NaN that reaches a ReLU must not come out as a finite 0) and infinities.
+  const double nan = std::nan(""), inf = HUGE_VAL;
+  auto r = relu(Tensor::from_vector(ctx, {6}, std::vector<double>{nan, -1.5, 0.0, 2.5, inf, -inf})).to_vector<double>();
+  CHECK(std::isnan(r[0]));
+  CHECK(r[1] == 0.0);
+  CHECK(r[2] == 0.0);
+  CHECK(r[3] == 2.5);
+  CHECK(r[4] == inf);
+  CHECK(r[5] == 0.0);
+  auto rf = relu(Tensor::from_vector(ctx, {40}, std::vector<float>(40, static_cast<float>(nan)))).to_vector<float>();
+  for (float v : rf) CHECK(std::isnan(v));  // the vectorised float loop too
   // digamma: finite difference of lgamma
   auto d = digamma(x).to_vector<double>();
   for (size_t i = 0; i < d.size(); ++i)

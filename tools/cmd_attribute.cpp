@@ -68,7 +68,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     const int64_t N = xa.shape[0], L = xa.shape[2];
     const bool has_ctrl = arrays.count("control") > 0;
     auto rows = [&](int64_t s, int64_t n, DType t) {
-      return a->regions.empty() ? attr::array_rows(ctx, xa, s, n, t, a->array_file() + ":x")
+      return a->regions.empty() ? attr::array_rows(ctx, xa, s, n, t, a->array_file() + ":x", true)
                                 : attr::region_rows(ctx, rw, s, n, t);
     };
     std::unique_ptr<attr::TrackAccumulator> track;
@@ -105,7 +105,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     for (int64_t s = 0; s < N; s += a->batch) {
       const int64_t n = std::min(a->batch, N - s);
       Tensor x = rows(s, n, dt);
-      Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control")
+      Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control", true)
                           : attr::region_control_rows(ctx, rw, s, n, dt);
       auto r = attr::attribute(*model, x, c, o, s);
       w.append(r.hyp);

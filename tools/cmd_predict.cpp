@@ -133,8 +133,9 @@ CommandRun add_predict_command(CLI::App& app) {
       Progress bar("predict " + key, N, "seq", !a->quiet);
       for (int64_t s = 0; s < N; s += a->batch) {
         const int64_t n = std::min(a->batch, N - s);
-        Tensor x = a->regions.empty() ? attr::array_rows(ctx, xa, s, n, dt, src) : attr::region_rows(ctx, rw, s, n, dt);
-        Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control")
+        Tensor x = a->regions.empty() ? attr::array_rows(ctx, xa, s, n, dt, src, true)
+                                      : attr::region_rows(ctx, rw, s, n, dt);
+        Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control", true)
                             : attr::region_control_rows(ctx, rw, s, n, dt);
         NoGradGuard ng;
         ModelOutput o = model->forward(on_device(x, dev), on_device(c, dev), false);

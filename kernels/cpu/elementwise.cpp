@@ -62,7 +62,7 @@ inline T apply_unary(UnaryOp op, T x, T p) {
     case UnaryOp::Lgamma: return std::lgamma(x);
     case UnaryOp::Digamma: return digamma_t(x);
     case UnaryOp::Trigamma: return trigamma_t(x);
-    case UnaryOp::Relu: return x > 0 ? x : T(0);
+    case UnaryOp::Relu: return !(x <= T(0)) ? x : T(0);  // NaN stays NaN (as in PyTorch), not 0
     case UnaryOp::Sign: return x > 0 ? T(1) : (x < 0 ? T(-1) : T(0));
     case UnaryOp::AddScalar: return x + p;
     case UnaryOp::MulScalar: return x * p;

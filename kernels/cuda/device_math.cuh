@@ -55,7 +55,7 @@ __device__ __forceinline__ T apply_unary(T x, T p) {
   else if constexpr (OP == UnaryOp::Lgamma) return lgamma(x);
   else if constexpr (OP == UnaryOp::Digamma) return digamma_d(x);
   else if constexpr (OP == UnaryOp::Trigamma) return trigamma_d(x);
-  else if constexpr (OP == UnaryOp::Relu) return x > 0 ? x : T(0);
+  else if constexpr (OP == UnaryOp::Relu) return !(x <= T(0)) ? x : T(0);  // NaN stays NaN, as on the CPU
   else if constexpr (OP == UnaryOp::Sign) return x > 0 ? T(1) : (x < 0 ? T(-1) : T(0));
   else if constexpr (OP == UnaryOp::AddScalar) return x + p;
   else if constexpr (OP == UnaryOp::MulScalar) return x * p;

@@ -209,3 +209,16 @@ def test_an_interrupted_attribute_leaves_no_temporary_file(runs, tmp_path):
     assert len(lines) == 1 and lines[0].startswith("lowpass: error: interrupted"), err
     assert [f.name for f in out.iterdir() if ".tmp." in f.name] == []
     assert not (out / "attr.npz").exists()
+
+
+@pytest.mark.parametrize("cmd", ["predict", "attribute", "evaluate"])
+def test_a_nan_in_the_inputs_is_named_with_its_index(runs, tmp_path, cmd):
+    np = pytest.importorskip("numpy")
+    d = dict(np.load(runs["dir"] / "profile_data" / "test.npz"))
+    d["x"] = d["x"].astype(np.float32)
+    d["x"][2, 1, 7] = np.nan
+    np.savez(tmp_path / "nan.npz", **d)
+    out = ["--out", tmp_path / "m.json"] if cmd == "evaluate" else ["--out", tmp_path / "o", "--quiet"]
+    r = run(cmd, "--model", runs["profile"], "--npz", tmp_path / "nan.npz", *out)
+    assert r.returncode == 1, r.stderr
+    assert "NaN at [2, 1, 7] (row 2); model inputs must be finite" in r.stderr, r.stderr
