@@ -202,6 +202,18 @@ TEST_CASE("batch_norm eval mode uses running statistics") {
   }
 }
 
+TEST_CASE("max_pool1d keeps a NaN of its window (first, middle or last), as PyTorch does") {
+  Context ctx(1, 25);
+  const double nan = std::nan("");
+  for (int at = 0; at < 3; ++at) {
+    std::vector<double> v{1.0, 5.0, 2.0, 0.5, 0.25, 0.125};
+    v[at] = nan;
+    auto y = max_pool1d(Tensor::from_vector(ctx, {1, 1, 6}, v), 3, 3).to_vector<double>();
+    CHECK(std::isnan(y[0]));
+    CHECK(y[1] == 0.5);
+  }
+}
+
 TEST_CASE("max_pool1d routes gradients to the first maximum") {
   Context ctx(2, 25);
   struct Case { Shape s; int64_t k, stride; };

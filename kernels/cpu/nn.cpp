@@ -213,7 +213,7 @@ void pool_fwd_t(const Tensor& x, Tensor& out, int32_t* idx, int64_t k, int64_t s
       int64_t s = j * stride, best = s;
       T m = row[s];
       for (int64_t t = s + 1; t < s + k; ++t)
-        if (row[t] > m) {
+        if (m == m && !(row[t] <= m)) {  // larger, or the first NaN: a NaN in the window stays (as in PyTorch)
           m = row[t];
           best = t;
         }

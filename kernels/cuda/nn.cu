@@ -239,7 +239,7 @@ __global__ void max_pool1d_fwd_kernel(const T* __restrict__ x, T* __restrict__ o
     int64_t s = j * stride, best = s;
     T m = row[s];
     for (int64_t t = s + 1; t < s + k; ++t)
-      if (row[t] > m) {
+      if (m == m && !(row[t] <= m)) {  // larger, or the first NaN: a NaN stays, as on the CPU
         m = row[t];
         best = t;
       }
