@@ -1,9 +1,11 @@
 // The public C++ facade (include/lowpass/lowpass.h) over models/arch, models/attr, models/loss and
 // engine/optim: arrays in and out as float32 views/owners, every internal Error re-thrown as api::Error.
-// Test: build-api/tests/lowpass_tests -ts=api
+// Test: build/tests/lowpass_tests -ts=api
 #include "include/lowpass/lowpass.h"
 
+#include <algorithm>
 #include <cmath>
+#include <cstdint>
 #include <cstring>
 #include <filesystem>
 #include <fstream>
@@ -13,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/autograd.h"
+#include "engine/checkpoint.h"
 #include "engine/optim.h"
 #include "engine/safetensors.h"
 #include "kernels/cuda/runtime.h"
@@ -40,21 +43,61 @@ decltype(auto) guarded(F&& f) {
     throw;
   } catch (const std::bad_alloc&) {
     throw api::OutOfMemory();
+  } catch (const lowpass::OutOfMemory& e) {  // the engine's allocator (host memory)
+    throw api::OutOfMemory(e.what());
   } catch (const std::exception& e) {
     throw api::Error(e.what());
   }
 }
 
+std::string shape_text(const std::vector<int64_t>& s) { return shape_str(Shape(s.begin(), s.end())); }
+
+// The element count of a shape; refuses negative sizes and counts past int64 (which no buffer can hold).
 int64_t numel_of(const std::vector<int64_t>& shape) {
+  for (int64_t d : shape) LP_CHECK(d >= 0, "array shape ", shape_text(shape), " has a negative size ", d);
   int64_t n = 1;
   for (int64_t d : shape) {
-    LP_CHECK(d >= 0, "array shape has a negative size ", d);
+    if (d == 0) return 0;
+    LP_CHECK(n <= INT64_MAX / d, "array shape ", shape_text(shape), " has more than 2^63 elements");
     n *= d;
   }
   return n;
 }
 
-std::string shape_text(const std::vector<int64_t>& s) { return shape_str(Shape(s.begin(), s.end())); }
+// "[i, j, k]" of flat index `flat` in `shape`, the first index shifted by `first_row`.
+std::string index_text(const std::vector<int64_t>& shape, int64_t flat, int64_t first_row) {
+  std::vector<int64_t> idx(shape.size());
+  for (size_t d = shape.size(); d-- > 0;) {
+    idx[d] = shape[d] > 0 ? flat % shape[d] : 0;
+    flat = shape[d] > 0 ? flat / shape[d] : 0;
+  }
+  if (!idx.empty()) idx[0] += first_row;
+  std::string r = "[";
+  for (size_t d = 0; d < idx.size(); ++d) r += (d ? ", " : "") + std::to_string(idx[d]);
+  return r + "]";
+}
+
+// An input array `name` of call `what` has memory behind a non-empty shape.
+void check_data(const Array& a, const char* what, const char* name) {
+  LP_CHECK(a.data() != nullptr || a.size() == 0, what, ": ", name, " has no data (a null pointer with shape ",
+           shape_text(a.shape()), ")");
+}
+
+// ... and finite values only (the engine's ReLU would otherwise turn a NaN into 0 and give finite outputs for it).
+// `a` may be rows [first_row, …) of the caller's array: the message gives the index in the whole array. predict and
+// attribute check each batch's rows just before using them.
+void check_finite(const Array& a, const char* what, const char* name, int64_t first_row = 0) {
+  const int64_t n = a.size();
+  const float* p = a.data();
+  for (int64_t i = 0; i < n; ++i)
+    if (!std::isfinite(p[i]))
+      throw Error(std::string(what) + ": " + name + index_text(a.shape(), i, first_row) + " is " +
+                  std::to_string(p[i]) + ": inputs must be finite");
+}
+void check_values(const Array& a, const char* what, const char* name) {
+  check_data(a, what, name);
+  check_finite(a, what, name);
+}
 
 // A tensor over the array's memory (no copy) in float32, cast to `dt` when the model needs float64.
 Tensor to_tensor(Context& ctx, const Array& a, DType dt) {
@@ -100,7 +143,7 @@ void check_x(const lowpass::Model& m, const Array& x, const char* what) {
            shape_text(x.shape()));
   LP_CHECK(x.shape()[2] == m.input_length(), what, ": x has length ", x.shape()[2], ", the model's input_length is ",
            m.input_length());
-  LP_CHECK(x.data() != nullptr || x.size() == 0, what, ": x has no data");
+  check_data(x, what, "x");
 }
 
 void check_control(const lowpass::Model& m, const Array& x, const Array& c, const char* what) {
@@ -113,6 +156,13 @@ void check_control(const lowpass::Model& m, const Array& x, const Array& c, cons
            controls == "shared" ? "1" : "T", ", S, O)");
   LP_CHECK(c.ndim() == 4 && c.shape()[0] == x.shape()[0], what, ": control must be (N, T|1, S, O) with N = ",
            x.shape()[0], ", got ", shape_text(c.shape()));
+  check_data(c, what, "control");
+}
+
+// status (N) values: 1 = the prior applies, 0 = it does not.
+void check_status(const std::vector<int>& status, const char* what) {
+  for (size_t i = 0; i < status.size(); ++i)
+    LP_CHECK(status[i] == 0 || status[i] == 1, what, ": status[", i, "] is ", status[i], ": expected 0 or 1");
 }
 
 json parse_config_arg(const std::string& config) {
@@ -126,7 +176,9 @@ json parse_config_arg(const std::string& config) {
     }
   } else {
     std::ifstream f(config);
-    LP_CHECK(f.good(), "config: cannot read ", config);
+    const std::string shown = config.size() > 80 ? config.substr(0, 80) + "..." : config;
+    LP_CHECK(f.good() && !fs::is_directory(config), "config: '", shown,
+             "' is neither JSON text (an object, starting with '{') nor a readable config.json path");
     try {
       j = json::parse(f);
     } catch (const std::exception& e) {
@@ -149,6 +201,7 @@ PriorConfig resolve_prior(const std::string& model_type, const PriorOptions& p, 
   c.l2_weight = p.l2_weight;
   c.attribution_mode = p.attribution_mode;
   LP_CHECK(c.weight >= 0, "prior.weight must be >= 0, got ", c.weight);
+  LP_CHECK(c.l2_weight >= 0, "prior.l2_weight must be >= 0, got ", c.l2_weight);
   LP_CHECK(c.freq_limit >= 0, "prior.freq_limit must be >= 0, got ", c.freq_limit);
   LP_CHECK(!c.softness || *c.softness > 0, "prior.softness must be > 0 (or unset for a hard cut-off)");
   LP_CHECK(c.smooth_sigma >= 0, "prior.smooth_sigma must be >= 0, got ", c.smooth_sigma);
@@ -173,15 +226,21 @@ Array Array::view(const float* data, std::vector<int64_t> shape) {
   return a;
 }
 Array Array::zeros(std::vector<int64_t> shape) {
-  const int64_t n = guarded([&] { return numel_of(shape); });
-  auto buf = std::shared_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(n, 1))]());
-  Array a;
-  a.data_ = buf.get();
-  a.owner_ = std::shared_ptr<void>(buf, buf.get());
-  a.shape_ = std::move(shape);
-  return a;
+  return guarded([&] {
+    const int64_t n = numel_of(shape);
+    if (static_cast<uint64_t>(n) > SIZE_MAX / sizeof(float)) throw api::OutOfMemory();
+    auto buf = std::shared_ptr<float[]>(new float[static_cast<size_t>(std::max<int64_t>(n, 1))]());
+    Array a;
+    a.data_ = buf.get();
+    a.owner_ = std::shared_ptr<void>(buf, buf.get());
+    a.shape_ = std::move(shape);
+    return a;
+  });
 }
 Array Array::copy_of(const float* data, std::vector<int64_t> shape) {
+  guarded([&] {
+    LP_CHECK(data != nullptr || numel_of(shape) == 0, "Array::copy_of: data is null for shape ", shape_text(shape));
+  });
   Array a = zeros(std::move(shape));
   if (a.size() > 0) std::memcpy(a.data_, data, static_cast<size_t>(a.size()) * sizeof(float));
   return a;
@@ -202,22 +261,41 @@ struct Model::Impl {
 };
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
+Model::Impl& Model::self() const {
+  if (!impl_) throw Error("lowpass::api::Model: this Model was moved from and holds no model");
+  return *impl_;
+}
 Model::Model(Model&&) noexcept = default;
 Model& Model::operator=(Model&&) noexcept = default;
 Model::~Model() = default;
 
 Model Model::load(const std::string& path, const LoadOptions& opt) {
   return guarded([&] {
+    LP_CHECK(opt.threads >= 0, "load: LoadOptions.threads must be >= 0 (0 = all usable cores), got ", opt.threads);
+    LP_CHECK(fs::exists(path), "load: ", path, " does not exist");
+    const bool dir = fs::is_directory(path);
+    LP_CHECK(dir || opt.weights == "best", "load: LoadOptions.weights ('", opt.weights,
+             "') chooses a file in a model directory, but ", path, " is a file: load that file directly");
+    // A directory's weights: best (best.safetensors, else model.safetensors), last (model.safetensors) or a path,
+    // relative to the current directory; checked here so that the message names the option, not a CLI flag.
+    fs::path w = path;
+    if (dir) {
+      const fs::path d(path);
+      LP_CHECK(!opt.config.empty() || fs::exists(d / "config.json"), (d / "config.json").string(),
+               ": missing (a model directory holds config.json and model.safetensors)");
+      if (opt.weights == "best")
+        w = fs::exists(d / "best.safetensors") ? d / "best.safetensors" : d / "model.safetensors";
+      else if (opt.weights == "last") w = d / "model.safetensors";
+      else w = opt.weights;
+      LP_CHECK(fs::exists(w), "load: LoadOptions.weights '", opt.weights, "': ", w.string(),
+               " does not exist (best | last | a .safetensors path, relative to the current directory)");
+    }
     auto impl = std::make_unique<Impl>();
     impl->ctx = std::make_unique<Context>(opt.threads, 0);
-    if (fs::is_directory(path) && opt.config.empty()) {
+    if (dir && opt.config.empty()) {
       impl->model = attr::load_model_dir(path, *impl->ctx, opt.weights);
       return Model(std::move(impl));
     }
-    LP_CHECK(fs::exists(path), "load: ", path, " does not exist");
-    fs::path w = fs::is_directory(path) ? fs::path(path) / (opt.weights == "last" ? "model.safetensors" : "best.safetensors")
-                                        : fs::path(path);
-    if (fs::is_directory(path) && !fs::exists(w)) w = fs::path(path) / "model.safetensors";
     std::string config = opt.config;
     if (config.empty()) {
       fs::path beside = w.parent_path() / "config.json";
@@ -226,19 +304,12 @@ Model Model::load(const std::string& path, const LoadOptions& opt) {
       config = beside.string();
     }
     impl->model = make_model(parse_config_arg(config), *impl->ctx);
-    auto file = safetensors::load(*impl->ctx, w.string());
-    std::map<std::string, Tensor> sd = file.map();
-    bool checkpoint = !sd.empty();
-    for (const auto& [k, t] : sd) checkpoint = checkpoint && (k.rfind("model.", 0) == 0 || k.rfind("optim.", 0) == 0);
-    if (checkpoint) {  // a training checkpoint: the state_dict is under "model."
-      std::map<std::string, Tensor> m;
-      for (const auto& [k, t] : sd)
-        if (k.rfind("model.", 0) == 0) m[k.substr(6)] = t;
-      sd = std::move(m);
-    }
+    // A state_dict as it is, or a training checkpoint's model tensors after its format and checksum checks: the
+    // same reading as a model directory's weights (load_model_dir) and the CLI's --weights.
+    const std::map<std::string, Tensor> sd = load_model_weights(*impl->ctx, w.string());
     try {
       impl->model->load_state_dict(sd);
-    } catch (const Error& e) {
+    } catch (const lowpass::Error& e) {
       throw Error(w.string() + ": " + e.what());
     }
     return Model(std::move(impl));
@@ -247,6 +318,7 @@ Model Model::load(const std::string& path, const LoadOptions& opt) {
 
 Model Model::create(const std::string& model_config_json, uint64_t seed, int threads) {
   return guarded([&] {
+    LP_CHECK(threads >= 0, "create: threads must be >= 0 (0 = all usable cores), got ", threads);
     auto impl = std::make_unique<Impl>();
     impl->ctx = std::make_unique<Context>(threads, seed);
     impl->model = make_model(parse_config_arg(model_config_json), *impl->ctx);
@@ -254,43 +326,75 @@ Model Model::create(const std::string& model_config_json, uint64_t seed, int thr
   });
 }
 
+namespace {
+// Why `dir` holds a training run that save() must not write into ("" when it does not): its best.safetensors
+// would shadow the saved model.safetensors for load(dir), and its config.json carries more than the model.
+std::string training_run_in(const fs::path& dir) {
+  if (fs::exists(dir / "best.safetensors"))
+    return "it holds best.safetensors, which Model::load(dir) would load instead of the saved weights";
+  if (fs::exists(dir / "checkpoints")) return "it holds checkpoints/ (a training run's)";
+  const fs::path cfg = dir / "config.json";
+  if (!fs::exists(cfg)) return "";
+  std::ifstream f(cfg);
+  json j;
+  try {
+    j = json::parse(f);
+  } catch (const std::exception&) {
+    return "its config.json is not a JSON object that save() wrote";
+  }
+  if (!j.is_object()) return "its config.json is not a JSON object that save() wrote";
+  for (const auto& [k, v] : j.items())
+    if (k != "model")
+      return "its config.json has a \"" + k + "\" section (a training run's config), which save() would lose";
+  return "";
+}
+}  // namespace
+
 void Model::save(const std::string& dir) const {
+  Impl& me = self();
   guarded([&] {
+    if (fs::exists(dir)) {
+      LP_CHECK(fs::is_directory(dir), "save: ", dir, " exists and is not a directory");
+      const std::string why = training_run_in(dir);
+      LP_CHECK(why.empty(), "save: ", dir, " is a training run's directory: ", why,
+               ". Save into a new directory, or write the weights alone with save_weights(<path>.safetensors)");
+    }
     fs::create_directories(dir);
     save_weights((fs::path(dir) / "model.safetensors").string());
-    const std::string text = json{{"model", impl_->model->config()}}.dump(2) + "\n";
+    const std::string text = json{{"model", me.model->config()}}.dump(2) + "\n";
     safetensors::write_file_atomic((fs::path(dir) / "config.json").string(),
                                    std::vector<uint8_t>(text.begin(), text.end()));
   });
 }
 
 void Model::save_weights(const std::string& path) const {
+  Impl& me = self();
   guarded([&] {
-    safetensors::save(path, safetensors::entries_from(impl_->model->state_dict()),
-                      {{"format", "lowpass-model"}, {"model_type", impl_->model->type()}});
+    safetensors::save(path, safetensors::entries_from(me.model->state_dict()),
+                      {{"format", "lowpass-model"}, {"model_type", me.model->type()}});
   });
 }
 
-std::string Model::type() const { return impl_->model->type(); }
-std::string Model::dtype() const { return dtype_name(impl_->model->dtype()); }
-int64_t Model::input_length() const { return impl_->model->input_length(); }
-int64_t Model::output_length() const { return impl_->model->output_length(); }
-int64_t Model::tasks() const { return impl_->model->tasks(); }
+std::string Model::type() const { return self().model->type(); }
+std::string Model::dtype() const { return dtype_name(self().model->dtype()); }
+int64_t Model::input_length() const { return self().model->input_length(); }
+int64_t Model::output_length() const { return self().model->output_length(); }
+int64_t Model::tasks() const { return self().model->tasks(); }
 int64_t Model::strands() const {
-  return type() == "profile" ? impl_->model->config().value("num_strands", int64_t{2}) : 1;
+  return type() == "profile" ? self().model->config().value("num_strands", int64_t{2}) : 1;
 }
 bool Model::uses_control() const {
-  return type() == "profile" && impl_->model->config().value("controls", std::string("none")) != "none";
+  return type() == "profile" && self().model->config().value("controls", std::string("none")) != "none";
 }
-std::string Model::config_json() const { return impl_->model->config().dump(); }
+std::string Model::config_json() const { return self().model->config().dump(); }
 std::vector<std::string> Model::parameter_names() const {
   std::vector<std::string> r;
-  for (const auto& [k, t] : impl_->model->state_dict()) r.push_back(k);
+  for (const auto& [k, t] : self().model->state_dict()) r.push_back(k);
   return r;
 }
 Array Model::parameter(const std::string& name) const {
   return guarded([&] {
-    for (const auto& [k, t] : impl_->model->state_dict())
+    for (const auto& [k, t] : self().model->state_dict())
       if (k == name) return from_tensor(t.clone());
     throw Error("parameter: no state_dict key '" + name + "' in this " + type() + " model");
   });
@@ -298,13 +402,13 @@ Array Model::parameter(const std::string& name) const {
 void Model::set_threads(int threads) {
   guarded([&] {
     LP_CHECK(threads >= 0, "threads must be >= 0, got ", threads);
-    impl_->ctx->set_threads(threads);
+    self().ctx->set_threads(threads);
   });
 }
 
 Predictions Model::predict(const Array& x, const Array& control, int64_t batch) const {
   return guarded([&] {
-    lowpass::Model& m = *impl_->model;
+    lowpass::Model& m = *self().model;
     check_x(m, x, "predict");
     check_control(m, x, control, "predict");
     LP_CHECK(batch >= 1, "predict: batch must be >= 1, got ", batch);
@@ -318,8 +422,10 @@ Predictions Model::predict(const Array& x, const Array& control, int64_t batch) 
     NoGradGuard ng;
     for (int64_t s = 0; s < N; s += batch) {
       const int64_t n = std::min(batch, N - s);
-      Tensor xt = to_tensor(*impl_->ctx, rows(x, s, n), m.dtype());
-      Tensor ct = control.empty() ? Tensor() : to_tensor(*impl_->ctx, rows(control, s, n), m.dtype());
+      check_finite(rows(x, s, n), "predict", "x", s);
+      check_finite(rows(control, s, n), "predict", "control", s);
+      Tensor xt = to_tensor(*self().ctx, rows(x, s, n), m.dtype());
+      Tensor ct = control.empty() ? Tensor() : to_tensor(*self().ctx, rows(control, s, n), m.dtype());
       ModelOutput o = m.forward(xt, ct, false);
       auto put = [&](Array& dst, const Tensor& src) {
         Array a = from_tensor(src);
@@ -336,13 +442,29 @@ Predictions Model::predict(const Array& x, const Array& control, int64_t batch) 
 
 Attributions Model::attribute(const Array& x, const AttributionOptions& opt, const Array& control) const {
   return guarded([&] {
-    lowpass::Model& m = *impl_->model;
+    lowpass::Model& m = *self().model;
     check_x(m, x, "attribute");
     check_control(m, x, control, "attribute");
     LP_CHECK(opt.batch >= 1, "attribute: batch must be >= 1, got ", opt.batch);
+    static const char* const methods[] = {"grad", "gradxinput", "deepshap_ref", "deepshap", "ism", "ig"};
+    LP_CHECK(std::find(std::begin(methods), std::end(methods), opt.method) != std::end(methods),
+             "attribute: method '", opt.method, "' is not grad, gradxinput, deepshap_ref, deepshap, ism or ig");
+    LP_CHECK(opt.refs == -1 || opt.refs >= 1, "attribute: refs must be >= 1 (or -1: the method's default), got ",
+             opt.refs);
+    LP_CHECK(opt.first_index >= 0, "attribute: first_index must be >= 0, got ", opt.first_index);
     attr::AttrOptions o;
     o.method = opt.method;
-    o.target = opt.target.empty() ? attr::default_target(m) : attr::parse_target(opt.target);
+    if (opt.target.empty()) {
+      o.target = attr::default_target(m);
+    } else {
+      try {
+        o.target = attr::parse_target(opt.target);
+      } catch (const lowpass::Error& e) {  // parse_target names the CLI's flag: name the option instead
+        std::string msg = e.what();
+        if (msg.rfind("--target: ", 0) == 0) msg = msg.substr(10);
+        throw Error("attribute: target: " + msg);
+      }
+    }
     o.refs = opt.refs;
     o.seed = opt.seed;
     o.ig_steps = opt.ig_steps;
@@ -355,8 +477,10 @@ Attributions Model::attribute(const Array& x, const AttributionOptions& opt, con
     r.actual = Array::zeros({N, 4, L});
     for (int64_t s = 0; s < N; s += opt.batch) {
       const int64_t n = std::min(opt.batch, N - s);
-      Tensor xt = to_tensor(*impl_->ctx, rows(x, s, n), m.dtype());
-      Tensor ct = control.empty() ? Tensor() : to_tensor(*impl_->ctx, rows(control, s, n), m.dtype());
+      check_finite(rows(x, s, n), "attribute", "x", s);
+      check_finite(rows(control, s, n), "attribute", "control", s);
+      Tensor xt = to_tensor(*self().ctx, rows(x, s, n), m.dtype());
+      Tensor ct = control.empty() ? Tensor() : to_tensor(*self().ctx, rows(control, s, n), m.dtype());
       attr::AttrResult a = attr::attribute(m, xt, ct, o, opt.first_index + s);
       Array h = from_tensor(a.hyp), act = from_tensor(a.actual);
       std::memcpy(r.hypothetical.mutable_data() + s * 4 * L, h.data(), static_cast<size_t>(h.size()) * sizeof(float));
@@ -371,22 +495,33 @@ Attributions Model::attribute(const Array& x, const AttributionOptions& opt, con
 
 namespace {
 Batch make_batch(Context& ctx, const lowpass::Model& m, const Array& x, const Array& y, const std::vector<int>& status,
-                 const Array& control, int64_t S) {
-  check_x(m, x, "train_step");
-  check_control(m, x, control, "train_step");
+                 const Array& control, int64_t S, const char* what) {
+  check_x(m, x, what);
+  check_control(m, x, control, what);
+  check_finite(x, what, "x");
+  check_finite(control, what, "control");
   const int64_t N = x.shape()[0];
-  LP_CHECK(N >= 1, "train_step: the batch is empty");
+  LP_CHECK(N >= 1, what, ": the batch is empty");
   const Shape want = m.type() == "binary" ? Shape{N, m.tasks()} : Shape{N, m.tasks(), S, m.output_length()};
-  LP_CHECK(Shape(y.shape().begin(), y.shape().end()) == want, "train_step: y must be ", shape_str(want), " for this ",
+  LP_CHECK(Shape(y.shape().begin(), y.shape().end()) == want, what, ": y must be ", shape_str(want), " for this ",
            m.type(), " model, got ", shape_text(y.shape()));
-  LP_CHECK(status.empty() || static_cast<int64_t>(status.size()) == N, "train_step: status has ", status.size(),
+  check_values(y, what, "y");  // the loss checks the labels' values (binary 1, 0 or -1 = ignore)
+  LP_CHECK(status.empty() || static_cast<int64_t>(status.size()) == N, what, ": status has ", status.size(),
            " entries for ", N, " examples");
+  check_status(status, what);
   Batch b;
   b.x = to_tensor(ctx, x, m.dtype());
   b.y = to_tensor(ctx, y, m.dtype());
   if (!control.empty()) b.control = to_tensor(ctx, control, m.dtype());
   b.status = status;
   return b;
+}
+// The prior of a step, refused where the config refuses it (docs/config.md).
+PriorConfig step_prior(const lowpass::Model& m, const TrainStepOptions& opt, const char* what) {
+  PriorConfig pc = resolve_prior(m.type(), opt.prior, m.input_length());
+  if (pc.type == "fourier") check_freq_limit(pc.freq_limit, m.input_length(), "prior.freq_limit");
+  LP_CHECK(opt.counts_loss_weight >= 0, what, ": counts_loss_weight must be >= 0, got ", opt.counts_loss_weight);
+  return pc;
 }
 StepResult values(const Losses& l) {
   StepResult r;
@@ -398,25 +533,25 @@ StepResult values(const Losses& l) {
 StepResult Model::train_step(const Array& x, const Array& y, const std::vector<int>& status,
                              const TrainStepOptions& opt, const Array& control) {
   return guarded([&] {
-    lowpass::Model& m = *impl_->model;
-    Batch b = make_batch(*impl_->ctx, m, x, y, status, control, strands());
-    PriorConfig pc = resolve_prior(m.type(), opt.prior, m.input_length());
-    if (pc.type == "fourier") check_freq_limit(pc.freq_limit, m.input_length(), "prior.freq_limit");
+    Impl& me = self();
+    lowpass::Model& m = *me.model;
+    Batch b = make_batch(*me.ctx, m, x, y, status, control, strands(), "train_step");
+    PriorConfig pc = step_prior(m, opt, "train_step");
     LP_CHECK(opt.lr > 0, "train_step: lr must be > 0, got ", opt.lr);
-    if (!impl_->optim || impl_->optim->type() != opt.optimizer)
-      impl_->optim = make_optimizer(opt.optimizer, m.parameters(), opt.lr);  // a new optimiser starts fresh
-    else if (impl_->optim->lr() != opt.lr)
-      impl_->optim->set_lr(opt.lr);
+    if (!me.optim || me.optim->type() != opt.optimizer)
+      me.optim = make_optimizer(opt.optimizer, m.parameters(), opt.lr);  // a new optimiser starts fresh
+    else if (me.optim->lr() != opt.lr)
+      me.optim->set_lr(opt.lr);
     EnableGradGuard eg(true);
     Losses l = compute_losses(m, b, pc, /*training=*/true, opt.counts_loss_weight);
     StepResult r = values(l);
     LP_CHECK(std::isfinite(r.total), "train_step: loss is not finite (task ", r.task, ", prior ", r.prior,
              "); lower lr or check the inputs");
-    impl_->optim->zero_grad();
+    me.optim->zero_grad();
     backward(l.total);
-    impl_->optim->step();
-    impl_->optim->zero_grad();
-    r.step = ++impl_->steps;
+    me.optim->step();
+    me.optim->zero_grad();
+    r.step = ++me.steps;
     return r;
   });
 }
@@ -424,18 +559,22 @@ StepResult Model::train_step(const Array& x, const Array& y, const std::vector<i
 StepResult Model::losses(const Array& x, const Array& y, const std::vector<int>& status, const TrainStepOptions& opt,
                          const Array& control) const {
   return guarded([&] {
-    lowpass::Model& m = *impl_->model;
-    Batch b = make_batch(*impl_->ctx, m, x, y, status, control, strands());
-    PriorConfig pc = resolve_prior(m.type(), opt.prior, m.input_length());
-    if (pc.type == "fourier") check_freq_limit(pc.freq_limit, m.input_length(), "prior.freq_limit");
-    std::vector<Tensor> saved;  // the training forward updates running statistics: restore them
+    Impl& me = self();
+    lowpass::Model& m = *me.model;
+    Batch b = make_batch(*me.ctx, m, x, y, status, control, strands(), "losses");
+    PriorConfig pc = step_prior(m, opt, "losses");
+    // The training forward updates running statistics and draws dropout masks from the Model's RNG: restore both,
+    // so that losses() then train_step equals train_step alone.
+    std::vector<Tensor> saved;
     for (auto& [k, t] : m.buffers()) saved.push_back(t.clone());
+    const std::string rng = me.ctx->rng().state();
     NoGradGuard ng;
     Losses l = compute_losses(m, b, pc, /*training=*/true, opt.counts_loss_weight);
     size_t i = 0;
     for (auto& [k, t] : m.buffers()) t.copy_(saved[i++]);
+    me.ctx->rng().set_state(rng);
     StepResult r = values(l);
-    r.step = impl_->steps;
+    r.step = me.steps;
     return r;
   });
 }
@@ -448,9 +587,12 @@ double prior_loss(const Array& attr, const std::vector<int>& status_in, const Pr
     const int64_t N = attr.shape()[0];
     LP_CHECK(status_in.empty() || static_cast<int64_t>(status_in.size()) == N, "prior_loss: status has ",
              status_in.size(), " entries for ", N, " rows");
+    check_status(status_in, "prior_loss");
+    check_values(attr, "prior_loss", "attr");
     std::vector<int> status = status_in.empty() ? std::vector<int>(static_cast<size_t>(N), 1) : status_in;
     PriorConfig c = resolve_prior("binary", p, attr.shape()[2]);
     LP_CHECK(c.type != "none", "prior_loss: prior type is none");
+    if (c.type == "fourier") check_freq_limit(c.freq_limit, attr.shape()[2], "prior_loss: freq_limit");
     Context ctx(1, 0);
     EnableGradGuard eg(grad != nullptr);
     Tensor a = to_tensor(ctx, attr, DType::F64);  // evaluated in float64

@@ -1,5 +1,5 @@
 // The C API (include/lowpass/lowpass_c.h) over the C++ facade: handles wrap api::Model/api::Array,
-// every exception becomes an lp_status plus a thread-local message. Test: build-api/tests/lowpass_c_tests
+// every exception becomes an lp_status plus a thread-local message. Test: build/tests/lowpass_c_tests
 #include "include/lowpass/lowpass_c.h"
 
 #include <cstring>
@@ -189,6 +189,9 @@ void lp_train_options_init(lp_train_options* o) {
   o->smooth_sigma = 3.0;
   o->optimizer = "adam";
   o->lr = 1e-3;
+  o->attribution_mode = nullptr;
+  o->counts_loss_weight = -1;
+  o->l2_weight = 0;
 }
 
 namespace {
@@ -199,6 +202,8 @@ lowpass::api::PriorOptions prior_of(const lp_train_options& o) {
   if (o.freq_limit >= 0) p.freq_limit = o.freq_limit;
   p.softness = o.softness > 0 ? std::optional<double>(o.softness) : std::nullopt;
   p.smooth_sigma = o.smooth_sigma;
+  p.l2_weight = o.l2_weight;
+  if (o.attribution_mode) p.attribution_mode = o.attribution_mode;
   return p;
 }
 }  // namespace
@@ -216,9 +221,13 @@ lp_status lp_model_train_step(lp_model* m, const lp_view* x, const lp_view* y, c
     so.prior = prior_of(t);
     if (t.optimizer) so.optimizer = t.optimizer;
     so.lr = t.lr;
+    if (!(t.counts_loss_weight < 0)) so.counts_loss_weight = t.counts_loss_weight;  // a NaN is passed on and refused
+    const auto xa = to_array(x, "x");  // shape checked before status is read
+    if (xa.ndim() != 3)
+      throw lowpass::api::Error("train_step: x must be (N, 4, L), got ndim " + std::to_string(x->ndim));
     std::vector<int> st;
-    if (status) st.assign(status, status + x->shape[0]);
-    auto r = m->model.train_step(to_array(x, "x"), to_array(y, "y"), st, so, to_array(control, "control"));
+    if (status) st.assign(status, status + xa.shape()[0]);
+    auto r = m->model.train_step(xa, to_array(y, "y"), st, so, to_array(control, "control"));
     if (out) out->task = r.task, out->prior = r.prior, out->total = r.total, out->step = r.step;
   });
 }
@@ -232,9 +241,12 @@ lp_status lp_fourier_prior_loss(const lp_view* attr, const int* status, int64_t 
     std::vector<int> st;
     if (status && a.ndim() >= 1) st.assign(status, status + a.shape()[0]);
     lowpass::api::Array g;
-    *loss = lowpass::api::fourier_prior_loss(a, st, freq_limit,
-                                             softness > 0 ? std::optional<double>(softness) : std::nullopt,
-                                             smooth_sigma, grad ? &g : nullptr);
+    lowpass::api::PriorOptions p;
+    p.type = "fourier";
+    if (freq_limit >= 0) p.freq_limit = freq_limit;
+    p.softness = softness > 0 ? std::optional<double>(softness) : std::nullopt;
+    p.smooth_sigma = smooth_sigma;
+    *loss = lowpass::api::prior_loss(a, st, p, grad ? &g : nullptr);
     if (grad) std::memcpy(grad, g.data(), static_cast<size_t>(g.size()) * sizeof(float));
   });
 }

@@ -13,6 +13,13 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& msg) : std::runtime_error(msg) {}
 };
 
+// An allocation the machine cannot make (host memory); still an Error, so the tools need no second catch.
+// The public API maps it to api::OutOfMemory / LP_ERR_OUT_OF_MEMORY / MemoryError.
+class OutOfMemory : public Error {
+ public:
+  explicit OutOfMemory(const std::string& msg) : Error(msg) {}
+};
+
 namespace detail {
 template <typename... Args>
 std::string concat(Args&&... args) {

@@ -109,7 +109,7 @@ std::shared_ptr<Storage> Storage::allocate(size_t bytes, Device dev) {
     n = HostCache::size_class(n);
     s->data = HostCache::get().take(n);
     if (!s->data) s->data = std::aligned_alloc(64, n);
-    LP_CHECK(s->data != nullptr, "out of host memory allocating ", bytes, " bytes");
+    if (!s->data) throw OutOfMemory(detail::concat("out of host memory allocating ", bytes, " bytes"));
     s->deleter = host_free;
   } else {
     s->data = cuda::alloc(n, dev.index);

@@ -16,6 +16,7 @@
 #include "models/attr/attribute.h"
 #include "models/attr/model_dir.h"
 #include "models/loss/objective.h"
+#include "models/train/config.h"
 
 using lowpass::api::Array;
 namespace api = lowpass::api;
@@ -389,8 +390,11 @@ TEST_CASE("fourier_prior_loss equals a plain DFT loop; its gradient equals finit
     for (int64_t i = 0; i < a.size(); ++i) a.mutable_data()[i] = float((r.uniform() < 0.5 ? -1 : 1) * r.uniform(0.1, 1.0));
     std::vector<int> status = {1, 0, 1};
     for (auto [K_, s_, sigma_] : {std::tuple{5L, 0.2, 3.0}, std::tuple{2L, -1.0, 0.0}, std::tuple{150L, 0.2, 1.5}}) {
-      auto K = K_; auto s = s_; auto sigma = sigma_;  // named copies: clang < 16 cannot capture structured bindings
+      // K < L/2, as train_step requires: the largest one allowed where K_ is not (none at L = 1).
+      auto K = std::min<int64_t>(K_, L / 2 - 1); auto s = s_; auto sigma = sigma_;  // named copies (clang < 16)
       std::optional<double> soft = s > 0 ? std::optional<double>(s) : std::nullopt;
+      CHECK_THROWS_AS(api::fourier_prior_loss(a, status, L / 2, soft, sigma), api::Error);
+      if (K < 0) continue;
       Array g;
       const double v = api::fourier_prior_loss(a, status, K, soft, sigma, &g);
       CHECK(v == doctest::Approx(plain_fourier_prior(a, status, K, s, sigma)).epsilon(1e-9));
@@ -412,7 +416,7 @@ TEST_CASE("fourier_prior_loss equals a plain DFT loop; its gradient equals finit
       }
     }
   }
-  CHECK(api::fourier_prior_loss(Array::zeros({2, 4, 9}), {0, 0}) == 0.0);
+  CHECK(api::fourier_prior_loss(Array::zeros({2, 4, 9}), {0, 0}, 3) == 0.0);
   CHECK_THROWS_AS(api::fourier_prior_loss(Array::zeros({2, 3, 9})), api::Error);
   CHECK_THROWS_AS(api::fourier_prior_loss(Array::zeros({2, 4, 9}), {1}), api::Error);
   api::PriorOptions p;
@@ -420,5 +424,300 @@ TEST_CASE("fourier_prior_loss equals a plain DFT loop; its gradient equals finit
   Array a = Array::zeros({1, 4, 4});
   a.mutable_data()[0] = 1, a.mutable_data()[2] = 3;  // Σ|a| per position: 1 0 3 0 → TV 1 + 3 + 3 = 7
   CHECK(api::prior_loss(a, {}, p) == doctest::Approx(7.0));
+}
+
+// The message of the api::Error that f throws ("" when it throws none; a test failure when it throws another type).
+template <typename F>
+std::string error_of(F&& f) {
+  try {
+    f();
+  } catch (const api::Error& e) {
+    return e.what();
+  }
+  return "";
+}
+bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+
+TEST_CASE("a bare training checkpoint passes the checkpoint's format and checksum checks; a corrupt one fails") {
+  auto m = api::Model::create(kBinary32, 3, 1);
+  fs::path d = tmpdir("corrupt");
+  m.save_weights((d / "w.safetensors").string());
+  lowpass::Context ctx(1, 0);
+  lowpass::Checkpoint ck;
+  for (auto& [k, t] : lowpass::safetensors::load(ctx, (d / "w.safetensors").string()).map()) ck.model.emplace_back(k, t);
+  const std::string path = (d / "ck.safetensors").string();
+  lowpass::save_checkpoint(path, ck);
+  api::LoadOptions lo;
+  lo.config = kBinary32;
+  Array x = onehot(3, 37, 1);
+  CHECK(max_abs_diff(api::Model::load(path, lo).predict(x).logits, m.predict(x).logits) == 0.0);
+  // One bit of the last tensor's data flipped: the file still parses, only the checksum can tell.
+  {
+    std::fstream f(path, std::ios::in | std::ios::out | std::ios::binary);
+    f.seekg(-2, std::ios::end);
+    char c = 0;
+    f.read(&c, 1);
+    c = static_cast<char>(c ^ 0x40);
+    f.seekp(-2, std::ios::end);
+    f.write(&c, 1);
+  }
+  const std::string e = error_of([&] { (void)api::Model::load(path, lo); });
+  CHECK(has(e, path));
+  CHECK(has(e, "checksum"));
+  fs::remove_all(d);
+}
+
+TEST_CASE("save refuses a training run's directory, so that load(dir) never returns other weights") {
+  auto m = api::Model::create(kBinary32, 4, 1);
+  auto other = api::Model::create(kBinary32, 5, 1);
+  Array x = onehot(2, 37, 2);
+  fs::path d = tmpdir("saverun");
+  other.save_weights((d / "best.safetensors").string());
+  std::string e = error_of([&] { m.save(d.string()); });
+  CHECK(has(e, "best.safetensors"));
+  CHECK(has(e, "new directory"));
+  CHECK(has(e, "save_weights"));
+  CHECK(!fs::exists(d / "model.safetensors"));
+  fs::remove(d / "best.safetensors");
+  {
+    std::ofstream f(d / "config.json");
+    f << R"({"model": {"type": "binary", "input_length": 37}, "train": {"epochs": 3}})";
+  }
+  e = error_of([&] { m.save(d.string()); });
+  CHECK(has(e, "\"train\""));
+  fs::remove(d / "config.json");
+  fs::create_directories(d / "checkpoints");
+  CHECK(has(error_of([&] { m.save(d.string()); }), "checkpoints"));
+  fs::remove_all(d / "checkpoints");
+  // A directory save() wrote itself (or an empty one) is written over.
+  m.save(d.string());
+  other.save(d.string());
+  CHECK(max_abs_diff(api::Model::load(d.string()).predict(x).logits, other.predict(x).logits) == 0.0);
+  fs::remove_all(d);
+}
+
+TEST_CASE("the API trains with lowpass train's defaults: attribution_mode eval; the C options carry the rest") {
+  for (const char* type : {"binary", "profile"})
+    CHECK(api::PriorOptions{}.attribution_mode ==
+          lowpass::default_config(type)["prior"]["attribution_mode"].get<std::string>());
+  lp_train_options to;
+  lp_train_options_init(&to);
+  CHECK(to.attribution_mode == nullptr);
+  CHECK(to.counts_loss_weight < 0);
+  CHECK(to.l2_weight == 0.0);
+  // Through C: the binary model (batch norm) gives another prior in train mode; l2_weight adds l2·Σθ²; the counts
+  // weight reaches a profile model's task loss.
+  const int64_t N = 4, L = 37;
+  Array x = onehot(N, L, 6);
+  std::vector<float> y = {1, 0, 0, 1};
+  lp_view xv = lp_view_3d(x.data(), N, 4, L), yv = {y.data(), 2, {N, 1, 0, 0}};
+  auto step = [&](const lp_train_options& o, lp_step_result* r) {
+    lp_model* cm = nullptr;
+    REQUIRE(lp_model_create(kBinary32, 8, 1, &cm) == LP_OK);
+    const lp_status st = lp_model_train_step(cm, &xv, &yv, nullptr, nullptr, &o, r);
+    lp_model_free(cm);
+    return st;
+  };
+  to.freq_limit = 4;
+  lp_step_result ev{}, tr{}, l2{};
+  REQUIRE(step(to, &ev) == LP_OK);
+  auto cpp = api::Model::create(kBinary32, 8, 1);
+  api::TrainStepOptions so;
+  so.prior.freq_limit = 4;
+  CHECK(cpp.losses(x, Array::view(y.data(), {N, 1}), {}, so).prior == doctest::Approx(ev.prior).epsilon(1e-9));
+  to.attribution_mode = "train";
+  REQUIRE(step(to, &tr) == LP_OK);
+  CHECK(tr.task == ev.task);
+  CHECK(tr.prior != ev.prior);
+  to.attribution_mode = "bogus";
+  CHECK(step(to, &tr) == LP_ERR_INVALID_ARGUMENT);
+  CHECK(has(lp_last_error(), "attribution_mode"));
+  to.attribution_mode = nullptr;
+  to.l2_weight = 0.5;
+  REQUIRE(step(to, &l2) == LP_OK);
+  double sq = 0;
+  for (const auto& n : cpp.parameter_names()) {
+    if (has(n, "running_") || has(n, "num_batches")) continue;
+    Array p = cpp.parameter(n);
+    for (int64_t i = 0; i < p.size(); ++i) sq += double(p.data()[i]) * p.data()[i];
+  }
+  CHECK(l2.total - ev.total == doctest::Approx(0.5 * sq).epsilon(1e-4));
+  to.l2_weight = 0;
+  to.counts_loss_weight = std::nan("");
+  CHECK(step(to, &l2) == LP_ERR_INVALID_ARGUMENT);
+  CHECK(has(lp_last_error(), "counts_loss_weight"));
+
+  lp_model* pm = nullptr;
+  REQUIRE(lp_model_create(kProfile, 2, 1, &pm) == LP_OK);
+  std::vector<float> py(N * 2 * 2 * 19), pc(N * 2 * 2 * 19);
+  for (size_t i = 0; i < py.size(); ++i) py[i] = float((i * 7) % 4), pc[i] = float(i % 3);
+  const lp_view pyv = {py.data(), 4, {N, 2, 2, 19}}, pcv = {pc.data(), 4, {N, 2, 2, 19}};
+  Array px = onehot(N, 41, 2);
+  const lp_view pxv = lp_view_3d(px.data(), N, 4, 41);
+  lp_train_options po;
+  lp_train_options_init(&po);
+  po.prior = "none";
+  po.lr = 1e-12;  // the weights barely move between the two steps
+  lp_step_result w20{}, w0{};
+  REQUIRE(lp_model_train_step(pm, &pxv, &pyv, nullptr, &pcv, &po, &w20) == LP_OK);
+  po.counts_loss_weight = 0;
+  REQUIRE(lp_model_train_step(pm, &pxv, &pyv, nullptr, &pcv, &po, &w0) == LP_OK);
+  CHECK(w0.task < w20.task);
+  lp_model_free(pm);
+}
+
+TEST_CASE("inputs with no data or a non-finite value are api::Errors naming the array and the first bad index") {
+  auto m = api::Model::create(kBinary32, 2, 1);
+  const int64_t N = 2, L = 37;
+  Array x = onehot(N, L, 3);
+  Array y = Array::zeros({N, 1});
+  api::TrainStepOptions so;
+  so.prior.freq_limit = 4;
+  CHECK(has(error_of([&] { m.train_step(x, Array::view(nullptr, {N, 1}), {}, so); }), "y has no data"));
+  CHECK(has(error_of([&] { (void)m.losses(x, Array::view(nullptr, {N, 1}), {}, so); }), "y has no data"));
+  Array bad = Array::copy_of(x.data(), x.shape());
+  bad.mutable_data()[(1 * 4 + 2) * L + 5] = std::nanf("");
+  const std::string e = error_of([&] { (void)m.predict(bad); });
+  CHECK(has(e, "x[1, 2, 5]"));
+  CHECK(has(e, "nan"));
+  CHECK(has(error_of([&] { (void)m.attribute(bad); }), "x[1, 2, 5]"));
+  CHECK(has(error_of([&] { m.train_step(bad, y, {}, so); }), "x[1, 2, 5]"));
+  CHECK(has(error_of([&] { (void)m.losses(bad, y, {}, so); }), "x[1, 2, 5]"));
+  bad.mutable_data()[(1 * 4 + 2) * L + 5] = INFINITY;
+  CHECK(has(error_of([&] { (void)m.predict(bad); }), "inf"));
+  Array yi = Array::zeros({N, 1});
+  yi.mutable_data()[1] = -INFINITY;
+  CHECK(has(error_of([&] { m.train_step(x, yi, {}, so); }), "y[1, 0]"));
+  yi.mutable_data()[1] = -1;  // -1: the label is ignored
+  CHECK(error_of([&] { m.train_step(x, yi, {}, so); }).empty());
+
+  auto p = api::Model::create(kProfile, 2, 1);
+  Array px = onehot(N, 41, 3);
+  CHECK(has(error_of([&] { (void)p.predict(px, Array::view(nullptr, {N, 2, 2, 19})); }), "control has no data"));
+  Array c = Array::zeros({N, 2, 2, 19});
+  c.mutable_data()[3] = std::nanf("");
+  CHECK(has(error_of([&] { (void)p.predict(px, c); }), "control[0, 0, 0, 3]"));
+  CHECK(has(error_of([&] { (void)p.attribute(px, {}, c); }), "control[0, 0, 0, 3]"));
+  CHECK(has(error_of([&] { p.train_step(px, Array::zeros({N, 2, 2, 19}), {}, {}, c); }), "control[0, 0, 0, 3]"));
+}
+
+#ifndef LP_TEST_ASAN
+TEST_CASE("a failed engine allocation is api::OutOfMemory and LP_ERR_OUT_OF_MEMORY, with the engine's message") {
+  // 10^14 positions: the first activation alone needs petabytes.
+  const char* huge = R"({"type": "binary", "input_length": 100000000000000})";
+  try {
+    (void)api::Model::create(huge, 0, 1);
+    FAIL("created");
+  } catch (const api::OutOfMemory& e) {
+    CHECK(has(e.what(), "out of host memory"));
+  }
+  lp_model* cm = nullptr;
+  CHECK(lp_model_create(huge, 0, 1, &cm) == LP_ERR_OUT_OF_MEMORY);
+  CHECK(cm == nullptr);
+  CHECK(has(lp_last_error(), "out of host memory"));
+  CHECK_THROWS_AS(Array::zeros({int64_t{1} << 40, int64_t{1} << 10}), api::OutOfMemory);
+}
+#endif
+
+TEST_CASE("shapes past 2^63 elements, null copies and moved-from Models are api::Errors") {
+  const std::vector<int64_t> big = {int64_t{1} << 32, int64_t{1} << 32};
+  CHECK(has(error_of([&] { (void)Array::zeros(big); }), "2^63"));
+  CHECK(has(error_of([&] { (void)Array::view(nullptr, big); }), "2^63"));
+  CHECK(has(error_of([&] { (void)Array::copy_of(nullptr, {3}); }), "null"));
+  CHECK(Array::copy_of(nullptr, {0, 4}).size() == 0);
+  auto m = api::Model::create(kBinary32, 2, 1);
+  api::Model n = std::move(m);
+  CHECK(n.type() == "binary");
+  Array x = onehot(1, 37, 1);
+  CHECK(has(error_of([&] { (void)m.predict(x); }), "moved from"));  // NOLINT(bugprone-use-after-move)
+  CHECK(has(error_of([&] { (void)m.type(); }), "moved from"));
+  CHECK(has(error_of([&] { m.save("/nonexistent"); }), "moved from"));
+  CHECK(has(error_of([&] { m.train_step(x, Array::zeros({1, 1})); }), "moved from"));
+  m = std::move(n);  // assigned again: usable
+  CHECK(m.predict(x).logits.size() == 1);
+}
+
+TEST_CASE("losses() leaves the dropout RNG as it was: losses then train_step equals train_step alone") {
+  const char* drop =
+      R"({"type": "binary", "input_length": 37, "num_tasks": 1, "conv_depths": [6, 5], "conv_filter_sizes": [5, 3],
+          "max_pool_size": 4, "max_pool_stride": 3, "fc_sizes": [7], "conv_drop_rate": 0.3, "fc_drop_rate": 0.3})";
+  auto a = api::Model::create(drop, 9, 1), b = api::Model::create(drop, 9, 1);
+  Array x = onehot(4, 37, 4);
+  Array y = Array::zeros({4, 1});
+  y.mutable_data()[0] = 1, y.mutable_data()[2] = 1;
+  api::TrainStepOptions so;
+  so.prior.freq_limit = 4;
+  const double l1 = a.losses(x, y, {}, so).total, l2 = a.losses(x, y, {}, so).total;
+  CHECK(l1 == l2);
+  const auto sa = a.train_step(x, y, {}, so), sb = b.train_step(x, y, {}, so);
+  CHECK(sa.total == sb.total);
+  CHECK(sa.total == doctest::Approx(l1).epsilon(1e-9));  // the same masks (a no-grad vs a grad forward)
+  for (const auto& n : a.parameter_names()) CHECK(max_abs_diff(a.parameter(n), b.parameter(n)) == 0.0);
+}
+
+TEST_CASE("options the CLI and the config refuse are refused, with messages that name no CLI flag") {
+  auto m = api::Model::create(kBinary32, 2, 1);
+  Array x = onehot(2, 37, 5);
+  Array y = Array::zeros({2, 1});
+  api::AttributionOptions ao;
+  ao.method = "deepshap";
+  for (int64_t refs : {0, -5}) {
+    ao.refs = refs;
+    CHECK(has(error_of([&] { (void)m.attribute(x, ao); }), "refs must be >= 1"));
+  }
+  ao.refs = 2;
+  ao.first_index = -1;
+  CHECK(has(error_of([&] { (void)m.attribute(x, ao); }), "first_index"));
+  ao.first_index = 0;
+  ao.method = "shap";
+  std::string e = error_of([&] { (void)m.attribute(x, ao); });
+  CHECK(has(e, "method 'shap'"));
+  CHECK(!has(e, "--"));
+  ao.method = "grad";
+  for (const char* t : {"logit", "logits:-1"}) {
+    ao.target = t;
+    e = error_of([&] { (void)m.attribute(x, ao); });
+    CHECK(has(e, "target"));
+    CHECK(!has(e, "--"));
+  }
+
+  api::TrainStepOptions so;
+  so.prior.freq_limit = 4;
+  for (double w : {-1.0, double(NAN)}) {
+    CAPTURE(w);
+    so.prior.l2_weight = w;
+    CHECK(has(error_of([&] { m.train_step(x, y, {}, so); }), "l2_weight"));
+    so.prior.l2_weight = 0;
+    so.counts_loss_weight = w;
+    CHECK(has(error_of([&] { (void)m.losses(x, y, {}, so); }), "counts_loss_weight"));
+    so.counts_loss_weight = 20;
+  }
+  for (int s : {5, -2}) CHECK(has(error_of([&] { m.train_step(x, y, {1, s}, so); }), "status[1]"));
+  CHECK(has(error_of([&] { (void)api::prior_loss(Array::zeros({2, 4, 37}), {1, 2}, {}); }), "status[1]"));
+  // fourier_prior_loss refuses K >= L/2 as train_step does.
+  CHECK(has(error_of([&] { (void)api::fourier_prior_loss(Array::zeros({2, 4, 100}), {}, 50); }), "freq_limit"));
+  CHECK(api::fourier_prior_loss(Array::zeros({2, 4, 100}), {0, 0}, 49) == 0.0);
+
+  CHECK(has(error_of([&] { (void)api::Model::create(kBinary32, 0, -1); }), "threads"));
+  CHECK(has(error_of([&] { (void)api::Model::create("not json"); }), "neither JSON"));
+  fs::path d = tmpdir("options");
+  m.save(d.string());
+  api::LoadOptions lo;
+  lo.threads = -3;
+  CHECK(has(error_of([&] { (void)api::Model::load(d.string(), lo); }), "threads"));
+  lo.threads = 1;
+  lo.weights = "lsat";
+  e = error_of([&] { (void)api::Model::load(d.string(), lo); });
+  CHECK(has(e, "LoadOptions.weights"));
+  CHECK(!has(e, "--"));
+  // weights: a path relative to the current directory; on a bare file, a choice of file is refused.
+  const fs::path cwd = fs::current_path();
+  fs::current_path(d);
+  lo.weights = "model.safetensors";
+  CHECK(max_abs_diff(api::Model::load(d.string(), lo).predict(x).logits, m.predict(x).logits) == 0.0);
+  fs::current_path(cwd);
+  lo.weights = "last";
+  CHECK(has(error_of([&] { (void)api::Model::load((d / "model.safetensors").string(), lo); }), "is a file"));
+  fs::remove_all(d);
 }
 }

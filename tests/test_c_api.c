@@ -127,6 +127,37 @@ int main(void) {
   CHECK(lp_model_predict(m, &bad, NULL, &none, NULL) == LP_ERR_INVALID_ARGUMENT);
   CHECK(none == NULL);
   CHECK(strstr(lp_last_error(), "input_length") != NULL);
+  /* lp_train_options: attribution_mode (NULL = eval), counts_loss_weight (< 0 = 20) and l2_weight reach the step. */
+  lp_train_options_init(&to);
+  CHECK(to.attribution_mode == NULL && to.counts_loss_weight < 0 && to.l2_weight == 0);
+  to.freq_limit = 4;
+  to.attribution_mode = "bogus";
+  CHECK(lp_model_train_step(m, &xv, &yv, status, NULL, &to, &first) == LP_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(lp_last_error(), "attribution_mode") != NULL);
+  to.attribution_mode = "train";
+  to.l2_weight = -1;
+  CHECK(lp_model_train_step(m, &xv, &yv, status, NULL, &to, &first) == LP_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(lp_last_error(), "l2_weight") != NULL);
+  to.l2_weight = 0;
+  to.counts_loss_weight = NAN;
+  CHECK(lp_model_train_step(m, &xv, &yv, status, NULL, &to, &first) == LP_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(lp_last_error(), "counts_loss_weight") != NULL);
+  to.counts_loss_weight = -1;
+  CHECK(lp_model_train_step(m, &xv, &yv, status, NULL, &to, &first) == LP_OK);
+  /* x's shape is checked before status is read: a negative N is an invalid argument, not an internal error. */
+  lp_view negx = lp_view_3d(x, -1, 4, L);
+  CHECK(lp_model_train_step(m, &negx, &yv, status, NULL, &to, &first) == LP_ERR_INVALID_ARGUMENT);
+  /* Status values other than 0 and 1 are refused. */
+  int bad_status[N] = {0, 1, 2, 0, 1, 0};
+  CHECK(lp_model_train_step(m, &xv, &yv, bad_status, NULL, &to, &first) == LP_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(lp_last_error(), "status[2]") != NULL);
+  /* freq_limit < 0 is the default round(0.15 L) (3 at L 20), as in lp_train_options; K >= L/2 is refused. */
+  double dflt = -1;
+  CHECK(lp_fourier_prior_loss(&av, NULL, -1, 0.2, 1.0, &dflt, NULL) == LP_OK);
+  CHECK(dflt == loss);
+  CHECK(lp_fourier_prior_loss(&av, NULL, 10, 0.2, 1.0, &dflt, NULL) == LP_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(lp_last_error(), "freq_limit") != NULL);
+
   lp_model* nm = NULL;
   CHECK(lp_model_load("/nonexistent/dir", NULL, 1, &nm) == LP_ERR_INVALID_ARGUMENT && nm == NULL);
   CHECK(strstr(lp_last_error(), "/nonexistent/dir") != NULL);

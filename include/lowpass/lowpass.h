@@ -1,6 +1,6 @@
 // lowpass public C++ API: load/save a model, predict, attribute, train with a prior, the prior loss.
 // Only the standard library appears here (pimpl); arrays are float32, row-major, (N, 4, L) for sequences.
-// Test: build-api/tests/lowpass_tests -ts=api ; docs/api.md ; link with `pkg-config --cflags --libs lowpass`.
+// Reference: docs/api.md (in the source tree) ; link with `pkg-config --cflags --libs lowpass`.
 #pragma once
 #include <cstdint>
 #include <memory>
@@ -16,10 +16,11 @@ class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& msg) : std::runtime_error(msg) {}
 };
-// An allocation failed inside a call ("out of memory"); still an Error, so one catch serves both.
+// An allocation failed inside a call, in the API or in the engine; still an Error, so one catch serves both.
 class OutOfMemory : public Error {
  public:
   OutOfMemory() : Error("out of memory") {}
+  explicit OutOfMemory(const std::string& msg) : Error(msg) {}
 };
 
 // "0.1.0"; with " (CUDA backend compiled)" or " (CPU only)" in version_string().
@@ -31,6 +32,8 @@ std::string version_string();
 class Array {
  public:
   Array() = default;
+  // Shapes: sizes >= 0 with at most 2^63 - 1 elements (else Error); zeros throws OutOfMemory when the
+  // buffer cannot be allocated; copy_of needs non-null data for a non-empty shape.
   static Array view(const float* data, std::vector<int64_t> shape);        // no copy
   static Array copy_of(const float* data, std::vector<int64_t> shape);     // copies
   static Array zeros(std::vector<int64_t> shape);
@@ -66,9 +69,9 @@ struct Predictions {
 struct AttributionOptions {
   std::string method = "grad";
   std::string target;
-  int64_t refs = -1;          // dinucleotide-shuffled references (-1: 10 for deepshap_ref, 20 for deepshap)
+  int64_t refs = -1;          // dinucleotide-shuffled references, >= 1 (-1: 10 for deepshap_ref, 20 for deepshap)
   uint64_t seed = 20200219;   // example i (0-based in x) uses seed + i + first_index
-  int64_t first_index = 0;
+  int64_t first_index = 0;    // >= 0
   int64_t ig_steps = 50;       // ig: first midpoint-rule points per example
   double ig_tolerance = 0.05;  // ig: relative completeness error that redoes an example with 3× the points (0: never)
   int64_t ig_max_steps = 450;  // ig: points per example at most (50 → 150 → 450)
@@ -84,9 +87,10 @@ struct Attributions {
   std::vector<int64_t> ig_steps;  // ig: the points each example used (ig_steps, or 3× and 9× after refinement)
 };
 
-// The attribution prior of a training step (models/loss; docs/fourier_prior.md). Unset fields take
-// the model type's default (binary: weight 1, freq_limit 150 at input length 1000; profile: weight 50, freq_limit
-// 200 at 1346; at other lengths freq_limit keeps the paper's cut-off per base: round(150 L / 1000), round(200 L / 1346)).
+// The attribution prior of a training step (docs/fourier_prior.md). Unset fields take the model type's default
+// (prior_loss, which has no model, takes the binary ones): binary weight 1, freq_limit 150 at input length 1000;
+// profile weight 50, freq_limit 200 at 1346; at other lengths freq_limit keeps the paper's cut-off per base:
+// round(150 L / 1000), round(200 L / 1346).
 // A freq_limit >= L/2 (every frequency weighted 1) is refused by train_step and losses.
 struct PriorOptions {
   std::string type = "fourier";  // fourier | smoothness | sparsity | none
@@ -94,19 +98,20 @@ struct PriorOptions {
   std::optional<int64_t> freq_limit;
   std::optional<double> softness = 0.2;  // nullopt: hard cut-off at freq_limit
   double smooth_sigma = 3.0;
-  double l2_weight = 0.0;
-  std::string attribution_mode = "train";  // train | eval (models with batch norm)
+  double l2_weight = 0.0;                  // >= 0: λ₂·Σθ² added to the total
+  std::string attribution_mode = "eval";   // eval (lowpass train's default) | train (the reference's; docs/api.md)
 };
 
 struct TrainStepOptions {
   PriorOptions prior;
   std::string optimizer = "adam";  // adam | sgd; the optimiser state persists across steps of a Model
   double lr = 1e-3;
-  double counts_loss_weight = 20.0;  // profile only
+  double counts_loss_weight = 20.0;  // profile only, >= 0 (lowpass train's "auto" is not available here)
 };
 
 struct StepResult {
-  double task = 0, prior = 0, total = 0;  // losses of this batch before the update
+  // Losses of this batch before the update: prior unweighted, total = task + weight · prior (+ l2_weight · Σθ²).
+  double task = 0, prior = 0, total = 0;
   int64_t step = 0;                        // optimiser steps taken on this Model so far
 };
 
@@ -115,21 +120,23 @@ struct StepResult {
 // bare .safetensors, a config.json path or JSON text, either {"model": {...}} or the model section.
 struct LoadOptions {
   std::string config;
-  std::string weights = "best";  // directories: best | last
-  int threads = 0;               // CPU threads (0 = all usable cores)
+  std::string weights = "best";  // directories: best | last | a .safetensors path (relative to the current dir)
+  int threads = 0;               // CPU threads, >= 0 (0 = all usable cores)
 };
 
 class Model {
  public:
   static Model load(const std::string& path, const LoadOptions& opt = {});
-  // A freshly initialised model from its `model` config section (JSON text), seeded.
+  // A freshly initialised model from its `model` config section: JSON text, or a config.json path.
   static Model create(const std::string& model_config_json, uint64_t seed = 0, int threads = 0);
 
   Model(Model&&) noexcept;
   Model& operator=(Model&&) noexcept;
   ~Model();
 
-  // A model directory: config.json ({"model": ...}) + model.safetensors (state_dict).
+  // A model directory: config.json ({"model": ...}) + model.safetensors (state_dict). Refuses (Error) a
+  // directory that holds a training run (best.safetensors, checkpoints/, or a config.json with more than
+  // "model"): use a new directory, or save_weights. The optimiser state is not saved.
   void save(const std::string& dir) const;
   void save_weights(const std::string& safetensors_path) const;  // state_dict only
 
@@ -146,22 +153,25 @@ class Model {
   void set_threads(int threads);
 
   // x (N, 4, L) one-hot (N bases all-zero columns); control (N, T|1, S, O) counts or empty. Eval mode,
-  // `batch` sequences per forward pass.
+  // `batch` sequences per forward pass. Every input (x, y, control) must have data and finite values: a NaN or
+  // inf is an Error naming the array and its first bad index.
   Predictions predict(const Array& x, const Array& control = {}, int64_t batch = 64) const;
   Attributions attribute(const Array& x, const AttributionOptions& opt = {}, const Array& control = {}) const;
-  // One optimiser step on task + weight · prior for this batch, as `lowpass train` takes (no
-  // reverse-complement doubling: pass it in x if wanted). y: binary (N, T) in {1, 0, -1}; profile
-  // (N, T, S, O) counts. status (N): 1 = the prior applies; empty = the default (binary: any label 1;
+  // One optimiser step on task + weight · prior for this batch, with lowpass train's defaults (no
+  // reverse-complement doubling: pass it in x if wanted). y: binary (N, T) in {1, 0, -1 = ignore}; profile
+  // (N, T, S, O) counts. status (N): 1 = the prior applies, 0 = not; empty = the default (binary: any label 1;
   // profile: all).
   StepResult train_step(const Array& x, const Array& y, const std::vector<int>& status = {},
                         const TrainStepOptions& opt = {}, const Array& control = {});
-  // The same losses without an update (training-mode forward; running statistics are not changed).
+  // The same losses without an update (training-mode forward; running statistics and the dropout RNG are
+  // restored, so a train_step after losses() equals one without it).
   StepResult losses(const Array& x, const Array& y, const std::vector<int>& status = {},
                     const TrainStepOptions& opt = {}, const Array& control = {}) const;
 
  private:
   struct Impl;
   explicit Model(std::unique_ptr<Impl> impl);
+  Impl& self() const;  // throws Error on a moved-from Model
   std::unique_ptr<Impl> impl_;
 };
 
@@ -170,7 +180,8 @@ class Model {
 // With `grad` non-null, *grad = d loss / d attr (N, 4, L).
 double fourier_prior_loss(const Array& attr, const std::vector<int>& status = {}, int64_t freq_limit = 150,
                           std::optional<double> softness = 0.2, double smooth_sigma = 3.0, Array* grad = nullptr);
-// Any prior of PriorOptions (fourier | smoothness | sparsity; weight and l2_weight are not applied).
+// Any prior of PriorOptions (fourier | smoothness | sparsity; weight and l2_weight are not applied). A fourier
+// freq_limit >= L/2 is refused, as train_step refuses it.
 double prior_loss(const Array& attr, const std::vector<int>& status, const PriorOptions& prior,
                   Array* grad = nullptr);
 

@@ -1,6 +1,7 @@
 /* lowpass C API: opaque model/array handles, lp_status codes, a thread-local last-error message.
  * Same operations as the C++ API (lowpass.h): load/save, predict, attribute, train_step, prior loss.
- * Test: build-api/tests/lowpass_c_tests ; docs/api.md */
+ * Output pointers (lp_array**, lp_model**) are set to NULL on entry, even when the call then fails: free
+ * what a variable holds before passing it again. Reference: docs/api.md (in the source tree). */
 #ifndef LOWPASS_C_H
 #define LOWPASS_C_H
 
@@ -14,7 +15,7 @@ extern "C" {
 typedef enum lp_status {
   LP_OK = 0,
   LP_ERR_INVALID_ARGUMENT = 1, /* a NULL where a value is needed, a bad shape, option or file */
-  LP_ERR_OUT_OF_MEMORY = 2,
+  LP_ERR_OUT_OF_MEMORY = 2,   /* an allocation failed, in the wrapper or in the engine */
   LP_ERR_INTERNAL = 3          /* anything else; the message says what */
 } lp_status;
 
@@ -42,7 +43,7 @@ const float* lp_array_data(const lp_array* a);
 void lp_array_free(lp_array* a);
 
 /* path: a model directory or a .safetensors state_dict; config: NULL, or a config.json path / JSON
- * text for a bare state_dict; threads 0 = all cores. */
+ * text for a bare state_dict; threads >= 0 (0 = all cores). */
 lp_status lp_model_load(const char* path, const char* config, int threads, lp_model** out);
 lp_status lp_model_create(const char* model_config_json, uint64_t seed, int threads, lp_model** out);
 lp_status lp_model_save(const lp_model* m, const char* dir);
@@ -63,7 +64,7 @@ lp_status lp_model_predict(lp_model* m, const lp_view* x, const lp_view* control
 typedef struct lp_attr_options {
   const char* method; /* grad | gradxinput | deepshap_ref | deepshap | ism | ig */
   const char* target; /* NULL = the model's default */
-  int64_t refs;       /* -1 = the method's default */
+  int64_t refs;       /* >= 1, or -1 = the method's default */
   uint64_t seed;
   int64_t ig_steps;
   double ig_tolerance;  /* ig: relative completeness error that redoes an example with 3x the points (0: never) */
@@ -83,18 +84,24 @@ typedef struct lp_train_options {
   double smooth_sigma;
   const char* optimizer; /* adam | sgd */
   double lr;
+  const char* attribution_mode; /* NULL = eval (lowpass train's default) | "train" (the reference's) */
+  double counts_loss_weight;    /* profile models; < 0 = the default 20 */
+  double l2_weight;             /* >= 0: l2_weight * sum of squared parameters added to the total */
 } lp_train_options;
-void lp_train_options_init(lp_train_options* o); /* fourier, defaults, softness 0.2, sigma 3, adam, 1e-3 */
+/* fourier, defaults, softness 0.2, sigma 3, adam, 1e-3, attribution_mode NULL (eval), counts weight 20, l2 0 */
+void lp_train_options_init(lp_train_options* o);
 typedef struct lp_step_result {
   double task, prior, total;
   int64_t step;
 } lp_step_result;
-/* y: binary (N, T), profile (N, T, S, O); status: NULL or N ints (1 = the prior applies). */
+/* y: binary (N, T) in {1, 0, -1 = ignore}, profile (N, T, S, O); status: NULL or N ints (1 = the prior applies,
+ * 0 = not). out->prior is the unweighted prior; out->total = task + weight * prior (+ the l2 term). */
 lp_status lp_model_train_step(lp_model* m, const lp_view* x, const lp_view* y, const int* status,
                               const lp_view* control, const lp_train_options* o, lp_step_result* out);
 
-/* The Fourier prior on given attributions attr (N, 4, L); status NULL = all rows. softness <= 0 =
- * hard cut-off. grad: NULL or a buffer of N·4·L floats receiving d loss / d attr. */
+/* The Fourier prior on given attributions attr (N, 4, L); status NULL = all rows. freq_limit < 0 = the
+ * default round(0.15 L), as in lp_train_options; a freq_limit >= L/2 is refused. softness <= 0 = hard
+ * cut-off. grad: NULL or a buffer of N*4*L floats receiving d loss / d attr. */
 lp_status lp_fourier_prior_loss(const lp_view* attr, const int* status, int64_t freq_limit, double softness,
                                 double smooth_sigma, double* loss, float* grad);
 
