@@ -28,8 +28,9 @@ int main(int argc, char** argv) {
     lp::AttributionOptions ao;
     ao.method = "gradxinput";
     lp::Attributions a = m.attribute(x, ao);
+    const int64_t K = (15 * L + 50) / 100;  // the default cut-off, round(0.15 L); K >= L/2 is refused
     std::printf("gradxinput attributions (%lld, 4, %lld); Fourier prior of them: %.5f\n", (long long)N,
-                (long long)L, lp::fourier_prior_loss(a.hypothetical, {}, 150));
+                (long long)L, lp::fourier_prior_loss(a.hypothetical, {}, K));
 
     if (m.type() == "binary") {
       lp::Array y = lp::Array::zeros({N, m.tasks()});
