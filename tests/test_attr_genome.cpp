@@ -51,6 +51,24 @@ TEST_CASE("regions: windows centred on summits (narrowPeak) or centres (BED3), e
   expect_error([&] { attr::read_region_windows(d / "bad.bed", d / "g.fa", 201, d / "cache"); }, {"bad.bed:1", "'1'"});
 }
 
+TEST_CASE("regions: predicted tracks hold the expected counts softmax(profile) · (exp(log counts) − 1)") {
+  const double logits[4] = {0.5, -1.0, 2.0, 0.0};
+  float out[4];
+  attr::expected_counts(logits, std::log1p(9.0), 4, out);  // the counts head predicts log(1 + n): n = 9
+  double z = 0, total = 0;
+  for (double l : logits) z += std::exp(l);
+  for (int q = 0; q < 4; ++q) {
+    CHECK(out[q] == doctest::Approx(std::exp(logits[q]) / z * 9.0).epsilon(1e-6));
+    total += out[q];
+  }
+  CHECK(total == doctest::Approx(9.0).epsilon(1e-6));
+  attr::expected_counts(logits, -0.5, 4, out);  // a predicted n below 0 is 0, not negative
+  for (float v : out) CHECK(v == 0.0f);
+  const double big[2] = {1000.0, 999.0};  // no overflow in the softmax
+  attr::expected_counts(big, std::log(3.0), 2, out);
+  CHECK(out[0] + out[1] == doctest::Approx(2.0).epsilon(1e-6));
+}
+
 TEST_CASE("regions: bigWig track = mean of the overlapping windows' values, other chromosomes left out") {
   TempDir d;
   ChromSizes cs;

@@ -1,7 +1,8 @@
 // `lowpass predict --model DIR --npz X.npz --out DIR`: predictions.npz with the model's outputs in
 // eval mode, streamed batch by batch: binary logits (N, T); profile logits (N, T, S, O) + log counts (N, T, S).
 // Genome regions: --regions BED --genome FASTA instead of --npz (windows centred on summits), plus regions.bed and,
-// for profile models, pred_t<t>_s<s>.bw = softmax(profile logits)·exp(log counts) per base (mean over overlaps).
+// for profile models, pred_t<t>_s<s>.bw = softmax(profile logits)·(exp(log counts) − 1) per base (the expected
+// counts: the counts head predicts log(1 + n); mean over overlaps).
 // Test: build-attr/tests/lowpass_tests -ts=attr (library parts); docs/attribution.md.
 #include <filesystem>
 #include <cmath>
@@ -35,12 +36,11 @@ void write_profile_tracks(Context& ctx, Model& model, const attr::RegionWindows&
     S = o.profile_logits.size(2);
     if (acc.empty())
       for (int64_t k = 0; k < T * S; ++k) acc.emplace_back(rw.fasta->chrom_sizes());
-    auto p = softmax(o.profile_logits, -1).to_vector<double>();
+    auto p = o.profile_logits.to_vector<double>();
     auto c = o.log_counts.to_vector<double>();
     for (int64_t i = 0; i < n; ++i)
       for (int64_t k = 0; k < T * S; ++k) {
-        const double tot = std::exp(c[i * T * S + k]);
-        for (int64_t q = 0; q < O; ++q) v[q] = static_cast<float>(p[(i * T * S + k) * O + q] * tot);
+        attr::expected_counts(p.data() + (i * T * S + k) * O, c[i * T * S + k], O, v.data());
         acc[k].add(rw.chrom[s + i], rw.start[s + i] + off, v.data(), O);
       }
     bar.update(n);

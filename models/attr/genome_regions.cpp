@@ -2,6 +2,7 @@
 // Test: build-gtrain/tests/lowpass_tests -ts=attr_genome
 #include "models/attr/genome_regions.h"
 
+#include <cmath>
 #include <filesystem>
 #include <fstream>
 
@@ -78,6 +79,14 @@ void write_region_bed(const RegionWindows& r, const std::string& path) {
     f << cs.names[r.chrom[i]] << '\t' << r.start[i] << '\t' << r.start[i] + r.length << "\trow" << i << "_line"
       << r.line[i] << '\n';
   LP_CHECK(f.good(), path, ": write failed");
+}
+
+void expected_counts(const double* profile_logits, double log_counts, int64_t O, float* out) {
+  double m = -HUGE_VAL, z = 0;
+  for (int64_t q = 0; q < O; ++q) m = std::max(m, profile_logits[q]);
+  for (int64_t q = 0; q < O; ++q) z += std::exp(profile_logits[q] - m);
+  const double total = std::max(0.0, std::expm1(log_counts));
+  for (int64_t q = 0; q < O; ++q) out[q] = static_cast<float>(std::exp(profile_logits[q] - m) / z * total);
 }
 
 void TrackAccumulator::add(int64_t c, int64_t start, const float* v, int64_t n) {

@@ -1,6 +1,7 @@
 // Genome regions as model inputs and per-base outputs as bigWig tracks, for `lowpass attribute/predict --regions`.
 // window_i = [c_i - L/2, c_i - L/2 + L), c_i = summit (narrowPeak) or region centre; per-base track value =
-// mean over the windows covering the base (attribution: Σ_b hyp·onehot; prediction: softmax(profile)·exp(log counts)).
+// mean over the windows covering the base (attribution: Σ_b hyp·onehot; prediction: softmax(profile)·(exp(log counts)
+// − 1), the expected counts).
 // Control tracks (profile models with controls) over [c_i - O/2, c_i - O/2 + O), the output window.
 // Test: build-gtrain/tests/lowpass_tests -ts=attr_genome
 #pragma once
@@ -44,8 +45,12 @@ Tensor region_control_rows(Context& ctx, const RegionWindows& r, int64_t s, int6
 // Writes the kept windows as BED (chrom, start, end, BED line) in row order: which npz row is where.
 void write_region_bed(const RegionWindows& r, const std::string& path);
 
+// Expected counts per base of one output window: softmax(profile)[q] · max(0, exp(log_counts) − 1) for q < O (the
+// counts head predicts log(1 + n)); what `predict --regions` writes as pred_t<t>_s<s>.bw and `report` plots.
+void expected_counts(const double* profile_logits, double log_counts, int64_t O, float* out);
+
 // Per-base accumulator of values from overlapping windows; writes mean values as a bigWig holding the
-// chromosomes touched (memory: 8 bytes per base of each touched chromosome).
+// chromosomes touched (memory: 6 bytes per base of each touched chromosome, 10 while writing).
 class TrackAccumulator {
  public:
   explicit TrackAccumulator(const ChromSizes& sizes) : sizes_(sizes) {}

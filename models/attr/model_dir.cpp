@@ -70,7 +70,11 @@ Tensor array_rows(Context& ctx, const npy::Array& a, int64_t start, int64_t n, D
       case npy::NpyDType::I1: v[i] = static_cast<int8_t>(*q); break;
       case npy::NpyDType::F4: { float x; std::memcpy(&x, q, 4); v[i] = x; break; }
       case npy::NpyDType::F8: { double x; std::memcpy(&x, q, 8); v[i] = x; break; }
+      case npy::NpyDType::U2: { uint16_t x; std::memcpy(&x, q, 2); v[i] = x; break; }
+      case npy::NpyDType::I2: { int16_t x; std::memcpy(&x, q, 2); v[i] = x; break; }
+      case npy::NpyDType::U4: { uint32_t x; std::memcpy(&x, q, 4); v[i] = x; break; }
       case npy::NpyDType::I4: { int32_t x; std::memcpy(&x, q, 4); v[i] = x; break; }
+      case npy::NpyDType::U8: { uint64_t x; std::memcpy(&x, q, 8); v[i] = static_cast<double>(x); break; }
       case npy::NpyDType::I8: { int64_t x; std::memcpy(&x, q, 8); v[i] = static_cast<double>(x); break; }
       default: throw Error(what + ": unsupported dtype " + npy::npy_descr(a.dtype));
     }

@@ -21,7 +21,7 @@ std::unique_ptr<Model> load_model_dir(const std::string& dir, Context& ctx, cons
 Device place_model(Model& model, const std::string& device);
 
 // Rows [start, start + n) of an array with a leading example axis, as a host tensor of `dtype`
-// (uint8/int/float/double arrays accepted). With `finite` (model inputs: x, control), a NaN or infinity is an Error
+// (every npy dtype lowpass reads: bool, (u)int8/16/32/64, float32/64). With `finite` (model inputs: x, control), a NaN or infinity is an Error
 // naming `what`, the row and the element's index.
 Tensor array_rows(Context& ctx, const npy::Array& a, int64_t start, int64_t n, DType dtype, const std::string& what,
                   bool finite = false);
