@@ -1,6 +1,6 @@
 // conv1d micro-benchmark: forward, input grad and weight grad of every kernel family at the binary-model,
 // BPNet and one-hot first-layer shapes; median ms and GFLOP/s (2·B·Cout·Cin/G·K·Lout per op) beside the
-// machine's SGEMM rate measured in the same run. Run: build-conv/bench/bench_conv1d [--reps N] [--threads T]
+// machine's SGEMM rate measured in the same run. Run: build/bench/bench_conv1d [--reps N] [--threads T]
 // GPU (CUDA builds): --conv auto|direct|tiled|im2col|cudnn|tune times conv1d_{fwd,bwd_input,bwd_weight}_cuda on device 0
 // with that backend
 // (kernels/cuda/conv_backend.h), each checked against the CPU's im2col result before it is timed.

@@ -1,6 +1,6 @@
 // Training checkpoints in safetensors: model + optimiser tensors, metadata strings, and a CRC-32 over
 // (tensor index, metadata without "checksum", data section) checked on load. Atomic write.
-// Test: build-io/tests/lowpass_tests -ts=safetensors
+// Test: build/tests/lowpass_tests -ts=safetensors
 #include "engine/checkpoint.h"
 
 #include <zlib.h>

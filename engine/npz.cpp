@@ -1,6 +1,6 @@
 // .npy/.npz parsing and writing: npy header dict parser, zip central directory (zip64 aware),
 // stored + raw-deflate members (zlib) with CRC-32 checks, stored-member writer. Every field bounds-checked.
-// Test: build-io/tests/lowpass_tests -ts=npz
+// Test: build/tests/lowpass_tests -ts=npz
 #include "engine/npz.h"
 
 #include <fcntl.h>

@@ -1,6 +1,6 @@
 // NumPy .npy / .npz read and write. npy: "\x93NUMPY" v1-3 header dict {descr, fortran_order, shape}
 // + C-order little-endian payload; npz: zip of `name.npy` members (read stored + deflate, write stored).
-// Every size and offset is bounds-checked before use. Test: build-io/tests/lowpass_tests -ts=npz
+// Every size and offset is bounds-checked before use. Test: build/tests/lowpass_tests -ts=npz
 #pragma once
 #include <cstdint>
 #include <map>

@@ -1,6 +1,6 @@
 // Adam and SGD: per-parameter state, PyTorch's step-count bias correction computed in double, the
 // element-wise update in kernels/cpu/optim.cpp (CUDA twin via LP_ON_DEVICE); named-tensor state I/O.
-// Test: build-io/tests/lowpass_tests -ts=optim
+// Test: build/tests/lowpass_tests -ts=optim
 #include "engine/optim.h"
 
 #include <cmath>

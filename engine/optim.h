@@ -1,6 +1,6 @@
 // Optimisers over named parameters with .grad(): Adam and SGD with PyTorch's defaults and update rules
 // (torch.optim.Adam / torch.optim.SGD, single-tensor CPU path); state saved/loaded as named tensors.
-// Test: build-io/tests/lowpass_tests -ts=optim
+// Test: build/tests/lowpass_tests -ts=optim
 #pragma once
 #include <map>
 #include <optional>

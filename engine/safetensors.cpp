@@ -1,6 +1,6 @@
 // safetensors read/write: validation of every header field, dtype conversion, atomic writes.
 // Layout: u64 LE N | N bytes JSON header (space-padded) | data section indexed by data_offsets.
-// Test: build-io/tests/lowpass_tests -ts=safetensors
+// Test: build/tests/lowpass_tests -ts=safetensors
 #include "engine/safetensors.h"
 
 #include <fcntl.h>

@@ -2,11 +2,11 @@
 # Crash-safety check: `lowpass train` on a tiny task is killed with SIGKILL at random moments CYCLES times,
 # resumed with --resume each time, and its final weights compared byte for byte with an uninterrupted run
 # (CPU, one thread); every checkpoint on disk is verified after each kill. Then SIGTERM/SIGINT and the numerics guard.
-# Usage: scripts/kill_resume.sh [CYCLES] [build-dir]   (default 20 cycles, build-rel; the doctest cases in tests/test_reliability.cpp)
+# Usage: scripts/kill_resume.sh [CYCLES] [build-dir]   (default 20 cycles, build; the doctest cases in tests/test_reliability.cpp)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 CYCLES=${1:-20}
-BUILD=${2:-build-rel}
+BUILD=${2:-build}
 if [ ! -f "$BUILD/build.ninja" ]; then
   meson setup "$BUILD" -Dcuda=disabled -Dbench=false >/dev/null
 fi

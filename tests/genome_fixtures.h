@@ -1,6 +1,6 @@
 // Shared fixtures of the genome tests: temp folders, random genomes/tracks/peaks, reference one-hot.
 // Each helper is the plain definition the data layer is checked against.
-// Run: build-data/tests/lowpass_tests -ts=genome
+// Run: build/tests/lowpass_tests -ts=genome
 #pragma once
 #include <doctest/doctest.h>
 #include <htslib/bgzf.h>

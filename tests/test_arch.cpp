@@ -1,6 +1,6 @@
 // The two architectures: state_dict names/shapes equal the reference's, geometry checks, config errors,
 // state_dict round trips, batch-norm modes, and the profile trunk wiring against a plain loop.
-// Run: build-models/tests/lowpass_tests -ts=arch
+// Run: build/tests/lowpass_tests -ts=arch
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,6 +1,6 @@
 // Attributions: dinucleotide shuffle (exact counts, seeded), gradients, DeepLIFT/DeepSHAP
 // (summation-to-delta, captum fixture), ISM vs brute force, integrated gradients.
-// Run: build-attr/tests/lowpass_tests -ts=attr
+// Run: build/tests/lowpass_tests -ts=attr
 #include <doctest/doctest.h>
 
 #include <map>

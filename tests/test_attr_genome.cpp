@@ -1,7 +1,7 @@
 // Genome regions for `lowpass attribute/predict --regions`: summit-centred windows vs the FASTA, edge drops,
 // one-hot rows vs a plain encoding, mean-of-overlaps bigWig tracks read back against a brute-force sum, and a
 // profile model's control tracks (--controls or the training run's config.json) read against the bigWig values.
-// Run: build-gtrain/tests/lowpass_tests -ts=attr_genome
+// Run: build/tests/lowpass_tests -ts=attr_genome
 #include <nlohmann/json.hpp>
 
 #include "models/attr/genome_regions.h"

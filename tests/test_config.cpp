@@ -1,5 +1,5 @@
 // Training config: defaults per model type, overrides, unknown keys and bad values named by path.
-// Run: build-train/tests/lowpass_tests -ts=config
+// Run: build/tests/lowpass_tests -ts=config
 #include <doctest/doctest.h>
 
 #include <filesystem>

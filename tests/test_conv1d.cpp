@@ -1,6 +1,6 @@
 // conv1d, conv1d_input_grad, conv1d_weight_grad: every kernel family against plain loops written from the
 // definition (y = Σ w·x, dx = Σ w·dy, dw = Σ dy·x at s = t + k·d - pad_left), and the ops' gradients and
-// gradients of gradients against finite differences in float64. Run: build-conv/tests/lowpass_tests -ts=conv1d
+// gradients of gradients against finite differences in float64. Run: build/tests/lowpass_tests -ts=conv1d
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,6 +1,6 @@
 // CUDA backend: every CUDA kernel against its CPU twin on random inputs with awkward sizes
 // (‖Δ‖/‖ref‖ ≤ 1e-5 float32, 1e-12 float64), NaN canaries after outputs, allocator reuse, host-side index maths.
-// Run: build-cuda/tests/lowpass_tests -ts=cuda  (GPU cases skip with a message when no GPU is usable).
+// Run: build/tests/lowpass_tests -ts=cuda  (GPU cases skip with a message when no GPU is usable).
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,5 +1,5 @@
 // CUDA backend, attributions: the profile model's eval-mode attributions stage by stage, and true DeepSHAP, CPU vs
-// CUDA. Run: build-cuda/tests/lowpass_tests -ts=cuda (skips with a message when no GPU is usable).
+// CUDA. Run: build/tests/lowpass_tests -ts=cuda (skips with a message when no GPU is usable).
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -2,7 +2,7 @@
 // inputs: forward with and without bias, input grad, weight grad; float32 ‖Δ‖/‖ref‖ ≤ 1e-5, float64 ≤ 1e-12; awkward
 // sizes, dilations 1..32, groups, the BPNet and binary-model layer shapes; selection, fallbacks, determinism, TF32, a
 // double backward through the ops; and the LOWPASS_CUDA_CONV parser (host only, runs everywhere).
-// Run: build-cuda/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'  (GPU cases skip without a GPU or cuDNN).
+// Run: build/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'  (GPU cases skip without a GPU or cuDNN).
 // Written on a machine without a GPU; the GPU cases passed on an H200 (cuDNN 9.19.0).
 #include <doctest/doctest.h>
 

@@ -1,5 +1,5 @@
 // CUDA backend, GEMM: matmul and linear (cuBLAS) against the CPU with gradients and gradients of gradients, and the
-// TF32 / bf16 switches against their round-off. Run: build-cuda/tests/lowpass_tests -ts=cuda (skips with a message
+// TF32 / bf16 switches against their round-off. Run: build/tests/lowpass_tests -ts=cuda (skips with a message
 // when no GPU is usable).
 #include <doctest/doctest.h>
 

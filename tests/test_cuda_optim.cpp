@@ -1,6 +1,6 @@
 // CUDA backend, optimiser side: the parameter/gradient arenas on the GPU (gradients into their slots, whole-block
 // Adam/SGD) and live optimiser steps (device-side scalars and skip flag), each against the CPU's.
-// Run: build-cuda/tests/lowpass_tests -ts=cuda (skips with a message when no GPU is usable).
+// Run: build/tests/lowpass_tests -ts=cuda (skips with a message when no GPU is usable).
 #include <doctest/doctest.h>
 
 #include <memory>

@@ -2,7 +2,7 @@
 // with the Fourier prior (losses, every parameter gradient, the update, BN running stats) CPU vs CUDA at
 // ‖Δ‖/‖ref‖ ≤ 1e-4 (float32) / 1e-9 (float64), and `train` on a GPU with device-independent checkpoints. GEMMs:
 // tests/test_cuda_gemm.cpp; attributions: tests/test_cuda_attr.cpp; optimisers: tests/test_cuda_optim.cpp.
-// Run: build-cuda/tests/lowpass_tests -ts=cuda  (skips with a message when no GPU is usable).
+// Run: build/tests/lowpass_tests -ts=cuda  (skips with a message when no GPU is usable).
 #include <doctest/doctest.h>
 
 #include <cmath>

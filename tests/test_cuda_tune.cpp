@@ -1,7 +1,7 @@
 // The `tune` conv backend (kernels/cuda/conv_tune.h, kernels/cuda/conv1d.cu): the choice among timed candidates,
 // the shape keys and the table (host, runs everywhere); on a GPU, conv1d through `tune` against the CPU twin at the
 // model layer shapes, one timing per shape, repeats bitwise identical, capture of timed and untimed shapes.
-// Run: build-cuda/tests/lowpass_tests -ts=cuda -sf='*test_cuda_tune.cpp'  (GPU cases skip without a GPU).
+// Run: build/tests/lowpass_tests -ts=cuda -sf='*test_cuda_tune.cpp'  (GPU cases skip without a GPU).
 // Written on a machine without a GPU: the GPU case has not yet run on one.
 #include <doctest/doctest.h>
 

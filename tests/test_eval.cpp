@@ -1,6 +1,6 @@
 // Evaluation metrics vs hand computations and vs scikit-learn/scipy values in
 // tests/fixtures/eval_fixture.json (written by tests/fixtures/make_eval_fixtures.py).
-// Run: build-attr/tests/lowpass_tests -ts=eval
+// Run: build/tests/lowpass_tests -ts=eval
 #include <doctest/doctest.h>
 
 #include <cmath>

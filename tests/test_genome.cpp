@@ -1,6 +1,6 @@
 // Genome-file readers: FASTA/BED/bigWig/folds, window cache and prefetch; every bad input's message.
 // Checks extracted sequence/values against the written fixtures; bad inputs give named errors.
-// Run: build-data/tests/lowpass_tests -ts=genome
+// Run: build/tests/lowpass_tests -ts=genome
 #include "tests/genome_fixtures.h"
 
 TEST_SUITE("genome") {

@@ -1,6 +1,6 @@
 // Genome datasets: binary bins vs brute-force labels, profile windows vs direct reads, real yeast/NFE2 data.
 // Every batch row is checked against the genome and tracks it came from; epochs are complete and balanced.
-// Run: build-data/tests/lowpass_tests -ts=genome   (real-data cases skip when ../shared/data is absent)
+// Run: build/tests/lowpass_tests -ts=genome   (real-data cases skip when ../shared/data is absent)
 #include "tests/genome_fixtures.h"
 
 TEST_SUITE("genome") {

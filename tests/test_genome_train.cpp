@@ -1,6 +1,6 @@
 // Training from genome files and FASTA sequences: config sections data.genome/data.sequences, the dataset
 // factory (per-fold counts vs brute force), data-stats, and short real-data runs (NFE2 auROC, yeast NLL/counts).
-// Run: build-gtrain/tests/lowpass_tests -ts=genome_train   (real-data cases skip when ../shared/data is absent)
+// Run: build/tests/lowpass_tests -ts=genome_train   (real-data cases skip when ../shared/data is absent)
 #include <chrono>
 #include <cstdlib>
 #include <fstream>

@@ -1,6 +1,6 @@
 // Default initialisation: bounds and distribution (Kolmogorov–Smirnov against U(−b, b), moments),
 // fan_in with groups, determinism per seed, BatchNorm constants.
-// Run: build-io/tests/lowpass_tests -ts=init
+// Run: build/tests/lowpass_tests -ts=init
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -1,5 +1,5 @@
 // matmul (2-D, batched 3-D) and linear (x·wᵀ + b): forward against plain loops for every GEMM backend,
-// gradients and gradients of gradients against finite differences. Run: build-conv/tests/lowpass_tests -ts=linear
+// gradients and gradients of gradients against finite differences. Run: build/tests/lowpass_tests -ts=linear
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,6 +1,6 @@
 // Task losses and attribution priors: values against plain loops and known signals (sinusoid, delta,
 // all-zero), gradients and gradients-of-gradients by finite differences, and the prior's gradient
-// w.r.t. the parameters of tiny models through double backprop. Run: build-models/tests/lowpass_tests -ts=loss
+// w.r.t. the parameters of tiny models through double backprop. Run: build/tests/lowpass_tests -ts=loss
 #include <doctest/doctest.h>
 
 #include <cmath>

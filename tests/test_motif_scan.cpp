@@ -1,6 +1,6 @@
 // Motif scan (models/eval/motif_scan.*) against a brute-force scan of explicit reverse complements on
 // random sequences with planted motifs; motif-site fraction on a hand-built attribution; position masks.
-// Run: build-paper/tests/lowpass_tests -ts=motif_scan
+// Run: build/tests/lowpass_tests -ts=motif_scan
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // Layer ops: batch norm (train/eval, running stats), max-pool, global average pool, (log-)softmax:
 // forward vs plain loops; gradient and gradient-of-gradient vs finite differences in float64.
-// Run: build-nn/tests/lowpass_tests -ts=nn
+// Run: build/tests/lowpass_tests -ts=nn
 #include <doctest/doctest.h>
 
 #include <cmath>

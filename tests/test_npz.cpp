@@ -1,6 +1,6 @@
 // npy/npz: files written by numpy (np.savez stored + zip64 local headers, np.savez_compressed deflate),
 // round trips incl. forced zip64 and the streaming writer, truncation/corruption, malformed npy headers.
-// Run: build-io/tests/lowpass_tests -ts=npz   (fixtures: tests/fixtures/make_io_fixtures.py)
+// Run: build/tests/lowpass_tests -ts=npz   (fixtures: tests/fixtures/make_io_fixtures.py)
 #include <doctest/doctest.h>
 
 #include <unistd.h>

@@ -1,6 +1,6 @@
 // Optimisers: Adam/SGD against closed-form trajectories (constant gradient), a float64 recursion of
 // PyTorch's algorithm, torch.optim's own float32 trajectories (fixture), state save/resume, threads.
-// Run: build-io/tests/lowpass_tests -ts=optim   (fixture: tests/fixtures/make_io_fixtures.py)
+// Run: build/tests/lowpass_tests -ts=optim   (fixture: tests/fixtures/make_io_fixtures.py)
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,7 +1,7 @@
 // Golden parity with the PyTorch twin (tests/fixtures/make_parity_fixtures.py): outputs, task and prior
 // losses, attributions, every parameter gradient and the updated running stats, ‖Δ‖/‖ref‖ ≤ 1e-4 in
 // float32 (≤ 1e-6 in float64; the fixtures hold float32 roundings of float64 results).
-// Run: build-models/tests/lowpass_tests -ts=parity
+// Run: build/tests/lowpass_tests -ts=parity
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // Reliability: every user-facing parser refuses malformed, truncated and huge-size inputs with a
 // lowpass::Error naming the file and the line/field (one table of bad inputs, listed in docs/reliability.md).
-// Run: build-rel/tests/lowpass_tests -ts=reliability  (LOWPASS_RELIABILITY_TABLE=out.md writes the message table)
+// Run: build/tests/lowpass_tests -ts=reliability  (LOWPASS_RELIABILITY_TABLE=out.md writes the message table)
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>

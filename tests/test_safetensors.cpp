@@ -1,6 +1,6 @@
 // safetensors and checkpoints: round trips, a file written by Python's safetensors, truncation at every
 // cut point, byte-flip corruption, hand-made malformed headers, atomic writes, checkpoint checksums.
-// Run: build-io/tests/lowpass_tests -ts=safetensors   (fixture: tests/fixtures/make_io_fixtures.py)
+// Run: build/tests/lowpass_tests -ts=safetensors   (fixture: tests/fixtures/make_io_fixtures.py)
 #include <doctest/doctest.h>
 
 #include <unistd.h>

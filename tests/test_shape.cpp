@@ -1,6 +1,6 @@
 // Shape ops (permute/transpose, flip, slice/pad, concat, index_select/index_add, center_crop):
 // forward vs plain index loops; gradient and gradient-of-gradient vs finite differences (float64).
-// Run: build-nn/tests/lowpass_tests -ts=shape
+// Run: build/tests/lowpass_tests -ts=shape
 #include <doctest/doctest.h>
 
 #include <numeric>

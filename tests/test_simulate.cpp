@@ -1,6 +1,6 @@
 // MEME reader and the simulator: bundled SPI1 = JASPAR file, parse errors, GC content, motif
 // placement/strand recorded truthfully, profile reads piled around the recorded sites.
-// Run: build-train/tests/lowpass_tests -ts=simulate
+// Run: build/tests/lowpass_tests -ts=simulate
 #include <doctest/doctest.h>
 
 #include <cmath>

@@ -1,6 +1,6 @@
 // Spectral ops (gaussian_kernel, smooth_gaussian, rfft_real/imag + adjoints, rfft_magnitude) vs
 // plain loops / an O(L²) DFT, with gradient and gradient-of-gradient checks, and the Fourier prior
-// (REFERENCE §1.2) composed from ops. Run: build-nn/tests/lowpass_tests -ts=spectral
+// (REFERENCE §1.2) composed from ops. Run: build/tests/lowpass_tests -ts=spectral
 #include <doctest/doctest.h>
 
 #include <cmath>

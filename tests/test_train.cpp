@@ -1,7 +1,7 @@
 // Training: npz datasets and their errors, balanced/RC batches, the high-frequency metric vs a plain
 // DFT, auROC, one SGD step = w − lr·∇(L_task + λ·L_prior), bit-identical --resume, NaN/config errors,
 // and end to end: the prior lowers the high-frequency share of grad×input by ≥ 20 % (3 seeds).
-// Run: build-train/tests/lowpass_tests -ts=train
+// Run: build/tests/lowpass_tests -ts=train
 #include <doctest/doctest.h>
 
 #include <algorithm>

@@ -3,7 +3,7 @@
 // batches; deepshap/ig also write convergence.json (per-example summation-to-delta error).
 // Genome regions: --regions BED --genome FASTA instead of --npz: windows centred on the summits, plus
 // regions.bed (row → window) and attr.bw (per-base Σ_b hyp·onehot, mean over overlapping windows).
-// Test: build-attr/tests/lowpass_tests -ts=attr (library parts); docs/attribution.md.
+// Test: build/tests/lowpass_tests -ts=attr (library parts); docs/attribution.md.
 #include <cmath>
 #include <filesystem>
 #include <fstream>

@@ -1,7 +1,7 @@
 // `lowpass data-stats --config C.json [--json]`: what training would sample from the config's data, per split:
 // peaks kept and dropped (per reason), positive bins/windows, negatives per epoch, batches per epoch and, for
 // profile models, the suggested counts-loss weight (median total count in the output window / 10).
-// Test: build-gtrain/tests/lowpass_tests -ts=genome_train (models/train/datasets.h data_stats)
+// Test: build/tests/lowpass_tests -ts=genome_train (models/train/datasets.h data_stats)
 #include <cmath>
 #include <iostream>
 

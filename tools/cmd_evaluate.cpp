@@ -2,7 +2,7 @@
 //   [--motifs M.meme | --motif-positions T.tsv] [--attr-sets a.npz,… [--attr-sets-b …]] --out metrics.json`:
 // one JSON document: predictive metrics (REFERENCE §4.2), HF share / entropy / motif-site fraction (§4.5),
 // seed consistency (continuous Jaccard, cosine, §4.3), one-sided paired Wilcoxon tests between two model sets.
-// Test: build-attr/tests/lowpass_tests -ts=eval, -ts=motif_scan (library parts); docs/evaluation.md.
+// Test: build/tests/lowpass_tests -ts=eval, -ts=motif_scan (library parts); docs/evaluation.md.
 #include <cerrno>
 #include <cmath>
 #include <cstring>

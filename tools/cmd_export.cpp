@@ -2,7 +2,7 @@
 // as an npz (x, y, status, and control for profile models with controls), so that `predict`, `attribute` and
 // `evaluate` run on what a genome (FASTA + peaks + bigWig) or FASTA-sequence config trains and tests on. valid/test
 // are exactly the rows the trainer evaluates on (the same sampled negatives); train is one epoch of the sampler.
-// Test: build-gtrain/tests/lowpass_tests -ts=genome_train (models/train/datasets.h export_split)
+// Test: build/tests/lowpass_tests -ts=genome_train (models/train/datasets.h export_split)
 #include <iostream>
 
 #include "models/data/array_dataset.h"

@@ -3,7 +3,7 @@
 // Genome regions: --regions BED --genome FASTA instead of --npz (windows centred on summits), plus regions.bed and,
 // for profile models, pred_t<t>_s<s>.bw = softmax(profile logits)·(exp(log counts) − 1) per base (the expected
 // counts: the counts head predicts log(1 + n); mean over overlaps).
-// Test: build-attr/tests/lowpass_tests -ts=attr (library parts); docs/attribution.md.
+// Test: build/tests/lowpass_tests -ts=attr (library parts); docs/attribution.md.
 #include <filesystem>
 #include <cmath>
 #include <iostream>

@@ -1,6 +1,6 @@
 // `lowpass simulate`: write train/valid/test .npz of the paper's simulated set (REFERENCE §5.3) or a
 // profile simulation, the true motif positions (motif_positions.tsv) and a ready config (train_config.json).
-// Test: build-train/tests/lowpass_tests -ts=simulate (library); docs/cli.md (command)
+// Test: build/tests/lowpass_tests -ts=simulate (library); docs/cli.md (command)
 #include <filesystem>
 #include <fstream>
 #include <iostream>

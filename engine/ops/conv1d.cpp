@@ -1,6 +1,6 @@
 // conv1d and its two adjoints, each differentiable through the other two (so every order works):
 // y = conv1d(x, w) + b;  dx = conv1d_input_grad(dy, w);  dw = conv1d_weight_grad(x, dy).
-// Test: build-conv/tests/lowpass_tests -ts=conv1d
+// Test: build/tests/lowpass_tests -ts=conv1d
 #include "engine/ops.h"
 #include "engine/ops/dispatch.h"
 #ifdef LOWPASS_HAVE_CUDA

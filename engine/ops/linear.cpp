@@ -1,6 +1,6 @@
 // Dense ops: matmul (2-D and batched 3-D) and linear (x·wᵀ + b), on the row-major GEMM kernels (cuBLAS on CUDA).
 // C = op(A)·op(B) is one recorded op whose backward uses itself with other transpose flags.
-// Test: build-conv/tests/lowpass_tests -ts=linear
+// Test: build/tests/lowpass_tests -ts=linear
 #include "engine/ops.h"
 #include "engine/ops/dispatch.h"
 #include "kernels/cpu/gemm.h"

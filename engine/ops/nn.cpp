@@ -1,6 +1,6 @@
 // Neural-net layer ops: batch norm (train: batch statistics, eval: running statistics), max-pool,
 // global average pool, softmax / log-softmax. y = γ·(x − μ)/√(σ² + ε) + β; pool routes g to the argmax.
-// Test: build-nn/tests/lowpass_tests -ts=nn
+// Test: build/tests/lowpass_tests -ts=nn
 #include "kernels/cpu/nn.h"
 
 #include <memory>

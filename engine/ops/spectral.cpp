@@ -1,6 +1,6 @@
 // Spectral ops for the Fourier prior: Gaussian smoothing along L (linear, self-adjoint), the one-sided
 // real DFT X_k = Σ_n x_n e^{-2πikn/L} split into Re/Im with their adjoints, and |X_k| (zero-safe).
-// Test: build-nn/tests/lowpass_tests -ts=spectral
+// Test: build/tests/lowpass_tests -ts=spectral
 #include "kernels/cpu/spectral.h"
 
 #include <cmath>

@@ -1,6 +1,6 @@
 // conv1d on the CPU: the plain-loop reference (the spec), im2col + GEMM (Eigen or OpenBLAS), and the
 // dispatcher that picks the fastest family per shape (docs/conv1d.md): AVX-512 direct, one-hot gather.
-// y = corr(x, w) + b;  dx = corr(dy, flip(w)ᵀ);  dw = Σ dy ⊗ x.  Test: build-conv/tests/lowpass_tests -ts=conv1d
+// y = corr(x, w) + b;  dx = corr(dy, flip(w)ᵀ);  dw = Σ dy ⊗ x.  Test: build/tests/lowpass_tests -ts=conv1d
 #include "kernels/cpu/conv1d.h"
 
 #include <algorithm>

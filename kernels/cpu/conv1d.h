@@ -3,7 +3,7 @@
 // One primitive, the correlation y[b,gO+o,t] = bias + Σ_{c,k} w[gO+o,c,k]·x[b,gC+c,t+k·d-p] (x = 0 outside
 // [0,Lin)), and its weight adjoint dw[gO+o,c,k] = Σ_{b,t} dy[b,gO+o,t]·x[b,gC+c,t+k·d-p]. conv1d forward and
 // weight-grad are these; the input grad is the correlation of dy with the flipped, transposed weights and
-// offset p' = d(K-1) - pad_left. Test: build-conv/tests/lowpass_tests -ts=conv1d
+// offset p' = d(K-1) - pad_left. Test: build/tests/lowpass_tests -ts=conv1d
 #pragma once
 #include <cstdint>
 #include <vector>

@@ -2,7 +2,7 @@
 // Forward/input-grad tile: 8 output channels × 48 positions (4 × 96 when O ≤ 4, 2 × 192 when O ≤ 2) in
 // registers, Σ over (c, k) of w[o,c,k]·x[c, t+k·d-p]. Weight grad tile: 64 output channels × 6 (c,k) columns,
 // Σ over t of dyᵀ ⊗ x; when O ≤ 4 (narrow) positions in the lanes instead, O × (24/O) taps per tile.
-// Test: build-conv/tests/lowpass_tests -ts=conv1d
+// Test: build/tests/lowpass_tests -ts=conv1d
 #include <algorithm>
 #include <cstdlib>
 #include <cstring>

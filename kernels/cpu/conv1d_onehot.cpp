@@ -1,6 +1,6 @@
 // conv1d on one-hot DNA: forward as a gather (K weight look-ups per output instead of C·K multiply-adds)
 // and the weight grad as a scatter. y[b,o,t] = bias[o] + Σ_k w[o, code(b,t+k·d-p), k];
-// dw[o,c,k] = Σ_{t: code(b,t+k·d-p)=c} dy[b,o,t]. Test: build-conv/tests/lowpass_tests -ts=conv1d
+// dw[o,c,k] = Σ_{t: code(b,t+k·d-p)=c} dy[b,o,t]. Test: build/tests/lowpass_tests -ts=conv1d
 #include <algorithm>
 
 #include "kernels/cpu/conv1d.h"

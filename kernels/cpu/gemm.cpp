@@ -1,5 +1,5 @@
 // Row-major GEMM through Eigen maps or OpenBLAS, single-threaded per call, split over ctx threads.
-// C = alpha · op(A) · op(B) + beta · C. Test: build-conv/tests/lowpass_tests -ts=linear
+// C = alpha · op(A) · op(B) + beta · C. Test: build/tests/lowpass_tests -ts=linear
 // Eigen's own OpenMP parallelism is switched off in this file: the caller decides the threads.
 #define EIGEN_DONT_PARALLELIZE
 #include "kernels/cpu/gemm.h"

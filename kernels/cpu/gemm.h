@@ -1,7 +1,7 @@
 // Row-major GEMM on the CPU: C (M, N) = alpha · op(A) · op(B) + beta · C, op = identity or transpose.
 // Backends: Eigen (Map of raw pointers, always built) and OpenBLAS cblas (when found). Single-threaded
 // calls, meant to run inside our own parallel loops; gemm() splits the work over ctx.threads().
-// Test: build-conv/tests/lowpass_tests -ts=linear
+// Test: build/tests/lowpass_tests -ts=linear
 #pragma once
 #include <cstdint>
 

@@ -1,6 +1,6 @@
 // Optimiser update kernels, one pass per parameter tensor (CPU; CUDA twins declared below).
 // Adam: m ← lerp(m, g, 1−β1); v ← β2·v + (1−β2)·g²; p ← p − (lr/bc1)·m / (√v/√bc2 + ε)  (torch.optim.Adam).
-// Test: build-io/tests/lowpass_tests -ts=optim
+// Test: build/tests/lowpass_tests -ts=optim
 #pragma once
 #include <vector>
 

@@ -1,6 +1,6 @@
 // CPU twin of the fused Fourier-prior chain (kernels/cpu/prior.h): row-parallel |·|-sum and smoothing, the
 // real FFT of kernels/cpu/spectral.cpp, then per-row sums; backward through the same FFT adjoint.
-// Test: build-cuda/tests/lowpass_tests -ts=spectral.
+// Test: build/tests/lowpass_tests -ts=spectral.
 #include "kernels/cpu/prior.h"
 
 #include <cmath>

@@ -1,7 +1,7 @@
 // Kernels of the fused Fourier-prior chain (engine op fourier_prior_scores; REFERENCE §1.2): for each selected row
 // r of attributions a (B, C, L): u = Σ_c |a_r|, s = u ⋆ taps (zero-padded), X = rfft(s), m = |X|,
 // D = Σ_f m_f (1 when 0), N = Σ_{f≥1} w_f·m_f, out = 1 − N/D; and the backward da = sign(a)·(taps ⋆ C2Rᵀ(dm·X/|X|)).
-// Test: build-cuda/tests/lowpass_tests -ts=spectral (CPU) and -ts=cuda (twin). Legend: P rows, F = L/2 + 1.
+// Test: build/tests/lowpass_tests -ts=spectral (CPU) and -ts=cuda (twin). Legend: P rows, F = L/2 + 1.
 #pragma once
 #include <memory>
 #include <cstdint>

@@ -1,7 +1,7 @@
 // Block-wide sums for CUDA kernels: warp shuffles, then one warp over the per-warp partials; and the in-order sum
 // of split partials (sum_splits_kernel).
 // sum over the block of v (blockDim.x a multiple of 32, <= 1024); the result is valid in thread 0.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda (through the reductions that use it).
+// Test: build/tests/lowpass_tests -ts=cuda (through the reductions that use it).
 #pragma once
 #include <cuda_runtime.h>
 

@@ -2,7 +2,7 @@
 // group with k = chunk·Lout for the weight grad, one-hot gather/scatter kernels. float32 GEMMs run in
 // plain float32 unless TF32 or bf16 is switched on (cuda::set_gemm_math). With the cuDNN backend selected
 // (conv_backend.h, opt-in) the dense directions go to conv_cudnn.cu first and come back here when cuDNN declines.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// Test: build/tests/lowpass_tests -ts=cuda.
 #include "kernels/cuda/conv1d.h"
 
 #include <climits>

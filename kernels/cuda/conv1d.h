@@ -1,6 +1,6 @@
 // CUDA twins of the conv1d kernels (kernels/cpu/conv1d.h): the correlation
 // y[b,gO+o,t] = bias + Σ_{c,k} w[gO+o,c,k]·x[b,gC+c,t+k·d-p] via im2col + cuBLAS GEMM, its weight adjoint,
-// and the one-hot gather/scatter. Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// and the one-hot gather/scatter. Test: build/tests/lowpass_tests -ts=cuda.
 // Legend: B batch, G groups, C/O input/output channels per group, K taps, d dilation, p left offset, L lengths.
 #pragma once
 #include <cstdint>

@@ -2,7 +2,7 @@
 // the correlation, one thread per output element with a double accumulator (rows along grid y), and the weight
 // grad, one block per (output channel, input channel, tile of 8 taps) with per-thread double accumulators and a
 // block sum. Selected by conv1d.cu.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda -tc='*direct*' (host: the same arithmetic over the whole grid).
+// Test: build/tests/lowpass_tests -ts=cuda -tc='*direct*' (host: the same arithmetic over the whole grid).
 #include <algorithm>
 
 #include "kernels/cuda/block_reduce.cuh"

@@ -1,7 +1,7 @@
 // The "taps" route of the CUDA correlation (kernels/cuda/conv_taps.h): the weights laid out per tap, y set to the
 // bias, then one cuBLAS strided-batched GEMM per (group, tap) on shifted views of x. A `tune` candidate, and
 // `auto`'s weight grad for wide layers with long reductions (conv_backend.h). Test: tests/test_cuda_taps.cpp (the
-// plan on the host), build-cuda/tests/lowpass_tests -ts=cuda (GPU).
+// plan on the host), build/tests/lowpass_tests -ts=cuda (GPU).
 #include "kernels/cuda/conv1d.h"
 #include "kernels/cuda/conv_taps.h"
 #include "kernels/cuda/cuda_state.h"

@@ -1,5 +1,5 @@
 // conv backend names and LOWPASS_CUDA_CONV parsing (kernels/cuda/conv_backend.h): plain C++, built with and
-// without CUDA so the parser is tested everywhere. Test: build-cuda/tests/lowpass_tests -ts=cuda -sf='*cudnn*'
+// without CUDA so the parser is tested everywhere. Test: build/tests/lowpass_tests -ts=cuda -sf='*cudnn*'
 #include "kernels/cuda/conv_backend.h"
 
 #include <cstdlib>

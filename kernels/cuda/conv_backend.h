@@ -18,7 +18,7 @@
 //   runs as under `auto`.
 // Chosen per Context with cuda::set_conv_backend, or for every Context by
 // LOWPASS_CUDA_CONV=auto|direct|tiled|im2col|cudnn|tune (read once).
-// Test: build-cuda/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'  (the parser's case runs without a GPU).
+// Test: build/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'  (the parser's case runs without a GPU).
 #pragma once
 #include <string>
 #include <string_view>

@@ -1,7 +1,7 @@
 // cuDNN conv1d (kernels/cuda/conv_cudnn.h): conv1d as cuDNN's legacy 2-d cross-correlation with H = 1, symmetric zero
 // padding p, stride 1, dilation d, groups G; a plan per geometry (descriptors + the fastest deterministic algorithm
 // from cudnnFind*AlgorithmEx on the call's buffers); workspace from the caching allocator; bias by a small kernel.
-// Ran on an H200 (cuDNN 9.19.0; docs/cuda.md). Test: build-cuda/tests/lowpass_tests -ts=cuda -sf='*cudnn*'
+// Ran on an H200 (cuDNN 9.19.0; docs/cuda.md). Test: build/tests/lowpass_tests -ts=cuda -sf='*cudnn*'
 // Legend: B batch, G groups, C/O input/output channels per group, K taps, d dilation, p padding (each side), L lengths.
 #include "kernels/cuda/conv_cudnn.h"
 

@@ -1,7 +1,7 @@
 // cuDNN path of CUDA conv1d (opt-in: kernels/cuda/conv_backend.h): y[b,gO+o,t] = bias + Σ_{c,k} w[gO+o,c,k]·x[b,gC+c,t+k·d-p]
 // as cuDNN's cross-correlation of NCHW tensors with H = 1, plus its backward data and backward filter; deterministic
 // algorithms only. Ran on an H200 with cuDNN 9.19.0 (docs/cuda.md, "cuDNN convolution path").
-// Test: build-cuda/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'
+// Test: build/tests/lowpass_tests -ts=cuda -sf='*test_cuda_cudnn.cpp'
 // Legend: B batch, G groups, C/O input/output channels per group, K taps, d dilation, p padding (each side), L lengths.
 #pragma once
 #include <cstdint>

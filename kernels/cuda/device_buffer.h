@@ -1,6 +1,6 @@
 // DeviceBuffer<T>: a small RAII array in device memory from the caching allocator, e.g. index lists
 // uploaded for one launch. Freed to the allocator's cache; same-stream ordering makes reuse safe.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// Test: build/tests/lowpass_tests -ts=cuda.
 #pragma once
 #include <vector>
 

@@ -1,6 +1,6 @@
 // Device twins of the CPU element-wise maths (kernels/cpu/elementwise.cpp): same formulas, same
 // branches, float or double. digamma: reflection, recurrence to 6, asymptotic series; trigamma alike.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// Test: build/tests/lowpass_tests -ts=cuda.
 #pragma once
 #include <cuda_runtime.h>
 

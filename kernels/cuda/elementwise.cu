@@ -1,6 +1,6 @@
 // CUDA element-wise kernels: unary maps, broadcasting binary maps, dtype casts (twins of
 // kernels/cpu/elementwise.cpp). out[i] = f(a[i]) or f(a[ia(i)], b[ib(i)]); grid-stride loops.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// Test: build/tests/lowpass_tests -ts=cuda.
 #include "kernels/cpu/elementwise.h"
 #include "kernels/cuda/cuda_state.h"
 #include "kernels/cuda/device_math.cuh"

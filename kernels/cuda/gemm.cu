@@ -1,6 +1,6 @@
 // cuBLAS GEMMs (kernels/cuda/gemm.h): a row-major product is the column-major product of the transposes,
 // Cᵀ = op(B)ᵀ·op(A)ᵀ, so row-major operands go to cuBLAS as they are stored, B first.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda ("matmul and linear on CUDA tensors").
+// Test: build/tests/lowpass_tests -ts=cuda ("matmul and linear on CUDA tensors").
 #include "kernels/cuda/gemm.h"
 
 #include <climits>

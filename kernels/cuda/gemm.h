@@ -2,7 +2,7 @@
 // row-major C = op(A)·op(B) behind matmul/linear. float32 runs in plain float32 unless the Context's
 // GEMM math (cuda::set_gemm_math) is TF32 (CUBLAS_COMPUTE_32F_FAST_TF32) or BF16 (the operands rounded to
 // bfloat16 copies, float32 sums).
-// Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// Test: build/tests/lowpass_tests -ts=cuda.
 #pragma once
 #include <cstdint>
 

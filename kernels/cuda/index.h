@@ -1,6 +1,6 @@
 // Index arithmetic shared by CUDA kernels and their host-side tests (plain C++ under g++):
 // broadcasting offsets out[i] <- a[ia], b[ib] with adjacent dimensions merged where the layout allows.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda ("index arithmetic" runs without a GPU).
+// Test: build/tests/lowpass_tests -ts=cuda ("index arithmetic" runs without a GPU).
 #pragma once
 #include <cstdint>
 

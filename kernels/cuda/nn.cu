@@ -1,6 +1,6 @@
 // CUDA kernels behind the neural-net layers (twins of kernels/cpu/nn.cpp): batch-norm statistics
 // (shifted one-pass, double), affine map, fused backward; max-pool with argmax routing; (log-)softmax.
-// Legend: B batch, C channels, L length, Lo pooled length. Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// Legend: B batch, C channels, L length, Lo pooled length. Test: build/tests/lowpass_tests -ts=cuda.
 #include <math_constants.h>
 
 #include <algorithm>

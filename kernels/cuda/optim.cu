@@ -1,6 +1,6 @@
 // CUDA optimiser updates (twins of kernels/cpu/optim.cpp), one element-wise pass per parameter tensor with
 // the CPU's rounding (same fma placement). Adam: m ← lerp(m, g, 1−β1); v ← β2·v + (1−β2)·g²;
-// p ← p − step·m / (√v/√bc2 + ε). Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// p ← p − step·m / (√v/√bc2 + ε). Test: build/tests/lowpass_tests -ts=cuda.
 #include <algorithm>
 #include <cstdint>
 

@@ -5,7 +5,7 @@
 // spectrum). The spectrum side holds only the P rows the prior scores, compacted and padded with zero rows to
 // Rp = prior_fft_rows(P, B) (at most 8 plan sizes per batch size); rows the prior does not score are never read, and
 // their attribution gradient is written as 0.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1, P scored rows,
+// Test: build/tests/lowpass_tests -ts=cuda. Legend: B rows of the batch, C bases, F = L/2 + 1, P scored rows,
 // Rp compact rows (P plus padding).
 #include <cstdlib>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // CUDA reductions over the middle axis of an (outer, n, inner) view (twins of kernels/cpu/reduce.cpp):
 // out[o, i] = scale * Σ_j a[o, j, i] (double accumulators), expand_axis, max_axis. Fixed order per shape.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// Test: build/tests/lowpass_tests -ts=cuda.
 #include <math_constants.h>
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // CUDA runtime: device discovery (cached), the caching allocator (BlockCache over cudaMalloc, with graph pools), the
 // one stream per device, copies, CUDA-graph capture and replay, checking helpers, CudaState.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda (skips without a GPU); the allocator's bookkeeping host-side in
+// Test: build/tests/lowpass_tests -ts=cuda (skips without a GPU); the allocator's bookkeeping host-side in
 // tests/test_graph_step.cpp.
 #include "kernels/cuda/runtime.h"
 

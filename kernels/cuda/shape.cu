@@ -1,6 +1,6 @@
 // CUDA data-movement kernels behind the shape ops (twins of kernels/cpu/shape.cpp): strided gather
 // (permute, flip: out[i] = a[base + Σ_d idx_d·stride_d]), window copy, concat slot copy, index gather/scatter.
-// Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// Test: build/tests/lowpass_tests -ts=cuda.
 #include "kernels/cpu/shape.h"
 #include "kernels/cuda/cuda_state.h"
 #include "kernels/cuda/device_buffer.h"

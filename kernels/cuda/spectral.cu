@@ -1,6 +1,6 @@
 // CUDA spectral kernels (twins of kernels/cpu/spectral.cpp): zero-padded correlation along L (Gaussian
 // smoothing), one-sided DFT X_k = Σ_n x_n e^{-2πikn/L} via batched R2C/D2Z cuFFT, its adjoint via C2R/Z2D
-// (middle bins halved, DC/Nyquist imaginary parts zero), |X_k|. Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// (middle bins halved, DC/Nyquist imaginary parts zero), |X_k|. Test: build/tests/lowpass_tests -ts=cuda.
 // Legend: R rows, L length, F = L/2 + 1 bins.
 #include <type_traits>
 

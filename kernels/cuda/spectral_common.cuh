@@ -1,5 +1,5 @@
 // Shared by the spectral kernels (spectral.cu) and the fused Fourier prior (prior.cu): smoothing taps passed to
-// a kernel by value, and the cuFFT complex type of float/double. Test: build-cuda/tests/lowpass_tests -ts=cuda.
+// a kernel by value, and the cuFFT complex type of float/double. Test: build/tests/lowpass_tests -ts=cuda.
 #pragma once
 #include <cufft.h>
 

@@ -1,7 +1,7 @@
 // The binary model (REFERENCE §2.1). State-dict keys follow the reference's ModuleLists, which hold
 // [Conv1d, ReLU, BatchNorm1d, Dropout] per conv layer and [Linear, ReLU, BatchNorm1d, Dropout] per
 // dense layer: conv_layers.{0,4,8}, BN conv_layers.{2,6,10}; fc_layers.{0,4}, BN fc_layers.{2,6}; out_map_fc.
-// Test: build-models/tests/lowpass_tests -ts=arch
+// Test: build/tests/lowpass_tests -ts=arch
 #include "models/arch/binary_net.h"
 
 namespace lowpass {

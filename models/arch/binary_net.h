@@ -1,6 +1,6 @@
 // The paper's binary model (REFERENCE §2.1): [conv → ReLU → BN → dropout]×3, max-pool, flatten
 // channel-major, [dense → ReLU → BN1d → dropout]×2, dense → T logits. Legend: B batch, L input, T tasks.
-// Test: build-models/tests/lowpass_tests -ts=arch
+// Test: build/tests/lowpass_tests -ts=arch
 #pragma once
 #include <cstdint>
 #include <vector>

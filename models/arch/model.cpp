@@ -1,5 +1,5 @@
 // Model base: state_dict in the reference's key order, strict loading, config-field helpers, and
-// make_model (type "binary" | "profile"). Test: build-models/tests/lowpass_tests -ts=arch
+// make_model (type "binary" | "profile"). Test: build/tests/lowpass_tests -ts=arch
 #include "models/arch/model.h"
 
 #include <cmath>

@@ -1,7 +1,7 @@
 // The profile model (REFERENCE §3.1). Keys: dil_convs.{i}, prof_large_conv, prof_one_conv, count_dense,
 // count_one_conv (weight, bias). Layout note: the reference returns profiles as B×T×O×S; lowpass keeps
 // (B, T, S, O), which is the reference's internal layout before its final transpose.
-// Test: build-models/tests/lowpass_tests -ts=arch
+// Test: build/tests/lowpass_tests -ts=arch
 #include "models/arch/profile_net.h"
 
 namespace lowpass {

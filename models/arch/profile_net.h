@@ -1,7 +1,7 @@
 // The paper's BPNet-style profile model (REFERENCE §3.1): dilated 'same' convs with the running-sum
 // residual wiring, centre crop, profile head (k 75 conv, + control per task, grouped 1×1 conv) and
 // counts head (GAP, dense, + raw control totals, grouped 1×1 conv). Legend: B batch, I input length,
-// T tasks, S strands, O output length. Test: build-models/tests/lowpass_tests -ts=arch
+// T tasks, S strands, O output length. Test: build/tests/lowpass_tests -ts=arch
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,6 +1,6 @@
 // Attribution methods (see attribute.h for the formulas). Work is chunked to at most max_batch
 // sequences per forward pass; shuffles are seeded per example so batching never changes a result.
-// Test: build-attr/tests/lowpass_tests -ts=attr
+// Test: build/tests/lowpass_tests -ts=attr
 #include "models/attr/attribute.h"
 
 #include <cmath>

@@ -8,7 +8,7 @@
 //   ig            hyp_b = Σ_c (e_b − x₀)_c Ḡ_c, Ḡ = mean gradient at x₀ + (i + ½)/m (x − x₀), x₀ = 0; an example
 //                 whose completeness error exceeds ig_tolerance is redone with 3m points (reusing the m) while
 //                 3m <= ig_max_steps
-// Test: build-attr/tests/lowpass_tests -ts=attr
+// Test: build/tests/lowpass_tests -ts=attr
 #pragma once
 #include <cstdint>
 #include <string>

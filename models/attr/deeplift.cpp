@@ -1,6 +1,6 @@
 // The DeepLIFT tape walk. Gradients are kept for both halves of the [x; r] batch, as captum does,
 // so that max-pool can combine the input's and the reference's routing; attributions use the first.
-// Test: build-attr/tests/lowpass_tests -ts=attr
+// Test: build/tests/lowpass_tests -ts=attr
 #include "models/attr/deeplift.h"
 
 #include <set>

@@ -4,7 +4,7 @@
 // captum's rule (route g·(max(y,y₀) − y₀) by the input's argmax and g·(y − max(y,y₀)) by the
 // reference's, divide by Δin); linear ops (conv, dense, eval-mode batch norm, pooling averages,
 // reshapes, crops, concatenations) keep their gradient. Then Σ m·(x − r) = f(x) − f(r) exactly.
-// Legend: P pairs, L length. Test: build-attr/tests/lowpass_tests -ts=attr
+// Legend: P pairs, L length. Test: build/tests/lowpass_tests -ts=attr
 #pragma once
 #include <vector>
 

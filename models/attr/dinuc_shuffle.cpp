@@ -1,6 +1,6 @@
 // Altschul & Erickson (1985) dinucleotide shuffle: pick a random spanning arborescence of "last
 // exit edges" into the final letter, shuffle every other out-edge list, walk the Eulerian path.
-// Test: build-attr/tests/lowpass_tests -ts=attr
+// Test: build/tests/lowpass_tests -ts=attr
 #include "models/attr/dinuc_shuffle.h"
 
 #include <algorithm>

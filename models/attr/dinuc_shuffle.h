@@ -1,6 +1,6 @@
 // Dinucleotide shuffle: a uniformly random sequence with exactly the same dinucleotide counts (and
 // the same first and last base), by the Altschul–Erickson Eulerian-path algorithm, seeded.
-// Test: build-attr/tests/lowpass_tests -ts=attr
+// Test: build/tests/lowpass_tests -ts=attr
 #pragma once
 #include <cstdint>
 #include <string>

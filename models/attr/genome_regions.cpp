@@ -1,5 +1,5 @@
 // Region windows from a BED + FASTA, one-hot rows, and mean-of-overlaps bigWig tracks (see genome_regions.h).
-// Test: build-gtrain/tests/lowpass_tests -ts=attr_genome
+// Test: build/tests/lowpass_tests -ts=attr_genome
 #include "models/attr/genome_regions.h"
 
 #include <cmath>

@@ -3,7 +3,7 @@
 // mean over the windows covering the base (attribution: Σ_b hyp·onehot; prediction: softmax(profile)·(exp(log counts)
 // − 1), the expected counts).
 // Control tracks (profile models with controls) over [c_i - O/2, c_i - O/2 + O), the output window.
-// Test: build-gtrain/tests/lowpass_tests -ts=attr_genome
+// Test: build/tests/lowpass_tests -ts=attr_genome
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -1,4 +1,4 @@
-// Model directories and npz row slices. Test: build-attr/tests/lowpass_tests -ts=attr
+// Model directories and npz row slices. Test: build/tests/lowpass_tests -ts=attr
 #include "models/attr/model_dir.h"
 
 #include <cstring>

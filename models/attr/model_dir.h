@@ -1,6 +1,6 @@
 // Loading what the tools need: a trained model directory (config.json + best/model.safetensors) and
 // row ranges of an npz array as tensors, so that attribution/prediction stream over large inputs.
-// Test: build-attr/tests/lowpass_tests -ts=attr
+// Test: build/tests/lowpass_tests -ts=attr
 #pragma once
 #include <memory>
 #include <string>

@@ -1,5 +1,5 @@
 // Target seeds. Profile: seed = ℓ − mean_O ℓ, because d/dℓ_o Σ_o' (ℓ_o' − ℓ̄)·w_o' with w = log softmax ℓ
-// held constant is w_o − mean w = ℓ_o − ℓ̄. Test: build-attr/tests/lowpass_tests -ts=attr
+// held constant is w_o − mean w = ℓ_o − ℓ̄. Test: build/tests/lowpass_tests -ts=attr
 #include "models/attr/target.h"
 
 namespace lowpass::attr {

@@ -3,7 +3,7 @@
 //   logits[:t]   seed 1 on the binary logits of task t (all tasks summed when t is -1)
 //   profile[:t]  seed ℓ − mean_O ℓ (detached) on the profile logits = d/dℓ Σ(ℓ − ℓ̄)·sg(log_softmax ℓ) (REFERENCE §1.1)
 //   profile_raw  seed 1 on the profile logits (the reference's ISM target, §4.1)
-//   counts[:t]   seed 1 on the predicted log counts.  Test: build-attr/tests/lowpass_tests -ts=attr
+//   counts[:t]   seed 1 on the predicted log counts.  Test: build/tests/lowpass_tests -ts=attr
 #pragma once
 #include <cstdint>
 #include <string>

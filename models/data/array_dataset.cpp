@@ -1,6 +1,6 @@
 // Array datasets: npz ⇄ memory, checks of every field, and batches with reverse-complement copies.
 // RC of x (4, L): x'[c][p] = x[3−c][L−1−p]; of a profile (T, S, O): y'[t][s][o] = y[t][S−1−s][O−1−o].
-// Test: build-train/tests/lowpass_tests -ts=train
+// Test: build/tests/lowpass_tests -ts=train
 #include "models/data/array_dataset.h"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // Array datasets held in memory, read from / written to .npz: x (N, 4, L) one-hot, y, control, status.
 // Binary: y (N, T) in {1, 0, -1}; profile: y (N, T, S, O) counts, control (N, T|1, S, O) optional.
-// Test: build-train/tests/lowpass_tests -ts=train
+// Test: build/tests/lowpass_tests -ts=train
 #pragma once
 #include <cstdint>
 #include <map>

@@ -1,6 +1,6 @@
 // BatchSource: the interface through which the trainer consumes any dataset (genome files, arrays).
 // An epoch is start_epoch(e, rng) followed by exactly batches_per_epoch() calls of next(ctx).
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #pragma once
 #include <algorithm>
 #include <cstddef>

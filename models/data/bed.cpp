@@ -1,6 +1,6 @@
 // BED3+ / narrowPeak parsing with line-numbered errors; merged interval sets for overlap queries.
 // overlap(c, s, e) = sum over merged intervals [a, b) of max(0, min(b, e) - max(a, s)).
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #include "models/data/bed.h"
 
 #include <htslib/bgzf.h>

@@ -1,6 +1,6 @@
 // BED3+ and 10-column narrowPeak reader with line-numbered errors, and merged interval sets.
 // summit = start + column 10 (narrowPeak), or the centre start + (end - start) / 2 when column 10 is -1 or absent.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #pragma once
 #include <cstdint>
 #include <string>

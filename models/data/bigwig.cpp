@@ -1,6 +1,6 @@
 // bigWig reading/writing through libBigWig; stranded Track windows with reverse-complement flips.
 // Track::window with revcomp: out[s][i] = raw[S-1-s][L-1-i].
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #include "models/data/bigwig.h"
 
 extern "C" {

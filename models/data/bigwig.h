@@ -1,6 +1,6 @@
 // bigWig signal tracks through libBigWig: per-base values of a window (missing = 0), stranded tracks.
 // values(c, s, e)[i] = value of the bigWig interval covering base s + i, or 0 where none does.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #pragma once
 #include <cstdint>
 #include <memory>

@@ -1,6 +1,6 @@
 // Binary genome dataset (bins, multi-task labels, balanced batches) and the FASTA-sequences dataset.
 // label_t(bin) = 1 if |bin ∩ peaks_t| >= min_overlap * bin; -1 if it touches ambiguous_t; else 0.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #include "models/data/binary_genome.h"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // Binary genome datasets (REFERENCE §2.2): 200-bp bins at stride 50 with 400-bp flanks, multi-task
 // labels from peaks, balanced batches; and binary datasets from FASTA files of positive/negative sequences.
 // label_t(bin) = 1 if |bin ∩ peaks_t| >= min_overlap * bin; -1 if it touches an ambiguous peak of t; else 0.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #pragma once
 #include <cstdint>
 #include <memory>

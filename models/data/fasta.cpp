@@ -1,6 +1,6 @@
 // FASTA through htslib faidx: index creation (beside the file or in a cache folder), fetches, one-hot.
 // one_hot: out[b * L + i] = 1 when base i is b (A,C,G,T), else 0; N and other letters give zero columns.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #include "models/data/fasta.h"
 
 #include <htslib/bgzf.h>

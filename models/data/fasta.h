@@ -1,6 +1,6 @@
 // FASTA reference genome through htslib faidx (plain or bgzip), chromosome sizes, one-hot encoding.
 // one_hot: column i of the (4, L) block is e_A/e_C/e_G/e_T for base i (case-insensitive), all zero otherwise.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #pragma once
 #include <cstdint>
 #include <memory>

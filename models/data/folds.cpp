@@ -1,6 +1,6 @@
 // Folds JSON reader and checks.
 // split_of(c) = the split whose list contains c, else -1.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #include "models/data/folds.h"
 
 #include <fstream>

@@ -1,6 +1,6 @@
 // Chromosome folds for train/validation/test, read from the ChromBPNet/bpnet-lite JSON format.
 // {"train": ["chr2", ...], "valid": ["chr8", ...], "test": ["chr1"]}; each chromosome in at most one split.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #pragma once
 #include <string>
 #include <vector>

@@ -1,6 +1,6 @@
 // MEME minimal-format motif reader and the bundled SPI1 matrix (JASPAR 2022 MA0080.6).
 // Rows "p_A p_C p_G p_T" after "letter-probability matrix: alength= 4 w= W"; renormalised to sum 1.
-// Test: build-train/tests/lowpass_tests -ts=simulate
+// Test: build/tests/lowpass_tests -ts=simulate
 #include "models/data/meme.h"
 
 #include <algorithm>

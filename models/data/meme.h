@@ -1,6 +1,6 @@
 // MEME minimal-format motif reader (letter-probability matrices over A, C, G, T).
 // A motif is a (W, 4) matrix of base probabilities per position; rows are renormalised to sum 1.
-// Test: build-train/tests/lowpass_tests -ts=simulate
+// Test: build/tests/lowpass_tests -ts=simulate
 #pragma once
 #include <array>
 #include <cstdint>

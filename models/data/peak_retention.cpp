@@ -1,4 +1,4 @@
-// Peak retention by signal (models/data/peak_retention.h). Test: build-data/tests/lowpass_tests -ts=genome
+// Peak retention by signal (models/data/peak_retention.h). Test: build/tests/lowpass_tests -ts=genome
 #include "models/data/peak_retention.h"
 
 #include <algorithm>

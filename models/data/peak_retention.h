@@ -1,5 +1,5 @@
 // The reference's peak retention (REFERENCE §2.2, "keep1"): train on the top fraction of a peak file by signal.
-// Shared by BinaryGenomeDataset and ProfileGenomeDataset. Test: build-data/tests/lowpass_tests -ts=genome
+// Shared by BinaryGenomeDataset and ProfileGenomeDataset. Test: build/tests/lowpass_tests -ts=genome
 #pragma once
 #include <string>
 #include <vector>

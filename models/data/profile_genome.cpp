@@ -1,6 +1,6 @@
 // Profile genome dataset: positives at peak summits (+ jitter), uniform or GC-matched negatives, profiles.
 // x = one-hot [c - I/2, c - I/2 + I); y[t][s][o] = track_t,s(c - O/2 + o); RC rows flip position and strand.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #include "models/data/profile_genome.h"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // Profile genome dataset (REFERENCE §3.2): summit-centred windows with jitter, RC doubling, random or
 // GC-matched negatives, per-task stranded bigWig profiles and matched/shared controls.
 // x = one-hot [c - I/2, c - I/2 + I), y[t][s] = track_t strand s over [c - O/2, c - O/2 + O), c = summit + jitter.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #pragma once
 #include <cstdint>
 #include <memory>

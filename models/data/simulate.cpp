@@ -1,6 +1,6 @@
 // Simulated datasets with known truth (REFERENCE §5.3): PWM samples embedded in zero-order
 // backgrounds; profile reads ~ Poisson total, multinomial over Gaussian piles 5'/3' of each site.
-// Test: build-train/tests/lowpass_tests -ts=simulate
+// Test: build/tests/lowpass_tests -ts=simulate
 #include "models/data/simulate.h"
 
 #include <algorithm>

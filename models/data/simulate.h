@@ -1,7 +1,7 @@
 // Simulated datasets with known truth (REFERENCE §5.3). Binary: GC-biased zero-order background
 // with one PWM sample embedded near the centre (RC with p 0.5) in positives, uniform negatives.
 // Profile: motif instances shape two-strand Poisson-total / multinomial read profiles.
-// Test: build-train/tests/lowpass_tests -ts=simulate
+// Test: build/tests/lowpass_tests -ts=simulate
 #pragma once
 #include <cstdint>
 #include <string>

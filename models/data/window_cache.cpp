@@ -1,6 +1,6 @@
 // GenomeWindows (preload or LRU chunk cache under a byte budget) and the in-order batch Prefetcher.
 // A window [s, e) is copied from chunks k = s / chunk ... (e - 1) / chunk, each read once while cached.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #include "models/data/window_cache.h"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // Genome window access under a memory budget (preload or bounded LRU chunk cache) and background prefetch.
 // Preload when sum_c len_c * (1 + 4 * n_bigwigs) <= budget; otherwise chunks of `chunk` bases, LRU, <= budget.
-// Test: build-data/tests/lowpass_tests -ts=genome
+// Test: build/tests/lowpass_tests -ts=genome
 #pragma once
 #include <condition_variable>
 #include <cstdint>

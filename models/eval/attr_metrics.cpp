@@ -1,5 +1,5 @@
 // Attribution metrics on plain vectors; every quantity follows the formula in attr_metrics.h.
-// Test: build-attr/tests/lowpass_tests -ts=eval
+// Test: build/tests/lowpass_tests -ts=eval
 #include "models/eval/attr_metrics.h"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // Attribution metrics (REFERENCE §4.3, §4.5b–c, §4.5g): continuous Jaccard and cosine similarity of
 // (4, L) tracks, entropy of the per-position |attribution| distribution, Spearman with distance to
 // the nearest summit, base-ranked overlap auPRC, fraction of |attribution| inside marked sites.
-// Tracks are row-major (4, L). Test: build-attr/tests/lowpass_tests -ts=eval
+// Tracks are row-major (4, L). Test: build/tests/lowpass_tests -ts=eval
 #pragma once
 #include <cstdint>
 #include <vector>

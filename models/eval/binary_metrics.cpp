@@ -1,6 +1,6 @@
 // Binary metrics. The reference's PR curve: sort by prediction ascending; at index i the "positive"
 // set is everything strictly after i; precision = TP/(TP + f·FP) (1 when empty), recall = TP/P.
-// Test: build-attr/tests/lowpass_tests -ts=eval
+// Test: build/tests/lowpass_tests -ts=eval
 #include "models/eval/binary_metrics.h"
 
 #include <algorithm>

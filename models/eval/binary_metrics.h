@@ -1,7 +1,7 @@
 // Binary classification metrics of one task (REFERENCE §4.2): accuracy (overall/positive/negative)
 // at 0.5, auROC, auPRC as the reference's trapezoid over its PR curve and as average precision,
 // the same corrected for negative downsampling, precision/recall at 0.5. Labels other than 0/1 are ignored.
-// Test: build-attr/tests/lowpass_tests -ts=eval
+// Test: build/tests/lowpass_tests -ts=eval
 #pragma once
 #include <vector>
 

@@ -1,6 +1,6 @@
 // High-frequency share of attributions (REFERENCE §4.5a), a direct DFT in double precision:
 // share = Σ_{k=K+1}^{L/2−1} |A_k| / Σ_{k=1}^{L/2−1} |A_k|, a = Σ_bases |attr|.
-// Test: build-train/tests/lowpass_tests -ts=train
+// Test: build/tests/lowpass_tests -ts=train
 #include "models/eval/fourier_metrics.h"
 
 #include <cmath>

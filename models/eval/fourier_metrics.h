@@ -1,6 +1,6 @@
 // High-frequency share of attributions (REFERENCE §4.5a): a = Σ_bases |attr| (no smoothing),
 // m_k = |DFT(a)_k| for k = 1 … L/2−1 (first L/2 bins, DC dropped and left out of the normaliser),
-// share = Σ_{k ≥ K+1} m_k / Σ_{k ≥ 1} m_k. Lower = smoother. Test: build-train/tests/lowpass_tests -ts=train
+// share = Σ_{k ≥ K+1} m_k / Σ_{k ≥ 1} m_k. Lower = smoother. Test: build/tests/lowpass_tests -ts=train
 #pragma once
 #include <cstdint>
 #include <vector>

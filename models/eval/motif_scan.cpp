@@ -1,5 +1,5 @@
 // PWM log-odds scan on both strands and the simulator's true-position masks (formulas in motif_scan.h).
-// Test: build-paper/tests/lowpass_tests -ts=motif_scan
+// Test: build/tests/lowpass_tests -ts=motif_scan
 #include "models/eval/motif_scan.h"
 
 #include <algorithm>

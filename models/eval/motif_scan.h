@@ -1,6 +1,6 @@
 // PWM scan of one-hot sequences (motif-instance masks, REFERENCE §4.5): log-odds against a uniform
 // background, s(x, j) = Σ_w log2(((p_w,x[j+w] + pc)/(1 + 4pc)) / 0.25), both strands; a hit where s ≥ f·max_s.
-// Test: build-paper/tests/lowpass_tests -ts=motif_scan
+// Test: build/tests/lowpass_tests -ts=motif_scan
 #pragma once
 #include <array>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // Profile metrics, one (example, task) at a time so memory stays O(S·O) beyond the inputs.
 // NLL = Σ_o lgamma(c_o+1) − lgamma(n+1) − Σ_o c_o log p_o; JSD = ½KL(P‖M) + ½KL(Q‖M), M = (P+Q)/2.
-// Test: build-attr/tests/lowpass_tests -ts=eval
+// Test: build/tests/lowpass_tests -ts=eval
 #include "models/eval/profile_metrics.h"
 
 #include <algorithm>

@@ -1,7 +1,7 @@
 // Profile metrics (REFERENCE §4.2): multinomial NLL, Jensen–Shannon divergence of σ=3
 // reflect-smoothed profiles, binned auPRC (bins 1/4/10, strands pooled), Pearson/Spearman/MSE of
 // binned probabilities, and total-count Pearson/Spearman/MSE of log(1 + counts).
-// Legend: N examples, T tasks, S strands, O output length. Test: build-attr/tests/lowpass_tests -ts=eval
+// Legend: N examples, T tasks, S strands, O output length. Test: build/tests/lowpass_tests -ts=eval
 #pragma once
 #include <cstdint>
 #include <vector>

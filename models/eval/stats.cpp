@@ -1,5 +1,5 @@
 // Ranks, correlations and the two one-sided rank tests, written from their textbook definitions.
-// Test: build-attr/tests/lowpass_tests -ts=eval
+// Test: build/tests/lowpass_tests -ts=eval
 #include "models/eval/stats.h"
 
 #include <algorithm>

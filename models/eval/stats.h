@@ -1,6 +1,6 @@
 // Small statistics used by the metrics: average ranks, Pearson/Spearman, one-sided Wilcoxon
 // signed-rank and Mann–Whitney U tests (scipy's 'auto' choice of exact vs normal approximation).
-// Test: build-attr/tests/lowpass_tests -ts=eval
+// Test: build/tests/lowpass_tests -ts=eval
 #pragma once
 #include <vector>
 

@@ -1,5 +1,5 @@
 // Baseline attribution priors: total variation, Gini sparsity, L2 weight penalty (REFERENCE §1.5).
-// Test: build-models/tests/lowpass_tests -ts=loss
+// Test: build/tests/lowpass_tests -ts=loss
 #include "models/loss/baseline_priors.h"
 
 #include <algorithm>

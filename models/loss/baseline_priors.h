@@ -1,6 +1,6 @@
 // The reference's baseline priors (REFERENCE §1.5), on a = Σ_bases |grad × input| of status==1 rows:
 // smoothness (TV): mean_P Σ_i |a_{i+1} − a_i|; sparsity (Gini): −mean_P Σ_{i,j}|a_i − a_j| / (L Σ_i a_i);
-// L2 weight penalty: Σ_θ θ². Test: build-models/tests/lowpass_tests -ts=loss
+// L2 weight penalty: Σ_θ θ². Test: build/tests/lowpass_tests -ts=loss
 #pragma once
 #include <vector>
 

@@ -1,4 +1,4 @@
-// Class-averaged binary cross-entropy (REFERENCE §2.4). Test: build-models/tests/lowpass_tests -ts=loss
+// Class-averaged binary cross-entropy (REFERENCE §2.4). Test: build/tests/lowpass_tests -ts=loss
 #include "models/loss/binary_loss.h"
 
 namespace lowpass {

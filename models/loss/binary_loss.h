@@ -1,6 +1,6 @@
 // Binary task loss (REFERENCE §2.4): class-averaged BCE on sigmoid(logits), labels −1 ignored:
 // L = (mean_{y=1} −log σ(z) + mean_{y=0} −log(1−σ(z))) / 2, or the one class present. Legend: B batch, T tasks.
-// Test: build-models/tests/lowpass_tests -ts=loss
+// Test: build/tests/lowpass_tests -ts=loss
 #pragma once
 #include "engine/ops.h"
 

@@ -1,5 +1,5 @@
 // The Fourier attribution prior on grad × input attributions, its gradient reaching the parameters through
-// double backprop (REFERENCE §1.1–1.4): the engine's fused op fourier_prior_scores over the eligible rows. Test: build-models/tests/lowpass_tests -ts=loss
+// double backprop (REFERENCE §1.1–1.4): the engine's fused op fourier_prior_scores over the eligible rows. Test: build/tests/lowpass_tests -ts=loss
 #include "models/loss/fourier_prior.h"
 
 #include <algorithm>

@@ -1,6 +1,6 @@
 // The training objective (REFERENCE §1.4): L = L_task + λ·L_prior (+ λ₂ Σθ²), the prior taken on
 // grad × input attributions computed with create_graph so that its gradient reaches the weights.
-// Test: build-models/tests/lowpass_tests -ts=loss and -ts=parity
+// Test: build/tests/lowpass_tests -ts=loss and -ts=parity
 #include "models/loss/objective.h"
 
 #include "models/loss/baseline_priors.h"

@@ -1,4 +1,4 @@
-// Multinomial NLL + weighted MSE of log counts (REFERENCE §3.3). Test: build-models/tests/lowpass_tests -ts=loss
+// Multinomial NLL + weighted MSE of log counts (REFERENCE §3.3). Test: build/tests/lowpass_tests -ts=loss
 #include "models/loss/profile_loss.h"
 
 namespace lowpass {

@@ -1,6 +1,6 @@
 // Profile task loss (REFERENCE §3.3): multinomial NLL of the counts under softmax_O(logits), with the
 // combinatorial terms, averaged over T·S and batch, + w · mean (log_counts − log(n+1))², n = Σ_O y.
-// NLL = −[lgamma(n+1) − Σ_o lgamma(y_o+1) + Σ_o y_o log p_o]. Test: build-models/tests/lowpass_tests -ts=loss
+// NLL = −[lgamma(n+1) − Σ_o lgamma(y_o+1) + Σ_o y_o log p_o]. Test: build/tests/lowpass_tests -ts=loss
 #pragma once
 #include "engine/ops.h"
 

@@ -1,6 +1,6 @@
 // Training configuration: defaults per model type merged under the user's JSON, strict key checks.
 // resolved = defaults(type) ⊕ user; every unknown key is an Error naming its path.
-// Test: build-train/tests/lowpass_tests -ts=config
+// Test: build/tests/lowpass_tests -ts=config
 #include "models/train/config.h"
 
 #include <cmath>

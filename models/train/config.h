@@ -1,6 +1,6 @@
 // Training configuration: JSON with sections model / data / train / prior, defaults per model type
 // (REFERENCE §1.3, §2.3, §3.4), unknown keys rejected by their key path, resolved form written out.
-// Test: build-train/tests/lowpass_tests -ts=config
+// Test: build/tests/lowpass_tests -ts=config
 #pragma once
 #include <cstdint>
 #include <string>

@@ -1,6 +1,6 @@
 // data.genome / data.sequences config sections: resolved = defaults ⊕ user, unknown keys named by path.
 // Folds come from a JSON file (ChromBPNet format) or inline {"train": [...], "valid": [...], "test": [...]}.
-// Test: build-gtrain/tests/lowpass_tests -ts=genome_train
+// Test: build/tests/lowpass_tests -ts=genome_train
 #include "models/train/config_genome.h"
 
 #include <cmath>

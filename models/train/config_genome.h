@@ -1,6 +1,6 @@
 // Config sections data.genome (FASTA + peaks + bigWigs + folds) and data.sequences (FASTA files of
 // positives/negatives): defaults, strict keys ("<source>: unknown key 'data.genome.x'"), paths resolved.
-// Test: build-gtrain/tests/lowpass_tests -ts=genome_train
+// Test: build/tests/lowpass_tests -ts=genome_train
 #pragma once
 #include <string>
 

@@ -1,6 +1,6 @@
 // Config → BatchSources: npz (ArrayBatchSource over an owned ArrayDataset), data.genome (BinaryGenomeDataset /
 // ProfileGenomeDataset per fold, the reference's split presets) and data.sequences (FastaBinaryDataset).
-// Test: build-gtrain/tests/lowpass_tests -ts=genome_train
+// Test: build/tests/lowpass_tests -ts=genome_train
 #include "models/train/datasets.h"
 
 #include <algorithm>

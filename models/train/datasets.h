@@ -1,7 +1,7 @@
 // The train/valid/test BatchSources of a training config: npz arrays (data.train/valid/test), genome files
 // (data.genome: binary bins or profile summit windows split by chromosome folds) or FASTA sequences.
 // Evaluation sources are deterministic: the caller starts their epoch with a fixed-seed Rng.
-// Test: build-gtrain/tests/lowpass_tests -ts=genome_train
+// Test: build/tests/lowpass_tests -ts=genome_train
 #pragma once
 #include <memory>
 #include <string>

@@ -1,6 +1,6 @@
 // Eval-mode evaluation (fixes REFERENCE §8.1: the reference validates in train mode): losses with the
 // prior, auROC = P(score_pos > score_neg) + ½ P(tie) by rank sums, grad×input attributions.
-// Test: build-train/tests/lowpass_tests -ts=train
+// Test: build/tests/lowpass_tests -ts=train
 #include "models/train/evaluate.h"
 
 #include <algorithm>

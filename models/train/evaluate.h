@@ -1,6 +1,6 @@
 // Evaluation of a model on an array dataset in eval mode (batch norm running statistics): mean task,
 // prior and total loss over batches, auROC per task (binary), and grad×input attributions.
-// Test: build-train/tests/lowpass_tests -ts=train
+// Test: build/tests/lowpass_tests -ts=train
 #pragma once
 #include <cstdint>
 #include <vector>

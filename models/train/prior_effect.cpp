@@ -1,6 +1,6 @@
 // Prior vs no prior on simulated data: per seed, train both and report test auROC and the mean
 // high-frequency share Σ_{k≥K+1}|A_k| / Σ_{k≥1}|A_k| of grad×input on test positives (eval mode).
-// Test: build-train/tests/lowpass_tests -ts=train
+// Test: build/tests/lowpass_tests -ts=train
 #include "models/train/prior_effect.h"
 
 #include <filesystem>

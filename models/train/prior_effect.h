@@ -1,7 +1,7 @@
 // The README's main job as a library call: simulate the paper's binary set (REFERENCE §5.3), train
 // with and without the Fourier prior over several seeds, and measure test auROC and the
 // high-frequency share of grad×input on held-out positives (REFERENCE §4.5a). Used by `lowpass demo`
-// and the end-to-end test. Test: build-train/tests/lowpass_tests -ts=train
+// and the end-to-end test. Test: build/tests/lowpass_tests -ts=train
 #pragma once
 #include <cstdint>
 #include <cstdio>

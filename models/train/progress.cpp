@@ -1,6 +1,6 @@
 // Terminal progress bar: "label [#####.....] 512/1024 ex  85.3 ex/s  ETA 00:06  loss 0.53".
 // Redrawn in place at most 10 times a second on a TTY; periodic plain lines otherwise.
-// Test: build-train/tests/lowpass_tests -ts=train
+// Test: build/tests/lowpass_tests -ts=train
 #include "models/train/progress.h"
 
 #include <unistd.h>

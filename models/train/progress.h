@@ -1,6 +1,6 @@
 // Terminal progress bar with rate and ETA on stderr; when stderr is not a TTY it prints one plain
 // line every `period_s` seconds (and at the end) instead. rate = items / elapsed, ETA = left / rate.
-// Test: build-train/tests/lowpass_tests -ts=train
+// Test: build/tests/lowpass_tests -ts=train
 #pragma once
 #include <chrono>
 #include <cstdint>

@@ -1,6 +1,6 @@
 // The training loop: per step L = L_task + λ·L_prior on a balanced (RC-doubled) batch, one optimiser
 // step; per epoch eval-mode validation, early stopping (REFERENCE §2.3), best state as a real copy
-// (fixes §8.2), checkpoints and metrics.jsonl. Test: build-train/tests/lowpass_tests -ts=train
+// (fixes §8.2), checkpoints and metrics.jsonl. Test: build/tests/lowpass_tests -ts=train
 #include "models/train/trainer.h"
 
 #include <chrono>

@@ -1,6 +1,6 @@
 // The training loop (REFERENCE §2.2–2.5, §3.4): balanced batches with reverse-complement doubling,
 // Adam/SGD on L_task + λ·L_prior, eval-mode validation, early stopping, best state, checkpoints,
-// metrics.jsonl, bit-identical --resume. Test: build-train/tests/lowpass_tests -ts=train
+// metrics.jsonl, bit-identical --resume. Test: build/tests/lowpass_tests -ts=train
 #pragma once
 #include <csignal>
 #include <cstdint>
