@@ -62,7 +62,9 @@ class Model:
         self._m.set_threads(int(threads))
 
     def save(self, directory):
-        """Write a model directory (config.json + model.safetensors) that `lowpass predict` reads."""
+        """Write a model directory (config.json + model.safetensors) that `lowpass predict` reads. A directory
+        holding a training run (best.safetensors, checkpoints/, a config.json with more than "model") is refused:
+        use a new directory, or save_weights."""
         self._m.save(str(directory))
 
     def save_weights(self, path):
@@ -96,20 +98,22 @@ class Model:
                                   attribution_mode, optimizer, float(lr), float(counts_loss_weight))
 
     def train_step(self, x, y, status=None, control=None, prior="fourier", weight=None, freq_limit=None,
-                   softness=0.2, smooth_sigma=3.0, l2_weight=0.0, attribution_mode="train", optimizer="adam",
+                   softness=0.2, smooth_sigma=3.0, l2_weight=0.0, attribution_mode="eval", optimizer="adam",
                    lr=1e-3, counts_loss_weight=20.0):
         """One optimiser step on task + weight * prior for this batch; returns {task, prior, total, step}
         (the losses before the update). y: binary (N, T) in {1, 0, -1}; profile (N, T, S, O) counts.
         status (N): 1 where the prior applies (default: binary any label 1, profile all). prior: fourier |
         smoothness | sparsity | none; weight/freq_limit default to the model type's (binary 1 and
         round(0.15 L), i.e. 150 at L 1000; profile 50 and round(200 L / 1346)); softness None = hard cut-off.
-        The optimiser state persists between calls."""
+        attribution_mode: eval (lowpass train's default) or train (the reference's). Inputs must be finite. The
+        optimiser state persists between calls but is not saved by save()."""
         return self._step(True, x, y, status, control, prior, weight, freq_limit, softness, smooth_sigma, l2_weight,
                           attribution_mode, optimizer, lr, counts_loss_weight)
 
     def losses(self, x, y, status=None, control=None, prior="fourier", weight=None, freq_limit=None, softness=0.2,
-               smooth_sigma=3.0, l2_weight=0.0, attribution_mode="train", counts_loss_weight=20.0):
-        """The losses train_step would report, without an update (running statistics unchanged)."""
+               smooth_sigma=3.0, l2_weight=0.0, attribution_mode="eval", counts_loss_weight=20.0):
+        """The losses train_step would report, without an update (running statistics and the dropout RNG
+        unchanged)."""
         return self._step(False, x, y, status, control, prior, weight, freq_limit, softness, smooth_sigma, l2_weight,
                           attribution_mode, "adam", 1e-3, counts_loss_weight)
 
@@ -134,15 +138,16 @@ def create(config, seed=0, threads=0):
     return Model(_lowpass.Model.create(config, int(seed), int(threads)))
 
 
-def prior_loss(attr, status=None, type="fourier", freq_limit=150, softness=0.2, sigma=3.0, grad=False):
+def prior_loss(attr, status=None, type="fourier", freq_limit=None, softness=0.2, sigma=3.0, grad=False):
     """A prior (fourier | smoothness | sparsity) on given attributions attr (N, 4, L), mean over rows with
-    status 1 (default all), computed in float64. grad=True returns (loss, d loss / d attr)."""
+    status 1 (default all), computed in float64. freq_limit None: round(0.15 L) (150 at L 1000); a
+    freq_limit >= L/2 is refused, as in training. grad=True returns (loss, d loss / d attr)."""
     attr = _f32(attr, "attr")
     return _lowpass.prior_loss(attr, _status(status, attr.shape[0]) if attr.ndim else [], type,
                                None if freq_limit is None else int(freq_limit), softness, float(sigma), bool(grad))
 
 
-def fourier_prior_loss(attr, status=None, freq_limit=150, softness=0.2, sigma=3.0, grad=False):
+def fourier_prior_loss(attr, status=None, freq_limit=None, softness=0.2, sigma=3.0, grad=False):
     """The Fourier attribution prior on given attributions attr (N, 4, L): mean over status==1 rows of
     1 - sum_k w_k m_k / sum_j m_j, m = |rfft(smooth_sigma(sum_bases |attr|))| (docs/fourier_prior.md)."""
     return prior_loss(attr, status, "fourier", freq_limit, softness, sigma, grad)

@@ -150,7 +150,12 @@ def test_fourier_prior_equals_numpy_and_its_gradient_finite_differences(length):
     rng = np.random.default_rng(length)
     a = (rng.choice([-1, 1], (3, 4, length)) * rng.uniform(0.1, 1, (3, 4, length))).astype(np.float32)
     status = [1, 0, 1]
+    with pytest.raises(ValueError, match="freq_limit"):  # K >= L/2 weights every frequency 1: refused, as in training
+        lowpass.fourier_prior_loss(a, status, freq_limit=length // 2)
     for K, s, sigma in [(5, 0.2, 3.0), (2, None, 0.0), (150, 0.2, 1.5)]:
+        K = min(K, length // 2 - 1)
+        if K < 0:
+            continue
         v, g = lowpass.fourier_prior_loss(a, status, freq_limit=K, softness=s, sigma=sigma, grad=True)
         assert v == pytest.approx(np_fourier_prior(a, status, K, s, sigma), rel=1e-9, abs=1e-12)
         assert g.shape == a.shape and (g[1] == 0).all()
@@ -160,7 +165,7 @@ def test_fourier_prior_equals_numpy_and_its_gradient_finite_differences(length):
             am.flat[i] -= 1 / 1024
             fd = (np_fourier_prior(ap, status, K, s, sigma) - np_fourier_prior(am, status, K, s, sigma)) * 512
             assert g.flat[i] == pytest.approx(fd, rel=1e-3, abs=1e-4)
-    assert lowpass.fourier_prior_loss(np.zeros((2, 4, 9), np.float32), [0, 0]) == 0.0
+    assert lowpass.fourier_prior_loss(np.zeros((2, 4, 9), np.float32), [0, 0]) == 0.0  # default K round(0.15 L)
     # The baselines are exposed too: total variation of sum |attr|.
     t = np.zeros((1, 4, 4), np.float32)
     t[0, 0, 0], t[0, 1, 2] = 1, 3
@@ -192,3 +197,42 @@ def test_train_step_lowers_the_loss_and_losses_changes_nothing():
         assert m.losses(x, y, **kw)["total"] < first["total"]
         with pytest.raises(ValueError, match="y must be"):
             m.train_step(x, y[:, :1], **kw)
+
+
+def test_train_step_defaults_to_lowpass_trains_attribution_mode_eval():
+    x, y = onehot(4, 50, 6), (np.arange(8).reshape(4, 2) % 2).astype(np.float32)
+    d = lowpass.create(BINARY, seed=8, threads=1).losses(x, y, freq_limit=3)
+    e = lowpass.create(BINARY, seed=8, threads=1).losses(x, y, freq_limit=3, attribution_mode="eval")
+    t = lowpass.create(BINARY, seed=8, threads=1).losses(x, y, freq_limit=3, attribution_mode="train")
+    assert d == e and d["prior"] != t["prior"]
+
+
+def test_non_finite_and_refused_inputs_are_value_errors(tmp_path):
+    m = lowpass.create(BINARY, seed=2, threads=1)
+    x = onehot(2, 50, 1)
+    x[1, 2, 7] = np.nan
+    y = np.zeros((2, 2), np.float32)
+    for call in (lambda: m.predict(x), lambda: m.attribute(x), lambda: m.train_step(x, y)):
+        with pytest.raises(ValueError, match=r"x\[1, 2, 7\] is nan"):
+            call()
+    x[1, 2, 7] = 0
+    with pytest.raises(ValueError, match="refs must be >= 1"):
+        m.attribute(x, method="deepshap", refs=0)
+    with pytest.raises(ValueError, match="status\\[0\\]"):
+        m.train_step(x, np.zeros((2, 2), np.float32), status=[3, 1], freq_limit=3)
+    with pytest.raises(ValueError, match="neither JSON"):
+        lowpass.create("not json")
+    (tmp_path / "run").mkdir()
+    m.save_weights(tmp_path / "run" / "best.safetensors")
+    with pytest.raises(ValueError, match="best.safetensors"):
+        m.save(tmp_path / "run")
+
+
+def test_losses_leaves_the_dropout_rng_alone():
+    cfg = dict(BINARY, conv_drop_rate=0.3, fc_drop_rate=0.3)
+    a, b = lowpass.create(cfg, seed=9, threads=1), lowpass.create(cfg, seed=9, threads=1)
+    x, y = onehot(4, 50, 7), (np.arange(8).reshape(4, 2) % 2).astype(np.float32)
+    first = a.losses(x, y, freq_limit=3)
+    assert a.losses(x, y, freq_limit=3) == first
+    sa, sb = a.train_step(x, y, freq_limit=3), b.train_step(x, y, freq_limit=3)
+    assert sa["total"] == sb["total"] and sa["total"] == pytest.approx(first["total"], rel=1e-9)
