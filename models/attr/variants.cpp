@@ -1,0 +1,165 @@
+// VCF alleles as REF/ALT model windows (see variants.h). Test: build/tests/lowpass_tests -ts=variants
+#include "models/attr/variants.h"
+
+#include <htslib/hts.h>
+#include <htslib/hts_log.h>
+#include <htslib/vcf.h>
+
+#include <algorithm>
+#include <cctype>
+#include <cstdlib>
+#include <cstring>
+
+#include "engine/error.h"
+
+namespace lowpass::attr {
+
+namespace {
+
+bool is_sequence(const char* a) {
+  if (!a || !*a) return false;
+  for (const char* p = a; *p; ++p)
+    if (!std::strchr("ACGTNacgtn", *p)) return false;
+  return true;
+}
+
+std::string upper(std::string s) {
+  for (char& c : s) c = static_cast<char>(std::toupper(static_cast<unsigned char>(c)));
+  return s;
+}
+
+// htslib's handles, closed on every path out (an Error included).
+struct VcfReader {
+  htsFile* fp = nullptr;
+  bcf_hdr_t* hdr = nullptr;
+  bcf1_t* rec = nullptr;
+  enum htsLogLevel old_level;
+  VcfReader() : old_level(hts_get_log_level()) { hts_set_log_level(HTS_LOG_OFF); }  // our messages instead
+  ~VcfReader() {
+    if (rec) bcf_destroy(rec);
+    if (hdr) bcf_hdr_destroy(hdr);
+    if (fp) hts_close(fp);
+    hts_set_log_level(old_level);
+  }
+};
+
+}  // namespace
+
+VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, int64_t length,
+                         const std::string& cache_dir) {
+  LP_CHECK(length >= 1, "variants: the model's input length must be >= 1");
+  VariantSet v;
+  v.fasta = std::make_shared<Fasta>(fasta, cache_dir);
+  v.length = length;
+  const ChromSizes& cs = v.fasta->chrom_sizes();
+  VcfReader r;
+  r.fp = hts_open(vcf_file.c_str(), "r");
+  LP_CHECK(r.fp, vcf_file, ": cannot open");
+  const htsExactFormat fmt = hts_get_format(r.fp)->format;
+  if (fmt != htsExactFormat::vcf && fmt != htsExactFormat::bcf) {
+    char* what = hts_format_description(hts_get_format(r.fp));
+    const std::string d = what ? what : "unknown";
+    std::free(what);
+    throw Error(vcf_file + ": not a VCF or BCF file (htslib reads it as " + d + ")");
+  }
+  r.hdr = bcf_hdr_read(r.fp);
+  LP_CHECK(r.hdr, vcf_file, ": cannot read the VCF header (it must start with ##fileformat=VCFv4.x and end with the "
+           "#CHROM line)");
+  r.rec = bcf_init();
+  std::string window;
+  for (;;) {
+    const int st = bcf_read(r.fp, r.hdr, r.rec);
+    if (st == -1) break;  // end of file
+    const int64_t n = ++v.records;
+    // A contig without a ##contig header line is common and harmless (htslib adds it): not an error.
+    LP_CHECK(st == 0 && (r.rec->errcode & ~BCF_ERR_CTG_UNDEF) == 0, vcf_file, ": record ", n, " cannot be parsed (",
+             st < -1 ? "truncated or corrupt file" : "malformed fields", ")");
+    bcf_unpack(r.rec, BCF_UN_STR);
+    const char* name = bcf_hdr_id2name(r.hdr, r.rec->rid);
+    const int64_t c = cs.find(name);
+    const int64_t pos = r.rec->pos;
+    LP_CHECK(c >= 0, vcf_file, ": record ", n, " (", name, ":", pos + 1, "): chromosome '", name, "' is not in ",
+             fasta, cs.suggest(name));
+    LP_CHECK(pos >= 0, vcf_file, ": record ", n, " (", name, "): POS is missing or not a positive number");
+    const int64_t L = cs.lengths[static_cast<size_t>(c)];
+    if (r.rec->n_allele < 2) continue;  // no ALT ('.'): nothing to score
+    const std::string ref = r.rec->d.allele[0];
+    const int64_t rl = static_cast<int64_t>(ref.size());
+    LP_CHECK(pos >= 0 && pos + rl <= L, vcf_file, ": record ", n, " (", name, ":", pos + 1, "): REF '", ref,
+             "' runs past the end of ", name, " (", L, " bp in ", fasta, ")");
+    if (!is_sequence(ref.c_str())) {
+      v.skipped += r.rec->n_allele - 1;
+      continue;
+    }
+    const std::string g = upper(v.fasta->fetch(name, pos, pos + rl));
+    const std::string ru = upper(ref);
+    for (int64_t i = 0; i < rl; ++i)
+      LP_CHECK(ru[i] == g[i] || ru[i] == 'N' || base_code(g[i]) == 4, vcf_file, ": record ", n, " (", name, ":",
+               pos + 1, "): REF '", ref, "' but the genome has '", g, "' there (", fasta, "; another genome build?)");
+    for (int a = 1; a < r.rec->n_allele; ++a) {
+      const char* alt = r.rec->d.allele[a];
+      if (!is_sequence(alt)) {
+        ++v.skipped;
+        continue;
+      }
+      const int64_t extra = std::max<int64_t>(0, rl - static_cast<int64_t>(std::strlen(alt)));
+      const int64_t s = pos - length / 2;
+      if (s < 0 || s + length + extra > L) {
+        if (++v.dropped_edge <= 10) v.dropped_records.push_back(n);
+        continue;
+      }
+      Variant x;
+      x.record = n;
+      x.chrom = c;
+      x.pos = pos;
+      x.id = r.rec->d.id && std::strcmp(r.rec->d.id, ".") != 0 ? r.rec->d.id : "";
+      x.ref = ref;
+      x.alt = alt;
+      v.alleles.push_back(std::move(x));
+    }
+  }
+  LP_CHECK(v.size() > 0, vcf_file, ": no allele to score (", v.records, " records; ", v.skipped,
+           " non-sequence ALT alleles skipped; ", v.dropped_edge, " with a ", length,
+           "-bp window running off the chromosome)");
+  return v;
+}
+
+void variant_rows(Context& ctx, const VariantSet& v, int64_t s, int64_t n, DType dtype, Tensor& ref, Tensor& alt) {
+  LP_CHECK(s >= 0 && n >= 0 && s + n <= v.size(), "variant_rows: rows [", s, ", ", s + n, ") of ", v.size());
+  const int64_t L = v.length;
+  std::vector<float> xr(static_cast<size_t>(n * 4 * L)), xa(static_cast<size_t>(n * 4 * L));
+  std::vector<uint8_t> codes, alt_codes(static_cast<size_t>(L));
+  const ChromSizes& cs = v.fasta->chrom_sizes();
+  for (int64_t i = 0; i < n; ++i) {
+    const Variant& x = v.alleles[static_cast<size_t>(s + i)];
+    const int64_t start = v.window_start(s + i), rl = static_cast<int64_t>(x.ref.size());
+    const int64_t al = static_cast<int64_t>(x.alt.size()), extra = std::max<int64_t>(0, rl - al);
+    codes.resize(static_cast<size_t>(L + extra));
+    v.fasta->fetch_codes(cs.names[x.chrom], start, start + L + extra, codes.data());
+    one_hot_codes(codes.data(), L, xr.data() + i * 4 * L);
+    // ALT: the bases before pos, the allele, then the bases after the REF allele, up to L.
+    const int64_t off = x.pos - start;  // = L / 2
+    int64_t k = 0;
+    for (; k < off; ++k) alt_codes[k] = codes[k];
+    for (int64_t j = 0; j < al && k < L; ++j, ++k) alt_codes[k] = base_code(x.alt[static_cast<size_t>(j)]);
+    for (int64_t j = off + rl; k < L; ++j, ++k) alt_codes[k] = codes[j];
+    one_hot_codes(alt_codes.data(), L, xa.data() + i * 4 * L);
+  }
+  ref = Tensor::from_vector(ctx, {n, 4, L}, xr);
+  alt = Tensor::from_vector(ctx, {n, 4, L}, xa);
+  if (dtype != DType::F32) ref = ref.to(dtype), alt = alt.to(dtype);
+}
+
+RegionWindows variant_windows(const VariantSet& v) {
+  RegionWindows r;
+  r.fasta = v.fasta;
+  r.length = v.length;
+  for (int64_t i = 0; i < v.size(); ++i) {
+    r.chrom.push_back(v.alleles[static_cast<size_t>(i)].chrom);
+    r.start.push_back(v.window_start(i));
+    r.line.push_back(v.alleles[static_cast<size_t>(i)].record);
+  }
+  return r;
+}
+
+}  // namespace lowpass::attr

@@ -1,0 +1,51 @@
+// Variant effect scoring (`lowpass variants`): every ALT allele of a VCF against its REF, each in the model's input
+// window centred on the variant. window = [pos - L/2, pos - L/2 + L) (pos = the first REF base, 0-based); the REF
+// window is the genome's; the ALT window is the genome's bases before pos, the ALT allele, then the genome's bases
+// after the REF allele, cut to L (an insertion pushes the window's end out, a deletion pulls more genome in).
+// Test: build/tests/lowpass_tests -ts=variants
+#pragma once
+#include <cstdint>
+#include <memory>
+#include <string>
+#include <vector>
+
+#include "engine/tensor.h"
+#include "models/attr/genome_regions.h"
+#include "models/data/fasta.h"
+
+namespace lowpass::attr {
+
+struct Variant {
+  int64_t record = 0;  // 1-based position among the VCF's data records
+  int64_t chrom = 0;   // chromosome index in the FASTA
+  int64_t pos = 0;     // 0-based position of the first REF base
+  std::string id, ref, alt;
+};
+
+struct VariantSet {
+  std::shared_ptr<Fasta> fasta;
+  int64_t length = 0;             // L
+  std::vector<Variant> alleles;   // one per (record, ALT allele) scored, in file order
+  int64_t records = 0;            // data records read
+  int64_t skipped = 0;            // ALT alleles that are not sequence (<DEL>, *, breakends, '.', IUPAC codes)
+  int64_t dropped_edge = 0;       // alleles whose window runs off the chromosome
+  std::vector<int64_t> dropped_records;  // the first (at most 10) of them, for the message
+  int64_t size() const { return static_cast<int64_t>(alleles.size()); }
+  int64_t window_start(int64_t i) const { return alleles[static_cast<size_t>(i)].pos - length / 2; }
+};
+
+// Reads a VCF or BCF (plain or bgzip, through htslib) against the FASTA. Errors name the file and the record: a
+// chromosome the FASTA lacks (with the chr-prefix hint), a REF that differs from the genome (another genome
+// build?), a file htslib cannot parse. Non-sequence ALT alleles are skipped and counted; an empty result is an Error
+// saying why.
+VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, int64_t length,
+                         const std::string& cache_dir = "");
+
+// One-hot REF and ALT windows (n, 4, L) of alleles [s, s + n), as `dtype`.
+void variant_rows(Context& ctx, const VariantSet& v, int64_t s, int64_t n, DType dtype, Tensor& ref, Tensor& alt);
+
+// The REF windows as region windows (same chromosomes and starts), for the model's control tracks
+// (attach_controls / region_control_rows).
+RegionWindows variant_windows(const VariantSet& v);
+
+}  // namespace lowpass::attr

@@ -1,0 +1,126 @@
+# `lowpass variants` (docs/cli.md): VCF alleles scored REF vs ALT in windows centred on each variant. Trains tiny
+# binary and profile models on simulated npz data, writes a random genome and a VCF, and checks the scores against
+# `lowpass predict --fasta` of the same windows spelled out here (forward strand), the reverse-complement mean, the
+# columns of each model type and the errors. The CLI: python/tests/cli_run.py.
+import csv
+import json
+import math
+import random
+
+import pytest
+
+from cli_run import run_cli as run
+
+np = pytest.importorskip("numpy")
+
+
+@pytest.fixture(scope="module")
+def models(tmp_path_factory):
+    d = tmp_path_factory.mktemp("variants")
+    out = {}
+    for kind, sim in [("binary", ["--length", "200", "--motif-bound", "40"]),
+                      ("profile", ["--type", "profile", "--output-length", "40"])]:
+        r = run("simulate", "--out", d / f"{kind}_data", "--n", "40", "--seed", "5", *sim)
+        assert r.returncode == 0, r.stderr
+        cfg = json.loads((d / f"{kind}_data" / "train_config.json").read_text())
+        cfg["train"] = {"epochs": 1, "threads": 1, "batch_size": 16, "progress": False}
+        if kind == "profile":
+            cfg["model"]["controls"] = "none"  # a genome-free VCF run has no control bigWigs
+        for k in ("train", "valid", "test"):
+            cfg["data"][k] = str(d / f"{kind}_data" / f"{k}.npz")
+            if kind == "profile":  # drop the simulated control track with the model's controls
+                a = dict(np.load(cfg["data"][k]))
+                a.pop("control", None)
+                np.savez(d / f"{kind}_{k}.npz", **a)
+                cfg["data"][k] = str(d / f"{kind}_{k}.npz")
+        (d / f"{kind}.json").write_text(json.dumps(cfg))
+        r = run("train", "--config", d / f"{kind}.json", "--out", d / kind, "--quiet")
+        assert r.returncode == 0, r.stderr
+        out[kind] = d / kind
+    rng = random.Random(7)
+    genome = {"chrA": "".join(rng.choice("ACGT") for _ in range(1500)),
+              "chrB": "".join(rng.choice("ACGT") for _ in range(900))}
+    (d / "g.fa").write_text("".join(f">{k}\n{v}\n" for k, v in genome.items()))
+    out["genome"], out["seq"], out["dir"] = d / "g.fa", genome, d
+    return out
+
+
+def write_vcf(path, rows):
+    head = "##fileformat=VCFv4.2\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+    path.write_text(head + "".join(f"{c}\t{p}\t{i}\t{r}\t{a}\t.\t.\t.\n" for c, p, i, r, a in rows))
+
+
+def read_tsv(path):
+    with open(path) as f:
+        return list(csv.DictReader(f, delimiter="\t"))
+
+
+def variant_rows(seq):
+    a = seq["chrA"]
+    snv = "C" if a[699] != "C" else "G"
+    b = seq["chrB"][449]
+    return [("chrA", 700, "snv", a[699], snv), ("chrB", 450, ".", b, "T" if b != "T" else "A"),
+            ("chrA", 900, "del", a[899:903], a[899]), ("chrA", 1000, "ins", a[999], a[999] + "GGA"),
+            ("chrA", 1200, "sym", a[1199], "<DUP>")]
+
+
+def test_binary_scores_equal_predict_on_the_spelled_out_windows(models, tmp_path):
+    seq = models["seq"]
+    rows = variant_rows(seq)
+    write_vcf(tmp_path / "v.vcf", rows)
+    r = run("variants", "--model", models["binary"], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"],
+            "--out", tmp_path / "fwd", "--no-revcomp", "--quiet", "--threads", 1)
+    assert r.returncode == 0, r.stderr
+    assert "4 allele(s) of 5 record(s); 1 non-sequence ALT allele(s) skipped" in r.stdout, r.stdout
+    got = read_tsv(tmp_path / "fwd" / "variant_scores.tsv")
+    assert [g["id"] for g in got] == ["snv", ".", "del", "ins"]
+    assert list(got[0]) == ["chrom", "pos", "id", "ref", "alt", "logit_ref", "logit_alt", "logit_diff"]
+    # The same windows, spelled out: L = 200, the variant at index 100.
+    L, h, recs = 200, 100, []
+    for c, p, _, ref, alt in rows[:4]:
+        s = seq[c]
+        start = p - 1 - h
+        recs.append(s[start:start + L])
+        recs.append((s[start:p - 1] + alt + s[p - 1 + len(ref):])[:L])
+    (tmp_path / "w.fa").write_text("".join(f">w{i}\n{x}\n" for i, x in enumerate(recs)))
+    p = run("predict", "--model", models["binary"], "--fasta", tmp_path / "w.fa", "--out", tmp_path / "p", "--quiet",
+            "--threads", 1)
+    assert p.returncode == 0, p.stderr
+    logits = np.load(tmp_path / "p" / "predictions.npz")["logits"][:, 0]
+    for i, g in enumerate(got):
+        assert float(g["logit_ref"]) == pytest.approx(logits[2 * i], abs=2e-5)
+        assert float(g["logit_alt"]) == pytest.approx(logits[2 * i + 1], abs=2e-5)
+        assert float(g["logit_diff"]) == pytest.approx(logits[2 * i + 1] - logits[2 * i], abs=4e-5)
+    # Default: the mean with the reverse complement, a different number for a trained model.
+    r = run("variants", "--model", models["binary"], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"],
+            "--out", tmp_path / "both", "--quiet", "--threads", 1)
+    assert r.returncode == 0, r.stderr
+    both = read_tsv(tmp_path / "both" / "variant_scores.tsv")
+    assert any(abs(float(b["logit_ref"]) - float(g["logit_ref"])) > 1e-6 for b, g in zip(both, got))
+
+
+def test_profile_scores_have_log_fold_changes_and_divergences(models, tmp_path):
+    write_vcf(tmp_path / "v.vcf", variant_rows(models["seq"])[:2])
+    r = run("variants", "--model", models["profile"], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"],
+            "--out", tmp_path / "o", "--quiet", "--threads", 1)
+    assert r.returncode == 0, r.stderr
+    got = read_tsv(tmp_path / "o" / "variant_scores.tsv")
+    assert len(got) == 2
+    cols = list(got[0])
+    assert cols[:5] == ["chrom", "pos", "id", "ref", "alt"]
+    assert "logfc_t0_s0" in cols and "jsd_t0_s1" in cols  # 1 task, 2 strands
+    for g in got:
+        fc = float(g["logfc_t0_s0"])
+        assert fc == pytest.approx(float(g["log_counts_alt_t0_s0"]) - float(g["log_counts_ref_t0_s0"]), abs=1e-5)
+        assert 0 <= float(g["jsd_t0_s0"]) <= math.log(2)
+
+
+def test_a_wrong_genome_build_names_the_record(models, tmp_path):
+    seq = models["seq"]
+    wrong = "A" if seq["chrA"][699] != "A" else "C"
+    write_vcf(tmp_path / "v.vcf", [("chrA", 700, "x", wrong, "T")])
+    r = run("variants", "--model", models["binary"], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"],
+            "--out", tmp_path / "o")
+    assert r.returncode == 1, r.stderr
+    assert "v.vcf: record 1 (chrA:700): REF" in r.stderr and "another genome build" in r.stderr, r.stderr
+    assert not (tmp_path / "o" / "variant_scores.tsv").exists()

@@ -1,0 +1,106 @@
+// Variant scoring inputs (`lowpass variants`): VCF records against a FASTA, REF/ALT windows centred on each variant
+// (SNV, multi-allelic, insertion, deletion) decoded back to letters and compared with the genome spelled by hand,
+// skipped and dropped alleles counted, bgzip VCF equal to plain, and the errors a wrong file gives.
+// Run: build/tests/lowpass_tests -ts=variants
+#include "models/attr/variants.h"
+#include "tests/genome_fixtures.h"
+
+namespace {
+// A base other than g's (upper case), for an SNV's ALT.
+char other(char g) {
+  const char u = static_cast<char>(std::toupper(static_cast<unsigned char>(g)));
+  return u == 'A' ? 'C' : 'A';
+}
+const char* kHeader =
+    "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=600>\n##contig=<ID=chr2,length=400>\n"
+    "#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n";
+}  // namespace
+
+TEST_SUITE("variants") {
+TEST_CASE("variants: REF and ALT windows of SNVs, multi-allelic records, insertions and deletions") {
+  TempDir d;
+  Rng rng(21);
+  Genome g = random_genome(rng, {{"chr1", 600}, {"chr2", 400}});
+  for (auto& s : g.seq)  // plain letters where the variants sit, so that their REF reads back as written
+    for (int64_t i = 180; i < 420 && i < static_cast<int64_t>(s.size()); ++i) s[i] = "ACGT"[rng.randint(0, 4)];
+  write_text(d / "g.fa", fasta_text(g));
+  const std::string& c1 = g.seq[0];
+  const std::string& c2 = g.seq[1];
+  const std::string snv_alt(1, other(c1[299])), ma1(1, other(c2[199]));
+  const std::string ma2 = ma1 == "A" ? "G" : "T";
+  const std::string vcf = std::string(kHeader) +
+      "chr1\t300\trs1\t" + c1.substr(299, 1) + "\t" + snv_alt + "\t.\tPASS\t.\n" +            // SNV
+      "chr2\t200\t.\t" + c2.substr(199, 1) + "\t" + ma1 + "," + ma2 + "\t.\t.\t.\n" +          // two ALT alleles
+      "chr1\t350\tins\t" + c1.substr(349, 1) + "\t" + c1.substr(349, 1) + "AC\t.\t.\t.\n" +   // insertion
+      "chr1\t400\tdel\t" + c1.substr(399, 3) + "\t" + c1.substr(399, 1) + "\t.\t.\t.\n" +     // deletion of 2
+      "chr1\t250\tsv\t" + c1.substr(249, 1) + "\t<DEL>\t.\t.\t.\n" +                          // symbolic: skipped
+      "chr2\t5\tedge\t" + c2.substr(4, 1) + "\tA\t.\t.\t.\n" +                                // window off chr2
+      "chr1\t310\tnoalt\t" + c1.substr(309, 1) + "\t.\t.\t.\t.\n";                            // no ALT: ignored
+  write_text(d / "v.vcf", vcf);
+  const int64_t L = 101;
+  attr::VariantSet v = attr::read_variants(d / "v.vcf", d / "g.fa", L, d / "cache");
+  CHECK(v.records == 7);
+  REQUIRE(v.size() == 5);
+  CHECK(v.skipped == 1);
+  CHECK(v.dropped_edge == 1);
+  CHECK(v.dropped_records == std::vector<int64_t>{6});
+  CHECK((v.alleles[0].id == "rs1" && v.alleles[0].pos == 299 && v.alleles[0].alt == snv_alt));
+  CHECK((v.alleles[1].id.empty() && v.alleles[1].alt == ma1 && v.alleles[2].alt == ma2 && v.alleles[2].record == 2));
+
+  Context ctx(1, 0);
+  Tensor ref, alt;
+  attr::variant_rows(ctx, v, 0, v.size(), DType::F64, ref, alt);
+  REQUIRE(ref.shape() == Shape{5, 4, L});
+  auto rv = ref.to_vector<float>(), av = alt.to_vector<float>();
+  auto window = [&](int64_t i) { return decode(rv.data() + i * 4 * L, L); };
+  auto alt_window = [&](int64_t i) { return decode(av.data() + i * 4 * L, L); };
+  const int64_t h = L / 2;  // the variant's index in its window
+  // SNV: the genome's window, and the same with the ALT base at the centre.
+  CHECK(window(0) == norm(c1.substr(299 - h, L)));
+  std::string want = norm(c1.substr(299 - h, L));
+  want[h] = snv_alt[0];
+  CHECK(alt_window(0) == want);
+  // Each ALT allele of a multi-allelic record gets its own row.
+  want = norm(c2.substr(199 - h, L));
+  want[h] = ma2[0];
+  CHECK(alt_window(2) == want);
+  // Insertion: the bases before, the allele, then the genome after the REF base, cut to L.
+  CHECK(alt_window(3) == norm((c1.substr(349 - h, h) + c1.substr(349, 1) + "AC" + c1.substr(350)).substr(0, L)));
+  // Deletion: the genome after the 3-base REF pulls two more bases into the window.
+  CHECK(alt_window(4) == norm((c1.substr(399 - h, h) + c1.substr(399, 1) + c1.substr(402)).substr(0, L)));
+  CHECK(window(4) == norm(c1.substr(399 - h, L)));
+
+  attr::RegionWindows rw = attr::variant_windows(v);
+  CHECK((rw.size() == 5 && rw.chrom[1] == 1 && rw.start[1] == 199 - h && rw.line[3] == 3));
+
+  // A bgzip-compressed VCF reads the same.
+  write_bgzf(d / "v.vcf.gz", vcf);
+  attr::VariantSet z = attr::read_variants(d / "v.vcf.gz", d / "g.fa", L, d / "cache");
+  REQUIRE(z.size() == v.size());
+  for (int64_t i = 0; i < z.size(); ++i)
+    CHECK((z.alleles[i].pos == v.alleles[i].pos && z.alleles[i].alt == v.alleles[i].alt));
+}
+
+TEST_CASE("variants: a REF the genome does not have, an unknown chromosome, a non-VCF and nothing to score") {
+  TempDir d;
+  Rng rng(22);
+  Genome g = random_genome(rng, {{"chr1", 600}, {"chr2", 400}});
+  for (int64_t i = 180; i < 420; ++i) g.seq[0][i] = "ACGT"[rng.randint(0, 4)];
+  write_text(d / "g.fa", fasta_text(g));
+  const char wrong = other(g.seq[0][299]);
+  write_text(d / "ref.vcf", std::string(kHeader) + "chr1\t300\t.\t" + std::string(1, wrong) + "\tT\t.\t.\t.\n");
+  expect_error([&] { attr::read_variants(d / "ref.vcf", d / "g.fa", 101, d / "cache"); },
+               {"ref.vcf: record 1 (chr1:300)", "REF '", "but the genome has", "another genome build"});
+  write_text(d / "chrom.vcf", std::string(kHeader) + "1\t300\t.\tA\tT\t.\t.\t.\n");
+  expect_error([&] { attr::read_variants(d / "chrom.vcf", d / "g.fa", 101, d / "cache"); },
+               {"chrom.vcf: record 1 (1:300)", "chromosome '1' is not in", "chr1"});
+  expect_error([&] { attr::read_variants(d / "g.fa", d / "g.fa", 101, d / "cache"); }, {"g.fa: not a VCF"});
+  write_text(d / "sv.vcf", std::string(kHeader) + "chr1\t300\t.\t" + g.seq[0].substr(299, 1) + "\t<INS>\t.\t.\t.\n");
+  expect_error([&] { attr::read_variants(d / "sv.vcf", d / "g.fa", 101, d / "cache"); },
+               {"sv.vcf: no allele to score", "1 records", "1 non-sequence ALT"});
+  write_text(d / "bad.vcf", std::string(kHeader) + "chr1\tx300\t.\tA\tT\t.\t.\t.\n");
+  expect_error([&] { attr::read_variants(d / "bad.vcf", d / "g.fa", 101, d / "cache"); },
+               {"bad.vcf: record 1 (chr1): POS is missing"});
+  expect_error([&] { attr::read_variants(d / "none.vcf", d / "g.fa", 101, d / "cache"); }, {"none.vcf: cannot open"});
+}
+}
