@@ -1,13 +1,13 @@
 #!/usr/bin/env bash
 # Runs each libFuzzer target (tests/fuzz/fuzz_<target>.cpp) for SECONDS (default 10) from its seed corpus
 # and reports executions and crashes per target; exit 1 when any target crashed. Crash inputs: build-fuzz/fuzz-artifacts/.
-# Usage: scripts/fuzz.sh [SECONDS] [target...]   (targets: safetensors npz meme config folds bed fasta bigwig; BUILD=build-fuzz)
+# Usage: scripts/fuzz.sh [SECONDS] [target...]   (targets: safetensors npz meme config folds bed fasta bigwig vcf; BUILD=build-fuzz)
 set -uo pipefail
 cd "$(dirname "$0")/.."
 SECONDS_PER=${1:-10}
 shift || true
 TARGETS=("$@")
-[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(safetensors npz meme config folds bed fasta bigwig)
+[ ${#TARGETS[@]} -eq 0 ] && TARGETS=(safetensors npz meme config folds bed fasta bigwig vcf)
 BUILD=${BUILD:-build-fuzz}
 
 if ! command -v clang++ >/dev/null; then

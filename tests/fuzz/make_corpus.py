@@ -147,3 +147,15 @@ put("fasta", "empty_record", "x 0 0\n>a\n>b\nAC\n")
 put("fasta", "duplicate", "a 0 2\n>a\nAC\n>a\nGT\n")
 put("fasta", "crlf", "a 0 4\r\n>a\r\nACGT\r\nAC\r\n")
 put("fasta", "lowercase_n", "a 0 8\n>a\nnnnnNNNN\n")
+
+# ---- VCF against the target's fixed genome (chr1: 120 bp, chr2: 40 bp; windows of 21) ----
+VH = "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=120>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
+G1 = "".join("ACGTTGCAacgtNNAC"[(i * 7 + i // 5) % 16] for i in range(120))
+put("vcf", "snv_indels", VH + f"chr1\t50\trs1\t{G1[49]}\tA,C\t.\tPASS\t.\n"
+    f"chr1\t60\t.\t{G1[59:62]}\t{G1[59]}\t.\t.\t.\n" f"chr1\t70\t.\t{G1[69]}\t{G1[69]}GGT\t.\t.\tDP=3\n")
+put("vcf", "symbolic", VH + f"chr1\t50\tsv\t{G1[49]}\t<DEL>,*\t.\t.\tSVTYPE=DEL\n")
+put("vcf", "wrong_ref", VH + "chr1\t50\t.\tNNNT\tA\t.\t.\t.\n" + "chr1\t51\t.\tT\tA\t.\t.\t.\n")
+put("vcf", "no_contig_line", VH + "chr2\t20\t.\tN\tA\t.\t.\t.\nchr9\t5\t.\tA\tC\t.\t.\t.\n")
+put("vcf", "edges", VH + f"chr1\t1\t.\t{G1[0]}\tA\t.\t.\t.\nchr1\t120\t.\t{G1[119]}\tA\t.\t.\t.\n")
+put("vcf", "bad_pos", VH + "chr1\tx\t.\tA\tC\t.\t.\t.\nchr1\t-5\t.\tA\tC\t.\t.\t.\n")
+put("vcf", "no_header", "chr1\t50\t.\tA\tC\t.\t.\t.\n")
