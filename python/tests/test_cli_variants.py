@@ -91,6 +91,15 @@ def test_binary_scores_equal_predict_on_the_spelled_out_windows(models, tmp_path
         assert float(g["logit_ref"]) == pytest.approx(logits[2 * i], abs=2e-5)
         assert float(g["logit_alt"]) == pytest.approx(logits[2 * i + 1], abs=2e-5)
         assert float(g["logit_diff"]) == pytest.approx(logits[2 * i + 1] - logits[2 * i], abs=4e-5)
+    # In-silico mutagenesis of the REF window agrees: hyp[alt] − hyp[ref] at the centre is f(alt) − f(ref).
+    (tmp_path / "snv.fa").write_text(f">snv\n{recs[0]}\n")
+    p = run("attribute", "--model", models["binary"], "--fasta", tmp_path / "snv.fa", "--method", "ism",
+            "--out", tmp_path / "ism", "--quiet", "--threads", 1)
+    assert p.returncode == 0, p.stderr
+    hyp = np.load(tmp_path / "ism" / "attr.npz")["arr_0"][0]
+    b = {c: i for i, c in enumerate("ACGT")}
+    ism = hyp[b[rows[0][4]], h] - hyp[b[rows[0][3]], h]
+    assert float(got[0]["logit_diff"]) == pytest.approx(ism, abs=4e-5)
     # Default: the mean with the reverse complement, a different number for a trained model.
     r = run("variants", "--model", models["binary"], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"],
             "--out", tmp_path / "both", "--quiet", "--threads", 1)
