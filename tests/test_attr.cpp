@@ -311,16 +311,22 @@ TEST_CASE("the paper's gradient 'DeepSHAP' is g − Σ r̄ g with r̄ the mean o
   CHECK(max_abs_diff(r1.hyp, slice(r.hyp, 0, 1, 1).clone()) < 1e-12);
 }
 
+// Integrated gradients of the counts head with `steps` midpoints and no refinement (tolerance 0).
+AttrOptions ig_counts(int64_t steps, int64_t max_batch) {
+  AttrOptions o;
+  o.method = "ig";
+  o.target = attr::parse_target("counts");
+  o.ig_steps = steps;
+  o.ig_tolerance = 0;
+  o.max_batch = max_batch;
+  return o;
+}
+
 TEST_CASE("integrated gradients: completeness improves with steps; grad/gradxinput relations") {
   Context ctx(1, 16);
   auto prof = small_profile(ctx);
   Tensor x = random_onehot(ctx, 2, 60, false), c = random_control(ctx, 2);
-  AttrOptions o;
-  o.method = "ig";
-  o.target = attr::parse_target("counts");
-  o.ig_steps = 256;
-  o.ig_tolerance = 0;
-  o.max_batch = 50;
+  AttrOptions o = ig_counts(256, 50);
   auto r = attr::attribute(*prof, x, c, o);
   for (double d : r.delta_rel) CHECK(d < 1e-3);
   CHECK(r.steps == std::vector<int64_t>{256, 256});
@@ -339,27 +345,12 @@ TEST_CASE("integrated gradients: completeness improves with steps; grad/gradxinp
   CHECK_THROWS_WITH_AS(attr::attribute(*prof, x, c, o),
                        doctest::Contains("its targets are profile[:t], profile_raw[:t] and counts[:t]"), Error);
 }
-}
 
-#include <unistd.h>
-
-#include <filesystem>
-#include <fstream>
-
-#include "engine/npz.h"
-#include "models/attr/model_dir.h"
-
-TEST_SUITE("attr") {
 TEST_CASE("integrated gradients: an example above the tolerance is redone with 3x the points, reusing the old ones") {
   Context ctx(1, 16);
   auto prof = small_profile(ctx);
   Tensor x = random_onehot(ctx, 3, 60, false), c = random_control(ctx, 3);
-  AttrOptions o;
-  o.method = "ig";
-  o.target = attr::parse_target("counts");
-  o.max_batch = 7;
-  o.ig_steps = 2;
-  o.ig_tolerance = 0;
+  AttrOptions o = ig_counts(2, 7);
   auto coarse = attr::attribute(*prof, x, c, o);
   CHECK(coarse.steps == std::vector<int64_t>{2, 2, 2});
   o.ig_tolerance = 2e-3;
@@ -384,7 +375,17 @@ TEST_CASE("integrated gradients: an example above the tolerance is redone with 3
   }
   CHECK(redone >= 1);  // 2 points are far from converged
 }
+}
 
+#include <unistd.h>
+
+#include <filesystem>
+#include <fstream>
+
+#include "engine/npz.h"
+#include "models/attr/model_dir.h"
+
+TEST_SUITE("attr") {
 TEST_CASE("model directories load config.json + weights; npz rows convert to tensors") {
   Context ctx(1, 17);
   auto m = small_binary(ctx);

@@ -1,7 +1,6 @@
 # The CLI's error contract (docs/cli.md): a usage mistake on the command line prints one line
 # `lowpass: error: ...` and exits 2; an error in a file, config or run prints one line and exits 1;
 # --help and --version exit 0. The CLI: python/tests/cli_run.py.
-import json
 import os
 import signal
 import subprocess
@@ -9,7 +8,7 @@ import time
 
 import pytest
 
-from cli_run import CLI, run_cli as run
+from cli_run import CLI, run_cli as run, simulated_runs
 
 
 @pytest.mark.parametrize("args, needle", [
@@ -145,22 +144,7 @@ def test_evaluate_names_both_files_when_attr_and_ohe_differ(tmp_path):
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """A binary and a profile run directory, one epoch each on a few simulated sequences."""
-    d = tmp_path_factory.mktemp("runs")
-    out = {}
-    for kind, sim in [("binary", ["--length", "200", "--motif-bound", "40"]),
-                      ("profile", ["--type", "profile", "--output-length", "40"])]:
-        r = run("simulate", "--out", d / f"{kind}_data", "--n", "40", "--seed", "3", *sim)
-        assert r.returncode == 0, r.stderr
-        cfg = json.loads((d / f"{kind}_data" / "train_config.json").read_text())
-        cfg["train"] = {"epochs": 1, "threads": 1, "batch_size": 16, "progress": False}
-        for k in ("train", "valid", "test"):
-            cfg["data"][k] = str(d / f"{kind}_data" / f"{k}.npz")
-        (d / f"{kind}.json").write_text(json.dumps(cfg))
-        r = run("train", "--config", d / f"{kind}.json", "--out", d / kind, "--quiet")
-        assert r.returncode == 0, r.stderr
-        out[kind] = d / kind
-    out["dir"] = d
-    return out
+    return simulated_runs(tmp_path_factory.mktemp("runs"))
 
 
 def test_weights_of_the_wrong_model_name_the_file(runs):

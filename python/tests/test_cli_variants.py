@@ -3,13 +3,12 @@
 # `lowpass predict --fasta` of the same windows spelled out here (forward strand), the reverse-complement mean, the
 # columns of each model type and the errors. The CLI: python/tests/cli_run.py.
 import csv
-import json
 import math
 import random
 
 import pytest
 
-from cli_run import run_cli as run
+from cli_run import run_cli as run, simulated_runs
 
 np = pytest.importorskip("numpy")
 
@@ -17,26 +16,7 @@ np = pytest.importorskip("numpy")
 @pytest.fixture(scope="module")
 def models(tmp_path_factory):
     d = tmp_path_factory.mktemp("variants")
-    out = {}
-    for kind, sim in [("binary", ["--length", "200", "--motif-bound", "40"]),
-                      ("profile", ["--type", "profile", "--output-length", "40"])]:
-        r = run("simulate", "--out", d / f"{kind}_data", "--n", "40", "--seed", "5", *sim)
-        assert r.returncode == 0, r.stderr
-        cfg = json.loads((d / f"{kind}_data" / "train_config.json").read_text())
-        cfg["train"] = {"epochs": 1, "threads": 1, "batch_size": 16, "progress": False}
-        if kind == "profile":
-            cfg["model"]["controls"] = "none"  # a genome-free VCF run has no control bigWigs
-        for k in ("train", "valid", "test"):
-            cfg["data"][k] = str(d / f"{kind}_data" / f"{k}.npz")
-            if kind == "profile":  # drop the simulated control track with the model's controls
-                a = dict(np.load(cfg["data"][k]))
-                a.pop("control", None)
-                np.savez(d / f"{kind}_{k}.npz", **a)
-                cfg["data"][k] = str(d / f"{kind}_{k}.npz")
-        (d / f"{kind}.json").write_text(json.dumps(cfg))
-        r = run("train", "--config", d / f"{kind}.json", "--out", d / kind, "--quiet")
-        assert r.returncode == 0, r.stderr
-        out[kind] = d / kind
+    out = simulated_runs(d, controls=False)  # a genome-free VCF run has no control bigWigs
     rng = random.Random(7)
     genome = {"chrA": "".join(rng.choice("ACGT") for _ in range(1500)),
               "chrB": "".join(rng.choice("ACGT") for _ in range(900))}
