@@ -375,6 +375,40 @@ void Model::save_weights(const std::string& path) const {
   });
 }
 
+void Model::save_checkpoint(const std::string& path) const {
+  Impl& me = self();
+  guarded([&] {
+    Checkpoint ck;
+    ck.model = me.model->state_dict();
+    if (me.optim) ck.optimizer = me.optim->state(), ck.optimizer_type = me.optim->type();
+    ck.step = me.steps;
+    ck.rng_state = me.ctx->rng().state();
+    ck.extra["model_config"] = me.model->config().dump();
+    lowpass::save_checkpoint(path, ck);
+  });
+}
+
+void Model::resume(const std::string& path) {
+  Impl& me = self();
+  guarded([&] {
+    Checkpoint ck = lowpass::load_checkpoint(*me.ctx, path);
+    std::map<std::string, Tensor> sd(ck.model.begin(), ck.model.end());
+    try {
+      me.model->load_state_dict(sd);
+    } catch (const lowpass::Error& e) {
+      throw lowpass::Error(path + ": its weights do not fit this model: " + e.what());
+    }
+    me.optim.reset();
+    if (!ck.optimizer_type.empty()) {  // lr 1e-3 until the next train_step sets its own
+      auto o = make_optimizer(ck.optimizer_type, me.model->parameters(), 1e-3);
+      o->load_state(std::map<std::string, Tensor>(ck.optimizer.begin(), ck.optimizer.end()));
+      me.optim = std::move(o);
+    }
+    me.steps = ck.step;
+    if (!ck.rng_state.empty()) me.ctx->rng().set_state(ck.rng_state);
+  });
+}
+
 std::string Model::type() const { return self().model->type(); }
 std::string Model::dtype() const { return dtype_name(self().model->dtype()); }
 int64_t Model::input_length() const { return self().model->input_length(); }

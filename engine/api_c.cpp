@@ -113,6 +113,22 @@ lp_status lp_model_save(const lp_model* m, const char* dir) {
   });
 }
 
+lp_status lp_model_save_checkpoint(const lp_model* m, const char* path) {
+  return call([&] {
+    need(m, "model");
+    need(path, "path");
+    m->model.save_checkpoint(path);
+  });
+}
+
+lp_status lp_model_resume(lp_model* m, const char* path) {
+  return call([&] {
+    need(m, "model");
+    need(path, "checkpoint_path");
+    m->model.resume(path);
+  });
+}
+
 void lp_model_free(lp_model* m) { delete m; }
 
 lp_status lp_model_get_info(const lp_model* m, lp_model_info* info) {

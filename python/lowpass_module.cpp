@@ -87,6 +87,8 @@ NB_MODULE(_lowpass, m) {
                   nb::arg("threads") = 0)
       .def("save", &api::Model::save, nb::arg("dir"))
       .def("save_weights", &api::Model::save_weights, nb::arg("path"))
+      .def("save_checkpoint", &api::Model::save_checkpoint, nb::arg("path"))
+      .def("resume", &api::Model::resume, nb::arg("checkpoint_path"))
       .def_prop_ro("type", &api::Model::type)
       .def_prop_ro("dtype", &api::Model::dtype)
       .def_prop_ro("input_length", &api::Model::input_length)

@@ -101,6 +101,21 @@ int main(void) {
   for (int i = 0; i < 20; ++i) CHECK(lp_model_train_step(m, &xv, &yv, status, NULL, &to, &last) == LP_OK);
   CHECK(last.step == 21);
   CHECK(last.total < first.total);
+  /* A checkpoint resumed into another model goes on with the same step: step 22 equals the original's. */
+  {
+    char ck[512];
+    snprintf(ck, sizeof ck, "%s/ck.safetensors", dir);
+    CHECK(lp_model_save_checkpoint(m, ck) == LP_OK);
+    lp_model* r = NULL;
+    CHECK(lp_model_load(dir, NULL, 1, &r) == LP_OK);
+    CHECK(r && lp_model_resume(r, ck) == LP_OK);
+    lp_step_result s1, s2;
+    CHECK(lp_model_train_step(m, &xv, &yv, status, NULL, &to, &s1) == LP_OK);
+    if (r) CHECK(lp_model_train_step(r, &xv, &yv, status, NULL, &to, &s2) == LP_OK);
+    CHECK(s1.step == 22 && s2.step == 22 && s1.total == s2.total);
+    CHECK(lp_model_resume(r, "no_such_checkpoint.safetensors") != LP_OK);
+    lp_model_free(r);
+  }
 
   /* The prior on given attributions and its gradient by central differences. */
   static float a[2 * 4 * 20], ga[2 * 4 * 20];

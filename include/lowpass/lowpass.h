@@ -136,9 +136,16 @@ class Model {
 
   // A model directory: config.json ({"model": ...}) + model.safetensors (state_dict). Refuses (Error) a
   // directory that holds a training run (best.safetensors, checkpoints/, or a config.json with more than
-  // "model"): use a new directory, or save_weights. The optimiser state is not saved.
+  // "model"): use a new directory, or save_weights. The optimiser state is not saved (save_checkpoint does).
   void save(const std::string& dir) const;
   void save_weights(const std::string& safetensors_path) const;  // state_dict only
+  // A training checkpoint (the format `lowpass train` writes, docs/formats.md): weights, the optimiser's state, the
+  // steps taken and the random generator, written atomically with a checksum. `resume` reads one (this API's or a
+  // `lowpass train` run's, e.g. RUN/checkpoints/last.safetensors) into this model, so that train_step goes on where
+  // it stopped; the next train_step's lr applies, and a `lowpass train` checkpoint's Adam betas/eps/weight decay
+  // become this API's defaults. A corrupt file, or one of another architecture, is an Error naming it.
+  void save_checkpoint(const std::string& path) const;
+  void resume(const std::string& checkpoint_path);
 
   std::string type() const;  // binary | profile
   std::string dtype() const; // float32 | float64

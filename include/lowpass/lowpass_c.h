@@ -47,6 +47,10 @@ void lp_array_free(lp_array* a);
 lp_status lp_model_load(const char* path, const char* config, int threads, lp_model** out);
 lp_status lp_model_create(const char* model_config_json, uint64_t seed, int threads, lp_model** out);
 lp_status lp_model_save(const lp_model* m, const char* dir);
+/* A training checkpoint: weights + optimiser state + steps + RNG (Model::save_checkpoint / resume in lowpass.h);
+ * resume also reads a `lowpass train` checkpoint (RUN/checkpoints/last.safetensors). */
+lp_status lp_model_save_checkpoint(const lp_model* m, const char* path);
+lp_status lp_model_resume(lp_model* m, const char* checkpoint_path);
 void lp_model_free(lp_model* m);
 
 typedef struct lp_model_info {

@@ -71,6 +71,16 @@ class Model:
         """Write the state_dict alone as safetensors."""
         self._m.save_weights(str(path))
 
+    def save_checkpoint(self, path):
+        """Write a training checkpoint: weights, the optimiser's state, the steps taken and the RNG (the format
+        `lowpass train` writes), so that resume() goes on where train_step stopped."""
+        self._m.save_checkpoint(str(path))
+
+    def resume(self, checkpoint_path):
+        """Read a training checkpoint (save_checkpoint's, or a `lowpass train` run's checkpoints/last.safetensors)
+        into this model: weights, optimiser state, step count, RNG. The next train_step's lr applies."""
+        self._m.resume(str(checkpoint_path))
+
     # ---- inference ----
     def predict(self, x, control=None, batch=64):
         """x (N, 4, L) one-hot. binary: logits (N, T); profile: (profile_logits (N, T, S, O), log_counts (N, T, S))."""

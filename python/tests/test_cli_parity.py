@@ -56,3 +56,29 @@ def test_attribute_equals_cli(setup, method):
     assert got.shape == ref.shape
     np.testing.assert_allclose(got, ref, rtol=1e-5, atol=1e-6)
     np.testing.assert_array_equal(np.load(out / "ohe.npz")["arr_0"], x)
+
+
+def test_resume_a_lowpass_train_checkpoint_and_one_of_our_own(tmp_path):
+    from cli_run import simulated_runs
+    run = simulated_runs(tmp_path)["binary"]
+    last = run / "checkpoints" / "last.safetensors"
+    m = lowpass.load(run)
+    m.resume(last)
+    x = np.load(tmp_path / "binary_data" / "test.npz")["x"].astype(np.float32)[:16]
+    np.testing.assert_array_equal(m.predict(x), lowpass.load(run, weights="last").predict(x))
+    y = np.zeros((16, 1), np.float32)
+    y[::2] = 1
+    steps = json_steps(run)
+    assert m.train_step(x, y, lr=1e-3, freq_limit=30)["step"] == steps + 1  # the run's Adam goes on
+    m.save_checkpoint(tmp_path / "ours.safetensors")
+    again = lowpass.load(run)
+    again.resume(tmp_path / "ours.safetensors")
+    a = m.train_step(x, y, lr=1e-3, freq_limit=30)
+    b = again.train_step(x, y, lr=1e-3, freq_limit=30)
+    assert a == b
+
+
+def json_steps(run):
+    """Optimiser steps of a lowpass train run: the last line of its metrics.jsonl."""
+    import json
+    return json.loads((run / "metrics.jsonl").read_text().strip().splitlines()[-1])["steps"]
