@@ -64,13 +64,7 @@ void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string
   CLI::Option* genome = sub->add_option("--genome", a.genome, "Reference FASTA for --regions");
   sub->add_option("--cache-dir", a.cache_dir, "Where to put the FASTA index when its folder is read-only")
       ->needs(regions);
-  sub->add_option("--controls", a.controls,
-                  "Profile models with controls: a control track's strand bigWigs, comma-separated; repeat per task "
-                  "for matched controls (default: the training run's data.genome.controls)")
-      ->needs(regions)
-      ->take_first()
-      ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  add_controls_option(sub, a.controls)->needs(regions);
   npz->excludes(regions);
   fasta->excludes(npz);
   fasta->excludes(regions);
@@ -87,6 +81,16 @@ void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string
   sub->add_option("--threads", a.threads, "CPU threads (0 = all)")->check(integer_at_least(0));
   sub->add_option("--device", a.device, "cpu | cuda | cuda:N (model and batches on that device)")->check(device_name());
   sub->add_flag("--quiet", a.quiet, "No progress bar");
+}
+
+CLI::Option* add_controls_option(CLI::App* sub, std::vector<std::string>& controls) {
+  return sub
+      ->add_option("--controls", controls,
+                   "Profile models with controls: a control track's strand bigWigs, comma-separated; repeat per "
+                   "task for matched controls (default: the training run's data.genome.controls)")
+      ->take_first()
+      ->expected(1)
+      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
 attr::InputFiles input_files(const ModelInputArgs& a) {

@@ -72,12 +72,7 @@ CommandRun add_variants_command(CLI::App& app) {
   sub->add_option("--genome", a->genome, "Reference FASTA the VCF's REF alleles come from")->required();
   sub->add_option("--out", a->out, "Output directory (variant_scores.tsv)")->required();
   sub->add_option("--cache-dir", a->cache_dir, "Where to put the FASTA index when its folder is read-only");
-  sub->add_option("--controls", a->controls,
-                  "Profile models with controls: a control track's strand bigWigs, comma-separated; repeat per task "
-                  "for matched controls (default: the training run's data.genome.controls)")
-      ->take_first()
-      ->expected(1)
-      ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
+  add_controls_option(sub, a->controls);
   sub->add_flag("--no-revcomp", a->no_revcomp, "Forward strand only (default: mean with the reverse complement)");
   sub->add_option("--batch", a->batch, "Variants per forward pass (REF and ALT each)")->check(integer_at_least(1));
   sub->add_option("--weights", a->weights,

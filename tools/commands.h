@@ -32,6 +32,9 @@ std::vector<std::string> split_list(const std::string& s);
 
 void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string& model_help,
                              const std::string& npz_help);
+// --controls (repeatable: one control track's comma-separated strand bigWigs each), for predict, attribute and
+// variants (tools/cmd_predict.cpp).
+CLI::Option* add_controls_option(CLI::App* sub, std::vector<std::string>& controls);
 // The input choice of `a` for attr::open_inputs.
 attr::InputFiles input_files(const ModelInputArgs& a);
 
