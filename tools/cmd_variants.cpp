@@ -1,10 +1,11 @@
-// `lowpass variants --model DIR --vcf V.vcf[.gz] --genome G.fa --out DIR`: the model's predictions for each ALT allele
-// of a VCF against its REF, in windows centred on the variant (models/attr/variants.h), as OUT/variant_scores.tsv.
+// `lowpass variants --model DIR [--model DIR2 ...] --vcf V.vcf[.gz] --genome G.fa --out DIR`: the model's
+// predictions for each ALT allele of a VCF against its REF, in windows centred on the variant
+// (models/attr/variants.h), as OUT/variant_scores.tsv; several models (e.g. the folds of one experiment) are averaged.
 // Binary models: logit_ref, logit_alt, logit_diff (alt − ref) per task. Profile models, per task and strand:
 // log_counts_ref, log_counts_alt, logfc (alt − ref, natural log) and jsd (Jensen–Shannon divergence, natural log,
 // of the REF and ALT profiles softmax(profile logits)). By default each prediction is the mean of the window's and
-// its reverse complement's (mapped back to the forward strand), as the trainer scores test sets; --no-revcomp uses
-// the forward strand alone. Test: build/tests/lowpass_tests -ts=variants (library); python/tests/test_cli_variants.py (command).
+// its reverse complement's (mapped back to the forward strand); --no-revcomp uses the forward strand alone.
+// Test: build/tests/lowpass_tests -ts=variants (library); python/tests/test_cli_variants.py (command).
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -30,18 +31,17 @@ struct Predictions {
   std::vector<double> log_counts;  // profile (n, T, S)
 };
 
-// Eval-mode outputs of x (n, 4, L) with controls c; with `rc`, averaged with those of the reverse complement
-// (position and base axes flipped; its profile flipped back along strands and positions, its counts along strands).
-Predictions predict_rows(Model& m, const Tensor& x, const Tensor& c, bool rc, Device dev) {
+// Eval-mode outputs of x (n, 4, L) with controls c, as host tensors: binary logits; profile logits and log counts.
+// With `rc`, averaged with those of the reverse complement (position and base axes flipped; its profile flipped back
+// along strands and positions, its counts along strands).
+std::pair<Tensor, Tensor> forward_rows(Model& m, const Tensor& x, const Tensor& c, bool rc, Device dev) {
   NoGradGuard ng;
   const Tensor xd = on_device(x, dev), cd = on_device(c, dev);
   ModelOutput o = m.forward(xd, cd, false);
-  Predictions p;
   if (m.type() == "binary") {
     Tensor l = o.logits;
     if (rc) l = mul_scalar(add(l, m.forward(flip(xd, {1, 2}), Tensor(), false).logits), 0.5);
-    p.logits = l.to_vector<double>();
-    return p;
+    return {on_device(l, Device{}), Tensor()};
   }
   Tensor pl = o.profile_logits, lc = o.log_counts;
   if (rc) {
@@ -49,8 +49,26 @@ Predictions predict_rows(Model& m, const Tensor& x, const Tensor& c, bool rc, De
     pl = mul_scalar(add(pl, flip(r.profile_logits, {2, 3})), 0.5);
     lc = mul_scalar(add(lc, flip(r.log_counts, {2})), 0.5);
   }
-  p.probs = softmax(pl, -1).to_vector<double>();
-  p.log_counts = lc.to_vector<double>();
+  return {on_device(pl, Device{}), on_device(lc, Device{})};
+}
+
+// The mean of every model's forward_rows (logits, log counts; profile logits before the softmax).
+Predictions predict_rows(std::vector<std::unique_ptr<Model>>& models, const std::vector<Tensor>& controls,
+                         const Tensor& x, bool rc, Device dev) {
+  Tensor a, b;
+  for (size_t k = 0; k < models.size(); ++k) {
+    auto [u, v] = forward_rows(*models[k], x, controls[k], rc, dev);
+    a = k == 0 ? u : add(a, u);
+    if (v.defined()) b = k == 0 ? v : add(b, v);
+  }
+  const double inv = 1.0 / static_cast<double>(models.size());
+  Predictions p;
+  if (!b.defined()) {
+    p.logits = mul_scalar(a, inv).to_vector<double>();
+  } else {
+    p.probs = softmax(mul_scalar(a, inv), -1).to_vector<double>();
+    p.log_counts = mul_scalar(b, inv).to_vector<double>();
+  }
   return p;
 }
 
@@ -58,8 +76,8 @@ Predictions predict_rows(Model& m, const Tensor& x, const Tensor& c, bool rc, De
 
 CommandRun add_variants_command(CLI::App& app) {
   struct Args {
-    std::string model, vcf, genome, out, weights = "best", cache_dir, device = "cpu";
-    std::vector<std::string> controls;
+    std::vector<std::string> models, controls;
+    std::string vcf, genome, out, weights = "best", cache_dir, device = "cpu";
     int64_t batch = 64;
     int threads = 0;
     bool no_revcomp = false, quiet = false;
@@ -67,7 +85,11 @@ CommandRun add_variants_command(CLI::App& app) {
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand(
       "variants", "Score the ALT alleles of a VCF against their REF (windows centred on each variant)");
-  sub->add_option("--model", a->model, "Model directory (config.json + best/model.safetensors)")->required();
+  sub->add_option("--model", a->models,
+                  "Model directory (config.json + best/model.safetensors); repeat it to average several models "
+                  "(e.g. the folds of one experiment)")
+      ->required()
+      ->take_all();
   sub->add_option("--vcf", a->vcf, "VCF or BCF (plain or bgzip) of the variants")->required();
   sub->add_option("--genome", a->genome, "Reference FASTA the VCF's REF alleles come from")->required();
   sub->add_option("--out", a->out, "Output directory (variant_scores.tsv)")->required();
@@ -77,7 +99,7 @@ CommandRun add_variants_command(CLI::App& app) {
   sub->add_option("--batch", a->batch, "Variants per forward pass (REF and ALT each)")->check(integer_at_least(1));
   sub->add_option("--weights", a->weights,
                   "best | last | a .safetensors state_dict or a training checkpoint "
-                  "(DIR/checkpoints/epoch_N.safetensors)")
+                  "(DIR/checkpoints/epoch_N.safetensors); for every --model")
       ->check(weights_choice());
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(integer_at_least(0));
   sub->add_option("--device", a->device, "cpu | cuda | cuda:N (model and batches on that device)")
@@ -85,58 +107,76 @@ CommandRun add_variants_command(CLI::App& app) {
   sub->add_flag("--quiet", a->quiet, "No progress bar");
   return [a]() {
     namespace fs = std::filesystem;
+    std::error_code ec;  // the output folder first: a bad --out fails before the VCF is read
+    fs::create_directories(a->out, ec);
+    LP_CHECK(!ec && fs::is_directory(a->out), a->out, ": cannot create the output directory (",
+             ec ? ec.message() : std::string("a file of that name exists"), ")");
     Context ctx(a->threads, 0);
-    auto model = attr::load_model_dir(a->model, ctx, a->weights);
-    const Device dev = attr::place_model(*model, a->device);
-    const DType dt = model->parameters().front().second.dtype();
-    const bool binary = model->type() == "binary";
-    attr::VariantSet vs = attr::read_variants(a->vcf, a->genome, model->input_length(), a->cache_dir);
+    std::vector<std::unique_ptr<Model>> models;
+    Device dev;
+    for (const auto& dir : a->models) {
+      models.push_back(attr::load_model_dir(dir, ctx, a->weights));
+      dev = attr::place_model(*models.back(), a->device);
+      const Model &m0 = *models.front(), &m = *models.back();
+      LP_CHECK(m.type() == m0.type() && m.input_length() == m0.input_length() &&
+                   m.output_length() == m0.output_length() && m.tasks() == m0.tasks() &&
+                   m.config().value("num_strands", 1) == m0.config().value("num_strands", 1),
+               dir, ": a ", m.type(), " model of input length ", m.input_length(), " cannot be averaged with ",
+               a->models.front(), " (", m0.type(), ", input length ", m0.input_length(),
+               "): --model directories must share type, lengths, tasks and strands");
+    }
+    Model& model = *models.front();
+    const DType dt = model.parameters().front().second.dtype();
+    const bool binary = model.type() == "binary";
+    attr::VariantSet vs = attr::read_variants(a->vcf, a->genome, model.input_length(), a->cache_dir);
     attr::RegionWindows rw = attr::variant_windows(vs);
-    attr::InputFiles in;
-    in.regions = a->vcf, in.genome = a->genome, in.controls = a->controls, in.model_dir = a->model;
-    attr::attach_controls(rw, *model, in);
+    std::vector<attr::RegionWindows> rws;  // each model's control tracks (its own training run's, or --controls)
+    for (size_t k = 0; k < models.size(); ++k) {
+      attr::InputFiles in;
+      in.regions = a->vcf, in.genome = a->genome, in.controls = a->controls, in.model_dir = a->models[k];
+      rws.push_back(rw);
+      attr::attach_controls(rws.back(), *models[k], in);
+    }
     if (vs.dropped_edge > 0) {
       std::cerr << "lowpass variants: " << vs.dropped_edge << " allele(s) dropped (their " << vs.length
-                << "-bp window runs off the chromosome): " << a->vcf << " record(s) ";
-      for (size_t i = 0; i < vs.dropped_records.size(); ++i) std::cerr << (i ? ", " : "") << vs.dropped_records[i];
-      std::cerr << (vs.dropped_edge > static_cast<int64_t>(vs.dropped_records.size()) ? ", ..." : "") << "\n";
+                << "-bp window runs off the chromosome): ";
+      for (size_t i = 0; i < vs.dropped.size(); ++i) std::cerr << (i ? ", " : "") << vs.dropped[i];
+      std::cerr << (vs.dropped_edge > static_cast<int64_t>(vs.dropped.size()) ? ", ..." : "") << "\n";
     }
-    const int64_t T = model->tasks(), O = binary ? 0 : model->output_length();
-    fs::create_directories(a->out);
+    const int64_t T = model.tasks(), O = binary ? 0 : model.output_length();
+    const int64_t S = binary ? 1 : model.config().value("num_strands", int64_t{2});
     const std::string path = (fs::path(a->out) / "variant_scores.tsv").string(), tmp = path + ".tmp";
     StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished file
     std::ofstream f(tmp);
     LP_CHECK(f.good(), tmp, ": cannot write");
-    f << "chrom\tpos\tid\tref\talt";
-    int64_t S = 0;  // profile strands, from the first batch's output
+    // The header, from the model alone (an empty VCF still gets one): per task (binary), per task and strand (profile).
+    f << "chrom\tpos\tid\tref\talt\trecord";
+    if (binary) {
+      for (int64_t t = 0; t < T; ++t) {
+        const std::string k = T > 1 ? "_t" + std::to_string(t) : "";
+        f << "\tlogit_ref" << k << "\tlogit_alt" << k << "\tlogit_diff" << k;
+      }
+    } else {
+      for (int64_t k = 0; k < T * S; ++k) {
+        const std::string sfx = T * S > 1 ? "_t" + std::to_string(k / S) + "_s" + std::to_string(k % S) : "";
+        f << "\tlog_counts_ref" << sfx << "\tlog_counts_alt" << sfx << "\tlogfc" << sfx << "\tjsd" << sfx;
+      }
+    }
+    f << "\n" << std::setprecision(7);
     Progress bar("variants", vs.size(), "allele", !a->quiet);
     try {
       for (int64_t s = 0; s < vs.size(); s += a->batch) {
         const int64_t n = std::min(a->batch, vs.size() - s);
         Tensor xr, xa;
         attr::variant_rows(ctx, vs, s, n, dt, xr, xa);
-        const Tensor c = attr::region_control_rows(ctx, rw, s, n, dt);
-        const Predictions pr = predict_rows(*model, xr, c, !a->no_revcomp, dev);
-        const Predictions pa = predict_rows(*model, xa, c, !a->no_revcomp, dev);
-        if (s == 0) {  // the header's score columns: per task (binary), per task and strand (profile)
-          if (binary) {
-            for (int64_t t = 0; t < T; ++t) {
-              const std::string k = T > 1 ? "_t" + std::to_string(t) : "";
-              f << "\tlogit_ref" << k << "\tlogit_alt" << k << "\tlogit_diff" << k;
-            }
-          } else {
-            S = static_cast<int64_t>(pr.log_counts.size()) / (n * T);
-            for (int64_t k = 0; k < T * S; ++k) {
-              const std::string sfx = T * S > 1 ? "_t" + std::to_string(k / S) + "_s" + std::to_string(k % S) : "";
-              f << "\tlog_counts_ref" << sfx << "\tlog_counts_alt" << sfx << "\tlogfc" << sfx << "\tjsd" << sfx;
-            }
-          }
-          f << "\n" << std::setprecision(7);
-        }
+        std::vector<Tensor> c;
+        for (const auto& r : rws) c.push_back(attr::region_control_rows(ctx, r, s, n, dt));
+        const Predictions pr = predict_rows(models, c, xr, !a->no_revcomp, dev);
+        const Predictions pa = predict_rows(models, c, xa, !a->no_revcomp, dev);
         for (int64_t i = 0; i < n; ++i) {
           const attr::Variant& v = vs.alleles[static_cast<size_t>(s + i)];
           f << vs.fasta->chrom_sizes().names[v.chrom] << '\t' << v.pos + 1 << '\t' << (v.id.empty() ? "." : v.id)
-            << '\t' << v.ref << '\t' << v.alt;
+            << '\t' << v.ref << '\t' << v.alt << '\t' << v.record;
           if (binary) {
             for (int64_t t = 0; t < T; ++t) {
               const double r = pr.logits[i * T + t], x = pa.logits[i * T + t];
@@ -160,15 +200,16 @@ CommandRun add_variants_command(CLI::App& app) {
       f.close();
       LP_CHECK(f.good(), tmp, ": write failed");
     } catch (...) {
-      std::error_code ec;
       fs::remove(tmp, ec);
       throw;
     }
     bar.finish();
     fs::rename(tmp, path);
     std::cout << "wrote " << path << ": " << vs.size() << " allele(s) of " << vs.records << " record(s)";
-    if (vs.skipped) std::cout << "; " << vs.skipped << " non-sequence ALT allele(s) skipped";
+    if (vs.no_alt) std::cout << "; " << vs.no_alt << " record(s) without ALT";
+    if (vs.skipped) std::cout << "; " << vs.skipped << " non-sequence allele(s) skipped";
     if (vs.dropped_edge) std::cout << "; " << vs.dropped_edge << " dropped at chromosome ends";
+    if (models.size() > 1) std::cout << "; mean of " << models.size() << " models";
     std::cout << (a->no_revcomp ? " (forward strand only)" : " (mean of both strands)") << "\n";
     return 0;
   };

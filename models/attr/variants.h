@@ -27,17 +27,19 @@ struct VariantSet {
   int64_t length = 0;             // L
   std::vector<Variant> alleles;   // one per (record, ALT allele) scored, in file order
   int64_t records = 0;            // data records read
-  int64_t skipped = 0;            // ALT alleles that are not sequence (<DEL>, *, breakends, '.', IUPAC codes)
+  int64_t no_alt = 0;             // records without an ALT allele ('.'), ignored
+  int64_t skipped = 0;            // alleles that cannot be built: a non-sequence ALT (<DEL>, *, breakends, IUPAC
+                                  // codes other than N) or REF (every ALT of that record)
   int64_t dropped_edge = 0;       // alleles whose window runs off the chromosome
-  std::vector<int64_t> dropped_records;  // the first (at most 10) of them, for the message
+  std::vector<std::string> dropped;  // chrom:pos of the first (at most 10) of them, for the message
   int64_t size() const { return static_cast<int64_t>(alleles.size()); }
   int64_t window_start(int64_t i) const { return alleles[static_cast<size_t>(i)].pos - length / 2; }
 };
 
 // Reads a VCF or BCF (plain or bgzip, through htslib) against the FASTA. Errors name the file and the record: a
 // chromosome the FASTA lacks (with the chr-prefix hint), a REF that differs from the genome (another genome
-// build?), a file htslib cannot parse. Non-sequence ALT alleles are skipped and counted; an empty result is an Error
-// saying why.
+// build?), a record htslib cannot parse (what is wrong, from its error bits). Contigs and INFO/FORMAT tags without
+// header lines are accepted. Non-sequence alleles are skipped and counted; the result may be empty.
 VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, int64_t length,
                          const std::string& cache_dir = "");
 

@@ -3,6 +3,7 @@
 # `lowpass predict --fasta` of the same windows spelled out here (forward strand), the reverse-complement mean, the
 # columns of each model type and the errors. The CLI: python/tests/cli_run.py.
 import csv
+import json
 import math
 import random
 
@@ -51,10 +52,11 @@ def test_binary_scores_equal_predict_on_the_spelled_out_windows(models, tmp_path
     r = run("variants", "--model", models["binary"], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"],
             "--out", tmp_path / "fwd", "--no-revcomp", "--quiet", "--threads", 1)
     assert r.returncode == 0, r.stderr
-    assert "4 allele(s) of 5 record(s); 1 non-sequence ALT allele(s) skipped" in r.stdout, r.stdout
+    assert "4 allele(s) of 5 record(s); 1 non-sequence allele(s) skipped" in r.stdout, r.stdout
     got = read_tsv(tmp_path / "fwd" / "variant_scores.tsv")
     assert [g["id"] for g in got] == ["snv", ".", "del", "ins"]
-    assert list(got[0]) == ["chrom", "pos", "id", "ref", "alt", "logit_ref", "logit_alt", "logit_diff"]
+    assert list(got[0]) == ["chrom", "pos", "id", "ref", "alt", "record", "logit_ref", "logit_alt", "logit_diff"]
+    assert [g["record"] for g in got] == ["1", "2", "3", "4"]
     # The same windows, spelled out: L = 200, the variant at index 100.
     L, h, recs = 200, 100, []
     for c, p, _, ref, alt in rows[:4]:
@@ -113,3 +115,38 @@ def test_a_wrong_genome_build_names_the_record(models, tmp_path):
     assert r.returncode == 1, r.stderr
     assert "v.vcf: record 1 (chrA:700): REF" in r.stderr and "another genome build" in r.stderr, r.stderr
     assert not (tmp_path / "o" / "variant_scores.tsv").exists()
+
+
+def test_several_models_are_averaged_and_an_empty_vcf_gives_a_header(models, tmp_path):
+    write_vcf(tmp_path / "v.vcf", variant_rows(models["seq"])[:2])
+    common = ["--vcf", tmp_path / "v.vcf", "--genome", models["genome"], "--quiet", "--threads", 1, "--no-revcomp"]
+    one = run("variants", "--model", models["binary"], "--out", tmp_path / "one", *common)
+    assert one.returncode == 0, one.stderr
+    # A second model: the same config trained from another seed. Scores of the pair = the mean of their scores.
+    cfg = json.loads((models["dir"] / "binary.json").read_text())
+    cfg["train"]["seed"] = 2
+    (tmp_path / "seed2.json").write_text(json.dumps(cfg))
+    t = run("train", "--config", tmp_path / "seed2.json", "--out", tmp_path / "seed2", "--quiet")
+    assert t.returncode == 0, t.stderr
+    other = run("variants", "--model", tmp_path / "seed2", "--out", tmp_path / "other", *common)
+    two = run("variants", "--model", models["binary"], tmp_path / "seed2", "--out", tmp_path / "two", *common)
+    assert other.returncode == 0 and two.returncode == 0, other.stderr + two.stderr
+    assert "mean of 2 models" in two.stdout, two.stdout
+    a, b, m = (read_tsv(tmp_path / k / "variant_scores.tsv") for k in ("one", "other", "two"))
+    for x, y, z in zip(a, b, m):
+        assert float(x["logit_alt"]) != float(y["logit_alt"])
+        assert float(z["logit_alt"]) == pytest.approx((float(x["logit_alt"]) + float(y["logit_alt"])) / 2, abs=2e-6)
+    bad = run("variants", "--model", models["binary"], "--model", models["profile"], "--out", tmp_path / "bad",
+              *common)
+    assert bad.returncode == 1 and "cannot be averaged" in bad.stderr, bad.stderr
+    # A header-only VCF (an empty shard of a split file) writes the header and exits 0.
+    write_vcf(tmp_path / "empty.vcf", [])
+    e = run("variants", "--model", models["profile"], "--vcf", tmp_path / "empty.vcf", "--genome", models["genome"],
+            "--out", tmp_path / "empty", "--quiet")
+    assert e.returncode == 0, e.stderr
+    lines = (tmp_path / "empty" / "variant_scores.tsv").read_text().splitlines()
+    assert len(lines) == 1 and lines[0].startswith("chrom\tpos\tid\tref\talt\trecord\tlog_counts_ref_t0_s0")
+    # A bad --out fails before the VCF is read, in the one-line error shape.
+    (tmp_path / "afile").write_text("x")
+    o = run("variants", "--model", models["binary"], "--out", tmp_path / "afile", *common)
+    assert o.returncode == 1 and o.stderr.startswith("lowpass: error: ") and "afile" in o.stderr, o.stderr
