@@ -12,6 +12,7 @@
 #include <iomanip>
 #include <iostream>
 
+#include "models/attr/attribute.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
 #include "models/attr/variants.h"
@@ -20,6 +21,7 @@
 #include "tools/cli_checks.h"
 #include "tools/commands.h"
 #include "tools/interrupt.h"
+#include "tools/svg.h"
 
 namespace lowpass::tools {
 
@@ -72,13 +74,104 @@ Predictions predict_rows(std::vector<std::unique_ptr<Model>>& models, const std:
   return p;
 }
 
+// OUT/variants.html: the `top` alleles by |effect| (binary: the largest |logit_diff| over tasks; profile: the largest
+// |logfc| over tasks and strands), each with (profile) the REF and ALT expected counts over the output window and the
+// REF and ALT grad × input logos of the first model (its default target) around the variant.
+void write_variant_page(const std::string& path, const attr::VariantSet& vs, const std::vector<double>& effect,
+                        int64_t top, std::vector<std::unique_ptr<Model>>& models,
+                        const std::vector<attr::RegionWindows>& rws, bool rc, Device dev, Context& ctx) {
+  using namespace svg;
+  std::vector<int64_t> order(static_cast<size_t>(vs.size()));
+  for (int64_t i = 0; i < vs.size(); ++i) order[static_cast<size_t>(i)] = i;
+  top = std::min<int64_t>(top, vs.size());
+  std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](int64_t a, int64_t b) {
+    return effect[static_cast<size_t>(a)] > effect[static_cast<size_t>(b)];
+  });
+  Model& m = *models.front();
+  const bool binary = m.type() == "binary";
+  const int64_t L = vs.length, h = L / 2, T = m.tasks();
+  const int64_t O = binary ? 0 : m.output_length(), S = binary ? 1 : m.config().value("num_strands", int64_t{2});
+  const DType dt = m.parameters().front().second.dtype();
+  attr::AttrOptions ao;
+  ao.method = "grad";
+  ao.target = attr::default_target(m);
+  std::ostringstream html;
+  html << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>lowpass variants</title><style>body{font-family:"
+          "sans-serif;margin:20px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
+          "font-size:12px}td.num{text-align:right}svg{margin:4px}</style></head><body><h1>lowpass variants</h1><p>"
+       << top << " of " << vs.size() << " alleles with the largest |" << (binary ? "logit_diff" : "logfc")
+       << "| (over " << (binary ? "tasks" : "tasks and strands") << ")" << (models.size() > 1 ? ", mean of the models" : "")
+       << "; logos: grad × input of the first model (target " << esc(ao.target.name()) << ") around the variant, "
+       << "REF and ALT windows.</p><table><tr><th>#</th><th>variant</th><th>id</th><th>record</th><th>|effect|</th></tr>";
+  auto name = [&](const attr::Variant& v) {
+    return vs.fasta->chrom_sizes().names[v.chrom] + ":" + std::to_string(v.pos + 1) + " " + v.ref + ">" + v.alt;
+  };
+  for (int64_t r = 0; r < top; ++r) {
+    const attr::Variant& v = vs.alleles[static_cast<size_t>(order[static_cast<size_t>(r)])];
+    html << "<tr><td>" << r + 1 << "</td><td>" << esc(name(v)) << "</td><td>" << esc(v.id.empty() ? "." : v.id)
+         << "</td><td class='num'>" << v.record << "</td><td class='num'>"
+         << fmt(effect[static_cast<size_t>(order[static_cast<size_t>(r)])]) << "</td></tr>";
+  }
+  html << "</table>";
+  for (int64_t r = 0; r < top; ++r) {
+    const int64_t i = order[static_cast<size_t>(r)];
+    const attr::Variant& v = vs.alleles[static_cast<size_t>(i)];
+    Tensor xr, xa;
+    attr::variant_rows(ctx, vs, i, 1, dt, xr, xa);
+    std::vector<Tensor> c;
+    for (const auto& w : rws) c.push_back(attr::region_control_rows(ctx, w, i, 1, dt));
+    html << "<h2>" << r + 1 << ". " << esc(name(v)) << (v.id.empty() ? "" : " (" + esc(v.id) + ")") << "</h2>";
+    if (!binary) {  // expected counts softmax(profile) · (exp(log counts) − 1) of REF and ALT, per task and strand
+      const Predictions pr = predict_rows(models, c, xr, rc, dev), pa = predict_rows(models, c, xa, rc, dev);
+      const int64_t first = vs.window_start(i) + (L - O) / 2 + 1;  // 1-based genome position of output bin 0
+      for (int64_t t = 0; t < T; ++t) {
+        std::vector<Series> series;
+        for (int64_t st = 0; st < S; ++st)
+          for (int side = 0; side < 2; ++side) {
+            const Predictions& p = side == 0 ? pr : pa;
+            const int64_t k = t * S + st;
+            Series sr;
+            sr.name = std::string(side == 0 ? "REF" : "ALT") + (S > 1 ? " strand " + std::to_string(st) : "");
+            sr.color = side, sr.dashed = st == 1;
+            const double total = std::max(0.0, std::expm1(p.log_counts[static_cast<size_t>(k)]));
+            for (int64_t q = 0; q < O; ++q) {
+              sr.x.push_back(static_cast<double>(first + q));
+              sr.y.push_back(p.probs[static_cast<size_t>(k * O + q)] * total);
+            }
+            series.push_back(std::move(sr));
+          }
+        html << line_chart("task " + std::to_string(t) + ": predicted counts, REF vs ALT", series,
+                           Axis{vs.fasta->chrom_sizes().names[v.chrom] + " position", true},
+                           Axis{"expected counts per base"}, {Marker{static_cast<double>(v.pos + 1), "variant"}});
+      }
+    }
+    const int64_t from = std::max<int64_t>(0, h - 25);
+    for (int side = 0; side < 2; ++side) {
+      const Tensor& x = side == 0 ? xr : xa;
+      const int64_t to = std::min<int64_t>(L, h + 26 + (side == 1 ? static_cast<int64_t>(v.alt.size()) - 1 : 0));
+      attr::AttrResult at = attr::attribute(m, x, c.front(), ao, i);
+      html << logo(std::string(side == 0 ? "REF " : "ALT ") + v.ref + ">" + v.alt + ", window positions (variant at " +
+                       std::to_string(h) + ")",
+                   at.actual.to_vector<double>(), L, from, to);
+    }
+  }
+  html << "</body></html>\n";
+  const std::string tmp = path + ".tmp";
+  {
+    std::ofstream f(tmp);
+    f << html.str();
+    LP_CHECK(f.good(), tmp, ": write failed");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
 }  // namespace
 
 CommandRun add_variants_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> models, controls;
     std::string vcf, genome, out, weights = "best", cache_dir, device = "cpu";
-    int64_t batch = 64;
+    int64_t batch = 64, plot = 10;
     int threads = 0;
     bool no_revcomp = false, quiet = false;
   };
@@ -96,6 +189,8 @@ CommandRun add_variants_command(CLI::App& app) {
   sub->add_option("--cache-dir", a->cache_dir, "Where to put the FASTA index when its folder is read-only");
   add_controls_option(sub, a->controls);
   sub->add_flag("--no-revcomp", a->no_revcomp, "Forward strand only (default: mean with the reverse complement)");
+  sub->add_option("--plot", a->plot, "Alleles with the largest effects drawn in OUT/variants.html (0: no page)")
+      ->check(integer_at_least(0));
   sub->add_option("--batch", a->batch, "Variants per forward pass (REF and ALT each)")->check(integer_at_least(1));
   sub->add_option("--weights", a->weights,
                   "best | last | a .safetensors state_dict or a training checkpoint "
@@ -163,6 +258,7 @@ CommandRun add_variants_command(CLI::App& app) {
       }
     }
     f << "\n" << std::setprecision(7);
+    std::vector<double> effect;  // per allele: the largest |logit_diff| or |logfc|, for the page's ranking
     Progress bar("variants", vs.size(), "allele", !a->quiet);
     try {
       for (int64_t s = 0; s < vs.size(); s += a->batch) {
@@ -178,19 +274,25 @@ CommandRun add_variants_command(CLI::App& app) {
           f << vs.fasta->chrom_sizes().names[v.chrom] << '\t' << v.pos + 1 << '\t' << (v.id.empty() ? "." : v.id)
             << '\t' << v.ref << '\t' << v.alt << '\t' << v.record;
           if (binary) {
+            double e = 0;
             for (int64_t t = 0; t < T; ++t) {
               const double r = pr.logits[i * T + t], x = pa.logits[i * T + t];
               f << '\t' << r << '\t' << x << '\t' << x - r;
+              e = std::max(e, std::fabs(x - r));
             }
+            effect.push_back(e);
           } else {
+            double e = 0;
             for (int64_t k = 0; k < T * S; ++k) {
               const double r = pr.log_counts[i * T * S + k], x = pa.log_counts[i * T * S + k];
+              e = std::max(e, std::fabs(x - r));
               const auto row = [&](const Predictions& p) {
                 const auto b = p.probs.begin() + (i * T * S + k) * O;
                 return std::vector<double>(b, b + O);
               };
               f << '\t' << r << '\t' << x << '\t' << x - r << '\t' << eval::jensen_shannon(row(pr), row(pa));
             }
+            effect.push_back(e);
           }
           f << '\n';
         }
@@ -211,6 +313,11 @@ CommandRun add_variants_command(CLI::App& app) {
     if (vs.dropped_edge) std::cout << "; " << vs.dropped_edge << " dropped at chromosome ends";
     if (models.size() > 1) std::cout << "; mean of " << models.size() << " models";
     std::cout << (a->no_revcomp ? " (forward strand only)" : " (mean of both strands)") << "\n";
+    if (a->plot > 0 && vs.size() > 0) {
+      const std::string page = (fs::path(a->out) / "variants.html").string();
+      write_variant_page(page, vs, effect, a->plot, models, rws, !a->no_revcomp, dev, ctx);
+      std::cout << "wrote " << page << " (the " << std::min(a->plot, vs.size()) << " largest effects)\n";
+    }
     return 0;
   };
 }

@@ -82,6 +82,11 @@ def test_binary_scores_equal_predict_on_the_spelled_out_windows(models, tmp_path
     b = {c: i for i, c in enumerate("ACGT")}
     ism = hyp[b[rows[0][4]], h] - hyp[b[rows[0][3]], h]
     assert float(got[0]["logit_diff"]) == pytest.approx(ism, abs=4e-5)
+    # The page: the largest |logit_diff| first, two logos (REF, ALT) per allele drawn.
+    page = (tmp_path / "fwd" / "variants.html").read_text()
+    assert page.count("<svg") == 2 * 4 and "4 of 4 alleles with the largest |logit_diff|" in page
+    top = max(got, key=lambda g: abs(float(g["logit_diff"])))
+    assert page.index(f"{top['chrom']}:{top['pos']} {top['ref']}&gt;{top['alt']}") < page.index("<h2>2. ")
     # Default: the mean with the reverse complement, a different number for a trained model.
     r = run("variants", "--model", models["binary"], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"],
             "--out", tmp_path / "both", "--quiet", "--threads", 1)
@@ -97,6 +102,8 @@ def test_profile_scores_have_log_fold_changes_and_divergences(models, tmp_path):
     assert r.returncode == 0, r.stderr
     got = read_tsv(tmp_path / "o" / "variant_scores.tsv")
     assert len(got) == 2
+    page = (tmp_path / "o" / "variants.html").read_text()  # per allele: one profile chart (1 task), two logos
+    assert page.count("<svg") == 2 * 3 and "predicted counts, REF vs ALT" in page
     cols = list(got[0])
     assert cols[:5] == ["chrom", "pos", "id", "ref", "alt"]
     assert "logfc_t0_s0" in cols and "jsd_t0_s1" in cols  # 1 task, 2 strands
