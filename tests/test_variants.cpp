@@ -79,6 +79,10 @@ TEST_CASE("variants: REF and ALT windows of SNVs, multi-allelic records, inserti
   REQUIRE(z.size() == v.size());
   for (int64_t i = 0; i < z.size(); ++i)
     CHECK((z.alleles[i].pos == v.alleles[i].pos && z.alleles[i].alt == v.alleles[i].alt));
+  // Without its 28-byte end-of-file block the file would read as complete: refused as truncated.
+  fs::resize_file(d / "v.vcf.gz", fs::file_size(d / "v.vcf.gz") - 28);
+  expect_error([&] { attr::read_variants(d / "v.vcf.gz", d / "g.fa", L, d / "cache"); },
+               {"v.vcf.gz: the bgzip end-of-file block is missing"});
 }
 
 TEST_CASE("variants: a REF the genome does not have, an unknown chromosome, a non-VCF and nothing to score") {

@@ -1,6 +1,7 @@
 // VCF alleles as REF/ALT model windows (see variants.h). Test: build/tests/lowpass_tests -ts=variants
 #include "models/attr/variants.h"
 
+#include <htslib/bgzf.h>
 #include <htslib/hts.h>
 #include <htslib/hts_log.h>
 #include <htslib/vcf.h>
@@ -77,6 +78,12 @@ VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, 
     const std::string d = what ? what : "unknown";
     std::free(what);
     throw Error(vcf_file + ": not a VCF or BCF file (htslib reads it as " + d + ")");
+  }
+  // A bgzip file cut at a block boundary parses as a shorter file: its missing end-of-file block tells.
+  if (hts_get_format(r.fp)->compression == bgzf) {
+    BGZF* z = r.fp->fp.bgzf;
+    LP_CHECK(bgzf_check_EOF(z) != 0, vcf_file, ": the bgzip end-of-file block is missing (a truncated file? "
+             "re-copy or re-compress it)");
   }
   r.hdr = bcf_hdr_read(r.fp);
   LP_CHECK(r.hdr, vcf_file, ": cannot read the VCF header (it must start with ##fileformat=VCFv4.x and end with the "
