@@ -297,11 +297,18 @@ Model Model::load(const std::string& path, const LoadOptions& opt) {
       return Model(std::move(impl));
     }
     std::string config = opt.config;
-    if (config.empty()) {
+    if (config.empty()) {  // config.json beside the file, else the one save_weights/save_checkpoint store inside it
       fs::path beside = w.parent_path() / "config.json";
-      LP_CHECK(fs::exists(beside), "load: ", w.string(),
-               " is a bare state_dict: pass its config (config.json path or JSON text); none found beside it");
-      config = beside.string();
+      if (fs::exists(beside)) {
+        config = beside.string();
+      } else {
+        const auto md = safetensors::load(*impl->ctx, w.string()).metadata;
+        auto it = md.find("config");
+        if (it == md.end()) it = md.find("model_config");
+        LP_CHECK(it != md.end(), "load: ", w.string(), " is a bare state_dict: pass its config (LoadOptions.config: a ",
+                 "config.json path or JSON text); there is no config.json beside it and none in its metadata");
+        config = it->second;
+      }
     }
     impl->model = make_model(parse_config_arg(config), *impl->ctx);
     // A state_dict as it is, or a training checkpoint's model tensors after its format and checksum checks: the
@@ -371,7 +378,8 @@ void Model::save_weights(const std::string& path) const {
   Impl& me = self();
   guarded([&] {
     safetensors::save(path, safetensors::entries_from(me.model->state_dict()),
-                      {{"format", "lowpass-model"}, {"model_type", me.model->type()}});
+                      {{"format", "lowpass-model"}, {"model_type", me.model->type()},
+                       {"config", json{{"model", me.model->config()}}.dump()}});  // load(path) needs nothing else
   });
 }
 
