@@ -83,7 +83,7 @@ void check_data(const Array& a, const char* what, const char* name) {
            shape_text(a.shape()), ")");
 }
 
-// ... and finite values only (the engine's ReLU would otherwise turn a NaN into 0 and give finite outputs for it).
+// ... and finite values only: a NaN would come out as NaN outputs or losses; an error names where it went in.
 // `a` may be rows [first_row, …) of the caller's array: the message gives the index in the whole array. predict and
 // attribute check each batch's rows just before using them.
 void check_finite(const Array& a, const char* what, const char* name, int64_t first_row = 0) {
@@ -297,18 +297,15 @@ Model Model::load(const std::string& path, const LoadOptions& opt) {
       return Model(std::move(impl));
     }
     std::string config = opt.config;
-    if (config.empty()) {  // config.json beside the file, else the one save_weights/save_checkpoint store inside it
-      fs::path beside = w.parent_path() / "config.json";
-      if (fs::exists(beside)) {
-        config = beside.string();
-      } else {
-        const auto md = safetensors::load(*impl->ctx, w.string()).metadata;
-        auto it = md.find("config");
-        if (it == md.end()) it = md.find("model_config");
-        LP_CHECK(it != md.end(), "load: ", w.string(), " is a bare state_dict: pass its config (LoadOptions.config: a ",
-                 "config.json path or JSON text); there is no config.json beside it and none in its metadata");
-        config = it->second;
-      }
+    if (config.empty()) {  // the config save_weights/save_checkpoint store in the file, else config.json beside it
+      const auto md = safetensors::load(*impl->ctx, w.string()).metadata;
+      auto it = md.find("config");
+      if (it == md.end()) it = md.find("model_config");
+      const fs::path beside = w.parent_path() / "config.json";
+      LP_CHECK(it != md.end() || fs::exists(beside), "load: ", w.string(), " is a bare state_dict: pass its config ",
+               "(LoadOptions.config: a config.json path or JSON text); there is none in its metadata and no ",
+               "config.json beside it");
+      config = it != md.end() ? it->second : beside.string();
     }
     impl->model = make_model(parse_config_arg(config), *impl->ctx);
     // A state_dict as it is, or a training checkpoint's model tensors after its format and checksum checks: the
@@ -400,20 +397,26 @@ void Model::resume(const std::string& path) {
   Impl& me = self();
   guarded([&] {
     Checkpoint ck = lowpass::load_checkpoint(*me.ctx, path);
-    std::map<std::string, Tensor> sd(ck.model.begin(), ck.model.end());
+    // Everything is built on the side first and swapped in at the end: a failed resume leaves the Model as it was.
+    const std::string rng = me.ctx->rng().state();
+    std::unique_ptr<lowpass::Model> model = make_model(me.model->config(), *me.ctx);
+    me.ctx->rng().set_state(rng);  // the fresh model's initialisation must not move the generator
     try {
-      me.model->load_state_dict(sd);
+      model->load_state_dict(std::map<std::string, Tensor>(ck.model.begin(), ck.model.end()));
     } catch (const lowpass::Error& e) {
       throw lowpass::Error(path + ": its weights do not fit this model: " + e.what());
     }
-    me.optim.reset();
+    std::unique_ptr<Optimizer> optim;
     if (!ck.optimizer_type.empty()) {  // lr 1e-3 until the next train_step sets its own
-      auto o = make_optimizer(ck.optimizer_type, me.model->parameters(), 1e-3);
-      o->load_state(std::map<std::string, Tensor>(ck.optimizer.begin(), ck.optimizer.end()));
-      me.optim = std::move(o);
+      optim = make_optimizer(ck.optimizer_type, model->parameters(), 1e-3);
+      optim->load_state(std::map<std::string, Tensor>(ck.optimizer.begin(), ck.optimizer.end()));
     }
+    Rng restored = me.ctx->rng();
+    if (!ck.rng_state.empty()) restored.set_state(ck.rng_state);
+    me.model = std::move(model);
+    me.optim = std::move(optim);
     me.steps = ck.step;
-    if (!ck.rng_state.empty()) me.ctx->rng().set_state(ck.rng_state);
+    me.ctx->rng() = restored;
   });
 }
 

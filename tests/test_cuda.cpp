@@ -232,6 +232,15 @@ TEST_CASE("unary kernels match the CPU") {
     cuda::unary(UnaryOp::Relu, n, out, 0);
     auto v = out.to_vector<float>();
     CHECK((std::isnan(v[0]) && v[1] == 0.f && v[2] == 2.f && std::isnan(v[3])));
+    Tensor g = Tensor::from_vector(ctx, {4}, std::vector<float>{1.f, 2.f, 3.f, 4.f}).to(kGpu);
+    Tensor m = Tensor::empty(ctx, {4}, DType::F32, kGpu);
+    cuda::binary(BinaryOp::ReluMask, g, n, m);
+    auto mv = m.to_vector<float>();  // passes where the input is NaN, as on the CPU
+    CHECK((mv[0] == 1.f && mv[1] == 0.f && mv[2] == 3.f && mv[3] == 4.f));
+    // max-pool keeps a NaN of its window and routes the gradient to it
+    Tensor xp = Tensor::from_vector(ctx, {1, 1, 6}, std::vector<float>{1.f, nan, 5.f, 0.5f, 0.25f, 0.125f}).to(kGpu);
+    auto mp = max_pool1d(xp, 3, 3).to_vector<float>();
+    CHECK((std::isnan(mp[0]) && mp[1] == 0.5f));
   }
   // eq_scalar needs hits: compare with a value the tensor holds.
   Tensor a = Tensor::from_vector(ctx, {5}, std::vector<float>{1.5f, -2.f, 1.5f, 0.f, 3.f});

@@ -44,6 +44,10 @@ TEST_CASE("unary forward matches std:: functions") {
   CHECK(r[5] == 0.0);
   auto rf = relu(Tensor::from_vector(ctx, {40}, std::vector<float>(40, static_cast<float>(nan)))).to_vector<float>();
   for (float v : rf) CHECK(std::isnan(v));  // the vectorised float loop too
+  // Its backward passes the gradient where the input is NaN (PyTorch's threshold_backward on the NaN output).
+  auto rm = relu_mask(Tensor::from_vector(ctx, {3}, std::vector<double>{2.0, 3.0, 4.0}),
+                      Tensor::from_vector(ctx, {3}, std::vector<double>{nan, -1.0, 1.0})).to_vector<double>();
+  CHECK((rm[0] == 2.0 && rm[1] == 0.0 && rm[2] == 4.0));
   // digamma: finite difference of lgamma
   auto d = digamma(x).to_vector<double>();
   for (size_t i = 0; i < d.size(); ++i)

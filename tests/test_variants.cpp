@@ -2,6 +2,8 @@
 // (SNV, multi-allelic, insertion, deletion) decoded back to letters and compared with the genome spelled by hand,
 // skipped and dropped alleles counted, bgzip VCF equal to plain, and the errors a wrong file gives.
 // Run: build/tests/lowpass_tests -ts=variants
+#include <htslib/vcf.h>
+
 #include "models/attr/variants.h"
 #include "tests/genome_fixtures.h"
 
@@ -79,6 +81,23 @@ TEST_CASE("variants: REF and ALT windows of SNVs, multi-allelic records, inserti
   REQUIRE(z.size() == v.size());
   for (int64_t i = 0; i < z.size(); ++i)
     CHECK((z.alleles[i].pos == v.alleles[i].pos && z.alleles[i].alt == v.alleles[i].alt));
+  {  // BCF: the same records written by htslib read the same
+    htsFile* in = hts_open((d / "v.vcf").c_str(), "r");
+    bcf_hdr_t* h = bcf_hdr_read(in);
+    htsFile* out = hts_open((d / "v.bcf").c_str(), "wb");
+    REQUIRE(bcf_hdr_write(out, h) == 0);
+    bcf1_t* rec = bcf_init();
+    while (bcf_read(in, h, rec) == 0) REQUIRE(bcf_write(out, h, rec) == 0);
+    bcf_destroy(rec);
+    bcf_hdr_destroy(h);
+    hts_close(in);
+    hts_close(out);
+  }
+  attr::VariantSet b = attr::read_variants(d / "v.bcf", d / "g.fa", L, d / "cache");
+  REQUIRE(b.size() == v.size());
+  for (int64_t i = 0; i < b.size(); ++i)
+    CHECK((b.alleles[i].pos == v.alleles[i].pos && b.alleles[i].ref == v.alleles[i].ref &&
+           b.alleles[i].alt == v.alleles[i].alt && b.alleles[i].record == v.alleles[i].record));
   // Without its 28-byte end-of-file block the file would read as complete: refused as truncated.
   fs::resize_file(d / "v.vcf.gz", fs::file_size(d / "v.vcf.gz") - 28);
   expect_error([&] { attr::read_variants(d / "v.vcf.gz", d / "g.fa", L, d / "cache"); },
@@ -114,5 +133,17 @@ TEST_CASE("variants: a REF the genome does not have, an unknown chromosome, a no
   expect_error([&] { attr::read_variants(d / "bad.vcf", d / "g.fa", 101, d / "cache"); },
                {"bad.vcf: record 1 (chr1): POS is missing"});
   expect_error([&] { attr::read_variants(d / "none.vcf", d / "g.fa", 101, d / "cache"); }, {"none.vcf: cannot open"});
+  // A plain file cut inside its last line (the ALT 'AT' of 'ATTG') is refused; a blank line is skipped; a line
+  // without REF is an error naming the record.
+  const std::string ok = "chr1\t300\t.\t" + g.seq[0].substr(299, 1) + "\tC\t.\t.\t.\n";
+  write_text(d / "cut.vcf", std::string(kHeader) + ok + "chr1\t310\t.\t" + g.seq[0].substr(309, 1) + "\tAT");
+  expect_error([&] { attr::read_variants(d / "cut.vcf", d / "g.fa", 101, d / "cache"); },
+               {"cut.vcf: the last line does not end in a newline"});
+  write_text(d / "blank.vcf", std::string(kHeader) + ok + "\n" + ok);
+  attr::VariantSet b = attr::read_variants(d / "blank.vcf", d / "g.fa", 101, d / "cache");
+  CHECK((b.size() == 2 && b.records == 2 && b.alleles[1].record == 2));
+  write_text(d / "noref.vcf", std::string(kHeader) + ok + "chr1\t300\n");
+  expect_error([&] { attr::read_variants(d / "noref.vcf", d / "g.fa", 101, d / "cache"); },
+               {"noref.vcf: record 2 (chr1): no REF column"});
 }
 }

@@ -215,10 +215,11 @@ CommandRun add_evaluate_command(CLI::App& app) {
         std::vector<Tensor> lg, pl, lc;
         for (int64_t s = 0; s < xa.shape[0]; s += a->batch) {
           int64_t n = std::min(a->batch, xa.shape[0] - s);
-          Tensor c = data.count("control") ? attr::array_rows(ctx, data.at("control"), s, n, dt, "control", true)
-                                             : Tensor();
+          Tensor c = data.count("control")
+                         ? attr::array_rows(ctx, data.at("control"), s, n, dt, a->npz + ":control", true)
+                         : Tensor();
           NoGradGuard ng;
-          auto o = model->forward(attr::array_rows(ctx, xa, s, n, dt, "x", true), c, false);
+          auto o = model->forward(attr::array_rows(ctx, xa, s, n, dt, a->npz + ":x", true), c, false);
           if (o.logits.defined()) lg.push_back(o.logits);
           if (o.profile_logits.defined()) { pl.push_back(o.profile_logits); lc.push_back(o.log_counts); }
         }

@@ -146,6 +146,7 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
       }
     }
     const int64_t from = std::max<int64_t>(0, h - 25);
+    throw_if_interrupted();
     for (int side = 0; side < 2; ++side) {
       const Tensor& x = side == 0 ? xr : xa;
       const int64_t to = std::min<int64_t>(L, h + 26 + (side == 1 ? static_cast<int64_t>(v.alt.size()) - 1 : 0));
@@ -157,10 +158,13 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
   }
   html << "</body></html>\n";
   const std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    f << html.str();
-    LP_CHECK(f.good(), tmp, ": write failed");
+  std::ofstream f(tmp);
+  f << html.str();
+  f.close();
+  if (!f.good()) {
+    std::error_code ec;
+    std::filesystem::remove(tmp, ec);
+    throw Error(tmp + ": write failed");
   }
   std::filesystem::rename(tmp, path);
 }
@@ -206,6 +210,9 @@ CommandRun add_variants_command(CLI::App& app) {
     fs::create_directories(a->out, ec);
     LP_CHECK(!ec && fs::is_directory(a->out), a->out, ": cannot create the output directory (",
              ec ? ec.message() : std::string("a file of that name exists"), ")");
+    LP_CHECK(a->models.size() == 1 || a->weights == "best" || a->weights == "last", "--weights ", a->weights,
+             ": one weights file cannot serve ", a->models.size(), " --model directories (it would be averaged with "
+             "itself); use best or last");
     Context ctx(a->threads, 0);
     std::vector<std::unique_ptr<Model>> models;
     Device dev;
@@ -213,12 +220,12 @@ CommandRun add_variants_command(CLI::App& app) {
       models.push_back(attr::load_model_dir(dir, ctx, a->weights));
       dev = attr::place_model(*models.back(), a->device);
       const Model &m0 = *models.front(), &m = *models.back();
-      LP_CHECK(m.type() == m0.type() && m.input_length() == m0.input_length() &&
+      LP_CHECK(m.type() == m0.type() && m.dtype() == m0.dtype() && m.input_length() == m0.input_length() &&
                    m.output_length() == m0.output_length() && m.tasks() == m0.tasks() &&
                    m.config().value("num_strands", 1) == m0.config().value("num_strands", 1),
                dir, ": a ", m.type(), " model of input length ", m.input_length(), " cannot be averaged with ",
                a->models.front(), " (", m0.type(), ", input length ", m0.input_length(),
-               "): --model directories must share type, lengths, tasks and strands");
+               "): --model directories must share type, dtype, lengths, tasks and strands");
     }
     Model& model = *models.front();
     const DType dt = model.parameters().front().second.dtype();
@@ -301,11 +308,15 @@ CommandRun add_variants_command(CLI::App& app) {
       }
       f.close();
       LP_CHECK(f.good(), tmp, ": write failed");
+      bar.finish();
+      // The page before the TSV is renamed into place: a run that fails or is stopped leaves no complete-looking TSV.
+      if (a->plot > 0 && vs.size() > 0)
+        write_variant_page((fs::path(a->out) / "variants.html").string(), vs, effect, a->plot, models, rws,
+                           !a->no_revcomp, dev, ctx);
     } catch (...) {
       fs::remove(tmp, ec);
       throw;
     }
-    bar.finish();
     fs::rename(tmp, path);
     std::cout << "wrote " << path << ": " << vs.size() << " allele(s) of " << vs.records << " record(s)";
     if (vs.no_alt) std::cout << "; " << vs.no_alt << " record(s) without ALT";
@@ -313,11 +324,9 @@ CommandRun add_variants_command(CLI::App& app) {
     if (vs.dropped_edge) std::cout << "; " << vs.dropped_edge << " dropped at chromosome ends";
     if (models.size() > 1) std::cout << "; mean of " << models.size() << " models";
     std::cout << (a->no_revcomp ? " (forward strand only)" : " (mean of both strands)") << "\n";
-    if (a->plot > 0 && vs.size() > 0) {
-      const std::string page = (fs::path(a->out) / "variants.html").string();
-      write_variant_page(page, vs, effect, a->plot, models, rws, !a->no_revcomp, dev, ctx);
-      std::cout << "wrote " << page << " (the " << std::min(a->plot, vs.size()) << " largest effects)\n";
-    }
+    if (a->plot > 0 && vs.size() > 0)
+      std::cout << "wrote " << (fs::path(a->out) / "variants.html").string() << " (the " << std::min(a->plot, vs.size())
+                << " largest effects)\n";
     return 0;
   };
 }

@@ -65,6 +65,9 @@ lp_status lp_model_get_info(const lp_model* m, lp_model_info* info);
 lp_status lp_model_predict(lp_model* m, const lp_view* x, const lp_view* control, lp_array** out,
                            lp_array** log_counts);
 
+/* Option structs: always fill them with their lp_*_options_init first, then set what you need. Fields are added
+ * between versions (the library's soname then changes); a zeroed struct does not give the defaults (e.g.
+ * counts_loss_weight 0 switches the counts loss off, ig_tolerance 0 turns IG refinement off). */
 typedef struct lp_attr_options {
   const char* method; /* grad | gradxinput | deepshap_ref | deepshap | ism | ig */
   const char* target; /* NULL = the model's default */

@@ -81,7 +81,7 @@ inline T apply_binary(BinaryOp op, T a, T b) {
     case BinaryOp::Sub: return a - b;
     case BinaryOp::Mul: return a * b;
     case BinaryOp::Div: return a / b;
-    case BinaryOp::ReluMask: return b > 0 ? a : T(0);
+    case BinaryOp::ReluMask: return !(b <= T(0)) ? a : T(0);  // passes where relu's input is NaN, as PyTorch
   }
   return a;
 }

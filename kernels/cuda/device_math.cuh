@@ -71,7 +71,7 @@ __device__ __forceinline__ T apply_binary(T a, T b) {
   else if constexpr (OP == BinaryOp::Sub) return a - b;
   else if constexpr (OP == BinaryOp::Mul) return a * b;
   else if constexpr (OP == BinaryOp::Div) return a / b;
-  else return b > 0 ? a : T(0);  // ReluMask
+  else return !(b <= T(0)) ? a : T(0);  // ReluMask: passes where the input is NaN, as on the CPU
 }
 
 }  // namespace lowpass::cuda

@@ -6,8 +6,8 @@
 //   deepshap      hyp_b = mean_k Σ_c (e_b − r_k)_c m_k,c with DeepLIFT rescale multipliers m_k (deeplift.h)
 //   ism           hyp_b = Δf(x with base b) − mean_b' Δf, identity edits 0 before centring
 //   ig            hyp_b = Σ_c (e_b − x₀)_c Ḡ_c, Ḡ = mean gradient at x₀ + (i + ½)/m (x − x₀), x₀ = 0; an example
-//                 whose completeness error exceeds ig_tolerance is redone with 3m points (reusing the m) while
-//                 3m <= ig_max_steps
+//                 whose relative completeness error exceeds ig_tolerance (and whose absolute error exceeds 1e-6) is
+//                 redone with 3m points (reusing the m) while 3m <= ig_max_steps
 // Test: build/tests/lowpass_tests -ts=attr
 #pragma once
 #include <cstdint>

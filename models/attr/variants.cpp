@@ -10,6 +10,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <fstream>
 
 #include "engine/error.h"
 
@@ -25,8 +26,7 @@ bool is_sequence(const char* a) {
 }
 
 // What htslib's error bits say about a record (its own messages are silenced).
-std::string vcf_problem(int st, int errcode) {
-  if (st < -1) return "a truncated or corrupt file";
+std::string vcf_problem(int st, int errcode, bool compressed) {
   std::string r;
   auto add = [&](int bit, const char* what) {
     if (errcode & bit) r += (r.empty() ? "" : "; ") + std::string(what);
@@ -37,7 +37,8 @@ std::string vcf_problem(int st, int errcode) {
   add(BCF_ERR_CHAR, "invalid characters");
   add(BCF_ERR_CTG_INVALID, "an invalid contig name");
   add(BCF_ERR_TAG_INVALID, "an INFO/FORMAT value that does not fit its header line, or a bad genotype");
-  return r.empty() ? "malformed fields" : r;
+  if (!r.empty()) return r;
+  return st < -1 && compressed ? "a truncated or corrupt file" : "malformed fields (e.g. a bad genotype)";
 }
 
 std::string upper(std::string s) {
@@ -79,11 +80,20 @@ VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, 
     std::free(what);
     throw Error(vcf_file + ": not a VCF or BCF file (htslib reads it as " + d + ")");
   }
-  // A bgzip file cut at a block boundary parses as a shorter file: its missing end-of-file block tells.
-  if (hts_get_format(r.fp)->compression == bgzf) {
-    BGZF* z = r.fp->fp.bgzf;
-    LP_CHECK(bgzf_check_EOF(z) != 0, vcf_file, ": the bgzip end-of-file block is missing (a truncated file? "
-             "re-copy or re-compress it)");
+  // A bgzip file cut at a block boundary parses as a shorter file: its missing end-of-file block tells (2: cannot be
+  // checked, e.g. a pipe). A plain text file cut inside its last line would score a cut allele: it must end in '\n'.
+  const htsCompression comp = hts_get_format(r.fp)->compression;
+  if (comp == bgzf) {
+    const int eof = bgzf_check_EOF(r.fp->fp.bgzf);
+    LP_CHECK(eof > 0, vcf_file, eof == 0 ? ": the bgzip end-of-file block is missing (a truncated file? re-copy or "
+                                           "re-compress it)"
+                                         : ": cannot check the bgzip end-of-file block (read error)");
+  } else if (comp == no_compression) {
+    std::ifstream t(vcf_file, std::ios::binary | std::ios::ate);
+    const std::streamoff size = t.tellg();
+    char last = '\n';
+    if (t && size > 0) t.seekg(size - 1), t.get(last);
+    LP_CHECK(last == '\n', vcf_file, ": the last line does not end in a newline (a truncated file?)");
   }
   r.hdr = bcf_hdr_read(r.fp);
   LP_CHECK(r.hdr, vcf_file, ": cannot read the VCF header (it must start with ##fileformat=VCFv4.x and end with the "
@@ -97,15 +107,22 @@ VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, 
     // A contig without a ##contig line, or an INFO/FORMAT tag without its ##INFO/##FORMAT line, is common and
     // harmless (htslib adds them, as bcftools does with a warning; lowpass reads neither INFO nor FORMAT).
     const int err = r.rec->errcode & ~(BCF_ERR_CTG_UNDEF | BCF_ERR_TAG_UNDEF);
-    LP_CHECK(st == 0 && err == 0, vcf_file, ": record ", n, " cannot be parsed: ", vcf_problem(st, err));
+    LP_CHECK(st == 0 && err == 0, vcf_file, ": record ", n, " cannot be parsed: ",
+             vcf_problem(st, err, comp != no_compression));
     bcf_unpack(r.rec, BCF_UN_STR);
     const char* name = bcf_hdr_id2name(r.hdr, r.rec->rid);
+    if (!*name) {  // a blank line (htslib reads it as a record with an empty CHROM): nothing, as for bcftools
+      --v.records;
+      continue;
+    }
     const int64_t c = cs.find(name);
     const int64_t pos = r.rec->pos;
     const bool spaces = std::strpbrk(name, " \t") != nullptr;
     LP_CHECK(c >= 0, vcf_file, ": record ", n, " (", name, ":", pos + 1, "): chromosome '", name, "' is not in ",
              fasta, "; ", spaces ? "VCF fields must be separated by tabs, not spaces" : cs.suggest(name));
     LP_CHECK(pos >= 0, vcf_file, ": record ", n, " (", name, "): POS is missing or not a positive number");
+    LP_CHECK(r.rec->n_allele >= 1, vcf_file, ": record ", n, " (", name, "): no REF column (a line of ",
+             "CHROM POS ID REF ALT ... must hold at least 5 tab-separated fields)");
     const int64_t L = cs.lengths[static_cast<size_t>(c)];
     if (r.rec->n_allele < 2) {  // no ALT ('.'): nothing to score
       ++v.no_alt;

@@ -87,7 +87,7 @@ class Model:
         return self._m.predict(_f32(x, "x"), _f32(control, "control"), int(batch))
 
     def attribute(self, x, method="grad", target=None, control=None, refs=-1, seed=20200219, first_index=0,
-                  ig_steps=50, ig_tolerance=0.05, ig_max_steps=450, batch=16, max_batch=64, details=False):
+                  ig_steps=50, batch=16, max_batch=64, details=False, ig_tolerance=0.05, ig_max_steps=450):
         """Attribution scores (N, 4, L), hypothetical (what modisco-lite reads), by any method of
         `lowpass attribute`: grad | gradxinput | deepshap_ref | deepshap | ism | ig. target: None (the
         model's default) or logits[:t] | profile[:t] | profile_raw[:t] | counts[:t]. details=True returns

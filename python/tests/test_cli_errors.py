@@ -205,4 +205,4 @@ def test_a_nan_in_the_inputs_is_named_with_its_index(runs, tmp_path, cmd):
     out = ["--out", tmp_path / "m.json"] if cmd == "evaluate" else ["--out", tmp_path / "o", "--quiet"]
     r = run(cmd, "--model", runs["profile"], "--npz", tmp_path / "nan.npz", *out)
     assert r.returncode == 1, r.stderr
-    assert "NaN at [2, 1, 7] (row 2); model inputs must be finite" in r.stderr, r.stderr
+    assert "nan.npz:x: NaN at [2, 1, 7] (row 2); model inputs must be finite" in r.stderr, r.stderr
