@@ -157,3 +157,94 @@ def test_several_models_are_averaged_and_an_empty_vcf_gives_a_header(models, tmp
     (tmp_path / "afile").write_text("x")
     o = run("variants", "--model", models["binary"], "--out", tmp_path / "afile", *common)
     assert o.returncode == 1 and o.stderr.startswith("lowpass: error: ") and "afile" in o.stderr, o.stderr
+
+
+def revcomp(s):
+    return s[::-1].translate(str.maketrans("ACGTacgtN", "TGCAtgcaN"))
+
+
+def windows(seq, rows, L):
+    """REF and ALT windows of L bases, the variant at L // 2, spelled out as docs/cli.md describes."""
+    out, h = [], L // 2
+    for c, p, _, ref, alt in rows:
+        s = seq[c]
+        start = p - 1 - h
+        out.append(s[start:start + L])
+        out.append((s[start:p - 1] + alt + s[p - 1 + len(ref):])[:L])
+    return out
+
+
+def softmax(v, axis=-1):
+    e = np.exp(v - v.max(axis=axis, keepdims=True))
+    return e / e.sum(axis=axis, keepdims=True)
+
+
+def jsd(p, q):
+    m = (p + q) / 2
+    kl = lambda a: np.sum(np.where(a > 0, a * np.log(np.where(a > 0, a, 1) / np.where(m > 0, m, 1)), 0))
+    return (kl(p) + kl(q)) / 2
+
+
+def test_the_reverse_complement_mean_is_that_of_logits_and_log_counts_flipped_back(models, tmp_path):
+    rows = variant_rows(models["seq"])[:4]  # SNV, SNV, deletion, insertion
+    write_vcf(tmp_path / "v.vcf", rows)
+    for kind in ("binary", "profile"):
+        r = run("variants", "--model", models[kind], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"],
+                "--out", tmp_path / kind, "--quiet", "--threads", 1, "--plot", 0)
+        assert r.returncode == 0, r.stderr
+        got = read_tsv(tmp_path / kind / "variant_scores.tsv")
+        L = 200 if kind == "binary" else None
+        if L is None:  # the profile model's input length, from its config
+            L = json.loads((models[kind] / "config.json").read_text())["model"]["input_length"]
+        w = windows(models["seq"], rows, L)
+        (tmp_path / f"{kind}.fa").write_text("".join(f">w{i}\n{x}\n>r{i}\n{revcomp(x)}\n" for i, x in enumerate(w)))
+        p = run("predict", "--model", models[kind], "--fasta", tmp_path / f"{kind}.fa", "--out", tmp_path / f"p{kind}",
+                "--quiet", "--threads", 1)
+        assert p.returncode == 0, p.stderr
+        out = np.load(tmp_path / f"p{kind}" / "predictions.npz")
+        if kind == "binary":
+            lg = out["logits"][:, 0].astype(np.float64)
+            mean = (lg[0::2] + lg[1::2]) / 2  # forward and reverse complement of each window
+            for i, g in enumerate(got):
+                assert float(g["logit_ref"]) == pytest.approx(mean[2 * i], abs=3e-5)
+                assert float(g["logit_alt"]) == pytest.approx(mean[2 * i + 1], abs=3e-5)
+        else:
+            pl, lc = out["profile_logits"].astype(np.float64), out["log_counts"].astype(np.float64)
+            pl_mean = (pl[0::2] + pl[1::2][:, :, ::-1, ::-1]) / 2  # the RC's strands and positions flipped back
+            lc_mean = (lc[0::2] + lc[1::2][:, :, ::-1]) / 2
+            for i, g in enumerate(got):
+                for s in range(pl.shape[2]):
+                    assert float(g[f"log_counts_ref_t0_s{s}"]) == pytest.approx(lc_mean[2 * i, 0, s], abs=3e-5)
+                    assert float(g[f"log_counts_alt_t0_s{s}"]) == pytest.approx(lc_mean[2 * i + 1, 0, s], abs=3e-5)
+                    want = jsd(softmax(pl_mean[2 * i, 0, s]), softmax(pl_mean[2 * i + 1, 0, s]))
+                    assert float(g[f"jsd_t0_s{s}"]) == pytest.approx(want, rel=1e-3, abs=1e-7)
+
+
+def test_a_model_with_controls_reads_them_as_predict_regions_does(models, tmp_path):
+    d = tmp_path / "ctl"
+    d.mkdir()
+    ctl = simulated_runs(d)["profile"]  # shared controls, 2 strands
+    # Two control bigWigs: the control-free model's predicted tracks over a few regions (bigWigs need a writer).
+    rows = variant_rows(models["seq"])[:2]
+    bed = "".join(f"{c}\t{p - 1}\t{p}\tv\t0\t.\t0\t-1\t-1\t0\n" for c, p, *_ in rows)
+    (tmp_path / "r.narrowPeak").write_text(bed)
+    t = run("predict", "--model", models["profile"], "--regions", tmp_path / "r.narrowPeak", "--genome",
+            models["genome"], "--out", tmp_path / "tracks", "--quiet")
+    assert t.returncode == 0, t.stderr
+    bw = f"{tmp_path / 'tracks' / 'pred_t0_s0.bw'},{tmp_path / 'tracks' / 'pred_t0_s1.bw'}"
+    write_vcf(tmp_path / "v.vcf", rows)
+    v = run("variants", "--model", ctl, "--vcf", tmp_path / "v.vcf", "--genome", models["genome"], "--controls", bw,
+            "--out", tmp_path / "v", "--quiet", "--no-revcomp", "--plot", 0)
+    assert v.returncode == 0, v.stderr
+    p = run("predict", "--model", ctl, "--regions", tmp_path / "r.narrowPeak", "--genome", models["genome"],
+            "--controls", bw, "--out", tmp_path / "p", "--quiet")
+    assert p.returncode == 0, p.stderr
+    lc = np.load(tmp_path / "p" / "predictions.npz")["log_counts"]
+    got = read_tsv(tmp_path / "v" / "variant_scores.tsv")
+    for i, g in enumerate(got):  # the REF window is the region window centred on the variant, controls included
+        for s in range(2):
+            assert float(g[f"log_counts_ref_t0_s{s}"]) == pytest.approx(float(lc[i, 0, s]), abs=3e-5)
+    # Without --controls the run's config names none (it trained from arrays): the error says what to give.
+    e = run("variants", "--model", ctl, "--vcf", tmp_path / "v.vcf", "--genome", models["genome"], "--out",
+            tmp_path / "e")
+    assert e.returncode == 1 and "give them with --controls" in e.stderr, e.stderr
