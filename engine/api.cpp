@@ -64,19 +64,6 @@ int64_t numel_of(const std::vector<int64_t>& shape) {
   return n;
 }
 
-// "[i, j, k]" of flat index `flat` in `shape`, the first index shifted by `first_row`.
-std::string index_text(const std::vector<int64_t>& shape, int64_t flat, int64_t first_row) {
-  std::vector<int64_t> idx(shape.size());
-  for (size_t d = shape.size(); d-- > 0;) {
-    idx[d] = shape[d] > 0 ? flat % shape[d] : 0;
-    flat = shape[d] > 0 ? flat / shape[d] : 0;
-  }
-  if (!idx.empty()) idx[0] += first_row;
-  std::string r = "[";
-  for (size_t d = 0; d < idx.size(); ++d) r += (d ? ", " : "") + std::to_string(idx[d]);
-  return r + "]";
-}
-
 // An input array `name` of call `what` has memory behind a non-empty shape.
 void check_data(const Array& a, const char* what, const char* name) {
   LP_CHECK(a.data() != nullptr || a.size() == 0, what, ": ", name, " has no data (a null pointer with shape ",
@@ -91,7 +78,7 @@ void check_finite(const Array& a, const char* what, const char* name, int64_t fi
   const float* p = a.data();
   for (int64_t i = 0; i < n; ++i)
     if (!std::isfinite(p[i]))
-      throw Error(std::string(what) + ": " + name + index_text(a.shape(), i, first_row) + " is " +
+      throw Error(std::string(what) + ": " + name + index_str(Shape(a.shape().begin(), a.shape().end()), i, first_row) + " is " +
                   std::to_string(p[i]) + ": inputs must be finite");
 }
 void check_values(const Array& a, const char* what, const char* name) {

@@ -18,6 +18,9 @@ const char* dtype_name(DType t);
 
 using Shape = std::vector<int64_t>;
 std::string shape_str(const Shape& s);
+// "[i, j, k]": the index of element `flat` of a row-major array of `shape`, its first index shifted by `first_row`
+// (for messages about rows [first_row, …) of a larger array).
+std::string index_str(const Shape& shape, int64_t flat, int64_t first_row = 0);
 int64_t shape_numel(const Shape& s);
 
 template <typename T> constexpr DType dtype_of();

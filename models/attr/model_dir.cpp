@@ -83,14 +83,9 @@ Tensor array_rows(Context& ctx, const npy::Array& a, int64_t start, int64_t n, D
     for (size_t i = 0; i < v.size(); ++i)
       if (!std::isfinite(v[i])) {
         const int64_t row = start + static_cast<int64_t>(i) / std::max<int64_t>(per, 1);
-        std::vector<int64_t> at(s.size());  // the element's index in the array's own axes
-        int64_t rest = static_cast<int64_t>(i) % std::max<int64_t>(per, 1);
-        for (size_t d = at.size(); d-- > 1;) at[d] = rest % s[d], rest /= s[d];
-        at[0] = row;
-        std::string idx;
-        for (size_t d = 0; d < at.size(); ++d) idx += (d ? ", " : "") + std::to_string(at[d]);
-        throw Error(what + ": " + (std::isnan(v[i]) ? "NaN" : "an infinity") + " at [" + idx + "] (row " +
-                    std::to_string(row) + "); model inputs must be finite");
+        throw Error(what + ": " + (std::isnan(v[i]) ? "NaN" : "an infinity") + " at " +
+                    index_str(s, static_cast<int64_t>(i), start) + " (row " + std::to_string(row) +
+                    "); model inputs must be finite");
       }
   Tensor t = Tensor::from_vector(ctx, s, v);
   return dtype == DType::F64 ? t : cast(t, dtype);
