@@ -123,7 +123,7 @@ TEST_CASE("regions: a profile model's control tracks from --controls or the trai
   REQUIRE(O == 7);
   attr::InputFiles in;
   in.regions = d / "r.bed", in.genome = d / "g.fa", in.cache_dir = d / "cache";
-  in.controls = {bw[0] + "," + bw[1], bw[2] + "," + bw[3]};
+  in.controls = {{bw[0], bw[1]}, {bw[2], bw[3]}};
   attr::RegionWindows rw;
   attr::open_inputs("predict", *m, in, rw);
   REQUIRE(rw.size() == 3);
@@ -163,12 +163,12 @@ TEST_CASE("regions: a profile model's control tracks from --controls or the trai
         attr::region_control_rows(ctx, rw, 0, 3, DType::F64).to_vector<double>());
 
   attr::InputFiles bad = in;
-  bad.controls = {bw[0] + "," + bw[1]};
+  bad.controls = {{bw[0], bw[1]}};
   expect_error([&] { attr::open_inputs("predict", *m, bad, rw2); },
                {"--controls", "1 control track(s)", "2 control tracks (one per task)", "\"matched\""});
-  bad.controls = {bw[0], bw[2]};
+  bad.controls = {{bw[0]}, {bw[2]}};
   expect_error([&] { attr::open_inputs("predict", *m, bad, rw2); }, {"--controls track 0", "1 bigWig", "2 strand"});
-  bad.controls = {d / "nope.bw," + bw[1], bw[2] + "," + bw[3]};
+  bad.controls = {{d / "nope.bw", bw[1]}, {bw[2], bw[3]}};
   expect_error([&] { attr::open_inputs("predict", *m, bad, rw2); }, {"nope.bw", "not found"});
   bad = from_run;
   bad.model_dir = d / "elsewhere";

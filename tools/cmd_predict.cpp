@@ -93,10 +93,16 @@ CLI::Option* add_controls_option(CLI::App* sub, std::vector<std::string>& contro
       ->multi_option_policy(CLI::MultiOptionPolicy::TakeAll);
 }
 
+std::vector<std::vector<std::string>> control_files(const std::vector<std::string>& controls) {
+  std::vector<std::vector<std::string>> r;
+  for (const auto& c : controls) r.push_back(split_list(c));
+  return r;
+}
+
 attr::InputFiles input_files(const ModelInputArgs& a) {
   attr::InputFiles in;
   in.npz = a.npz, in.fasta = a.fasta, in.regions = a.regions, in.genome = a.genome, in.cache_dir = a.cache_dir;
-  in.controls = a.controls, in.model_dir = a.model;
+  in.controls = control_files(a.controls), in.model_dir = a.model;
   return in;
 }
 

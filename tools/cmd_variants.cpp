@@ -235,7 +235,7 @@ CommandRun add_variants_command(CLI::App& app) {
     std::vector<attr::RegionWindows> rws;  // each model's control tracks (its own training run's, or --controls)
     for (size_t k = 0; k < models.size(); ++k) {
       attr::InputFiles in;
-      in.regions = a->vcf, in.genome = a->genome, in.controls = a->controls, in.model_dir = a->models[k];
+      in.regions = a->vcf, in.genome = a->genome, in.controls = control_files(a->controls), in.model_dir = a->models[k];
       rws.push_back(rw);
       attr::attach_controls(rws.back(), *models[k], in);
     }

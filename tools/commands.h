@@ -35,6 +35,8 @@ void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string
 // --controls (repeatable: one control track's comma-separated strand bigWigs each), for predict, attribute and
 // variants (tools/cmd_predict.cpp).
 CLI::Option* add_controls_option(CLI::App* sub, std::vector<std::string>& controls);
+// Its values as attr::InputFiles::controls: each option's strand files, split at commas.
+std::vector<std::vector<std::string>> control_files(const std::vector<std::string>& controls);
 // The input choice of `a` for attr::open_inputs.
 attr::InputFiles input_files(const ModelInputArgs& a);
 

@@ -151,17 +151,6 @@ npy::Array fasta_x(const std::string& fasta, int64_t L, FastaInputs* fi) {
   return x;
 }
 
-std::vector<std::string> comma_list(const std::string& s) {
-  std::vector<std::string> r;
-  size_t b = 0;
-  while (b <= s.size()) {
-    const size_t e = std::min(s.find(',', b), s.size());
-    if (e > b) r.push_back(s.substr(b, e - b));
-    b = e + 1;
-  }
-  return r;
-}
-
 }  // namespace
 
 void attach_controls(RegionWindows& rw, const Model& model, const InputFiles& in) {
@@ -177,11 +166,9 @@ void attach_controls(RegionWindows& rw, const Model& model, const InputFiles& in
   const int64_t Tc = mode == "shared" ? 1 : T;
   const std::string want = std::to_string(Tc) + (Tc == 1 ? " control track" : " control tracks (one per task)") +
                            " of " + std::to_string(S) + " strand bigWig(s) (model.controls \"" + mode + "\")";
-  std::vector<std::vector<std::string>> files;
+  std::vector<std::vector<std::string>> files = in.controls;
   std::string from = "--controls";
-  if (!in.controls.empty()) {
-    for (const auto& c : in.controls) files.push_back(comma_list(c));
-  } else {
+  if (files.empty()) {
     const fs::path cfg = fs::path(in.model_dir) / "config.json";
     from = cfg.string() + ": data.genome.controls";
     nlohmann::json j;

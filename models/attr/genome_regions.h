@@ -77,9 +77,9 @@ void write_sequence_table(const FastaInputs& f, const std::string& path);
 struct InputFiles {
   std::string npz, fasta, regions, genome, cache_dir;
   // Profile models with controls, for regions: one entry per control track (1 for model.controls "shared", T for
-  // "matched"), each a comma-separated list of S strand bigWigs (--controls). Empty: the training run's
+  // "matched"), each the S strand bigWigs (--controls, split at commas by the CLI). Empty: the training run's
   // data.genome.controls, read from model_dir/config.json.
-  std::vector<std::string> controls;
+  std::vector<std::vector<std::string>> controls;
   std::string model_dir;
 };
 
