@@ -17,6 +17,7 @@
 #include "engine/npz.h"
 #include "models/attr/model_dir.h"
 #include "models/loss/fourier_prior.h"
+#include "models/loss/profile_loss.h"
 #include "tools/cli_checks.h"
 #include "tools/svg.h"
 #include "tools/commands.h"
@@ -351,7 +352,7 @@ std::string write_report(const ReportArgs& args) {
                " and log_counts ", shape_str(cs), " do not match y ", shape_str(ys), " of ", a->npz);
       std::vector<double> e = exp(log_softmax(lg, 3)).to_vector<double>();  // probabilities over the positions
       for (int64_t r = 0; r < N * T * S; ++r) {
-        const double total = std::max(0.0, std::expm1(lc[static_cast<size_t>(r)]));
+        const double total = predicted_total(lc[static_cast<size_t>(r)]);
         for (int64_t o = 0; o < O; ++o) e[static_cast<size_t>(r * O + o)] *= total;
       }
       expected.push_back(std::move(e));

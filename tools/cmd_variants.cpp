@@ -17,6 +17,7 @@
 #include "models/attr/model_dir.h"
 #include "models/attr/variants.h"
 #include "models/eval/profile_metrics.h"
+#include "models/loss/profile_loss.h"
 #include "models/train/progress.h"
 #include "tools/cli_checks.h"
 #include "tools/commands.h"
@@ -133,7 +134,7 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
             Series sr;
             sr.name = std::string(side == 0 ? "REF" : "ALT") + (S > 1 ? " strand " + std::to_string(st) : "");
             sr.color = side, sr.dashed = st == 1;
-            const double total = std::max(0.0, std::expm1(p.log_counts[static_cast<size_t>(k)]));
+            const double total = predicted_total(p.log_counts[static_cast<size_t>(k)]);
             for (int64_t q = 0; q < O; ++q) {
               sr.x.push_back(static_cast<double>(first + q));
               sr.y.push_back(p.probs[static_cast<size_t>(k * O + q)] * total);

@@ -14,6 +14,7 @@
 #include "models/data/bed.h"
 #include "models/data/bigwig.h"
 #include "models/data/binary_genome.h"
+#include "models/loss/profile_loss.h"
 
 namespace lowpass::attr {
 
@@ -85,7 +86,7 @@ void expected_counts(const double* profile_logits, double log_counts, int64_t O,
   double m = -HUGE_VAL, z = 0;
   for (int64_t q = 0; q < O; ++q) m = std::max(m, profile_logits[q]);
   for (int64_t q = 0; q < O; ++q) z += std::exp(profile_logits[q] - m);
-  const double total = std::max(0.0, std::expm1(log_counts));
+  const double total = predicted_total(log_counts);
   for (int64_t q = 0; q < O; ++q) out[q] = static_cast<float>(std::exp(profile_logits[q] - m) / z * total);
 }
 
