@@ -184,10 +184,7 @@ std::string write_report(const ReportArgs& args) {
   auto labels = split_list(a->labels);
   auto label = [&](size_t i, const std::string& fallback) { return i < labels.size() ? labels[i] : fallback; };
   std::ostringstream html;
-  html << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>lowpass report</title><style>body{font-family:"
-          "sans-serif;margin:20px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
-          "font-size:12px}td.num{text-align:right}svg{margin:4px}p.note{color:#a00}</style></head><body>"
-          "<h1>lowpass report</h1>";
+  html << page_head("lowpass report");
   // Training curves and validation metrics per epoch; test metrics.
   auto runs = split_list(a->runs);
   if (!runs.empty()) {

@@ -55,6 +55,19 @@ std::pair<Tensor, Tensor> forward_rows(Model& m, const Tensor& x, const Tensor& 
   return {on_device(pl, Device{}), on_device(lc, Device{})};
 }
 
+// Alleles [s, s + n): their REF and ALT one-hot windows and, per model, the control rows of their windows.
+struct AlleleRows {
+  Tensor ref, alt;
+  std::vector<Tensor> controls;
+};
+AlleleRows allele_rows(Context& ctx, const attr::VariantSet& vs, const std::vector<attr::RegionWindows>& rws,
+                       int64_t s, int64_t n, DType dt) {
+  AlleleRows a;
+  attr::variant_rows(ctx, vs, s, n, dt, a.ref, a.alt);
+  for (const auto& w : rws) a.controls.push_back(attr::region_control_rows(ctx, w, s, n, dt));
+  return a;
+}
+
 // The mean of every model's forward_rows (logits, log counts; profile logits before the softmax).
 Predictions predict_rows(std::vector<std::unique_ptr<Model>>& models, const std::vector<Tensor>& controls,
                          const Tensor& x, bool rc, Device dev) {
@@ -97,10 +110,7 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
   ao.method = "grad";
   ao.target = attr::default_target(m);
   std::ostringstream html;
-  html << "<!DOCTYPE html><html><head><meta charset='utf-8'><title>lowpass variants</title><style>body{font-family:"
-          "sans-serif;margin:20px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
-          "font-size:12px}td.num{text-align:right}svg{margin:4px}</style></head><body><h1>lowpass variants</h1><p>"
-       << top << " of " << vs.size() << " alleles with the largest |" << (binary ? "logit_diff" : "logfc")
+  html << page_head("lowpass variants") << "<p>" << top << " of " << vs.size() << " alleles with the largest |" << (binary ? "logit_diff" : "logfc")
        << "| (over " << (binary ? "tasks" : "tasks and strands") << ")" << (models.size() > 1 ? ", mean of the models" : "")
        << "; logos: grad × input of the first model (target " << esc(ao.target.name()) << ") around the variant, "
        << "REF and ALT windows.</p><table><tr><th>#</th><th>variant</th><th>id</th><th>record</th><th>|effect|</th></tr>";
@@ -117,13 +127,11 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
   for (int64_t r = 0; r < top; ++r) {
     const int64_t i = order[static_cast<size_t>(r)];
     const attr::Variant& v = vs.alleles[static_cast<size_t>(i)];
-    Tensor xr, xa;
-    attr::variant_rows(ctx, vs, i, 1, dt, xr, xa);
-    std::vector<Tensor> c;
-    for (const auto& w : rws) c.push_back(attr::region_control_rows(ctx, w, i, 1, dt));
+    const AlleleRows rows = allele_rows(ctx, vs, rws, i, 1, dt);
     html << "<h2>" << r + 1 << ". " << esc(name(v)) << (v.id.empty() ? "" : " (" + esc(v.id) + ")") << "</h2>";
     if (!binary) {  // expected counts softmax(profile) · (exp(log counts) − 1) of REF and ALT, per task and strand
-      const Predictions pr = predict_rows(models, c, xr, rc, dev), pa = predict_rows(models, c, xa, rc, dev);
+      const Predictions pr = predict_rows(models, rows.controls, rows.ref, rc, dev);
+      const Predictions pa = predict_rows(models, rows.controls, rows.alt, rc, dev);
       const int64_t first = vs.window_start(i) + (L - O) / 2 + 1;  // 1-based genome position of output bin 0
       for (int64_t t = 0; t < T; ++t) {
         std::vector<Series> series;
@@ -149,9 +157,9 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
     const int64_t from = std::max<int64_t>(0, h - 25);
     throw_if_interrupted();
     for (int side = 0; side < 2; ++side) {
-      const Tensor& x = side == 0 ? xr : xa;
+      const Tensor& x = side == 0 ? rows.ref : rows.alt;
       const int64_t to = std::min<int64_t>(L, h + 26 + (side == 1 ? static_cast<int64_t>(v.alt.size()) - 1 : 0));
-      attr::AttrResult at = attr::attribute(m, x, c.front(), ao, i);
+      attr::AttrResult at = attr::attribute(m, x, rows.controls.front(), ao, i);
       html << logo(std::string(side == 0 ? "REF " : "ALT ") + v.ref + ">" + v.alt + ", window positions (variant at " +
                        std::to_string(h) + ")",
                    at.actual.to_vector<double>(), L, from, to);
@@ -271,12 +279,9 @@ CommandRun add_variants_command(CLI::App& app) {
     try {
       for (int64_t s = 0; s < vs.size(); s += a->batch) {
         const int64_t n = std::min(a->batch, vs.size() - s);
-        Tensor xr, xa;
-        attr::variant_rows(ctx, vs, s, n, dt, xr, xa);
-        std::vector<Tensor> c;
-        for (const auto& r : rws) c.push_back(attr::region_control_rows(ctx, r, s, n, dt));
-        const Predictions pr = predict_rows(models, c, xr, !a->no_revcomp, dev);
-        const Predictions pa = predict_rows(models, c, xa, !a->no_revcomp, dev);
+        const AlleleRows rows = allele_rows(ctx, vs, rws, s, n, dt);
+        const Predictions pr = predict_rows(models, rows.controls, rows.ref, !a->no_revcomp, dev);
+        const Predictions pa = predict_rows(models, rows.controls, rows.alt, !a->no_revcomp, dev);
         for (int64_t i = 0; i < n; ++i) {
           const attr::Variant& v = vs.alleles[static_cast<size_t>(s + i)];
           f << vs.fasta->chrom_sizes().names[v.chrom] << '\t' << v.pos + 1 << '\t' << (v.id.empty() ? "." : v.id)

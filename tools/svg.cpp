@@ -12,6 +12,13 @@ const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", 
 const char* kBaseColor[] = {"#109648", "#255C99", "#F7B32B", "#D62839"};  // A C G T
 const char kBase[] = {'A', 'C', 'G', 'T'};
 
+std::string page_head(const std::string& title) {
+  return "<!DOCTYPE html><html><head><meta charset='utf-8'><title>" + esc(title) + "</title><style>body{font-family:"
+         "sans-serif;margin:20px}table{border-collapse:collapse}td,th{border:1px solid #ccc;padding:2px 6px;"
+         "font-size:12px}td.num{text-align:right}svg{margin:4px}p.note{color:#a00}</style></head><body><h1>" +
+         esc(title) + "</h1>";
+}
+
 std::string esc(const std::string& s) {
   std::string r;
   for (char c : s) r += c == '<' ? "&lt;" : c == '>' ? "&gt;" : c == '&' ? "&amp;" : std::string(1, c);

@@ -43,6 +43,9 @@ struct Marker {
   double x;
   std::string label;
 };
+// The start of a self-contained HTML page: doctype, the pages' shared style, <body> and an <h1> of `title`.
+std::string page_head(const std::string& title);
+
 std::string line_chart(const std::string& title, const std::vector<Series>& series, const Axis& ax, const Axis& ay,
                        const std::vector<Marker>& markers = {});
 // Sequence logo of actual scores a (4, L) over positions [from, to): each letter scaled to its score, above or
