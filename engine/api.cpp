@@ -10,6 +10,7 @@
 #include <filesystem>
 #include <fstream>
 #include <new>
+#include <optional>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -283,9 +284,14 @@ Model Model::load(const std::string& path, const LoadOptions& opt) {
       impl->model = attr::load_model_dir(path, *impl->ctx, opt.weights);
       return Model(std::move(impl));
     }
+    // A state_dict as it is, or a training checkpoint's model tensors after its format and checksum checks: the
+    // same reading as a model directory's weights (load_model_dir) and the CLI's --weights. Without a config, the
+    // file is read first, for the config save_weights/save_checkpoint store in it (else config.json beside it).
     std::string config = opt.config;
-    if (config.empty()) {  // the config save_weights/save_checkpoint store in the file, else config.json beside it
-      const auto md = safetensors::load(*impl->ctx, w.string()).metadata;
+    std::optional<std::map<std::string, Tensor>> sd;
+    if (config.empty()) {
+      std::map<std::string, std::string> md;
+      sd = load_model_weights(*impl->ctx, w.string(), &md);
       auto it = md.find("config");
       if (it == md.end()) it = md.find("model_config");
       const fs::path beside = w.parent_path() / "config.json";
@@ -295,11 +301,9 @@ Model Model::load(const std::string& path, const LoadOptions& opt) {
       config = it != md.end() ? it->second : beside.string();
     }
     impl->model = make_model(parse_config_arg(config), *impl->ctx);
-    // A state_dict as it is, or a training checkpoint's model tensors after its format and checksum checks: the
-    // same reading as a model directory's weights (load_model_dir) and the CLI's --weights.
-    const std::map<std::string, Tensor> sd = load_model_weights(*impl->ctx, w.string());
+    if (!sd) sd = load_model_weights(*impl->ctx, w.string());
     try {
-      impl->model->load_state_dict(sd);
+      impl->model->load_state_dict(*sd);
     } catch (const lowpass::Error& e) {
       throw Error(w.string() + ": " + e.what());
     }

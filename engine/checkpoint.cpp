@@ -129,8 +129,10 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
 
 Checkpoint load_checkpoint(Context& ctx, const std::string& path) { return load_impl(ctx, path); }
 
-std::map<std::string, Tensor> load_model_weights(Context& ctx, const std::string& path) {
+std::map<std::string, Tensor> load_model_weights(Context& ctx, const std::string& path,
+                                                 std::map<std::string, std::string>* metadata) {
   auto file = safetensors::load(ctx, path);
+  if (metadata) *metadata = file.metadata;
   if (auto f = file.metadata.find("format"); f == file.metadata.end() || f->second != kFormat)
     return file.map();
   std::map<std::string, Tensor> sd;

@@ -28,8 +28,10 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck);
 // lowpass checkpoint, has an unknown format_version, or whose checksum does not match.
 Checkpoint load_checkpoint(Context& ctx, const std::string& path);
 // A model's weights from a .safetensors file: a state_dict as it is, or a training checkpoint's model tensors (after
-// load_checkpoint's checks). For --weights (predict/attribute/evaluate) and --init-weights (train).
-std::map<std::string, Tensor> load_model_weights(Context& ctx, const std::string& path);
+// load_checkpoint's checks). For --weights (predict/attribute/evaluate) and --init-weights (train). `metadata`, when
+// given, receives the file's __metadata__.
+std::map<std::string, Tensor> load_model_weights(Context& ctx, const std::string& path,
+                                                 std::map<std::string, std::string>* metadata = nullptr);
 // True when `path` is an intact checkpoint; otherwise false with the reason in *why.
 bool verify_checkpoint(const std::string& path, std::string* why = nullptr);
 
