@@ -135,7 +135,7 @@ void check_x(const lowpass::Model& m, const Array& x, const char* what) {
 }
 
 void check_control(const lowpass::Model& m, const Array& x, const Array& c, const char* what) {
-  const std::string controls = m.type() == "profile" ? m.config().value("controls", std::string("none")) : "none";
+  const std::string controls = controls_mode(m);
   if (controls == "none") {
     LP_CHECK(c.empty(), what, ": this ", m.type(), " model takes no control (got ", shape_text(c.shape()), ")");
     return;
@@ -420,7 +420,7 @@ int64_t Model::strands() const {
   return type() == "profile" ? self().model->config().value("num_strands", int64_t{2}) : 1;
 }
 bool Model::uses_control() const {
-  return type() == "profile" && self().model->config().value("controls", std::string("none")) != "none";
+  return controls_mode(*self().model) != "none";
 }
 std::string Model::config_json() const { return self().model->config().dump(); }
 std::vector<std::string> Model::parameter_names() const {

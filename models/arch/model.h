@@ -76,6 +76,11 @@ DType get_dtype(const nlohmann::json& j);  // "dtype": "float32" (default) | "fl
 Tensor uniform_init(Context& ctx, const Shape& shape, int64_t fan_in, DType dtype);
 }  // namespace model_cfg
 
+// The control input a model takes: "matched" (B, T, S, O), "shared" (B, 1, S, O), or "none" (every binary model).
+inline std::string controls_mode(const Model& m) {
+  return m.type() == "profile" ? m.config().value("controls", std::string("none")) : "none";
+}
+
 // Build from the `model` section of a config (type + hyper-parameters); throws Error naming a bad field.
 std::unique_ptr<Model> make_model(const nlohmann::json& model_cfg, Context& ctx);
 

@@ -157,7 +157,7 @@ npy::Array fasta_x(const std::string& fasta, int64_t L, FastaInputs* fi) {
 void attach_controls(RegionWindows& rw, const Model& model, const InputFiles& in) {
   namespace fs = std::filesystem;
   rw.controls.clear();
-  const std::string mode = model.type() == "profile" ? model.config().value("controls", std::string("none")) : "none";
+  const std::string mode = controls_mode(model);
   if (mode == "none") {
     LP_CHECK(in.controls.empty(), "--controls: the model takes no control tracks (",
              model.type() == "profile" ? "model.controls is \"none\")" : "a binary model)");
@@ -221,9 +221,7 @@ std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Mode
   LP_CHECK(regions.empty() || !in.genome.empty(), cmd, ": --regions needs --genome FASTA");
   LP_CHECK(!regions.empty() || in.controls.empty(), cmd, ": --controls goes with --regions (an npz gives 'control')");
   const std::string src = !regions.empty() ? regions : !fasta.empty() ? fasta : npz;
-  LP_CHECK(fasta.empty() || model.type() != "profile" ||
-               model.config().value("controls", std::string("none")) == "none",
-           src, ": the model takes control tracks, which --fasta cannot give; use --regions with --genome (the "
+  LP_CHECK(fasta.empty() || controls_mode(model) == "none", src, ": the model takes control tracks, which --fasta cannot give; use --regions with --genome (the "
            "controls are read from the training run's bigWigs, or --controls) or --npz with 'control'");
   std::map<std::string, npy::Array> arrays;
   if (!fasta.empty()) {
