@@ -1,11 +1,12 @@
 // Attributions: dinucleotide shuffle (exact counts, seeded), gradients, DeepLIFT/DeepSHAP
-// (summation-to-delta, captum fixture), ISM vs brute force, integrated gradients.
+// (summation-to-delta, captum fixture), ISM vs brute force, integrated gradients, fold-ensemble means.
 // Run: build/tests/lowpass_tests -ts=attr
 #include <doctest/doctest.h>
 
 #include <map>
 
 #include "models/attr/dinuc_shuffle.h"
+#include "models/attr/model_dir.h"
 #include "tests/gradcheck.h"
 
 using namespace lowpass;
@@ -374,6 +375,49 @@ TEST_CASE("integrated gradients: an example above the tolerance is redone with 3
     CHECK(one.delta_rel[0] == doctest::Approx(r.delta_rel[b]).epsilon(1e-6));
   }
   CHECK(redone >= 1);  // 2 points are far from converged
+}
+
+TEST_CASE("fold ensembles: attribute_mean and forward_mean average the models; the error is that of the mean") {
+  Context ctx(1, 18);
+  attr::ModelSet set;  // two profile models of the same architecture, different weights
+  set.models.push_back(small_profile(ctx));
+  set.models.push_back(small_profile(ctx));
+  set.dirs = {"a", "b"};
+  Tensor x = random_onehot(ctx, 3, 60, false), c = random_control(ctx, 3), c2 = random_control(ctx, 3);
+  const std::vector<Tensor> cs{c, c2};  // each model its own control rows
+  {
+    NoGradGuard ng;
+    const ModelOutput m = attr::forward_mean(set, x, cs), u = set.models[0]->forward(x, c, false),
+                      v = set.models[1]->forward(x, c2, false);
+    CHECK(max_abs_diff(u.log_counts, v.log_counts) > 1e-3);
+    CHECK(max_abs_diff(m.log_counts, mul_scalar(add(u.log_counts, v.log_counts), 0.5)) < 1e-12);
+    CHECK(max_abs_diff(m.profile_logits, mul_scalar(add(u.profile_logits, v.profile_logits), 0.5)) < 1e-12);
+    CHECK_THROWS_AS(attr::forward_mean(set, x, {c}), Error);
+  }
+  for (const char* method : {"deepshap", "ig", "ism"}) {
+    INFO(method);
+    AttrOptions o = ig_counts(4, 7);
+    o.method = method, o.refs = 3, o.ig_tolerance = 0.01, o.ig_max_steps = 36;
+    const auto u = attr::attribute(*set.models[0], x, c, o, 5), v = attr::attribute(*set.models[1], x, c2, o, 5);
+    const auto m = attr::attribute_mean(set.pointers(), x, cs, o, 5);
+    CHECK(max_abs_diff(u.hyp, v.hyp) > 1e-4);
+    CHECK(max_abs_diff(m.hyp, mul_scalar(add(u.hyp, v.hyp), 0.5)) < 1e-12);
+    CHECK(max_abs_diff(m.actual, mul(m.hyp, x)) < 1e-12);
+    REQUIRE(m.delta.size() == u.delta.size());
+    for (size_t b = 0; b < m.delta.size(); ++b) {
+      CHECK(m.delta[b] == doctest::Approx((u.delta[b] + v.delta[b]) / 2).epsilon(1e-12));
+      CHECK(m.difference[b] == doctest::Approx((u.difference[b] + v.difference[b]) / 2).epsilon(1e-12));
+      CHECK(m.delta_rel[b] == doctest::Approx(std::fabs(m.delta[b]) / std::fabs(m.difference[b])).epsilon(1e-12));
+      if (std::string(method) == "ig") {  // baseline 0, no N: Σ actual of the mean = mean difference + mean delta
+        double s = 0;
+        const auto a = m.actual.to_vector<double>();
+        for (int64_t i = 0; i < 4 * 60; ++i) s += a[b * 240 + i];
+        CHECK(s == doctest::Approx(m.difference[b] + m.delta[b]).epsilon(1e-9));
+        CHECK(m.steps[b] == std::max(u.steps[b], v.steps[b]));
+      }
+    }
+  }
+  CHECK_THROWS_AS(attr::attribute_mean(set.pointers(), x, {c}, AttrOptions{}), Error);
 }
 }
 

@@ -1,6 +1,7 @@
 // `lowpass attribute --model DIR --npz X.npz --method grad|gradxinput|deepshap_ref|deepshap|ism|ig --out DIR`:
 // ohe.npz and attr.npz (N, 4, L) in the layout modisco-lite reads (hypothetical scores), streamed in
 // batches; deepshap/ig also write convergence.json (per-example summation-to-delta error).
+// Several --model directories (folds): the mean of their scores (attr::attribute_mean).
 // Genome regions: --regions BED --genome FASTA instead of --npz: windows centred on the summits, plus
 // regions.bed (row → window) and attr.bw (per-base Σ_b hyp·onehot, mean over overlapping windows).
 // Test: build/tests/lowpass_tests -ts=attr (library parts); docs/attribution.md.
@@ -57,16 +58,17 @@ CommandRun add_attribute_command(CLI::App& app) {
       ->check(integer_at_least(1));
   return [a]() {
     Context ctx(a->threads, 0);
-    auto model = attr::load_model_dir(a->model, ctx, a->weights);
-    attr::place_model(*model, a->device);
-    const DType dt = model->parameters().front().second.dtype();
+    attr::ModelSet set = attr::load_model_dirs(a->models, ctx, a->weights, a->device);
+    Model& model = set.front();
+    const DType dt = model.parameters().front().second.dtype();
     attr::RegionWindows rw;
     attr::FastaInputs fi;
-    std::map<std::string, npy::Array> arrays =
-        attr::open_inputs("attribute", *model, input_files(*a), rw, &fi);
+    const std::map<std::string, npy::Array> arrays =
+        attr::open_inputs("attribute", model, input_files(*a), rw, &fi);
+    const std::vector<attr::RegionWindows> rws =
+        attr::windows_per_model(rw, set.const_models(), a->models, input_files(*a));
     const npy::Array& xa = arrays.at("x");
     const int64_t N = xa.shape[0], L = xa.shape[2];
-    const bool has_ctrl = arrays.count("control") > 0;
     auto rows = [&](int64_t s, int64_t n, DType t) {
       return a->regions.empty() ? attr::array_rows(ctx, xa, s, n, t, a->array_file() + ":x", true)
                                 : attr::region_rows(ctx, rw, s, n, t);
@@ -75,7 +77,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     if (!a->regions.empty()) track = std::make_unique<attr::TrackAccumulator>(rw.fasta->chrom_sizes());
     attr::AttrOptions o;
     o.method = a->method;
-    o.target = a->target.empty() ? attr::default_target(*model) : attr::parse_target(a->target);
+    o.target = a->target.empty() ? attr::default_target(model) : attr::parse_target(a->target);
     o.refs = a->refs;
     o.seed = a->seed;
     o.ig_steps = a->steps;
@@ -105,9 +107,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     for (int64_t s = 0; s < N; s += a->batch) {
       const int64_t n = std::min(a->batch, N - s);
       Tensor x = rows(s, n, dt);
-      Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control", true)
-                          : attr::region_control_rows(ctx, rw, s, n, dt);
-      auto r = attr::attribute(*model, x, c, o, s);
+      auto r = attr::attribute_mean(set.pointers(), x, ensemble_control_rows(ctx, *a, arrays, rws, s, n, dt), o, s);
       w.append(r.hyp);
       if (track) {  // per-base contribution Σ_b hyp·onehot
         auto h = r.hyp.to_vector<float>();
@@ -140,6 +140,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     if (!conv.empty()) {
       std::ofstream f(fs::path(a->out) / "convergence.json");
       nlohmann::json j{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst}};
+      if (set.size() > 1) j["models"] = a->models;  // the scores are their mean
       if (a->method == "ig")
         j.update({{"ig_steps", o.ig_steps}, {"ig_tolerance", o.ig_tolerance}, {"ig_max_steps", o.ig_max_steps},
                   {"refined", refined}, {"above_tolerance", above}});
@@ -156,7 +157,8 @@ CommandRun add_attribute_command(CLI::App& app) {
       std::cout << "wrote " << a->out << "/attr.bw and regions.bed; ";
     }
     std::cout << "wrote " << a->out << "/ohe.npz and attr.npz (" << N << " x 4 x " << L << ", method " << a->method
-              << ", target " << o.target.name() << ")";
+              << ", target " << o.target.name()
+              << (set.size() > 1 ? ", mean of " + std::to_string(set.size()) + " models" : std::string()) << ")";
     if (!conv.empty()) std::cout << "; max relative summation-to-delta error " << worst;
     if (a->method == "ig" && o.ig_tolerance > 0)
       std::cout << "; " << refined << " of " << N << " examples redone with more steps, " << above

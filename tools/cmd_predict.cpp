@@ -3,6 +3,7 @@
 // Genome regions: --regions BED --genome FASTA instead of --npz (windows centred on summits), plus regions.bed and,
 // for profile models, pred_t<t>_s<s>.bw = softmax(profile logits)·(exp(log counts) − 1) per base (the expected
 // counts: the counts head predicts log(1 + n); mean over overlaps).
+// Several --model directories (folds): the mean of their logits, profile logits and log counts (attr::forward_mean).
 // Test: build/tests/lowpass_tests -ts=attr (library parts); docs/attribution.md.
 #include <filesystem>
 #include <cmath>
@@ -21,18 +22,19 @@ namespace lowpass::tools {
 
 namespace {
 // pred_t<t>_s<s>.bw: expected counts per base of the output window, centred in each input window.
-void write_profile_tracks(Context& ctx, Model& model, const attr::RegionWindows& rw, int64_t batch, DType dt,
-                          Device dev, const std::string& out, bool progress) {
-  const int64_t T = model.tasks(), O = model.output_length(), off = (rw.length - O) / 2;
+void write_profile_tracks(Context& ctx, attr::ModelSet& set, const std::vector<attr::RegionWindows>& rws,
+                          int64_t batch, DType dt, const std::string& out, bool progress) {
+  const attr::RegionWindows& rw = rws.front();
+  const int64_t T = set.front().tasks(), O = set.front().output_length(), off = (rw.length - O) / 2;
   std::vector<attr::TrackAccumulator> acc;
   int64_t S = 0;
   Progress bar("predict tracks", rw.size(), "seq", progress);
   std::vector<float> v(static_cast<size_t>(O));
   for (int64_t s = 0; s < rw.size(); s += batch) {
     const int64_t n = std::min(batch, rw.size() - s);
-    NoGradGuard ng;
-    ModelOutput o = model.forward(on_device(attr::region_rows(ctx, rw, s, n, dt), dev),
-                                  on_device(attr::region_control_rows(ctx, rw, s, n, dt), dev), false);
+    std::vector<Tensor> ctrl;
+    for (const auto& w : rws) ctrl.push_back(attr::region_control_rows(ctx, w, s, n, dt));
+    ModelOutput o = attr::forward_mean(set, attr::region_rows(ctx, rw, s, n, dt), ctrl);
     S = o.profile_logits.size(2);
     if (acc.empty())
       for (int64_t k = 0; k < T * S; ++k) acc.emplace_back(rw.fasta->chrom_sizes());
@@ -55,7 +57,10 @@ void write_profile_tracks(Context& ctx, Model& model, const attr::RegionWindows&
 
 void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string& model_help,
                              const std::string& npz_help) {
-  sub->add_option("--model", a.model, model_help)->required();
+  sub->add_option("--model", a.models, model_help + "; repeat it to average several models (e.g. the folds of "
+                  "one experiment)")
+      ->required()
+      ->take_all();
   CLI::Option* npz = sub->add_option("--npz", a.npz, npz_help);
   CLI::Option* fasta = sub->add_option(
       "--fasta", a.fasta, "FASTA of sequences (each centred in the input length: cropped or N-padded; sequences.tsv)");
@@ -102,8 +107,22 @@ std::vector<std::vector<std::string>> control_files(const std::vector<std::strin
 attr::InputFiles input_files(const ModelInputArgs& a) {
   attr::InputFiles in;
   in.npz = a.npz, in.fasta = a.fasta, in.regions = a.regions, in.genome = a.genome, in.cache_dir = a.cache_dir;
-  in.controls = control_files(a.controls), in.model_dir = a.model;
+  in.controls = control_files(a.controls), in.model_dir = a.models.front();
   return in;
+}
+
+std::vector<Tensor> ensemble_control_rows(Context& ctx, const ModelInputArgs& a,
+                                          const std::map<std::string, npy::Array>& arrays,
+                                          const std::vector<attr::RegionWindows>& rws, int64_t s, int64_t n,
+                                          DType dt) {
+  std::vector<Tensor> c;
+  if (arrays.count("control")) {
+    const Tensor t = attr::array_rows(ctx, arrays.at("control"), s, n, dt, a.npz + ":control", true);
+    c.assign(rws.size(), t);
+  } else {
+    for (const auto& w : rws) c.push_back(attr::region_control_rows(ctx, w, s, n, dt));
+  }
+  return c;
 }
 
 CommandRun add_predict_command(CLI::App& app) {
@@ -121,20 +140,20 @@ CommandRun add_predict_command(CLI::App& app) {
   sub->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_at_least(1));
   return [a]() {
     Context ctx(a->threads, 0);
-    auto model = attr::load_model_dir(a->model, ctx, a->weights);
-    const Device dev = attr::place_model(*model, a->device);
-    const DType dt = model->parameters().front().second.dtype();
+    attr::ModelSet set = attr::load_model_dirs(a->models, ctx, a->weights, a->device);
+    Model& model = set.front();
+    const DType dt = model.parameters().front().second.dtype();
     attr::RegionWindows rw;
     attr::FastaInputs fi;
-    std::map<std::string, npy::Array> arrays =
-        attr::open_inputs("predict", *model, input_files(*a), rw, &fi);
+    const std::map<std::string, npy::Array> arrays = attr::open_inputs("predict", model, input_files(*a), rw, &fi);
+    const std::vector<attr::RegionWindows> rws =
+        attr::windows_per_model(rw, set.const_models(), a->models, input_files(*a));
     const npy::Array& xa = arrays.at("x");
     const int64_t N = xa.shape[0];
-    const bool has_ctrl = arrays.count("control") > 0;
     std::filesystem::create_directories(a->out);
     const std::string path = (std::filesystem::path(a->out) / "predictions.npz").string();
     // First batch fixes the output shapes; arrays are then streamed one after the other.
-    std::vector<std::string> keys = model->type() == "binary" ? std::vector<std::string>{"logits"}
+    std::vector<std::string> keys = model.type() == "binary" ? std::vector<std::string>{"logits"}
                                                               : std::vector<std::string>{"profile_logits", "log_counts"};
     StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished npz
     npy::NpzWriter w(path);
@@ -145,10 +164,7 @@ CommandRun add_predict_command(CLI::App& app) {
         const int64_t n = std::min(a->batch, N - s);
         Tensor x = a->regions.empty() ? attr::array_rows(ctx, xa, s, n, dt, src, true)
                                       : attr::region_rows(ctx, rw, s, n, dt);
-        Tensor c = has_ctrl ? attr::array_rows(ctx, arrays.at("control"), s, n, dt, a->npz + ":control", true)
-                            : attr::region_control_rows(ctx, rw, s, n, dt);
-        NoGradGuard ng;
-        ModelOutput o = model->forward(on_device(x, dev), on_device(c, dev), false);
+        ModelOutput o = attr::forward_mean(set, x, ensemble_control_rows(ctx, *a, arrays, rws, s, n, dt));
         Tensor y = key == "logits" ? o.logits : key == "profile_logits" ? o.profile_logits : o.log_counts;
         if (s == 0) {
           Shape shp = y.shape();
@@ -166,9 +182,10 @@ CommandRun add_predict_command(CLI::App& app) {
     if (!a->fasta.empty()) attr::write_sequence_table(fi, (std::filesystem::path(a->out) / "sequences.tsv").string());
     if (!a->regions.empty()) {
       attr::write_region_bed(rw, (std::filesystem::path(a->out) / "regions.bed").string());
-      if (model->type() == "profile") write_profile_tracks(ctx, *model, rw, a->batch, dt, dev, a->out, !a->quiet);
+      if (model.type() == "profile") write_profile_tracks(ctx, set, rws, a->batch, dt, a->out, !a->quiet);
     }
-    std::cout << "wrote " << path << " (" << N << " sequences)\n";
+    std::cout << "wrote " << path << " (" << N << " sequences"
+              << (set.size() > 1 ? ", mean of " + std::to_string(set.size()) + " models" : std::string()) << ")\n";
     return 0;
   };
 }

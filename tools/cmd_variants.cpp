@@ -219,35 +219,18 @@ CommandRun add_variants_command(CLI::App& app) {
     fs::create_directories(a->out, ec);
     LP_CHECK(!ec && fs::is_directory(a->out), a->out, ": cannot create the output directory (",
              ec ? ec.message() : std::string("a file of that name exists"), ")");
-    LP_CHECK(a->models.size() == 1 || a->weights == "best" || a->weights == "last", "--weights ", a->weights,
-             ": one weights file cannot serve ", a->models.size(), " --model directories (it would be averaged with "
-             "itself); use best or last");
     Context ctx(a->threads, 0);
-    std::vector<std::unique_ptr<Model>> models;
-    Device dev;
-    for (const auto& dir : a->models) {
-      models.push_back(attr::load_model_dir(dir, ctx, a->weights));
-      dev = attr::place_model(*models.back(), a->device);
-      const Model &m0 = *models.front(), &m = *models.back();
-      LP_CHECK(m.type() == m0.type() && m.dtype() == m0.dtype() && m.input_length() == m0.input_length() &&
-                   m.output_length() == m0.output_length() && m.tasks() == m0.tasks() &&
-                   m.config().value("num_strands", 1) == m0.config().value("num_strands", 1),
-               dir, ": a ", m.type(), " model of input length ", m.input_length(), " cannot be averaged with ",
-               a->models.front(), " (", m0.type(), ", input length ", m0.input_length(),
-               "): --model directories must share type, dtype, lengths, tasks and strands");
-    }
+    attr::ModelSet set = attr::load_model_dirs(a->models, ctx, a->weights, a->device);
+    std::vector<std::unique_ptr<Model>>& models = set.models;
+    const Device dev = set.device;
     Model& model = *models.front();
     const DType dt = model.parameters().front().second.dtype();
     const bool binary = model.type() == "binary";
     attr::VariantSet vs = attr::read_variants(a->vcf, a->genome, model.input_length(), a->cache_dir);
     attr::RegionWindows rw = attr::variant_windows(vs);
-    std::vector<attr::RegionWindows> rws;  // each model's control tracks (its own training run's, or --controls)
-    for (size_t k = 0; k < models.size(); ++k) {
-      attr::InputFiles in;
-      in.regions = a->vcf, in.genome = a->genome, in.controls = control_files(a->controls), in.model_dir = a->models[k];
-      rws.push_back(rw);
-      attr::attach_controls(rws.back(), *models[k], in);
-    }
+    attr::InputFiles in;  // each model's control tracks: its own training run's, or --controls
+    in.regions = a->vcf, in.genome = a->genome, in.controls = control_files(a->controls);
+    const std::vector<attr::RegionWindows> rws = attr::windows_per_model(rw, set.const_models(), a->models, in);
     if (vs.dropped_edge > 0) {
       std::cerr << "lowpass variants: " << vs.dropped_edge << " allele(s) dropped (their " << vs.length
                 << "-bp window runs off the chromosome): ";

@@ -4,21 +4,27 @@
 #include <CLI/CLI.hpp>
 
 #include <functional>
+#include <map>
 #include <string>
 #include <vector>
 
+#include "engine/npz.h"
+#include "engine/tensor.h"
+
 namespace lowpass::attr {
-struct InputFiles;  // models/attr/genome_regions.h
+struct InputFiles;     // models/attr/genome_regions.h
+struct RegionWindows;  // models/attr/genome_regions.h
 }
 
 namespace lowpass::tools {
 
 using CommandRun = std::function<int()>;
 
-// The inputs `predict` and `attribute` share: a model directory and its weights, sequences from an npz, a FASTA or
-// genome regions, threads, device, progress. Their Args derive from this.
+// The inputs `predict` and `attribute` share: model directories (several: averaged) and their weights, sequences
+// from an npz, a FASTA or genome regions, threads, device, progress. Their Args derive from this.
 struct ModelInputArgs {
-  std::string model, npz, fasta, weights = "best";
+  std::vector<std::string> models;
+  std::string npz, fasta, weights = "best";
   // The file the rows of x come from when they are not genome regions, for messages.
   std::string array_file() const { return fasta.empty() ? npz : fasta; }
   std::string regions, genome, cache_dir;  // genome regions instead of --npz
@@ -37,8 +43,14 @@ void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string
 CLI::Option* add_controls_option(CLI::App* sub, std::vector<std::string>& controls);
 // Its values as attr::InputFiles::controls: each option's strand files, split at commas.
 std::vector<std::vector<std::string>> control_files(const std::vector<std::string>& controls);
-// The input choice of `a` for attr::open_inputs.
+// The input choice of `a` for attr::open_inputs (model_dir: the first --model).
 attr::InputFiles input_files(const ModelInputArgs& a);
+// The control rows [s, s + n) of each model (`rws` from attr::windows_per_model): the npz's `control` array when
+// `arrays` has one (the same for every model), else each model's region controls (undefined without).
+std::vector<Tensor> ensemble_control_rows(Context& ctx, const ModelInputArgs& a,
+                                          const std::map<std::string, npy::Array>& arrays,
+                                          const std::vector<attr::RegionWindows>& rws, int64_t s, int64_t n,
+                                          DType dt);
 
 // `lowpass report`'s inputs (comma-separated lists as on its command line) and the page it writes, OUT/index.html
 // (tools/cmd_report.cpp); `lowpass demo` draws its picture with it too.

@@ -149,6 +149,7 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
       res.delta.push_back(contrib[b] - dout[b]);
       res.delta_rel.push_back(std::fabs(contrib[b] - dout[b]) / std::max(std::fabs(dout[b]), 1e-12));
     }
+    res.difference = dout;
   } else if (opt.method == "ism") {
     NoGradGuard ng;
     auto xv = x.to_vector<double>();
@@ -235,10 +236,11 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
         for (int64_t j = 0; j < 4 * L; ++j) gbar[b * 4 * L + j] = gsum[b * 4 * L + j] / res.steps[b];
       res.hyp = make_like(x, {B, 4, L}, gbar);  // baseline 0: hyp_b = Ḡ_b
       auto c = sum_rows(mul(res.hyp, x));
-      res.delta.clear(), res.delta_rel.clear();
+      res.delta.clear(), res.delta_rel.clear(), res.difference.clear();
       pts.clear();
       for (int64_t b = 0; b < B; ++b) {
         const double d = fx[b] - f0[b];
+        res.difference.push_back(d);
         res.delta.push_back(c[b] - d);
         res.delta_rel.push_back(std::fabs(c[b] - d) / std::max(std::fabs(d), 1e-12));
         // An error under 1e-6 (in the target's units) is not worth 3x the work, whatever |f(x) - f(0)| is.
@@ -258,6 +260,34 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
   }
   res.actual = mul(res.hyp, x);
   return res;
+}
+
+AttrResult attribute_mean(const std::vector<Model*>& models, const Tensor& x, const std::vector<Tensor>& controls,
+                          const AttrOptions& opt, int64_t first_index) {
+  LP_CHECK(!models.empty() && controls.size() == models.size(), "attribute_mean: ", models.size(), " models and ",
+           controls.size(), " control tensors");
+  if (models.size() == 1) return attribute(*models.front(), x, controls.front(), opt, first_index);
+  AttrResult r;
+  const auto acc = [](Tensor& s, const Tensor& t) {
+    const Tensor h = on_device(t, Device{});
+    s = s.defined() ? add(s, h) : h;
+  };
+  for (size_t k = 0; k < models.size(); ++k) {
+    const AttrResult a = attribute(*models[k], x, controls[k], opt, first_index);
+    acc(r.hyp, a.hyp), acc(r.actual, a.actual);
+    if (k == 0) r.delta.assign(a.delta.size(), 0.0), r.difference.assign(a.delta.size(), 0.0), r.steps = a.steps;
+    for (size_t b = 0; b < a.delta.size(); ++b) {
+      r.delta[b] += a.delta[b], r.difference[b] += a.difference[b];
+      if (b < a.steps.size()) r.steps[b] = std::max(r.steps[b], a.steps[b]);
+    }
+  }
+  const double inv = 1.0 / static_cast<double>(models.size());
+  r.hyp = mul_scalar(r.hyp, inv), r.actual = mul_scalar(r.actual, inv);
+  for (size_t b = 0; b < r.delta.size(); ++b) {
+    r.delta[b] *= inv, r.difference[b] *= inv;
+    r.delta_rel.push_back(std::fabs(r.delta[b]) / std::max(std::fabs(r.difference[b]), 1e-12));
+  }
+  return r;
 }
 
 }  // namespace lowpass::attr

@@ -213,6 +213,19 @@ void attach_controls(RegionWindows& rw, const Model& model, const InputFiles& in
   rw.output_length = model.output_length();
 }
 
+std::vector<RegionWindows> windows_per_model(const RegionWindows& rw, const std::vector<const Model*>& models,
+                                             const std::vector<std::string>& dirs, InputFiles in) {
+  LP_CHECK(models.size() == dirs.size(), "windows_per_model: ", models.size(), " models, ", dirs.size(), " dirs");
+  std::vector<RegionWindows> r;
+  for (size_t k = 0; k < models.size(); ++k) {
+    r.push_back(rw);
+    if (in.regions.empty() || (k == 0 && in.model_dir == dirs[0])) continue;  // the first: open_inputs attached it
+    in.model_dir = dirs[k];
+    attach_controls(r.back(), *models[k], in);
+  }
+  return r;
+}
+
 std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Model& model, const InputFiles& in,
                                               RegionWindows& rw, FastaInputs* fi) {
   const std::string &npz = in.npz, &regions = in.regions, &fasta = in.fasta;

@@ -88,6 +88,13 @@ struct InputFiles {
 // in training). Errors say which files were expected and where they came from.
 void attach_controls(RegionWindows& rw, const Model& model, const InputFiles& in);
 
+// The windows of each model of a fold ensemble (several --model directories): `rw` with model k's control tracks,
+// attach_controls with in.model_dir = dirs[k] (each training run names its own; --controls serve them all). Without
+// regions (in.regions empty), or for models without controls, copies of `rw`; also the first when in.model_dir is
+// dirs[0] (open_inputs already attached its controls to `rw`).
+std::vector<RegionWindows> windows_per_model(const RegionWindows& rw, const std::vector<const Model*>& models,
+                                             const std::vector<std::string>& dirs, InputFiles in);
+
 // The inputs of `lowpass <cmd>` (predict, attribute): an npz (its arrays are loaded), a FASTA of sequences
 // (encoded into arrays["x"]; names in `fi`) or a regions BED + genome FASTA (windows read into `rw`, with the
 // model's control tracks; arrays["x"] then holds only the shape (N, 4, L)). Checks the choice, the model's control

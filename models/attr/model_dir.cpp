@@ -6,7 +6,9 @@
 #include <fstream>
 #include <map>
 
+#include "engine/autograd.h"
 #include "engine/checkpoint.h"
+#include "engine/ops.h"
 #include "engine/safetensors.h"
 #include "kernels/cuda/runtime.h"
 
@@ -50,6 +52,62 @@ std::unique_ptr<Model> load_model_dir(const std::string& dir, Context& ctx, cons
     throw Error(w.string() + ": " + e.what() + " (the weights do not fit the model of " + cfgp.string() + ")");
   }
   return model;
+}
+
+ModelSet load_model_dirs(const std::vector<std::string>& dirs, Context& ctx, const std::string& weights,
+                         const std::string& device) {
+  LP_CHECK(!dirs.empty(), "--model: no model directory given");
+  LP_CHECK(dirs.size() == 1 || weights == "best" || weights == "last", "--weights ", weights,
+           ": one weights file cannot serve ", dirs.size(), " --model directories (it would be averaged with "
+           "itself); use best or last");
+  ModelSet set;
+  set.dirs = dirs;
+  for (const auto& dir : dirs) {
+    set.models.push_back(load_model_dir(dir, ctx, weights));
+    set.device = place_model(*set.models.back(), device);
+    const Model &m0 = *set.models.front(), &m = *set.models.back();
+    LP_CHECK(m.type() == m0.type() && m.dtype() == m0.dtype() && m.input_length() == m0.input_length() &&
+                 m.output_length() == m0.output_length() && m.tasks() == m0.tasks() &&
+                 m.config().value("num_strands", 1) == m0.config().value("num_strands", 1) &&
+                 controls_mode(m) == controls_mode(m0),
+             dir, ": a ", m.type(), " model of input length ", m.input_length(), " cannot be averaged with ",
+             dirs.front(), " (", m0.type(), ", input length ", m0.input_length(),
+             "): --model directories must share type, dtype, lengths, tasks, strands and controls");
+  }
+  return set;
+}
+
+std::vector<Model*> ModelSet::pointers() const {
+  std::vector<Model*> r;
+  for (const auto& m : models) r.push_back(m.get());
+  return r;
+}
+
+std::vector<const Model*> ModelSet::const_models() const {
+  std::vector<const Model*> r;
+  for (const auto& m : models) r.push_back(m.get());
+  return r;
+}
+
+ModelOutput forward_mean(ModelSet& set, const Tensor& x, const std::vector<Tensor>& controls) {
+  LP_CHECK(controls.size() == set.size(), "forward_mean: ", controls.size(), " control tensors for ", set.size(),
+           " models");
+  NoGradGuard ng;
+  const Tensor xd = on_device(x, set.device);
+  ModelOutput sum;
+  const auto acc = [](Tensor& s, const Tensor& t) {
+    if (t.defined()) s = s.defined() ? add(s, t) : t;
+  };
+  for (size_t k = 0; k < set.size(); ++k) {
+    ModelOutput o = set.models[k]->forward(xd, on_device(controls[k], set.device), false);
+    acc(sum.logits, o.logits), acc(sum.profile_logits, o.profile_logits), acc(sum.log_counts, o.log_counts);
+  }
+  const double inv = 1.0 / static_cast<double>(set.size());
+  ModelOutput r;
+  for (auto [s, d] : {std::pair{&sum.logits, &r.logits}, std::pair{&sum.profile_logits, &r.profile_logits},
+                      std::pair{&sum.log_counts, &r.log_counts}})
+    if (s->defined()) *d = on_device(set.size() > 1 ? mul_scalar(*s, inv) : *s, Device{});
+  return r;
 }
 
 Tensor array_rows(Context& ctx, const npy::Array& a, int64_t start, int64_t n, DType dtype, const std::string& what,

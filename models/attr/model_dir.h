@@ -4,6 +4,7 @@
 #pragma once
 #include <memory>
 #include <string>
+#include <vector>
 
 #include "engine/npz.h"
 #include "models/arch/model.h"
@@ -15,6 +16,27 @@ namespace lowpass::attr {
 // whose "model.*" tensors are taken). Errors name the directory and the missing file, or the weights file whose
 // tensors do not fit the model.
 std::unique_ptr<Model> load_model_dir(const std::string& dir, Context& ctx, const std::string& weights = "best");
+
+// Several model directories averaged as one model (the folds of one experiment: `predict`, `attribute` and
+// `variants` with a repeated --model), each loaded with `weights` and moved to `device`. They must share type,
+// dtype, input and output lengths, tasks and strands: an Error names the first directory that does not. A weights
+// file (not best/last) with several directories is an Error (it would be averaged with itself).
+struct ModelSet {
+  std::vector<std::string> dirs;
+  std::vector<std::unique_ptr<Model>> models;
+  Device device;
+  Model& front() { return *models.front(); }
+  size_t size() const { return models.size(); }
+  std::vector<Model*> pointers() const;
+  std::vector<const Model*> const_models() const;
+};
+ModelSet load_model_dirs(const std::vector<std::string>& dirs, Context& ctx, const std::string& weights,
+                         const std::string& device);
+
+// The eval-mode forward pass of every model of `set` on x (rows on the host), model k with controls[k] (undefined
+// when the models take none), averaged: logits, profile logits (before the softmax) and log counts; host tensors.
+// One model: its own outputs.
+ModelOutput forward_mean(ModelSet& set, const Tensor& x, const std::vector<Tensor>& controls);
 
 // Moves the model to `device` ("cpu", "cuda", "cuda:N": the tools' --device); Errors name the flag and, for a
 // GPU that cannot be used, the reason. Returns the device.
