@@ -365,7 +365,7 @@ void Model::save(const std::string& dir) const {
 void Model::save_weights(const std::string& path) const {
   Impl& me = self();
   guarded([&] {
-    safetensors::save(path, safetensors::entries_from(me.model->state_dict()),
+    save_weights_file(path, me.model->state_dict(),
                       {{"format", "lowpass-model"}, {"model_type", me.model->type()},
                        {"config", json{{"model", me.model->config()}}.dump()}});  // load(path) needs nothing else
   });

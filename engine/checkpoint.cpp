@@ -6,6 +6,7 @@
 #include <zlib.h>
 
 #include <cinttypes>
+#include <cmath>
 #include <cstdio>
 #include <set>
 
@@ -59,9 +60,32 @@ int64_t parse_int(const std::map<std::string, std::string>& m, const std::string
   }
 }
 
-Checkpoint load_impl(Context& ctx, const std::string& path) {
-  auto bytes = safetensors::read_file_bytes(path);
-  safetensors::File f = safetensors::parse(ctx, bytes.data(), bytes.size(), path);
+// The CRC of a parsed file against its metadata's "checksum" (the checkpoint's and the weights files' scheme).
+void verify_checksum(const safetensors::File& f, const std::vector<uint8_t>& bytes, const std::string& path,
+                     const char* what) {
+  const auto cs = f.metadata.find("checksum");
+  LP_CHECK(cs != f.metadata.end(), path, ": ", what, " metadata lacks 'checksum'");
+  std::vector<IndexItem> index;
+  for (const auto& [n, e] : f.tensors) index.push_back({n, safetensors::file_dtype_name(e.dtype), e.tensor.shape()});
+  size_t off = safetensors::data_section_offset(bytes.data(), bytes.size(), path);
+  std::string want = checksum(index, f.metadata, bytes.data() + off, bytes.size() - off);
+  LP_CHECK(want == cs->second, path, ": checksum mismatch (file says ", cs->second, ", contents give ", want,
+           "): the ", what, " is corrupt");
+}
+
+// The checksum a file of these entries and metadata gets (computed as the data streams, without the file).
+std::string entries_checksum(const std::vector<safetensors::WriteEntry>& entries,
+                             const std::map<std::string, std::string>& meta) {
+  std::vector<IndexItem> index;
+  for (const auto& e : entries) index.push_back({e.name, safetensors::file_dtype_name(e.dtype), e.tensor.shape()});
+  std::string canon = canonical(index, meta);
+  uLong crc = crc32_z(0, reinterpret_cast<const Bytef*>(canon.data()), canon.size());
+  safetensors::visit_data(entries, [&](const uint8_t* p, size_t n) { crc = crc32_z(crc, p, n); });
+  return crc_text(crc);
+}
+
+// A checkpoint from its parsed file and bytes: format, version and checksum checked.
+Checkpoint from_file(const safetensors::File& f, const std::vector<uint8_t>& bytes, const std::string& path) {
   const auto& m = f.metadata;
   auto fmt = m.find("format");
   LP_CHECK(fmt != m.end() && fmt->second == kFormat, path, ": not a lowpass checkpoint (metadata 'format' is not '",
@@ -69,14 +93,7 @@ Checkpoint load_impl(Context& ctx, const std::string& path) {
   auto ver = m.find("format_version");
   LP_CHECK(ver != m.end() && ver->second == kVersion, path, ": checkpoint format_version '",
            ver == m.end() ? "(missing)" : ver->second, "' is not supported (expected ", kVersion, ")");
-  auto cs = m.find("checksum");
-  LP_CHECK(cs != m.end(), path, ": checkpoint metadata lacks 'checksum'");
-  std::vector<IndexItem> index;
-  for (const auto& [n, e] : f.tensors) index.push_back({n, safetensors::file_dtype_name(e.dtype), e.tensor.shape()});
-  size_t off = safetensors::data_section_offset(bytes.data(), bytes.size(), path);
-  std::string want = checksum(index, m, bytes.data() + off, bytes.size() - off);
-  LP_CHECK(want == cs->second, path, ": checksum mismatch (file says ", cs->second, ", contents give ", want,
-           "): the checkpoint is corrupt");
+  verify_checksum(f, bytes, path, "checkpoint");
   Checkpoint ck;
   ck.epoch = parse_int(m, "epoch", path);
   ck.step = parse_int(m, "step", path);
@@ -98,6 +115,23 @@ Checkpoint load_impl(Context& ctx, const std::string& path) {
   return ck;
 }
 
+Checkpoint load_impl(Context& ctx, const std::string& path) {
+  const auto bytes = safetensors::read_file_bytes(path);
+  return from_file(safetensors::parse(ctx, bytes.data(), bytes.size(), path), bytes, path);
+}
+
+// Weights are finite: a NaN or infinity (a corrupt file, or one saved from a diverged run) is refused here rather
+// than turning every prediction into NaN.
+void check_finite(const std::map<std::string, Tensor>& sd, const std::string& path) {
+  for (const auto& [name, t] : sd) {
+    if (t.dtype() != DType::F32 && t.dtype() != DType::F64) continue;
+    const auto v = t.to_vector<double>();
+    for (size_t i = 0; i < v.size(); ++i)
+      LP_CHECK(std::isfinite(v[i]), path, ": tensor '", name, "' holds ", v[i], " at flat index ", i,
+               " (weights must be finite: a corrupt file, or one saved from a diverged run)");
+  }
+}
+
 }  // namespace
 
 void save_checkpoint(const std::string& path, const Checkpoint& ck) {
@@ -117,13 +151,16 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck) {
   auto entries = safetensors::entries_from(ck.model, "model.");
   for (const auto& [n, t] : ck.optimizer)
     entries.push_back({"optim." + n, t, safetensors::file_dtype_of(t.dtype())});
-  std::vector<IndexItem> index;
-  for (const auto& e : entries) index.push_back({e.name, safetensors::file_dtype_name(e.dtype), e.tensor.shape()});
   // The data section does not depend on the header: checksum it as it streams, then write the file.
-  std::string canon = canonical(index, meta);
-  uLong crc = crc32_z(0, reinterpret_cast<const Bytef*>(canon.data()), canon.size());
-  safetensors::visit_data(entries, [&](const uint8_t* p, size_t n) { crc = crc32_z(crc, p, n); });
-  meta["checksum"] = crc_text(crc);
+  meta["checksum"] = entries_checksum(entries, meta);
+  safetensors::save(path, entries, meta);
+}
+
+void save_weights_file(const std::string& path, const NamedTensors& state_dict,
+                       std::map<std::string, std::string> meta) {
+  const auto entries = safetensors::entries_from(state_dict);
+  meta.erase("checksum");
+  meta["checksum"] = entries_checksum(entries, meta);
   safetensors::save(path, entries, meta);
 }
 
@@ -131,12 +168,19 @@ Checkpoint load_checkpoint(Context& ctx, const std::string& path) { return load_
 
 std::map<std::string, Tensor> load_model_weights(Context& ctx, const std::string& path,
                                                  std::map<std::string, std::string>* metadata) {
-  auto file = safetensors::load(ctx, path);
+  // The file is read once: a checkpoint's or a weights file's checksum needs its bytes (model files are small).
+  const auto bytes = safetensors::read_file_bytes(path);
+  const safetensors::File file = safetensors::parse(ctx, bytes.data(), bytes.size(), path);
   if (metadata) *metadata = file.metadata;
-  if (auto f = file.metadata.find("format"); f == file.metadata.end() || f->second != kFormat)
-    return file.map();
   std::map<std::string, Tensor> sd;
-  for (auto& [name, t] : load_checkpoint(ctx, path).model) sd.emplace(name, t);
+  if (auto f = file.metadata.find("format"); f != file.metadata.end() && f->second == kFormat) {
+    for (auto& [name, t] : from_file(file, bytes, path).model) sd.emplace(name, t);
+  } else {
+    // lowpass's weights files carry the checkpoint's CRC; state_dicts from elsewhere (PyTorch) have none.
+    if (file.metadata.count("checksum")) verify_checksum(file, bytes, path, "weights file");
+    sd = file.map();
+  }
+  check_finite(sd, path);
   return sd;
 }
 

@@ -27,9 +27,14 @@ void save_checkpoint(const std::string& path, const Checkpoint& ck);
 // Refuses (Error naming the file and the field) a file that fails safetensors validation, is not a
 // lowpass checkpoint, has an unknown format_version, or whose checksum does not match.
 Checkpoint load_checkpoint(Context& ctx, const std::string& path);
-// A model's weights from a .safetensors file: a state_dict as it is, or a training checkpoint's model tensors (after
-// load_checkpoint's checks). For --weights (predict/attribute/evaluate) and --init-weights (train). `metadata`, when
-// given, receives the file's __metadata__.
+// A model's weights file (model.safetensors, best.safetensors, Model::save_weights): the state_dict with `meta` and
+// a "checksum" over it computed as for checkpoints, so that load_model_weights can tell a corrupt file. Atomic.
+void save_weights_file(const std::string& path, const NamedTensors& state_dict,
+                       std::map<std::string, std::string> meta);
+// A model's weights from a .safetensors file: a state_dict as it is (its "checksum" verified when it has one, as
+// lowpass's weights files do; PyTorch's have none), or a training checkpoint's model tensors (after
+// load_checkpoint's checks). Float weights must be finite (an Error names the tensor). For --weights
+// (predict/attribute/evaluate) and --init-weights (train). `metadata`, when given, receives the file's __metadata__.
 std::map<std::string, Tensor> load_model_weights(Context& ctx, const std::string& path,
                                                  std::map<std::string, std::string>* metadata = nullptr);
 // True when `path` is an intact checkpoint; otherwise false with the reason in *why.

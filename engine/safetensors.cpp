@@ -4,6 +4,7 @@
 #include "engine/safetensors.h"
 
 #include <fcntl.h>
+#include <signal.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -14,6 +15,8 @@
 #include <cstdio>
 #include <cmath>
 #include <cstring>
+#include <cstdlib>
+#include <filesystem>
 #include <fstream>
 #include <functional>
 #include <limits>
@@ -515,6 +518,28 @@ std::vector<uint8_t> serialize(const std::vector<WriteEntry>& entries, const std
 void visit_data(const std::vector<WriteEntry>& entries, const std::function<void(const uint8_t*, size_t)>& sink) {
   Plan plan = make_plan(entries, {});
   emit_data(entries, plan, sink);
+}
+
+std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+  namespace fs = std::filesystem;
+  std::vector<std::string> removed;
+  std::error_code ec;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    // NAME.tmp.<pid>.<n>: digits after the last ".tmp.", a dot, digits
+    const size_t t = n.rfind(".tmp.");
+    if (t == std::string::npos) continue;
+    const std::string rest = n.substr(t + 5);
+    const size_t dot = rest.find('.');
+    if (dot == 0 || dot == std::string::npos || dot + 1 == rest.size() ||
+        rest.find_first_not_of("0123456789.") != std::string::npos || rest.find('.', dot + 1) != std::string::npos)
+      continue;
+    const long pid = std::strtol(rest.c_str(), nullptr, 10);
+    if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    std::error_code rm;
+    if (fs::remove(it->path(), rm)) removed.push_back(it->path().string());
+  }
+  return removed;
 }
 
 AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {

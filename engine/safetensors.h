@@ -79,6 +79,10 @@ void check_fits_in_memory(uint64_t bytes, const std::string& what);
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
 
+// Removes `*.tmp.<pid>.<n>` files in `dir` (not below) whose process is gone: what a killed writer left (an
+// AtomicFile of a live process, this one's included, is kept). Returns the paths removed.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir);
+
 // A file written atomically: bytes go to `path.tmp.<pid>.<n>` in the same directory; commit() fsyncs
 // and renames it over `path` (then fsyncs the directory). Destroyed uncommitted, the temp is removed.
 class AtomicFile {

@@ -8,6 +8,7 @@
 #include <cmath>
 #include <cstring>
 #include <filesystem>
+#include <fstream>
 #include <limits>
 
 #include "engine/checkpoint.h"
@@ -376,6 +377,52 @@ TEST_CASE("checkpoint: model + optimiser + metadata round trip with checksum") {
   CHECK_THROWS_WITH_AS(load_checkpoint(ctx, p5), doctest::Contains("not a lowpass checkpoint"), Error);
   ck.extra = {{"checksum", "x"}};
   CHECK_THROWS_AS(save_checkpoint(path, ck), Error);
+  fs::remove_all(d);
+}
+
+TEST_CASE("weights files carry the checkpoint's checksum; corrupt or non-finite weights are refused") {
+  Context ctx(1, 12);
+  fs::path d = scratch_dir("weights_crc");
+  const std::string path = (d / "model.safetensors").string();
+  Tensor w = Tensor::uniform(ctx, {3, 5}, -1, 1), nbt = Tensor::full(ctx, {}, 4);
+  const NamedTensors sd = {{"conv.weight", w}, {"bn.num_batches_tracked", nbt}};
+  save_weights_file(path, sd, {{"format", "lowpass-model"}, {"checksum", "stale"}});
+  std::map<std::string, std::string> meta;
+  auto got = load_model_weights(ctx, path, &meta);
+  CHECK(meta.at("checksum").rfind("crc32:", 0) == 0);  // a stale key given is replaced
+  CHECK(same_bits(got.at("conv.weight"), w));
+  const auto bytes = st::read_file_bytes(path);
+  uint64_t n;
+  std::memcpy(&n, bytes.data(), 8);
+  auto flipped = bytes;
+  flipped[8 + n + 5] ^= 0x01;  // one bit of conv.weight's data
+  st::write_file_atomic((d / "flip.safetensors").string(), flipped);
+  CHECK_THROWS_WITH_AS(load_model_weights(ctx, (d / "flip.safetensors").string()),
+                       doctest::Contains("checksum mismatch"), Error);
+  // Files without a checksum (PyTorch's state_dicts) load; a NaN weight does not, naming the tensor.
+  st::save((d / "plain.safetensors").string(), sd);
+  CHECK(same_bits(load_model_weights(ctx, (d / "plain.safetensors").string()).at("conv.weight"), w));
+  Tensor bad = w.clone();
+  bad.data<float>()[7] = std::numeric_limits<float>::quiet_NaN();
+  st::save((d / "nan.safetensors").string(), NamedTensors{{"conv.weight", bad}});
+  CHECK_THROWS_WITH_AS(load_model_weights(ctx, (d / "nan.safetensors").string()),
+                       doctest::Contains("tensor 'conv.weight' holds nan at flat index 7"), Error);
+  fs::remove_all(d);
+}
+
+TEST_CASE("temporaries of dead writers are removed; a live process's and other files are kept") {
+  fs::path d = scratch_dir("stale_tmp");
+  const std::string live = "a.npz.tmp." + std::to_string(::getpid()) + ".3";
+  // pid_max is at most 2^22 on Linux: this pid cannot be running
+  for (const std::string n : {"a.npz.tmp.2147483000.0", "b.safetensors.tmp.2147483001.12", live.c_str(),
+                              "c.tmp.x.1", "d.tmp.12", "e.tmp.12.3.4", "keep.npz"})
+    std::ofstream(d / n) << "x";
+  auto removed = st::remove_stale_temporaries(d.string());
+  CHECK(removed.size() == 2);
+  for (const char* n : {"a.npz.tmp.2147483000.0", "b.safetensors.tmp.2147483001.12"}) CHECK_FALSE(fs::exists(d / n));
+  for (const std::string n : {live, std::string("c.tmp.x.1"), std::string("d.tmp.12"), std::string("e.tmp.12.3.4"),
+                              std::string("keep.npz")})
+    CHECK(fs::exists(d / n));
   fs::remove_all(d);
 }
 }

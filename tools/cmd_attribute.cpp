@@ -85,7 +85,8 @@ CommandRun add_attribute_command(CLI::App& app) {
     o.ig_max_steps = a->max_steps;
     o.max_batch = a->max_batch;
     namespace fs = std::filesystem;
-    fs::create_directories(a->out);
+    prepare_output_dir(a->out,
+                       {"ohe.npz", "attr.npz", "convergence.json", "sequences.tsv", "regions.bed", "attr.bw"});
     StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished npz
     // ohe.npz: the input as float32 (N, 4, L).
     {
@@ -102,7 +103,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     w.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
     nlohmann::json conv = nlohmann::json::array();
     double worst = 0;
-    int64_t refined = 0, above = 0;  // ig: examples redone with more steps; still above the tolerance at the end
+    int64_t refined = 0, above = 0, nonfinite = 0;  // ig: examples redone with more steps; still above the tolerance at the end
     Progress bar("attribute " + a->method, N, "seq", !a->quiet);
     for (int64_t s = 0; s < N; s += a->batch) {
       const int64_t n = std::min(a->batch, N - s);
@@ -130,6 +131,7 @@ CommandRun add_attribute_command(CLI::App& app) {
           above += o.ig_tolerance > 0 && !(r.delta_rel[i] <= o.ig_tolerance);
         }
         if (std::isfinite(r.delta_rel[i])) worst = std::max(worst, r.delta_rel[i]);
+        else ++nonfinite;
       }
       bar.update(n, r.delta.empty() ? "" : "max rel delta " + std::to_string(worst));
       throw_if_interrupted();
@@ -139,7 +141,8 @@ CommandRun add_attribute_command(CLI::App& app) {
     bar.finish();
     if (!conv.empty()) {
       std::ofstream f(fs::path(a->out) / "convergence.json");
-      nlohmann::json j{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst}};
+      nlohmann::json j{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst},
+                       {"nonfinite", nonfinite}};
       if (set.size() > 1) j["models"] = a->models;  // the scores are their mean
       if (a->method == "ig")
         j.update({{"ig_steps", o.ig_steps}, {"ig_tolerance", o.ig_tolerance}, {"ig_max_steps", o.ig_max_steps},
@@ -160,6 +163,7 @@ CommandRun add_attribute_command(CLI::App& app) {
               << ", target " << o.target.name()
               << (set.size() > 1 ? ", mean of " + std::to_string(set.size()) + " models" : std::string()) << ")";
     if (!conv.empty()) std::cout << "; max relative summation-to-delta error " << worst;
+    if (nonfinite > 0) std::cout << " (" << nonfinite << " example(s) with a non-finite error: NaN in their scores?)";
     if (a->method == "ig" && o.ig_tolerance > 0)
       std::cout << "; " << refined << " of " << N << " examples redone with more steps, " << above
                 << " still above the tolerance " << o.ig_tolerance << " at " << o.ig_max_steps << " steps";

@@ -45,6 +45,10 @@ CLI::Option* add_controls_option(CLI::App* sub, std::vector<std::string>& contro
 std::vector<std::vector<std::string>> control_files(const std::vector<std::string>& controls);
 // The input choice of `a` for attr::open_inputs (model_dir: the first --model).
 attr::InputFiles input_files(const ModelInputArgs& a);
+// Creates the output folder of predict/attribute and removes what an earlier run of `cmd` wrote there (`outputs`:
+// file names, one '*' matching any run of characters), and temporaries killed runs left: an interrupted run then cannot leave new
+// files beside old ones that look like one result set. Errors name --out.
+void prepare_output_dir(const std::string& out, const std::vector<std::string>& outputs);
 // The control rows [s, s + n) of each model (`rws` from attr::windows_per_model): the npz's `control` array when
 // `arrays` has one (the same for every model), else each model's region controls (undefined without).
 std::vector<Tensor> ensemble_control_rows(Context& ctx, const ModelInputArgs& a,

@@ -3,8 +3,14 @@
 // (fixes §8.2), checkpoints and metrics.jsonl. Test: build/tests/lowpass_tests -ts=train
 #include "models/train/trainer.h"
 
+#include <fcntl.h>
+#include <sys/file.h>
+#include <unistd.h>
+
 #include <chrono>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <memory>
@@ -87,6 +93,62 @@ struct LoopState {
   }
 };
 
+// What marks `dir` as holding a training run (a new run there without --resume is refused): its final weights,
+// test metrics or any checkpoint. A run killed in its first epoch, before its first checkpoint, may have left
+// config.json, best.safetensors and a metrics line: nothing to resume from, so a new run may start there (the
+// epoch's end writes last.safetensors before epoch_<n> and model.safetensors, so those imply a checkpoint).
+std::vector<std::string> run_files(const fs::path& dir) {
+  std::vector<std::string> found;
+  std::error_code ec;
+  for (const char* f : {"model.safetensors", "test_metrics.json"})
+    if (fs::exists(dir / f, ec)) found.push_back(f);
+  for (fs::directory_iterator it(dir / "checkpoints", ec), end; !ec && it != end; it.increment(ec))
+    if (it->path().extension() == ".safetensors") {
+      found.push_back("checkpoints/" + it->path().filename().string());
+      break;
+    }
+  return found;
+}
+
+// An exclusive lock on DIR/.lock for the run's lifetime: a second `lowpass train` into the same folder (a requeued
+// job whose first copy still runs) is refused instead of interleaving checkpoints and metrics. flock is released
+// by the kernel when the process ends, however it ends.
+class RunLock {
+ public:
+  explicit RunLock(const fs::path& dir) {
+    const std::string p = (dir / ".lock").string();
+    fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    LP_CHECK(fd_ >= 0, p, ": cannot open the run's lock file (", std::strerror(errno), ")");
+    if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      char buf[32] = {0};
+      const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
+      ::close(fd_);
+      throw Error(dir.string() + ": in use by another lowpass train" +
+                  (n > 0 ? " (pid " + std::string(buf, static_cast<size_t>(n)) + ")" : std::string()) +
+                  "; wait for it to end, or stop it (it checkpoints on SIGTERM) and --resume");
+    }
+    const std::string pid = std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
+      // the pid is only for the message above; the lock holds without it
+    }
+  }
+  ~RunLock() { ::close(fd_); }
+  RunLock(const RunLock&) = delete;
+  RunLock& operator=(const RunLock&) = delete;
+
+ private:
+  int fd_ = -1;
+};
+
+// The training data as the sampler sees it, for the resume check (describe() without the memory-dependent
+// preloaded/cached word, which may differ on another machine).
+std::string data_summary(const BatchSource& src) {
+  std::string d = src.describe();
+  for (const char* w : {"preloaded ", "cached "})
+    for (size_t p; (p = d.find(w)) != std::string::npos;) d.erase(p, std::strlen(w));
+  return d + "; " + std::to_string(src.batches_per_epoch()) + " batches per epoch";
+}
+
 // Keep the first `epochs` lines of metrics.jsonl (a resumed run rewrites the rest).
 void truncate_metrics(const std::string& path, int64_t epochs) {
   std::ifstream in(path);
@@ -109,7 +171,21 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   const std::string metrics_path = (dir / "metrics.jsonl").string(), last_ck = (ckdir / "last.safetensors").string();
 
   if (opt.resume) {
-    LP_CHECK(fs::exists(last_ck), last_ck, ": no checkpoint to resume from");
+    if (!fs::exists(last_ck)) {  // say what there is instead
+      int64_t newest = 0;
+      std::error_code ec;
+      for (fs::directory_iterator it(ckdir, ec), end; !ec && it != end; it.increment(ec)) {
+        const std::string n = it->path().filename().string();
+        if (n.rfind("epoch_", 0) == 0 && it->path().extension() == ".safetensors")
+          newest = std::max<int64_t>(newest, std::atoll(n.c_str() + 6));
+      }
+      LP_CHECK(newest == 0, last_ck, ": no checkpoint to resume from; to resume from the end of epoch ", newest,
+               ", copy ", (ckdir / ("epoch_" + std::to_string(newest) + ".safetensors")).string(), " over it");
+      throw Error(last_ck + ": no checkpoint to resume from (" +
+                  (run_files(dir).empty() ? "the run stopped before its first checkpoint, or never started: run it "
+                                            "again without --resume)"
+                                          : "and no epoch checkpoint either: start a new --out)"));
+    }
     LP_CHECK(fs::exists(dir / "config.json"), (dir / "config.json").string(), ": missing (needed by --resume)");
     TrainConfig saved = load_config((dir / "config.json").string());
     if (cfg.train.counts_loss_weight_auto) {  // "auto" resumes with the weight the run derived (config.json has it)
@@ -127,7 +203,9 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     cfg.train.seed = saved.train.seed;  // the saved run's seed wins (it may have been drawn)
     cfg.resolved["train"]["seed"] = saved.resolved["train"]["seed"];
   } else {
-    LP_CHECK(!fs::exists(last_ck), dir.string(), ": already holds a training run (use --resume or a new --out)");
+    const auto found = run_files(dir);
+    LP_CHECK(found.empty(), dir.string(), ": already holds a training run (", found.front(),
+             "); use --resume, or a new --out");
   }
   // Nothing is written into DIR until the model, the device, the data and (on --resume) the checkpoint have
   // loaded: a run that cannot start leaves no half-made folder, and a failed resume leaves config.json as it was.
@@ -245,6 +323,11 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     st.step = ck.step;
     LP_CHECK(ck.extra.count("trainer"), last_ck, ": missing field 'trainer' in the metadata");
     st.from_json(json::parse(ck.extra.at("trainer")));
+    // The sampler's position only means something for the same data (checkpoints before this key: not checked).
+    if (auto d = ck.extra.find("data"); d != ck.extra.end())
+      LP_CHECK(d->second == data_summary(src), cfg.source, ": the training data changed since the run started (",
+               data.train_name, " now gives '", data_summary(src), "'; the run had '", d->second,
+               "'); restore the files, or start a new --out");
     res_last_ck = last_ck;
   }
 
@@ -259,12 +342,12 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     ck.sampler_state = epoch_rng;
     ck.config_hash = config_hash;
     ck.extra["trainer"] = st.to_json().dump();
+    ck.extra["data"] = data_summary(src);
     save_checkpoint(path, ck);
     res_last_ck = path;
   };
   auto save_weights = [&](const std::string& name, const NamedTensors& sd) {
-    safetensors::save((dir / name).string(), safetensors::entries_from(sd),
-                      {{"format", "lowpass-model"}, {"model_type", cfg.model_type}});
+    save_weights_file((dir / name).string(), sd, {{"format", "lowpass-model"}, {"model_type", cfg.model_type}});
   };
 
   if (!opt.quiet) {
@@ -284,9 +367,29 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   TrainResult res;
   res.stop_reason = "epochs";
   NamedTensors best_sd;
-  if (opt.resume && fs::exists(dir / "best.safetensors"))
-    best_sd = safetensors::load(ctx, (dir / "best.safetensors").string()).named();
-  fs::create_directories(ckdir);
+  if (opt.resume && fs::exists(dir / "best.safetensors")) {
+    // checksum and finiteness checked; the model's tensor order kept for the file written later
+    const std::string bp = (dir / "best.safetensors").string();
+    const auto m = load_model_weights(ctx, bp);
+    for (const auto& [k, v] : model->state_dict()) {
+      LP_CHECK(m.count(k), bp, ": lacks tensor '", k, "' of the model being resumed");
+      best_sd.emplace_back(k, m.at(k));
+    }
+  }
+  {
+    std::error_code ec;
+    fs::create_directories(ckdir, ec);
+    LP_CHECK(!ec, dir.string(), ": cannot create the run folder (--out): ", ec.message());
+  }
+  const RunLock lock(dir);
+  if (!opt.resume) {  // another run may have written here while this one loaded its data
+    const auto found = run_files(dir);
+    LP_CHECK(found.empty(), dir.string(), ": already holds a training run (", found.front(),
+             "); use --resume, or a new --out");
+  }
+  for (const fs::path& d : {dir, ckdir})  // what killed writers left (docs/reliability.md)
+    for (const auto& f : safetensors::remove_stale_temporaries(d.string()))
+      if (!opt.quiet) std::fprintf(log, "lowpass train: removed %s (left by a stopped process)\n", f.c_str());
   write_config(cfg, (dir / "config.json").string());
   if (opt.resume) truncate_metrics(metrics_path, st.epoch);
   else std::ofstream(metrics_path, std::ios::trunc);
@@ -428,8 +531,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       LP_CHECK(m.good(), metrics_path, ": write failed");
     }
     epoch_rng = sampler.state();
+    save_ck(last_ck);  // first: a kill before epoch_<n> leaves a resumable folder (run_files)
     save_ck((ckdir / ("epoch_" + std::to_string(st.epoch) + ".safetensors")).string());
-    save_ck(last_ck);
     save_weights("model.safetensors", model->state_dict());
     if (!opt.quiet) {
       std::fprintf(log, "epoch %lld: train loss %.5f", static_cast<long long>(st.epoch), line["train_total_loss"].get<double>());

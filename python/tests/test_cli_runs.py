@@ -1,0 +1,115 @@
+# What `lowpass train` does with its run folder and what predict/attribute do with theirs (docs/reliability.md): a
+# folder holding a run (final weights, test metrics or a checkpoint) is not overwritten, a second train into a folder in use is refused, a
+# resume names the epoch checkpoint it could start from and refuses changed training data, temporaries of killed
+# writers are removed, a corrupt weights file is named, and an attribute run clears the earlier run's outputs.
+# The CLI: python/tests/cli_run.py.
+import fcntl
+import json
+import shutil
+
+import pytest
+
+from cli_run import run_cli as run, simulated_runs
+
+np = pytest.importorskip("numpy")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    d = tmp_path_factory.mktemp("runs")
+    out = simulated_runs(d)
+    out["config"] = d / "binary.json"
+    return out
+
+
+def copy_run(runs, tmp_path, name="run"):
+    dst = tmp_path / name
+    shutil.copytree(runs["binary"], dst)
+    return dst
+
+
+def test_a_finished_run_without_checkpoints_is_not_overwritten(runs, tmp_path):
+    r = copy_run(runs, tmp_path)
+    shutil.rmtree(r / "checkpoints")  # a clean-up that keeps the model
+    before = (r / "model.safetensors").read_bytes()
+    t = run("train", "--config", runs["config"], "--out", r, "--quiet")
+    assert t.returncode == 1 and "already holds a training run (model.safetensors)" in t.stderr, t.stderr
+    assert (r / "model.safetensors").read_bytes() == before
+    # A folder a run killed in its first epoch left (config.json, best weights, a metrics line) is started afresh.
+    fresh = tmp_path / "fresh"
+    fresh.mkdir()
+    for n in ("config.json", "best.safetensors", "metrics.jsonl"):
+        shutil.copy(runs["binary"] / n, fresh / n)
+    t = run("train", "--config", runs["config"], "--out", fresh, "--quiet")
+    assert t.returncode == 0, t.stderr
+    # --out that is a file: the message names --out.
+    (tmp_path / "afile").write_text("x")
+    t = run("train", "--config", runs["config"], "--out", tmp_path / "afile", "--quiet")
+    assert t.returncode == 1 and "cannot create the run folder (--out)" in t.stderr, t.stderr
+
+
+def test_resume_without_last_names_the_epoch_checkpoint(runs, tmp_path):
+    r = copy_run(runs, tmp_path)
+    (r / "checkpoints" / "last.safetensors").unlink()
+    t = run("train", "--config", runs["config"], "--out", r, "--quiet", "--resume")
+    assert t.returncode == 1 and "to resume from the end of epoch 1, copy" in t.stderr, t.stderr
+    t = run("train", "--config", runs["config"], "--out", tmp_path / "never", "--quiet", "--resume")
+    assert t.returncode == 1 and "run it again without --resume" in t.stderr, t.stderr
+
+
+def test_a_folder_in_use_is_refused_and_stale_temporaries_are_removed(runs, tmp_path):
+    r = copy_run(runs, tmp_path)
+    cfg = json.loads(runs["config"].read_text())
+    cfg["train"]["epochs"] = 2  # resume a finished run for one more epoch
+    (tmp_path / "two.json").write_text(json.dumps(cfg))
+    with open(r / ".lock", "w") as f:
+        fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        f.write("12345")
+        f.flush()
+        t = run("train", "--config", tmp_path / "two.json", "--out", r, "--quiet", "--resume")
+    assert t.returncode == 1 and "in use by another lowpass train (pid 12345)" in t.stderr, t.stderr
+    dead = r / "checkpoints" / "last.safetensors.tmp.2147483000.0"  # no such pid can run (pid_max <= 2^22)
+    dead.write_bytes(b"partial")
+    t = run("train", "--config", tmp_path / "two.json", "--out", r, "--resume")
+    assert t.returncode == 0, t.stderr
+    assert not dead.exists() and "removed " + str(dead) in t.stderr, t.stderr
+    assert len((r / "metrics.jsonl").read_text().splitlines()) == 2
+
+
+def test_resume_refuses_changed_training_data(runs, tmp_path):
+    r = copy_run(runs, tmp_path)
+    cfg = json.loads(runs["config"].read_text())
+    cfg["train"]["epochs"] = 2
+    (tmp_path / "two.json").write_text(json.dumps(cfg))
+    train_npz = cfg["data"]["train"]  # edited in place (its path is part of the compared config), then restored
+    shutil.copy(train_npz, tmp_path / "saved.npz")
+    try:
+        with np.load(train_npz) as z:
+            a = {k: z[k][: len(z[k]) // 2] for k in z.files}  # half the rows: fewer batches per epoch
+        np.savez(train_npz, **a)
+        t = run("train", "--config", tmp_path / "two.json", "--out", r, "--quiet", "--resume")
+    finally:
+        shutil.copy(tmp_path / "saved.npz", train_npz)
+    assert t.returncode == 1 and "the training data changed since the run started" in t.stderr, t.stderr
+    t = run("train", "--config", tmp_path / "two.json", "--out", r, "--quiet", "--resume")
+    assert t.returncode == 0, t.stderr  # the data restored: the resume goes on
+
+
+def test_a_corrupt_model_file_is_named(runs, tmp_path):
+    r = copy_run(runs, tmp_path)
+    b = bytearray((r / "best.safetensors").read_bytes())
+    b[-5] ^= 0x40
+    (r / "best.safetensors").write_bytes(bytes(b))
+    p = run("predict", "--model", r, "--npz", runs["dir"] / "binary_data" / "test.npz", "--out", tmp_path / "p")
+    assert p.returncode == 1 and "best.safetensors: checksum mismatch" in p.stderr, p.stderr
+
+
+def test_attribute_clears_the_earlier_runs_outputs(runs, tmp_path):
+    out = tmp_path / "a"
+    out.mkdir()
+    for n in ("regions.bed", "attr.bw", "sequences.tsv", "ohe.npz.tmp.2147483000.1", "notes.txt"):
+        (out / n).write_text("old")
+    a = run("attribute", "--model", runs["binary"], "--npz", runs["dir"] / "binary_data" / "test.npz", "--out", out,
+            "--method", "grad", "--quiet")
+    assert a.returncode == 0, a.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["attr.npz", "notes.txt", "ohe.npz"]
