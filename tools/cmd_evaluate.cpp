@@ -211,7 +211,11 @@ CommandRun add_evaluate_command(CLI::App& app) {
       } else {
         auto model = attr::load_model_dir(a->model, ctx, a->weights);
         const DType dt = model->parameters().front().second.dtype();
+        LP_CHECK(data.count("x"), a->npz, ": no array 'x' (needed with --model)");
         const npy::Array& xa = data.at("x");
+        LP_CHECK(xa.shape.size() == 3 && xa.shape[1] == 4, a->npz, ": x must be (N, 4, L), got ", shape_str(xa.shape));
+        LP_CHECK(xa.shape[2] == model->input_length(), a->npz, ": x has length ", xa.shape[2],
+                 " but the model's input_length is ", model->input_length(), " (", a->model, ")");
         std::vector<Tensor> lg, pl, lc;
         for (int64_t s = 0; s < xa.shape[0]; s += a->batch) {
           int64_t n = std::min(a->batch, xa.shape[0] - s);

@@ -3,6 +3,7 @@
 // `evaluate` run on what a genome (FASTA + peaks + bigWig) or FASTA-sequence config trains and tests on. valid/test
 // are exactly the rows the trainer evaluates on (the same sampled negatives); train is one epoch of the sampler.
 // Test: build/tests/lowpass_tests -ts=genome_train (models/train/datasets.h export_split)
+#include <filesystem>
 #include <iostream>
 
 #include "models/data/array_dataset.h"
@@ -30,6 +31,12 @@ CommandRun add_export_command(CLI::App& app) {
   return [a]() {
     TrainConfig cfg = load_config(a->config);
     ArrayDataset ds = export_split(cfg, a->split, a->revcomp, a->seed);
+    // Its folder is created, as predict's and evaluate's are (after the data loaded: a failed export makes none).
+    if (const auto parent = std::filesystem::path(a->out).parent_path(); !parent.empty()) {
+      std::error_code ec;
+      std::filesystem::create_directories(parent, ec);
+      LP_CHECK(!ec, a->out, ": cannot create its folder (--out): ", ec.message());
+    }
     write_array_dataset(ds, a->out);
     int64_t pos = 0;
     for (int64_t i = 0; i < ds.n; ++i) pos += ds.status[static_cast<size_t>(i)] == 1;

@@ -496,8 +496,17 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     if (data.valid) {
       auto t0 = std::chrono::steady_clock::now();
       // profile models: the validation NLL, JSD and count correlations too (what BPNet users watch per epoch)
-      EvalResult v = evaluate_source(*model, *data.valid, cfg.prior, t.counts_loss_weight, ctx, data.valid_name,
-                                     /*full_profile_metrics=*/true);
+      EvalResult v;
+      try {
+        v = evaluate_source(*model, *data.valid, cfg.prior, t.counts_loss_weight, ctx, data.valid_name,
+                            /*full_profile_metrics=*/true);
+      } catch (const Error& e) {  // the weights diverged without a non-finite training loss: say when, and what is kept
+        throw Error(std::string(e.what()) + ", validating epoch " + std::to_string(st.epoch + 1) + " (step " +
+                    std::to_string(st.step) + "); last good checkpoint: " +
+                    (res_last_ck.empty() ? std::string("none yet") : res_last_ck) +
+                    " (the epoch's training is not kept; lower train.lr or check the data" +
+                    (opt.skip_nonfinite ? "; --skip-nonfinite skips training batches, not validation)" : ")"));
+      }
       line.update(v.to_json("valid_"));
       line["valid_seconds"] = std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
       key = t.early_stopping_on == "task" ? v.task : v.total;

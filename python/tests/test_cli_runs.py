@@ -113,3 +113,11 @@ def test_attribute_clears_the_earlier_runs_outputs(runs, tmp_path):
             "--method", "grad", "--quiet")
     assert a.returncode == 0, a.stderr
     assert sorted(p.name for p in out.iterdir()) == ["attr.npz", "notes.txt", "ohe.npz"]
+
+
+def test_evaluate_names_the_npz_of_the_wrong_length_and_export_creates_its_folder(runs, tmp_path):
+    e = run("evaluate", "--npz", runs["dir"] / "profile_data" / "test.npz", "--model", runs["binary"], "--out",
+            tmp_path / "m.json")
+    assert e.returncode == 1 and "test.npz: x has length" in e.stderr and "input_length is 200" in e.stderr, e.stderr
+    x = run("export", "--config", runs["config"], "--out", tmp_path / "new" / "sub" / "t.npz")
+    assert x.returncode == 0 and (tmp_path / "new" / "sub" / "t.npz").exists(), x.stderr
