@@ -142,7 +142,8 @@ std::vector<double> column(const std::vector<ExampleAttr>& v, double ExampleAttr
 
 CommandRun add_evaluate_command(CLI::App& app) {
   struct Args {
-    std::string npz, predictions, model, out, attr, ohe, sets_a, sets_b, weights = "best";
+    std::string npz, predictions, out, attr, ohe, sets_a, sets_b, weights = "best";
+    std::vector<std::string> models;
     std::string motifs, motif_names, motif_positions, motif_split = "test", rows = "all";
     double neg_upsample = 1.0, motif_threshold = 0.8, motif_pseudocount = 0.01;
     bool summit_center = false;
@@ -153,7 +154,10 @@ CommandRun add_evaluate_command(CLI::App& app) {
   CLI::Option* npz = sub->add_option("--npz", a->npz, "Dataset npz with x and y (labels or profile counts)");
   CLI::Option* pred = sub->add_option("--predictions", a->predictions, "predictions.npz from lowpass predict");
   CLI::Option* model =
-      sub->add_option("--model", a->model, "Model directory (predicts on --npz when --predictions is not given)");
+      sub->add_option("--model", a->models,
+                      "Model directory (predicts on --npz when --predictions is not given); repeat it to evaluate "
+                      "the mean of several models (a fold ensemble, as predict averages them)")
+          ->take_all();
   pred->needs(npz)->excludes(model);
   model->needs(npz);
   sub->add_option("--weights", a->weights, "best | last | a .safetensors state_dict or training checkpoint")
@@ -190,7 +194,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
   sub->add_option("--out", a->out, "Output JSON file (its folder is created)")->required();
   // Combinations that cannot work, whatever the files hold: usage mistakes (exit code 2).
   sub->parse_complete_callback([a]() {
-    const bool predictive = !a->predictions.empty() || !a->model.empty();
+    const bool predictive = !a->predictions.empty() || !a->models.empty();
     const bool attribution = !a->attr.empty() || !a->sets_a.empty();
     usage_check(predictive || attribution,
                 "nothing to do (give --npz with --predictions or --model, --attr with --ohe, or --attr-sets)");
@@ -202,28 +206,29 @@ CommandRun add_evaluate_command(CLI::App& app) {
   return [a]() {
     Context ctx(0, 0);
     nlohmann::json doc;
-    if (!a->npz.empty() && (!a->predictions.empty() || !a->model.empty())) {
+    if (!a->npz.empty() && (!a->predictions.empty() || !a->models.empty())) {
       auto data = npy::load_npz(a->npz);
       LP_CHECK(data.count("y"), a->npz, ": no array 'y'");
       std::map<std::string, npy::Array> pred;
       if (!a->predictions.empty()) {
         pred = npy::load_npz(a->predictions);
       } else {
-        auto model = attr::load_model_dir(a->model, ctx, a->weights);
+        attr::ModelSet set = attr::load_model_dirs(a->models, ctx, a->weights, "cpu");
+        Model* model = set.models.front().get();
         const DType dt = model->parameters().front().second.dtype();
         LP_CHECK(data.count("x"), a->npz, ": no array 'x' (needed with --model)");
         const npy::Array& xa = data.at("x");
         LP_CHECK(xa.shape.size() == 3 && xa.shape[1] == 4, a->npz, ": x must be (N, 4, L), got ", shape_str(xa.shape));
         LP_CHECK(xa.shape[2] == model->input_length(), a->npz, ": x has length ", xa.shape[2],
-                 " but the model's input_length is ", model->input_length(), " (", a->model, ")");
+                 " but the model's input_length is ", model->input_length(), " (", a->models.front(), ")");
         std::vector<Tensor> lg, pl, lc;
         for (int64_t s = 0; s < xa.shape[0]; s += a->batch) {
           int64_t n = std::min(a->batch, xa.shape[0] - s);
           Tensor c = data.count("control")
                          ? attr::array_rows(ctx, data.at("control"), s, n, dt, a->npz + ":control", true)
                          : Tensor();
-          NoGradGuard ng;
-          auto o = model->forward(attr::array_rows(ctx, xa, s, n, dt, a->npz + ":x", true), c, false);
+          auto o = attr::forward_mean(set, attr::array_rows(ctx, xa, s, n, dt, a->npz + ":x", true),
+                                      std::vector<Tensor>(set.size(), c));
           if (o.logits.defined()) lg.push_back(o.logits);
           if (o.profile_logits.defined()) { pl.push_back(o.profile_logits); lc.push_back(o.log_counts); }
         }

@@ -194,11 +194,15 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       cfg.resolved["train"]["counts_loss_weight"] = saved.resolved["train"]["counts_loss_weight"];
     }
     json a = comparable(saved.resolved), b = comparable(cfg.resolved);
+    const auto shown = [](const json& j) {  // a whole section (another data source) is cut to a readable length
+      const std::string d = j.dump();
+      return d.size() <= 160 ? d : d.substr(0, 150) + " ...";
+    };
     for (auto& [sec, v] : a.items())
       for (auto& [k, val] : v.items())
         LP_CHECK(b[sec].contains(k) && b[sec][k] == val, cfg.source, ": '", sec, ".", k, "' is ",
-                 b[sec].contains(k) ? b[sec][k].dump() : std::string("not set"), " but the run being resumed has ",
-                 val.dump(), " (", (dir / "config.json").string(),
+                 b[sec].contains(k) ? shown(b[sec][k]) : std::string("not set"), " but the run being resumed has ",
+                 shown(val), " (", (dir / "config.json").string(),
                  "); resume with the run's value or start a new --out");
     cfg.train.seed = saved.train.seed;  // the saved run's seed wins (it may have been drawn)
     cfg.resolved["train"]["seed"] = saved.resolved["train"]["seed"];

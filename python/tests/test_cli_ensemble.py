@@ -1,4 +1,4 @@
-# Fold ensembles in `lowpass predict` and `lowpass attribute` (docs/cli.md): several --model directories give the
+# Fold ensembles in `lowpass predict`, `lowpass attribute` and `lowpass evaluate` (docs/cli.md): several --model directories give the
 # mean of their outputs. Trains tiny models on simulated npz data (two seeds of each config) and checks the ensemble's
 # arrays against the mean of the single-model runs: npz inputs (the profile model's control from the npz), genome
 # regions with control bigWigs (each model's control rows), the convergence report, and the errors.
@@ -65,6 +65,28 @@ def test_predict_and_attribute_average_the_models_on_an_npz(runs, tmp_path, kind
     assert conv["both"]["models"] == [str(runs[kind]), str(runs[kind + "2"])] and "models" not in conv["one"]
     for x, y, z in zip(conv["one"]["examples"], conv["two"]["examples"], conv["both"]["examples"]):
         assert z["delta"] == pytest.approx((x["delta"] + y["delta"]) / 2, abs=1e-6)
+    # evaluate --model twice: the metrics of the ensemble's predictions, as evaluate --predictions of predict's npz.
+    e = run("evaluate", "--npz", npz, "--model", runs[kind], "--model", runs[kind + "2"], "--out", tmp_path / "e.json")
+    p = run("evaluate", "--npz", npz, "--predictions", tmp_path / "p_both" / "predictions.npz", "--out",
+            tmp_path / "p.json")
+    assert e.returncode == 0 and p.returncode == 0, e.stderr + p.stderr
+    got, want = (json.loads((tmp_path / f).read_text()) for f in ("e.json", "p.json"))
+    assert same_numbers(got, want) > 0, (got, want)
+
+
+def same_numbers(a, b, path="") -> int:
+    """Asserts two JSON documents equal, numbers to 1e-4; returns how many numbers were compared."""
+    if isinstance(b, dict):
+        assert isinstance(a, dict) and a.keys() == b.keys(), path
+        return sum(same_numbers(a[k], b[k], f"{path}.{k}") for k in b)
+    if isinstance(b, list):
+        assert isinstance(a, list) and len(a) == len(b), path
+        return sum(same_numbers(x, y, f"{path}[{i}]") for i, (x, y) in enumerate(zip(a, b)))
+    if isinstance(b, float):
+        assert a == pytest.approx(b, rel=1e-4, abs=1e-5), path
+        return 1
+    assert a == b, path
+    return 0
 
 
 def test_integrated_gradients_report_the_most_steps_any_model_used(runs, tmp_path):
