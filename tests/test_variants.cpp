@@ -146,4 +146,34 @@ TEST_CASE("variants: a REF the genome does not have, an unknown chromosome, a no
   expect_error([&] { attr::read_variants(d / "noref.vcf", d / "g.fa", 101, d / "cache"); },
                {"noref.vcf: record 2 (chr1): no REF column"});
 }
+
+TEST_CASE("variants: REF and ALT profiles on the positions they share (deletion, insertion, SNV)") {
+  // L 12, O 8: the output window starts at input base 2, the variant's first REF base is output position 4.
+  std::vector<double> ref(8), alt(8);
+  for (int i = 0; i < 8; ++i) ref[static_cast<size_t>(i)] = (10 + i) / 100.0, alt[static_cast<size_t>(i)] = (i + 1) / 36.0;
+  const auto check = [&](const char* r, const char* a, std::vector<int> rq, std::vector<int> aj) {
+    INFO(r, " > ", a);
+    attr::Variant v;
+    v.ref = r, v.alt = a;
+    std::vector<double> ro, ao;
+    attr::align_profiles(v, 12, ref.data(), alt.data(), 8, ro, ao);
+    REQUIRE(ro.size() == rq.size());
+    REQUIRE(ao.size() == aj.size());
+    double sr = 0, sa = 0;
+    for (int q : rq) sr += ref[static_cast<size_t>(q)];
+    for (int j : aj) sa += alt[static_cast<size_t>(j)];
+    for (size_t i = 0; i < rq.size(); ++i) {
+      CHECK(ro[i] == doctest::Approx(ref[static_cast<size_t>(rq[i])] / sr).epsilon(1e-12));
+      CHECK(ao[i] == doctest::Approx(alt[static_cast<size_t>(aj[i])] / sa).epsilon(1e-12));
+    }
+  };
+  // Deletion of CG: REF 5 and 6 have no partner; REF 7 pairs with ALT 5; ALT 6 and 7 pair with REF 8, 9 (outside).
+  check("ACG", "A", {0, 1, 2, 3, 4, 7}, {0, 1, 2, 3, 4, 5});
+  // Insertion of GG: ALT 5 and 6 are left out; REF 5 pairs with ALT 7; REF 6 and 7 with ALT 8, 9 (outside).
+  check("A", "AGG", {0, 1, 2, 3, 4, 5}, {0, 1, 2, 3, 4, 7});
+  check("A", "G", {0, 1, 2, 3, 4, 5, 6, 7}, {0, 1, 2, 3, 4, 5, 6, 7});  // an SNV: all of both
+  check("AC", "GT", {0, 1, 2, 3, 4, 5, 6, 7}, {0, 1, 2, 3, 4, 5, 6, 7});
+  // 2 bases for 3: the first two pair up, ALT's third is left out, REF 6 pairs with ALT 7.
+  check("AC", "GTT", {0, 1, 2, 3, 4, 5, 6}, {0, 1, 2, 3, 4, 5, 7});
+}
 }

@@ -3,7 +3,8 @@
 // (models/attr/variants.h), as OUT/variant_scores.tsv; several models (e.g. the folds of one experiment) are averaged.
 // Binary models: logit_ref, logit_alt, logit_diff (alt − ref) per task. Profile models, per task and strand:
 // log_counts_ref, log_counts_alt, logfc (alt − ref, natural log) and jsd (Jensen–Shannon divergence, natural log,
-// of the REF and ALT profiles softmax(profile logits)). By default each prediction is the mean of the window's and
+// of the REF and ALT profiles softmax(profile logits)) and jsd_aligned (the same after moving the ALT profile onto the
+// REF coordinates, over the positions both share: attr::align_profiles; equal to jsd for SNVs). By default each prediction is the mean of the window's and
 // its reverse complement's (mapped back to the forward strand); --no-revcomp uses the forward strand alone.
 // Test: build/tests/lowpass_tests -ts=variants (library); python/tests/test_cli_variants.py (command).
 #include <cmath>
@@ -253,10 +254,12 @@ CommandRun add_variants_command(CLI::App& app) {
     } else {
       for (int64_t k = 0; k < T * S; ++k) {
         const std::string sfx = T * S > 1 ? "_t" + std::to_string(k / S) + "_s" + std::to_string(k % S) : "";
-        f << "\tlog_counts_ref" << sfx << "\tlog_counts_alt" << sfx << "\tlogfc" << sfx << "\tjsd" << sfx;
+        f << "\tlog_counts_ref" << sfx << "\tlog_counts_alt" << sfx << "\tlogfc" << sfx << "\tjsd" << sfx
+          << "\tjsd_aligned" << sfx;
       }
     }
     f << "\n" << std::setprecision(7);
+    std::vector<double> aref, aalt;  // jsd_aligned's profiles, reused
     std::vector<double> effect;  // per allele: the largest |logit_diff| or |logfc|, for the page's ranking
     Progress bar("variants", vs.size(), "allele", !a->quiet);
     try {
@@ -286,7 +289,10 @@ CommandRun add_variants_command(CLI::App& app) {
                 const auto b = p.probs.begin() + (i * T * S + k) * O;
                 return std::vector<double>(b, b + O);
               };
-              f << '\t' << r << '\t' << x << '\t' << x - r << '\t' << eval::jensen_shannon(row(pr), row(pa));
+              const std::vector<double> pref = row(pr), palt = row(pa);
+              attr::align_profiles(v, vs.length, pref.data(), palt.data(), O, aref, aalt);
+              f << '\t' << r << '\t' << x << '\t' << x - r << '\t' << eval::jensen_shannon(pref, palt) << '\t'
+                << eval::jensen_shannon(aref, aalt);
             }
             effect.push_back(e);
           }

@@ -192,6 +192,25 @@ void variant_rows(Context& ctx, const VariantSet& v, int64_t s, int64_t n, DType
   if (dtype != DType::F32) ref = ref.to(dtype), alt = alt.to(dtype);
 }
 
+void align_profiles(const Variant& v, int64_t L, const double* ref, const double* alt, int64_t O,
+                    std::vector<double>& ref_out, std::vector<double>& alt_out) {
+  const int64_t c = L / 2 - (L - O) / 2;  // the variant's first REF base, in output coordinates
+  const int64_t r = static_cast<int64_t>(v.ref.size()), a = static_cast<int64_t>(v.alt.size()), m = std::min(r, a);
+  ref_out.clear(), alt_out.clear();
+  double sr = 0, sa = 0;
+  const auto pair = [&](int64_t q, int64_t j) {
+    if (q < 0 || q >= O || j < 0 || j >= O) return;
+    ref_out.push_back(ref[q]), alt_out.push_back(alt[j]);
+    sr += ref[q], sa += alt[j];
+  };
+  for (int64_t q = 0; q < std::min(c + m, O); ++q) pair(q, q);  // before the variant, and the paired allele bases
+  for (int64_t q = std::max<int64_t>(c + r, 0); q < O; ++q) pair(q, q - r + a);  // after: shifted by the change
+  if (sr > 0)
+    for (double& x : ref_out) x /= sr;
+  if (sa > 0)
+    for (double& x : alt_out) x /= sa;
+}
+
 RegionWindows variant_windows(const VariantSet& v) {
   RegionWindows r;
   r.fasta = v.fasta;

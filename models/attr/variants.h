@@ -46,6 +46,14 @@ VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, 
 // One-hot REF and ALT windows (n, 4, L) of alleles [s, s + n), as `dtype`.
 void variant_rows(Context& ctx, const VariantSet& v, int64_t s, int64_t n, DType dtype, Tensor& ref, Tensor& alt);
 
+// The REF and ALT output profiles (O probabilities each, the output window centred in the L-base input window) on
+// the positions they share, each renormalised: the first min(|REF|, |ALT|) allele bases pair up, the bases after the
+// alleles pair with a shift of |ALT| − |REF|; a deletion's extra REF bases, an insertion's extra ALT bases and the
+// positions whose partner falls outside the other window are left out. For an SNV (any |REF| = |ALT|) both come back
+// unchanged. jsd_aligned compares these, so that an indel's score is not the shift of the whole downstream profile.
+void align_profiles(const Variant& v, int64_t L, const double* ref, const double* alt, int64_t O,
+                    std::vector<double>& ref_out, std::vector<double>& alt_out);
+
 // The REF windows as region windows (same chromosomes and starts), for the model's control tracks
 // (attach_controls / region_control_rows).
 RegionWindows variant_windows(const VariantSet& v);

@@ -185,6 +185,17 @@ def jsd(p, q):
     return (kl(p) + kl(q)) / 2
 
 
+def aligned(pr, pa, ref_allele, alt_allele, L):
+    """The REF and ALT profiles on the positions they share, as docs/cli.md describes jsd_aligned: the first
+    min(|REF|, |ALT|) allele bases pair up, later bases pair with the length change's shift; renormalised."""
+    O = len(pr)
+    c = L // 2 - (L - O) // 2  # the variant's first base in the output window
+    r, a = len(ref_allele), len(alt_allele)
+    pairs = [(q, q) for q in range(c + min(r, a))] + [(q, q - r + a) for q in range(c + r, O) if 0 <= q - r + a < O]
+    x, y = np.array([pr[q] for q, _ in pairs]), np.array([pa[j] for _, j in pairs])
+    return x / x.sum(), y / y.sum()
+
+
 def test_the_reverse_complement_mean_is_that_of_logits_and_log_counts_flipped_back(models, tmp_path):
     rows = variant_rows(models["seq"])[:4]  # SNV, SNV, deletion, insertion
     write_vcf(tmp_path / "v.vcf", rows)
@@ -216,8 +227,12 @@ def test_the_reverse_complement_mean_is_that_of_logits_and_log_counts_flipped_ba
                 for s in range(pl.shape[2]):
                     assert float(g[f"log_counts_ref_t0_s{s}"]) == pytest.approx(lc_mean[2 * i, 0, s], abs=3e-5)
                     assert float(g[f"log_counts_alt_t0_s{s}"]) == pytest.approx(lc_mean[2 * i + 1, 0, s], abs=3e-5)
-                    want = jsd(softmax(pl_mean[2 * i, 0, s]), softmax(pl_mean[2 * i + 1, 0, s]))
-                    assert float(g[f"jsd_t0_s{s}"]) == pytest.approx(want, rel=1e-3, abs=1e-7)
+                    pr, pa = softmax(pl_mean[2 * i, 0, s]), softmax(pl_mean[2 * i + 1, 0, s])
+                    assert float(g[f"jsd_t0_s{s}"]) == pytest.approx(jsd(pr, pa), rel=1e-3, abs=1e-7)
+                    want = jsd(*aligned(pr, pa, rows[i][3], rows[i][4], L))
+                    assert float(g[f"jsd_aligned_t0_s{s}"]) == pytest.approx(want, rel=1e-3, abs=1e-7)
+                    if len(rows[i][3]) == len(rows[i][4]):  # SNVs: nothing to move
+                        assert g[f"jsd_aligned_t0_s{s}"] == g[f"jsd_t0_s{s}"]
 
 
 def test_a_model_with_controls_reads_them_as_predict_regions_does(models, tmp_path):
