@@ -120,6 +120,15 @@ class RunLock {
     fd_ = ::open(p.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
     LP_CHECK(fd_ >= 0, p, ": cannot open the run's lock file (", std::strerror(errno), ")");
     if (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      const int err = errno;
+      if (err != EWOULDBLOCK) {
+        // A filesystem without locks (some network mounts say ENOLCK): train unguarded, as before the lock existed.
+        std::fprintf(stderr, "lowpass train: %s: cannot lock (%s); make sure no other train writes to this folder\n",
+                     p.c_str(), std::strerror(err));
+        ::close(fd_);
+        fd_ = -1;
+        return;
+      }
       char buf[32] = {0};
       const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
       ::close(fd_);
@@ -132,7 +141,9 @@ class RunLock {
       // the pid is only for the message above; the lock holds without it
     }
   }
-  ~RunLock() { ::close(fd_); }
+  ~RunLock() {
+    if (fd_ >= 0) ::close(fd_);
+  }
   RunLock(const RunLock&) = delete;
   RunLock& operator=(const RunLock&) = delete;
 
