@@ -23,6 +23,7 @@
 #include "models/arch/model.h"
 #include "models/attr/attribute.h"
 #include "models/attr/model_dir.h"
+#include "models/data/json_file.h"
 #include "models/loss/baseline_priors.h"
 #include "models/loss/fourier_prior.h"
 #include "models/loss/objective.h"
@@ -157,21 +158,13 @@ json parse_config_arg(const std::string& config) {
   auto first = config.find_first_not_of(" \t\r\n");
   json j;
   if (first != std::string::npos && config[first] == '{') {
-    try {
-      j = json::parse(config);
-    } catch (const std::exception& e) {
-      throw Error(std::string("config: not valid JSON (") + e.what() + ")");
-    }
+    j = parse_json_text(config, "config");  // a repeated key is an error, as in config files
   } else {
     std::ifstream f(config);
     const std::string shown = config.size() > 80 ? config.substr(0, 80) + "..." : config;
     LP_CHECK(f.good() && !fs::is_directory(config), "config: '", shown,
              "' is neither JSON text (an object, starting with '{') nor a readable config.json path");
-    try {
-      j = json::parse(f);
-    } catch (const std::exception& e) {
-      throw Error(config + ": not valid JSON (" + e.what() + ")");
-    }
+    j = parse_json_stream(f, config);
   }
   LP_CHECK(j.is_object(), "config: expected a JSON object");
   return j.contains("model") ? j["model"] : j;

@@ -406,11 +406,14 @@ std::string crash_setup(const TempDir& d, const std::string& extra_train = "", b
   o.n = 16;
   write_array_dataset(simulate_binary(default_motif(), o, rng), d / "valid.npz");
   std::string cfg = d / "config.json";
+  // extra_train (", \"key\": value, ...") overrides these keys: a config file may not repeat a key
+  nlohmann::json train = {{"batch_size", 4}, {"epochs", 6},          {"seed", 3},
+                          {"threads", 1},    {"progress", false},    {"early_stopping", false}};
+  if (!extra_train.empty()) train.update(nlohmann::json::parse("{" + extra_train.substr(1) + "}"));
   write_text(cfg, R"({"model": {"type": "binary", "input_length": 40, "conv_depths": [4, 4, 4],
     "conv_filter_sizes": [7, 5, 5], "max_pool_size": 4, "fc_sizes": [6, 4]},
     "data": {"train": "train.npz")" + std::string(valid ? R"(, "valid": "valid.npz")" : "") + R"(},
-    "train": {"batch_size": 4, "epochs": 6, "seed": 3, "threads": 1, "progress": false, "early_stopping": false)" +
-                      extra_train + R"(},
+    "train": )" + train.dump() + R"(,
     "prior": {"freq_limit": 6, "attribution_mode": "eval"}})");
   return cfg;
 }

@@ -11,6 +11,7 @@
 #include "engine/ops.h"
 #include "engine/safetensors.h"
 #include "kernels/cuda/runtime.h"
+#include "models/data/json_file.h"
 
 namespace lowpass::attr {
 
@@ -31,12 +32,7 @@ std::unique_ptr<Model> load_model_dir(const std::string& dir, Context& ctx, cons
   fs::path cfgp = d / "config.json";
   std::ifstream f(cfgp);
   LP_CHECK(f.good(), cfgp.string(), ": missing (a model directory holds config.json and model.safetensors)");
-  nlohmann::json cfg;
-  try {
-    cfg = nlohmann::json::parse(f);
-  } catch (const std::exception& e) {
-    throw Error(cfgp.string() + ": not valid JSON (" + e.what() + ")");
-  }
+  const nlohmann::json cfg = parse_json_stream(f, cfgp.string());  // a repeated key is an error, not last-wins
   LP_CHECK(cfg.contains("model"), cfgp.string(), ": no \"model\" section");
   auto model = make_model(cfg["model"], ctx);
   fs::path w;

@@ -237,16 +237,31 @@ void BigWig::values(const std::string& chrom, int64_t start, int64_t end, float*
   for (uint32_t k = 0; k < o->l; ++k) {
     int64_t a = std::max<int64_t>(o->start[k], start), b = std::min<int64_t>(o->end[k], end);
     float v = o->value[k];
+    if (counts_ && !(v >= 0.0f && v <= kMaxCount)) {  // once per interval, not per base; NaN fails both tests
+      bwDestroyOverlappingIntervals(o);
+      bad_count(chrom, a, v);
+    }
     if (std::isnan(v)) v = 0.0f;
     for (int64_t i = a; i < b; ++i) out[i - start] = v;
   }
   bwDestroyOverlappingIntervals(o);
 }
 
+void BigWig::bad_count(const std::string& chrom, int64_t pos, float v) const {
+  const char* what = std::isnan(v) ? "is NaN" : std::isinf(v) ? "is infinite" : v < 0 ? "is negative" : nullptr;
+  LP_CHECK(what == nullptr, "bigWig '", path_, "': value ", v, " at ", chrom, ":", pos + 1, " ", what,
+           "; profile models need counts >= 0 (not a fold-change, p-value or background-subtracted track)");
+  throw Error(detail::concat("bigWig '", path_, "': value ", v, " at ", chrom, ":", pos + 1, " is above ", kMaxCount,
+                             ", not a plausible count per base; profile models need read counts"));
+}
+
 // ---------------------------------------------------------------------------------------------
 Track::Track(const std::vector<std::string>& files) {
   LP_CHECK(!files.empty(), "signal track: no bigWig files given");
-  for (const auto& f : files) files_.push_back(std::make_shared<BigWig>(f));
+  for (const auto& f : files) {
+    files_.push_back(std::make_shared<BigWig>(f));
+    files_.back()->require_counts();
+  }
 }
 
 void Track::window(const std::string& chrom, int64_t start, int64_t end, float* out, bool revcomp) const {

@@ -25,6 +25,11 @@ class BigWig {
   // Per-base values of [start, end) into out[end - start], float, missing (and NaN) = 0. Throws Error
   // for chromosomes absent from the file (with the chr-prefix hint) and coordinates past its end.
   void values(const std::string& chrom, int64_t start, int64_t end, float* out) const;
+  // Marks the file as a track of counts (a profile model's signal or control): values() then refuses a value that is
+  // negative, NaN, infinite or above kMaxCount, naming the file and chrom:position, where such a value would give a
+  // non-finite loss far from its cause. Other bigWigs (attribution tracks) keep any value, NaN read as 0.
+  void require_counts() { counts_ = true; }
+  static constexpr float kMaxCount = 1e9f;
   // Checks that every chromosome of `needed` (names) exists here with the genome's length.
   // Chromosomes the bigWig lacks are an Error only when `strict`; otherwise they read as zeros
   // (a sparse track with no reads on a chromosome), which `missing()` reports.
@@ -37,11 +42,14 @@ class BigWig {
   std::vector<std::string> missing_;
   void* fp_ = nullptr;  // bigWigFile_t*
   bool has_data_ = true;  // false for a file without a data index (no nonzero value anywhere)
+  bool counts_ = false;
   mutable std::mutex mu_;
+  [[noreturn]] void bad_count(const std::string& chrom, int64_t pos, float v) const;
 };
 
 // A (possibly stranded) signal: S bigWig files read as S rows. For a reverse-complemented window the
 // strand axis is reversed as well as the position axis (so for S = 2 the order given is swapped).
+// Tracks are counts (profile signals and controls): every file is read with BigWig::require_counts.
 class Track {
  public:
   Track() = default;

@@ -8,6 +8,7 @@
 #include <htslib/hts.h>
 #include <htslib/hts_log.h>
 #include <htslib/kstring.h>
+#include <fcntl.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
@@ -119,13 +120,6 @@ uint64_t fnv1a(const std::string& s) {
   return h;
 }
 
-std::string default_cache_dir() {
-  if (const char* e = std::getenv("LOWPASS_CACHE"); e && *e) return e;
-  if (const char* e = std::getenv("XDG_CACHE_HOME"); e && *e) return std::string(e) + "/lowpass";
-  if (const char* e = std::getenv("HOME"); e && *e) return std::string(e) + "/.cache/lowpass";
-  return "/tmp/lowpass-cache";
-}
-
 // Writable for us *and* meant to be written: root passes access(W_OK) on a folder without write
 // bits (e.g. the shared read-only data folder), so the mode bits are honoured too.
 bool folder_writable(const std::string& dir) {
@@ -133,6 +127,38 @@ bool folder_writable(const std::string& dir) {
   if (stat(dir.c_str(), &st) != 0 || !S_ISDIR(st.st_mode)) return false;
   if ((st.st_mode & (S_IWUSR | S_IWGRP | S_IWOTH)) == 0) return false;
   return access(dir.c_str(), W_OK) == 0;
+}
+
+// The cache folders to try, in order, with whether each is the shared-/tmp one. An explicit folder (the argument,
+// else $LOWPASS_CACHE) is the only one tried, so a message names it; the default is per user: $XDG_CACHE_HOME/lowpass
+// or ~/.cache/lowpass, then /tmp/lowpass-cache-<uid>.
+std::vector<std::pair<std::string, bool>> cache_dirs(const std::string& given) {
+  if (!given.empty()) return {{given, false}};
+  if (const char* e = std::getenv("LOWPASS_CACHE"); e && *e) return {{e, false}};
+  std::vector<std::pair<std::string, bool>> dirs;
+  if (const char* e = std::getenv("XDG_CACHE_HOME"); e && *e) dirs.push_back({std::string(e) + "/lowpass", false});
+  else if (const char* h = std::getenv("HOME"); h && *h) dirs.push_back({std::string(h) + "/.cache/lowpass", false});
+  dirs.push_back({"/tmp/lowpass-cache-" + std::to_string(geteuid()), true});
+  return dirs;
+}
+
+// Makes `dir` ready for indexes; "" when it is, else why not. The /tmp folder is shared by every user, and cached
+// indexes are used (once they fit the FASTA): it must be our own folder, not a link, and private (0700), so no other
+// user can plant an index in it or hold its name.
+std::string prepare_cache_dir(const std::string& dir, bool shared_tmp) {
+  if (shared_tmp) {
+    if (mkdir(dir.c_str(), 0700) != 0 && errno != EEXIST) return std::strerror(errno);
+    struct stat st;
+    if (lstat(dir.c_str(), &st) != 0) return std::strerror(errno);
+    if (!S_ISDIR(st.st_mode)) return "not a folder";
+    if (st.st_uid != geteuid()) return "owned by uid " + std::to_string(st.st_uid) + ", not this user";
+    if ((st.st_mode & 077) != 0 && chmod(dir.c_str(), 0700) != 0) return std::strerror(errno);
+  } else {
+    std::error_code ec;
+    fs::create_directories(dir, ec);
+    if (ec) return ec.message();
+  }
+  return folder_writable(dir) ? "" : "not writable";
 }
 
 bool newer_or_same(const std::string& a, const std::string& b) {  // mtime(a) >= mtime(b)
@@ -185,6 +211,172 @@ void check_index_geometry(const std::string& fasta, const std::string& fai) {
              " it, or reformat the FASTA (e.g. 'seqkit seq -w 60')");
   }
 }
+// Uncompressed size of the BGZF file open as `fd` when the .gzi lists its blocks (htslib's bgzf_useek asserts, and
+// so aborts the process, when it seeks through an index of another file), else -1. Walks the block headers: two small
+// reads per 64 KiB block of text, about 50 ms for a human genome.
+int64_t bgzf_text_size(int fd, const std::string& gzi) {
+  struct stat st;
+  if (fstat(fd, &st) != 0) return -1;
+  const uint64_t csize = static_cast<uint64_t>(st.st_size);
+  std::ifstream in(gzi, std::ios::binary);
+  auto u64 = [&in](uint64_t& v) {  // little-endian, as htslib writes it
+    unsigned char b[8];
+    if (!in.read(reinterpret_cast<char*>(b), 8)) return false;
+    v = 0;
+    for (int i = 7; i >= 0; --i) v = v << 8 | b[i];
+    return true;
+  };
+  uint64_t n = 0;
+  if (!u64(n) || n > csize / 18 + 1) return -1;
+  std::vector<std::pair<uint64_t, uint64_t>> entries(n);  // (compressed, uncompressed) block starts
+  for (auto& [c, u] : entries)
+    if (!u64(c) || !u64(u)) return -1;
+  uint64_t c = 0, u = 0;
+  size_t k = 0;
+  unsigned char h[18], t[4];
+  while (c < csize) {
+    if (pread(fd, h, 18, static_cast<off_t>(c)) != 18) return -1;
+    if (h[0] != 31 || h[1] != 139 || h[2] != 8 || !(h[3] & 4) || h[10] != 6 || h[11] != 0 || h[12] != 'B' ||
+        h[13] != 'C')
+      return -1;
+    const uint64_t len = (static_cast<uint64_t>(h[16]) | static_cast<uint64_t>(h[17]) << 8) + 1;
+    if (len < 26 || c + len > csize || pread(fd, t, 4, static_cast<off_t>(c + len - 4)) != 4) return -1;
+    const uint64_t isize = t[0] | t[1] << 8 | t[2] << 16 | static_cast<uint64_t>(t[3]) << 24;
+    const bool listed = k < n && entries[k].first == c;
+    if (listed && entries[k].second != u) return -1;
+    if (!listed && c > 0 && isize > 0) return -1;  // every block of text but the first is listed
+    k += listed;
+    c += len;
+    u += isize;
+  }
+  return k == n ? static_cast<int64_t>(u) : -1;
+}
+
+// Bytes of the FASTA's text at given offsets: pread for a plain file, BGZF seeks through the .gzi for bgzip.
+class TextBytes {
+ public:
+  TextBytes(const std::string& path, const std::string& gzi, bool bgzf) {
+    fd_ = open(path.c_str(), O_RDONLY);
+    if (fd_ < 0) return;
+    struct stat st;
+    size_ = !bgzf ? (fstat(fd_, &st) == 0 ? static_cast<int64_t>(st.st_size) : -1) : bgzf_text_size(fd_, gzi);
+    if (size_ < 0 || !bgzf) return;
+    bg_ = bgzf_open(path.c_str(), "r");
+    if (bg_ && bgzf_index_load(bg_, gzi.c_str(), nullptr) != 0) {
+      bgzf_close(bg_);
+      bg_ = nullptr;
+    }
+    if (!bg_) size_ = -1;
+  }
+  ~TextBytes() {
+    if (fd_ >= 0) close(fd_);
+    if (bg_) bgzf_close(bg_);
+  }
+  bool ok() const { return size_ >= 0; }
+  int64_t size() const { return size_; }
+  // Up to n bytes at off (fewer at the end of the text, none past it); false on a read error.
+  bool read(int64_t off, int64_t n, std::string& out) {
+    n = std::max<int64_t>(0, std::min(n, size_ - off));
+    out.assign(static_cast<size_t>(n), '\0');
+    if (n == 0) return off >= 0;
+    int64_t got = 0;
+    if (!bg_) {
+      while (got < n) {
+        const ssize_t r = pread(fd_, out.data() + got, static_cast<size_t>(n - got), off + got);
+        if (r < 0 && errno == EINTR) continue;
+        if (r < 0) return false;
+        if (r == 0) break;
+        got += r;
+      }
+    } else {  // off < size_ and the .gzi fits the file (bgzf_text_size): the seek stays inside a block
+      if (bgzf_useek(bg_, off, SEEK_SET) != 0) return false;
+      const ssize_t r = bgzf_read(bg_, out.data(), static_cast<size_t>(n));
+      if (r < 0) return false;
+      got = r;
+    }
+    out.resize(static_cast<size_t>(got));
+    return true;
+  }
+
+ private:
+  int fd_ = -1;
+  int64_t size_ = -1;
+  BGZF* bg_ = nullptr;
+};
+
+bool line_end(char c) { return c == '\n' || c == '\r'; }
+
+// Why the existing index `fai` (and `gzi`) does not describe the FASTA as it is now, or "" when it fits. An index
+// newer than its FASTA can still belong to an older copy of it (cp -p, rsync -a, tar x and wget -N keep the old
+// mtime), and faidx would then read every later record from shifted offsets. Checked per record, with a few small
+// reads instead of a pass over the file: the byte before its offset ends its '>name' header line; its first line
+// and its last base end where the line geometry says; its bases end before the next record starts; and after the
+// last record only line ends remain. bgzip: the .gzi must list the file's blocks (bgzf_text_size), then the same
+// checks at up to 4096 records spread over the index (each read inflates a block) and the tail. Lines whose geometry
+// faidx cannot read are left to check_index_geometry.
+std::string index_misfit(const std::string& fasta, const std::string& fai, const std::string& gzi, bool bgzf) {
+  struct Rec {
+    std::string name;
+    long long len, off, bases, bytes;
+  };
+  std::vector<Rec> recs;
+  {
+    std::ifstream in(fai);
+    if (!in) return "cannot read the index";
+    std::string line;
+    while (std::getline(in, line)) {
+      const size_t tab = line.find('\t');
+      if (line.empty() || tab == std::string::npos) continue;
+      Rec r{line.substr(0, tab), -1, -1, -1, -1};
+      const int got = std::sscanf(line.c_str() + tab + 1, "%lld\t%lld\t%lld\t%lld", &r.len, &r.off, &r.bases, &r.bytes);
+      if (got == 4 && r.len >= 0 && r.off >= 0 && (r.len == 0 || (r.bases > 0 && r.bytes >= r.bases)))
+        recs.push_back(std::move(r));
+    }
+  }
+  if (recs.empty()) return "";  // nothing readable: fai_load3 or check_index_geometry explains it
+  TextBytes text(fasta, gzi, bgzf);
+  if (!text.ok()) return bgzf ? "the .gzi does not list the file's blocks" : "cannot open the FASTA";
+  auto seq_end = [](const Rec& r) {  // one past the last base
+    return r.len == 0 ? r.off : r.off + (r.len - 1) / r.bases * r.bytes + (r.len - 1) % r.bases + 1;
+  };
+  const auto at = [](const Rec& r) { return "record '" + r.name + "' (offset " + std::to_string(r.off) + ")"; };
+  for (size_t i = 0; i + 1 < recs.size(); ++i) {  // arithmetic only: the index's own order and extents
+    if (recs[i + 1].off <= recs[i].off) return "records are not in file order at " + at(recs[i + 1]);
+    if (seq_end(recs[i]) >= recs[i + 1].off) return at(recs[i]) + " runs into the next record";
+  }
+  const size_t n = recs.size(), step = bgzf && n > 4096 ? (n + 4095) / 4096 : 1;
+  std::string b;
+  for (size_t k = 0; k < n; k += step) {
+    const Rec& r = recs[k + step < n ? k : n - 1];  // the last record always
+    // The header line: up to 256 bytes before the offset, which must end in a line end.
+    const int64_t w = std::min<int64_t>(r.off, 257);
+    if (!text.read(r.off - w, w, b) || static_cast<int64_t>(b.size()) != w || w < 2 || b.back() != '\n')
+      return "no line end before " + at(r);
+    b.pop_back();
+    if (!b.empty() && b.back() == '\r') b.pop_back();
+    const size_t nl = b.rfind('\n');
+    if (nl != std::string::npos || r.off - w == 0) {  // the whole header line is in the window
+      const std::string hdr = b.substr(nl == std::string::npos ? 0 : nl + 1);
+      const std::string want = ">" + r.name;
+      if (hdr.compare(0, want.size(), want) != 0 || (hdr.size() > want.size() && !std::isspace(
+                                                         static_cast<unsigned char>(hdr[want.size()]))))
+        return at(r) + " does not follow its '>" + r.name + "' header line";
+    }
+    if (r.len == 0) continue;
+    if (r.len > r.bases && (!text.read(r.off + r.bases, 1, b) || b.size() != 1 || !line_end(b[0])))
+      return at(r) + ": its first line does not end after " + std::to_string(r.bases) + " bases";
+    const int64_t e = seq_end(r);
+    if (!text.read(e - 1, 2, b) || b.empty() || line_end(b[0]))
+      return at(r) + ": its last base is not at byte " + std::to_string(e - 1);
+    if (b.size() == 2 && !line_end(b[1])) return at(r) + ": its last line goes on past byte " + std::to_string(e);
+  }
+  // After the last record's bases: line ends only (a final newline, CRLF, blank lines), so no record is unindexed.
+  const int64_t tail_max = 65536;
+  if (!text.read(seq_end(recs.back()), tail_max + 1, b)) return "cannot read the end of the FASTA";
+  if (static_cast<int64_t>(b.size()) > tail_max || !std::all_of(b.begin(), b.end(), line_end))
+    return "the file goes on after the last indexed record '" + recs.back().name + "'";
+  return "";
+}
 }  // namespace
 
 // ---------------------------------------------------------------------------------------------
@@ -212,13 +404,18 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
              "(zcat file.gz | bgzip > file.fa.gz) or decompress it");
   }
   std::string fai = path + ".fai", gzi = is_bgzf ? path + ".gzi" : "";
-  bool have = fs::exists(fai) && newer_or_same(fai, path) && (!is_bgzf || (fs::exists(gzi) && newer_or_same(gzi, path)));
+  // An existing index is used only when it fits the file as it is now (index_misfit); one that does not is rebuilt
+  // like one older than the FASTA: beside it, or else in the cache folder.
+  auto fits = [&](const std::string& f, const std::string& z) { return index_misfit(path, f, z, is_bgzf).empty(); };
+  bool have = fs::exists(fai) && newer_or_same(fai, path) &&
+              (!is_bgzf || (fs::exists(gzi) && newer_or_same(gzi, path))) && fits(fai, gzi);
   if (!have) {
     std::string dir = fs::path(path).parent_path().string();
     if (dir.empty()) dir = ".";
     // htslib indexes some malformed files without complaint (a duplicate name keeps the first record; a space in
     // a line shifts every later base of the record): the whole file is checked once, just before this process
-    // builds an index. An index found ready (beside the FASTA or cached) is trusted, so opening costs no pass.
+    // builds an index. An index found ready (beside the FASTA or cached) is only checked to fit (a few reads per
+    // record), so opening costs no pass.
     bool checked = false;
     auto build = [&](const std::string& f, const std::string& z) {
       if (!checked) {
@@ -232,13 +429,17 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
     if (folder_writable(dir)) built = build(fai, gzi);
     if (!built) {
       // Read-only folder (or a stale index we may not replace): index in the cache folder.
-      std::string cdir = cache_dir.empty() ? default_cache_dir() : cache_dir;
-      std::error_code ec;
-      fs::create_directories(cdir, ec);
-      if (!folder_writable(cdir)) {
-        cdir = "/tmp/lowpass-cache";
-        fs::create_directories(cdir, ec);
+      std::string cdir, tried;
+      for (const auto& [d, shared_tmp] : cache_dirs(cache_dir)) {
+        const std::string why = prepare_cache_dir(d, shared_tmp);
+        if (why.empty()) {
+          cdir = d;
+          break;
+        }
+        tried += (tried.empty() ? "'" : ", '") + d + "' (" + why + ")";
       }
+      LP_CHECK(!cdir.empty(), "FASTA '", path, "': cannot write its index (.fai) beside it nor in the cache folder ",
+               tried, "; give a writable folder with --cache-dir (data.genome.cache_dir) or LOWPASS_CACHE");
       struct stat st;
       stat(path.c_str(), &st);
       std::string key = fs::absolute(path).lexically_normal().string() + "|" + std::to_string(st.st_size) + "|" +
@@ -248,9 +449,9 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
       std::string base = cdir + "/" + fs::path(path).filename().string() + "." + hex;
       fai = base + ".fai";
       gzi = is_bgzf ? base + ".gzi" : "";
-      bool cached = fs::exists(fai) && (!is_bgzf || fs::exists(gzi));
+      bool cached = fs::exists(fai) && (!is_bgzf || fs::exists(gzi)) && fits(fai, gzi);
       LP_CHECK(cached || build(fai, gzi), "FASTA '", path, "': could not build the index (.fai) beside it or in '",
-               cdir, "' (set LOWPASS_CACHE to a writable folder)");
+               cdir, "' (give a writable folder with --cache-dir, data.genome.cache_dir or LOWPASS_CACHE)");
     } else if (!fs::exists(fai)) {
       LP_CHECK(false, "FASTA '", path, "': index build failed");
     }

@@ -3,11 +3,11 @@
 // Test: build/tests/lowpass_tests -ts=genome
 #include "models/data/folds.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <unordered_map>
 
 #include "engine/error.h"
+#include "models/data/json_file.h"
 #include "models/data/readable.h"
 
 namespace lowpass {
@@ -41,14 +41,7 @@ int Folds::split_of(const std::string& chrom) const {
 
 Folds read_folds(const std::string& path) {
   check_readable(path, "folds");
-  std::ifstream in(path);
-  LP_CHECK(in.good(), "folds '", path, "': cannot read");
-  nlohmann::json j;
-  try {
-    j = nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {  // also out_of_range for numbers like 1e999 (fuzz finding)
-    LP_CHECK(false, "folds '", path, "': not valid JSON (", e.what(), ")");
-  }
+  const nlohmann::json j = parse_json_file(path, "folds '" + path + "'");  // a repeated key is an error too
   LP_CHECK(j.is_object(), "folds '", path, "': expected an object {\"train\": [...], \"valid\": [...], \"test\": [...]}");
   Folds f;
   std::unordered_map<std::string, std::string> where;

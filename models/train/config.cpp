@@ -12,6 +12,7 @@
 #include "engine/error.h"
 #include "engine/suggest.h"
 #include "models/arch/binary_net.h"
+#include "models/data/json_file.h"
 #include "models/arch/profile_net.h"
 #include "models/loss/fourier_prior.h"
 #include "models/train/config_genome.h"
@@ -273,12 +274,7 @@ TrainConfig resolve_config(const json& user, const std::string& src, const std::
 TrainConfig load_config(const std::string& path) {
   std::ifstream f(path);
   LP_CHECK(f.good(), path, ": cannot open the config file");
-  json j;
-  try {
-    j = json::parse(f);
-  } catch (const json::exception& e) {  // parse_error, and out_of_range for numbers like 1e999 (fuzz finding)
-    throw Error(path + ": not valid JSON (" + e.what() + ")");
-  }
+  const json j = parse_json_stream(f, path);  // a repeated key is an error (nlohmann alone keeps the last one)
   return resolve_config(j, path, fs::absolute(fs::path(path)).parent_path().string());
 }
 
