@@ -257,9 +257,9 @@ Tensor Tensor::to(Device d) const {
   size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
   if (bytes == 0) return t;
   if (is_cpu() && d.is_cpu()) std::memcpy(t.raw(), raw(), bytes);
-  else if (is_cpu()) cuda::copy_h2d(t.raw(), raw(), bytes);
-  else if (d.is_cpu()) cuda::copy_d2h(t.raw(), raw(), bytes);
-  else cuda::copy_d2d(t.raw(), raw(), bytes);
+  else if (is_cpu()) cuda::copy_h2d(t.raw(), raw(), bytes, d.index);
+  else if (d.is_cpu()) cuda::copy_d2h(t.raw(), raw(), bytes, device().index);
+  else cuda::copy_d2d(t.raw(), raw(), bytes, d.index, device().index);
   return t;
 }
 
@@ -271,15 +271,15 @@ void Tensor::copy_(const Tensor& src) {
   size_t bytes = static_cast<size_t>(numel()) * dtype_size(dtype());
   if (bytes == 0) return;
   if (is_cpu() && s.is_cpu()) std::memmove(raw(), s.raw(), bytes);
-  else if (s.is_cpu()) cuda::copy_h2d(raw(), s.raw(), bytes);
-  else if (is_cpu()) cuda::copy_d2h(raw(), s.raw(), bytes);
-  else cuda::copy_d2d(raw(), s.raw(), bytes);
+  else if (s.is_cpu()) cuda::copy_h2d(raw(), s.raw(), bytes, device().index);
+  else if (is_cpu()) cuda::copy_d2h(raw(), s.raw(), bytes, s.device().index);
+  else cuda::copy_d2d(raw(), s.raw(), bytes, device().index, s.device().index);
 }
 
 void Tensor::fill_(double v) {
   if (!is_cpu()) {
-    if (v == 0.0) cuda::memset_zero(raw(), static_cast<size_t>(numel()) * dtype_size(dtype()));
-    else cuda::fill(raw(), numel(), v, dtype() == DType::F64);
+    if (v == 0.0) cuda::memset_zero(raw(), static_cast<size_t>(numel()) * dtype_size(dtype()), device().index);
+    else cuda::fill(raw(), numel(), v, dtype() == DType::F64, device().index);
     return;
   }
   dispatch_dtype(dtype(), [&]<typename T>() {

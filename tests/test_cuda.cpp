@@ -4,8 +4,11 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <limits>
+#include <set>
 
+#include "kernels/cuda/block_cache.h"
 #include "kernels/cuda/index.h"
 #include "kernels/cuda/runtime.h"
 #include "kernels/cpu/elementwise.h"
@@ -74,6 +77,52 @@ TEST_CASE("allocator buckets: cover the request, waste <= 12.5% above 4 KiB, sta
     prev = k;
   }
   CHECK(cuda::allocator_bucket(0) == cuda::allocator_bucket(64));
+}
+
+TEST_CASE("block cache out of memory during a capture: nothing is freed, the error names the capture (host)") {
+  // cudaFree during a stream capture invalidates the capture (and would synchronise the device): while a pool is
+  // open, a failed device allocation must not give the shared cached blocks back. After the capture it does.
+  std::set<void*> held;
+  int64_t raw_frees = 0;
+  bool full = false;  // the fake device: every allocation fails while full
+  cuda::BlockCache bc(
+      [&](size_t n, int) -> void* {
+        if (full) return nullptr;
+        void* p = std::malloc(n);
+        held.insert(p);
+        return p;
+      },
+      [&](void* p, int) {
+        ++raw_frees;
+        held.erase(p);
+        std::free(p);
+      });
+  void* a = bc.alloc(1000, 1);
+  void* b = bc.alloc(70000, 1);
+  bc.free(a, 1), bc.free(b, 1);  // both cached on the shared lists
+  const int64_t pool = bc.open_pool(1);
+  full = true;
+  CHECK_THROWS_WITH_AS(bc.alloc(1 << 20, 1), doctest::Contains("during a CUDA-graph capture"), OutOfMemory);
+  CHECK(raw_frees == 0);
+  CHECK(bc.stats(1).bytes_cached ==
+        static_cast<int64_t>(cuda::allocator_bucket(1000) + cuda::allocator_bucket(70000)));
+  CHECK(bc.alloc(1000, 1) == a);  // the pool still adopts cached blocks of the right bucket
+  bc.free(a, 1);
+  bc.close_pool(1);
+  // No capture: the cached shared block (b) is given back and the allocation retried once, then OutOfMemory.
+  CHECK_THROWS_WITH_AS(bc.alloc(1 << 20, 1), doctest::Contains("CUDA out of memory: an allocation of"),
+                       OutOfMemory);
+  CHECK(raw_frees == 1);
+  full = false;
+  void* c = bc.alloc(1 << 20, 1);
+  CHECK(c != nullptr);
+  bc.free(c, 1);
+  bc.release_shared(1);  // a stays the closed pool's block (a graph would still hold it)
+  CHECK(held.size() == 1);
+  CHECK(held.count(a) == 1);
+  bc.release_pool(pool);
+  bc.release_shared(1);
+  CHECK(held.empty());
 }
 
 TEST_CASE("broadcast index map (host): merged dims give the same offsets as the plain loop") {
@@ -174,10 +223,10 @@ TEST_CASE("runtime: copies round-trip, memset, allocator reuses blocks after war
   CHECK(rel(d2.to(Device{}), h) == 0.0);
   d2.fill_(0.0);
   for (double v : d2.to_vector<double>()) CHECK(v == 0.0);
-  cuda::fill(d2.raw(), d2.numel(), -1.25, false);
+  cuda::fill(d2.raw(), d2.numel(), -1.25, false, 0);
   for (double v : d2.to_vector<double>()) CHECK(v == -1.25);
   Tensor d64 = Tensor::empty(ctx, {5}, DType::F64, kGpu);
-  cuda::fill(d64.raw(), 5, 0.1, true);
+  cuda::fill(d64.raw(), 5, 0.1, true, 0);
   for (double v : d64.to_vector<double>()) CHECK(v == 0.1);
   // A "training step" that allocates the same sizes every time: no cudaMalloc after the first.
   auto step = [&] {
@@ -442,7 +491,7 @@ TEST_CASE("batch-norm (with its second-derivative rule), max-pool and softmax ke
       auto idx_dev = Storage::allocate(idx_ref.size() * sizeof(int32_t), kGpu);
       cuda::max_pool1d_fwd(xg, out, static_cast<int32_t*>(idx_dev->data), k, st);
       std::vector<int32_t> idx(idx_ref.size());
-      cuda::copy_d2h(idx.data(), idx_dev->data, idx.size() * sizeof(int32_t));
+      cuda::copy_d2h(idx.data(), idx_dev->data, idx.size() * sizeof(int32_t), 0);
       CHECK(rel(out, out_ref) == 0.0);
       CHECK(idx == idx_ref);
       CHECK(canaries_intact(out));
@@ -547,7 +596,7 @@ TEST_CASE("conv1d kernels (GEMM path, one-hot gather/scatter, input and weight g
           auto codes = Storage::allocate(codes_ref.size(), kGpu);
           CHECK(cuda::onehot_codes(xg, static_cast<int8_t*>(codes->data)));
           std::vector<int8_t> got(codes_ref.size());
-          cuda::copy_d2h(got.data(), codes->data, got.size());
+          cuda::copy_d2h(got.data(), codes->data, got.size(), 0);
           CHECK(got == codes_ref);
         }
       }
@@ -611,6 +660,51 @@ TEST_CASE("spectral kernels (smoothing, batched rfft and its adjoint, |X|) match
       compare_kernel(ctx, "rfft_adjoint (im only)", s, t, [&](Tensor& o) { cpu::rfft_adjoint(Tensor(), gim, o, L); },
                      [&](Tensor& o) { cuda::rfft_adjoint(Tensor(), gimg, o, L); });
     }
+}
+
+TEST_CASE("cuFFT plans on a device full of cached blocks: work areas from the allocator, plan creation retried") {
+  // docs/cuda.md, "Runtime": plans are made without cuFFT's auto-allocation and take their work area from the caching
+  // allocator per execution, and a plan creation that fails for want of memory empties the cache and tries again.
+  // Before, a new plan size on a device whose free memory sat in cached blocks threw CUFFT_ALLOC_FAILED.
+  LP_SKIP_WITHOUT_GPU();
+  Context ctx(1, 23);
+  for (DType t : {DType::F32, DType::F64}) {
+    const int64_t L = 1000, F = L / 2 + 1;
+    Tensor x = rnd(ctx, {37, L}, 0.1, 2, t), xg = x.to(kGpu);
+    Tensor re_ref = Tensor::empty(ctx, {37, F}, t), im_ref = Tensor::empty(ctx, {37, F}, t);
+    cpu::rfft(x, re_ref, im_ref);
+    Tensor re = gpu_out(ctx, {37, F}, t), im = gpu_out(ctx, {37, F}, t);
+    cuda::rfft(xg, re, im);  // a warm plan: a repeat allocates nothing from the device
+    const auto before = cuda::allocator_stats(0);
+    cuda::rfft(xg, re, im);
+    CHECK(cuda::allocator_stats(0).device_mallocs == before.device_mallocs);
+    // New plan sizes (a new batch, a new length) on a device whose free memory is all in cached blocks. Inputs and
+    // outputs are allocated first, and the last blocks have the bucket of rfft's complex buffer, so that buffer is a
+    // cache hit and the plan (its creation, its work area) is the first to need memory the cache holds.
+    for (int64_t R : {int64_t{53}, int64_t{29}}) {
+      const int64_t Ln = R == 53 ? L : 777, Fn = Ln / 2 + 1;
+      Tensor xn = rnd(ctx, {R, Ln}, 0.1, 2, t);
+      Tensor rr = Tensor::empty(ctx, {R, Fn}, t), ir = Tensor::empty(ctx, {R, Fn}, t);
+      cpu::rfft(xn, rr, ir);
+      Tensor xng = xn.to(kGpu), rg = Tensor::empty(ctx, {R, Fn}, t, kGpu), ig = Tensor::empty(ctx, {R, Fn}, t, kGpu);
+      Tensor back = Tensor::empty(ctx, {R, Ln}, t, kGpu);
+      std::vector<void*> held;
+      const size_t zbytes = static_cast<size_t>(R * Fn) * 2 * dtype_size(t);
+      for (size_t bytes : {size_t{1} << 30, size_t{64} << 20, zbytes}) {
+        try {
+          for (;;) held.push_back(cuda::alloc(bytes, 0));
+        } catch (const OutOfMemory&) {
+        }
+      }
+      MESSAGE("filled the device with " << held.size() << " blocks");
+      for (void* p : held) cuda::free(p, 0, 0);
+      CHECK_NOTHROW(cuda::rfft(xng, rg, ig));
+      CHECK(rel(rg, rr) <= tol_for(t));
+      CHECK_NOTHROW(cuda::rfft_adjoint(rg, ig, back, Ln));
+      cuda::synchronize(0);
+    }
+    cuda::empty_cache(0);
+  }
 }
 
 // ---------------- optimisers ----------------

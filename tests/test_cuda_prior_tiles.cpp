@@ -299,7 +299,7 @@ void check_chain(int64_t B, int64_t C, int64_t L, double sigma, uint32_t seed, b
           }
           const T N = nd[static_cast<size_t>(2 * p)], D = nd[static_cast<size_t>(2 * p + 1)];
           const auto x = z[static_cast<size_t>(p * F + f)];
-          cuda::prior_dspec_at(x.x, x.y, wf[static_cast<size_t>(f)], g[static_cast<size_t>(p)], D, N / (D * D),
+          cuda::prior_dspec_at(x.x, x.y, wf[static_cast<size_t>(f)], g[static_cast<size_t>(p)], D, N / D,
                                f == 0 || (L % 2 == 0 && f == F - 1), o.x, o.y);
         }
   }
@@ -376,6 +376,52 @@ TEST_CASE("prior_fft_rows: the compact spectrum rows cover the scored rows, at m
     CHECK(idx[static_cast<size_t>(b)] == (it == rows.end() ? -1 : static_cast<int32_t>(it - rows.begin())));
   }
   for (size_t p = 0; p < 15; ++p) CHECK(idx[20 + p] == (p < rows.size() ? rows[p] : -1));
+}
+
+TEST_CASE("prior spectrum gradient: finite and accurate in float32 for tiny and huge D (host)") {
+  // dm = −g·(w − N/D)/D. Written as w/D − N/D², D² left float32's range: 0 for D = 1e-24 (N/D² inf, or NaN at
+  // N = 0), denormal for 3e-21 (a few digits), inf for 1e25 (N/D² 0: a finite, wrong gradient). Bins of magnitude
+  // about 1 keep |X| itself in range, so only D's range is tested; the reference is the same formula in double.
+  const float xf = 0.6f, yf = 0.8f, wf1 = 0.3f, gf = 1.5f;
+  const double tol = 4e-6;  // a few float32 roundings, one subtraction with up to 10× cancellation
+  auto close = [&](float got, double want) { return std::abs(double(got) - want) <= tol * std::abs(want); };
+  for (double D : {1e-24, 3e-21, 1e-15, 1e19, 1e25, 1e30})
+    for (double frac : {0.0, 0.5, 0.9, 1.0}) {  // N / D
+      INFO("D ", D, " N/D ", frac);
+      const auto Df = static_cast<float>(D), Nf = static_cast<float>(frac * D);
+      const double nd = double(Nf) / double(Df);
+      for (bool edge : {false, true}) {
+        float gx = 0, gy = 0;
+        double rx = 0, ry = 0;
+        cuda::prior_dspec_at(xf, yf, wf1, gf, Df, Nf / Df, edge, gx, gy);
+        cuda::prior_dspec_at(double(xf), double(yf), double(wf1), double(gf), double(Df), nd, edge, rx, ry);
+        REQUIRE(std::isfinite(gx));
+        REQUIRE(std::isfinite(gy));
+        CHECK(close(gx, rx));
+        CHECK(close(gy, ry));
+      }
+      // the score kernel's unit gradient over a row of 9 bins (two threads, rounds as the kernel's), L even
+      const int64_t F = 9;
+      std::vector<Cplx<float>> z(F);
+      std::vector<float> wf(F);
+      for (int64_t f = 0; f < F; ++f) {
+        z[static_cast<size_t>(f)] = {0.1f * float(f + 1), -0.05f * float(f)};
+        wf[static_cast<size_t>(f)] = f == 0 ? 0.0f : 0.1f * float(f);
+      }
+      std::vector<Cplx<float>> u(F, {std::numeric_limits<float>::quiet_NaN(), 0.0f});
+      for (int tid = 0; tid < 2; ++tid)
+        cuda::prior_unit_dspec(z.data(), wf.data(), u.data(), F, tid, 2, Nf, Df, true, true);
+      for (int64_t f = 0; f < F; ++f) {
+        const auto zf = z[static_cast<size_t>(f)], uf = u[static_cast<size_t>(f)];
+        double rx = 0, ry = 0;
+        cuda::prior_dspec_at(double(zf.x), double(zf.y), double(wf[static_cast<size_t>(f)]), 1.0, double(Df), nd,
+                             f == 0 || f == F - 1, rx, ry);
+        REQUIRE(std::isfinite(uf.x));
+        REQUIRE(std::isfinite(uf.y));
+        CHECK(close(uf.x, rx));
+        CHECK(close(uf.y, ry));
+      }
+    }
 }
 
 TEST_CASE("prior smoothing blocks (forward window of Σ|a|, backward smoothed gradient × sign) = the formulas (host)") {

@@ -84,6 +84,27 @@ TEST_CASE("conv tune: the fastest candidate that ran and agrees wins, ties to th
   CHECK(cuda::kConvRoutes[0] == ConvRoute::Im2col);  // the reference: takes every shape
 }
 
+TEST_CASE("conv tune: an error before any route ran is the call's; none ran throws an Error, not an abort") {
+  // The reference (im2col, first) failing, e.g. out of memory for its column buffer, is rethrown: swallowed as a
+  // decline it made a later route the reference, or aborted the process when no other route took the shape.
+  CHECK(cuda::conv_tune_rethrows({}));
+  CHECK(cuda::conv_tune_rethrows({trial(ConvRoute::Im2col, false, true, 0)}));
+  CHECK_FALSE(cuda::conv_tune_rethrows({trial(ConvRoute::Im2col, true, true, 1.0)}));  // later: a decline
+  CHECK_FALSE(cuda::conv_tune_rethrows({trial(ConvRoute::Im2col, true, true, 1.0),
+                                        trial(ConvRoute::Direct, false, true, 0)}));
+  cuda::ConvTuneKey k;
+  k.dir = cuda::ConvDir::BwdWeight, k.B = 512, k.G = 1, k.C = 128, k.O = 128, k.Lin = 1014, k.Lout = 1000, k.K = 15,
+  k.d = 1, k.dtype_bytes = 8;
+  std::vector<ConvTrial> t;
+  for (ConvRoute r : cuda::kConvRoutes) t.push_back(trial(r, false, true, 0));
+  CHECK_THROWS_WITH_AS(cuda::conv_tune_reference(t, k), doctest::Contains("every route declined weight-grad B 512"),
+                       Error);
+  t[2].ran = true;
+  CHECK(cuda::conv_tune_reference(t, k) == 2);
+  t[0].ran = true;
+  CHECK(cuda::conv_tune_reference(t, k) == 0);
+}
+
 TEST_CASE("conv tune: keys tell directions, geometries, dtypes and GEMM math apart; the table keeps the first store") {
   cuda::conv_tune_reset();
   cuda::ConvTuneKey a;

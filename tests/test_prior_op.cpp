@@ -1,10 +1,14 @@
 // The fused Fourier-prior op (engine/ops/prior.cpp): equal to the composed chain (values and gradients) on awkward
 // sizes and row subsets, a zero row (denominator 1), gradient and gradient of gradient against central differences
-// in float64. Run: build/tests/lowpass_tests -ts=spectral -tc="*fused*"
+// in float64; the CPU kernels' float32 gradient where D² leaves float32's range. Run: build/tests/lowpass_tests
+// -ts=spectral -tc="*fused*"
 #include <doctest/doctest.h>
+
+#include <random>
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "kernels/cpu/prior.h"
 #include "tests/gradcheck.h"
 
 using namespace lowpass;
@@ -62,6 +66,56 @@ TEST_CASE("fused Fourier prior: gradient and gradient of gradient against finite
     Tensor a = rand64(ctx, {3, 4, L}, -1, 1);
     check_grad(ctx, f, {a}, 1e-6, 1e-6);
     check_gradgrad(ctx, f, {a}, 1e-6, 1e-5);
+  }
+}
+
+TEST_CASE("fused Fourier prior, CPU kernels: float32 values and gradients where D² overflows match float64") {
+  // dm = −g·(w − N/D)/D: written as w/D − N/D², D² overflowed float32 for D > 1.8e19 and N/D² became 0, a finite,
+  // wrong gradient. Rows scaled so that Σ|a| (the DC bin, no smoothing) is 1.2e19: |X|² stays in range, D ≈ 2e19
+  // does not. The same float32 values in float64 are the reference; scale 1 is the control.
+  Context ctx(1, 73);
+  const int64_t B = 3, C = 4, L = 40, F = L / 2 + 1;
+  std::vector<double> wf(static_cast<size_t>(F), 0.0);
+  for (int64_t f = 1; f < F; ++f) wf[static_cast<size_t>(f)] = f < 6 ? 1.0 : 0.5;
+  const std::vector<double> taps = {1.0};
+  const std::vector<int64_t> rows = {0, 2};
+  std::mt19937 rng(73);
+  std::uniform_real_distribution<double> U(-1, 1);
+  std::vector<double> raw(static_cast<size_t>(B * C * L));
+  for (auto& v : raw) v = U(rng);
+  auto rel = [](const std::vector<double>& got, const std::vector<double>& want) {  // no floor: gradients ~1e-20
+    double num = 0, den = 0;
+    for (size_t i = 0; i < want.size(); ++i) {
+      REQUIRE(std::isfinite(got[i]));
+      num += (got[i] - want[i]) * (got[i] - want[i]), den += want[i] * want[i];
+    }
+    REQUIRE(den > 0);
+    return std::sqrt(num / den);
+  };
+  for (double sum : {0.0, 1.2e19}) {  // 0: the raw values (control)
+    INFO("row sum of |a| ", sum);
+    std::vector<double> a(raw);
+    for (int64_t b = 0; b < B && sum > 0; ++b) {
+      double s = 0;
+      for (int64_t i = b * C * L; i < (b + 1) * C * L; ++i) s += std::abs(a[static_cast<size_t>(i)]);
+      for (int64_t i = b * C * L; i < (b + 1) * C * L; ++i) a[static_cast<size_t>(i)] *= sum / s;
+    }
+    for (auto& v : a) v = double(static_cast<float>(v));  // the float32 inputs, exactly, in both runs
+    std::vector<std::vector<double>> outs, grads, nds;
+    for (DType t : {DType::F32, DType::F64}) {
+      Tensor at = Tensor::from_vector(ctx, {B, C, L}, a).to(t);
+      Tensor out = Tensor::empty(ctx, {2}, t), da = Tensor::empty(ctx, {B, C, L}, t);
+      PriorSaved saved;
+      cpu::fourier_prior_fwd(at, rows, wf, taps, out, saved);
+      cpu::fourier_prior_bwd(at, rows, wf, taps, Tensor::from_vector(ctx, {2}, std::vector<double>{1.0, 0.7}).to(t),
+                             saved, da);
+      outs.push_back(out.to_vector<double>()), grads.push_back(da.to_vector<double>());
+      nds.push_back(saved.nd.to_vector<double>());
+    }
+    if (sum > 0)
+      for (int p = 0; p < 2; ++p) REQUIRE(nds[0][static_cast<size_t>(2 * p + 1)] > 1.85e19);  // D² overflows
+    CHECK(rel(outs[0], outs[1]) <= 1e-5);
+    CHECK(rel(grads[0], grads[1]) <= 1e-4);
   }
 }
 

@@ -69,7 +69,9 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
       const T N = nd[2 * p], D = nd[2 * p + 1], gp = pg[p];
       for (int64_t f = 0; f < F; ++f) {
         const T x = re[p * F + f], y = im[p * F + f], m = std::sqrt(x * x + y * y);
-        const T dm = -gp * (static_cast<T>(wf[static_cast<size_t>(f)]) / D - N / (D * D));
+        // (w − N/D)/D, not w/D − N/D²: D² overflows float32 for D > 1.8e19 and turns denormal below 1e-19 where
+        // the gradient is finite; the CUDA twin (prior_dspec_at, kernels/cuda/prior_tiles.h) has the same operations
+        const T dm = -gp * ((static_cast<T>(wf[static_cast<size_t>(f)]) - N / D) / D);
         const T k = m > T(0) ? dm / m : T(0);  // ∂|X|/∂X = X/|X|, 0 at X = 0 (as the composed ops)
         gr[p * F + f] = k * x, gi[p * F + f] = k * y;
       }

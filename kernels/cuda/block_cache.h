@@ -31,7 +31,9 @@ class BlockCache {
   BlockCache(RawAlloc a, RawFree f) : raw_alloc_(std::move(a)), raw_free_(std::move(f)) {}
 
   // A block of at least `bytes` on `device`. Out of memory: gives back the shared cached blocks, retries once,
-  // then throws an Error naming the size and what is held.
+  // then throws OutOfMemory naming the size and what is held. While a pool is open (a graph capture) nothing is
+  // given back: cudaFree is not allowed during a capture (it would invalidate the capture and synchronise the
+  // device), so the error says so instead.
   void* alloc(size_t bytes, int device) {
     const size_t b = allocator_bucket(bytes);
     Device& d = dev(device);
@@ -41,12 +43,20 @@ class BlockCache {
     }
     if (void* p = pop(d.free_lists, b)) return hand_out(d, p, b, pool, true);  // adopted by the pool, if any
     void* p = raw_alloc_(b, device);
-    if (!p) {
+    if (!p && pool == 0) {
       release_shared(device);
       p = raw_alloc_(b, device);
     }
-    LP_CHECK(p, "CUDA out of memory: an allocation of ", b, " bytes on device ", device, " failed; lowpass holds ",
-             d.stats.bytes_in_use, " bytes in use");
+    if (!p && pool != 0)
+      throw OutOfMemory(::lowpass::detail::concat(
+          "CUDA out of memory during a CUDA-graph capture: an allocation of ", b, " bytes on device ", device,
+          " failed; lowpass holds ", d.stats.bytes_in_use, " bytes in use and ", d.stats.bytes_cached,
+          " bytes cached, and cached blocks cannot be given back while capturing (cudaFree would invalidate the "
+          "capture)"));
+    if (!p)
+      throw OutOfMemory(::lowpass::detail::concat("CUDA out of memory: an allocation of ", b, " bytes on device ",
+                                                  device, " failed; lowpass holds ", d.stats.bytes_in_use,
+                                                  " bytes in use"));
     d.stats.device_mallocs++;
     return hand_out(d, p, b, pool, false);
   }

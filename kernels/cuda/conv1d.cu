@@ -460,6 +460,7 @@ bool tuned(const Tensor& t, const ConvTuneKey& key, Tensor& out, Run&& run) {
         try {
           tr.ran = run(r);
         } catch (const Error&) {  // e.g. cuDNN compiled in but its library not loadable: the route declines
+          if (conv_tune_rethrows(trials)) throw;  // the reference's own failure (out of memory): the call's error
           tr.ran = false;
         }
         if (tr.ran) {
@@ -506,7 +507,7 @@ bool tuned(const Tensor& t, const ConvTuneKey& key, Tensor& out, Run&& run) {
     }
     LP_CUDA_CHECK(cudaEventDestroy(ev0));
     LP_CUDA_CHECK(cudaEventDestroy(ev1));
-    LP_ASSERT(ref_index >= 0, "conv tune: im2col declined ", key.describe());
+    (void)conv_tune_reference(trials, key);  // = ref_index; throws Error when no route ran
     const int pick = ref_finite ? conv_tune_pick(trials) : -1;
     if (pick < 0) {  // a non-finite input: nothing to compare or keep; the output is the reference route's (later
                      // routes, declined ones included, may have written `out`)

@@ -9,6 +9,8 @@
 #include <memory>
 #include <mutex>
 
+#include "engine/error.h"
+
 namespace lowpass::cuda {
 
 const char* conv_route_name(ConvRoute r) {
@@ -58,6 +60,17 @@ bool conv_tune_output_is(const std::vector<ConvTrial>& trials, int pick, ConvRou
   if (pick < 0 || static_cast<size_t>(pick) + 1 != trials.size()) return false;
   const ConvTrial& t = trials[static_cast<size_t>(pick)];
   return t.ran && t.route == stored;
+}
+
+bool conv_tune_rethrows(const std::vector<ConvTrial>& earlier) {
+  return std::none_of(earlier.begin(), earlier.end(), [](const ConvTrial& t) { return t.ran; });
+}
+
+int conv_tune_reference(const std::vector<ConvTrial>& trials, const ConvTuneKey& key) {
+  for (size_t i = 0; i < trials.size(); ++i)
+    if (trials[i].ran) return static_cast<int>(i);
+  throw Error(::lowpass::detail::concat("conv tune: every route declined ", key.describe(), " (", trials.size(),
+                                        " tried)"));
 }
 
 double conv_tune_median(std::vector<double> ms) {

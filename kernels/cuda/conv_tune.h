@@ -61,6 +61,15 @@ int conv_tune_pick(const std::vector<ConvTrial>& trials);
 // the output buffer and can then decline them all (its weight grad, for want of a deterministic FMA algorithm).
 bool conv_tune_output_is(const std::vector<ConvTrial>& trials, int pick, ConvRoute stored);
 
+// Whether an Error thrown by a route is the call's error rather than a decline, given the trials before it: when
+// none ran, the route was to be the reference (im2col, the first, takes every shape), so its failure (out of memory,
+// a sticky CUDA error) is rethrown; swallowing it made a later route the reference, or aborted when none ran. Errors
+// of later routes are declines (cuDNN compiled in but its library not loadable, a workspace that does not fit).
+bool conv_tune_rethrows(const std::vector<ConvTrial>& earlier);
+
+// The reference trial, the first that ran; throws Error naming the shape when none ran (every route declined).
+int conv_tune_reference(const std::vector<ConvTrial>& trials, const ConvTuneKey& key);
+
 // Median of the timed repeats (the mean of the middle two for an even count); 0 for none.
 double conv_tune_median(std::vector<double> ms);
 

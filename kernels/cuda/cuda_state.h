@@ -17,6 +17,27 @@ namespace lowpass {
 
 struct CudnnState;  // kernels/cuda/conv_cudnn.cu
 
+namespace cuda {
+// A cached cuFFT plan with a work area for one execution (CudaState::fft_plan). Plans are made without cuFFT's
+// auto-allocation; the work area is a block of the caching allocator (so the out-of-memory retry covers it, it is
+// counted in allocator_stats, and inside a graph capture it comes from the graph's pool), set on the plan here and
+// given back when this goes out of scope: stream-ordered, so after the execution queued meanwhile. Keep it alive
+// across the execution: `LP_CUFFT_CHECK(cufftExecR2C(st.fft_plan(CUFFT_R2C, L, R).handle, in, out))`.
+class FftPlan {
+ public:
+  FftPlan(cufftHandle plan, size_t work_bytes, int device);
+  ~FftPlan();
+  FftPlan(const FftPlan&) = delete;
+  FftPlan& operator=(const FftPlan&) = delete;
+  const cufftHandle handle;
+
+ private:
+  void* work_ = nullptr;
+  size_t work_bytes_ = 0;
+  int device_ = 0;
+};
+}  // namespace cuda
+
 struct CudaState {
   explicit CudaState(int device);
   ~CudaState();
@@ -45,12 +66,19 @@ struct CudaState {
   int64_t cudnn_workspace_limit = int64_t{256} << 20;  // largest workspace a cuDNN algorithm may use
   CudnnState* cudnn = nullptr;  // cuDNN handle + per-geometry plans, made by the first cuDNN conv; freed here
 
-  // Batched 1-d FFT plan along contiguous rows of length n (R2C/C2R/D2Z/Z2D), cached by
-  // (type, n, batch) and bound to `stream`. The plan's work area is allocated once, at creation.
-  cufftHandle fft_plan(cufftType type, int64_t n, int64_t batch);
+  // Batched 1-d FFT plan along contiguous rows of length n (R2C/C2R/D2Z/Z2D), cached by (type, n, batch) and bound
+  // to `stream`, with a work area from the caching allocator for one execution (cuda::FftPlan). A plan creation that
+  // fails for want of memory empties the allocator's cache and is tried once more (not during a graph capture).
+  cuda::FftPlan fft_plan(cufftType type, int64_t n, int64_t batch);
 
  private:
-  std::map<std::tuple<int, int64_t, int64_t>, cufftHandle> plans_;
+  struct Plan {
+    cufftHandle handle = 0;
+    size_t work_bytes = 0;  // the work area each execution needs (cufftMakePlanMany's)
+  };
+  Plan make_fft_plan(cufftType type, int64_t n, int64_t batch);
+  void release() noexcept;  // the destructor's work, also for a constructor that throws half-way
+  std::map<std::tuple<int, int64_t, int64_t>, Plan> plans_;
 };
 
 namespace cuda {

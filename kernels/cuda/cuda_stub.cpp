@@ -12,11 +12,11 @@ bool compiled() { return false; }
 std::string unavailable_reason() { return "built without CUDA"; }
 void* alloc(size_t, int) { no_cuda(); }
 void free(void*, size_t, int) {}
-void copy_h2d(void*, const void*, size_t) { no_cuda(); }
-void copy_d2h(void*, const void*, size_t) { no_cuda(); }
-void copy_d2d(void*, const void*, size_t) { no_cuda(); }
-void memset_zero(void*, size_t) { no_cuda(); }
-void fill(void*, int64_t, double, bool) { no_cuda(); }
+void copy_h2d(void*, const void*, size_t, int) { no_cuda(); }
+void copy_d2h(void*, const void*, size_t, int) { no_cuda(); }
+void copy_d2d(void*, const void*, size_t, int, int) { no_cuda(); }
+void memset_zero(void*, size_t, int) { no_cuda(); }
+void fill(void*, int64_t, double, bool, int) { no_cuda(); }
 AllocatorStats allocator_stats(int) { return {}; }
 void empty_cache(int) {}
 void synchronize(int) { no_cuda(); }

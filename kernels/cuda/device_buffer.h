@@ -16,7 +16,7 @@ class DeviceBuffer {
     ptr_ = static_cast<T*>(cuda::alloc(count ? count * sizeof(T) : 1, device));
   }
   DeviceBuffer(const std::vector<T>& host, int device) : DeviceBuffer(host.size(), device) {
-    if (!host.empty()) copy_h2d(ptr_, host.data(), host.size() * sizeof(T));
+    if (!host.empty()) copy_h2d(ptr_, host.data(), host.size() * sizeof(T), device);
   }
   ~DeviceBuffer() { cuda::free(ptr_, count_ * sizeof(T), device_); }
   DeviceBuffer(const DeviceBuffer&) = delete;

@@ -112,7 +112,7 @@ __global__ void prior_score_kernel(const typename Cx<T>::type* __restrict__ z, c
     prior_unit_dspec(zr, wf, unit + p * F, F, tid, nt, N, D, even, true);
     return;
   }
-  prior_unit_round(x, w, tid, nt, F, D, N / (D * D), even, unit + p * F);  // prior_unit_dspec from the registers
+  prior_unit_round(x, w, tid, nt, F, D, N / D, even, unit + p * F);  // prior_unit_dspec from the registers
 }
 
 // dX of every bin (prior_dspec_at) of the P scored rows, packed for C2R; the padding rows up to Rp get 0 without
@@ -135,7 +135,7 @@ __global__ void __launch_bounds__(kPriorSpecThreads)
       }
       continue;
     }
-    const T N = nd[2 * p], D = nd[2 * p + 1], gp = g[p], nd2 = N / (D * D);
+    const T N = nd[2 * p], D = nd[2 * p + 1], gp = g[p], nod = N / D;
     typename Cx<T>::type x[kPriorSpecPer];  // whole bins: one 8- or 16-byte load each
     T w[kPriorSpecPer];
 #pragma unroll
@@ -145,7 +145,7 @@ __global__ void __launch_bounds__(kPriorSpecThreads)
       const int64_t f = f0 + k * kPriorSpecThreads;
       if (f >= F) continue;
       typename Cx<T>::type o;  // stored whole
-      prior_dspec_at(x[k].x, x[k].y, w[k], gp, D, nd2, f == 0 || (even && f == F - 1), o.x, o.y);
+      prior_dspec_at(x[k].x, x[k].y, w[k], gp, D, nod, f == 0 || (even && f == F - 1), o.x, o.y);
       dr[f] = o;
     }
   }
@@ -299,9 +299,9 @@ void fourier_prior_fwd(const Tensor& attr, const std::vector<int64_t>& rows, con
     LP_CUDA_LAUNCH_CHECK();
     Z* z = reinterpret_cast<Z*>(saved.spec.data<T>());
     if constexpr (std::is_same_v<T, float>) {
-      LP_CUFFT_CHECK(cufftExecR2C(st.fft_plan(CUFFT_R2C, L, Rp), s.get(), z));
+      LP_CUFFT_CHECK(cufftExecR2C(st.fft_plan(CUFFT_R2C, L, Rp).handle, s.get(), z));
     } else {
-      LP_CUFFT_CHECK(cufftExecD2Z(st.fft_plan(CUFFT_D2Z, L, Rp), s.get(), z));
+      LP_CUFFT_CHECK(cufftExecD2Z(st.fft_plan(CUFFT_D2Z, L, Rp).handle, s.get(), z));
     }
     Z* unit = saved.for_backward ? reinterpret_cast<Z*>(saved.unit_dspec.data<T>()) : nullptr;
     prior_score_kernel<T><<<static_cast<unsigned>(unit ? Rp : P), prior_score_threads(F), 0, st.stream>>>(
@@ -346,9 +346,9 @@ void fourier_prior_bwd(const Tensor& attr, const std::vector<int64_t>& rows, con
       LP_CUDA_LAUNCH_CHECK();
     }
     if constexpr (std::is_same_v<T, float>) {
-      LP_CUFFT_CHECK(cufftExecC2R(st.fft_plan(CUFFT_C2R, L, Rp), src, ds.get()));
+      LP_CUFFT_CHECK(cufftExecC2R(st.fft_plan(CUFFT_C2R, L, Rp).handle, src, ds.get()));
     } else {
-      LP_CUFFT_CHECK(cufftExecZ2D(st.fft_plan(CUFFT_Z2D, L, Rp), src, ds.get()));
+      LP_CUFFT_CHECK(cufftExecZ2D(st.fft_plan(CUFFT_Z2D, L, Rp).handle, src, ds.get()));
     }
     // the forward's sign codes, when it wrote them for this geometry
     const auto signs = std::static_pointer_cast<DeviceBuffer<uint8_t>>(saved.cuda_signs);

@@ -244,30 +244,32 @@ LP_DIRECT_HD inline void prior_score_partial(const Z* z, const T* wf, int64_t F,
   }
 }
 
-// dX of one bin of a scored row: dm = −g·(w/D − N/D²) (nd2 = N/D², computed once per row), dX = dm·X/|X| (0 at
+// dX of one bin of a scored row: dm = −g·(w − N/D)/D (nd = N/D, computed once per row), dX = dm·X/|X| (0 at
 // X = 0), packed for C2R as the rfft adjoint needs: middle bins halved, the imaginary parts of DC and (L even)
-// Nyquist dropped (edge).
+// Nyquist dropped (edge). Not w/D − N/D²: in float32, D² overflows for D > 1.8e19 (N/D² becomes 0: a wrong
+// gradient) and turns denormal below D ≈ 1e-19 (0 below 4e-23: inf or NaN) where the gradient is finite. The CPU
+// twin (kernels/cpu/prior.cpp) has the same operations.
 template <typename T>
-LP_DIRECT_HD inline void prior_dspec_at(T x, T y, T w, T g, T D, T nd2, bool edge, T& gx, T& gy) {
+LP_DIRECT_HD inline void prior_dspec_at(T x, T y, T w, T g, T D, T nd, bool edge, T& gx, T& gy) {
   const T m = prior_sqrt(x * x + y * y);
-  const T dm = -g * (w / D - nd2);
+  const T dm = -g * ((w - nd) / D);
   const T k = m > T(0) ? dm / m : T(0);
   const T h = edge ? T(1) : T(0.5);
   gx = k * x * h;
   gy = edge ? T(0) : k * y * h;
 }
 
-// A round's unit spectrum gradient: u_f = prior_dspec_at(X_f) for g = 1, with the row's D and nd2 = N/D² (L even:
+// A round's unit spectrum gradient: u_f = prior_dspec_at(X_f) for g = 1, with the row's D and nd = N/D (L even:
 // even), for the round's bins below F.
 template <typename T, typename Z>
-LP_DIRECT_HD inline void prior_unit_round(const Z* x, const T* w, int64_t f0, int nt, int64_t F, T D, T nd2, bool even,
+LP_DIRECT_HD inline void prior_unit_round(const Z* x, const T* w, int64_t f0, int nt, int64_t F, T D, T nd, bool even,
                                           Z* u) {
   LP_DIRECT_UNROLL
   for (int k = 0; k < kPriorScoreBatch; ++k) {
     const int64_t f = f0 + static_cast<int64_t>(k) * nt;
     if (f >= F) break;
     Z o;
-    prior_dspec_at(x[k].x, x[k].y, w[k], T(1), D, nd2, f == 0 || (even && f == F - 1), o.x, o.y);
+    prior_dspec_at(x[k].x, x[k].y, w[k], T(1), D, nd, f == 0 || (even && f == F - 1), o.x, o.y);
     u[f] = o;
   }
 }
@@ -284,12 +286,12 @@ LP_DIRECT_HD inline void prior_unit_dspec(const Z* z, const T* wf, Z* u, int64_t
     for (int64_t f = tid; f < F; f += nt) u[f] = zero;  // whole bins, as the scored rows' stores
     return;
   }
-  const T nd2 = N / (D * D);
+  const T nd = N / D;
   for (int64_t f0 = tid; f0 < F; f0 += static_cast<int64_t>(kPriorScoreBatch) * nt) {
     Z x[kPriorScoreBatch];
     T w[kPriorScoreBatch];
     prior_score_round_load(z, wf, f0, nt, F, x, w);
-    prior_unit_round(x, w, f0, nt, F, D, nd2, even, u);
+    prior_unit_round(x, w, f0, nt, F, D, nd, even, u);
   }
 }
 

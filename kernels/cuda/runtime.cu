@@ -184,24 +184,51 @@ cudaStream_t device_stream(int device) {
   return streams[device];
 }
 namespace {
-cudaStream_t current_stream() {
-  int dev = 0;
-  LP_CUDA_CHECK(cudaGetDevice(&dev));
-  return device_stream(dev);
+// The stream of the device that owns the memory, that device made current first: a kernel (fill) must launch on the
+// current device, and copies must order against the owner's stream, not the current device's (another device's
+// stream would neither wait for the kernels still writing the memory nor be waited on by later ones). Only when the
+// device differs does it cost a cudaSetDevice; cudaGetDevice reads thread-local state.
+cudaStream_t stream_on(int device) {
+  int cur = -1;
+  LP_CUDA_CHECK(cudaGetDevice(&cur));
+  if (cur != device) LP_CUDA_CHECK(cudaSetDevice(device));
+  return device_stream(device);
 }
 }  // namespace
-void copy_h2d(void* dst, const void* src, size_t bytes) {
-  LP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, current_stream()));
+void copy_h2d(void* dst, const void* src, size_t bytes, int device) {
+  LP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyHostToDevice, stream_on(device)));
 }
-void copy_d2h(void* dst, const void* src, size_t bytes) {
-  cudaStream_t s = current_stream();
+void copy_d2h(void* dst, const void* src, size_t bytes, int device) {
+  cudaStream_t s = stream_on(device);
   LP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToHost, s));
   LP_CUDA_CHECK(cudaStreamSynchronize(s));
 }
-void copy_d2d(void* dst, const void* src, size_t bytes) {
-  LP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, current_stream()));
+void copy_d2d(void* dst, const void* src, size_t bytes, int dst_device, int src_device) {
+  if (dst_device == src_device) {
+    LP_CUDA_CHECK(cudaMemcpyAsync(dst, src, bytes, cudaMemcpyDeviceToDevice, stream_on(dst_device)));
+    return;
+  }
+  // Between devices: the copy runs on the destination's stream after the work queued on the source's stream (which
+  // may still write src), and the source's stream waits for the copy (the source block may be freed and handed out
+  // on its device once this returns).
+  cudaStream_t ss = stream_on(src_device);
+  cudaEvent_t src_done = nullptr, copied = nullptr;
+  LP_CUDA_CHECK(cudaEventCreateWithFlags(&src_done, cudaEventDisableTiming));
+  cudaError_t e = cudaEventRecord(src_done, ss);
+  cudaStream_t ds = stream_on(dst_device);
+  if (e == cudaSuccess) e = cudaStreamWaitEvent(ds, src_done, 0);
+  if (e == cudaSuccess) e = cudaMemcpyPeerAsync(dst, dst_device, src, src_device, bytes, ds);
+  if (e == cudaSuccess) e = cudaEventCreateWithFlags(&copied, cudaEventDisableTiming);
+  if (e == cudaSuccess) e = cudaEventRecord(copied, ds);
+  if (e == cudaSuccess) e = cudaStreamWaitEvent(device_stream(src_device), copied, 0);
+  // events may be destroyed while pending: their resources are released once they complete
+  LP_CUDA_CHECK_PRINT(cudaEventDestroy(src_done));
+  if (copied) LP_CUDA_CHECK_PRINT(cudaEventDestroy(copied));
+  LP_CUDA_CHECK(e);
 }
-void memset_zero(void* dst, size_t bytes) { LP_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, current_stream())); }
+void memset_zero(void* dst, size_t bytes, int device) {
+  LP_CUDA_CHECK(cudaMemsetAsync(dst, 0, bytes, stream_on(device)));
+}
 namespace {
 template <typename T>
 __global__ void fill_gridstride_kernel(T* __restrict__ dst, int64_t n, T v) {
@@ -210,10 +237,10 @@ __global__ void fill_gridstride_kernel(T* __restrict__ dst, int64_t n, T v) {
     dst[i] = v;
 }
 }  // namespace
-void fill(void* dst, int64_t n, double value, bool f64) {
+void fill(void* dst, int64_t n, double value, bool f64, int device) {
   if (n <= 0) return;
   unsigned blocks = static_cast<unsigned>(std::min<int64_t>((n + 255) / 256, 4096));
-  cudaStream_t s = current_stream();
+  cudaStream_t s = stream_on(device);
   if (f64) fill_gridstride_kernel<double><<<blocks, 256, 0, s>>>(static_cast<double*>(dst), n, value);
   else fill_gridstride_kernel<float><<<blocks, 256, 0, s>>>(static_cast<float*>(dst), n, static_cast<float>(value));
   LP_CUDA_LAUNCH_CHECK();
@@ -315,56 +342,111 @@ CudaState::CudaState(int dev) : device(dev) {
   LP_CHECK(cuda::available(), "a CUDA tensor was used but no GPU is usable: ", cuda::unavailable_reason());
   LP_CUDA_CHECK(cudaSetDevice(device));
   stream = cuda::device_stream(device);  // one per device, shared by every Context (cuda_state.h says why)
-  LP_CUBLAS_CHECK(cublasCreate(&cublas));
-  LP_CUBLAS_CHECK(cublasSetStream(cublas, stream));
-  // A workspace of our own (32 MiB, NVIDIA's figure for Hopper), so cuBLAS never allocates inside a graph capture.
-  cublas_workspace_bytes = size_t{32} << 20;
-  cublas_workspace = cuda::alloc(cublas_workspace_bytes, device);
-  LP_CUBLAS_CHECK(cublasSetWorkspace(cublas, cublas_workspace, cublas_workspace_bytes));
-  // float32 GEMMs stay float32 (no TF32) unless a caller opts in: float32 is the reference.
-  LP_CUBLAS_CHECK(cublasSetMathMode(cublas, CUBLAS_DEFAULT_MATH));
-  LP_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
-  LP_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  try {  // a throw after cublasCreate (the workspace out of memory) runs no destructor: release() gives back the rest
+    LP_CUBLAS_CHECK(cublasCreate(&cublas));
+    LP_CUBLAS_CHECK(cublasSetStream(cublas, stream));
+    // A workspace of our own (32 MiB, NVIDIA's figure for Hopper), so cuBLAS never allocates inside a graph capture.
+    cublas_workspace_bytes = size_t{32} << 20;
+    cublas_workspace = cuda::alloc(cublas_workspace_bytes, device);
+    LP_CUBLAS_CHECK(cublasSetWorkspace(cublas, cublas_workspace, cublas_workspace_bytes));
+    // float32 GEMMs stay float32 (no TF32) unless a caller opts in: float32 is the reference.
+    LP_CUBLAS_CHECK(cublasSetMathMode(cublas, CUBLAS_DEFAULT_MATH));
+    LP_CUDA_CHECK(cudaDeviceGetAttribute(&sm_count, cudaDevAttrMultiProcessorCount, device));
+    LP_CUDA_CHECK(cudaDeviceGetAttribute(&max_smem_optin, cudaDevAttrMaxSharedMemoryPerBlockOptin, device));
+  } catch (...) {
+    release();
+    throw;
+  }
 }
 
-CudaState::~CudaState() {
+CudaState::~CudaState() { release(); }
+
+void CudaState::release() noexcept {
   cuda::cudnn_state_destroy(cudnn);  // its descriptors and handle first (it never throws)
+  cudnn = nullptr;
   for (auto& [key, plan] : plans_) {
-    cufftResult r = cufftDestroy(plan);
+    cufftResult r = cufftDestroy(plan.handle);
     if (r != CUFFT_SUCCESS)
       std::fprintf(stderr, "lowpass: cufftDestroy failed (%s) at %s:%d (ignored in a destructor)\n",
                    cuda::detail::cufft_status_name(r), __FILE__, __LINE__);
   }
+  plans_.clear();
   if (cublas) {
     cublasStatus_t s = cublasDestroy(cublas);
     if (s != CUBLAS_STATUS_SUCCESS)
       std::fprintf(stderr, "lowpass: cublasDestroy failed (%s) at %s:%d (ignored in a destructor)\n",
                    cublasGetStatusString(s), __FILE__, __LINE__);
+    cublas = nullptr;
   }
   cuda::free(cublas_workspace, cublas_workspace_bytes, device);  // stream-ordered reuse makes this safe
+  cublas_workspace = nullptr;
 }
 
-cufftHandle CudaState::fft_plan(cufftType type, int64_t n, int64_t batch) {
-  auto key = std::make_tuple(static_cast<int>(type), n, batch);
-  auto it = plans_.find(key);
-  if (it != plans_.end()) return it->second;
+CudaState::Plan CudaState::make_fft_plan(cufftType type, int64_t n, int64_t batch) {
   LP_CHECK(n >= 1 && n <= INT32_MAX && batch >= 1 && batch <= INT32_MAX, "cuFFT plan: length ", n,
            " and batch ", batch, " must lie in [1, 2^31)");
   bool r2c = type == CUFFT_R2C || type == CUFFT_D2Z;
   int len = static_cast<int>(n);
   int nc = len / 2 + 1;
   int idist = r2c ? len : nc, odist = r2c ? nc : len;
-  cufftHandle plan = 0;
   int iemb = idist, oemb = odist;  // storage length of one row in and out
-  LP_CUFFT_CHECK(cufftPlanMany(&plan, 1, &len, &iemb, 1, idist, &oemb, 1, odist, type, static_cast<int>(batch)));
-  cufftResult r = cufftSetStream(plan, stream);
-  if (r != CUFFT_SUCCESS) {
-    cufftDestroy(plan);
-    LP_CUFFT_CHECK(r);
+  Plan plan;
+  const char* step = "";  // the call that failed, for the error
+  auto attempt = [&]() {  // a fresh handle each time: a failed cufftMakePlanMany leaves the handle's state undefined
+    step = "cufftCreate";
+    cufftResult r = cufftCreate(&plan.handle);
+    if (r != CUFFT_SUCCESS) return r;
+    // No auto-allocation: the work area comes from the caching allocator per execution (cuda::FftPlan).
+    step = "cufftSetAutoAllocation(plan, 0)";
+    r = cufftSetAutoAllocation(plan.handle, 0);
+    if (r == CUFFT_SUCCESS) {
+      step = "cufftMakePlanMany";
+      r = cufftMakePlanMany(plan.handle, 1, &len, &iemb, 1, idist, &oemb, 1, odist, type, static_cast<int>(batch),
+                            &plan.work_bytes);
+    }
+    if (r == CUFFT_SUCCESS) {
+      step = "cufftSetStream";
+      r = cufftSetStream(plan.handle, stream);
+    }
+    if (r != CUFFT_SUCCESS) cufftDestroy(plan.handle);
+    return r;
+  };
+  cufftResult r = attempt();
+  // cuFFT's own plan data still comes from cudaMalloc: when that fails, the free memory may sit in the allocator's
+  // cached blocks. They cannot be given back inside a graph capture (cudaFree would invalidate it).
+  if (r == CUFFT_ALLOC_FAILED && !cuda::capturing(device)) {
+    cuda::empty_cache(device);
+    r = attempt();
   }
-  plans_[key] = plan;
+  if (r != CUFFT_SUCCESS) cuda::detail::fail_cufft(r, step, __FILE__, __LINE__);
   return plan;
 }
+
+cuda::FftPlan CudaState::fft_plan(cufftType type, int64_t n, int64_t batch) {
+  auto key = std::make_tuple(static_cast<int>(type), n, batch);
+  auto it = plans_.find(key);
+  if (it == plans_.end()) it = plans_.emplace(key, make_fft_plan(type, n, batch)).first;
+  return cuda::FftPlan(it->second.handle, it->second.work_bytes, device);
+}
+
+namespace cuda {
+
+FftPlan::FftPlan(cufftHandle plan, size_t work_bytes, int device)
+    : handle(plan), work_bytes_(work_bytes), device_(device) {
+  if (work_bytes_ == 0) return;
+  work_ = cuda::alloc(work_bytes_, device_);
+  cufftResult r = cufftSetWorkArea(handle, work_);
+  if (r != CUFFT_SUCCESS) {
+    cuda::free(work_, work_bytes_, device_);
+    LP_CUFFT_CHECK(r);
+  }
+}
+
+FftPlan::~FftPlan() {
+  cuda::free(work_, work_bytes_, device_);  // stream-ordered reuse: only work queued after the execution gets it
+}
+
+}  // namespace cuda
 
 namespace cuda {
 

@@ -39,15 +39,17 @@ struct AllocatorStats {
 AllocatorStats allocator_stats(int device);
 void empty_cache(int device);  // cudaFree every cached block of `device` (synchronises it)
 
-// Copies and memset on the current device's stream (cuda_state.h: one stream per device, shared by every Context).
-// copy_d2h returns when the data is on the host; copy_h2d when the host buffer may be reused (pageable memory is
-// staged); copy_d2d and memset_zero are stream-ordered (and may be captured into a CUDA graph).
-void copy_h2d(void* dst, const void* src, size_t bytes);
-void copy_d2h(void* dst, const void* src, size_t bytes);
-void copy_d2d(void* dst, const void* src, size_t bytes);
-void memset_zero(void* dst, size_t bytes);
-// dst[0..n) = value as float32 (f64 = false) or float64, on the current device's stream (for Tensor::fill_).
-void fill(void* dst, int64_t n, double value, bool f64);
+// Copies and memset on the stream of `device`, the device that holds the memory (cuda_state.h: one stream per
+// device, shared by every Context), which they make current. copy_d2h returns when the data is on the host; copy_h2d
+// when the host buffer may be reused (pageable memory is staged); copy_d2d and memset_zero are stream-ordered (and
+// may be captured into a CUDA graph). copy_d2d between two devices runs on the destination's stream after the work
+// queued on the source's, and the source's stream waits for it.
+void copy_h2d(void* dst, const void* src, size_t bytes, int device);
+void copy_d2h(void* dst, const void* src, size_t bytes, int device);
+void copy_d2d(void* dst, const void* src, size_t bytes, int dst_device, int src_device);
+void memset_zero(void* dst, size_t bytes, int device);
+// dst[0..n) = value as float32 (f64 = false) or float64, on the stream of `device` (for Tensor::fill_).
+void fill(void* dst, int64_t n, double value, bool f64, int device);
 void synchronize(int device);
 // True while a CUDA-graph capture runs on the device's stream: work that would read back (a device
 // synchronisation) must take a path that does not (conv1d's one-hot check does).

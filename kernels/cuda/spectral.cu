@@ -87,11 +87,11 @@ void rfft(const Tensor& x, Tensor& re, Tensor& im) {
     using C = typename Cx<T>::type;
     DeviceBuffer<C> z(static_cast<size_t>(R * F), x.device().index);  // (R, F) interleaved
     if constexpr (std::is_same_v<T, float>) {
-      cufftHandle plan = st.fft_plan(CUFFT_R2C, L, R);
-      LP_CUFFT_CHECK(cufftExecR2C(plan, const_cast<float*>(x.data<float>()), z.get()));
+      const FftPlan plan = st.fft_plan(CUFFT_R2C, L, R);  // holds its work area past the exec
+      LP_CUFFT_CHECK(cufftExecR2C(plan.handle, const_cast<float*>(x.data<float>()), z.get()));
     } else {
-      cufftHandle plan = st.fft_plan(CUFFT_D2Z, L, R);
-      LP_CUFFT_CHECK(cufftExecD2Z(plan, const_cast<double*>(x.data<double>()), z.get()));
+      const FftPlan plan = st.fft_plan(CUFFT_D2Z, L, R);  // holds its work area past the exec
+      LP_CUFFT_CHECK(cufftExecD2Z(plan.handle, const_cast<double*>(x.data<double>()), z.get()));
     }
     split_complex_kernel<T><<<grid_1d(st, R * F, kThreads), kThreads, 0, st.stream>>>(z.get(), re.data<T>(),
                                                                                      im.data<T>(), R * F);
@@ -113,11 +113,11 @@ void rfft_adjoint(const Tensor& gre, const Tensor& gim, Tensor& out, int64_t L) 
         L % 2 == 0);
     LP_CUDA_LAUNCH_CHECK();
     if constexpr (std::is_same_v<T, float>) {
-      cufftHandle plan = st.fft_plan(CUFFT_C2R, L, R);
-      LP_CUFFT_CHECK(cufftExecC2R(plan, z.get(), out.data<float>()));
+      const FftPlan plan = st.fft_plan(CUFFT_C2R, L, R);  // holds its work area past the exec
+      LP_CUFFT_CHECK(cufftExecC2R(plan.handle, z.get(), out.data<float>()));
     } else {
-      cufftHandle plan = st.fft_plan(CUFFT_Z2D, L, R);
-      LP_CUFFT_CHECK(cufftExecZ2D(plan, z.get(), out.data<double>()));
+      const FftPlan plan = st.fft_plan(CUFFT_Z2D, L, R);  // holds its work area past the exec
+      LP_CUFFT_CHECK(cufftExecZ2D(plan.handle, z.get(), out.data<double>()));
     }
   });
 }
