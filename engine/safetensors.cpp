@@ -5,11 +5,13 @@
 
 #include <fcntl.h>
 #include <signal.h>
+#include <sys/file.h>
 #include <sys/stat.h>
 #include <unistd.h>
 
 #include <algorithm>
 #include <bit>
+#include <chrono>
 #include <atomic>
 #include <cerrno>
 #include <cstdio>
@@ -520,24 +522,37 @@ void visit_data(const std::vector<WriteEntry>& entries, const std::function<void
   emit_data(entries, plan, sink);
 }
 
-std::vector<std::string> remove_stale_temporaries(const std::string& dir) {
+std::vector<std::string> remove_stale_temporaries(const std::string& dir, const std::vector<std::string>& names) {
   namespace fs = std::filesystem;
   std::vector<std::string> removed;
   std::error_code ec;
+  const auto now = fs::file_time_type::clock::now();
   for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
     const std::string n = it->path().filename().string();
     // NAME.tmp.<pid>.<n>: digits after the last ".tmp.", a dot, digits
     const size_t t = n.rfind(".tmp.");
     if (t == std::string::npos) continue;
+    if (!names.empty() && std::find(names.begin(), names.end(), n.substr(0, t)) == names.end()) continue;
     const std::string rest = n.substr(t + 5);
     const size_t dot = rest.find('.');
     if (dot == 0 || dot == std::string::npos || dot + 1 == rest.size() ||
         rest.find_first_not_of("0123456789.") != std::string::npos || rest.find('.', dot + 1) != std::string::npos)
       continue;
+    // The writer is gone when (1) its pid runs no process here and (2) nobody holds the flock every AtomicFile takes
+    // on its temporary: a pid means nothing in another container or on another host sharing the folder, the lock
+    // does (one kernel, and NFSv4 clients). (3) An hour without a write also guards writers of lowpass versions
+    // before that lock.
     const long pid = std::strtol(rest.c_str(), nullptr, 10);
     if (pid <= 0 || pid == ::getpid() || ::kill(static_cast<pid_t>(pid), 0) == 0 || errno != ESRCH) continue;
+    std::error_code te;
+    const auto mtime = fs::last_write_time(it->path(), te);
+    if (te || now - mtime < std::chrono::hours(1)) continue;
+    const int fd = ::open(it->path().c_str(), O_RDONLY | O_CLOEXEC);
+    if (fd < 0) continue;
+    const bool free = ::flock(fd, LOCK_EX | LOCK_NB) == 0;  // unsupported (ENOLCK...) counts as held: keep it
     std::error_code rm;
-    if (fs::remove(it->path(), rm)) removed.push_back(it->path().string());
+    if (free && fs::remove(it->path(), rm)) removed.push_back(it->path().string());
+    ::close(fd);
   }
   return removed;
 }
@@ -547,6 +562,9 @@ AtomicFile::AtomicFile(std::string path) : path_(std::move(path)) {
   tmp_ = detail::concat(path_, ".tmp.", ::getpid(), ".", counter++);
   fd_ = ::open(tmp_.c_str(), O_WRONLY | O_CREAT | O_EXCL | O_CLOEXEC, 0644);
   LP_CHECK(fd_ >= 0, path_, ": cannot create the temporary file ", tmp_, ": ", errno_str());
+  // Held while the file is written (released when fd_ closes): remove_stale_temporaries leaves locked ones alone.
+  // Where flock is unsupported this fails, and reaping then keeps every temporary.
+  (void)::flock(fd_, LOCK_EX | LOCK_NB);
 }
 
 AtomicFile::~AtomicFile() {

@@ -79,9 +79,11 @@ void check_fits_in_memory(uint64_t bytes, const std::string& what);
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
 
-// Removes `*.tmp.<pid>.<n>` files in `dir` (not below) whose process is gone: what a killed writer left (an
-// AtomicFile of a live process, this one's included, is kept). Returns the paths removed.
-std::vector<std::string> remove_stale_temporaries(const std::string& dir);
+// Removes `<name>.tmp.<pid>.<n>` files in `dir` (not below; only those of `names` when given) that a killed writer
+// left: their pid runs no process here, no one holds the flock every AtomicFile keeps on its temporary, and they
+// were last written over an hour ago. A live writer in another container or on another host keeps its lock, so its
+// file stays. Returns the paths removed.
+std::vector<std::string> remove_stale_temporaries(const std::string& dir, const std::vector<std::string>& names = {});
 
 // A file written atomically: bytes go to `path.tmp.<pid>.<n>` in the same directory; commit() fsyncs
 // and renames it over `path` (then fsyncs the directory). Destroyed uncommitted, the temp is removed.

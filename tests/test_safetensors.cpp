@@ -3,8 +3,11 @@
 // Run: build/tests/lowpass_tests -ts=safetensors   (fixture: tests/fixtures/make_io_fixtures.py)
 #include <doctest/doctest.h>
 
+#include <fcntl.h>
+#include <sys/file.h>
 #include <unistd.h>
 
+#include <chrono>
 #include <cmath>
 #include <cstring>
 #include <filesystem>
@@ -410,19 +413,28 @@ TEST_CASE("weights files carry the checkpoint's checksum; corrupt or non-finite 
   fs::remove_all(d);
 }
 
-TEST_CASE("temporaries of dead writers are removed; a live process's and other files are kept") {
+TEST_CASE("temporaries of dead writers are removed; live, locked, recent and other files are kept") {
   fs::path d = scratch_dir("stale_tmp");
   const std::string live = "a.npz.tmp." + std::to_string(::getpid()) + ".3";
-  // pid_max is at most 2^22 on Linux: this pid cannot be running
-  for (const std::string n : {"a.npz.tmp.2147483000.0", "b.safetensors.tmp.2147483001.12", live.c_str(),
-                              "c.tmp.x.1", "d.tmp.12", "e.tmp.12.3.4", "keep.npz"})
+  // pid_max is at most 2^22 on Linux: pids 2147483xxx cannot be running
+  const std::vector<std::string> all = {"a.npz.tmp.2147483000.0", "b.safetensors.tmp.2147483001.12", live,
+                                        "c.tmp.x.1", "d.tmp.12", "e.tmp.12.3.4", "keep.npz",
+                                        "f.npz.tmp.2147483002.0", "g.npz.tmp.2147483003.0"};
+  for (const auto& n : all) {
     std::ofstream(d / n) << "x";
+    if (n != "g.npz.tmp.2147483003.0")  // g: written just now (a live writer elsewhere, or one that just died)
+      fs::last_write_time(d / n, fs::file_time_type::clock::now() - std::chrono::hours(2));
+  }
+  // f: a writer in another container or on another host holds its lock (its pid means nothing here)
+  const int fd = ::open((d / "f.npz.tmp.2147483002.0").c_str(), O_RDONLY);
+  REQUIRE(fd >= 0);
+  REQUIRE(::flock(fd, LOCK_EX | LOCK_NB) == 0);
+  // only the names asked for: b's base name is not among them
+  CHECK(st::remove_stale_temporaries(d.string(), {"a.npz"}) == std::vector<std::string>{(d / all[0]).string()});
   auto removed = st::remove_stale_temporaries(d.string());
-  CHECK(removed.size() == 2);
-  for (const char* n : {"a.npz.tmp.2147483000.0", "b.safetensors.tmp.2147483001.12"}) CHECK_FALSE(fs::exists(d / n));
-  for (const std::string n : {live, std::string("c.tmp.x.1"), std::string("d.tmp.12"), std::string("e.tmp.12.3.4"),
-                              std::string("keep.npz")})
-    CHECK(fs::exists(d / n));
+  CHECK(removed == std::vector<std::string>{(d / all[1]).string()});
+  ::close(fd);
+  for (size_t i = 2; i < all.size(); ++i) CHECK(fs::exists(d / all[i]));
   fs::remove_all(d);
 }
 }

@@ -85,20 +85,17 @@ CommandRun add_attribute_command(CLI::App& app) {
     o.ig_max_steps = a->max_steps;
     o.max_batch = a->max_batch;
     namespace fs = std::filesystem;
-    prepare_output_dir(a->out,
-                       {"ohe.npz", "attr.npz", "convergence.json", "sequences.tsv", "regions.bed", "attr.bw"});
+    prepare_output_dir(a->out, {"ohe.npz", "attr.npz"});
     StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished npz
-    // ohe.npz: the input as float32 (N, 4, L).
-    {
-      npy::NpzWriter w((fs::path(a->out) / "ohe.npz").string());
-      w.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
-      for (int64_t s = 0; s < N; s += 4096) {
-        w.append(rows(s, std::min<int64_t>(4096, N - s), DType::F32));
-        throw_if_interrupted();
-      }
-      w.end();
-      w.close();
+    // ohe.npz: the input as float32 (N, 4, L). It is renamed into place together with attr.npz, after the last
+    // batch: a run that fails or is stopped leaves the earlier pair as it was, never a new ohe beside an old attr.
+    npy::NpzWriter ohe((fs::path(a->out) / "ohe.npz").string());
+    ohe.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
+    for (int64_t s = 0; s < N; s += 4096) {
+      ohe.append(rows(s, std::min<int64_t>(4096, N - s), DType::F32));
+      throw_if_interrupted();
     }
+    ohe.end();
     npy::NpzWriter w((fs::path(a->out) / "attr.npz").string());
     w.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
     nlohmann::json conv = nlohmann::json::array();
@@ -138,7 +135,10 @@ CommandRun add_attribute_command(CLI::App& app) {
     }
     w.end();
     w.close();
+    ohe.close();
     bar.finish();
+    // An earlier run's convergence report (another method) must not sit beside these scores.
+    if (std::error_code ec; conv.empty()) fs::remove(fs::path(a->out) / "convergence.json", ec);
     if (!conv.empty()) {
       std::ofstream f(fs::path(a->out) / "convergence.json");
       nlohmann::json j{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst},

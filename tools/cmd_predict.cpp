@@ -118,23 +118,7 @@ void prepare_output_dir(const std::string& out, const std::vector<std::string>& 
   fs::create_directories(out, ec);
   LP_CHECK(!ec && fs::is_directory(out), out, ": cannot create the output folder (--out): ",
            ec ? ec.message() : std::string("a file of that name exists"));
-  for (fs::directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec)) {
-    const std::string n = it->path().filename().string();
-    for (const auto& o : outputs) {
-      const size_t star = o.find('*');  // one wildcard at most: "pred_t*.bw"
-      const bool match = star == std::string::npos
-                             ? n == o
-                             : n.size() >= o.size() - 1 && n.compare(0, star, o, 0, star) == 0 &&
-                                   n.compare(n.size() - (o.size() - star - 1), std::string::npos, o, star + 1) == 0;
-      if (match) {
-        std::error_code rm;
-        fs::remove(it->path(), rm);
-        LP_CHECK(!rm, it->path().string(), ": cannot remove the earlier run's output (", rm.message(), ")");
-        break;
-      }
-    }
-  }
-  safetensors::remove_stale_temporaries(out);
+  safetensors::remove_stale_temporaries(out, outputs);
 }
 
 std::vector<Tensor> ensemble_control_rows(Context& ctx, const ModelInputArgs& a,
@@ -176,7 +160,7 @@ CommandRun add_predict_command(CLI::App& app) {
         attr::windows_per_model(rw, set.const_models(), a->models, input_files(*a));
     const npy::Array& xa = arrays.at("x");
     const int64_t N = xa.shape[0];
-    prepare_output_dir(a->out, {"predictions.npz", "sequences.tsv", "regions.bed", "pred_t*.bw"});
+    prepare_output_dir(a->out, {"predictions.npz"});
     const std::string path = (std::filesystem::path(a->out) / "predictions.npz").string();
     // First batch fixes the output shapes; arrays are then streamed one after the other.
     std::vector<std::string> keys = model.type() == "binary" ? std::vector<std::string>{"logits"}

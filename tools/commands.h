@@ -45,9 +45,9 @@ CLI::Option* add_controls_option(CLI::App* sub, std::vector<std::string>& contro
 std::vector<std::vector<std::string>> control_files(const std::vector<std::string>& controls);
 // The input choice of `a` for attr::open_inputs (model_dir: the first --model).
 attr::InputFiles input_files(const ModelInputArgs& a);
-// Creates the output folder of predict/attribute and removes what an earlier run of `cmd` wrote there (`outputs`:
-// file names, one '*' matching any run of characters), and temporaries killed runs left: an interrupted run then cannot leave new
-// files beside old ones that look like one result set. Errors name --out.
+// Creates the output folder of predict/attribute (errors name --out) and removes the temporaries of `outputs` (file
+// names) that killed runs left there (safetensors::remove_stale_temporaries). Earlier outputs stay until the new
+// ones replace them: a run that fails keeps the last complete set.
 void prepare_output_dir(const std::string& out, const std::vector<std::string>& outputs);
 // The control rows [s, s + n) of each model (`rws` from attr::windows_per_model): the npz's `control` array when
 // `arrays` has one (the same for every model), else each model's region controls (undefined without).

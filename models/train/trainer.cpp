@@ -129,16 +129,18 @@ class RunLock {
         fd_ = -1;
         return;
       }
-      char buf[32] = {0};
+      char buf[128] = {0};
       const ssize_t n = ::pread(fd_, buf, sizeof buf - 1, 0);
       ::close(fd_);
       throw Error(dir.string() + ": in use by another lowpass train" +
-                  (n > 0 ? " (pid " + std::string(buf, static_cast<size_t>(n)) + ")" : std::string()) +
+                  (n > 0 ? " (" + std::string(buf, static_cast<size_t>(n)) + ")" : std::string()) +
                   "; wait for it to end, or stop it (it checkpoints on SIGTERM) and --resume");
     }
-    const std::string pid = std::to_string(::getpid());
-    if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, pid.data(), pid.size(), 0) < 0) {
-      // the pid is only for the message above; the lock holds without it
+    char host[64] = {0};
+    if (::gethostname(host, sizeof host - 1) != 0) host[0] = 0;
+    const std::string who = std::string(host[0] ? host : "?") + " pid " + std::to_string(::getpid());
+    if (::ftruncate(fd_, 0) == 0 && ::pwrite(fd_, who.data(), who.size(), 0) < 0) {
+      // only for the message above; the lock holds without it
     }
   }
   ~RunLock() {

@@ -5,7 +5,9 @@
 # The CLI: python/tests/cli_run.py.
 import fcntl
 import json
+import os
 import shutil
+import time
 
 import pytest
 
@@ -64,12 +66,13 @@ def test_a_folder_in_use_is_refused_and_stale_temporaries_are_removed(runs, tmp_
     (tmp_path / "two.json").write_text(json.dumps(cfg))
     with open(r / ".lock", "w") as f:
         fcntl.flock(f, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        f.write("12345")
+        f.write("node7 pid 12345")
         f.flush()
         t = run("train", "--config", tmp_path / "two.json", "--out", r, "--quiet", "--resume")
-    assert t.returncode == 1 and "in use by another lowpass train (pid 12345)" in t.stderr, t.stderr
+    assert t.returncode == 1 and "in use by another lowpass train (node7 pid 12345)" in t.stderr, t.stderr
     dead = r / "checkpoints" / "last.safetensors.tmp.2147483000.0"  # no such pid can run (pid_max <= 2^22)
     dead.write_bytes(b"partial")
+    os.utime(dead, (time.time() - 7200, time.time() - 7200))  # unwritten for over an hour
     t = run("train", "--config", tmp_path / "two.json", "--out", r, "--resume")
     assert t.returncode == 0, t.stderr
     assert not dead.exists() and "removed " + str(dead) in t.stderr, t.stderr
@@ -104,15 +107,28 @@ def test_a_corrupt_model_file_is_named(runs, tmp_path):
     assert p.returncode == 1 and "best.safetensors: checksum mismatch" in p.stderr, p.stderr
 
 
-def test_attribute_clears_the_earlier_runs_outputs(runs, tmp_path):
+def test_attribute_replaces_its_outputs_as_a_pair_and_a_failed_rerun_keeps_them(runs, tmp_path):
     out = tmp_path / "a"
-    out.mkdir()
-    for n in ("regions.bed", "attr.bw", "sequences.tsv", "ohe.npz.tmp.2147483000.1", "notes.txt"):
-        (out / n).write_text("old")
-    a = run("attribute", "--model", runs["binary"], "--npz", runs["dir"] / "binary_data" / "test.npz", "--out", out,
-            "--method", "grad", "--quiet")
+    npz = runs["dir"] / "binary_data" / "test.npz"
+    a = run("attribute", "--model", runs["binary"], "--npz", npz, "--out", out, "--method", "deepshap", "--refs", 2,
+            "--quiet")
     assert a.returncode == 0, a.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["attr.npz", "notes.txt", "ohe.npz"]
+    first = {n: (out / n).read_bytes() for n in ("ohe.npz", "attr.npz", "convergence.json")}
+    # A rerun that fails at its first batch (a target the model lacks) leaves the earlier set as it was.
+    a = run("attribute", "--model", runs["binary"], "--npz", npz, "--out", out, "--target", "counts", "--quiet")
+    assert a.returncode == 1, a.stderr
+    assert {n: (out / n).read_bytes() for n in first} == first
+    # Files of other commands or the user's stay; a killed writer's old temporary goes; a recent one (perhaps a
+    # live writer elsewhere) stays; grad writes no convergence report, so the deepshap one is removed.
+    (out / "regions.bed").write_text("predict's")
+    old_tmp, new_tmp = out / "attr.npz.tmp.2147483000.1", out / "ohe.npz.tmp.2147483001.1"
+    for t in (old_tmp, new_tmp):
+        t.write_text("partial")
+    os.utime(old_tmp, (time.time() - 7200, time.time() - 7200))
+    a = run("attribute", "--model", runs["binary"], "--npz", npz, "--out", out, "--method", "grad", "--quiet")
+    assert a.returncode == 0, a.stderr
+    assert sorted(p.name for p in out.iterdir()) == ["attr.npz", "ohe.npz", new_tmp.name, "regions.bed"]
+    assert (out / "attr.npz").read_bytes() != first["attr.npz"]
 
 
 def test_evaluate_names_the_npz_of_the_wrong_length_and_export_creates_its_folder(runs, tmp_path):
