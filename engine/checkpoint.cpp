@@ -176,8 +176,18 @@ std::map<std::string, Tensor> load_model_weights(Context& ctx, const std::string
   if (auto f = file.metadata.find("format"); f != file.metadata.end() && f->second == kFormat) {
     for (auto& [name, t] : from_file(file, bytes, path).model) sd.emplace(name, t);
   } else {
-    // lowpass's weights files carry the checkpoint's CRC; state_dicts from elsewhere (PyTorch) have none.
-    if (file.metadata.count("checksum")) verify_checksum(file, bytes, path, "weights file");
+    // lowpass's weights files carry the checkpoint's CRC; state_dicts from elsewhere (PyTorch) have none, and a
+    // "checksum" of another scheme or in another tool's file is not ours to check.
+    const auto fm = file.metadata.find("format"), cs = file.metadata.find("checksum");
+    if (fm != file.metadata.end() && fm->second == "lowpass-model" && cs != file.metadata.end() &&
+        cs->second.rfind("crc32:", 0) == 0) {
+      try {
+        verify_checksum(file, bytes, path, "weights file");
+      } catch (const Error& e) {
+        throw Error(std::string(e.what()) + ", or was rewritten by another tool that kept lowpass's metadata (then "
+                    "remove its 'checksum' key, or save it again with lowpass, to load it)");
+      }
+    }
     sd = file.map();
   }
   check_finite(sd, path);

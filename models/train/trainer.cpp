@@ -387,7 +387,16 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   if (opt.resume && fs::exists(dir / "best.safetensors")) {
     // checksum and finiteness checked; the model's tensor order kept for the file written later
     const std::string bp = (dir / "best.safetensors").string();
-    const auto m = load_model_weights(ctx, bp);
+    std::map<std::string, Tensor> m;
+    try {
+      m = load_model_weights(ctx, bp);
+    } catch (const Error& e) {  // the best epoch's checkpoint holds the same weights
+      const std::string ep = (ckdir / ("epoch_" + std::to_string(st.best_epoch) + ".safetensors")).string();
+      if (st.best_epoch < 1 || !verify_checkpoint(ep)) throw;
+      std::fprintf(log, "lowpass train: %s; using the model weights of %s (the best epoch's checkpoint) instead\n",
+                   e.what(), ep.c_str());
+      m = load_model_weights(ctx, ep);
+    }
     for (const auto& [k, v] : model->state_dict()) {
       LP_CHECK(m.count(k), bp, ": lacks tensor '", k, "' of the model being resumed");
       best_sd.emplace_back(k, m.at(k));

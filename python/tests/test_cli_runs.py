@@ -105,6 +105,13 @@ def test_a_corrupt_model_file_is_named(runs, tmp_path):
     (r / "best.safetensors").write_bytes(bytes(b))
     p = run("predict", "--model", r, "--npz", runs["dir"] / "binary_data" / "test.npz", "--out", tmp_path / "p")
     assert p.returncode == 1 and "best.safetensors: checksum mismatch" in p.stderr, p.stderr
+    assert "rewritten by another tool" in p.stderr  # an edit that kept lowpass's metadata reads the same
+    # A resume reads the best weights from the best epoch's checkpoint instead (they are the same weights).
+    cfg = json.loads(runs["config"].read_text())
+    cfg["train"]["epochs"] = 2
+    (tmp_path / "two.json").write_text(json.dumps(cfg))
+    t = run("train", "--config", tmp_path / "two.json", "--out", r, "--resume")
+    assert t.returncode == 0 and "epoch_1.safetensors (the best epoch's checkpoint) instead" in t.stderr, t.stderr
 
 
 def test_attribute_replaces_its_outputs_as_a_pair_and_a_failed_rerun_keeps_them(runs, tmp_path):
