@@ -175,5 +175,12 @@ TEST_CASE("variants: REF and ALT profiles on the positions they share (deletion,
   check("AC", "GT", {0, 1, 2, 3, 4, 5, 6, 7}, {0, 1, 2, 3, 4, 5, 6, 7});
   // 2 bases for 3: the first two pair up, ALT's third is left out, REF 6 pairs with ALT 7.
   check("AC", "GTT", {0, 1, 2, 3, 4, 5, 6}, {0, 1, 2, 3, 4, 5, 7});
+  // Untrimmed alleles pair as their shortest form (a multi-allelic record's CAT>C,CT gives CAT>CT = CA>C): REF 5 has
+  // no partner, REF 6 and 7 pair with ALT 5 and 6.
+  check("CAT", "CT", {0, 1, 2, 3, 4, 6, 7}, {0, 1, 2, 3, 4, 5, 6});
+  check("CA", "C", {0, 1, 2, 3, 4, 6, 7}, {0, 1, 2, 3, 4, 5, 6});
+  // One C of a CC run deleted, written two ways: the common suffix goes first (the run's first C is the one removed).
+  check("CCG", "CG", {0, 1, 2, 3, 5, 6, 7}, {0, 1, 2, 3, 4, 5, 6});
+  check("CC", "C", {0, 1, 2, 3, 5, 6, 7}, {0, 1, 2, 3, 4, 5, 6});
 }
 }

@@ -194,8 +194,16 @@ void variant_rows(Context& ctx, const VariantSet& v, int64_t s, int64_t n, DType
 
 void align_profiles(const Variant& v, int64_t L, const double* ref, const double* alt, int64_t O,
                     std::vector<double>& ref_out, std::vector<double>& alt_out) {
-  const int64_t c = L / 2 - (L - O) / 2;  // the variant's first REF base, in output coordinates
-  const int64_t r = static_cast<int64_t>(v.ref.size()), a = static_cast<int64_t>(v.alt.size()), m = std::min(r, a);
+  // The alleles in their shortest form first: an untrimmed CAT>CT (a multi-allelic record's) is the same haplotype as
+  // CA>C, and must pair the same bases. Strip the common suffix, then the common prefix (which moves the start).
+  int64_t r = static_cast<int64_t>(v.ref.size()), a = static_cast<int64_t>(v.alt.size()), p = 0;
+  const auto same = [](char x, char y) { return std::toupper(static_cast<unsigned char>(x)) ==
+                                                std::toupper(static_cast<unsigned char>(y)); };
+  while (r > 0 && a > 0 && same(v.ref[static_cast<size_t>(r - 1)], v.alt[static_cast<size_t>(a - 1)])) --r, --a;
+  while (p < r && p < a && same(v.ref[static_cast<size_t>(p)], v.alt[static_cast<size_t>(p)])) ++p;
+  r -= p, a -= p;
+  const int64_t c = L / 2 - (L - O) / 2 + p;  // the first changed REF base, in output coordinates
+  const int64_t m = std::min(r, a);
   ref_out.clear(), alt_out.clear();
   double sr = 0, sa = 0;
   const auto pair = [&](int64_t q, int64_t j) {

@@ -47,8 +47,9 @@ VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, 
 void variant_rows(Context& ctx, const VariantSet& v, int64_t s, int64_t n, DType dtype, Tensor& ref, Tensor& alt);
 
 // The REF and ALT output profiles (O probabilities each, the output window centred in the L-base input window) on
-// the positions they share, each renormalised: the first min(|REF|, |ALT|) allele bases pair up, the bases after the
-// alleles pair with a shift of |ALT| − |REF|; a deletion's extra REF bases, an insertion's extra ALT bases and the
+// the positions they share, each renormalised. The alleles are first trimmed of their common suffix, then prefix (so
+// CAT>CT pairs as CA>C); then the first min(|REF|, |ALT|) changed bases pair up, the bases after the alleles pair
+// with a shift of |ALT| − |REF|; a deletion's extra REF bases, an insertion's extra ALT bases and the
 // positions whose partner falls outside the other window are left out. For an SNV (any |REF| = |ALT|) both come back
 // unchanged. jsd_aligned compares these, so that an indel's score is not the shift of the whole downstream profile.
 void align_profiles(const Variant& v, int64_t L, const double* ref, const double* alt, int64_t O,

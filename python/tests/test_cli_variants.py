@@ -95,6 +95,23 @@ def test_binary_scores_equal_predict_on_the_spelled_out_windows(models, tmp_path
     assert any(abs(float(b["logit_ref"]) - float(g["logit_ref"])) > 1e-6 for b, g in zip(both, got))
 
 
+def test_jsd_aligned_does_not_depend_on_how_an_indel_is_written(models, tmp_path):
+    a = models["seq"]["chrA"]
+    rows = [("chrA", 900, "short", a[899:903], a[899]),                 # 3 bases deleted after the anchor
+            ("chrA", 900, "untrimmed", a[899:905], a[899] + a[903:905]),  # the same haplotype, two more bases
+            ("chrA", 1000, "ins", a[999], a[999] + "GGA"),
+            ("chrA", 1000, "ins_untrimmed", a[999:1002], a[999] + "GGA" + a[1000:1002])]
+    write_vcf(tmp_path / "v.vcf", rows)
+    r = run("variants", "--model", models["profile"], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"],
+            "--out", tmp_path / "o", "--quiet", "--threads", 1, "--plot", 0)
+    assert r.returncode == 0, r.stderr
+    got = read_tsv(tmp_path / "o" / "variant_scores.tsv")
+    for x, y in ((got[0], got[1]), (got[2], got[3])):
+        for s in range(2):  # the same windows: the same numbers in every column
+            for col in ("logfc", "jsd", "jsd_aligned"):
+                assert x[f"{col}_t0_s{s}"] == y[f"{col}_t0_s{s}"], (col, x, y)
+
+
 def test_profile_scores_have_log_fold_changes_and_divergences(models, tmp_path):
     write_vcf(tmp_path / "v.vcf", variant_rows(models["seq"])[:2])
     r = run("variants", "--model", models["profile"], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"],
@@ -186,10 +203,17 @@ def jsd(p, q):
 
 
 def aligned(pr, pa, ref_allele, alt_allele, L):
-    """The REF and ALT profiles on the positions they share, as docs/cli.md describes jsd_aligned: the first
-    min(|REF|, |ALT|) allele bases pair up, later bases pair with the length change's shift; renormalised."""
+    """The REF and ALT profiles on the positions they share, as docs/cli.md describes jsd_aligned: alleles trimmed to
+    their shortest form, the first min(|REF|, |ALT|) changed bases pair up, later bases pair with the length change's
+    shift; renormalised."""
     O = len(pr)
-    c = L // 2 - (L - O) // 2  # the variant's first base in the output window
+    while ref_allele and alt_allele and ref_allele[-1] == alt_allele[-1]:  # shortest form: common suffix, then prefix
+        ref_allele, alt_allele = ref_allele[:-1], alt_allele[:-1]
+    p = 0
+    while p < min(len(ref_allele), len(alt_allele)) and ref_allele[p] == alt_allele[p]:
+        p += 1
+    ref_allele, alt_allele = ref_allele[p:], alt_allele[p:]
+    c = L // 2 - (L - O) // 2 + p  # the first changed base in the output window
     r, a = len(ref_allele), len(alt_allele)
     pairs = [(q, q) for q in range(c + min(r, a))] + [(q, q - r + a) for q in range(c + r, O) if 0 <= q - r + a < O]
     x, y = np.array([pr[q] for q, _ in pairs]), np.array([pa[j] for _, j in pairs])
