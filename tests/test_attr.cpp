@@ -408,6 +408,7 @@ TEST_CASE("fold ensembles: attribute_mean and forward_mean average the models; t
       CHECK(m.delta[b] == doctest::Approx((u.delta[b] + v.delta[b]) / 2).epsilon(1e-12));
       CHECK(m.difference[b] == doctest::Approx((u.difference[b] + v.difference[b]) / 2).epsilon(1e-12));
       CHECK(m.delta_rel[b] == doctest::Approx(std::fabs(m.delta[b]) / std::fabs(m.difference[b])).epsilon(1e-12));
+      CHECK(m.model_delta_rel[b] == std::max(u.delta_rel[b], v.delta_rel[b]));
       if (std::string(method) == "ig") {  // baseline 0, no N: Σ actual of the mean = mean difference + mean delta
         double s = 0;
         const auto a = m.actual.to_vector<double>();

@@ -99,7 +99,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     npy::NpzWriter w((fs::path(a->out) / "attr.npz").string());
     w.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
     nlohmann::json conv = nlohmann::json::array();
-    double worst = 0;
+    double worst = 0, worst_model = 0;
     int64_t refined = 0, above = 0, nonfinite = 0;  // ig: examples redone with more steps; still above the tolerance at the end
     Progress bar("attribute " + a->method, N, "seq", !a->quiet);
     for (int64_t s = 0; s < N; s += a->batch) {
@@ -122,10 +122,16 @@ CommandRun add_attribute_command(CLI::App& app) {
       }
       for (size_t i = 0; i < r.delta.size(); ++i) {
         conv.push_back({{"index", s + static_cast<int64_t>(i)}, {"delta", r.delta[i]}, {"relative", r.delta_rel[i]}});
+        // Ensembles: the worst model's error too, which is what each model's refinement acted on.
+        const double judged = r.model_delta_rel.empty() ? r.delta_rel[i] : r.model_delta_rel[i];
+        if (!r.model_delta_rel.empty()) {
+          conv.back()["model_relative"] = r.model_delta_rel[i];
+          if (std::isfinite(judged)) worst_model = std::max(worst_model, judged);
+        }
         if (!r.steps.empty()) {
           conv.back()["steps"] = r.steps[i];
           refined += r.steps[i] > o.ig_steps;
-          above += o.ig_tolerance > 0 && !(r.delta_rel[i] <= o.ig_tolerance);
+          above += o.ig_tolerance > 0 && !(judged <= o.ig_tolerance);
         }
         if (std::isfinite(r.delta_rel[i])) worst = std::max(worst, r.delta_rel[i]);
         else ++nonfinite;
@@ -143,7 +149,7 @@ CommandRun add_attribute_command(CLI::App& app) {
       std::ofstream f(fs::path(a->out) / "convergence.json");
       nlohmann::json j{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst},
                        {"nonfinite", nonfinite}};
-      if (set.size() > 1) j["models"] = a->models;  // the scores are their mean
+      if (set.size() > 1) j["models"] = a->models, j["max_model_relative_delta"] = worst_model;  // scores: the mean
       if (a->method == "ig")
         j.update({{"ig_steps", o.ig_steps}, {"ig_tolerance", o.ig_tolerance}, {"ig_max_steps", o.ig_max_steps},
                   {"refined", refined}, {"above_tolerance", above}});
@@ -163,6 +169,7 @@ CommandRun add_attribute_command(CLI::App& app) {
               << ", target " << o.target.name()
               << (set.size() > 1 ? ", mean of " + std::to_string(set.size()) + " models" : std::string()) << ")";
     if (!conv.empty()) std::cout << "; max relative summation-to-delta error " << worst;
+    if (!conv.empty() && set.size() > 1) std::cout << " (of any one model: " << worst_model << ")";
     if (nonfinite > 0) std::cout << " (" << nonfinite << " example(s) with a non-finite error: NaN in their scores?)";
     if (a->method == "ig" && o.ig_tolerance > 0)
       std::cout << "; " << refined << " of " << N << " examples redone with more steps, " << above

@@ -275,9 +275,14 @@ AttrResult attribute_mean(const std::vector<Model*>& models, const Tensor& x, co
   for (size_t k = 0; k < models.size(); ++k) {
     const AttrResult a = attribute(*models[k], x, controls[k], opt, first_index);
     acc(r.hyp, a.hyp), acc(r.actual, a.actual);
-    if (k == 0) r.delta.assign(a.delta.size(), 0.0), r.difference.assign(a.delta.size(), 0.0), r.steps = a.steps;
+    if (k == 0) {
+      r.delta.assign(a.delta.size(), 0.0), r.difference.assign(a.delta.size(), 0.0), r.steps = a.steps;
+      r.model_delta_rel.assign(a.delta.size(), 0.0);
+    }
     for (size_t b = 0; b < a.delta.size(); ++b) {
       r.delta[b] += a.delta[b], r.difference[b] += a.difference[b];
+      // NaN stays NaN (a model with NaN scores must show)
+      if (!(a.delta_rel[b] <= r.model_delta_rel[b])) r.model_delta_rel[b] = a.delta_rel[b];
       if (b < a.steps.size()) r.steps[b] = std::max(r.steps[b], a.steps[b]);
     }
   }

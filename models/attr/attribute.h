@@ -35,6 +35,7 @@ struct AttrResult {
   // Convergence (deepshap, ig): per example Σ actual − (f(x) − mean f(ref)) and that over |f(x) − mean f(ref)|.
   std::vector<double> delta, delta_rel;
   std::vector<double> difference;  // the f(x) − mean f(ref) of each example (the denominator of delta_rel)
+  std::vector<double> model_delta_rel;  // attribute_mean of several models: each example's largest model delta_rel
   std::vector<int64_t> steps;  // ig: midpoint-rule points each example used
 };
 
@@ -46,7 +47,8 @@ AttrResult attribute(Model& model, const Tensor& x, const Tensor& control, const
 // The mean of several models' attributions (a fold ensemble; model k with control[k]), on the host: hyp and actual
 // averaged; delta the mean of the models' deltas, which is the completeness error of the mean attribution against
 // the mean difference (every method's scores and differences are linear in the model's); delta_rel that over the
-// mean |difference|; steps (ig) the most any model used for the example. One model: attribute()'s result.
+// mean |difference|; steps (ig) the most any model used for the example. The mean's error is no bound on a model's
+// (their errors can cancel): model_delta_rel keeps the largest model delta_rel. One model: attribute()'s result.
 AttrResult attribute_mean(const std::vector<Model*>& models, const Tensor& x, const std::vector<Tensor>& controls,
                           const AttrOptions& opt, int64_t first_index = 0);
 

@@ -56,6 +56,13 @@ ModelSet load_model_dirs(const std::vector<std::string>& dirs, Context& ctx, con
   LP_CHECK(dirs.size() == 1 || weights == "best" || weights == "last", "--weights ", weights,
            ": one weights file cannot serve ", dirs.size(), " --model directories (it would be averaged with "
            "itself); use best or last");
+  for (size_t i = 0; i < dirs.size(); ++i)  // a model averaged with itself weighs twice: a typo, not an ensemble
+    for (size_t j = 0; j < i; ++j) {
+      std::error_code e1, e2;
+      const fs::path a = fs::weakly_canonical(dirs[i], e1), b = fs::weakly_canonical(dirs[j], e2);
+      LP_CHECK(e1 || e2 || a != b, "--model ", dirs[i], ": given twice (as ", dirs[j],
+               "); an ensemble averages different models");
+    }
   ModelSet set;
   set.dirs = dirs;
   for (const auto& dir : dirs) {

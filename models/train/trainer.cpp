@@ -404,10 +404,15 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   }
   {
     std::error_code ec;
-    fs::create_directories(ckdir, ec);
+    fs::create_directories(dir, ec);
     LP_CHECK(!ec, dir.string(), ": cannot create the run folder (--out): ", ec.message());
   }
   const RunLock lock(dir);
+  {
+    std::error_code ec;
+    fs::create_directories(ckdir, ec);
+    LP_CHECK(!ec, ckdir.string(), ": cannot create (", ec.message(), ")");
+  }
   if (!opt.resume) {  // another run may have written here while this one loaded its data
     const auto found = run_files(dir);
     LP_CHECK(found.empty(), dir.string(), ": already holds a training run (", found.front(),
@@ -527,6 +532,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
         v = evaluate_source(*model, *data.valid, cfg.prior, t.counts_loss_weight, ctx, data.valid_name,
                             /*full_profile_metrics=*/true);
       } catch (const Error& e) {  // the weights diverged without a non-finite training loss: say when, and what is kept
+        if (std::string(e.what()).find("is not finite") == std::string::npos) throw;  // I/O and data errors as they are
         throw Error(std::string(e.what()) + ", validating epoch " + std::to_string(st.epoch + 1) + " (step " +
                     std::to_string(st.step) + "); last good checkpoint: " +
                     (res_last_ck.empty() ? std::string("none yet") : res_last_ck) +

@@ -91,15 +91,21 @@ def same_numbers(a, b, path="") -> int:
 
 def test_integrated_gradients_report_the_most_steps_any_model_used(runs, tmp_path):
     npz = runs["dir"] / "binary_data" / "test.npz"
-    steps = {}
+    steps, conv = {}, {}
     for name, models in [("one", [runs["binary"]]), ("two", [runs["binary2"]]),
                          ("both", [runs["binary"], runs["binary2"]])]:
         m = [a for p in models for a in ("--model", p)]
         a = run("attribute", *m, "--npz", npz, "--out", tmp_path / name, "--method", "ig", "--ig-steps", 4,
                 "--ig-tolerance", 0.05, "--ig-max-steps", 36, "--quiet", "--threads", 1)
         assert a.returncode == 0, a.stderr
-        steps[name] = [e["steps"] for e in json.loads((tmp_path / name / "convergence.json").read_text())["examples"]]
+        conv[name] = json.loads((tmp_path / name / "convergence.json").read_text())
+        steps[name] = [e["steps"] for e in conv[name]["examples"]]
     assert steps["both"] == [max(x, y) for x, y in zip(steps["one"], steps["two"])]
+    # The worst model's error per example, and the tolerance count from it (the mean's error can hide it).
+    worst = [max(x["relative"], y["relative"]) for x, y in zip(conv["one"]["examples"], conv["two"]["examples"])]
+    assert [e["model_relative"] for e in conv["both"]["examples"]] == pytest.approx(worst, rel=1e-6)
+    assert conv["both"]["max_model_relative_delta"] == pytest.approx(max(worst), rel=1e-6)
+    assert conv["both"]["above_tolerance"] == sum(w > 0.05 for w in worst)
     assert any(x != y for x, y in zip(steps["one"], steps["two"])), steps  # else max() is not tested
 
 
@@ -137,6 +143,9 @@ def test_models_that_cannot_be_averaged_are_refused(runs, tmp_path):
     npz = runs["dir"] / "binary_data" / "test.npz"
     r = run("predict", "--model", runs["binary"], "--model", runs["profile"], "--npz", npz, "--out", tmp_path / "a")
     assert r.returncode == 1 and "cannot be averaged" in r.stderr, r.stderr
+    r = run("predict", "--model", runs["binary"], "--model", str(runs["binary"]) + "/", "--npz", npz, "--out",
+            tmp_path / "c")
+    assert r.returncode == 1 and "given twice" in r.stderr, r.stderr
     w = runs["binary"] / "model.safetensors"
     r = run("attribute", "--model", runs["binary"], "--model", runs["binary2"], "--weights", w, "--npz", npz,
             "--out", tmp_path / "b")

@@ -7,11 +7,12 @@ import fcntl
 import json
 import os
 import shutil
+import subprocess
 import time
 
 import pytest
 
-from cli_run import run_cli as run, simulated_runs
+from cli_run import CLI, run_cli as run, simulated_runs
 
 np = pytest.importorskip("numpy")
 
@@ -144,3 +145,17 @@ def test_evaluate_names_the_npz_of_the_wrong_length_and_export_creates_its_folde
     assert e.returncode == 1 and "test.npz: x has length" in e.stderr and "input_length is 200" in e.stderr, e.stderr
     x = run("export", "--config", runs["config"], "--out", tmp_path / "new" / "sub" / "t.npz")
     assert x.returncode == 0 and (tmp_path / "new" / "sub" / "t.npz").exists(), x.stderr
+
+
+def test_a_filesystem_without_flock_trains_with_a_warning(runs, tmp_path):
+    cc = shutil.which("cc")
+    if cc is None:
+        pytest.skip("no C compiler for the flock shim")
+    (tmp_path / "noflock.c").write_text("#include <errno.h>\nint flock(int fd, int op) { (void)fd; (void)op; "
+                                        "errno = ENOLCK; return -1; }\n")
+    shim = tmp_path / "noflock.so"
+    subprocess.run([cc, "-shared", "-fPIC", "-o", shim, tmp_path / "noflock.c"], check=True)
+    env = dict(os.environ, LD_PRELOAD=str(shim))
+    r = subprocess.run([CLI, "train", "--config", runs["config"], "--out", tmp_path / "run"], env=env,
+                       capture_output=True, text=True)
+    assert r.returncode == 0 and "cannot lock" in r.stderr and "in use" not in r.stderr, r.stderr
