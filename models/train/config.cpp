@@ -10,6 +10,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "engine/safetensors.h"
 #include "engine/suggest.h"
 #include "models/arch/binary_net.h"
 #include "models/data/json_file.h"
@@ -279,16 +280,9 @@ TrainConfig load_config(const std::string& path) {
 }
 
 void write_config(const TrainConfig& cfg, const std::string& path) {
-  std::string tmp = path + ".tmp";
-  {
-    std::ofstream f(tmp);
-    LP_CHECK(f.good(), tmp, ": cannot write");
-    f << cfg.resolved.dump(2) << "\n";
-    LP_CHECK(f.good(), tmp, ": write failed");
-  }
-  std::error_code ec;
-  fs::rename(tmp, path, ec);
-  LP_CHECK(!ec, path, ": cannot rename from ", tmp, " (", ec.message(), ")");
+  // atomic (temp + fsync + rename), errors with the reason (a read-only run folder, a full disk)
+  const std::string text = cfg.resolved.dump(2) + "\n";
+  safetensors::write_file_atomic(path, std::vector<uint8_t>(text.begin(), text.end()));
 }
 
 }  // namespace lowpass
