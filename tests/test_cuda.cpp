@@ -13,6 +13,7 @@
 #include "kernels/cuda/runtime.h"
 #include "kernels/cpu/elementwise.h"
 #include "tests/cuda_test.h"
+#include "tests/fake_device.h"
 #include "tests/gradcheck.h"
 #ifdef LOWPASS_HAVE_CUDA
 #include "kernels/cpu/nn.h"
@@ -82,28 +83,15 @@ TEST_CASE("allocator buckets: cover the request, waste <= 12.5% above 4 KiB, sta
 TEST_CASE("block cache out of memory during a capture: nothing is freed, the error names the capture (host)") {
   // cudaFree during a stream capture invalidates the capture (and would synchronise the device): while a pool is
   // open, a failed device allocation must not give the shared cached blocks back. After the capture it does.
-  std::set<void*> held;
-  int64_t raw_frees = 0;
-  bool full = false;  // the fake device: every allocation fails while full
-  cuda::BlockCache bc(
-      [&](size_t n, int) -> void* {
-        if (full) return nullptr;
-        void* p = std::malloc(n);
-        held.insert(p);
-        return p;
-      },
-      [&](void* p, int) {
-        ++raw_frees;
-        held.erase(p);
-        std::free(p);
-      });
+  test::FakeDevice dev;  // every allocation fails while dev.full
+  cuda::BlockCache bc = dev.cache();
   void* a = bc.alloc(1000, 1);
   void* b = bc.alloc(70000, 1);
   bc.free(a, 1), bc.free(b, 1);  // both cached on the shared lists
   const int64_t pool = bc.open_pool(1);
-  full = true;
+  dev.full = true;
   CHECK_THROWS_WITH_AS(bc.alloc(1 << 20, 1), doctest::Contains("during a CUDA-graph capture"), OutOfMemory);
-  CHECK(raw_frees == 0);
+  CHECK(dev.raw_frees == 0);
   CHECK(bc.stats(1).bytes_cached ==
         static_cast<int64_t>(cuda::allocator_bucket(1000) + cuda::allocator_bucket(70000)));
   CHECK(bc.alloc(1000, 1) == a);  // the pool still adopts cached blocks of the right bucket
@@ -112,17 +100,17 @@ TEST_CASE("block cache out of memory during a capture: nothing is freed, the err
   // No capture: the cached shared block (b) is given back and the allocation retried once, then OutOfMemory.
   CHECK_THROWS_WITH_AS(bc.alloc(1 << 20, 1), doctest::Contains("CUDA out of memory: an allocation of"),
                        OutOfMemory);
-  CHECK(raw_frees == 1);
-  full = false;
+  CHECK(dev.raw_frees == 1);
+  dev.full = false;
   void* c = bc.alloc(1 << 20, 1);
   CHECK(c != nullptr);
   bc.free(c, 1);
   bc.release_shared(1);  // a stays the closed pool's block (a graph would still hold it)
-  CHECK(held.size() == 1);
-  CHECK(held.count(a) == 1);
+  CHECK(dev.held.size() == 1);
+  CHECK(dev.held.count(a) == 1);
   bc.release_pool(pool);
   bc.release_shared(1);
-  CHECK(held.empty());
+  CHECK(dev.held.empty());
 }
 
 TEST_CASE("broadcast index map (host): merged dims give the same offsets as the plain loop") {

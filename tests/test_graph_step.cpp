@@ -23,6 +23,7 @@
 #include "models/loss/objective.h"
 #include "models/train/graph_step.h"
 #include "tests/cuda_test.h"
+#include "tests/fake_device.h"
 
 using namespace lowpass;
 using nlohmann::json;
@@ -164,28 +165,15 @@ PriorConfig fourier(double weight, int64_t k) {
 
 TEST_SUITE("train") {
 TEST_CASE("graph pools (block cache): a pool keeps its blocks from later work, adopts free blocks, gives them back") {
-  std::set<void*> held;
-  int64_t raw_allocs = 0, raw_frees = 0, fail_next = 0;
-  cuda::BlockCache bc(
-      [&](size_t n, int) -> void* {
-        if (fail_next > 0) return --fail_next, nullptr;
-        ++raw_allocs;
-        void* p = std::malloc(n);
-        held.insert(p);
-        return p;
-      },
-      [&](void* p, int) {
-        ++raw_frees;
-        held.erase(p);
-        std::free(p);
-      });
+  test::FakeDevice dev;
+  cuda::BlockCache bc = dev.cache();
   void* a = bc.alloc(1000, 0);
   bc.free(a, 0);  // a is free in the shared lists
   const int64_t pool = bc.open_pool(0);
   CHECK_THROWS_AS(bc.open_pool(0), Error);  // one capture per device at a time
   CHECK(bc.alloc(1000, 0) == a);            // adopted by the pool: no new device memory
   void* b = bc.alloc(5000, 0);
-  CHECK(raw_allocs == 2);
+  CHECK(dev.raw_allocs == 2);
   bc.free(b, 0);                   // freed during the capture: back to the pool
   CHECK(bc.alloc(5000, 0) == b);   // reused within the capture
   bc.free(b, 0);
@@ -199,24 +187,24 @@ TEST_CASE("graph pools (block cache): a pool keeps its blocks from later work, a
         static_cast<int64_t>(cuda::allocator_bucket(1000) + cuda::allocator_bucket(5000)));
   bc.release_pool(pool);           // the graph is gone: its blocks are everyone's again
   CHECK(bc.pool_bytes(pool) == 0);
-  const int64_t before = raw_allocs;
+  const int64_t before = dev.raw_allocs;
   void* e = bc.alloc(5000, 0);
   void* f = bc.alloc(1000, 0);
   CHECK(((e == b) && (f == a)));
-  CHECK(raw_allocs == before);
+  CHECK(dev.raw_allocs == before);
   // Out of memory: the shared cached blocks are given back and the allocation retried once.
   bc.free(c, 0);
-  fail_next = 1;
+  dev.fail_next = 1;
   void* g = bc.alloc(1 << 20, 0);
   CHECK(g != nullptr);
-  CHECK(raw_frees == 1);
-  fail_next = 2;
+  CHECK(dev.raw_frees == 1);
+  dev.fail_next = 2;
   CHECK_THROWS_WITH_AS(bc.alloc(1 << 21, 0), doctest::Contains("out of memory"), Error);
   for (void* p : {d, e, f, g}) bc.free(p, 0);
   const cuda::AllocatorStats st = bc.stats(0);
   CHECK(st.bytes_in_use == 0);
   bc.release_shared(0);
-  CHECK(held.empty());
+  CHECK(dev.held.empty());
   CHECK(bc.stats(0).bytes_cached == 0);
 }
 
