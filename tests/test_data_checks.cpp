@@ -140,6 +140,24 @@ TEST_CASE("fasta index: an index that fits is kept (CRLF, no final newline, blan
   }
 }
 
+TEST_CASE("fasta index: a samtools index of headers with a space after '>' and lines with trailing spaces is kept") {
+  // htslib names "> chrA first" chrA and counts trailing spaces in line_bytes; both read correctly through the index.
+  TempDir d;
+  const std::string p = d / "ws.fa";
+  const std::string a = ">  chrA first\n", b = ">\tchrB\n";
+  write_text(p, a + "ACGTACGTAC  \nACGT\n" + b + "GGGG\n");
+  const size_t off_b = a.size() + 13 + 5 + b.size();
+  write_text(p + ".fai", "chrA\t14\t" + std::to_string(a.size()) + "\t10\t13\nchrB\t4\t" + std::to_string(off_b) +
+                             "\t4\t5\n");
+  set_age(p, 3);
+  set_age(p + ".fai", 2);
+  const auto stamp = fs::last_write_time(p + ".fai");
+  Fasta fa(p);
+  CHECK(fs::last_write_time(p + ".fai") == stamp);  // used as it was, not rebuilt
+  CHECK(fa.fetch("chrA", 0, 14) == "ACGTACGTACACGT");
+  CHECK(fa.fetch("chrB", 0, 4) == "GGGG");
+}
+
 TEST_CASE("fasta index cache: an unusable cache folder is named; the default /tmp one is per user and private") {
   Rng rng(24);
   const Genome g = random_genome(rng, {{"chrA", 200}});

@@ -143,8 +143,6 @@ CommandRun add_attribute_command(CLI::App& app) {
     w.close();
     ohe.close();
     bar.finish();
-    // An earlier run's convergence report (another method) must not sit beside these scores.
-    if (std::error_code ec; conv.empty()) fs::remove(fs::path(a->out) / "convergence.json", ec);
     if (!conv.empty()) {
       std::ofstream f(fs::path(a->out) / "convergence.json");
       nlohmann::json j{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst},
@@ -165,6 +163,11 @@ CommandRun add_attribute_command(CLI::App& app) {
       attr::write_region_bed(rw, (fs::path(a->out) / "regions.bed").string());
       std::cout << "wrote " << a->out << "/attr.bw and regions.bed; ";
     }
+    std::vector<std::string> written = {"ohe.npz", "attr.npz"};
+    if (!conv.empty()) written.push_back("convergence.json");
+    if (!a->fasta.empty()) written.push_back("sequences.tsv");
+    if (track) written.push_back("attr.bw"), written.push_back("regions.bed");
+    remove_earlier_side_files(a->out, {"attr.bw", "convergence.json"}, written, "predictions.npz");
     std::cout << "wrote " << a->out << "/ohe.npz and attr.npz (" << N << " x 4 x " << L << ", method " << a->method
               << ", target " << o.target.name()
               << (set.size() > 1 ? ", mean of " + std::to_string(set.size()) + " models" : std::string()) << ")";

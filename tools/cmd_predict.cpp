@@ -5,6 +5,8 @@
 // counts: the counts head predicts log(1 + n); mean over overlaps).
 // Several --model directories (folds): the mean of their logits, profile logits and log counts (attr::forward_mean).
 // Test: build/tests/lowpass_tests -ts=attr (library parts); docs/attribution.md.
+#include <algorithm>
+#include <cctype>
 #include <filesystem>
 #include <cmath>
 #include <iostream>
@@ -121,6 +123,43 @@ void prepare_output_dir(const std::string& out, const std::vector<std::string>& 
   safetensors::remove_stale_temporaries(out, outputs);
 }
 
+namespace {
+// `name` matches `pattern`, whose each '*' stands for one or more digits ("pred_t*_s*.bw").
+bool matches_digits(const std::string& name, const std::string& pattern) {
+  size_t i = 0, j = 0;
+  while (j < pattern.size()) {
+    if (pattern[j] == '*') {
+      const size_t k = i;
+      while (i < name.size() && std::isdigit(static_cast<unsigned char>(name[i]))) ++i;
+      if (i == k) return false;
+      ++j;
+    } else {
+      if (i >= name.size() || name[i] != pattern[j]) return false;
+      ++i, ++j;
+    }
+  }
+  return i == name.size();
+}
+}  // namespace
+
+void remove_earlier_side_files(const std::string& out, const std::vector<std::string>& own,
+                               const std::vector<std::string>& written, const std::string& other) {
+  namespace fs = std::filesystem;
+  const bool other_there = fs::exists(fs::path(out) / other);
+  const auto was_written = [&](const std::string& n) {
+    return std::find(written.begin(), written.end(), n) != written.end();
+  };
+  std::error_code ec;
+  for (fs::directory_iterator it(out, ec), end; !ec && it != end; it.increment(ec)) {
+    const std::string n = it->path().filename().string();
+    if (was_written(n)) continue;
+    bool stale = !other_there && (n == "regions.bed" || n == "sequences.tsv");
+    for (const auto& o : own) stale = stale || matches_digits(n, o);
+    std::error_code rm;
+    if (stale) fs::remove(it->path(), rm);  // best effort: the run itself succeeded
+  }
+}
+
 std::vector<Tensor> ensemble_control_rows(Context& ctx, const ModelInputArgs& a,
                                           const std::map<std::string, npy::Array>& arrays,
                                           const std::vector<attr::RegionWindows>& rws, int64_t s, int64_t n,
@@ -190,10 +229,19 @@ CommandRun add_predict_command(CLI::App& app) {
     }
     w.close();
     if (!a->fasta.empty()) attr::write_sequence_table(fi, (std::filesystem::path(a->out) / "sequences.tsv").string());
+    std::vector<std::string> written = {"predictions.npz"};
+    if (!a->fasta.empty()) written.push_back("sequences.tsv");
     if (!a->regions.empty()) {
       attr::write_region_bed(rw, (std::filesystem::path(a->out) / "regions.bed").string());
-      if (model.type() == "profile") write_profile_tracks(ctx, set, rws, a->batch, dt, a->out, !a->quiet);
+      written.push_back("regions.bed");
+      if (model.type() == "profile") {
+        write_profile_tracks(ctx, set, rws, a->batch, dt, a->out, !a->quiet);
+        const int64_t S = model.config().value("num_strands", int64_t{2});
+        for (int64_t k = 0; k < model.tasks() * S; ++k)
+          written.push_back("pred_t" + std::to_string(k / S) + "_s" + std::to_string(k % S) + ".bw");
+      }
     }
+    remove_earlier_side_files(a->out, {"pred_t*_s*.bw"}, written, "attr.npz");
     std::cout << "wrote " << path << " (" << N << " sequences"
               << (set.size() > 1 ? ", mean of " + std::to_string(set.size()) + " models" : std::string()) << ")\n";
     return 0;

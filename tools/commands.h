@@ -49,6 +49,12 @@ attr::InputFiles input_files(const ModelInputArgs& a);
 // names) that killed runs left there (safetensors::remove_stale_temporaries). Earlier outputs stay until the new
 // ones replace them: a run that fails keeps the last complete set.
 void prepare_output_dir(const std::string& out, const std::vector<std::string>& outputs);
+// After a successful run of predict/attribute (`cmd`) into `out`: removes the side files of an earlier run that this
+// one did not write, so that they cannot describe its rows — `own` (files only `cmd` writes; a name may hold one
+// '*', e.g. "pred_t*_s*.bw") except those in `written`, and regions.bed / sequences.tsv unless this run wrote them or
+// `other` (the other command's main output, which they may describe) is in `out`.
+void remove_earlier_side_files(const std::string& out, const std::vector<std::string>& own,
+                               const std::vector<std::string>& written, const std::string& other);
 // The control rows [s, s + n) of each model (`rws` from attr::windows_per_model): the npz's `control` array when
 // `arrays` has one (the same for every model), else each model's region controls (undefined without).
 std::vector<Tensor> ensemble_control_rows(Context& ctx, const ModelInputArgs& a,

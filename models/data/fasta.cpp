@@ -227,7 +227,10 @@ int64_t bgzf_text_size(int fd, const std::string& gzi) {
     return true;
   };
   uint64_t n = 0;
-  if (!u64(n) || n > csize / 18 + 1) return -1;
+  // n is checked against the .gzi's own size before anything is sized from it (a damaged one must not allocate GBs)
+  std::error_code ec;
+  const uintmax_t gsize = fs::file_size(gzi, ec);
+  if (!u64(n) || ec || n > csize / 18 + 1 || 8 + 16 * n != gsize) return -1;
   std::vector<std::pair<uint64_t, uint64_t>> entries(n);  // (compressed, uncompressed) block starts
   for (auto& [c, u] : entries)
     if (!u64(c) || !u64(u)) return -1;
@@ -305,6 +308,9 @@ class TextBytes {
 };
 
 bool line_end(char c) { return c == '\n' || c == '\r'; }
+// What may follow a line's bases: its line end, or trailing whitespace before it, which samtools and htslib index
+// (line_bytes then counts it) and read correctly.
+bool after_bases(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
 
 // Why the existing index `fai` (and `gzi`) does not describe the FASTA as it is now, or "" when it fits. An index
 // newer than its FASTA can still belong to an older copy of it (cp -p, rsync -a, tar x and wget -N keep the old
@@ -356,24 +362,26 @@ std::string index_misfit(const std::string& fasta, const std::string& fai, const
     if (!b.empty() && b.back() == '\r') b.pop_back();
     const size_t nl = b.rfind('\n');
     if (nl != std::string::npos || r.off - w == 0) {  // the whole header line is in the window
-      const std::string hdr = b.substr(nl == std::string::npos ? 0 : nl + 1);
-      const std::string want = ">" + r.name;
-      if (hdr.compare(0, want.size(), want) != 0 || (hdr.size() > want.size() && !std::isspace(
-                                                         static_cast<unsigned char>(hdr[want.size()]))))
+      std::string hdr = b.substr(nl == std::string::npos ? 0 : nl + 1);
+      // htslib names a record by the first word after '>', skipping whitespace before it ("> chr1 desc" is chr1)
+      size_t i = hdr.empty() || hdr[0] != '>' ? std::string::npos : 1;
+      while (i != std::string::npos && i < hdr.size() && std::isspace(static_cast<unsigned char>(hdr[i]))) ++i;
+      if (i == std::string::npos || hdr.compare(i, r.name.size(), r.name) != 0 ||
+          (hdr.size() > i + r.name.size() && !std::isspace(static_cast<unsigned char>(hdr[i + r.name.size()]))))
         return at(r) + " does not follow its '>" + r.name + "' header line";
     }
     if (r.len == 0) continue;
-    if (r.len > r.bases && (!text.read(r.off + r.bases, 1, b) || b.size() != 1 || !line_end(b[0])))
+    if (r.len > r.bases && (!text.read(r.off + r.bases, 1, b) || b.size() != 1 || !after_bases(b[0])))
       return at(r) + ": its first line does not end after " + std::to_string(r.bases) + " bases";
     const int64_t e = seq_end(r);
-    if (!text.read(e - 1, 2, b) || b.empty() || line_end(b[0]))
+    if (!text.read(e - 1, 2, b) || b.empty() || after_bases(b[0]))
       return at(r) + ": its last base is not at byte " + std::to_string(e - 1);
-    if (b.size() == 2 && !line_end(b[1])) return at(r) + ": its last line goes on past byte " + std::to_string(e);
+    if (b.size() == 2 && !after_bases(b[1])) return at(r) + ": its last line goes on past byte " + std::to_string(e);
   }
   // After the last record's bases: line ends only (a final newline, CRLF, blank lines), so no record is unindexed.
   const int64_t tail_max = 65536;
   if (!text.read(seq_end(recs.back()), tail_max + 1, b)) return "cannot read the end of the FASTA";
-  if (static_cast<int64_t>(b.size()) > tail_max || !std::all_of(b.begin(), b.end(), line_end))
+  if (static_cast<int64_t>(b.size()) > tail_max || !std::all_of(b.begin(), b.end(), after_bases))
     return "the file goes on after the last indexed record '" + recs.back().name + "'";
   return "";
 }
@@ -406,7 +414,12 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
   std::string fai = path + ".fai", gzi = is_bgzf ? path + ".gzi" : "";
   // An existing index is used only when it fits the file as it is now (index_misfit); one that does not is rebuilt
   // like one older than the FASTA: beside it, or else in the cache folder.
-  auto fits = [&](const std::string& f, const std::string& z) { return index_misfit(path, f, z, is_bgzf).empty(); };
+  std::string misfit;  // why an existing index was not used, for the message if rebuilding it fails
+  auto fits = [&](const std::string& f, const std::string& z) {
+    const std::string why = index_misfit(path, f, z, is_bgzf);
+    if (!why.empty() && misfit.empty()) misfit = f + " does not fit the file (" + why + ")";
+    return why.empty();
+  };
   bool have = fs::exists(fai) && newer_or_same(fai, path) &&
               (!is_bgzf || (fs::exists(gzi) && newer_or_same(gzi, path))) && fits(fai, gzi);
   if (!have) {
@@ -420,7 +433,7 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
     auto build = [&](const std::string& f, const std::string& z) {
       if (!checked) {
         const std::string why = diagnose_fasta(path);
-        LP_CHECK(why.empty(), "FASTA index: ", why);
+        LP_CHECK(why.empty(), "FASTA index: ", why, misfit.empty() ? "" : "; it was being rebuilt because ", misfit);
         checked = true;
       }
       return build_index(path, f, z);

@@ -134,6 +134,11 @@ def test_genome_regions_give_each_model_its_control_rows(runs, tmp_path):
         assert (tmp_path / f"p_{name}" / "pred_t0_s0.bw").stat().st_size > 0
     check_mean(pred["one"], pred["two"], pred["both"], 2e-6)
     check_mean(att["one"], att["two"], att["both"], 1e-6)
+    # An npz run into a regions run's folder: the tracks and regions.bed described the earlier rows, and go.
+    p = run("predict", "--model", runs["profile"], "--npz", runs["dir"] / "profile_data" / "test.npz", "--out",
+            tmp_path / "p_one", "--quiet", "--threads", 1)
+    assert p.returncode == 0, p.stderr
+    assert sorted(f.name for f in (tmp_path / "p_one").iterdir()) == ["predictions.npz"]
     # Without --controls each model needs its training run's bigWigs; these ran from arrays and name none.
     e = run("predict", "--model", runs["profile"], "--model", runs["profile2"], "--out", tmp_path / "e", *common)
     assert e.returncode == 1 and "give them with --controls" in e.stderr, e.stderr

@@ -126,17 +126,23 @@ def test_attribute_replaces_its_outputs_as_a_pair_and_a_failed_rerun_keeps_them(
     a = run("attribute", "--model", runs["binary"], "--npz", npz, "--out", out, "--target", "counts", "--quiet")
     assert a.returncode == 1, a.stderr
     assert {n: (out / n).read_bytes() for n in first} == first
-    # Files of other commands or the user's stay; a killed writer's old temporary goes; a recent one (perhaps a
-    # live writer elsewhere) stays; grad writes no convergence report, so the deepshap one is removed.
-    (out / "regions.bed").write_text("predict's")
+    # After a successful run: an earlier run's side files it did not write go (grad writes no convergence report;
+    # an npz run no regions.bed or attr.bw), except regions.bed while predict's predictions.npz may need it; the
+    # user's files stay; a killed writer's old temporary goes; a recent one (perhaps a live writer elsewhere) stays.
+    for n in ("regions.bed", "attr.bw", "predictions.npz", "notes.txt"):
+        (out / n).write_text("earlier")
     old_tmp, new_tmp = out / "attr.npz.tmp.2147483000.1", out / "ohe.npz.tmp.2147483001.1"
     for t in (old_tmp, new_tmp):
         t.write_text("partial")
     os.utime(old_tmp, (time.time() - 7200, time.time() - 7200))
     a = run("attribute", "--model", runs["binary"], "--npz", npz, "--out", out, "--method", "grad", "--quiet")
     assert a.returncode == 0, a.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["attr.npz", "ohe.npz", new_tmp.name, "regions.bed"]
+    assert sorted(p.name for p in out.iterdir()) == ["attr.npz", "notes.txt", "ohe.npz", new_tmp.name,
+                                                     "predictions.npz", "regions.bed"]
     assert (out / "attr.npz").read_bytes() != first["attr.npz"]
+    (out / "predictions.npz").unlink()  # now regions.bed can only describe an earlier attribute run's rows
+    a = run("attribute", "--model", runs["binary"], "--npz", npz, "--out", out, "--method", "grad", "--quiet")
+    assert a.returncode == 0 and not (out / "regions.bed").exists(), a.stderr
 
 
 def test_evaluate_names_the_npz_of_the_wrong_length_and_export_creates_its_folder(runs, tmp_path):
