@@ -56,7 +56,9 @@ TEST_SUITE("genome") {
 TEST_CASE("fasta index: an index that does not fit its FASTA is rebuilt, even when newer (cp -p, rsync -a)") {
   Rng rng(21);
   const Genome g = random_genome(rng, {{"chr1", 1000}, {"chr2", 500}, {"chr3", 301}});
-  for (const auto& [what, g2] : changed_copies(g)) {
+  for (const auto& change : changed_copies(g)) {
+    const std::string& what = change.first;  // named, not a structured binding: CAPTURE's lambda (clang 14)
+    const Genome& g2 = change.second;
     for (std::string name : {"g.fa", "g.fa.gz"}) {
       CAPTURE(what);
       CAPTURE(name);
@@ -122,7 +124,8 @@ TEST_CASE("fasta index: an index that fits is kept (CRLF, no final newline, blan
       {"lf", lf}, {"crlf", crlf}, {"no final newline", lf.substr(0, lf.size() - 1)},
       {"crlf, no final newline", crlf.substr(0, crlf.size() - 2)}, {"blank lines", blank},
       {"lines of 20 (chr1 and chr3 end on a full line)", fasta_text(g, 20)}};
-  for (const auto& [what, text] : texts) {
+  for (const auto& wt : texts) {
+    const std::string &what = wt.first, &text = wt.second;  // not a structured binding: CAPTURE (clang 14)
     for (bool gz : {false, true}) {
       CAPTURE(what);
       CAPTURE(gz);
@@ -210,7 +213,10 @@ TEST_CASE("bigWig counts: negative, NaN, infinite or huge values are refused wit
   const std::vector<std::tuple<std::string, float, std::string>> bad = {
       {"neg", -5.0f, "is negative"}, {"nan", nan, "is NaN"}, {"inf", inf, "is infinite"},
       {"minf", -inf, "is infinite"}, {"huge", 3e38f, "is above"}};
-  for (const auto& [name, v, why] : bad) {
+  for (const auto& b : bad) {
+    const std::string& name = std::get<0>(b);  // not a structured binding: CAPTURE (clang 14)
+    const float v = std::get<1>(b);
+    const std::string& why = std::get<2>(b);
     CAPTURE(name);
     std::vector<std::vector<float>> vals = {std::vector<float>(100, 1.0f), std::vector<float>(50, 2.0f)};
     vals[1][9] = v;
