@@ -6,6 +6,7 @@
 #include <map>
 
 #include "models/attr/dinuc_shuffle.h"
+#include "models/attr/marginalize.h"
 #include "models/attr/model_dir.h"
 #include "tests/gradcheck.h"
 
@@ -466,5 +467,39 @@ TEST_CASE("model directories load config.json + weights; npz rows convert to ten
                        "x.npz:x: NaN at [2, 3, 17] (row 2); model inputs must be finite", Error);
   CHECK_NOTHROW(attr::array_rows(ctx, f, 1, 2, DType::F32, "x.npz:x"));  // other arrays (labels, scores) may hold NaN
   fs::remove_all(dir);
+}
+}
+
+TEST_SUITE("attr") {
+TEST_CASE("marginalize: consensus, a sequence written into one-hot rows, seeded shuffled backgrounds") {
+  Context ctx(1, 19);
+  Motif m;
+  m.pwm = {{0.7, 0.1, 0.1, 0.1}, {0.1, 0.1, 0.1, 0.7}, {0.25, 0.25, 0.25, 0.25}, {0.1, 0.6, 0.2, 0.1}};
+  CHECK(attr::consensus(m) == "ATAC");  // a tie takes the first of A C G T
+  Tensor x = random_onehot(ctx, 3, 30, false);
+  Tensor y = attr::insert_sequence(x, "gAnT", 5, "test");
+  auto xv = x.to_vector<double>(), yv = y.to_vector<double>();
+  for (int64_t i = 0; i < 3; ++i)
+    for (int64_t l = 0; l < 30; ++l)
+      for (int64_t b = 0; b < 4; ++b) {
+        const size_t k = static_cast<size_t>((i * 4 + b) * 30 + l);
+        if (l < 5 || l >= 9) CHECK(yv[k] == xv[k]);  // outside the insertion: unchanged
+        else CHECK(yv[k] == ((l == 5 && b == 2) || (l == 6 && b == 0) || (l == 8 && b == 3) ? 1.0 : 0.0));  // N: zeros
+      }
+  CHECK_THROWS_WITH_AS(attr::insert_sequence(x, "ACU", 0, "m"), doctest::Contains("'U' at position 3"), Error);
+  CHECK_THROWS_WITH_AS(attr::insert_sequence(x, "ACGT", 27, "m"), doctest::Contains("does not fit windows of 30"),
+                       Error);
+  // Shuffles keep each row's dinucleotides, depend on the row's index only (batching does not matter).
+  Tensor bg = attr::background_rows(x, true, 5, 10);
+  Tensor b2 = attr::background_rows(slice(x, 0, 1, 2).clone(), true, 5, 11);
+  CHECK(max_abs_diff(slice(bg, 0, 1, 2).clone(), b2) == 0.0);
+  CHECK(max_abs_diff(bg, x) > 0);
+  for (int64_t i = 0; i < 3; ++i) {
+    std::string a, b;
+    for (auto t : onehot_to_tokens(x, i)) a.push_back("ACGTN"[t]);
+    for (auto t : onehot_to_tokens(bg, i)) b.push_back("ACGTN"[t]);
+    CHECK(dinucs(a) == dinucs(b));
+  }
+  CHECK(max_abs_diff(attr::background_rows(x, false, 5, 0), x) == 0.0);
 }
 }

@@ -58,21 +58,11 @@ CommandRun add_attribute_command(CLI::App& app) {
       ->check(integer_at_least(1));
   return [a]() {
     Context ctx(a->threads, 0);
-    attr::ModelSet set = attr::load_model_dirs(a->models, ctx, a->weights, a->device);
-    Model& model = set.front();
-    const DType dt = model.parameters().front().second.dtype();
-    attr::RegionWindows rw;
-    attr::FastaInputs fi;
-    const std::map<std::string, npy::Array> arrays =
-        attr::open_inputs("attribute", model, input_files(*a), rw, &fi);
-    const std::vector<attr::RegionWindows> rws =
-        attr::windows_per_model(rw, set.const_models(), a->models, input_files(*a));
-    const npy::Array& xa = arrays.at("x");
-    const int64_t N = xa.shape[0], L = xa.shape[2];
-    auto rows = [&](int64_t s, int64_t n, DType t) {
-      return a->regions.empty() ? attr::array_rows(ctx, xa, s, n, t, a->array_file() + ":x", true)
-                                : attr::region_rows(ctx, rw, s, n, t);
-    };
+    ModelInputs in(ctx, *a, "attribute");
+    Model& model = in.model();
+    attr::ModelSet& set = in.set;
+    const attr::RegionWindows& rw = in.rw;
+    const int64_t N = in.x().shape[0], L = in.x().shape[2];
     std::unique_ptr<attr::TrackAccumulator> track;
     if (!a->regions.empty()) track = std::make_unique<attr::TrackAccumulator>(rw.fasta->chrom_sizes());
     attr::AttrOptions o;
@@ -92,7 +82,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     npy::NpzWriter ohe((fs::path(a->out) / "ohe.npz").string());
     ohe.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
     for (int64_t s = 0; s < N; s += 4096) {
-      ohe.append(rows(s, std::min<int64_t>(4096, N - s), DType::F32));
+      ohe.append(in.rows(ctx, s, std::min<int64_t>(4096, N - s), DType::F32));
       throw_if_interrupted();
     }
     ohe.end();
@@ -104,8 +94,8 @@ CommandRun add_attribute_command(CLI::App& app) {
     Progress bar("attribute " + a->method, N, "seq", !a->quiet);
     for (int64_t s = 0; s < N; s += a->batch) {
       const int64_t n = std::min(a->batch, N - s);
-      Tensor x = rows(s, n, dt);
-      auto r = attr::attribute_mean(set.pointers(), x, ensemble_control_rows(ctx, *a, arrays, rws, s, n, dt), o, s);
+      Tensor x = in.rows(ctx, s, n);
+      auto r = attr::attribute_mean(set.pointers(), x, in.control_rows(ctx, s, n), o, s);
       w.append(r.hyp);
       if (track) {  // per-base contribution Σ_b hyp·onehot
         auto h = r.hyp.to_vector<float>();
@@ -155,7 +145,7 @@ CommandRun add_attribute_command(CLI::App& app) {
       f << j.dump(1) << "\n";
     }
     if (!a->fasta.empty()) {
-      attr::write_sequence_table(fi, (fs::path(a->out) / "sequences.tsv").string());
+      attr::write_sequence_table(in.fasta, (fs::path(a->out) / "sequences.tsv").string());
       std::cout << "wrote " << a->out << "/sequences.tsv; ";
     }
     if (track) {

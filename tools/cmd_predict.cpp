@@ -25,19 +25,16 @@ namespace lowpass::tools {
 
 namespace {
 // pred_t<t>_s<s>.bw: expected counts per base of the output window, centred in each input window.
-void write_profile_tracks(Context& ctx, attr::ModelSet& set, const std::vector<attr::RegionWindows>& rws,
-                          int64_t batch, DType dt, const std::string& out, bool progress) {
-  const attr::RegionWindows& rw = rws.front();
-  const int64_t T = set.front().tasks(), O = set.front().output_length(), off = (rw.length - O) / 2;
+void write_profile_tracks(Context& ctx, ModelInputs& in, int64_t batch, const std::string& out, bool progress) {
+  const attr::RegionWindows& rw = in.rw;
+  const int64_t T = in.model().tasks(), O = in.model().output_length(), off = (rw.length - O) / 2;
   std::vector<attr::TrackAccumulator> acc;
   int64_t S = 0;
   Progress bar("predict tracks", rw.size(), "seq", progress);
   std::vector<float> v(static_cast<size_t>(O));
   for (int64_t s = 0; s < rw.size(); s += batch) {
     const int64_t n = std::min(batch, rw.size() - s);
-    std::vector<Tensor> ctrl;
-    for (const auto& w : rws) ctrl.push_back(attr::region_control_rows(ctx, w, s, n, dt));
-    ModelOutput o = attr::forward_mean(set, attr::region_rows(ctx, rw, s, n, dt), ctrl);
+    ModelOutput o = attr::forward_mean(in.set, in.rows(ctx, s, n), in.control_rows(ctx, s, n));
     S = o.profile_logits.size(2);
     if (acc.empty())
       for (int64_t k = 0; k < T * S; ++k) acc.emplace_back(rw.fasta->chrom_sizes());
@@ -160,16 +157,26 @@ void remove_earlier_side_files(const std::string& out, const std::vector<std::st
   }
 }
 
-std::vector<Tensor> ensemble_control_rows(Context& ctx, const ModelInputArgs& a,
-                                          const std::map<std::string, npy::Array>& arrays,
-                                          const std::vector<attr::RegionWindows>& rws, int64_t s, int64_t n,
-                                          DType dt) {
+ModelInputs::ModelInputs(Context& ctx, const ModelInputArgs& a, const std::string& cmd)
+    : args(a), set(attr::load_model_dirs(a.models, ctx, a.weights, a.device)) {
+  dtype = model().parameters().front().second.dtype();
+  arrays = attr::open_inputs(cmd, model(), input_files(a), rw, &fasta);
+  rws = attr::windows_per_model(rw, set.const_models(), a.models, input_files(a));
+}
+
+Tensor ModelInputs::rows(Context& ctx, int64_t s, int64_t n, std::optional<DType> dt) const {
+  const DType t = dt.value_or(dtype);
+  return args.regions.empty() ? attr::array_rows(ctx, x(), s, n, t, args.array_file() + ":x", true)
+                              : attr::region_rows(ctx, rw, s, n, t);
+}
+
+std::vector<Tensor> ModelInputs::control_rows(Context& ctx, int64_t s, int64_t n) const {
   std::vector<Tensor> c;
   if (arrays.count("control")) {
-    const Tensor t = attr::array_rows(ctx, arrays.at("control"), s, n, dt, a.npz + ":control", true);
+    const Tensor t = attr::array_rows(ctx, arrays.at("control"), s, n, dtype, args.npz + ":control", true);
     c.assign(rws.size(), t);
   } else {
-    for (const auto& w : rws) c.push_back(attr::region_control_rows(ctx, w, s, n, dt));
+    for (const auto& w : rws) c.push_back(attr::region_control_rows(ctx, w, s, n, dtype));
   }
   return c;
 }
@@ -189,16 +196,10 @@ CommandRun add_predict_command(CLI::App& app) {
   sub->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_at_least(1));
   return [a]() {
     Context ctx(a->threads, 0);
-    attr::ModelSet set = attr::load_model_dirs(a->models, ctx, a->weights, a->device);
-    Model& model = set.front();
-    const DType dt = model.parameters().front().second.dtype();
-    attr::RegionWindows rw;
-    attr::FastaInputs fi;
-    const std::map<std::string, npy::Array> arrays = attr::open_inputs("predict", model, input_files(*a), rw, &fi);
-    const std::vector<attr::RegionWindows> rws =
-        attr::windows_per_model(rw, set.const_models(), a->models, input_files(*a));
-    const npy::Array& xa = arrays.at("x");
-    const int64_t N = xa.shape[0];
+    ModelInputs in(ctx, *a, "predict");
+    Model& model = in.model();
+    const DType dt = in.dtype;
+    const int64_t N = in.x().shape[0];
     prepare_output_dir(a->out, {"predictions.npz"});
     const std::string path = (std::filesystem::path(a->out) / "predictions.npz").string();
     // First batch fixes the output shapes; arrays are then streamed one after the other.
@@ -206,14 +207,11 @@ CommandRun add_predict_command(CLI::App& app) {
                                                               : std::vector<std::string>{"profile_logits", "log_counts"};
     StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished npz
     npy::NpzWriter w(path);
-    const std::string src = a->array_file() + ":x";
     for (const auto& key : keys) {
       Progress bar("predict " + key, N, "seq", !a->quiet);
       for (int64_t s = 0; s < N; s += a->batch) {
         const int64_t n = std::min(a->batch, N - s);
-        Tensor x = a->regions.empty() ? attr::array_rows(ctx, xa, s, n, dt, src, true)
-                                      : attr::region_rows(ctx, rw, s, n, dt);
-        ModelOutput o = attr::forward_mean(set, x, ensemble_control_rows(ctx, *a, arrays, rws, s, n, dt));
+        ModelOutput o = attr::forward_mean(in.set, in.rows(ctx, s, n), in.control_rows(ctx, s, n));
         Tensor y = key == "logits" ? o.logits : key == "profile_logits" ? o.profile_logits : o.log_counts;
         if (s == 0) {
           Shape shp = y.shape();
@@ -228,14 +226,14 @@ CommandRun add_predict_command(CLI::App& app) {
       bar.finish();
     }
     w.close();
-    if (!a->fasta.empty()) attr::write_sequence_table(fi, (std::filesystem::path(a->out) / "sequences.tsv").string());
+    if (!a->fasta.empty()) attr::write_sequence_table(in.fasta, (std::filesystem::path(a->out) / "sequences.tsv").string());
     std::vector<std::string> written = {"predictions.npz"};
     if (!a->fasta.empty()) written.push_back("sequences.tsv");
     if (!a->regions.empty()) {
-      attr::write_region_bed(rw, (std::filesystem::path(a->out) / "regions.bed").string());
+      attr::write_region_bed(in.rw, (std::filesystem::path(a->out) / "regions.bed").string());
       written.push_back("regions.bed");
       if (model.type() == "profile") {
-        write_profile_tracks(ctx, set, rws, a->batch, dt, a->out, !a->quiet);
+        write_profile_tracks(ctx, in, a->batch, a->out, !a->quiet);
         const int64_t S = model.config().value("num_strands", int64_t{2});
         for (int64_t k = 0; k < model.tasks() * S; ++k)
           written.push_back("pred_t" + std::to_string(k / S) + "_s" + std::to_string(k % S) + ".bw");
@@ -243,7 +241,8 @@ CommandRun add_predict_command(CLI::App& app) {
     }
     remove_earlier_side_files(a->out, {"pred_t*_s*.bw"}, written, "attr.npz");
     std::cout << "wrote " << path << " (" << N << " sequences"
-              << (set.size() > 1 ? ", mean of " + std::to_string(set.size()) + " models" : std::string()) << ")\n";
+              << (in.set.size() > 1 ? ", mean of " + std::to_string(in.set.size()) + " models" : std::string())
+              << ")\n";
     return 0;
   };
 }

@@ -5,16 +5,14 @@
 
 #include <functional>
 #include <map>
+#include <optional>
 #include <string>
 #include <vector>
 
 #include "engine/npz.h"
 #include "engine/tensor.h"
-
-namespace lowpass::attr {
-struct InputFiles;     // models/attr/genome_regions.h
-struct RegionWindows;  // models/attr/genome_regions.h
-}
+#include "models/attr/genome_regions.h"
+#include "models/attr/model_dir.h"
 
 namespace lowpass::tools {
 
@@ -55,12 +53,26 @@ void prepare_output_dir(const std::string& out, const std::vector<std::string>& 
 // `other` (the other command's main output, which they may describe) is in `out`.
 void remove_earlier_side_files(const std::string& out, const std::vector<std::string>& own,
                                const std::vector<std::string>& written, const std::string& other);
-// The control rows [s, s + n) of each model (`rws` from attr::windows_per_model): the npz's `control` array when
-// `arrays` has one (the same for every model), else each model's region controls (undefined without).
-std::vector<Tensor> ensemble_control_rows(Context& ctx, const ModelInputArgs& a,
-                                          const std::map<std::string, npy::Array>& arrays,
-                                          const std::vector<attr::RegionWindows>& rws, int64_t s, int64_t n,
-                                          DType dt);
+// What predict, attribute and marginalize open from ModelInputArgs: the models (several: averaged), the input rows
+// (attr::open_inputs with the first model) and each model's region windows with its control tracks.
+struct ModelInputs {
+  const ModelInputArgs& args;
+  attr::ModelSet set;
+  attr::RegionWindows rw;
+  attr::FastaInputs fasta;
+  std::map<std::string, npy::Array> arrays;
+  std::vector<attr::RegionWindows> rws;  // per model (attr::windows_per_model)
+  DType dtype = DType::F32;              // the models' parameters'
+
+  ModelInputs(Context& ctx, const ModelInputArgs& a, const std::string& cmd);
+  Model& model() { return set.front(); }
+  const npy::Array& x() const { return arrays.at("x"); }
+  // Input rows [s, s + n) as one-hot (n, 4, L) of `dt` (default: the models'): npz/FASTA rows or genome windows.
+  Tensor rows(Context& ctx, int64_t s, int64_t n, std::optional<DType> dt = std::nullopt) const;
+  // The control rows [s, s + n) of each model: the npz's `control` array when it has one (the same for every
+  // model), else each model's region controls (undefined without).
+  std::vector<Tensor> control_rows(Context& ctx, int64_t s, int64_t n) const;
+};
 
 // `lowpass report`'s inputs (comma-separated lists as on its command line) and the page it writes, OUT/index.html
 // (tools/cmd_report.cpp); `lowpass demo` draws its picture with it too.

@@ -25,6 +25,7 @@ CommandRun add_report_command(CLI::App& app);
 CommandRun add_data_stats_command(CLI::App& app);  // tools/cmd_data_stats.cpp (genome data)
 CommandRun add_export_command(CLI::App& app);      // tools/cmd_export.cpp (a config's split as an npz)
 CommandRun add_variants_command(CLI::App& app);    // tools/cmd_variants.cpp (VCF variant effect scores)
+CommandRun add_marginalize_command(CLI::App& app);  // tools/cmd_marginalize.cpp (motif effects, footprints)
 }  // namespace lowpass::tools
 
 int main(int argc, char** argv) {
@@ -43,7 +44,7 @@ int main(int argc, char** argv) {
       {"predict", add_predict_command(app)}, {"attribute", add_attribute_command(app)},
       {"evaluate", add_evaluate_command(app)}, {"report", add_report_command(app)},
       {"data-stats", add_data_stats_command(app)}, {"export", add_export_command(app)},
-      {"variants", add_variants_command(app)},
+      {"variants", add_variants_command(app)}, {"marginalize", add_marginalize_command(app)},
   };
   try {
     app.parse(argc, argv);

@@ -1,0 +1,56 @@
+// Motif marginalisation pieces: consensus, insertion into one-hot rows, shuffled backgrounds.
+// Test: build/tests/lowpass_tests -ts=attr -tc='marginalize*'
+#include "models/attr/marginalize.h"
+
+#include <cctype>
+
+#include "engine/ops.h"
+#include "models/attr/dinuc_shuffle.h"
+
+namespace lowpass::attr {
+
+std::string consensus(const Motif& m) {
+  std::string s;
+  for (const auto& row : m.pwm) {
+    int best = 0;
+    for (int b = 1; b < 4; ++b)
+      if (row[static_cast<size_t>(b)] > row[static_cast<size_t>(best)]) best = b;
+    s.push_back("ACGT"[best]);
+  }
+  return s;
+}
+
+Tensor insert_sequence(const Tensor& x, const std::string& seq, int64_t pos, const std::string& what) {
+  LP_CHECK(x.defined() && x.dim() == 3 && x.size(1) == 4, what, ": rows must be (n, 4, L), got ",
+           x.defined() ? shape_str(x.shape()) : std::string("nothing"));
+  const int64_t n = x.size(0), L = x.size(2), w = static_cast<int64_t>(seq.size());
+  LP_CHECK(w >= 1 && pos >= 0 && pos + w <= L, what, ": a sequence of ", w, " bases at position ", pos,
+           " does not fit windows of ", L, " bases");
+  std::vector<int> code(static_cast<size_t>(w));
+  for (int64_t j = 0; j < w; ++j) {
+    const char c = static_cast<char>(std::toupper(static_cast<unsigned char>(seq[static_cast<size_t>(j)])));
+    const size_t k = std::string("ACGTN").find(c);
+    LP_CHECK(k != std::string::npos, what, ": '", seq[static_cast<size_t>(j)], "' at position ", j + 1,
+             " of the sequence is not A, C, G, T or N");
+    code[static_cast<size_t>(j)] = static_cast<int>(k);
+  }
+  std::vector<double> v = x.to_vector<double>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < w; ++j)
+      for (int64_t b = 0; b < 4; ++b) v[(i * 4 + b) * L + pos + j] = code[static_cast<size_t>(j)] == b ? 1.0 : 0.0;
+  Tensor y = Tensor::from_vector(x.ctx(), x.shape(), v);
+  if (x.dtype() != DType::F64) y = cast(y, x.dtype());
+  return x.is_cpu() ? y : y.to(x.device());
+}
+
+Tensor background_rows(const Tensor& x, bool shuffle, uint64_t seed, int64_t first_index) {
+  if (!shuffle) return x;
+  std::vector<Tensor> rows;
+  for (int64_t i = 0; i < x.size(0); ++i) {
+    Rng rng(seed + static_cast<uint64_t>(first_index + i));
+    rows.push_back(dinuc_shuffle_onehot(slice(x, 0, i, 1), 1, rng));
+  }
+  return concat(rows, 0);
+}
+
+}  // namespace lowpass::attr

@@ -1,0 +1,104 @@
+# `lowpass marginalize` (docs/cli.md): a motif written into background sequences, predictions with vs without. Checks
+# the table and the footprints against `lowpass predict` of the same rows with the sequence inserted by numpy (no
+# shuffle), for a binary and a profile model (with controls from the npz), and the errors. CLI: cli_run.py.
+import json
+
+import pytest
+
+from cli_run import run_cli as run, simulated_runs
+
+np = pytest.importorskip("numpy")
+
+
+@pytest.fixture(scope="module")
+def runs(tmp_path_factory):
+    return simulated_runs(tmp_path_factory.mktemp("marginalize"))
+
+
+def onehot(seq):
+    x = np.zeros((4, len(seq)), dtype=np.float32)
+    for j, c in enumerate(seq):
+        if c in "ACGT":
+            x["ACGT".index(c), j] = 1
+    return x
+
+
+def predict(runs, kind, arrays, d):
+    np.savez(d / "in.npz", **arrays)
+    p = run("predict", "--model", runs[kind], "--npz", d / "in.npz", "--out", d / "p", "--quiet", "--threads", 1)
+    assert p.returncode == 0, p.stderr
+    with np.load(d / "p" / "predictions.npz") as z:
+        return {k: z[k].astype(np.float64) for k in z.files}
+
+
+def expected_counts(pl, lc):
+    p = np.exp(pl - pl.max(-1, keepdims=True))
+    p /= p.sum(-1, keepdims=True)
+    return p * np.maximum(np.exp(lc) - 1, 0)[..., None]
+
+
+@pytest.mark.parametrize("kind", ["binary", "profile"])
+def test_effects_equal_predict_on_the_rows_with_the_sequence_written_in(runs, tmp_path, kind):
+    with np.load(runs["dir"] / f"{kind}_data" / "test.npz") as z:
+        data = {k: z[k] for k in z.files}
+    n, L = 6, data["x"].shape[2]
+    seq, pos = "GGAANTTCC", 11
+    m = run("marginalize", "--model", runs[kind], "--npz", runs["dir"] / f"{kind}_data" / "test.npz", "--sequence",
+            seq, "--position", pos, "--backgrounds", n, "--no-shuffle", "--out", tmp_path / "m", "--quiet",
+            "--threads", 1)
+    assert m.returncode == 0, m.stderr
+    rows = (tmp_path / "m" / "marginal_effects.tsv").read_text().splitlines()
+    head, vals = rows[0].split("\t"), dict(zip(rows[0].split("\t"), rows[1].split("\t")))
+    assert len(rows) == 2 and vals["sequence"] == seq and vals["position"] == str(pos) and vals["backgrounds"] == str(n)
+    x = data["x"][:n].astype(np.float32)
+    xi = x.copy()
+    xi[:, :, pos:pos + len(seq)] = onehot(seq)
+    extra = {"control": data["control"][:n]} if "control" in data else {}
+    (tmp_path / "a").mkdir(), (tmp_path / "b").mkdir()
+    without, with_ = predict(runs, kind, {"x": x, **extra}, tmp_path / "a"), predict(runs, kind, {"x": xi, **extra},
+                                                                                      tmp_path / "b")
+    if kind == "binary":
+        assert float(vals["logit_without"]) == pytest.approx(without["logits"][:, 0].mean(), abs=2e-6)
+        assert float(vals["logit_with"]) == pytest.approx(with_["logits"][:, 0].mean(), abs=2e-6)
+        assert with_["logits"][:, 0].mean() != pytest.approx(without["logits"][:, 0].mean(), abs=1e-7)
+        assert not (tmp_path / "m" / "footprints.npz").exists()
+    else:
+        assert "jsd_t0_s1" in head
+        for s in range(2):
+            assert float(vals[f"log_counts_with_t0_s{s}"]) == pytest.approx(with_["log_counts"][:, 0, s].mean(),
+                                                                            abs=2e-5)
+        with np.load(tmp_path / "m" / "footprints.npz") as z:
+            fw, fo = z["with"], z["without"]
+        assert fw.shape == (1, 1, 2, with_["profile_logits"].shape[-1]) and fo.shape == fw.shape
+        np.testing.assert_allclose(fw[0], expected_counts(with_["profile_logits"], with_["log_counts"]).mean(0),
+                                   rtol=1e-4, atol=1e-5)
+        np.testing.assert_allclose(fo[0], expected_counts(without["profile_logits"], without["log_counts"]).mean(0),
+                                   rtol=1e-4, atol=1e-5)
+        assert "<svg" in (tmp_path / "m" / "footprints.html").read_text()
+
+
+def test_motifs_insert_their_consensus_and_shuffles_are_seeded(runs, tmp_path):
+    meme = tmp_path / "m.meme"
+    meme.write_text("MEME version 4\n\nALPHABET= ACGT\n\nMOTIF M1 one\nletter-probability matrix: alength= 4 w= 3\n"
+                    "0.7 0.1 0.1 0.1\n0.1 0.1 0.1 0.7\n0.2 0.5 0.2 0.1\n")
+    common = ["--model", runs["binary"], "--npz", runs["dir"] / "binary_data" / "test.npz", "--motifs", meme,
+              "--backgrounds", 5, "--quiet", "--threads", 1]
+    a, b = (run("marginalize", *common, "--out", tmp_path / k) for k in ("a", "b"))
+    assert a.returncode == 0 and b.returncode == 0, a.stderr + b.stderr
+    ta, tb = ((tmp_path / k / "marginal_effects.tsv").read_text() for k in ("a", "b"))
+    assert ta == tb  # the same seed: the same shuffles
+    line = ta.splitlines()[1].split("\t")
+    assert line[:3] == ["M1 one", "ATC", str((200 - 3) // 2)]
+    c = run("marginalize", *common, "--seed", 7, "--out", tmp_path / "c")
+    assert c.returncode == 0 and (tmp_path / "c" / "marginal_effects.tsv").read_text() != ta
+
+
+def test_errors_name_what_is_wrong(runs, tmp_path):
+    npz = runs["dir"] / "binary_data" / "test.npz"
+    r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--sequence", "ACXT", "--out", tmp_path / "e")
+    assert r.returncode == 1 and "'X' at position 3 of the sequence is not A, C, G, T or N" in r.stderr, r.stderr
+    r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--sequence", "ACGT", "--position", 198,
+            "--out", tmp_path / "e")
+    assert r.returncode == 1 and "do not fit the model's 200-base input" in r.stderr, r.stderr
+    r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--out", tmp_path / "e")
+    assert r.returncode == 2 and "give --motifs M.meme or --sequence" in r.stderr, r.stderr
