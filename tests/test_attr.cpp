@@ -501,5 +501,18 @@ TEST_CASE("marginalize: consensus, a sequence written into one-hot rows, seeded 
     CHECK(dinucs(a) == dinucs(b));
   }
   CHECK(max_abs_diff(attr::background_rows(x, false, 5, 0), x) == 0.0);
+  // N columns (padding of a short record) stay where they are; the runs between them keep their dinucleotides.
+  Tensor xn = random_onehot(ctx, 2, 40, true);
+  Tensor bn = attr::background_rows(xn, true, 9, 0);
+  for (int64_t i = 0; i < 2; ++i) {
+    const auto a = onehot_to_tokens(xn, i), b = onehot_to_tokens(bn, i);
+    std::string sa, sb;
+    for (size_t l = 0; l < a.size(); ++l) {
+      CHECK((a[l] == 4) == (b[l] == 4));
+      sa.push_back("ACGTN"[a[l]]), sb.push_back("ACGTN"[b[l]]);
+    }
+    CHECK(dinucs(sa) == dinucs(sb));
+    CHECK(sa != sb);
+  }
 }
 }

@@ -4,6 +4,7 @@
 // without, averaged over the backgrounds: OUT/marginal_effects.tsv; profile models also OUT/footprints.npz (the mean
 // expected counts per output position, before and after) and OUT/footprints.html. Several --model: their mean.
 // Test: python/tests/test_cli_marginalize.py; library parts build/tests/lowpass_tests -ts=attr -tc='marginalize*'.
+#include <cctype>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -12,6 +13,7 @@
 #include <map>
 
 #include "engine/npz.h"
+#include "engine/ops.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/marginalize.h"
 #include "models/attr/model_dir.h"
@@ -54,6 +56,23 @@ void accumulate(Sums& s, const ModelOutput& o, int64_t n, int64_t TS, int64_t O)
     }
 }
 
+// forward_mean, averaged with the reverse complement's outputs mapped back to the forward strand (ChromBPNet's
+// footprints do the same): logits, profile logits (strands and positions flipped back) and log counts.
+ModelOutput forward_rc_mean(attr::ModelSet& set, const Tensor& x, const std::vector<Tensor>& controls, bool rc) {
+  ModelOutput o = attr::forward_mean(set, x, controls);
+  if (!rc) return o;
+  std::vector<Tensor> cr;
+  for (const auto& c : controls) cr.push_back(c.defined() ? flip(c, {2, 3}) : c);
+  const ModelOutput r = attr::forward_mean(set, flip(x, {1, 2}), cr);
+  ModelOutput m;
+  if (o.logits.defined()) m.logits = mul_scalar(add(o.logits, r.logits), 0.5);
+  if (o.profile_logits.defined()) {
+    m.profile_logits = mul_scalar(add(o.profile_logits, flip(r.profile_logits, {2, 3})), 0.5);
+    m.log_counts = mul_scalar(add(o.log_counts, flip(r.log_counts, {2})), 0.5);
+  }
+  return m;
+}
+
 void write_page(const std::string& path, const std::vector<Insert>& ins, const Sums& before,
                 const std::vector<Sums>& after, int64_t n, int64_t T, int64_t S, int64_t O, int64_t L) {
   std::ofstream f(path);
@@ -92,7 +111,7 @@ CommandRun add_marginalize_command(CLI::App& app) {
     std::vector<std::string> sequences;
     int64_t backgrounds = 100, position = -1, batch = 64;
     uint64_t seed = 20200219;
-    bool no_shuffle = false;
+    bool no_shuffle = false, no_revcomp = false;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand(
@@ -112,6 +131,7 @@ CommandRun add_marginalize_command(CLI::App& app) {
   sub->add_option("--backgrounds", a->backgrounds, "Background sequences: the inputs' first N rows")
       ->check(integer_at_least(1));
   sub->add_flag("--no-shuffle", a->no_shuffle, "Use the backgrounds as they are (default: dinucleotide-shuffled)");
+  sub->add_flag("--no-revcomp", a->no_revcomp, "Forward strand only (default: mean with the reverse complement)");
   sub->add_option("--seed", a->seed, "Seed of the shuffles (row i uses seed + i)");
   sub->add_option("--position", a->position, "0-based start of the insertion in the input window (default: centred)")
       ->check(integer_at_least(0))
@@ -119,10 +139,20 @@ CommandRun add_marginalize_command(CLI::App& app) {
   sub->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_at_least(1));
   return [a]() {
     namespace fs = std::filesystem;
+    for (const auto& q : a->sequences) {  // before anything loads: a typo costs nothing
+      LP_CHECK(!q.empty(), "--sequence: empty");
+      for (size_t j = 0; j < q.size(); ++j)
+        LP_CHECK(std::string("ACGTN").find(static_cast<char>(std::toupper(static_cast<unsigned char>(q[j])))) !=
+                     std::string::npos,
+                 "--sequence ", q, ": '", q[j], "' at position ", j + 1, " of the sequence is not A, C, G, T or N");
+    }
     Context ctx(a->threads, 0);
     ModelInputs in(ctx, *a, "marginalize");
     Model& model = in.model();
     const int64_t N = std::min(a->backgrounds, in.x().shape[0]), L = in.x().shape[2];
+    if (a->backgrounds > in.x().shape[0])
+      std::cerr << "lowpass marginalize: --backgrounds " << a->backgrounds << " but the input has " << in.x().shape[0]
+                << " rows: all of them are used\n";
     // What is inserted: the motifs' consensus sequences, then the --sequence ones.
     std::vector<Insert> ins;
     if (!a->motifs.empty()) {
@@ -137,8 +167,9 @@ CommandRun add_marginalize_command(CLI::App& app) {
     for (auto& i : ins) {
       const int64_t w = static_cast<int64_t>(i.seq.size());
       i.pos = a->position >= 0 ? a->position : (L - w) / 2;
-      LP_CHECK(w <= L && i.pos + w <= L, i.name, ": ", w, " bases at position ", i.pos, " do not fit the model's ",
-               L, "-base input");
+      LP_CHECK(w <= L, i.name, ": ", w, " bases do not fit the model's ", L, "-base input");
+      LP_CHECK(i.pos + w <= L, i.name, ": ", w, " bases at --position ", i.pos, " do not fit the model's ", L,
+               "-base input (the last start that fits is ", L - w, ")");
     }
     const bool binary = model.type() == "binary";
     const int64_t T = model.tasks(), S = binary ? 1 : model.config().value("num_strands", int64_t{2});
@@ -152,10 +183,11 @@ CommandRun add_marginalize_command(CLI::App& app) {
       const int64_t n = std::min(a->batch, N - s);
       const Tensor bg = attr::background_rows(in.rows(ctx, s, n), !a->no_shuffle, a->seed, s);
       const std::vector<Tensor> c = in.control_rows(ctx, s, n);
-      accumulate(before, attr::forward_mean(in.set, bg, c), n, TS, O);
+      const bool rc = !a->no_revcomp;
+      accumulate(before, forward_rc_mean(in.set, bg, c, rc), n, TS, O);
       for (size_t m = 0; m < ins.size(); ++m)
         accumulate(after[m],
-                   attr::forward_mean(in.set, attr::insert_sequence(bg, ins[m].seq, ins[m].pos, ins[m].name), c), n,
+                   forward_rc_mean(in.set, attr::insert_sequence(bg, ins[m].seq, ins[m].pos, ins[m].name), c, rc), n,
                    TS, O);
       bar.update(n);
       throw_if_interrupted();
@@ -196,7 +228,10 @@ CommandRun add_marginalize_command(CLI::App& app) {
     f.close();
     LP_CHECK(f.good(), path, ".tmp: write failed");
     fs::rename(path + ".tmp", path);
-    if (!binary) {
+    if (binary) {  // an earlier profile run's footprints must not sit beside this table
+      std::error_code ec;
+      fs::remove(fs::path(a->out) / "footprints.npz", ec), fs::remove(fs::path(a->out) / "footprints.html", ec);
+    } else {
       npy::NpzWriter w((fs::path(a->out) / "footprints.npz").string());
       const auto put = [&](const std::string& key, const std::vector<double>& v, int64_t M) {
         npy::Array arr;
@@ -212,11 +247,18 @@ CommandRun add_marginalize_command(CLI::App& app) {
       for (const auto& s : after) all.insert(all.end(), s.track.begin(), s.track.end());
       put("without", before.track, 1);
       put("with", all, static_cast<int64_t>(ins.size()));
+      npy::Array start;  // the input position of output position 0 (insertions are at input positions)
+      start.dtype = npy::NpyDType::I8;
+      start.shape = {};
+      const int64_t off = (L - O) / 2;
+      start.bytes.assign(reinterpret_cast<const uint8_t*>(&off), reinterpret_cast<const uint8_t*>(&off) + 8);
+      w.add("output_start", start);
       w.close();
       write_page((fs::path(a->out) / "footprints.html").string(), ins, before, after, N, T, S, O, L);
     }
     std::cout << "wrote " << path << ": " << ins.size() << " insertion(s) into " << N << " background(s)"
               << (a->no_shuffle ? "" : " (dinucleotide-shuffled)")
+              << (a->no_revcomp ? ", forward strand only" : ", mean of both strands")
               << (in.set.size() > 1 ? ", mean of " + std::to_string(in.set.size()) + " models" : std::string())
               << "\n";
     if (!binary) std::cout << "wrote " << (fs::path(a->out) / "footprints.npz").string() << " and footprints.html\n";

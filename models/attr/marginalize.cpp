@@ -2,6 +2,7 @@
 // Test: build/tests/lowpass_tests -ts=attr -tc='marginalize*'
 #include "models/attr/marginalize.h"
 
+#include <algorithm>
 #include <cctype>
 
 #include "engine/ops.h"
@@ -45,12 +46,31 @@ Tensor insert_sequence(const Tensor& x, const std::string& seq, int64_t pos, con
 
 Tensor background_rows(const Tensor& x, bool shuffle, uint64_t seed, int64_t first_index) {
   if (!shuffle) return x;
-  std::vector<Tensor> rows;
-  for (int64_t i = 0; i < x.size(0); ++i) {
+  const int64_t n = x.size(0), L = x.size(2);
+  std::vector<double> v(static_cast<size_t>(n * 4 * L), 0.0);
+  for (int64_t i = 0; i < n; ++i) {
     Rng rng(seed + static_cast<uint64_t>(first_index + i));
-    rows.push_back(dinuc_shuffle_onehot(slice(x, 0, i, 1), 1, rng));
+    std::vector<uint8_t> tok = onehot_to_tokens(x, i);  // 4 = N (an all-zero column)
+    // N stays where it is (padding of a short FASTA record must not move the sequence off the insertion point):
+    // each run of A/C/G/T is shuffled on its own.
+    for (int64_t a = 0; a < L;) {
+      if (tok[static_cast<size_t>(a)] == 4) {
+        ++a;
+        continue;
+      }
+      int64_t b = a;
+      while (b < L && tok[static_cast<size_t>(b)] != 4) ++b;
+      const std::vector<uint8_t> run(tok.begin() + a, tok.begin() + b);
+      const std::vector<uint8_t> sh = dinuc_shuffle_tokens(run, 4, rng);
+      std::copy(sh.begin(), sh.end(), tok.begin() + a);
+      a = b;
+    }
+    for (int64_t l = 0; l < L; ++l)
+      if (tok[static_cast<size_t>(l)] < 4) v[static_cast<size_t>((i * 4 + tok[static_cast<size_t>(l)]) * L + l)] = 1.0;
   }
-  return concat(rows, 0);
+  Tensor y = Tensor::from_vector(x.ctx(), x.shape(), v);
+  if (x.dtype() != DType::F64) y = cast(y, x.dtype());
+  return x.is_cpu() ? y : y.to(x.device());
 }
 
 }  // namespace lowpass::attr

@@ -20,7 +20,9 @@ std::string consensus(const Motif& m);
 Tensor insert_sequence(const Tensor& x, const std::string& seq, int64_t pos, const std::string& what);
 
 // Backgrounds: rows x (n, 4, L), each dinucleotide-shuffled with Rng(seed + first_index + i) when `shuffle` (a
-// sequence with the same composition and dinucleotides, its motifs destroyed), else as they are.
+// sequence with the same composition and dinucleotides, its motifs destroyed), else as they are. N columns (all
+// zero) stay in place and each run of A/C/G/T between them is shuffled on its own, so N-padding of a short record
+// keeps the sequence where it was.
 Tensor background_rows(const Tensor& x, bool shuffle, uint64_t seed, int64_t first_index);
 
 }  // namespace lowpass::attr

@@ -44,8 +44,8 @@ def test_effects_equal_predict_on_the_rows_with_the_sequence_written_in(runs, tm
     n, L = 6, data["x"].shape[2]
     seq, pos = "GGAANTTCC", 11
     m = run("marginalize", "--model", runs[kind], "--npz", runs["dir"] / f"{kind}_data" / "test.npz", "--sequence",
-            seq, "--position", pos, "--backgrounds", n, "--no-shuffle", "--out", tmp_path / "m", "--quiet",
-            "--threads", 1)
+            seq, "--position", pos, "--backgrounds", n, "--no-shuffle", "--no-revcomp", "--out", tmp_path / "m",
+            "--quiet", "--threads", 1)
     assert m.returncode == 0, m.stderr
     rows = (tmp_path / "m" / "marginal_effects.tsv").read_text().splitlines()
     head, vals = rows[0].split("\t"), dict(zip(rows[0].split("\t"), rows[1].split("\t")))
@@ -62,13 +62,25 @@ def test_effects_equal_predict_on_the_rows_with_the_sequence_written_in(runs, tm
         assert float(vals["logit_with"]) == pytest.approx(with_["logits"][:, 0].mean(), abs=2e-6)
         assert with_["logits"][:, 0].mean() != pytest.approx(without["logits"][:, 0].mean(), abs=1e-7)
         assert not (tmp_path / "m" / "footprints.npz").exists()
+        # The default: each prediction averaged with the reverse complement's.
+        r = run("marginalize", "--model", runs[kind], "--npz", runs["dir"] / f"{kind}_data" / "test.npz",
+                "--sequence", seq, "--position", pos, "--backgrounds", n, "--no-shuffle", "--out", tmp_path / "r",
+                "--quiet", "--threads", 1)
+        assert r.returncode == 0, r.stderr
+        got = dict(zip(*(line.split("\t") for line in (tmp_path / "r" / "marginal_effects.tsv").read_text().split(
+            "\n")[:2])))
+        (tmp_path / "c").mkdir()
+        rc = predict(runs, kind, {"x": xi[:, ::-1, ::-1].copy(), **extra}, tmp_path / "c")
+        want = (with_["logits"][:, 0] + rc["logits"][:, 0]).mean() / 2
+        assert float(got["logit_with"]) == pytest.approx(want, abs=2e-6)
     else:
         assert "jsd_t0_s1" in head
         for s in range(2):
             assert float(vals[f"log_counts_with_t0_s{s}"]) == pytest.approx(with_["log_counts"][:, 0, s].mean(),
                                                                             abs=2e-5)
         with np.load(tmp_path / "m" / "footprints.npz") as z:
-            fw, fo = z["with"], z["without"]
+            fw, fo, start = z["with"], z["without"], int(z["output_start"])
+        assert start == (L - fw.shape[-1]) // 2
         assert fw.shape == (1, 1, 2, with_["profile_logits"].shape[-1]) and fo.shape == fw.shape
         np.testing.assert_allclose(fw[0], expected_counts(with_["profile_logits"], with_["log_counts"]).mean(0),
                                    rtol=1e-4, atol=1e-5)
@@ -102,3 +114,5 @@ def test_errors_name_what_is_wrong(runs, tmp_path):
     assert r.returncode == 1 and "do not fit the model's 200-base input" in r.stderr, r.stderr
     r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--out", tmp_path / "e")
     assert r.returncode == 2 and "give --motifs M.meme or --sequence" in r.stderr, r.stderr
+    r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--sequence", "", "--out", tmp_path / "e2")
+    assert r.returncode == 1 and "--sequence: empty" in r.stderr and not (tmp_path / "e2").exists(), r.stderr
