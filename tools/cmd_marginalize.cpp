@@ -56,23 +56,6 @@ void accumulate(Sums& s, const ModelOutput& o, int64_t n, int64_t TS, int64_t O)
     }
 }
 
-// forward_mean, averaged with the reverse complement's outputs mapped back to the forward strand (ChromBPNet's
-// footprints do the same): logits, profile logits (strands and positions flipped back) and log counts.
-ModelOutput forward_rc_mean(attr::ModelSet& set, const Tensor& x, const std::vector<Tensor>& controls, bool rc) {
-  ModelOutput o = attr::forward_mean(set, x, controls);
-  if (!rc) return o;
-  std::vector<Tensor> cr;
-  for (const auto& c : controls) cr.push_back(c.defined() ? flip(c, {2, 3}) : c);
-  const ModelOutput r = attr::forward_mean(set, flip(x, {1, 2}), cr);
-  ModelOutput m;
-  if (o.logits.defined()) m.logits = mul_scalar(add(o.logits, r.logits), 0.5);
-  if (o.profile_logits.defined()) {
-    m.profile_logits = mul_scalar(add(o.profile_logits, flip(r.profile_logits, {2, 3})), 0.5);
-    m.log_counts = mul_scalar(add(o.log_counts, flip(r.log_counts, {2})), 0.5);
-  }
-  return m;
-}
-
 void write_page(const std::string& path, const std::vector<Insert>& ins, const Sums& before,
                 const std::vector<Sums>& after, int64_t n, int64_t T, int64_t S, int64_t O, int64_t L) {
   std::ofstream f(path);
@@ -139,13 +122,8 @@ CommandRun add_marginalize_command(CLI::App& app) {
   sub->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_at_least(1));
   return [a]() {
     namespace fs = std::filesystem;
-    for (const auto& q : a->sequences) {  // before anything loads: a typo costs nothing
-      LP_CHECK(!q.empty(), "--sequence: empty");
-      for (size_t j = 0; j < q.size(); ++j)
-        LP_CHECK(std::string("ACGTN").find(static_cast<char>(std::toupper(static_cast<unsigned char>(q[j])))) !=
-                     std::string::npos,
-                 "--sequence ", q, ": '", q[j], "' at position ", j + 1, " of the sequence is not A, C, G, T or N");
-    }
+    // before anything loads: a typo costs nothing
+    for (const auto& q : a->sequences) attr::sequence_codes(q, q.empty() ? "--sequence" : "--sequence " + q);
     Context ctx(a->threads, 0);
     ModelInputs in(ctx, *a, "marginalize");
     Model& model = in.model();
@@ -184,11 +162,11 @@ CommandRun add_marginalize_command(CLI::App& app) {
       const Tensor bg = attr::background_rows(in.rows(ctx, s, n), !a->no_shuffle, a->seed, s);
       const std::vector<Tensor> c = in.control_rows(ctx, s, n);
       const bool rc = !a->no_revcomp;
-      accumulate(before, forward_rc_mean(in.set, bg, c, rc), n, TS, O);
+      accumulate(before, attr::forward_mean(in.set, bg, c, rc), n, TS, O);
       for (size_t m = 0; m < ins.size(); ++m)
         accumulate(after[m],
-                   forward_rc_mean(in.set, attr::insert_sequence(bg, ins[m].seq, ins[m].pos, ins[m].name), c, rc), n,
-                   TS, O);
+                   attr::forward_mean(in.set, attr::insert_sequence(bg, ins[m].seq, ins[m].pos, ins[m].name), c, rc),
+                   n, TS, O);
       bar.update(n);
       throw_if_interrupted();
     }

@@ -198,7 +198,6 @@ CommandRun add_predict_command(CLI::App& app) {
     Context ctx(a->threads, 0);
     ModelInputs in(ctx, *a, "predict");
     Model& model = in.model();
-    const DType dt = in.dtype;
     const int64_t N = in.x().shape[0];
     prepare_output_dir(a->out, {"predictions.npz"});
     const std::string path = (std::filesystem::path(a->out) / "predictions.npz").string();

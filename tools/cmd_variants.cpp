@@ -35,27 +35,6 @@ struct Predictions {
   std::vector<double> log_counts;  // profile (n, T, S)
 };
 
-// Eval-mode outputs of x (n, 4, L) with controls c, as host tensors: binary logits; profile logits and log counts.
-// With `rc`, averaged with those of the reverse complement (position and base axes flipped; its profile flipped back
-// along strands and positions, its counts along strands).
-std::pair<Tensor, Tensor> forward_rows(Model& m, const Tensor& x, const Tensor& c, bool rc, Device dev) {
-  NoGradGuard ng;
-  const Tensor xd = on_device(x, dev), cd = on_device(c, dev);
-  ModelOutput o = m.forward(xd, cd, false);
-  if (m.type() == "binary") {
-    Tensor l = o.logits;
-    if (rc) l = mul_scalar(add(l, m.forward(flip(xd, {1, 2}), Tensor(), false).logits), 0.5);
-    return {on_device(l, Device{}), Tensor()};
-  }
-  Tensor pl = o.profile_logits, lc = o.log_counts;
-  if (rc) {
-    ModelOutput r = m.forward(flip(xd, {1, 2}), cd.defined() ? flip(cd, {2, 3}) : Tensor(), false);
-    pl = mul_scalar(add(pl, flip(r.profile_logits, {2, 3})), 0.5);
-    lc = mul_scalar(add(lc, flip(r.log_counts, {2})), 0.5);
-  }
-  return {on_device(pl, Device{}), on_device(lc, Device{})};
-}
-
 // Alleles [s, s + n): their REF and ALT one-hot windows and, per model, the control rows of their windows.
 struct AlleleRows {
   Tensor ref, alt;
@@ -69,22 +48,16 @@ AlleleRows allele_rows(Context& ctx, const attr::VariantSet& vs, const std::vect
   return a;
 }
 
-// The mean of every model's forward_rows (logits, log counts; profile logits before the softmax).
-Predictions predict_rows(std::vector<std::unique_ptr<Model>>& models, const std::vector<Tensor>& controls,
-                         const Tensor& x, bool rc, Device dev) {
-  Tensor a, b;
-  for (size_t k = 0; k < models.size(); ++k) {
-    auto [u, v] = forward_rows(*models[k], x, controls[k], rc, dev);
-    a = k == 0 ? u : add(a, u);
-    if (v.defined()) b = k == 0 ? v : add(b, v);
-  }
-  const double inv = 1.0 / static_cast<double>(models.size());
+// The models' mean outputs (attr::forward_mean; with `rc` also over the reverse complement) on the host: binary
+// logits; profile probabilities (softmax of the mean logits) and log counts.
+Predictions predict_rows(attr::ModelSet& set, const std::vector<Tensor>& controls, const Tensor& x, bool rc) {
+  const ModelOutput o = attr::forward_mean(set, x, controls, rc);
   Predictions p;
-  if (!b.defined()) {
-    p.logits = mul_scalar(a, inv).to_vector<double>();
+  if (o.logits.defined()) {
+    p.logits = o.logits.to_vector<double>();
   } else {
-    p.probs = softmax(mul_scalar(a, inv), -1).to_vector<double>();
-    p.log_counts = mul_scalar(b, inv).to_vector<double>();
+    p.probs = softmax(o.profile_logits, -1).to_vector<double>();
+    p.log_counts = o.log_counts.to_vector<double>();
   }
   return p;
 }
@@ -93,8 +66,8 @@ Predictions predict_rows(std::vector<std::unique_ptr<Model>>& models, const std:
 // |logfc| over tasks and strands), each with (profile) the REF and ALT expected counts over the output window and the
 // REF and ALT grad × input logos of the first model (its default target) around the variant.
 void write_variant_page(const std::string& path, const attr::VariantSet& vs, const std::vector<double>& effect,
-                        int64_t top, std::vector<std::unique_ptr<Model>>& models,
-                        const std::vector<attr::RegionWindows>& rws, bool rc, Device dev, Context& ctx) {
+                        int64_t top, attr::ModelSet& set, const std::vector<attr::RegionWindows>& rws, bool rc,
+                        Context& ctx) {
   using namespace svg;
   std::vector<int64_t> order(static_cast<size_t>(vs.size()));
   for (int64_t i = 0; i < vs.size(); ++i) order[static_cast<size_t>(i)] = i;
@@ -102,7 +75,7 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
   std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](int64_t a, int64_t b) {
     return effect[static_cast<size_t>(a)] > effect[static_cast<size_t>(b)];
   });
-  Model& m = *models.front();
+  Model& m = set.front();
   const bool binary = m.type() == "binary";
   const int64_t L = vs.length, h = L / 2, T = m.tasks();
   const int64_t O = binary ? 0 : m.output_length(), S = binary ? 1 : m.config().value("num_strands", int64_t{2});
@@ -112,7 +85,7 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
   ao.target = attr::default_target(m);
   std::ostringstream html;
   html << page_head("lowpass variants") << "<p>" << top << " of " << vs.size() << " alleles with the largest |" << (binary ? "logit_diff" : "logfc")
-       << "| (over " << (binary ? "tasks" : "tasks and strands") << ")" << (models.size() > 1 ? ", mean of the models" : "")
+       << "| (over " << (binary ? "tasks" : "tasks and strands") << ")" << (set.size() > 1 ? ", mean of the models" : "")
        << "; logos: grad × input of the first model (target " << esc(ao.target.name()) << ") around the variant, "
        << "REF and ALT windows.</p><table><tr><th>#</th><th>variant</th><th>id</th><th>record</th><th>|effect|</th></tr>";
   auto name = [&](const attr::Variant& v) {
@@ -131,8 +104,8 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
     const AlleleRows rows = allele_rows(ctx, vs, rws, i, 1, dt);
     html << "<h2>" << r + 1 << ". " << esc(name(v)) << (v.id.empty() ? "" : " (" + esc(v.id) + ")") << "</h2>";
     if (!binary) {  // expected counts softmax(profile) · (exp(log counts) − 1) of REF and ALT, per task and strand
-      const Predictions pr = predict_rows(models, rows.controls, rows.ref, rc, dev);
-      const Predictions pa = predict_rows(models, rows.controls, rows.alt, rc, dev);
+      const Predictions pr = predict_rows(set, rows.controls, rows.ref, rc);
+      const Predictions pa = predict_rows(set, rows.controls, rows.alt, rc);
       const int64_t first = vs.window_start(i) + (L - O) / 2 + 1;  // 1-based genome position of output bin 0
       for (int64_t t = 0; t < T; ++t) {
         std::vector<Series> series;
@@ -222,9 +195,7 @@ CommandRun add_variants_command(CLI::App& app) {
              ec ? ec.message() : std::string("a file of that name exists"), ")");
     Context ctx(a->threads, 0);
     attr::ModelSet set = attr::load_model_dirs(a->models, ctx, a->weights, a->device);
-    std::vector<std::unique_ptr<Model>>& models = set.models;
-    const Device dev = set.device;
-    Model& model = *models.front();
+    Model& model = set.front();
     const DType dt = model.parameters().front().second.dtype();
     const bool binary = model.type() == "binary";
     attr::VariantSet vs = attr::read_variants(a->vcf, a->genome, model.input_length(), a->cache_dir);
@@ -266,8 +237,8 @@ CommandRun add_variants_command(CLI::App& app) {
       for (int64_t s = 0; s < vs.size(); s += a->batch) {
         const int64_t n = std::min(a->batch, vs.size() - s);
         const AlleleRows rows = allele_rows(ctx, vs, rws, s, n, dt);
-        const Predictions pr = predict_rows(models, rows.controls, rows.ref, !a->no_revcomp, dev);
-        const Predictions pa = predict_rows(models, rows.controls, rows.alt, !a->no_revcomp, dev);
+        const Predictions pr = predict_rows(set, rows.controls, rows.ref, !a->no_revcomp);
+        const Predictions pa = predict_rows(set, rows.controls, rows.alt, !a->no_revcomp);
         for (int64_t i = 0; i < n; ++i) {
           const attr::Variant& v = vs.alleles[static_cast<size_t>(s + i)];
           f << vs.fasta->chrom_sizes().names[v.chrom] << '\t' << v.pos + 1 << '\t' << (v.id.empty() ? "." : v.id)
@@ -306,8 +277,8 @@ CommandRun add_variants_command(CLI::App& app) {
       bar.finish();
       // The page before the TSV is renamed into place: a run that fails or is stopped leaves no complete-looking TSV.
       if (a->plot > 0 && vs.size() > 0)
-        write_variant_page((fs::path(a->out) / "variants.html").string(), vs, effect, a->plot, models, rws,
-                           !a->no_revcomp, dev, ctx);
+        write_variant_page((fs::path(a->out) / "variants.html").string(), vs, effect, a->plot, set, rws,
+                           !a->no_revcomp, ctx);
     } catch (...) {
       fs::remove(tmp, ec);
       throw;
@@ -317,7 +288,7 @@ CommandRun add_variants_command(CLI::App& app) {
     if (vs.no_alt) std::cout << "; " << vs.no_alt << " record(s) without ALT";
     if (vs.skipped) std::cout << "; " << vs.skipped << " non-sequence allele(s) skipped";
     if (vs.dropped_edge) std::cout << "; " << vs.dropped_edge << " dropped at chromosome ends";
-    if (models.size() > 1) std::cout << "; mean of " << models.size() << " models";
+    if (set.size() > 1) std::cout << "; mean of " << set.size() << " models";
     std::cout << (a->no_revcomp ? " (forward strand only)" : " (mean of both strands)") << "\n";
     if (a->plot > 0 && vs.size() > 0)
       std::cout << "wrote " << (fs::path(a->out) / "variants.html").string() << " (the " << std::min(a->plot, vs.size())

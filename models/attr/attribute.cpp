@@ -16,13 +16,6 @@ Tensor rows_of(const Tensor& t, const std::vector<int64_t>& owners) {
   return t.defined() ? index_select(t.detach(), 0, owners) : Tensor();
 }
 
-Tensor make_like(const Tensor& like, const Shape& s, const std::vector<double>& v) {
-  Tensor t = Tensor::from_vector(like.ctx(), s, v);
-  if (like.dtype() != DType::F64) t = cast(t, like.dtype());
-  if (!like.is_cpu()) t = t.to(like.device());
-  return t;
-}
-
 Tensor select_output(const ModelOutput& out, const Target& t) {
   switch (t.kind) {
     case TargetKind::Logits: return out.logits;
@@ -83,6 +76,13 @@ Tensor combine_mult_and_diffref(const Tensor& mults, const Tensor& refs, int64_t
     }
   }
   return make_like(mults, {B, 4, L}, h);
+}
+
+Tensor make_like(const Tensor& like, const Shape& s, const std::vector<double>& v) {
+  Tensor t = Tensor::from_vector(like.ctx(), s, v);
+  if (like.dtype() != DType::F64) t = cast(t, like.dtype());
+  if (!like.is_cpu()) t = t.to(like.device());
+  return t;
 }
 
 AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in, const AttrOptions& opt,

@@ -52,6 +52,9 @@ AttrResult attribute(Model& model, const Tensor& x, const Tensor& control, const
 AttrResult attribute_mean(const std::vector<Model*>& models, const Tensor& x, const std::vector<Tensor>& controls,
                           const AttrOptions& opt, int64_t first_index = 0);
 
+// Values v (row-major, shape s) as a tensor of `like`'s context, dtype and device.
+Tensor make_like(const Tensor& like, const Shape& s, const std::vector<double>& v);
+
 // Pieces, public for tests.
 Tensor input_gradient(Model& model, const Tensor& x, const Tensor& control, const Target& t);  // (B, 4, L)
 // f_x(x') for each row of xs (N, 4, L), where row i uses the seed of x[owner[i]]; no graph.

@@ -6,6 +6,7 @@
 #include <cctype>
 
 #include "engine/ops.h"
+#include "models/attr/attribute.h"
 #include "models/attr/dinuc_shuffle.h"
 
 namespace lowpass::attr {
@@ -21,27 +22,30 @@ std::string consensus(const Motif& m) {
   return s;
 }
 
+std::vector<int> sequence_codes(const std::string& seq, const std::string& what) {
+  LP_CHECK(!seq.empty(), what, ": empty");
+  std::vector<int> code(seq.size());
+  for (size_t j = 0; j < seq.size(); ++j) {
+    const size_t k = std::string("ACGTN").find(static_cast<char>(std::toupper(static_cast<unsigned char>(seq[j]))));
+    LP_CHECK(k != std::string::npos, what, ": '", seq[j], "' at position ", j + 1,
+             " of the sequence is not A, C, G, T or N");
+    code[j] = static_cast<int>(k);
+  }
+  return code;
+}
+
 Tensor insert_sequence(const Tensor& x, const std::string& seq, int64_t pos, const std::string& what) {
   LP_CHECK(x.defined() && x.dim() == 3 && x.size(1) == 4, what, ": rows must be (n, 4, L), got ",
            x.defined() ? shape_str(x.shape()) : std::string("nothing"));
   const int64_t n = x.size(0), L = x.size(2), w = static_cast<int64_t>(seq.size());
   LP_CHECK(w >= 1 && pos >= 0 && pos + w <= L, what, ": a sequence of ", w, " bases at position ", pos,
            " does not fit windows of ", L, " bases");
-  std::vector<int> code(static_cast<size_t>(w));
-  for (int64_t j = 0; j < w; ++j) {
-    const char c = static_cast<char>(std::toupper(static_cast<unsigned char>(seq[static_cast<size_t>(j)])));
-    const size_t k = std::string("ACGTN").find(c);
-    LP_CHECK(k != std::string::npos, what, ": '", seq[static_cast<size_t>(j)], "' at position ", j + 1,
-             " of the sequence is not A, C, G, T or N");
-    code[static_cast<size_t>(j)] = static_cast<int>(k);
-  }
+  const std::vector<int> code = sequence_codes(seq, what);
   std::vector<double> v = x.to_vector<double>();
   for (int64_t i = 0; i < n; ++i)
     for (int64_t j = 0; j < w; ++j)
       for (int64_t b = 0; b < 4; ++b) v[(i * 4 + b) * L + pos + j] = code[static_cast<size_t>(j)] == b ? 1.0 : 0.0;
-  Tensor y = Tensor::from_vector(x.ctx(), x.shape(), v);
-  if (x.dtype() != DType::F64) y = cast(y, x.dtype());
-  return x.is_cpu() ? y : y.to(x.device());
+  return make_like(x, x.shape(), v);
 }
 
 Tensor background_rows(const Tensor& x, bool shuffle, uint64_t seed, int64_t first_index) {
@@ -68,9 +72,7 @@ Tensor background_rows(const Tensor& x, bool shuffle, uint64_t seed, int64_t fir
     for (int64_t l = 0; l < L; ++l)
       if (tok[static_cast<size_t>(l)] < 4) v[static_cast<size_t>((i * 4 + tok[static_cast<size_t>(l)]) * L + l)] = 1.0;
   }
-  Tensor y = Tensor::from_vector(x.ctx(), x.shape(), v);
-  if (x.dtype() != DType::F64) y = cast(y, x.dtype());
-  return x.is_cpu() ? y : y.to(x.device());
+  return make_like(x, x.shape(), v);
 }
 
 }  // namespace lowpass::attr

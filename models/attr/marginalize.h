@@ -14,6 +14,10 @@ namespace lowpass::attr {
 // The consensus of a motif: its most probable base per position (the first of equals, in A C G T order).
 std::string consensus(const Motif& m);
 
+// The codes of a sequence to insert: 0..3 for A, C, G, T and 4 for N (either case). Errors name `what` for an empty
+// sequence or another letter (and its 1-based position).
+std::vector<int> sequence_codes(const std::string& seq, const std::string& what);
+
 // A copy of the one-hot rows x (n, 4, L) with `seq` (A, C, G, T, or N for an all-zero column; either case) written
 // at positions [pos, pos + |seq|) of every row. Errors name `what` for another letter or a sequence that does not
 // fit the rows.

@@ -92,10 +92,22 @@ std::vector<const Model*> ModelSet::const_models() const {
   return r;
 }
 
-ModelOutput forward_mean(ModelSet& set, const Tensor& x, const std::vector<Tensor>& controls) {
+ModelOutput forward_mean(ModelSet& set, const Tensor& x, const std::vector<Tensor>& controls, bool revcomp) {
   LP_CHECK(controls.size() == set.size(), "forward_mean: ", controls.size(), " control tensors for ", set.size(),
            " models");
   NoGradGuard ng;
+  if (revcomp) {
+    std::vector<Tensor> cr;
+    for (const auto& c : controls) cr.push_back(c.defined() ? flip(c, {2, 3}) : c);
+    const ModelOutput o = forward_mean(set, x, controls), r = forward_mean(set, flip(x, {1, 2}), cr);
+    ModelOutput m;
+    if (o.logits.defined()) m.logits = mul_scalar(add(o.logits, r.logits), 0.5);
+    if (o.profile_logits.defined()) {
+      m.profile_logits = mul_scalar(add(o.profile_logits, flip(r.profile_logits, {2, 3})), 0.5);
+      m.log_counts = mul_scalar(add(o.log_counts, flip(r.log_counts, {2})), 0.5);
+    }
+    return m;
+  }
   const Tensor xd = on_device(x, set.device);
   ModelOutput sum;
   const auto acc = [](Tensor& s, const Tensor& t) {

@@ -35,8 +35,10 @@ ModelSet load_model_dirs(const std::vector<std::string>& dirs, Context& ctx, con
 
 // The eval-mode forward pass of every model of `set` on x (rows on the host), model k with controls[k] (undefined
 // when the models take none), averaged: logits, profile logits (before the softmax) and log counts; host tensors.
-// One model: its own outputs.
-ModelOutput forward_mean(ModelSet& set, const Tensor& x, const std::vector<Tensor>& controls);
+// One model: its own outputs. With `revcomp`, averaged with the outputs of the reverse complement (x's base and
+// position axes flipped, the controls' strand and position axes), mapped back to the forward strand: profile logits
+// flipped along strands and positions, log counts along strands.
+ModelOutput forward_mean(ModelSet& set, const Tensor& x, const std::vector<Tensor>& controls, bool revcomp = false);
 
 // Moves the model to `device` ("cpu", "cuda", "cuda:N": the tools' --device); Errors name the flag and, for a
 // GPU that cannot be used, the reason. Returns the device.
