@@ -152,7 +152,7 @@ CommandRun add_marginalize_command(CLI::App& app) {
     const bool binary = model.type() == "binary";
     const int64_t T = model.tasks(), S = binary ? 1 : model.config().value("num_strands", int64_t{2});
     const int64_t O = binary ? 0 : model.output_length(), TS = T * S;
-    prepare_output_dir(a->out, {});
+    prepare_output_dir(a->out, {"footprints.npz"});  // its own temporaries only (an empty list means any)
     Sums before;
     std::vector<Sums> after(ins.size());
     StopOnSignal stop_on_signal;
