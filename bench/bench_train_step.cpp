@@ -47,6 +47,10 @@ struct Args {
   std::string conv;  // CUDA conv1d backend (--conv auto|direct|tiled|im2col|cudnn|tune); empty: LOWPASS_CUDA_CONV's default
   bool graph = false;  // --graph: the GraphStep (captured CUDA graph on a GPU)
   std::string chain_rows = "status";  // --chain-rows: the rows the chain scores (status: the batch's positives; all)
+  // --prior-rows: whose attributions a prior step takes (scored: the scored rows apart, the default; all: every row,
+  // the reference's arithmetic; PriorConfig::scored_rows_only)
+  std::string prior_rows = "scored";
+  std::string attribution_mode = "train";  // --attribution-mode: PriorConfig's (train: the reference; eval: lowpass train's)
 };
 
 [[noreturn]] void usage(const char* why) {
@@ -54,7 +58,8 @@ struct Args {
                "bench_train_step: %s\nusage: bench_train_step --model binary|profile --mode noprior|prior|infer|attr "
                "[--batch N] [--threads T] [--repeats R] [--warmup W] [--device cpu|cuda[:N]] [--tf32|--bf16] "
                "[--conv auto|direct|tiled|im2col|cudnn|tune] [--graph] [--keep-graph-values] "
-               "[--chain-rows status|all]\n",
+               "[--chain-rows status|all] [--prior-rows scored|all] "
+               "[--attribution-mode train|eval]\n",
                why);
   std::exit(2);
 }
@@ -79,6 +84,8 @@ Args parse(int argc, char** argv) {
     else if (!std::strcmp(argv[i], "--graph")) a.graph = true;
     else if (!std::strcmp(argv[i], "--keep-graph-values")) a.keep_values = true;
     else if (!std::strcmp(argv[i], "--chain-rows")) a.chain_rows = val("--chain-rows");
+    else if (!std::strcmp(argv[i], "--prior-rows")) a.prior_rows = val("--prior-rows");
+    else if (!std::strcmp(argv[i], "--attribution-mode")) a.attribution_mode = val("--attribution-mode");
     else usage((std::string("unknown argument ") + argv[i]).c_str());
   }
   if (a.model != "binary" && a.model != "profile") usage("--model must be binary or profile");
@@ -96,6 +103,8 @@ Args parse(int argc, char** argv) {
     if (a.device.rfind("cuda", 0) != 0) usage("--conv selects the CUDA conv1d backend: it needs --device cuda");
   }
   if (a.chain_rows != "status" && a.chain_rows != "all") usage("--chain-rows must be status or all");
+  if (a.prior_rows != "scored" && a.prior_rows != "all") usage("--prior-rows must be scored or all");
+  if (a.attribution_mode != "train" && a.attribution_mode != "eval") usage("--attribution-mode must be train or eval");
   if (a.tf32 && a.bf16) usage("--tf32 and --bf16: choose one");
   if ((a.tf32 || a.bf16) && a.device.rfind("cuda", 0) != 0) usage("--tf32/--bf16 need --device cuda");
   if (a.batch % 4) usage("--batch must be a multiple of 4 (half reverse complements, half positives)");
@@ -157,6 +166,8 @@ int main(int argc, char** argv) {
       batch.control = poisson(ctx, {B, T, S, O}, 0.3);
       prior.weight = 50.0, prior.freq_limit = 200;
     }
+    prior.scored_rows_only = a.prior_rows == "scored";
+    prior.attribution_mode = a.attribution_mode;
     batch.status.resize(static_cast<size_t>(B));
     for (int64_t b = 0; b < B; ++b) batch.status[static_cast<size_t>(b)] = (b % (B / 2)) < B / 4 ? 1 : 0;
     auto model = make_model(mcfg, ctx);
@@ -261,6 +272,8 @@ int main(int argc, char** argv) {
                           {"tf32", a.tf32},
                           {"bf16", a.bf16},
                           {"graph", a.graph},
+                          {"prior_rows", a.prior_rows},
+                          {"attribution_mode", a.attribution_mode},
                           {"keep_graph_values", a.keep_values},
                           {"median_s", med},
                           {"times_s", times},

@@ -8,7 +8,9 @@
 # tiled kernel for every wide layer (--conv tiled, impl "lowpass-tiled") and with the direct kernels and im2col for
 # every wide layer (--conv direct, impl "lowpass-direct"), with every shape timed on every route at its first use and
 # the fastest kept (--conv tune, impls "lowpass-tune" and, as a CUDA graph, "lowpass-tune-graph"), and
-# the training steps (prior, noprior) also run as a captured CUDA graph (--graph, impl "lowpass-graph"), and
+# the training steps (prior, noprior) also run as a captured CUDA graph (--graph, impl "lowpass-graph"), the prior
+# steps with every row's attributions (--prior-rows all, impl "lowpass-allrows": the arithmetic before the scored rows
+# were taken apart, docs/fourier_prior.md; binary's reference "train" mode keeps every row either way), and
 # bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary). The prior steps also
 # run once with TF32 and once with bfloat16 GEMMs.
 # Usage: bash bench/gpu.sh [--rounds N] [--repeats R] [--cases "binary:prior ..."] [--no-cudnn]
@@ -20,9 +22,9 @@ ROUNDS=2 REPEATS=10 WARMUP=3
 CASES=${LOWPASS_BENCH_CASES:-"binary:prior binary:noprior profile:prior profile:noprior binary:infer binary:attr profile:infer profile:attr"}
 CUDNN=1
 # Which rows and extras run (LOWPASS_BENCH_IMPLS, default all): the step rows default cudnn im2col tiled direct graph
-# tune tune_graph pytorch, and the extras tf32 (TF32 and bf16 prior steps), chain (the prior chain alone) and
+# tune tune_graph allrows pytorch, and the extras tf32 (TF32 and bf16 prior steps), chain (the prior chain alone) and
 # conv1d (bench_conv1d per backend, and once under `tune`).
-IMPLS=${LOWPASS_BENCH_IMPLS:-"default cudnn im2col tiled direct graph tune tune_graph pytorch tf32 chain conv1d"}
+IMPLS=${LOWPASS_BENCH_IMPLS:-"default cudnn im2col tiled direct graph tune tune_graph allrows pytorch tf32 chain conv1d"}
 want() { case " $IMPLS " in *" $1 "*) return 0 ;; esac; return 1; }
 while [ $# -gt 0 ]; do
   case "$1" in
@@ -59,6 +61,7 @@ run_lp_graph() { case "$2" in noprior|prior) run_lp_as graph "$1" "$2" "--graph"
 # lists the choices, "conv_tune"), eager and as a CUDA graph.
 run_lp_tune() { run_lp_as tune "$1" "$2" "--conv tune"; }
 run_lp_tune_graph() { case "$2" in noprior|prior) run_lp_as tune-graph "$1" "$2" "--conv tune --graph" ;; esac; }
+run_lp_allrows() { case "$2" in prior) run_lp_as allrows "$1" "$2" "--prior-rows all" ;; esac; }
 run_pt() { "$PY" bench/bench_torch.py --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" --tf32 "$3"; }
 # One row of a round: IMPL MODEL MODE.
 run_row() {
@@ -71,10 +74,11 @@ run_row() {
     graph) run_lp_graph "$2" "$3" ;;
     tune) run_lp_tune "$2" "$3" ;;
     tune_graph) run_lp_tune_graph "$2" "$3" ;;
+    allrows) run_lp_allrows "$2" "$3" ;;
     pytorch) run_pt "$2" "$3" 0 ;;
   esac
 }
-ROW_ORDER="default cudnn im2col tiled direct graph tune tune_graph pytorch"
+ROW_ORDER="default cudnn im2col tiled direct graph tune tune_graph allrows pytorch"
 for r in $(seq 1 "$ROUNDS"); do
   for c in $CASES; do
     m=${c%%:*} mode=${c##*:}

@@ -42,7 +42,7 @@ def main():
     for impl_lp, impl_pt in (("lowpass", "pytorch"), ("lowpass-tf32", "pytorch-tf32"), ("lowpass-cudnn", "pytorch"),
                              ("lowpass-im2col", "pytorch"), ("lowpass-tiled", "pytorch"), ("lowpass-direct", "pytorch"),
                              ("lowpass-graph", "pytorch"), ("lowpass-tune", "pytorch"),
-                             ("lowpass-tune-graph", "pytorch"),
+                             ("lowpass-tune-graph", "pytorch"), ("lowpass-allrows", "pytorch"),
                              ("lowpass-bf16", "pytorch-tf32")):
         for m, mo in keys:
             lp, pt = runs.get((impl_lp, m, mo)), runs.get((impl_pt, m, mo))
@@ -60,7 +60,8 @@ def main():
                    "lowpass-cudnn": " (cuDNN conv)", "lowpass-direct": " (direct conv)", "lowpass-im2col": " (im2col conv)",
                    "lowpass-tiled": " (tiled conv)",
                    "lowpass-graph": " (CUDA graph)", "lowpass-tune": " (tune)",
-                   "lowpass-tune-graph": " (tune, CUDA graph)"}.get(impl_lp, "")
+                   "lowpass-tune-graph": " (tune, CUDA graph)",
+                   "lowpass-allrows": " (every row's attributions)"}.get(impl_lp, "")
             print(f"| {m} | {mo}{tag} | {batch} | {1e3 * tl:.2f} | {1e3 * tp:.2f} | {tp / tl:.2f}× | {tfl:.2f} | {pct} "
                   f"| {mallocs} | {mem} |")
 
@@ -113,6 +114,10 @@ def main():
            lambda r: "\nThe training step eager vs captured once as a CUDA graph and replayed (same run; the graph "
                      "step also copies the batch in and reads the losses back):\n",
            "eager", "graph", "graph nodes", lambda r: r.get("graph_nodes", "–"))
+    versus("lowpass-allrows",
+           lambda r: "\nThe prior step with the scored rows' attributions apart (the default) vs every row's (the "
+                     "arithmetic before; binary's reference \"train\" mode keeps every row either way), same run:\n",
+           "scored rows", "every row", "prior rows of the variant", lambda r: r.get("prior_rows", "–"))
 
     versus("lowpass-tune",
            lambda r: "\nThe default conv backend vs `tune` (every conv shape timed on every route at its first use, "

@@ -326,6 +326,100 @@ TEST_CASE("prior gradient w.r.t. parameters by finite differences (double backpr
     b.control = rand64(ctx, {2, 2, 2, 10}, 0.0, 2.0);
     b.status = {1, 1};
     check_objective_param_grads(*m, b, prior, true, 1e-5);
+    // Two of three rows scored: the attributions and the double backward on those rows only.
+    b.x = rand64(ctx, {3, 4, 20}, 0.2, 1.0);
+    b.y = rand64(ctx, {3, 2, 2, 10}, 0.0, 3.0);
+    b.control = rand64(ctx, {3, 2, 2, 10}, 0.0, 2.0);
+    b.status = {1, 0, 1};
+    check_objective_param_grads(*m, b, prior, true, 1e-5);
+  }
+}
+
+// compute_losses with the prior's rows apart (PriorConfig::scored_rows_only, the default) against every row's
+// attributions: outputs in batch order, losses and every parameter gradient of the total, in float64.
+void check_rows_apart(Model& m, const Batch& b, PriorConfig p, bool training, size_t scored) {
+  std::vector<Tensor> saved;  // a training forward moves batch norm's running statistics: both calls start alike
+  for (auto& [k, v] : m.buffers()) saved.push_back(v.clone());
+  p.scored_rows_only = true;
+  Losses a = compute_losses(m, b, p, training);
+  for (size_t i = 0; i < saved.size(); ++i) m.buffers()[i].second.copy_(saved[i]);
+  p.scored_rows_only = false;
+  Losses f = compute_losses(m, b, p, training);
+  CHECK(a.attribution_rows.size() == (scored == static_cast<size_t>(b.x.size(0)) ? 0 : scored));
+  CHECK(f.attribution_rows.empty());
+  auto rel = [](const Tensor& x, const Tensor& y) {
+    const double d = std::sqrt(sum_all(square(sub(x, y))).item()), n = std::sqrt(sum_all(square(y)).item());
+    return n > 0 ? d / n : d;
+  };
+  for (const auto& xy : {std::pair{a.outputs.logits, f.outputs.logits},
+                         std::pair{a.outputs.profile_logits, f.outputs.profile_logits},
+                         std::pair{a.outputs.log_counts, f.outputs.log_counts}})
+    if (xy.second.defined()) CHECK(rel(xy.first, xy.second) < 1e-13);
+  if (!a.attribution_rows.empty()) CHECK(rel(a.attributions, index_select(f.attributions, 0, a.attribution_rows)) < 1e-13);
+  CHECK(a.task.item() == doctest::Approx(f.task.item()).epsilon(1e-13));
+  CHECK(a.prior.item() == doctest::Approx(f.prior.item()).epsilon(1e-13));
+  CHECK(a.total.item() == doctest::Approx(f.total.item()).epsilon(1e-13));
+  if (scored > 0) CHECK(a.prior.item() != 0.0);
+  std::vector<Tensor> ps;
+  for (auto& [k, v] : m.parameters()) ps.push_back(v);
+  auto ga = grad({a.total}, ps, {}, false, true), gf = grad({f.total}, ps, {}, false, true);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    INFO("parameter ", i);
+    REQUIRE(ga[i].defined() == gf[i].defined());
+    if (gf[i].defined()) CHECK(rel(ga[i], gf[i]) < 1e-12);
+  }
+}
+
+TEST_CASE("objective: the prior's rows apart equal every row's attributions (binary, BN eval attributions, profile)") {
+  Context ctx(1, 11);
+  PriorConfig prior;
+  prior.freq_limit = 3;
+  SUBCASE("binary without batch norm") {
+    auto m = make_model(json{{"type", "binary"}, {"input_length", 24}, {"conv_filter_sizes", {5, 3}},
+                             {"conv_depths", {3, 2}}, {"max_pool_size", 4}, {"fc_sizes", {4}}, {"num_tasks", 2},
+                             {"batch_norm", false}, {"dtype", "float64"}},
+                        ctx);
+    Batch b;
+    b.x = rand64(ctx, {5, 4, 24}, 0.2, 1.0);
+    b.y = Tensor::from_vector(ctx, {5, 2}, std::vector<double>{0, 0, 1, 0, 0, 0, 0, 1, 1, 1});
+    for (bool training : {true, false}) check_rows_apart(*m, b, prior, training, 3);
+    b.y = Tensor::from_vector(ctx, {5, 2}, std::vector<double>(10, 0.0));  // no positive: prior 0, task only
+    check_rows_apart(*m, b, prior, true, 0);
+    b.y = Tensor::from_vector(ctx, {5, 2}, std::vector<double>(10, 1.0));  // every row scored: one forward
+    check_rows_apart(*m, b, prior, true, 5);
+  }
+  SUBCASE("binary with batch norm: eval-mode attributions apart, training forward whole") {
+    auto m = make_model(json{{"type", "binary"}, {"input_length", 20}, {"conv_filter_sizes", {5}},
+                             {"conv_depths", {3}}, {"max_pool_size", 4}, {"fc_sizes", {3}}, {"num_tasks", 1},
+                             {"dtype", "float64"}},
+                        ctx);
+    for (auto& [k, v] : m->buffers())
+      if (k.find("running_var") != std::string::npos) v.copy_(rand64(ctx, v.shape(), 0.5, 2.0));
+    Batch b;
+    b.x = rand64(ctx, {4, 4, 20}, 0.2, 1.0);
+    b.y = Tensor::from_vector(ctx, {4, 1}, std::vector<double>{0, 1, 1, 0});
+    prior.attribution_mode = "eval";
+    check_rows_apart(*m, b, prior, true, 2);
+    check_rows_apart(*m, b, prior, false, 2);  // evaluation: running statistics throughout
+    prior.attribution_mode = "train";          // the reference: the training forward's attributions, every row
+    PriorConfig p = prior;
+    Losses l = compute_losses(*m, b, p, true);
+    CHECK(l.attribution_rows.empty());
+    CHECK(l.attributions.size(0) == 4);
+  }
+  SUBCASE("profile with matched controls, status given") {
+    auto m = make_model(json{{"type", "profile"}, {"input_length", 20}, {"num_tasks", 2}, {"num_strands", 2},
+                             {"dil_conv_filter_sizes", {3, 3}}, {"dil_conv_dilations", {1, 2}},
+                             {"dil_conv_depths", 3}, {"prof_conv_kernel_size", 5}, {"dtype", "float64"}},
+                        ctx);
+    Batch b;
+    b.x = rand64(ctx, {4, 4, 20}, 0.2, 1.0);
+    b.y = rand64(ctx, {4, 2, 2, 10}, 0.0, 3.0);
+    b.control = rand64(ctx, {4, 2, 2, 10}, 0.0, 2.0);
+    b.status = {0, 1, 0, 1};
+    check_rows_apart(*m, b, prior, true, 2);
+    b.status = {1, 0, 0, 0};
+    check_rows_apart(*m, b, prior, true, 1);
   }
 }
 

@@ -67,7 +67,8 @@ void run_case(const Case& c, DType dt, double tol) {
   if (c.f->contains(c.prefix + "input.control")) b.control = get(c, "input.control");
   for (double s : get(c, "input.status").to_vector<double>()) b.status.push_back(static_cast<int>(s));
   Losses l = compute_losses(*m, b, c.prior, true, c.cw);
-  const std::string tag = c.prefix + (dt == DType::F64 ? " float64 " : " float32 ");
+  const std::string tag = c.prefix + (dt == DType::F64 ? " float64 " : " float32 ") +
+                          (c.prior.scored_rows_only ? "scored rows " : "all rows ");
   g_what = tag + "outputs/losses";
   INFO(tag);
   if (m->type() == "binary") {
@@ -79,11 +80,16 @@ void run_case(const Case& c, DType dt, double tol) {
   CHECK(rel(l.task, get(c, "loss.task")) <= tol);
   const bool noise = c.grad_of == "task";  // reference train-mode binary attributions: round-off only
   if (!noise) {
-    CHECK(rel(l.attributions, get(c, "attributions")) <= tol);
+    // With scored_rows_only the attributions are the scored rows' (the fixture's status has unscored rows).
+    const std::vector<int64_t>& rows = l.attribution_rows;
+    CHECK(rows.empty() != c.prior.scored_rows_only);
+    Tensor ref_attr = get(c, "attributions");
+    CHECK(rel(l.attributions, rows.empty() ? ref_attr : index_select(ref_attr, 0, rows)) <= tol);
     CHECK(rel(l.prior, get(c, "loss.prior")) <= tol);
     CHECK(rel(l.total, get(c, "loss.total")) <= tol);
-    // The same attributions under the hard cut-off and the baseline priors.
+    // The same attributions under the hard cut-off and the baseline priors (unscored rows put back as zeros).
     Tensor a = l.attributions.detach();
+    if (!rows.empty()) a = index_add(a, 0, rows, ref_attr.size(0));
     PriorConfig hard = c.prior;
     CHECK(rel(fourier_prior_loss(a, b.status, hard.freq_limit, std::nullopt, hard.smooth_sigma),
               get(c, "loss.prior_hard")) <= tol);
@@ -148,11 +154,18 @@ TEST_CASE("binary model vs the PyTorch twin (training-mode batch norm)") {
   for (DType dt : {DType::F32, DType::F64}) {
     const double tol = dt == DType::F32 ? 1e-4 : 1e-6;
     // The reference: attributions from the training forward (0 up to round-off); gradients of the task loss.
-    run_case(Case{&f, "train/", "", model, prior, 20.0, "task"}, dt, tol);
-    // attribution_mode eval: running-statistics attributions; every gradient of task + λ·prior.
-    PriorConfig ev = prior;
-    ev.attribution_mode = "eval";
-    run_case(Case{&f, "eval_attr/", "", model, ev, 20.0, "total"}, dt, tol);
+    // Its rows interact through the batch statistics, so every row's attributions are taken either way.
+    PriorConfig all = prior;
+    all.scored_rows_only = false;
+    run_case(Case{&f, "train/", "", model, all, 20.0, "task"}, dt, tol);
+    // attribution_mode eval: running-statistics attributions; every gradient of task + λ·prior; the attributions'
+    // forward on the scored rows only (the default), then on every row.
+    for (bool only : {true, false}) {
+      PriorConfig ev = prior;
+      ev.attribution_mode = "eval";
+      ev.scored_rows_only = only;
+      run_case(Case{&f, "eval_attr/", "", model, ev, 20.0, "total"}, dt, tol);
+    }
   }
 }
 
@@ -165,8 +178,12 @@ TEST_CASE("profile model vs the PyTorch twin (matched, shared and no controls)")
   for (std::string v : {"matched", "shared", "none"}) {
     json model = json::parse(f.metadata.at(v));
     for (DType dt : {DType::F32, DType::F64})
-      run_case(Case{&f, v + "/", v + "/", model, prior, pj.at("counts_loss_weight").get<double>(), "total"}, dt,
-               dt == DType::F32 ? 1e-4 : 1e-6);
+      for (bool only : {true, false}) {  // the prior's rows apart (the default), then every row's attributions
+        PriorConfig p = prior;
+        p.scored_rows_only = only;
+        run_case(Case{&f, v + "/", v + "/", model, p, pj.at("counts_loss_weight").get<double>(), "total"}, dt,
+                 dt == DType::F32 ? 1e-4 : 1e-6);
+      }
   }
 }
 }

@@ -87,10 +87,54 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
   const Device dev = model.device();  // batches are assembled on the host; the model may live on a GPU
   x = on_device(x, dev);
   const Tensor control = on_device(batch.control, dev);
-  if (use_prior) {
+  const int64_t B = x.size(0);
+  // The rows the prior scores, when they are a strict subset and their attributions can be taken on their own:
+  // the attributions' forward must treat rows independently (no training-mode batch statistics), and a CUDA-graph
+  // step (prior_w) keeps every row so that no shape depends on the labels.
+  const bool eval_attr = prior.attribution_mode == "eval" && training && model.has_batch_norm();
+  const bool rows_apart = !(training && model.has_batch_norm()) || eval_attr;
+  std::vector<int64_t> scored;
+  bool subset = false;
+  if (use_prior && prior.scored_rows_only && rows_apart && !batch.prior_w.defined()) {
+    scored = eligible_rows(prior_status(batch, model.type()));
+    subset = static_cast<int64_t>(scored.size()) < B;
+  }
+  if (use_prior && subset) {
+    std::vector<bool> in(static_cast<size_t>(B), false);
+    for (int64_t b : scored) in[static_cast<size_t>(b)] = true;
+    std::vector<int64_t> others;
+    for (int64_t b = 0; b < B; ++b)
+      if (!in[static_cast<size_t>(b)]) others.push_back(b);
+    auto rows_of = [](const Tensor& t, const std::vector<int64_t>& rows) {
+      return t.defined() ? index_select(t, 0, rows) : Tensor();
+    };
+    r.attribution_rows = scored;
+    if (!scored.empty()) {
+      EnableGradGuard eg(true);  // attributions need a graph even when the caller is in no-grad mode
+      Tensor xs = rows_of(x, scored).detach();
+      xs.set_requires_grad(true);
+      ModelOutput os = model.forward(xs, rows_of(control, scored), eval_attr ? false : training);
+      r.attributions = input_attributions(os, xs, backprop);
+      if (!eval_attr) {
+        // The other rows' forward, then the outputs in batch order: [scored, others] permuted back.
+        ModelOutput ou = model.forward(rows_of(x, others), rows_of(control, others), training);
+        std::vector<int64_t> back(static_cast<size_t>(B));
+        for (size_t i = 0; i < scored.size(); ++i) back[static_cast<size_t>(scored[i])] = static_cast<int64_t>(i);
+        for (size_t i = 0; i < others.size(); ++i)
+          back[static_cast<size_t>(others[i])] = static_cast<int64_t>(scored.size() + i);
+        auto merge = [&](const Tensor& a, const Tensor& b) {
+          return a.defined() ? index_select(concat({a, b}, 0), 0, back) : Tensor();
+        };
+        r.outputs.logits = merge(os.logits, ou.logits);
+        r.outputs.profile_logits = merge(os.profile_logits, ou.profile_logits);
+        r.outputs.log_counts = merge(os.log_counts, ou.log_counts);
+      }
+    }
+    if (eval_attr || scored.empty()) r.outputs = model.forward(x, control, training);
+  } else if (use_prior) {
     EnableGradGuard eg(true);  // attributions need a graph even when the caller is in no-grad mode
     x.set_requires_grad(true);
-    if (prior.attribution_mode == "eval" && training && model.has_batch_norm()) {
+    if (eval_attr) {
       ModelOutput ev = model.forward(x, control, false);
       r.attributions = input_attributions(ev, x, backprop);
       r.outputs = model.forward(x, control, true);
@@ -120,8 +164,12 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
     r.prior = fourier_prior_loss_weighted(r.attributions, weights(batch.prior_w), prior.freq_limit, prior.softness,
                                           prior.smooth_sigma);
     r.total = add(r.task, mul_scalar(r.prior, prior.weight));
+  } else if (use_prior && subset && scored.empty()) {
+    r.prior = Tensor::zeros(r.task.ctx(), {}, r.task.dtype(), r.task.device());  // no row scored: 0 (§1.2 step 3)
+    r.total = add(r.task, mul_scalar(r.prior, prior.weight));
   } else if (use_prior) {
-    auto status = prior_status(batch, model.type());
+    // The attributions' rows are all scored (a subset computed on its own) or the batch's rows with their status.
+    auto status = subset ? std::vector<int>(scored.size(), 1) : prior_status(batch, model.type());
     if (prior.type == "fourier") r.prior = fourier_prior_loss(r.attributions, status, prior.freq_limit, prior.softness, prior.smooth_sigma);
     else if (prior.type == "smoothness") r.prior = smoothness_prior_loss(r.attributions, status);
     else r.prior = sparsity_prior_loss(r.attributions, status);
