@@ -9,8 +9,9 @@
 # every wide layer (--conv direct, impl "lowpass-direct"), with every shape timed on every route at its first use and
 # the fastest kept (--conv tune, impls "lowpass-tune" and, as a CUDA graph, "lowpass-tune-graph"), and
 # the training steps (prior, noprior) also run as a captured CUDA graph (--graph, impl "lowpass-graph"), the prior
-# steps with every row's attributions (--prior-rows all, impl "lowpass-allrows": the arithmetic before the scored rows
-# were taken apart, docs/fourier_prior.md; binary's reference "train" mode keeps every row either way), and
+# step of the profile model with every row's attributions (--prior-rows all, impl "lowpass-allrows": the arithmetic
+# before the scored rows were taken apart, docs/fourier_prior.md; the binary bench step, in the reference's "train"
+# mode, keeps every row either way), and
 # bench_conv1d's kernels run once per conv backend (conv1d_gpu.txt, appended to the summary). The prior steps also
 # run once with TF32 and once with bfloat16 GEMMs.
 # Usage: bash bench/gpu.sh [--rounds N] [--repeats R] [--cases "binary:prior ..."] [--no-cudnn]
@@ -61,7 +62,7 @@ run_lp_graph() { case "$2" in noprior|prior) run_lp_as graph "$1" "$2" "--graph"
 # lists the choices, "conv_tune"), eager and as a CUDA graph.
 run_lp_tune() { run_lp_as tune "$1" "$2" "--conv tune"; }
 run_lp_tune_graph() { case "$2" in noprior|prior) run_lp_as tune-graph "$1" "$2" "--conv tune --graph" ;; esac; }
-run_lp_allrows() { case "$2" in prior) run_lp_as allrows "$1" "$2" "--prior-rows all" ;; esac; }
+run_lp_allrows() { case "$1:$2" in profile:prior) run_lp_as allrows "$1" "$2" "--prior-rows all" ;; esac; }
 run_pt() { "$PY" bench/bench_torch.py --device cuda --model "$1" --mode "$2" --repeats "$REPEATS" --warmup "$WARMUP" --tf32 "$3"; }
 # One row of a round: IMPL MODEL MODE.
 run_row() {

@@ -17,6 +17,10 @@ struct Batch {
   // models/loss/objective.h makes them). Undefined in ordinary batches. When defined:
   Tensor task_pos_w, task_neg_w;  // binary: (B, T) each label's weight in the class-averaged loss (0 for others)
   Tensor prior_w;                 // (B) each example's weight in the prior's mean: status / P (all 0 when P = 0)
+  // With prior_w: the batch's rows were ordered so that rows [0, A) hold every scored row (then unscored ones, weight
+  // 0), and the prior's attributions are taken on those A rows only (GraphStep, PriorConfig::scored_rows_only).
+  // -1: every row's attributions.
+  int64_t attribution_prefix = -1;
   int64_t size() const { return x.defined() ? x.size(0) : 0; }
 };
 

@@ -72,6 +72,12 @@ std::vector<double> Losses::scalars() const {
   return concat(v, 0).to_vector<double>();
 }
 
+bool attributions_apart(const Model& model, const PriorConfig& prior, bool training) {
+  const bool use_prior = prior.type != "none" && prior.weight > 0;
+  const bool eval_attr = prior.attribution_mode == "eval" && training && model.has_batch_norm();
+  return use_prior && prior.scored_rows_only && (!(training && model.has_batch_norm()) || eval_attr);
+}
+
 Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior, bool training,
                       double counts_loss_weight) {
   LP_CHECK(prior.type == "fourier" || prior.type == "smoothness" || prior.type == "sparsity" || prior.type == "none",
@@ -88,16 +94,20 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
   x = on_device(x, dev);
   const Tensor control = on_device(batch.control, dev);
   const int64_t B = x.size(0);
-  // The rows the prior scores, when they are a strict subset and their attributions can be taken on their own:
-  // the attributions' forward must treat rows independently (no training-mode batch statistics), and a CUDA-graph
-  // step (prior_w) keeps every row so that no shape depends on the labels.
+  // The rows whose attributions the prior needs, when they are a strict subset and can be taken on their own
+  // (attributions_apart): an ordinary batch's scored rows, or a CUDA-graph step's prefix of A rows (the batch was
+  // ordered so, Batch::attribution_prefix; slices, so that no index depends on the labels).
   const bool eval_attr = prior.attribution_mode == "eval" && training && model.has_batch_norm();
-  const bool rows_apart = !(training && model.has_batch_norm()) || eval_attr;
   std::vector<int64_t> scored;
-  bool subset = false;
-  if (use_prior && prior.scored_rows_only && rows_apart && !batch.prior_w.defined()) {
-    scored = eligible_rows(prior_status(batch, model.type()));
-    subset = static_cast<int64_t>(scored.size()) < B;
+  bool subset = false, prefix = false;
+  if (attributions_apart(model, prior, training)) {
+    if (!batch.prior_w.defined()) {
+      scored = eligible_rows(prior_status(batch, model.type()));
+      subset = static_cast<int64_t>(scored.size()) < B;
+    } else if (batch.attribution_prefix >= 0 && batch.attribution_prefix < B) {
+      for (int64_t b = 0; b < batch.attribution_prefix; ++b) scored.push_back(b);
+      subset = prefix = true;
+    }
   }
   if (use_prior && subset) {
     std::vector<bool> in(static_cast<size_t>(B), false);
@@ -105,25 +115,35 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
     std::vector<int64_t> others;
     for (int64_t b = 0; b < B; ++b)
       if (!in[static_cast<size_t>(b)]) others.push_back(b);
-    auto rows_of = [](const Tensor& t, const std::vector<int64_t>& rows) {
-      return t.defined() ? index_select(t, 0, rows) : Tensor();
+    const int64_t A = static_cast<int64_t>(scored.size());
+    auto rows_of = [&](const Tensor& t, bool first) {
+      if (!t.defined()) return Tensor();
+      if (prefix) return first ? slice(t, 0, 0, A) : slice(t, 0, A, B - A);
+      return index_select(t, 0, first ? scored : others);
     };
     r.attribution_rows = scored;
     if (!scored.empty()) {
       EnableGradGuard eg(true);  // attributions need a graph even when the caller is in no-grad mode
-      Tensor xs = rows_of(x, scored).detach();
+      Tensor xs = rows_of(x, true).detach();
       xs.set_requires_grad(true);
-      ModelOutput os = model.forward(xs, rows_of(control, scored), eval_attr ? false : training);
+      ModelOutput os = model.forward(xs, rows_of(control, true), eval_attr ? false : training);
       r.attributions = input_attributions(os, xs, backprop);
       if (!eval_attr) {
-        // The other rows' forward, then the outputs in batch order: [scored, others] permuted back.
-        ModelOutput ou = model.forward(rows_of(x, others), rows_of(control, others), training);
+        // The other rows' forward (a graph only when the caller differentiates), then the outputs in batch order:
+        // [scored, others], permuted back unless the batch came ordered.
+        ModelOutput ou;
+        {
+          EnableGradGuard og(backprop);
+          ou = model.forward(rows_of(x, false), rows_of(control, false), training);
+        }
         std::vector<int64_t> back(static_cast<size_t>(B));
         for (size_t i = 0; i < scored.size(); ++i) back[static_cast<size_t>(scored[i])] = static_cast<int64_t>(i);
         for (size_t i = 0; i < others.size(); ++i)
           back[static_cast<size_t>(others[i])] = static_cast<int64_t>(scored.size() + i);
         auto merge = [&](const Tensor& a, const Tensor& b) {
-          return a.defined() ? index_select(concat({a, b}, 0), 0, back) : Tensor();
+          if (!a.defined()) return Tensor();
+          Tensor both = concat({a, b}, 0);
+          return prefix ? both : index_select(both, 0, back);
         };
         r.outputs.logits = merge(os.logits, ou.logits);
         r.outputs.profile_logits = merge(os.profile_logits, ou.profile_logits);
@@ -161,8 +181,13 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
   if (use_prior && batch.prior_w.defined()) {
     LP_CHECK(prior.type == "fourier", "prior.type \"", prior.type,
              "\": per-example prior weights (CUDA-graph steps) are implemented for the fourier prior only");
-    r.prior = fourier_prior_loss_weighted(r.attributions, weights(batch.prior_w), prior.freq_limit, prior.softness,
-                                          prior.smooth_sigma);
+    if (prefix && scored.empty()) {
+      r.prior = Tensor::zeros(r.task.ctx(), {}, r.task.dtype(), r.task.device());
+    } else {
+      const Tensor w = weights(batch.prior_w);
+      r.prior = fourier_prior_loss_weighted(r.attributions, prefix ? slice(w, 0, 0, static_cast<int64_t>(scored.size())) : w,
+                                            prior.freq_limit, prior.softness, prior.smooth_sigma);
+    }
     r.total = add(r.task, mul_scalar(r.prior, prior.weight));
   } else if (use_prior && subset && scored.empty()) {
     r.prior = Tensor::zeros(r.task.ctx(), {}, r.task.dtype(), r.task.device());  // no row scored: 0 (§1.2 step 3)

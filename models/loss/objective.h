@@ -26,8 +26,8 @@ struct PriorConfig {
   // When the prior scores only some rows (binary: the positives; profile: the peaks) and the model's rows do not
   // interact (no training-mode batch norm), compute the attributions, and so the prior's double backward, on those
   // rows only: the forward runs as two halves (scored rows, other rows) and the outputs are put back in batch
-  // order. Same losses and gradients up to round-off, about a quarter less arithmetic per prior step at half the
-  // rows scored. false: every row's attributions (the reference's arithmetic; tests and bench A/B use it).
+  // order. Same losses and gradients up to round-off (with dropout, the same in distribution: the two forwards draw
+  // their masks part by part), about a quarter less arithmetic per prior step at half the rows scored. false: every row's attributions (the reference's arithmetic; tests and bench A/B use it).
   bool scored_rows_only = true;
 };
 
@@ -57,6 +57,11 @@ std::vector<int> prior_status(const Batch& batch, const std::string& model_type)
 // Sets the batch's task_pos_w/task_neg_w (binary) and prior_w (Batch, models/data/batch.h) from its host labels
 // and status, in dtype `dt` on the host: compute_losses then counts nothing on the host.
 void add_loss_weights(Batch& batch, const std::string& model_type, DType dt);
+
+// Whether compute_losses may take the prior's attributions on the scored rows apart from the others
+// (PriorConfig::scored_rows_only): a prior is on and the attributions' forward treats rows independently (no
+// training-mode batch norm, or eval-mode attributions).
+bool attributions_apart(const Model& model, const PriorConfig& prior, bool training);
 
 // counts_loss_weight: profile only (default 20).
 Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior, bool training,

@@ -6,6 +6,7 @@
 
 #include "engine/autograd.h"
 #include "engine/ops.h"
+#include "models/loss/fourier_prior.h"
 
 namespace lowpass {
 
@@ -66,6 +67,33 @@ GraphStepResult GraphStep::run(const Batch& batch) {
   add_loss_weights(hb, model_.type(), model_.dtype());
   std::string key;
   for (auto f : kStaged) key += ((hb.*f).defined() ? shape_str((hb.*f).shape()) : std::string("-")) + ";";
+  if (attributions_apart(model_, prior_, /*training=*/true) && hb.size() > 0) {
+    // The prior's attributions on a prefix of A rows that holds every scored row (docs/fourier_prior.md): the rows
+    // are reordered, scored first, and A is fixed per batch shape (the first batch's count of scored rows rounded up
+    // to a multiple of ⌈B/8⌉), so that batches with up to A scored rows share one captured graph. A batch with more
+    // takes every row's attributions (its own shape key). The losses are means over rows: the order changes nothing.
+    const int64_t B = hb.size();
+    const std::vector<int64_t> rows = eligible_rows(prior_status(hb, model_.type()));
+    const int64_t P = static_cast<int64_t>(rows.size()), q = (B + 7) / 8;
+    int64_t& cap = prefix_rows_[key];
+    if (cap == 0) cap = std::min(B, (std::max<int64_t>(P, 1) + q - 1) / q * q);
+    const int64_t A = P <= cap ? cap : B;
+    if (A < B) {
+      std::vector<int64_t> order = rows;
+      std::vector<bool> in(static_cast<size_t>(B), false);
+      for (int64_t b : rows) in[static_cast<size_t>(b)] = true;
+      for (int64_t b = 0; b < B; ++b)
+        if (!in[static_cast<size_t>(b)]) order.push_back(b);
+      NoGradGuard ng;
+      for (auto f : kStaged)
+        if ((hb.*f).defined()) hb.*f = index_select(hb.*f, 0, order);
+      std::vector<int> status(static_cast<size_t>(B), 0);
+      for (int64_t i = 0; i < P; ++i) status[static_cast<size_t>(i)] = 1;
+      hb.status = status;
+      hb.attribution_prefix = A;
+    }
+    key += "attribution rows " + std::to_string(A) + ";";
+  }
   Stage& st = stage_for(hb, key);
   {  // the batch into the stage's fixed tensors
     NoGradGuard ng;
@@ -75,6 +103,7 @@ GraphStepResult GraphStep::run(const Batch& batch) {
       if (dst.defined()) dst.copy_(src.dtype() == dst.dtype() ? src.detach() : cast(src.detach(), dst.dtype()));
     }
   }
+  st.staged.attribution_prefix = hb.attribution_prefix;  // part of the key: fixed for the stage
   optim_.prepare_live_step();
 
   GraphStepResult r;

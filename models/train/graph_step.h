@@ -3,7 +3,9 @@
 // once as a CUDA graph and replayed for every later batch of the same shape (docs/cuda.md, "CUDA graphs"):
 //  - the batch is copied into tensors that keep their addresses (the graph's inputs);
 //  - the losses are weighted per example on the host (Batch::task_pos_w, task_neg_w, prior_w), so no shape and no
-//    kernel argument depends on the batch's labels: the prior runs over every row with weight status / P;
+//    kernel argument depends on the batch's labels: the prior runs over every row with weight status / P, or, where
+//    the attributions can be taken apart (attributions_apart), over a prefix of A rows after the batch is reordered
+//    scored rows first (A fixed per batch shape; Batch::attribution_prefix);
 //  - the optimiser takes a live step (engine/optim.h): its step-dependent scalars are written to the device before
 //    each run, and the update skips itself on the device when the loss or a gradient is not finite;
 //  - losses and the skip flag are read back once, after the step.
@@ -72,6 +74,7 @@ class GraphStep {
   bool capture_;
   std::FILE* log_;
   std::map<std::string, Stage> stages_;  // by the batch's shapes; at most a few
+  std::map<std::string, int64_t> prefix_rows_;  // by the batch's shapes: A, the rows whose attributions the prior takes
   std::string graph_key_;                  // the shape the graph was captured for
   std::unique_ptr<cuda::Graph> graph_;
   Held held_;                              // the graph's outputs
