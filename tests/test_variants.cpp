@@ -147,6 +147,49 @@ TEST_CASE("variants: a REF the genome does not have, an unknown chromosome, a no
                {"noref.vcf: record 2 (chr1): no REF column"});
 }
 
+TEST_CASE("variants: --regions/--region keep the records whose REF overlaps them, in file order with their numbers") {
+  TempDir d;
+  Rng rng(23);
+  Genome g = random_genome(rng, {{"chr1", 600}, {"chr2", 400}});
+  for (auto& s : g.seq)
+    for (int64_t i = 0; i < static_cast<int64_t>(s.size()); ++i) s[i] = "ACGT"[rng.randint(0, 4)];
+  write_text(d / "g.fa", fasta_text(g));
+  // Records 1..6: chr1:200 (SNV), chr1:250 (deletion of bases 251-253), chr1:300 (no ALT), chr2:200, chr2:201, chr1:400.
+  const std::string& a = g.seq[0];
+  const std::string& b = g.seq[1];
+  auto snv = [](const std::string& s, int64_t p) { return std::string(1, s[p - 1]) + "\t" + std::string(1, other(s[p - 1])); };
+  write_text(d / "v.vcf", std::string(kHeader) + "chr1\t200\t.\t" + snv(a, 200) + "\t.\t.\t.\n" +
+                              "chr1\t250\t.\t" + a.substr(249, 4) + "\t" + a.substr(249, 1) + "\t.\t.\t.\n" +
+                              "chr1\t300\t.\t" + a.substr(299, 1) + "\t.\t.\t.\t.\n" +
+                              "chr2\t200\t.\t" + snv(b, 200) + "\t.\t.\t.\n" + "chr2\t201\t.\t" + snv(b, 201) +
+                              "\t.\t.\t.\n" + "chr1\t400\t.\t" + snv(a, 400) + "\t.\t.\t.\n");
+  auto records = [&](const attr::RegionFilter& f) {
+    const attr::VariantSet v = attr::read_variants(d / "v.vcf", d / "g.fa", 101, d / "cache", f);
+    std::vector<int64_t> r;
+    for (const auto& x : v.alleles) r.push_back(x.record);
+    CHECK(v.records == 6);
+    CHECK(v.outside + v.no_alt + static_cast<int64_t>(r.size()) == 6);
+    return r;
+  };
+  CHECK(records({}) == std::vector<int64_t>{1, 2, 4, 5, 6});
+  // 1-based inclusive: chr1:253 is the deletion's last REF base; chr2:201 alone; chr1 whole.
+  CHECK(records({"", {"chr1:253"}}) == std::vector<int64_t>{2});
+  CHECK(records({"", {"chr1:254-399"}}).empty());
+  CHECK(records({"", {"chr2:201", "chr1:590-1,000"}}) == std::vector<int64_t>{5});  // an end past the chromosome is cut
+  CHECK(records({"", {"chr2"}}) == std::vector<int64_t>{4, 5});
+  // BED, 0-based half-open: [199, 200) is chr1:200; [200, 399) touches nothing but the deletion (bases 250..253).
+  write_text(d / "r.bed", "chr1\t199\t200\nchr1\t200\t399\n");
+  CHECK(records({d / "r.bed", {}}) == std::vector<int64_t>{1, 2});
+  CHECK(records({d / "r.bed", {"chr2:200"}}) == std::vector<int64_t>{1, 2, 4});
+  // Errors name the region or the BED line.
+  expect_error([&] { records({"", {"1:5-10"}}); }, {"--region 1:5-10", "chromosome '1' is not in", "did you mean 'chr1'"});
+  expect_error([&] { records({"", {"chr1:10-5"}}); }, {"--region chr1:10-5", "1 <= start <= end"});
+  expect_error([&] { records({"", {"chr1:ten"}}); }, {"--region chr1:ten", "whole number"});
+  expect_error([&] { records({"", {"chr1:601"}}); }, {"--region chr1:601", "starts past the end of chr1 (600 bp"});
+  write_text(d / "bad.bed", "chr1\t5\n");
+  expect_error([&] { records({d / "bad.bed", {}}); }, {"bad.bed:1", "at least 3 columns"});
+}
+
 TEST_CASE("variants: REF and ALT profiles on the positions they share (deletion, insertion, SNV)") {
   // L 12, O 8: the output window starts at input base 2, the variant's first REF base is output position 4.
   std::vector<double> ref(8), alt(8);

@@ -156,8 +156,8 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
 
 CommandRun add_variants_command(CLI::App& app) {
   struct Args {
-    std::vector<std::string> models, controls;
-    std::string vcf, genome, out, weights = "best", cache_dir, device = "cpu";
+    std::vector<std::string> models, controls, region;
+    std::string vcf, genome, out, weights = "best", cache_dir, device = "cpu", regions;
     int64_t batch = 64, plot = 10;
     int threads = 0;
     bool no_revcomp = false, quiet = false;
@@ -173,6 +173,12 @@ CommandRun add_variants_command(CLI::App& app) {
   sub->add_option("--vcf", a->vcf, "VCF or BCF (plain or bgzip) of the variants")->required();
   sub->add_option("--genome", a->genome, "Reference FASTA the VCF's REF alleles come from")->required();
   sub->add_option("--out", a->out, "Output directory (variant_scores.tsv)")->required();
+  sub->add_option("--regions", a->regions,
+                  "Score only the records whose REF overlaps these intervals (BED3+ or narrowPeak, plain or gzip)");
+  sub->add_option("--region", a->region,
+                  "Score only the records whose REF overlaps chrom, chrom:pos or chrom:start-end (1-based, inclusive); "
+                  "repeatable, adds to --regions")
+      ->take_all();
   sub->add_option("--cache-dir", a->cache_dir, "Where to put the FASTA index when its folder is read-only");
   add_controls_option(sub, a->controls);
   sub->add_flag("--no-revcomp", a->no_revcomp, "Forward strand only (default: mean with the reverse complement)");
@@ -198,7 +204,8 @@ CommandRun add_variants_command(CLI::App& app) {
     Model& model = set.front();
     const DType dt = model.parameters().front().second.dtype();
     const bool binary = model.type() == "binary";
-    attr::VariantSet vs = attr::read_variants(a->vcf, a->genome, model.input_length(), a->cache_dir);
+    attr::VariantSet vs =
+        attr::read_variants(a->vcf, a->genome, model.input_length(), a->cache_dir, {a->regions, a->region});
     attr::RegionWindows rw = attr::variant_windows(vs);
     attr::InputFiles in;  // each model's control tracks: its own training run's, or --controls
     in.regions = a->vcf, in.genome = a->genome, in.controls = control_files(a->controls);
@@ -285,6 +292,7 @@ CommandRun add_variants_command(CLI::App& app) {
     }
     fs::rename(tmp, path);
     std::cout << "wrote " << path << ": " << vs.size() << " allele(s) of " << vs.records << " record(s)";
+    if (!a->regions.empty() || !a->region.empty()) std::cout << "; " << vs.outside << " record(s) outside the regions";
     if (vs.no_alt) std::cout << "; " << vs.no_alt << " record(s) without ALT";
     if (vs.skipped) std::cout << "; " << vs.skipped << " non-sequence allele(s) skipped";
     if (vs.dropped_edge) std::cout << "; " << vs.dropped_edge << " dropped at chromosome ends";

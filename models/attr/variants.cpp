@@ -63,13 +63,53 @@ struct VcfReader {
 
 }  // namespace
 
+IntervalSet region_intervals(const RegionFilter& filter, const ChromSizes& sizes, const std::string& fasta) {
+  IntervalSet set(sizes.size());
+  if (!filter.bed.empty()) {
+    BedOptions o;
+    o.sizes = &sizes;
+    o.sizes_source = fasta;
+    set.add_peaks(read_bed(filter.bed, o));
+  }
+  for (const std::string& spec : filter.regions) {
+    const size_t colon = spec.rfind(':');
+    // "chrom" alone, or a name with ':' in it that the FASTA has (e.g. HLA contigs), is a whole chromosome.
+    const bool whole = colon == std::string::npos || sizes.find(spec) >= 0;
+    const std::string name = whole ? spec : spec.substr(0, colon);
+    const int64_t c = sizes.find(name);
+    LP_CHECK(c >= 0, "--region ", spec, ": chromosome '", name, "' is not in ", fasta, "; ", sizes.suggest(name));
+    const int64_t len = sizes.lengths[static_cast<size_t>(c)];
+    if (whole) {
+      set.add(c, 0, len);
+      continue;
+    }
+    auto number = [&](std::string t, const char* what) {
+      t.erase(std::remove(t.begin(), t.end(), ','), t.end());
+      LP_CHECK(!t.empty() && t.size() <= 15 && std::all_of(t.begin(), t.end(), [](char ch) { return ch >= '0' && ch <= '9'; }),
+               "--region ", spec, ": the ", what, " must be a whole number (chrom:start-end, 1-based, inclusive)");
+      return static_cast<int64_t>(std::stoll(t));
+    };
+    const std::string range = spec.substr(colon + 1);
+    const size_t dash = range.find('-');
+    const int64_t start = number(range.substr(0, dash), "start");
+    const int64_t end = dash == std::string::npos ? start : number(range.substr(dash + 1), "end");
+    LP_CHECK(start >= 1 && start <= end, "--region ", spec, ": expected 1 <= start <= end (1-based, inclusive)");
+    LP_CHECK(start <= len, "--region ", spec, ": starts past the end of ", name, " (", len, " bp in ", fasta, ")");
+    set.add(c, start - 1, std::min(end, len));
+  }
+  set.finalize();
+  return set;
+}
+
 VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, int64_t length,
-                         const std::string& cache_dir) {
+                         const std::string& cache_dir, const RegionFilter& filter) {
   LP_CHECK(length >= 1, "variants: the model's input length must be >= 1");
   VariantSet v;
   v.fasta = std::make_shared<Fasta>(fasta, cache_dir);
   v.length = length;
   const ChromSizes& cs = v.fasta->chrom_sizes();
+  const bool filtered = !filter.empty();
+  const IntervalSet regions = filtered ? region_intervals(filter, cs, fasta) : IntervalSet();
   VcfReader r;
   r.fp = hts_open(vcf_file.c_str(), "r");
   LP_CHECK(r.fp, vcf_file, ": cannot open");
@@ -124,6 +164,10 @@ VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, 
     LP_CHECK(r.rec->n_allele >= 1, vcf_file, ": record ", n, " (", name, "): no REF column (a line of ",
              "CHROM POS ID REF ALT ... must hold at least 5 tab-separated fields)");
     const int64_t L = cs.lengths[static_cast<size_t>(c)];
+    if (filtered && !regions.any_overlap(c, pos, pos + std::max<int64_t>(1, static_cast<int64_t>(std::strlen(r.rec->d.allele[0]))))) {
+      ++v.outside;
+      continue;
+    }
     if (r.rec->n_allele < 2) {  // no ALT ('.'): nothing to score
       ++v.no_alt;
       continue;

@@ -11,6 +11,7 @@
 
 #include "engine/tensor.h"
 #include "models/attr/genome_regions.h"
+#include "models/data/bed.h"
 #include "models/data/fasta.h"
 
 namespace lowpass::attr {
@@ -30,18 +31,35 @@ struct VariantSet {
   int64_t no_alt = 0;             // records without an ALT allele ('.'), ignored
   int64_t skipped = 0;            // alleles that cannot be built: a non-sequence ALT (<DEL>, *, breakends, IUPAC
                                   // codes other than N) or REF (every ALT of that record)
+  int64_t outside = 0;            // records outside the regions asked for (RegionFilter), not scored
   int64_t dropped_edge = 0;       // alleles whose window runs off the chromosome
   std::vector<std::string> dropped;  // chrom:pos of the first (at most 10) of them, for the message
   int64_t size() const { return static_cast<int64_t>(alleles.size()); }
   int64_t window_start(int64_t i) const { return alleles[static_cast<size_t>(i)].pos - length / 2; }
 };
 
+// Which records to score (`lowpass variants --regions/--region`): those whose REF bases overlap a BED file's intervals
+// or a region "chrom", "chrom:start-end" or "chrom:pos" (1-based, inclusive, as samtools and bcftools write them;
+// thousands separators allowed). Empty: every record.
+struct RegionFilter {
+  std::string bed;                   // BED3+ / narrowPeak, plain or gzip
+  std::vector<std::string> regions;  // "chrom[:start[-end]]"
+  bool empty() const { return bed.empty() && regions.empty(); }
+};
+
+// The filter's intervals on the FASTA's chromosomes. Errors name the BED file and line, or the region: an unknown
+// chromosome (with the chr-prefix hint), a malformed or empty range, a start past the chromosome's end (an end past it
+// is cut to it).
+IntervalSet region_intervals(const RegionFilter& filter, const ChromSizes& sizes, const std::string& fasta);
+
 // Reads a VCF or BCF (plain or bgzip, through htslib) against the FASTA. Errors name the file and the record: a
 // chromosome the FASTA lacks (with the chr-prefix hint), a REF that differs from the genome (another genome
 // build?), a record htslib cannot parse (what is wrong, from its error bits). Contigs and INFO/FORMAT tags without
-// header lines are accepted. Non-sequence alleles are skipped and counted; the result may be empty.
+// header lines are accepted. Non-sequence alleles are skipped and counted; the result may be empty. With a filter,
+// records whose REF bases [POS − 1, POS − 1 + |REF|) miss its intervals are counted (`outside`) and not checked
+// further (their chromosome still must be in the FASTA); the file is read through (record numbers stay the file's).
 VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, int64_t length,
-                         const std::string& cache_dir = "");
+                         const std::string& cache_dir = "", const RegionFilter& filter = {});
 
 // One-hot REF and ALT windows (n, 4, L) of alleles [s, s + n), as `dtype`.
 void variant_rows(Context& ctx, const VariantSet& v, int64_t s, int64_t n, DType dtype, Tensor& ref, Tensor& alt);
