@@ -116,6 +116,14 @@ TEST_CASE("bed: BED3+/narrowPeak parsing, summits, and each malformed line") {
   CHECK(ps[1].summit == 110);  // -1: centre
   CHECK(ps[1].chrom_index == 1);
   CHECK(ps[2].summit == 5);
+  // 11 columns: a narrowPeak by its name (summit and signalValue read), a BED by any other name.
+  const std::string eleven = "chr1\t10\t30\tp1\t5\t.\t7.5\t0\t0\t4\textra\n";
+  write_text(d / "q.narrowPeak", eleven);
+  write_text(d / "q.bed", eleven);
+  CHECK(read_bed(d / "q.narrowPeak", o)[0].summit == 14);
+  CHECK(read_bed(d / "q.narrowPeak", o)[0].signal == 7.5);
+  CHECK(read_bed(d / "q.bed", o)[0].summit == 20);
+  CHECK(read_bed(d / "q.bed", o)[0].signal == 5);
   write_text(d / "b3.bed", "chr1\t0\t1000\nchr2\t0\t1\n");
   auto b3 = read_bed(d / "b3.bed", o);
   CHECK(b3[0].summit == 500);

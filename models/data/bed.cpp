@@ -3,10 +3,12 @@
 // Test: build/tests/lowpass_tests -ts=genome
 #include "models/data/bed.h"
 
+#include <cctype>
 #include <htslib/bgzf.h>
 #include <htslib/kstring.h>
 
 #include <algorithm>
+#include <cctype>
 #include <charconv>
 #include <cerrno>
 #include <string>
@@ -69,6 +71,12 @@ std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
   std::unordered_set<std::string> finished_chroms;  // for the sortedness check
   std::string cur_chrom;
   int64_t cur_start = -1, lineno = 0;
+  std::string lower = path;
+  for (char& c : lower) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  const auto ends = [&](const std::string& sfx) {
+    return lower.size() >= sfx.size() && lower.compare(lower.size() - sfx.size(), sfx.size(), sfx) == 0;
+  };
+  const bool named_narrow = ends(".narrowpeak") || ends(".narrowpeak.gz");
   try {
     while (true) {
       int r = bgzf_getline(fp, '\n', &ks);
@@ -96,7 +104,9 @@ std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
         LP_CHECK(p.end <= L, at(), "end ", p.end, " is past the end of ", shown(p.chrom), " (length ", L, " in ",
                  opt.sizes_source, ")");
       }
-      bool narrow = opt.format == BedFormat::NarrowPeak || (opt.format == BedFormat::Auto && f.size() == 10);
+      // Auto: exactly 10 columns, or 10 or more in a file named *.narrowPeak[.gz] (some pipelines append columns).
+      bool narrow = opt.format == BedFormat::NarrowPeak ||
+                    (opt.format == BedFormat::Auto && (f.size() == 10 || (named_narrow && f.size() > 10)));
       if (opt.format == BedFormat::NarrowPeak)
         LP_CHECK(f.size() >= 10, at(), "narrowPeak needs 10 columns, found ", f.size());
       int64_t off = -1;
