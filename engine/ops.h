@@ -97,6 +97,10 @@ Tensor batch_norm_input_grad(const Tensor& g, const Tensor& x, const Tensor& gam
 // Max pool along L: x (B, C, L) -> (B, C, floor((L - k)/stride) + 1). Ties go to the first.
 Tensor max_pool1d(const Tensor& x, int64_t kernel, int64_t stride);
 Tensor global_avg_pool1d(const Tensor& x);  // (B, C, L) -> (B, C)
+// Inverted dropout (training): each element kept with probability 1 − p and then scaled by 1/(1 − p), else 0; the
+// mask is drawn from ctx's generator on the host (uniform u > p, in x's dtype) and moved to x's device, and is a
+// constant for the gradient (d/dx = mask). p in [0, 1); p = 0 returns x itself.
+Tensor dropout(const Tensor& x, double p, Context& ctx);
 Tensor log_softmax(const Tensor& x, int64_t dim);
 Tensor softmax(const Tensor& x, int64_t dim);
 

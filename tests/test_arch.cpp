@@ -316,3 +316,30 @@ TEST_CASE("state_dict round trip, strict loading errors, batch-norm modes") {
   CHECK(b->parameters()[0].second.dtype() == DType::F64);
 }
 }
+
+TEST_SUITE("arch") {
+TEST_CASE("binary model with dropout: gradients reach every layer, the masks are scaled and random per step") {
+  // Every parameter must get a gradient through the dropout layers (the mask is a constant, the product is not),
+  // and eval mode must not drop anything.
+  Context ctx(1, 31);
+  auto m = make_model(json{{"type", "binary"}, {"input_length", 40}, {"conv_filter_sizes", {5, 3}},
+                           {"conv_depths", {6, 4}}, {"max_pool_size", 4}, {"fc_sizes", {5}}, {"num_tasks", 1},
+                           {"conv_drop_rate", 0.3}, {"fc_drop_rate", 0.2}, {"dtype", "float64"}},
+                      ctx);
+  Tensor x = one_hot(ctx, 8, 40, DType::F64);
+  std::vector<Tensor> ps;
+  for (auto& [k, p] : m->parameters()) ps.push_back(p);
+  const ModelOutput a = m->forward(x, Tensor(), true);
+  auto g = grad({sum_all(a.logits)}, ps, {}, false, true);
+  for (size_t i = 0; i < ps.size(); ++i) {
+    INFO(m->parameters()[i].first);
+    REQUIRE(g[i].defined());
+    CHECK(std::sqrt(sum_all(square(g[i])).item()) > 0);
+  }
+  // Two training forwards draw different masks; eval forwards are equal.
+  const ModelOutput b = m->forward(x, Tensor(), true);
+  CHECK(sum_all(square(sub(a.logits, b.logits))).item() > 0);
+  CHECK(m->forward(x, Tensor(), false).logits.to_vector<double>() ==
+        m->forward(x, Tensor(), false).logits.to_vector<double>());
+}
+}

@@ -465,6 +465,22 @@ TEST_CASE("batch-norm (with its second-derivative rule), max-pool and softmax ke
       compare_kernel(ctx, "softmax", {o, n, i}, t, [&](Tensor& out) { cpu::softmax(x, out, o, n, i); },
                      [&](Tensor& out) { cuda::softmax(xg, out, o, n, i); });
     }
+  // Rows with infinities and NaN: the CPU's pinned results (test_nn.cpp), NaN for NaN.
+  for (DType t : {DType::F32, DType::F64}) {
+    const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+    const Tensor x = Tensor::from_vector(ctx, {4, 2}, std::vector<double>{-inf, -inf, 0, -inf, inf, 1, nan, 1}).to(t);
+    const Tensor xg = x.to(kGpu);
+    for (bool lg : {true, false}) {
+      Tensor ref = Tensor::empty(ctx, {4, 2}, t), got = gpu_out(ctx, {4, 2}, t);
+      if (lg) cpu::log_softmax(x, ref, 4, 2, 1), cuda::log_softmax(xg, got, 4, 2, 1);
+      else cpu::softmax(x, ref, 4, 2, 1), cuda::softmax(xg, got, 4, 2, 1);
+      const auto r = ref.to_vector<double>(), gv = got.to_vector<double>();
+      for (size_t i = 0; i < r.size(); ++i) {
+        INFO((lg ? "log_softmax" : "softmax"), " element ", i, " CPU ", r[i], " CUDA ", gv[i]);
+        CHECK(((std::isnan(r[i]) && std::isnan(gv[i])) || r[i] == gv[i]));
+      }
+    }
+  }
   // Max-pool: forward values and routing, then scatter/gather through the same routing.
   for (DType t : {DType::F32, DType::F64})
     for (auto [L, k, st] : {std::tuple<int64_t, int64_t, int64_t>{1, 1, 1}, {33, 3, 1}, {34, 2, 2}, {1001, 5, 3},

@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <limits>
 
 #include "kernels/cpu/nn.h"
 #include "tests/gradcheck.h"
@@ -306,6 +307,59 @@ TEST_CASE("global_avg_pool1d") {
   check_grad(ctx, [](auto& v) { return global_avg_pool1d(v[0]); }, {x});
   check_gradgrad(ctx, [](auto& v) { return sq(global_avg_pool1d(v[0])); }, {x});
   CHECK_THROWS_AS(global_avg_pool1d(rand64(ctx, {2, 3})), Error);
+}
+
+TEST_CASE("dropout: kept elements scaled by 1/(1-p), the rest 0, the rate as asked, gradient = the mask") {
+  Context ctx(2, 29);
+  for (double p : {0.1, 0.5, 0.8}) {
+    INFO("p ", p);
+    Tensor x = rand64(ctx, {200, 500}, 0.5, 1.5);  // never 0: a dropped element is told by its 0
+    Tensor y = dropout(x, p, ctx);
+    const auto xv = x.to_vector<double>(), yv = y.to_vector<double>();
+    int64_t zeros = 0;
+    double sx = 0, sy = 0;
+    for (size_t i = 0; i < xv.size(); ++i) {
+      if (yv[i] == 0) {
+        ++zeros;
+      } else {
+        CHECK(yv[i] == doctest::Approx(xv[i] / (1 - p)).epsilon(1e-15));
+      }
+      sx += xv[i], sy += yv[i];
+    }
+    const double n = static_cast<double>(xv.size()), sd = std::sqrt(n * p * (1 - p));
+    CHECK(std::abs(static_cast<double>(zeros) - n * p) < 5 * sd);
+    CHECK(sy / sx == doctest::Approx(1.0).epsilon(0.01));
+    // The gradient is the mask (y / x where kept), through mul: recorded, unlike the mask itself.
+    Tensor xl = x.clone();
+    xl.set_requires_grad(true);
+    Tensor yl = dropout(xl, p, ctx);
+    REQUIRE(yl.requires_grad());
+    const auto g = grad({sum_all(yl)}, {xl}, {}, false)[0].to_vector<double>(), ylv = yl.detach().to_vector<double>();
+    for (size_t i = 0; i < g.size(); i += 97) CHECK(g[i] == doctest::Approx(ylv[i] / xv[i]).epsilon(1e-12));
+  }
+  Tensor x = rand64(ctx, {3, 4}, -1, 1);
+  CHECK(dropout(x, 0.0, ctx).to_vector<double>() == x.to_vector<double>());
+  CHECK_THROWS_AS(dropout(x, 1.0, ctx), Error);
+  CHECK_THROWS_AS(dropout(x, -0.1, ctx), Error);
+}
+
+TEST_CASE("log_softmax and softmax rows with infinities and NaN (pinned; the CUDA kernels match: test_cuda.cpp)") {
+  Context ctx(1, 1);
+  const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();
+  // Rows: all -inf, one -inf, +inf with a finite value, NaN with a finite value.
+  const Tensor x = Tensor::from_vector(ctx, {4, 2}, std::vector<double>{-inf, -inf, 0, -inf, inf, 1, nan, 1});
+  auto same = [](const std::vector<double>& got, const std::vector<double>& want) {
+    REQUIRE(got.size() == want.size());
+    for (size_t i = 0; i < got.size(); ++i) {
+      INFO("element ", i, " got ", got[i], " want ", want[i]);
+      CHECK(((std::isnan(got[i]) && std::isnan(want[i])) || got[i] == want[i]));
+    }
+  };
+  for (DType t : {DType::F64, DType::F32}) {
+    const Tensor xt = x.to(t);
+    same(log_softmax(xt, 1).to_vector<double>(), {nan, nan, 0, -inf, nan, -inf, nan, nan});
+    same(softmax(xt, 1).to_vector<double>(), {nan, nan, 1, 0, nan, 0, nan, nan});
+  }
 }
 
 TEST_CASE("log_softmax and softmax over any dim") {

@@ -231,6 +231,20 @@ Tensor max_pool1d(const Tensor& x, int64_t kernel, int64_t stride) {
   });
 }
 
+Tensor dropout(const Tensor& x, double p, Context& ctx) {
+  LP_CHECK(x.defined(), "dropout: no input");
+  LP_CHECK(p >= 0 && p < 1, "dropout: the rate must be in [0, 1), got ", p);
+  if (p == 0) return x;
+  Tensor mask;
+  {
+    NoGradGuard ng;
+    Tensor u = Tensor::uniform(ctx, x.shape(), 0.0, 1.0, x.dtype());
+    if (!x.is_cpu()) u = u.to(x.device());
+    mask = mul_scalar(gt_scalar(u, p), 1.0 / (1.0 - p));
+  }
+  return mul(x, mask);
+}
+
 Tensor global_avg_pool1d(const Tensor& x) {
   LP_CHECK(x.defined() && x.dim() == 3, "global_avg_pool1d: x must be (B, C, L), got ",
            x.defined() ? x.describe() : std::string("undefined"));

@@ -124,13 +124,7 @@ Tensor BinaryNet::block_tail(const Layer& l, const Tensor& h_in, bool training, 
       }
     }
   }
-  if (training && drop_rate > 0) {
-    NoGradGuard ng;
-    Tensor u = Tensor::uniform(*ctx_, h.shape(), 0.0, 1.0, h.dtype());
-    if (!h.is_cpu()) u = u.to(h.device());
-    Tensor mask = mul_scalar(gt_scalar(u, drop_rate), 1.0 / (1.0 - drop_rate));  // inverted dropout
-    h = mul(h, mask);
-  }
+  if (training && drop_rate > 0) h = dropout(h, drop_rate, *ctx_);
   return h;
 }
 
