@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/npz.h"
+#include "engine/safetensors.h"
 #include "models/attr/attribute.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
@@ -133,8 +134,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     w.close();
     ohe.close();
     bar.finish();
-    if (!conv.empty()) {
-      std::ofstream f(fs::path(a->out) / "convergence.json");
+    if (!conv.empty()) {  // written whole (temp + rename): a full disk fails here, never leaves half a JSON
       nlohmann::json j{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst},
                        {"nonfinite", nonfinite}};
       if (set.size() > 1) j["models"] = a->models, j["max_model_relative_delta"] = worst_model;  // scores: the mean
@@ -142,7 +142,9 @@ CommandRun add_attribute_command(CLI::App& app) {
         j.update({{"ig_steps", o.ig_steps}, {"ig_tolerance", o.ig_tolerance}, {"ig_max_steps", o.ig_max_steps},
                   {"refined", refined}, {"above_tolerance", above}});
       j["examples"] = conv;
-      f << j.dump(1) << "\n";
+      const std::string text = j.dump(1) + "\n";
+      safetensors::write_file_atomic((fs::path(a->out) / "convergence.json").string(),
+                                     std::vector<uint8_t>(text.begin(), text.end()));
     }
     if (!a->fasta.empty()) {
       attr::write_sequence_table(in.fasta, (fs::path(a->out) / "sequences.tsv").string());

@@ -156,19 +156,25 @@ CommandRun add_marginalize_command(CLI::App& app) {
     Sums before;
     std::vector<Sums> after(ins.size());
     StopOnSignal stop_on_signal;
-    Progress bar("marginalize", N, "background", !a->quiet);
+    // Progress in background rows run through the model: each batch once as it is and once per motif, counted (and a
+    // stop request honoured) after each, so that thousands of motifs do not leave the bar still for minutes.
+    const int64_t passes = static_cast<int64_t>(ins.size()) + 1;
+    Progress bar("marginalize", N * passes, "row", !a->quiet);
     for (int64_t s = 0; s < N; s += a->batch) {
       const int64_t n = std::min(a->batch, N - s);
       const Tensor bg = attr::background_rows(in.rows(ctx, s, n), !a->no_shuffle, a->seed, s);
       const std::vector<Tensor> c = in.control_rows(ctx, s, n);
       const bool rc = !a->no_revcomp;
       accumulate(before, attr::forward_mean(in.set, bg, c, rc), n, TS, O);
-      for (size_t m = 0; m < ins.size(); ++m)
+      bar.update(n);
+      throw_if_interrupted();
+      for (size_t m = 0; m < ins.size(); ++m) {
         accumulate(after[m],
                    attr::forward_mean(in.set, attr::insert_sequence(bg, ins[m].seq, ins[m].pos, ins[m].name), c, rc),
                    n, TS, O);
-      bar.update(n);
-      throw_if_interrupted();
+        bar.update(n);
+        throw_if_interrupted();
+      }
     }
     bar.finish();
     // The table: per motif, means over the backgrounds (differences of means = means of differences).

@@ -276,11 +276,12 @@ CommandRun add_variants_command(CLI::App& app) {
           }
           f << '\n';
         }
+        LP_CHECK(f.good(), tmp, ": write failed (disk full?)");  // at once, not after every allele is scored
         bar.update(n);
         throw_if_interrupted();
       }
       f.close();
-      LP_CHECK(f.good(), tmp, ": write failed");
+      LP_CHECK(f.good(), tmp, ": write failed (disk full?)");
       bar.finish();
       // The page before the TSV is renamed into place: a run that fails or is stopped leaves no complete-looking TSV.
       if (a->plot > 0 && vs.size() > 0)
