@@ -4,6 +4,7 @@
 // without, averaged over the backgrounds: OUT/marginal_effects.tsv; profile models also OUT/footprints.npz (the mean
 // expected counts per output position, before and after) and OUT/footprints.html. Several --model: their mean.
 // Test: python/tests/test_cli_marginalize.py; library parts build/tests/lowpass_tests -ts=attr -tc='marginalize*'.
+#include <algorithm>
 #include <cctype>
 #include <cmath>
 #include <filesystem>
@@ -11,9 +12,11 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <sstream>
 
 #include "engine/npz.h"
 #include "engine/ops.h"
+#include "engine/safetensors.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/marginalize.h"
 #include "models/attr/model_dir.h"
@@ -56,15 +59,31 @@ void accumulate(Sums& s, const ModelOutput& o, int64_t n, int64_t TS, int64_t O)
     }
 }
 
+// The page draws the `top` insertions with the largest |Δ log counts| (mean with − mean without, the largest over tasks
+// and strands; ties in input order); footprints.npz has all of them.
 void write_page(const std::string& path, const std::vector<Insert>& ins, const Sums& before,
-                const std::vector<Sums>& after, int64_t n, int64_t T, int64_t S, int64_t O, int64_t L) {
-  std::ofstream f(path);
-  LP_CHECK(f.good(), path, ": cannot write");
+                const std::vector<Sums>& after, int64_t n, int64_t T, int64_t S, int64_t O, int64_t L, int64_t top) {
+  std::vector<size_t> order(ins.size());
+  std::vector<double> effect(ins.size(), 0.0);
+  for (size_t m = 0; m < ins.size(); ++m) {
+    order[m] = m;
+    for (size_t k = 0; k < before.head.size(); ++k)
+      effect[m] = std::max(effect[m], std::fabs(after[m].head[k] - before.head[k]) / static_cast<double>(n));
+  }
+  top = std::min<int64_t>(top, static_cast<int64_t>(ins.size()));
+  std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return effect[a] > effect[b]; });
+  order.resize(static_cast<size_t>(top));
+  std::ostringstream f;
   f << svg::page_head("lowpass marginalize: footprints");
   f << "<p class=\"note\">Mean expected counts per output position over " << n
-    << " background sequences, with the motif (solid) and without (dashed); the motif's bases are marked.</p>\n";
+    << " background sequences, with the motif (solid) and without (dashed); the motif's bases are marked. "
+    << (top < static_cast<int64_t>(ins.size())
+            ? "The " + std::to_string(top) + " of " + std::to_string(ins.size()) +
+                  " insertions with the largest |log counts change| (--plot); footprints.npz has every one."
+            : std::string())
+    << "</p>\n";
   const int64_t off = (L - O) / 2;
-  for (size_t m = 0; m < ins.size(); ++m) {
+  for (size_t m : order) {
     for (int64_t t = 0; t < T; ++t) {
       std::vector<svg::Series> series;
       std::vector<double> x(static_cast<size_t>(O));
@@ -85,6 +104,8 @@ void write_page(const std::string& path, const std::vector<Insert>& ins, const S
     }
   }
   f << "</body></html>\n";
+  const std::string text = f.str();
+  safetensors::write_file_atomic(path, std::vector<uint8_t>(text.begin(), text.end()));
 }
 }  // namespace
 
@@ -92,7 +113,7 @@ CommandRun add_marginalize_command(CLI::App& app) {
   struct Args : ModelInputArgs {
     std::string out, motifs, motif_names;
     std::vector<std::string> sequences;
-    int64_t backgrounds = 100, position = -1, batch = 64;
+    int64_t backgrounds = 100, position = -1, batch = 64, plot = 50;
     uint64_t seed = 20200219;
     bool no_shuffle = false, no_revcomp = false;
   };
@@ -120,6 +141,10 @@ CommandRun add_marginalize_command(CLI::App& app) {
       ->check(integer_at_least(0))
       ->default_str("");
   sub->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_at_least(1));
+  sub->add_option("--plot", a->plot,
+                  "Profile models: footprints.html draws the insertions with the largest |log counts change| "
+                  "(default 50; 0: no page; footprints.npz has all)")
+      ->check(integer_at_least(0));
   return [a]() {
     namespace fs = std::filesystem;
     // before anything loads: a typo costs nothing
@@ -238,14 +263,19 @@ CommandRun add_marginalize_command(CLI::App& app) {
       start.bytes.assign(reinterpret_cast<const uint8_t*>(&off), reinterpret_cast<const uint8_t*>(&off) + 8);
       w.add("output_start", start);
       w.close();
-      write_page((fs::path(a->out) / "footprints.html").string(), ins, before, after, N, T, S, O, L);
+      if (a->plot > 0)
+        write_page((fs::path(a->out) / "footprints.html").string(), ins, before, after, N, T, S, O, L, a->plot);
+      else  // an earlier run's page would describe other insertions
+        std::filesystem::remove(fs::path(a->out) / "footprints.html");
     }
     std::cout << "wrote " << path << ": " << ins.size() << " insertion(s) into " << N << " background(s)"
               << (a->no_shuffle ? "" : " (dinucleotide-shuffled)")
               << (a->no_revcomp ? ", forward strand only" : ", mean of both strands")
               << (in.set.size() > 1 ? ", mean of " + std::to_string(in.set.size()) + " models" : std::string())
               << "\n";
-    if (!binary) std::cout << "wrote " << (fs::path(a->out) / "footprints.npz").string() << " and footprints.html\n";
+    if (!binary)
+      std::cout << "wrote " << (fs::path(a->out) / "footprints.npz").string()
+                << (a->plot > 0 ? " and footprints.html" : "") << "\n";
     return 0;
   };
 }

@@ -116,3 +116,23 @@ def test_errors_name_what_is_wrong(runs, tmp_path):
     assert r.returncode == 2 and "give --motifs M.meme or --sequence" in r.stderr, r.stderr
     r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--sequence", "", "--out", tmp_path / "e2")
     assert r.returncode == 1 and "--sequence: empty" in r.stderr and not (tmp_path / "e2").exists(), r.stderr
+
+
+def test_the_page_draws_the_largest_effects_only_and_plot_0_draws_none(runs, tmp_path):
+    base = ["marginalize", "--model", runs["profile"], "--npz", runs["dir"] / "profile_data" / "test.npz",
+            "--backgrounds", 4, "--quiet", "--threads", 1]
+    seqs = ["ACGTACGTAC", "GGGGGGGGGG", "TTTTATTTTA"]
+    m = run(*base, *[a for s in seqs for a in ("--sequence", s)], "--plot", 1, "--out", tmp_path / "one")
+    assert m.returncode == 0, m.stderr
+    rows = [r.split("\t") for r in (tmp_path / "one" / "marginal_effects.tsv").read_text().splitlines()]
+    head, body = rows[0], rows[1:]
+    fc = [i for i, h in enumerate(head) if h.startswith("logfc")]
+    biggest = max(body, key=lambda r: max(abs(float(r[i])) for i in fc))[1]
+    page = (tmp_path / "one" / "footprints.html").read_text()
+    assert "The 1 of 3 insertions" in page
+    assert sum(f"({s})" in page for s in seqs) == 1 and f"({biggest})" in page
+    with np.load(tmp_path / "one" / "footprints.npz") as z:
+        assert z["with"].shape[0] == 3
+    m = run(*base, "--sequence", seqs[0], "--plot", 0, "--out", tmp_path / "none")
+    assert m.returncode == 0, m.stderr
+    assert not (tmp_path / "none" / "footprints.html").exists() and (tmp_path / "none" / "footprints.npz").exists()
