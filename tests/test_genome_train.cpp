@@ -7,6 +7,7 @@
 
 #include <nlohmann/json.hpp>
 
+#include "models/data/array_dataset.h"
 #include "models/train/config.h"
 #include "models/attr/model_dir.h"
 #include "models/train/datasets.h"
@@ -203,6 +204,50 @@ TEST_CASE("genome binary data: per-fold positives equal a brute-force count; tra
   bad["data"]["genome"]["chrom_sizes"] = "sizes";
   bc = resolve_config(bad, "t.json", sg.dir.path);
   expect_error([&] { make_datasets(bc); }, {"sizes:2", "'chr2' has length 7000 but 7001"});
+}
+
+// `lowpass export` streams (models/data/array_dataset_writer.h): the file equals, byte for byte, what the in-memory
+// path (export_split + write_array_dataset, the spec) writes, for the evaluation draw, its reverse complements and a
+// seeded training epoch; the values read back equal the batch source's rows.
+TEST_CASE("export streams: write_split_npz writes write_array_dataset(export_split) byte for byte") {
+  SmallGenome sg;
+  TrainConfig cfg = resolve_config(small_binary_config(sg), "t.json", sg.dir.path);
+  TempDir out;
+  auto bytes = [](const fs::path& p) {
+    std::ifstream f(p, std::ios::binary);
+    return std::string(std::istreambuf_iterator<char>(f), {});
+  };
+  struct Case {
+    std::string split;
+    bool revcomp;
+    uint64_t seed;
+  };
+  for (const Case& c : {Case{"test", false, 0}, Case{"test", true, 0}, Case{"train", true, 7}}) {
+    CAPTURE(c.split);
+    CAPTURE(c.revcomp);
+    const ArrayDataset ds = export_split(cfg, c.split, c.revcomp, c.seed);
+    write_array_dataset(ds, out / "old.npz");
+    SplitSource s = open_split(cfg, c.split, c.revcomp);
+    const ExportSummary r = write_split_npz(s, c.seed, out / "new.npz", false);
+    CHECK(r.rows == ds.n);
+    CHECK(r.length == ds.length);
+    int64_t ones = 0;
+    for (int v : ds.status) ones += v == 1;
+    CHECK(r.status_ones == ones);
+    const std::string a = bytes(out / "old.npz"), b = bytes(out / "new.npz");
+    CHECK(a.size() == b.size());
+    CHECK(a == b);
+    const ArrayDataset back = read_array_dataset(out / "new.npz", "binary");
+    CHECK(back.x == ds.x);
+    CHECK(back.y == ds.y);
+    CHECK(back.y_shape == ds.y_shape);
+    CHECK(back.status == ds.status);
+    // nothing but the output is left in the folder (the spill files are unlinked)
+    int64_t files = 0;
+    for (const auto& e : fs::directory_iterator(out.path)) files += e.path().filename() != "old.npz";
+    CHECK(files == 1);
+  }
+  expect_error([&] { open_split(cfg, "valid", false); }, {"t.json", "no valid split"});
 }
 
 TEST_CASE("real data: NFE2 binary model from FASTA sequences reaches test auROC >= 0.80") {

@@ -6,7 +6,6 @@
 #include <filesystem>
 #include <iostream>
 
-#include "models/data/array_dataset.h"
 #include "models/train/config.h"
 #include "models/train/datasets.h"
 #include "tools/commands.h"
@@ -16,7 +15,7 @@ namespace lowpass::tools {
 CommandRun add_export_command(CLI::App& app) {
   struct Args {
     std::string config, split = "test", out;
-    bool revcomp = false;
+    bool revcomp = false, quiet = false;
     uint64_t seed = 0;
   };
   auto a = std::make_shared<Args>();
@@ -27,21 +26,21 @@ CommandRun add_export_command(CLI::App& app) {
   sub->add_option("--split", a->split, "Which split")->check(CLI::IsMember({"train", "valid", "test"}));
   sub->add_option("--out", a->out, "Output .npz file")->required();
   sub->add_flag("--revcomp", a->revcomp, "Also write each batch's reverse complements (as the trainer scores them)");
+  sub->add_flag("--quiet", a->quiet, "No progress bar");
   sub->add_option("--seed", a->seed, "Seed of the sampled negatives (0: the trainer's valid/test draw)");
   return [a]() {
     TrainConfig cfg = load_config(a->config);
-    ArrayDataset ds = export_split(cfg, a->split, a->revcomp, a->seed);
-    // Its folder is created, as predict's and evaluate's are (after the data loaded: a failed export makes none).
+    SplitSource split = open_split(cfg, a->split, a->revcomp);
+    // Its folder is created, as predict's and evaluate's are (after the data loaded: a failed load makes none).
     if (const auto parent = std::filesystem::path(a->out).parent_path(); !parent.empty()) {
       std::error_code ec;
       std::filesystem::create_directories(parent, ec);
       LP_CHECK(!ec, a->out, ": cannot create its folder (--out): ", ec.message());
     }
-    write_array_dataset(ds, a->out);
-    int64_t pos = 0;
-    for (int64_t i = 0; i < ds.n; ++i) pos += ds.status[static_cast<size_t>(i)] == 1;
-    std::cout << "wrote " << a->out << ": " << ds.n << " rows of length " << ds.length << " (" << pos
-              << " with status 1): " << (a->revcomp ? ds.n / 2 : ds.n) << " " << a->split << " examples"
+    // Streamed: one batch in memory at a time, not the split (docs/cli.md, export).
+    const ExportSummary r = write_split_npz(split, a->seed, a->out, !a->quiet);
+    std::cout << "wrote " << a->out << ": " << r.rows << " rows of length " << r.length << " (" << r.status_ones
+              << " with status 1): " << (a->revcomp ? r.rows / 2 : r.rows) << " " << a->split << " examples"
               << (a->revcomp ? " and their reverse complements" : "") << "\n";
     return 0;
   };

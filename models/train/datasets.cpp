@@ -9,10 +9,12 @@
 
 #include "engine/error.h"
 #include "models/data/array_dataset.h"
+#include "models/data/array_dataset_writer.h"
 #include "models/data/binary_genome.h"
 #include "models/data/readable.h"
 #include "models/data/fasta.h"
 #include "models/data/profile_genome.h"
+#include "models/train/progress.h"
 
 namespace lowpass {
 
@@ -245,26 +247,46 @@ DataSources make_datasets(const TrainConfig& cfg, DataUse use) {
   return d;
 }
 
-ArrayDataset export_split(const TrainConfig& cfg_in, const std::string& split, bool revcomp, uint64_t seed) {
+SplitSource open_split(const TrainConfig& cfg_in, const std::string& split, bool revcomp) {
   LP_CHECK(split == "train" || split == "valid" || split == "test", "export: the split must be train, valid or "
            "test, got '", split, "'");
   TrainConfig cfg = cfg_in;
   cfg.train.revcomp = revcomp;
-  DataSources d = make_datasets(cfg, DataUse::Stats);
-  BatchSource* s = split == "train" ? d.train.get() : split == "valid" ? d.valid.get() : d.test.get();
-  LP_CHECK(s != nullptr, cfg.source, ": there is no ", split, " split (",
+  SplitSource s;
+  s.sources = make_datasets(cfg, DataUse::Stats);
+  s.source = split == "train" ? s.sources.train.get() : split == "valid" ? s.sources.valid.get() : s.sources.test.get();
+  LP_CHECK(s.source != nullptr, cfg.source, ": there is no ", split, " split (",
            cfg.data.genome.enabled ? "data.genome.folds." + split + " lists no chromosomes"
                                    : "data." + std::string(cfg.data.sequences.enabled ? "sequences." : "") + split +
                                          " is not set", ")");
+  s.name = cfg.source + " (" + split + ")";
+  s.model_type = cfg.model_type;
+  return s;
+}
+
+namespace {
+
+// Calls fn(batch) on every batch (some may be empty) of one epoch of the split, drawn with Rng(seed) as the
+// trainer draws it.
+template <class Fn>
+void for_each_split_batch(SplitSource& s, uint64_t seed, Fn fn) {
   Context ctx(1, 0);
   Rng rng(seed);
-  s->start_epoch(0, rng);
+  s.source->start_epoch(0, rng);
+  for (int64_t b = 0; b < s.source->batches_per_epoch(); ++b) {
+    fn(s.source->next(ctx));
+  }
+}
+
+}  // namespace
+
+ArrayDataset export_split(const TrainConfig& cfg, const std::string& split, bool revcomp, uint64_t seed) {
+  SplitSource s = open_split(cfg, split, revcomp);
   ArrayDataset ds;
-  ds.type = cfg.model_type;
-  ds.source = cfg.source + " (" + split + ")";
-  for (int64_t b = 0; b < s->batches_per_epoch(); ++b) {
-    Batch batch = s->next(ctx);
-    if (batch.size() == 0) continue;
+  ds.type = s.model_type;
+  ds.source = s.name;
+  for_each_split_batch(s, seed, [&](const Batch& batch) {
+    if (batch.size() == 0) return;
     auto append = [](std::vector<float>& to, Shape& shape, const Tensor& t) {
       const std::vector<float> v = t.to_vector<float>();
       to.insert(to.end(), v.begin(), v.end());
@@ -278,10 +300,29 @@ ArrayDataset export_split(const TrainConfig& cfg_in, const std::string& split, b
     ds.status.insert(ds.status.end(), batch.status.begin(), batch.status.end());
     ds.n += batch.size();
     ds.length = xs[2];
-  }
+  });
   LP_CHECK(ds.n > 0, ds.source, ": the split has no examples");
   ds.validate();
   return ds;
+}
+
+ExportSummary write_split_npz(SplitSource& s, uint64_t seed, const std::string& out, bool progress) {
+  ArrayDatasetWriter w(out, s.model_type, s.name);
+  {
+    Progress bar("export", s.source->batches_per_epoch(), "batch", progress);
+    for_each_split_batch(s, seed, [&](const Batch& batch) {
+      w.append(batch);
+      bar.update(1, std::to_string(w.rows()) + " rows");
+    });
+    LP_CHECK(w.rows() > 0, s.name, ": the split has no examples");
+    bar.finish(std::to_string(w.rows()) + " rows; writing " + out);
+  }
+  w.close();
+  ExportSummary r;
+  r.rows = w.rows();
+  r.length = w.length();
+  for (int v : w.status()) r.status_ones += v == 1;
+  return r;
 }
 
 json data_stats(const TrainConfig& cfg) {

@@ -36,6 +36,23 @@ nlohmann::json data_stats(const TrainConfig& cfg);
 // `predict`, `attribute` and `evaluate` run on what a genome or FASTA config trains and tests on.
 ArrayDataset export_split(const TrainConfig& cfg, const std::string& split, bool revcomp, uint64_t seed = 0);
 
+// The same split streamed to an npz (what write_array_dataset(export_split(...)) writes, byte for byte) in memory
+// bounded by one batch plus 4 bytes a row; the rows wait in unlinked files beside `out` until their count is known
+// (up to twice the npz's size on disk at the end). Two steps, so that a caller can make `out`'s folder only once
+// the data has loaded: open_split reads the FASTA/peaks/tracks and checks that the split exists; write_split_npz
+// draws its epoch (seeded as export_split) with a Progress bar on stderr when `progress`.
+struct SplitSource {
+  DataSources sources;
+  BatchSource* source = nullptr;  // one of sources.train/valid/test
+  std::string name;               // "<config> (<split>)"
+  std::string model_type;
+};
+SplitSource open_split(const TrainConfig& cfg, const std::string& split, bool revcomp);
+struct ExportSummary {
+  int64_t rows = 0, length = 0, status_ones = 0;
+};
+ExportSummary write_split_npz(SplitSource& s, uint64_t seed, const std::string& out, bool progress);
+
 // The geometry of a model section (what its sources must deliver).
 SourceGeometry model_geometry(const TrainConfig& cfg);
 void check_source_geometry(const SourceGeometry& want, const SourceGeometry& got, const std::string& what);

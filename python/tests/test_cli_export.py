@@ -38,12 +38,18 @@ def test_export_a_fasta_test_split_and_evaluate_it(tmp_path):
     trained = json.loads((tmp_path / "run" / "test_metrics.json").read_text())
     r = run("export", "--config", tmp_path / "c.json", "--split", "test", "--revcomp", "--out", tmp_path / "t.npz")
     assert r.returncode == 0, r.stderr
+    assert "export [" in r.stderr and "80 rows" in r.stderr, r.stderr  # the progress bar's final line
     assert "80 rows of length 60 (40 with status 1): 40 test examples and their reverse complements" in r.stdout, \
         r.stdout
     r = run("evaluate", "--npz", tmp_path / "t.npz", "--model", tmp_path / "run", "--out", tmp_path / "m.json")
     assert r.returncode == 0, r.stderr
     auroc = json.loads((tmp_path / "m.json").read_text())["binary"]["per_task"][0]["auroc"]
     assert auroc == pytest.approx(trained["test_auroc"], abs=1e-6)
+    # --quiet: no progress bar, the same file
+    r = run("export", "--config", tmp_path / "c.json", "--split", "test", "--revcomp", "--quiet",
+            "--out", tmp_path / "q.npz")
+    assert r.returncode == 0 and r.stderr == "", r.stderr
+    assert (tmp_path / "q.npz").read_bytes() == (tmp_path / "t.npz").read_bytes()
     # a split the config does not have names the key; a bad split name is a usage mistake
     r = run("export", "--config", tmp_path / "c.json", "--split", "valid", "--out", tmp_path / "v.npz")
     assert r.returncode == 1 and "data.sequences.valid is not set" in r.stderr, r.stderr
