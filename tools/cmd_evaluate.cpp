@@ -3,6 +3,7 @@
 // one JSON document: predictive metrics (REFERENCE §4.2), HF share / entropy / motif-site fraction (§4.5),
 // seed consistency (continuous Jaccard, cosine, §4.3), one-sided paired Wilcoxon tests between two model sets.
 // Test: build/tests/lowpass_tests -ts=eval, -ts=motif_scan (library parts); docs/evaluation.md.
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstring>
@@ -23,6 +24,7 @@
 #include "models/eval/profile_metrics.h"
 #include "models/eval/stats.h"
 #include "models/loss/fourier_prior.h"
+#include "models/train/progress.h"
 #include "tools/cli_checks.h"
 #include "tools/commands.h"
 
@@ -53,16 +55,21 @@ nlohmann::json mean_sem(const std::vector<double>& v) {
   double sem = n > 1 ? std::sqrt(s / (n - 1) / n) : NAN;
   return {{"mean", num(m)}, {"sem", num(sem)}, {"n", static_cast<int64_t>(n)}};
 }
-// Tracks (N, 4, L) of an attribution npz (first array), float64.
+// Tracks (N, 4, L) of an attribution npz (first array), float64. Converted 1024 rows at a time, so the peak is the
+// file's bytes plus the rows in double, not also a whole-array float64 copy.
 std::vector<std::vector<double>> load_tracks(Context& ctx, const std::string& path, int64_t& L) {
   auto arrays = npy::load_npz(path);
   LP_CHECK(!arrays.empty(), path, ": empty npz");
   const npy::Array& a = arrays.count("arr_0") ? arrays.at("arr_0") : arrays.begin()->second;
   LP_CHECK(a.shape.size() == 3 && a.shape[1] == 4, path, ": expected (N, 4, L), got ", shape_str(a.shape));
   L = a.shape[2];
-  auto v = all_values(ctx, a, path);
-  std::vector<std::vector<double>> t(a.shape[0]);
-  for (int64_t i = 0; i < a.shape[0]; ++i) t[i].assign(v.begin() + i * 4 * L, v.begin() + (i + 1) * 4 * L);
+  const int64_t N = a.shape[0], block = 1024;
+  std::vector<std::vector<double>> t(N);
+  for (int64_t s = 0; s < N; s += block) {
+    const int64_t n = std::min(block, N - s);
+    const std::vector<double> v = attr::array_rows(ctx, a, s, n, DType::F64, path).to_vector<double>();
+    for (int64_t i = 0; i < n; ++i) t[s + i].assign(v.begin() + i * 4 * L, v.begin() + (i + 1) * 4 * L);
+  }
   return t;
 }
 // Per-example seed consistency of the hypothetical scores: mean over model pairs of the continuous
@@ -146,8 +153,9 @@ CommandRun add_evaluate_command(CLI::App& app) {
     std::vector<std::string> models;
     std::string motifs, motif_names, motif_positions, motif_split = "test", rows = "all";
     double neg_upsample = 1.0, motif_threshold = 0.8, motif_pseudocount = 0.01;
-    bool summit_center = false;
+    bool summit_center = false, quiet = false;
     int64_t batch = 64, freq_limit = -1;
+    int threads = 0;
   };
   auto a = std::make_shared<Args>();
   CLI::App* sub = app.add_subcommand("evaluate", "Predictive, interpretability and stability metrics as JSON");
@@ -191,6 +199,8 @@ CommandRun add_evaluate_command(CLI::App& app) {
       ->excludes(motifs);
   sub->add_option("--motif-split", a->motif_split, "Split of --motif-positions matching the attributed rows");
   sub->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_at_least(1));
+  sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(integer_at_least(0));
+  sub->add_flag("--quiet", a->quiet, "No progress bar (the model pass of --npz --model)");
   sub->add_option("--out", a->out, "Output JSON file (its folder is created)")->required();
   // Combinations that cannot work, whatever the files hold: usage mistakes (exit code 2).
   sub->parse_complete_callback([a]() {
@@ -204,7 +214,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
                 "--motifs, --motif-positions and --rows need --ohe (and --attr or --attr-sets)");
   });
   return [a]() {
-    Context ctx(0, 0);
+    Context ctx(a->threads, 0);
     nlohmann::json doc;
     if (!a->npz.empty() && (!a->predictions.empty() || !a->models.empty())) {
       auto data = npy::load_npz(a->npz);
@@ -222,6 +232,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
         LP_CHECK(xa.shape[2] == model->input_length(), a->npz, ": x has length ", xa.shape[2],
                  " but the model's input_length is ", model->input_length(), " (", a->models.front(), ")");
         std::vector<Tensor> lg, pl, lc;
+        Progress bar("evaluate", xa.shape[0], "seq", !a->quiet);
         for (int64_t s = 0; s < xa.shape[0]; s += a->batch) {
           int64_t n = std::min(a->batch, xa.shape[0] - s);
           Tensor c = data.count("control")
@@ -231,7 +242,9 @@ CommandRun add_evaluate_command(CLI::App& app) {
                                       std::vector<Tensor>(set.size(), c));
           if (o.logits.defined()) lg.push_back(o.logits);
           if (o.profile_logits.defined()) { pl.push_back(o.profile_logits); lc.push_back(o.log_counts); }
+          bar.update(n);
         }
+        bar.finish();
         if (!lg.empty()) pred["logits"] = npy::from_tensor(concat(lg, 0));
         if (!pl.empty()) {
           pred["profile_logits"] = npy::from_tensor(concat(pl, 0));

@@ -64,6 +64,8 @@ def test_help_and_version_exit_0():
     (["evaluate", "--npz", "x.npz", "--model", "m", "--predictions", "p.npz", "--out", "m.json"], "--predictions"),
     (["evaluate", "--npz", "x.npz", "--model", "m", "--batch", "0", "--out", "m.json"], "--batch"),
     (["evaluate", "--npz", "x.npz", "--model", "m", "--neg-upsample", "0", "--out", "m.json"], "--neg-upsample"),
+    (["evaluate", "--npz", "x.npz", "--model", "m", "--threads", "-2", "--out", "m.json"], "--threads"),
+    (["export", "--config", "c.json", "--quiet", "--split", "tests", "--out", "x.npz"], "--split"),
     (["report", "--out", "r", "--attr", "a.npz", "--ohe", "o.npz", "--examples", "1,x"], "--examples"),
     (["report", "--out", "r", "--attr", "a.npz"], "--ohe"),
     (["simulate", "--out", "x", "--n-valid", "-3"], "--n-valid"),

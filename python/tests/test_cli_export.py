@@ -50,6 +50,14 @@ def test_export_a_fasta_test_split_and_evaluate_it(tmp_path):
             "--out", tmp_path / "q.npz")
     assert r.returncode == 0 and r.stderr == "", r.stderr
     assert (tmp_path / "q.npz").read_bytes() == (tmp_path / "t.npz").read_bytes()
+    # evaluate takes --threads as predict and attribute do: the metrics do not depend on it
+    for threads in (1, 2):
+        r = run("evaluate", "--npz", tmp_path / "t.npz", "--model", tmp_path / "run", "--threads", threads,
+                "--out", tmp_path / f"m{threads}.json")
+        assert r.returncode == 0, r.stderr
+        assert "evaluate [" in r.stderr and "seq" in r.stderr, r.stderr  # the model pass's progress bar
+        per_task = json.loads((tmp_path / f"m{threads}.json").read_text())["binary"]["per_task"][0]
+        assert per_task["auroc"] == pytest.approx(auroc, abs=1e-12)
     # a split the config does not have names the key; a bad split name is a usage mistake
     r = run("export", "--config", tmp_path / "c.json", "--split", "valid", "--out", tmp_path / "v.npz")
     assert r.returncode == 1 and "data.sequences.valid is not set" in r.stderr, r.stderr
