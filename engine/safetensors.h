@@ -96,6 +96,9 @@ class AtomicFile {
   void write(const void* data, size_t n);                    // append
   void pwrite(const void* data, size_t n, uint64_t offset);  // patch bytes already written
   uint64_t size() const { return size_; }
+  // The temporary's path, for a writer that opens the file itself (libBigWig): it writes there while this object
+  // keeps the lock, then commit() fsyncs and renames it.
+  const std::string& temp_path() const { return tmp_; }
   void commit();
 
  private:

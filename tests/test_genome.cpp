@@ -232,6 +232,58 @@ TEST_CASE("bigwig: a track with no nonzero value (no data index) opens and reads
   expect_error([&] { bw.values("chr2", 80, 100, v.data()); }, {"outside", "length 90"});
 }
 
+TEST_CASE("bigwig: written through a temporary; pieces with gaps equal the whole arrays; an abandoned write") {
+  TempDir d;
+  ChromSizes cs;
+  cs.add("c1", 3000);
+  cs.add("c2", 500);
+  Rng rng(5);
+  std::vector<std::vector<float>> full{std::vector<float>(3000, 0.0f), std::vector<float>(500, 0.0f)};
+  for (auto& c : full)
+    for (size_t i = 0; i < c.size(); ++i) c[i] = (i / 37) % 3 == 0 ? 0.0f : static_cast<float>((i / 11) % 4);
+  write_bigwig(d / "whole.bw", cs, full);
+  {
+    BigWigWriter w(d / "pieces.bw", cs);
+    for (int64_t s = 0; s < 3000;) {  // pieces of random length, some bases never given (read as zeros)
+      const int64_t n = std::min<int64_t>(rng.randint(1, 200), 3000 - s);
+      std::vector<float> piece(full[0].begin() + s, full[0].begin() + s + n);
+      bool zeros = true;
+      for (float x : piece) zeros = zeros && x == 0.0f;
+      if (!zeros) w.add(0, s, piece.data(), n);
+      s += n;
+    }
+    w.add(1, 0, full[1].data(), 250);
+    w.add(1, 250, full[1].data() + 250, 250);
+    CHECK_THROWS_WITH_AS(w.add(1, 100, full[1].data(), 1), doctest::Contains("out of order"), Error);
+    CHECK_THROWS_AS(w.add(0, 2999, full[0].data(), 1), Error);
+    std::vector<std::string> tmp;
+    for (const auto& e : std::filesystem::directory_iterator(d.path))
+      if (e.path().filename().string().rfind("pieces.bw.tmp.", 0) == 0) tmp.push_back(e.path().string());
+    CHECK(tmp.size() == 1);  // NAME.tmp.<pid>.<n>, what remove_stale_temporaries reaps
+    CHECK(!std::filesystem::exists(d / "pieces.bw"));
+    w.commit();
+  }
+  BigWig a(d / "whole.bw"), b(d / "pieces.bw");
+  for (int64_t c = 0; c < 2; ++c) {
+    std::vector<float> x(full[c].size()), y(full[c].size());
+    a.values(cs.names[c], 0, cs.lengths[c], x.data());
+    b.values(cs.names[c], 0, cs.lengths[c], y.data());
+    CHECK(x == full[c]);
+    CHECK(y == full[c]);
+  }
+  // Destroyed without commit (an error or a stop): the earlier file stays and no temporary is left.
+  const auto before = std::filesystem::file_size(d / "whole.bw");
+  {
+    BigWigWriter w(d / "whole.bw", cs);
+    std::vector<float> ones(100, 1.0f);
+    w.add(0, 0, ones.data(), 100);
+  }
+  CHECK(std::filesystem::file_size(d / "whole.bw") == before);
+  int64_t files = 0;
+  for (const auto& e : std::filesystem::directory_iterator(d.path)) files += e.is_regular_file();
+  CHECK(files == 2);
+}
+
 TEST_CASE("folds: JSON reader and errors") {
   TempDir d;
   ChromSizes cs;

@@ -13,6 +13,7 @@ extern "C" {
 #include <fstream>
 
 #include "engine/error.h"
+#include "engine/safetensors.h"
 #include "models/data/readable.h"
 
 namespace lowpass {
@@ -278,45 +279,118 @@ void Track::check_against(const ChromSizes& genome, const std::vector<std::strin
 }
 
 // ---------------------------------------------------------------------------------------------
-void write_bigwig(const std::string& path, const ChromSizes& sizes, const std::vector<std::vector<float>>& values) {
-  LP_CHECK(static_cast<int64_t>(values.size()) == sizes.size(), "write_bigwig '", path, "': ", values.size(),
-           " value arrays for ", sizes.size(), " chromosomes");
+struct BigWigWriter::Impl {
+  std::string path;
+  ChromSizes sizes;
+  safetensors::AtomicFile file;
+  bigWigFile_t* fp = nullptr;
+  bool ok = true;
+  int64_t chrom = -1, next = 0;  // chromosome of the buffered intervals; position after the last add() there
+  bool started = false;          // bwAddIntervals already called for `chrom` (later buffers are appended)
+  int64_t run_start = 0, run_end = 0;  // the pending run [run_start, run_end) of value run_v (empty: equal ends)
+  float run_v = 0;
+  std::vector<uint32_t> st, en;  // buffered intervals of `chrom`
+  std::vector<float> va;
+
+  Impl(const std::string& p, const ChromSizes& s) : path(p), sizes(s), file(p) {}
+  ~Impl() {
+    if (fp) bwClose(fp);  // uncommitted: the AtomicFile then removes the temporary
+  }
+  void end_run() {
+    if (run_end > run_start && run_v != 0.0f) {  // NaN is written, as != 0
+      st.push_back(static_cast<uint32_t>(run_start));
+      en.push_back(static_cast<uint32_t>(run_end));
+      va.push_back(run_v);
+    }
+    run_start = run_end;
+  }
+  void flush() {
+    if (st.empty() || !ok) return st.clear(), en.clear(), va.clear();
+    const auto n = static_cast<uint32_t>(st.size());
+    if (!started) {
+      std::vector<const char*> cn(st.size(), sizes.names[chrom].c_str());
+      ok = bwAddIntervals(fp, cn.data(), st.data(), en.data(), va.data(), n) == 0;
+      started = true;
+    } else {
+      ok = bwAppendIntervals(fp, st.data(), en.data(), va.data(), n) == 0;
+    }
+    st.clear(), en.clear(), va.clear();
+  }
+};
+
+BigWigWriter::BigWigWriter(const std::string& path, const ChromSizes& sizes)
+    : impl_(std::make_unique<Impl>(path, sizes)) {
   bw_init();
-  bigWigFile_t* fp = bwOpen(path.c_str(), nullptr, "w");
-  LP_CHECK(fp != nullptr, "bigWig '", path, "': cannot open for writing");
-  bool ok = bwCreateHdr(fp, 10) == 0;
+  Impl& m = *impl_;
+  m.fp = bwOpen(m.file.temp_path().c_str(), nullptr, "w");
+  LP_CHECK(m.fp != nullptr, "bigWig '", path, "': cannot open ", m.file.temp_path(), " for writing");
+  bool ok = bwCreateHdr(m.fp, 10) == 0;
   std::vector<const char*> names;
   std::vector<uint32_t> lens;
   for (int64_t c = 0; c < sizes.size(); ++c) {
-    LP_CHECK(static_cast<int64_t>(values[c].size()) == sizes.lengths[c], "write_bigwig '", path, "': chromosome ",
-             sizes.names[c], " has ", values[c].size(), " values for length ", sizes.lengths[c]);
-    names.push_back(sizes.names[c].c_str());
+    LP_CHECK(sizes.lengths[c] >= 0 && sizes.lengths[c] <= int64_t{UINT32_MAX}, "bigWig '", path, "': chromosome ",
+             sizes.names[c], " of length ", sizes.lengths[c], " (the format holds 32-bit positions)");
+    names.push_back(m.sizes.names[c].c_str());
     lens.push_back(static_cast<uint32_t>(sizes.lengths[c]));
   }
   if (ok) {
-    fp->cl = bwCreateChromList(names.data(), lens.data(), static_cast<int64_t>(names.size()));
-    ok = fp->cl != nullptr && bwWriteHdr(fp) == 0;
+    m.fp->cl = bwCreateChromList(names.data(), lens.data(), static_cast<int64_t>(names.size()));
+    ok = m.fp->cl != nullptr && bwWriteHdr(m.fp) == 0;
   }
-  for (int64_t c = 0; ok && c < sizes.size(); ++c) {
-    std::vector<uint32_t> st, en;
-    std::vector<float> va;
-    const auto& v = values[c];
-    for (int64_t i = 0; i < static_cast<int64_t>(v.size());) {
-      int64_t j = i + 1;
-      while (j < static_cast<int64_t>(v.size()) && v[j] == v[i]) ++j;
-      if (v[i] != 0.0f) {
-        st.push_back(static_cast<uint32_t>(i));
-        en.push_back(static_cast<uint32_t>(j));
-        va.push_back(v[i]);
-      }
-      i = j;
-    }
-    if (st.empty()) continue;
-    std::vector<const char*> cn(st.size(), names[c]);
-    ok = bwAddIntervals(fp, cn.data(), st.data(), en.data(), va.data(), static_cast<uint32_t>(st.size())) == 0;
+  LP_CHECK(ok, "bigWig '", path, "': cannot write the header");
+}
+
+BigWigWriter::~BigWigWriter() = default;
+
+void BigWigWriter::add(int64_t c, int64_t start, const float* v, int64_t n) {
+  Impl& m = *impl_;
+  LP_CHECK(c >= 0 && c < m.sizes.size() && c >= m.chrom && (c > m.chrom || start >= m.next) && start >= 0 &&
+               n >= 0 && start + n <= m.sizes.lengths[c],
+           "bigWig '", m.path, "': values at chromosome index ", c, " [", start, ", ", start + n,
+           ") out of order or past its end");
+  if (n == 0) return;
+  if (c != m.chrom) {
+    m.end_run();
+    m.flush();
+    m.chrom = c, m.started = false, m.run_start = m.run_end = start;
+  } else if (start != m.run_end) {  // a gap: no value there, as zeros
+    m.end_run();
+    m.run_start = m.run_end = start;
   }
-  bwClose(fp);
-  LP_CHECK(ok, "bigWig '", path, "': write failed");
+  for (int64_t i = 0; i < n; ++i) {
+    if (m.run_end > m.run_start && v[i] != m.run_v) m.end_run();
+    if (m.run_end == m.run_start) m.run_v = v[i];
+    ++m.run_end;
+  }
+  m.next = start + n;
+  if (m.st.size() >= (1u << 16)) m.flush();
+  LP_CHECK(m.ok, "bigWig '", m.path, "': write failed");
+}
+
+void BigWigWriter::finish() {
+  Impl& m = *impl_;
+  if (m.fp == nullptr) return;
+  m.end_run();
+  m.flush();
+  bwClose(m.fp);
+  m.fp = nullptr;
+  LP_CHECK(m.ok, "bigWig '", m.path, "': write failed");
+}
+
+void BigWigWriter::commit() {
+  finish();
+  impl_->file.commit();
+}
+
+void write_bigwig(const std::string& path, const ChromSizes& sizes, const std::vector<std::vector<float>>& values) {
+  LP_CHECK(static_cast<int64_t>(values.size()) == sizes.size(), "write_bigwig '", path, "': ", values.size(),
+           " value arrays for ", sizes.size(), " chromosomes");
+  for (int64_t c = 0; c < sizes.size(); ++c)
+    LP_CHECK(static_cast<int64_t>(values[c].size()) == sizes.lengths[c], "write_bigwig '", path, "': chromosome ",
+             sizes.names[c], " has ", values[c].size(), " values for length ", sizes.lengths[c]);
+  BigWigWriter w(path, sizes);
+  for (int64_t c = 0; c < sizes.size(); ++c) w.add(c, 0, values[c].data(), sizes.lengths[c]);
+  w.commit();
 }
 
 }  // namespace lowpass

@@ -1,5 +1,6 @@
 // bigWig signal tracks through libBigWig: per-base values of a window (missing = 0), stranded tracks.
 // values(c, s, e)[i] = value of the bigWig interval covering base s + i, or 0 where none does.
+// Writing (BigWigWriter, write_bigwig) goes through a temporary renamed into place: never a truncated file.
 // Test: build/tests/lowpass_tests -ts=genome
 #pragma once
 #include <cstdint>
@@ -67,6 +68,29 @@ class Track {
 
 // Writes a bigWig (for tests, `lowpass simulate` and attribution tracks): `values[c]` holds one
 // float per base of chromosome c; runs of zeros are not written. Throws Error on write failure.
+// Atomic like BigWigWriter.
 void write_bigwig(const std::string& path, const ChromSizes& sizes, const std::vector<std::vector<float>>& values);
+
+// A bigWig written piece by piece (genome-wide tracks that never exist whole in memory): per-base values are given
+// in increasing chromosome index and position; a run of equal values becomes one interval, zeros and bases never
+// given are not written. The file is written to `path.tmp.<pid>.<n>` (safetensors::AtomicFile, reaped like the
+// npz temporaries when a killed writer leaves it) and renamed over `path` by commit(); destroyed uncommitted (an
+// error, a stop), the temporary is removed and `path` keeps what it held.
+class BigWigWriter {
+ public:
+  BigWigWriter(const std::string& path, const ChromSizes& sizes);
+  ~BigWigWriter();
+  BigWigWriter(const BigWigWriter&) = delete;
+  BigWigWriter& operator=(const BigWigWriter&) = delete;
+  // v[0..n) at [start, start + n) of chromosome c (an index into `sizes`); start at or after the end of the
+  // previous add() on c, c at or after its chromosome.
+  void add(int64_t c, int64_t start, const float* v, int64_t n);
+  void finish();  // writes what is buffered and the indexes into the temporary (Error when that fails)
+  void commit();  // finish() if not done, then fsync and rename into place
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 }  // namespace lowpass
