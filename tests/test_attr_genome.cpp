@@ -86,12 +86,62 @@ TEST_CASE("regions: bigWig track = mean of the overlapping windows' values, othe
     for (int64_t i = 0; i < n; ++i)
       if (s + i >= 0 && s + i < 300) sum[s + i] += v[i], cnt[s + i] += 1;
   }
-  acc.write(d / "t.bw");
+  acc.write(d / "t.bw")->commit();
   BigWig bw(d / "t.bw");
   CHECK(bw.chrom_sizes().size() == 1);  // only the touched chromosome
   std::vector<float> got(300);
   bw.values("chrB", 0, 300, got.data());
   for (int64_t i = 0; i < 300; ++i) CHECK(got[i] == doctest::Approx(cnt[i] ? sum[i] / cnt[i] : 0.0).epsilon(1e-5));
+}
+
+TEST_CASE("regions: track memory follows the covered bases; blocks, chromosome edges and gaps read back") {
+  TempDir d;
+  ChromSizes cs;
+  cs.add("small", 5000);
+  cs.add("huge", 250'000'000);  // a whole-chromosome allocation would be 2 GB
+  cs.add("untouched", 100);
+  const int64_t B = attr::TrackAccumulator::kBlock;
+  attr::TrackAccumulator acc(cs);
+  std::vector<float> v(300);
+  for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 7) - 2.0f;  // zeros and runs
+  acc.add(1, 3 * B - 100, v.data(), 300);       // across a block boundary
+  acc.add(1, 200'000'000, v.data(), 300);       // far away on the same chromosome
+  acc.add(1, 250'000'000 - 50, v.data(), 300);  // off the chromosome's end: the rest ignored
+  acc.add(0, -100, v.data(), 300);              // off its start
+  CHECK(acc.blocks() == 5);                      // 2 + 1 + 1 on "huge", 1 on "small"
+  auto w = acc.write(d / "t.bw");
+  CHECK(acc.blocks() == 0);  // freed while written
+  CHECK(!std::filesystem::exists(d / "t.bw"));  // a temporary until committed
+  w->commit();
+  BigWig bw(d / "t.bw");
+  REQUIRE(bw.chrom_sizes().size() == 2);  // only the touched chromosomes, in FASTA order
+  CHECK(bw.chrom_sizes().names[0] == "small");
+  std::vector<float> got(400);
+  bw.values("huge", 3 * B - 150, 3 * B + 250, got.data());
+  for (int64_t i = 0; i < 400; ++i) CHECK(got[i] == (i >= 50 && i < 350 ? v[i - 50] : 0.0f));
+  bw.values("huge", 200'000'000, 200'000'300, got.data());
+  for (int64_t i = 0; i < 300; ++i) CHECK(got[i] == v[i]);
+  bw.values("huge", 250'000'000 - 50, 250'000'000, got.data());
+  for (int64_t i = 0; i < 50; ++i) CHECK(got[i] == v[i]);
+  bw.values("small", 0, 200, got.data());
+  for (int64_t i = 0; i < 200; ++i) CHECK(got[i] == v[i + 100]);
+}
+
+TEST_CASE("regions: more than 65,535 windows on one base still give their mean") {
+  // The count was a uint16 that stopped at 65,535 while the sum kept growing: 70,000 windows of 2.0 read 2.136.
+  TempDir d;
+  ChromSizes cs;
+  cs.add("chr1", 50);
+  attr::TrackAccumulator acc(cs);
+  const float one[3] = {2.0f, 0.5f, 2.0f};
+  for (int k = 0; k < 70'000; ++k) acc.add(0, 10, one, 3);
+  acc.write(d / "dup.bw")->commit();
+  BigWig bw(d / "dup.bw");
+  std::vector<float> got(3);
+  bw.values("chr1", 10, 13, got.data());
+  CHECK(got[0] == 2.0f);
+  CHECK(got[1] == 0.5f);
+  CHECK(got[2] == 2.0f);
 }
 
 TEST_CASE("regions: a profile model's control tracks from --controls or the training run's config.json") {

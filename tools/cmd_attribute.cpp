@@ -19,6 +19,7 @@
 #include "models/attr/attribute.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
+#include "models/data/bigwig.h"
 #include "models/train/progress.h"
 #include "tools/cli_checks.h"
 #include "tools/commands.h"
@@ -76,7 +77,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     o.ig_max_steps = a->max_steps;
     o.max_batch = a->max_batch;
     namespace fs = std::filesystem;
-    prepare_output_dir(a->out, {"ohe.npz", "attr.npz"});
+    prepare_output_dir(a->out, {"ohe.npz", "attr.npz", "attr.bw", "regions.bed"});
     StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished npz
     // ohe.npz: the input as float32 (N, 4, L). It is renamed into place together with attr.npz, after the last
     // batch: a run that fails or is stopped leaves the earlier pair as it was, never a new ohe beside an old attr.
@@ -131,9 +132,24 @@ CommandRun add_attribute_command(CLI::App& app) {
       throw_if_interrupted();
     }
     w.end();
+    bar.finish();
+    // attr.bw and regions.bed go to temporaries first, renamed into place just after ohe.npz and attr.npz.
+    std::unique_ptr<BigWigWriter> bw;
+    std::unique_ptr<safetensors::AtomicFile> bed;
+    if (track) {
+      Progress wbar("write attr.bw", track->blocks() * attr::TrackAccumulator::kBlock, "bases", !a->quiet);
+      bw = track->write((fs::path(a->out) / "attr.bw").string(), [&] {
+        wbar.update(attr::TrackAccumulator::kBlock);
+        throw_if_interrupted();
+      });
+      wbar.finish();
+      bed = std::make_unique<safetensors::AtomicFile>((fs::path(a->out) / "regions.bed").string());
+      attr::write_region_bed(rw, *bed);
+      throw_if_interrupted();
+    }
     w.close();
     ohe.close();
-    bar.finish();
+    if (bw) bw->commit(), bed->commit();
     if (!conv.empty()) {  // written whole (temp + rename): a full disk fails here, never leaves half a JSON
       nlohmann::json j{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst},
                        {"nonfinite", nonfinite}};
@@ -151,8 +167,6 @@ CommandRun add_attribute_command(CLI::App& app) {
       std::cout << "wrote " << a->out << "/sequences.tsv; ";
     }
     if (track) {
-      track->write((fs::path(a->out) / "attr.bw").string());
-      attr::write_region_bed(rw, (fs::path(a->out) / "regions.bed").string());
       std::cout << "wrote " << a->out << "/attr.bw and regions.bed; ";
     }
     std::vector<std::string> written = {"ohe.npz", "attr.npz"};

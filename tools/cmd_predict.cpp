@@ -1,5 +1,6 @@
 // `lowpass predict --model DIR --npz X.npz --out DIR`: predictions.npz with the model's outputs in
-// eval mode, streamed batch by batch: binary logits (N, T); profile logits (N, T, S, O) + log counts (N, T, S).
+// eval mode, one forward per batch: binary logits (N, T); profile logits (N, T, S, O) streamed, then log counts
+// (N, T, S) kept in memory and written after them.
 // Genome regions: --regions BED --genome FASTA instead of --npz (windows centred on summits), plus regions.bed and,
 // for profile models, pred_t<t>_s<s>.bw = softmax(profile logits)·(exp(log counts) − 1) per base (the expected
 // counts: the counts head predicts log(1 + n); mean over overlaps).
@@ -14,6 +15,7 @@
 
 #include "engine/npz.h"
 #include "engine/safetensors.h"
+#include "models/data/bigwig.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
 #include "models/train/progress.h"
@@ -22,38 +24,6 @@
 #include "tools/interrupt.h"
 
 namespace lowpass::tools {
-
-namespace {
-// pred_t<t>_s<s>.bw: expected counts per base of the output window, centred in each input window.
-void write_profile_tracks(Context& ctx, ModelInputs& in, int64_t batch, const std::string& out, bool progress) {
-  const attr::RegionWindows& rw = in.rw;
-  const int64_t T = in.model().tasks(), O = in.model().output_length(), off = (rw.length - O) / 2;
-  std::vector<attr::TrackAccumulator> acc;
-  int64_t S = 0;
-  Progress bar("predict tracks", rw.size(), "seq", progress);
-  std::vector<float> v(static_cast<size_t>(O));
-  for (int64_t s = 0; s < rw.size(); s += batch) {
-    const int64_t n = std::min(batch, rw.size() - s);
-    ModelOutput o = attr::forward_mean(in.set, in.rows(ctx, s, n), in.control_rows(ctx, s, n));
-    S = o.profile_logits.size(2);
-    if (acc.empty())
-      for (int64_t k = 0; k < T * S; ++k) acc.emplace_back(rw.fasta->chrom_sizes());
-    auto p = o.profile_logits.to_vector<double>();
-    auto c = o.log_counts.to_vector<double>();
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t k = 0; k < T * S; ++k) {
-        attr::expected_counts(p.data() + (i * T * S + k) * O, c[i * T * S + k], O, v.data());
-        acc[k].add(rw.chrom[s + i], rw.start[s + i] + off, v.data(), O);
-      }
-    bar.update(n);
-    throw_if_interrupted();
-  }
-  bar.finish();
-  for (int64_t k = 0; k < T * S; ++k)
-    acc[k].write((std::filesystem::path(out) / ("pred_t" + std::to_string(k / S) + "_s" + std::to_string(k % S) + ".bw")).string());
-  std::cout << "wrote " << T * S << " predicted-profile bigWig track(s) to " << out << "\n";
-}
-}  // namespace
 
 void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string& model_help,
                              const std::string& npz_help) {
@@ -195,50 +165,105 @@ CommandRun add_predict_command(CLI::App& app) {
   sub->add_option("--out", a->out, "Output directory (predictions.npz)")->required();
   sub->add_option("--batch", a->batch, "Sequences per forward pass")->check(integer_at_least(1));
   return [a]() {
+    namespace fs = std::filesystem;
     Context ctx(a->threads, 0);
     ModelInputs in(ctx, *a, "predict");
     Model& model = in.model();
+    const attr::RegionWindows& rw = in.rw;
     const int64_t N = in.x().shape[0];
-    prepare_output_dir(a->out, {"predictions.npz"});
-    const std::string path = (std::filesystem::path(a->out) / "predictions.npz").string();
-    // First batch fixes the output shapes; arrays are then streamed one after the other.
-    std::vector<std::string> keys = model.type() == "binary" ? std::vector<std::string>{"logits"}
-                                                              : std::vector<std::string>{"profile_logits", "log_counts"};
-    StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished npz
+    const bool profile = model.type() == "profile", tracks = profile && !a->regions.empty();
+    const int64_t T = model.tasks(), S = profile ? model.config().value("num_strands", int64_t{2}) : 0;
+    std::vector<std::string> track_names;  // pred_t<t>_s<s>.bw, index t·S + s
+    if (tracks)
+      for (int64_t k = 0; k < T * S; ++k)
+        track_names.push_back("pred_t" + std::to_string(k / S) + "_s" + std::to_string(k % S) + ".bw");
+    std::vector<std::string> outputs = {"predictions.npz"};
+    outputs.insert(outputs.end(), track_names.begin(), track_names.end());
+    if (!a->regions.empty()) outputs.push_back("regions.bed");
+    prepare_output_dir(a->out, outputs);
+    const std::string path = (fs::path(a->out) / "predictions.npz").string();
+    // One forward per batch feeds everything: logits or profile_logits are streamed into the npz (its first array),
+    // log_counts (N, T, S: small) is kept and written after them, and the bigWig tracks are accumulated. Every
+    // output goes to a temporary first; all are renamed into place together at the end.
+    StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished temporaries
     npy::NpzWriter w(path);
-    for (const auto& key : keys) {
-      Progress bar("predict " + key, N, "seq", !a->quiet);
-      for (int64_t s = 0; s < N; s += a->batch) {
-        const int64_t n = std::min(a->batch, N - s);
-        ModelOutput o = attr::forward_mean(in.set, in.rows(ctx, s, n), in.control_rows(ctx, s, n));
-        Tensor y = key == "logits" ? o.logits : key == "profile_logits" ? o.profile_logits : o.log_counts;
-        if (s == 0) {
-          Shape shp = y.shape();
-          shp[0] = N;
-          w.begin(key, npy::NpyDType::F4, shp);
+    std::vector<float> log_counts;  // (N, T, S)
+    Shape counts_shape;
+    std::vector<attr::TrackAccumulator> acc;
+    const int64_t O = profile ? model.output_length() : 0, off = (rw.length - O) / 2;
+    std::vector<float> v(static_cast<size_t>(O));
+    Progress bar("predict", N, "seq", !a->quiet);
+    for (int64_t s = 0; s < N; s += a->batch) {
+      const int64_t n = std::min(a->batch, N - s);
+      ModelOutput o = attr::forward_mean(in.set, in.rows(ctx, s, n), in.control_rows(ctx, s, n));
+      const Tensor& y = profile ? o.profile_logits : o.logits;
+      if (s == 0) {
+        Shape shp = y.shape();
+        shp[0] = N;
+        w.begin(profile ? "profile_logits" : "logits", npy::NpyDType::F4, shp);
+        if (profile) {
+          counts_shape = o.log_counts.shape();
+          counts_shape[0] = N;
+          LP_CHECK(y.size(2) == S && y.size(1) == T, "predict: the model's profile_logits are ", shape_str(y.shape()),
+                   " but its config says ", T, " task(s) and ", S, " strand(s)");
         }
-        w.append(y);
-        bar.update(n);
-        throw_if_interrupted();
+        if (tracks)
+          for (int64_t k = 0; k < T * S; ++k) acc.emplace_back(rw.fasta->chrom_sizes());
       }
-      w.end();
-      bar.finish();
+      w.append(y);
+      if (profile) {
+        const std::vector<float> c = o.log_counts.to_vector<float>();
+        log_counts.insert(log_counts.end(), c.begin(), c.end());
+      }
+      if (tracks) {  // expected counts per base of the output window, centred in each input window
+        const auto p = o.profile_logits.to_vector<double>();
+        const auto c = o.log_counts.to_vector<double>();
+        for (int64_t i = 0; i < n; ++i)
+          for (int64_t k = 0; k < T * S; ++k) {
+            attr::expected_counts(p.data() + (i * T * S + k) * O, c[i * T * S + k], O, v.data());
+            acc[k].add(rw.chrom[s + i], rw.start[s + i] + off, v.data(), O);
+          }
+      }
+      bar.update(n);
+      throw_if_interrupted();
     }
-    w.close();
-    if (!a->fasta.empty()) attr::write_sequence_table(in.fasta, (std::filesystem::path(a->out) / "sequences.tsv").string());
+    w.end();
+    bar.finish();
+    if (profile) {
+      w.begin("log_counts", npy::NpyDType::F4, counts_shape);
+      w.append_raw(log_counts.data(), log_counts.size() * sizeof(float));
+      w.end();
+    }
+    std::vector<std::unique_ptr<BigWigWriter>> bws;
+    if (tracks) {
+      int64_t blocks = 0;
+      for (const auto& t : acc) blocks += t.blocks();
+      Progress wbar("write " + std::to_string(T * S) + " bigWig track(s)", blocks * attr::TrackAccumulator::kBlock,
+                    "bases", !a->quiet);
+      for (int64_t k = 0; k < T * S; ++k)
+        bws.push_back(acc[k].write((fs::path(a->out) / track_names[k]).string(), [&] {
+          wbar.update(attr::TrackAccumulator::kBlock);
+          throw_if_interrupted();
+        }));
+      wbar.finish();
+    }
+    std::unique_ptr<safetensors::AtomicFile> bed;
+    if (!a->regions.empty()) {
+      bed = std::make_unique<safetensors::AtomicFile>((fs::path(a->out) / "regions.bed").string());
+      attr::write_region_bed(rw, *bed);
+    }
+    throw_if_interrupted();
     std::vector<std::string> written = {"predictions.npz"};
     if (!a->fasta.empty()) written.push_back("sequences.tsv");
-    if (!a->regions.empty()) {
-      attr::write_region_bed(in.rw, (std::filesystem::path(a->out) / "regions.bed").string());
-      written.push_back("regions.bed");
-      if (model.type() == "profile") {
-        write_profile_tracks(ctx, in, a->batch, a->out, !a->quiet);
-        const int64_t S = model.config().value("num_strands", int64_t{2});
-        for (int64_t k = 0; k < model.tasks() * S; ++k)
-          written.push_back("pred_t" + std::to_string(k / S) + "_s" + std::to_string(k % S) + ".bw");
-      }
-    }
+    if (bed) written.push_back("regions.bed");
+    written.insert(written.end(), track_names.begin(), track_names.end());
+    // Everything is complete: earlier side files this run does not replace go first, then the renames.
     remove_earlier_side_files(a->out, {"pred_t*_s*.bw"}, written, "attr.npz");
+    if (!a->fasta.empty()) attr::write_sequence_table(in.fasta, (fs::path(a->out) / "sequences.tsv").string());
+    for (auto& b : bws) b->commit();
+    if (bed) bed->commit();
+    w.close();
+    if (tracks) std::cout << "wrote " << T * S << " predicted-profile bigWig track(s) to " << a->out << "\n";
     std::cout << "wrote " << path << " (" << N << " sequences"
               << (in.set.size() > 1 ? ", mean of " + std::to_string(in.set.size()) + " models" : std::string())
               << ")\n";

@@ -72,14 +72,20 @@ Tensor region_control_rows(Context& ctx, const RegionWindows& r, int64_t s, int6
   return dtype == DType::F32 ? c : c.to(dtype);
 }
 
-void write_region_bed(const RegionWindows& r, const std::string& path) {
-  std::ofstream f(path);
-  LP_CHECK(f.good(), path, ": cannot write");
+void write_region_bed(const RegionWindows& r, safetensors::AtomicFile& f) {
   const ChromSizes& cs = r.fasta->chrom_sizes();
-  for (int64_t i = 0; i < r.size(); ++i)
-    f << cs.names[r.chrom[i]] << '\t' << r.start[i] << '\t' << r.start[i] + r.length << "\trow" << i << "_line"
-      << r.line[i] << '\n';
-  LP_CHECK(f.good(), path, ": write failed");
+  std::string buf;
+  for (int64_t i = 0; i < r.size(); ++i) {
+    buf += cs.names[r.chrom[i]] + '\t' + std::to_string(r.start[i]) + '\t' + std::to_string(r.start[i] + r.length) +
+           "\trow" + std::to_string(i) + "_line" + std::to_string(r.line[i]) + '\n';
+    if (buf.size() >= (1u << 20) || i + 1 == r.size()) f.write(buf.data(), buf.size()), buf.clear();
+  }
+}
+
+void write_region_bed(const RegionWindows& r, const std::string& path) {
+  safetensors::AtomicFile f(path);
+  write_region_bed(r, f);
+  f.commit();
 }
 
 void expected_counts(const double* profile_logits, double log_counts, int64_t O, float* out) {
@@ -91,29 +97,39 @@ void expected_counts(const double* profile_logits, double log_counts, int64_t O,
 }
 
 void TrackAccumulator::add(int64_t c, int64_t start, const float* v, int64_t n) {
-  auto& [sum, cnt] = by_chrom_[c];
   const int64_t L = sizes_.lengths[c];
-  if (sum.empty()) sum.assign(static_cast<size_t>(L), 0.0f), cnt.assign(static_cast<size_t>(L), 0);
-  for (int64_t i = 0; i < n; ++i) {
-    const int64_t p = start + i;
-    if (p < 0 || p >= L) continue;
-    sum[p] += v[i];
-    if (cnt[p] < UINT16_MAX) ++cnt[p];
+  const int64_t lo = std::max<int64_t>(start, 0), hi = std::min(start + n, L);
+  for (int64_t p = lo; p < hi;) {
+    std::unique_ptr<Block>& b = blocks_[{c, p / kBlock}];
+    if (!b) b = std::make_unique<Block>();
+    const int64_t q0 = p % kBlock, e = std::min(hi, (p / kBlock + 1) * kBlock);
+    for (int64_t q = q0; p < e; ++p, ++q) {
+      if (b->cnt[q] == UINT32_MAX) continue;  // saturated: the mean so far stays
+      b->sum[q] += v[p - start];
+      ++b->cnt[q];
+    }
   }
 }
 
-void TrackAccumulator::write(const std::string& path) const {
-  ChromSizes sub;
-  std::vector<std::vector<float>> vals;
-  for (int64_t c = 0; c < sizes_.size(); ++c) {  // FASTA order
-    auto it = by_chrom_.find(c);
-    if (it == by_chrom_.end()) continue;
-    sub.add(sizes_.names[c], sizes_.lengths[c]);
-    std::vector<float> m(it->second.first.size());
-    for (size_t i = 0; i < m.size(); ++i) m[i] = it->second.second[i] ? it->second.first[i] / it->second.second[i] : 0.0f;
-    vals.push_back(std::move(m));
+std::unique_ptr<BigWigWriter> TrackAccumulator::write(const std::string& path, const std::function<void()>& on_block) {
+  ChromSizes sub;  // the touched chromosomes, in FASTA order
+  std::vector<int64_t> index(static_cast<size_t>(sizes_.size()), -1);
+  for (const auto& [key, b] : blocks_)
+    if (index[key.first] < 0) index[key.first] = sub.size(), sub.add(sizes_.names[key.first], sizes_.lengths[key.first]);
+  auto w = std::make_unique<BigWigWriter>(path, sub);
+  std::vector<float> m(static_cast<size_t>(kBlock));
+  while (!blocks_.empty()) {
+    auto it = blocks_.begin();
+    const auto [c, k] = it->first;
+    const Block& b = *it->second;
+    const int64_t s = k * kBlock, n = std::min(kBlock, sizes_.lengths[c] - s);
+    for (int64_t q = 0; q < n; ++q) m[q] = b.cnt[q] ? b.sum[q] / b.cnt[q] : 0.0f;
+    w->add(index[c], s, m.data(), n);
+    blocks_.erase(it);
+    if (on_block) on_block();
   }
-  write_bigwig(path, sub, vals);
+  w->finish();
+  return w;
 }
 
 void write_sequence_table(const FastaInputs& f, const std::string& path) {

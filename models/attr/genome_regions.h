@@ -6,6 +6,7 @@
 // Test: build/tests/lowpass_tests -ts=attr_genome
 #pragma once
 #include <cstdint>
+#include <functional>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -14,6 +15,7 @@
 #include <map>
 
 #include "engine/npz.h"
+#include "engine/safetensors.h"
 #include "engine/tensor.h"
 #include "models/arch/model.h"
 #include "models/data/bigwig.h"
@@ -42,25 +44,39 @@ Tensor region_rows(Context& ctx, const RegionWindows& r, int64_t s, int64_t n, D
 // Control rows [s, s + n) as (n, Tc, S, O) of `dtype`: each control track over the O bases centred in the input
 // window (what a profile model with controls takes); an undefined Tensor when r has no control tracks.
 Tensor region_control_rows(Context& ctx, const RegionWindows& r, int64_t s, int64_t n, DType dtype);
-// Writes the kept windows as BED (chrom, start, end, BED line) in row order: which npz row is where.
+// Writes the kept windows as BED (chrom, start, end, BED line) in row order: which npz row is where. Atomic
+// (temporary + rename); the second form leaves the commit (the rename) to the caller.
 void write_region_bed(const RegionWindows& r, const std::string& path);
+void write_region_bed(const RegionWindows& r, safetensors::AtomicFile& f);
 
 // Expected counts per base of one output window: softmax(profile)[q] · max(0, exp(log_counts) − 1) for q < O (the
 // counts head predicts log(1 + n)); what `predict --regions` writes as pred_t<t>_s<s>.bw and `report` plots.
 void expected_counts(const double* profile_logits, double log_counts, int64_t O, float* out);
 
 // Per-base accumulator of values from overlapping windows; writes mean values as a bigWig holding the
-// chromosomes touched (memory: 6 bytes per base of each touched chromosome, 10 while writing).
+// chromosomes touched. Memory follows the covered bases, not the chromosomes: sum (float) and count (uint32) in
+// blocks of kBlock bases allocated when a window first touches them (8 bytes per base of each touched block;
+// 32 KiB per block). write() streams the blocks in genome order into the file, freeing each as it goes.
 class TrackAccumulator {
  public:
+  static constexpr int64_t kBlock = 4096;
   explicit TrackAccumulator(const ChromSizes& sizes) : sizes_(sizes) {}
   // Adds v[0..n) at [start, start + n) of chromosome index c (positions outside the chromosome are ignored).
+  // A base's count stops at UINT32_MAX windows; later windows then leave both its sum and count alone.
   void add(int64_t c, int64_t start, const float* v, int64_t n);
-  void write(const std::string& path) const;
+  int64_t blocks() const { return static_cast<int64_t>(blocks_.size()); }
+  // Writes the means (0 where no window fell) into a BigWigWriter's temporary and empties the accumulator;
+  // `on_block()` is called after each block (a progress bar over blocks()). The caller commits the writer
+  // (renames the file into place), e.g. together with the command's other outputs.
+  std::unique_ptr<BigWigWriter> write(const std::string& path, const std::function<void()>& on_block = {});
 
  private:
+  struct Block {
+    float sum[kBlock] = {};
+    uint32_t cnt[kBlock] = {};
+  };
   const ChromSizes& sizes_;
-  std::unordered_map<int64_t, std::pair<std::vector<float>, std::vector<uint16_t>>> by_chrom_;
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Block>> blocks_;  // (chromosome, position / kBlock)
 };
 
 // Sequences of a FASTA file as model inputs (`--fasta`): each record centred in the model's input length (longer

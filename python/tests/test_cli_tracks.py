@@ -1,0 +1,95 @@
+# `lowpass predict --regions` at scale (docs/cli.md, docs/reliability.md): one forward pass per batch feeds both
+# arrays of predictions.npz and the pred_t<t>_s<s>.bw tracks (values checked against the npz); a stopped rerun keeps
+# the earlier npz, regions.bed and tracks together. CLI: cli_run.py.
+import os
+import random
+import signal
+import subprocess
+import time
+
+import pytest
+
+from cli_run import CLI, run_cli as run, simulated_runs
+
+np = pytest.importorskip("numpy")
+
+
+@pytest.fixture(scope="module")
+def model(tmp_path_factory):
+    return simulated_runs(tmp_path_factory.mktemp("tracks"), controls=False)["profile"]
+
+
+def write_genome(d, lengths):
+    rng = random.Random(5)
+    (d / "g.fa").write_text("".join(f">{c}\n" + "".join(rng.choice("ACGT") for _ in range(n)) + "\n"
+                                    for c, n in lengths.items()))
+    return d / "g.fa"
+
+
+def write_bed(path, regions):
+    path.write_text("".join(f"{c}\t{s}\t{s + 1}\n" for c, s in regions))
+    return path
+
+
+def test_one_forward_pass_feeds_the_npz_and_the_tracks(model, tmp_path):
+    fa = write_genome(tmp_path, {"chrA": 3000})
+    summits = [600, 650, 1400, 2000]  # the first two overlap
+    bed = write_bed(tmp_path / "r.bed", [("chrA", s) for s in summits])
+    r = run("predict", "--model", model, "--regions", bed, "--genome", fa, "--out", tmp_path / "o", "--threads", 1)
+    assert r.returncode == 0, r.stderr
+    # Not a terminal: each bar prints its last line. One pass over the rows, then the tracks' write.
+    passes = [ln for ln in r.stderr.splitlines() if ln.startswith("predict ")]
+    assert len(passes) == 1 and "4/4 seq" in passes[0], r.stderr
+    assert any(ln.startswith("write 2 bigWig track(s)") for ln in r.stderr.splitlines()), r.stderr
+    with np.load(tmp_path / "o" / "predictions.npz") as z:
+        assert z.files == ["profile_logits", "log_counts"]
+        pl, lc = z["profile_logits"], z["log_counts"]
+    assert pl.dtype == np.float32 and lc.dtype == np.float32
+    assert pl.shape[:3] == (4, 1, 2) and lc.shape == (4, 1, 2)
+    assert sorted(f.name for f in (tmp_path / "o").iterdir()) == ["pred_t0_s0.bw", "pred_t0_s1.bw",
+                                                                  "predictions.npz", "regions.bed"]
+    # The npz equals a second, separate run on the same windows given as a FASTA (same rows, same forward).
+    starts = [int(ln.split("\t")[1]) for ln in (tmp_path / "o" / "regions.bed").read_text().splitlines()]
+    seq = (tmp_path / "g.fa").read_text().split("\n")[1]
+    L = int(open(tmp_path / "o" / "regions.bed").readline().split("\t")[2]) - starts[0]
+    (tmp_path / "w.fa").write_text("".join(f">r{i}\n{seq[s:s + L]}\n" for i, s in enumerate(starts)))
+    f = run("predict", "--model", model, "--fasta", tmp_path / "w.fa", "--out", tmp_path / "f", "--quiet",
+            "--threads", 1)
+    assert f.returncode == 0, f.stderr
+    with np.load(tmp_path / "f" / "predictions.npz") as z:
+        np.testing.assert_array_equal(z["profile_logits"], pl)
+        np.testing.assert_array_equal(z["log_counts"], lc)
+
+
+def test_a_stopped_rerun_keeps_the_earlier_npz_regions_and_tracks_together(model, tmp_path):
+    if not os.access(CLI, os.X_OK):
+        pytest.skip("no CLI")
+    fa = write_genome(tmp_path, {"chrA": 20000, "chrB": 20000})
+    out = tmp_path / "o"
+    first = write_bed(tmp_path / "a.bed", [("chrA", s) for s in range(1000, 19000, 900)])
+    r = run("predict", "--model", model, "--regions", first, "--genome", fa, "--out", out, "--quiet", "--threads", 1)
+    assert r.returncode == 0, r.stderr
+    names = ["predictions.npz", "regions.bed", "pred_t0_s0.bw", "pred_t0_s1.bw"]
+    earlier = {n: (out / n).read_bytes() for n in names}
+    inode = (out / "predictions.npz").stat().st_ino
+    rng = random.Random(3)
+    second = write_bed(tmp_path / "b.bed", [(rng.choice(["chrA", "chrB"]), rng.randrange(1000, 19000))
+                                            for _ in range(40000)])
+    p = subprocess.Popen([CLI, "predict", "--model", model, "--regions", second, "--genome", fa, "--out", out,
+                          "--quiet", "--threads", "1"], stderr=subprocess.PIPE, text=True)
+    # Stop it once a new output appears (before the fix: predictions.npz renamed while the tracks were still to be
+    # computed) or a track's temporary is written.
+    deadline = time.time() + 120
+    while time.time() < deadline and p.poll() is None:
+        if (out / "predictions.npz").stat().st_ino != inode or list(out.glob("pred_t*.bw.tmp.*")):
+            break
+        time.sleep(0.01)
+    p.send_signal(signal.SIGINT)
+    _, err = p.communicate(timeout=120)
+    now = {n: (out / n).read_bytes() for n in names}
+    same = [now[n] == earlier[n] for n in names]
+    assert all(same) or not any(same), (p.returncode, same, err)
+    if p.returncode != 0:
+        assert p.returncode == 128 + signal.SIGINT and all(same), err
+    assert [f.name for f in out.iterdir() if ".tmp." in f.name] == []
+
