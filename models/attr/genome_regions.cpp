@@ -264,7 +264,8 @@ std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Mode
                 << " line" << (rw.dropped_edge > 1 ? "s " : " ");
       for (size_t i = 0; i < rw.dropped_lines.size(); ++i) std::cerr << (i ? ", " : "") << rw.dropped_lines[i];
       std::cerr << (rw.dropped_edge > static_cast<int64_t>(rw.dropped_lines.size()) ? ", ..." : "")
-                << "; regions.bed maps each output row to its BED line\n";
+                << (cmd == "predict" || cmd == "attribute" ? "; regions.bed maps each output row to its BED line" : "")
+                << "\n";
     }
     arrays["x"].shape = {rw.size(), 4, rw.length};  // shape only: rows come from the genome
   } else {

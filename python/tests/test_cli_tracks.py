@@ -1,6 +1,7 @@
 # `lowpass predict --regions` at scale (docs/cli.md, docs/reliability.md): one forward pass per batch feeds both
 # arrays of predictions.npz and the pred_t<t>_s<s>.bw tracks (values checked against the npz); a stopped rerun keeps
-# the earlier npz, regions.bed and tracks together. CLI: cli_run.py.
+# the earlier npz, regions.bed and tracks together; marginalize does not point at a regions.bed it never writes.
+# CLI: cli_run.py.
 import os
 import random
 import signal
@@ -93,3 +94,17 @@ def test_a_stopped_rerun_keeps_the_earlier_npz_regions_and_tracks_together(model
         assert p.returncode == 128 + signal.SIGINT and all(same), err
     assert [f.name for f in out.iterdir() if ".tmp." in f.name] == []
 
+
+def test_marginalize_does_not_point_at_a_regions_bed(model, tmp_path):
+    fa = write_genome(tmp_path, {"chrA": 3000})
+    bed = write_bed(tmp_path / "r.bed", [("chrA", 5), ("chrA", 1500), ("chrA", 1600)])  # the first runs off
+    meme = tmp_path / "m.meme"
+    meme.write_text("MEME version 4\n\nALPHABET= ACGT\n\nMOTIF M1 one\nletter-probability matrix: alength= 4 w= 3\n"
+                    "1 0 0 0\n0 1 0 0\n0 0 1 0\n")
+    for cmd, extra in [("marginalize", ["--motifs", meme, "--backgrounds", 2]), ("predict", [])]:
+        r = run(cmd, "--model", model, "--regions", bed, "--genome", fa, "--out", tmp_path / cmd, "--quiet",
+                "--threads", 1, *extra)
+        assert r.returncode == 0, r.stderr
+        assert "1 of 3 regions dropped" in r.stderr, r.stderr
+        assert ("regions.bed maps each output row" in r.stderr) == (cmd == "predict"), r.stderr
+        assert (tmp_path / cmd / "regions.bed").exists() == (cmd == "predict")
