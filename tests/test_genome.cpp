@@ -271,6 +271,28 @@ TEST_CASE("bigwig: written through a temporary; pieces with gaps equal the whole
     CHECK(x == full[c]);
     CHECK(y == full[c]);
   }
+  // Per-base values that all differ (fixed-step blocks) mixed with runs, zeros and lone values, across the
+  // writer's 65,536-interval buffer: read back exactly.
+  {
+    ChromSizes big;
+    big.add("d1", 200'000);
+    big.add("d2", 40);
+    std::vector<std::vector<float>> dv{std::vector<float>(200'000), std::vector<float>(40)};
+    for (auto& c : dv)
+      for (size_t i = 0; i < c.size(); ++i) {
+        const size_t k = i % 1000;
+        c[i] = k < 300 ? static_cast<float>(rng.uniform(-1, 1)) : k < 340 ? 0.0f : k < 400 ? 2.5f
+               : k < 420 ? static_cast<float>(k) : k % 3 ? 0.0f : static_cast<float>(rng.uniform(0, 1));
+      }
+    write_bigwig(d / "dense.bw", big, dv);
+    BigWig r(d / "dense.bw");
+    for (int64_t c = 0; c < 2; ++c) {
+      std::vector<float> y(dv[c].size());
+      r.values(big.names[c], 0, big.lengths[c], y.data());
+      CHECK(y == dv[c]);
+    }
+    std::filesystem::remove(d / "dense.bw");
+  }
   // Destroyed without commit (an error or a stop): the earlier file stays and no temporary is left.
   const auto before = std::filesystem::file_size(d / "whole.bw");
   {

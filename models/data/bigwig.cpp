@@ -286,7 +286,6 @@ struct BigWigWriter::Impl {
   bigWigFile_t* fp = nullptr;
   bool ok = true;
   int64_t chrom = -1, next = 0;  // chromosome of the buffered intervals; position after the last add() there
-  bool started = false;          // bwAddIntervals already called for `chrom` (later buffers are appended)
   int64_t run_start = 0, run_end = 0;  // the pending run [run_start, run_end) of value run_v (empty: equal ends)
   float run_v = 0;
   std::vector<uint32_t> st, en;  // buffered intervals of `chrom`
@@ -304,17 +303,42 @@ struct BigWigWriter::Impl {
     }
     run_start = run_end;
   }
+  // Writes the buffered intervals: a stretch of at least kDense contiguous one-base intervals (per-base values that
+  // all differ, e.g. a predicted profile) as a fixed-step block (4 bytes per base), the rest as bedGraph intervals
+  // (12 bytes each). Read back, both give the same per-base values.
+  static constexpr size_t kDense = 32;
   void flush() {
-    if (st.empty() || !ok) return st.clear(), en.clear(), va.clear();
-    const auto n = static_cast<uint32_t>(st.size());
-    if (!started) {
-      std::vector<const char*> cn(st.size(), sizes.names[chrom].c_str());
-      ok = bwAddIntervals(fp, cn.data(), st.data(), en.data(), va.data(), n) == 0;
-      started = true;
-    } else {
-      ok = bwAppendIntervals(fp, st.data(), en.data(), va.data(), n) == 0;
+    const size_t n = st.size();
+    size_t a = 0;  // start of the pending bedGraph stretch
+    for (size_t i = 0; i < n && ok;) {
+      size_t j = i;
+      while (j < n && en[j] - st[j] == 1 && (j == i || st[j] == en[j - 1])) ++j;
+      if (j - i < kDense) {
+        i = std::max(j, i + 1);
+        continue;
+      }
+      intervals(a, i);
+      if (ok) {
+        ok = bwAddIntervalSpanSteps(fp, sizes.names[chrom].c_str(), st[i], 1, 1, va.data() + i,
+                                    static_cast<uint32_t>(j - i)) == 0;
+        last = Block::Fixed;
+      }
+      a = i = j;
     }
+    if (ok) intervals(a, n);
     st.clear(), en.clear(), va.clear();
+  }
+  enum class Block { None, Intervals, Fixed } last = Block::None;  // the kind of the block written last on `chrom`
+  void intervals(size_t a, size_t b) {  // [a, b) of the buffer as bedGraph intervals
+    if (a >= b) return;
+    const auto n = static_cast<uint32_t>(b - a);
+    if (last != Block::Intervals) {  // a new block (bwAppendIntervals may only follow bwAddIntervals)
+      std::vector<const char*> cn(n, sizes.names[chrom].c_str());
+      ok = bwAddIntervals(fp, cn.data(), st.data() + a, en.data() + a, va.data() + a, n) == 0;
+      last = Block::Intervals;
+    } else {
+      ok = bwAppendIntervals(fp, st.data() + a, en.data() + a, va.data() + a, n) == 0;
+    }
   }
 };
 
@@ -352,7 +376,7 @@ void BigWigWriter::add(int64_t c, int64_t start, const float* v, int64_t n) {
   if (c != m.chrom) {
     m.end_run();
     m.flush();
-    m.chrom = c, m.started = false, m.run_start = m.run_end = start;
+    m.chrom = c, m.last = Impl::Block::None, m.run_start = m.run_end = start;
   } else if (start != m.run_end) {  // a gap: no value there, as zeros
     m.end_run();
     m.run_start = m.run_end = start;
