@@ -133,15 +133,16 @@ std::unique_ptr<BigWigWriter> TrackAccumulator::write(const std::string& path, c
 }
 
 void write_sequence_table(const FastaInputs& f, const std::string& path) {
-  std::ofstream o(path);
-  LP_CHECK(o.good(), path, ": cannot write");
-  o << "row\tname\tlength\tinput\n";
+  safetensors::AtomicFile file(path);  // temp + rename, as the other outputs: a full disk leaves no half table
+  std::string buf = "row\tname\tlength\tinput\n";
   for (size_t i = 0; i < f.names.size(); ++i) {
     const int64_t n = f.lengths[i];
-    o << i << '\t' << f.names[i] << '\t' << n << '\t'
-      << (n == f.length ? "as is" : n > f.length ? "centre cropped" : "centred, N-padded") << '\n';
+    buf += std::to_string(i) + '\t' + f.names[i] + '\t' + std::to_string(n) + '\t' +
+           (n == f.length ? "as is" : n > f.length ? "centre cropped" : "centred, N-padded") + '\n';
+    if (buf.size() >= (1u << 20) || i + 1 == f.names.size()) file.write(buf.data(), buf.size()), buf.clear();
   }
-  LP_CHECK(o.good(), path, ": write failed");
+  if (!buf.empty()) file.write(buf.data(), buf.size());
+  file.commit();
 }
 
 namespace {
