@@ -24,6 +24,13 @@ namespace lowpass::test {
 
 inline const Device kGpu{DeviceKind::CUDA, 0};
 
+// The kernel tests' tolerance on ‖Δ‖/‖ref‖: 1e-5 in float32, 1e-12 in float64.
+[[maybe_unused]] inline double tol_for(DType t) { return t == DType::F32 ? 1e-5 : 1e-12; }
+
+inline Tensor rnd(Context& ctx, const Shape& s, double lo, double hi, DType t) {
+  return Tensor::uniform(ctx, s, lo, hi, t);
+}
+
 inline double rel(const Tensor& got, const Tensor& ref) {
   REQUIRE(got.shape() == ref.shape());
   return rel_err(got.to_vector<double>(), ref.to_vector<double>());
@@ -54,5 +61,21 @@ inline bool canaries_intact(const Tensor& view) {
     if (!std::isnan(all[static_cast<size_t>(i)])) return false;
   return true;
 }
+
+#ifdef LOWPASS_HAVE_CUDA
+// Runs a CPU kernel and its CUDA twin on the same inputs; compares outputs and canaries.
+template <typename CpuCall, typename GpuCall>
+void compare_kernel(Context& ctx, const char* what, const Shape& out_shape, DType t, CpuCall cpu_call,
+                    GpuCall gpu_call) {
+  Tensor ref = Tensor::empty(ctx, out_shape, t);
+  cpu_call(ref);
+  Tensor got = gpu_out(ctx, out_shape, t);
+  gpu_call(got);
+  cuda::synchronize(0);
+  INFO(std::string(what), " ", shape_str(out_shape), " ", dtype_name(t));
+  CHECK(rel(got, ref) <= tol_for(t));
+  CHECK(canaries_intact(got));
+}
+#endif
 
 }  // namespace lowpass::test
