@@ -370,6 +370,16 @@ void check_rows_apart(Model& m, const Batch& b, PriorConfig p, bool training, si
   }
 }
 
+TEST_CASE("eligible_rows and other_rows split a batch's rows") {
+  const std::vector<int> status = {0, 1, -1, 1, 1, 0};
+  const std::vector<int64_t> rows = eligible_rows(status);
+  CHECK(rows == std::vector<int64_t>{1, 3, 4});
+  CHECK(other_rows(rows, 6) == std::vector<int64_t>{0, 2, 5});
+  CHECK(other_rows({}, 3) == std::vector<int64_t>{0, 1, 2});
+  CHECK(other_rows({2, 0, 1}, 3).empty());
+  CHECK_THROWS_WITH_AS(other_rows({3}, 3), doctest::Contains("row 3 outside a batch of 3"), Error);
+}
+
 TEST_CASE("objective: the prior's rows apart equal every row's attributions (binary, BN eval attributions, profile)") {
   Context ctx(1, 11);
   PriorConfig prior;

@@ -59,6 +59,12 @@ void accumulate(Sums& s, const ModelOutput& o, int64_t n, int64_t TS, int64_t O)
     }
 }
 
+// Head k's mean change over n backgrounds (mean with − mean without): the TSV's logit_diff / logfc and the page's
+// ranking both read it.
+double mean_change(const Sums& before, const Sums& after, size_t k, int64_t n) {
+  return (after.head[k] - before.head[k]) / static_cast<double>(n);
+}
+
 // The page draws the `top` insertions with the largest |Δ log counts| (mean with − mean without, the largest over tasks
 // and strands; ties in input order); footprints.npz has all of them.
 void write_page(const std::string& path, const std::vector<Insert>& ins, const Sums& before,
@@ -68,7 +74,7 @@ void write_page(const std::string& path, const std::vector<Insert>& ins, const S
   for (size_t m = 0; m < ins.size(); ++m) {
     order[m] = m;
     for (size_t k = 0; k < before.head.size(); ++k)
-      effect[m] = std::max(effect[m], std::fabs(after[m].head[k] - before.head[k]) / static_cast<double>(n));
+      effect[m] = std::max(effect[m], std::fabs(mean_change(before, after[m], k, n)));
   }
   top = std::min<int64_t>(top, static_cast<int64_t>(ins.size()));
   std::stable_sort(order.begin(), order.end(), [&](size_t a, size_t b) { return effect[a] > effect[b]; });
@@ -219,8 +225,8 @@ CommandRun add_marginalize_command(CLI::App& app) {
     for (size_t m = 0; m < ins.size(); ++m) {
       f << ins[m].name << '\t' << ins[m].seq << '\t' << ins[m].pos << '\t' << N;
       for (int64_t k = 0; k < TS; ++k) {
-        const double b = before.head[k] * inv, w = after[m].head[k] * inv;
-        f << '\t' << b << '\t' << w << '\t' << w - b;
+        f << '\t' << before.head[k] * inv << '\t' << after[m].head[k] * inv << '\t'
+          << mean_change(before, after[m], static_cast<size_t>(k), N);
         if (!binary) {  // the footprint's shape: JSD of the mean expected-count profiles, each normalised
           std::vector<double> pb(before.track.begin() + k * O, before.track.begin() + (k + 1) * O);
           std::vector<double> pw(after[m].track.begin() + k * O, after[m].track.begin() + (k + 1) * O);

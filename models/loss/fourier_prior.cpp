@@ -24,6 +24,18 @@ std::vector<int64_t> eligible_rows(const std::vector<int>& status) {
   return rows;
 }
 
+std::vector<int64_t> other_rows(const std::vector<int64_t>& rows, int64_t B) {
+  std::vector<bool> in(static_cast<size_t>(std::max<int64_t>(B, 0)), false);
+  for (int64_t b : rows) {
+    LP_CHECK(b >= 0 && b < B, "row ", b, " outside a batch of ", B);
+    in[static_cast<size_t>(b)] = true;
+  }
+  std::vector<int64_t> others;
+  for (int64_t b = 0; b < B; ++b)
+    if (!in[static_cast<size_t>(b)]) others.push_back(b);
+  return others;
+}
+
 namespace {
 void check_attr(const Tensor& attr) {
   LP_CHECK(attr.defined() && attr.dim() == 3, "prior: attributions must be (B, 4, L), got ",

@@ -39,6 +39,9 @@ inline void check_freq_limit(int64_t freq_limit, int64_t length, const std::stri
 // Rows of (B, …) where status == 1 (the prior's eligible examples).
 std::vector<int64_t> eligible_rows(const std::vector<int>& status);
 
+// The rows 0..B-1 not in `rows` (ascending), e.g. a batch's unscored rows.
+std::vector<int64_t> other_rows(const std::vector<int64_t>& rows, int64_t B);
+
 // attr (B, 4, L) grad × input; status (B). Scalar mean over status==1 rows; a constant 0 when none.
 Tensor fourier_prior_loss(const Tensor& attr, const std::vector<int>& status, int64_t freq_limit = 150,
                           std::optional<double> softness = 0.2, double smooth_sigma = 3.0);

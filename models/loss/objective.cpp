@@ -72,10 +72,18 @@ std::vector<double> Losses::scalars() const {
   return concat(v, 0).to_vector<double>();
 }
 
+namespace {
+// The attributions come from a separate running-statistics forward (attribution_mode "eval" while training a
+// model with batch norm); otherwise from the loss's own forward.
+bool eval_attributions(const Model& model, const PriorConfig& prior, bool training) {
+  return prior.attribution_mode == "eval" && training && model.has_batch_norm();
+}
+}  // namespace
+
 bool attributions_apart(const Model& model, const PriorConfig& prior, bool training) {
   const bool use_prior = prior.type != "none" && prior.weight > 0;
-  const bool eval_attr = prior.attribution_mode == "eval" && training && model.has_batch_norm();
-  return use_prior && prior.scored_rows_only && (!(training && model.has_batch_norm()) || eval_attr);
+  return use_prior && prior.scored_rows_only &&
+         (!(training && model.has_batch_norm()) || eval_attributions(model, prior, training));
 }
 
 Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior, bool training,
@@ -97,7 +105,7 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
   // The rows whose attributions the prior needs, when they are a strict subset and can be taken on their own
   // (attributions_apart): an ordinary batch's scored rows, or a CUDA-graph step's prefix of A rows (the batch was
   // ordered so, Batch::attribution_prefix; slices, so that no index depends on the labels).
-  const bool eval_attr = prior.attribution_mode == "eval" && training && model.has_batch_norm();
+  const bool eval_attr = eval_attributions(model, prior, training);
   std::vector<int64_t> scored;
   bool subset = false, prefix = false;
   if (attributions_apart(model, prior, training)) {
@@ -110,11 +118,7 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
     }
   }
   if (use_prior && subset) {
-    std::vector<bool> in(static_cast<size_t>(B), false);
-    for (int64_t b : scored) in[static_cast<size_t>(b)] = true;
-    std::vector<int64_t> others;
-    for (int64_t b = 0; b < B; ++b)
-      if (!in[static_cast<size_t>(b)]) others.push_back(b);
+    const std::vector<int64_t> others = other_rows(scored, B);
     const int64_t A = static_cast<int64_t>(scored.size());
     auto rows_of = [&](const Tensor& t, bool first) {
       if (!t.defined()) return Tensor();
@@ -136,10 +140,13 @@ Losses compute_losses(Model& model, const Batch& batch, const PriorConfig& prior
           EnableGradGuard og(backprop);
           ou = model.forward(rows_of(x, false), rows_of(control, false), training);
         }
-        std::vector<int64_t> back(static_cast<size_t>(B));
-        for (size_t i = 0; i < scored.size(); ++i) back[static_cast<size_t>(scored[i])] = static_cast<int64_t>(i);
-        for (size_t i = 0; i < others.size(); ++i)
-          back[static_cast<size_t>(others[i])] = static_cast<int64_t>(scored.size() + i);
+        std::vector<int64_t> back;  // batch row -> its place in [scored, others]; a prefix batch needs none
+        if (!prefix) {
+          back.resize(static_cast<size_t>(B));
+          for (size_t i = 0; i < scored.size(); ++i) back[static_cast<size_t>(scored[i])] = static_cast<int64_t>(i);
+          for (size_t i = 0; i < others.size(); ++i)
+            back[static_cast<size_t>(others[i])] = static_cast<int64_t>(scored.size() + i);
+        }
         auto merge = [&](const Tensor& a, const Tensor& b) {
           if (!a.defined()) return Tensor();
           Tensor both = concat({a, b}, 0);

@@ -80,10 +80,7 @@ GraphStepResult GraphStep::run(const Batch& batch) {
     const int64_t A = P <= cap ? cap : B;
     if (A < B) {
       std::vector<int64_t> order = rows;
-      std::vector<bool> in(static_cast<size_t>(B), false);
-      for (int64_t b : rows) in[static_cast<size_t>(b)] = true;
-      for (int64_t b = 0; b < B; ++b)
-        if (!in[static_cast<size_t>(b)]) order.push_back(b);
+      for (int64_t b : other_rows(rows, B)) order.push_back(b);
       NoGradGuard ng;
       for (auto f : kStaged)
         if ((hb.*f).defined()) hb.*f = index_select(hb.*f, 0, order);
