@@ -2,6 +2,11 @@
 // Checks extracted sequence/values against the written fixtures; bad inputs give named errors.
 // Run: build/tests/lowpass_tests -ts=genome
 #include "tests/genome_fixtures.h"
+#include <sys/resource.h>
+#include <sys/wait.h>
+#include <unistd.h>
+
+#include <csignal>
 
 TEST_SUITE("genome") {
 TEST_CASE("fasta: index beside the file, fetch, one-hot with lower case and N, bgzip") {
@@ -304,6 +309,70 @@ TEST_CASE("bigwig: written through a temporary; pieces with gaps equal the whole
   int64_t files = 0;
   for (const auto& e : std::filesystem::directory_iterator(d.path)) files += e.is_regular_file();
   CHECK(files == 2);
+}
+
+// A full disk (here RLIMIT_FSIZE, so that writes past a size fail with EFBIG) while libBigWig writes: anywhere it
+// stops, the writer must throw and leave the destination as it was. libBigWig ignores write errors when it closes (the indexes and zoom levels come last), so a cut there is
+// caught by reading the closed file back.
+TEST_CASE("bigwig: a write cut short at any size throws and keeps the earlier file") {
+  TempDir d;
+  ChromSizes cs;
+  cs.add("c1", 120'000);
+  cs.add("c2", 30'000);
+  Rng rng(11);
+  std::vector<std::vector<float>> v{std::vector<float>(120'000), std::vector<float>(30'000)};
+  for (auto& c : v)
+    for (size_t i = 0; i < c.size(); ++i)
+      c[i] = i % 700 < 400 ? static_cast<float>(rng.uniform(0, 3)) : i % 700 < 500 ? 0.0f : 1.5f;
+  write_bigwig(d / "full.bw", cs, v);
+  const auto full = static_cast<int64_t>(std::filesystem::file_size(d / "full.bw"));
+  write_text(d / "out.bw", "the earlier file");
+  const std::string out = d / "out.bw";
+  std::vector<int64_t> limits = {4096, full - 1, full - 200, full - 5000};
+  for (int k = 1; k < 20; ++k) limits.push_back(full * k / 20);
+  for (int64_t lim : limits) {
+    CAPTURE(lim);
+    int fds[2];
+    REQUIRE(pipe(fds) == 0);
+    const pid_t pid = fork();
+    REQUIRE(pid >= 0);
+    if (pid == 0) {  // the child writes under the limit and reports 'T' + the message (threw) or 'C' (committed)
+      close(fds[0]);
+      (void)!std::freopen("/dev/null", "w", stderr);  // libBigWig's own warning
+      std::signal(SIGXFSZ, SIG_IGN);
+      rlimit rl{static_cast<rlim_t>(lim), static_cast<rlim_t>(lim)};
+      setrlimit(RLIMIT_FSIZE, &rl);
+      std::string msg;
+      try {
+        write_bigwig(out, cs, v);
+        msg = "C";
+      } catch (const Error& e) {
+        msg = std::string("T") + e.what();
+      } catch (...) {
+        msg = "X";
+      }
+      (void)!write(fds[1], msg.data(), msg.size());
+      _exit(0);
+    }
+    close(fds[1]);
+    std::string msg;
+    char buf[512];
+    for (ssize_t n; (n = read(fds[0], buf, sizeof buf)) > 0;) msg.append(buf, static_cast<size_t>(n));
+    close(fds[0]);
+    int st = 0;
+    waitpid(pid, &st, 0);
+    REQUIRE(WIFEXITED(st));
+    REQUIRE(!msg.empty());
+    CHECK(msg[0] != 'X');
+    // Every limit is below the file's size, so the write must fail: with the file named, the earlier file kept.
+    CHECK(msg[0] == 'T');
+    CHECK(msg.find("out.bw") != std::string::npos);
+    std::ifstream in(out, std::ios::binary);
+    CHECK(std::string(std::istreambuf_iterator<char>(in), std::istreambuf_iterator<char>()) == "the earlier file");
+    int64_t files = 0;
+    for (const auto& e : std::filesystem::directory_iterator(d.path)) files += e.is_regular_file();
+    CHECK(files == 2);  // full.bw and out.bw: no temporary left
+  }
 }
 
 TEST_CASE("folds: JSON reader and errors") {

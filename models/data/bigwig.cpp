@@ -174,6 +174,22 @@ bool check_layout(const std::string& path) {
   if (index != 0) check_rtree(f, index, "data index");  // 0: no data at all (a track of zeros), as libBigWig writes
   return index != 0;
 }
+
+// A bigWig that BigWigWriter closed at `temp`, for `path`: libBigWig writes the indexes, the zoom levels and the
+// closing magic number in bwClose and ignores a write that fails there (a full disk: it prints a warning and leaves
+// a truncated file). The layout check and the magic number the format ends with catch such a file before commit()
+// could rename it over `path`.
+void check_closed(const std::string& temp, const std::string& path) {
+  try {
+    check_layout(temp);
+    BoundedFile f(temp);
+    LP_CHECK(f.size() >= 68 && f.get<uint32_t>(f.size() - 4, "end") == 0x888FFC26u, "bigWig '", temp,
+             "': no magic number at its end (", f.size(), " bytes)");
+  } catch (const Error& e) {
+    throw Error(detail::concat("bigWig '", path, "': writing failed, the file came out incomplete (a full disk or a "
+                               "file size limit?); the earlier file, if any, is kept. ", e.what()));
+  }
+}
 }  // namespace
 
 BigWig::BigWig(const std::string& path) : path_(path) {
@@ -388,7 +404,7 @@ void BigWigWriter::add(int64_t c, int64_t start, const float* v, int64_t n) {
   }
   m.next = start + n;
   if (m.st.size() >= (1u << 16)) m.flush();
-  LP_CHECK(m.ok, "bigWig '", m.path, "': write failed");
+  LP_CHECK(m.ok, "bigWig '", m.path, "': write failed (a full disk or a file size limit?)");
 }
 
 void BigWigWriter::finish() {
@@ -398,7 +414,8 @@ void BigWigWriter::finish() {
   m.flush();
   bwClose(m.fp);
   m.fp = nullptr;
-  LP_CHECK(m.ok, "bigWig '", m.path, "': write failed");
+  LP_CHECK(m.ok, "bigWig '", m.path, "': write failed (a full disk or a file size limit?)");
+  check_closed(m.file.temp_path(), m.path);
 }
 
 void BigWigWriter::commit() {
