@@ -127,6 +127,80 @@ TEST_CASE("regions: track memory follows the covered bases; blocks, chromosome e
   for (int64_t i = 0; i < 200; ++i) CHECK(got[i] == v[i + 100]);
 }
 
+TEST_CASE("regions: a track streamed as windows in genome order pass equals the held one; memory stays bounded") {
+  // Windows in genome order (chromosomes in a non-FASTA order, starts ascending, overlapping, some off the ends),
+  // released after each one as predict/attribute do: the file reads back as the held accumulator's, blocks are
+  // freed as the windows pass, and a chromosome no window touches is still listed.
+  TempDir d;
+  ChromSizes cs;
+  cs.add("chrA", 60'000);
+  cs.add("chrB", 90'000);
+  cs.add("chrC", 7'000);
+  const int64_t B = attr::TrackAccumulator::kBlock;
+  Rng rng(8);
+  struct Win {
+    int64_t c, s;
+    std::vector<float> v;
+  };
+  std::vector<Win> wins;
+  for (int64_t c : {1, 0}) {  // chrB, then chrA
+    for (int64_t s = -300; s < cs.lengths[c];) {
+      Win w{c, s, std::vector<float>(static_cast<size_t>(rng.randint(200, 1500)))};
+      for (auto& x : w.v) x = rng.uniform() < 0.2 ? 0.0f : static_cast<float>(rng.uniform(-2, 2));
+      wins.push_back(std::move(w));
+      s += rng.randint(0, 900);  // overlaps, equal starts, gaps
+    }
+  }
+  attr::TrackAccumulator held(cs), streamed(cs);
+  streamed.stream(d / "s.bw", {1, 0, 2});
+  int64_t most = 0;
+  for (size_t i = 0; i < wins.size(); ++i) {
+    const Win& w = wins[i];
+    held.add(w.c, w.s, w.v.data(), static_cast<int64_t>(w.v.size()));
+    streamed.add(w.c, w.s, w.v.data(), static_cast<int64_t>(w.v.size()));
+    if (i + 1 < wins.size()) streamed.release(wins[i + 1].c, wins[i + 1].s);
+    most = std::max(most, streamed.blocks());
+  }
+  CHECK(held.blocks() == (60'000 + B - 1) / B + (90'000 + B - 1) / B);
+  CHECK(most <= 2);  // a window of at most 1,500 bases touches two blocks
+  CHECK(!std::filesystem::exists(d / "s.bw"));
+  streamed.write(d / "s.bw")->commit();
+  held.write(d / "h.bw")->commit();
+  BigWig hb(d / "h.bw"), sb(d / "s.bw");
+  REQUIRE(sb.chrom_sizes().size() == 3);
+  CHECK(sb.chrom_sizes().names[0] == "chrB");
+  CHECK(hb.chrom_sizes().size() == 2);
+  for (int64_t c = 0; c < 2; ++c) {
+    std::vector<float> x(static_cast<size_t>(cs.lengths[c])), y(x.size());
+    hb.values(cs.names[c], 0, cs.lengths[c], x.data());
+    sb.values(cs.names[c], 0, cs.lengths[c], y.data());
+    CHECK(x == y);
+    CHECK(std::count(x.begin(), x.end(), 0.0f) < static_cast<std::ptrdiff_t>(x.size()) / 2);
+  }
+  std::vector<float> z(7000, 1.0f);
+  sb.values("chrC", 0, 7000, z.data());
+  CHECK(std::count(z.begin(), z.end(), 0.0f) == 7000);
+}
+
+TEST_CASE("regions: windows_in_order wants each chromosome's windows together with ascending starts") {
+  TempDir d;
+  Rng rng(2);
+  Genome g = random_genome(rng, {{"c1", 500}, {"c2", 500}, {"c3", 500}});
+  write_text(d / "g.fa", fasta_text(g));
+  const auto check = [&](const std::string& bed, bool expect, std::vector<int64_t> want) {
+    CAPTURE(bed);
+    write_text(d / "r.bed", bed);
+    const auto rw = attr::read_region_windows(d / "r.bed", d / "g.fa", 20, d / "cache");
+    std::vector<int64_t> order;
+    CHECK(attr::windows_in_order(rw, order) == expect);
+    if (expect) CHECK(order == want);
+  };
+  check("c2\t100\t120\nc2\t100\t130\nc2\t300\t301\nc1\t50\t60\nc3\t10\t40\n", true, {1, 0, 2});
+  check("c1\t100\t120\n", true, {0});
+  check("c1\t300\t320\nc1\t100\t120\n", false, {});
+  check("c1\t100\t120\nc2\t100\t120\nc1\t300\t320\n", false, {});
+}
+
 TEST_CASE("regions: more than 65,535 windows on one base still give their mean") {
   // The count was a uint16 that stopped at 65,535 while the sum kept growing: 70,000 windows of 2.0 read 2.136.
   TempDir d;

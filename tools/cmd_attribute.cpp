@@ -66,7 +66,16 @@ CommandRun add_attribute_command(CLI::App& app) {
     const attr::RegionWindows& rw = in.rw;
     const int64_t N = in.x().shape[0], L = in.x().shape[2];
     std::unique_ptr<attr::TrackAccumulator> track;
-    if (!a->regions.empty()) track = std::make_unique<attr::TrackAccumulator>(rw.fasta->chrom_sizes());
+    std::vector<int64_t> order;  // windows in genome order: attr.bw is written as the windows pass
+    bool streamed = false;
+    if (!a->regions.empty()) {
+      track = std::make_unique<attr::TrackAccumulator>(rw.fasta->chrom_sizes());
+      streamed = attr::windows_in_order(rw, order);
+      if (!streamed && N >= 10000)
+        std::cerr << "lowpass attribute: the regions are not in genome order (each chromosome's together, starts "
+                     "ascending), so attr.bw is held until the end (8 bytes per covered base); a BED sorted with "
+                     "`sort -k1,1 -k2,2n` is written as it goes\n";
+    }
     attr::AttrOptions o;
     o.method = a->method;
     o.target = a->target.empty() ? attr::default_target(model) : attr::parse_target(a->target);
@@ -78,6 +87,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     o.max_batch = a->max_batch;
     namespace fs = std::filesystem;
     prepare_output_dir(a->out, {"ohe.npz", "attr.npz", "attr.bw", "regions.bed"});
+    if (streamed) track->stream((fs::path(a->out) / "attr.bw").string(), order);
     StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished npz
     // ohe.npz: the input as float32 (N, 4, L). It is renamed into place together with attr.npz, after the last
     // batch: a run that fails or is stopped leaves the earlier pair as it was, never a new ohe beside an old attr.
@@ -111,6 +121,7 @@ CommandRun add_attribute_command(CLI::App& app) {
           }
           track->add(rw.chrom[s + i], rw.start[s + i], v.data(), L);
         }
+        if (streamed && s + n < N) track->release(rw.chrom[s + n], rw.start[s + n]);
       }
       for (size_t i = 0; i < r.delta.size(); ++i) {
         conv.push_back({{"index", s + static_cast<int64_t>(i)}, {"delta", r.delta[i]}, {"relative", r.delta_rel[i]}});

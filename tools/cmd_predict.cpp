@@ -191,6 +191,12 @@ CommandRun add_predict_command(CLI::App& app) {
     Shape counts_shape;
     std::vector<attr::TrackAccumulator> acc;
     const int64_t O = profile ? model.output_length() : 0, off = (rw.length - O) / 2;
+    std::vector<int64_t> order;  // windows in genome order: the tracks are written as the windows pass
+    const bool streamed = tracks && attr::windows_in_order(rw, order);
+    if (tracks && !streamed && N >= 10000)
+      std::cerr << "lowpass predict: the regions are not in genome order (each chromosome's together, starts "
+                   "ascending), so the tracks are held until the end (8 bytes per covered base per track); a BED "
+                   "sorted with `sort -k1,1 -k2,2n` is written as it goes\n";
     std::vector<float> v(static_cast<size_t>(O));
     Progress bar("predict", N, "seq", !a->quiet);
     for (int64_t s = 0; s < N; s += a->batch) {
@@ -207,8 +213,13 @@ CommandRun add_predict_command(CLI::App& app) {
           LP_CHECK(y.size(2) == S && y.size(1) == T, "predict: the model's profile_logits are ", shape_str(y.shape()),
                    " but its config says ", T, " task(s) and ", S, " strand(s)");
         }
-        if (tracks)
-          for (int64_t k = 0; k < T * S; ++k) acc.emplace_back(rw.fasta->chrom_sizes());
+        if (tracks) {
+          acc.reserve(static_cast<size_t>(T * S));
+          for (int64_t k = 0; k < T * S; ++k) {
+            acc.emplace_back(rw.fasta->chrom_sizes());
+            if (streamed) acc.back().stream((fs::path(a->out) / track_names[k]).string(), order);
+          }
+        }
       }
       w.append(y);
       if (profile) {
@@ -223,6 +234,8 @@ CommandRun add_predict_command(CLI::App& app) {
             attr::expected_counts(p.data() + (i * T * S + k) * O, c[i * T * S + k], O, v.data());
             acc[k].add(rw.chrom[s + i], rw.start[s + i] + off, v.data(), O);
           }
+        if (streamed && s + n < N)
+          for (auto& t : acc) t.release(rw.chrom[s + n], rw.start[s + n] + off);
       }
       bar.update(n);
       throw_if_interrupted();

@@ -96,11 +96,36 @@ void expected_counts(const double* profile_logits, double log_counts, int64_t O,
   for (int64_t q = 0; q < O; ++q) out[q] = static_cast<float>(std::exp(profile_logits[q] - m) / z * total);
 }
 
+TrackAccumulator::TrackAccumulator(const ChromSizes& sizes) : sizes_(sizes) {
+  rank_.resize(static_cast<size_t>(sizes.size()));
+  for (int64_t c = 0; c < sizes.size(); ++c) rank_[c] = c;
+  chrom_of_rank_ = rank_;
+}
+
+void TrackAccumulator::stream(const std::string& path, const std::vector<int64_t>& order) {
+  LP_ASSERT(!writer_ && blocks_.empty(), "stream() before any add()");
+  ChromSizes sub;
+  file_index_.assign(static_cast<size_t>(sizes_.size()), -1);
+  std::fill(rank_.begin(), rank_.end(), static_cast<int64_t>(order.size()));  // not in the order: after it
+  for (size_t i = 0; i < order.size(); ++i) {
+    const int64_t c = order[i];
+    LP_ASSERT(c >= 0 && c < sizes_.size() && file_index_[c] < 0, "stream(): chromosome ", c, " twice or unknown");
+    rank_[c] = static_cast<int64_t>(i), file_index_[c] = sub.size();
+    sub.add(sizes_.names[c], sizes_.lengths[c]);
+  }
+  chrom_of_rank_ = order;
+  path_ = path;
+  writer_ = std::make_unique<BigWigWriter>(path, sub);
+}
+
 void TrackAccumulator::add(int64_t c, int64_t start, const float* v, int64_t n) {
   const int64_t L = sizes_.lengths[c];
   const int64_t lo = std::max<int64_t>(start, 0), hi = std::min(start + n, L);
+  if (writer_)
+    LP_ASSERT(file_index_[c] >= 0 && (rank_[c] > released_rank_ || (rank_[c] == released_rank_ && lo >= released_pos_)),
+              "track: a window on ", sizes_.names[c], " at ", start, " after its blocks were written");
   for (int64_t p = lo; p < hi;) {
-    std::unique_ptr<Block>& b = blocks_[{c, p / kBlock}];
+    std::unique_ptr<Block>& b = blocks_[{rank_[c], p / kBlock}];
     if (!b) b = std::make_unique<Block>();
     const int64_t q0 = p % kBlock, e = std::min(hi, (p / kBlock + 1) * kBlock);
     for (int64_t q = q0; p < e; ++p, ++q) {
@@ -111,25 +136,65 @@ void TrackAccumulator::add(int64_t c, int64_t start, const float* v, int64_t n) 
   }
 }
 
+void TrackAccumulator::write_block(int64_t c, int64_t k, const Block& b, std::vector<float>& m) {
+  const int64_t s = k * kBlock, n = std::min(kBlock, sizes_.lengths[c] - s);
+  for (int64_t q = 0; q < n; ++q) m[q] = b.cnt[q] ? b.sum[q] / static_cast<float>(b.cnt[q]) : 0.0f;
+  writer_->add(file_index_[c], s, m.data(), n);
+}
+
+void TrackAccumulator::release(int64_t c, int64_t start) {
+  LP_ASSERT(writer_, "release() without stream()");
+  const int64_t r = rank_[c], pos = std::max<int64_t>(start, 0);
+  LP_ASSERT(r > released_rank_ || (r == released_rank_ && pos >= released_pos_), "release() going back");
+  released_rank_ = r, released_pos_ = pos;
+  std::vector<float> m(static_cast<size_t>(kBlock));
+  // A block is final when it lies on an earlier chromosome of the order, or ends at or before pos on c.
+  while (!blocks_.empty()) {
+    auto it = blocks_.begin();
+    const auto [br, k] = it->first;
+    if (!(br < r || (br == r && (k + 1) * kBlock <= pos))) break;
+    write_block(chrom_of_rank_[br], k, *it->second, m);
+    blocks_.erase(it);
+  }
+}
+
 std::unique_ptr<BigWigWriter> TrackAccumulator::write(const std::string& path, const std::function<void()>& on_block) {
-  ChromSizes sub;  // the touched chromosomes, in FASTA order
-  std::vector<int64_t> index(static_cast<size_t>(sizes_.size()), -1);
-  for (const auto& [key, b] : blocks_)
-    if (index[key.first] < 0) index[key.first] = sub.size(), sub.add(sizes_.names[key.first], sizes_.lengths[key.first]);
-  auto w = std::make_unique<BigWigWriter>(path, sub);
+  if (!writer_) {  // the touched chromosomes, in FASTA order
+    std::vector<int64_t> order;
+    for (const auto& [key, b] : blocks_)
+      if (order.empty() || order.back() != key.first) order.push_back(key.first);  // ranks are chromosome indices
+    std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Block>> held;
+    held.swap(blocks_);
+    stream(path, order);
+    for (auto& [key, b] : held) blocks_[{rank_[key.first], key.second}] = std::move(b);
+  }
+  LP_ASSERT(path == path_, "write(): the track streams to ", path_, ", not ", path);
   std::vector<float> m(static_cast<size_t>(kBlock));
   while (!blocks_.empty()) {
     auto it = blocks_.begin();
-    const auto [c, k] = it->first;
-    const Block& b = *it->second;
-    const int64_t s = k * kBlock, n = std::min(kBlock, sizes_.lengths[c] - s);
-    for (int64_t q = 0; q < n; ++q) m[q] = b.cnt[q] ? b.sum[q] / b.cnt[q] : 0.0f;
-    w->add(index[c], s, m.data(), n);
+    write_block(chrom_of_rank_[it->first.first], it->first.second, *it->second, m);
     blocks_.erase(it);
     if (on_block) on_block();
   }
-  w->finish();
-  return w;
+  writer_->finish();
+  return std::move(writer_);
+}
+
+bool windows_in_order(const RegionWindows& r, std::vector<int64_t>& order) {
+  order.clear();
+  std::vector<bool> seen(static_cast<size_t>(r.fasta ? r.fasta->chrom_sizes().size() : 0), false);
+  for (int64_t i = 0; i < r.size(); ++i) {
+    const int64_t c = r.chrom[i];
+    if (i > 0 && c == r.chrom[i - 1]) {
+      if (r.start[i] < r.start[i - 1]) return false;
+      continue;
+    }
+    if (c >= static_cast<int64_t>(seen.size())) seen.resize(static_cast<size_t>(c) + 1, false);
+    if (seen[c]) return false;  // the chromosome's windows are split
+    seen[c] = true;
+    order.push_back(c);
+  }
+  return true;
 }
 
 void write_sequence_table(const FastaInputs& f, const std::string& path) {

@@ -57,17 +57,27 @@ void expected_counts(const double* profile_logits, double log_counts, int64_t O,
 // chromosomes touched. Memory follows the covered bases, not the chromosomes: sum (float) and count (uint32) in
 // blocks of kBlock bases allocated when a window first touches them (8 bytes per base of each touched block;
 // 32 KiB per block). write() streams the blocks in genome order into the file, freeing each as it goes.
+// Windows that come in genome order (windows_in_order) can be written as they are finished: stream() opens the
+// file at once and release() writes and frees every block no later window can touch, so that memory follows the
+// windows in flight (a whole-genome tiling holds a few blocks, not 8 bytes per base of the genome).
 class TrackAccumulator {
  public:
   static constexpr int64_t kBlock = 4096;
-  explicit TrackAccumulator(const ChromSizes& sizes) : sizes_(sizes) {}
+  explicit TrackAccumulator(const ChromSizes& sizes);
   // Adds v[0..n) at [start, start + n) of chromosome index c (positions outside the chromosome are ignored).
   // A base's count stops at UINT32_MAX windows; later windows then leave both its sum and count alone.
   void add(int64_t c, int64_t start, const float* v, int64_t n);
   int64_t blocks() const { return static_cast<int64_t>(blocks_.size()); }
+  // Opens the bigWig at `path` (a BigWigWriter temporary) holding the chromosomes `order` (indices into the sizes,
+  // each once, in the order their windows come). Before any add().
+  void stream(const std::string& path, const std::vector<int64_t>& order);
+  // Streaming: every later add() starts at or after `start` on chromosome c or on a chromosome after c in the
+  // order; the blocks before that are written (their means) and freed. An add() before it is an Error.
+  void release(int64_t c, int64_t start);
   // Writes the means (0 where no window fell) into a BigWigWriter's temporary and empties the accumulator;
   // `on_block()` is called after each block (a progress bar over blocks()). The caller commits the writer
-  // (renames the file into place), e.g. together with the command's other outputs.
+  // (renames the file into place), e.g. together with the command's other outputs. Streaming: the blocks not yet
+  // released go into the open file, whose path must be `path`.
   std::unique_ptr<BigWigWriter> write(const std::string& path, const std::function<void()>& on_block = {});
 
  private:
@@ -75,9 +85,21 @@ class TrackAccumulator {
     float sum[kBlock] = {};
     uint32_t cnt[kBlock] = {};
   };
+  void write_block(int64_t c, int64_t k, const Block& b, std::vector<float>& m);  // its means into writer_
   const ChromSizes& sizes_;
-  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Block>> blocks_;  // (chromosome, position / kBlock)
+  std::vector<int64_t> rank_;  // chromosome index -> its place in the key order (the FASTA order unless streaming)
+  std::vector<int64_t> chrom_of_rank_;  // the inverse of rank_
+  std::vector<int64_t> file_index_;  // streaming: chromosome index -> its index in the open file (-1: not in it)
+  std::string path_;
+  std::unique_ptr<BigWigWriter> writer_;  // streaming: the open file
+  int64_t released_rank_ = -1, released_pos_ = 0;  // streaming: the last release()
+  std::map<std::pair<int64_t, int64_t>, std::unique_ptr<Block>> blocks_;  // (rank of chromosome, position / kBlock)
 };
+
+// Whether r's windows come in genome order (each chromosome's windows together, their starts ascending), so that
+// per-base tracks can be written as the windows are done (TrackAccumulator::stream); `order` gets the chromosomes in
+// the order they come. A BED sorted with `sort -k1,1 -k2,2n` qualifies, whatever the FASTA's order.
+bool windows_in_order(const RegionWindows& r, std::vector<int64_t>& order);
 
 // Sequences of a FASTA file as model inputs (`--fasta`): each record centred in the model's input length (longer
 // ones cropped equally at both ends, shorter ones padded with N), x one-hot (N, 4, L) as uint8.

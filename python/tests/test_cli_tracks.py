@@ -62,6 +62,32 @@ def test_one_forward_pass_feeds_the_npz_and_the_tracks(model, tmp_path):
         np.testing.assert_array_equal(z["log_counts"], lc)
 
 
+def test_tracks_written_as_the_windows_pass_equal_the_held_ones(model, tmp_path):
+    # Regions in genome order are written to the bigWigs as the batches pass (predict and attribute); the same
+    # regions shuffled are held until the end. Same windows (apart, so that no base sums windows in another order),
+    # same blocks in the same order: identical files. Batches of one row: a row's log counts may differ in the last
+    # bit with the other rows of its batch (the dense head's GEMM), which the shuffle changes; gradient × input,
+    # as deepshap's shuffled references are seeded by the row.
+    fa = write_genome(tmp_path, {"chrA": 20000, "chrB": 9000})
+    regions = [("chrA", s) for s in range(700, 19300, 450)] + [("chrB", s) for s in range(700, 8300, 450)]
+    shuffled = regions[:]
+    random.Random(3).shuffle(shuffled)
+    for name, rs in (("sorted", regions), ("shuffled", shuffled)):
+        bed = write_bed(tmp_path / f"{name}.bed", rs)
+        for cmd, method in (("predict", []), ("attribute", ["--method", "gradxinput"])):
+            r = run(cmd, "--model", model, "--regions", bed, "--genome", fa, "--out", tmp_path / f"{cmd}_{name}",
+                    "--batch", 1, "--quiet", "--threads", 1, *method)
+            assert r.returncode == 0, r.stderr
+    widths = {int(e) - int(b) for _, b, e, *_ in
+              (ln.split("\t") for ln in (tmp_path / "attribute_sorted" / "regions.bed").read_text().splitlines())}
+    assert len(widths) == 1 and widths.pop() < 450
+    for cmd, tracks in (("predict", ["pred_t0_s0.bw", "pred_t0_s1.bw"]), ("attribute", ["attr.bw"])):
+        for t in tracks:
+            a = (tmp_path / f"{cmd}_sorted" / t).read_bytes()
+            b = (tmp_path / f"{cmd}_shuffled" / t).read_bytes()
+            assert len(a) > 10000 and a == b, (cmd, t)
+
+
 def test_a_stopped_rerun_keeps_the_earlier_npz_regions_and_tracks_together(model, tmp_path):
     if not os.access(CLI, os.X_OK):
         pytest.skip("no CLI")
