@@ -360,8 +360,19 @@ TEST_CASE("CUDA graph step: captured and replayed equals the uncaptured step and
     compare(eager, cpu, 1e-8);
     compare(graph, cpu, 1e-8);
     MESSAGE("binary: " << graph.captures << " captures, " << graph.replays << " replays");
-    CHECK(graph.captures == 1);  // batch size 6: eager, captured, replayed; the batch of 4 runs eagerly beside it
-    CHECK(graph.replays == 6);
+    // The attributions are taken apart (eval mode), so each batch of 6 is keyed by its prefix A (GraphStep::run):
+    // the first has 2 positives (A = 2); batches 3 and 6 (0 and 2 positives) fit that prefix: captured, replayed.
+    // Batches 2, 4, 7 and 8 (3 or 4 positives) take every row's attributions (A = 6, a stage of their own) and run
+    // eagerly beside the one graph, as does the batch of 4. (Before the prefix every batch of 6 shared the graph: 6.)
+    CHECK(graph.captures == 1);
+    CHECK(graph.replays == 2);
+    // Every row's attributions (no prefix): every batch of 6 shares the graph (eager, captured, then replayed).
+    PriorConfig all_rows = fourier(1.0, 9);
+    all_rows.scored_rows_only = false;
+    const Run graph_all = train(cfg, gpu, 2, bs, all_rows);
+    compare(graph_all, cpu, 1e-8);
+    CHECK(graph_all.captures == 1);
+    CHECK(graph_all.replays == 6);
   }
   SUBCASE("profile, float32") {
     const json cfg = profile_cfg("float32");
