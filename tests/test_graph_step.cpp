@@ -67,7 +67,8 @@ struct Run {
 };
 
 // mode 0: the ordinary step (compute_losses, backward, step); 1: the fixed form without capture; 2: captured.
-Run train(const json& cfg, Device dev, int mode, const std::vector<Batch>& batches, const PriorConfig& prior) {
+Run train(const json& cfg, Device dev, int mode, const std::vector<Batch>& batches, const PriorConfig& prior,
+          std::FILE* log = nullptr) {
   Context ctx(2, 17);
   auto m = make_model(cfg, ctx);
   if (dev.is_cuda()) m->to(dev);
@@ -75,7 +76,7 @@ Run train(const json& cfg, Device dev, int mode, const std::vector<Batch>& batch
   ao.lr = 1e-2;
   Adam opt(m->parameters(), ao);
   std::unique_ptr<GraphStep> gs;
-  if (mode > 0) gs = std::make_unique<GraphStep>(*m, opt, prior, 20.0, mode == 2);
+  if (mode > 0) gs = std::make_unique<GraphStep>(*m, opt, prior, 20.0, mode == 2, log);
   Run r;
   for (const Batch& b : batches) {
     std::vector<Tensor> saved;  // batch-norm buffers, restored after a skipped batch (as the trainer does)
@@ -356,9 +357,20 @@ TEST_CASE("CUDA graph step: captured and replayed equals the uncaptured step and
     const auto bs = binary_batches(bc, cfg);
     const Run cpu = train(cfg, Device{}, 0, bs, fourier(1.0, 9));
     const Run eager = train(cfg, gpu, 1, bs, fourier(1.0, 9));
-    const Run graph = train(cfg, gpu, 2, bs, fourier(1.0, 9));
+    std::FILE* log = std::tmpfile();
+    REQUIRE(log != nullptr);
+    const Run graph = train(cfg, gpu, 2, bs, fourier(1.0, 9), log);
     compare(eager, cpu, 1e-8);
     compare(graph, cpu, 1e-8);
+    std::rewind(log);
+    std::string said;
+    for (int ch; (ch = std::fgetc(log)) != EOF;) said += static_cast<char>(ch);
+    std::fclose(log);
+    MESSAGE(said);
+    // Batch 2 (4 positives) outgrows the first batch's prefix of 2: said once, though later batches do too.
+    CHECK(said.find("a batch of 6 rows with 4 scored by the prior, more than the 2 of the first batch") !=
+          std::string::npos);
+    CHECK(said.find("more than") == said.rfind("more than"));
     MESSAGE("binary: " << graph.captures << " captures, " << graph.replays << " replays");
     // The attributions are taken apart (eval mode), so each batch of 6 is keyed by its prefix A (GraphStep::run):
     // the first has 2 positives (A = 2); batches 3 and 6 (0 and 2 positives) fit that prefix: captured, replayed.

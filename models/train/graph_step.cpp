@@ -78,6 +78,14 @@ GraphStepResult GraphStep::run(const Batch& batch) {
     int64_t& cap = prefix_rows_[key];
     if (cap == 0) cap = std::min(B, (std::max<int64_t>(P, 1) + q - 1) / q * q);
     const int64_t A = P <= cap ? cap : B;
+    if (A == B && cap < B && capture_ && log_ && !warned_prefix_) {  // said once: such batches are not replayed
+      warned_prefix_ = true;
+      std::fprintf(log_,
+                   "lowpass train: a batch of %lld rows with %lld scored by the prior, more than the %lld of the "
+                   "first batch of this shape: such batches take every row's attributions and run without the "
+                   "CUDA graph (docs/fourier_prior.md)\n",
+                   static_cast<long long>(B), static_cast<long long>(P), static_cast<long long>(cap));
+    }
     if (A < B) {
       std::vector<int64_t> order = rows;
       for (int64_t b : other_rows(rows, B)) order.push_back(b);

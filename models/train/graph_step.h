@@ -74,6 +74,7 @@ class GraphStep {
   bool capture_;
   std::FILE* log_;
   std::map<std::string, Stage> stages_;  // by the batch's shapes; at most a few
+  bool warned_prefix_ = false;  // a batch outgrew its prefix (said once)
   std::map<std::string, int64_t> prefix_rows_;  // by the batch's shapes: A, the rows whose attributions the prior takes
   std::string graph_key_;                  // the shape the graph was captured for
   std::unique_ptr<cuda::Graph> graph_;
