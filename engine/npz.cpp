@@ -167,7 +167,8 @@ Header parse_header(const uint8_t* bytes, size_t size, const std::string& what) 
   return r;
 }
 
-Array read_payload(const Header& h, const uint8_t* bytes, size_t size, const std::string& what, bool copy = true) {
+// Checks that a payload of `have` bytes is what the header's dtype and shape need.
+void check_payload_size(const Header& h, uint64_t have, const std::string& what) {
   // Every running product (the order shape_numel multiplies in) must fit in int64: a later 0 would make the
   // payload empty while shape_numel's int64 arithmetic had already overflowed (found by fuzz_npz).
   uint64_t numel = 1;
@@ -177,9 +178,13 @@ Array read_payload(const Header& h, const uint8_t* bytes, size_t size, const std
   uint64_t need;
   LP_CHECK(!__builtin_mul_overflow(numel, static_cast<uint64_t>(npy_size(h.dtype)), &need), what, ": shape ",
            shape_str(h.shape), " overflows");
-  uint64_t have = size - h.data_offset;
   LP_CHECK(have == need, what, ": payload has ", have, " bytes but ", npy_descr(h.dtype), " ", shape_str(h.shape),
            " needs ", need, have < need ? " (truncated file)" : " (trailing bytes)");
+}
+
+Array read_payload(const Header& h, const uint8_t* bytes, size_t size, const std::string& what, bool copy = true) {
+  const uint64_t have = size - h.data_offset;
+  check_payload_size(h, have, what);
   Array a;
   a.dtype = h.dtype;
   a.shape = h.shape;
@@ -326,9 +331,9 @@ std::vector<ZipEntry> read_central_directory(const Source& src, const std::strin
   return out;
 }
 
-std::vector<uint8_t> extract(const ZipEntry& e, const Source& s, const std::string& what) {
+// Offset of a member's data after its checked local header; `w` names the member in messages.
+uint64_t member_start(const ZipEntry& e, const Source& s, const std::string& w) {
   const uint64_t n = s.size();
-  std::string w = detail::concat(what, ": member '", e.name, "'");
   LP_CHECK(!(e.flags & 1), w, " is encrypted");
   LP_CHECK(e.method == 0 || e.method == 8, w, " uses zip compression method ", e.method, " (only stored and deflate)");
   LP_CHECK(e.offset <= n && n - e.offset >= 30, w, ": local header at ", e.offset, " is outside the file");
@@ -341,6 +346,12 @@ std::vector<uint8_t> extract(const ZipEntry& e, const Source& s, const std::stri
   uint64_t start = e.offset + 30 + lname + rd<uint16_t>(lh.data() + 28);
   LP_CHECK(start <= n && e.csize <= n - start, w, ": data [", start, ", +", e.csize, ") runs past the end of the file (",
            n, " bytes): truncated");
+  return start;
+}
+
+std::vector<uint8_t> extract(const ZipEntry& e, const Source& s, const std::string& what) {
+  std::string w = detail::concat(what, ": member '", e.name, "'");
+  const uint64_t start = member_start(e, s, w);
   std::vector<uint8_t> out;
   if (e.method == 0) {
     LP_CHECK(e.csize == e.usize, w, ": stored member with compressed size ", e.csize, " != size ", e.usize);
@@ -737,6 +748,112 @@ void save_npz(const std::string& path, const NamedTensors& tensors) {
   std::vector<std::pair<std::string, Array>> arrays;
   for (const auto& [k, t] : tensors) arrays.emplace_back(k, from_tensor(t, std::nullopt, detail::concat(path, ": ", k)));
   save_npz(path, arrays);
+}
+
+// ---- NpzRowReader ----
+struct NpzRowReader::Member {
+  ZipEntry entry;
+  bool opened = false;
+  Header header{};
+  uint64_t data_at = 0;      // stored: file offset of the payload
+  uint64_t payload = 0;      // payload bytes
+  uint64_t row_bytes = 0;    // bytes of one row (leading axis)
+  Array inflated;            // deflate: the whole array, inflated when first used
+  uint32_t crc = 0;          // stored: CRC-32 of the header and payload[0, crc_at), read in order
+  uint64_t crc_at = 0;
+};
+
+struct NpzRowReader::Impl {
+  FileSource src;
+  std::string path;
+  std::map<std::string, Member> members;
+  explicit Impl(const std::string& p) : src(p), path(p) {}
+
+  Member& open(const std::string& key) {
+    auto it = members.find(key);
+    if (it == members.end()) {
+      std::string have;
+      for (const auto& [k, m] : members) have += (have.empty() ? "" : ", ") + k;
+      throw Error(detail::concat(path, ": no array named '", key, "' (arrays: ", have.empty() ? "none" : have, ")"));
+    }
+    Member& m = it->second;
+    if (m.opened) return m;
+    const std::string what = detail::concat(path, ": array '", key, "'");
+    if (m.entry.method == 8) {  // deflate (np.savez_compressed): inflated whole, as load_npz does
+      m.inflated = npy_from_buffer(extract(m.entry, src, path), what);
+      m.header.dtype = m.inflated.dtype;
+      m.header.shape = m.inflated.shape;
+      m.payload = m.inflated.bytes.size();
+    } else {
+      const std::string w = detail::concat(path, ": member '", m.entry.name, "'");
+      const uint64_t start = member_start(m.entry, src, w);
+      LP_CHECK(m.entry.csize == m.entry.usize, w, ": stored member with compressed size ", m.entry.csize, " != size ",
+               m.entry.usize);
+      const uint64_t size = m.entry.usize;
+      std::vector<uint8_t> head = src.bytes(start, static_cast<size_t>(std::min<uint64_t>(size, 12)));
+      if (head.size() >= 12) {  // the header's length, then the whole header
+        const uint64_t hlen = head[6] == 1 ? 10 + rd<uint16_t>(head.data() + 8) : 12 + rd<uint32_t>(head.data() + 8);
+        head = src.bytes(start, static_cast<size_t>(std::min(size, hlen)));
+      }
+      m.header = parse_header(head.data(), head.size(), what);
+      check_payload_size(m.header, size - m.header.data_offset, what);
+      m.data_at = start + m.header.data_offset;
+      m.payload = size - m.header.data_offset;
+      m.crc = crc_update(0, head.data(), static_cast<size_t>(m.header.data_offset));
+      if (m.payload == 0) LP_CHECK(m.crc == m.entry.crc, w, ": CRC-32 mismatch (corrupt file)");
+    }
+    LP_CHECK(!m.header.shape.empty(), what, ": a scalar has no rows");
+    m.row_bytes = m.header.shape[0] > 0 ? m.payload / static_cast<uint64_t>(m.header.shape[0]) : 0;
+    m.opened = true;
+    return m;
+  }
+};
+
+NpzRowReader::NpzRowReader(const std::string& path) : impl_(std::make_unique<Impl>(path)) {
+  for (auto& e : read_central_directory(impl_->src, path)) {
+    if (e.name.size() < 4 || e.name.compare(e.name.size() - 4, 4, ".npy") != 0) continue;
+    std::string key = e.name.substr(0, e.name.size() - 4);
+    Member m;
+    m.entry = std::move(e);
+    LP_CHECK(impl_->members.emplace(key, std::move(m)).second, path, ": member '", key, ".npy' appears twice");
+  }
+}
+NpzRowReader::~NpzRowReader() = default;
+NpzRowReader::NpzRowReader(NpzRowReader&&) noexcept = default;
+
+const std::string& NpzRowReader::path() const { return impl_->path; }
+bool NpzRowReader::has(const std::string& key) const { return impl_->members.count(key) > 0; }
+const Shape& NpzRowReader::shape(const std::string& key) { return impl_->open(key).header.shape; }
+NpyDType NpzRowReader::dtype(const std::string& key) { return impl_->open(key).header.dtype; }
+
+Array NpzRowReader::rows(const std::string& key, int64_t start, int64_t n) {
+  Member& m = impl_->open(key);
+  const Shape& sh = m.header.shape;
+  LP_CHECK(start >= 0 && n >= 0 && start <= sh[0] && n <= sh[0] - start, impl_->path, ": array '", key, "': rows [",
+           start, ", ", start + n, ") outside ", shape_str(sh));
+  Array a;
+  a.dtype = m.header.dtype;
+  a.shape = sh;
+  a.shape[0] = n;
+  const uint64_t off = static_cast<uint64_t>(start) * m.row_bytes, len = static_cast<uint64_t>(n) * m.row_bytes;
+  if (m.entry.method == 8) {
+    a.bytes.assign(m.inflated.bytes.begin() + static_cast<std::ptrdiff_t>(off),
+                   m.inflated.bytes.begin() + static_cast<std::ptrdiff_t>(off + len));
+    return a;
+  }
+  a.bytes.resize(static_cast<size_t>(len));
+  if (len) impl_->src.read(m.data_at + off, static_cast<size_t>(len), a.bytes.data());
+  const std::string what = detail::concat(impl_->path, ": array '", key, "'");
+  if (a.dtype == NpyDType::B1)
+    for (size_t i = 0; i < a.bytes.size(); ++i)
+      LP_CHECK(a.bytes[i] <= 1, what, ": bool element ", off + i, " has byte value ", int(a.bytes[i]));
+  if (off == m.crc_at && len > 0) {  // read in order: the member's CRC-32 is checked when its last byte arrives
+    m.crc = crc_update(m.crc, a.bytes.data(), a.bytes.size());
+    m.crc_at += len;
+    if (m.crc_at == m.payload)
+      LP_CHECK(m.crc == m.entry.crc, impl_->path, ": member '", m.entry.name, "': CRC-32 mismatch (corrupt file)");
+  }
+  return a;
 }
 
 }  // namespace lowpass::npy

@@ -4,6 +4,7 @@
 #pragma once
 #include <cstdint>
 #include <map>
+#include <memory>
 #include <optional>
 #include <string>
 #include <utility>
@@ -54,6 +55,29 @@ std::map<std::string, Array> load_npz(const std::string& path, const std::vector
 void save_npz(const std::string& path, const std::vector<std::pair<std::string, Array>>& arrays,
               bool force_zip64 = false);
 void save_npz(const std::string& path, const NamedTensors& tensors);  // float32/float64 as is
+
+// Rows of the arrays of an npz, read on demand instead of loading the file: each array's npy header is parsed when
+// the array is first asked for, then rows(key, start, n) returns rows [start, start + n) of its leading axis as an
+// Array of shape (n, ...). Stored members (what lowpass and np.savez write) are read in place with pread at any
+// row, so memory is one request's rows; a deflate member (np.savez_compressed) is inflated whole when first used,
+// as load_npz would. A stored member's CRC-32 is checked when its rows have been read in order to the last one.
+// Errors name the file and the array (a missing key lists the arrays present), as load_npz's.
+class NpzRowReader {
+ public:
+  explicit NpzRowReader(const std::string& path);
+  ~NpzRowReader();
+  NpzRowReader(NpzRowReader&&) noexcept;
+  const std::string& path() const;
+  bool has(const std::string& key) const;
+  const Shape& shape(const std::string& key);
+  NpyDType dtype(const std::string& key);
+  Array rows(const std::string& key, int64_t start, int64_t n);
+
+ private:
+  struct Member;
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+};
 
 // Streaming writer for arrays too large to hold twice (e.g. attributions over many regions):
 //   NpzWriter w(path); w.begin("attr", NpyDType::F4, {N, 4, L}); w.append(chunk)...; w.end(); w.close();

@@ -5,7 +5,9 @@
 
 #include <unistd.h>
 
+#include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 #include <filesystem>
 
@@ -76,6 +78,106 @@ TEST_CASE("reads np.savez (stored, zip64 local headers) and np.savez_compressed 
     auto only = load_npz(p, {"y"});
     CHECK(only.size() == 1);
     CHECK_THROWS_WITH_AS(load_npz(p, {"status"}), doctest::Contains("no array named 'status'"), Error);
+  }
+}
+
+TEST_CASE("NpzRowReader: rows of np.savez, np.savez_compressed and lowpass files equal load_npz's, any split") {
+  Context ctx(1, 0);
+  for (const char* p : {"tests/fixtures/io_numpy.npz", "tests/fixtures/io_numpy_compressed.npz"}) {
+    INFO(p);
+    const auto all = load_npz(p);
+    NpzRowReader r(p);
+    CHECK(r.path() == p);
+    for (const auto& kv : all) {
+      const std::string& key = kv.first;
+      const Array& a = kv.second;
+      INFO(key);
+      REQUIRE(r.has(key));
+      if (a.shape.empty()) {
+        CHECK_THROWS_WITH_AS(r.rows(key, 0, 0), doctest::Contains("a scalar has no rows"), Error);
+        continue;
+      }
+      CHECK(r.shape(key) == a.shape);
+      CHECK(r.dtype(key) == a.dtype);
+      for (int64_t step : {1, 2, 5}) {
+        std::vector<uint8_t> got;
+        for (int64_t s = 0; s < a.shape[0]; s += step) {
+          const Array part = r.rows(key, s, std::min(step, a.shape[0] - s));
+          CHECK(part.shape[0] == std::min(step, a.shape[0] - s));
+          got.insert(got.end(), part.bytes.begin(), part.bytes.end());
+        }
+        CHECK(got == a.bytes);
+      }
+      if (a.shape[0] > 1) {  // a row out of order
+        const auto per = static_cast<std::ptrdiff_t>(a.bytes.size() / a.shape[0]);
+        CHECK(r.rows(key, 1, 1).bytes == std::vector<uint8_t>(a.bytes.begin() + per, a.bytes.begin() + 2 * per));
+      }
+      CHECK_THROWS_WITH_AS(r.rows(key, a.shape[0], 1), doctest::Contains("outside"), Error);
+      CHECK_THROWS_WITH_AS(r.rows(key, -1, 1), doctest::Contains("outside"), Error);
+    }
+    CHECK_FALSE(r.has("status"));
+    CHECK_THROWS_WITH_AS(r.shape("status"), doctest::Contains("no array named 'status' (arrays: b, empty, f4"), Error);
+  }
+  // A lowpass file (stored, aligned headers): a flipped payload byte is a CRC error once the rows were read in
+  // order to the end, naming the file and the member; other arrays of the file still read.
+  fs::path d = scratch_dir();
+  Tensor y = Tensor::uniform(ctx, {9, 2, 3}, -1, 1, DType::F32);
+  Tensor x = Tensor::uniform(ctx, {9, 4}, -1, 1, DType::F64);
+  save_npz((d / "rows.npz").string(), NamedTensors{{"x", x}, {"y", y}});
+  NpzRowReader ok((d / "rows.npz").string());
+  CHECK(ok.rows("y", 0, 9).bytes == from_tensor(y).bytes);
+  const Array xa = from_tensor(x);
+  CHECK(ok.rows("x", 3, 4).bytes == std::vector<uint8_t>(xa.bytes.begin() + 3 * 32, xa.bytes.begin() + 7 * 32));
+  auto bytes = safetensors::read_file_bytes((d / "rows.npz").string());
+  const Array ya = from_tensor(y);
+  const auto at = std::search(bytes.begin(), bytes.end(), ya.bytes.begin() + 40, ya.bytes.begin() + 48);
+  REQUIRE(at != bytes.end());
+  *(at + 3) ^= 0x10;
+  {
+    std::FILE* fp = std::fopen((d / "bad.npz").c_str(), "wb");
+    REQUIRE(fp);
+    std::fwrite(bytes.data(), 1, bytes.size(), fp);
+    std::fclose(fp);
+  }
+  CHECK_THROWS_WITH_AS(load_npz((d / "bad.npz").string()), doctest::Contains("CRC-32 mismatch"), Error);
+  NpzRowReader bad((d / "bad.npz").string());
+  CHECK(bad.rows("y", 0, 1).bytes.size() == 24);  // checked only at the end
+  CHECK(bad.rows("x", 0, 9).bytes == from_tensor(x).bytes);
+  CHECK_THROWS_WITH_AS((bad.rows("y", 1, 4), bad.rows("y", 5, 4)),
+                       doctest::Contains("bad.npz: member 'y.npy': CRC-32 mismatch"), Error);
+  fs::remove_all(d);
+}
+
+TEST_CASE("NpzRowReader: truncated and corrupted files are refused or read consistently, never crash") {
+  for (const char* p : {"tests/fixtures/io_numpy.npz", "tests/fixtures/io_numpy_compressed.npz"}) {
+    const auto bytes = safetensors::read_file_bytes(p);
+    fs::path d = scratch_dir();
+    const std::string f = (d / "flip.npz").string();
+    int refused = 0;
+    for (size_t pos = 0; pos < bytes.size(); pos += 3) {
+      auto b = bytes;
+      b[pos] ^= 0x5a;
+      std::FILE* fp = std::fopen(f.c_str(), "wb");
+      REQUIRE(fp);
+      std::fwrite(b.data(), 1, b.size(), fp);
+      std::fclose(fp);
+      try {
+        NpzRowReader r(f);
+        for (const char* k : {"x", "y", "f4", "f8", "b", "i1", "i4", "empty"}) {
+          if (!r.has(k)) continue;
+          const Shape sh = r.shape(k);
+          for (int64_t s = 0; s < sh[0]; ++s) {
+            const Array row = r.rows(k, s, 1);
+            CHECK(row.bytes.size() == static_cast<size_t>(row.numel()) * npy_size(row.dtype));
+          }
+        }
+      } catch (const Error&) {
+        ++refused;
+      }
+    }
+    MESSAGE(std::string(p), ": NpzRowReader refused ", refused, " single-byte corruptions");
+    CHECK(refused > 0);
+    fs::remove_all(d);
   }
 }
 
