@@ -3,6 +3,7 @@
 // Run: build/tests/lowpass_tests -ts=eval
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 
@@ -145,6 +146,73 @@ TEST_CASE("profile metrics match a numpy/scipy/sklearn computation") {
   CHECK(j.contains("auprc_bin10"));
   d.pred_log_counts.pop_back();
   CHECK_THROWS_AS(profile_metrics(d), lowpass::Error);
+}
+
+TEST_CASE("profile metrics added a batch at a time equal those over the whole arrays, double for double") {
+  // The fixture's examples and a larger random set (counts with zeros, an all-zero example: NaN JSD and scores),
+  // split into batches of 1, 3, 7 (not dividing N), N - 1 and N, and an empty batch on the way.
+  auto f = fixture()["profile"];
+  ProfileData fx;
+  fx.N = f["N"], fx.T = f["T"], fx.S = f["S"], fx.O = f["O"];
+  fx.true_counts = vd(f["counts"]);
+  fx.pred_log_probs = vd(f["logp"]);
+  fx.pred_log_counts = vd(f["logc"]);
+  ProfileData rnd;
+  rnd.N = 23, rnd.T = 2, rnd.S = 2, rnd.O = 37;
+  uint64_t state = 12345;
+  auto uni = [&state]() {  // splitmix64 -> [0, 1)
+    uint64_t z = (state += 0x9E3779B97F4A7C15ull);
+    z = (z ^ (z >> 30)) * 0xBF58476D1CE4E5B9ull;
+    z = (z ^ (z >> 27)) * 0x94D049BB133111EBull;
+    return static_cast<double>((z ^ (z >> 31)) >> 11) / 9007199254740992.0;
+  };
+  for (int64_t r = 0; r < rnd.N * rnd.T * rnd.S; ++r) {
+    std::vector<double> logit(rnd.O);
+    double mx = -1e300, se = 0;
+    for (auto& v : logit) mx = std::max(mx, v = 4 * uni());
+    for (double v : logit) se += std::exp(v - mx);
+    for (int64_t o = 0; o < rnd.O; ++o) {
+      const bool empty = r / (rnd.T * rnd.S) == 5;  // example 5 has no reads
+      rnd.true_counts.push_back(empty ? 0.0 : std::floor(6 * uni() * uni()));
+      rnd.pred_log_probs.push_back(logit[o] - mx - std::log(se));
+    }
+    rnd.pred_log_counts.push_back(3 * uni());
+  }
+  auto rows = [](const ProfileData& d, int64_t s, int64_t n) {
+    ProfileData b;
+    b.N = n, b.T = d.T, b.S = d.S, b.O = d.O;
+    const int64_t per = d.T * d.S * d.O, pc = d.T * d.S;
+    b.true_counts.assign(d.true_counts.begin() + s * per, d.true_counts.begin() + (s + n) * per);
+    b.pred_log_probs.assign(d.pred_log_probs.begin() + s * per, d.pred_log_probs.begin() + (s + n) * per);
+    b.pred_log_counts.assign(d.pred_log_counts.begin() + s * pc, d.pred_log_counts.begin() + (s + n) * pc);
+    return b;
+  };
+  const std::vector<int64_t> bins{1, 4, 10};
+  for (const ProfileData* d : {&fx, &rnd}) {
+    const ProfileMetrics whole = profile_metrics(*d);
+    const std::string want = whole.to_json(bins).dump();
+    for (int64_t batch : {int64_t{1}, int64_t{3}, int64_t{7}, d->N - 1, d->N}) {
+      INFO("N ", d->N, ", batch ", batch);
+      ProfileMetricsAccumulator acc(d->T, d->S, d->O);
+      for (int64_t s = 0; s < d->N; s += batch) {
+        acc.add(rows(*d, s, std::min(batch, d->N - s)));
+        if (s == 0) acc.add(rows(*d, 0, 0));
+      }
+      CHECK(acc.examples() == d->N);
+      const ProfileMetrics got = acc.finish();
+      CHECK(got.to_json(bins).dump() == want);
+      CHECK(got.jsd_per_example.size() == whole.jsd_per_example.size());
+      for (size_t i = 0; i < got.jsd_per_example.size(); ++i)
+        CHECK((got.jsd_per_example[i] == whole.jsd_per_example[i] ||
+               (std::isnan(got.jsd_per_example[i]) && std::isnan(whole.jsd_per_example[i]))));
+    }
+  }
+  CHECK(std::isnan(profile_metrics(rnd).jsd_per_example[5 * rnd.T]));  // the example without reads
+  ProfileMetricsAccumulator acc(rnd.T, rnd.S, rnd.O);
+  CHECK_THROWS_WITH_AS(acc.finish(), doctest::Contains("no examples"), lowpass::Error);
+  ProfileData other = rows(rnd, 0, 2);
+  other.O = rnd.O - 1;
+  CHECK_THROWS_WITH_AS(acc.add(other), doctest::Contains("a batch of (2, 2, 2, 36)"), lowpass::Error);
 }
 
 TEST_CASE("JSD by hand and edge cases") {

@@ -1,4 +1,5 @@
-// Profile metrics, one (example, task) at a time so memory stays O(S·O) beyond the inputs.
+// Profile metrics, one (example, task) at a time so memory stays O(S·O) beyond the inputs and the per-example
+// numbers (ProfileMetricsAccumulator: a batch of examples at a time).
 // NLL = Σ_o lgamma(c_o+1) − lgamma(n+1) − Σ_o c_o log p_o; JSD = ½KL(P‖M) + ½KL(Q‖M), M = (P+Q)/2.
 // Test: build/tests/lowpass_tests -ts=eval
 #include "models/eval/profile_metrics.h"
@@ -6,6 +7,7 @@
 #include <algorithm>
 #include <cmath>
 #include <limits>
+#include <utility>
 
 #include "engine/error.h"
 #include "models/eval/binary_metrics.h"
@@ -81,22 +83,28 @@ double masked_average_precision(const std::vector<double>& y, const std::vector<
   return anypos ? average_precision(yy, ss) : kNaN;
 }
 
-ProfileMetrics profile_metrics(const ProfileData& d, const ProfileMetricsConfig& cfg) {
-  const int64_t N = d.N, T = d.T, S = d.S, O = d.O, Z = static_cast<int64_t>(cfg.bin_sizes.size());
-  LP_CHECK(N >= 1 && T >= 1 && S >= 1 && O >= 1, "profile_metrics: empty dimensions N=", N, " T=", T, " S=", S,
-           " O=", O);
+ProfileMetricsAccumulator::ProfileMetricsAccumulator(int64_t T, int64_t S, int64_t O, ProfileMetricsConfig cfg)
+    : T_(T), S_(S), O_(O), cfg_(std::move(cfg)) {
+  LP_CHECK(T >= 1 && S >= 1 && O >= 1, "profile_metrics: empty dimensions T=", T, " S=", S, " O=", O);
+  const size_t Z = cfg_.bin_sizes.size();
+  nll_sum_.assign(T, 0.0);
+  jsd_.assign(T, {});
+  au_.assign(T, std::vector<std::vector<double>>(Z));
+  pe_ = sp_ = ms_ = au_;
+  ct_.assign(T, {});
+  cp_.assign(T, {});
+}
+
+void ProfileMetricsAccumulator::add(const ProfileData& d) {
+  const int64_t N = d.N, T = T_, S = S_, O = O_, Z = static_cast<int64_t>(cfg_.bin_sizes.size());
+  LP_CHECK(N >= 0 && d.T == T && d.S == S && d.O == O, "profile_metrics: a batch of (", N, ", ", d.T, ", ", d.S, ", ",
+           d.O, ") after examples of (", T, ", ", S, ", ", O, ")");
   LP_CHECK(static_cast<int64_t>(d.true_counts.size()) == N * T * S * O, "profile_metrics: true_counts has ",
            d.true_counts.size(), " values, expected N*T*S*O = ", N * T * S * O);
   LP_CHECK(d.pred_log_probs.size() == d.true_counts.size(), "profile_metrics: pred_log_probs has ",
            d.pred_log_probs.size(), " values, expected ", d.true_counts.size());
   LP_CHECK(static_cast<int64_t>(d.pred_log_counts.size()) == N * T * S, "profile_metrics: pred_log_counts has ",
            d.pred_log_counts.size(), " values, expected N*T*S = ", N * T * S);
-  ProfileMetrics m;
-  m.nll.assign(T, 0.0);
-  m.jsd.assign(T, 0.0);
-  m.jsd_per_example.assign(N * T, kNaN);
-  std::vector<std::vector<std::vector<double>>> au(T, std::vector<std::vector<double>>(Z)), pe = au, sp = au, ms = au;
-  std::vector<std::vector<double>> ct(T), cp(T);  // log(1 + true total), predicted log counts
   for (int64_t n = 0; n < N; ++n)
     for (int64_t t = 0; t < T; ++t) {
       const double* c = d.true_counts.data() + (n * T + t) * S * O;
@@ -114,51 +122,69 @@ ProfileMetrics profile_metrics(const ProfileData& d, const ProfileMetricsConfig&
           tc[o] = v;
           pp[o] = std::exp(lp[s * O + o]);
         }
-        m.nll[t] += lf - std::lgamma(total + 1) - dot;
-        jsd_sum += jensen_shannon(gaussian_smooth_reflect(tc, cfg.smooth_sigma),
-                                  gaussian_smooth_reflect(pp, cfg.smooth_sigma));
+        nll_sum_[t] += lf - std::lgamma(total + 1) - dot;
+        jsd_sum += jensen_shannon(gaussian_smooth_reflect(tc, cfg_.smooth_sigma),
+                                  gaussian_smooth_reflect(pp, cfg_.smooth_sigma));
         for (int64_t o = 0; o < O; ++o) {
           pooled_true[o * S + s] = total > 0 ? tc[o] / total : 0.0;
           pooled_pred[o * S + s] = pp[o];
           pooled_count[o * S + s] = tc[o];
         }
-        ct[t].push_back(std::log1p(total));
-        cp[t].push_back(d.pred_log_counts[(n * T + t) * S + s]);
+        ct_[t].push_back(std::log1p(total));
+        cp_[t].push_back(d.pred_log_counts[(n * T + t) * S + s]);
       }
-      m.jsd_per_example[n * T + t] = jsd_sum / S;
+      jsd_[t].push_back(jsd_sum / S);
       for (int64_t z = 0; z < Z; ++z) {
-        auto tb = bin_max(pooled_true, cfg.bin_sizes[z]);
-        auto cb = bin_max(pooled_count, cfg.bin_sizes[z]);
-        auto pb = bin_max(pooled_pred, cfg.bin_sizes[z]);
+        auto tb = bin_max(pooled_true, cfg_.bin_sizes[z]);
+        auto cb = bin_max(pooled_count, cfg_.bin_sizes[z]);
+        auto pb = bin_max(pooled_pred, cfg_.bin_sizes[z]);
         std::vector<double> lab(tb.size(), -1.0);
         for (size_t i = 0; i < tb.size(); ++i) {
-          if (cb[i] >= cfg.min_pos_count && tb[i] >= cfg.min_pos_prob) lab[i] = 1;
-          if (tb[i] <= cfg.max_neg_prob) lab[i] = 0;
+          if (cb[i] >= cfg_.min_pos_count && tb[i] >= cfg_.min_pos_prob) lab[i] = 1;
+          if (tb[i] <= cfg_.max_neg_prob) lab[i] = 0;
         }
-        au[t][z].push_back(masked_average_precision(lab, pb));
-        pe[t][z].push_back(pearson(tb, pb));
-        sp[t][z].push_back(spearman(tb, pb));
-        ms[t][z].push_back(mse(tb, pb));
+        au_[t][z].push_back(masked_average_precision(lab, pb));
+        pe_[t][z].push_back(pearson(tb, pb));
+        sp_[t][z].push_back(spearman(tb, pb));
+        ms_[t][z].push_back(mse(tb, pb));
       }
     }
+  N_ += N;
+}
+
+ProfileMetrics ProfileMetricsAccumulator::finish() const {
+  const int64_t N = N_, T = T_, S = S_, Z = static_cast<int64_t>(cfg_.bin_sizes.size());
+  LP_CHECK(N >= 1, "profile_metrics: no examples");
+  ProfileMetrics m;
+  m.nll = nll_sum_;
+  m.jsd.assign(T, 0.0);
+  m.jsd_per_example.assign(N * T, kNaN);
+  for (int64_t n = 0; n < N; ++n)
+    for (int64_t t = 0; t < T; ++t) m.jsd_per_example[n * T + t] = jsd_[t][n];
   m.auprc.assign(T, std::vector<double>(Z));
   m.pearson = m.spearman = m.mse = m.auprc;
   for (int64_t t = 0; t < T; ++t) {
     m.nll[t] /= static_cast<double>(N * S);
-    std::vector<double> j(N);
-    for (int64_t n = 0; n < N; ++n) j[n] = m.jsd_per_example[n * T + t];
-    m.jsd[t] = nanmean(j);
+    m.jsd[t] = nanmean(jsd_[t]);
     for (int64_t z = 0; z < Z; ++z) {
-      m.auprc[t][z] = nanmean(au[t][z]);
-      m.pearson[t][z] = nanmean(pe[t][z]);
-      m.spearman[t][z] = nanmean(sp[t][z]);
-      m.mse[t][z] = nanmean(ms[t][z]);
+      m.auprc[t][z] = nanmean(au_[t][z]);
+      m.pearson[t][z] = nanmean(pe_[t][z]);
+      m.spearman[t][z] = nanmean(sp_[t][z]);
+      m.mse[t][z] = nanmean(ms_[t][z]);
     }
-    m.count_pearson.push_back(pearson(ct[t], cp[t]));
-    m.count_spearman.push_back(spearman(ct[t], cp[t]));
-    m.count_mse.push_back(mse(ct[t], cp[t]));
+    m.count_pearson.push_back(pearson(ct_[t], cp_[t]));
+    m.count_spearman.push_back(spearman(ct_[t], cp_[t]));
+    m.count_mse.push_back(mse(ct_[t], cp_[t]));
   }
   return m;
+}
+
+ProfileMetrics profile_metrics(const ProfileData& d, const ProfileMetricsConfig& cfg) {
+  LP_CHECK(d.N >= 1 && d.T >= 1 && d.S >= 1 && d.O >= 1, "profile_metrics: empty dimensions N=", d.N, " T=", d.T,
+           " S=", d.S, " O=", d.O);
+  ProfileMetricsAccumulator acc(d.T, d.S, d.O, cfg);
+  acc.add(d);
+  return acc.finish();
 }
 
 nlohmann::json ProfileMetrics::to_json(const std::vector<int64_t>& bin_sizes) const {

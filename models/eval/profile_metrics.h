@@ -45,4 +45,24 @@ struct ProfileMetrics {
 
 ProfileMetrics profile_metrics(const ProfileData& d, const ProfileMetricsConfig& cfg = {});
 
+// The same metrics over examples given a batch of rows at a time (evaluate streams its npz through it): add()
+// computes each example's metrics and keeps only small per-example numbers (JSD, the binned scores and the count
+// pairs, O(N·T·(S + 4·Z)) doubles), finish() takes the means and the count correlations. The sums run in example
+// order, so any batching gives the same doubles as profile_metrics over the whole arrays (which is one add()).
+class ProfileMetricsAccumulator {
+ public:
+  ProfileMetricsAccumulator(int64_t T, int64_t S, int64_t O, ProfileMetricsConfig cfg = {});
+  void add(const ProfileData& batch);  // batch.N >= 0 rows of the same T, S, O
+  int64_t examples() const { return N_; }
+  ProfileMetrics finish() const;       // Error when no example was added
+
+ private:
+  int64_t T_, S_, O_, N_ = 0;
+  ProfileMetricsConfig cfg_;
+  std::vector<double> nll_sum_;                                    // (T)
+  std::vector<std::vector<double>> jsd_;                           // (T, N)
+  std::vector<std::vector<std::vector<double>>> au_, pe_, sp_, ms_;  // (T, Z, N)
+  std::vector<std::vector<double>> ct_, cp_;                       // (T, N·S): log(1 + true total), predicted
+};
+
 }  // namespace lowpass::eval
