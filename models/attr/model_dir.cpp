@@ -126,7 +126,7 @@ ModelOutput forward_mean(ModelSet& set, const Tensor& x, const std::vector<Tenso
 }
 
 Tensor array_rows(Context& ctx, const npy::Array& a, int64_t start, int64_t n, DType dtype, const std::string& what,
-                  bool finite) {
+                  bool finite, int64_t first_row) {
   LP_CHECK(!a.shape.empty() && start >= 0 && n >= 0 && start + n <= a.shape[0], what, ": rows [", start, ", ",
            start + n, ") outside ", shape_str(a.shape));
   Shape s = a.shape;
@@ -155,13 +155,18 @@ Tensor array_rows(Context& ctx, const npy::Array& a, int64_t start, int64_t n, D
   if (finite)
     for (size_t i = 0; i < v.size(); ++i)
       if (!std::isfinite(v[i])) {
-        const int64_t row = start + static_cast<int64_t>(i) / std::max<int64_t>(per, 1);
+        const int64_t row = first_row + start + static_cast<int64_t>(i) / std::max<int64_t>(per, 1);
         throw Error(what + ": " + (std::isnan(v[i]) ? "NaN" : "an infinity") + " at " +
-                    index_str(s, static_cast<int64_t>(i), start) + " (row " + std::to_string(row) +
+                    index_str(s, static_cast<int64_t>(i), first_row + start) + " (row " + std::to_string(row) +
                     "); model inputs must be finite");
       }
   Tensor t = Tensor::from_vector(ctx, s, v);
   return dtype == DType::F64 ? t : cast(t, dtype);
+}
+
+Tensor npz_rows(Context& ctx, npy::NpzRowReader& r, const std::string& key, int64_t start, int64_t n, DType dtype,
+                const std::string& what, bool finite) {
+  return array_rows(ctx, r.rows(key, start, n), 0, n, dtype, what, finite, start);
 }
 
 }  // namespace lowpass::attr

@@ -47,7 +47,12 @@ Device place_model(Model& model, const std::string& device);
 // Rows [start, start + n) of an array with a leading example axis, as a host tensor of `dtype`
 // (every npy dtype lowpass reads: bool, (u)int8/16/32/64, float32/64). With `finite` (model inputs: x, control), a NaN or infinity is an Error
 // naming `what`, the row and the element's index.
+// `first_row`: the file's row number of a's row 0 (a holds rows read from a larger array), for messages.
 Tensor array_rows(Context& ctx, const npy::Array& a, int64_t start, int64_t n, DType dtype, const std::string& what,
-                  bool finite = false);
+                  bool finite = false, int64_t first_row = 0);
+// Rows [start, start + n) of array `key` of an npz read row-wise (npy::NpzRowReader), as array_rows: only those rows
+// are read from the file; messages give the file's row numbers.
+Tensor npz_rows(Context& ctx, npy::NpzRowReader& r, const std::string& key, int64_t start, int64_t n, DType dtype,
+                const std::string& what, bool finite = false);
 
 }  // namespace lowpass::attr
