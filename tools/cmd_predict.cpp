@@ -131,19 +131,21 @@ ModelInputs::ModelInputs(Context& ctx, const ModelInputArgs& a, const std::strin
     : args(a), set(attr::load_model_dirs(a.models, ctx, a.weights, a.device)) {
   dtype = model().parameters().front().second.dtype();
   arrays = attr::open_inputs(cmd, model(), input_files(a), rw, &fasta);
+  if (!a.npz.empty()) npz = std::make_shared<npy::NpzRowReader>(a.npz);
   rws = attr::windows_per_model(rw, set.const_models(), a.models, input_files(a));
 }
 
 Tensor ModelInputs::rows(Context& ctx, int64_t s, int64_t n, std::optional<DType> dt) const {
   const DType t = dt.value_or(dtype);
-  return args.regions.empty() ? attr::array_rows(ctx, x(), s, n, t, args.array_file() + ":x", true)
-                              : attr::region_rows(ctx, rw, s, n, t);
+  if (!args.regions.empty()) return attr::region_rows(ctx, rw, s, n, t);
+  if (npz) return attr::npz_rows(ctx, *npz, "x", s, n, t, args.npz + ":x", true);
+  return attr::array_rows(ctx, x(), s, n, t, args.array_file() + ":x", true);
 }
 
 std::vector<Tensor> ModelInputs::control_rows(Context& ctx, int64_t s, int64_t n) const {
   std::vector<Tensor> c;
   if (arrays.count("control")) {
-    const Tensor t = attr::array_rows(ctx, arrays.at("control"), s, n, dtype, args.npz + ":control", true);
+    const Tensor t = attr::npz_rows(ctx, *npz, "control", s, n, dtype, args.npz + ":control", true);
     c.assign(rws.size(), t);
   } else {
     for (const auto& w : rws) c.push_back(attr::region_control_rows(ctx, w, s, n, dtype));

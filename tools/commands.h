@@ -60,7 +60,8 @@ struct ModelInputs {
   attr::ModelSet set;
   attr::RegionWindows rw;
   attr::FastaInputs fasta;
-  std::map<std::string, npy::Array> arrays;
+  std::map<std::string, npy::Array> arrays;  // --npz: shapes only (x, control), the rows come from `npz`
+  std::shared_ptr<npy::NpzRowReader> npz;    // --npz: read batch by batch, never whole
   std::vector<attr::RegionWindows> rws;  // per model (attr::windows_per_model)
   DType dtype = DType::F32;              // the models' parameters'
 

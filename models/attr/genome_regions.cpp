@@ -334,8 +334,10 @@ std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Mode
                 << "\n";
     }
     arrays["x"].shape = {rw.size(), 4, rw.length};  // shape only: rows come from the genome
-  } else {
-    arrays = npy::load_npz(npz);
+  } else {  // shapes only: the rows are read from the file batch by batch (npy::NpzRowReader)
+    npy::NpzRowReader r(npz);
+    for (const char* key : {"x", "control"})
+      if (r.has(key)) arrays[key].shape = r.shape(key), arrays[key].dtype = r.dtype(key);
   }
   LP_CHECK(arrays.count("x"), npz, ": no array 'x'");
   const npy::Array& xa = arrays.at("x");

@@ -133,7 +133,8 @@ void attach_controls(RegionWindows& rw, const Model& model, const InputFiles& in
 std::vector<RegionWindows> windows_per_model(const RegionWindows& rw, const std::vector<const Model*>& models,
                                              const std::vector<std::string>& dirs, InputFiles in);
 
-// The inputs of `lowpass <cmd>` (predict, attribute): an npz (its arrays are loaded), a FASTA of sequences
+// The inputs of `lowpass <cmd>` (predict, attribute): an npz (arrays["x"] and, when present, arrays["control"]
+// hold only their shapes and dtypes: the caller reads the rows with npy::NpzRowReader), a FASTA of sequences
 // (encoded into arrays["x"]; names in `fi`) or a regions BED + genome FASTA (windows read into `rw`, with the
 // model's control tracks; arrays["x"] then holds only the shape (N, 4, L)). Checks the choice, the model's control
 // needs and x's shape; names `cmd` in messages.

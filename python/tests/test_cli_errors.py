@@ -205,6 +205,8 @@ def test_a_nan_in_the_inputs_is_named_with_its_index(runs, tmp_path, cmd):
     d["x"][2, 1, 7] = np.nan
     np.savez(tmp_path / "nan.npz", **d)
     out = ["--out", tmp_path / "m.json"] if cmd == "evaluate" else ["--out", tmp_path / "o", "--quiet"]
-    r = run(cmd, "--model", runs["profile"], "--npz", tmp_path / "nan.npz", *out)
+    # Batches of 2: the rows are read from the file batch by batch, and the message gives the file's row (2), not
+    # the batch's (0).
+    r = run(cmd, "--model", runs["profile"], "--npz", tmp_path / "nan.npz", "--batch", 2, *out)
     assert r.returncode == 1, r.stderr
     assert "nan.npz:x: NaN at [2, 1, 7] (row 2); model inputs must be finite" in r.stderr, r.stderr
