@@ -139,7 +139,7 @@ Tensor ModelInputs::rows(Context& ctx, int64_t s, int64_t n, std::optional<DType
   const DType t = dt.value_or(dtype);
   if (!args.regions.empty()) return attr::region_rows(ctx, rw, s, n, t);
   if (npz) return attr::npz_rows(ctx, *npz, "x", s, n, t, args.npz + ":x", true);
-  return attr::array_rows(ctx, x(), s, n, t, args.array_file() + ":x", true);
+  return attr::fasta_rows(ctx, fasta, s, n, t);
 }
 
 std::vector<Tensor> ModelInputs::control_rows(Context& ctx, int64_t s, int64_t n) const {

@@ -56,6 +56,16 @@ Tensor region_rows(Context& ctx, const RegionWindows& r, int64_t s, int64_t n, D
   return dtype == DType::F32 ? t : t.to(dtype);
 }
 
+Tensor fasta_rows(Context& ctx, const FastaInputs& f, int64_t s, int64_t n, DType dtype) {
+  const int64_t L = f.length, N = static_cast<int64_t>(f.names.size());
+  LP_CHECK(s >= 0 && n >= 0 && s + n <= N && static_cast<int64_t>(f.codes.size()) == N * L, "fasta_rows: rows [", s,
+           ", ", s + n, ") of ", N);
+  std::vector<float> x(static_cast<size_t>(n * 4 * L));
+  for (int64_t i = 0; i < n; ++i) one_hot_codes(f.codes.data() + (s + i) * L, L, x.data() + i * 4 * L);
+  Tensor t = Tensor::from_vector(ctx, {n, 4, L}, x);
+  return dtype == DType::F32 ? t : t.to(dtype);
+}
+
 Tensor region_control_rows(Context& ctx, const RegionWindows& r, int64_t s, int64_t n, DType dtype) {
   if (r.controls.empty()) return Tensor();
   LP_CHECK(s >= 0 && n >= 0 && s + n <= r.size(), "region_control_rows: rows [", s, ", ", s + n, ") of ", r.size());
@@ -213,24 +223,32 @@ void write_sequence_table(const FastaInputs& f, const std::string& path) {
 namespace {
 
 npy::Array fasta_x(const std::string& fasta, int64_t L, FastaInputs* fi) {
-  const std::vector<FastaRecord> recs = read_fasta_records(fasta);
+  std::vector<FastaRecord> recs = read_fasta_records(fasta);
   LP_CHECK(!recs.empty(), fasta, ": no FASTA records");
   npy::Array x;
   x.dtype = npy::NpyDType::U1;
   const int64_t N = static_cast<int64_t>(recs.size());
   x.shape = {N, 4, L};
+  if (fi) {  // codes, one byte a base; the records are freed as they are encoded
+    fi->codes.resize(static_cast<size_t>(N * L));
+    for (int64_t i = 0; i < N; ++i) {
+      FastaRecord& r = recs[static_cast<size_t>(i)];
+      const std::vector<uint8_t> codes = centre_codes(r.seq, L);
+      std::copy(codes.begin(), codes.end(), fi->codes.begin() + i * L);
+      fi->names.push_back(std::move(r.name));
+      fi->lengths.push_back(static_cast<int64_t>(r.seq.size()));
+      std::string().swap(r.seq);
+    }
+    fi->length = L;
+    return x;
+  }
   x.bytes.assign(static_cast<size_t>(N * 4 * L), 0);
   std::vector<float> row(static_cast<size_t>(4 * L));
   for (int64_t i = 0; i < N; ++i) {
     const std::vector<uint8_t> codes = centre_codes(recs[static_cast<size_t>(i)].seq, L);
     one_hot_codes(codes.data(), L, row.data());
     for (int64_t k = 0; k < 4 * L; ++k) x.bytes[static_cast<size_t>(i * 4 * L + k)] = row[static_cast<size_t>(k)] != 0;
-    if (fi) {
-      fi->names.push_back(recs[static_cast<size_t>(i)].name);
-      fi->lengths.push_back(static_cast<int64_t>(recs[static_cast<size_t>(i)].seq.size()));
-    }
   }
-  if (fi) fi->length = L;
   return x;
 }
 

@@ -107,7 +107,10 @@ struct FastaInputs {
   std::vector<std::string> names;
   std::vector<int64_t> lengths;  // each record's own length
   int64_t length = 0;            // L
+  std::vector<uint8_t> codes;    // (N, L) centred base codes (0–3 ACGT, 4 N): 1 byte a base, one-hot per batch
 };
+// Rows [s, s + n) of f's sequences as one-hot (n, 4, L) of `dtype` (N = zero column).
+Tensor fasta_rows(Context& ctx, const FastaInputs& f, int64_t s, int64_t n, DType dtype);
 // Writes DIR/sequences.tsv: row, record name, its length, and what centring did (as is / cropped / N-padded).
 void write_sequence_table(const FastaInputs& f, const std::string& path);
 
@@ -135,7 +138,7 @@ std::vector<RegionWindows> windows_per_model(const RegionWindows& rw, const std:
 
 // The inputs of `lowpass <cmd>` (predict, attribute): an npz (arrays["x"] and, when present, arrays["control"]
 // hold only their shapes and dtypes: the caller reads the rows with npy::NpzRowReader), a FASTA of sequences
-// (encoded into arrays["x"]; names in `fi`) or a regions BED + genome FASTA (windows read into `rw`, with the
+// (into fi->codes, 1 byte a base, arrays["x"] holding only the shape; without `fi`, one-hot into arrays["x"]) or a regions BED + genome FASTA (windows read into `rw`, with the
 // model's control tracks; arrays["x"] then holds only the shape (N, 4, L)). Checks the choice, the model's control
 // needs and x's shape; names `cmd` in messages.
 std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Model& model, const InputFiles& in,
