@@ -218,6 +218,40 @@ TEST_CASE("regions: more than 65,535 windows on one base still give their mean")
   CHECK(got[2] == 2.0f);
 }
 
+TEST_CASE("fasta inputs: codes per base, one-hot per batch, equal to the whole one-hot array; names and lengths") {
+  // Records longer (cropped), shorter (N-padded), as long as L, with lower case and N: fasta_rows of any batch equals
+  // the one-hot array open_inputs builds without FastaInputs.
+  TempDir d;
+  write_text(d / "s.fa", ">a\nACGTACGTACGTACGTACGTAAAC\n>b long\nacgtnNACGGGGTTTTCCCCAAAAGGGGTTTTCCAT\n>c\nGGC\n"
+                         ">d\nTTTTACGTNCGTACGTACGTA\n");
+  Context ctx(1, 0);
+  auto m = make_model({{"type", "binary"}, {"input_length", 21}, {"num_tasks", 1}, {"conv_depths", {3}},
+                       {"conv_filter_sizes", {5}}, {"max_pool_size", 4}, {"fc_sizes", {4}}},
+                      ctx);
+  attr::InputFiles in;
+  in.fasta = d / "s.fa";
+  attr::RegionWindows rw;
+  attr::FastaInputs fi;
+  const auto with = attr::open_inputs("predict", *m, in, rw, &fi);
+  const auto whole = attr::open_inputs("predict", *m, in, rw);
+  REQUIRE(with.at("x").shape == Shape{4, 4, 21});
+  CHECK(with.at("x").bytes.empty());  // shape only: the codes hold the bases
+  CHECK(fi.codes.size() == 4u * 21u);
+  CHECK(fi.names == std::vector<std::string>{"a", "b", "c", "d"});  // the name ends at the first space
+  CHECK(fi.lengths == std::vector<int64_t>{24, 36, 3, 21});
+  const std::vector<double> ref = whole.at("x").to_tensor(ctx, DType::F64).to_vector<double>();
+  for (const auto& [s, n] : {std::pair<int64_t, int64_t>{0, 4}, {1, 2}, {3, 1}}) {
+    const std::vector<double> got = attr::fasta_rows(ctx, fi, s, n, DType::F64).to_vector<double>();
+    REQUIRE(got.size() == static_cast<size_t>(n * 4 * 21));
+    CHECK(std::equal(got.begin(), got.end(), ref.begin() + s * 4 * 21));
+  }
+  double ones = 0;
+  for (double v : ref) ones += v;
+  CHECK(ones > 40);  // mostly bases, some N columns (zeros)
+  CHECK(ones < 4 * 21);
+  CHECK_THROWS_AS(attr::fasta_rows(ctx, fi, 3, 2, DType::F32), Error);
+}
+
 TEST_CASE("regions: a profile model's control tracks from --controls or the training run's config.json") {
   TempDir d;
   Rng rng(11);
