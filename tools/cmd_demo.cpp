@@ -27,13 +27,13 @@ CommandRun add_demo_command(CLI::App& app) {
   auto a = std::make_shared<DemoArgs>();
   CLI::App* sub = app.add_subcommand("demo", "Simulate, train with and without the prior, compare (README's main job)");
   sub->add_option("--out", a->out, "Work directory (data/ and runs/ are written there)");
-  sub->add_option("--n", a->n, "Training examples")->check(CLI::PositiveNumber);
-  sub->add_option("--length", a->length, "Sequence length")->check(CLI::PositiveNumber);
-  sub->add_option("--epochs", a->epochs, "Epochs per run")->check(CLI::PositiveNumber);
+  sub->add_option("--n", a->n, "Training examples")->check(integer_at_least(1));
+  sub->add_option("--length", a->length, "Sequence length")->check(integer_at_least(1));
+  sub->add_option("--epochs", a->epochs, "Epochs per run")->check(integer_at_least(1));
   sub->add_option("--gc", a->gc, "GC content of training positives' background")->check(CLI::Range(0.0, 1.0));
   sub->add_option("--batch-size", a->batch_size, "Rows per step before RC doubling (half positives)")
-      ->check(CLI::PositiveNumber);
-  sub->add_option("--lr", a->lr, "Adam learning rate")->check(CLI::PositiveNumber);
+      ->check(integer_at_least(1));
+  sub->add_option("--lr", a->lr, "Adam learning rate")->check(number_above(0));
   sub->add_option("--seeds", a->seeds, "Training seeds (one run with and one without the prior per seed)");
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(integer_at_least(0));
   sub->add_flag("--quiet", a->quiet, "No progress bars");

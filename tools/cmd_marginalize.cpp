@@ -135,7 +135,15 @@ CommandRun add_marginalize_command(CLI::App& app) {
   CLI::Option* seqs = sub->add_option("--sequence", a->sequences, "A sequence to insert (A, C, G, T, N); repeatable")
       ->take_all();
   sub->parse_complete_callback([a]() {
+    check_model_input_options(*a);  // this callback replaces the one add_model_input_options set
     usage_check(!a->motifs.empty() || !a->sequences.empty(), "give --motifs M.meme or --sequence ACGT...");
+    for (const auto& q : a->sequences) {  // a sequence's letters are a command-line matter (exit 2)
+      try {
+        attr::sequence_codes(q, q.empty() ? "--sequence" : "--sequence " + q);
+      } catch (const Error& e) {
+        usage_check(false, e.what());
+      }
+    }
   });
   (void)seqs;
   sub->add_option("--backgrounds", a->backgrounds, "Background sequences: the inputs' first N rows")
@@ -153,8 +161,6 @@ CommandRun add_marginalize_command(CLI::App& app) {
       ->check(integer_at_least(0));
   return [a]() {
     namespace fs = std::filesystem;
-    // before anything loads: a typo costs nothing
-    for (const auto& q : a->sequences) attr::sequence_codes(q, q.empty() ? "--sequence" : "--sequence " + q);
     Context ctx(a->threads, 0);
     ModelInputs in(ctx, *a, "marginalize");
     Model& model = in.model();

@@ -25,6 +25,13 @@
 
 namespace lowpass::tools {
 
+void check_model_input_options(const ModelInputArgs& a) {
+  usage_check(!a.npz.empty() || !a.regions.empty() || !a.fasta.empty(), "give --npz, --fasta or --regions");
+  usage_check(a.models.size() <= 1 || a.weights == "best" || a.weights == "last",
+              "--weights " + a.weights + ": one weights file cannot serve " + std::to_string(a.models.size()) +
+                  " --model directories (use best or last, or one --model)");
+}
+
 void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string& model_help,
                              const std::string& npz_help) {
   sub->add_option("--model", a.models, model_help + "; repeat it to average several models (e.g. the folds of "
@@ -45,10 +52,7 @@ void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string
   fasta->excludes(regions);
   regions->needs(genome);
   genome->needs(regions);
-  sub->parse_complete_callback(
-      [&a]() {
-        usage_check(!a.npz.empty() || !a.regions.empty() || !a.fasta.empty(), "give --npz, --fasta or --regions");
-      });
+  sub->parse_complete_callback([&a]() { check_model_input_options(a); });
   sub->add_option("--weights", a.weights,
                   "best | last | a .safetensors state_dict or a training checkpoint "
                   "(DIR/checkpoints/epoch_N.safetensors)")

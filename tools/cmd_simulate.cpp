@@ -48,7 +48,7 @@ CommandRun add_simulate_command(CLI::App& app) {
   sub->add_option("--motif", a->motif_file, "MEME motif file (default: bundled JASPAR MA0080.6 SPI1)");
   sub->add_option("--motif-name", a->motif_name, "Motif id or name in the MEME file (default: the first)");
   sub->add_option("--type", a->type, "binary | profile")->check(CLI::IsMember({"binary", "profile"}));
-  sub->add_option("--n", a->n, "Training examples (positives + negatives)")->check(CLI::PositiveNumber);
+  sub->add_option("--n", a->n, "Training examples (positives + negatives)")->check(integer_at_least(1));
   // -1 = not given (the default in the help text); a given value is checked.
   sub->add_option("--n-valid", a->n_valid, "Validation examples (default n/5)")
       ->check(integer_at_least(1))

@@ -189,6 +189,11 @@ CommandRun add_variants_command(CLI::App& app) {
                   "best | last | a .safetensors state_dict or a training checkpoint "
                   "(DIR/checkpoints/epoch_N.safetensors); for every --model")
       ->check(weights_choice());
+  sub->parse_complete_callback([a]() {
+    usage_check(a->models.size() <= 1 || a->weights == "best" || a->weights == "last",
+                "--weights " + a->weights + ": one weights file cannot serve " + std::to_string(a->models.size()) +
+                    " --model directories (use best or last, or one --model)");
+  });
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(integer_at_least(0));
   sub->add_option("--device", a->device, "cpu | cuda | cuda:N (model and batches on that device)")
       ->check(device_name());

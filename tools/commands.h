@@ -36,6 +36,9 @@ std::vector<std::string> split_list(const std::string& s);
 
 void add_model_input_options(CLI::App* sub, ModelInputArgs& a, const std::string& model_help,
                              const std::string& npz_help);
+// The parse-time checks of those options (one input source; one --weights file serves one --model). A sub-command
+// that sets its own parse_complete_callback (CLI11 keeps one per sub-command) calls this from it.
+void check_model_input_options(const ModelInputArgs& a);
 // --controls (repeatable: one control track's comma-separated strand bigWigs each), for predict, attribute and
 // variants (tools/cmd_predict.cpp).
 CLI::Option* add_controls_option(CLI::App* sub, std::vector<std::string>& controls);

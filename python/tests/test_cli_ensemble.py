@@ -154,4 +154,7 @@ def test_models_that_cannot_be_averaged_are_refused(runs, tmp_path):
     w = runs["binary"] / "model.safetensors"
     r = run("attribute", "--model", runs["binary"], "--model", runs["binary2"], "--weights", w, "--npz", npz,
             "--out", tmp_path / "b")
-    assert r.returncode == 1 and "one weights file cannot serve 2" in r.stderr, r.stderr
+    assert r.returncode == 2 and "one weights file cannot serve 2" in r.stderr, r.stderr  # the command line alone
+    r = run("variants", "--model", runs["binary"], "--model", runs["binary2"], "--weights", w, "--vcf", npz,
+            "--genome", npz, "--out", tmp_path / "v")
+    assert r.returncode == 2 and "one weights file cannot serve 2" in r.stderr, r.stderr

@@ -16,6 +16,8 @@ from cli_run import CLI, run_cli as run, simulated_runs
     (["simulate"], "--out is required"),
     (["simulate", "--out", "x", "--n", "many"], "--n"),
     (["simulate", "--out", "x", "--type", "both"], "--type"),
+    (["simulate", "--out", "x", "--n", "0"], "--n: must be >= 1, got 0"),
+    (["demo", "--lr", "0"], "--lr: must be > 0, got 0"),
     (["train", "--config", "c.json", "--threads", "abc"], "--threads"),
 ])
 def test_usage_mistakes_exit_2_with_one_line(args, needle):

@@ -108,14 +108,16 @@ def test_motifs_insert_their_consensus_and_shuffles_are_seeded(runs, tmp_path):
 def test_errors_name_what_is_wrong(runs, tmp_path):
     npz = runs["dir"] / "binary_data" / "test.npz"
     r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--sequence", "ACXT", "--out", tmp_path / "e")
-    assert r.returncode == 1 and "'X' at position 3 of the sequence is not A, C, G, T or N" in r.stderr, r.stderr
+    assert r.returncode == 2 and "'X' at position 3 of the sequence is not A, C, G, T or N" in r.stderr, r.stderr
     r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--sequence", "ACGT", "--position", 198,
             "--out", tmp_path / "e")
     assert r.returncode == 1 and "do not fit the model's 200-base input" in r.stderr, r.stderr
     r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--out", tmp_path / "e")
     assert r.returncode == 2 and "give --motifs M.meme or --sequence" in r.stderr, r.stderr
     r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--sequence", "", "--out", tmp_path / "e2")
-    assert r.returncode == 1 and "--sequence: empty" in r.stderr and not (tmp_path / "e2").exists(), r.stderr
+    assert r.returncode == 2 and "--sequence: empty" in r.stderr and not (tmp_path / "e2").exists(), r.stderr
+    r = run("marginalize", "--model", runs["binary"], "--sequence", "ACGT", "--out", tmp_path / "e3")
+    assert r.returncode == 2 and "give --npz, --fasta or --regions" in r.stderr, r.stderr
 
 
 def test_the_page_draws_the_largest_effects_only_and_plot_0_draws_none(runs, tmp_path):
