@@ -445,8 +445,10 @@ CommandRun add_report_command(CLI::App& app) {
   CLI::Option* preds = sub->add_option("--predictions", a->predictions,
                                        "Comma-separated predictions.npz of profile models (lowpass predict) to draw "
                                        "against the observed counts of --npz, for the --examples");
-  preds->needs(sub->add_option("--npz", a->npz, "Data npz with the observed counts y (N, T, S, O), e.g. from "
-                                                "lowpass export"));
+  CLI::Option* npz = sub->add_option("--npz", a->npz, "Data npz with the observed counts y (N, T, S, O), e.g. from "
+                                                       "lowpass export; with --predictions");
+  preds->needs(npz);
+  npz->needs(preds);  // alone it would be read for nothing
   sub->add_option("--prediction-labels", a->prediction_labels,
                   "Comma-separated names of the --predictions files (default: their paths)")
       ->needs(preds);

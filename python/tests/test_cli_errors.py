@@ -18,6 +18,7 @@ from cli_run import CLI, run_cli as run, simulated_runs
     (["simulate", "--out", "x", "--type", "both"], "--type"),
     (["simulate", "--out", "x", "--n", "0"], "--n: must be >= 1, got 0"),
     (["demo", "--lr", "0"], "--lr: must be > 0, got 0"),
+    (["report", "--out", "r", "--npz", "y.npz"], "--npz requires --predictions"),
     (["train", "--config", "c.json", "--threads", "abc"], "--threads"),
 ])
 def test_usage_mistakes_exit_2_with_one_line(args, needle):
