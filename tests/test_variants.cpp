@@ -75,6 +75,32 @@ TEST_CASE("variants: REF and ALT windows of SNVs, multi-allelic records, inserti
   attr::RegionWindows rw = attr::variant_windows(v);
   CHECK((rw.size() == 5 && rw.chrom[1] == 1 && rw.start[1] == 199 - h && rw.line[3] == 3));
 
+  // Streamed a few alleles at a time (`lowpass variants`): the same alleles in the same order, the same counters;
+  // a record's ALT alleles are never split between chunks.
+  for (int64_t chunk : {1, 2, 3, 100}) {
+    attr::VariantReader rd(d / "v.vcf", d / "g.fa", L, d / "cache");
+    std::vector<attr::Variant> all, part;
+    std::vector<int64_t> sizes;
+    for (bool more = true; more;) {
+      part.clear();
+      more = rd.read(part, chunk);
+      sizes.push_back(static_cast<int64_t>(part.size()));
+      all.insert(all.end(), part.begin(), part.end());
+    }
+    CAPTURE(chunk);
+    REQUIRE(all.size() == v.alleles.size());
+    for (size_t i = 0; i < all.size(); ++i)
+      CHECK((all[i].record == v.alleles[i].record && all[i].pos == v.alleles[i].pos && all[i].alt == v.alleles[i].alt &&
+             all[i].id == v.alleles[i].id));
+    CHECK(rd.alleles_read() == v.size());
+    CHECK((rd.totals().records == v.records && rd.totals().skipped == v.skipped &&
+           rd.totals().dropped_edge == v.dropped_edge && rd.totals().dropped == v.dropped && rd.totals().alleles.empty()));
+    if (chunk == 1) CHECK(sizes == std::vector<int64_t>{1, 2, 1, 1, 0});  // record 2's two ALT alleles together
+    CHECK(rd.offset() == static_cast<int64_t>(fs::file_size(d / "v.vcf")));
+    CHECK(rd.file_size() == static_cast<int64_t>(fs::file_size(d / "v.vcf")));
+    CHECK(!rd.read(part, chunk));
+  }
+
   // A bgzip-compressed VCF reads the same.
   write_bgzf(d / "v.vcf.gz", vcf);
   attr::VariantSet z = attr::read_variants(d / "v.vcf.gz", d / "g.fa", L, d / "cache");

@@ -5,8 +5,11 @@
 // log_counts_ref, log_counts_alt, logfc (alt − ref, natural log) and jsd (Jensen–Shannon divergence, natural log,
 // of the REF and ALT profiles softmax(profile logits)) and jsd_aligned (the same after moving the ALT profile onto the
 // REF coordinates, over the positions both share: attr::align_profiles; equal to jsd for SNVs). By default each prediction is the mean of the window's and
-// its reverse complement's (mapped back to the forward strand); --no-revcomp uses the forward strand alone.
+// its reverse complement's (mapped back to the forward strand); --no-revcomp uses the forward strand alone. The VCF
+// is streamed (attr::VariantReader): a chunk is read, scored and appended to the TSV, then dropped; the page keeps
+// the --plot largest effects in a bounded heap (TopAlleles).
 // Test: build/tests/lowpass_tests -ts=variants (library); python/tests/test_cli_variants.py (command).
+#include <algorithm>
 #include <cmath>
 #include <filesystem>
 #include <fstream>
@@ -65,16 +68,12 @@ Predictions predict_rows(attr::ModelSet& set, const std::vector<Tensor>& control
 // OUT/variants.html: the `top` alleles by |effect| (binary: the largest |logit_diff| over tasks; profile: the largest
 // |logfc| over tasks and strands), each with (profile) the REF and ALT expected counts over the output window and the
 // REF and ALT grad × input logos of the first model (its default target) around the variant.
+// `vs` holds the top alleles, ranked (TopAlleles::ranked), `rws` their windows per model; `total` the alleles scored.
 void write_variant_page(const std::string& path, const attr::VariantSet& vs, const std::vector<double>& effect,
-                        int64_t top, attr::ModelSet& set, const std::vector<attr::RegionWindows>& rws, bool rc,
-                        Context& ctx) {
+                        const std::vector<int64_t>& index, int64_t total, attr::ModelSet& set,
+                        const std::vector<attr::RegionWindows>& rws, bool rc, Context& ctx) {
   using namespace svg;
-  std::vector<int64_t> order(static_cast<size_t>(vs.size()));
-  for (int64_t i = 0; i < vs.size(); ++i) order[static_cast<size_t>(i)] = i;
-  top = std::min<int64_t>(top, vs.size());
-  std::partial_sort(order.begin(), order.begin() + top, order.end(), [&](int64_t a, int64_t b) {
-    return effect[static_cast<size_t>(a)] > effect[static_cast<size_t>(b)];
-  });
+  const int64_t top = vs.size();
   Model& m = set.front();
   const bool binary = m.type() == "binary";
   const int64_t L = vs.length, h = L / 2, T = m.tasks();
@@ -84,7 +83,7 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
   ao.method = "grad";
   ao.target = attr::default_target(m);
   std::ostringstream html;
-  html << page_head("lowpass variants") << "<p>" << top << " of " << vs.size() << " alleles with the largest |" << (binary ? "logit_diff" : "logfc")
+  html << page_head("lowpass variants") << "<p>" << top << " of " << total << " alleles with the largest |" << (binary ? "logit_diff" : "logfc")
        << "| (over " << (binary ? "tasks" : "tasks and strands") << ")" << (set.size() > 1 ? ", mean of the models" : "")
        << "; logos: grad × input of the first model (target " << esc(ao.target.name()) << ") around the variant, "
        << "REF and ALT windows.</p><table><tr><th>#</th><th>variant</th><th>id</th><th>record</th><th>|effect|</th></tr>";
@@ -92,21 +91,21 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
     return vs.fasta->chrom_sizes().names[v.chrom] + ":" + std::to_string(v.pos + 1) + " " + v.ref + ">" + v.alt;
   };
   for (int64_t r = 0; r < top; ++r) {
-    const attr::Variant& v = vs.alleles[static_cast<size_t>(order[static_cast<size_t>(r)])];
+    const attr::Variant& v = vs.alleles[static_cast<size_t>(r)];
     html << "<tr><td>" << r + 1 << "</td><td>" << esc(name(v)) << "</td><td>" << esc(v.id.empty() ? "." : v.id)
-         << "</td><td class='num'>" << v.record << "</td><td class='num'>"
-         << fmt(effect[static_cast<size_t>(order[static_cast<size_t>(r)])]) << "</td></tr>";
+         << "</td><td class='num'>" << v.record << "</td><td class='num'>" << fmt(effect[static_cast<size_t>(r)])
+         << "</td></tr>";
   }
   html << "</table>";
   for (int64_t r = 0; r < top; ++r) {
-    const int64_t i = order[static_cast<size_t>(r)];
-    const attr::Variant& v = vs.alleles[static_cast<size_t>(i)];
-    const AlleleRows rows = allele_rows(ctx, vs, rws, i, 1, dt);
+    const int64_t i = index[static_cast<size_t>(r)];  // the allele's index in the file's scored alleles
+    const attr::Variant& v = vs.alleles[static_cast<size_t>(r)];
+    const AlleleRows rows = allele_rows(ctx, vs, rws, r, 1, dt);
     html << "<h2>" << r + 1 << ". " << esc(name(v)) << (v.id.empty() ? "" : " (" + esc(v.id) + ")") << "</h2>";
     if (!binary) {  // expected counts softmax(profile) · (exp(log counts) − 1) of REF and ALT, per task and strand
       const Predictions pr = predict_rows(set, rows.controls, rows.ref, rc);
       const Predictions pa = predict_rows(set, rows.controls, rows.alt, rc);
-      const int64_t first = vs.window_start(i) + (L - O) / 2 + 1;  // 1-based genome position of output bin 0
+      const int64_t first = vs.window_start(r) + (L - O) / 2 + 1;  // 1-based genome position of output bin 0
       for (int64_t t = 0; t < T; ++t) {
         std::vector<Series> series;
         for (int64_t st = 0; st < S; ++st)
@@ -152,13 +151,57 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
   std::filesystem::rename(tmp, path);
 }
 
+// The page's alleles: the `k` largest effects seen so far (ties: the earlier allele first), in a bounded heap whose
+// front is the weakest kept; memory follows k, not the file.
+class TopAlleles {
+ public:
+  struct Entry {
+    double effect;
+    int64_t index;  // among the scored alleles, in file order
+    attr::Variant v;
+  };
+  explicit TopAlleles(int64_t k) : k_(k) {}
+  static bool before(const Entry& a, const Entry& b) {  // a ranks before b
+    return a.effect > b.effect || (a.effect == b.effect && a.index < b.index);
+  }
+  void offer(double effect, int64_t index, const attr::Variant& v) {
+    if (k_ <= 0) return;
+    if (static_cast<int64_t>(heap_.size()) < k_) {
+      heap_.push_back({effect, index, v});
+      std::push_heap(heap_.begin(), heap_.end(), before);
+    } else if (before(Entry{effect, index, {}}, heap_.front())) {
+      std::pop_heap(heap_.begin(), heap_.end(), before);
+      heap_.back() = {effect, index, v};
+      std::push_heap(heap_.begin(), heap_.end(), before);
+    }
+  }
+  // Largest effect first.
+  std::vector<Entry> ranked() const {
+    std::vector<Entry> r = heap_;
+    std::sort(r.begin(), r.end(), before);
+    return r;
+  }
+
+ private:
+  int64_t k_;
+  std::vector<Entry> heap_;
+};
+
+// Per model: the control-track template's windows (no rows) given the rows of `vs`.
+std::vector<attr::RegionWindows> windows_of(const std::vector<attr::RegionWindows>& tmpl, const attr::VariantSet& vs) {
+  const attr::RegionWindows w = attr::variant_windows(vs);
+  std::vector<attr::RegionWindows> r = tmpl;
+  for (auto& x : r) x.chrom = w.chrom, x.start = w.start, x.line = w.line;
+  return r;
+}
+
 }  // namespace
 
 CommandRun add_variants_command(CLI::App& app) {
   struct Args {
     std::vector<std::string> models, controls, region;
     std::string vcf, genome, out, weights = "best", cache_dir, device = "cpu", regions;
-    int64_t batch = 64, plot = 10;
+    int64_t batch = 64, plot = 10, chunk = 2048;
     int threads = 0;
     bool no_revcomp = false, quiet = false;
   };
@@ -185,6 +228,9 @@ CommandRun add_variants_command(CLI::App& app) {
   sub->add_option("--plot", a->plot, "Alleles with the largest effects drawn in OUT/variants.html (0: no page)")
       ->check(integer_at_least(0));
   sub->add_option("--batch", a->batch, "Variants per forward pass (REF and ALT each)")->check(integer_at_least(1));
+  sub->add_option("--chunk", a->chunk, "Alleles read from the VCF at a time (memory; the output does not depend on it)")
+      ->check(integer_at_least(1))
+      ->group("");  // hidden: for tests (a chunk smaller than the VCF)
   sub->add_option("--weights", a->weights,
                   "best | last | a .safetensors state_dict or a training checkpoint "
                   "(DIR/checkpoints/epoch_N.safetensors); for every --model")
@@ -209,18 +255,34 @@ CommandRun add_variants_command(CLI::App& app) {
     Model& model = set.front();
     const DType dt = model.parameters().front().second.dtype();
     const bool binary = model.type() == "binary";
-    attr::VariantSet vs =
-        attr::read_variants(a->vcf, a->genome, model.input_length(), a->cache_dir, {a->regions, a->region});
-    attr::RegionWindows rw = attr::variant_windows(vs);
+    // The VCF is streamed: a chunk of alleles is read, scored and written, then dropped (memory follows the chunk
+    // and the page's top alleles, not the file).
+    const attr::RegionFilter filter{a->regions, a->region};
+    attr::VariantReader reader(a->vcf, a->genome, model.input_length(), a->cache_dir, filter);
+    const attr::VariantSet& tot = reader.totals();  // FASTA, L and the counters so far
+    attr::RegionWindows base;  // the control tracks' template: no rows
+    base.fasta = tot.fasta, base.length = tot.length;
+    bool controls = !a->controls.empty();
+    for (const Model* m : set.const_models()) controls = controls || controls_mode(*m) != "none";
+    if (controls) {
+      // The control tracks are checked against the chromosomes the scored windows touch: a first pass through the
+      // VCF finds them (and any error in it, before scoring, as when the VCF was read whole).
+      attr::VariantReader first(a->vcf, a->genome, model.input_length(), a->cache_dir, filter);
+      std::vector<bool> seen(static_cast<size_t>(tot.fasta->chrom_sizes().size()), false);
+      std::vector<attr::Variant> buf;
+      for (bool more = true; more;) {
+        buf.clear();
+        more = first.read(buf, a->chunk);
+        for (const attr::Variant& v : buf)
+          if (!seen[static_cast<size_t>(v.chrom)])
+            seen[static_cast<size_t>(v.chrom)] = true, base.chrom.push_back(v.chrom), base.start.push_back(0),
+            base.line.push_back(0);
+      }
+    }
     attr::InputFiles in;  // each model's control tracks: its own training run's, or --controls
     in.regions = a->vcf, in.genome = a->genome, in.controls = control_files(a->controls);
-    const std::vector<attr::RegionWindows> rws = attr::windows_per_model(rw, set.const_models(), a->models, in);
-    if (vs.dropped_edge > 0) {
-      std::cerr << "lowpass variants: " << vs.dropped_edge << " allele(s) dropped (their " << vs.length
-                << "-bp window runs off the chromosome): ";
-      for (size_t i = 0; i < vs.dropped.size(); ++i) std::cerr << (i ? ", " : "") << vs.dropped[i];
-      std::cerr << (vs.dropped_edge > static_cast<int64_t>(vs.dropped.size()) ? ", ..." : "") << "\n";
-    }
+    std::vector<attr::RegionWindows> tmpl = attr::windows_per_model(base, set.const_models(), a->models, in);
+    for (auto& w : tmpl) w.chrom.clear(), w.start.clear(), w.line.clear();
     const int64_t T = model.tasks(), O = binary ? 0 : model.output_length();
     const int64_t S = binary ? 1 : model.config().value("num_strands", int64_t{2});
     const std::string path = (fs::path(a->out) / "variant_scores.tsv").string(), tmp = path + ".tmp";
@@ -243,69 +305,96 @@ CommandRun add_variants_command(CLI::App& app) {
     }
     f << "\n" << std::setprecision(7);
     std::vector<double> aref, aalt;  // jsd_aligned's profiles, reused
-    std::vector<double> effect;  // per allele: the largest |logit_diff| or |logfc|, for the page's ranking
-    Progress bar("variants", vs.size(), "allele", !a->quiet);
+    TopAlleles top(a->plot);
+    // Progress in kB of the VCF read (compressed kB for bgzip and BCF); the total is unknown for a pipe.
+    const int64_t kb_total = reader.file_size() > 0 ? (reader.file_size() + 999) / 1000 : 0;
+    Progress bar("variants", kb_total, "kB", !a->quiet);
+    int64_t kb_shown = 0;
+    attr::VariantSet vs;  // the alleles read and not yet scored: a batch may span two chunks
+    vs.fasta = tot.fasta, vs.length = tot.length;
+    int64_t scored = 0;  // alleles scored before vs.alleles[0]
     try {
-      for (int64_t s = 0; s < vs.size(); s += a->batch) {
-        const int64_t n = std::min(a->batch, vs.size() - s);
-        const AlleleRows rows = allele_rows(ctx, vs, rws, s, n, dt);
-        const Predictions pr = predict_rows(set, rows.controls, rows.ref, !a->no_revcomp);
-        const Predictions pa = predict_rows(set, rows.controls, rows.alt, !a->no_revcomp);
-        for (int64_t i = 0; i < n; ++i) {
-          const attr::Variant& v = vs.alleles[static_cast<size_t>(s + i)];
-          f << vs.fasta->chrom_sizes().names[v.chrom] << '\t' << v.pos + 1 << '\t' << (v.id.empty() ? "." : v.id)
-            << '\t' << v.ref << '\t' << v.alt << '\t' << v.record;
-          if (binary) {
-            double e = 0;
-            for (int64_t t = 0; t < T; ++t) {
-              const double r = pr.logits[i * T + t], x = pa.logits[i * T + t];
-              f << '\t' << r << '\t' << x << '\t' << x - r;
-              e = std::max(e, std::fabs(x - r));
+      for (bool more = true; more;) {
+        more = reader.read(vs.alleles, std::max<int64_t>(1, a->chunk - vs.size()));
+        // Whole batches only until the end of the file, so that the batches are those of a whole-file read.
+        const int64_t m = more ? vs.size() / a->batch * a->batch : vs.size();
+        const std::vector<attr::RegionWindows> rws = windows_of(tmpl, vs);
+        for (int64_t s = 0; s < m; s += a->batch) {
+          const int64_t n = std::min(a->batch, m - s);
+          const AlleleRows rows = allele_rows(ctx, vs, rws, s, n, dt);
+          const Predictions pr = predict_rows(set, rows.controls, rows.ref, !a->no_revcomp);
+          const Predictions pa = predict_rows(set, rows.controls, rows.alt, !a->no_revcomp);
+          for (int64_t i = 0; i < n; ++i) {
+            const attr::Variant& v = vs.alleles[static_cast<size_t>(s + i)];
+            f << vs.fasta->chrom_sizes().names[v.chrom] << '\t' << v.pos + 1 << '\t' << (v.id.empty() ? "." : v.id)
+              << '\t' << v.ref << '\t' << v.alt << '\t' << v.record;
+            double e = 0;  // the largest |logit_diff| or |logfc|, for the page's ranking
+            if (binary) {
+              for (int64_t t = 0; t < T; ++t) {
+                const double r = pr.logits[i * T + t], x = pa.logits[i * T + t];
+                f << '\t' << r << '\t' << x << '\t' << x - r;
+                e = std::max(e, std::fabs(x - r));
+              }
+            } else {
+              for (int64_t k = 0; k < T * S; ++k) {
+                const double r = pr.log_counts[i * T * S + k], x = pa.log_counts[i * T * S + k];
+                e = std::max(e, std::fabs(x - r));
+                const auto row = [&](const Predictions& p) {
+                  const auto b = p.probs.begin() + (i * T * S + k) * O;
+                  return std::vector<double>(b, b + O);
+                };
+                const std::vector<double> pref = row(pr), palt = row(pa);
+                attr::align_profiles(v, vs.length, pref.data(), palt.data(), O, aref, aalt);
+                f << '\t' << r << '\t' << x << '\t' << x - r << '\t' << eval::jensen_shannon(pref, palt) << '\t'
+                  << eval::jensen_shannon(aref, aalt);
+              }
             }
-            effect.push_back(e);
-          } else {
-            double e = 0;
-            for (int64_t k = 0; k < T * S; ++k) {
-              const double r = pr.log_counts[i * T * S + k], x = pa.log_counts[i * T * S + k];
-              e = std::max(e, std::fabs(x - r));
-              const auto row = [&](const Predictions& p) {
-                const auto b = p.probs.begin() + (i * T * S + k) * O;
-                return std::vector<double>(b, b + O);
-              };
-              const std::vector<double> pref = row(pr), palt = row(pa);
-              attr::align_profiles(v, vs.length, pref.data(), palt.data(), O, aref, aalt);
-              f << '\t' << r << '\t' << x << '\t' << x - r << '\t' << eval::jensen_shannon(pref, palt) << '\t'
-                << eval::jensen_shannon(aref, aalt);
-            }
-            effect.push_back(e);
+            top.offer(e, scored + s + i, v);
+            f << '\n';
           }
-          f << '\n';
+          LP_CHECK(f.good(), tmp, ": write failed (disk full?)");  // at once, not after every allele is scored
+          const int64_t kb = reader.offset() / 1000;
+          if (kb > kb_shown) bar.update(kb - kb_shown), kb_shown = kb;
+          throw_if_interrupted();
         }
-        LP_CHECK(f.good(), tmp, ": write failed (disk full?)");  // at once, not after every allele is scored
-        bar.update(n);
-        throw_if_interrupted();
+        vs.alleles.erase(vs.alleles.begin(), vs.alleles.begin() + m);
+        scored += m;
       }
       f.close();
       LP_CHECK(f.good(), tmp, ": write failed (disk full?)");
+      if (kb_total > kb_shown) bar.update(kb_total - kb_shown);  // the whole file was read
       bar.finish();
+      if (tot.dropped_edge > 0) {
+        std::cerr << "lowpass variants: " << tot.dropped_edge << " allele(s) dropped (their " << tot.length
+                  << "-bp window runs off the chromosome): ";
+        for (size_t i = 0; i < tot.dropped.size(); ++i) std::cerr << (i ? ", " : "") << tot.dropped[i];
+        std::cerr << (tot.dropped_edge > static_cast<int64_t>(tot.dropped.size()) ? ", ..." : "") << "\n";
+      }
       // The page before the TSV is renamed into place: a run that fails or is stopped leaves no complete-looking TSV.
-      if (a->plot > 0 && vs.size() > 0)
-        write_variant_page((fs::path(a->out) / "variants.html").string(), vs, effect, a->plot, set, rws,
-                           !a->no_revcomp, ctx);
+      if (a->plot > 0 && scored > 0) {
+        attr::VariantSet best;  // the top alleles, ranked, and their windows recomputed
+        best.fasta = tot.fasta, best.length = tot.length;
+        std::vector<double> effect;
+        std::vector<int64_t> index;
+        for (TopAlleles::Entry& t : top.ranked())
+          best.alleles.push_back(std::move(t.v)), effect.push_back(t.effect), index.push_back(t.index);
+        write_variant_page((fs::path(a->out) / "variants.html").string(), best, effect, index, scored, set,
+                           windows_of(tmpl, best), !a->no_revcomp, ctx);
+      }
     } catch (...) {
       fs::remove(tmp, ec);
       throw;
     }
     fs::rename(tmp, path);
-    std::cout << "wrote " << path << ": " << vs.size() << " allele(s) of " << vs.records << " record(s)";
-    if (!a->regions.empty() || !a->region.empty()) std::cout << "; " << vs.outside << " record(s) outside the regions";
-    if (vs.no_alt) std::cout << "; " << vs.no_alt << " record(s) without ALT";
-    if (vs.skipped) std::cout << "; " << vs.skipped << " non-sequence allele(s) skipped";
-    if (vs.dropped_edge) std::cout << "; " << vs.dropped_edge << " dropped at chromosome ends";
+    std::cout << "wrote " << path << ": " << scored << " allele(s) of " << tot.records << " record(s)";
+    if (!a->regions.empty() || !a->region.empty()) std::cout << "; " << tot.outside << " record(s) outside the regions";
+    if (tot.no_alt) std::cout << "; " << tot.no_alt << " record(s) without ALT";
+    if (tot.skipped) std::cout << "; " << tot.skipped << " non-sequence allele(s) skipped";
+    if (tot.dropped_edge) std::cout << "; " << tot.dropped_edge << " dropped at chromosome ends";
     if (set.size() > 1) std::cout << "; mean of " << set.size() << " models";
     std::cout << (a->no_revcomp ? " (forward strand only)" : " (mean of both strands)") << "\n";
-    if (a->plot > 0 && vs.size() > 0)
-      std::cout << "wrote " << (fs::path(a->out) / "variants.html").string() << " (the " << std::min(a->plot, vs.size())
+    if (a->plot > 0 && scored > 0)
+      std::cout << "wrote " << (fs::path(a->out) / "variants.html").string() << " (the " << std::min(a->plot, scored)
                 << " largest effects)\n";
     return 0;
   };

@@ -3,6 +3,7 @@
 
 #include <htslib/bgzf.h>
 #include <htslib/hts.h>
+#include <htslib/hfile.h>
 #include <htslib/hts_log.h>
 #include <htslib/vcf.h>
 
@@ -10,6 +11,7 @@
 #include <cctype>
 #include <cstdlib>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "engine/error.h"
@@ -101,16 +103,26 @@ IntervalSet region_intervals(const RegionFilter& filter, const ChromSizes& sizes
   return set;
 }
 
-VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, int64_t length,
-                         const std::string& cache_dir, const RegionFilter& filter) {
+struct VariantReader::Impl {
+  VcfReader r;
+  std::string vcf_file, fasta;
+  bool filtered = false, done = false;
+  IntervalSet regions;
+  htsCompression comp = no_compression;
+};
+
+VariantReader::VariantReader(const std::string& vcf_file, const std::string& fasta, int64_t length,
+                             const std::string& cache_dir, const RegionFilter& filter)
+    : impl_(std::make_unique<Impl>()) {
   LP_CHECK(length >= 1, "variants: the model's input length must be >= 1");
-  VariantSet v;
+  VariantSet& v = v_;
   v.fasta = std::make_shared<Fasta>(fasta, cache_dir);
   v.length = length;
   const ChromSizes& cs = v.fasta->chrom_sizes();
-  const bool filtered = !filter.empty();
-  const IntervalSet regions = filtered ? region_intervals(filter, cs, fasta) : IntervalSet();
-  VcfReader r;
+  impl_->vcf_file = vcf_file, impl_->fasta = fasta;
+  impl_->filtered = !filter.empty();
+  if (impl_->filtered) impl_->regions = region_intervals(filter, cs, fasta);
+  VcfReader& r = impl_->r;
   r.fp = hts_open(vcf_file.c_str(), "r");
   LP_CHECK(r.fp, vcf_file, ": cannot open");
   const htsExactFormat fmt = hts_get_format(r.fp)->format;
@@ -122,7 +134,7 @@ VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, 
   }
   // A bgzip file cut at a block boundary parses as a shorter file: its missing end-of-file block tells (2: cannot be
   // checked, e.g. a pipe). A plain text file cut inside its last line would score a cut allele: it must end in '\n'.
-  const htsCompression comp = hts_get_format(r.fp)->compression;
+  const htsCompression comp = impl_->comp = hts_get_format(r.fp)->compression;
   if (comp == bgzf) {
     const int eof = bgzf_check_EOF(r.fp->fp.bgzf);
     LP_CHECK(eof > 0, vcf_file, eof == 0 ? ": the bgzip end-of-file block is missing (a truncated file? re-copy or "
@@ -139,10 +151,42 @@ VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, 
   LP_CHECK(r.hdr, vcf_file, ": cannot read the VCF header (it must start with ##fileformat=VCFv4.x and end with the "
            "#CHROM line)");
   r.rec = bcf_init();
-  std::string window;
+  std::error_code ec;
+  if (std::filesystem::is_regular_file(vcf_file, ec)) {
+    const auto size = std::filesystem::file_size(vcf_file, ec);
+    if (!ec) file_size_ = static_cast<int64_t>(size);
+  }
+}
+
+VariantReader::~VariantReader() = default;
+
+int64_t VariantReader::offset() const {
+  const htsFile* fp = impl_->r.fp;
+  hFILE* h = fp->format.compression == no_compression && fp->format.format == htsExactFormat::vcf ? fp->fp.hfile
+                                                                                                    : fp->fp.bgzf->fp;
+  const off_t o = htell(h);
+  return o < 0 ? 0 : static_cast<int64_t>(o);
+}
+
+bool VariantReader::read(std::vector<Variant>& out, int64_t min_alleles) {
+  if (impl_->done) return false;
+  VariantSet& v = v_;
+  VcfReader& r = impl_->r;
+  const std::string& vcf_file = impl_->vcf_file;
+  const std::string& fasta = impl_->fasta;
+  const ChromSizes& cs = v.fasta->chrom_sizes();
+  const bool filtered = impl_->filtered;
+  const IntervalSet& regions = impl_->regions;
+  const htsCompression comp = impl_->comp;
+  const int64_t length = v.length;
+  int64_t appended = 0;
   for (;;) {
+    if (appended >= std::max<int64_t>(1, min_alleles)) return true;
     const int st = bcf_read(r.fp, r.hdr, r.rec);
-    if (st == -1) break;  // end of file
+    if (st == -1) {  // end of file
+      impl_->done = true;
+      return false;
+    }
     const int64_t n = ++v.records;
     // A contig without a ##contig line, or an INFO/FORMAT tag without its ##INFO/##FORMAT line, is common and
     // harmless (htslib adds them, as bcftools does with a warning; lowpass reads neither INFO nor FORMAT).
@@ -204,9 +248,20 @@ VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, 
       x.id = r.rec->d.id && std::strcmp(r.rec->d.id, ".") != 0 ? r.rec->d.id : "";
       x.ref = ref;
       x.alt = alt;
-      v.alleles.push_back(std::move(x));
+      out.push_back(std::move(x));
+      ++appended, ++alleles_;
     }
   }
+}
+
+VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, int64_t length,
+                         const std::string& cache_dir, const RegionFilter& filter) {
+  VariantReader reader(vcf_file, fasta, length, cache_dir, filter);
+  std::vector<Variant> all;
+  while (reader.read(all, int64_t{1} << 20)) {
+  }
+  VariantSet v = reader.totals();
+  v.alleles = std::move(all);
   return v;  // possibly empty: a header-only shard of a split VCF is not an error
 }
 

@@ -61,6 +61,33 @@ IntervalSet region_intervals(const RegionFilter& filter, const ChromSizes& sizes
 VariantSet read_variants(const std::string& vcf_file, const std::string& fasta, int64_t length,
                          const std::string& cache_dir = "", const RegionFilter& filter = {});
 
+// read_variants a chunk at a time (`lowpass variants` streams: memory follows the chunk, not the file). The
+// constructor opens and checks the file and reads its header (the same errors); read() appends the alleles of the
+// next records until it has appended at least `min_alleles` (>= 1; a record's ALT alleles are never split) or the file
+// ends, with the same checks and errors; totals() holds the counters (records, no_alt, skipped, outside,
+// dropped_edge, dropped) of the records read so far, and the FASTA and L; its `alleles` stay empty.
+class VariantReader {
+ public:
+  VariantReader(const std::string& vcf_file, const std::string& fasta, int64_t length, const std::string& cache_dir = "",
+                const RegionFilter& filter = {});
+  ~VariantReader();
+  VariantReader(const VariantReader&) = delete;
+  VariantReader& operator=(const VariantReader&) = delete;
+  // Appends to `out`; false once the end of the file is reached (nothing more to read).
+  bool read(std::vector<Variant>& out, int64_t min_alleles);
+  const VariantSet& totals() const { return v_; }
+  int64_t alleles_read() const { return alleles_; }  // alleles appended by read() so far
+  // Bytes of the file read so far (compressed bytes for bgzip/BCF) and the file's size (-1: unknown, e.g. a pipe).
+  int64_t offset() const;
+  int64_t file_size() const { return file_size_; }
+
+ private:
+  struct Impl;
+  std::unique_ptr<Impl> impl_;
+  VariantSet v_;
+  int64_t alleles_ = 0, file_size_ = -1;
+};
+
 // One-hot REF and ALT windows (n, 4, L) of alleles [s, s + n), as `dtype`.
 void variant_rows(Context& ctx, const VariantSet& v, int64_t s, int64_t n, DType dtype, Tensor& ref, Tensor& alt);
 

@@ -313,3 +313,35 @@ def test_regions_keep_the_records_they_overlap_with_the_same_scores_and_numbers(
     r = run(*base, "--out", tmp_path / "bad", "--region", "A:1-10")
     assert r.returncode != 0
     assert "--region A:1-10: chromosome 'A' is not in" in r.stderr, r.stderr
+
+
+def test_streamed_chunks_give_the_same_files_and_page(models, tmp_path):
+    # The VCF is read a chunk of alleles at a time (hidden --chunk): chunks smaller than a batch, than a record's
+    # ALT alleles and than the file give the same TSV and page as one chunk, and the page holds the whole file's top.
+    rng = random.Random(11)
+    a, rows = models["seq"]["chrA"], []
+    for p in sorted(rng.sample(range(150, 1350), 30)):
+        alts = [c for c in "ACGT" if c != a[p - 1]]
+        rows.append(("chrA", p, f"v{p}", a[p - 1], ",".join(rng.sample(alts, rng.choice([1, 1, 2, 3])))))
+    rows.insert(5, ("chrA", 400, "sym", a[399], "<DEL>"))
+    write_vcf(tmp_path / "v.vcf", rows)
+    for kind, col in (("binary", "logit_diff"), ("profile", "logfc")):
+        outs = {}
+        for name, extra in (("one", ["--chunk", 100000]), ("c3", ["--chunk", 3]), ("c3b4", ["--chunk", 3, "--batch", 4]),
+                            ("b4", ["--batch", 4]), ("c1", ["--chunk", 1, "--batch", 2]), ("b2", ["--batch", 2])):
+            r = run("variants", "--model", models[kind], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"],
+                    "--out", tmp_path / kind / name, "--quiet", "--threads", 1, "--plot", 5, *extra)
+            assert r.returncode == 0, r.stderr
+            assert "non-sequence allele(s) skipped" in r.stdout, r.stdout
+            outs[name] = [(tmp_path / kind / name / f).read_bytes() for f in ("variant_scores.tsv", "variants.html")]
+        assert outs["c3"] == outs["one"] and outs["c3b4"] == outs["b4"] and outs["c1"] == outs["b2"]
+        got = read_tsv(tmp_path / kind / "one" / "variant_scores.tsv")
+        assert len(got) > 40 and [int(g["record"]) for g in got] == sorted(int(g["record"]) for g in got)
+        effect = [max(abs(float(v)) for k, v in g.items() if k.startswith(col)) for g in got]
+        order = sorted(range(len(got)), key=lambda i: (-effect[i], i))[:5]
+        page = outs["one"][1].decode()
+        heads = [page.index(f"<h2>{r + 1}. ") for r in range(5)]
+        for r, i in enumerate(order):  # the r-th heading names the r-th largest effect of the whole file
+            g = got[i]
+            name = f"{g['chrom']}:{g['pos']} {g['ref']}&gt;{g['alt']}"
+            assert page.index(name, heads[r]) == heads[r] + len(f"<h2>{r + 1}. "), (r, name)
