@@ -264,9 +264,13 @@ CommandRun add_variants_command(CLI::App& app) {
     base.fasta = tot.fasta, base.length = tot.length;
     bool controls = !a->controls.empty();
     for (const Model* m : set.const_models()) controls = controls || controls_mode(*m) != "none";
-    if (controls) {
-      // The control tracks are checked against the chromosomes the scored windows touch: a first pass through the
-      // VCF finds them (and any error in it, before scoring, as when the VCF was read whole).
+    const bool regular = fs::is_regular_file(a->vcf, ec);
+    LP_CHECK(regular || !controls, a->vcf, ": not a regular file (a pipe?): a model with control tracks reads the VCF "
+             "twice (first for the chromosomes its tracks are checked against); give a file");
+    if (regular) {
+      // A first pass through the VCF (fast next to scoring) finds any error in it before anything is scored, as when
+      // the VCF was read whole, and the chromosomes the scored windows touch, which the control tracks are checked
+      // against. A pipe is read once: an error in a record then stops the run there.
       attr::VariantReader first(a->vcf, a->genome, model.input_length(), a->cache_dir, filter);
       std::vector<bool> seen(static_cast<size_t>(tot.fasta->chrom_sizes().size()), false);
       std::vector<attr::Variant> buf;
