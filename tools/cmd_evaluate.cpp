@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/npz.h"
+#include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
 #include "models/data/meme.h"
 #include "models/eval/attr_metrics.h"
@@ -202,15 +203,11 @@ std::pair<std::string, nlohmann::json> predictive_metrics(Context& ctx, const Ev
     Model& model = set->front();
     dt = model.parameters().front().second.dtype();
     binary = model.type() == "binary";
-    LP_CHECK(data.has("x"), a.npz, ": no array 'x' (needed with --model)");
-    const Shape xs = data.shape("x");
-    LP_CHECK(xs.size() == 3 && xs[1] == 4, a.npz, ": x must be (N, 4, L), got ", shape_str(xs));
-    LP_CHECK(xs[2] == model.input_length(), a.npz, ": x has length ", xs[2], " but the model's input_length is ",
-             model.input_length(), " (", a.models.front(), ")");
+    attr::InputFiles in;  // an npz: open_inputs reads shapes only (x, control) and checks them
+    in.npz = a.npz;
+    attr::RegionWindows unused;
+    const Shape xs = attr::open_inputs("evaluate", model, in, unused).at("x").shape;
     LP_CHECK(xs[0] == N, a.npz, ": y ", shape_str(ys), " has ", N, " rows but x ", shape_str(xs), " has ", xs[0]);
-    if (data.has("control"))
-      LP_CHECK(data.shape("control")[0] == N, a.npz, ": control ", shape_str(data.shape("control")), " has ",
-               data.shape("control")[0], " rows but x ", shape_str(xs), " has ", N);
   }
   std::vector<double> yb, lb;  // binary: (N, T) labels and logits
   eval::ProfileMetricsConfig cfg;

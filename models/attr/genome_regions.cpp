@@ -363,6 +363,11 @@ std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Mode
   LP_CHECK(xa.shape[2] == model.input_length(), src, ": x has length ", xa.shape[2], " but the model's input_length is ",
            model.input_length());
   LP_CHECK(xa.shape[0] >= 1, src, ": no sequences (x has 0 rows)");
+  if (arrays.count("control")) {
+    const Shape& cs = arrays.at("control").shape;
+    LP_CHECK(!cs.empty() && cs[0] == xa.shape[0], npz, ": control ", shape_str(cs), " has ", cs.empty() ? 0 : cs[0],
+             " rows but x ", shape_str(xa.shape), " has ", xa.shape[0]);
+  }
   return arrays;
 }
 

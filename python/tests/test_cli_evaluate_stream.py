@@ -3,7 +3,8 @@
 # multiple of the batch: the streamed metrics (--model, and --predictions of predict's npz) equal the whole-array
 # computation (one batch of all rows: profile_metrics over the full arrays, as evaluate computed them before) byte for
 # byte, also from np.savez_compressed files; NLL, count Pearson and auROC recomputed here in numpy from the full arrays
-# agree to 1e-9; errors name the file and field (rows of y against x, a NaN in a later batch); the progress bar.
+# agree to 1e-9; errors name the file and field (rows of y or control against x, a NaN in a later batch); the progress
+# bar.
 # The CLI: python/tests/cli_run.py.
 import json
 import math
@@ -113,6 +114,18 @@ def test_rows_that_do_not_match_and_a_nan_in_a_later_batch_are_named(runs, tmp_p
     np.savez(tmp_path / "noy.npz", x=data["x"])
     r = run("evaluate", "--npz", tmp_path / "noy.npz", "--model", runs["binary"], "--out", tmp_path / "m.json")
     assert r.returncode == 1 and "noy.npz: no array 'y'" in r.stderr, r.stderr
+
+
+def test_a_control_with_other_rows_than_x_is_named_before_any_row_is_read(runs, tmp_path):
+    npz = runs["dir"] / "profile_data" / "test.npz"
+    data = arrays(npz)
+    N, c = data["x"].shape[0], data["control"]
+    np.savez(tmp_path / "cshort.npz", **dict(data, control=c[:-1]))
+    want = f"cshort.npz: control ({N - 1}, {c.shape[1]}, {c.shape[2]}, {c.shape[3]}) has {N - 1} rows but x ({N}, 4,"
+    for cmd in ("evaluate", "predict"):  # one check (attr::open_inputs) for both
+        r = run(cmd, "--npz", tmp_path / "cshort.npz", "--model", runs["profile"], "--out", tmp_path / cmd, "--quiet")
+        assert r.returncode == 1 and want in r.stderr, (cmd, r.stderr)
+        assert not (tmp_path / cmd).exists() or not any((tmp_path / cmd).iterdir()), cmd
 
 
 def test_the_bar_covers_the_predictions_pass_too(runs, tmp_path):
