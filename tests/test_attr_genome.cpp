@@ -2,6 +2,8 @@
 // one-hot rows vs a plain encoding, mean-of-overlaps bigWig tracks read back against a brute-force sum, and a
 // profile model's control tracks (--controls or the training run's config.json) read against the bigWig values.
 // Run: build/tests/lowpass_tests -ts=attr_genome
+#include <sstream>
+
 #include <nlohmann/json.hpp>
 
 #include "models/attr/genome_regions.h"
@@ -199,6 +201,24 @@ TEST_CASE("regions: windows_in_order wants each chromosome's windows together wi
   check("c1\t100\t120\n", true, {0});
   check("c1\t300\t320\nc1\t100\t120\n", false, {});
   check("c1\t100\t120\nc2\t100\t120\nc1\t300\t320\n", false, {});
+  // windows_in_order_or_note: the note (predict's and attribute's) only for windows out of order, from note_from on.
+  const auto note = [&](const std::string& bed, int64_t from) {
+    write_text(d / "r.bed", bed);
+    const auto rw = attr::read_region_windows(d / "r.bed", d / "g.fa", 20, d / "cache");
+    std::vector<int64_t> order;
+    std::ostringstream log;
+    const bool in_order = attr::windows_in_order_or_note(rw, order, "predict", "the tracks are held", log, from);
+    std::vector<int64_t> plain;
+    CHECK(in_order == attr::windows_in_order(rw, plain));
+    CHECK(order == plain);
+    return log.str();
+  };
+  const std::string shuffled = "c1\t300\t320\nc1\t100\t120\nc2\t100\t120\n", sorted = "c1\t100\t120\nc1\t300\t320\n";
+  CHECK(note(shuffled, 4).empty());  // 3 windows, below note_from
+  const std::string n = note(shuffled, 3);
+  CHECK(n.find("lowpass predict: the regions are not in genome order") == 0);
+  CHECK(n.find("so the tracks are held; a BED sorted with `sort -k1,1 -k2,2n` is written as it goes\n") != std::string::npos);
+  CHECK(note(sorted, 1).empty());
 }
 
 TEST_CASE("regions: more than 65,535 windows on one base still give their mean") {

@@ -70,11 +70,8 @@ CommandRun add_attribute_command(CLI::App& app) {
     bool streamed = false;
     if (!a->regions.empty()) {
       track = std::make_unique<attr::TrackAccumulator>(rw.fasta->chrom_sizes());
-      streamed = attr::windows_in_order(rw, order);
-      if (!streamed && N >= 10000)
-        std::cerr << "lowpass attribute: the regions are not in genome order (each chromosome's together, starts "
-                     "ascending), so attr.bw is held until the end (8 bytes per covered base); a BED sorted with "
-                     "`sort -k1,1 -k2,2n` is written as it goes\n";
+      streamed = attr::windows_in_order_or_note(rw, order, "attribute",
+                                                "attr.bw is held until the end (8 bytes per covered base)", std::cerr);
     }
     attr::AttrOptions o;
     o.method = a->method;
@@ -89,15 +86,11 @@ CommandRun add_attribute_command(CLI::App& app) {
     prepare_output_dir(a->out, {"ohe.npz", "attr.npz", "attr.bw", "regions.bed"});
     if (streamed) track->stream((fs::path(a->out) / "attr.bw").string(), order);
     StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished npz
-    // ohe.npz: the input as float32 (N, 4, L). It is renamed into place together with attr.npz, after the last
-    // batch: a run that fails or is stopped leaves the earlier pair as it was, never a new ohe beside an old attr.
+    // ohe.npz: the input as float32 (N, 4, L), appended batch by batch beside attr.npz (each row read once). The
+    // two are renamed into place together after the last batch: a run that fails or is stopped leaves the earlier
+    // pair as it was, never a new ohe beside an old attr.
     npy::NpzWriter ohe((fs::path(a->out) / "ohe.npz").string());
     ohe.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
-    for (int64_t s = 0; s < N; s += 4096) {
-      ohe.append(in.rows(ctx, s, std::min<int64_t>(4096, N - s), DType::F32));
-      throw_if_interrupted();
-    }
-    ohe.end();
     npy::NpzWriter w((fs::path(a->out) / "attr.npz").string());
     w.begin("arr_0", npy::NpyDType::F4, {N, 4, L});
     nlohmann::json conv = nlohmann::json::array();
@@ -107,6 +100,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     for (int64_t s = 0; s < N; s += a->batch) {
       const int64_t n = std::min(a->batch, N - s);
       Tensor x = in.rows(ctx, s, n);
+      ohe.append(x.dtype() == DType::F32 ? x : cast(x, DType::F32));
       auto r = attr::attribute_mean(set.pointers(), x, in.control_rows(ctx, s, n), o, s);
       w.append(r.hyp);
       if (track) {  // per-base contribution Σ_b hyp·onehot
@@ -142,6 +136,7 @@ CommandRun add_attribute_command(CLI::App& app) {
       bar.update(n, r.delta.empty() ? "" : "max rel delta " + std::to_string(worst));
       throw_if_interrupted();
     }
+    ohe.end();
     w.end();
     bar.finish();
     // attr.bw and regions.bed go to temporaries first, renamed into place just after ohe.npz and attr.npz.

@@ -198,11 +198,9 @@ CommandRun add_predict_command(CLI::App& app) {
     std::vector<attr::TrackAccumulator> acc;
     const int64_t O = profile ? model.output_length() : 0, off = (rw.length - O) / 2;
     std::vector<int64_t> order;  // windows in genome order: the tracks are written as the windows pass
-    const bool streamed = tracks && attr::windows_in_order(rw, order);
-    if (tracks && !streamed && N >= 10000)
-      std::cerr << "lowpass predict: the regions are not in genome order (each chromosome's together, starts "
-                   "ascending), so the tracks are held until the end (8 bytes per covered base per track); a BED "
-                   "sorted with `sort -k1,1 -k2,2n` is written as it goes\n";
+    const bool streamed = tracks && attr::windows_in_order_or_note(rw, order, "predict",
+                                                                   "the tracks are held until the end (8 bytes per "
+                                                                   "covered base per track)", std::cerr);
     std::vector<float> v(static_cast<size_t>(O));
     Progress bar("predict", N, "seq", !a->quiet);
     for (int64_t s = 0; s < N; s += a->batch) {

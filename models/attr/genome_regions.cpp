@@ -207,6 +207,15 @@ bool windows_in_order(const RegionWindows& r, std::vector<int64_t>& order) {
   return true;
 }
 
+bool windows_in_order_or_note(const RegionWindows& r, std::vector<int64_t>& order, const std::string& cmd,
+                              const std::string& held, std::ostream& log, int64_t note_from) {
+  const bool in_order = windows_in_order(r, order);
+  if (!in_order && r.size() >= note_from)
+    log << "lowpass " << cmd << ": the regions are not in genome order (each chromosome's together, starts ascending), "
+        << "so " << held << "; a BED sorted with `sort -k1,1 -k2,2n` is written as it goes\n";
+  return in_order;
+}
+
 void write_sequence_table(const FastaInputs& f, const std::string& path) {
   safetensors::AtomicFile file(path);  // temp + rename, as the other outputs: a full disk leaves no half table
   std::string buf = "row\tname\tlength\tinput\n";

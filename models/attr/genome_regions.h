@@ -7,6 +7,7 @@
 #pragma once
 #include <cstdint>
 #include <functional>
+#include <iosfwd>
 #include <memory>
 #include <string>
 #include <unordered_map>
@@ -100,6 +101,12 @@ class TrackAccumulator {
 // per-base tracks can be written as the windows are done (TrackAccumulator::stream); `order` gets the chromosomes in
 // the order they come. A BED sorted with `sort -k1,1 -k2,2n` qualifies, whatever the FASTA's order.
 bool windows_in_order(const RegionWindows& r, std::vector<int64_t>& order);
+
+// windows_in_order for `lowpass <cmd>`'s per-base tracks; when the windows are not in order and there are at least
+// `note_from` of them, a note on `log` that `held` (e.g. "attr.bw is held until the end (8 bytes per covered base)")
+// and that a sorted BED is written as it goes.
+bool windows_in_order_or_note(const RegionWindows& r, std::vector<int64_t>& order, const std::string& cmd,
+                              const std::string& held, std::ostream& log, int64_t note_from = 10000);
 
 // Sequences of a FASTA file as model inputs (`--fasta`): each record centred in the model's input length (longer
 // ones cropped equally at both ends, shorter ones padded with N), x one-hot (N, 4, L) as uint8.

@@ -122,6 +122,8 @@ def test_attribute_replaces_its_outputs_as_a_pair_and_a_failed_rerun_keeps_them(
             "--quiet")
     assert a.returncode == 0, a.stderr
     first = {n: (out / n).read_bytes() for n in ("ohe.npz", "attr.npz", "convergence.json")}
+    with np.load(npz) as d, np.load(out / "ohe.npz") as o:  # x as float32, appended a batch (16 rows) at a time
+        np.testing.assert_array_equal(o["arr_0"], d["x"].astype(np.float32))
     # A rerun that fails at its first batch (a target the model lacks) leaves the earlier set as it was.
     a = run("attribute", "--model", runs["binary"], "--npz", npz, "--out", out, "--target", "counts", "--quiet")
     assert a.returncode == 1, a.stderr

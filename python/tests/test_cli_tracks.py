@@ -90,6 +90,18 @@ def test_tracks_written_as_the_windows_pass_equal_the_held_ones(model, tmp_path)
     # model may predict fewer than one read per window; the release order is still checked, since a window added
     # after its blocks were written aborts the run.)
     assert len((tmp_path / "attribute_sorted" / "attr.bw").read_bytes()) > 10000
+    # ohe.npz (appended a batch at a time): row i is the one-hot window of regions.bed's line i.
+    genome = dict(zip(["chrA", "chrB"], [ln for ln in fa.read_text().splitlines() if not ln.startswith(">")]))
+    for name in ("sorted", "shuffled"):
+        out = tmp_path / f"attribute_{name}"
+        with np.load(out / "ohe.npz") as z:
+            ohe = z["arr_0"]
+        lines = [ln.split("\t") for ln in (out / "regions.bed").read_text().splitlines()]
+        assert ohe.shape == (len(lines), 4, int(lines[0][2]) - int(lines[0][1]))
+        for i, (c, b, e, *_) in enumerate(lines):
+            seq = genome[c][int(b):int(e)]
+            want = np.array([[float(ch == base) for ch in seq] for base in "ACGT"], dtype=np.float32)
+            np.testing.assert_array_equal(ohe[i], want, err_msg=f"{name} row {i}")
 
 
 def test_a_stopped_rerun_keeps_the_earlier_npz_regions_and_tracks_together(model, tmp_path):
