@@ -269,8 +269,8 @@ CommandRun add_variants_command(CLI::App& app) {
              "twice (first for the chromosomes its tracks are checked against); give a file");
     if (regular) {
       // A first pass through the VCF (fast next to scoring) finds any error in it before anything is scored, as when
-      // the VCF was read whole, and the chromosomes the scored windows touch, which the control tracks are checked
-      // against. A pipe is read once: an error in a record then stops the run there.
+      // the VCF was read whole, and (for models with control tracks) the chromosomes the scored windows touch, which
+      // the tracks are checked against. A pipe is read once: an error in a record then stops the run there.
       attr::VariantReader first(a->vcf, a->genome, model.input_length(), a->cache_dir, filter);
       std::vector<bool> seen(static_cast<size_t>(tot.fasta->chrom_sizes().size()), false);
       std::vector<attr::Variant> buf;
@@ -278,7 +278,7 @@ CommandRun add_variants_command(CLI::App& app) {
         buf.clear();
         more = first.read(buf, a->chunk);
         for (const attr::Variant& v : buf)
-          if (!seen[static_cast<size_t>(v.chrom)])
+          if (controls && !seen[static_cast<size_t>(v.chrom)])
             seen[static_cast<size_t>(v.chrom)] = true, base.chrom.push_back(v.chrom), base.start.push_back(0),
             base.line.push_back(0);
       }
