@@ -621,6 +621,12 @@ void write_file_atomic(const std::string& path, const std::vector<uint8_t>& byte
   f.commit();
 }
 
+void write_file_atomic(const std::string& path, std::string_view text) {
+  AtomicFile f(path);
+  f.write(text.data(), text.size());
+  f.commit();
+}
+
 void save(const std::string& path, const std::vector<WriteEntry>& entries, const std::map<std::string, std::string>& metadata) {
   Plan plan = make_plan(entries, metadata);  // validates before the file is created
   AtomicFile f(path);

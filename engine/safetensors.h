@@ -6,6 +6,7 @@
 #include <functional>
 #include <map>
 #include <string>
+#include <string_view>
 #include <utility>
 #include <vector>
 
@@ -78,6 +79,7 @@ void check_fits_in_memory(uint64_t bytes, const std::string& what);
 // Helpers shared with npz/checkpoint: whole-file read (Error naming the path) and atomic write.
 std::vector<uint8_t> read_file_bytes(const std::string& path);
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes);
+void write_file_atomic(const std::string& path, std::string_view text);
 
 // Removes `<name>.tmp.<pid>.<n>` files in `dir` (not below; only those of `names` when given) that a killed writer
 // left: their pid runs no process here, no one holds the flock every AtomicFile keeps on its temporary, and they

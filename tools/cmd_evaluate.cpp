@@ -16,6 +16,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/npz.h"
+#include "engine/safetensors.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
 #include "models/data/meme.h"
@@ -486,11 +487,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
     std::error_code ec;
     if (!dir.empty()) std::filesystem::create_directories(dir, ec);
     LP_CHECK(!ec, "--out: cannot create the folder ", dir.string(), ": ", ec.message());
-    std::ofstream f(out);
-    LP_CHECK(f.good(), "--out: cannot write ", a->out, ": ", std::strerror(errno));
-    f << doc.dump(1) << "\n";
-    f.close();
-    LP_CHECK(f.good(), "--out: write failed: ", a->out);
+    safetensors::write_file_atomic(a->out, doc.dump(1) + "\n");  // temp + rename: never half a file over the last
     std::cout << "wrote " << a->out << "\n";
     return 0;
   };

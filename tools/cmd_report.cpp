@@ -15,6 +15,7 @@
 #include <nlohmann/json.hpp>
 
 #include "engine/npz.h"
+#include "engine/safetensors.h"
 #include "models/attr/model_dir.h"
 #include "models/loss/fourier_prior.h"
 #include "models/loss/profile_loss.h"
@@ -418,11 +419,7 @@ std::string write_report(const ReportArgs& args) {
   std::error_code ec;
   fs::create_directories(a->out, ec);
   LP_CHECK(!ec, "--out: cannot create ", a->out, ": ", ec.message());
-  std::ofstream f(index);
-  LP_CHECK(f.good(), "--out: cannot write ", index.string());
-  f << html.str();
-  f.close();
-  LP_CHECK(f.good(), "--out: write failed: ", index.string());
+  safetensors::write_file_atomic(index.string(), html.str());  // temp + rename: a full disk keeps the earlier page
   return index.string();
 }
 

@@ -5,10 +5,12 @@
 #include <fstream>
 #include <iostream>
 #include <memory>
+#include <sstream>
 
 #include <nlohmann/json.hpp>
 
 #include "engine/error.h"
+#include "engine/safetensors.h"
 #include "models/data/meme.h"
 #include "models/arch/profile_net.h"
 #include "models/data/simulate.h"
@@ -27,7 +29,7 @@ struct SimulateArgs {
   uint64_t seed = 1;
 };
 
-void write_positions(std::ofstream& f, const std::string& split, const ArrayDataset& ds, int64_t width) {
+void write_positions(std::ostream& f, const std::string& split, const ArrayDataset& ds, int64_t width) {
   const auto& st = ds.extra.at("motif_start");
   const auto& sd = ds.extra.at("motif_strand");
   const int64_t per = st.shape.size() > 1 ? st.shape[1] : 1;
@@ -95,7 +97,7 @@ CommandRun add_simulate_command(CLI::App& app) {
     }
     fs::create_directories(a->out);
     Rng rng(a->seed);
-    std::ofstream pos(fs::path(a->out) / "motif_positions.tsv");
+    std::ostringstream pos;  // motif_positions.tsv, written (temp + rename) after the npz files
     pos << "split\tindex\tstart\tend\tstrand\n";
     const char* splits[3] = {"train", "valid", "test"};
     const int64_t sizes[3] = {a->n, nv, nt};
@@ -130,11 +132,12 @@ CommandRun add_simulate_command(CLI::App& app) {
     if (!binary) model["output_length"] = O, model["num_strands"] = 2, model["controls"] = "shared";
     nlohmann::json cfg = {{"model", model},
                           {"data", {{"train", "train.npz"}, {"valid", "valid.npz"}, {"test", "test.npz"}}}};
-    std::ofstream(fs::path(a->out) / "train_config.json") << cfg.dump(2) << "\n";
+    safetensors::write_file_atomic((fs::path(a->out) / "motif_positions.tsv").string(), pos.str());
+    safetensors::write_file_atomic((fs::path(a->out) / "train_config.json").string(), cfg.dump(2) + "\n");
     nlohmann::json info = {{"type", a->type}, {"motif", motif_src}, {"motif_width", motif.width()},
                            {"n_train", a->n}, {"n_valid", nv}, {"n_test", nt}, {"gc_train", a->gc},
                            {"length", L}, {"motif_bound", a->motif_bound}, {"seed", a->seed}};
-    std::ofstream(fs::path(a->out) / "simulation.json") << info.dump(2) << "\n";
+    safetensors::write_file_atomic((fs::path(a->out) / "simulation.json").string(), info.dump(2) + "\n");
     std::cout << "wrote " << a->out << "/{train,valid,test}.npz (" << a->n << "/" << nv << "/" << nt << " "
               << a->type << " examples of length " << L << "), motif_positions.tsv, train_config.json\n";
     return 0;

@@ -162,16 +162,15 @@ std::string data_summary(const BatchSource& src) {
   return d + "; " + std::to_string(src.batches_per_epoch()) + " batches per epoch";
 }
 
-// Keep the first `epochs` lines of metrics.jsonl (a resumed run rewrites the rest).
+// Keep the first `epochs` lines of metrics.jsonl (a resumed run rewrites the rest). Written atomically: a resume
+// killed here keeps the history it had.
 void truncate_metrics(const std::string& path, int64_t epochs) {
   std::ifstream in(path);
-  std::vector<std::string> keep;
-  std::string line;
-  while (static_cast<int64_t>(keep.size()) < epochs && std::getline(in, line))
-    if (!line.empty()) keep.push_back(line);
+  std::string keep, line;
+  for (int64_t n = 0; n < epochs && std::getline(in, line);)
+    if (!line.empty()) keep += line + "\n", ++n;
   in.close();
-  std::ofstream out(path, std::ios::trunc);
-  for (auto& l : keep) out << l << "\n";
+  safetensors::write_file_atomic(path, keep);
 }
 
 }  // namespace
@@ -423,7 +422,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
       if (!opt.quiet) std::fprintf(log, "lowpass train: removed %s (left by a stopped process)\n", f.c_str());
   write_config(cfg, (dir / "config.json").string());
   if (opt.resume) truncate_metrics(metrics_path, st.epoch);
-  else std::ofstream(metrics_path, std::ios::trunc);
+  else safetensors::write_file_atomic(metrics_path, std::string_view());
   bool stop = false;
   const auto run_start = std::chrono::steady_clock::now();  // for the whole run's ETA in the epoch lines
   // Epochs this process has run, for the ETA: a resume in the middle of an epoch ran only its rest.
@@ -618,8 +617,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
                                     /*full_profile_metrics=*/true);
     res.test = te.to_json("test_");
     res.test["best_epoch"] = st.best_epoch;
-    std::ofstream f(dir / "test_metrics.json");
-    f << res.test.dump(2) << "\n";
+    safetensors::write_file_atomic((dir / "test_metrics.json").string(), res.test.dump(2) + "\n");
   }
   return res;
 }

@@ -128,6 +128,31 @@ def test_a_control_with_other_rows_than_x_is_named_before_any_row_is_read(runs, 
         assert not (tmp_path / cmd).exists() or not any((tmp_path / cmd).iterdir()), cmd
 
 
+def test_a_write_cut_short_keeps_the_earlier_metrics(runs, tmp_path):
+    # metrics.json is written to a temporary and renamed: a full disk (here RLIMIT_FSIZE, SIGXFSZ ignored so that the
+    # write fails with EFBIG) fails the run and leaves the earlier file whole.
+    import resource
+    import signal
+    import subprocess
+
+    from cli_run import CLI
+    npz = runs["dir"] / "binary_data" / "test.npz"
+    p = run("predict", "--model", runs["binary"], "--npz", npz, "--out", tmp_path / "p", "--quiet")
+    assert p.returncode == 0, p.stderr
+    args = ["evaluate", "--npz", npz, "--predictions", tmp_path / "p" / "predictions.npz", "--out", tmp_path / "m.json",
+            "--quiet"]
+    earlier = evaluate(tmp_path / "m.json", *args[1:-3])
+    assert len(earlier) > 200
+
+    def small_files():
+        signal.signal(signal.SIGXFSZ, signal.SIG_IGN)
+        resource.setrlimit(resource.RLIMIT_FSIZE, (100, 100))
+    r = subprocess.run([CLI, *map(str, args)], capture_output=True, text=True, preexec_fn=small_files)
+    assert r.returncode == 1 and "m.json" in r.stderr, r.stderr
+    assert (tmp_path / "m.json").read_text() == earlier
+    assert sorted(f.name for f in tmp_path.iterdir() if f.name.startswith("m.json")) == ["m.json"]
+
+
 def test_the_bar_covers_the_predictions_pass_too(runs, tmp_path):
     npz = runs["dir"] / "profile_data" / "test.npz"
     p = run("predict", "--model", runs["profile"], "--npz", npz, "--out", tmp_path / "p", "--quiet")
