@@ -12,7 +12,7 @@ if [ ! -x "$VENV/bin/python" ]; then
 fi
 export PATH="$VENV/bin:$PATH"  # pip's meson (meson-python wants a newer one than Debian's) and ninja
 "$VENV/bin/python" -m pip install -q --disable-pip-version-check "meson-python>=0.15" "meson>=1.2" ninja \
-  "nanobind>=2.0" numpy pytest
+  "nanobind>=2.0" numpy pytest pybbi
 # No build isolation, so that build-python/ is reused between runs (an incremental rebuild).
 # A build-python/ configured by another meson version cannot be reused: start it afresh once on failure.
 install() {

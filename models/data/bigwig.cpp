@@ -1,4 +1,5 @@
-// bigWig reading/writing through libBigWig; stranded Track windows with reverse-complement flips.
+// bigWig reading/writing through libBigWig (the zoom levels of written files: bigwig_zoom.h); stranded Track windows
+// with reverse-complement flips.
 // Track::window with revcomp: out[s][i] = raw[S-1-s][L-1-i].
 // Test: build/tests/lowpass_tests -ts=genome
 #include "models/data/bigwig.h"
@@ -10,10 +11,12 @@ extern "C" {
 #include <algorithm>
 #include <cmath>
 #include <cstring>
+#include <filesystem>
 #include <fstream>
 
 #include "engine/error.h"
 #include "engine/safetensors.h"
+#include "models/data/bigwig_zoom.h"
 #include "models/data/readable.h"
 
 namespace lowpass {
@@ -306,8 +309,11 @@ struct BigWigWriter::Impl {
   float run_v = 0;
   std::vector<uint32_t> st, en;  // buffered intervals of `chrom`
   std::vector<float> va;
+  // The zoom levels, built as the items are written (libBigWig's own, built at close, held ~14 bytes per base).
+  bwzoom::ZoomWriter zoom;
 
-  Impl(const std::string& p, const ChromSizes& s) : path(p), sizes(s), file(p) {}
+  Impl(const std::string& p, const ChromSizes& s)
+      : path(p), sizes(s), file(p), zoom(std::filesystem::path(file.temp_path()).parent_path().string(), p) {}
   ~Impl() {
     if (fp) bwClose(fp);  // uncommitted: the AtomicFile then removes the temporary
   }
@@ -325,6 +331,7 @@ struct BigWigWriter::Impl {
   static constexpr size_t kDense = 32;
   void flush() {
     const size_t n = st.size();
+    for (size_t i = 0; i < n; ++i) zoom.add(static_cast<uint32_t>(chrom), st[i], en[i], va[i]);
     size_t a = 0;  // start of the pending bedGraph stretch
     for (size_t i = 0; i < n && ok;) {
       size_t j = i;
@@ -412,9 +419,17 @@ void BigWigWriter::finish() {
   if (m.fp == nullptr) return;
   m.end_run();
   m.flush();
+  m.fp->hdr->nLevels = 0;  // libBigWig builds no zoom levels at close: m.zoom appends them (bigwig_zoom.h)
   bwClose(m.fp);
   m.fp = nullptr;
   LP_CHECK(m.ok, "bigWig '", m.path, "': write failed (a full disk or a file size limit?)");
+  std::vector<uint32_t> lengths;
+  for (int64_t c = 0; c < m.sizes.size(); ++c) lengths.push_back(static_cast<uint32_t>(m.sizes.lengths[c]));
+  try {
+    m.zoom.append(m.file.temp_path(), lengths);
+  } catch (const Error& e) {
+    throw Error(detail::concat(e.what(), "; the earlier file, if any, is kept"));
+  }
   check_closed(m.file.temp_path(), m.path);
 }
 

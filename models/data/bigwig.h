@@ -75,7 +75,8 @@ void write_bigwig(const std::string& path, const ChromSizes& sizes, const std::v
 // in increasing chromosome index and position; a run of equal values becomes one interval, zeros and bases never
 // given are not written. The file is written to `path.tmp.<pid>.<n>` (safetensors::AtomicFile, reaped like the
 // npz temporaries when a killed writer leaves it) and renamed over `path` by commit(); destroyed uncommitted (an
-// error, a stop), the temporary is removed and `path` keeps what it held.
+// error, a stop), the temporary is removed and `path` keeps what it held. The zoom levels are built as the values
+// come (models/data/bigwig_zoom.h: memory does not grow with the track) and appended after libBigWig closes the file.
 class BigWigWriter {
  public:
   BigWigWriter(const std::string& path, const ChromSizes& sizes);
