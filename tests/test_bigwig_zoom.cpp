@@ -23,6 +23,15 @@
 
 using namespace lowpass;
 
+// Under AddressSanitizer freed memory sits in its quarantine and shadow memory grows with it: no RSS bound there.
+#if defined(__SANITIZE_ADDRESS__)
+#define LP_ZOOM_TEST_ASAN 1
+#elif defined(__has_feature)
+#if __has_feature(address_sanitizer)
+#define LP_ZOOM_TEST_ASAN 1
+#endif
+#endif
+
 namespace {
 
 struct ZoomRecord {
@@ -241,7 +250,9 @@ TEST_CASE("bigwig: zoom levels of a dense chromosome take little memory") {
   int st = 0;
   waitpid(pid, &st, 0);
   REQUIRE(grew >= 0);
+#ifndef LP_ZOOM_TEST_ASAN
   CHECK(grew < 24'000'000);  // < 3 bytes per base; libBigWig's own levels: ~112 MB
+#endif
   const ZoomFile z = read_zooms(d / "big.bw");
   CHECK(z.reductions.front() == 16);
   CHECK(z.records.front().size() == 500'000);
