@@ -5,7 +5,7 @@
 // squares and covered extent. Also: the levels chosen (libBigWig's rule: from 4× the mean item span), an empty
 // track, the data still reading back, and the memory bound (a dense 8-Mb chromosome written in a child process
 // stays far below libBigWig's ~14 bytes per base). UCSC's own reader checks the same files in
-// python/tests/test_bigwig_zoom.py.
+// python/tests/test_cli_tracks.py.
 // Run: build/tests/lowpass_tests -tc='bigwig: zoom*'
 #include <doctest/doctest.h>
 #include <sys/resource.h>

@@ -11,7 +11,7 @@
 // Records (UCSC's bbi layout): chromId, start, end, validCount (u32), min, max, sum, sumSquares (float32); a
 // record's [start, end) is the covered extent of its window. The levels written start at the first reduction of
 // at least 4× the mean item span (libBigWig's rule) and stop at the longest chromosome with data.
-// Test: build/tests/lowpass_tests -tc='bigwig: zoom*'; python/tests/test_bigwig_zoom.py (UCSC's reader, pybbi).
+// Test: build/tests/lowpass_tests -tc='bigwig: zoom*'; python/tests/test_cli_tracks.py (UCSC's reader, pybbi).
 #pragma once
 #include <cstdint>
 #include <cstdio>
