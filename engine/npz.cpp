@@ -583,6 +583,11 @@ NpzRowReader::NpzRowReader(NpzRowReader&&) noexcept = default;
 
 const std::string& NpzRowReader::path() const { return impl_->path; }
 bool NpzRowReader::has(const std::string& key) const { return impl_->members.count(key) > 0; }
+std::vector<std::string> NpzRowReader::keys() const {
+  std::vector<std::string> k;
+  for (const auto& [key, m] : impl_->members) k.push_back(key);
+  return k;
+}
 const Shape& NpzRowReader::shape(const std::string& key) { return impl_->open(key).header.shape; }
 NpyDType NpzRowReader::dtype(const std::string& key) { return impl_->open(key).header.dtype; }
 

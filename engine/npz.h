@@ -69,6 +69,7 @@ class NpzRowReader {
   NpzRowReader(NpzRowReader&&) noexcept;
   const std::string& path() const;
   bool has(const std::string& key) const;
+  std::vector<std::string> keys() const;  // the arrays' names, sorted (load_npz's map order)
   const Shape& shape(const std::string& key);
   NpyDType dtype(const std::string& key);
   Array rows(const std::string& key, int64_t start, int64_t n);

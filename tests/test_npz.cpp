@@ -88,6 +88,9 @@ TEST_CASE("NpzRowReader: rows of np.savez, np.savez_compressed and lowpass files
     const auto all = load_npz(p);
     NpzRowReader r(p);
     CHECK(r.path() == p);
+    std::vector<std::string> names;  // keys(): load_npz's names in its (sorted) order
+    for (const auto& kv : all) names.push_back(kv.first);
+    CHECK(r.keys() == names);
     for (const auto& kv : all) {
       const std::string& key = kv.first;
       const Array& a = kv.second;
