@@ -6,11 +6,14 @@
 #include <algorithm>
 #include <cmath>
 #include <fstream>
+#include <random>
 
 #include <nlohmann/json.hpp>
 
+#include "models/eval/attr_accumulator.h"
 #include "models/eval/attr_metrics.h"
 #include "models/eval/binary_metrics.h"
+#include "models/eval/fourier_metrics.h"
 #include "models/eval/profile_metrics.h"
 #include "models/eval/stats.h"
 #include "engine/error.h"
@@ -246,5 +249,78 @@ TEST_CASE("attribution metrics match numpy/scipy/sklearn") {
   CHECK(attribution_entropy(w, 5) == doctest::Approx(std::log2(5.0)));
   CHECK(mean_pairwise_jaccard({w, w, nw}, 5) == doctest::Approx((5.0 - 5.0 - 5.0) / 3));
   CHECK_THROWS_AS(continuous_jaccard(w, {1, 2}, 5), lowpass::Error);
+}
+
+TEST_CASE("attribution metrics accumulated one example at a time equal the whole-set functions, double for double") {
+  // evaluate streams its attribution files through AttrMetricsAccumulator; the numbers must be those of the
+  // attr_metrics.h functions over whole arrays. Odd L, a set of 3 and one of 2, an all-zero track (cosine NaN).
+  const int64_t N = 7, L = 13, K = 2;
+  std::mt19937 rng(11);
+  std::normal_distribution<double> g;
+  auto track = [&] {
+    std::vector<double> t(4 * L);
+    for (auto& v : t) v = g(rng);
+    return t;
+  };
+  std::vector<std::vector<double>> ohe(N, std::vector<double>(4 * L, 0.0)), hyp, acts;
+  std::vector<std::vector<uint8_t>> masks(N, std::vector<uint8_t>(L, 0));
+  std::vector<std::vector<std::vector<double>>> A(3), B(2);  // (model, example)
+  for (int64_t i = 0; i < N; ++i) {
+    for (int64_t l = 0; l < L; ++l) {
+      if (l != 5) ohe[i][(rng() % 4) * L + l] = 1;  // position 5 is an N
+      masks[i][l] = (l + i) % 4 == 0;
+    }
+    hyp.push_back(track());
+    std::vector<double> act(4 * L);
+    for (int64_t j = 0; j < 4 * L; ++j) act[j] = hyp[i][j] * ohe[i][j];
+    acts.push_back(act);
+    for (auto& m : A) m.push_back(track());
+    for (auto& m : B) m.push_back(track());
+  }
+  B[1][2].assign(4 * L, 0.0);
+  AttrMetricsAccumulator acc(L, K, true, true);
+  for (int64_t i = 0; i < N; ++i)
+    acc.add(&ohe[i], &masks[i], &hyp[i], {&A[0][i], &A[1][i], &A[2][i]}, {&B[0][i], &B[1][i]});
+  const AttrPerExample& pe = acc.per_example();
+  REQUIRE(pe.attr.size() == N);
+  REQUIRE(pe.attr_a.size() == N);
+  REQUIRE(pe.ab.jaccard.size() == N);
+  CHECK(acc.overlap_auprc() == overlap_auprc(acts, L, masks));
+  auto same = [](double x, double y) { return x == y || (std::isnan(x) && std::isnan(y)); };
+  for (int64_t i = 0; i < N; ++i) {
+    INFO("example ", i);
+    CHECK(pe.attr[i].entropy == attribution_entropy(acts[i], L));
+    CHECK(pe.attr[i].hf_share == lowpass::high_freq_share(position_magnitude(acts[i], L), K));
+    CHECK(pe.attr[i].motif_fraction == fraction_inside(acts[i], L, masks[i]));
+    CHECK(pe.summit_spearman[i] == summit_distance_spearman(acts[i], L, {L / 2}));
+    CHECK(pe.a.jaccard[i] == mean_pairwise_jaccard({A[0][i], A[1][i], A[2][i]}, L));
+    CHECK(pe.b.jaccard[i] == continuous_jaccard(B[1][i], B[0][i], L));
+    CHECK(same(pe.b.cosine[i], cosine_similarity(B[1][i], B[0][i])));
+    CHECK(std::isnan(pe.b.cosine[i]) == (i == 2));
+    double j = 0, c = 0;
+    for (const auto& a : A)
+      for (const auto& b : B) {
+        j += continuous_jaccard(a[i], b[i], L);
+        c += cosine_similarity(a[i], b[i]);
+      }
+    CHECK(pe.ab.jaccard[i] == j / 6);
+    CHECK(same(pe.ab.cosine[i], c / 6));
+    double h = 0;
+    for (const auto& m : B) {
+      std::vector<double> act(4 * L);
+      for (int64_t k = 0; k < 4 * L; ++k) act[k] = m[i][k] * ohe[i][k];
+      h += fraction_inside(act, L, masks[i]) / 2;
+    }
+    CHECK(same(pe.attr_b[i].motif_fraction, h));
+  }
+  // Without a mask the motif fraction is NaN; without the one-hot there are no per-set attribution metrics.
+  AttrMetricsAccumulator plain(L, K, false, false);
+  plain.add(&ohe[0], nullptr, &hyp[0], {&A[0][0], &A[1][0]}, {});
+  plain.add(nullptr, nullptr, nullptr, {&A[0][1], &A[1][1]}, {});
+  CHECK(std::isnan(plain.per_example().attr[0].motif_fraction));
+  CHECK(plain.per_example().summit_spearman.empty());
+  CHECK(plain.per_example().attr_a.size() == 1);
+  CHECK(plain.per_example().a.jaccard.size() == 2);
+  CHECK(plain.per_example().b.jaccard.empty());
 }
 }

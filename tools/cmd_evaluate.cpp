@@ -2,6 +2,7 @@
 //   [--motifs M.meme | --motif-positions T.tsv] [--attr-sets a.npz,… [--attr-sets-b …]] --out metrics.json`:
 // one JSON document: predictive metrics (REFERENCE §4.2), HF share / entropy / motif-site fraction (§4.5),
 // seed consistency (continuous Jaccard, cosine, §4.3), one-sided paired Wilcoxon tests between two model sets.
+// Every npz is read in row chunks (npy::NpzRowReader) and only per-example numbers are kept (docs/cli.md).
 // Test: build/tests/lowpass_tests -ts=eval, -ts=motif_scan (library parts); docs/evaluation.md.
 #include <algorithm>
 #include <cerrno>
@@ -10,6 +11,7 @@
 #include <filesystem>
 #include <fstream>
 #include <iostream>
+#include <numeric>
 #include <optional>
 #include <sstream>
 
@@ -20,9 +22,8 @@
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
 #include "models/data/meme.h"
-#include "models/eval/attr_metrics.h"
+#include "models/eval/attr_accumulator.h"
 #include "models/eval/binary_metrics.h"
-#include "models/eval/fourier_metrics.h"
 #include "models/eval/motif_scan.h"
 #include "models/eval/profile_metrics.h"
 #include "models/eval/stats.h"
@@ -55,103 +56,69 @@ nlohmann::json mean_sem(const std::vector<double>& v) {
   double sem = n > 1 ? std::sqrt(s / (n - 1) / n) : NAN;
   return {{"mean", num(m)}, {"sem", num(sem)}, {"n", static_cast<int64_t>(n)}};
 }
-// Tracks (N, 4, L) of an attribution npz (first array), float64. Converted 1024 rows at a time, so the peak is the
-// file's bytes plus the rows in double, not also a whole-array float64 copy.
-std::vector<std::vector<double>> load_tracks(Context& ctx, const std::string& path, int64_t& L) {
-  auto arrays = npy::load_npz(path);
-  LP_CHECK(!arrays.empty(), path, ": empty npz");
-  const npy::Array& a = arrays.count("arr_0") ? arrays.at("arr_0") : arrays.begin()->second;
-  LP_CHECK(a.shape.size() == 3 && a.shape[1] == 4, path, ": expected (N, 4, L), got ", shape_str(a.shape));
-  L = a.shape[2];
-  const int64_t N = a.shape[0], block = 1024;
-  std::vector<std::vector<double>> t(N);
-  for (int64_t s = 0; s < N; s += block) {
-    const int64_t n = std::min(block, N - s);
-    const std::vector<double> v = attr::array_rows(ctx, a, s, n, DType::F64, path).to_vector<double>();
-    for (int64_t i = 0; i < n; ++i) t[s + i].assign(v.begin() + i * 4 * L, v.begin() + (i + 1) * 4 * L);
+// The tracks (N, 4, L) of an attribution npz (its arr_0, else its first array by name), read rows at a time: the
+// shape is checked when the file is opened, rows are converted to float64 when asked for.
+class TrackFile {
+ public:
+  explicit TrackFile(const std::string& path) : path_(path), r_(path) {
+    const std::vector<std::string> keys = r_.keys();
+    LP_CHECK(!keys.empty(), path, ": empty npz");
+    key_ = r_.has("arr_0") ? "arr_0" : keys.front();
+    const Shape& s = r_.shape(key_);
+    LP_CHECK(s.size() == 3 && s[1] == 4, path, ": expected (N, 4, L), got ", shape_str(s));
+    N = s[0];
+    L = s[2];
   }
-  return t;
-}
-// Per-example seed consistency of the hypothetical scores: mean over model pairs of the continuous
-// Jaccard and of the cosine similarity, over the selected rows.
-struct Consistency {
-  std::vector<double> jaccard, cosine;
+  // Rows sel[b], …, sel[e − 1] (ascending) as (4, L) tracks; runs of consecutive rows are read in one request.
+  std::vector<std::vector<double>> rows(Context& ctx, const std::vector<int64_t>& sel, size_t b, size_t e) {
+    std::vector<std::vector<double>> t;
+    t.reserve(e - b);
+    for (size_t i = b, j; i < e; i = j) {
+      for (j = i + 1; j < e && sel[j] == sel[j - 1] + 1;) ++j;
+      const int64_t n = static_cast<int64_t>(j - i);
+      const std::vector<double> v = attr::npz_rows(ctx, r_, key_, sel[i], n, DType::F64, path_).to_vector<double>();
+      for (int64_t k = 0; k < n; ++k) t.emplace_back(v.begin() + k * 4 * L, v.begin() + (k + 1) * 4 * L);
+    }
+    return t;
+  }
+  int64_t N = 0, L = 0;
+
+ private:
+  std::string path_, key_;
+  npy::NpzRowReader r_;
 };
-Consistency consistency(const std::vector<std::vector<std::vector<double>>>& sets, const std::vector<int64_t>& rows,
-                        int64_t L) {
-  Consistency c;
-  for (int64_t i : rows) {
-    double j = 0, cs = 0;
-    int64_t n = 0;
-    for (size_t a = 0; a < sets.size(); ++a)
-      for (size_t b = 0; b < a; ++b) {
-        j += eval::continuous_jaccard(sets[a][i], sets[b][i], L);
-        cs += eval::cosine_similarity(sets[a][i], sets[b][i]);
-        ++n;
-      }
-    c.jaccard.push_back(j / n);
-    c.cosine.push_back(cs / n);
-  }
-  return c;
-}
-// Per-example similarity between two model sets (§4.4: e.g. models trained on all of the data against models
-// trained on 10 % of it): mean over every pair (a from A, b from B).
-Consistency cross_consistency(const std::vector<std::vector<std::vector<double>>>& A,
-                              const std::vector<std::vector<std::vector<double>>>& B, const std::vector<int64_t>& rows,
-                              int64_t L) {
-  Consistency c;
-  for (int64_t i : rows) {
-    double j = 0, cs = 0;
-    for (const auto& a : A)
-      for (const auto& b : B) {
-        j += eval::continuous_jaccard(a[i], b[i], L);
-        cs += eval::cosine_similarity(a[i], b[i]);
-      }
-    const double n = static_cast<double>(A.size() * B.size());
-    c.jaccard.push_back(j / n);
-    c.cosine.push_back(cs / n);
-  }
-  return c;
-}
-std::vector<std::vector<std::vector<double>>> load_set(Context& ctx, const std::vector<std::string>& files,
-                                                       const char* flag, int64_t L_want, size_t n_want) {
+// The files of --attr-sets or --attr-sets-b, opened and checked against (N_want, 4, L_want) (L_want < 0: no --ohe,
+// the first file's shape).
+std::vector<TrackFile> open_set(const std::vector<std::string>& files, const char* flag, int64_t L_want,
+                                int64_t N_want) {
   LP_CHECK(files.size() >= 2, flag, ": need at least two attribution files, got ", files.size());
-  std::vector<std::vector<std::vector<double>>> sets;
+  std::vector<TrackFile> set;
   for (const auto& f : files) {
-    int64_t L = 0;
-    sets.push_back(load_tracks(ctx, f, L));
-    LP_CHECK((L_want < 0 || L == L_want) && (n_want == 0 || sets.back().size() == n_want), flag, ": ", f,
-             " holds ", sets.back().size(), " x 4 x ", L, ", expected ", n_want, " x 4 x ", L_want);
+    const TrackFile& t = set.emplace_back(f);
+    if (L_want < 0) {
+      L_want = t.L;
+      N_want = t.N;
+    }
+    LP_CHECK(t.L == L_want && t.N == N_want, flag, ": ", f, " holds ", t.N, " x 4 x ", t.L, ", expected ", N_want,
+             " x 4 x ", L_want);
   }
-  return sets;
+  return set;
 }
-// Attribution metrics of one example from its hypothetical scores and one-hot input (actual = hyp ⊙ x).
-struct ExampleAttr {
-  double entropy, hf_share, motif_fraction;
-};
-ExampleAttr example_metrics(const std::vector<double>& hyp, const std::vector<double>& ohe, int64_t L, int64_t K,
-                            const std::vector<uint8_t>* mask, std::vector<double>* actual_out = nullptr) {
-  std::vector<double> act(hyp.size());
-  for (size_t j = 0; j < hyp.size(); ++j) act[j] = hyp[j] * ohe[j];
-  ExampleAttr e;
-  e.entropy = eval::attribution_entropy(act, L);
-  e.hf_share = high_freq_share(eval::position_magnitude(act, L), K);
-  e.motif_fraction = mask ? eval::fraction_inside(act, L, *mask) : NAN;
-  if (actual_out) *actual_out = std::move(act);
-  return e;
-}
+using eval::ExampleAttr;
 std::vector<double> column(const std::vector<ExampleAttr>& v, double ExampleAttr::*f) {
   std::vector<double> r;
   for (const auto& e : v) r.push_back(e.*f);
   return r;
 }
+// Rows of the attribution files read at a time (each file's chunk is held as float64: 32·L bytes a row).
+constexpr int64_t kAttrRows = 64;
 struct EvaluateArgs {
   std::string npz, predictions, out, attr, ohe, sets_a, sets_b, weights = "best";
   std::vector<std::string> models;
   std::string motifs, motif_names, motif_positions, motif_split = "test", rows = "all";
   double neg_upsample = 1.0, motif_threshold = 0.8, motif_pseudocount = 0.01;
   bool summit_center = false, quiet = false;
-  int64_t batch = 64, freq_limit = -1;
+  int64_t batch = 64, freq_limit = -1, attr_chunk = kAttrRows;
   bool batch_given = false;  // --batch on the command line; else --predictions reads kPredictionRows rows at a time
   int threads = 0;
 };
@@ -274,6 +241,161 @@ std::pair<std::string, nlohmann::json> predictive_metrics(Context& ctx, const Ev
   j["per_task"] = per;
   return {"binary", j};
 }
+
+// Attribution metrics (--attr with --ohe: "interpretability"; --attr-sets [-b]: "stability") into doc. Streamed:
+// every file is opened and its shape checked first, then the selected rows are read `attr_chunk` rows of the files
+// at a time from each (npy::NpzRowReader), and each example's metrics are taken as its rows pass
+// (eval::AttrMetricsAccumulator). What stays is per-example numbers, the motif masks of --motif-positions (L bytes a
+// row) and, for motif_overlap_auprc, Σ_b |actual| and the mask per position of the selected rows.
+void attribution_metrics(Context& ctx, const EvaluateArgs& a, nlohmann::json& doc) {
+  std::optional<TrackFile> ohe, hyp;
+  std::vector<TrackFile> A, B;
+  int64_t N = -1, L = -1;
+  if (!a.ohe.empty()) {
+    ohe.emplace(a.ohe);
+    N = ohe->N;
+    L = ohe->L;
+  }  // without --ohe there are no motif or row options: a parse-time check (usage_check)
+  if (!a.attr.empty()) {  // with --ohe: a parse-time check (needs)
+    hyp.emplace(a.attr);
+    LP_CHECK(hyp->L == L && hyp->N == N, "--attr ", a.attr, " is (", hyp->N, ", 4, ", hyp->L, ") but --ohe ", a.ohe,
+             " is (", N, ", 4, ", L, "): they must come from the same `lowpass attribute` run");
+  }
+  if (!a.sets_a.empty()) {
+    A = open_set(split_list(a.sets_a), "--attr-sets", L, N);
+    N = A[0].N;  // no --ohe: all rows, length from the first file
+    L = A[0].L;
+    if (!a.sets_b.empty()) B = open_set(split_list(a.sets_b), "--attr-sets-b", L, N);
+  }
+  std::vector<int64_t> rows;  // the selected rows, ascending
+  if (a.rows == "positives") {  // with --npz: a parse-time check (usage_check)
+    npy::NpzRowReader data(a.npz);  // y only: x is not read
+    LP_CHECK(data.has("y") && data.shape("y").size() == 2 && data.shape("y")[0] == N, a.npz,
+             ": --rows positives needs a binary y of shape (", N, ", T) matching --ohe");
+    const int64_t T = data.shape("y")[1];
+    auto y = attr::npz_rows(ctx, data, "y", 0, N, DType::F64, a.npz + ":y").to_vector<double>();
+    for (int64_t i = 0; i < N; ++i) {
+      bool pos = false;
+      for (int64_t t = 0; t < T; ++t) pos |= y[i * T + t] == 1.0;
+      if (pos) rows.push_back(i);
+    }
+    LP_CHECK(!rows.empty(), a.npz, ": --rows positives: no example has y == 1");
+  } else {
+    for (int64_t i = 0; i < N; ++i) rows.push_back(i);
+  }
+  // Motif sites: a PWM scan of every --ohe row (as its chunk passes), or the masks of --motif-positions (all rows).
+  const bool scan = !a.motifs.empty(), masked = (scan || !a.motif_positions.empty()) && N > 0;
+  std::vector<Motif> motifs;
+  const eval::ScanOptions so{a.motif_threshold, a.motif_pseudocount};
+  std::vector<std::vector<uint8_t>> site_masks;  // --motif-positions: (N, L)
+  double hits = 0, covered = 0;
+  if (scan) {  // not with --motif-positions: a parse-time check (excludes)
+    const std::vector<Motif> all = read_meme(a.motifs);
+    if (a.motif_names.empty()) motifs = all;
+    else for (const auto& n : split_list(a.motif_names)) motifs.push_back(select_motif(all, n, a.motifs));
+  } else if (!a.motif_positions.empty()) {
+    site_masks = eval::read_position_masks(a.motif_positions, a.motif_split, N, L);
+    for (const auto& m : site_masks)
+      for (auto v : m) covered += v;
+  }
+  const int64_t K = a.freq_limit >= 0 ? a.freq_limit : default_freq_limit("binary", L);  // round(0.15 L)
+  eval::AttrMetricsAccumulator acc(L, K, hyp && a.summit_center, hyp && masked);
+  size_t e = 0;  // rows[b, e): the selected rows among [s, end)
+  for (int64_t s = 0; s < N; s += a.attr_chunk) {
+    const int64_t end = std::min(N, s + a.attr_chunk);
+    const size_t b = e;
+    while (e < rows.size() && rows[e] < end) ++e;
+    if (b == e && !scan) continue;
+    std::vector<std::vector<double>> oh;       // the one-hot of rows[b, e), or of every row [s, end) when scanning
+    std::vector<std::vector<uint8_t>> found;  // scanning: the sites of every row [s, end)
+    if (scan) {
+      std::vector<int64_t> every(static_cast<size_t>(end - s));
+      std::iota(every.begin(), every.end(), s);
+      oh = ohe->rows(ctx, every, 0, every.size());
+      for (int64_t i = s; i < end; ++i) {
+        const auto h = eval::scan_sequence(eval::decode_one_hot(oh[i - s], L, a.ohe + " row " + std::to_string(i)),
+                                           motifs, so);
+        found.push_back(eval::hit_mask(h, L));
+        hits += static_cast<double>(h.size());
+        for (auto m : found.back()) covered += m;
+      }
+    } else if (ohe) {
+      oh = ohe->rows(ctx, rows, b, e);
+    }
+    const std::vector<std::vector<double>> h = hyp ? hyp->rows(ctx, rows, b, e) : std::vector<std::vector<double>>();
+    std::vector<std::vector<std::vector<double>>> ta, tb;  // (model, row of the chunk) of each set
+    for (auto& f : A) ta.push_back(f.rows(ctx, rows, b, e));
+    for (auto& f : B) tb.push_back(f.rows(ctx, rows, b, e));
+    std::vector<const std::vector<double>*> pa(A.size()), pb(B.size());
+    for (size_t k = b; k < e; ++k) {
+      const int64_t i = rows[k];
+      const size_t r = k - b;
+      for (size_t m = 0; m < A.size(); ++m) pa[m] = &ta[m][r];
+      for (size_t m = 0; m < B.size(); ++m) pb[m] = &tb[m][r];
+      const std::vector<uint8_t>* sites = !masked ? nullptr : scan ? &found[i - s] : &site_masks[i];
+      acc.add(ohe ? &oh[scan ? static_cast<size_t>(i - s) : r] : nullptr, sites, hyp ? &h[r] : nullptr, pa, pb);
+    }
+  }
+  nlohmann::json motif_info;
+  if (scan) {
+    nlohmann::json names = nlohmann::json::array();
+    for (const auto& m : motifs) names.push_back(m.id + (m.name.empty() ? "" : " " + m.name));
+    motif_info = {{"source", a.motifs}, {"motifs", names}, {"threshold", a.motif_threshold},
+                  {"pseudocount", a.motif_pseudocount}, {"hits_per_sequence", hits / N},
+                  {"position_fraction_in_sites", covered / (static_cast<double>(N) * L)}};
+  } else if (!a.motif_positions.empty()) {
+    motif_info = {{"source", a.motif_positions}, {"split", a.motif_split},
+                  {"position_fraction_in_sites", covered / (static_cast<double>(N) * L)}};
+  }
+  const eval::AttrPerExample& pe = acc.per_example();
+  auto summary = [&](const std::vector<ExampleAttr>& e) {
+    nlohmann::json j = {{"entropy", mean_sem(column(e, &ExampleAttr::entropy))},
+                        {"hf_share", mean_sem(column(e, &ExampleAttr::hf_share))}, {"freq_limit", K}};
+    if (masked) j["motif_fraction"] = mean_sem(column(e, &ExampleAttr::motif_fraction));
+    return j;
+  };
+  if (hyp) {
+    nlohmann::json it = summary(pe.attr);
+    it["rows"] = a.rows;
+    it["n"] = static_cast<int64_t>(rows.size());
+    if (masked) {
+      it["motif_overlap_auprc"] = num(acc.overlap_auprc());
+      it["motif_sites"] = motif_info;
+    }
+    // §4.5: attribution should fall off away from the summit (negative = it does)
+    if (a.summit_center) it["summit_distance_spearman"] = mean_sem(pe.summit_spearman);
+    doc["interpretability"] = it;
+  }
+  if (!A.empty()) {
+    nlohmann::json st = {{"jaccard_a", mean_sem(pe.a.jaccard)}, {"cosine_a", mean_sem(pe.a.cosine)},
+                         {"models_a", A.size()}, {"n", static_cast<int64_t>(rows.size())}, {"rows", a.rows}};
+    if (ohe) st["attr_a"] = summary(pe.attr_a);
+    if (!B.empty()) {
+      st["jaccard_b"] = mean_sem(pe.b.jaccard);
+      st["cosine_b"] = mean_sem(pe.b.cosine);
+      st["models_b"] = B.size();
+      st["jaccard_ab"] = mean_sem(pe.ab.jaccard);  // §4.4: similarity across the two sets
+      st["cosine_ab"] = mean_sem(pe.ab.cosine);
+      // one-sided paired Wilcoxon over examples, H1: set A better (more consistent, smoother, sparser, more
+      // attribution in motif sites)
+      st["wilcoxon_a_greater_p"] = num(eval::wilcoxon_greater(pe.a.jaccard, pe.b.jaccard));
+      st["wilcoxon_cosine_a_greater_p"] = num(eval::wilcoxon_greater(pe.a.cosine, pe.b.cosine));
+      if (ohe) {
+        st["attr_b"] = summary(pe.attr_b);
+        st["wilcoxon_hf_share_a_less_p"] = num(eval::wilcoxon_greater(column(pe.attr_b, &ExampleAttr::hf_share),
+                                                                      column(pe.attr_a, &ExampleAttr::hf_share)));
+        st["wilcoxon_entropy_a_less_p"] = num(eval::wilcoxon_greater(column(pe.attr_b, &ExampleAttr::entropy),
+                                                                     column(pe.attr_a, &ExampleAttr::entropy)));
+        if (masked)
+          st["wilcoxon_motif_fraction_a_greater_p"] =
+              num(eval::wilcoxon_greater(column(pe.attr_a, &ExampleAttr::motif_fraction),
+                                         column(pe.attr_b, &ExampleAttr::motif_fraction)));
+      }
+    }
+    if (!motif_info.is_null()) st["motif_sites"] = motif_info;
+    doc["stability"] = st;
+  }
+}
 }  // namespace
 
 CommandRun add_evaluate_command(CLI::App& app) {
@@ -321,6 +443,11 @@ CommandRun add_evaluate_command(CLI::App& app) {
   CLI::Option* batch = sub->add_option("--batch", a->batch,
                                        "Sequences per forward pass; with --predictions, rows per read (default 1024)")
                            ->check(integer_at_least(1));
+  sub->add_option("--attr-chunk", a->attr_chunk,
+                  "Rows of --ohe, --attr and the --attr-sets files read at a time (memory; the output does not "
+                  "depend on it)")
+      ->check(integer_at_least(1))
+      ->group("");  // hidden: for tests (chunk boundaries inside N)
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(integer_at_least(0));
   sub->add_flag("--quiet", a->quiet, "No progress bar (the pass over --npz's rows with --model or --predictions)");
   sub->add_option("--out", a->out, "Output JSON file (its folder is created)")->required();
@@ -343,145 +470,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
       const auto [key, metrics] = predictive_metrics(ctx, *a);
       doc[key] = metrics;
     }
-    // Inputs shared by the attribution metrics: one-hot, selected rows, motif masks.
-    std::vector<std::vector<double>> ohe;
-    int64_t L = -1;
-    std::vector<int64_t> rows;
-    std::vector<std::vector<uint8_t>> masks;  // per row of --ohe (empty without motifs)
-    nlohmann::json motif_info;
-    const bool want_attr = !a->attr.empty() || !a->sets_a.empty();
-    if (want_attr && !a->ohe.empty()) {
-      ohe = load_tracks(ctx, a->ohe, L);
-      const int64_t N = static_cast<int64_t>(ohe.size());
-      if (a->rows == "positives") {  // with --npz: a parse-time check (usage_check above)
-        npy::NpzRowReader data(a->npz);  // y only: x is not read
-        LP_CHECK(data.has("y") && data.shape("y").size() == 2 && data.shape("y")[0] == N, a->npz,
-                 ": --rows positives needs a binary y of shape (", N, ", T) matching --ohe");
-        const int64_t T = data.shape("y")[1];
-        auto y = attr::npz_rows(ctx, data, "y", 0, N, DType::F64, a->npz + ":y").to_vector<double>();
-        for (int64_t i = 0; i < N; ++i) {
-          bool pos = false;
-          for (int64_t t = 0; t < T; ++t) pos |= y[i * T + t] == 1.0;
-          if (pos) rows.push_back(i);
-        }
-        LP_CHECK(!rows.empty(), a->npz, ": --rows positives: no example has y == 1");
-      } else {
-        for (int64_t i = 0; i < N; ++i) rows.push_back(i);
-      }
-      if (!a->motifs.empty()) {  // not with --motif-positions: a parse-time check (excludes)
-        auto all = read_meme(a->motifs);
-        std::vector<Motif> use;
-        if (a->motif_names.empty()) use = all;
-        else for (const auto& n : split_list(a->motif_names)) use.push_back(select_motif(all, n, a->motifs));
-        eval::ScanOptions so{a->motif_threshold, a->motif_pseudocount};
-        double hits = 0, covered = 0;
-        for (int64_t i = 0; i < N; ++i) {
-          auto h = eval::scan_sequence(eval::decode_one_hot(ohe[i], L, a->ohe + " row " + std::to_string(i)), use, so);
-          masks.push_back(eval::hit_mask(h, L));
-          hits += static_cast<double>(h.size());
-          for (auto m : masks.back()) covered += m;
-        }
-        nlohmann::json names = nlohmann::json::array();
-        for (const auto& m : use) names.push_back(m.id + (m.name.empty() ? "" : " " + m.name));
-        motif_info = {{"source", a->motifs}, {"motifs", names}, {"threshold", a->motif_threshold},
-                      {"pseudocount", a->motif_pseudocount}, {"hits_per_sequence", hits / N},
-                      {"position_fraction_in_sites", covered / (static_cast<double>(N) * L)}};
-      } else if (!a->motif_positions.empty()) {
-        masks = eval::read_position_masks(a->motif_positions, a->motif_split, N, L);
-        double covered = 0;
-        for (const auto& m : masks)
-          for (auto v : m) covered += v;
-        motif_info = {{"source", a->motif_positions}, {"split", a->motif_split},
-                      {"position_fraction_in_sites", covered / (static_cast<double>(N) * L)}};
-      }
-    }  // without --ohe there are no motif or row options: a parse-time check (usage_check above)
-    const int64_t K = a->freq_limit >= 0 ? a->freq_limit : default_freq_limit("binary", L);  // round(0.15 L)
-    auto summary = [&](const std::vector<ExampleAttr>& e) {
-      nlohmann::json j = {{"entropy", mean_sem(column(e, &ExampleAttr::entropy))},
-                          {"hf_share", mean_sem(column(e, &ExampleAttr::hf_share))}, {"freq_limit", K}};
-      if (!masks.empty()) j["motif_fraction"] = mean_sem(column(e, &ExampleAttr::motif_fraction));
-      return j;
-    };
-    if (!a->attr.empty()) {
-      int64_t La = 0;
-      auto hyp = load_tracks(ctx, a->attr, La);
-      LP_CHECK(La == L && hyp.size() == ohe.size(), "--attr ", a->attr, " is (", hyp.size(), ", 4, ", La, ") but --ohe ",
-               a->ohe, " is (", ohe.size(), ", 4, ", L, "): they must come from the same `lowpass attribute` run");
-      std::vector<ExampleAttr> per;
-      std::vector<std::vector<double>> act;
-      std::vector<std::vector<uint8_t>> sel_masks;
-      for (int64_t i : rows) {
-        act.emplace_back();
-        per.push_back(example_metrics(hyp[i], ohe[i], L, K, masks.empty() ? nullptr : &masks[i], &act.back()));
-        if (!masks.empty()) sel_masks.push_back(masks[i]);
-      }
-      nlohmann::json it = summary(per);
-      it["rows"] = a->rows;
-      it["n"] = static_cast<int64_t>(rows.size());
-      if (!masks.empty()) {
-        it["motif_overlap_auprc"] = num(eval::overlap_auprc(act, L, sel_masks));
-        it["motif_sites"] = motif_info;
-      }
-      if (a->summit_center) {  // §4.5: attribution should fall off away from the summit (negative = it does)
-        std::vector<double> rho;
-        for (const auto& t : act) {
-          const double r = eval::summit_distance_spearman(t, L, {L / 2});
-          if (std::isfinite(r)) rho.push_back(r);
-        }
-        it["summit_distance_spearman"] = mean_sem(rho);
-      }
-      doc["interpretability"] = it;
-    }
-    if (!a->sets_a.empty()) {
-      auto A = load_set(ctx, split_list(a->sets_a), "--attr-sets", L, ohe.size());
-      if (L < 0) {  // no --ohe: all rows, length from the first file
-        L = static_cast<int64_t>(A[0][0].size() / 4);
-        for (size_t i = 0; i < A[0].size(); ++i) rows.push_back(static_cast<int64_t>(i));
-      }
-      auto per_set = [&](const std::vector<std::vector<std::vector<double>>>& S) {
-        std::vector<ExampleAttr> mean(rows.size(), ExampleAttr{0, 0, 0});
-        for (const auto& m : S)
-          for (size_t r = 0; r < rows.size(); ++r) {
-            auto e = example_metrics(m[rows[r]], ohe[rows[r]], L, K, masks.empty() ? nullptr : &masks[rows[r]]);
-            mean[r].entropy += e.entropy / S.size();
-            mean[r].hf_share += e.hf_share / S.size();
-            mean[r].motif_fraction += e.motif_fraction / S.size();
-          }
-        return mean;
-      };
-      auto ca = consistency(A, rows, L);
-      nlohmann::json st = {{"jaccard_a", mean_sem(ca.jaccard)}, {"cosine_a", mean_sem(ca.cosine)},
-                           {"models_a", A.size()}, {"n", static_cast<int64_t>(rows.size())}, {"rows", a->rows}};
-      std::vector<ExampleAttr> ea;
-      if (!ohe.empty()) st["attr_a"] = summary(ea = per_set(A));
-      if (!a->sets_b.empty()) {
-        auto B = load_set(ctx, split_list(a->sets_b), "--attr-sets-b", L, A[0].size());
-        auto cb = consistency(B, rows, L);
-        st["jaccard_b"] = mean_sem(cb.jaccard);
-        st["cosine_b"] = mean_sem(cb.cosine);
-        st["models_b"] = B.size();
-        auto cab = cross_consistency(A, B, rows, L);  // §4.4: similarity across the two sets
-        st["jaccard_ab"] = mean_sem(cab.jaccard);
-        st["cosine_ab"] = mean_sem(cab.cosine);
-        // one-sided paired Wilcoxon over examples, H1: set A better (more consistent, smoother, sparser,
-        // more attribution in motif sites)
-        st["wilcoxon_a_greater_p"] = num(eval::wilcoxon_greater(ca.jaccard, cb.jaccard));
-        st["wilcoxon_cosine_a_greater_p"] = num(eval::wilcoxon_greater(ca.cosine, cb.cosine));
-        if (!ohe.empty()) {
-          auto eb = per_set(B);
-          st["attr_b"] = summary(eb);
-          st["wilcoxon_hf_share_a_less_p"] =
-              num(eval::wilcoxon_greater(column(eb, &ExampleAttr::hf_share), column(ea, &ExampleAttr::hf_share)));
-          st["wilcoxon_entropy_a_less_p"] =
-              num(eval::wilcoxon_greater(column(eb, &ExampleAttr::entropy), column(ea, &ExampleAttr::entropy)));
-          if (!masks.empty())
-            st["wilcoxon_motif_fraction_a_greater_p"] = num(eval::wilcoxon_greater(
-                column(ea, &ExampleAttr::motif_fraction), column(eb, &ExampleAttr::motif_fraction)));
-        }
-      }
-      if (!motif_info.is_null()) st["motif_sites"] = motif_info;
-      doc["stability"] = st;
-    }
+    if (!a->attr.empty() || !a->sets_a.empty()) attribution_metrics(ctx, *a, doc);
     LP_CHECK(!doc.empty(), "evaluate: nothing to do (give --npz with --predictions or --model, --attr, or --attr-sets)");
     const std::filesystem::path out(a->out), dir = out.parent_path();
     std::error_code ec;
