@@ -41,12 +41,14 @@ bool parse_integer(const std::string& s, int64_t& v) {
 }
 }  // namespace
 
-CLI::Validator integer_at_least(int64_t min) {
+CLI::Validator integer_at_least(int64_t min, const std::string& hidden_name) {
+  // CLI11 names the option in its message, except a hidden one (group ""): such an option passes its name here.
+  const std::string who = hidden_name.empty() ? "" : hidden_name + ": ";
   return CLI::Validator(
-      [min](std::string& s) -> std::string {
+      [min, who](std::string& s) -> std::string {
         int64_t v = 0;
-        if (!parse_integer(s, v)) return "'" + s + "' is not an integer";
-        if (v < min) return "must be >= " + std::to_string(min) + ", got " + s;
+        if (!parse_integer(s, v)) return who + "'" + s + "' is not an integer";
+        if (v < min) return who + "must be >= " + std::to_string(min) + ", got " + s;
         return "";
       },
       "");

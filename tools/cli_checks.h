@@ -9,8 +9,9 @@
 
 namespace lowpass::tools {
 
-// An integer >= min ("--batch: must be >= 1, got 0"; "'x' is not an integer").
-CLI::Validator integer_at_least(int64_t min);
+// An integer >= min ("--batch: must be >= 1, got 0"; "'x' is not an integer"). A hidden option (group "", which
+// CLI11 does not name in its message) passes its name as hidden_name.
+CLI::Validator integer_at_least(int64_t min, const std::string& hidden_name = "");
 // A number > lo ("--neg-upsample: must be > 0, got 0").
 CLI::Validator number_above(double lo);
 // cpu | cuda | cuda:N.

@@ -446,7 +446,7 @@ CommandRun add_evaluate_command(CLI::App& app) {
   sub->add_option("--attr-chunk", a->attr_chunk,
                   "Rows of --ohe, --attr and the --attr-sets files read at a time (memory; the output does not "
                   "depend on it)")
-      ->check(integer_at_least(1))
+      ->check(integer_at_least(1, "--attr-chunk"))
       ->group("");  // hidden: for tests (chunk boundaries inside N)
   sub->add_option("--threads", a->threads, "CPU threads (0 = all)")->check(integer_at_least(0));
   sub->add_flag("--quiet", a->quiet, "No progress bar (the pass over --npz's rows with --model or --predictions)");

@@ -229,7 +229,7 @@ CommandRun add_variants_command(CLI::App& app) {
       ->check(integer_at_least(0));
   sub->add_option("--batch", a->batch, "Variants per forward pass (REF and ALT each)")->check(integer_at_least(1));
   sub->add_option("--chunk", a->chunk, "Alleles read from the VCF at a time (memory; the output does not depend on it)")
-      ->check(integer_at_least(1))
+      ->check(integer_at_least(1, "--chunk"))
       ->group("");  // hidden: for tests (a chunk smaller than the VCF)
   sub->add_option("--weights", a->weights,
                   "best | last | a .safetensors state_dict or a training checkpoint "

@@ -51,7 +51,9 @@ int main(int argc, char** argv) {
   } catch (const CLI::ParseError& e) {
     if (e.get_exit_code() == 0) return app.exit(e);  // --help, --version
     // A usage mistake (unknown option, missing value, bad number or choice): one line, exit code 2.
-    std::fprintf(stderr, "lowpass: error: %s (lowpass%s --help lists the options)\n", e.what(),
+    std::string what = e.what();  // a hidden option's message has no name before its ": " (cli_checks.h)
+    if (what.rfind(": ", 0) == 0) what.erase(0, 2);
+    std::fprintf(stderr, "lowpass: error: %s (lowpass%s --help lists the options)\n", what.c_str(),
                  app.get_subcommands().empty() ? "" : (" " + app.get_subcommands().front()->get_name()).c_str());
     return 2;
   }

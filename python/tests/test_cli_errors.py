@@ -18,6 +18,8 @@ from cli_run import CLI, run_cli as run, simulated_runs
     (["simulate", "--out", "x", "--type", "both"], "--type"),
     (["simulate", "--out", "x", "--n", "0"], "--n: must be >= 1, got 0"),
     (["demo", "--lr", "0"], "--lr: must be > 0, got 0"),
+    (["variants", "--chunk", "0"], "error: --chunk: must be >= 1, got 0"),  # hidden options are named too
+    (["evaluate", "--attr-chunk", "x"], "error: --attr-chunk: 'x' is not an integer"),
     (["report", "--out", "r", "--npz", "y.npz"], "--npz requires --predictions"),
     (["train", "--config", "c.json", "--threads", "abc"], "--threads"),
 ])
