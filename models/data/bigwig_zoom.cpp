@@ -97,6 +97,7 @@ void ZoomWriter::flush_block(int k) {
              std::strerror(errno));
     unlink(tmpl.c_str());  // gone with the process, whatever happens
     l.spill = fdopen(fd, "w+b");
+    if (l.spill == nullptr) close(fd);
     LP_CHECK(l.spill != nullptr, "bigWig '", what_, "': cannot open the zoom levels' spill file");
   }
   uLongf size = compressBound(static_cast<uLong>(l.buf.size()));
