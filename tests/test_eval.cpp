@@ -81,6 +81,30 @@ TEST_CASE("binary metrics match scikit-learn and the reference's formulas") {
   CHECK(m.corrected_auprc < m.auprc);  // more false positives can only lower precision
 }
 
+TEST_CASE("auPRC with byte labels equals the double-label form, ties and NaN included") {
+  // evaluate's motif overlap ranks millions of positions with the byte-label form (pairs sorted in place); it must
+  // give the sklearn-trapezoid value of the general form exactly: scores with many ties (rounded), a NaN (the general
+  // form then runs), no positive (NaN), one position.
+  std::mt19937_64 rng(5);
+  std::uniform_real_distribution<double> u(0, 1);
+  for (int trial = 0; trial < 40; ++trial) {
+    CAPTURE(trial);
+    const size_t n = trial == 0 ? 1 : 1 + rng() % 5000;
+    std::vector<uint8_t> yb(n);
+    std::vector<double> yd(n), sc(n);
+    for (size_t i = 0; i < n; ++i) {
+      yb[i] = trial == 1 ? 0 : u(rng) < 0.2;
+      yd[i] = yb[i];
+      sc[i] = trial % 3 == 0 ? std::round(u(rng) * 20) / 20 : u(rng) + yb[i] * 0.3;
+    }
+    if (trial == 2) sc[n / 2] = NAN;
+    const double got = auprc_trapezoid_sklearn(yb, sc), want = auprc_trapezoid_sklearn(yd, sc);
+    if (std::isnan(want)) CHECK(std::isnan(got));
+    else CHECK(got == want);
+  }
+  CHECK(std::isnan(auprc_trapezoid_sklearn(std::vector<uint8_t>{}, std::vector<double>{})));
+}
+
 TEST_CASE("statistics match scipy") {
   auto f = fixture()["stats"];
   CHECK(pearson(vd(f["a"]), vd(f["b"])) == doctest::Approx(f["pearson"].get<double>()).epsilon(1e-12));

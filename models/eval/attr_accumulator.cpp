@@ -92,9 +92,7 @@ void AttrMetricsAccumulator::add(const std::vector<double>* ohe, const std::vect
 }
 
 double AttrMetricsAccumulator::overlap_auprc() const {
-  std::vector<double> label(mask_.size());
-  for (size_t i = 0; i < mask_.size(); ++i) label[i] = mask_[i] ? 1.0 : 0.0;
-  return auprc_trapezoid_sklearn(label, magnitude_);
+  return auprc_trapezoid_sklearn(mask_, magnitude_);  // the byte-label form: no float64 copy of the labels
 }
 
 }  // namespace lowpass::eval

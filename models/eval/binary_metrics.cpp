@@ -114,6 +114,34 @@ double auprc_trapezoid_sklearn(const std::vector<double>& y, const std::vector<d
   return trapezoid(rec, prec);
 }
 
+double auprc_trapezoid_sklearn(const std::vector<uint8_t>& y, const std::vector<double>& score) {
+  LP_CHECK(y.size() == score.size(), "auprc: ", y.size(), " labels for ", score.size(), " scores");
+  for (double v : score)
+    if (std::isnan(v)) {  // NaN breaks the strict ordering std::sort needs: the general form, as it always ran
+      std::vector<double> yd(y.begin(), y.end());
+      return auprc_trapezoid_sklearn(yd, score);
+    }
+  // sk_pr_points' points: one per distinct score, descending (tp and fp at a group's end do not depend on the order
+  // inside it), and trapezoid()'s sum over them in the same order.
+  std::vector<std::pair<double, uint8_t>> p(y.size());
+  double P = 0;
+  for (size_t i = 0; i < y.size(); ++i) p[i] = {score[i], y[i]}, P += y[i] != 0;
+  std::sort(p.begin(), p.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  if (p.empty() || P == 0) return kNaN;
+  double tp = 0, fp = 0, s = 0, prev_prec = 0, prev_rec = 0;
+  bool first = true;
+  for (size_t i = 0; i < p.size(); ++i) {
+    tp += p[i].second != 0;
+    fp += p[i].second == 0;
+    if (i + 1 < p.size() && p[i + 1].first == p[i].first) continue;
+    const double prec = tp / (tp + fp), rec = tp / P;
+    if (!first) s += (rec - prev_rec) * (prev_prec + prec) / 2;
+    first = false;
+    prev_prec = prec, prev_rec = rec;
+  }
+  return std::fabs(s);
+}
+
 BinaryMetrics binary_metrics(const std::vector<double>& y_in, const std::vector<double>& p_in,
                              double neg_upsample_factor) {
   LP_CHECK(y_in.size() == p_in.size(), "binary_metrics: ", y_in.size(), " labels for ", p_in.size(),
