@@ -257,3 +257,31 @@ TEST_CASE("bigwig: zoom levels of a dense chromosome take little memory") {
   CHECK(z.reductions.front() == 16);
   CHECK(z.records.front().size() == 500'000);
 }
+
+TEST_CASE("bigwig: zoom levels take one spill file per writer, whatever the levels") {
+  // A profile model writes T·S tracks at once (predict --regions): a spill file per level would take ten descriptors
+  // a track, 1,000 for 50 tasks × 2 strands, past the usual limit of 1,024.
+  TempDir d;
+  const auto open_fds = [] {
+    int64_t n = 0;
+    for ([[maybe_unused]] const auto& e : std::filesystem::directory_iterator("/proc/self/fd")) ++n;
+    return n;
+  };
+  ChromSizes cs;
+  cs.add("c", 3'000'000);
+  const int64_t before = open_fds();
+  {
+    BigWigWriter w(d / "fds.bw", cs);
+    std::vector<float> v(3'000'000);
+    for (size_t i = 0; i < v.size(); ++i) v[i] = static_cast<float>(i % 97) + 0.5f;  // per-base values
+    w.add(0, 0, v.data(), static_cast<int64_t>(v.size()));  // blocks spilled at levels 16, 64, 256 and 1,024
+    CHECK(open_fds() - before <= 3);  // libBigWig's file, the AtomicFile's lock, the one spill file
+    w.commit();
+  }
+  CHECK(open_fds() == before);
+  const ZoomFile z = read_zooms(d / "fds.bw");
+  REQUIRE(z.reductions.size() >= 4);
+  std::vector<std::vector<float>> v{std::vector<float>(3'000'000)};
+  for (size_t i = 0; i < v[0].size(); ++i) v[0][i] = static_cast<float>(i % 97) + 0.5f;
+  for (size_t l = 0; l < z.reductions.size(); ++l) CHECK(z.records[l].size() == brute_force(v, z.reductions[l]).size());
+}

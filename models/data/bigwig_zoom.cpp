@@ -32,8 +32,7 @@ ZoomWriter::ZoomWriter(const std::string& spill_dir, std::string what) : dir_(sp
 }
 
 ZoomWriter::~ZoomWriter() {
-  for (Level& l : levels_)
-    if (l.spill) std::fclose(l.spill);
+  if (spill_) std::fclose(spill_);
 }
 
 void ZoomWriter::add(uint32_t chrom, uint32_t start, uint32_t end, float value) {
@@ -90,27 +89,27 @@ void ZoomWriter::emit(int k) {
 void ZoomWriter::flush_block(int k) {
   Level& l = levels_[k];
   if (l.buf.empty()) return;
-  if (!l.spill) {
+  if (!spill_) {
     std::string tmpl = (dir_.empty() ? std::string(".") : dir_) + "/.lowpass-zoom-XXXXXX";
     const int fd = mkstemp(tmpl.data());
     LP_CHECK(fd >= 0, "bigWig '", what_, "': cannot create a spill file for the zoom levels in ", dir_, ": ",
              std::strerror(errno));
     unlink(tmpl.c_str());  // gone with the process, whatever happens
-    l.spill = fdopen(fd, "w+b");
-    if (l.spill == nullptr) close(fd);
-    LP_CHECK(l.spill != nullptr, "bigWig '", what_, "': cannot open the zoom levels' spill file");
+    spill_ = fdopen(fd, "w+b");
+    if (spill_ == nullptr) close(fd);
+    LP_CHECK(spill_ != nullptr, "bigWig '", what_, "': cannot open the zoom levels' spill file");
   }
   uLongf size = compressBound(static_cast<uLong>(l.buf.size()));
   std::vector<unsigned char> z(size);
   LP_CHECK(compress(z.data(), &size, l.buf.data(), static_cast<uLong>(l.buf.size())) == Z_OK, "bigWig '", what_,
            "': deflating a zoom block failed");
-  LP_CHECK(std::fwrite(z.data(), 1, size, l.spill) == size, "bigWig '", what_,
+  LP_CHECK(std::fwrite(z.data(), 1, size, spill_) == size, "bigWig '", what_,
            "': writing the zoom levels' spill file failed (a full disk or a file size limit?)");
   uint32_t end1 = 0, chrom1 = 0;
   std::memcpy(&chrom1, l.buf.data() + l.buf.size() - 32, 4);
   std::memcpy(&end1, l.buf.data() + l.buf.size() - 24, 4);
-  l.blocks.push_back({l.chrom0, l.start0, chrom1, end1, l.spilled, size});
-  l.spilled += size;
+  l.blocks.push_back({l.chrom0, l.start0, chrom1, end1, spilled_, size});
+  spilled_ += size;
   l.buf.clear();
 }
 
@@ -164,22 +163,23 @@ void ZoomWriter::append(const std::string& path, const std::vector<uint32_t>& ch
   Out out{f, what_, {}};
   uint64_t pos = static_cast<uint64_t>(ftello(f));
   std::vector<uint64_t> data_at, index_at;
-  std::vector<unsigned char> chunk(1 << 20);
+  std::vector<unsigned char> chunk(compressBound(size_t{32} * kRecordsPerBlock));  // a block at most
   for (int k = first; k <= last; ++k) {
     Level& l = levels_[k];
     data_at.push_back(pos);
     put<uint32_t>(out.b, static_cast<uint32_t>(std::min<uint64_t>(l.records, UINT32_MAX)));  // UCSC: record count
     out.flush();
     pos += 4;
-    if (std::fflush(l.spill) != 0 || fseeko(l.spill, 0, SEEK_SET) != 0) fail("reading the zoom levels' spill file");
-    for (uint64_t left = l.spilled; left > 0;) {
-      const size_t n = static_cast<size_t>(std::min<uint64_t>(left, chunk.size()));
-      if (std::fread(chunk.data(), 1, n, l.spill) != n) fail("reading the zoom levels' spill file");
-      if (std::fwrite(chunk.data(), 1, n, f) != n) fail("writing the zoom levels");
-      left -= n;
+    if (std::fflush(spill_) != 0) fail("reading the zoom levels' spill file");
+    for (BlockEntry& b : l.blocks) {  // the level's blocks, in order (ascending in the spill file, among others')
+      if (b.size > chunk.size()) chunk.resize(b.size);
+      if (fseeko(spill_, static_cast<off_t>(b.offset), SEEK_SET) != 0 ||
+          std::fread(chunk.data(), 1, b.size, spill_) != b.size)
+        fail("reading the zoom levels' spill file");
+      if (std::fwrite(chunk.data(), 1, b.size, f) != b.size) fail("writing the zoom levels");
+      b.offset = pos;  // now its place in the bigWig
+      pos += b.size;
     }
-    const uint64_t data_base = pos;
-    pos += l.spilled;
     // The index: header, then the nodes level by level from the root (every node but a level's last is full).
     const uint64_t N = l.blocks.size(), B = kIndexBlockSize;
     std::vector<uint64_t> count{(N + B - 1) / B};  // nodes per tree level, leaves first
@@ -225,7 +225,7 @@ void ZoomWriter::append(const std::string& path, const std::vector<uint32_t>& ch
           put<uint32_t>(out.b, l.blocks[e - 1].chrom1);
           put<uint32_t>(out.b, l.blocks[e - 1].end1);
           if (h == 0) {
-            put<uint64_t>(out.b, data_base + l.blocks[a].offset);
+            put<uint64_t>(out.b, l.blocks[a].offset);
             put<uint64_t>(out.b, l.blocks[a].size);
           } else {
             put<uint64_t>(out.b, level_at[h - 1] + child * node_bytes(h - 1, B));
