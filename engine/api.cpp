@@ -350,8 +350,7 @@ void Model::save(const std::string& dir) const {
     fs::create_directories(dir);
     save_weights((fs::path(dir) / "model.safetensors").string());
     const std::string text = json{{"model", me.model->config()}}.dump(2) + "\n";
-    safetensors::write_file_atomic((fs::path(dir) / "config.json").string(),
-                                   std::vector<uint8_t>(text.begin(), text.end()));
+    safetensors::write_file_atomic((fs::path(dir) / "config.json").string(), text);
   });
 }
 

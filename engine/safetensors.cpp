@@ -616,9 +616,7 @@ void AtomicFile::commit() {
 }
 
 void write_file_atomic(const std::string& path, const std::vector<uint8_t>& bytes) {
-  AtomicFile f(path);
-  f.write(bytes.data(), bytes.size());
-  f.commit();
+  write_file_atomic(path, std::string_view(reinterpret_cast<const char*>(bytes.data()), bytes.size()));
 }
 
 void write_file_atomic(const std::string& path, std::string_view text) {

@@ -165,8 +165,7 @@ CommandRun add_attribute_command(CLI::App& app) {
                   {"refined", refined}, {"above_tolerance", above}});
       j["examples"] = conv;
       const std::string text = j.dump(1) + "\n";
-      safetensors::write_file_atomic((fs::path(a->out) / "convergence.json").string(),
-                                     std::vector<uint8_t>(text.begin(), text.end()));
+      safetensors::write_file_atomic((fs::path(a->out) / "convergence.json").string(), text);
     }
     if (!a->fasta.empty()) {
       attr::write_sequence_table(in.fasta, (fs::path(a->out) / "sequences.tsv").string());

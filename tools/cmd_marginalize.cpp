@@ -111,7 +111,7 @@ void write_page(const std::string& path, const std::vector<Insert>& ins, const S
   }
   f << "</body></html>\n";
   const std::string text = f.str();
-  safetensors::write_file_atomic(path, std::vector<uint8_t>(text.begin(), text.end()));
+  safetensors::write_file_atomic(path, text);
 }
 }  // namespace
 

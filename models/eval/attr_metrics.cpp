@@ -118,17 +118,16 @@ double fraction_inside(const std::vector<double>& track, int64_t L, const std::v
 double overlap_auprc(const std::vector<std::vector<double>>& tracks, int64_t L,
                      const std::vector<std::vector<uint8_t>>& masks) {
   LP_CHECK(tracks.size() == masks.size(), "overlap_auprc: ", tracks.size(), " tracks for ", masks.size(), " masks");
-  std::vector<double> score, label;
+  std::vector<double> score;
+  std::vector<uint8_t> label;
   for (size_t i = 0; i < tracks.size(); ++i) {
     LP_CHECK(static_cast<int64_t>(masks[i].size()) == L, "overlap_auprc: mask ", i, " has ", masks[i].size(),
              " positions, expected ", L);
     auto a = position_magnitude(tracks[i], L);
-    for (int64_t l = 0; l < L; ++l) {
-      score.push_back(a[l]);
-      label.push_back(masks[i][l] ? 1.0 : 0.0);
-    }
+    score.insert(score.end(), a.begin(), a.end());
+    label.insert(label.end(), masks[i].begin(), masks[i].end());
   }
-  return auprc_trapezoid_sklearn(label, score);
+  return auprc_trapezoid_sklearn(label, score);  // the byte-label form, as evaluate's accumulator
 }
 
 }  // namespace lowpass::eval

@@ -282,7 +282,7 @@ TrainConfig load_config(const std::string& path) {
 void write_config(const TrainConfig& cfg, const std::string& path) {
   // atomic (temp + fsync + rename), errors with the reason (a read-only run folder, a full disk)
   const std::string text = cfg.resolved.dump(2) + "\n";
-  safetensors::write_file_atomic(path, std::vector<uint8_t>(text.begin(), text.end()));
+  safetensors::write_file_atomic(path, text);
 }
 
 }  // namespace lowpass

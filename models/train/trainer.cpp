@@ -609,7 +609,7 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   // Under the `tune` conv backend: the route each conv shape ran on, with every route's time (docs/cuda.md).
   if (dev.is_cuda() && cuda::conv_backend(ctx, dev.index) == cuda::ConvBackend::Tune) {
     const std::string rep = cuda::conv_tune_report();
-    safetensors::write_file_atomic((dir / "conv_tune.txt").string(), std::vector<uint8_t>(rep.begin(), rep.end()));
+    safetensors::write_file_atomic((dir / "conv_tune.txt").string(), rep);
   }
   if (data.test && res.stop_reason != "max_steps" && res.stop_reason != "signal") {
     model->load_state_dict(to_map(best_sd), true);
