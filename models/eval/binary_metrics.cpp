@@ -7,6 +7,8 @@
 #include <cmath>
 #include <limits>
 #include <numeric>
+#include <type_traits>
+#include <utility>
 
 #include "engine/error.h"
 #include "models/eval/stats.h"
@@ -61,23 +63,44 @@ double ref_ap(const RefCurve& c) {
   return s;
 }
 
-// sklearn's precision_recall_curve points in order of decreasing threshold (distinct scores).
-void sk_pr_points(const std::vector<double>& y, const std::vector<double>& s, std::vector<double>& prec,
-                  std::vector<double>& rec) {
-  const size_t n = y.size();
-  std::vector<size_t> idx(n);
-  std::iota(idx.begin(), idx.end(), 0);
-  std::stable_sort(idx.begin(), idx.end(), [&](size_t a, size_t b) { return s[a] > s[b]; });
-  double P = 0;
-  for (double v : y) P += v;
+// sklearn's precision_recall_curve points, by decreasing threshold (one per distinct score): `pairs` (score, label)
+// sorted by decreasing score (the order inside a group of equal scores does not matter: tp and fp are read at the
+// group's end), `P` the sum of the labels. point(precision, recall) for each; recall is NaN without positives.
+template <class Label, class Point>
+void sk_pr_sweep(const std::vector<std::pair<double, Label>>& pairs, double P, Point point) {
   double tp = 0, fp = 0;
-  for (size_t i = 0; i < n; ++i) {
-    tp += y[idx[i]];
-    fp += 1 - y[idx[i]];
-    if (i + 1 < n && s[idx[i + 1]] == s[idx[i]]) continue;
-    prec.push_back(tp + fp > 0 ? tp / (tp + fp) : 0.0);
-    rec.push_back(P > 0 ? tp / P : kNaN);
+  for (size_t i = 0; i < pairs.size(); ++i) {
+    const double t = std::is_same_v<Label, uint8_t> ? double(pairs[i].second != 0) : double(pairs[i].second);
+    tp += t;
+    fp += 1 - t;
+    if (i + 1 < pairs.size() && pairs[i + 1].first == pairs[i].first) continue;
+    point(tp + fp > 0 ? tp / (tp + fp) : 0.0, P > 0 ? tp / P : kNaN);
   }
+}
+
+// The trapezoid of precision over recall along the sweep (trapezoid() of the points, in the same order).
+template <class Label>
+double sk_auprc(const std::vector<std::pair<double, Label>>& pairs, double P) {
+  if (pairs.empty() || !(P > 0)) return kNaN;
+  double s = 0, prev_prec = 0, prev_rec = 0;
+  bool first = true;
+  sk_pr_sweep(pairs, P, [&](double prec, double rec) {
+    if (!first) s += (rec - prev_rec) * (prev_prec + prec) / 2;
+    first = false;
+    prev_prec = prec, prev_rec = rec;
+  });
+  return std::fabs(s);
+}
+
+// (score, label) pairs of double labels by decreasing score, stably (a NaN score compares false both ways: stable
+// order keeps the result what it has always been), and the labels' sum.
+std::vector<std::pair<double, double>> sorted_pairs(const std::vector<double>& y, const std::vector<double>& s,
+                                                    double& P) {
+  std::vector<std::pair<double, double>> p(y.size());
+  P = 0;
+  for (size_t i = 0; i < y.size(); ++i) p[i] = {s[i], y[i]}, P += y[i];
+  std::stable_sort(p.begin(), p.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
+  return p;
 }
 }  // namespace
 
@@ -94,24 +117,24 @@ double roc_auc(const std::vector<double>& y, const std::vector<double>& score) {
 
 double average_precision(const std::vector<double>& y, const std::vector<double>& score) {
   LP_CHECK(y.size() == score.size(), "average_precision: ", y.size(), " labels for ", score.size(), " scores");
-  std::vector<double> prec, rec;
-  sk_pr_points(y, score, prec, rec);
-  if (rec.empty() || std::isnan(rec[0])) return kNaN;
+  double P;
+  const auto pairs = sorted_pairs(y, score, P);
+  if (pairs.empty() || !(P > 0)) return kNaN;
   double s = 0, prev = 0;
-  for (size_t i = 0; i < prec.size(); ++i) {
-    s += (rec[i] - prev) * prec[i];
-    prev = rec[i];
-  }
+  sk_pr_sweep(pairs, P, [&](double prec, double rec) {
+    s += (rec - prev) * prec;
+    prev = rec;
+  });
   return s;
 }
 
 double auprc_trapezoid_sklearn(const std::vector<double>& y, const std::vector<double>& score) {
-  std::vector<double> prec, rec;
-  sk_pr_points(y, score, prec, rec);
-  if (rec.empty() || std::isnan(rec[0])) return kNaN;
+  LP_CHECK(y.size() == score.size(), "auprc: ", y.size(), " labels for ", score.size(), " scores");
   // sklearn appends (precision 1, recall 0) after the highest threshold; [:-1] drops it again.
   // (Older sklearn also truncated after full recall; those points add no area.)
-  return trapezoid(rec, prec);
+  double P;
+  const auto pairs = sorted_pairs(y, score, P);  // before reading P (argument order is unspecified)
+  return sk_auprc(pairs, P);
 }
 
 double auprc_trapezoid_sklearn(const std::vector<uint8_t>& y, const std::vector<double>& score) {
@@ -121,25 +144,13 @@ double auprc_trapezoid_sklearn(const std::vector<uint8_t>& y, const std::vector<
       std::vector<double> yd(y.begin(), y.end());
       return auprc_trapezoid_sklearn(yd, score);
     }
-  // sk_pr_points' points: one per distinct score, descending (tp and fp at a group's end do not depend on the order
-  // inside it), and trapezoid()'s sum over them in the same order.
+  // Without NaN an unstable sort gives the same points (order inside a group of equal scores does not matter) and
+  // needs no merge buffer.
   std::vector<std::pair<double, uint8_t>> p(y.size());
   double P = 0;
   for (size_t i = 0; i < y.size(); ++i) p[i] = {score[i], y[i]}, P += y[i] != 0;
   std::sort(p.begin(), p.end(), [](const auto& a, const auto& b) { return a.first > b.first; });
-  if (p.empty() || P == 0) return kNaN;
-  double tp = 0, fp = 0, s = 0, prev_prec = 0, prev_rec = 0;
-  bool first = true;
-  for (size_t i = 0; i < p.size(); ++i) {
-    tp += p[i].second != 0;
-    fp += p[i].second == 0;
-    if (i + 1 < p.size() && p[i + 1].first == p[i].first) continue;
-    const double prec = tp / (tp + fp), rec = tp / P;
-    if (!first) s += (rec - prev_rec) * (prev_prec + prec) / 2;
-    first = false;
-    prev_prec = prec, prev_rec = rec;
-  }
-  return std::fabs(s);
+  return sk_auprc(p, P);
 }
 
 BinaryMetrics binary_metrics(const std::vector<double>& y_in, const std::vector<double>& p_in,

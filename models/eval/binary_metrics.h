@@ -31,7 +31,7 @@ double average_precision(const std::vector<double>& y, const std::vector<double>
 // sklearn.metrics.auc(recall[:-1], precision[:-1]) of sklearn's precision_recall_curve (§4.5c).
 double auprc_trapezoid_sklearn(const std::vector<double>& y, const std::vector<double>& score);
 // The same for 0/1 labels as bytes (many positions: evaluate's motif overlap), equal to the double-label form, in
-// 16 bytes a position (score, label pairs sorted in place) instead of ~48.
+// 16 bytes a position (score, label pairs sorted in place, no merge buffer).
 double auprc_trapezoid_sklearn(const std::vector<uint8_t>& y, const std::vector<double>& score);
 
 }  // namespace lowpass::eval
