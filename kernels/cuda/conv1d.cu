@@ -25,10 +25,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-#define LP_GRID_STRIDE(i, n)                                                                    \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
 // Index arithmetic in I: uint32_t when every index of the launch fits (division by a 64-bit divisor costs
 // several times a 32-bit one, and these kernels do 2-5 per element), int64_t otherwise (fits32 below).
 #define LP_GRID_STRIDE_I(I, i, n)                                                              \

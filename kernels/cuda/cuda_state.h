@@ -91,6 +91,10 @@ CudaState& state(Context& ctx, int device);
 CudaState& state_of(const Tensor& t);
 // Blocks for a grid-stride launch over n items: enough to fill the GPU, never more than needed.
 unsigned grid_1d(const CudaState& st, int64_t n, int threads);
+// The loop of a kernel launched with grid_1d: i runs over [0, n) in steps of the whole grid (64-bit indices).
+#define LP_GRID_STRIDE(i, n)                                                             \
+  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
+       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
 // A grid for `rows` rows of `len` elements: rows along y (at most 65535: the kernels loop), len along x with about
 // four elements per thread (a block per 256 elements would make ~150k tiny blocks for BPNet's trunk).
 dim3 rows_grid(int64_t rows, int64_t len, int threads);

@@ -11,10 +11,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-#define LP_GRID_STRIDE(i, n)                                                                    \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
 template <typename T, UnaryOp OP>
 __global__ void unary_gridstride_kernel(const T* __restrict__ a, T* __restrict__ o, int64_t n, T p) {
   LP_GRID_STRIDE(i, n) o[i] = apply_unary<T, OP>(a[i], p);

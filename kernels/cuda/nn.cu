@@ -17,10 +17,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-#define LP_GRID_STRIDE(i, n)                                                                    \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
 struct BCL {
   int64_t B, C, L;
 };

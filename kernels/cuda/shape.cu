@@ -11,10 +11,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-#define LP_GRID_STRIDE(i, n)                                                                    \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
 struct GatherMap {  // output shape and the input stride of each output axis (may be negative)
   int nd = 0;
   int64_t base = 0;

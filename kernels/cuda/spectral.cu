@@ -14,10 +14,6 @@ namespace {
 
 constexpr int kThreads = 256;
 
-#define LP_GRID_STRIDE(i, n)                                                                    \
-  for (int64_t i = static_cast<int64_t>(blockIdx.x) * blockDim.x + threadIdx.x; i < (n); \
-       i += static_cast<int64_t>(gridDim.x) * blockDim.x)
-
 // out[row, n] = Σ_j taps[j]·x[row, n + j - r] in ascending j (the CPU's order), 0 outside [0, L).
 template <typename T>
 __global__ void correlate_last_kernel(const T* __restrict__ x, T* __restrict__ out, int64_t total, int64_t L,
