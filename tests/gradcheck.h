@@ -50,6 +50,23 @@ inline Tensor random_like(Context& ctx, const Tensor& t) {
   return Tensor::uniform(ctx, t.shape(), -1.0, 1.0, t.dtype());
 }
 
+// d value() / dx_i by central differences, each element of x (float64, in place) moved by ±eps in turn.
+template <typename V>
+std::vector<double> central_differences(Tensor& x, double eps, V&& value) {
+  std::vector<double> num(static_cast<size_t>(x.numel()));
+  double* p = x.data<double>();
+  for (int64_t i = 0; i < x.numel(); ++i) {
+    const double old = p[i];
+    p[i] = old + eps;
+    const double fp = value();
+    p[i] = old - eps;
+    const double fm = value();
+    p[i] = old;
+    num[static_cast<size_t>(i)] = (fp - fm) / (2 * eps);
+  }
+  return num;
+}
+
 // Returns the worst relative error over inputs.
 inline double check_grad(Context& ctx, const Fn& f, const std::vector<Tensor>& xs_in, double eps = 1e-6,
                          double tol = 1e-6) {
@@ -59,17 +76,7 @@ inline double check_grad(Context& ctx, const Fn& f, const std::vector<Tensor>& x
   auto g = grad({y}, xs, {v}, false, false);
   double worst = 0;
   for (size_t k = 0; k < xs.size(); ++k) {
-    std::vector<double> num(static_cast<size_t>(xs[k].numel()));
-    double* p = xs[k].data<double>();
-    for (int64_t i = 0; i < xs[k].numel(); ++i) {
-      double old = p[i];
-      p[i] = old + eps;
-      double fp = project(f, xs, v);
-      p[i] = old - eps;
-      double fm = project(f, xs, v);
-      p[i] = old;
-      num[i] = (fp - fm) / (2 * eps);
-    }
+    const std::vector<double> num = central_differences(xs[k], eps, [&] { return project(f, xs, v); });
     double e = rel_err(g[k].to_vector<double>(), num);
     INFO("input ", k, " shape ", shape_str(xs[k].shape()), " rel err ", e);
     CHECK(e < tol);
@@ -114,17 +121,7 @@ inline double check_gradgrad(Context& ctx, const Fn& f, const std::vector<Tensor
   else hg.resize(xs.size());
   double worst = 0;
   for (size_t k = 0; k < xs.size(); ++k) {
-    std::vector<double> num(static_cast<size_t>(xs[k].numel()));
-    double* p = xs[k].data<double>();
-    for (int64_t i = 0; i < xs[k].numel(); ++i) {
-      double old = p[i];
-      p[i] = old + eps;
-      double fp = h_value(xs);
-      p[i] = old - eps;
-      double fm = h_value(xs);
-      p[i] = old;
-      num[i] = (fp - fm) / (2 * eps);
-    }
+    const std::vector<double> num = central_differences(xs[k], eps, [&] { return h_value(xs); });
     std::vector<double> ana = hg[k].defined() ? hg[k].to_vector<double>() : std::vector<double>(num.size(), 0.0);
     double nn = 0;
     for (double d : num) nn += d * d;

@@ -17,6 +17,7 @@
 #include "models/attr/model_dir.h"
 #include "models/loss/objective.h"
 #include "models/train/config.h"
+#include "tests/errors.h"
 
 using lowpass::api::Array;
 namespace api = lowpass::api;
@@ -436,14 +437,9 @@ TEST_CASE("fourier_prior_loss equals a plain DFT loop; its gradient equals finit
 // The message of the api::Error that f throws ("" when it throws none; a test failure when it throws another type).
 template <typename F>
 std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const api::Error& e) {
-    return e.what();
-  }
-  return "";
+  return lowpass::test::error_of<api::Error>(std::forward<F>(f));
 }
-bool has(const std::string& text, const std::string& part) { return text.find(part) != std::string::npos; }
+using lowpass::test::has;
 
 TEST_CASE("a bare training checkpoint passes the checkpoint's format and checksum checks; a corrupt one fails") {
   auto m = api::Model::create(kBinary32, 3, 1);

@@ -8,6 +8,7 @@
 #include "models/arch/binary_net.h"
 #include "models/arch/profile_net.h"
 #include "tests/gradcheck.h"
+#include "tests/errors.h"
 
 using namespace lowpass;
 using nlohmann::json;
@@ -31,14 +32,7 @@ Tensor one_hot(Context& ctx, int64_t B, int64_t L, DType dt) {
   return dt == DType::F64 ? t : t.to(dt);
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
+using test::error_of;
 
 }  // namespace
 

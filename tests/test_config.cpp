@@ -9,22 +9,14 @@
 #include "engine/error.h"
 #include "engine/suggest.h"
 #include "models/train/config.h"
+#include "tests/errors.h"
 
 using namespace lowpass;
 using nlohmann::json;
 
 namespace {
-// Message of the Error thrown by f (empty when none).
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using test::error_of;
+using test::has;
 }  // namespace
 
 TEST_SUITE("config") {

@@ -12,20 +12,13 @@
 #include "engine/error.h"
 #include "models/data/meme.h"
 #include "models/data/simulate.h"
+#include "tests/errors.h"
 
 using namespace lowpass;
 
 namespace {
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using test::error_of;
+using test::has;
 
 // The repository's models/data/motifs/SPI1.meme (tests run from the source root; else via __FILE__).
 std::string bundled_motif_path() {

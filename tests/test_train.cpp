@@ -27,22 +27,15 @@
 #include "models/train/prior_effect.h"
 #include "models/train/progress.h"
 #include "models/train/trainer.h"
+#include "tests/errors.h"
 
 using namespace lowpass;
 using nlohmann::json;
 namespace fs = std::filesystem;
 
 namespace {
-template <typename F>
-std::string error_of(F&& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "";
-}
-bool has(const std::string& s, const std::string& part) { return s.find(part) != std::string::npos; }
+using test::error_of;
+using test::has;
 
 fs::path fresh_dir(const std::string& name) {
   fs::path d = fs::temp_directory_path() / ("lowpass_test_train_" + name);

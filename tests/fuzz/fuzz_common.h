@@ -11,6 +11,7 @@
 #include <string>
 
 #include "engine/error.h"
+#include "models/data/fasta.h"  // ChromSizes
 
 namespace lowpass::fuzz {
 
@@ -31,6 +32,18 @@ inline std::string write_input(const std::string& name, const uint8_t* data, siz
   std::ofstream f(path, std::ios::binary | std::ios::trunc);
   f.write(reinterpret_cast<const char*>(data), static_cast<std::streamsize>(size));
   return path;
+}
+
+// The genome the BED and folds targets check against: chr1 (1,000 bp), chr2 (500), chrX (10).
+inline const ChromSizes& three_chroms() {
+  static const ChromSizes g = [] {
+    ChromSizes c;
+    c.add("chr1", 1000);
+    c.add("chr2", 500);
+    c.add("chrX", 10);
+    return c;
+  }();
+  return g;
 }
 
 }  // namespace lowpass::fuzz

@@ -7,13 +7,7 @@
 using namespace lowpass;
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
-  static ChromSizes genome = [] {
-    ChromSizes g;
-    g.add("chr1", 1000);
-    g.add("chr2", 500);
-    g.add("chrX", 10);
-    return g;
-  }();
+  static const ChromSizes& genome = fuzz::three_chroms();
   std::string path = fuzz::write_input("folds.json", data, size);
   LP_FUZZ_EXPECT_ERROR({
     Folds f = read_folds(path);
