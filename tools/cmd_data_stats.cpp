@@ -2,7 +2,6 @@
 // peaks kept and dropped (per reason), positive bins/windows, negatives per epoch, batches per epoch and, for
 // profile models, the suggested counts-loss weight (median total count in the output window / 10).
 // Test: build/tests/lowpass_tests -ts=genome_train (models/train/datasets.h data_stats)
-#include <cmath>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -24,16 +23,7 @@ CommandRun add_data_stats_command(CLI::App& app) {
   sub->add_flag("--json", a->json, "Print one JSON document instead of the summary");
   return [a]() {
     TrainConfig cfg = load_config(a->config);
-    nlohmann::json st = data_stats(cfg);
-    const double ratio = cfg.train.negative_ratio;
-    for (const char* split : {"train", "valid", "test"}) {
-      nlohmann::json& s = st[split];
-      if (s.is_null() || !s.contains("positives") || s.contains("negatives")) continue;
-      // genome splits draw about positives * ratio negatives per epoch; the test split of profile data none
-      const bool profile = cfg.model_type == "profile";
-      const bool no_neg = profile && std::string(split) == "test";
-      s["negatives_per_epoch"] = no_neg ? 0 : static_cast<int64_t>(std::llround(s["positives"].get<double>() * ratio));
-    }
+    const nlohmann::json st = data_stats(cfg);
     if (a->json) {
       std::cout << st.dump(2) << "\n";
       return 0;
@@ -45,9 +35,9 @@ CommandRun add_data_stats_command(CLI::App& app) {
         std::cout << split << ": none\n";
         continue;
       }
-      std::cout << split << ": " << s["describe"].get<std::string>() << "\n  positives " << s["positives"]
-                << ", negatives/epoch " << s.value("negatives_per_epoch", s.value("negatives", nlohmann::json(0)))
-                << ", batches/epoch " << s["batches_per_epoch"] << "\n";
+      std::cout << split << ": " << s["describe"].get<std::string>() << "\n  positives " << s.at("positives")
+                << ", negatives/epoch " << s.at("negatives_per_epoch") << ", batches/epoch "
+                << s.at("batches_per_epoch") << "\n";
       if (s.contains("stats")) {
         std::cout << "  ";
         bool first = true;

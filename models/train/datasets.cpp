@@ -4,6 +4,7 @@
 #include "models/train/datasets.h"
 
 #include <algorithm>
+#include <cmath>
 #include <fstream>
 #include <sstream>
 
@@ -32,6 +33,7 @@ class OwnedArraySource : public BatchSource {
   Batch next(Context& ctx) override { return src_.next(ctx); }
   SourceGeometry geometry() const override { return src_.geometry(); }
   std::string describe() const override { return src_.describe(); }
+  const ArrayDataset& dataset() const { return *ds_; }
   double suggested_counts_weight() override {  // as ProfileGenomeDataset's, over the status-1 rows of the npz
     if (ds_->type != "profile" || ds_->n == 0) return -1;
     const int64_t per = static_cast<int64_t>(ds_->y.size()) / ds_->n;
@@ -328,9 +330,13 @@ ExportSummary write_split_npz(SplitSource& s, uint64_t seed, const std::string& 
 json data_stats(const TrainConfig& cfg) {
   json out;
   DataSources d = make_datasets(cfg, DataUse::Stats);
-  auto one = [&](BatchSource* s) -> json {
+  const double ratio = cfg.train.negative_ratio;
+  auto one = [&](BatchSource* s, const std::string& split) -> json {
     if (!s) return nullptr;
     json j = {{"describe", s->describe()}, {"batches_per_epoch", s->batches_per_epoch()}};
+    // Negatives per epoch: the sampled splits draw about positives * negative_ratio (none when the data has none);
+    // npz and FASTA evaluation splits score every row once; the profile genome test split has no negatives.
+    int64_t pos = -1, neg = -1;  // rows of each class in the data (npz, FASTA); -1: drawn from the genome
     if (auto* b = dynamic_cast<BinaryGenomeDataset*>(s)) {
       j["stats"] = json::parse(b->stats().to_json());
       j["positives"] = b->positives().size();
@@ -338,18 +344,31 @@ json data_stats(const TrainConfig& cfg) {
       j["stats"] = json::parse(p->stats().to_json());
       j["positives"] = p->positives().size();
     } else if (auto* f = dynamic_cast<FastaBinaryDataset*>(s)) {
-      int64_t pos = 0;
+      pos = 0;
       for (auto l : f->labels()) pos += l == 1;
-      j["positives"] = pos;
-      j["negatives"] = f->size() - pos;
+      neg = f->size() - pos;
+    } else if (auto* a = dynamic_cast<OwnedArraySource*>(s)) {
+      pos = 0, neg = 0;  // the sampler's classes: binary any task 1 / all 0, profile status 1 / 0
+      for (int64_t i = 0; i < a->dataset().n; ++i) {
+        const int c = a->dataset().label_class(i);
+        pos += c == 1, neg += c == 0;
+      }
     }
+    if (pos >= 0) j["positives"] = pos, j["negatives"] = neg;
+    const int64_t positives = j.contains("positives") ? j["positives"].get<int64_t>() : 0;
+    int64_t per_epoch = std::llround(static_cast<double>(positives) * ratio);
+    if (split != "train" && pos >= 0) per_epoch = neg;                                  // every row, once
+    else if (neg == 0) per_epoch = 0;                                                   // nothing to draw
+    else if (split == "test" && cfg.model_type == "profile" && pos < 0) per_epoch = 0;  // summit windows only
+    j["negatives_per_epoch"] = per_epoch;
     return j;
   };
-  out["train"] = one(d.train.get());
-  out["valid"] = one(d.valid.get());
-  out["test"] = one(d.test.get());
-  if (auto* p = dynamic_cast<ProfileGenomeDataset*>(d.train.get()))
-    out["suggested_counts_loss_weight"] = p->suggested_counts_weight();
+  out["train"] = one(d.train.get(), "train");
+  out["valid"] = one(d.valid.get(), "valid");
+  out["test"] = one(d.test.get(), "test");
+  // profile genome windows or npz rows (what train.counts_loss_weight "auto" uses); -1: no positive to take it from
+  if (cfg.model_type == "profile")
+    if (const double w = d.train->suggested_counts_weight(); w >= 0) out["suggested_counts_loss_weight"] = w;
   return out;
 }
 
