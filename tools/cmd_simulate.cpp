@@ -136,7 +136,9 @@ CommandRun add_simulate_command(CLI::App& app) {
     safetensors::write_file_atomic((fs::path(a->out) / "train_config.json").string(), cfg.dump(2) + "\n");
     nlohmann::json info = {{"type", a->type}, {"motif", motif_src}, {"motif_width", motif.width()},
                            {"n_train", a->n}, {"n_valid", nv}, {"n_test", nt}, {"gc_train", a->gc},
-                           {"length", L}, {"motif_bound", a->motif_bound}, {"seed", a->seed}};
+                           {"positive_fraction", a->positive_fraction}, {"length", L},
+                           {"motif_bound", a->motif_bound}, {"seed", a->seed}};
+    if (!binary) info["output_length"] = O;
     safetensors::write_file_atomic((fs::path(a->out) / "simulation.json").string(), info.dump(2) + "\n");
     std::cout << "wrote " << a->out << "/{train,valid,test}.npz (" << a->n << "/" << nv << "/" << nt << " "
               << a->type << " examples of length " << L << "), motif_positions.tsv, train_config.json\n";
