@@ -127,6 +127,9 @@ CommandRun add_marginalize_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand(
       "marginalize", "A motif's effect: its consensus written into background sequences, predictions with vs without");
   add_model_input_options(sub, *a, "Model directory", "Backgrounds: npz with x (N, 4, L) (and control for models with controls)");
+  // marginalize writes no sequences.tsv (predict's and attribute's --fasta help names it)
+  sub->get_option("--fasta")->description("Backgrounds: FASTA of sequences (each centred in the input length: cropped or "
+                                          "N-padded)");
   sub->add_option("--out", a->out, "Output directory (marginal_effects.tsv; footprints.npz/.html for profile models)")
       ->required();
   CLI::Option* motifs = sub->add_option("--motifs", a->motifs, "MEME file: each motif's consensus is inserted");

@@ -138,3 +138,15 @@ def test_the_page_draws_the_largest_effects_only_and_plot_0_draws_none(runs, tmp
     m = run(*base, "--sequence", seqs[0], "--plot", 0, "--out", tmp_path / "none")
     assert m.returncode == 0, m.stderr
     assert not (tmp_path / "none" / "footprints.html").exists() and (tmp_path / "none" / "footprints.npz").exists()
+
+
+def test_fasta_backgrounds_write_no_sequence_table(runs, tmp_path):
+    # predict and attribute --fasta write sequences.tsv; marginalize does not, and its --help does not say it does
+    h = run("marginalize", "--help")
+    assert h.returncode == 0 and "sequences.tsv" not in h.stdout, h.stdout
+    assert "sequences.tsv" in run("predict", "--help").stdout
+    (tmp_path / "s.fa").write_text(">a\n" + "ACGT" * 50 + "\n>b\n" + "TTGCA" * 30 + "\n")
+    r = run("marginalize", "--model", runs["binary"], "--fasta", tmp_path / "s.fa", "--sequence", "ACGTAC",
+            "--out", tmp_path / "m", "--quiet", "--threads", 1)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "m").iterdir()) == ["marginal_effects.tsv"]
