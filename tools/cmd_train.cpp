@@ -1,6 +1,7 @@
 // `lowpass train --config C.json --out DIR [--init-weights W.safetensors] [--resume]`: trains as the
 // config says and writes the model directory (see models/train/trainer.h, docs/cli.md).
 #include <csignal>
+#include <filesystem>
 #include <iostream>
 #include <memory>
 
@@ -88,8 +89,11 @@ CommandRun add_train_command(CLI::App& app) {
     if (r.skipped_batches > 0)
       std::cerr << "lowpass train: skipped " << r.skipped_batches << " batches with non-finite numbers\n";
     if (r.stop_reason == "signal") {
+      // Name the file --resume reads: a stop at an epoch's end also writes epoch_<n>.safetensors (after it, the
+      // same state), which r.last_checkpoint would name.
+      const std::string last = (std::filesystem::path(a->out) / "checkpoints" / "last.safetensors").string();
       std::cerr << "lowpass train: stopped by signal " << g_stop_signal << " after step " << r.steps
-                << "; checkpoint " << r.last_checkpoint << " written; continue with --resume\n";
+                << "; checkpoint " << last << " written; continue with --resume\n";
       return 0;
     }
     std::cout << "trained " << r.epochs << " epochs (" << r.steps << " steps, stop: " << r.stop_reason
