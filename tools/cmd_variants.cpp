@@ -384,6 +384,8 @@ CommandRun add_variants_command(CLI::App& app) {
           best.alleles.push_back(std::move(t.v)), effect.push_back(t.effect), index.push_back(t.index);
         write_variant_page((fs::path(a->out) / "variants.html").string(), best, effect, index, scored, set,
                            windows_of(tmpl, best), !a->no_revcomp, ctx);
+      } else {  // --plot 0 or nothing scored: an earlier run's page would describe other alleles
+        fs::remove(fs::path(a->out) / "variants.html", ec);
       }
     } catch (...) {
       fs::remove(tmp, ec);

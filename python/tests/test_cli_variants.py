@@ -345,3 +345,14 @@ def test_streamed_chunks_give_the_same_files_and_page(models, tmp_path):
             g = got[i]
             name = f"{g['chrom']}:{g['pos']} {g['ref']}&gt;{g['alt']}"
             assert page.index(name, heads[r]) == heads[r] + len(f"<h2>{r + 1}. "), (r, name)
+
+
+def test_plot_0_leaves_no_page_of_an_earlier_run(models, tmp_path):
+    write_vcf(tmp_path / "v.vcf", variant_rows(models["seq"])[:2])
+    common = ["--model", models["binary"], "--vcf", tmp_path / "v.vcf", "--genome", models["genome"], "--out",
+              tmp_path / "o", "--quiet", "--threads", 1]
+    assert run("variants", *common).returncode == 0
+    assert (tmp_path / "o" / "variants.html").exists()
+    r = run("variants", *common, "--plot", 0)
+    assert r.returncode == 0, r.stderr
+    assert sorted(p.name for p in (tmp_path / "o").iterdir()) == ["variant_scores.tsv"]
