@@ -52,7 +52,7 @@ CommandRun add_data_stats_command(CLI::App& app) {
       std::cout << "suggested train.counts_loss_weight: " << st["suggested_counts_loss_weight"].get<double>()
                 << " (median positive total count / 10; config has "
                 << (cfg.train.counts_loss_weight_auto ? std::string("\"auto\": this value")
-                                                      : std::to_string(cfg.train.counts_loss_weight))
+                                                      : nlohmann::json(cfg.train.counts_loss_weight).dump())  // 100.0, not 100.000000
                 << ")\n";
     return 0;
   };

@@ -69,4 +69,9 @@ def test_profile_npz_data_suggests_a_counts_weight(tmp_path):
     want = totals[len(totals) // 2] / 10  # the median of the positives' total counts / 10, as for genome windows
     assert st["suggested_counts_loss_weight"] == pytest.approx(want, rel=1e-6)
     assert "suggested train.counts_loss_weight: " in text
+    cfg = json.loads((tmp_path / "train_config.json").read_text())
+    cfg.setdefault("train", {})["counts_loss_weight"] = 100
+    (tmp_path / "w.json").write_text(json.dumps(cfg))
+    _, text = stats(tmp_path / "w.json")
+    assert "(median positive total count / 10; config has 100.0)" in text, text  # not 100.000000
     assert st["test"]["negatives_per_epoch"] == st["test"]["negatives"]  # npz test rows: every row, once
