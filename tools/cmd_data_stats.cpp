@@ -2,6 +2,7 @@
 // peaks kept and dropped (per reason), positive bins/windows, negatives per epoch, batches per epoch and, for
 // profile models, the suggested counts-loss weight (median total count in the output window / 10).
 // Test: build/tests/lowpass_tests -ts=genome_train (models/train/datasets.h data_stats)
+#include <cstring>
 #include <iostream>
 
 #include <nlohmann/json.hpp>
@@ -35,7 +36,9 @@ CommandRun add_data_stats_command(CLI::App& app) {
         std::cout << split << ": none\n";
         continue;
       }
-      std::cout << split << ": " << s["describe"].get<std::string>() << "\n  positives " << s.at("positives")
+      std::string what = s["describe"].get<std::string>();
+      if (what.rfind(std::string(split) + ": ", 0) == 0) what.erase(0, std::strlen(split) + 2);  // npz: "train: f.npz"
+      std::cout << split << ": " << what << "\n  positives " << s.at("positives")
                 << ", negatives/epoch " << s.at("negatives_per_epoch") << ", batches/epoch "
                 << s.at("batches_per_epoch") << "\n";
       if (s.contains("stats")) {

@@ -282,7 +282,9 @@ SourceGeometry ArrayBatchSource::geometry() const {
 }
 
 std::string ArrayBatchSource::describe() const {
-  std::string s = role_ + ": " + ds_.source + ", " + std::to_string(ds_.n) + " examples of length " +
+  // The role ("train", or the file itself for an evaluation split: its errors name it) and the file, once each.
+  std::string s = (role_ == ds_.source ? "" : role_ + ": ") + ds_.source + ", " + std::to_string(ds_.n) +
+                  " examples of length " +
                   std::to_string(ds_.length);
   if (o_.sequential) return s + ", all in order" + (o_.revcomp ? " + reverse complements" : "");
   return s + ", " + std::to_string(sampler_.positives()) + " positives / " + std::to_string(sampler_.negatives()) +

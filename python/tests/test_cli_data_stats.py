@@ -33,6 +33,8 @@ def test_npz_splits_count_their_positives_and_negatives(tmp_path):
         per_epoch = round(pos * 0.5) if split == "train" else neg
         assert st[split]["negatives_per_epoch"] == per_epoch
         assert f"  positives {pos}, negatives/epoch {per_epoch}, batches/epoch " in text, text
+        path = str(tmp_path / f"{split}.npz")
+        assert f"\n{split}: {path}, " in text and f"{path}: " not in text and "train: train:" not in text, text
     # no negatives in the training data: none are drawn
     x = dict(np.load(tmp_path / "train.npz"))
     keep = x["y"][:, 0] == 1
