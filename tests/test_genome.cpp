@@ -58,6 +58,40 @@ TEST_CASE("fasta: read-only folder puts the index in the cache folder") {
   CHECK(again.index_path() == fa.index_path());
 }
 
+TEST_CASE("bgzip BED and FASTA cut at a block boundary are refused; a .2bit genome is named") {
+  // htslib reads a bgzip file cut between blocks as a shorter file, with a warning only: peaks lost, a genome whose
+  // last chromosome is shorter and the later ones absent. The missing end-of-file block tells.
+  TempDir d;
+  Rng rng(12);
+  const auto cut_before_last_data_block = [](const std::string& from, const std::string& to) {
+    std::ifstream in(from, std::ios::binary);
+    const std::string b((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    std::vector<size_t> starts;  // each block: 18-byte header with BSIZE - 1 at bytes 16-17
+    for (size_t o = 0; o + 18 <= b.size();) {
+      starts.push_back(o);
+      o += (static_cast<unsigned char>(b[o + 16]) | static_cast<unsigned char>(b[o + 17]) << 8) + 1;
+    }
+    REQUIRE(starts.size() >= 3);  // data blocks, then the 28-byte end-of-file block
+    write_text(to, b.substr(0, starts[starts.size() - 2]));
+  };
+  std::string bed;
+  for (int i = 0; i < 6000; ++i)
+    bed += "chr1\t" + std::to_string(i) + "\t" + std::to_string(i + 50) + "\tpeak_" + std::to_string(i) + "\n";
+  write_bgzf(d / "p.bed.gz", bed);
+  CHECK(read_bed(d / "p.bed.gz").size() == 6000);
+  cut_before_last_data_block(d / "p.bed.gz", d / "cut.bed.gz");
+  expect_error([&] { read_bed(d / "cut.bed.gz"); }, {"BED '", "cut.bed.gz", "end-of-file block is missing"});
+  Genome g = random_genome(rng, {{"chr1", 90000}, {"chr2", 50000}});
+  write_bgzf(d / "g.fa.gz", fasta_text(g));
+  CHECK(Fasta(d / "g.fa.gz").length("chr2") == 50000);
+  cut_before_last_data_block(d / "g.fa.gz", d / "cut.fa.gz");
+  expect_error([&] { Fasta f(d / "cut.fa.gz"); }, {"FASTA '", "cut.fa.gz", "end-of-file block is missing"});
+  CHECK(read_fasta_records(d / "g.fa.gz").size() == 2);  // the sequences reader (predict --fasta, data.sequences)
+  expect_error([&] { read_fasta_records(d / "cut.fa.gz"); }, {"FASTA '", "cut.fa.gz", "end-of-file block is missing"});
+  write_text(d / "g.2bit", std::string("\x43\x27\x41\x1a\0\0\0\0\x01\0\0\0\0\0\0\0", 16) + "\x04" + "chr1");
+  expect_error([&] { Fasta f(d / "g.2bit"); }, {"FASTA '", "g.2bit", ".2bit file", "twoBitToFa"});
+}
+
 TEST_CASE("fasta: bad inputs name the file and line") {
   TempDir d;
   expect_error([&] { Fasta f(d / "missing.fa"); }, {"missing.fa", "not found"});

@@ -173,6 +173,15 @@ TEST_CASE("bad genome inputs: FASTA, region requests, BED/narrowPeak, folds, big
          write_text(d / "emptyg.fa", ">a\nACGT\n>b\n>c\nACGT\n");
          Fasta f(d / "emptyg.fa", d / "cache");
        }, {"emptyg.fa:3", "'b' has no bases"}},
+      {"FASTA", "a UCSC .2bit genome", [&] {
+         write_text(d / "g.2bit", std::string("\x43\x27\x41\x1a\0\0\0\0", 8));
+         Fasta f(d / "g.2bit", d / "cache");
+       }, {"g.2bit", ".2bit file", "twoBitToFa"}},
+      {"FASTA", "bgzip without its end-of-file block (cut at a block boundary: htslib reads a shorter genome)", [&] {
+         write_bgzf(d / "cut.fa.gz", ">a\nACGT\n");
+         fs::resize_file(d / "cut.fa.gz", fs::file_size(d / "cut.fa.gz") - 28);
+         Fasta f(d / "cut.fa.gz", d / "cache");
+       }, {"cut.fa.gz", "end-of-file block is missing"}},
       {"FASTA", "no '>' header", records("nohdr.fa", "ACGT\n"), {"nohdr.fa:1", "before the first '>'"}},
       {"FASTA", "empty name", records("noname.fa", ">\nACGT\n"), {"noname.fa:1", "empty sequence name"}},
       {"FASTA", "record without sequence", records("empty.fa", ">a\n>b\nAC\n"), {"empty.fa:1", "'a'"}},

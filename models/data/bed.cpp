@@ -66,6 +66,10 @@ std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
   check_readable(path, "BED");
   BGZF* fp = bgzf_open(path.c_str(), "r");
   LP_CHECK(fp != nullptr, "BED '", path, "': cannot open");
+  if (const std::string cut = bgzip_truncation(fp); !cut.empty()) {
+    bgzf_close(fp);
+    throw Error("BED '" + path + "': " + cut);
+  }
   kstring_t ks = {0, 0, nullptr};
   std::vector<Peak> peaks;
   std::unordered_set<std::string> finished_chroms;  // for the sortedness check

@@ -401,12 +401,33 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
   // Compression: plain and bgzip can be indexed; plain gzip cannot.
   bool is_bgzf = false;
   {
+    {  // UCSC's packed genome, which htslib opens as "Exec format error"
+      unsigned char m[4] = {0, 0, 0, 0};
+      std::FILE* raw = std::fopen(path.c_str(), "rb");
+      const size_t got = raw ? std::fread(m, 1, 4, raw) : 0;
+      if (raw) std::fclose(raw);
+      const uint32_t magic = static_cast<uint32_t>(m[0]) | static_cast<uint32_t>(m[1]) << 8 |
+                             static_cast<uint32_t>(m[2]) << 16 | static_cast<uint32_t>(m[3]) << 24;
+      LP_CHECK(got < 4 || (magic != 0x1A412743u && magic != 0x4327411Au), "FASTA '", path,
+               "': a UCSC .2bit file, not FASTA; convert it with 'twoBitToFa ", path, " genome.fa'");
+    }
+    const enum htsLogLevel old = hts_get_log_level();
+    hts_set_log_level(HTS_LOG_OFF);  // our messages instead of htslib's lines
     htsFile* f = hts_open(path.c_str(), "r");
-    LP_CHECK(f != nullptr, "FASTA '", path, "': cannot open");
+    hts_set_log_level(old);
+    LP_CHECK(f != nullptr, "FASTA '", path, "': cannot open (", std::strerror(errno), "; not a FASTA file?)");
     const htsFormat* fmt = hts_get_format(f);
     bool is_gzip = fmt->compression == htsCompression::gzip;
     is_bgzf = fmt->compression == htsCompression::bgzf;
+    // bgzip cut at a block boundary: its index would give a shorter last chromosome and none after it
     hts_close(f);
+    std::string cut;
+    if (is_bgzf) {
+      BGZF* z = bgzf_open(path.c_str(), "r");
+      cut = z ? bgzip_truncation(z) : "cannot open it with bgzf";
+      if (z) bgzf_close(z);
+    }
+    LP_CHECK(cut.empty(), "FASTA '", path, "': ", cut);
     LP_CHECK(!is_gzip, "FASTA '", path,
              "': compressed with plain gzip, which cannot be indexed; recompress with 'bgzip' "
              "(zcat file.gz | bgzip > file.fa.gz) or decompress it");
@@ -521,6 +542,8 @@ std::vector<FastaRecord> read_fasta_records(const std::string& path) {
   check_readable(path, "FASTA");
   LineReader r(path);
   LP_CHECK(r.fp != nullptr, "FASTA '", path, "': cannot open");
+  const std::string cut = bgzip_truncation(r.fp);
+  LP_CHECK(cut.empty(), "FASTA '", path, "': ", cut);
   std::vector<FastaRecord> recs;
   std::string line;
   while (r.next(line, path)) {
