@@ -163,6 +163,24 @@ TEST_CASE("bed: BED3+/narrowPeak parsing, summits, and each malformed line") {
   CHECK(read_bed(d / "q.narrowPeak", o)[0].signal == 7.5);
   CHECK(read_bed(d / "q.bed", o)[0].summit == 20);
   CHECK(read_bed(d / "q.bed", o)[0].signal == 5);
+  // Tab-separated lines split at tabs only: an empty name column keeps the summit in column 10, a name with a space
+  // stays one field (both were read as BEDs with centred summits when spaces split fields too); trailing tabs and
+  // spaces are no column; an empty score is no score. A line without a tab splits at spaces.
+  write_text(d / "tabs.txt",
+             "chr1\t10\t30\t\t5\t.\t7.5\t0\t0\t4\nchr1\t10\t30\tpeak 2\t5\t.\t7.5\t0\t0\t3\r\n"
+             "chr2\t100\t121\t\t\n chr2 100  121 \t\nchr2\t100\t121\tx\t\t+\n");
+  const auto tabs = read_bed(d / "tabs.txt", o);
+  REQUIRE(tabs.size() == 5);
+  CHECK(tabs[0].summit == 14);
+  CHECK(tabs[0].signal == 7.5);
+  CHECK(tabs[1].summit == 13);
+  CHECK(tabs[2].summit == 110);
+  CHECK(!tabs[2].has_signal);
+  CHECK(tabs[3].chrom_index == 1);
+  CHECK(tabs[3].end == 121);
+  CHECK(!tabs[4].has_signal);
+  write_text(d / "mixed.bed", "chr1 10 30\tp1\n");
+  expect_error([&] { read_bed(d / "mixed.bed", o); }, {"mixed.bed:1", "found 2", "split at tabs only"});
   write_text(d / "b3.bed", "chr1\t0\t1000\nchr2\t0\t1\n");
   auto b3 = read_bed(d / "b3.bed", o);
   CHECK(b3[0].summit == 500);
@@ -171,6 +189,7 @@ TEST_CASE("bed: BED3+/narrowPeak parsing, summits, and each malformed line") {
   std::vector<Bad> bad = {
       {"chr1\t10\n", "at least 3 columns"},
       {"chr1\tx\t20\n", "column 2 (start) 'x' is not an integer"},
+      {"chr1\t\t20\n", "column 2 (start) '' is not an integer"},
       {"chr1\t10\t2.5\n", "column 3 (end)"},
       {"chr1\t-5\t20\n", "negative"},
       {"chr1\t30\t30\n", "start 30 >= end 30"},

@@ -22,12 +22,31 @@ namespace lowpass {
 namespace {
 std::vector<std::string_view> split_fields(std::string_view line) {
   std::vector<std::string_view> f;
-  size_t i = 0, n = line.size();
-  // BED is tab-separated; spaces are accepted as separators too (many hand-made files use them).
-  while (i < n) {
-    while (i < n && (line[i] == '\t' || line[i] == ' ')) ++i;
+  const auto blank = [](char c) { return c == '\t' || c == ' '; };
+  while (!line.empty() && blank(line.front())) line.remove_prefix(1);
+  while (!line.empty() && blank(line.back())) line.remove_suffix(1);
+  if (line.empty()) return f;
+  if (line.find('\t') != std::string_view::npos) {
+    // BED is tab-separated: a tab ends a field, so an empty field (a name column left blank) keeps its place and a
+    // space stays inside its field ("peak 1"); splitting at spaces too moved the summit column of such a narrowPeak
+    // line out of place, and it was read as a BED (windows centred, not on the summit) without a word.
+    size_t i = 0;
+    while (true) {
+      const size_t j = std::min(line.find('\t', i), line.size());
+      std::string_view v = line.substr(i, j - i);
+      while (!v.empty() && v.front() == ' ') v.remove_prefix(1);
+      while (!v.empty() && v.back() == ' ') v.remove_suffix(1);
+      f.push_back(v);
+      if (j == line.size()) break;
+      i = j + 1;
+    }
+    return f;
+  }
+  // A line without a tab: fields separated by runs of spaces (many hand-made files use them).
+  for (size_t i = 0, n = line.size(); i < n;) {
+    while (i < n && line[i] == ' ') ++i;
     size_t j = i;
-    while (j < n && line[j] != '\t' && line[j] != ' ') ++j;
+    while (j < n && line[j] != ' ') ++j;
     if (j > i) f.push_back(line.substr(i, j - i));
     i = j;
   }
@@ -92,7 +111,10 @@ std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
       auto f = split_fields(line);
       if (f.empty() || f[0][0] == '#' || f[0] == "track" || f[0] == "browser") continue;
       auto at = [&]() { return path + ":" + std::to_string(lineno) + ": "; };
-      LP_CHECK(f.size() >= 3, at(), "expected at least 3 columns (chrom, start, end), found ", f.size());
+      LP_CHECK(f.size() >= 3, at(), "expected at least 3 columns (chrom, start, end), found ", f.size(),
+               f.size() > 1 && line.find(' ') != std::string_view::npos
+                   ? " (a line with a tab is split at tabs only, and this one has spaces between fields too)"
+                   : "");
       Peak p;
       p.chrom = std::string(f[0]);
       p.line = lineno;
@@ -120,7 +142,7 @@ std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
         LP_CHECK(parse_int(f[9], off), at(), "column 10 (summit offset) '", shown(f[9]), "' is not an integer");
         LP_CHECK(off == -1 || (off >= 0 && off < p.end - p.start), at(), "summit offset ", off,
                  " is outside the peak (expected -1 or 0..", p.end - p.start - 1, ")");
-      } else if (f.size() >= 5 && f[4] != ".") {
+      } else if (f.size() >= 5 && f[4] != "." && !f[4].empty()) {
         LP_CHECK(parse_double(f[4], p.signal), at(), "column 5 (score) '", shown(f[4]), "' is not a number");
         p.has_signal = true;
       }
