@@ -130,6 +130,20 @@ TEST_CASE("fasta: bad inputs name the file and line") {
   write_text(d / "ok.fa", ">chr1\nACGTNNacgt\n");
   Fasta fa(d / "ok.fa");
   expect_error([&] { fa.fetch("1", 0, 2); }, {"'1'", "ok.fa", "did you mean 'chr1'"});
+  {  // the other naming clashes: mitochondrion chrM / MT / chrMT, and case
+    ChromSizes ucsc, ens;
+    ucsc.add("chr1", 10), ucsc.add("chrX", 10), ucsc.add("chrM", 10);
+    ens.add("1", 10), ens.add("MT", 10);
+    CHECK(ucsc.suggest("chrMT").find("did you mean 'chrM'?") == 0);
+    CHECK(ucsc.suggest("MT").find("did you mean 'chrM'?") == 0);
+    CHECK(ucsc.suggest("M").find("did you mean 'chrM'?") == 0);
+    CHECK(ens.suggest("chrM").find("did you mean 'MT'?") == 0);
+    CHECK(ens.suggest("chrMT").find("did you mean 'MT'?") == 0);
+    CHECK(ucsc.suggest("chrx").find("did you mean 'chrX'?") == 0);
+    CHECK(ucsc.suggest("X").find("did you mean 'chrX'?") == 0);
+    CHECK(ucsc.suggest("x").find("did you mean 'chrX'?") == 0);
+    CHECK(ucsc.suggest("chrY").find("known: chr1, chrX, chrM") == 0);
+  }
   expect_error([&] { fa.fetch("chr1", 5, 11, "peaks.bed:7"); }, {"peaks.bed:7", "outside", "length 10"});
   write_text(d / "recs.fa", ">p1 x\nACGT\nAC\n>p2\nA1GT\n");
   expect_error([&] { read_fasta_records(d / "recs.fa"); }, {"recs.fa:5", "unexpected character '1'"});
@@ -263,6 +277,19 @@ TEST_CASE("bigwig: window values equal the written arrays; strands flip with RC;
   other.add("2", 333);
   BigWig bw(d / "p.bw");
   expect_error([&] { bw.check_against(other, other.names); }, {"p.bw", "none of the needed", "did you mean 'chr1'"});
+  ChromSizes renamed;  // one chromosome named differently: an error, where an absent one reads as zeros
+  renamed.add("chr1", 5000);
+  renamed.add("2", 333);
+  expect_error([&] { bw.check_against(renamed, renamed.names); },
+               {"p.bw", "chromosome '2' is not in the file; did you mean 'chr2'?", "rename"});
+  ChromSizes extra;
+  extra.add("chr1", 5000);
+  extra.add("chr3", 10);
+  BigWig sparse(d / "p.bw");
+  sparse.check_against(extra, extra.names);
+  std::vector<float> zeros(4, 1.0f);
+  sparse.values("chr3", 0, 4, zeros.data());
+  CHECK(zeros == std::vector<float>(4, 0.0f));
   ChromSizes longer;
   longer.add("chr1", 6000);
   expect_error([&] { bw.check_against(longer, longer.names); }, {"p.bw", "length 5000 but 6000"});

@@ -230,6 +230,14 @@ TEST_CASE("bad genome inputs: FASTA, region requests, BED/narrowPeak, folds, big
        {"t91.bw", "past the end of the file", "truncated"}},
       {"bigWig", "truncated to half", [&] { BigWig b(truncated_bigwig(d / "half.bw", -1)); },
        {"half.bw", "past the end of the file"}},
+      {"bigWig", "a needed chromosome under another name (MT for chrM; an absent one reads as zeros)", [&] {
+         ChromSizes ens, ucsc;
+         ens.add("chr1", 100), ens.add("MT", 50);
+         ucsc.add("chr1", 100), ucsc.add("chrM", 50);
+         write_bigwig(d / "mt.bw", ens, {std::vector<float>(100, 1.0f), std::vector<float>(50, 2.0f)});
+         BigWig b(d / "mt.bw");
+         b.check_against(ucsc, ucsc.names);
+       }, {"mt.bw", "'chrM'", "did you mean 'MT'"}},
   };
   std::vector<std::array<std::string, 3>> rows;
   run_table(t, rows);

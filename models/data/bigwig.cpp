@@ -226,6 +226,14 @@ void BigWig::check_against(const ChromSizes& genome, const std::vector<std::stri
              " in the FASTA (different genome assembly?)");
   }
   if (missing_.empty()) return;
+  // A chromosome the file holds under another name (chrM as MT or chrMT, chrX as X) is not a sparse track's absent
+  // chromosome: reading it as zeros would train on empty profiles there (the yeast peaks on chrM, say) without a word.
+  for (const auto& c : missing_) {
+    const std::string s = sizes_.suggest(c);
+    LP_CHECK(s.rfind("did you mean", 0) != 0 || missing_.size() == needed.size(), "bigWig '", path_,
+             "': chromosome '", c, "' is not in the file; ", s, "; rename it in the file or the FASTA (a chromosome ",
+             "that is absent from a track reads as zeros, one named differently is an error)");
+  }
   LP_CHECK(missing_.size() < needed.size(), "bigWig '", path_, "': none of the needed chromosomes is in the file (",
            missing_[0], ": ", sizes_.suggest(missing_[0]), ")");
   LP_CHECK(!strict, "bigWig '", path_, "': chromosome '", missing_[0], "' is not in the file; ",

@@ -48,8 +48,21 @@ int64_t ChromSizes::length(const std::string& name) const {
 }
 
 std::string ChromSizes::suggest(const std::string& missing) const {
+  const std::string hint = " (chromosome naming differs between files)";
   std::string twin = missing.rfind("chr", 0) == 0 ? missing.substr(3) : "chr" + missing;
-  if (find(twin) >= 0) return "did you mean '" + twin + "'? (chromosome naming differs between files)";
+  if (find(twin) >= 0) return "did you mean '" + twin + "'?" + hint;
+  const auto lower = [](std::string v) {
+    for (char& c : v) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    return v;
+  };
+  // The mitochondrion is chrM in UCSC files and MT (or chrMT) in Ensembl/GENCODE ones; other names may differ in case
+  // only (chrx, CHR1): each with or without the chr prefix.
+  const std::string m = lower(missing), bare = m.rfind("chr", 0) == 0 ? m.substr(3) : m;
+  for (int64_t i = 0; i < size(); ++i) {
+    const std::string n = lower(names[i]), nb = n.rfind("chr", 0) == 0 ? n.substr(3) : n;
+    if (nb == bare || ((bare == "m" || bare == "mt") && (nb == "m" || nb == "mt")))
+      return "did you mean '" + names[i] + "'?" + hint;
+  }
   std::string s = "known: ";
   for (int64_t i = 0; i < size() && i < 5; ++i) s += (i ? ", " : "") + names[i];
   if (size() > 5) s += ", ... (" + std::to_string(size()) + " in all)";
