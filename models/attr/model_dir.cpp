@@ -34,7 +34,12 @@ std::unique_ptr<Model> load_model_dir(const std::string& dir, Context& ctx, cons
   LP_CHECK(f.good(), cfgp.string(), ": missing (a model directory holds config.json and model.safetensors)");
   const nlohmann::json cfg = parse_json_stream(f, cfgp.string());  // a repeated key is an error, not last-wins
   LP_CHECK(cfg.contains("model"), cfgp.string(), ": no \"model\" section");
-  auto model = make_model(cfg["model"], ctx);
+  std::unique_ptr<Model> model;
+  try {  // a hand-edited or damaged config.json: name the file, as a training config's messages do
+    model = make_model(cfg["model"], ctx);
+  } catch (const Error& e) {
+    throw Error(cfgp.string() + ": " + e.what());
+  }
   fs::path w;
   if (weights == "best") w = fs::exists(d / "best.safetensors") ? d / "best.safetensors" : d / "model.safetensors";
   else if (weights == "last") w = d / "model.safetensors";

@@ -1,5 +1,8 @@
 # Inputs as users' files come (docs/reliability.md, "Findings"): a narrowPeak whose name column is empty or holds a
-# space keeps its summits. The CLI: python/tests/cli_run.py.
+# space keeps its summits; a bad value in a model folder's config.json names the file. The CLI:
+# python/tests/cli_run.py.
+import json
+
 import numpy as np
 import pytest
 
@@ -36,3 +39,20 @@ def test_narrowpeak_name_column_empty_or_with_a_space_keeps_the_summits(runs, tm
         assert starts == [s + o - 100 for s, e, o in peaks], kind  # windows of 200 centred on the summits
     np.testing.assert_array_equal(npz["empty"], npz["clean"])
     np.testing.assert_array_equal(npz["space"], npz["clean"])
+
+
+@pytest.mark.parametrize("edit, what", [
+    (lambda m: m.update(input_length="200"), "model.input_length"),
+    (lambda m: m.update(dtype="f16"), "model.dtype"),
+    (lambda m: m.update(type=5), "model.type"),
+])
+def test_a_bad_value_in_a_model_folders_config_names_the_file(runs, tmp_path, edit, what):
+    model = tmp_path / "model"
+    model.mkdir()
+    cfg = json.loads((runs["binary"] / "config.json").read_text())
+    edit(cfg["model"])
+    (model / "config.json").write_text(json.dumps(cfg))
+    (model / "model.safetensors").write_bytes((runs["binary"] / "model.safetensors").read_bytes())
+    (tmp_path / "s.fa").write_text(">a\n" + "ACGT" * 50 + "\n")
+    msg = one_line_error(run("predict", "--model", model, "--fasta", tmp_path / "s.fa", "--out", tmp_path / "p"))
+    assert msg.startswith(f"lowpass: error: {model / 'config.json'}: {what}"), msg
