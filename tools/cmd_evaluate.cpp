@@ -134,10 +134,15 @@ constexpr int64_t kPredictionRows = 1024;
 std::pair<std::string, nlohmann::json> predictive_metrics(Context& ctx, const EvaluateArgs& a) {
   npy::NpzRowReader data(a.npz);
   LP_CHECK(data.has("y"), a.npz, ": no array 'y'");
-  const Shape ys = data.shape("y");
+  Shape ys = data.shape("y");
+  LP_CHECK(!ys.empty(), a.npz, ": y is a scalar; expected (N, T) labels or (N, T, S, O) counts");
   const int64_t N = ys[0];
   LP_CHECK(N >= 1, a.npz, ": y ", shape_str(ys), " has no rows to evaluate");
-  const std::string src = a.predictions.empty() ? "the model's" : a.predictions;
+  const std::string src = a.predictions.empty() ? "--model " + a.models.front() : a.predictions;
+  // A binary y of shape (N,) is one task, as training reads it (array_dataset.cpp): (N, 1).
+  const auto one_task = [&] {
+    if (ys.size() == 1) ys = {N, 1};
+  };
   auto check_binary = [&](const Shape& ls) {
     LP_CHECK(ls == ys && ys.size() == 2, src, ": logits ", shape_str(ls), " do not match y ", shape_str(ys), " of ",
              a.npz);
@@ -160,6 +165,7 @@ std::pair<std::string, nlohmann::json> predictive_metrics(Context& ctx, const Ev
     pf.emplace(a.predictions);
     binary = pf->has("logits");
     if (binary) {
+      one_task();
       check_binary(pf->shape("logits"));
     } else {
       LP_CHECK(pf->has("profile_logits") && pf->has("log_counts"), a.predictions,
@@ -171,6 +177,7 @@ std::pair<std::string, nlohmann::json> predictive_metrics(Context& ctx, const Ev
     Model& model = set->front();
     dt = model.parameters().front().second.dtype();
     binary = model.type() == "binary";
+    if (binary) one_task();
     attr::InputFiles in;  // an npz: open_inputs reads shapes only (x, control) and checks them
     in.npz = a.npz;
     attr::RegionWindows unused;
@@ -270,9 +277,10 @@ void attribution_metrics(Context& ctx, const EvaluateArgs& a, nlohmann::json& do
   std::vector<int64_t> rows;  // the selected rows, ascending
   if (a.rows == "positives") {  // with --npz: a parse-time check (usage_check)
     npy::NpzRowReader data(a.npz);  // y only: x is not read
-    LP_CHECK(data.has("y") && data.shape("y").size() == 2 && data.shape("y")[0] == N, a.npz,
-             ": --rows positives needs a binary y of shape (", N, ", T) matching --ohe");
-    const int64_t T = data.shape("y")[1];
+    const Shape ys = data.has("y") ? data.shape("y") : Shape{};  // (N, T), or (N,): one task, as training reads it
+    LP_CHECK((ys.size() == 2 || ys.size() == 1) && ys[0] == N, a.npz,
+             ": --rows positives needs a binary y of shape (", N, ", T) or (", N, ",) matching --ohe");
+    const int64_t T = ys.size() == 2 ? ys[1] : 1;
     auto y = attr::npz_rows(ctx, data, "y", 0, N, DType::F64, a.npz + ":y").to_vector<double>();
     for (int64_t i = 0; i < N; ++i) {
       bool pos = false;
@@ -464,6 +472,9 @@ CommandRun add_evaluate_command(CLI::App& app) {
                 "--motifs, --motif-positions and --rows need --ohe (and --attr or --attr-sets)");
   });
   return [a]() {
+    // Before the rows are read, not at the final rename after them.
+    LP_CHECK(!std::filesystem::is_directory(a->out), a->out, ": is a folder; --out names the metrics file (e.g. ",
+             (std::filesystem::path(a->out) / "metrics.json").string(), ")");
     Context ctx(a->threads, 0);
     nlohmann::json doc;
     if (!a->npz.empty() && (!a->predictions.empty() || !a->models.empty())) {

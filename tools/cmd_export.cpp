@@ -29,6 +29,9 @@ CommandRun add_export_command(CLI::App& app) {
   sub->add_flag("--quiet", a->quiet, "No progress bar");
   sub->add_option("--seed", a->seed, "Seed of the sampled negatives (0: the trainer's valid/test draw)");
   return [a]() {
+    // Before the split is drawn, not at the final rename after it.
+    LP_CHECK(!std::filesystem::is_directory(a->out), a->out, ": is a folder; --out names the npz file (e.g. ",
+             (std::filesystem::path(a->out) / (a->split + ".npz")).string(), ")");
     TrainConfig cfg = load_config(a->config);
     SplitSource split = open_split(cfg, a->split, a->revcomp);
     // Its folder is created, as predict's and evaluate's are (after the data loaded: a failed load makes none).

@@ -37,7 +37,9 @@ PriorEffectSummary run_prior_effect(const PriorEffectOptions& o) {
   // work dir a second time (`lowpass demo` with the default --out demo_out looked for demo_out/demo_out/data).
   const fs::path work = fs::absolute(o.work_dir).lexically_normal();
   const fs::path data = work / "data";
-  fs::create_directories(data);
+  std::error_code ec;
+  fs::create_directories(data, ec);
+  LP_CHECK(!ec, work.string(), ": cannot create the work folder ", data.string(), ": ", ec.message());
   Motif motif = default_motif();
   Rng rng(o.data_seed);
   const int64_t sizes[3] = {o.n_train, o.n_valid, o.n_test};

@@ -1,6 +1,7 @@
-# Inputs as users' files come (docs/reliability.md, "Findings"): a narrowPeak whose name column is empty or holds a
-# space keeps its summits; a bad value in a model folder's config.json names the file. The CLI:
-# python/tests/cli_run.py.
+# Inputs as users' files come (docs/reliability.md, "Bad inputs" and the audit findings): a narrowPeak whose name
+# column is empty or holds a space keeps its summits; evaluate reads a binary y of shape (N,) as training does; a bad
+# value in a model folder's config.json names the file; an --out that cannot be what the command writes is refused
+# before any work. The CLI: python/tests/cli_run.py.
 import json
 
 import numpy as np
@@ -41,6 +42,38 @@ def test_narrowpeak_name_column_empty_or_with_a_space_keeps_the_summits(runs, tm
     np.testing.assert_array_equal(npz["space"], npz["clean"])
 
 
+def test_evaluate_reads_a_binary_y_of_shape_n_as_one_task(runs, tmp_path):
+    d = dict(np.load(runs["dir"] / "binary_data" / "test.npz"))
+    assert d["y"].shape[1:] == (1,)
+    np.savez(tmp_path / "t2.npz", x=d["x"], y=d["y"])
+    np.savez(tmp_path / "t1.npz", x=d["x"], y=d["y"][:, 0])
+    r = run("predict", "--model", runs["binary"], "--npz", tmp_path / "t2.npz", "--out", tmp_path / "p", "--quiet")
+    assert r.returncode == 0, r.stderr
+    got = {}
+    for y in ("t2", "t1"):
+        for how in (["--model", runs["binary"]], ["--predictions", tmp_path / "p" / "predictions.npz"]):
+            out = tmp_path / f"{y}_{how[0][2:]}.json"
+            r = run("evaluate", "--npz", tmp_path / f"{y}.npz", *how, "--out", out, "--quiet")
+            assert r.returncode == 0, r.stderr
+            got[(y, how[0])] = json.loads(out.read_text())
+    for how in ("--model", "--predictions"):
+        assert got[("t1", how)] == got[("t2", how)]
+    # the attribution metrics' --rows positives reads it too
+    r = run("attribute", "--model", runs["binary"], "--npz", tmp_path / "t2.npz", "--out", tmp_path / "a", "--quiet")
+    assert r.returncode == 0, r.stderr
+    for y in ("t2", "t1"):
+        r = run("evaluate", "--npz", tmp_path / f"{y}.npz", "--attr", tmp_path / "a" / "attr.npz", "--ohe",
+                tmp_path / "a" / "ohe.npz", "--rows", "positives", "--out", tmp_path / f"{y}_attr.json")
+        assert r.returncode == 0, r.stderr
+    assert (json.loads((tmp_path / "t1_attr.json").read_text()) ==
+            json.loads((tmp_path / "t2_attr.json").read_text()))
+    # a mismatch names the model directory, not "the model's"
+    np.savez(tmp_path / "t3.npz", x=d["x"], y=np.stack([d["y"][:, 0]] * 2, axis=1))
+    msg = one_line_error(run("evaluate", "--npz", tmp_path / "t3.npz", "--model", runs["binary"],
+                             "--out", tmp_path / "m.json", "--quiet"))
+    assert f"--model {runs['binary']}: logits" in msg and "t3.npz" in msg, msg
+
+
 @pytest.mark.parametrize("edit, what", [
     (lambda m: m.update(input_length="200"), "model.input_length"),
     (lambda m: m.update(dtype="f16"), "model.dtype"),
@@ -56,3 +89,19 @@ def test_a_bad_value_in_a_model_folders_config_names_the_file(runs, tmp_path, ed
     (tmp_path / "s.fa").write_text(">a\n" + "ACGT" * 50 + "\n")
     msg = one_line_error(run("predict", "--model", model, "--fasta", tmp_path / "s.fa", "--out", tmp_path / "p"))
     assert msg.startswith(f"lowpass: error: {model / 'config.json'}: {what}"), msg
+
+
+def test_an_out_that_cannot_be_written_is_refused_first(runs, tmp_path):
+    folder = tmp_path / "folder"
+    folder.mkdir()
+    msg = one_line_error(run("evaluate", "--npz", runs["dir"] / "binary_data" / "test.npz", "--model", runs["binary"],
+                             "--out", folder, "--quiet"))
+    assert f"{folder}: is a folder; --out names the metrics file" in msg, msg
+    msg = one_line_error(run("export", "--config", runs["dir"] / "binary.json", "--out", folder, "--quiet"))
+    assert f"{folder}: is a folder; --out names the npz file" in msg, msg
+    assert list(folder.iterdir()) == []
+    afile = tmp_path / "afile"
+    afile.write_text("keep")
+    msg = one_line_error(run("simulate", "--out", afile, "--n", "10"))
+    assert f"{afile}: cannot create the output folder (--out)" in msg, msg
+    assert afile.read_text() == "keep"
