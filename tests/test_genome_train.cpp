@@ -134,6 +134,12 @@ TEST_CASE("config: data.genome / data.sequences keys are strict, paths resolved,
   CHECK(resolve_config(e, "t.json", "/nonexistent").data.genome.fasta == fs::path(sg.dir / "g.fa").lexically_normal().string());
   ::unsetenv("LOWPASS_DATA");
   expect_error([&] { resolve_config(e, "t.json", "/"); }, {"data.genome.fasta", "LOWPASS_DATA", "not set"});
+  // '~' and other variables are not expanded: a missing path written so says why, at the config
+  for (const std::string p : {"~/g.fa", "$HOME/g.fa", "${DATA}/g.fa"}) {
+    e["data"]["genome"]["fasta"] = p;
+    expect_error([&] { resolve_config(e, "t.json", sg.dir.path); },
+                 {"t.json: 'data.genome.fasta'", p, "does not exist", "not expanded as a shell does"});
+  }
 
   json s = {{"model", {{"type", "binary"}, {"input_length", 235}}},
             {"data", {{"sequences", {{"train", {{"positives", "p.fa"}, {"negatives", "n.fa"}}}}}}}};

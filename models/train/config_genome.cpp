@@ -43,7 +43,13 @@ std::string resolve_data_path(const std::string& p, const std::string& base_dir,
   }
   fs::path q(s);
   if (q.is_relative() && !base_dir.empty()) q = fs::path(base_dir) / q;
-  return fs::absolute(q).lexically_normal().string();
+  const std::string r = fs::absolute(q).lexically_normal().string();
+  // A shell would expand these; a config file does not (the path would be read as a folder named '~' or '$HOME').
+  std::error_code ec;
+  const bool shell = s.rfind('~', 0) == 0 || s.find('$') != std::string::npos;
+  LP_CHECK(!shell || fs::exists(r, ec), what, ": \"", p, "\" (", r, ") does not exist; a config's paths are not ",
+           "expanded as a shell does ('~' and variables other than $LOWPASS_DATA stay as written): give the full path");
+  return r;
 }
 
 namespace {
