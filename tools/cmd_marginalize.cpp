@@ -6,7 +6,9 @@
 // Test: python/tests/test_cli_marginalize.py; library parts build/tests/lowpass_tests -ts=attr -tc='marginalize*'.
 #include <algorithm>
 #include <cctype>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -220,7 +222,7 @@ CommandRun add_marginalize_command(CLI::App& app) {
     // The table: per motif, means over the backgrounds (differences of means = means of differences).
     const std::string path = (fs::path(a->out) / "marginal_effects.tsv").string();
     std::ofstream f(path + ".tmp");
-    LP_CHECK(f.good(), path, ".tmp: cannot write");
+    LP_CHECK(f.good(), path, ".tmp: cannot write (", std::strerror(errno), ")");
     f << "motif\tsequence\tposition\tbackgrounds";
     for (int64_t k = 0; k < TS; ++k) {
       const std::string sfx = TS > 1 ? (binary ? "_t" + std::to_string(k)

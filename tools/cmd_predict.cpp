@@ -6,10 +6,14 @@
 // counts: the counts head predicts log(1 + n); mean over overlaps).
 // Several --model directories (folds): the mean of their logits, profile logits and log counts (attr::forward_mean).
 // Test: build/tests/lowpass_tests -ts=attr (library parts); docs/attribution.md.
+#include <unistd.h>
+
 #include <algorithm>
 #include <cctype>
-#include <filesystem>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
+#include <filesystem>
 #include <iostream>
 #include <map>
 
@@ -91,6 +95,10 @@ void prepare_output_dir(const std::string& out, const std::vector<std::string>& 
   fs::create_directories(out, ec);
   LP_CHECK(!ec && fs::is_directory(out), out, ": cannot create the output folder (--out): ",
            ec ? ec.message() : std::string("a file of that name exists"));
+  // An existing folder this user cannot write into: said now, not when the first output is written (marginalize
+  // and attribute write theirs after every pass over the inputs).
+  LP_CHECK(::access(out.c_str(), W_OK | X_OK) == 0, out, ": cannot write into the output folder (--out): ",
+           std::strerror(errno));
   safetensors::remove_stale_temporaries(out, outputs);
 }
 

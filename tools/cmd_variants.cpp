@@ -10,7 +10,9 @@
 // the --plot largest effects in a bounded heap (TopAlleles).
 // Test: build/tests/lowpass_tests -ts=variants (library); python/tests/test_cli_variants.py (command).
 #include <algorithm>
+#include <cerrno>
 #include <cmath>
+#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iomanip>
@@ -292,7 +294,7 @@ CommandRun add_variants_command(CLI::App& app) {
     const std::string path = (fs::path(a->out) / "variant_scores.tsv").string(), tmp = path + ".tmp";
     StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished file
     std::ofstream f(tmp);
-    LP_CHECK(f.good(), tmp, ": cannot write");
+    LP_CHECK(f.good(), tmp, ": cannot write (", std::strerror(errno), ")");
     // The header, from the model alone (an empty VCF still gets one): per task (binary), per task and strand (profile).
     f << "chrom\tpos\tid\tref\talt\trecord";
     if (binary) {

@@ -3,6 +3,7 @@
 # value in a model folder's config.json names the file; an --out that cannot be what the command writes is refused
 # before any work. The CLI: python/tests/cli_run.py.
 import json
+import os
 
 import numpy as np
 import pytest
@@ -105,3 +106,19 @@ def test_an_out_that_cannot_be_written_is_refused_first(runs, tmp_path):
     msg = one_line_error(run("simulate", "--out", afile, "--n", "10"))
     assert f"{afile}: cannot create the output folder (--out)" in msg, msg
     assert afile.read_text() == "keep"
+
+
+@pytest.mark.skipif(os.geteuid() == 0, reason="root writes into any folder (checked by hand with setpriv as nobody)")
+def test_a_read_only_out_folder_is_refused_before_the_work(runs, tmp_path):
+    ro = tmp_path / "ro"
+    ro.mkdir()
+    ro.chmod(0o555)
+    npz = runs["dir"] / "binary_data" / "test.npz"
+    for cmd in (["predict", "--model", runs["binary"], "--npz", npz, "--out", ro],
+                ["attribute", "--model", runs["binary"], "--npz", npz, "--out", ro],
+                ["marginalize", "--model", runs["binary"], "--npz", npz, "--sequence", "ACGT", "--backgrounds", "4", "--out", ro]):
+        msg = one_line_error(run(*cmd, "--quiet"))
+        assert f"{ro}: cannot write into the output folder (--out)" in msg, msg
+    msg = one_line_error(run("evaluate", "--npz", npz, "--model", runs["binary"], "--out", ro / "m.json", "--quiet"))
+    assert f"{ro}: cannot write into the folder of --out" in msg, msg
+    assert list(ro.iterdir()) == []
