@@ -60,6 +60,13 @@ CommandRun add_train_command(CLI::App& app) {
   sub->add_flag("--skip-nonfinite", a->skip_nonfinite,
                 "Skip (and count) batches with a non-finite loss or gradient instead of stopping");
   return [a]() {
+    {  // train writes the resolved config (defaults filled in, paths absolute) to DIR/config.json: not over the user's
+      std::error_code ec;
+      const bool same = std::filesystem::equivalent(a->config, std::filesystem::path(a->out) / "config.json", ec);
+      LP_CHECK(a->resume || ec || !same, a->config, ": this --config is the config.json that train writes into --out ",
+               a->out, " (the resolved config: every default filled in, paths made absolute), which would replace ",
+               "yours; keep your config outside the run folder, or give another --out");
+    }
     TrainConfig cfg = load_config(a->config);
     if (a->threads >= 0) cfg.train.threads = a->threads, cfg.resolved["train"]["threads"] = a->threads;
     if (!a->device.empty()) {

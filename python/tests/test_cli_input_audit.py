@@ -122,3 +122,16 @@ def test_a_read_only_out_folder_is_refused_before_the_work(runs, tmp_path):
     msg = one_line_error(run("evaluate", "--npz", npz, "--model", runs["binary"], "--out", ro / "m.json", "--quiet"))
     assert f"{ro}: cannot write into the folder of --out" in msg, msg
     assert list(ro.iterdir()) == []
+
+
+def test_train_does_not_write_its_resolved_config_over_the_users(runs, tmp_path):
+    exp = tmp_path / "exp"
+    exp.mkdir()
+    text = (runs["dir"] / "binary.json").read_text()
+    (exp / "config.json").write_text(text)
+    msg = one_line_error(run("train", "--config", exp / "config.json", "--out", exp, "--quiet"))
+    assert f"{exp / 'config.json'}: this --config is the config.json that train writes into --out" in msg, msg
+    assert (exp / "config.json").read_text() == text and sorted(p.name for p in exp.iterdir()) == ["config.json"]
+    # a run resumed with its own config.json (the documented way to raise train.epochs) is not that
+    r = run("train", "--config", runs["binary"] / "config.json", "--out", runs["binary"], "--resume", "--quiet")
+    assert r.returncode == 0, r.stderr
