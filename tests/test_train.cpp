@@ -317,6 +317,13 @@ TEST_CASE("resume from a mid-epoch and an epoch-boundary checkpoint is bit-ident
       CHECK(json::parse(last)["stop"] == (cut == per_epoch ? json("max_steps") : json(nullptr)));
     }
     to.resume = true;
+    {  // resumed with the same max_steps (a requeued job): no further step, the weights as they were
+      const auto before = weights_of(out / "model.safetensors");
+      TrainResult again = train_model(cfg_for(cut), to);
+      CHECK(again.steps == cut);
+      CHECK(again.stop_reason == "max_steps");
+      CHECK(weights_of(out / "model.safetensors") == before);
+    }
     TrainResult rest = train_model(cfg_for(nullptr), to);
     CHECK(rest.steps == full.steps);
     CHECK(weights_of(out / "model.safetensors") == weights_of(d / "full" / "model.safetensors"));

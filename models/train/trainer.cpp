@@ -424,6 +424,9 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
   if (opt.resume) truncate_metrics(metrics_path, st.epoch);
   else safetensors::write_file_atomic(metrics_path, std::string_view());
   bool stop = false;
+  // A resumed run already at max_steps (the same config resumed again, a requeued job) trains no further: the checks
+  // below come after a step, so it took one more step on every resume.
+  if (t.max_steps > 0 && st.step >= t.max_steps) stop = true, res.stop_reason = "max_steps";
   const auto run_start = std::chrono::steady_clock::now();  // for the whole run's ETA in the epoch lines
   // Epochs this process has run, for the ETA: a resume in the middle of an epoch ran only its rest.
   const double first_epoch = static_cast<double>(st.epoch) + static_cast<double>(st.step_in_epoch) /
