@@ -108,6 +108,8 @@ std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
       ++lineno;
       std::string_view line(ks.s, ks.l);
       if (!line.empty() && line.back() == '\r') line.remove_suffix(1);
+      // A UTF-8 byte-order mark (a BED saved by Excel or Notepad) is no part of the first chromosome's name.
+      if (lineno == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
       auto f = split_fields(line);
       if (f.empty() || f[0][0] == '#' || f[0] == "track" || f[0] == "browser") continue;
       auto at = [&]() { return path + ":" + std::to_string(lineno) + ": "; };
