@@ -377,6 +377,18 @@ std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Mode
     LP_CHECK(!cs.empty() && cs[0] == xa.shape[0], npz, ": control ", shape_str(cs), " has ", cs.empty() ? 0 : cs[0],
              " rows but x ", shape_str(xa.shape), " has ", xa.shape[0]);
   }
+  LP_CHECK(npz.empty() || controls_mode(model) != "none" || !arrays.count("control"), npz, ": has a 'control' array, ",
+           "but the model takes no control track (model.controls \"none\"); drop the array to use this model");
+  if (!npz.empty() && controls_mode(model) != "none") {  // named with the file here, not by the model at batch 1
+    const std::string mode = controls_mode(model);
+    const int64_t Tc = mode == "shared" ? 1 : model.tasks();
+    const Shape want{xa.shape[0], Tc, model.config().value("num_strands", int64_t{2}), model.output_length()};
+    LP_CHECK(arrays.count("control"), npz, ": no array 'control', but the model takes control tracks (controls \"",
+             mode, "\": ", shape_str(want), ")");
+    LP_CHECK(arrays.at("control").shape == want, npz, ": control ", shape_str(arrays.at("control").shape),
+             " does not fit the model: expected ", shape_str(want), " (controls \"", mode, "\": N, ",
+             mode == "shared" ? "1" : "tasks", ", strands, output length)");
+  }
   return arrays;
 }
 

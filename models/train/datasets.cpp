@@ -203,6 +203,8 @@ SourceGeometry model_geometry(const TrainConfig& cfg) {
   if (g.profile) {
     g.strands = cfg.model.at("num_strands").get<int64_t>();
     g.output_length = cfg.model.at("output_length").get<int64_t>();
+    const std::string c = cfg.model.value("controls", std::string("none"));
+    g.control_tasks = c == "shared" ? 1 : c == "matched" ? g.tasks : 0;
   }
   return g;
 }
@@ -217,6 +219,15 @@ void check_source_geometry(const SourceGeometry& want, const SourceGeometry& got
     LP_CHECK(got.strands == want.strands, what, ": ", got.strands, " strands but the model's num_strands is ", want.strands);
     LP_CHECK(got.output_length == want.output_length, what, ": profiles have length ", got.output_length,
              " but the model's output_length is ", want.output_length);
+    // Said here with the file, not by the model at the first batch ("a control track was given ...").
+    const auto ctl = [](int64_t k) {
+      return k == 0 ? std::string("no control") : "control tracks (N, " + std::to_string(k) + ", S, O)";
+    };
+    const std::string fix = want.control_tasks == 0 ? "set model.controls to use them, or drop the 'control' array"
+                            : got.control_tasks == 0 ? "give the data its 'control' array, or set model.controls to \"none\""
+                                                     : "the 'control' array must fit model.controls";
+    LP_CHECK(got.control_tasks == want.control_tasks, what, ": gives ", ctl(got.control_tasks), " but the model takes ",
+             ctl(want.control_tasks), " (model.controls); ", fix);
   }
 }
 

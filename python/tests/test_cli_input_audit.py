@@ -135,3 +135,26 @@ def test_train_does_not_write_its_resolved_config_over_the_users(runs, tmp_path)
     # a run resumed with its own config.json (the documented way to raise train.epochs) is not that
     r = run("train", "--config", runs["binary"] / "config.json", "--out", runs["binary"], "--resume", "--quiet")
     assert r.returncode == 0, r.stderr
+
+
+def test_a_control_array_that_does_not_fit_the_model_names_the_npz(runs, tmp_path_factory):
+    ctl = simulated_runs(tmp_path_factory.mktemp("ctl"), controls=True)  # profile model with controls "shared"
+    d = dict(np.load(ctl["dir"] / "profile_data" / "test.npz"))
+    t = tmp_path_factory.mktemp("npz")
+    np.savez(t / "none.npz", **{k: v for k, v in d.items() if k != "control"})
+    np.savez(t / "short.npz", **{**d, "control": d["control"][..., :-1]})
+    for name, want in [("none.npz", "no array 'control', but the model takes control tracks"),
+                       ("short.npz", "does not fit the model: expected")]:
+        for cmd in ("predict", "attribute"):
+            msg = one_line_error(run(cmd, "--model", ctl["profile"], "--npz", t / name, "--out", t / "o", "--quiet"))
+            assert f"{t / name}: " in msg and want in msg, msg
+    # a model without controls (runs["profile"]) and an npz that has them
+    msg = one_line_error(run("predict", "--model", runs["profile"], "--npz", ctl["dir"] / "profile_data" / "test.npz",
+                             "--out", t / "o", "--quiet"))
+    assert "test.npz: has a 'control' array, but the model takes no control track" in msg, msg
+    # training: the config's model.controls against the npz, with the file named before the first batch
+    cfg = json.loads((ctl["dir"] / "profile.json").read_text())
+    cfg["model"]["controls"] = "none"
+    (t / "c.json").write_text(json.dumps(cfg))
+    msg = one_line_error(run("train", "--config", t / "c.json", "--out", t / "run", "--quiet"))
+    assert "train.npz: gives control tracks (N, 1, S, O) but the model takes no control (model.controls)" in msg, msg
