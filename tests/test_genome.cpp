@@ -197,6 +197,8 @@ TEST_CASE("bed: BED3+/narrowPeak parsing, summits, and each malformed line") {
   CHECK(read_bed(d / "bom.bed", o).at(0).chrom == "chr2");
   write_text(d / "bomtrack.bed", "\xEF\xBB\xBF" "track name=x\nchr2\t100\t121\n");
   CHECK(read_bed(d / "bomtrack.bed", o).size() == 1);
+  write_text(d / "tabtrack.bed", "track type=narrowPeak\tname=x\nbrowser position chr1:1-100\t\nchr2\t100\t121\n");
+  CHECK(read_bed(d / "tabtrack.bed", o).size() == 1);  // a header line with a tab is still a header line
   write_text(d / "mixed.bed", "chr1 10 30\tp1\n");
   expect_error([&] { read_bed(d / "mixed.bed", o); }, {"mixed.bed:1", "found 2", "split at tabs only"});
   write_text(d / "b3.bed", "chr1\t0\t1000\nchr2\t0\t1\n");

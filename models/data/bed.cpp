@@ -111,7 +111,10 @@ std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
       // A UTF-8 byte-order mark (a BED saved by Excel or Notepad) is no part of the first chromosome's name.
       if (lineno == 1 && line.substr(0, 3) == "\xEF\xBB\xBF") line.remove_prefix(3);
       auto f = split_fields(line);
-      if (f.empty() || f[0][0] == '#' || f[0] == "track" || f[0] == "browser") continue;
+      if (f.empty() || f[0][0] == '#') continue;
+      // "track"/"browser" is the first word, whether a space or a tab follows it
+      const std::string_view word = f[0].substr(0, f[0].find(' '));
+      if (word == "track" || word == "browser") continue;
       auto at = [&]() { return path + ":" + std::to_string(lineno) + ": "; };
       LP_CHECK(f.size() >= 3, at(), "expected at least 3 columns (chrom, start, end), found ", f.size(),
                f.size() > 1 && line.find(' ') != std::string_view::npos
