@@ -320,7 +320,6 @@ class TextBytes {
   BGZF* bg_ = nullptr;
 };
 
-bool line_end(char c) { return c == '\n' || c == '\r'; }
 // What may follow a line's bases: its line end, or trailing whitespace before it, which samtools and htslib index
 // (line_bytes then counts it) and read correctly.
 bool after_bases(char c) { return std::isspace(static_cast<unsigned char>(c)) != 0; }
