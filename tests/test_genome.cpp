@@ -200,7 +200,8 @@ TEST_CASE("bed: BED3+/narrowPeak parsing, summits, and each malformed line") {
   write_text(d / "tabtrack.bed", "track type=narrowPeak\tname=x\nbrowser position chr1:1-100\t\nchr2\t100\t121\n");
   CHECK(read_bed(d / "tabtrack.bed", o).size() == 1);  // a header line with a tab is still a header line
   write_text(d / "mixed.bed", "chr1 10 30\tp1\n");
-  expect_error([&] { read_bed(d / "mixed.bed", o); }, {"mixed.bed:1", "found 2", "split at tabs only"});
+  const auto mixed = read_bed(d / "mixed.bed", o);  // fewer than 3 tab-separated fields: blanks separate
+  CHECK((mixed.at(0).chrom == "chr1" && mixed[0].start == 10 && mixed[0].end == 30));
   write_text(d / "b3.bed", "chr1\t0\t1000\nchr2\t0\t1\n");
   auto b3 = read_bed(d / "b3.bed", o);
   CHECK(b3[0].summit == 500);

@@ -40,13 +40,14 @@ std::vector<std::string_view> split_fields(std::string_view line) {
       if (j == line.size()) break;
       i = j + 1;
     }
-    return f;
+    if (f.size() >= 3) return f;
+    f.clear();  // fewer than 3 tab-separated fields ("chr1 10 30<TAB>p1", hand-made): blanks separate, as below
   }
-  // A line without a tab: fields separated by runs of spaces (many hand-made files use them).
+  // A line without a tab: fields separated by runs of blanks (many hand-made files use spaces).
   for (size_t i = 0, n = line.size(); i < n;) {
-    while (i < n && line[i] == ' ') ++i;
+    while (i < n && blank(line[i])) ++i;
     size_t j = i;
-    while (j < n && line[j] != ' ') ++j;
+    while (j < n && !blank(line[j])) ++j;
     if (j > i) f.push_back(line.substr(i, j - i));
     i = j;
   }
@@ -116,10 +117,7 @@ std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
       const std::string_view word = f[0].substr(0, f[0].find(' '));
       if (word == "track" || word == "browser") continue;
       auto at = [&]() { return path + ":" + std::to_string(lineno) + ": "; };
-      LP_CHECK(f.size() >= 3, at(), "expected at least 3 columns (chrom, start, end), found ", f.size(),
-               f.size() > 1 && line.find(' ') != std::string_view::npos
-                   ? " (a line with a tab is split at tabs only, and this one has spaces between fields too)"
-                   : "");
+      LP_CHECK(f.size() >= 3, at(), "expected at least 3 columns (chrom, start, end), found ", f.size());
       Peak p;
       p.chrom = std::string(f[0]);
       p.line = lineno;
