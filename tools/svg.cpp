@@ -8,7 +8,9 @@
 
 namespace lowpass::tools::svg {
 
-const char* kColors[] = {"#1f77b4", "#d62728", "#2ca02c", "#9467bd", "#ff7f0e", "#8c564b"};
+// Okabe & Ito's colour-blind-safe palette (blue, vermillion, bluish green, reddish purple, orange, sky blue): no
+// red–green pair among the first runs, as the earlier tab10 order (blue, red, green) had.
+const char* kColors[] = {"#0072B2", "#D55E00", "#009E73", "#CC79A7", "#E69F00", "#56B4E9"};
 const char* kBaseColor[] = {"#109648", "#255C99", "#F7B32B", "#D62839"};  // A C G T
 const char kBase[] = {'A', 'C', 'G', 'T'};
 
@@ -57,6 +59,15 @@ std::string shorten(const std::string& s, size_t n) {
   return "…" + s.substr(cut);
 }
 
+// Bytes of a UTF-8 text beyond its letter count (continuation bytes), for width estimates.
+namespace {
+size_t extra_bytes(const std::string& s) {
+  return static_cast<size_t>(std::count_if(s.begin(), s.end(), [](char ch) {
+    return (static_cast<unsigned char>(ch) & 0xC0) == 0x80;
+  }));
+}
+}  // namespace
+
 double nice_step(double raw) {
   const double mag = std::pow(10.0, std::floor(std::log10(raw))), n = raw / mag;
   return (n < 1.5 ? 1 : n < 3.5 ? 2 : n < 7.5 ? 5 : 10) * mag;
@@ -103,7 +114,8 @@ std::string line_chart(const std::string& title, const std::vector<Series>& seri
   size_t longest = 0;
   for (auto& s : series) longest = std::max(longest, shorten(s.name).size());
   const double l = 68, t = 30, b = 46, r = std::clamp(30.0 + 6.5 * static_cast<double>(longest), 90.0, 340.0);
-  const double W = 420 + r, H = 300;
+  // Wide enough for the title (13 px sans-serif: about 7 px a letter), which was clipped at the right edge.
+  const double W = std::max(420 + r, l + 7.0 * static_cast<double>(title.size() - extra_bytes(title)) + 10), H = 300;
   double x0 = INFINITY, x1 = -INFINITY, y0 = INFINITY, y1 = -INFINITY;
   auto ty = [&](double v) { return ay.log ? std::log10(std::max(v, 1e-12)) : v; };
   for (auto& s : series)
@@ -151,10 +163,13 @@ std::string line_chart(const std::string& title, const std::vector<Series>& seri
       if (std::isfinite(s.y[i]) && (!ay.log || s.y[i] > 0))
         o << num(px(s.x[i])) << "," << num(py(s.y[i])) << " ", ++shown;
     o << "'/>";
-    if (shown <= 40 && !s.dashed)  // points as dots too, so that a one-epoch run shows
+    // Points as dots too, so that a one-epoch run shows; a dashed series (a baseline) of one point, which no line
+    // draws, as an open circle.
+    if ((shown <= 40 && !s.dashed) || shown == 1)
       for (size_t i = 0; i < s.x.size(); ++i)
         if (std::isfinite(s.y[i]) && (!ay.log || s.y[i] > 0))
-          o << "<circle cx='" << num(px(s.x[i])) << "' cy='" << num(py(s.y[i])) << "' r='2.5' fill='" << c << "'/>";
+          o << "<circle cx='" << num(px(s.x[i])) << "' cy='" << num(py(s.y[i])) << "' r='2.5' "
+            << (s.dashed ? "fill='white' stroke='" : "fill='") << c << "'/>";
     const double ly = t + 14 * static_cast<double>(si + 1);
     o << "<line x1='" << num(W - r + 8) << "' y1='" << num(ly - 4) << "' x2='" << num(W - r + 22) << "' y2='"
       << num(ly - 4) << "' stroke='" << c << "' stroke-width='2'" << (s.dashed ? " stroke-dasharray='5,3'" : "")
