@@ -161,6 +161,18 @@ std::vector<std::string> read_regions(const std::string& attr_path, int64_t n) {
   return r;
 }
 
+// "label (path), …" of a list of files or run folders (+ `file` inside each folder), for the text that says where
+// each picture came from.
+std::string sources(const std::vector<std::string>& paths, const std::vector<std::string>& labels,
+                    const std::string& file) {
+  std::string r;
+  for (size_t i = 0; i < paths.size(); ++i) {
+    const std::string path = file.empty() ? paths[i] : (fs::path(paths[i]) / file).string();
+    r += (i ? ", " : "") + (i < labels.size() ? esc(labels[i]) + " (" + esc(path) + ")" : esc(path));
+  }
+  return r;
+}
+
 // Why --labels / --metric-labels do not fit their lists ("" when they do).
 std::string report_label_mismatch(const ReportArgs& a) {
   const size_t nl = split_list(a.labels).size(), nr = split_list(a.runs).size(), na = split_list(a.attr).size();
@@ -357,31 +369,38 @@ std::string write_report(const ReportArgs& args) {
     }
     const std::vector<std::string> where = read_regions(preds[0], N);
     html << "<h2>Observed and predicted profiles</h2><p>Observed counts of " << esc(a->npz)
-         << " (solid) and each model's expected counts, softmax(profile logits) · (exp(log counts) − 1) (dashed), per "
-            "strand of the output window.</p>";
+         << " (solid) and each model's expected counts, softmax(profile logits) · (exp(log counts) − 1) (dashed: "
+         << sources(preds, plabels, "") << "), per position of the output window"
+         << (S == 2 ? "; the − strand is drawn below 0" : "") << ".</p>";
     for (const auto& e : split_list(a->examples)) {
       const int64_t i = std::stoll(e);
       LP_CHECK(i >= 0 && i < N, "--examples: index ", i, " out of range (", N, " examples in ", a->npz, ")");
       for (int64_t t = 0; t < std::min<int64_t>(T, 4); ++t) {
         std::vector<Series> series;
+        // Observed in black; each predictions file in the colour of its place in the list (the runs' colours when
+        // --predictions lists the runs' files in --runs order); two strands drawn as usual for stranded profiles,
+        // the − strand below 0, instead of one colour per strand that took the runs' colours.
         for (int64_t s = 0; s < S; ++s) {
           const std::string strand = S == 1 ? "" : s == 0 ? " (+)" : " (−)";
-          Series obs{"observed" + strand, {}, {}, false, static_cast<int>(s)};
+          const double sign = S == 2 && s == 1 ? -1.0 : 1.0;
+          Series obs{"observed" + strand, {}, {}, false, kBlack};
           for (int64_t o = 0; o < O; ++o)
-            obs.x.push_back(static_cast<double>(o)), obs.y.push_back(y[static_cast<size_t>(((i * T + t) * S + s) * O + o)]);
+            obs.x.push_back(static_cast<double>(o)),
+                obs.y.push_back(sign * y[static_cast<size_t>(((i * T + t) * S + s) * O + o)]);
           series.push_back(obs);
           for (size_t pi = 0; pi < expected.size(); ++pi) {
-            Series pr{(pi < plabels.size() ? plabels[pi] : preds[pi]) + strand, {}, {}, true,
-                      static_cast<int>(S + pi * S + s)};
+            Series pr{(pi < plabels.size() ? plabels[pi] : preds[pi]) + strand, {}, {}, true, static_cast<int>(pi)};
             for (int64_t o = 0; o < O; ++o)
               pr.x.push_back(static_cast<double>(o)),
-                  pr.y.push_back(expected[pi][static_cast<size_t>(((i * T + t) * S + s) * O + o)]);
+                  pr.y.push_back(sign * expected[pi][static_cast<size_t>(((i * T + t) * S + s) * O + o)]);
             series.push_back(pr);
           }
         }
         std::string title = "example " + std::to_string(i) + (T > 1 ? " · task " + std::to_string(t) : "");
         if (!where.empty()) title += " · " + where[static_cast<size_t>(i)];
-        html << "<div>" << line_chart(title, series, {"position in the output window", true}, {"counts", false})
+        html << "<div>"
+             << line_chart(title, series, {"position in the output window", true},
+                           {S == 2 ? "counts per base (− strand below 0)" : "counts per base", false})
              << "</div>";
       }
     }

@@ -155,7 +155,7 @@ std::string line_chart(const std::string& title, const std::vector<Series>& seri
       << num(t + 10) << "' fill='#333'>" << esc(m.label) << "</text>";
   for (size_t si = 0; si < series.size(); ++si) {
     const auto& s = series[si];
-    const char* c = kColors[(s.color >= 0 ? static_cast<size_t>(s.color) : si) % 6];
+    const char* c = s.color == kBlack ? "#000000" : kColors[(s.color >= 0 ? static_cast<size_t>(s.color) : si) % 6];
     o << "<polyline fill='none' stroke-width='1.5' stroke='" << c << (s.dashed ? "' stroke-dasharray='5,3" : "")
       << "' points='";
     size_t shown = 0;

@@ -33,8 +33,9 @@ struct Series {
   std::string name;
   std::vector<double> x, y;
   bool dashed = false;  // a baseline
-  int color = -1;       // index into kColors; -1: the series' position
+  int color = -1;       // index into kColors; -1: the series' position; kBlack: observed data
 };
+constexpr int kBlack = -2;
 struct Axis {
   std::string title;
   bool integer = false, log = false;

@@ -180,6 +180,11 @@ def test_observed_and_predicted_profiles(runs, tmp_path):
     svg = _chart(html, "example 1")
     assert "observed (+)" in svg and "observed (−)" in svg and "tiny BPNet (−)" in svg
     assert "stroke-dasharray='5,3'" in svg  # the predictions dashed
+    # observed in black; the predictions in the first run colour (not the colours of runs 1 and 2 per strand); the
+    # − strand below 0
+    assert "stroke='#000000'" in svg and "stroke='#0072B2' stroke-dasharray='5,3'" in svg
+    assert "stroke='#D55E00'" not in svg and "counts per base (− strand below 0)" in svg
+    assert any(float(t) < 0 for t in _ticks(svg, "y"))
     assert _ticks(svg, "x")[0] == "0"  # output positions from 0
     # predictions of another model's shape are refused, naming both files
     r = run("predict", "--model", runs["prior"], "--npz", d / "binary_data" / "test.npz", "--out", tmp_path / "bp",
