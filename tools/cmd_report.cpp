@@ -248,7 +248,9 @@ std::string write_report(const ReportArgs& args) {
     }
     for (auto& [k, b] : baselines)
       if (by_key.count(k)) by_key[k].insert(by_key[k].end(), b.begin(), b.end());
-    html << "<h2>Training curves</h2>";
+    html << "<h2>Training curves</h2><p>Per epoch, from each run's metrics.jsonl (docs/cli.md): the validation "
+            "metrics, then every loss; one colour per run on every chart. Runs: "
+         << sources(runs, labels, "metrics.jsonl") << ".</p>";
     for (auto& n : notes) html << "<p class='note'>" << esc(n) << "</p>";
     std::vector<std::pair<std::string, std::string>> order;  // key, chart title
     for (auto& [k, t] : kValidMetrics)
@@ -298,7 +300,9 @@ std::string write_report(const ReportArgs& args) {
     auto ohe = read_all(ctx, a->ohe, so);
     const int64_t L = so[2];
     std::vector<Series> spectra;
-    html << "<h2>Attributions (actual scores = hypothetical ⊙ one-hot)</h2>";
+    html << "<h2>Attributions (actual scores = hypothetical ⊙ one-hot)</h2><p>Sets: " << sources(attrs, labels, "")
+         << "; one-hot sequences " << esc(a->ohe) << ". Letter height is the score of the base present (above the "
+         << "axis positive, below negative); each logo is scaled to its own largest |score|, given in its title.</p>";
     std::vector<std::vector<double>> acts;
     std::vector<std::vector<std::string>> regions;
     for (size_t ai = 0; ai < attrs.size(); ++ai) {
