@@ -99,6 +99,8 @@ const std::vector<std::pair<std::string, std::string>> kValidMetrics = {
     {"valid_nll", "validation profile NLL"},
     {"valid_jsd", "validation profile JSD"},
     {"valid_count_pearson", "validation log-count Pearson r"}};
+// Logos of more than kZoomAbove positions get a zoom on the kZoom positions of the largest attribution.
+constexpr int64_t kZoomAbove = 120, kZoom = 60;
 const std::vector<std::string> kLossOrder = {"valid_total_loss", "train_total_loss", "valid_task_loss",
                                              "train_task_loss",  "valid_prior_loss", "train_prior_loss"};
 
@@ -321,6 +323,29 @@ std::string write_report(const ReportArgs& args) {
       LP_CHECK(i >= 0 && i < so[0], "--examples: index ", i, " out of range (", so[0], " examples)");
       int64_t from = 0, to = L;
       if (a->window > 0 && a->window < L) { from = (L - a->window) / 2; to = from + a->window; }
+      // A window wider than kZoomAbove bases is drawn too small to read its letters: each set's logo is followed by
+      // a zoom on the kZoom bases around the largest attribution (of every set, each scaled to its maximum), the
+      // same window for every set and shaded in the overview.
+      int64_t zf = 0, zt = 0;
+      if (to - from > kZoomAbove) {
+        std::vector<double> w(static_cast<size_t>(L), 0.0);
+        for (const auto& act : acts) {
+          std::vector<double> s(static_cast<size_t>(L), 0.0);
+          double mx = 0;
+          for (int64_t l = 0; l < L; ++l) {
+            for (int c = 0; c < 4; ++c) s[l] += std::fabs(act[(i * 4 + c) * L + l]);
+            mx = std::max(mx, s[l]);
+          }
+          for (int64_t l = 0; l < L; ++l) w[l] += mx > 0 ? s[l] / mx : 0.0;
+        }
+        double best = -1;  // the kZoom-base window of the largest sum inside [from, to); the first of equals
+        for (int64_t z = from; z + kZoom <= to; ++z) {
+          double sum = 0;
+          for (int64_t l = z; l < z + kZoom; ++l) sum += w[l];
+          if (sum > best + 1e-12) best = sum, zf = z;
+        }
+        zt = zf + kZoom;
+      }
       html << "<h3>Example " << i;
       if (!regions[0].empty()) html << " (" << esc(regions[0][i]) << ")";
       html << "</h3>";
@@ -328,8 +353,13 @@ std::string write_report(const ReportArgs& args) {
         std::vector<double> one(acts[ai].begin() + i * 4 * L, acts[ai].begin() + (i + 1) * 4 * L);
         std::string title = shorten(label(ai, attrs[ai]), 60) + " · example " + std::to_string(i);
         if (!regions[ai].empty()) title += " · " + regions[ai][i];
-        title += " · positions " + std::to_string(from) + "–" + std::to_string(to - 1);
-        html << "<div>" << logo(title, one, L, from, to) << "</div>";
+        html << "<div>" << logo(title + " · positions " + std::to_string(from) + "–" + std::to_string(to - 1), one, L,
+                                from, to, {0, zf, zt});
+        if (zt > zf)
+          html << logo(title + " · zoom: positions " + std::to_string(zf) + "–" + std::to_string(zt - 1) +
+                           " (largest attribution)",
+                       one, L, zf, zt);
+        html << "</div>";
       }
     }
     const int64_t N = std::min(so[0], a->spectrum_examples);

@@ -129,15 +129,26 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
                            Axis{"expected counts per base"}, {Marker{static_cast<double>(v.pos + 1), "variant"}});
       }
     }
+    // REF and ALT on one score scale (the larger max |score| of the two), so that their heights compare; the
+    // variant's bases shaded.
     const int64_t from = std::max<int64_t>(0, h - 25);
     throw_if_interrupted();
+    std::vector<double> act[2];
+    int64_t to[2];
+    double top = 0;
     for (int side = 0; side < 2; ++side) {
       const Tensor& x = side == 0 ? rows.ref : rows.alt;
-      const int64_t to = std::min<int64_t>(L, h + 26 + (side == 1 ? static_cast<int64_t>(v.alt.size()) - 1 : 0));
+      to[side] = std::min<int64_t>(L, h + 26 + (side == 1 ? static_cast<int64_t>(v.alt.size()) - 1 : 0));
       attr::AttrResult at = attr::attribute(m, x, rows.controls.front(), ao, i);
+      act[side] = at.actual.to_vector<double>();
+      for (int c = 0; c < 4; ++c)
+        for (int64_t l = from; l < to[side]; ++l) top = std::max(top, std::fabs(act[side][c * L + l]));
+    }
+    for (int side = 0; side < 2; ++side) {
+      const int64_t len = static_cast<int64_t>((side == 0 ? v.ref : v.alt).size());
       html << logo(std::string(side == 0 ? "REF " : "ALT ") + v.ref + ">" + v.alt + ", window positions (variant at " +
-                       std::to_string(h) + ")",
-                   at.actual.to_vector<double>(), L, from, to);
+                       std::to_string(h) + ", shaded)",
+                   act[side], L, from, to[side], {top, h, std::min(h + len, L)});
     }
   }
   html << "</body></html>\n";

@@ -180,24 +180,53 @@ std::string line_chart(const std::string& title, const std::vector<Series>& seri
   return o.str();
 }
 
-// Sequence logo of actual scores (4, L): each position's letter scaled to its score, above or below 0.
-std::string logo(const std::string& title, const std::vector<double>& a, int64_t L, int64_t from, int64_t to) {
-  const double cw = std::max(4.0, 900.0 / static_cast<double>(to - from)), H = 190, mid = 92;
-  const double W = cw * static_cast<double>(to - from) + 50;
+// Sequence logo of actual scores (4, L): each position's letter scaled to its score, above or below 0, with a
+// vertical score scale on the left and position ticks below.
+std::string logo(const std::string& title, const std::vector<double>& a, int64_t L, int64_t from, int64_t to,
+                 const LogoOptions& opt) {
+  // At most about 900 px of letters: a long window is an overview (letters under 4 px wide do not read anyway, and
+  // 4 px a base made a 1,000 bp logo 4,050 px wide); --window or a zoom shows the letters.
+  const double n = static_cast<double>(to - from), cw = 900.0 / n, H = 190,
+               mid = 92, lm = 56;
+  const double W = cw * n + lm + 10;
   double m = 1e-12;
   for (int64_t l = from; l < to; ++l)
     for (int c = 0; c < 4; ++c) m = std::max(m, std::fabs(a[c * L + l]));
-  const double scale = 70.0 / m;
+  const double top = opt.scale > 0 ? opt.scale : m;  // the score drawn 70 px high
+  const double scale = 70.0 / top;
   std::ostringstream o;
   o << "<svg xmlns='http://www.w3.org/2000/svg' width='" << num(W) << "' height='" << num(H)
     << "' font-family='monospace'><rect width='100%' height='100%' fill='white'/><text x='4' y='14' font-size='12' "
-    << "font-family='sans-serif'>" << esc(title) << " · max |score| " << fmt(m) << "</text>"
-    << "<line x1='40' y1='" << num(mid) << "' x2='" << num(W - 10) << "' y2='" << num(mid) << "' stroke='#999'/>";
+    << "font-family='sans-serif'>" << esc(title) << " · max |score| " << fmt(m)
+    << (opt.scale > 0 ? " (scale shared: " + fmt(top) + " full height)" : "") << "</text>";
+  if (opt.mark_to > opt.mark_from)  // a shaded band behind the marked positions (the variant, the zoomed window)
+    o << "<rect class='mark' x='" << num(lm + static_cast<double>(std::max(opt.mark_from, from) - from) * cw)
+      << "' y='" << num(mid - 74) << "' width='"
+      << num(static_cast<double>(std::min(opt.mark_to, to) - std::max(opt.mark_from, from)) * cw) << "' height='148' "
+      << "fill='#e8e8e8'/>";
+  o << "<line x1='" << num(lm) << "' y1='" << num(mid) << "' x2='" << num(lm + cw * n) << "' y2='" << num(mid)
+    << "' stroke='#999'/>";
+  // The score scale: 0 and ± the largest 1-2-5 value not above the full height.
+  double t = std::pow(10.0, std::floor(std::log10(top)));
+  for (double f : {5.0, 2.0})
+    if (t * f <= top * (1 + 1e-9)) {
+      t *= f;
+      break;
+    }
+  o << "<line x1='" << num(lm - 4) << "' y1='" << num(mid - 70) << "' x2='" << num(lm - 4) << "' y2='"
+    << num(mid + 70) << "' stroke='#999'/>";
+  for (double v : {t, 0.0, -t})
+    o << "<line x1='" << num(lm - 8) << "' y1='" << num(mid - v * scale) << "' x2='" << num(lm - 4) << "' y2='"
+      << num(mid - v * scale) << "' stroke='#999'/><text class='ytick' x='" << num(lm - 10) << "' y='"
+      << num(mid - v * scale + 3.5) << "' font-size='10' font-family='sans-serif' text-anchor='end'>"
+      << (v == 0 ? std::string("0") : fmt(v)) << "</text>";
+  o << "<text transform='translate(12," << num(mid) << ") rotate(-90)' font-size='10' font-family='sans-serif' "
+    << "text-anchor='middle'>score</text>";
   for (int64_t l = from; l < to; ++l)
     for (int c = 0; c < 4; ++c) {
       double v = a[c * L + l];
       if (std::fabs(v) * scale < 0.5) continue;
-      double h = std::fabs(v) * scale, x = 40 + static_cast<double>(l - from) * cw;
+      double h = std::min(std::fabs(v) * scale, 74.0), x = lm + static_cast<double>(l - from) * cw;
       // A glyph of font-size 100 spans about 72 units of cap height and 60 of width.
       double sx = cw / 60.0, sy = h / 72.0;
       double ybase = v > 0 ? mid : mid + h;
@@ -206,11 +235,11 @@ std::string logo(const std::string& title, const std::vector<double>& a, int64_t
     }
   // Position ticks (0-based positions of the input window) below the letters.
   const double ya = mid + 74;
-  o << "<line x1='40' y1='" << num(ya) << "' x2='" << num(40 + cw * static_cast<double>(to - from)) << "' y2='"
-    << num(ya) << "' stroke='#999'/>";
-  const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(nice_step(static_cast<double>(to - from) / 8)));
+  o << "<line x1='" << num(lm) << "' y1='" << num(ya) << "' x2='" << num(lm + cw * n) << "' y2='" << num(ya)
+    << "' stroke='#999'/>";
+  const int64_t step = std::max<int64_t>(1, static_cast<int64_t>(nice_step(n / 8)));
   for (int64_t p = (from + step - 1) / step * step; p < to; p += step) {
-    const double x = 40 + (static_cast<double>(p - from) + 0.5) * cw;
+    const double x = lm + (static_cast<double>(p - from) + 0.5) * cw;
     o << "<line x1='" << num(x) << "' y1='" << num(ya) << "' x2='" << num(x) << "' y2='" << num(ya + 4)
       << "' stroke='#999'/><text x='" << num(x) << "' y='" << num(ya + 15) << "' font-size='10' "
       << "font-family='sans-serif' text-anchor='middle'>" << p << "</text>";

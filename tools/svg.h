@@ -50,7 +50,13 @@ std::string page_head(const std::string& title);
 std::string line_chart(const std::string& title, const std::vector<Series>& series, const Axis& ax, const Axis& ay,
                        const std::vector<Marker>& markers = {});
 // Sequence logo of actual scores a (4, L) over positions [from, to): each letter scaled to its score, above or
-// below 0.
-std::string logo(const std::string& title, const std::vector<double>& a, int64_t L, int64_t from, int64_t to);
+// below 0, with a score scale. `scale` > 0: the score drawn at full height (to compare logos on one scale; a
+// larger score is cut at the axis' end), else this window's max |score|. [mark_from, mark_to): positions shaded.
+struct LogoOptions {
+  double scale = 0;
+  int64_t mark_from = 0, mark_to = 0;
+};
+std::string logo(const std::string& title, const std::vector<double>& a, int64_t L, int64_t from, int64_t to,
+                 const LogoOptions& opt = {});
 
 }  // namespace lowpass::tools::svg

@@ -6,6 +6,7 @@ import csv
 import json
 import math
 import random
+import re
 
 import pytest
 
@@ -85,6 +86,10 @@ def test_binary_scores_equal_predict_on_the_spelled_out_windows(models, tmp_path
     # The page: the largest |logit_diff| first, two logos (REF, ALT) per allele drawn.
     page = (tmp_path / "fwd" / "variants.html").read_text()
     assert page.count("<svg") == 2 * 4 and "4 of 4 alleles with the largest |logit_diff|" in page
+    # REF and ALT logos on one score scale, the variant shaded
+    for ref_logo, alt_logo in zip(*[iter(re.findall(r"<svg.*?</svg>", page, re.S))] * 2):
+        shared = [re.search(r"scale shared: ([^ ]+) full height", s).group(1) for s in (ref_logo, alt_logo)]
+        assert shared[0] == shared[1] and "class='mark'" in ref_logo and "class='mark'" in alt_logo
     top = max(got, key=lambda g: abs(float(g["logit_diff"])))
     assert page.index(f"{top['chrom']}:{top['pos']} {top['ref']}&gt;{top['alt']}") < page.index("<h2>2. ")
     # Default: the mean with the reverse complement, a different number for a trained model.

@@ -194,3 +194,49 @@ def test_observed_and_predicted_profiles(runs, tmp_path):
     assert r.returncode == 1 and "no array 'profile_logits'" in r.stderr, r.stderr
     r = run("report", "--out", tmp_path / "rep3", "--predictions", tmp_path / "pred" / "predictions.npz")
     assert r.returncode == 2 and "--npz" in r.stderr, r.stderr
+
+
+def test_long_logos_get_a_zoom_and_charts_fit_their_titles(tmp_path):
+    """A 1,000 bp attribution: the overview stays about 900 px wide, a 60 bp zoom on the largest attribution follows
+    each set's logo (the same window for both sets, shaded in the overview), every logo has a score scale; a run of
+    one epoch shows its flat-profile baseline as an open circle; the spectrum chart is as wide as its title; the same
+    inputs give the same bytes."""
+    np = pytest.importorskip("numpy")
+    rng = np.random.default_rng(0)
+    n, L = 3, 1000
+    ohe = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (n, L))].transpose(0, 2, 1).copy()
+    attr = rng.normal(0, 0.05, (n, 4, L)).astype(np.float32)
+    attr[:, :, 700:712] = 2.0  # a motif-like block of large scores
+    np.savez(tmp_path / "ohe.npz", ohe)
+    np.savez(tmp_path / "a.npz", attr)
+    np.savez(tmp_path / "b.npz", -attr)
+    run_dir = tmp_path / "one"
+    run_dir.mkdir()
+    (run_dir / "metrics.jsonl").write_text(json.dumps({"epoch": 1, "valid_nll": 150.0, "valid_uniform_nll": 180.0,
+                                                       "train_total_loss": 3.0}) + "\n")
+    args = ["--runs", run_dir, "--labels", "a,b", "--attr", f"{tmp_path / 'a.npz'},{tmp_path / 'b.npz'}",
+            "--ohe", tmp_path / "ohe.npz", "--examples", "1"]
+    r = run("report", "--out", tmp_path / "rep", *args)
+    assert r.returncode == 2, r.stderr  # --labels names 1 run but 2 attribution sets
+    args[1:4] = [f"{run_dir},{run_dir}", "--labels", "a,b"]
+    r = run("report", "--out", tmp_path / "rep", *args)
+    assert r.returncode == 0, r.stderr
+    html = (tmp_path / "rep" / "index.html").read_text()
+    logos = [s for s in _svgs(html) if "max |score|" in s]
+    assert len(logos) == 4  # per set: the overview and the zoom
+    for s in logos:
+        assert float(re.match(r"<svg[^>]* width='([\d.]+)'", s).group(1)) <= 1000
+        assert "<text class='ytick'" in s and ">0</text>" in s  # the score scale
+    zooms = re.findall(r"zoom: positions (\d+)–(\d+) \(largest attribution\)", html)
+    assert len(zooms) == 2 and zooms[0] == zooms[1], zooms  # one window for both sets
+    z0, z1 = map(int, zooms[0])
+    assert z1 - z0 == 59 and z0 <= 700 and z1 >= 711, zooms  # around the block of large scores
+    assert sum("class='mark'" in s for s in logos) == 2  # the zoomed window shaded in each overview
+    nll = _chart(html, "validation profile NLL")
+    assert "fill='white' stroke=" in nll  # the one-epoch baseline, which no line draws
+    spec = _chart(html, re.search(r"font-size='13'>(normalised \|DFT\|[^<]*)<", html).group(1))
+    title = re.search(r"font-size='13'>([^<]*)<", spec).group(1)
+    assert float(re.match(r"<svg[^>]* width='([\d.]+)'", spec).group(1)) >= 68 + 6.5 * len(title)
+    r = run("report", "--out", tmp_path / "rep2", *args)
+    assert r.returncode == 0, r.stderr
+    assert (tmp_path / "rep2" / "index.html").read_bytes() == (tmp_path / "rep" / "index.html").read_bytes()
