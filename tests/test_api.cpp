@@ -778,4 +778,12 @@ TEST_CASE("save_checkpoint + resume: training goes on bit for bit (Adam state, s
   CHECK((has(e, ck) && has(e, "checksum")));
   fs::remove_all(d);
 }
+
+TEST_CASE("a config integer past int64's range is an Error naming the key (1e30 was cast, an undefined conversion)") {
+  for (const char* n : {"1e30", "-1e30", "18446744073709551615"}) {
+    const std::string cfg = std::string(R"({"type": "binary", "input_length": )") + n + "}";
+    const std::string e = error_of([&] { (void)api::Model::create(cfg, 0, 1); });
+    CHECK((has(e, "model.input_length: ") && has(e, "out of range")));
+  }
+}
 }  // TEST_SUITE

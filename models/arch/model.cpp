@@ -105,6 +105,10 @@ int64_t get_int(const nlohmann::json& j, const std::string& key, int64_t def, in
   const auto& v = j[key];
   LP_CHECK(v.is_number_integer() || (v.is_number_float() && std::floor(v.get<double>()) == v.get<double>()),
            "model.", key, ": expected an integer, got ", v.dump());
+  // In int64's range before the conversion (a cast of 1e30 is undefined, and a uint64 past 2^63 would wrap).
+  LP_CHECK(v.is_number_unsigned() ? v.get<uint64_t>() <= uint64_t{INT64_MAX}
+                                  : !v.is_number_float() || std::abs(v.get<double>()) < 9.2e18,
+           "model.", key, ": ", v.dump(), " is out of range");
   int64_t r = v.is_number_integer() ? v.get<int64_t>() : static_cast<int64_t>(v.get<double>());
   LP_CHECK(r >= min_value, "model.", key, ": must be >= ", min_value, ", got ", r);
   return r;
