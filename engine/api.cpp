@@ -88,8 +88,11 @@ void check_values(const Array& a, const char* what, const char* name) {
   check_finite(a, what, name);
 }
 
-// A tensor over the array's memory (no copy) in float32, cast to `dt` when the model needs float64.
+// A tensor over the array's memory (no copy) in float32, cast to `dt` when the model needs float64. An array
+// with no elements may have no memory (a null view): it gets an allocated empty tensor, as the engine's ops read
+// every tensor's storage.
 Tensor to_tensor(Context& ctx, const Array& a, DType dt) {
+  if (a.data() == nullptr) return Tensor::zeros(ctx, Shape(a.shape().begin(), a.shape().end()), dt);
   auto impl = std::make_shared<TensorImpl>();
   auto st = std::make_shared<Storage>();
   st->data = const_cast<float*>(a.data());

@@ -779,6 +779,22 @@ TEST_CASE("save_checkpoint + resume: training goes on bit for bit (Adam state, s
   fs::remove_all(d);
 }
 
+TEST_CASE("arrays with no elements may have no memory: predict, attribute and prior_loss of an empty batch") {
+  // A null view of shape (0, 4, L) is a valid empty batch (Array::view allows it); the prior of zero rows aborted on
+  // the null storage (an internal assertion, no exception) instead of returning 0.
+  auto m = api::Model::create(kBinary32, 2, 1);
+  const Array none = Array::view(nullptr, {0, 4, 37});
+  CHECK(m.predict(none).logits.shape() == std::vector<int64_t>{0, 1});
+  CHECK(m.attribute(none).hypothetical.shape() == std::vector<int64_t>{0, 4, 37});
+  Array g;
+  CHECK(api::prior_loss(none, {}, {}, &g) == 0.0);
+  CHECK(g.shape() == std::vector<int64_t>{0, 4, 37});
+  api::PriorOptions smooth;
+  smooth.type = "smoothness";
+  CHECK(api::prior_loss(none, {}, smooth) == 0.0);
+  CHECK(api::fourier_prior_loss(Array::view(nullptr, {0, 4, 200}), {}, 30) == 0.0);
+}
+
 TEST_CASE("a config integer past int64's range is an Error naming the key (1e30 was cast, an undefined conversion)") {
   for (const char* n : {"1e30", "-1e30", "18446744073709551615"}) {
     const std::string cfg = std::string(R"({"type": "binary", "input_length": )") + n + "}";
