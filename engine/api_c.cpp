@@ -47,11 +47,14 @@ void need(const void* p, const char* what) {
   if (!p) throw lowpass::api::Error(std::string(what) + " is NULL");
 }
 
+// A view with no elements may have a NULL data pointer (an empty batch); the C++ checks refuse one where a call
+// needs data.
 lowpass::api::Array to_array(const lp_view* v, const char* what) {
   if (!v) return {};
   if (v->ndim < 1 || v->ndim > 4) throw lowpass::api::Error(std::string(what) + ": ndim must be 1..4");
-  need(v->data, what);
-  return lowpass::api::Array::view(v->data, std::vector<int64_t>(v->shape, v->shape + v->ndim));
+  auto a = lowpass::api::Array::view(v->data, std::vector<int64_t>(v->shape, v->shape + v->ndim));
+  if (!v->data && a.size() > 0) throw lowpass::api::Error(std::string(what) + ".data is NULL for a non-empty shape");
+  return a;
 }
 
 lp_array* wrap(lowpass::api::Array a) { return new lp_array{std::move(a)}; }
@@ -82,9 +85,9 @@ void lp_array_free(lp_array* a) { delete a; }
 
 lp_status lp_model_load(const char* path, const char* config, int threads, lp_model** out) {
   return call([&] {
+    if (out) *out = nullptr;  // first, so that every failure leaves it NULL
     need(path, "path");
     need(out, "out");
-    *out = nullptr;
     lowpass::api::LoadOptions o;
     if (config) o.config = config;
     o.threads = threads;
@@ -96,9 +99,9 @@ lp_status lp_model_load(const char* path, const char* config, int threads, lp_mo
 
 lp_status lp_model_create(const char* cfg, uint64_t seed, int threads, lp_model** out) {
   return call([&] {
+    if (out) *out = nullptr;
     need(cfg, "model_config_json");
     need(out, "out");
-    *out = nullptr;
     auto m = lowpass::api::Model::create(cfg, seed, threads);
     std::string type = m.type();
     *out = new lp_model{std::move(m), type};
@@ -147,11 +150,11 @@ lp_status lp_model_get_info(const lp_model* m, lp_model_info* info) {
 lp_status lp_model_predict(lp_model* m, const lp_view* x, const lp_view* control, lp_array** out,
                            lp_array** log_counts) {
   return call([&] {
+    if (out) *out = nullptr;
+    if (log_counts) *log_counts = nullptr;
     need(m, "model");
     need(x, "x");
     need(out, "out");
-    *out = nullptr;
-    if (log_counts) *log_counts = nullptr;
     auto p = m->model.predict(to_array(x, "x"), to_array(control, "control"));
     if (m->type == "binary") {
       *out = wrap(std::move(p.logits));
@@ -177,10 +180,10 @@ void lp_attr_options_init(lp_attr_options* o) {
 lp_status lp_model_attribute(lp_model* m, const lp_view* x, const lp_view* control, const lp_attr_options* o,
                              lp_array** hyp) {
   return call([&] {
+    if (hyp) *hyp = nullptr;
     need(m, "model");
     need(x, "x");
     need(hyp, "hypothetical");
-    *hyp = nullptr;
     lowpass::api::AttributionOptions a;
     if (o) {
       if (o->method) a.method = o->method;
@@ -214,9 +217,9 @@ namespace {
 lowpass::api::PriorOptions prior_of(const lp_train_options& o) {
   lowpass::api::PriorOptions p;
   if (o.prior) p.type = o.prior;
-  if (o.prior_weight >= 0) p.weight = o.prior_weight;
+  if (!(o.prior_weight < 0)) p.weight = o.prior_weight;  // a NaN is passed on and refused, as in C++
   if (o.freq_limit >= 0) p.freq_limit = o.freq_limit;
-  p.softness = o.softness > 0 ? std::optional<double>(o.softness) : std::nullopt;
+  p.softness = !(o.softness <= 0) ? std::optional<double>(o.softness) : std::nullopt;  // NaN: refused
   p.smooth_sigma = o.smooth_sigma;
   p.l2_weight = o.l2_weight;
   if (o.attribution_mode) p.attribution_mode = o.attribution_mode;
@@ -260,7 +263,7 @@ lp_status lp_fourier_prior_loss(const lp_view* attr, const int* status, int64_t 
     lowpass::api::PriorOptions p;
     p.type = "fourier";
     if (freq_limit >= 0) p.freq_limit = freq_limit;
-    p.softness = softness > 0 ? std::optional<double>(softness) : std::nullopt;
+    p.softness = !(softness <= 0) ? std::optional<double>(softness) : std::nullopt;  // NaN: refused
     p.smooth_sigma = smooth_sigma;
     *loss = lowpass::api::prior_loss(a, st, p, grad ? &g : nullptr);
     if (grad) std::memcpy(grad, g.data(), static_cast<size_t>(g.size()) * sizeof(float));

@@ -182,6 +182,39 @@ int main(void) {
   CHECK(strstr(lp_last_error(), "model") != NULL);
   CHECK(lp_model_create("{\"type\": \"nope\"}", 0, 1, &nm) == LP_ERR_INVALID_ARGUMENT);
 
+  /* Output pointers are NULL after every failure, also one found before the call reached them (a NULL model/path). */
+  lp_array* stale = logits; /* a value the call must overwrite, not free */
+  lp_array* stale_lc = logits;
+  CHECK(lp_model_predict(NULL, &xv, NULL, &stale, &stale_lc) == LP_ERR_INVALID_ARGUMENT && stale == NULL &&
+        stale_lc == NULL);
+  stale = logits;
+  CHECK(lp_model_attribute(m, NULL, NULL, NULL, &stale) == LP_ERR_INVALID_ARGUMENT && stale == NULL);
+  nm = m;
+  CHECK(lp_model_load(NULL, NULL, 1, &nm) == LP_ERR_INVALID_ARGUMENT && nm == NULL);
+  nm = m;
+  CHECK(lp_model_create(NULL, 0, 1, &nm) == LP_ERR_INVALID_ARGUMENT && nm == NULL);
+  /* An empty batch may have NULL data (an empty result, as in C++); NULL data with a non-empty shape is refused. */
+  lp_view empty = lp_view_3d(NULL, 0, 4, L);
+  CHECK(lp_model_predict(m, &empty, NULL, &stale, NULL) == LP_OK && lp_array_size(stale) == 0 &&
+        lp_array_ndim(stale) == 2 && lp_array_shape(stale)[0] == 0);
+  lp_array_free(stale);
+  CHECK(lp_fourier_prior_loss(&empty, NULL, -1, 0.2, 1.0, &dflt, NULL) == LP_OK && dflt == 0);
+  lp_view nodata = lp_view_3d(NULL, N, 4, L);
+  CHECK(lp_model_predict(m, &nodata, NULL, &stale, NULL) == LP_ERR_INVALID_ARGUMENT && stale == NULL);
+  CHECK(strstr(lp_last_error(), "x.data is NULL") != NULL);
+  /* A NaN weight or softness is refused, as in C++ (it once fell back to the default and to a hard cut-off). */
+  lp_train_options_init(&to);
+  to.freq_limit = 4;
+  to.prior_weight = NAN;
+  CHECK(lp_model_train_step(m, &xv, &yv, status, NULL, &to, &first) == LP_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(lp_last_error(), "weight") != NULL);
+  to.prior_weight = -1;
+  to.softness = NAN;
+  CHECK(lp_model_train_step(m, &xv, &yv, status, NULL, &to, &first) == LP_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(lp_last_error(), "softness") != NULL);
+  CHECK(lp_fourier_prior_loss(&av, NULL, -1, NAN, 1.0, &dflt, NULL) == LP_ERR_INVALID_ARGUMENT);
+  CHECK(strstr(lp_last_error(), "softness") != NULL);
+
   lp_array_free(logits);
   lp_model_free(m);
   char cmd[300];

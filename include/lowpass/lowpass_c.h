@@ -27,7 +27,7 @@ const char* lp_version(void); /* "lowpass 0.1.0 (CPU only)" */
 typedef struct lp_model lp_model;
 typedef struct lp_array lp_array;
 
-/* A borrowed, contiguous row-major float32 input: data plus up to 4 sizes. */
+/* A borrowed, contiguous row-major float32 input: data plus up to 4 sizes (data may be NULL when a size is 0). */
 typedef struct lp_view {
   const float* data;
   int ndim;
