@@ -10,7 +10,9 @@
 #include <filesystem>
 #include <fstream>
 #include <new>
+#include <mutex>
 #include <optional>
+#include <shared_mutex>
 #include <sstream>
 
 #include <nlohmann/json.hpp>
@@ -130,6 +132,11 @@ Array rows(const Array& a, int64_t s, int64_t n) {
   return Array::view(a.data() + s * per, sh);
 }
 
+// The model's strands S (profile: num_strands; binary: 1).
+int64_t strands_of(const lowpass::Model& m) {
+  return m.type() == "profile" ? m.config().value("num_strands", int64_t{2}) : 1;
+}
+
 void check_x(const lowpass::Model& m, const Array& x, const char* what) {
   LP_CHECK(x.ndim() == 3 && x.shape()[1] == 4, what, ": x must be (N, 4, L) float32, got shape ",
            shape_text(x.shape()));
@@ -242,6 +249,10 @@ struct Model::Impl {
   std::unique_ptr<lowpass::Model> model;
   std::unique_ptr<Optimizer> optim;
   int64_t steps = 0;
+  // Calls that only read the model (predict, attribute, save*, the accessors) share it; train_step, losses (which
+  // runs the training forward and restores the batch-norm statistics and the RNG after), resume and set_threads
+  // hold it alone. Member functions lock once and call no locking member: std::shared_mutex is not recursive.
+  mutable std::shared_mutex mu;
 };
 
 Model::Model(std::unique_ptr<Impl> impl) : impl_(std::move(impl)) {}
@@ -341,8 +352,17 @@ std::string training_run_in(const fs::path& dir) {
 }
 }  // namespace
 
+namespace {
+void write_weights(const lowpass::Model& m, const std::string& path) {
+  save_weights_file(path, m.state_dict(),
+                    {{"format", "lowpass-model"}, {"model_type", m.type()},
+                     {"config", json{{"model", m.config()}}.dump()}});  // load(path) needs nothing else
+}
+}  // namespace
+
 void Model::save(const std::string& dir) const {
   Impl& me = self();
+  std::shared_lock lock(me.mu);
   guarded([&] {
     if (fs::exists(dir)) {
       LP_CHECK(fs::is_directory(dir), "save: ", dir, " exists and is not a directory");
@@ -351,7 +371,7 @@ void Model::save(const std::string& dir) const {
                ". Save into a new directory, or write the weights alone with save_weights(<path>.safetensors)");
     }
     fs::create_directories(dir);
-    save_weights((fs::path(dir) / "model.safetensors").string());
+    write_weights(*me.model, (fs::path(dir) / "model.safetensors").string());
     const std::string text = json{{"model", me.model->config()}}.dump(2) + "\n";
     safetensors::write_file_atomic((fs::path(dir) / "config.json").string(), text);
   });
@@ -359,15 +379,13 @@ void Model::save(const std::string& dir) const {
 
 void Model::save_weights(const std::string& path) const {
   Impl& me = self();
-  guarded([&] {
-    save_weights_file(path, me.model->state_dict(),
-                      {{"format", "lowpass-model"}, {"model_type", me.model->type()},
-                       {"config", json{{"model", me.model->config()}}.dump()}});  // load(path) needs nothing else
-  });
+  std::shared_lock lock(me.mu);
+  guarded([&] { write_weights(*me.model, path); });
 }
 
 void Model::save_checkpoint(const std::string& path) const {
   Impl& me = self();
+  std::shared_lock lock(me.mu);
   guarded([&] {
     Checkpoint ck;
     ck.model = me.model->state_dict();
@@ -381,6 +399,7 @@ void Model::save_checkpoint(const std::string& path) const {
 
 void Model::resume(const std::string& path) {
   Impl& me = self();
+  std::unique_lock lock(me.mu);
   guarded([&] {
     Checkpoint ck = lowpass::load_checkpoint(*me.ctx, path);
     // Everything is built on the side first and swapped in at the end: a failed resume leaves the Model as it was.
@@ -406,57 +425,94 @@ void Model::resume(const std::string& path) {
   });
 }
 
-std::string Model::type() const { return self().model->type(); }
-std::string Model::dtype() const { return dtype_name(self().model->dtype()); }
-int64_t Model::input_length() const { return self().model->input_length(); }
-int64_t Model::output_length() const { return self().model->output_length(); }
-int64_t Model::tasks() const { return self().model->tasks(); }
+// The accessors read the model under the shared lock (a concurrent resume replaces it).
+std::string Model::type() const {
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
+  return me.model->type();
+}
+std::string Model::dtype() const {
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
+  return dtype_name(me.model->dtype());
+}
+int64_t Model::input_length() const {
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
+  return me.model->input_length();
+}
+int64_t Model::output_length() const {
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
+  return me.model->output_length();
+}
+int64_t Model::tasks() const {
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
+  return me.model->tasks();
+}
 int64_t Model::strands() const {
-  return type() == "profile" ? self().model->config().value("num_strands", int64_t{2}) : 1;
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
+  return strands_of(*me.model);
 }
 bool Model::uses_control() const {
-  return controls_mode(*self().model) != "none";
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
+  return controls_mode(*me.model) != "none";
 }
-std::string Model::config_json() const { return self().model->config().dump(); }
+std::string Model::config_json() const {
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
+  return me.model->config().dump();
+}
 std::vector<std::string> Model::parameter_names() const {
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
   std::vector<std::string> r;
-  for (const auto& [k, t] : self().model->state_dict()) r.push_back(k);
+  for (const auto& [k, t] : me.model->state_dict()) r.push_back(k);
   return r;
 }
 Array Model::parameter(const std::string& name) const {
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
   return guarded([&] {
-    for (const auto& [k, t] : self().model->state_dict())
+    for (const auto& [k, t] : me.model->state_dict())
       if (k == name) return from_tensor(t.clone());
-    throw Error("parameter: no state_dict key '" + name + "' in this " + type() + " model");
+    throw Error("parameter: no state_dict key '" + name + "' in this " + me.model->type() + " model");
   });
 }
 void Model::set_threads(int threads) {
+  Impl& me = self();
+  std::unique_lock lock(me.mu);
   guarded([&] {
     LP_CHECK(threads >= 0, "threads must be >= 0, got ", threads);
-    self().ctx->set_threads(threads);
+    me.ctx->set_threads(threads);
   });
 }
 
 Predictions Model::predict(const Array& x, const Array& control, int64_t batch) const {
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
   return guarded([&] {
-    lowpass::Model& m = *self().model;
+    lowpass::Model& m = *me.model;
     check_x(m, x, "predict");
     check_control(m, x, control, "predict");
     LP_CHECK(batch >= 1, "predict: batch must be >= 1, got ", batch);
     const int64_t N = x.shape()[0];
     const bool bin = m.type() == "binary";
-    const Shape main_shape = bin ? Shape{N, m.tasks()} : Shape{N, m.tasks(), strands(), m.output_length()};
+    const Shape main_shape = bin ? Shape{N, m.tasks()} : Shape{N, m.tasks(), strands_of(m), m.output_length()};
     Predictions p;
     Array& main = bin ? p.logits : p.profile_logits;
     main = Array::zeros(std::vector<int64_t>(main_shape.begin(), main_shape.end()));
-    if (!bin) p.log_counts = Array::zeros({N, m.tasks(), strands()});
+    if (!bin) p.log_counts = Array::zeros({N, m.tasks(), strands_of(m)});
     NoGradGuard ng;
     for (int64_t s = 0; s < N; s += batch) {
       const int64_t n = std::min(batch, N - s);
       check_finite(rows(x, s, n), "predict", "x", s);
       check_finite(rows(control, s, n), "predict", "control", s);
-      Tensor xt = to_tensor(*self().ctx, rows(x, s, n), m.dtype());
-      Tensor ct = control.empty() ? Tensor() : to_tensor(*self().ctx, rows(control, s, n), m.dtype());
+      Tensor xt = to_tensor(*me.ctx, rows(x, s, n), m.dtype());
+      Tensor ct = control.empty() ? Tensor() : to_tensor(*me.ctx, rows(control, s, n), m.dtype());
       ModelOutput o = m.forward(xt, ct, false);
       auto put = [&](Array& dst, const Tensor& src) {
         Array a = from_tensor(src);
@@ -472,8 +528,10 @@ Predictions Model::predict(const Array& x, const Array& control, int64_t batch) 
 }
 
 Attributions Model::attribute(const Array& x, const AttributionOptions& opt, const Array& control) const {
+  Impl& me = self();
+  std::shared_lock lock(me.mu);
   return guarded([&] {
-    lowpass::Model& m = *self().model;
+    lowpass::Model& m = *me.model;
     check_x(m, x, "attribute");
     check_control(m, x, control, "attribute");
     LP_CHECK(opt.batch >= 1, "attribute: batch must be >= 1, got ", opt.batch);
@@ -510,8 +568,8 @@ Attributions Model::attribute(const Array& x, const AttributionOptions& opt, con
       const int64_t n = std::min(opt.batch, N - s);
       check_finite(rows(x, s, n), "attribute", "x", s);
       check_finite(rows(control, s, n), "attribute", "control", s);
-      Tensor xt = to_tensor(*self().ctx, rows(x, s, n), m.dtype());
-      Tensor ct = control.empty() ? Tensor() : to_tensor(*self().ctx, rows(control, s, n), m.dtype());
+      Tensor xt = to_tensor(*me.ctx, rows(x, s, n), m.dtype());
+      Tensor ct = control.empty() ? Tensor() : to_tensor(*me.ctx, rows(control, s, n), m.dtype());
       attr::AttrResult a = attr::attribute(m, xt, ct, o, opt.first_index + s);
       Array h = from_tensor(a.hyp), act = from_tensor(a.actual);
       std::memcpy(r.hypothetical.mutable_data() + s * 4 * L, h.data(), static_cast<size_t>(h.size()) * sizeof(float));
@@ -563,10 +621,11 @@ StepResult values(const Losses& l) {
 
 StepResult Model::train_step(const Array& x, const Array& y, const std::vector<int>& status,
                              const TrainStepOptions& opt, const Array& control) {
+  Impl& me = self();
+  std::unique_lock lock(me.mu);
   return guarded([&] {
-    Impl& me = self();
     lowpass::Model& m = *me.model;
-    Batch b = make_batch(*me.ctx, m, x, y, status, control, strands(), "train_step");
+    Batch b = make_batch(*me.ctx, m, x, y, status, control, strands_of(m), "train_step");
     PriorConfig pc = step_prior(m, opt, "train_step");
     LP_CHECK(opt.lr > 0, "train_step: lr must be > 0, got ", opt.lr);
     if (!me.optim || me.optim->type() != opt.optimizer)
@@ -589,10 +648,11 @@ StepResult Model::train_step(const Array& x, const Array& y, const std::vector<i
 
 StepResult Model::losses(const Array& x, const Array& y, const std::vector<int>& status, const TrainStepOptions& opt,
                          const Array& control) const {
+  Impl& me = self();
+  std::unique_lock lock(me.mu);
   return guarded([&] {
-    Impl& me = self();
     lowpass::Model& m = *me.model;
-    Batch b = make_batch(*me.ctx, m, x, y, status, control, strands(), "losses");
+    Batch b = make_batch(*me.ctx, m, x, y, status, control, strands_of(m), "losses");
     PriorConfig pc = step_prior(m, opt, "losses");
     // The training forward updates running statistics and draws dropout masks from the Model's RNG: restore both,
     // so that losses() then train_step equals train_step alone.

@@ -8,6 +8,7 @@
 #include <complex>
 #include <filesystem>
 #include <fstream>
+#include <thread>
 
 #include "engine/checkpoint.h"
 #include "engine/safetensors.h"
@@ -793,6 +794,53 @@ TEST_CASE("arrays with no elements may have no memory: predict, attribute and pr
   smooth.type = "smoothness";
   CHECK(api::prior_loss(none, {}, smooth) == 0.0);
   CHECK(api::fourier_prior_loss(Array::view(nullptr, {0, 4, 200}), {}, 30) == 0.0);
+}
+
+TEST_CASE("one Model used from several threads: results equal one thread's, train_step is atomic to readers") {
+  auto m = api::Model::create(kBinary32, 3, 2);
+  const Array x = onehot(40, 37, 11);
+  api::AttributionOptions ao;
+  ao.method = "deepshap";
+  ao.refs = 3;
+  const Array p0 = m.predict(x).logits, a0 = m.attribute(x, ao).hypothetical;
+  std::vector<std::thread> ts;
+  std::vector<double> diff(4, -1);
+  for (int t = 0; t < 4; ++t)
+    ts.emplace_back([&, t] {
+      double d = 0;
+      for (int k = 0; k < 3; ++k) d = std::max({d, max_abs_diff(m.predict(x).logits, p0), max_abs_diff(m.attribute(x, ao).hypothetical, a0)});
+      diff[t] = d;
+    });
+  for (auto& t : ts) t.join();
+  for (double d : diff) CHECK(d == 0.0);
+
+  // Readers during training see the weights before or after a whole step: each prediction equals one of the
+  // states a replay of the same steps on a copy goes through (one thread: the steps are bit for bit).
+  const fs::path d = tmpdir("threads");
+  m.set_threads(1);
+  m.save_checkpoint((d / "ck.safetensors").string());
+  Array y = Array::zeros({40, 1});
+  for (int64_t i = 0; i < 40; i += 3) y.mutable_data()[i] = 1;
+  api::TrainStepOptions so;
+  so.prior.freq_limit = 4;
+  so.lr = 0.05;
+  const int steps = 4;
+  std::vector<Array> seen;
+  std::thread trainer([&] { for (int k = 0; k < steps; ++k) m.train_step(x, y, {}, so); });
+  std::thread reader([&] { for (int k = 0; k < 12; ++k) seen.push_back(m.predict(x).logits); });
+  trainer.join(), reader.join();
+  auto r = api::Model::create(kBinary32, 3, 1);
+  r.resume((d / "ck.safetensors").string());
+  std::vector<Array> states{r.predict(x).logits};
+  for (int k = 0; k < steps; ++k) r.train_step(x, y, {}, so), states.push_back(r.predict(x).logits);
+  CHECK(max_abs_diff(states.back(), m.predict(x).logits) == 0.0);
+  CHECK(max_abs_diff(states.front(), states.back()) > 0.0);
+  for (const Array& s : seen) {
+    bool match = false;
+    for (const Array& st : states) match = match || max_abs_diff(s, st) == 0.0;
+    CHECK(match);
+  }
+  fs::remove_all(d);
 }
 
 TEST_CASE("a config integer past int64's range is an Error naming the key (1e30 was cast, an undefined conversion)") {

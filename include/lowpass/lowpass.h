@@ -124,6 +124,9 @@ struct LoadOptions {
   int threads = 0;               // CPU threads, >= 0 (0 = all usable cores)
 };
 
+// Thread safety: the const calls (predict, attribute, save*, accessors) may run from several threads at once;
+// train_step, losses, resume and set_threads wait for them and run alone (a lock inside the Model). Moving or
+// destroying a Model while another thread uses it is undefined.
 class Model {
  public:
   static Model load(const std::string& path, const LoadOptions& opt = {});
