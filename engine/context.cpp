@@ -6,6 +6,7 @@
 #include <atomic>
 #include <cstdio>
 #include <cstdlib>
+#include <locale>
 #include <mutex>
 #include <sstream>
 #include <thread>
@@ -22,14 +23,18 @@ void assert_fail(const char* expr, const char* file, int line, const std::string
 }
 }  // namespace detail
 
+// The text is checkpoint content: in the classic locale whatever the caller's global one (a locale with digit
+// grouping wrote "2.015.527..." that no other process could read back).
 std::string Rng::state() const {
   std::ostringstream os;
+  os.imbue(std::locale::classic());
   os << gen_;
   return os.str();
 }
 
 void Rng::set_state(const std::string& s) {
   std::istringstream is(s);
+  is.imbue(std::locale::classic());
   std::mt19937_64 g;
   is >> g;
   LP_CHECK(!is.fail(), "RNG state: malformed (", s.size(), " characters)");

@@ -8,6 +8,7 @@
 #include <complex>
 #include <filesystem>
 #include <fstream>
+#include <locale>
 #include <thread>
 
 #include "engine/checkpoint.h"
@@ -849,5 +850,26 @@ TEST_CASE("a config integer past int64's range is an Error naming the key (1e30 
     const std::string e = error_of([&] { (void)api::Model::create(cfg, 0, 1); });
     CHECK((has(e, "model.input_length: ") && has(e, "out of range")));
   }
+}
+
+TEST_CASE("a checkpoint does not depend on the caller's global C++ locale (its RNG state once took digit grouping)") {
+  struct Grouping : std::numpunct<char> {
+    char do_thousands_sep() const override { return '.'; }
+    std::string do_grouping() const override { return "\3"; }
+  };
+  const fs::path d = tmpdir("locale");
+  const std::string ck = (d / "ck.safetensors").string();
+  auto m = api::Model::create(kBinary32, 4, 1);
+  const std::locale before = std::locale::global(std::locale(std::locale::classic(), new Grouping));
+  try {
+    m.save_checkpoint(ck);
+  } catch (...) {
+    std::locale::global(before);
+    throw;
+  }
+  std::locale::global(before);
+  auto r = api::Model::create(kBinary32, 5, 1);
+  CHECK_NOTHROW(r.resume(ck));  // read in the classic locale, as `lowpass train --resume` reads it
+  fs::remove_all(d);
 }
 }  // TEST_SUITE
