@@ -24,6 +24,8 @@ typedef enum lp_status {
 const char* lp_last_error(void);
 const char* lp_version(void); /* "lowpass 0.1.0 (CPU only)" */
 
+/* An lp_model may be used from several threads: as Model in lowpass.h, predict/attribute/save run at once and
+ * train_step/resume run alone. lp_model_free while another thread uses it is undefined. */
 typedef struct lp_model lp_model;
 typedef struct lp_array lp_array;
 

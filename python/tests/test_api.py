@@ -236,3 +236,23 @@ def test_losses_leaves_the_dropout_rng_alone():
     assert a.losses(x, y, freq_limit=3) == first
     sa, sb = a.train_step(x, y, freq_limit=3), b.train_step(x, y, freq_limit=3)
     assert sa["total"] == sb["total"] and sa["total"] == pytest.approx(first["total"], rel=1e-9)
+
+
+def test_one_model_shared_by_threads_while_the_gil_is_released():
+    """predict/attribute release the GIL: threads on one Model give one thread's results; train_step runs alone."""
+    from concurrent.futures import ThreadPoolExecutor
+    m = lowpass.create(BINARY, seed=3, threads=1)
+    x = onehot(24, 50, 5)
+    p0, a0 = m.predict(x), m.attribute(x, method="deepshap", refs=3)
+    with ThreadPoolExecutor(4) as ex:
+        got = list(ex.map(lambda _: (m.predict(x), m.attribute(x, method="deepshap", refs=3)), range(8)))
+    for p, a in got:
+        np.testing.assert_array_equal(p, p0)
+        np.testing.assert_array_equal(a, a0)
+    y = np.zeros((24, 2), np.float32)
+    y[::3] = 1
+    with ThreadPoolExecutor(2) as ex:
+        steps = ex.submit(lambda: [m.train_step(x, y, freq_limit=4, lr=0.05)["step"] for _ in range(3)])
+        reads = ex.submit(lambda: [m.predict(x) for _ in range(6)])
+        assert steps.result() == [1, 2, 3]
+        assert all(r.shape == (24, 2) and np.isfinite(r).all() for r in reads.result())
