@@ -1,6 +1,7 @@
 // lowpass::Error and the checking macros used everywhere.
 // User-caused problems throw Error (message names file/line/field); broken invariants use LP_ASSERT.
 #pragma once
+#include <locale>
 #include <sstream>
 #include <stdexcept>
 #include <string>
@@ -24,6 +25,7 @@ namespace detail {
 template <typename... Args>
 std::string concat(Args&&... args) {
   std::ostringstream os;
+  os.imbue(std::locale::classic());  // "length 1200", whatever global locale an embedding program has set
   (os << ... << args);
   return os.str();
 }

@@ -871,5 +871,16 @@ TEST_CASE("a checkpoint does not depend on the caller's global C++ locale (its R
   auto r = api::Model::create(kBinary32, 5, 1);
   CHECK_NOTHROW(r.resume(ck));  // read in the classic locale, as `lowpass train --resume` reads it
   fs::remove_all(d);
+  // Numbers in error messages too: "x has length 1200", not "1.200".
+  std::locale::global(std::locale(std::locale::classic(), new Grouping));
+  std::string e;
+  try {
+    e = error_of([&] { (void)m.predict(Array::zeros({1, 4, 1200})); });
+  } catch (...) {
+    std::locale::global(before);
+    throw;
+  }
+  std::locale::global(before);
+  CHECK_MESSAGE(has(e, "x has length 1200,"), e);
 }
 }  // TEST_SUITE
