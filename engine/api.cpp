@@ -426,45 +426,29 @@ void Model::resume(const std::string& path) {
 }
 
 // The accessors read the model under the shared lock (a concurrent resume replaces it).
-std::string Model::type() const {
-  Impl& me = self();
+namespace {
+auto read_shared(auto& me, auto f) {  // me: a Model::Impl
   std::shared_lock lock(me.mu);
-  return me.model->type();
+  return f(*me.model);
 }
+}  // namespace
+std::string Model::type() const { return read_shared(self(), [](const lowpass::Model& m) { return m.type(); }); }
 std::string Model::dtype() const {
-  Impl& me = self();
-  std::shared_lock lock(me.mu);
-  return dtype_name(me.model->dtype());
+  return read_shared(self(), [](const lowpass::Model& m) { return dtype_name(m.dtype()); });
 }
 int64_t Model::input_length() const {
-  Impl& me = self();
-  std::shared_lock lock(me.mu);
-  return me.model->input_length();
+  return read_shared(self(), [](const lowpass::Model& m) { return m.input_length(); });
 }
 int64_t Model::output_length() const {
-  Impl& me = self();
-  std::shared_lock lock(me.mu);
-  return me.model->output_length();
+  return read_shared(self(), [](const lowpass::Model& m) { return m.output_length(); });
 }
-int64_t Model::tasks() const {
-  Impl& me = self();
-  std::shared_lock lock(me.mu);
-  return me.model->tasks();
-}
-int64_t Model::strands() const {
-  Impl& me = self();
-  std::shared_lock lock(me.mu);
-  return strands_of(*me.model);
-}
+int64_t Model::tasks() const { return read_shared(self(), [](const lowpass::Model& m) { return m.tasks(); }); }
+int64_t Model::strands() const { return read_shared(self(), [](const lowpass::Model& m) { return strands_of(m); }); }
 bool Model::uses_control() const {
-  Impl& me = self();
-  std::shared_lock lock(me.mu);
-  return controls_mode(*me.model) != "none";
+  return read_shared(self(), [](const lowpass::Model& m) { return controls_mode(m) != "none"; });
 }
 std::string Model::config_json() const {
-  Impl& me = self();
-  std::shared_lock lock(me.mu);
-  return me.model->config().dump();
+  return read_shared(self(), [](const lowpass::Model& m) { return m.config().dump(); });
 }
 std::vector<std::string> Model::parameter_names() const {
   Impl& me = self();
