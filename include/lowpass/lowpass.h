@@ -9,6 +9,11 @@
 #include <string>
 #include <vector>
 
+// The shared library exports these declarations only (it is built with hidden visibility, so that its internal
+// copies of nlohmann-json, Eigen and the engine cannot clash with the embedding program's own).
+#if defined(__GNUC__)
+#pragma GCC visibility push(default)
+#endif
 namespace lowpass::api {
 
 // Every error the API raises (bad file, config, shape, option); what() names the file/field at fault.
@@ -196,3 +201,6 @@ double prior_loss(const Array& attr, const std::vector<int>& status, const Prior
                   Array* grad = nullptr);
 
 }  // namespace lowpass::api
+#if defined(__GNUC__)
+#pragma GCC visibility pop
+#endif

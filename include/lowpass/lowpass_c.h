@@ -8,6 +8,9 @@
 #include <stddef.h>
 #include <stdint.h>
 
+#if defined(__GNUC__)
+#pragma GCC visibility push(default) /* the library exports these declarations only (built with hidden visibility) */
+#endif
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -116,5 +119,8 @@ lp_status lp_fourier_prior_loss(const lp_view* attr, const int* status, int64_t 
 
 #ifdef __cplusplus
 }
+#endif
+#if defined(__GNUC__)
+#pragma GCC visibility pop
 #endif
 #endif /* LOWPASS_C_H */
