@@ -28,7 +28,11 @@ def _f32(a, what):
 def _status(status, n):
     if status is None:
         return []
-    s = [int(v) for v in _np.asarray(status).ravel()]
+    a = _np.asarray(status).ravel()
+    if a.dtype.kind not in "biu":  # int() would read 0.5 as 0: refuse what is not a whole number
+        if a.dtype.kind != "f" or not _np.all(_np.isfinite(a) & (a == _np.round(a))):
+            raise ValueError(f"status must hold integers (1: the prior applies); got {a[:8].tolist()}")
+    s = [int(v) for v in a]
     if len(s) != n:
         raise ValueError(f"status has {len(s)} entries for {n} examples")
     return s

@@ -102,6 +102,10 @@ def test_errors_are_value_errors_naming_the_problem(tmp_path):
         lowpass.create({"type": "binary", "bogus": 1})
     with pytest.raises(ValueError, match="status"):
         lowpass.fourier_prior_loss(np.ones((2, 4, 8), np.float32), status=[1])
+    with pytest.raises(ValueError, match="status must hold integers"):  # int() once read 0.5 as 0
+        lowpass.fourier_prior_loss(np.ones((2, 4, 8), np.float32), status=[1, 0.5])
+    assert lowpass.fourier_prior_loss(np.ones((2, 4, 8), np.float32), status=np.array([1.0, 0.0])) == \
+        lowpass.fourier_prior_loss(np.ones((2, 4, 8), np.float32), status=[1, 0])
 
 
 def test_save_load_round_trip(tmp_path):
