@@ -15,10 +15,10 @@ extra=$(find "$DEST" -name '*.h' ! -path '*/include/lowpass/lowpass.h' ! -path '
 [ -z "$extra" ] || { echo "examples/embed: internal headers installed: $extra" >&2; exit 1; }
 # The shared library exports the public API only (hidden visibility; include/lowpass/*.h push default): no engine,
 # nlohmann-json or Eigen symbol an embedding program's own copies could clash with. (CUDA objects are not covered:
-# meson passes no visibility flag to nvcc.)
+# meson passes no visibility flag to nvcc: lowpass::cuda and runtime.cu's lowpass::CudaState stay exported.)
 SO=$(find "$DEST" -name 'liblowpass.so.*' -type f -print -quit)
 leaked=$(nm -D --defined-only -C "$SO" | cut -d' ' -f3- | sed -E 's/^(typeinfo name for|typeinfo for|vtable for|VTT for) //' |
-  grep -E '^(nlohmann|Eigen::|lowpass::)' | grep -vE '^lowpass::(api|cuda)::' | head -5 || true)
+  grep -E '^(nlohmann|Eigen::|lowpass::)' | grep -vE '^lowpass::(api::|cuda::|CudaState::)' | head -5 || true)
 [ -z "$leaked" ] || { echo "examples/embed: internal symbols exported by $SO: $leaked" >&2; exit 1; }
 WORK="$DEST/work"
 mkdir -p "$WORK"
