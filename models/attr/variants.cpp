@@ -15,6 +15,7 @@
 #include <fstream>
 
 #include "engine/error.h"
+#include "models/data/readable.h"
 
 namespace lowpass::attr {
 
@@ -136,10 +137,8 @@ VariantReader::VariantReader(const std::string& vcf_file, const std::string& fas
   // checked, e.g. a pipe). A plain text file cut inside its last line would score a cut allele: it must end in '\n'.
   const htsCompression comp = impl_->comp = hts_get_format(r.fp)->compression;
   if (comp == bgzf) {
-    const int eof = bgzf_check_EOF(r.fp->fp.bgzf);
-    LP_CHECK(eof > 0, vcf_file, eof == 0 ? ": the bgzip end-of-file block is missing (a truncated file? re-copy or "
-                                           "re-compress it)"
-                                         : ": cannot check the bgzip end-of-file block (read error)");
+    const std::string cut = bgzip_truncation(r.fp->fp.bgzf);  // the BED and FASTA readers' check
+    LP_CHECK(cut.empty(), vcf_file, ": ", cut);
   } else if (comp == no_compression) {
     std::ifstream t(vcf_file, std::ios::binary | std::ios::ate);
     const std::streamoff size = t.tellg();
