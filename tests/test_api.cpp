@@ -79,14 +79,6 @@ TEST_CASE("predict equals the engine's eval forward, any batch size; save/load r
   fs::remove_all(d);
 }
 
-// ASan refuses (aborts on) allocations past its own limit instead of failing them, so there the case is skipped.
-#if defined(__SANITIZE_ADDRESS__)
-#define LP_TEST_ASAN 1
-#elif defined(__has_feature)
-#if __has_feature(address_sanitizer)
-#define LP_TEST_ASAN 1
-#endif
-#endif
 TEST_CASE("float32 models read the caller's buffer; profile outputs and controls") {
   auto m = api::Model::create(kBinary32, 2, 1);
   CHECK(m.dtype() == "float32");
