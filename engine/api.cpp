@@ -89,6 +89,17 @@ void check_values(const Array& a, const char* what, const char* name) {
   check_data(a, what, name);
   check_finite(a, what, name);
 }
+// Counts (a profile model's y, control tracks): finite and >= 0, as the command line's npz and bigWig readers require.
+void check_counts(const Array& a, const char* what, const char* name, int64_t first_row = 0) {
+  check_finite(a, what, name, first_row);
+  const int64_t n = a.size();
+  const float* p = a.data();
+  for (int64_t i = 0; i < n; ++i)
+    if (p[i] < 0)
+      throw Error(detail::concat(what, ": ", name, index_str(Shape(a.shape().begin(), a.shape().end()), i, first_row),
+                                 " is ", p[i], ": counts must be >= 0 (read counts, not a fold-change or "
+                                 "background-subtracted track)"));
+}
 
 // A tensor over the array's memory (no copy) in float32, cast to `dt` when the model needs float64. An array
 // with no elements may have no memory (a null view): it gets an allocated empty tensor, as the engine's ops read
@@ -132,11 +143,6 @@ Array rows(const Array& a, int64_t s, int64_t n) {
   return Array::view(a.data() + s * per, sh);
 }
 
-// The model's strands S (profile: num_strands; binary: 1).
-int64_t strands_of(const lowpass::Model& m) {
-  return m.type() == "profile" ? m.config().value("num_strands", int64_t{2}) : 1;
-}
-
 void check_x(const lowpass::Model& m, const Array& x, const char* what) {
   LP_CHECK(x.ndim() == 3 && x.shape()[1] == 4, what, ": x must be (N, 4, L) float32, got shape ",
            shape_text(x.shape()));
@@ -151,10 +157,11 @@ void check_control(const lowpass::Model& m, const Array& x, const Array& c, cons
     LP_CHECK(c.empty(), what, ": this ", m.type(), " model takes no control (got ", shape_text(c.shape()), ")");
     return;
   }
-  LP_CHECK(!c.empty(), what, ": this profile model has ", controls, " controls: pass control (N, ",
-           controls == "shared" ? "1" : "T", ", S, O)");
-  LP_CHECK(c.ndim() == 4 && c.shape()[0] == x.shape()[0], what, ": control must be (N, T|1, S, O) with N = ",
-           x.shape()[0], ", got ", shape_text(c.shape()));
+  const Shape want = control_shape(m, x.shape()[0]);
+  LP_CHECK(!c.empty(), what, ": this profile model has ", controls, " controls: pass control ", shape_str(want),
+           " (N, ", controls == "shared" ? "1" : "T", ", S, O)");
+  LP_CHECK(c.shape() == want, what, ": control must be ", shape_str(want),
+           " (N, ", controls == "shared" ? "1" : "T", ", S, O) for ", controls, " controls, got ", shape_text(c.shape()));
   check_data(c, what, "control");
 }
 
@@ -443,7 +450,7 @@ int64_t Model::output_length() const {
   return read_shared(self(), [](const lowpass::Model& m) { return m.output_length(); });
 }
 int64_t Model::tasks() const { return read_shared(self(), [](const lowpass::Model& m) { return m.tasks(); }); }
-int64_t Model::strands() const { return read_shared(self(), [](const lowpass::Model& m) { return strands_of(m); }); }
+int64_t Model::strands() const { return read_shared(self(), [](const lowpass::Model& m) { return model_strands(m); }); }
 bool Model::uses_control() const {
   return read_shared(self(), [](const lowpass::Model& m) { return controls_mode(m) != "none"; });
 }
@@ -485,16 +492,16 @@ Predictions Model::predict(const Array& x, const Array& control, int64_t batch) 
     LP_CHECK(batch >= 1, "predict: batch must be >= 1, got ", batch);
     const int64_t N = x.shape()[0];
     const bool bin = m.type() == "binary";
-    const Shape main_shape = bin ? Shape{N, m.tasks()} : Shape{N, m.tasks(), strands_of(m), m.output_length()};
+    const Shape main_shape = bin ? Shape{N, m.tasks()} : Shape{N, m.tasks(), model_strands(m), m.output_length()};
     Predictions p;
     Array& main = bin ? p.logits : p.profile_logits;
     main = Array::zeros(std::vector<int64_t>(main_shape.begin(), main_shape.end()));
-    if (!bin) p.log_counts = Array::zeros({N, m.tasks(), strands_of(m)});
+    if (!bin) p.log_counts = Array::zeros({N, m.tasks(), model_strands(m)});
     NoGradGuard ng;
     for (int64_t s = 0; s < N; s += batch) {
       const int64_t n = std::min(batch, N - s);
       check_finite(rows(x, s, n), "predict", "x", s);
-      check_finite(rows(control, s, n), "predict", "control", s);
+      check_counts(rows(control, s, n), "predict", "control", s);
       Tensor xt = to_tensor(*me.ctx, rows(x, s, n), m.dtype());
       Tensor ct = control.empty() ? Tensor() : to_tensor(*me.ctx, rows(control, s, n), m.dtype());
       ModelOutput o = m.forward(xt, ct, false);
@@ -551,7 +558,7 @@ Attributions Model::attribute(const Array& x, const AttributionOptions& opt, con
     for (int64_t s = 0; s < N; s += opt.batch) {
       const int64_t n = std::min(opt.batch, N - s);
       check_finite(rows(x, s, n), "attribute", "x", s);
-      check_finite(rows(control, s, n), "attribute", "control", s);
+      check_counts(rows(control, s, n), "attribute", "control", s);
       Tensor xt = to_tensor(*me.ctx, rows(x, s, n), m.dtype());
       Tensor ct = control.empty() ? Tensor() : to_tensor(*me.ctx, rows(control, s, n), m.dtype());
       attr::AttrResult a = attr::attribute(m, xt, ct, o, opt.first_index + s);
@@ -572,13 +579,14 @@ Batch make_batch(Context& ctx, const lowpass::Model& m, const Array& x, const Ar
   check_x(m, x, what);
   check_control(m, x, control, what);
   check_finite(x, what, "x");
-  check_finite(control, what, "control");
+  check_counts(control, what, "control");
   const int64_t N = x.shape()[0];
   LP_CHECK(N >= 1, what, ": the batch is empty");
   const Shape want = m.type() == "binary" ? Shape{N, m.tasks()} : Shape{N, m.tasks(), S, m.output_length()};
   LP_CHECK(Shape(y.shape().begin(), y.shape().end()) == want, what, ": y must be ", shape_str(want), " for this ",
            m.type(), " model, got ", shape_text(y.shape()));
-  check_values(y, what, "y");  // the loss checks the labels' values (binary 1, 0 or -1 = ignore)
+  check_values(y, what, "y");  // the binary loss checks the labels' values (1, 0 or -1 = ignore)
+  if (m.type() == "profile") check_counts(y, what, "y");
   LP_CHECK(status.empty() || static_cast<int64_t>(status.size()) == N, what, ": status has ", status.size(),
            " entries for ", N, " examples");
   check_status(status, what);
@@ -609,7 +617,7 @@ StepResult Model::train_step(const Array& x, const Array& y, const std::vector<i
   std::unique_lock lock(me.mu);
   return guarded([&] {
     lowpass::Model& m = *me.model;
-    Batch b = make_batch(*me.ctx, m, x, y, status, control, strands_of(m), "train_step");
+    Batch b = make_batch(*me.ctx, m, x, y, status, control, model_strands(m), "train_step");
     PriorConfig pc = step_prior(m, opt, "train_step");
     LP_CHECK(opt.lr > 0, "train_step: lr must be > 0, got ", opt.lr);
     if (!me.optim || me.optim->type() != opt.optimizer)
@@ -636,7 +644,7 @@ StepResult Model::losses(const Array& x, const Array& y, const std::vector<int>&
   std::unique_lock lock(me.mu);
   return guarded([&] {
     lowpass::Model& m = *me.model;
-    Batch b = make_batch(*me.ctx, m, x, y, status, control, strands_of(m), "losses");
+    Batch b = make_batch(*me.ctx, m, x, y, status, control, model_strands(m), "losses");
     PriorConfig pc = step_prior(m, opt, "losses");
     // The training forward updates running statistics and draws dropout masks from the Model's RNG: restore both,
     // so that losses() then train_step equals train_step alone.

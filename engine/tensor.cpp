@@ -3,6 +3,7 @@
 
 #include <cstdlib>
 #include <cstring>
+#include <locale>
 #include <mutex>
 #include <sstream>
 #include <unordered_map>
@@ -18,6 +19,7 @@ const char* dtype_name(DType t) { return t == DType::F32 ? "float32" : "float64"
 
 std::string shape_str(const Shape& s) {
   std::ostringstream os;
+  os.imbue(std::locale::classic());  // "(2, 1000)" whatever global locale an embedding program has set
   os << "(";
   for (size_t i = 0; i < s.size(); ++i) os << (i ? ", " : "") << s[i];
   os << ")";
@@ -32,6 +34,7 @@ std::string index_str(const Shape& shape, int64_t flat, int64_t first_row) {
   }
   if (!idx.empty()) idx[0] += first_row;
   std::ostringstream os;
+  os.imbue(std::locale::classic());
   os << "[";
   for (size_t d = 0; d < idx.size(); ++d) os << (d ? ", " : "") << idx[d];
   os << "]";

@@ -65,6 +65,20 @@ TEST_CASE("inputs with no data or a non-finite value are api::Errors naming the 
   CHECK(has(error_of([&] { (void)p.predict(px, c); }), "control[0, 0, 0, 3]"));
   CHECK(has(error_of([&] { (void)p.attribute(px, {}, c); }), "control[0, 0, 0, 3]"));
   CHECK(has(error_of([&] { p.train_step(px, Array::zeros({N, 2, 2, 19}), {}, {}, c); }), "control[0, 0, 0, 3]"));
+  // Counts are >= 0, as the command line's npz and bigWig readers require (a fold-change track is not counts).
+  c = Array::zeros({N, 2, 2, 19});
+  c.mutable_data()[2 * 2 * 19 + 19 + 5] = -1;  // [1, 0, 1, 5]
+  const std::string neg = error_of([&] { (void)p.predict(px, c); });
+  CHECK_MESSAGE(has(neg, "predict: control[1, 0, 1, 5] is -1: counts must be >= 0"), neg);
+  CHECK(has(error_of([&] { (void)p.attribute(px, {}, c); }), "control[1, 0, 1, 5] is -1"));
+  CHECK(has(error_of([&] { p.train_step(px, Array::zeros({N, 2, 2, 19}), {}, {}, c); }), "control[1, 0, 1, 5] is -1"));
+  Array py = Array::zeros({N, 2, 2, 19});
+  py.mutable_data()[7] = -0.5f;
+  const Array c0 = Array::zeros({N, 2, 2, 19});
+  CHECK(has(error_of([&] { p.train_step(px, py, {}, {}, c0); }), "train_step: y[0, 0, 0, 7] is -0.5: counts must be"));
+  CHECK(has(error_of([&] { (void)p.losses(px, py, {}, {}, c0); }), "losses: y[0, 0, 0, 7] is -0.5"));
+  // A control of the wrong shape is named with the shape the model wants.
+  CHECK(has(error_of([&] { (void)p.predict(px, Array::zeros({N, 1, 2, 19})); }), "control must be (2, 2, 2, 19)"));
 }
 
 #ifndef LP_TEST_ASAN
@@ -261,14 +275,16 @@ TEST_CASE("a checkpoint does not depend on the caller's global C++ locale (its R
   fs::remove_all(d);
   // Numbers in error messages too: "x has length 1200", not "1.200".
   std::locale::global(std::locale(std::locale::classic(), new Grouping));
-  std::string e;
+  std::string e, shape;
   try {
     e = error_of([&] { (void)m.predict(Array::zeros({1, 4, 1200})); });
+    shape = error_of([&] { (void)m.predict(Array::zeros({1200, 5, 1000})); });  // through the engine's shape_str
   } catch (...) {
     std::locale::global(before);
     throw;
   }
   std::locale::global(before);
   CHECK_MESSAGE(has(e, "x has length 1200,"), e);
+  CHECK_MESSAGE(has(shape, "got shape (1200, 5, 1000)"), shape);
 }
 }  // TEST_SUITE

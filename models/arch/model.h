@@ -81,6 +81,23 @@ inline std::string controls_mode(const Model& m) {
   return m.type() == "profile" ? m.config().value("controls", std::string("none")) : "none";
 }
 
+// The strands S a model predicts: a profile model's num_strands; 1 for a binary model.
+inline int64_t model_strands(const Model& m) {
+  return m.type() == "profile" ? m.config().value("num_strands", int64_t{2}) : 1;
+}
+
+// Control tracks per example for a `controls` mode and T tasks: "matched" T, "shared" 1, "none" 0.
+inline int64_t control_tracks(const std::string& mode, int64_t tasks) {
+  return mode == "matched" ? tasks : mode == "shared" ? 1 : 0;
+}
+
+// The control input of a batch of n for this model: (n, T|1, S, O); an empty shape for a model without controls.
+inline Shape control_shape(const Model& m, int64_t n) {
+  const int64_t tracks = control_tracks(controls_mode(m), m.tasks());
+  if (tracks == 0) return {};
+  return {n, tracks, model_strands(m), m.output_length()};
+}
+
 // Build from the `model` section of a config (type + hyper-parameters); throws Error naming a bad field.
 std::unique_ptr<Model> make_model(const nlohmann::json& model_cfg, Context& ctx);
 

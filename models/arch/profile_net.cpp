@@ -114,17 +114,15 @@ ModelOutput ProfileNet::forward(const Tensor& x, const Tensor& control, bool tra
            dtype_name(dtype()));
   const int64_t B = x.size(0);
   Tensor ctrl;  // (B, T, S, O)
-  if (cfg_.controls == "none") {
+  const Shape want = control_shape(*this, B);
+  if (want.empty()) {
     LP_CHECK(!control.defined(), "profile model: a control track was given, but model.controls is \"none\"");
   } else {
-    const int64_t Tc = cfg_.controls == "shared" ? 1 : T;
     LP_CHECK(control.defined(), "profile model: model.controls is \"", cfg_.controls, "\" but no control track was given");
-    LP_CHECK(control.dim() == 4 && control.size(0) == B && control.size(1) == Tc && control.size(2) == S &&
-                 control.size(3) == O,
-             "profile model: control must be (", B, ", ", Tc, ", ", S, ", ", O, ") for controls \"", cfg_.controls,
-             "\", got ", shape_str(control.shape()));
+    LP_CHECK(control.shape() == want, "profile model: control must be ", shape_str(want), " for controls \"",
+             cfg_.controls, "\", got ", shape_str(control.shape()));
     ctrl = control.dtype() == dtype() ? control.detach() : control.detach().to(dtype());
-    if (Tc != T) ctrl = broadcast_to(ctrl, {B, T, S, O});  // shared control replicated per task
+    if (want[1] != T) ctrl = broadcast_to(ctrl, {B, T, S, O});  // shared control replicated per task
   }
   // 1. Dilated trunk: layer i ≥ 1 sees the running sum of all earlier layers' outputs; the last is
   //    not added (its output alone is the trunk output).

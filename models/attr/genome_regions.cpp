@@ -267,13 +267,13 @@ void attach_controls(RegionWindows& rw, const Model& model, const InputFiles& in
   namespace fs = std::filesystem;
   rw.controls.clear();
   const std::string mode = controls_mode(model);
-  if (mode == "none") {
+  const Shape shape = control_shape(model, 1);
+  if (shape.empty()) {
     LP_CHECK(in.controls.empty(), "--controls: the model takes no control tracks (",
              model.type() == "profile" ? "model.controls is \"none\")" : "a binary model)");
     return;
   }
-  const int64_t T = model.tasks(), S = model.config().value("num_strands", int64_t{2});
-  const int64_t Tc = mode == "shared" ? 1 : T;
+  const int64_t Tc = shape[1], S = shape[2];
   const std::string want = std::to_string(Tc) + (Tc == 1 ? " control track" : " control tracks (one per task)") +
                            " of " + std::to_string(S) + " strand bigWig(s) (model.controls \"" + mode + "\")";
   std::vector<std::vector<std::string>> files = in.controls;
@@ -381,8 +381,7 @@ std::map<std::string, npy::Array> open_inputs(const std::string& cmd, const Mode
            "but the model takes no control track (model.controls \"none\"); drop the array to use this model");
   if (!npz.empty() && controls_mode(model) != "none") {  // named with the file here, not by the model at batch 1
     const std::string mode = controls_mode(model);
-    const int64_t Tc = mode == "shared" ? 1 : model.tasks();
-    const Shape want{xa.shape[0], Tc, model.config().value("num_strands", int64_t{2}), model.output_length()};
+    const Shape want = control_shape(model, xa.shape[0]);
     LP_CHECK(arrays.count("control"), npz, ": no array 'control', but the model takes control tracks (controls \"",
              mode, "\": ", shape_str(want), ")");
     LP_CHECK(arrays.at("control").shape == want, npz, ": control ", shape_str(arrays.at("control").shape),

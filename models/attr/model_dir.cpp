@@ -76,7 +76,7 @@ ModelSet load_model_dirs(const std::vector<std::string>& dirs, Context& ctx, con
     const Model &m0 = *set.models.front(), &m = *set.models.back();
     LP_CHECK(m.type() == m0.type() && m.dtype() == m0.dtype() && m.input_length() == m0.input_length() &&
                  m.output_length() == m0.output_length() && m.tasks() == m0.tasks() &&
-                 m.config().value("num_strands", 1) == m0.config().value("num_strands", 1) &&
+                 model_strands(m) == model_strands(m0) &&
                  controls_mode(m) == controls_mode(m0),
              dir, ": a ", m.type(), " model of input length ", m.input_length(), " cannot be averaged with ",
              dirs.front(), " (", m0.type(), ", input length ", m0.input_length(),

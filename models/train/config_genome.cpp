@@ -10,6 +10,7 @@
 
 #include "engine/error.h"
 #include "engine/suggest.h"
+#include "models/arch/model.h"
 #include "models/data/folds.h"
 
 namespace lowpass {
@@ -225,7 +226,7 @@ void resolve_genome_data(json& user, TrainConfig& cfg, const std::string& src, c
     LP_CHECK(static_cast<int64_t>(d.bigwigs.size()) == T, src, ": 'data.genome.bigwigs' has ", d.bigwigs.size(),
              " tasks but model.num_tasks is ", T);
     const std::string ctl = m.value("controls", std::string("none"));
-    const size_t want = ctl == "matched" ? static_cast<size_t>(T) : ctl == "shared" ? 1 : 0;
+    const size_t want = static_cast<size_t>(control_tracks(ctl, T));
     LP_CHECK(d.controls.size() == want, src, ": model.controls is \"", ctl, "\" so 'data.genome.controls' needs ", want,
              " list(s) of bigWigs, got ", d.controls.size(), want == 0 ? "" : " (or set model.controls to \"none\")");
     const int64_t S = m.at("num_strands").get<int64_t>();

@@ -9,6 +9,7 @@
 #include <sstream>
 
 #include "engine/error.h"
+#include "models/arch/model.h"
 #include "models/data/array_dataset.h"
 #include "models/data/array_dataset_writer.h"
 #include "models/data/binary_genome.h"
@@ -204,7 +205,7 @@ SourceGeometry model_geometry(const TrainConfig& cfg) {
     g.strands = cfg.model.at("num_strands").get<int64_t>();
     g.output_length = cfg.model.at("output_length").get<int64_t>();
     const std::string c = cfg.model.value("controls", std::string("none"));
-    g.control_tasks = c == "shared" ? 1 : c == "matched" ? g.tasks : 0;
+    g.control_tasks = control_tracks(c, g.tasks);
   }
   return g;
 }
