@@ -4,12 +4,8 @@
 // seed consistency (continuous Jaccard, cosine, §4.3), one-sided paired Wilcoxon tests between two model sets.
 // Every npz is read in row chunks (npy::NpzRowReader) and only per-example numbers are kept (docs/cli.md).
 // Test: build/tests/lowpass_tests -ts=eval, -ts=motif_scan (library parts); docs/evaluation.md.
-#include <unistd.h>
-
 #include <algorithm>
-#include <cerrno>
 #include <cmath>
-#include <cstring>
 #include <filesystem>
 #include <fstream>
 #include <iostream>
@@ -477,12 +473,8 @@ CommandRun add_evaluate_command(CLI::App& app) {
     // Before the rows are read, not at the final rename after them.
     LP_CHECK(!std::filesystem::is_directory(a->out), a->out, ": is a folder; --out names the metrics file (e.g. ",
              (std::filesystem::path(a->out) / "metrics.json").string(), ")");
-    {  // an existing folder this user cannot write into: said now, not after the pass over the rows
-      const std::filesystem::path dir = std::filesystem::path(a->out).parent_path();
-      const std::string d = dir.empty() ? "." : dir.string();
-      LP_CHECK(!std::filesystem::is_directory(d) || ::access(d.c_str(), W_OK | X_OK) == 0, d,
-               ": cannot write into the folder of --out: ", std::strerror(errno));
-    }
+    // An existing folder this user cannot write into: said now, not after the pass over the rows.
+    check_output_folder(std::filesystem::path(a->out).parent_path().string(), "the folder of --out");
     Context ctx(a->threads, 0);
     nlohmann::json doc;
     if (!a->npz.empty() && (!a->predictions.empty() || !a->models.empty())) {

@@ -32,14 +32,12 @@ CommandRun add_export_command(CLI::App& app) {
     // Before the split is drawn, not at the final rename after it.
     LP_CHECK(!std::filesystem::is_directory(a->out), a->out, ": is a folder; --out names the npz file (e.g. ",
              (std::filesystem::path(a->out) / (a->split + ".npz")).string(), ")");
+    check_output_folder(std::filesystem::path(a->out).parent_path().string(), "the folder of --out");
     TrainConfig cfg = load_config(a->config);
     SplitSource split = open_split(cfg, a->split, a->revcomp);
     // Its folder is created, as predict's and evaluate's are (after the data loaded: a failed load makes none).
-    if (const auto parent = std::filesystem::path(a->out).parent_path(); !parent.empty()) {
-      std::error_code ec;
-      std::filesystem::create_directories(parent, ec);
-      LP_CHECK(!ec, a->out, ": cannot create its folder (--out): ", ec.message());
-    }
+    if (const auto parent = std::filesystem::path(a->out).parent_path(); !parent.empty())
+      make_output_folder(parent.string(), "the folder of --out");
     // Streamed: one batch in memory at a time, not the split (docs/cli.md, export).
     const ExportSummary r = write_split_npz(split, a->seed, a->out, !a->quiet);
     std::cout << "wrote " << a->out << ": " << r.rows << " rows of length " << r.length << " (" << r.status_ones

@@ -89,16 +89,27 @@ attr::InputFiles input_files(const ModelInputArgs& a) {
   return in;
 }
 
-void prepare_output_dir(const std::string& out, const std::vector<std::string>& outputs) {
+void make_output_folder(const std::string& dir, const std::string& what) {
   namespace fs = std::filesystem;
+  check_output_folder(dir, what);  // a file of that name; a folder that cannot be written into
   std::error_code ec;
-  fs::create_directories(out, ec);
-  LP_CHECK(!ec && fs::is_directory(out), out, ": cannot create the output folder (--out): ",
+  fs::create_directories(dir, ec);
+  LP_CHECK(!ec && fs::is_directory(dir), dir, ": cannot create ", what, ": ",
            ec ? ec.message() : std::string("a file of that name exists"));
-  // An existing folder this user cannot write into: said now, not when the first output is written (marginalize
-  // and attribute write theirs after every pass over the inputs).
-  LP_CHECK(::access(out.c_str(), W_OK | X_OK) == 0, out, ": cannot write into the output folder (--out): ",
-           std::strerror(errno));
+  check_output_folder(dir, what);
+}
+
+void check_output_folder(const std::string& dir, const std::string& what) {
+  namespace fs = std::filesystem;
+  const std::string d = dir.empty() ? "." : dir;
+  std::error_code ec;
+  if (!fs::exists(d, ec)) return;
+  LP_CHECK(fs::is_directory(d, ec), d, ": cannot create ", what, ": a file of that name exists");
+  LP_CHECK(::access(d.c_str(), W_OK | X_OK) == 0, d, ": cannot write into ", what, ": ", std::strerror(errno));
+}
+
+void prepare_output_dir(const std::string& out, const std::vector<std::string>& outputs) {
+  make_output_folder(out, "the output folder (--out)");
   safetensors::remove_stale_temporaries(out, outputs);
 }
 
@@ -186,7 +197,7 @@ CommandRun add_predict_command(CLI::App& app) {
     const attr::RegionWindows& rw = in.rw;
     const int64_t N = in.x().shape[0];
     const bool profile = model.type() == "profile", tracks = profile && !a->regions.empty();
-    const int64_t T = model.tasks(), S = profile ? model.config().value("num_strands", int64_t{2}) : 0;
+    const int64_t T = model.tasks(), S = profile ? model_strands(model) : 0;
     std::vector<std::string> track_names;  // pred_t<t>_s<s>.bw, index t·S + s
     if (tracks)
       for (int64_t k = 0; k < T * S; ++k)

@@ -95,9 +95,7 @@ CommandRun add_simulate_command(CLI::App& app) {
         LP_CHECK(false, "simulate --type profile: --length/--output-length: ", e.what());
       }
     }
-    std::error_code ec;
-    fs::create_directories(a->out, ec);
-    LP_CHECK(!ec, a->out, ": cannot create the output folder (--out): ", ec.message());
+    make_output_folder(a->out, "the output folder (--out)");
     Rng rng(a->seed);
     std::ostringstream pos;  // motif_positions.tsv, written (temp + rename) after the npz files
     pos << "split\tindex\tstart\tend\tstrand\n";

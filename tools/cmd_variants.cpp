@@ -79,7 +79,7 @@ void write_variant_page(const std::string& path, const attr::VariantSet& vs, con
   Model& m = set.front();
   const bool binary = m.type() == "binary";
   const int64_t L = vs.length, h = L / 2, T = m.tasks();
-  const int64_t O = binary ? 0 : m.output_length(), S = binary ? 1 : m.config().value("num_strands", int64_t{2});
+  const int64_t O = binary ? 0 : m.output_length(), S = model_strands(m);
   const DType dt = m.parameters().front().second.dtype();
   attr::AttrOptions ao;
   ao.method = "grad";
@@ -259,10 +259,7 @@ CommandRun add_variants_command(CLI::App& app) {
   sub->add_flag("--quiet", a->quiet, "No progress bar");
   return [a]() {
     namespace fs = std::filesystem;
-    std::error_code ec;  // the output folder first: a bad --out fails before the VCF is read
-    fs::create_directories(a->out, ec);
-    LP_CHECK(!ec && fs::is_directory(a->out), a->out, ": cannot create the output directory (",
-             ec ? ec.message() : std::string("a file of that name exists"), ")");
+    make_output_folder(a->out, "the output folder (--out)");  // first: a bad --out fails before the VCF is read
     Context ctx(a->threads, 0);
     attr::ModelSet set = attr::load_model_dirs(a->models, ctx, a->weights, a->device);
     Model& model = set.front();
@@ -277,6 +274,7 @@ CommandRun add_variants_command(CLI::App& app) {
     base.fasta = tot.fasta, base.length = tot.length;
     bool controls = !a->controls.empty();
     for (const Model* m : set.const_models()) controls = controls || controls_mode(*m) != "none";
+    std::error_code ec;
     const bool regular = fs::is_regular_file(a->vcf, ec);
     LP_CHECK(regular || !controls, a->vcf, ": not a regular file (a pipe?): a model with control tracks reads the VCF "
              "twice (first for the chromosomes its tracks are checked against); give a file");
@@ -301,7 +299,7 @@ CommandRun add_variants_command(CLI::App& app) {
     std::vector<attr::RegionWindows> tmpl = attr::windows_per_model(base, set.const_models(), a->models, in);
     for (auto& w : tmpl) w.chrom.clear(), w.start.clear(), w.line.clear();
     const int64_t T = model.tasks(), O = binary ? 0 : model.output_length();
-    const int64_t S = binary ? 1 : model.config().value("num_strands", int64_t{2});
+    const int64_t S = model_strands(model);
     const std::string path = (fs::path(a->out) / "variant_scores.tsv").string(), tmp = path + ".tmp";
     StopOnSignal stop_on_signal;  // SIGINT/SIGTERM: stop between batches, removing the unfinished file
     std::ofstream f(tmp);

@@ -46,7 +46,14 @@ CLI::Option* add_controls_option(CLI::App* sub, std::vector<std::string>& contro
 std::vector<std::vector<std::string>> control_files(const std::vector<std::string>& controls);
 // The input choice of `a` for attr::open_inputs (model_dir: the first --model).
 attr::InputFiles input_files(const ModelInputArgs& a);
-// Creates the output folder of predict/attribute (errors name --out) and removes the temporaries of `outputs` (file
+// Output folders, checked before the work rather than when its first output is written (marginalize and attribute
+// write theirs after a whole pass over the inputs). `what` names the folder in errors ("the output folder (--out)").
+// make_output_folder creates `dir` with its parents and refuses one this user cannot write into;
+// check_output_folder, for a command that creates its folder only once its work succeeded, refuses now a `dir` that
+// exists but cannot be written into or that is a file (a missing one is left to be created).
+void make_output_folder(const std::string& dir, const std::string& what);
+void check_output_folder(const std::string& dir, const std::string& what);
+// make_output_folder(out) for predict/attribute/marginalize, then removes the temporaries of `outputs` (file
 // names) that killed runs left there (safetensors::remove_stale_temporaries). Earlier outputs stay until the new
 // ones replace them: a run that fails keeps the last complete set.
 void prepare_output_dir(const std::string& out, const std::vector<std::string>& outputs);

@@ -105,6 +105,8 @@ def test_an_out_that_cannot_be_written_is_refused_first(runs, tmp_path):
     afile.write_text("keep")
     msg = one_line_error(run("simulate", "--out", afile, "--n", "10"))
     assert f"{afile}: cannot create the output folder (--out)" in msg, msg
+    msg = one_line_error(run("export", "--config", runs["dir"] / "binary.json", "--out", afile / "x.npz", "--quiet"))
+    assert f"{afile}: cannot create the folder of --out" in msg, msg
     assert afile.read_text() == "keep"
 
 
@@ -121,6 +123,10 @@ def test_a_read_only_out_folder_is_refused_before_the_work(runs, tmp_path):
         assert f"{ro}: cannot write into the output folder (--out)" in msg, msg
     msg = one_line_error(run("evaluate", "--npz", npz, "--model", runs["binary"], "--out", ro / "m.json", "--quiet"))
     assert f"{ro}: cannot write into the folder of --out" in msg, msg
+    msg = one_line_error(run("export", "--config", runs["dir"] / "binary.json", "--out", ro / "x.npz", "--quiet"))
+    assert f"{ro}: cannot write into the folder of --out" in msg, msg
+    msg = one_line_error(run("simulate", "--out", ro, "--n", "10"))
+    assert f"{ro}: cannot write into the output folder (--out)" in msg, msg
     assert list(ro.iterdir()) == []
 
 

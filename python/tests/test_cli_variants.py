@@ -179,6 +179,7 @@ def test_several_models_are_averaged_and_an_empty_vcf_gives_a_header(models, tmp
     (tmp_path / "afile").write_text("x")
     o = run("variants", "--model", models["binary"], "--out", tmp_path / "afile", *common)
     assert o.returncode == 1 and o.stderr.startswith("lowpass: error: ") and "afile" in o.stderr, o.stderr
+    assert f"{tmp_path / 'afile'}: cannot create the output folder (--out): a file of that name exists" in o.stderr
 
 
 def revcomp(s):
