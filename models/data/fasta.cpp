@@ -413,7 +413,12 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
   // Compression: plain and bgzip can be indexed; plain gzip cannot.
   bool is_bgzf = false;
   {
-    {  // UCSC's packed genome, which htslib opens as "Exec format error"
+    const enum htsLogLevel old = hts_get_log_level();
+    hts_set_log_level(HTS_LOG_OFF);  // our messages instead of htslib's lines
+    htsFile* f = hts_open(path.c_str(), "r");
+    hts_set_log_level(old);
+    if (f == nullptr) {  // UCSC's packed genome, which htslib refuses as "Exec format error": named by its magic
+      const int err = errno;
       unsigned char m[4] = {0, 0, 0, 0};
       std::FILE* raw = std::fopen(path.c_str(), "rb");
       const size_t got = raw ? std::fread(m, 1, 4, raw) : 0;
@@ -422,12 +427,8 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
                              static_cast<uint32_t>(m[2]) << 16 | static_cast<uint32_t>(m[3]) << 24;
       LP_CHECK(got < 4 || (magic != 0x1A412743u && magic != 0x4327411Au), "FASTA '", path,
                "': a UCSC .2bit file, not FASTA; convert it with 'twoBitToFa ", path, " genome.fa'");
+      throw Error(detail::concat("FASTA '", path, "': cannot open (", std::strerror(err), "; not a FASTA file?)"));
     }
-    const enum htsLogLevel old = hts_get_log_level();
-    hts_set_log_level(HTS_LOG_OFF);  // our messages instead of htslib's lines
-    htsFile* f = hts_open(path.c_str(), "r");
-    hts_set_log_level(old);
-    LP_CHECK(f != nullptr, "FASTA '", path, "': cannot open (", std::strerror(errno), "; not a FASTA file?)");
     const htsFormat* fmt = hts_get_format(f);
     bool is_gzip = fmt->compression == htsCompression::gzip;
     is_bgzf = fmt->compression == htsCompression::bgzf;
