@@ -34,6 +34,11 @@
 namespace lowpass::tools {
 
 namespace {
+// A sequence or motif name as messages quote it: a long --sequence by its first bases and its length.
+std::string brief(const std::string& s) {
+  return s.size() <= 40 ? s : s.substr(0, 24) + "... (" + std::to_string(s.size()) + " characters)";
+}
+
 struct Insert {
   std::string name, seq;
   int64_t pos = 0;
@@ -106,9 +111,10 @@ void write_page(const std::string& path, const std::vector<Insert>& ins, const S
         series.push_back({"without" + strand, x, b, true, static_cast<int>(s)});
       }
       const double p0 = static_cast<double>(ins[m].pos - off), p1 = p0 + static_cast<double>(ins[m].seq.size());
+      // The label right of both lines (left of the second, a short motif's end line crossed it).
       f << svg::line_chart(ins[m].name + " (" + ins[m].seq + ")" + (T > 1 ? ", task " + std::to_string(t) : ""),
                            series, {"output position", true, false}, {"expected counts", false, false},
-                           {{p0, "motif"}, {p1, ""}});
+                           {{p0, ""}, {p1, "motif"}});
     }
   }
   f << "</body></html>\n";
@@ -144,7 +150,7 @@ CommandRun add_marginalize_command(CLI::App& app) {
     usage_check(!a->motifs.empty() || !a->sequences.empty(), "give --motifs M.meme or --sequence ACGT...");
     for (const auto& q : a->sequences) {  // a sequence's letters are a command-line matter (exit 2)
       try {
-        attr::sequence_codes(q, q.empty() ? "--sequence" : "--sequence " + q);
+        attr::sequence_codes(q, q.empty() ? "--sequence" : "--sequence " + brief(q));
       } catch (const Error& e) {
         usage_check(false, e.what());
       }
@@ -187,12 +193,12 @@ CommandRun add_marginalize_command(CLI::App& app) {
     for (auto& i : ins) {
       const int64_t w = static_cast<int64_t>(i.seq.size());
       i.pos = a->position >= 0 ? a->position : (L - w) / 2;
-      LP_CHECK(w <= L, i.name, ": ", w, " bases do not fit the model's ", L, "-base input");
-      LP_CHECK(i.pos + w <= L, i.name, ": ", w, " bases at --position ", i.pos, " do not fit the model's ", L,
+      LP_CHECK(w <= L, brief(i.name), ": ", w, " bases do not fit the model's ", L, "-base input");
+      LP_CHECK(i.pos + w <= L, brief(i.name), ": ", w, " bases at --position ", i.pos, " do not fit the model's ", L,
                "-base input (the last start that fits is ", L - w, ")");
     }
     const bool binary = model.type() == "binary";
-    const int64_t T = model.tasks(), S = binary ? 1 : model.config().value("num_strands", int64_t{2});
+    const int64_t T = model.tasks(), S = model_strands(model);
     const int64_t O = binary ? 0 : model.output_length(), TS = T * S;
     prepare_output_dir(a->out, {"footprints.npz"});  // its own temporaries only (an empty list means any)
     Sums before;

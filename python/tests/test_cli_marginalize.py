@@ -112,6 +112,10 @@ def test_errors_name_what_is_wrong(runs, tmp_path):
     r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--sequence", "ACGT", "--position", 198,
             "--out", tmp_path / "e")
     assert r.returncode == 1 and "do not fit the model's 200-base input" in r.stderr, r.stderr
+    # A long sequence is quoted by its first bases and its length, not whole.
+    r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--sequence", "ACGT" * 300, "--out", tmp_path / "e")
+    assert r.returncode == 1 and "ACGTACGTACGTACGTACGTACGT... (1200 characters): 1200 bases do not fit" in r.stderr
+    assert len(r.stderr) < 300, r.stderr
     r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--out", tmp_path / "e")
     assert r.returncode == 2 and "give --motifs M.meme or --sequence" in r.stderr, r.stderr
     r = run("marginalize", "--model", runs["binary"], "--npz", npz, "--sequence", "", "--out", tmp_path / "e2")
