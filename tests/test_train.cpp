@@ -23,6 +23,7 @@
 #include "models/data/simulate.h"
 #include "models/eval/fourier_metrics.h"
 #include "models/train/config.h"
+#include "models/train/early_stopping.h"
 #include "models/train/evaluate.h"
 #include "models/train/prior_effect.h"
 #include "models/train/progress.h"
@@ -229,6 +230,36 @@ TEST_CASE("high-frequency share equals a plain complex DFT; auROC; progress form
   CHECK(p.rate() < 1.0 / 0.05 + 1e-9);  // one batch in >= 50 ms, not 41
 }
 
+TEST_CASE("early stopping: the reference's rule on hand-worked validation losses (REFERENCE §2.3)") {
+  // The trainer's loop: keep the last patience + 1 values, ask early_stop after every epoch; the epoch it stops at
+  // (0: never). Expected epochs worked out by hand from the reference's rule: from epoch hist_len + 2 = 5 on, stop
+  // when the largest consecutive improvement among the last 4 losses is below min_delta.
+  auto stop_epoch = [](const std::vector<double>& losses, int64_t patience, double min_delta, int64_t min_epochs) {
+    std::vector<double> window;
+    for (size_t e = 0; e < losses.size(); ++e) {
+      window.push_back(losses[e]);
+      if (static_cast<int64_t>(window.size()) > patience + 1) window.erase(window.begin());
+      if (early_stop(window, static_cast<int64_t>(e) + 1, patience, min_delta, min_epochs)) return int64_t(e) + 1;
+    }
+    return int64_t{0};
+  };
+  // Epoch 5 sees 0.9 → 0.8 (0.1); epoch 6's window 0.8, 0.7999, 0.7995, 0.7992 improves by at most 4e-4.
+  CHECK(stop_epoch({1.0, 0.9, 0.8, 0.7999, 0.7995, 0.7992, 0.5}, 3, 0.001, 5) == 6);
+  // Flat losses: the window is full at epoch 4, but the reference checks first at epoch 5.
+  CHECK(stop_epoch({1, 1, 1, 1, 1, 1}, 3, 0.001, 5) == 5);
+  CHECK(stop_epoch({1, 1, 1, 1}, 3, 0.001, 5) == 0);
+  // Worse, then one improvement of 0.5 that stays in the window for three epochs: stops at epoch 8.
+  CHECK(stop_epoch({1, 2, 3, 4, 3.5, 3.5, 3.5, 3.5, 3.5}, 3, 0.001, 5) == 8);
+  // An improvement of exactly min_delta is enough to go on (the test is "< min_delta"); exact in binary.
+  CHECK(stop_epoch({2, 1.75, 1.5, 1.25, 1.0, 0.75, 0.5, 0.25}, 3, 0.25, 5) == 0);
+  CHECK(stop_epoch({2, 1.875, 1.75, 1.625, 1.5}, 3, 0.25, 5) == 5);
+  // A NaN in the window: numpy's max is NaN and NaN < min_delta is false, so no stop until it leaves the window.
+  CHECK(stop_epoch({1, 1, NAN, 1, 1, 1, 1, 1}, 3, 0.001, 5) == 7);
+  // Another history length p: the reference first checks at epoch p + 2 (min_epochs = p + 2 reproduces it).
+  CHECK(stop_epoch({1, 1, 1, 1, 1}, 1, 0.001, 3) == 3);
+  CHECK(stop_epoch({1, 1, 1, 1, 1, 1, 1, 1}, 5, 0.001, 7) == 7);
+}
+
 TEST_CASE("one SGD step is w - lr * grad(L_task + lambda * L_prior) on the whole batch, training mode") {
   fs::path d = fresh_dir("sgd");
   const int64_t L = 60;
@@ -279,6 +310,58 @@ TEST_CASE("one SGD step is w - lr * grad(L_task + lambda * L_prior) on the whole
   // Batch-norm running statistics were updated by the one training forward (not by the eval one).
   for (auto& [k, t] : m0->buffers())
     if (has(k, "running_mean")) CHECK(got.at(k) == t.to_vector<float>());
+  fs::remove_all(d);
+}
+
+TEST_CASE("best.safetensors is a copy of the best epoch's weights and the test metrics use it; early stopping ends a run") {
+  // REFERENCE §2.5 / §8.2: the best epoch is the lowest validation total loss (prior included); the reference kept
+  // references to the live tensors, so its test metrics came from the last epoch. Here the test set is the validation
+  // file, so the test loss must equal the best epoch's validation loss, not the last one's.
+  fs::path d = fresh_dir("best_state");
+  const int64_t L = 48;
+  small_binary_set(d, 40, L, 21);
+  auto run = [&](double lr, int64_t epochs, bool early, const std::string& name) {
+    json user = {{"model", small_model(L)},
+                 {"data", {{"train", (d / "train.npz").string()}, {"valid", (d / "valid.npz").string()},
+                           {"test", (d / "valid.npz").string()}}},
+                 {"train", {{"batch_size", 8}, {"epochs", epochs}, {"seed", 3}, {"threads", 2}, {"progress", false},
+                            {"lr", lr}, {"early_stopping", early}}},
+                 {"prior", {{"freq_limit", 7}}}};
+    TrainOptions to;
+    to.quiet = true;
+    to.out_dir = (d / name).string();
+    return train_model(resolve_config(user, name + ".json", d.string()), to);
+  };
+  auto valid_losses = [&](const std::string& name) {
+    std::ifstream m(d / name / "metrics.jsonl");
+    std::vector<double> v;
+    for (std::string line; std::getline(m, line);) v.push_back(json::parse(line)["valid_total_loss"].get<double>());
+    return v;
+  };
+  {
+    TrainResult r = run(0.05, 6, false, "fluct");  // a large step: the validation loss does not fall every epoch
+    const auto v = valid_losses("fluct");
+    REQUIRE(v.size() == 6);
+    const int64_t best = std::min_element(v.begin(), v.end()) - v.begin() + 1;  // the first of equal minima
+    CHECK(r.best_epoch == best);
+    REQUIRE_MESSAGE(best < 6, "the test needs a best epoch before the last one");
+    std::map<std::string, std::vector<float>> ck;
+    for (auto& [k, w] : weights_of(d / "fluct" / "checkpoints" / ("epoch_" + std::to_string(best) + ".safetensors")))
+      if (k.rfind("model.", 0) == 0) ck[k.substr(6)] = w;
+    REQUIRE(!ck.empty());
+    CHECK(weights_of(d / "fluct" / "best.safetensors") == ck);
+    CHECK(weights_of(d / "fluct" / "best.safetensors") != weights_of(d / "fluct" / "model.safetensors"));
+    std::ifstream tm(d / "fluct" / "test_metrics.json");
+    const json test = json::parse(tm);
+    CHECK(test["best_epoch"] == best);
+    CHECK(test["test_total_loss"].get<double>() == doctest::Approx(v[best - 1]).epsilon(1e-12));
+  }
+  {  // A step too small to move the validation loss by min_delta: the run stops at epoch 5, the reference's first check.
+    TrainResult r = run(1e-9, 10, true, "flat");
+    CHECK(r.stop_reason == "early_stopping");
+    CHECK(r.epochs == 5);
+    CHECK(valid_losses("flat").size() == 5);
+  }
   fs::remove_all(d);
 }
 

@@ -28,6 +28,7 @@
 #include "models/arch/model.h"
 #include "models/data/array_dataset.h"
 #include "models/train/datasets.h"
+#include "models/train/early_stopping.h"
 #include "models/train/evaluate.h"
 #include "models/train/graph_step.h"
 #include "models/train/progress.h"
@@ -558,11 +559,8 @@ TrainResult train_model(const TrainConfig& cfg_in, const TrainOptions& opt) {
     line["best_epoch"] = st.best_epoch;
     st.history.push_back(key);
     if (static_cast<int64_t>(st.history.size()) > t.patience + 1) st.history.erase(st.history.begin());
-    if (t.early_stopping && st.epoch >= t.min_epochs && static_cast<int64_t>(st.history.size()) == t.patience + 1) {
-      double best_delta = -INFINITY;  // largest consecutive-epoch improvement in the window
-      for (size_t i = 0; i + 1 < st.history.size(); ++i) best_delta = std::max(best_delta, st.history[i] - st.history[i + 1]);
-      if (best_delta < t.min_delta) stop = true, res.stop_reason = "early_stopping";
-    }
+    if (t.early_stopping && early_stop(st.history, st.epoch, t.patience, t.min_delta, t.min_epochs))
+      stop = true, res.stop_reason = "early_stopping";
     // A max_steps or signal stop at an epoch's end is recorded in its line; the checkpoints below are written
     // either way.
     if (!stop && t.max_steps > 0 && st.step >= t.max_steps) stop = true, res.stop_reason = "max_steps";
