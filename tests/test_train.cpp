@@ -482,7 +482,8 @@ TEST_CASE("profile runs: metrics.jsonl has the validation NLL, JSD and count cor
   json user = {{"model", {{"type", "profile"}, {"input_length", 60}, {"output_length", 30}, {"controls", "none"},
                           {"dil_conv_filter_sizes", {7, 3, 3}}, {"dil_conv_dilations", {1, 2, 4}},
                           {"dil_conv_depths", {4, 4, 4}}, {"prof_conv_kernel_size", 13}}},
-               {"data", {{"train", (d / "train.npz").string()}, {"valid", (d / "valid.npz").string()}}},
+               {"data", {{"train", (d / "train.npz").string()}, {"valid", (d / "valid.npz").string()},
+                         {"test", (d / "valid.npz").string()}}},
                {"train", {{"batch_size", 8}, {"epochs", 2}, {"seed", 1}, {"progress", false},
                           {"counts_loss_weight", "auto"}}}};
   TrainOptions to;
@@ -519,6 +520,14 @@ TEST_CASE("profile runs: metrics.jsonl has the validation NLL, JSD and count cor
     ++n;
   }
   CHECK(n == 3);  // two epochs, and the third of the resumed run
+  {  // Validation with reverse complements, the test without them (REFERENCE §3.2: summit-centred, no revcomp)
+    std::ifstream tm(d / "run/test_metrics.json");
+    const json test = json::parse(tm);
+    CHECK(test["test_examples"] == 10);
+    std::ifstream m2(d / "run/metrics.jsonl");
+    std::getline(m2, line);
+    CHECK(json::parse(line)["valid_examples"] == 20);
+  }
   fs::remove_all(d);
 }
 

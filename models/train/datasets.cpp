@@ -53,10 +53,10 @@ class OwnedArraySource : public BatchSource {
   ArrayBatchSource src_;
 };
 
-std::unique_ptr<BatchSource> array_source(const std::string& path, const TrainConfig& cfg, bool train) {
+std::unique_ptr<BatchSource> array_source(const std::string& path, const TrainConfig& cfg, bool train, bool revcomp) {
   auto ds = std::make_unique<ArrayDataset>(read_array_dataset(path, cfg.model_type));
   ArraySamplerOptions o;
-  o.revcomp = cfg.train.revcomp;
+  o.revcomp = revcomp;
   if (train) {
     o.batch_size = cfg.train.batch_size;
     o.negative_ratio = cfg.train.negative_ratio;
@@ -250,9 +250,12 @@ DataSources make_datasets(const TrainConfig& cfg, DataUse use) {
     d.test = sequence_source(cfg, s.test_positives, s.test_negatives, false);
     d.train_name = s.train_positives, d.valid_name = s.valid_positives, d.test_name = s.test_positives;
   } else {
-    d.train = array_source(cfg.data.train, cfg, true);
-    if (!cfg.data.valid.empty()) d.valid = array_source(cfg.data.valid, cfg, false);
-    if (!cfg.data.test.empty()) d.test = array_source(cfg.data.test, cfg, false);
+    d.train = array_source(cfg.data.train, cfg, true, cfg.train.revcomp);
+    if (!cfg.data.valid.empty()) d.valid = array_source(cfg.data.valid, cfg, false, cfg.train.revcomp);
+    // The reference tests profile models without reverse complements (REFERENCE §3.2, as the genome test split
+    // here), binary models with them (§4.2).
+    if (!cfg.data.test.empty())
+      d.test = array_source(cfg.data.test, cfg, false, cfg.train.revcomp && cfg.model_type != "profile");
     d.train_name = cfg.data.train, d.valid_name = cfg.data.valid, d.test_name = cfg.data.test;
   }
   check_source_geometry(want, d.train->geometry(), d.train_name);
