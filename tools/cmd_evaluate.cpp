@@ -304,7 +304,15 @@ void attribution_metrics(Context& ctx, const EvaluateArgs& a, nlohmann::json& do
     for (const auto& m : site_masks)
       for (auto v : m) covered += v;
   }
-  const int64_t K = a.freq_limit >= 0 ? a.freq_limit : default_freq_limit("binary", L);  // round(0.15 L)
+  // The paper's cut-off at this length (REFERENCE §4.5a): K 150 at 1000 bp for binary models, 200 at 1346 bp for
+  // profile models, i.e. default_freq_limit of the model type; profile when --npz holds profile counts (N, T, S, O),
+  // else binary (round(0.15 L); at L = 1346 that is 202, not the paper's 200).
+  std::string kind = "binary";
+  if (!a.npz.empty()) {
+    npy::NpzRowReader data(a.npz);
+    if (data.has("y") && data.shape("y").size() == 4) kind = "profile";
+  }
+  const int64_t K = a.freq_limit >= 0 ? a.freq_limit : default_freq_limit(kind, L);
   eval::AttrMetricsAccumulator acc(L, K, hyp && a.summit_center, hyp && masked);
   size_t e = 0;  // rows[b, e): the selected rows among [s, end)
   for (int64_t s = 0; s < N; s += a.attr_chunk) {
@@ -433,7 +441,8 @@ CommandRun add_evaluate_command(CLI::App& app) {
                 "correlation of per-position |attribution| with the distance to the centre");
   sub->add_option("--rows", a->rows, "Examples the attribution metrics use: all | positives (y == 1 in --npz)")
       ->check(CLI::IsMember({"all", "positives"}));
-  sub->add_option("--freq-limit", a->freq_limit, "K of the high-frequency share (default round(0.15 L))")
+  sub->add_option("--freq-limit", a->freq_limit, "K of the high-frequency share (default: the paper's cut-off at the attributions' length L, "
+                  "round(200 L / 1346) when --npz holds profile counts, else round(0.15 L))")
       ->check(integer_at_least(0))
       ->default_str("");  // -1: from L
   CLI::Option* motifs =

@@ -172,3 +172,28 @@ def test_every_shape_is_checked_before_a_row_is_read(files, tmp_path):
         r = run("evaluate", *args, "--out", tmp_path / "m.json")
         assert r.returncode == 1 and want in r.stderr, (args, r.stderr)
         assert not (tmp_path / "m.json").exists()
+
+
+def test_the_default_cut_off_is_the_papers_for_the_model_type(tmp_path):
+    # REFERENCE §4.5a: K = 150 at 1000 bp (binary), 200 at 1346 bp (profile). round(0.15 · 1346) would be 202, so
+    # the default follows the model type: profile when --npz holds profile counts y (N, T, S, O).
+    rng = np.random.default_rng(7)
+    for length, y, want in [(1346, np.zeros((2, 1, 2, 1000), np.float32), 200),
+                            (1346, np.zeros((2, 1), np.float32), 202), (1000, None, 150)]:
+        ohe = np.eye(4, dtype=np.float32)[rng.integers(0, 4, (2, length))].transpose(0, 2, 1).copy()
+        hyp = rng.normal(size=(2, 4, length)).astype(np.float32)
+        np.savez(tmp_path / "ohe.npz", arr_0=ohe)
+        np.savez(tmp_path / "attr.npz", arr_0=hyp)
+        extra = []
+        if y is not None:
+            np.savez(tmp_path / "data.npz", x=ohe.astype(np.uint8), y=y)
+            extra = ["--npz", tmp_path / "data.npz"]
+        it = json.loads(evaluate(tmp_path / "m.json", "--attr", tmp_path / "attr.npz", "--ohe", tmp_path / "ohe.npz",
+                                 *extra))["interpretability"]
+        assert it["freq_limit"] == want, (length, y is None or y.ndim)
+        act = hyp.astype(np.float64) * ohe
+        shares = []
+        for i in range(2):  # k = 1 … L/2 − 1, share of k ≥ K + 1
+            f = np.abs(np.fft.rfft(np.abs(act[i]).sum(axis=0)))[1:length // 2]
+            shares.append(f[want:].sum() / f.sum())
+        close(it["hf_share"], shares)
