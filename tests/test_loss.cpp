@@ -433,6 +433,31 @@ TEST_CASE("objective: the prior's rows apart equal every row's attributions (bin
   }
 }
 
+TEST_CASE("profile attributions: the reference's log-prob-weighted scalar has the mean-centred logits' gradient") {
+  // REFERENCE §1.1 / §8.4: the reference differentiates S = Σ_{b,t,s,o} (ℓ − mean_O ℓ) · stopgrad(log_softmax_O ℓ)
+  // (the comment says probabilities, the code uses log-probs); input_attributions seeds ℓ − mean_O ℓ instead. Built
+  // here literally, in the engine's ops, both attributions agree; the counts head is in neither.
+  Context ctx(1, 13);
+  auto m = make_model(json{{"type", "profile"}, {"input_length", 20}, {"num_tasks", 2}, {"num_strands", 2},
+                           {"dil_conv_filter_sizes", {3, 3}}, {"dil_conv_dilations", {1, 2}}, {"dil_conv_depths", 3},
+                           {"prof_conv_kernel_size", 5}, {"dtype", "float64"}},
+                      ctx);
+  Tensor x = rand64(ctx, {3, 4, 20}, 0.0, 1.0);
+  x.set_requires_grad(true);
+  Tensor control = rand64(ctx, {3, 2, 2, 10}, 0.0, 2.0);
+  ModelOutput out = m->forward(x, control, true);
+  const Tensor& l = out.profile_logits;  // (B, T, S, O)
+  Tensor weights = log_softmax(l, 3).detach();
+  Tensor s = sum_all(mul(sub(l, mean(l, {3}, true)), weights));
+  Tensor literal = mul(grad({s}, {x})[0], x);
+  Tensor ours = input_attributions(m->forward(x, control, true), x, false);  // a second forward: no dropout, equal
+  const auto a = literal.to_vector<double>(), b = ours.to_vector<double>();
+  double norm = 0;
+  for (double v : a) norm = std::max(norm, std::abs(v));
+  REQUIRE(norm > 1e-8);
+  for (size_t i = 0; i < a.size(); ++i) CHECK(b[i] == doctest::Approx(a[i]).epsilon(1e-10).scale(norm));
+}
+
 TEST_CASE("objective: attributions, statuses, totals and the reference's train-mode BN quirk") {
   Context ctx(1, 7);
   auto m = make_model(json{{"type", "binary"}, {"input_length", 60}, {"num_tasks", 2}, {"conv_depths", 4},

@@ -22,6 +22,8 @@
 #include "models/data/array_dataset.h"
 #include "models/data/simulate.h"
 #include "models/eval/fourier_metrics.h"
+#include "models/loss/fourier_prior.h"
+#include "models/loss/objective.h"
 #include "models/train/config.h"
 #include "models/train/early_stopping.h"
 #include "models/train/evaluate.h"
@@ -109,6 +111,22 @@ TEST_CASE("npz dataset round trip, default status, and shape errors naming file 
   npy::save_npz(bad, {{"x", f4({5, 4, 10}, 0)}, {"y", f4({5, 2, 2, 7}, 1)}, {"control", f4({5, 1, 2, 7}, 0)}});
   auto p = read_array_dataset(bad, "profile");
   CHECK(p.status == std::vector<int>(5, 1));
+  {  // The reference's profile status is 1 + the peak file's index (0 for negatives) and run_epoch maps any nonzero
+     // value to 1 (REFERENCE §1.4): peaks of every file get the prior, negatives do not.
+    npy::Array st;
+    st.dtype = npy::NpyDType::I4;
+    st.shape = {5};
+    const std::vector<int32_t> sv{0, 1, 2, 3, 0};
+    st.bytes.resize(sv.size() * 4);
+    std::memcpy(st.bytes.data(), sv.data(), st.bytes.size());
+    npy::save_npz(bad, {{"x", f4({5, 4, 10}, 0)}, {"y", f4({5, 2, 2, 7}, 1)}, {"status", st}});
+    auto ps = read_array_dataset(bad, "profile");
+    CHECK(ps.status == std::vector<int>{0, 1, 1, 1, 0});
+    Context ctx(1, 0);
+    Batch b = make_batch(ctx, ps, {4, 2, 0, 3}, true);  // with reverse complements: 8 rows
+    CHECK(b.status == std::vector<int>{0, 1, 0, 1, 0, 1, 0, 1});
+    CHECK(eligible_rows(prior_status(b, "profile")) == std::vector<int64_t>{1, 3, 5, 7});
+  }
   npy::save_npz(bad, {{"x", f4({5, 4, 10}, 0)}, {"y", f4({5, 2, 2, 7}, 1)}, {"control", f4({5, 3, 2, 7}, 0)}});
   CHECK(has(error_of([&] { read_array_dataset(bad, "profile"); }), "'control'"));
   CHECK(has(error_of([&] { read_array_dataset((d / "none.npz").string(), "binary"); }), "none.npz"));
