@@ -113,6 +113,37 @@ TEST_CASE("fourier prior on known signals: sinusoid, delta, all-zero, no eligibl
   }
 }
 
+TEST_CASE("fourier prior at the paper's lengths equals numpy/scipy values (tests/fixtures/make_prior_values.py)") {
+  // REFERENCE §1.2 at L 1000 / K 150 (binary) and L 1346 / K 200 (profile), σ 3, s 0.2 and a hard cut-off: a track
+  // of five cosines split over two bases with opposite signs (Σ_bases |attr| gives it back), and a flat track, whose
+  // spectrum comes only from the zero-padded smoothing's edges (DC stays in the normaliser). The numbers were printed
+  // by the script, which builds the kernel with scipy.ndimage.gaussian_filter as the reference does.
+  Context ctx(1, 0);
+  struct Case {
+    int64_t L, K;
+    double soft, hard, flat;
+  };
+  for (const Case& c : {Case{1000, 150, 0.64652853041053482, 0.66067903989035748, 0.84122380182025369},
+                        Case{1346, 200, 0.62860139914932267, 0.6416899234667226, 0.84214385602125741}}) {
+    INFO("L ", c.L);
+    std::vector<double> v(static_cast<size_t>(4 * c.L), 0.0), flat(static_cast<size_t>(4 * c.L), 0.0);
+    for (int64_t n = 0; n < c.L; ++n) {
+      const double t = static_cast<double>(n) / static_cast<double>(c.L), pi2 = 2 * M_PI;
+      const double a = 1 + 0.5 * std::cos(pi2 * 7 * t) + 0.25 * std::cos(pi2 * 160 * t) +
+                       0.1 * std::cos(pi2 * 400 * t) + 0.05 * std::sin(pi2 * 3 * t);
+      v[static_cast<size_t>(n)] = 0.6 * a;                // base A
+      v[static_cast<size_t>(2 * c.L + n)] = -0.4 * a;     // base G
+      flat[static_cast<size_t>(3 * c.L + n)] = 1.0;       // base T
+    }
+    Tensor attr = Tensor::from_vector(ctx, {1, 4, c.L}, v), ones = Tensor::from_vector(ctx, {1, 4, c.L}, flat);
+    CHECK(fourier_prior_loss(attr, {1}, c.K, 0.2, 3.0).item() == doctest::Approx(c.soft).epsilon(1e-12));
+    CHECK(fourier_prior_loss(attr, {1}, c.K, std::nullopt, 3.0).item() == doctest::Approx(c.hard).epsilon(1e-12));
+    CHECK(fourier_prior_loss(ones, {1}, c.K, 0.2, 3.0).item() == doctest::Approx(c.flat).epsilon(1e-12));
+    // float32 attributions (the training dtype): the same to float32's precision
+    CHECK(fourier_prior_loss(attr.to(DType::F32), {1}, c.K, 0.2, 3.0).item() == doctest::Approx(c.soft).epsilon(1e-5));
+  }
+}
+
 TEST_CASE("fourier prior: gradient and gradient-of-gradient w.r.t. the attributions") {
   Context ctx(1, 2);
   for (int64_t L : {9, 32}) {
