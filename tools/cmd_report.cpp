@@ -117,14 +117,18 @@ const TestColumn kTestColumns[] = {
     {"test_task_loss", "task loss", -1},  {"test_prior_loss", "prior loss", -1},
     {"test_examples", "examples", 0},     {"best_epoch", "best epoch", 0}};
 
-// The prior's cut-off K of the runs whose input length is L (config.json), else round(0.15·L) as evaluate.
+// The prior's cut-off K of the runs whose input length is L (config.json), else the paper's cut-off at L for the
+// runs' model type as evaluate takes it (profile runs round(200·L/1346), otherwise round(0.15·L)).
 std::vector<Marker> spectrum_markers(const std::vector<std::string>& runs, int64_t L) {
   std::set<int64_t> fourier, other;
+  bool any = false, all_profile = true;
   for (const auto& r : runs) {
     const fs::path p = fs::path(r) / "config.json";
     if (!fs::exists(p)) continue;
     const auto c = read_json(p, "--runs");
     const auto* model = c.contains("model") ? &c["model"] : nullptr;
+    any = true;
+    all_profile = all_profile && model && model->is_object() && model->value("type", std::string()) == "profile";
     if (!model || !model->contains("input_length") || !(*model)["input_length"].is_number_integer() ||
         (*model)["input_length"].get<int64_t>() != L)
       continue;
@@ -136,8 +140,9 @@ std::vector<Marker> spectrum_markers(const std::vector<std::string>& runs, int64
   std::vector<Marker> m;
   for (int64_t K : ks) m.push_back({static_cast<double>(K), "K = " + std::to_string(K) + " (prior freq_limit)"});
   if (m.empty()) {
-    const int64_t K = default_freq_limit("binary", L);
-    m.push_back({static_cast<double>(K), "K = " + std::to_string(K) + " = round(0.15·L)"});
+    const bool profile = any && all_profile;
+    const int64_t K = default_freq_limit(profile ? "profile" : "binary", L);
+    m.push_back({static_cast<double>(K), "K = " + std::to_string(K) + (profile ? " = round(200·L/1346)" : " = round(0.15·L)")});
   }
   return m;
 }

@@ -132,6 +132,12 @@ def test_attr_without_runs_marks_the_default_k_and_regions_label_logos(runs, tmp
     html = (tmp_path / "rep" / "index.html").read_text()
     k = (150 * L + 500) // 1000
     assert f"K = {k} = round(0.15·L)" in html
+    # With only profile runs of another input length, the paper's profile cut-off at L (evaluate's default too).
+    r = run("report", "--out", tmp_path / "rep_p", "--runs", runs["profile"], "--attr", a / "attr.npz",
+            "--ohe", a / "ohe.npz", "--examples", "1")
+    assert r.returncode == 0, r.stderr
+    assert json.loads((runs["profile"] / "config.json").read_text())["model"]["input_length"] != L
+    assert f"K = {(200 * L + 673) // 1346} = round(200·L/1346)" in (tmp_path / "rep_p" / "index.html").read_text()
     assert f"<h3>Example 3 (chrIV:1030-{1030 + L})</h3>" in html and f"example 3 · chrIV:1030-{1030 + L}" in html
     (a / "regions.bed").write_text("chrIV\t0\t10\trow0\n")
     r = run("report", "--out", tmp_path / "rep2", "--attr", a / "attr.npz", "--ohe", a / "ohe.npz")
