@@ -124,6 +124,43 @@ TEST_CASE("binary broadcasting ops") {
   }
 }
 
+TEST_CASE("pow_scalar's exponents, lgamma/digamma off [0.2, 2.5], cast: gradients and gradients of gradients") {
+  Context ctx(2, 5);
+  for (Shape s : {Shape{1}, Shape{7}, Shape{2, 1, 5}}) {
+    INFO("shape ", shape_str(s));
+    Tensor any = rand64(ctx, s, -2.0, 2.0), pos = rand64(ctx, s, 0.3, 2.5);
+    // p = 2 and p = 1 take their own backward branches; integer p on negative inputs; negative and fractional p.
+    for (auto [p_, x_] : std::vector<std::pair<double, Tensor>>{
+             {2.0, any}, {3.0, any}, {1.0, any}, {-1.0, pos}, {0.5, pos}, {-2.5, pos}}) {
+      auto p = p_; auto& x = x_;  // named copies: clang < 16 cannot capture structured bindings
+      INFO("p ", p);
+      auto xv = x.to_vector<double>(), yv = pow_scalar(x, p).to_vector<double>();
+      for (size_t i = 0; i < xv.size(); ++i) CHECK(yv[i] == doctest::Approx(std::pow(xv[i], p)).epsilon(1e-14));
+      // times (1 + x): at p = 1 the op alone is linear (its second derivative 0 whatever the rule), and x^p·x is
+      // constant at p = −1
+      Fn f = [p](auto& v) { return mul(pow_scalar(v[0], p), add_scalar(v[0], 1.0)); };
+      check_grad(ctx, f, {x});
+      check_gradgrad(ctx, f, {x});
+    }
+    // lgamma on negative non-integers (log|Γ|, derivative ψ through the reflection) and past digamma's recurrence
+    // (x >= 6: the asymptotic series); digamma's own gradient is trigamma, whose gradient throws.
+    Tensor neg_x = add_scalar(rand64(ctx, s, 0.15, 0.85), -3.0), big = rand64(ctx, s, 4.0, 60.0);
+    for (const Tensor& x : {neg_x, big}) {
+      Fn f = [](auto& v) { return lgamma(v[0]); };
+      check_grad(ctx, f, {x});
+      check_gradgrad(ctx, f, {x});
+      check_grad(ctx, [](auto& v) { return digamma(v[0]); }, {x});
+    }
+    auto lv = leaves({big});
+    Tensor d1 = grad({sum_all(digamma(lv[0]))}, lv, {}, true)[0];  // trigamma(x), recorded
+    CHECK_THROWS_AS(grad({sum_all(d1)}, lv), Error);
+    // cast f64 -> f32 -> f64: the gradient is cast back; float32 rounding (~6e-8) over eps 1e-2 bounds the error
+    Fn fc = [](auto& v) { return cast(square(cast(v[0], DType::F32)), DType::F64); };
+    check_grad(ctx, fc, {any}, 1e-2, 1e-5);
+    check_gradgrad(ctx, fc, {any}, 1e-2, 1e-5);
+  }
+}
+
 TEST_CASE("float32 runs the same kernels") {
   Context ctx(2, 4);
   Tensor a = Tensor::uniform(ctx, {3, 1000}, -1, 1), b = Tensor::uniform(ctx, {1000}, -1, 1);

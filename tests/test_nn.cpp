@@ -343,6 +343,23 @@ TEST_CASE("dropout: kept elements scaled by 1/(1-p), the rest 0, the rate as ask
   CHECK_THROWS_AS(dropout(x, -0.1, ctx), Error);
 }
 
+TEST_CASE("dropout: gradient and gradient of gradient against finite differences with the mask held fixed") {
+  // The mask comes from the generator: each evaluation reseeds it, so every evaluation draws the same mask.
+  Context ctx(2, 30), dctx(1, 0);
+  for (Shape s : {Shape{1}, Shape{7}, Shape{3, 2, 5}}) {
+    for (double p : {0.2, 0.5}) {
+      INFO("shape ", shape_str(s), " p ", p);
+      Tensor x = rand64(ctx, s, -2.0, 2.0);
+      Fn f = [&dctx, p](auto& v) {
+        dctx.rng().seed(41);
+        return mul(dropout(v[0], p, dctx), v[0]);  // times x: the second derivative is 2·mask, not 0
+      };
+      check_grad(ctx, f, {x});
+      check_gradgrad(ctx, f, {x});
+    }
+  }
+}
+
 TEST_CASE("log_softmax and softmax rows with infinities and NaN (pinned; the CUDA kernels match: test_cuda.cpp)") {
   Context ctx(1, 1);
   const double inf = std::numeric_limits<double>::infinity(), nan = std::numeric_limits<double>::quiet_NaN();

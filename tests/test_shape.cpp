@@ -209,4 +209,24 @@ TEST_CASE("index_select and index_add") {
   CHECK_THROWS_AS(index_add(g, 1, idx, 4), Error);
   CHECK_THROWS_AS(index_add(g, 1, {0, 1}, 6), Error);
 }
+TEST_CASE("reshape (with -1) and transpose: gradients and gradients of gradients") {
+  Context ctx(2, 16);
+  Tensor x = rand64(ctx, {2, 3, 5});
+  for (Shape to : {Shape{6, 5}, Shape{5, -1}, Shape{30}, Shape{1, 30, 1}, Shape{-1, 2, 1}}) {
+    INFO("to ", shape_str(to));
+    Tensor y = reshape(x, to);
+    CHECK(y.numel() == 30);
+    CHECK(y.to_vector<double>() == x.to_vector<double>());  // a view: same values in the same order
+    check_grad(ctx, [to](auto& v) { return reshape(v[0], to); }, {x});
+    check_gradgrad(ctx, [to](auto& v) { return sq(reshape(v[0], to)); }, {x});
+  }
+  for (auto [d0_, d1_] : std::vector<std::pair<int64_t, int64_t>>{{0, 2}, {1, -1}, {1, 1}}) {
+    auto d0 = d0_; auto d1 = d1_;  // named copies: clang < 16 cannot capture structured bindings
+    INFO("transpose ", d0, " ", d1);
+    check_grad(ctx, [d0, d1](auto& v) { return transpose(v[0], d0, d1); }, {x});
+    check_gradgrad(ctx, [d0, d1](auto& v) { return sq(transpose(v[0], d0, d1)); }, {x});
+  }
+  CHECK_THROWS_AS(reshape(x, {7, -1}), Error);
+  CHECK_THROWS_AS(reshape(x, {-1, -1}), Error);
+}
 }
