@@ -25,13 +25,19 @@ namespace {
 
 template <typename T>
 T digamma_t(T x) {
-  // Reflection for x < 0.5, recurrence up to 6, then the asymptotic series.
+  // Reflection for x < 0.5, recurrence up to 10, then the asymptotic series ln x − 1/2x − Σ_{k=1..7} B_2k/(2k·x^2k)
+  // (the first term left out is ~4e-17 at x = 10; cut after x^-10 at 6, the error was ~1e-10).
   if (x < T(0.5)) return digamma_t(T(1) - x) - T(M_PI) / std::tan(T(M_PI) * x);
   T r = 0;
-  while (x < 6) { r -= 1 / x; x += 1; }
+  while (x < 10) { r -= 1 / x; x += 1; }
   T f = 1 / (x * x);
-  return r + std::log(x) - T(0.5) / x -
-         f * (T(1.0 / 12) - f * (T(1.0 / 120) - f * (T(1.0 / 252) - f * (T(1.0 / 240) - f * T(1.0 / 132)))));
+  T s = T(691.0 / 32760) - f * T(1.0 / 12);  // Horner, innermost first
+  s = T(1.0 / 132) - f * s;
+  s = T(1.0 / 240) - f * s;
+  s = T(1.0 / 252) - f * s;
+  s = T(1.0 / 120) - f * s;
+  s = T(1.0 / 12) - f * s;
+  return r + std::log(x) - T(0.5) / x - f * s;
 }
 
 template <typename T>
@@ -40,10 +46,17 @@ T trigamma_t(T x) {
     T s = std::sin(T(M_PI) * x);
     return T(M_PI * M_PI) / (s * s) - trigamma_t(T(1) - x);
   }
+  // Recurrence up to 10, then 1/x + 1/2x² + Σ_{k=1..7} B_2k/x^(2k+1) (cut after x^-9 at 6, the error was ~1e-9).
   T r = 0;
-  while (x < 6) { r += 1 / (x * x); x += 1; }
+  while (x < 10) { r += 1 / (x * x); x += 1; }
   T f = 1 / (x * x);
-  return r + 1 / x + f / 2 + (f / x) * (T(1.0 / 6) - f * (T(1.0 / 30) - f * (T(1.0 / 42) - f * T(1.0 / 30))));
+  T s = T(691.0 / 2730) - f * T(7.0 / 6);  // Horner, innermost first
+  s = T(5.0 / 66) - f * s;
+  s = T(1.0 / 30) - f * s;
+  s = T(1.0 / 42) - f * s;
+  s = T(1.0 / 30) - f * s;
+  s = T(1.0 / 6) - f * s;
+  return r + 1 / x + f / 2 + (f / x) * s;
 }
 
 template <typename T>

@@ -1,5 +1,5 @@
 // Device twins of the CPU element-wise maths (kernels/cpu/elementwise.cpp): same formulas, same
-// branches, float or double. digamma: reflection, recurrence to 6, asymptotic series; trigamma alike.
+// branches, float or double. digamma: reflection, recurrence to 10, asymptotic series; trigamma alike.
 // Test: build/tests/lowpass_tests -ts=cuda.
 #pragma once
 #include <cuda_runtime.h>
@@ -18,10 +18,15 @@ __device__ T digamma_d(T x) {
     r = -lp_pi<T>() / tan(lp_pi<T>() * x);
     x = T(1) - x;
   }
-  while (x < 6) { r -= 1 / x; x += 1; }
+  while (x < 10) { r -= 1 / x; x += 1; }
   T f = 1 / (x * x);
-  return r + log(x) - T(0.5) / x -
-         f * (T(1.0 / 12) - f * (T(1.0 / 120) - f * (T(1.0 / 252) - f * (T(1.0 / 240) - f * T(1.0 / 132)))));
+  T s = T(691.0 / 32760) - f * T(1.0 / 12);  // Horner, innermost first
+  s = T(1.0 / 132) - f * s;
+  s = T(1.0 / 240) - f * s;
+  s = T(1.0 / 252) - f * s;
+  s = T(1.0 / 120) - f * s;
+  s = T(1.0 / 12) - f * s;
+  return r + log(x) - T(0.5) / x - f * s;
 }
 
 template <typename T>
@@ -34,9 +39,15 @@ __device__ T trigamma_d(T x) {
     x = T(1) - x;
   }
   T t = 0;
-  while (x < 6) { t += 1 / (x * x); x += 1; }
+  while (x < 10) { t += 1 / (x * x); x += 1; }
   T f = 1 / (x * x);
-  t += 1 / x + f / 2 + (f / x) * (T(1.0 / 6) - f * (T(1.0 / 30) - f * (T(1.0 / 42) - f * T(1.0 / 30))));
+  T s = T(691.0 / 2730) - f * T(7.0 / 6);  // Horner, innermost first
+  s = T(5.0 / 66) - f * s;
+  s = T(1.0 / 30) - f * s;
+  s = T(1.0 / 42) - f * s;
+  s = T(1.0 / 30) - f * s;
+  s = T(1.0 / 6) - f * s;
+  t += 1 / x + f / 2 + (f / x) * s;
   return r + sign * t;
 }
 
