@@ -1,5 +1,5 @@
-// CUDA nn kernels against their CPU twins: batch norm (with its second-derivative rule), max-pool, (log-)softmax
-// (rows with infinities and NaN too) and the DeepLIFT rule kernels. Run: build/tests/lowpass_tests -ts=cuda
+// CUDA nn kernels against their CPU twins: batch norm (with its second-derivative rule and channel_affine2), max-pool,
+// (log-)softmax (rows with infinities and NaN too) and the DeepLIFT rule kernels. Run: build/tests/lowpass_tests -ts=cuda
 #include <doctest/doctest.h>
 
 #include <cmath>
@@ -48,6 +48,12 @@ TEST_CASE("batch-norm (with its second-derivative rule), max-pool and softmax ke
       Tensor scg = scale.to(kGpu), shg = shift.to(kGpu);
       compare_kernel(ctx, "channel_affine", s, t, [&](Tensor& out) { cpu::channel_affine(x, scale, shift, out); },
                      [&](Tensor& out) { cuda::channel_affine(xg, scg, shg, out); });
+      // channel_affine2 (y = g·a + h·b + c per channel: the composed batch-norm input gradient, third derivatives)
+      Tensor g2 = rnd(ctx, s, -1, 1, t), h2 = rnd(ctx, s, -1, 1, t), a2 = rnd(ctx, {C}, -2, 2, t);
+      Tensor g2g = g2.to(kGpu), h2g = h2.to(kGpu), a2g = a2.to(kGpu);
+      compare_kernel(ctx, "channel_affine2", s, t,
+                     [&](Tensor& out) { cpu::channel_affine2(g2, h2, a2, scale, shift, out); },
+                     [&](Tensor& out) { cuda::channel_affine2(g2g, h2g, a2g, scg, shg, out); });
       Tensor g = rnd(ctx, s, -1, 1, t), invstd = rnd(ctx, {C}, 0.5, 2, t), gamma = rnd(ctx, {C}, -2, 2, t);
       Tensor gg = g.to(kGpu), ig = invstd.to(kGpu), gmg = gamma.to(kGpu), mg = m_ref.to(kGpu);
       for (bool with_gamma : {true, false}) {
@@ -59,8 +65,11 @@ TEST_CASE("batch-norm (with its second-derivative rule), max-pool and softmax ke
         CHECK(rel(dga, dga_ref) <= tol_for(t));
         CHECK(rel(dbe, dbe_ref) <= tol_for(t));
         CHECK((canaries_intact(dx) && canaries_intact(dga) && canaries_intact(dbe)));
-        Tensor none;  // only dgamma wanted
-        cuda::batch_norm_bwd(gg, xg, mg, ig, gmg, none, dga, none);
+        Tensor none;  // only dgamma wanted, into a fresh NaN-filled output (the call above has filled dga)
+        Tensor dga1 = gpu_out(ctx, {C}, t);
+        cuda::batch_norm_bwd(gg, xg, mg, ig, with_gamma ? gmg : Tensor(), none, dga1, none);
+        CHECK(rel(dga1, dga_ref) <= tol_for(t));
+        CHECK(canaries_intact(dga1));
         // The second-derivative rule (upstream u): dg, dx, dgamma, all three and each alone.
         Tensor u = rnd(ctx, s, -1, 1, t), ug = u.to(kGpu);
         const Tensor gm = with_gamma ? gamma : Tensor(), gmd = with_gamma ? gmg : Tensor();
