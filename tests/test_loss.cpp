@@ -191,6 +191,30 @@ TEST_CASE("smoothness and sparsity priors against plain loops, with gradients") 
   CHECK(l2_penalty({p1, p2}).item() == doctest::Approx(ss).epsilon(1e-12));
 }
 
+TEST_CASE("weighted losses, L2 penalty and the smoothness prior: the derivatives the other cases leave out") {
+  // Compositions of checked ops; these close the loss-level gaps: the weighted forms (CUDA-graph training) had values
+  // only (test_graph_step.cpp), l2_penalty none, the smoothness prior no second order (it is 0: piecewise linear).
+  Context ctx(1, 9);
+  const int64_t B = 3, L = 9;
+  Tensor z = rand64(ctx, {B, 2}, -3.0, 3.0);
+  Tensor pw = rand64(ctx, {B, 2}, 0.0, 0.5), nw = rand64(ctx, {B, 2}, 0.0, 0.5);
+  Fn fb = [&](auto& v) { return binary_task_loss_weighted(v[0], pw, nw); };
+  check_grad(ctx, fb, {z});
+  check_gradgrad(ctx, fb, {z});
+  Tensor t = mul(rand64(ctx, {B, 4, L}, 0.2, 1.0), sign(rand64(ctx, {B, 4, L})));  // away from |·|'s kink
+  Tensor w = Tensor::from_vector(ctx, {B}, std::vector<double>{0.5, 0.0, 0.5});
+  Fn ff = [&](auto& v) { return fourier_prior_loss_weighted(v[0], w, 3, 0.2, 3.0); };
+  check_grad(ctx, ff, {t});
+  check_gradgrad(ctx, ff, {t}, 1e-6, 1e-4);
+  CHECK(ff({t}).item() == doctest::Approx(fourier_prior_loss(t, {1, 0, 1}, 3, 0.2, 3.0).item()).epsilon(1e-12));
+  Tensor p1 = rand64(ctx, {3, 2}), p2 = rand64(ctx, {5});
+  Fn fl = [](auto& v) { return l2_penalty({v[0], v[1]}); };
+  check_grad(ctx, fl, {p1, p2});
+  check_gradgrad(ctx, fl, {p1, p2});
+  const std::vector<int> st{1, 1, 0};
+  check_gradgrad(ctx, [&](auto& x) { return smoothness_prior_loss(x[0], st); }, {t});
+}
+
 TEST_CASE("binary task loss: class-averaged BCE ignoring -1, vs plain loop, gradients") {
   Context ctx(1, 4);
   Tensor z = rand64(ctx, {5, 3}, -3.0, 3.0);
