@@ -142,6 +142,14 @@ TEST_CASE("pow_scalar's exponents, lgamma/digamma off [0.2, 2.5], cast: gradient
       check_grad(ctx, f, {x});
       check_gradgrad(ctx, f, {x});
     }
+    // p = 0: the constant 1, whose gradient is 0 everywhere, at a = 0 too (0 · a^-1 was NaN there), as PyTorch's
+    {
+      std::vector<double> v = any.to_vector<double>();
+      v[0] = 0.0;
+      auto lv0 = leaves({Tensor::from_vector(ctx, s, v)});
+      const std::vector<double> g0 = grad({sum_all(pow_scalar(lv0[0], 0.0))}, lv0)[0].to_vector<double>();
+      for (double gi : g0) CHECK(gi == 0.0);
+    }
     // lgamma on negative non-integers (log|Γ|, derivative ψ through the reflection) and past digamma's recurrence
     // (x >= 6: the asymptotic series); digamma's own gradient is trigamma, whose gradient throws.
     Tensor neg_x = add_scalar(rand64(ctx, s, 0.15, 0.85), -3.0), big = rand64(ctx, s, 4.0, 60.0);

@@ -85,6 +85,7 @@ Tensor mul_scalar(const Tensor& a, double s) {
 Tensor pow_scalar(const Tensor& a, double p) {
   Tensor out = run_unary(UnaryOp::PowScalar, a, p);
   return record("pow_scalar", out, {a}, [a, p](const Tensor& g, const Tensor&, const std::vector<bool>&) {
+    if (p == 0.0) return Grads{zeros_like(g)};  // a^0 is constant: 0, not 0 · a^-1 (NaN at a = 0), as PyTorch
     if (p == 1.0) return Grads{g};
     if (p == 2.0) return Grads{mul(g, mul_scalar(a, 2.0))};
     return Grads{mul(g, mul_scalar(pow_scalar(a, p - 1.0), p))};
