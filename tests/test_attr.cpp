@@ -348,6 +348,68 @@ TEST_CASE("integrated gradients: completeness improves with steps; grad/gradxinp
                        doctest::Contains("its targets are profile[:t], profile_raw[:t] and counts[:t]"), Error);
 }
 
+// Counts the rows each forward pass of a wrapped model sees (the same parameters, so the same outputs).
+class CountingModel : public Model {
+ public:
+  explicit CountingModel(Model& m) : m_(m) { params_ = m.parameters(), buffers_ = m.buffers(); }
+  std::string type() const override { return m_.type(); }
+  ModelOutput forward(const Tensor& x, const Tensor& control, bool training) override {
+    rows += x.size(0), ++passes;
+    return m_.forward(x, control, training);
+  }
+  int64_t input_length() const override { return m_.input_length(); }
+  int64_t output_length() const override { return m_.output_length(); }
+  int64_t tasks() const override { return m_.tasks(); }
+  nlohmann::json config() const override { return m_.config(); }
+  int64_t rows = 0, passes = 0;
+
+ private:
+  Model& m_;
+};
+
+TEST_CASE("attribute runs no forward pass it does not use: one per gradient, ig's f(x) from the seed's pass") {
+  Context ctx(1, 21);
+  auto prof = small_profile(ctx);
+  CountingModel cm(*prof);
+  const int64_t B = 3;
+  Tensor x = random_onehot(ctx, B, 60, true), c = random_control(ctx, B);
+  for (const std::string target : {"profile", "counts:1"}) {
+    CAPTURE(target);
+    const Target t = attr::parse_target(target);
+    const Tensor g = attr::input_gradient(*prof, x, c, t);
+    for (const std::string method : {"grad", "gradxinput", "deepshap_ref"}) {
+      CAPTURE(method);
+      AttrOptions o;
+      o.method = method, o.target = t;
+      cm.rows = 0, cm.passes = 0;
+      auto r = attr::attribute(cm, x, c, o);
+      CHECK(cm.passes == 1);  // the gradient's forward also gives the seed (it ran a second one for the seed)
+      CHECK(cm.rows == B);
+      if (method == "grad") CHECK(max_abs_diff(r.hyp, g) == 0.0);
+      if (method == "gradxinput") CHECK(max_abs_diff(r.hyp, mul(g, x)) == 0.0);
+    }
+    AttrOptions o;
+    o.method = "deepshap", o.target = t, o.refs = 4, o.max_batch = 64;
+    cm.rows = 0;
+    attr::attribute(cm, x, c, o);
+    CHECK(cm.rows == 2 * B * 4);  // [x; reference] pairs only
+    o = ig_counts(8, 64);
+    o.target = t;
+    cm.rows = 0, cm.passes = 0;
+    auto r = attr::attribute(cm, x, c, o);
+    CHECK(cm.rows == B + B * 8 + B);  // f(x) and the seed in one pass, the path points, f(0)
+    // f(x) − f(0) exactly as two separate passes give it
+    Tensor seed;
+    {
+      NoGradGuard ng;
+      seed = attr::target_seed(prof->forward(x, c, false), t).second;
+    }
+    const auto fx = attr::target_values(*prof, x, c, seed, t);
+    const auto f0 = attr::target_values(*prof, mul_scalar(x, 0.0), c, seed, t);
+    for (int64_t b = 0; b < B; ++b) CHECK(r.difference[b] == fx[b] - f0[b]);
+  }
+}
+
 TEST_CASE("integrated gradients: an example above the tolerance is redone with 3x the points, reusing the old ones") {
   Context ctx(1, 16);
   auto prof = small_profile(ctx);

@@ -96,11 +96,15 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
   const int64_t B = x.size(0), L = x.size(2);
   const Target& tg = opt.target;
   AttrResult res;
-  // Seeds at the explained inputs (constant for every target except profile).
+  // Seeds at the explained inputs (constant for every target except profile), for ism and ig, which evaluate the
+  // target at other inputs. The gradient methods and deepshap take the seed from their own forward pass at x, so
+  // they run no forward for it; ig reuses this one for f_x(x).
   Tensor seed;
-  {
+  ModelOutput out_x;  // (B, ...) outputs at x: ism and ig only
+  if (opt.method == "ism" || opt.method == "ig") {
     NoGradGuard ng;
-    seed = target_seed(model.forward(x, control, false), tg).second;  // (B, ...)
+    out_x = model.forward(x, control, false);
+    seed = target_seed(out_x, tg).second;  // (B, ...)
   }
 
   if (opt.method == "grad" || opt.method == "gradxinput" || opt.method == "deepshap_ref") {
@@ -228,7 +232,9 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
       for (int64_t i = 0; i < opt.ig_steps; ++i) pts.push_back({b, (static_cast<double>(i) + 0.5) / opt.ig_steps});
     add_path_gradients(pts);
     // Completeness: Σ x ⊙ Ḡ vs f_x(x) − f_x(0).
-    auto fx = target_values(model, x, control, seed, tg);
+    const Tensor y_x = select_output(out_x, tg);
+    check_target_output(y_x, out_x, tg);
+    auto fx = target_value(y_x, seed);  // = target_values(model, x, control, seed, tg) without a second forward
     auto f0 = target_values(model, make_like(x, {B, 4, L}, std::vector<double>(B * 4 * L, 0.0)), control, seed, tg);
     for (;;) {
       std::vector<double> gbar(gsum.size());
