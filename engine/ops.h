@@ -75,6 +75,12 @@ struct Conv1dOpts {
 // x (B, Cin, L), w (Cout, Cin/groups, K), bias (Cout) or undefined -> (B, Cout, Lout),
 // Lout = L + pad_left + pad_right - dilation*(K-1). Stride 1.
 Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv1dOpts& o = {});
+// relu(conv1d(x, w, bias, o)), plus `residual` (shaped as the output) when it is defined: a conv–ReLU(–residual add)
+// of the profile trunk. When nothing would be recorded (grad mode off, or no input requires grad) and x is a float32
+// CPU tensor that takes the direct kernel, one pass (the kernel's epilogue, no intermediate) with the same bits as
+// the ops composed; otherwise the ops composed, recording what they record. Test: -ts=conv1d
+Tensor conv1d_relu(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv1dOpts& o = {},
+                   const Tensor& residual = Tensor());
 // The two adjoints of conv1d (linear in each argument); each one's gradient uses the others.
 Tensor conv1d_input_grad(const Tensor& dy, const Tensor& w, int64_t L_in, const Conv1dOpts& o);
 Tensor conv1d_weight_grad(const Tensor& x, const Tensor& dy, int64_t K, const Conv1dOpts& o);

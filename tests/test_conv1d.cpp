@@ -4,6 +4,7 @@
 #include <doctest/doctest.h>
 
 #include <cmath>
+#include <cstring>
 #include <limits>
 
 #include "kernels/cpu/conv1d.h"
@@ -158,6 +159,66 @@ TEST_CASE("conv1d op forward matches the plain loop, with and without bias") {
     CHECK(max_rel(y.to_vector<double>(), r.y) < 1e-12);
     Ref r0 = reference(c, x.to_vector<double>(), w.to_vector<double>(), {}, {});
     CHECK(max_rel(conv1d(x, w, Tensor(), c.opts()).to_vector<double>(), r0.y) < 1e-12);
+  }
+}
+
+TEST_CASE("conv1d_relu: the fused inference pass has the bits of relu(conv1d) + residual; under grad, the ops") {
+  Context ctx(2, 31);
+  auto bits_equal = [](const Tensor& a, const Tensor& b) {
+    REQUIRE(a.shape() == b.shape());
+    const float *p = a.data<float>(), *q = b.data<float>();
+    return std::memcmp(p, q, sizeof(float) * size_t(a.numel())) == 0;
+  };
+  std::vector<Cfg> cfgs = kernel_cfgs;
+  cfgs.insert(cfgs.end(), small_cfgs.begin(), small_cfgs.end());
+  // the trunk's layers: one-hot in (K 21), 64 → 64 dilated, tile − 1 / tile / tile + 1 positions (48, 384 per item)
+  for (int64_t L : {47, 48, 49, 383, 384, 385, 846}) cfgs.push_back({3, 64, 64, L, 3, 4, 4, 4, 1});
+  cfgs.push_back({2, 4, 64, 846, 21, 1, 10, 10, 1});
+  for (const Cfg& c : cfgs) {
+    INFO(cfg_str(c));
+    Tensor x = cast(rand64(ctx, {c.B, c.Cin, c.L}), DType::F32);
+    Tensor w = cast(rand64(ctx, {c.Cout, c.Cin / c.G, c.K}), DType::F32);
+    Tensor b = cast(rand64(ctx, {c.Cout}), DType::F32);
+    Tensor r = cast(rand64(ctx, {c.B, c.Cout, c.Lout()}), DType::F32);
+    if (x.numel() > 2) {  // NaN canaries: a NaN stays NaN through relu and the sum (an all-NaN column of y)
+      x.data<float>()[1] = std::numeric_limits<float>::quiet_NaN();
+      r.data<float>()[r.numel() - 1] = std::numeric_limits<float>::quiet_NaN();
+    }
+    NoGradGuard ng;
+    const Tensor composed = relu(conv1d(x, w, b, c.opts()));
+    CHECK(bits_equal(conv1d_relu(x, w, b, c.opts()), composed));
+    CHECK(bits_equal(conv1d_relu(x, w, b, c.opts(), r), add(composed, r)));
+    CHECK(bits_equal(conv1d_relu(x, w, Tensor(), c.opts(), r), add(relu(conv1d(x, w, Tensor(), c.opts())), r)));
+  }
+  // negative values become +0 (never −0), as relu makes them
+  {
+    NoGradGuard ng;
+    Tensor x = Tensor::ones(ctx, {1, 2, 5}, DType::F32), w = Tensor::zeros(ctx, {3, 2, 1}, DType::F32);
+    Tensor b = Tensor::full(ctx, {3}, -0.5, DType::F32);
+    const Tensor y = conv1d_relu(x, w, b, {});
+    for (float v : y.to_vector<float>()) CHECK(!std::signbit(v));
+    CHECK(bits_equal(y, relu(conv1d(x, w, b, {}))));
+  }
+  // Grad mode with inputs that need a gradient: the ops composed, with their gradients (float64 too)
+  for (DType dt : {DType::F32, DType::F64}) {
+    const Cfg c{2, 5, 6, 20, 3, 2, 2, 2, 1};
+    Tensor x = cast(rand64(ctx, {c.B, c.Cin, c.L}), dt), w = cast(rand64(ctx, {c.Cout, c.Cin, c.K}), dt);
+    Tensor b = cast(rand64(ctx, {c.Cout}), dt), r = cast(rand64(ctx, {c.B, c.Cout, c.L}), dt);
+    x.set_requires_grad(true), w.set_requires_grad(true), r.set_requires_grad(true);
+    EnableGradGuard on(true);
+    Tensor y1 = conv1d_relu(x, w, b, c.opts(), r), y2 = add(relu(conv1d(x, w, b, c.opts())), r);
+    CHECK(y1.requires_grad());
+    CHECK(max_rel(y1.to_vector<double>(), y2.to_vector<double>()) == 0.0);
+    const auto g1 = grad({y1}, {x, w, r}, {Tensor::ones(ctx, y1.shape(), dt)});
+    const auto g2 = grad({y2}, {x, w, r}, {Tensor::ones(ctx, y2.shape(), dt)});
+    for (size_t i = 0; i < g1.size(); ++i) CHECK(max_rel(g1[i].to_vector<double>(), g2[i].to_vector<double>()) == 0.0);
+  }
+  // Shapes are checked on the fused path as conv1d checks them
+  {
+    NoGradGuard ng;
+    Tensor x = Tensor::ones(ctx, {1, 2, 5}, DType::F32), w = Tensor::ones(ctx, {3, 2, 1}, DType::F32);
+    CHECK_THROWS_AS(conv1d_relu(x, w, Tensor(), {}, Tensor::ones(ctx, {1, 3, 4}, DType::F32)), Error);
+    CHECK_THROWS_AS(conv1d_relu(x, Tensor::ones(ctx, {3, 4, 1}, DType::F32), Tensor(), {}), Error);
   }
 }
 

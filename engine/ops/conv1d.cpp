@@ -71,6 +71,32 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv1d
   });
 }
 
+Tensor conv1d_relu(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv1dOpts& o, const Tensor& residual) {
+  const bool fused = x.defined() && x.dim() == 3 && x.is_cpu() && cpu::conv1d_relu_fusable(x) &&
+                     !needs_record({&x, &w, &bias, &residual});
+  if (!fused) {
+    Tensor y = relu(conv1d(x, w, bias, o));
+    return residual.defined() ? add(y, residual) : y;
+  }
+  check_opts(o, "conv1d");
+  LP_SAME_DEVICE_DTYPE(x, w, "conv1d");
+  const int64_t K = check_weight(w, x.size(1), o, "conv1d");
+  if (bias.defined()) {
+    LP_SAME_DEVICE_DTYPE(x, bias, "conv1d");
+    LP_CHECK(bias.dim() == 1 && bias.size(0) == w.size(0), "conv1d: bias must be (", w.size(0), "), got ",
+             bias.describe());
+  }
+  const int64_t Lout = out_length(x.size(2), K, o, "conv1d");
+  Tensor y = empty_like(x, {x.size(0), w.size(0), Lout});  // (B, Cout, Lout)
+  if (residual.defined()) {
+    LP_SAME_DEVICE_DTYPE(x, residual, "conv1d_relu");
+    LP_CHECK(residual.shape() == y.shape(), "conv1d_relu: residual ", residual.describe(), " must be shaped as the ",
+             "output ", shape_str(y.shape()));
+  }
+  cpu::conv1d_fwd_relu_cpu(x, w, bias, residual, y, o);
+  return y;
+}
+
 Tensor conv1d_input_grad(const Tensor& dy, const Tensor& w, int64_t L_in, const Conv1dOpts& o) {
   check_opts(o, "conv1d_input_grad");
   LP_CHECK(dy.defined() && dy.dim() == 3, "conv1d_input_grad: dy must be 3-D (B, Cout, Lout), got ",

@@ -30,6 +30,11 @@ void conv1d_corr_wgrad(const Tensor& x, const Tensor& dy, Tensor& dw, const Corr
 // conv1d in the ops' terms (engine/ops.h Conv1dOpts): forward, input grad, weight grad.
 void conv1d_fwd_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o,
                     ConvAlgo algo = ConvAlgo::Auto);
+// y = relu(conv1d(x, w) + bias) (+ residual, shaped as y, when defined): float32 with the direct kernel only
+// (conv1d_relu_fusable says when).
+bool conv1d_relu_fusable(const Tensor& x);
+void conv1d_fwd_relu_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual, Tensor& y,
+                         const Conv1dOpts& o);
 void conv1d_bwd_input_cpu(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv1dOpts& o,
                           ConvAlgo algo = ConvAlgo::Auto);
 void conv1d_bwd_weight_cpu(const Tensor& x, const Tensor& dy, Tensor& dw, const Conv1dOpts& o,
@@ -48,8 +53,10 @@ void conv1d_corr_wgrad_scatter(const std::vector<int8_t>& codes, const Tensor& d
 
 // ---- AVX-512 direct kernels, float32 (kernels/cpu/conv1d_direct.cpp) ----
 bool direct_available();
+// relu / res: the inference epilogue y = relu(corr + bias) + res (res shaped as y, or null): the bits of the relu and
+// add ops applied after it (the ops' fused form, conv1d_relu in engine/ops.h).
 void conv1d_corr_direct(const float* x, const float* w, const float* bias, float* y, const CorrGeom& g,
-                        const Context& ctx);
+                        const Context& ctx, bool relu = false, const float* res = nullptr);
 void conv1d_corr_wgrad_direct(const float* x, const float* dy, float* dw, const CorrGeom& g, const Context& ctx);
 
 }  // namespace lowpass::cpu

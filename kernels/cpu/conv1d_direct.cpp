@@ -19,7 +19,8 @@ namespace lowpass::cpu {
 
 #if !defined(__AVX512F__)
 bool direct_available() { return false; }
-void conv1d_corr_direct(const float*, const float*, const float*, float*, const CorrGeom&, const Context&) {
+void conv1d_corr_direct(const float*, const float*, const float*, float*, const CorrGeom&, const Context&, bool,
+                        const float*) {
   LP_ASSERT(false, "direct conv kernel called in a build without AVX-512");
 }
 void conv1d_corr_wgrad_direct(const float*, const float*, float*, const CorrGeom&, const Context&) {
@@ -60,9 +61,12 @@ void fill_slab(const float* xg, int64_t C, int64_t Lin, int64_t first, int64_t n
 
 // y[r, 0:ncols] (+bias) = Σ_{c,k} wp[(c·K+k)·MR + r] · xs[c·S + k·d + 0:ncols], rows r < `rows` stored.
 // MR rows × NV vectors of 16 positions live in registers (MR·NV = 24 accumulators).
+// Epilogue (inference): `relu` maps v to !(v <= 0) ? v : 0 (the relu op's rule: NaN stays, −0 becomes +0), then
+// `res` (rows of stride ldy, or null) is added: the bits of relu(conv) + res as separate ops give them.
 template <int MR, int NV, bool Full>
 inline void corr_fwd_direct_kernel(const float* wp, const float* xs, int64_t S, int64_t C, int64_t K, int64_t d,
-                                   int64_t ncols, float* y, int64_t ldy, int64_t rows, const float* bias) {
+                                   int64_t ncols, float* y, int64_t ldy, int64_t rows, const float* bias,
+                                   bool relu = false, const float* res = nullptr) {
   __m512 acc[MR][NV];
   __mmask16 m[NV];
   for (int v = 0; v < NV; ++v) m[v] = Full ? __mmask16(0xFFFF) : lane_mask(ncols - 16 * v);
@@ -88,15 +92,22 @@ inline void corr_fwd_direct_kernel(const float* wp, const float* xs, int64_t S, 
     const __m512 bv = _mm512_set1_ps(bias ? bias[r] : 0.0f);
     float* yr = y + r * ldy;
     for (int v = 0; v < NV; ++v) {
-      if constexpr (Full) _mm512_storeu_ps(yr + 16 * v, _mm512_add_ps(acc[r][v], bv));
-      else _mm512_mask_storeu_ps(yr + 16 * v, m[v], _mm512_add_ps(acc[r][v], bv));
+      __m512 o = _mm512_add_ps(acc[r][v], bv);
+      if (relu) o = _mm512_mask_blend_ps(_mm512_cmp_ps_mask(o, _mm512_setzero_ps(), _CMP_LE_OQ), o,
+                                         _mm512_setzero_ps());
+      if (res) {
+        const float* rr = res + r * ldy + 16 * v;
+        o = _mm512_add_ps(o, Full ? _mm512_loadu_ps(rr) : _mm512_maskz_loadu_ps(m[v], rr));
+      }
+      if constexpr (Full) _mm512_storeu_ps(yr + 16 * v, o);
+      else _mm512_mask_storeu_ps(yr + 16 * v, m[v], o);
     }
   }
 }
 
 template <int MR, int NV>
 void corr_fwd_direct(const float* x, const float* w, const float* bias, float* y, const CorrGeom& g,
-                     const Context& ctx) {
+                     const Context& ctx, bool relu, const float* res) {
   constexpr int64_t NR = 16 * NV;  // positions per tile
   const int64_t CK = g.C * g.K, nob = (g.O + MR - 1) / MR;
   // Packed weights (G, nob, C·K, MR): the MR weights of one (c, k) are contiguous; rows past O are 0.
@@ -120,12 +131,15 @@ void corr_fwd_direct(const float* x, const float* w, const float* bias, float* y
         const int64_t rows = std::min<int64_t>(MR, g.O - ob * MR);
         const float* bb = bias ? bias + gi * g.O + ob * MR : nullptr;
         float* yo = yg + ob * MR * g.Lout;
+        const float* ro = res ? res + (yo - y) : nullptr;
         for (int64_t j0 = 0; j0 < n; j0 += NR) {
           const int64_t nc = std::min(NR, n - j0);
           if (nc == NR)
-            corr_fwd_direct_kernel<MR, NV, true>(wpb, slab.get() + j0, S, g.C, g.K, g.d, nc, yo + j0, g.Lout, rows, bb);
+            corr_fwd_direct_kernel<MR, NV, true>(wpb, slab.get() + j0, S, g.C, g.K, g.d, nc, yo + j0, g.Lout, rows, bb,
+                                                 relu, ro ? ro + j0 : nullptr);
           else
-            corr_fwd_direct_kernel<MR, NV, false>(wpb, slab.get() + j0, S, g.C, g.K, g.d, nc, yo + j0, g.Lout, rows, bb);
+            corr_fwd_direct_kernel<MR, NV, false>(wpb, slab.get() + j0, S, g.C, g.K, g.d, nc, yo + j0, g.Lout, rows,
+                                                  bb, relu, ro ? ro + j0 : nullptr);
         }
       }
     }
@@ -285,10 +299,10 @@ void wgrad_narrow(const float* x, const float* dy, float* dw, const CorrGeom& g,
 }  // namespace
 
 void conv1d_corr_direct(const float* x, const float* w, const float* bias, float* y, const CorrGeom& g,
-                        const Context& ctx) {
-  if (g.O <= 2) corr_fwd_direct<2, 12>(x, w, bias, y, g, ctx);
-  else if (g.O <= 4) corr_fwd_direct<4, 6>(x, w, bias, y, g, ctx);
-  else corr_fwd_direct<8, 3>(x, w, bias, y, g, ctx);
+                        const Context& ctx, bool relu, const float* res) {
+  if (g.O <= 2) corr_fwd_direct<2, 12>(x, w, bias, y, g, ctx, relu, res);
+  else if (g.O <= 4) corr_fwd_direct<4, 6>(x, w, bias, y, g, ctx, relu, res);
+  else corr_fwd_direct<8, 3>(x, w, bias, y, g, ctx, relu, res);
 }
 
 void conv1d_corr_wgrad_direct(const float* x, const float* dy, float* dw, const CorrGeom& g, const Context& ctx) {

@@ -130,8 +130,10 @@ ModelOutput ProfileNet::forward(const Tensor& x, const Tensor& control, bool tra
   const size_t n = dil_w_.size();
   for (size_t i = 0; i < n; ++i) {
     const int64_t k = cfg_.dil_conv_filter_sizes[i], d = cfg_.dil_conv_dilations[i];
-    out = relu(conv1d(i == 0 ? x : total, dil_w_[i], dil_b_[i], Conv1dOpts::same(k, d)));  // (B, C, I)
-    if (i + 1 != n) total = total.defined() ? add(out, total) : out;
+    // relu(conv) + the running sum, as one op (fused when nothing is recorded: inference)
+    const Tensor& in = i == 0 ? x : total;
+    if (i + 1 != n) total = conv1d_relu(in, dil_w_[i], dil_b_[i], Conv1dOpts::same(k, d), total);  // (B, C, I)
+    else out = conv1d_relu(in, dil_w_[i], dil_b_[i], Conv1dOpts::same(k, d));
   }
   // 2. Crop to the length valid padding would give.
   Tensor cut = center_crop(out, 2, cfg_.crop_length());  // (B, C, I − Σd(k−1))
