@@ -99,6 +99,7 @@ std::vector<Shape1> bench_shapes() {
   shapes.push_back({"onehot B64 C4->64 L1346 K21", 64, 4, 64, 1346, 21, 1, true});
   shapes.push_back({"onehot B128 C4->64 L1000 K15", 128, 4, 64, 1000, 15, 1, true});
   shapes.push_back({"head B64 C64->2 L1346 K75", 64, 64, 2, 1346, 75, 1, false});
+  shapes.push_back({"head B64 C64->1 L574 K75", 64, 64, 1, 574, 75, 1, false});  // one unstranded track, O 500
   return shapes;
 }
 

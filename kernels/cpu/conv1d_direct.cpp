@@ -1,7 +1,8 @@
 // AVX-512 direct conv1d kernels (float32): no im2col, the shifted input rows are the GEMM operand.
-// Forward/input-grad tile: 8 output channels × 48 positions (4 × 96 when O ≤ 4, 2 × 192 when O ≤ 2) in
-// registers, Σ over (c, k) of w[o,c,k]·x[c, t+k·d-p]. Weight grad tile: 64 output channels × 6 (c,k) columns,
-// Σ over t of dyᵀ ⊗ x; when O ≤ 4 (narrow) positions in the lanes instead, O × (24/O) taps per tile.
+// Forward/input-grad tile: 8 output channels × 48 positions (4 × 96 when O ≤ 4, 2 × 192 when O = 2, 1 × 192 when
+// O = 1: 12 accumulators and 12 loads of x; 1 × 384 spilled) in registers, Σ over (c, k) of w[o,c,k]·x[c, t+k·d-p].
+// Weight grad tile: 64 output channels × 6 (c,k) columns, Σ over t of dyᵀ ⊗ x; when O ≤ 4 (narrow) positions in
+// the lanes instead, O × (24/O) taps per tile.
 // Test: build/tests/lowpass_tests -ts=conv1d
 #include <algorithm>
 #include <cstdlib>
@@ -300,7 +301,8 @@ void wgrad_narrow(const float* x, const float* dy, float* dw, const CorrGeom& g,
 
 void conv1d_corr_direct(const float* x, const float* w, const float* bias, float* y, const CorrGeom& g,
                         const Context& ctx, bool relu, const float* res) {
-  if (g.O <= 2) corr_fwd_direct<2, 12>(x, w, bias, y, g, ctx, relu, res);
+  if (g.O == 1) corr_fwd_direct<1, 12>(x, w, bias, y, g, ctx, relu, res);  // one profile track (S = 1, T = 1)
+  else if (g.O <= 2) corr_fwd_direct<2, 12>(x, w, bias, y, g, ctx, relu, res);
   else if (g.O <= 4) corr_fwd_direct<4, 6>(x, w, bias, y, g, ctx, relu, res);
   else corr_fwd_direct<8, 3>(x, w, bias, y, g, ctx, relu, res);
 }
