@@ -61,6 +61,21 @@ TEST_CASE("GEMM backends match the definition, all transposes, beta 0 ignores Na
         }
 }
 
+TEST_CASE("after stop_blas_threads (the CLI's first call) OpenBLAS GEMMs still give the definition's numbers") {
+  Context ctx(2, 22);
+  cpu::stop_blas_threads();
+  cpu::stop_blas_threads();  // idempotent
+  const int64_t M = 65, N = 97, K = 300;
+  Tensor a = Tensor::uniform(ctx, {M, K}, -1, 1), b = Tensor::uniform(ctx, {K, N}, -1, 1);
+  const auto want = ref_gemm(false, false, M, N, K, a.to_vector<double>(), b.to_vector<double>());
+  for (auto be : {cpu::GemmBackend::Auto, cpu::have_openblas() ? cpu::GemmBackend::OpenBlas : cpu::GemmBackend::Eigen}) {
+    Tensor c = Tensor::zeros(ctx, {M, N});
+    cpu::gemm<float>(ctx, false, false, M, N, K, 1.0f, a.data<float>(), K, b.data<float>(), N, 0.0f, c.data<float>(),
+                     N, be);
+    CHECK(max_abs_diff(c.to_vector<double>(), want) < 1e-5 * std::sqrt(double(K)));
+  }
+}
+
 TEST_CASE("matmul 2-D and batched 3-D forward") {
   Context ctx(2, 22);
   Tensor a = rand64(ctx, {4, 3, 5}), b = rand64(ctx, {4, 5, 2});

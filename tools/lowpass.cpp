@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "engine/error.h"
+#include "kernels/cpu/gemm.h"
 #include "kernels/cuda/runtime.h"
 #include "tools/commands.h"
 #include "tools/interrupt.h"
@@ -30,6 +31,7 @@ CommandRun add_marginalize_command(CLI::App& app);  // tools/cmd_marginalize.cpp
 
 int main(int argc, char** argv) {
   using namespace lowpass::tools;
+  lowpass::cpu::stop_blas_threads();  // OpenBLAS's idle workers would spin ~0.1 s of CPU beside ours (gemm.h)
   CLI::App app{"lowpass: train DNA-sequence models with the Fourier attribution prior"};
   app.set_version_flag("--version", std::string("lowpass ") + LOWPASS_VERSION +
                                         (lowpass::cuda::compiled() ? " (CUDA backend compiled)" : " (CPU only)"));

@@ -13,6 +13,7 @@
 #ifdef LOWPASS_HAVE_OPENBLAS
 #include <cblas.h>
 extern "C" void openblas_set_num_threads(int);
+extern "C" int blas_thread_shutdown_(void) __attribute__((weak));  // a pthreads OpenBLAS's; absent elsewhere
 #endif
 
 namespace lowpass::cpu {
@@ -59,10 +60,15 @@ void gemm_eigen(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, cons
 }
 
 #ifdef LOWPASS_HAVE_OPENBLAS
-void blas_single_thread() {
-  // OpenBLAS threads would fight ours: every call from lowpass runs on one OpenBLAS thread.
-  static std::once_flag once;
-  std::call_once(once, [] { openblas_set_num_threads(1); });
+std::once_flag blas_once;
+// OpenBLAS threads would fight ours: every call from lowpass runs on one OpenBLAS thread. `stop_workers` also ends
+// the workers OpenBLAS started when it was loaded (after the switch to one thread: setting the count later would
+// start them again).
+void blas_single_thread(bool stop_workers = false) {
+  std::call_once(blas_once, [stop_workers] {
+    openblas_set_num_threads(1);
+    if (stop_workers && blas_thread_shutdown_) blas_thread_shutdown_();
+  });
 }
 void gemm_blas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, float alpha, const float* A, int64_t lda,
                const float* B, int64_t ldb, float beta, float* C, int64_t ldc) {
@@ -83,6 +89,12 @@ void gemm_blas(bool ta, bool tb, int64_t M, int64_t N, int64_t K, double alpha, 
 #endif
 
 }  // namespace
+
+void stop_blas_threads() {
+#ifdef LOWPASS_HAVE_OPENBLAS
+  blas_single_thread(true);
+#endif
+}
 
 template <typename T>
 void gemm_serial(bool ta, bool tb, int64_t M, int64_t N, int64_t K, T alpha, const T* A, int64_t lda,

@@ -13,6 +13,12 @@ enum class GemmBackend { Auto, Eigen, OpenBlas };
 
 bool have_openblas();
 const char* gemm_backend_name(GemmBackend b);
+// Runs OpenBLAS on one thread from now on and ends the workers it started when it was loaded (nothing without
+// OpenBLAS, or when a GEMM already ran). lowpass calls OpenBLAS on one thread anyway, so they only wait, but a
+// pthreads OpenBLAS's workers first spin on sched_yield for ~0.1 s of CPU beside lowpass's threads: a fixed ~0.09 s
+// of system time per process, up to 40 % of a short `lowpass predict`. For programs, first thing (tools/lowpass.cpp);
+// not for a library's host, whose own BLAS calls would lose their threads.
+void stop_blas_threads();
 
 // One single-threaded GEMM. A is (M, K) row-major with leading dim lda (or (K, M) when ta);
 // B is (K, N) (or (N, K) when tb); C is (M, N) with ldc. beta == 0 never reads C (it may hold NaN).
