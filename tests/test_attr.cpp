@@ -255,6 +255,29 @@ TEST_CASE("true DeepSHAP: summation-to-delta per example within 1e-3 relative, b
   }
 }
 
+TEST_CASE("DeepLIFT with each input run once equals the pairs' form bit for bit (ReLU model); max-pool is refused") {
+  Context ctx(2, 23);
+  auto prof = small_profile(ctx);
+  const int64_t U = 3;
+  Tensor xu = random_onehot(ctx, U, 60, true), cu = random_control(ctx, U);
+  const std::vector<int64_t> owner = {0, 0, 1, 2, 2, 2, 1};  // unequal counts, not in order
+  const int64_t P = static_cast<int64_t>(owner.size());
+  Tensor r = random_onehot(ctx, P, 60, false);
+  for (const std::string target : {"profile", "profile_raw:1", "counts"}) {
+    CAPTURE(target);
+    const Target t = attr::parse_target(target);
+    const auto a = attr::deeplift_multipliers_shared(*prof, xu, r, owner, cu, t);
+    const auto b = attr::deeplift_multipliers(*prof, index_select(xu, 0, owner), r, index_select(cu, 0, owner), t);
+    CHECK(max_abs_diff(a.multipliers, b.multipliers) == 0.0);
+    CHECK(a.f_x == b.f_x);
+    CHECK(a.f_r == b.f_r);
+  }
+  auto bin = small_binary(ctx);
+  CHECK_THROWS_WITH_AS(attr::deeplift_multipliers_shared(*bin, xu, r, owner, Tensor(), attr::parse_target("logits")),
+                       doctest::Contains("ReLU models only"), Error);
+  CHECK_THROWS_AS(attr::deeplift_multipliers_shared(*prof, xu, r, {0, 0, 1, 3, 2, 2, 1}, cu, Target{}), Error);
+}
+
 TEST_CASE("true DeepSHAP matches captum's DeepLiftShap on the same models and references") {
   Context ctx(1, 14);
   auto f = safetensors::load(ctx, "tests/fixtures/attr_deepshap.safetensors");
@@ -392,7 +415,7 @@ TEST_CASE("attribute runs no forward pass it does not use: one per gradient, ig'
     o.method = "deepshap", o.target = t, o.refs = 4, o.max_batch = 64;
     cm.rows = 0;
     attr::attribute(cm, x, c, o);
-    CHECK(cm.rows == 2 * B * 4);  // [x; reference] pairs only
+    CHECK(cm.rows == B + B * 4);  // each input once and its references (a ReLU model: the shared form)
     o = ig_counts(8, 64);
     o.target = t;
     cm.rows = 0, cm.passes = 0;

@@ -321,6 +321,29 @@ void deeplift_rescale(const Tensor& in, const Tensor& num, const Tensor& out, co
   });
 }
 
+void deeplift_rescale_owned(const Tensor& in, const Tensor& g, const Tensor& out, const std::vector<int64_t>& owner,
+                            double eps, Tensor& res) {
+  const int64_t P = static_cast<int64_t>(owner.size()), U = in.size(0) - P, row = in.numel() / in.size(0);
+  LP_ASSERT(U >= 1 && P >= 1 && g.numel() == in.numel() && out.numel() == in.numel() && res.numel() == in.numel(),
+            "deeplift_rescale_owned: ", in.describe(), " with ", P, " references");
+  dispatch_dtype(in.dtype(), [&]<typename T>() {
+    const T *pi = in.data<T>(), *pg = g.data<T>(), *po = out.data<T>();
+    T* pd = res.data<T>();
+    std::fill(pd, pd + U * row, T(0));
+    parallel_for(in.ctx(), P, 1, [&](int64_t j) {
+      LP_ASSERT(owner[size_t(j)] >= 0 && owner[size_t(j)] < U, "deeplift_rescale_owned: owner out of range");
+      const int64_t xo = owner[size_t(j)] * row, ro = (U + j) * row;
+      for (int64_t e = 0; e < row; ++e) {
+        const T reg = !(pi[xo + e] <= T(0)) ? pg[ro + e] : T(0);  // relu_mask(g, in_x)
+        double rx, rr;
+        deeplift_rescale_pair(double(pi[xo + e]), double(pi[ro + e]), double(pg[ro + e]), 0.0, true,
+                              double(po[xo + e]), double(po[ro + e]), double(reg), 0.0, eps, rx, rr);
+        pd[ro + e] = T(rx);
+      }
+    });
+  });
+}
+
 void deeplift_pool_seed(const Tensor& out, const Tensor& g, Tensor& G) {
   const int64_t n = out.numel() / 2;
   dispatch_dtype(out.dtype(), [&]<typename T>() {

@@ -2,6 +2,7 @@
 // with argmax routing, softmax and log-softmax, DeepLIFT's rescale rules. Test: tests/test_nn.cpp.
 // Legend: B batch, C channels, L length (x is (B, C, L), or (B, C) read as L = 1), Lo pooled length.
 #pragma once
+#include <vector>
 #include <cstdint>
 
 #include "engine/tensor.h"
@@ -45,6 +46,12 @@ void softmax(const Tensor& x, Tensor& out, int64_t outer, int64_t n, int64_t inn
 // (out undefined, num (n) the routed sum U) res[h·n + i] = num[i]/Δin.
 void deeplift_rescale(const Tensor& in, const Tensor& num, const Tensor& out, const Tensor& regular, double eps,
                       Tensor& res);
+// The ReLU rescale rule on a batch [x (U rows); r (P rows)] whose reference row j pairs with input row owner[j]
+// (a row: in.numel() / (U + P) elements): res of row U + j is the input half's result of deeplift_rescale for the pair
+// (x row owner[j], r row U + j), with num = g of row U + j and the regular gradient g·[in_x > 0] (relu_mask's rule on
+// the input's row); rows < U get 0. The gradient of the input half of each pair, carried on its reference's row.
+void deeplift_rescale_owned(const Tensor& in, const Tensor& g, const Tensor& out, const std::vector<int64_t>& owner,
+                            double eps, Tensor& res);
 // The max-pool rule's seed (captum): with y = out[i], y0 = out[i + n], m = max(y, y0):
 // G[i] = g[i]·(m − y0), G[i + n] = g[i + n]·(y − m).
 void deeplift_pool_seed(const Tensor& out, const Tensor& g, Tensor& G);

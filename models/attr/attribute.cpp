@@ -134,13 +134,26 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
     std::vector<int64_t> owner(B * k);
     for (int64_t p = 0; p < B * k; ++p) owner[p] = p / k;
     const int64_t chunk = std::max<int64_t>(1, opt.max_batch / 2);
+    // A model without max-pool (the profile model) on the CPU runs each input once per pass, not once per reference,
+    // and carries only the input half's gradient: the same multipliers from about half the rows.
+    const bool shared = model.type() == "profile" && x.is_cpu();
     std::vector<Tensor> mults;
     std::vector<double> contrib(B, 0.0), dout(B, 0.0);
     for (int64_t p0 = 0; p0 < B * k; p0 += chunk) {
       const int64_t n = std::min(chunk, B * k - p0);
       std::vector<int64_t> own(owner.begin() + p0, owner.begin() + p0 + n);
       Tensor xs = rows_of(x, own), rs = slice(refs, 0, p0, n);
-      auto dl = deeplift_multipliers(model, xs, rs, rows_of(control, own), tg);
+      DeepLiftOutput dl;
+      if (shared) {
+        std::vector<int64_t> uniq, local(static_cast<size_t>(n));  // own is ascending: its distinct rows in order
+        for (int64_t i = 0; i < n; ++i) {
+          if (uniq.empty() || uniq.back() != own[i]) uniq.push_back(own[i]);
+          local[i] = static_cast<int64_t>(uniq.size()) - 1;
+        }
+        dl = deeplift_multipliers_shared(model, rows_of(x, uniq), rs, local, rows_of(control, uniq), tg);
+      } else {
+        dl = deeplift_multipliers(model, xs, rs, rows_of(control, own), tg);
+      }
       auto c = sum_rows(mul(dl.multipliers, sub(xs, rs)));
       for (int64_t i = 0; i < n; ++i) {
         contrib[own[i]] += c[i] / static_cast<double>(k);

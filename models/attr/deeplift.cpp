@@ -95,4 +95,60 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
   return res;
 }
 
+DeepLiftOutput deeplift_multipliers_shared(Model& model, const Tensor& xu, const Tensor& r,
+                                           const std::vector<int64_t>& owner, const Tensor& control_u,
+                                           const Target& target, double eps) {
+  const int64_t U = xu.defined() ? xu.size(0) : 0, P = r.defined() ? r.size(0) : 0;
+  LP_CHECK(U >= 1 && P >= 1 && xu.dim() == 3 && r.dim() == 3 && xu.size(1) == r.size(1) && xu.size(2) == r.size(2) &&
+               static_cast<int64_t>(owner.size()) == P && xu.is_cpu() && r.is_cpu(),
+           "deeplift (shared inputs): ", U, " inputs and ", P, " references (", P, " owners) on the CPU, as (n, 4, L)");
+  for (int64_t o : owner) LP_CHECK(o >= 0 && o < U, "deeplift (shared inputs): owner ", o, " outside 0..", U - 1);
+  Tensor xx = concat({xu.detach(), r.detach()}, 0).clone();  // (U + P, 4, L)
+  xx.set_requires_grad(true);
+  Tensor cc = control_u.defined() ? concat({control_u.detach(), index_select(control_u.detach(), 0, owner)}, 0)
+                                  : Tensor();
+  ModelOutput out;
+  {
+    EnableGradGuard on(true);
+    KeepGraphValues keep;  // the ReLU rule reads each ReLU's input and output from the tape
+    out = model.forward(xx, cc, /*training=*/false);
+  }
+  auto [y, seed_all] = target_seed(out, target);  // (U + P, ...)
+  const Tensor seed_x = index_select(slice(seed_all, 0, 0, U), 0, owner);  // each pair's input's seed
+  DeepLiftOutput res;
+  {
+    const auto fu = target_value(slice(y, 0, 0, U), slice(seed_all, 0, 0, U));
+    res.f_r = target_value(slice(y, 0, U, P), seed_x);
+    for (int64_t j = 0; j < P; ++j) res.f_x.push_back(fu[static_cast<size_t>(owner[static_cast<size_t>(j)])]);
+  }
+  LP_CHECK(y.requires_grad(), "deeplift: the target does not depend on the input");
+  // Only the input half's gradient of each pair is carried, on its reference's row; the inputs' rows carry zeros.
+  Shape zs = seed_all.shape();
+  zs[0] = U;
+  Tensor seed = concat({Tensor::zeros(seed_all.ctx(), zs, seed_all.dtype(), seed_all.device()), seed_x}, 0);
+  NoGradGuard ng;
+  auto rule = [&](Node& node, const Tensor& out_t, const Tensor& g,
+                  const std::vector<bool>& needs) -> std::optional<std::vector<Tensor>> {
+    int n_needed = 0;
+    for (bool b : needs) n_needed += b;
+    const std::string& name = node.name;
+    LP_CHECK(!nonlinear_without_rule().count(name) && name != "max_pool1d", "deeplift (shared inputs): the model uses ",
+             "op '", name, "' on the input's path; this form takes ReLU models only (max-pool needs both halves)");
+    LP_CHECK(!((name == "mul" || name == "div" || name == "matmul") && n_needed > 1), "deeplift: op '", name,
+             "' multiplies two input-dependent tensors; no DeepLIFT rule for products");
+    if (name == "relu") {
+      Tensor res_t = empty_like(node.inputs[0]);
+      cpu::deeplift_rescale_owned(node.inputs[0], g, out_t, owner, eps, res_t);
+      return std::vector<Tensor>{res_t};
+    }
+    return std::nullopt;  // linear ops: their own rule
+  };
+  std::unordered_map<const void*, Tensor> grads =
+      backward_walk({y}, {seed}, {vertex_of(xx.impl())}, /*create_graph=*/false, rule);
+  auto git = grads.find(vertex_of(xx.impl()));
+  LP_CHECK(git != grads.end(), "deeplift: no gradient reached the input");
+  res.multipliers = slice(git->second, 0, U, P).clone();
+  return res;
+}
+
 }  // namespace lowpass::attr

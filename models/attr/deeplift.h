@@ -24,4 +24,13 @@ struct DeepLiftOutput {
 DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor& r, const Tensor& control,
                                     const Target& target, double eps = 1e-10);
 
+// The same multipliers for a ReLU model (no max-pool: the profile model) with each input run once: xu (U, 4, L) the
+// distinct inputs, r (P, 4, L) the references, owner[j] the row of xu that reference j pairs with, control_u (U, ...)
+// or undefined. The batch is [xu; r] (U + P rows instead of 2P) and the backward carries only each pair's input-half
+// gradient, which is all the result uses (max-pool's rule needs the reference half too). CPU only. The outputs equal
+// deeplift_multipliers(model, xu[owner], r, control_u[owner], ...) bit for bit (rows are independent).
+DeepLiftOutput deeplift_multipliers_shared(Model& model, const Tensor& xu, const Tensor& r,
+                                           const std::vector<int64_t>& owner, const Tensor& control_u,
+                                           const Target& target, double eps = 1e-10);
+
 }  // namespace lowpass::attr
