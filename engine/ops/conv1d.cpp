@@ -1,6 +1,8 @@
 // conv1d and its two adjoints, each differentiable through the other two (so every order works):
 // y = conv1d(x, w) + b;  dx = conv1d_input_grad(dy, w);  dw = conv1d_weight_grad(x, dy).
 // Test: build/tests/lowpass_tests -ts=conv1d
+#include <utility>
+
 #include "engine/ops.h"
 #include "engine/ops/dispatch.h"
 #ifdef LOWPASS_HAVE_CUDA
@@ -48,7 +50,9 @@ Conv1dOpts Conv1dOpts::same(int64_t k, int64_t dilation) {
   return {dilation, total / 2, total - total / 2, 1};
 }
 
-Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv1dOpts& o) {
+namespace {
+// conv1d's argument checks; returns the kernel size K and the output length.
+std::pair<int64_t, int64_t> check_conv1d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv1dOpts& o) {
   check_opts(o, "conv1d");
   LP_CHECK(x.defined() && x.dim() == 3, "conv1d: input must be 3-D (B, C, L), got ",
            x.defined() ? x.describe() : std::string("undefined"));
@@ -59,7 +63,13 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv1d
     LP_CHECK(bias.dim() == 1 && bias.size(0) == w.size(0), "conv1d: bias must be (", w.size(0), "), got ",
              bias.describe());
   }
-  const int64_t L = x.size(2), Lout = out_length(L, K, o, "conv1d");
+  return {K, out_length(x.size(2), K, o, "conv1d")};
+}
+}  // namespace
+
+Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv1dOpts& o) {
+  const std::pair<int64_t, int64_t> k_lout = check_conv1d(x, w, bias, o);  // no structured binding: the lambda
+  const int64_t K = k_lout.first, Lout = k_lout.second, L = x.size(2);    // captures K (clang < 16 cannot)
   Tensor y = empty_like(x, {x.size(0), w.size(0), Lout});  // (B, Cout, Lout)
   LP_ON_DEVICE(x, cpu::conv1d_fwd_cpu(x, w, bias, y, o), cuda::conv1d_fwd_cuda(x, w, bias, y, o));
   return record("conv1d", y, {x, w, bias}, [x, w, L, K, o](const Tensor& g, const Tensor&, const std::vector<bool>& n) {
@@ -78,15 +88,7 @@ Tensor conv1d_relu(const Tensor& x, const Tensor& w, const Tensor& bias, const C
     Tensor y = relu(conv1d(x, w, bias, o));
     return residual.defined() ? add(y, residual) : y;
   }
-  check_opts(o, "conv1d");
-  LP_SAME_DEVICE_DTYPE(x, w, "conv1d");
-  const int64_t K = check_weight(w, x.size(1), o, "conv1d");
-  if (bias.defined()) {
-    LP_SAME_DEVICE_DTYPE(x, bias, "conv1d");
-    LP_CHECK(bias.dim() == 1 && bias.size(0) == w.size(0), "conv1d: bias must be (", w.size(0), "), got ",
-             bias.describe());
-  }
-  const int64_t Lout = out_length(x.size(2), K, o, "conv1d");
+  const int64_t Lout = check_conv1d(x, w, bias, o).second;
   Tensor y = empty_like(x, {x.size(0), w.size(0), Lout});  // (B, Cout, Lout)
   if (residual.defined()) {
     LP_SAME_DEVICE_DTYPE(x, residual, "conv1d_relu");

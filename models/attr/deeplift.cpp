@@ -31,6 +31,33 @@ const std::set<std::string>& nonlinear_without_rule() {
   return s;
 }
 
+// The model's outputs at xx (inputs and references stacked) with the tape's values kept: the rules read each ReLU's
+// input and output, and a max-pool's output, from it.
+ModelOutput forward_on_tape(Model& model, const Tensor& xx, const Tensor& cc) {
+  EnableGradGuard on(true);
+  KeepGraphValues keep;
+  return model.forward(xx, cc, /*training=*/false);
+}
+
+// A product of two input-dependent tensors has no DeepLIFT rule here.
+void check_no_product(const std::string& name, const std::vector<bool>& needs) {
+  int n_needed = 0;
+  for (bool b : needs) n_needed += b;
+  LP_CHECK(!((name == "mul" || name == "div" || name == "matmul") && n_needed > 1), "deeplift: op '", name,
+           "' multiplies two input-dependent tensors; no DeepLIFT rule for products");
+}
+
+// grad()'s walk over the tape (engine/autograd.h, backward_walk) from y with `seed`, DeepLIFT's `rule` for the
+// non-linear ops: the gradient that reaches xx.
+Tensor walk_to_input(const Tensor& y, const Tensor& seed, const Tensor& xx, const RuleOverride& rule) {
+  NoGradGuard ng;
+  std::unordered_map<const void*, Tensor> grads =
+      backward_walk({y}, {seed}, {vertex_of(xx.impl())}, /*create_graph=*/false, rule);
+  auto git = grads.find(vertex_of(xx.impl()));
+  LP_CHECK(git != grads.end(), "deeplift: no gradient reached the input");
+  return git->second;
+}
+
 }  // namespace
 
 DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor& r, const Tensor& control,
@@ -42,12 +69,7 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
   Tensor xx = concat({x.detach(), r.detach()}, 0).clone();  // (2P, 4, L)
   xx.set_requires_grad(true);
   Tensor cc = control.defined() ? concat({control.detach(), control.detach()}, 0) : Tensor();
-  ModelOutput out;
-  {
-    EnableGradGuard on(true);
-    KeepGraphValues keep;  // the rules below read a ReLU's input and a max-pool's output from the tape
-    out = model.forward(xx, cc, /*training=*/false);
-  }
+  const ModelOutput out = forward_on_tape(model, xx, cc);
   auto [y, seed2] = target_seed(out, target);  // (2P, ...)
   // The seed is the input's (first half) for both halves: f_x(r) uses x's seed.
   Tensor seed = concat({slice(seed2, 0, 0, P), slice(seed2, 0, 0, P)}, 0).clone();
@@ -59,17 +81,13 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
   }
   LP_CHECK(y.requires_grad(), "deeplift: the target does not depend on the input");
 
-  // grad()'s walk over the tape (engine/autograd.h, backward_walk) with DeepLIFT's rules for ReLU and max-pool.
-  NoGradGuard ng;
+  // DeepLIFT's rules for ReLU and max-pool.
   auto rule = [&](Node& node, const Tensor& out_t, const Tensor& g,
                   const std::vector<bool>& needs) -> std::optional<std::vector<Tensor>> {
-    int n_needed = 0;
-    for (bool b : needs) n_needed += b;
     const std::string& name = node.name;
     LP_CHECK(!nonlinear_without_rule().count(name), "deeplift: the model uses op '", name,
              "' on the input's path, which has no DeepLIFT rule here (eval-mode models with ReLU and max-pool only)");
-    LP_CHECK(!((name == "mul" || name == "div" || name == "matmul") && n_needed > 1), "deeplift: op '", name,
-             "' multiplies two input-dependent tensors; no DeepLIFT rule for products");
+    check_no_product(name, needs);
     if (name == "relu") {  // g · Δout/Δin per half
       const Tensor& in = node.inputs[0];
       return std::vector<Tensor>{rescale(in, g, out_t, relu_mask(g, in), eps)};
@@ -87,11 +105,7 @@ DeepLiftOutput deeplift_multipliers(Model& model, const Tensor& x, const Tensor&
     }
     return std::nullopt;  // linear ops: their own rule
   };
-  std::unordered_map<const void*, Tensor> grads =
-      backward_walk({y}, {seed}, {vertex_of(xx.impl())}, /*create_graph=*/false, rule);
-  auto git = grads.find(vertex_of(xx.impl()));
-  LP_CHECK(git != grads.end(), "deeplift: no gradient reached the input");
-  res.multipliers = slice(git->second, 0, 0, P).clone();
+  res.multipliers = slice(walk_to_input(y, seed, xx, rule), 0, 0, P).clone();
   return res;
 }
 
@@ -107,12 +121,7 @@ DeepLiftOutput deeplift_multipliers_shared(Model& model, const Tensor& xu, const
   xx.set_requires_grad(true);
   Tensor cc = control_u.defined() ? concat({control_u.detach(), index_select(control_u.detach(), 0, owner)}, 0)
                                   : Tensor();
-  ModelOutput out;
-  {
-    EnableGradGuard on(true);
-    KeepGraphValues keep;  // the ReLU rule reads each ReLU's input and output from the tape
-    out = model.forward(xx, cc, /*training=*/false);
-  }
+  const ModelOutput out = forward_on_tape(model, xx, cc);
   auto [y, seed_all] = target_seed(out, target);  // (U + P, ...)
   const Tensor seed_x = index_select(slice(seed_all, 0, 0, U), 0, owner);  // each pair's input's seed
   DeepLiftOutput res;
@@ -126,16 +135,12 @@ DeepLiftOutput deeplift_multipliers_shared(Model& model, const Tensor& xu, const
   Shape zs = seed_all.shape();
   zs[0] = U;
   Tensor seed = concat({Tensor::zeros(seed_all.ctx(), zs, seed_all.dtype(), seed_all.device()), seed_x}, 0);
-  NoGradGuard ng;
   auto rule = [&](Node& node, const Tensor& out_t, const Tensor& g,
                   const std::vector<bool>& needs) -> std::optional<std::vector<Tensor>> {
-    int n_needed = 0;
-    for (bool b : needs) n_needed += b;
     const std::string& name = node.name;
     LP_CHECK(!nonlinear_without_rule().count(name) && name != "max_pool1d", "deeplift (shared inputs): the model uses ",
              "op '", name, "' on the input's path; this form takes ReLU models only (max-pool needs both halves)");
-    LP_CHECK(!((name == "mul" || name == "div" || name == "matmul") && n_needed > 1), "deeplift: op '", name,
-             "' multiplies two input-dependent tensors; no DeepLIFT rule for products");
+    check_no_product(name, needs);
     if (name == "relu") {
       Tensor res_t = empty_like(node.inputs[0]);
       cpu::deeplift_rescale_owned(node.inputs[0], g, out_t, owner, eps, res_t);
@@ -143,11 +148,7 @@ DeepLiftOutput deeplift_multipliers_shared(Model& model, const Tensor& xu, const
     }
     return std::nullopt;  // linear ops: their own rule
   };
-  std::unordered_map<const void*, Tensor> grads =
-      backward_walk({y}, {seed}, {vertex_of(xx.impl())}, /*create_graph=*/false, rule);
-  auto git = grads.find(vertex_of(xx.impl()));
-  LP_CHECK(git != grads.end(), "deeplift: no gradient reached the input");
-  res.multipliers = slice(git->second, 0, U, P).clone();
+  res.multipliers = slice(walk_to_input(y, seed, xx, rule), 0, U, P).clone();
   return res;
 }
 
