@@ -76,29 +76,26 @@ void check_data(const Array& a, const char* what, const char* name) {
 
 // ... and finite values only: a NaN would come out as NaN outputs or losses; an error names where it went in.
 // `a` may be rows [first_row, …) of the caller's array: the message gives the index in the whole array. predict and
-// attribute check each batch's rows just before using them.
-void check_finite(const Array& a, const char* what, const char* name, int64_t first_row = 0) {
+// attribute check each batch's rows just before using them. `counts` (a profile model's y, control tracks): also
+// >= 0, as the command line's npz and bigWig readers require; one pass either way.
+void check_finite(const Array& a, const char* what, const char* name, int64_t first_row = 0, bool counts = false) {
   const int64_t n = a.size();
   const float* p = a.data();
-  for (int64_t i = 0; i < n; ++i)
-    if (!std::isfinite(p[i]))
-      throw Error(std::string(what) + ": " + name + index_str(Shape(a.shape().begin(), a.shape().end()), i, first_row) + " is " +
-                  std::to_string(p[i]) + ": inputs must be finite");
+  for (int64_t i = 0; i < n; ++i) {
+    if (std::isfinite(p[i]) && (!counts || p[i] >= 0)) continue;
+    const std::string at =
+        std::string(what) + ": " + name + index_str(Shape(a.shape().begin(), a.shape().end()), i, first_row);
+    if (!std::isfinite(p[i])) throw Error(at + " is " + std::to_string(p[i]) + ": inputs must be finite");
+    throw Error(detail::concat(at, " is ", p[i], ": counts must be >= 0 (read counts, not a fold-change or "
+                               "background-subtracted track)"));
+  }
+}
+void check_counts(const Array& a, const char* what, const char* name, int64_t first_row = 0) {
+  check_finite(a, what, name, first_row, /*counts=*/true);
 }
 void check_values(const Array& a, const char* what, const char* name) {
   check_data(a, what, name);
   check_finite(a, what, name);
-}
-// Counts (a profile model's y, control tracks): finite and >= 0, as the command line's npz and bigWig readers require.
-void check_counts(const Array& a, const char* what, const char* name, int64_t first_row = 0) {
-  check_finite(a, what, name, first_row);
-  const int64_t n = a.size();
-  const float* p = a.data();
-  for (int64_t i = 0; i < n; ++i)
-    if (p[i] < 0)
-      throw Error(detail::concat(what, ": ", name, index_str(Shape(a.shape().begin(), a.shape().end()), i, first_row),
-                                 " is ", p[i], ": counts must be >= 0 (read counts, not a fold-change or "
-                                 "background-subtracted track)"));
 }
 
 // A tensor over the array's memory (no copy) in float32, cast to `dt` when the model needs float64. An array
@@ -585,8 +582,9 @@ Batch make_batch(Context& ctx, const lowpass::Model& m, const Array& x, const Ar
   const Shape want = m.type() == "binary" ? Shape{N, m.tasks()} : Shape{N, m.tasks(), S, m.output_length()};
   LP_CHECK(Shape(y.shape().begin(), y.shape().end()) == want, what, ": y must be ", shape_str(want), " for this ",
            m.type(), " model, got ", shape_text(y.shape()));
-  check_values(y, what, "y");  // the binary loss checks the labels' values (1, 0 or -1 = ignore)
+  check_data(y, what, "y");  // the binary loss checks the labels' values (1, 0 or -1 = ignore); profile y are counts
   if (m.type() == "profile") check_counts(y, what, "y");
+  else check_finite(y, what, "y");
   LP_CHECK(status.empty() || static_cast<int64_t>(status.size()) == N, what, ": status has ", status.size(),
            " entries for ", N, " examples");
   check_status(status, what);
