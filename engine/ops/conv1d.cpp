@@ -82,21 +82,21 @@ Tensor conv1d(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv1d
 }
 
 Tensor conv1d_relu(const Tensor& x, const Tensor& w, const Tensor& bias, const Conv1dOpts& o, const Tensor& residual) {
-  const bool fused = x.defined() && x.dim() == 3 && x.is_cpu() && cpu::conv1d_relu_fusable(x) &&
-                     !needs_record({&x, &w, &bias, &residual});
-  if (!fused) {
-    Tensor y = relu(conv1d(x, w, bias, o));
-    return residual.defined() ? add(y, residual) : y;
+  if (x.defined() && x.is_cpu() && !needs_record({&x, &w, &bias, &residual})) {
+    const int64_t Lout = check_conv1d(x, w, bias, o).second;
+    if (cpu::conv1d_relu_fusable(x, w, o)) {
+      Tensor y = empty_like(x, {x.size(0), w.size(0), Lout});  // (B, Cout, Lout)
+      if (residual.defined()) {
+        LP_SAME_DEVICE_DTYPE(x, residual, "conv1d_relu");
+        LP_CHECK(residual.shape() == y.shape(), "conv1d_relu: residual ", residual.describe(),
+                 " must be shaped as the output ", shape_str(y.shape()));
+      }
+      cpu::conv1d_fwd_relu_cpu(x, w, bias, residual, y, o);
+      return y;
+    }
   }
-  const int64_t Lout = check_conv1d(x, w, bias, o).second;
-  Tensor y = empty_like(x, {x.size(0), w.size(0), Lout});  // (B, Cout, Lout)
-  if (residual.defined()) {
-    LP_SAME_DEVICE_DTYPE(x, residual, "conv1d_relu");
-    LP_CHECK(residual.shape() == y.shape(), "conv1d_relu: residual ", residual.describe(), " must be shaped as the ",
-             "output ", shape_str(y.shape()));
-  }
-  cpu::conv1d_fwd_relu_cpu(x, w, bias, residual, y, o);
-  return y;
+  Tensor y = relu(conv1d(x, w, bias, o));
+  return residual.defined() ? add(y, residual) : y;
 }
 
 Tensor conv1d_input_grad(const Tensor& dy, const Tensor& w, int64_t L_in, const Conv1dOpts& o) {

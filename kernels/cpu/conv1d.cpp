@@ -258,13 +258,16 @@ void conv1d_fwd_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor
   conv1d_corr(x, w, bias, y, g, algo);
 }
 
-bool conv1d_relu_fusable(const Tensor& x) { return x.dtype() == DType::F32 && direct_available(); }
+bool conv1d_relu_fusable(const Tensor& x, const Tensor& w, const Conv1dOpts& o) {
+  return pick_fwd(x, fwd_geom(x, w, o)) == ConvAlgo::Direct;  // conv1d_fwd_cpu's own choice: the composed ops' bits
+}
 
 void conv1d_fwd_relu_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual, Tensor& y,
                          const Conv1dOpts& o) {
   const CorrGeom g = fwd_geom(x, w, o);
   check_geom(x, w, y, g);
-  LP_ASSERT(conv1d_relu_fusable(x), "conv1d_fwd_relu_cpu: needs float32 and the direct kernel, got ", x.describe());
+  LP_ASSERT(pick_fwd(x, g) == ConvAlgo::Direct, "conv1d_fwd_relu_cpu: needs float32 and the direct kernel, got ",
+            x.describe());
   LP_ASSERT(!residual.defined() || (residual.dtype() == DType::F32 && residual.numel() == y.numel()),
             "conv1d_fwd_relu_cpu: residual ", residual.describe(), " does not match y ", y.describe());
   conv1d_corr_direct(x.data<float>(), w.data<float>(), bias.defined() ? bias.data<float>() : nullptr, y.data<float>(),

@@ -30,9 +30,9 @@ void conv1d_corr_wgrad(const Tensor& x, const Tensor& dy, Tensor& dw, const Corr
 // conv1d in the ops' terms (engine/ops.h Conv1dOpts): forward, input grad, weight grad.
 void conv1d_fwd_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, Tensor& y, const Conv1dOpts& o,
                     ConvAlgo algo = ConvAlgo::Auto);
-// y = relu(conv1d(x, w) + bias) (+ residual, shaped as y, when defined): float32 with the direct kernel only
-// (conv1d_relu_fusable says when).
-bool conv1d_relu_fusable(const Tensor& x);
+// y = relu(conv1d(x, w) + bias) (+ residual, shaped as y, when defined), where conv1d_fwd_cpu would take the direct
+// kernel (conv1d_relu_fusable says when; x, w and o already checked).
+bool conv1d_relu_fusable(const Tensor& x, const Tensor& w, const Conv1dOpts& o);
 void conv1d_fwd_relu_cpu(const Tensor& x, const Tensor& w, const Tensor& bias, const Tensor& residual, Tensor& y,
                          const Conv1dOpts& o);
 void conv1d_bwd_input_cpu(const Tensor& dy, const Tensor& w, Tensor& dx, const Conv1dOpts& o,
