@@ -35,6 +35,14 @@ std::vector<double> sum_rows(const Tensor& t) {  // (N, ...) -> (N)
   return s;
 }
 
+// The target's value per row at outputs already computed (f_x(x') with the rows' seeds); target_values runs the
+// forward first.
+std::vector<double> output_values(const ModelOutput& out, const Tensor& seed_rows, const Target& t) {
+  Tensor y = select_output(out, t);
+  check_target_output(y, out, t);
+  return target_value(y, seed_rows);
+}
+
 int64_t default_refs(const AttrOptions& o) { return o.refs > 0 ? o.refs : (o.method == "deepshap_ref" ? 10 : 20); }
 
 }  // namespace
@@ -52,10 +60,7 @@ Tensor input_gradient(Model& model, const Tensor& x, const Tensor& control, cons
 std::vector<double> target_values(Model& model, const Tensor& xs, const Tensor& control_rows, const Tensor& seed_rows,
                                   const Target& t) {
   NoGradGuard ng;
-  ModelOutput out = model.forward(xs, control_rows, false);
-  Tensor y = select_output(out, t);
-  check_target_output(y, out, t);
-  return target_value(y, seed_rows);
+  return output_values(model.forward(xs, control_rows, false), seed_rows, t);
 }
 
 Tensor combine_mult_and_diffref(const Tensor& mults, const Tensor& refs, int64_t k) {
@@ -245,9 +250,7 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
       for (int64_t i = 0; i < opt.ig_steps; ++i) pts.push_back({b, (static_cast<double>(i) + 0.5) / opt.ig_steps});
     add_path_gradients(pts);
     // Completeness: Σ x ⊙ Ḡ vs f_x(x) − f_x(0).
-    const Tensor y_x = select_output(out_x, tg);
-    check_target_output(y_x, out_x, tg);
-    auto fx = target_value(y_x, seed);  // = target_values(model, x, control, seed, tg) without a second forward
+    auto fx = output_values(out_x, seed, tg);  // the seed's forward at x: no second one
     auto f0 = target_values(model, make_like(x, {B, 4, L}, std::vector<double>(B * 4 * L, 0.0)), control, seed, tg);
     for (;;) {
       std::vector<double> gbar(gsum.size());
