@@ -272,9 +272,11 @@ void attribution_metrics(Context& ctx, const EvaluateArgs& a, nlohmann::json& do
     L = A[0].L;
     if (!a.sets_b.empty()) B = open_set(split_list(a.sets_b), "--attr-sets-b", L, N);
   }
+  std::optional<npy::NpzRowReader> npz;  // --npz's y: the positives and the model type (x is not read)
+  if (!a.npz.empty()) npz.emplace(a.npz);
   std::vector<int64_t> rows;  // the selected rows, ascending
   if (a.rows == "positives") {  // with --npz: a parse-time check (usage_check)
-    npy::NpzRowReader data(a.npz);  // y only: x is not read
+    npy::NpzRowReader& data = *npz;
     const Shape ys = data.has("y") ? data.shape("y") : Shape{};  // (N, T), or (N,): one task, as training reads it
     LP_CHECK((ys.size() == 2 || ys.size() == 1) && ys[0] == N, a.npz,
              ": --rows positives needs a binary y of shape (", N, ", T) or (", N, ",) matching --ohe");
@@ -307,12 +309,8 @@ void attribution_metrics(Context& ctx, const EvaluateArgs& a, nlohmann::json& do
   // The paper's cut-off at this length (REFERENCE §4.5a): K 150 at 1000 bp for binary models, 200 at 1346 bp for
   // profile models, i.e. default_freq_limit of the model type; profile when --npz holds profile counts (N, T, S, O),
   // else binary (round(0.15 L); at L = 1346 that is 202, not the paper's 200).
-  std::string kind = "binary";
-  if (!a.npz.empty()) {
-    npy::NpzRowReader data(a.npz);
-    if (data.has("y") && data.shape("y").size() == 4) kind = "profile";
-  }
-  const int64_t K = a.freq_limit >= 0 ? a.freq_limit : default_freq_limit(kind, L);
+  const bool profile = npz && npz->has("y") && npz->shape("y").size() == 4;
+  const int64_t K = a.freq_limit >= 0 ? a.freq_limit : default_freq_limit(profile ? "profile" : "binary", L);
   eval::AttrMetricsAccumulator acc(L, K, hyp && a.summit_center, hyp && masked);
   size_t e = 0;  // rows[b, e): the selected rows among [s, end)
   for (int64_t s = 0; s < N; s += a.attr_chunk) {
