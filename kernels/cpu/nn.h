@@ -2,8 +2,8 @@
 // with argmax routing, softmax and log-softmax, DeepLIFT's rescale rules. Test: tests/test_nn.cpp.
 // Legend: B batch, C channels, L length (x is (B, C, L), or (B, C) read as L = 1), Lo pooled length.
 #pragma once
-#include <vector>
 #include <cstdint>
+#include <vector>
 
 #include "engine/tensor.h"
 
