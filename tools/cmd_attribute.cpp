@@ -1,6 +1,7 @@
 // `lowpass attribute --model DIR --npz X.npz --method grad|gradxinput|deepshap_ref|deepshap|ism|ig --out DIR`:
 // ohe.npz and attr.npz (N, 4, L) in the layout modisco-lite reads (hypothetical scores), streamed in
-// batches; deepshap/ig also write convergence.json (per-example summation-to-delta error).
+// batches, and attribute.json (model type, method, target, inputs); deepshap/ig also write convergence.json
+// (per-example summation-to-delta error).
 // Several --model directories (folds): the mean of their scores (attr::attribute_mean).
 // Genome regions: --regions BED --genome FASTA instead of --npz: windows centred on the summits, plus
 // regions.bed (row → window) and attr.bw (per-base Σ_b hyp·onehot, mean over overlapping windows).
@@ -38,7 +39,7 @@ CommandRun add_attribute_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("attribute", "Attribution scores (hypothetical, N×4×L) for modisco-lite");
   add_model_input_options(sub, *a, "Model directory",
                           "Input npz with x (N, 4, L) (and control for profile models with controls)");
-  sub->add_option("--out", a->out, "Output directory (ohe.npz, attr.npz, convergence.json)")->required();
+  sub->add_option("--out", a->out, "Output directory (ohe.npz, attr.npz, attribute.json, convergence.json)")->required();
   sub->add_option("--method", a->method, "grad | gradxinput | deepshap_ref | deepshap | ism | ig")
       ->check(CLI::IsMember({"grad", "gradxinput", "deepshap_ref", "deepshap", "ism", "ig"}));
   sub->add_option("--target", a->target,
@@ -153,9 +154,32 @@ CommandRun add_attribute_command(CLI::App& app) {
       attr::write_region_bed(rw, *bed);
       throw_if_interrupted();
     }
+    // attribute.json: what made the scores (the model type sets evaluate's default high-frequency cut-off). The
+    // earlier one goes before the pair is renamed and this one is written whole after it, so that none ever
+    // describes a pair it did not come with (a kill in between leaves none).
+    nlohmann::json info{{"format", "lowpass-attribution"},
+                        {"lowpass_version", LOWPASS_VERSION},
+                        {"model_type", model.type()},
+                        {"models", a->models},
+                        {"weights", a->weights},
+                        {"method", a->method},
+                        {"target", o.target.name()},
+                        {"rows", N},
+                        {"input_length", L},
+                        {"seed", a->seed}};
+    if (a->method == "deepshap" || a->method == "deepshap_ref") info["refs"] = o.refs_used();
+    if (a->method == "ig")
+      info.update({{"ig_steps", o.ig_steps}, {"ig_tolerance", o.ig_tolerance}, {"ig_max_steps", o.ig_max_steps}});
+    info["input"] = !a->regions.empty() ? nlohmann::json{{"regions", a->regions}, {"genome", a->genome}}
+                    : !a->fasta.empty() ? nlohmann::json{{"fasta", a->fasta}}
+                                        : nlohmann::json{{"npz", a->npz}};
+    std::error_code ec;
+    fs::remove(fs::path(a->out) / "attribute.json", ec);
+    LP_CHECK(!ec, a->out, "/attribute.json: cannot remove the earlier run's (", ec.message(), ")");
     w.close();
     ohe.close();
     if (bw) bw->commit(), bed->commit();
+    safetensors::write_file_atomic((fs::path(a->out) / "attribute.json").string(), info.dump(1) + "\n");
     if (!conv.empty()) {  // written whole (temp + rename): a full disk fails here, never leaves half a JSON
       nlohmann::json j{{"method", a->method}, {"target", o.target.name()}, {"max_relative_delta", worst},
                        {"nonfinite", nonfinite}};
@@ -174,7 +198,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     if (track) {
       std::cout << "wrote " << a->out << "/attr.bw and regions.bed; ";
     }
-    std::vector<std::string> written = {"ohe.npz", "attr.npz"};
+    std::vector<std::string> written = {"ohe.npz", "attr.npz", "attribute.json"};
     if (!conv.empty()) written.push_back("convergence.json");
     if (!a->fasta.empty()) written.push_back("sequences.tsv");
     if (track) written.push_back("attr.bw"), written.push_back("regions.bed");

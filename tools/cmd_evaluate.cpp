@@ -19,6 +19,7 @@
 #include "engine/safetensors.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
+#include "models/data/json_file.h"
 #include "models/data/meme.h"
 #include "models/eval/attr_accumulator.h"
 #include "models/eval/binary_metrics.h"
@@ -80,6 +81,23 @@ class TrackFile {
     return t;
   }
   int64_t N = 0, L = 0;
+  // The type of the model that made the scores ("binary" or "profile"): the attribute.json `lowpass attribute` writes
+  // beside attr.npz when it describes this file (same rows and length); "" when there is none.
+  std::string model_type() const {
+    namespace fs = std::filesystem;
+    const fs::path info = fs::path(path_).parent_path() / "attribute.json";
+    std::error_code ec;
+    if (!fs::is_regular_file(info, ec)) return "";
+    const nlohmann::json j = parse_json_file(info.string());
+    if (!j.is_object() || j.value("format", "") != "lowpass-attribution") return "";
+    const auto n = j.find("rows"), l = j.find("input_length"), t = j.find("model_type");
+    if (n == j.end() || l == j.end() || !n->is_number_integer() || !l->is_number_integer() || *n != N || *l != L)
+      return "";  // another file's (attr.npz replaced, or a file put beside it)
+    LP_CHECK(t != j.end() && t->is_string() && (*t == "binary" || *t == "profile"), info.string(),
+             ": model_type must be \"binary\" or \"profile\"");
+    return t->get<std::string>();
+  }
+  const std::string& path() const { return path_; }
 
  private:
   std::string path_, key_;
@@ -307,10 +325,29 @@ void attribution_metrics(Context& ctx, const EvaluateArgs& a, nlohmann::json& do
       for (auto v : m) covered += v;
   }
   // The paper's cut-off at this length (REFERENCE §4.5a): K 150 at 1000 bp for binary models, 200 at 1346 bp for
-  // profile models, i.e. default_freq_limit of the model type; profile when --npz holds profile counts (N, T, S, O),
-  // else binary (round(0.15 L); at L = 1346 that is 202, not the paper's 200).
-  const bool profile = npz && npz->has("y") && npz->shape("y").size() == 4;
-  const int64_t K = a.freq_limit >= 0 ? a.freq_limit : default_freq_limit(profile ? "profile" : "binary", L);
+  // profile models, i.e. default_freq_limit of the model type: the attribution files' attribute.json, else profile
+  // when --npz holds profile counts (N, T, S, O), else binary (round(0.15 L); at L = 1346 that is 202, not 200).
+  std::string type, source = "--freq-limit";
+  if (a.freq_limit < 0) {
+    std::vector<const TrackFile*> files;
+    if (hyp) files.push_back(&*hyp);
+    for (const auto* set : {&A, &B})
+      for (const auto& f : *set) files.push_back(&f);
+    for (const TrackFile* f : files) {
+      const std::string t = f->model_type();
+      LP_CHECK(t.empty() || type.empty() || t == type, f->path(), " was made by a ", t, " model but ", source,
+               " by a ", type, " model: give --freq-limit");
+      if (!t.empty() && type.empty()) type = t, source = f->path();
+    }
+    if (!type.empty()) {
+      source = "attribute.json beside " + source;
+    } else if (npz && npz->has("y") && npz->shape("y").size() == 4) {
+      type = "profile", source = "--npz profile counts";
+    } else {
+      type = "binary", source = "default (no attribute.json, no profile counts in --npz)";
+    }
+  }
+  const int64_t K = a.freq_limit >= 0 ? a.freq_limit : default_freq_limit(type, L);
   eval::AttrMetricsAccumulator acc(L, K, hyp && a.summit_center, hyp && masked);
   size_t e = 0;  // rows[b, e): the selected rows among [s, end)
   for (int64_t s = 0; s < N; s += a.attr_chunk) {
@@ -362,7 +399,8 @@ void attribution_metrics(Context& ctx, const EvaluateArgs& a, nlohmann::json& do
   const eval::AttrPerExample& pe = acc.per_example();
   auto summary = [&](const std::vector<ExampleAttr>& e) {
     nlohmann::json j = {{"entropy", mean_sem(column(e, &ExampleAttr::entropy))},
-                        {"hf_share", mean_sem(column(e, &ExampleAttr::hf_share))}, {"freq_limit", K}};
+                        {"hf_share", mean_sem(column(e, &ExampleAttr::hf_share))}, {"freq_limit", K},
+                        {"freq_limit_from", a.freq_limit >= 0 ? source : source + ": " + type + " model"}};
     if (masked) j["motif_fraction"] = mean_sem(column(e, &ExampleAttr::motif_fraction));
     return j;
   };
@@ -439,8 +477,9 @@ CommandRun add_evaluate_command(CLI::App& app) {
                 "correlation of per-position |attribution| with the distance to the centre");
   sub->add_option("--rows", a->rows, "Examples the attribution metrics use: all | positives (y == 1 in --npz)")
       ->check(CLI::IsMember({"all", "positives"}));
-  sub->add_option("--freq-limit", a->freq_limit, "K of the high-frequency share (default: the paper's cut-off at the attributions' length L, "
-                  "round(200 L / 1346) when --npz holds profile counts, else round(0.15 L))")
+  sub->add_option("--freq-limit", a->freq_limit, "K of the high-frequency share (default: the paper's cut-off at the attributions' length L for "
+                  "the model type, round(200 L / 1346) for profile models, round(0.15 L) for binary; the type from "
+                  "attribute.json beside the attribution files, else profile when --npz holds profile counts)")
       ->check(integer_at_least(0))
       ->default_str("");  // -1: from L
   CLI::Option* motifs =

@@ -43,8 +43,6 @@ std::vector<double> output_values(const ModelOutput& out, const Tensor& seed_row
   return target_value(y, seed_rows);
 }
 
-int64_t default_refs(const AttrOptions& o) { return o.refs > 0 ? o.refs : (o.method == "deepshap_ref" ? 10 : 20); }
-
 }  // namespace
 
 Tensor input_gradient(Model& model, const Tensor& x, const Tensor& control, const Target& t) {
@@ -117,7 +115,7 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
     if (opt.method == "grad") res.hyp = g;
     else if (opt.method == "gradxinput") res.hyp = mul(g, x);
     else {
-      const int64_t k = default_refs(opt);
+      const int64_t k = opt.refs_used();
       std::vector<double> rbar(static_cast<size_t>(B * 4 * L), 0.0);
       for (int64_t b = 0; b < B; ++b) {
         Rng rng(opt.seed + static_cast<uint64_t>(first_index + b));
@@ -129,7 +127,7 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
       res.hyp = sub(g, sum(mul(rb, g), {1}, true));  // g_b − Σ_c r̄_c g_c
     }
   } else if (opt.method == "deepshap") {
-    const int64_t k = default_refs(opt);
+    const int64_t k = opt.refs_used();
     std::vector<Tensor> refs_all;
     for (int64_t b = 0; b < B; ++b) {
       Rng rng(opt.seed + static_cast<uint64_t>(first_index + b));

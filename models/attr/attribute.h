@@ -27,6 +27,8 @@ struct AttrOptions {
   double ig_tolerance = 0.05;      // relative completeness error that triggers 3× the points (0: never)
   int64_t ig_max_steps = 450;      // points per example at most (50 → 150 → 450)
   int64_t max_batch = 64;        // sequences per forward pass (ISM mutants, DeepSHAP pairs ×2, IG steps)
+  // The shuffled references deepshap_ref / deepshap use: refs, or the method's default.
+  int64_t refs_used() const { return refs > 0 ? refs : (method == "deepshap_ref" ? 10 : 20); }
 };
 
 struct AttrResult {

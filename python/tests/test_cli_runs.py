@@ -121,7 +121,7 @@ def test_attribute_replaces_its_outputs_as_a_pair_and_a_failed_rerun_keeps_them(
     a = run("attribute", "--model", runs["binary"], "--npz", npz, "--out", out, "--method", "deepshap", "--refs", 2,
             "--quiet")
     assert a.returncode == 0, a.stderr
-    first = {n: (out / n).read_bytes() for n in ("ohe.npz", "attr.npz", "convergence.json")}
+    first = {n: (out / n).read_bytes() for n in ("ohe.npz", "attr.npz", "attribute.json", "convergence.json")}
     with np.load(npz) as d, np.load(out / "ohe.npz") as o:  # x as float32, appended a batch (16 rows) at a time
         np.testing.assert_array_equal(o["arr_0"], d["x"].astype(np.float32))
     # A rerun that fails at its first batch (a target the model lacks) leaves the earlier set as it was.
@@ -139,12 +139,60 @@ def test_attribute_replaces_its_outputs_as_a_pair_and_a_failed_rerun_keeps_them(
     os.utime(old_tmp, (time.time() - 7200, time.time() - 7200))
     a = run("attribute", "--model", runs["binary"], "--npz", npz, "--out", out, "--method", "grad", "--quiet")
     assert a.returncode == 0, a.stderr
-    assert sorted(p.name for p in out.iterdir()) == ["attr.npz", "notes.txt", "ohe.npz", new_tmp.name,
-                                                     "predictions.npz", "regions.bed"]
+    assert sorted(p.name for p in out.iterdir()) == ["attr.npz", "attribute.json", "notes.txt", "ohe.npz",
+                                                     new_tmp.name, "predictions.npz", "regions.bed"]
     assert (out / "attr.npz").read_bytes() != first["attr.npz"]
     (out / "predictions.npz").unlink()  # now regions.bed can only describe an earlier attribute run's rows
     a = run("attribute", "--model", runs["binary"], "--npz", npz, "--out", out, "--method", "grad", "--quiet")
     assert a.returncode == 0 and not (out / "regions.bed").exists(), a.stderr
+
+
+def test_attribute_json_gives_evaluate_the_model_types_cut_off(runs, tmp_path):
+    # attribute.json records what made the scores; evaluate takes the model type's cut-off from it (REFERENCE §4.5a:
+    # round(200 L / 1346) for profile models, round(0.15 L) for binary), with no --npz to tell the type.
+    want = {"binary": lambda n: max(1, (150 * n + 500) // 1000), "profile": lambda n: max(1, (200 * n + 673) // 1346)}
+    for kind in ("binary", "profile"):
+        out = tmp_path / kind
+        npz = runs["dir"] / f"{kind}_data" / "test.npz"
+        a = run("attribute", "--model", runs[kind], "--npz", npz, "--out", out, "--method", "deepshap", "--refs", 2,
+                "--seed", 5, "--quiet")
+        assert a.returncode == 0, a.stderr
+        info = json.loads((out / "attribute.json").read_text())
+        with np.load(npz) as d:
+            n, length = d["x"].shape[0], d["x"].shape[2]
+        assert info["format"] == "lowpass-attribution" and info["model_type"] == kind, info
+        assert (info["rows"], info["input_length"], info["method"], info["refs"], info["seed"]) == \
+            (n, length, "deepshap", 2, 5), info
+        assert info["models"] == [str(runs[kind])] and info["input"] == {"npz": str(npz)}, info
+        m = tmp_path / f"{kind}.json"
+        e = run("evaluate", "--attr", out / "attr.npz", "--ohe", out / "ohe.npz", "--out", m)
+        assert e.returncode == 0, e.stderr
+        it = json.loads(m.read_text())["interpretability"]
+        if kind == "profile":  # the test tells the two rules apart
+            assert want["binary"](length) != want["profile"](length), length
+        assert it["freq_limit"] == want[kind](length), (kind, length, it)
+        assert it["freq_limit_from"] == f"attribute.json beside {out / 'attr.npz'}: {kind} model", it
+        # --freq-limit overrides it; a file of another shape beside attribute.json is not described by it.
+        e = run("evaluate", "--attr", out / "attr.npz", "--ohe", out / "ohe.npz", "--out", m, "--freq-limit", 7)
+        assert e.returncode == 0 and json.loads(m.read_text())["interpretability"]["freq_limit"] == 7, e.stderr
+        with np.load(out / "attr.npz") as h, np.load(out / "ohe.npz") as o:
+            np.savez(out / "fewer.npz", arr_0=h["arr_0"][:-1])
+            np.savez(tmp_path / f"{kind}_ohe_fewer.npz", arr_0=o["arr_0"][:-1])
+        e = run("evaluate", "--attr", out / "fewer.npz", "--ohe", tmp_path / f"{kind}_ohe_fewer.npz", "--out", m)
+        assert e.returncode == 0, e.stderr
+        it = json.loads(m.read_text())["interpretability"]
+        assert it["freq_limit"] == want["binary"](length) and it["freq_limit_from"].startswith("default"), it
+    # Seed sets made by different model types cannot share a default cut-off.
+    for kind in ("binary", "profile"):
+        with np.load(tmp_path / kind / "attr.npz") as h:
+            np.savez(tmp_path / kind / "attr.npz", arr_0=h["arr_0"][:2, :, :40])
+        info = json.loads((tmp_path / kind / "attribute.json").read_text())
+        info.update(rows=2, input_length=40)
+        (tmp_path / kind / "attribute.json").write_text(json.dumps(info))
+    e = run("evaluate", "--attr-sets", f"{tmp_path / 'binary' / 'attr.npz'},{tmp_path / 'profile' / 'attr.npz'}",
+            "--out", tmp_path / "s.json")
+    assert e.returncode == 1 and "was made by a profile model but" in e.stderr and "--freq-limit" in e.stderr, \
+        e.stderr
 
 
 def test_evaluate_names_the_npz_of_the_wrong_length_and_export_creates_its_folder(runs, tmp_path):
