@@ -227,6 +227,18 @@ TEST_CASE("bed: BED3+/narrowPeak parsing, summits, and each malformed line") {
     write_text(d / "bad.bed", "chr1\t1\t2\n" + b.text);
     expect_error([&] { read_bed(d / "bad.bed", o); }, {"bad.bed:2", b.what});
   }
+  // A column-name line gets a hint; the same words below a record do not (they are then a bad record).
+  write_text(d / "named.bed", "# from a spreadsheet\nchrom\tstart\tend\nchr1\t10\t20\n");
+  expect_error([&] { read_bed(d / "named.bed", o); },
+               {"named.bed:2", "column 2 (start) 'start' is not an integer (a header line? BED has none"});
+  write_text(d / "named2.bed", "chr1\t10\t20\nchrom\tstart\tend\n");
+  try {
+    read_bed(d / "named2.bed", o);
+    FAIL("no error");
+  } catch (const Error& e) {
+    CHECK(std::string(e.what()).find("named2.bed:2: column 2 (start) 'start' is not an integer") != std::string::npos);
+    CHECK(std::string(e.what()).find("header") == std::string::npos);
+  }
   write_text(d / "unsorted.bed", "chr1\t10\t20\nchr1\t5\t8\n");
   CHECK(read_bed(d / "unsorted.bed", o).size() == 2);  // fine unless sortedness is required
   BedOptions so = o;

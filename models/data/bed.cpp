@@ -121,7 +121,9 @@ std::vector<Peak> read_bed(const std::string& path, const BedOptions& opt) {
       Peak p;
       p.chrom = std::string(f[0]);
       p.line = lineno;
-      LP_CHECK(parse_int(f[1], p.start), at(), "column 2 (start) '", shown(f[1]), "' is not an integer");
+      // A column-name line ("chrom start end") first: BED has no header; tools skip '#', "track" and "browser" lines.
+      LP_CHECK(parse_int(f[1], p.start), at(), "column 2 (start) '", shown(f[1]), "' is not an integer",
+               peaks.empty() && !parse_int(f[2], p.end) ? " (a header line? BED has none: start it with '#')" : "");
       LP_CHECK(parse_int(f[2], p.end), at(), "column 3 (end) '", shown(f[2]), "' is not an integer");
       LP_CHECK(p.start >= 0, at(), "column 2 (start) is negative (", p.start, ")");
       LP_CHECK(p.start < p.end, at(), "start ", p.start, " >= end ", p.end, " (expected start < end)");
