@@ -20,6 +20,7 @@
 #include "models/attr/attribute.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
+#include "models/data/json_file.h"
 #include "models/data/bigwig.h"
 #include "models/train/progress.h"
 #include "tools/cli_checks.h"
@@ -27,6 +28,21 @@
 #include "tools/interrupt.h"
 
 namespace lowpass::tools {
+
+std::string attribution_model_type(const std::string& attr_file, int64_t N, int64_t L) {
+  namespace fs = std::filesystem;
+  const fs::path info = fs::path(attr_file).parent_path() / "attribute.json";
+  std::error_code ec;
+  if (!fs::is_regular_file(info, ec)) return "";
+  const nlohmann::json j = parse_json_file(info.string());
+  if (!j.is_object() || j.value("format", "") != "lowpass-attribution") return "";
+  const auto n = j.find("rows"), l = j.find("input_length"), t = j.find("model_type");
+  if (n == j.end() || l == j.end() || !n->is_number_integer() || !l->is_number_integer() || *n != N || *l != L)
+    return "";  // another file's (attr.npz replaced, or a file put beside it)
+  LP_CHECK(t != j.end() && t->is_string() && (*t == "binary" || *t == "profile"), info.string(),
+           ": model_type must be \"binary\" or \"profile\"");
+  return t->get<std::string>();
+}
 
 CommandRun add_attribute_command(CLI::App& app) {
   struct Args : ModelInputArgs {

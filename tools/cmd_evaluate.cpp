@@ -19,7 +19,6 @@
 #include "engine/safetensors.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
-#include "models/data/json_file.h"
 #include "models/data/meme.h"
 #include "models/eval/attr_accumulator.h"
 #include "models/eval/binary_metrics.h"
@@ -81,22 +80,7 @@ class TrackFile {
     return t;
   }
   int64_t N = 0, L = 0;
-  // The type of the model that made the scores ("binary" or "profile"): the attribute.json `lowpass attribute` writes
-  // beside attr.npz when it describes this file (same rows and length); "" when there is none.
-  std::string model_type() const {
-    namespace fs = std::filesystem;
-    const fs::path info = fs::path(path_).parent_path() / "attribute.json";
-    std::error_code ec;
-    if (!fs::is_regular_file(info, ec)) return "";
-    const nlohmann::json j = parse_json_file(info.string());
-    if (!j.is_object() || j.value("format", "") != "lowpass-attribution") return "";
-    const auto n = j.find("rows"), l = j.find("input_length"), t = j.find("model_type");
-    if (n == j.end() || l == j.end() || !n->is_number_integer() || !l->is_number_integer() || *n != N || *l != L)
-      return "";  // another file's (attr.npz replaced, or a file put beside it)
-    LP_CHECK(t != j.end() && t->is_string() && (*t == "binary" || *t == "profile"), info.string(),
-             ": model_type must be \"binary\" or \"profile\"");
-    return t->get<std::string>();
-  }
+  std::string model_type() const { return attribution_model_type(path_, N, L); }  // attribute.json's, or ""
   const std::string& path() const { return path_; }
 
  private:

@@ -118,8 +118,10 @@ const TestColumn kTestColumns[] = {
     {"test_examples", "examples", 0},     {"best_epoch", "best epoch", 0}};
 
 // The prior's cut-off K of the runs whose input length is L (config.json), else the paper's cut-off at L for the
-// runs' model type as evaluate takes it (profile runs round(200·L/1346), otherwise round(0.15·L)).
-std::vector<Marker> spectrum_markers(const std::vector<std::string>& runs, int64_t L) {
+// model type as evaluate takes it (profile round(200·L/1346), otherwise round(0.15·L)): the runs' type, or without
+// runs, the attribute.json beside every attribution file (`attrs`, N rows).
+std::vector<Marker> spectrum_markers(const std::vector<std::string>& runs, const std::vector<std::string>& attrs,
+                                     int64_t N, int64_t L) {
   std::set<int64_t> fourier, other;
   bool any = false, all_profile = true;
   for (const auto& r : runs) {
@@ -140,7 +142,10 @@ std::vector<Marker> spectrum_markers(const std::vector<std::string>& runs, int64
   std::vector<Marker> m;
   for (int64_t K : ks) m.push_back({static_cast<double>(K), "K = " + std::to_string(K) + " (prior freq_limit)"});
   if (m.empty()) {
-    const bool profile = any && all_profile;
+    if (!any)
+      all_profile = std::all_of(attrs.begin(), attrs.end(),
+                                [&](const std::string& f) { return attribution_model_type(f, N, L) == "profile"; });
+    const bool profile = (any || !attrs.empty()) && all_profile;
     const int64_t K = default_freq_limit(profile ? "profile" : "binary", L);
     m.push_back({static_cast<double>(K), "K = " + std::to_string(K) + (profile ? " = round(200·L/1346)" : " = round(0.15·L)")});
   }
@@ -371,7 +376,7 @@ std::string write_report(const ReportArgs& args) {
     html << "<h2>Mean Fourier spectrum of |attribution|</h2>"
          << line_chart("normalised |DFT| of Σ_b |actual| (DC dropped), mean of " + std::to_string(N) + " examples",
                        spectra, {"frequency k (cycles per " + std::to_string(L) + " bp window)", true},
-                       {"share of Σ_k |DFT| (log)", false, true}, spectrum_markers(runs, L))
+                       {"share of Σ_k |DFT| (log)", false, true}, spectrum_markers(runs, attrs, so[0], L))
          << "<p>k/L cycles per base; the high-frequency share of lowpass evaluate counts k &gt; K.</p>";
   }
   // Observed and predicted profiles (profile models): the counts of --npz against each prediction file's expected

@@ -63,6 +63,11 @@ void prepare_output_dir(const std::string& out, const std::vector<std::string>& 
 // `other` (the other command's main output, which they may describe) is in `out`.
 void remove_earlier_side_files(const std::string& out, const std::vector<std::string>& own,
                                const std::vector<std::string>& written, const std::string& other);
+// The type of the model ("binary" | "profile") that made the attribution file `attr_file` of N rows of length L:
+// the attribute.json `lowpass attribute` writes beside attr.npz (tools/cmd_attribute.cpp), when it describes a file
+// of that shape; "" when there is none (or it describes another file). An attribute.json with another model_type is
+// an Error naming it. evaluate and report take the paper's default high-frequency cut-off of that type.
+std::string attribution_model_type(const std::string& attr_file, int64_t N, int64_t L);
 // What predict, attribute and marginalize open from ModelInputArgs: the models (several: averaged), the input rows
 // (attr::open_inputs with the first model) and each model's region windows with its control tracks.
 struct ModelInputs {

@@ -138,6 +138,13 @@ def test_attr_without_runs_marks_the_default_k_and_regions_label_logos(runs, tmp
     assert r.returncode == 0, r.stderr
     assert json.loads((runs["profile"] / "config.json").read_text())["model"]["input_length"] != L
     assert f"K = {(200 * L + 673) // 1346} = round(200·L/1346)" in (tmp_path / "rep_p" / "index.html").read_text()
+    # Without runs, the attribute.json beside the attributions gives the type when it describes their shape.
+    info = {"format": "lowpass-attribution", "model_type": "profile", "rows": n, "input_length": L}
+    for rows, want in ((n, f"K = {(200 * L + 673) // 1346} = round(200·L/1346)"), (n + 1, f"K = {k} = round(0.15·L)")):
+        (a / "attribute.json").write_text(json.dumps(dict(info, rows=rows)))
+        r = run("report", "--out", tmp_path / "rep_j", "--attr", a / "attr.npz", "--ohe", a / "ohe.npz")
+        assert r.returncode == 0 and want in (tmp_path / "rep_j" / "index.html").read_text(), (rows, r.stderr)
+    (a / "attribute.json").unlink()
     assert f"<h3>Example 3 (chrIV:1030-{1030 + L})</h3>" in html and f"example 3 · chrIV:1030-{1030 + L}" in html
     (a / "regions.bed").write_text("chrIV\t0\t10\trow0\n")
     r = run("report", "--out", tmp_path / "rep2", "--attr", a / "attr.npz", "--ohe", a / "ohe.npz")
