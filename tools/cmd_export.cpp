@@ -41,8 +41,12 @@ CommandRun add_export_command(CLI::App& app) {
     // Streamed: one batch in memory at a time, not the split (docs/cli.md, export).
     const ExportSummary r = write_split_npz(split, a->seed, a->out, !a->quiet);
     std::cout << "wrote " << a->out << ": " << r.rows << " rows of length " << r.length << " (" << r.status_ones
-              << " with status 1): " << (a->revcomp ? r.rows / 2 : r.rows) << " " << a->split << " examples"
-              << (a->revcomp ? " and their reverse complements" : "") << "\n";
+              << " with status 1): " << (split.revcomp ? r.rows / 2 : r.rows) << " " << a->split << " examples"
+              << (split.revcomp ? " and their reverse complements"
+                  : a->revcomp ? " (a profile model's test split has no reverse complements: the trainer tests "
+                                 "without them)"
+                               : "")
+              << "\n";
     return 0;
   };
 }

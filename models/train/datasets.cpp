@@ -250,18 +250,19 @@ DataSources make_datasets(const TrainConfig& cfg, DataUse use) {
     d.test = sequence_source(cfg, s.test_positives, s.test_negatives, false);
     d.train_name = s.train_positives, d.valid_name = s.valid_positives, d.test_name = s.test_positives;
   } else {
-    d.train = array_source(cfg.data.train, cfg, true, cfg.train.revcomp);
-    if (!cfg.data.valid.empty()) d.valid = array_source(cfg.data.valid, cfg, false, cfg.train.revcomp);
-    // The reference tests profile models without reverse complements (REFERENCE §3.2, as the genome test split
-    // here), binary models with them (§4.2).
-    if (!cfg.data.test.empty())
-      d.test = array_source(cfg.data.test, cfg, false, cfg.train.revcomp && cfg.model_type != "profile");
+    d.train = array_source(cfg.data.train, cfg, true, split_revcomp(cfg, Split::Train));
+    if (!cfg.data.valid.empty()) d.valid = array_source(cfg.data.valid, cfg, false, split_revcomp(cfg, Split::Valid));
+    if (!cfg.data.test.empty()) d.test = array_source(cfg.data.test, cfg, false, split_revcomp(cfg, Split::Test));
     d.train_name = cfg.data.train, d.valid_name = cfg.data.valid, d.test_name = cfg.data.test;
   }
   check_source_geometry(want, d.train->geometry(), d.train_name);
   if (d.valid) check_source_geometry(want, d.valid->geometry(), d.valid_name);
   if (d.test) check_source_geometry(want, d.test->geometry(), d.test_name);
   return d;
+}
+
+bool split_revcomp(const TrainConfig& cfg, Split split) {
+  return cfg.train.revcomp && !(cfg.model_type == "profile" && split == Split::Test);
 }
 
 SplitSource open_split(const TrainConfig& cfg_in, const std::string& split, bool revcomp) {
@@ -278,6 +279,7 @@ SplitSource open_split(const TrainConfig& cfg_in, const std::string& split, bool
                                          " is not set", ")");
   s.name = cfg.source + " (" + split + ")";
   s.model_type = cfg.model_type;
+  s.revcomp = split_revcomp(cfg, split == "train" ? Split::Train : split == "valid" ? Split::Valid : Split::Test);
   return s;
 }
 

@@ -10,6 +10,7 @@
 
 #include "models/data/array_dataset.h"
 #include "models/data/batch_source.h"
+#include "models/data/folds.h"
 #include "models/train/config.h"
 
 namespace lowpass {
@@ -46,7 +47,12 @@ struct SplitSource {
   BatchSource* source = nullptr;  // one of sources.train/valid/test
   std::string name;               // "<config> (<split>)"
   std::string model_type;
+  bool revcomp = false;           // its rows come with their reverse complements (split_revcomp)
 };
+// Whether the trainer scores a split's rows with their reverse complements when train.revcomp is on: every split but
+// a profile model's test split (the reference tests profile models without them, REFERENCE §3.2; binary models with
+// them, §4.2). profile_config_for_split states the same for the genome data.
+bool split_revcomp(const TrainConfig& cfg, Split split);
 SplitSource open_split(const TrainConfig& cfg, const std::string& split, bool revcomp);
 struct ExportSummary {
   int64_t rows = 0, length = 0, status_ones = 0;

@@ -195,6 +195,23 @@ def test_attribute_json_gives_evaluate_the_model_types_cut_off(runs, tmp_path):
         e.stderr
 
 
+def test_export_revcomp_says_what_a_profile_test_split_holds(runs, tmp_path):
+    # The trainer tests profile models without reverse complements (REFERENCE §3.2): export --revcomp writes the
+    # test split's rows once and says so; the valid split gets them.
+    with np.load(runs["dir"] / "profile_data" / "test.npz") as d:
+        n = d["x"].shape[0]
+    with np.load(runs["dir"] / "profile_data" / "valid.npz") as d:
+        nv = d["x"].shape[0]
+    for split, rows, said in (("test", n, f"{n} test examples (a profile model's test split has no reverse "
+                                          "complements: the trainer tests without them)"),
+                              ("valid", 2 * nv, f"{nv} valid examples and their reverse complements")):
+        r = run("export", "--config", runs["dir"] / "profile.json", "--split", split, "--revcomp", "--quiet",
+                "--out", tmp_path / f"{split}.npz")
+        assert r.returncode == 0 and said in r.stdout, r.stdout + r.stderr
+        with np.load(tmp_path / f"{split}.npz") as d:
+            assert d["x"].shape[0] == rows, (split, d["x"].shape)
+
+
 def test_evaluate_names_the_npz_of_the_wrong_length_and_export_creates_its_folder(runs, tmp_path):
     e = run("evaluate", "--npz", runs["dir"] / "profile_data" / "test.npz", "--model", runs["binary"], "--out",
             tmp_path / "m.json")
