@@ -14,6 +14,7 @@
 #include <iomanip>
 #include <iostream>
 #include <map>
+#include <numeric>
 #include <sstream>
 
 #include "engine/npz.h"
@@ -44,16 +45,19 @@ struct Insert {
   int64_t pos = 0;
 };
 
-// Per motif (or the backgrounds alone): sums over backgrounds of logits (binary, T) or of log counts (T·S) and of
-// the expected counts per output position (T·S·O).
+// Per motif (or the backgrounds alone): sums over backgrounds of logits (binary, T) or of log counts (T·S), of the
+// expected counts per output position (T·S·O) and of the profile probabilities (T·S·O: the shape, for a head whose
+// every background predicts no reads, log(1 + n) ≤ 0, where the expected counts are all 0).
 struct Sums {
-  std::vector<double> head, track;
+  std::vector<double> head, track, shape;
 };
 
 void accumulate(Sums& s, const ModelOutput& o, int64_t n, int64_t TS, int64_t O) {
   const bool binary = o.logits.defined();
   const auto h = (binary ? o.logits : o.log_counts).to_vector<double>();
-  if (s.head.empty()) s.head.assign(static_cast<size_t>(TS), 0.0), s.track.assign(static_cast<size_t>(TS * O), 0.0);
+  if (s.head.empty())
+    s.head.assign(static_cast<size_t>(TS), 0.0), s.track.assign(static_cast<size_t>(TS * O), 0.0),
+        s.shape.assign(static_cast<size_t>(TS * O), 0.0);
   for (int64_t i = 0; i < n; ++i)
     for (int64_t k = 0; k < TS; ++k) s.head[k] += h[i * TS + k];
   if (binary) return;
@@ -63,6 +67,7 @@ void accumulate(Sums& s, const ModelOutput& o, int64_t n, int64_t TS, int64_t O)
     for (int64_t k = 0; k < TS; ++k) {
       attr::expected_counts(p.data() + (i * TS + k) * O, h[i * TS + k], O, v.data());
       for (int64_t q = 0; q < O; ++q) s.track[k * O + q] += v[q];
+      attr::add_profile_probabilities(p.data() + (i * TS + k) * O, O, s.shape.data() + k * O);
     }
 }
 
@@ -244,15 +249,14 @@ CommandRun add_marginalize_command(CLI::App& app) {
       for (int64_t k = 0; k < TS; ++k) {
         f << '\t' << before.head[k] * inv << '\t' << after[m].head[k] * inv << '\t'
           << mean_change(before, after[m], static_cast<size_t>(k), N);
-        if (!binary) {  // the footprint's shape: JSD of the mean expected-count profiles, each normalised
-          std::vector<double> pb(before.track.begin() + k * O, before.track.begin() + (k + 1) * O);
-          std::vector<double> pw(after[m].track.begin() + k * O, after[m].track.begin() + (k + 1) * O);
-          for (auto* v : {&pb, &pw}) {
-            double sum = 0;
-            for (double x : *v) sum += x;
-            for (double& x : *v) x = sum > 0 ? x / sum : 1.0 / static_cast<double>(O);
-          }
-          f << '\t' << eval::jensen_shannon(pb, pw);
+        if (!binary) {  // the footprint's shape: JSD of the mean expected-count profiles, each normalised (the
+                        // mean probabilities where every background predicts no reads)
+          auto profile = [&](const Sums& s) {
+            const double* t = s.track.data() + k * O;
+            const double* from = std::accumulate(t, t + O, 0.0) > 0 ? t : s.shape.data() + k * O;
+            return std::vector<double>(from, from + O);
+          };
+          f << '\t' << eval::jensen_shannon(profile(before), profile(after[m]));
         }
       }
       f << '\n';

@@ -98,12 +98,25 @@ void write_region_bed(const RegionWindows& r, const std::string& path) {
   f.commit();
 }
 
-void expected_counts(const double* profile_logits, double log_counts, int64_t O, float* out) {
+namespace {
+// The softmax's shift and normaliser: softmax[q] = exp(logits[q] − m) / z.
+std::pair<double, double> softmax_terms(const double* logits, int64_t O) {
   double m = -HUGE_VAL, z = 0;
-  for (int64_t q = 0; q < O; ++q) m = std::max(m, profile_logits[q]);
-  for (int64_t q = 0; q < O; ++q) z += std::exp(profile_logits[q] - m);
+  for (int64_t q = 0; q < O; ++q) m = std::max(m, logits[q]);
+  for (int64_t q = 0; q < O; ++q) z += std::exp(logits[q] - m);
+  return {m, z};
+}
+}  // namespace
+
+void expected_counts(const double* profile_logits, double log_counts, int64_t O, float* out) {
+  const auto [m, z] = softmax_terms(profile_logits, O);
   const double total = predicted_total(log_counts);
   for (int64_t q = 0; q < O; ++q) out[q] = static_cast<float>(std::exp(profile_logits[q] - m) / z * total);
+}
+
+void add_profile_probabilities(const double* profile_logits, int64_t O, double* acc) {
+  const auto [m, z] = softmax_terms(profile_logits, O);
+  for (int64_t q = 0; q < O; ++q) acc[q] += std::exp(profile_logits[q] - m) / z;
 }
 
 TrackAccumulator::TrackAccumulator(const ChromSizes& sizes) : sizes_(sizes) {

@@ -53,6 +53,8 @@ void write_region_bed(const RegionWindows& r, safetensors::AtomicFile& f);
 // Expected counts per base of one output window: softmax(profile)[q] · max(0, exp(log_counts) − 1) for q < O (the
 // counts head predicts log(1 + n)); what `predict --regions` writes as pred_t<t>_s<s>.bw and `report` plots.
 void expected_counts(const double* profile_logits, double log_counts, int64_t O, float* out);
+// acc[q] += softmax(profile)[q] for q < O: the predicted shape alone (marginalize's jsd when no read is predicted).
+void add_profile_probabilities(const double* profile_logits, int64_t O, double* acc);
 
 // Per-base accumulator of values from overlapping windows; writes mean values as a bigWig holding the
 // chromosomes touched. Memory follows the covered bases, not the chromosomes: sum (float) and count (uint32) in

@@ -2,6 +2,7 @@
 # the table and the footprints against `lowpass predict` of the same rows with the sequence inserted by numpy (no
 # shuffle), for a binary and a profile model (with controls from the npz), and the errors. CLI: cli_run.py.
 import json
+import struct
 
 import pytest
 
@@ -87,6 +88,69 @@ def test_effects_equal_predict_on_the_rows_with_the_sequence_written_in(runs, tm
         np.testing.assert_allclose(fo[0], expected_counts(without["profile_logits"], without["log_counts"]).mean(0),
                                    rtol=1e-4, atol=1e-5)
         assert "<svg" in (tmp_path / "m" / "footprints.html").read_text()
+
+
+def read_safetensors(path):
+    b = path.read_bytes()
+    n = struct.unpack("<Q", b[:8])[0]
+    head = json.loads(b[8:8 + n])
+    return {k: np.frombuffer(b[8 + n + v["data_offsets"][0]:8 + n + v["data_offsets"][1]], np.float32).reshape(
+        v["shape"]).copy() for k, v in head.items() if k != "__metadata__"}
+
+
+def write_safetensors(path, tensors):
+    head, off = {}, 0
+    for k, v in tensors.items():
+        head[k] = {"dtype": "F32", "shape": list(v.shape), "data_offsets": [off, off + v.nbytes]}
+        off += v.nbytes
+    h = json.dumps(head).encode()
+    path.write_bytes(struct.pack("<Q", len(h)) + h + b"".join(v.astype("<f4").tobytes() for v in tensors.values()))
+
+
+def test_jsd_is_of_the_count_profiles_or_of_the_shape_where_no_read_is_predicted(runs, tmp_path):
+    # Strand 0's counts head pushed to log(1 + n) ~ -60: every expected count 0 there, so its jsd is that of the mean
+    # probabilities (it was 0: two uniform profiles); strand 1 keeps the count-weighted profiles.
+    sd = read_safetensors(runs["profile"] / "best.safetensors")
+    sd["count_one_conv.bias"][0] = -60.0
+    w = tmp_path / "w.safetensors"
+    write_safetensors(w, sd)
+    npz = runs["dir"] / "profile_data" / "test.npz"
+    with np.load(npz) as z:
+        data = {k: z[k][:6] for k in z.files}
+    seq, pos = "GGAATTCC", 11
+    m = run("marginalize", "--model", runs["profile"], "--weights", w, "--npz", npz, "--sequence", seq, "--position",
+            pos, "--backgrounds", 6, "--no-shuffle", "--no-revcomp", "--out", tmp_path / "m", "--quiet")
+    assert m.returncode == 0, m.stderr
+    rows = (tmp_path / "m" / "marginal_effects.tsv").read_text().splitlines()
+    vals = dict(zip(rows[0].split("\t"), rows[1].split("\t")))
+    x = data["x"].astype(np.float32)
+    xi = x.copy()
+    xi[:, :, pos:pos + len(seq)] = onehot(seq)
+    extra = {"control": data["control"]} if "control" in data else {}
+    preds = []
+    for name, rows_x in (("a", x), ("b", xi)):
+        np.savez(tmp_path / f"{name}.npz", x=rows_x, **extra)
+        p = run("predict", "--model", runs["profile"], "--weights", w, "--npz", tmp_path / f"{name}.npz", "--out",
+                tmp_path / name, "--quiet")
+        assert p.returncode == 0, p.stderr
+        with np.load(tmp_path / name / "predictions.npz") as z:
+            preds.append({k: z[k].astype(np.float64) for k in z.files})
+
+    def shape(pred, s):
+        c = expected_counts(pred["profile_logits"], pred["log_counts"])[:, 0, s].sum(0)
+        if c.sum() > 0:
+            return c / c.sum(), True
+        p = np.exp(pred["profile_logits"][:, 0, s] - pred["profile_logits"][:, 0, s].max(-1, keepdims=True))
+        p = (p / p.sum(-1, keepdims=True)).sum(0)
+        return p / p.sum(), False
+
+    for s, reads in ((0, False), (1, True)):
+        (p, rp), (q, rq) = shape(preds[0], s), shape(preds[1], s)
+        assert rp == rq == reads, (s, rp, rq)
+        mid = (p + q) / 2
+        jsd = 0.5 * (p * np.log(p / mid)).sum() + 0.5 * (q * np.log(q / mid)).sum()
+        # Relative: the shapes of a barely trained model differ little (jsd may be ~1e-11), float32 outputs.
+        assert jsd > 0 and float(vals[f"jsd_t0_s{s}"]) == pytest.approx(jsd, rel=0.05, abs=0), (s, jsd, vals)
 
 
 def test_motifs_insert_their_consensus_and_shuffles_are_seeded(runs, tmp_path):
