@@ -48,6 +48,7 @@ CommandRun add_attribute_command(CLI::App& app) {
   struct Args : ModelInputArgs {
     std::string out, method = "deepshap", target;
     int64_t refs = -1, steps = 50, max_steps = 450, batch = 16, max_batch = 64;
+    bool ism_full = false;
     double tolerance = 0.05;
     uint64_t seed = 20200219;
   };
@@ -75,6 +76,8 @@ CommandRun add_attribute_command(CLI::App& app) {
   sub->add_option("--batch", a->batch, "Sequences attributed per chunk (memory bound)")->check(integer_at_least(1));
   sub->add_option("--max-batch", a->max_batch, "Sequences per forward pass inside a chunk")
       ->check(integer_at_least(1));
+  sub->add_flag("--ism-full", a->ism_full, "ism: a whole forward pass per mutant (the reference for fastISM)")
+      ->group("");  // hidden: for tests and the bench
   return [a]() {
     Context ctx(a->threads, 0);
     ModelInputs in(ctx, *a, "attribute");
@@ -99,6 +102,7 @@ CommandRun add_attribute_command(CLI::App& app) {
     o.ig_tolerance = a->tolerance;
     o.ig_max_steps = a->max_steps;
     o.max_batch = a->max_batch;
+    o.ism_full = a->ism_full;
     namespace fs = std::filesystem;
     prepare_output_dir(a->out, {"ohe.npz", "attr.npz", "attr.bw", "regions.bed"});
     if (streamed) track->stream((fs::path(a->out) / "attr.bw").string(), order);

@@ -46,7 +46,10 @@ class BinaryNet : public Model {
   bool has_batch_norm() const override { return cfg_.batch_norm; }
   const BinaryNetConfig& cfg() const { return cfg_; }
 
+  std::unique_ptr<MutantForward> mutant_forward(const Tensor& x, const Tensor& control) override;
+
  private:
+  friend class BinaryNetMutants;  // models/arch/mutant_forward.cpp
   BinaryNetConfig cfg_;
   Context* ctx_;
   struct Layer {  // one conv or dense block; bn_* undefined without batch norm

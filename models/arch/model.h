@@ -22,6 +22,8 @@ struct ModelOutput {
 
 using NamedTensors = std::vector<std::pair<std::string, Tensor>>;
 
+class MutantForward;  // models/arch/mutant_forward.h
+
 class Model {
  public:
   virtual ~Model() = default;
@@ -50,6 +52,9 @@ class Model {
   // True when forward's result depends on `training` through batch norm (binary model).
   virtual bool has_batch_norm() const { return false; }
   DType dtype() const { return params_.empty() ? DType::F32 : params_.front().second.dtype(); }
+  // Single-base mutants of x (1, 4, L) (control (1, ...) or undefined) that recompute only the windows an edit
+  // reaches (models/arch/mutant_forward.h; eval mode, no graph); nullptr where whole forward passes are as fast.
+  virtual std::unique_ptr<MutantForward> mutant_forward(const Tensor& x, const Tensor& control);
 
  protected:
   NamedTensors params_;

@@ -46,7 +46,10 @@ class ProfileNet : public Model {
   nlohmann::json config() const override { return cfg_.to_json(); }
   const ProfileNetConfig& cfg() const { return cfg_; }
 
+  std::unique_ptr<MutantForward> mutant_forward(const Tensor& x, const Tensor& control) override;
+
  private:
+  friend class ProfileNetMutants;  // models/arch/mutant_forward.cpp
   ProfileNetConfig cfg_;
   std::vector<Tensor> dil_w_, dil_b_;
   Tensor prof_large_w_, prof_large_b_, prof_one_w_, prof_one_b_;

@@ -5,6 +5,7 @@
 
 #include <cmath>
 
+#include "models/arch/mutant_forward.h"
 #include "models/attr/deeplift.h"
 #include "models/attr/dinuc_shuffle.h"
 
@@ -183,7 +184,24 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
         for (int c = 0; c < 4; ++c)
           if (c != tok[l]) edits.push_back({l, c});
       std::vector<double> vals;
-      for (size_t e0 = 0; e0 < edits.size(); e0 += static_cast<size_t>(opt.max_batch)) {
+      // fastISM: each layer recomputed over the windows the edits reach (models/arch/mutant_forward.h).
+      std::unique_ptr<MutantForward> fast;
+      if (!opt.ism_full)
+        fast = model.mutant_forward(slice(x, 0, b, 1), control.defined() ? slice(control, 0, b, 1) : Tensor());
+      if (fast) {
+        const Tensor sb = slice(seed, 0, b, 1);
+        vals = output_values(fast->reference(), sb, tg);
+        const bool need_profile = tg.kind == TargetKind::Profile || tg.kind == TargetKind::ProfileRaw;
+        for (size_t e0 = 1; e0 < edits.size(); e0 += static_cast<size_t>(opt.max_batch)) {
+          const size_t n = std::min<size_t>(static_cast<size_t>(opt.max_batch), edits.size() - e0);
+          std::vector<int64_t> pos(n);
+          std::vector<int> base(n);
+          for (size_t i = 0; i < n; ++i) pos[i] = edits[e0 + i].first, base[i] = edits[e0 + i].second;
+          auto v = output_values(fast->run(pos, base, need_profile), rows_of(sb, std::vector<int64_t>(n, 0)), tg);
+          vals.insert(vals.end(), v.begin(), v.end());
+        }
+      }
+      for (size_t e0 = 0; !fast && e0 < edits.size(); e0 += static_cast<size_t>(opt.max_batch)) {
         const int64_t n = std::min<int64_t>(opt.max_batch, static_cast<int64_t>(edits.size() - e0));
         std::vector<double> rows(static_cast<size_t>(n * 4 * L));
         for (int64_t i = 0; i < n; ++i) {

@@ -4,7 +4,8 @@
 //   gradxinput    hyp = g ⊙ x (so modisco's hyp⊙x equals g⊙x)
 //   deepshap_ref  hyp_b = g_b − Σ_c r̄_c g_c, r̄ = mean of k (10) dinucleotide shuffles (§4.1, what the paper ran)
 //   deepshap      hyp_b = mean_k Σ_c (e_b − r_k)_c m_k,c with DeepLIFT rescale multipliers m_k (deeplift.h)
-//   ism           hyp_b = Δf(x with base b) − mean_b' Δf, identity edits 0 before centring
+//   ism           hyp_b = Δf(x with base b) − mean_b' Δf, identity edits 0 before centring; each mutant recomputes
+//                 only the windows of positions the edit reaches (Model::mutant_forward, fastISM) unless ism_full
 //   ig            hyp_b = Σ_c (e_b − x₀)_c Ḡ_c, Ḡ = mean gradient at x₀ + (i + ½)/m (x − x₀), x₀ = 0; an example
 //                 whose relative completeness error exceeds ig_tolerance (and whose absolute error exceeds 1e-6) is
 //                 redone with 3m points (reusing the m) while 3m <= ig_max_steps
@@ -27,6 +28,7 @@ struct AttrOptions {
   double ig_tolerance = 0.05;      // relative completeness error that triggers 3× the points (0: never)
   int64_t ig_max_steps = 450;      // points per example at most (50 → 150 → 450)
   int64_t max_batch = 64;        // sequences per forward pass (ISM mutants, DeepSHAP pairs ×2, IG steps)
+  bool ism_full = false;         // ism: a whole forward pass per mutant, not fastISM's windows (the reference)
   // The shuffled references deepshap_ref / deepshap use: refs, or the method's default.
   int64_t refs_used() const { return refs > 0 ? refs : (method == "deepshap_ref" ? 10 : 20); }
 };
