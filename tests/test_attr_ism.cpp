@@ -146,6 +146,32 @@ void check_ism(Model& m, const Tensor& x, const Tensor& control, const std::vect
 }  // namespace
 
 TEST_SUITE("attr") {
+TEST_CASE("fastISM: SpliceBase's host copy and its index_select path equal a plain loop") {
+  Context ctx(2, 29);
+  const int64_t C = 3, Lb = 11, w = 4, len = 9;
+  const Tensor base = Tensor::uniform(ctx, {1, C, Lb}, -1.0, 1.0, DType::F64);
+  const std::vector<int64_t> ws{-2, 0, 3, 7, 9, 20}, st{-5, -1, 2, 4, 6, 15};  // windows and reads off both ends
+  const int64_t N = static_cast<int64_t>(st.size());
+  const Tensor win = Tensor::uniform(ctx, {N, C, w}, 2.0, 3.0, DType::F64);
+  const auto bv = base.to_vector<double>(), wv = win.to_vector<double>();
+  for (bool host : {true, false}) {
+    INFO("host copy ", host);
+    for (bool with_win : {true, false}) {
+      const auto got = SpliceBase(base, host).gather(with_win ? win : Tensor(), ws, st, len).to_vector<double>();
+      REQUIRE(got.size() == static_cast<size_t>(N * C * len));
+      for (int64_t n = 0; n < N; ++n)
+        for (int64_t c = 0; c < C; ++c)
+          for (int64_t j = 0; j < len; ++j) {
+            const int64_t q = st[n] + j;
+            double want = 0;  // outside [0, Lb): zero, window or not
+            if (q >= 0 && q < Lb) want = with_win && q >= ws[n] && q < ws[n] + w ? wv[(n * C + c) * w + q - ws[n]]
+                                                                                 : bv[c * Lb + q];
+            CHECK(got[(n * C + c) * len + j] == want);
+          }
+    }
+  }
+}
+
 TEST_CASE("fastISM: profile model mutants and ISM scores equal whole forward passes") {
   for (DType dt : {DType::F64, DType::F32}) {
     INFO(dtype_name(dt));

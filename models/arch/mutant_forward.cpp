@@ -4,6 +4,9 @@
 // Test: build/tests/lowpass_tests -ts=attr -tc="*fastISM*"
 #include "models/arch/mutant_forward.h"
 
+#include <cstring>
+
+#include "kernels/cpu/parallel.h"
 #include "models/arch/binary_net.h"
 #include "models/arch/profile_net.h"
 
@@ -37,9 +40,13 @@ std::vector<int64_t> shifted(const std::vector<int64_t>& v, int64_t d) {
 
 }  // namespace
 
-SpliceBase::SpliceBase(const Tensor& base) {
+SpliceBase::SpliceBase(const Tensor& base, bool host_copy) {
   LP_CHECK(base.defined() && base.dim() == 3 && base.size(0) == 1, "SpliceBase: base must be (1, C, L)");
   C_ = base.size(1), L_ = base.size(2);
+  if (base.is_cpu() && host_copy) {  // the host path copies runs of columns straight from base
+    base_ = base;
+    return;
+  }
   const Tensor zero = Tensor::zeros(base.ctx(), {1, C_}, base.dtype(), base.device());
   rows_ = concat({zero, reshape(permute(base, {0, 2, 1}), {L_, C_})}, 0);  // (1 + L, C)
 }
@@ -51,17 +58,50 @@ Tensor SpliceBase::gather(const Tensor& win, const std::vector<int64_t>& win_sta
   LP_CHECK(!win.defined() || (win.dim() == 3 && win.size(0) == N && win.size(1) == C_ && win_start.size() == start.size()),
            "SpliceBase::gather: window ", win.defined() ? shape_str(win.shape()) : std::string("-"), " for ", N,
            " rows of ", C_, " channels");
+  if (base_.defined()) return gather_host(win, win_start, start, len);
   const Tensor src = w > 0 ? concat({rows_, reshape(permute(win, {0, 2, 1}), {N * w, C_})}, 0) : rows_;
   std::vector<int64_t> idx(static_cast<size_t>(N * len));
   for (int64_t n = 0; n < N; ++n)
     for (int64_t j = 0; j < len; ++j) {
       const int64_t q = start[n] + j;
       int64_t i = 0;  // the zero row
-      if (w > 0 && q >= win_start[n] && q < win_start[n] + w) i = 1 + L_ + n * w + (q - win_start[n]);
-      else if (q >= 0 && q < L_) i = 1 + q;
+      if (q >= 0 && q < L_) {
+        const bool in_win = w > 0 && q >= win_start[n] && q < win_start[n] + w;
+        i = in_win ? 1 + L_ + n * w + (q - win_start[n]) : 1 + q;
+      }
       idx[n * len + j] = i;
     }
   return permute(reshape(index_select(src, 0, idx), {N, len, C_}), {0, 2, 1});  // (N, C, len)
+}
+
+// Row (n, c) is at most five runs: zeros, base, the window, base, zeros; one fill or memcpy each.
+Tensor SpliceBase::gather_host(const Tensor& win, const std::vector<int64_t>& win_start,
+                               const std::vector<int64_t>& start, int64_t len) const {
+  const int64_t N = static_cast<int64_t>(start.size()), w = win.defined() ? win.size(2) : 0;
+  Tensor out = Tensor::empty(base_.ctx(), {N, C_, len}, base_.dtype());  // (N, C, len)
+  dispatch_dtype(base_.dtype(), [&]<typename T>() {
+    const T* pb = base_.data<T>();
+    const T* pw = w > 0 ? win.data<T>() : nullptr;
+    T* po = out.data<T>();
+    cpu::parallel_for(base_.ctx(), N * C_, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, len)), [&](int64_t nc) {
+      const int64_t n = nc / C_, c = nc % C_, q0 = start[n], q1 = start[n] + len;  // positions [q0, q1)
+      T* o = po + nc * len;
+      // positions [from, to) from src, whose element 0 is position src0
+      auto copy = [&](const T* src, int64_t src0, int64_t from, int64_t to) {
+        if (to > from) std::memcpy(o + (from - q0), src + (from - src0), sizeof(T) * static_cast<size_t>(to - from));
+      };
+      const T* b = pb + c * L_;
+      const int64_t lo = std::clamp<int64_t>(q0, 0, q1), hi = std::clamp(L_, lo, q1);  // inside the sequence
+      std::fill(o, o + (lo - q0), T(0));                                               // 'same' padding
+      std::fill(o + (hi - q0), o + len, T(0));
+      if (w == 0) return copy(b, 0, lo, hi);
+      const int64_t ws = std::clamp(win_start[n], lo, hi), we = std::clamp(win_start[n] + w, lo, hi);
+      copy(b, 0, lo, ws);
+      copy(pw + nc * w, win_start[n], ws, we);
+      copy(b, 0, we, hi);
+    });
+  });
+  return out;
 }
 
 std::unique_ptr<MutantForward> Model::mutant_forward(const Tensor&, const Tensor&) { return nullptr; }
@@ -98,6 +138,10 @@ class ProfileNetMutants : public MutantForward {
   }
 
   const ModelOutput& reference() const override { return ref_; }
+  int64_t rows_per_sequence() const override {
+    const auto& c = m_.cfg_;
+    return std::max<int64_t>(1, c.input_length / std::min(c.trunk_shrink() + 1, c.input_length));
+  }
 
   ModelOutput run(const std::vector<int64_t>& pos, const std::vector<int>& base, bool need_profile) override {
     NoGradGuard ng;
@@ -171,6 +215,12 @@ class BinaryNetMutants : public MutantForward {
   }
 
   const ModelOutput& reference() const override { return ref_; }
+  int64_t rows_per_sequence() const override {
+    int64_t widest = 1, R = 0;
+    for (size_t i = 0; i < m_.conv_.size(); ++i)
+      widest = std::max(widest, std::min(R += m_.cfg_.conv_filter_sizes[i] - 1, in_[i + 1].length()) + 1);
+    return std::max<int64_t>(1, in_.front().length() / widest);
+  }
 
   ModelOutput run(const std::vector<int64_t>& pos, const std::vector<int>& base, bool) override {
     NoGradGuard ng;

@@ -192,8 +192,9 @@ AttrResult attribute(Model& model, const Tensor& x_in, const Tensor& control_in,
         const Tensor sb = slice(seed, 0, b, 1);
         vals = output_values(fast->reference(), sb, tg);
         const bool need_profile = tg.kind == TargetKind::Profile || tg.kind == TargetKind::ProfileRaw;
-        for (size_t e0 = 1; e0 < edits.size(); e0 += static_cast<size_t>(opt.max_batch)) {
-          const size_t n = std::min<size_t>(static_cast<size_t>(opt.max_batch), edits.size() - e0);
+        const size_t rows = static_cast<size_t>(opt.max_batch * fast->rows_per_sequence());
+        for (size_t e0 = 1; e0 < edits.size(); e0 += rows) {
+          const size_t n = std::min(rows, edits.size() - e0);
           std::vector<int64_t> pos(n);
           std::vector<int> base(n);
           for (size_t i = 0; i < n; ++i) pos[i] = edits[e0 + i].first, base[i] = edits[e0 + i].second;

@@ -27,7 +27,8 @@ struct AttrOptions {
   int64_t ig_steps = 50;          // first midpoint-rule points per example
   double ig_tolerance = 0.05;      // relative completeness error that triggers 3× the points (0: never)
   int64_t ig_max_steps = 450;      // points per example at most (50 → 150 → 450)
-  int64_t max_batch = 64;        // sequences per forward pass (ISM mutants, DeepSHAP pairs ×2, IG steps)
+  int64_t max_batch = 64;        // sequences per forward pass (ISM mutants, DeepSHAP pairs ×2, IG steps); fastISM
+                                 // runs max_batch × MutantForward::rows_per_sequence() mutants' windows per pass
   bool ism_full = false;         // ism: a whole forward pass per mutant, not fastISM's windows (the reference)
   // The shuffled references deepshap_ref / deepshap use: refs, or the method's default.
   int64_t refs_used() const { return refs > 0 ? refs : (method == "deepshap_ref" ? 10 : 20); }
