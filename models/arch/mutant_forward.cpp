@@ -6,7 +6,6 @@
 
 #include <cstring>
 
-#include "kernels/cpu/parallel.h"
 #include "models/arch/binary_net.h"
 #include "models/arch/profile_net.h"
 
@@ -83,7 +82,9 @@ Tensor SpliceBase::gather_host(const Tensor& win, const std::vector<int64_t>& wi
     const T* pb = base_.data<T>();
     const T* pw = w > 0 ? win.data<T>() : nullptr;
     T* po = out.data<T>();
-    cpu::parallel_for(base_.ctx(), N * C_, std::max<int64_t>(1, 8192 / std::max<int64_t>(1, len)), [&](int64_t nc) {
+    // One thread: memory-bound copies, and a parallel region per call cost more than the copy on a loaded machine
+    // (2 threads under another build: 1.3 s against 0.08 s for one yeast window's 2,538 mutants).
+    for (int64_t nc = 0; nc < N * C_; ++nc) {
       const int64_t n = nc / C_, c = nc % C_, q0 = start[n], q1 = start[n] + len;  // positions [q0, q1)
       T* o = po + nc * len;
       // positions [from, to) from src, whose element 0 is position src0
@@ -94,12 +95,15 @@ Tensor SpliceBase::gather_host(const Tensor& win, const std::vector<int64_t>& wi
       const int64_t lo = std::clamp<int64_t>(q0, 0, q1), hi = std::clamp(L_, lo, q1);  // inside the sequence
       std::fill(o, o + (lo - q0), T(0));                                               // 'same' padding
       std::fill(o + (hi - q0), o + len, T(0));
-      if (w == 0) return copy(b, 0, lo, hi);
+      if (w == 0) {
+        copy(b, 0, lo, hi);
+        continue;
+      }
       const int64_t ws = std::clamp(win_start[n], lo, hi), we = std::clamp(win_start[n] + w, lo, hi);
       copy(b, 0, lo, ws);
       copy(pw + nc * w, win_start[n], ws, we);
       copy(b, 0, we, hi);
-    });
+    }
   });
   return out;
 }
@@ -158,7 +162,7 @@ class ProfileNetMutants : public MutantForward {
       const int64_t wi = std::min(2 * R + 1, I);
       for (int64_t r = 0; r < N; ++r) start[r] = window_start(pos[r] - R, wi, I);
       const Tensor in = in_[i].gather(win, s, shifted(start, -h), wi + 2 * h);  // (N, C, wi + 2h), zero-padded
-      const Tensor res = i >= 1 && i + 1 != n ? slice(in, 2, h, wi) : Tensor();
+      const Tensor res = i >= 1 && i + 1 != n ? in_[i].gather(win, s, start, wi) : Tensor();  // the running sum
       win = conv1d_relu(in, m_.dil_w_[i], m_.dil_b_[i], Conv1dOpts::valid(d), res);  // (N, C, wi)
       s = start, w = wi;
     }
