@@ -232,3 +232,22 @@ def test_a_filesystem_without_flock_trains_with_a_warning(runs, tmp_path):
     r = subprocess.run([CLI, "train", "--config", runs["config"], "--out", tmp_path / "run"], env=env,
                        capture_output=True, text=True)
     assert r.returncode == 0 and "cannot lock" in r.stderr and "in use" not in r.stderr, r.stderr
+
+
+@pytest.mark.parametrize("kind", ["binary", "profile"])
+def test_attribute_ism_windows_equal_whole_passes(runs, tmp_path, kind):
+    # fastISM (the default) against a whole forward pass per mutant (--ism-full, hidden), float32 trained models
+    # (the profile one with controls): within 1e-5 of the largest score (docs/attribution.md, `ism`).
+    a = np.load(runs["dir"] / f"{kind}_data" / "test.npz")
+    np.savez(tmp_path / "in.npz", **{k: a[k][:2] for k in a.files if k in ("x", "control")})
+    for target in (["logits"] if kind == "binary" else ["profile", "counts"]):
+        got = {}
+        for full in (False, True):
+            out = tmp_path / f"{target}_{int(full)}"
+            r = run("attribute", "--model", runs[kind], "--npz", tmp_path / "in.npz", "--out", out, "--method", "ism",
+                    "--target", target, "--quiet", "--threads", 1, *(["--ism-full"] if full else []))
+            assert r.returncode == 0, r.stderr
+            got[full] = np.load(out / "attr.npz")["arr_0"].astype(np.float64)
+        scale = np.abs(got[True]).max()
+        assert scale > 0, target
+        np.testing.assert_allclose(got[False], got[True], rtol=0, atol=1e-5 * scale, err_msg=target)
