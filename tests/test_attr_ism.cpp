@@ -209,7 +209,8 @@ TEST_CASE("fastISM: binary model mutants and ISM scores equal whole forward pass
     };
     // 61: overlapping pool windows; 58: pool stride > size (positions no pool reads); 20: the windows of the last two
     // convs are clipped to the layer (7 → 8 and 4 positions); 9: one conv.
-    for (const Geo& g : {Geo{61, {7, 5, 3}, 8, 6}, Geo{58, {5, 5, 3}, 4, 7}, Geo{20, {7, 7, 5}, 2, 2}, Geo{9, {4}, 3, 2}}) {
+    for (const Geo& g :
+         {Geo{61, {7, 5, 3}, 8, 6}, Geo{58, {5, 5, 3}, 4, 7}, Geo{20, {7, 7, 5}, 2, 2}, Geo{9, {4}, 3, 2}}) {
       INFO("length ", g.L);
       auto m = binary_model(ctx, dt, g.L, g.k, g.pool, g.stride);
       const Tensor x = onehot(ctx, 2, g.L, dt);

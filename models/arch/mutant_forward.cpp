@@ -1,6 +1,7 @@
 // fastISM forward passes (mutant_forward.h). A substitution at p changes, in a conv layer whose output position q reads
 // inputs [q − a, q + b], only the outputs q ∈ [lo − b, hi + a] when the layer's input changed over [lo, hi]; every
-// mutant's window of a layer has one width, so a batch of mutants runs each layer as one conv over (N, C, width + taps).
+// mutant's window of a layer has one width, so a batch of mutants runs each layer as one conv over
+// (N, C, width + taps).
 // Test: build/tests/lowpass_tests -ts=attr -tc="*fastISM*"
 #include "models/arch/mutant_forward.h"
 
@@ -54,7 +55,8 @@ Tensor SpliceBase::gather(const Tensor& win, const std::vector<int64_t>& win_sta
                           int64_t len) const {
   const int64_t N = static_cast<int64_t>(start.size());
   const int64_t w = win.defined() ? win.size(2) : 0;
-  LP_CHECK(!win.defined() || (win.dim() == 3 && win.size(0) == N && win.size(1) == C_ && win_start.size() == start.size()),
+  LP_CHECK(!win.defined() ||
+               (win.dim() == 3 && win.size(0) == N && win.size(1) == C_ && win_start.size() == start.size()),
            "SpliceBase::gather: window ", win.defined() ? shape_str(win.shape()) : std::string("-"), " for ", N,
            " rows of ", C_, " channels");
   if (base_.defined()) return gather_host(win, win_start, start, len);
