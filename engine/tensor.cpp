@@ -1,6 +1,7 @@
 // Tensor storage, factories, copies and host access.
 #include "engine/tensor.h"
 
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <locale>
@@ -285,11 +286,8 @@ void Tensor::fill_(double v) {
     else cuda::fill(raw(), numel(), v, dtype() == DType::F64, device().index);
     return;
   }
-  dispatch_dtype(dtype(), [&]<typename T>() {
-    T* p = data<T>();
-    T val = static_cast<T>(v);
-    for (int64_t i = 0; i < numel(); ++i) p[i] = val;
-  });
+  const int64_t n = numel();  // once: the loop's stores may alias the shape, so numel() was recomputed per element
+  dispatch_dtype(dtype(), [&]<typename T>() { std::fill_n(data<T>(), n, static_cast<T>(v)); });
 }
 
 Tensor empty_like(const Tensor& like, const Shape& shape) {

@@ -204,11 +204,12 @@ void binary(BinaryOp op, const Tensor& a, const Tensor& b, Tensor& out) {
 }
 
 void cast(const Tensor& a, Tensor& out) {
+  const int64_t n = a.numel();  // once: the stores may alias the shape, which kept the loop from vectorising
   dispatch_dtype(a.dtype(), [&]<typename S>() {
     dispatch_dtype(out.dtype(), [&]<typename D>() {
       const S* pa = a.data<S>();
       D* po = out.data<D>();
-      for (int64_t i = 0; i < a.numel(); ++i) po[i] = static_cast<D>(pa[i]);
+      for (int64_t i = 0; i < n; ++i) po[i] = static_cast<D>(pa[i]);
     });
   });
 }
