@@ -5,6 +5,7 @@
 #pragma once
 #include <doctest/doctest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <functional>
 #include <vector>
@@ -137,6 +138,20 @@ inline double check_gradgrad(Context& ctx, const Fn& f, const std::vector<Tensor
 // Random float64 tensor in [lo, hi].
 inline Tensor rand64(Context& ctx, const Shape& s, double lo = -1.0, double hi = 1.0) {
   return Tensor::uniform(ctx, s, lo, hi, DType::F64);
+}
+
+// max |a| and max |a − b| over the elements (any dtype, read as float64); a and b of the same size.
+inline double max_abs(const Tensor& a) {
+  double m = 0;
+  for (double v : a.to_vector<double>()) m = std::max(m, std::fabs(v));
+  return m;
+}
+inline double max_abs_diff(const Tensor& a, const Tensor& b) {
+  auto u = a.to_vector<double>(), v = b.to_vector<double>();
+  REQUIRE(u.size() == v.size());
+  double m = 0;
+  for (size_t i = 0; i < u.size(); ++i) m = std::max(m, std::fabs(u[i] - v[i]));
+  return m;
 }
 
 }  // namespace lowpass::test

@@ -11,6 +11,8 @@
 #include "tests/gradcheck.h"
 
 using namespace lowpass;
+using test::max_abs;
+using test::max_abs_diff;
 
 namespace {
 std::map<std::string, int> dinucs(const std::string& s) {
@@ -128,18 +130,6 @@ Tensor random_control(Context& ctx, int64_t B) {
   double* p = c.data<double>();
   for (int64_t i = 0; i < c.numel(); ++i) p[i] = std::floor(p[i]);
   return c;
-}
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  auto u = a.to_vector<double>(), v = b.to_vector<double>();
-  REQUIRE(u.size() == v.size());
-  double m = 0;
-  for (size_t i = 0; i < u.size(); ++i) m = std::max(m, std::fabs(u[i] - v[i]));
-  return m;
-}
-double max_abs(const Tensor& a) {
-  double m = 0;
-  for (double v : a.to_vector<double>()) m = std::max(m, std::fabs(v));
-  return m;
 }
 }  // namespace
 

@@ -10,8 +10,11 @@
 
 #include "models/arch/mutant_forward.h"
 #include "models/attr/attribute.h"
+#include "tests/gradcheck.h"
 
 using namespace lowpass;
+using test::max_abs;
+using test::max_abs_diff;
 
 namespace {
 
@@ -30,19 +33,6 @@ Tensor onehot(Context& ctx, int64_t B, int64_t L, DType t) {  // N (all-zero) co
       if (l % 13 != 5) x[(b * 4 + ctx.rng().randint(0, 4)) * L + l] = 1.0;
   Tensor r = Tensor::from_vector(ctx, {B, 4, L}, x);
   return t == DType::F64 ? r : cast(r, t);
-}
-
-double max_abs(const Tensor& a) {
-  double m = 0;
-  for (double v : a.to_vector<double>()) m = std::max(m, std::fabs(v));
-  return m;
-}
-double max_abs_diff(const Tensor& a, const Tensor& b) {
-  auto u = a.to_vector<double>(), v = b.to_vector<double>();
-  REQUIRE(u.size() == v.size());
-  double m = 0;
-  for (size_t i = 0; i < u.size(); ++i) m = std::max(m, std::fabs(u[i] - v[i]));
-  return m;
 }
 
 const char* dtype_json(DType t) { return t == DType::F64 ? "float64" : "float32"; }
