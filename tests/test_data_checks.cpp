@@ -161,6 +161,31 @@ TEST_CASE("fasta index: a samtools index of headers with a space after '>' and l
   CHECK(fa.fetch("chrB", 0, 4) == "GGGG");
 }
 
+TEST_CASE("fasta index: a corrupt index whose numbers overflow is rebuilt, not taken for a fit (fuzz_fasta)") {
+  // chr1: 17 bases in lines of 14 at offset 6, its last base at byte 23. A .fai claiming 8330787646191410417 bases in
+  // lines of 14 bases and 31 bytes puts the end at 6 + 595056260442243601 * 31 + 3, which wraps round in int64 to 24:
+  // read unchecked (UB), the index passed for a fit and chr1 had 8e18 bases. Lines of 2^62 bytes overflow outright.
+  const std::string text = ">chr1\nACGTACGTNNacgt\nACG\n>chr2 desc\nTTTT\n";
+  for (const std::string fai : {"chr1\t8330787646191410417\t6\t14\t31\nchr2\t4\t36\t4\t5\n",
+                                "chr1\t29\t6\t14\t4611686018427387904\nchr2\t4\t36\t4\t5\n",
+                                "chr1\t17\t9223372036854775800\t14\t15\nchr2\t4\t36\t4\t5\n"}) {
+    CAPTURE(fai);
+    TempDir d;
+    const std::string p = d / "g.fa";
+    write_text(p, text);
+    write_text(p + ".fai", fai);
+    set_age(p, 3);
+    set_age(p + ".fai", 2);
+    Fasta fa(p);
+    CHECK(fa.chrom_sizes().lengths == std::vector<int64_t>{17, 4});
+    CHECK(fa.fetch("chr1", 0, 17) == "ACGTACGTNNacgtACG");
+    std::ifstream in(p + ".fai");
+    std::string first;
+    std::getline(in, first);
+    CHECK(first == "chr1\t17\t6\t14\t15");  // rebuilt beside the FASTA
+  }
+}
+
 TEST_CASE("fasta index cache: an unusable cache folder is named; the default /tmp one is per user and private") {
   Rng rng(24);
   const Genome g = random_genome(rng, {{"chrA", 200}});

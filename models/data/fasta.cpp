@@ -336,6 +336,7 @@ std::string index_misfit(const std::string& fasta, const std::string& fai, const
   struct Rec {
     std::string name;
     long long len, off, bases, bytes;
+    long long end = -1;  // one past the last base
   };
   std::vector<Rec> recs;
   {
@@ -347,16 +348,25 @@ std::string index_misfit(const std::string& fasta, const std::string& fai, const
       if (line.empty() || tab == std::string::npos) continue;
       Rec r{line.substr(0, tab), -1, -1, -1, -1};
       const int got = std::sscanf(line.c_str() + tab + 1, "%lld\t%lld\t%lld\t%lld", &r.len, &r.off, &r.bases, &r.bytes);
-      if (got == 4 && r.len >= 0 && r.off >= 0 && (r.len == 0 || (r.bases > 0 && r.bytes >= r.bases)))
-        recs.push_back(std::move(r));
+      if (got != 4 || r.len < 0 || r.off < 0 || (r.len > 0 && (r.bases <= 0 || r.bytes < r.bases))) continue;
+      // off + (len - 1) / bases * bytes + (len - 1) % bases + 1, in int64 or not at all: a corrupt index's numbers
+      // overflowed (UBSan, under fuzz_fasta given a .fai), and an end that wrapped round to the true one passed for a
+      // fit with a chromosome of 8e18 bases.
+      long long end = 0;
+      if (r.len > 0 && (__builtin_mul_overflow((r.len - 1) / r.bases, r.bytes, &end) ||
+                        __builtin_add_overflow(end, (r.len - 1) % r.bases + 1, &end)))
+        end = -1;
+      if (end < 0 || __builtin_add_overflow(end, r.off, &r.end))
+        return "record '" + r.name + "' (offset " + std::to_string(r.off) + ", " + std::to_string(r.len) +
+               " bases in lines of " + std::to_string(r.bases) + " bases and " + std::to_string(r.bytes) +
+               " bytes) would end past any file";
+      recs.push_back(std::move(r));
     }
   }
   if (recs.empty()) return "";  // nothing readable: fai_load3 or check_index_geometry explains it
   TextBytes text(fasta, gzi, bgzf);
   if (!text.ok()) return bgzf ? "the .gzi does not list the file's blocks" : "cannot open the FASTA";
-  auto seq_end = [](const Rec& r) {  // one past the last base
-    return r.len == 0 ? r.off : r.off + (r.len - 1) / r.bases * r.bytes + (r.len - 1) % r.bases + 1;
-  };
+  auto seq_end = [](const Rec& r) { return r.end; };
   const auto at = [](const Rec& r) { return "record '" + r.name + "' (offset " + std::to_string(r.off) + ")"; };
   for (size_t i = 0; i + 1 < recs.size(); ++i) {  // arithmetic only: the index's own order and extents
     if (recs[i + 1].off <= recs[i].off) return "records are not in file order at " + at(recs[i + 1]);
