@@ -1,6 +1,9 @@
 // Checks on user files that would otherwise give silently wrong data: a FASTA index that belongs to another copy
 // of the file, the index cache folder, count bigWigs with values no count can have, repeated keys in JSON files.
 // Run: build/tests/lowpass_tests -ts=genome -tc='fasta index*,bigWig counts*,json file*'
+#include <fcntl.h>
+#include <unistd.h>
+
 #include <chrono>
 #include <cstdlib>
 #include <limits>
@@ -184,6 +187,35 @@ TEST_CASE("fasta index: a corrupt index whose numbers overflow is rebuilt, not t
     std::getline(in, first);
     CHECK(first == "chr1\t17\t6\t14\t15");  // rebuilt beside the FASTA
   }
+}
+
+TEST_CASE("fasta index: an index beside the FASTA that htslib cannot read is named, and htslib prints nothing") {
+  TempDir d;
+  const std::string p = d / "g.fa";
+  write_text(p, ">chr1\nACGT\n");
+  write_text(p + ".fai", "chr1\tfour\t6\t4\t5\n");  // newer than the FASTA: taken as its index
+  // stderr into a file while the FASTA opens (htslib wrote "[E::fai_read] Could not understand FASTA index ...")
+  std::fflush(stderr);
+  const int saved = dup(2);
+  const std::string log = d / "stderr.txt";
+  const int fd = open(log.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0600);
+  REQUIRE((saved >= 0 && fd >= 0));
+  dup2(fd, 2);
+  close(fd);
+  std::string err;
+  try {
+    Fasta fa(p);
+  } catch (const Error& e) {
+    err = e.what();
+  }
+  std::fflush(stderr);
+  dup2(saved, 2);
+  close(saved);
+  CHECK(err.find("cannot load the index '" + p + ".fai'") != std::string::npos);
+  CHECK(err.find("delete it to rebuild it") != std::string::npos);
+  std::ifstream in(log);
+  const std::string printed((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+  CHECK(printed == "");
 }
 
 TEST_CASE("fasta index cache: an unusable cache folder is named; the default /tmp one is per user and private") {

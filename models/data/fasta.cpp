@@ -515,8 +515,14 @@ Fasta::Fasta(const std::string& path, const std::string& cache_dir) : path_(path
   }
   fai_path_ = fai;
   gzi_path_ = gzi;
-  h_->fai = fai_load3(path.c_str(), fai.c_str(), is_bgzf ? gzi.c_str() : nullptr, 0);
-  LP_CHECK(h_->fai != nullptr, "FASTA '", path, "': cannot load the index '", fai, "'");
+  {
+    const enum htsLogLevel old = hts_get_log_level();
+    hts_set_log_level(HTS_LOG_OFF);  // "[E::fai_read] Could not understand FASTA index" on stderr: ours instead
+    h_->fai = fai_load3(path.c_str(), fai.c_str(), is_bgzf ? gzi.c_str() : nullptr, 0);
+    hts_set_log_level(old);
+  }
+  LP_CHECK(h_->fai != nullptr, "FASTA '", path, "': cannot load the index '", fai,
+           "' (damaged, or not a faidx index); delete it to rebuild it");
   check_index_geometry(path, fai);
   int n = faidx_nseq(h_->fai);
   for (int i = 0; i < n; ++i) {
