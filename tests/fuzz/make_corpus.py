@@ -147,6 +147,13 @@ put("fasta", "empty_record", "x 0 0\n>a\n>b\nAC\n")
 put("fasta", "duplicate", "a 0 2\n>a\nAC\n>a\nGT\n")
 put("fasta", "crlf", "a 0 4\r\n>a\r\nACGT\r\nAC\r\n")
 put("fasta", "lowercase_n", "a 0 8\n>a\nnnnnNNNN\n")
+# A "%fai" line ends the FASTA and starts the .fai found beside it ("%faz": the FASTA bgzipped, its .gzi built).
+FA2, FAI2 = ">chr1\nACGTACGTNNacgt\nACG\n>chr2 desc\nTTTT\n", "chr1\t17\t6\t14\t15\nchr2\t4\t36\t4\t5\n"
+put("fasta", "fai_fits", "chr1 0 5;chr2 1 3\n" + FA2 + "%fai\n" + FAI2)
+put("fasta", "faz_fits", "chr1 0 17;chr2 1 3\n" + FA2 + "%faz\n" + FAI2)
+put("fasta", "fai_stale", "chr1 0 5\n>chr1 x\nACGTACGTNNacgt\nACG\n>chr2 desc\nTTTT\n%fai\n" + FAI2)
+# 8330787646191410417 bases in lines of 14 bases and 31 bytes: the end offset wrapped round to the true one (24)
+put("fasta", "fai_wraps", "chr1 0 5\n" + FA2 + "%fai\nchr1\t8330787646191410417\t6\t14\t31\n")
 
 # ---- VCF against the target's fixed genome (chr1: 120 bp, chr2: 40 bp; windows of 21) ----
 VH = "##fileformat=VCFv4.2\n##contig=<ID=chr1,length=120>\n#CHROM\tPOS\tID\tREF\tALT\tQUAL\tFILTER\tINFO\n"
