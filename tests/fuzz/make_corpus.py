@@ -1,7 +1,7 @@
 # Writes the seed corpora of the libFuzzer targets: small valid files and edge cases per parser.
 # corpus/<target>/<name>; the npz target's inputs start with a mode byte (even: .npy, odd: .npz).
 # Run: /work/torchenv/bin/python tests/fuzz/make_corpus.py  (needs numpy); then scripts/fuzz.sh
-import io, json, os, struct, zipfile
+import io, json, os, struct, zipfile, zlib
 import numpy as np
 
 HERE = os.path.dirname(os.path.abspath(__file__))
@@ -12,6 +12,15 @@ def put(target, name, data):
     os.makedirs(d, exist_ok=True)
     with open(os.path.join(d, name), "wb") as f:
         f.write(data.encode() if isinstance(data, str) else data)
+
+
+def bgzf(text, eof=True):  # BGZF (bgzip): one deflate block with the 'BC' extra field, then the empty EOF block
+    data = text.encode()
+    c = zlib.compressobj(9, zlib.DEFLATED, -15)
+    body = c.compress(data) + c.flush()
+    head = b"\x1f\x8b\x08\x04\x00\x00\x00\x00\x00\xff\x06\x00BC\x02\x00" + struct.pack("<H", 18 + len(body) + 8 - 1)
+    block = head + body + struct.pack("<II", zlib.crc32(data), len(data))
+    return block + (bytes.fromhex("1f8b08040000000000ff0600424302001b0003000000000000000000") if eof else b"")
 
 
 def safetensors(tensors, metadata=None, pad=True):
@@ -46,6 +55,21 @@ put("safetensors", "checkpoint_like", safetensors(
      "rng_state": "0", "sampler_state": "", "config_hash": "0", "optimizer": "adam",
      "checksum": "00000000"}))
 put("safetensors", "empty_header", struct.pack("<Q", 2) + b"{}")
+
+
+def checkpoint(tensors, metadata):  # engine/checkpoint.cpp's CRC-32: tensor index, metadata, then the data section
+    order = list(tensors)  # file order = data offset order, as the file lists them
+    canon = "".join(f"{n}\0{tensors[n][0]}\0({', '.join(map(str, tensors[n][1]))})\n" for n in order)
+    canon += "".join(f"{k}\0{v}\n" for k, v in sorted(metadata.items()))
+    crc = zlib.crc32(b"".join(tensors[n][2] for n in order), zlib.crc32(canon.encode()))
+    return safetensors(tensors, dict(metadata, checksum=f"crc32:{crc:08x}"))
+
+
+# A checkpoint whose CRC fits: the fuzzer reaches the checks after it (epoch, step, tensor names) and JSON layouts.
+put("safetensors", "checkpoint_valid", checkpoint(
+    {"model.w": ("F32", [2], struct.pack("<2f", 1, 2)), "optim.w.exp_avg": ("F32", [2], struct.pack("<2f", 0, 0))},
+    {"format": "lowpass.checkpoint", "format_version": "1", "epoch": "1", "step": "3", "rng_state": "0",
+     "sampler_state": "", "config_hash": "0", "optimizer": "adam"}))
 put("safetensors", "huge_header_len", struct.pack("<Q", 1 << 62) + b"{}")
 put("safetensors", "huge_shape", safetensors({"w": ("F32", [1 << 40, 1 << 40], f32)}))
 put("safetensors", "overlap", b"".join([struct.pack("<Q", 0)]) + safetensors(
@@ -129,6 +153,8 @@ put("folds", "extra_keys", json.dumps({"train": ["chr1"], "test": ["chr2"], "fol
 put("bed", "bed3", "chr1\t10\t20\nchr1\t15\t40\nchr2\t0\t500\n")
 put("bed", "bed6", "track name=x\n# comment\nchr1\t10\t20\tp1\t5\t+\nchrX\t0\t10\tp2\t0\t-\n")
 put("bed", "narrowpeak", "chr1\t100\t200\tp\t0\t.\t5.5\t-1\t-1\t50\nchr2\t10\t20\tp\t0\t.\t1e3\t2\t3\t-1\n")
+put("bed", "bgzip", bgzf("chr1\t10\t20\nchr2\t0\t500\n"))
+put("bed", "bgzip_no_eof", bgzf("chr1\t10\t20\n", eof=False))
 put("bed", "bad_summit", "chr1\t100\t200\tp\t0\t.\t5.5\t-1\t-1\t500\n")
 put("bed", "negative", "chr1\t-5\t20\n")
 put("bed", "reversed", "chr1\t30\t20\n")
@@ -166,3 +192,4 @@ put("vcf", "no_contig_line", VH + "chr2\t20\t.\tN\tA\t.\t.\t.\nchr9\t5\t.\tA\tC\
 put("vcf", "edges", VH + f"chr1\t1\t.\t{G1[0]}\tA\t.\t.\t.\nchr1\t120\t.\t{G1[119]}\tA\t.\t.\t.\n")
 put("vcf", "bad_pos", VH + "chr1\tx\t.\tA\tC\t.\t.\t.\nchr1\t-5\t.\tA\tC\t.\t.\t.\n")
 put("vcf", "no_header", "chr1\t50\t.\tA\tC\t.\t.\t.\n")
+put("vcf", "bgzip", bgzf(VH + f"chr1\t50\trs1\t{G1[49]}\tA,C\t.\tPASS\t.\n"))
