@@ -103,6 +103,26 @@ with zipfile.ZipFile(b, "w", zipfile.ZIP_STORED) as z:
     pass
 put("npz", "npz_empty", b"\x01" + b.getvalue())
 
+
+def npz_zip64(members):  # stored members with zip64 extra fields and end records, as NpzWriter(force_zip64) writes
+    out, cd = b"", b""
+    for name, data in members:
+        n, crc, off = name.encode(), zlib.crc32(data), len(out)
+        out += struct.pack("<IHHHHHIIIHH", 0x04034B50, 45, 0, 0, 0, 0x21, crc, 0xFFFFFFFF, 0xFFFFFFFF, len(n), 20)
+        out += n + struct.pack("<HHQQ", 1, 16, len(data), len(data)) + data
+        cd += struct.pack("<IHHHHHHIIIHHHHHII", 0x02014B50, 45, 45, 0, 0, 0, 0x21, crc, 0xFFFFFFFF, 0xFFFFFFFF,
+                          len(n), 28, 0, 0, 0, 0x81A40000, 0xFFFFFFFF)
+        cd += n + struct.pack("<HHQQQ", 1, 24, len(data), len(data), off)
+    cd_off, z_off = len(out), len(out) + len(cd)
+    cd += struct.pack("<IQHHIIQQQQ", 0x06064B50, 44, 45, 45, 0, 0, len(members), len(members), len(cd), cd_off)
+    cd += struct.pack("<IIQI", 0x07064B50, 0, z_off, 1)
+    cd += struct.pack("<IHHHHIIH", 0x06054B50, 0, 0, 0xFFFF, 0xFFFF, 0xFFFFFFFF, 0xFFFFFFFF, 0)
+    return out + cd
+
+
+put("npz", "npz_zip64", b"\x01" + npz_zip64([("x.npy", npy(np.arange(4, dtype="<f4"))),
+                                              ("y.npy", npy(np.arange(6, dtype="<u1").reshape(3, 2)))]))
+
 # ---- MEME ----
 meme = """MEME version 4
 
