@@ -70,6 +70,11 @@ put("safetensors", "checkpoint_valid", checkpoint(
     {"model.w": ("F32", [2], struct.pack("<2f", 1, 2)), "optim.w.exp_avg": ("F32", [2], struct.pack("<2f", 0, 0))},
     {"format": "lowpass.checkpoint", "format_version": "1", "epoch": "1", "step": "3", "rng_state": "0",
      "sampler_state": "", "config_hash": "0", "optimizer": "adam"}))
+# A model folder's weights file (save_weights_file): the same CRC-32 scheme under format "lowpass-model".
+put("safetensors", "weights_valid", checkpoint(
+    {"conv.weight": ("F32", [2, 1], struct.pack("<2f", 0.5, -1)),
+     "bn.num_batches_tracked": ("I64", [], struct.pack("<q", 7))},
+    {"format": "lowpass-model"}))
 put("safetensors", "huge_header_len", struct.pack("<Q", 1 << 62) + b"{}")
 put("safetensors", "huge_shape", safetensors({"w": ("F32", [1 << 40, 1 << 40], f32)}))
 put("safetensors", "overlap", b"".join([struct.pack("<Q", 0)]) + safetensors(
