@@ -109,6 +109,11 @@ TEST_CASE("config: data.genome / data.sequences keys are strict, paths resolved,
   bad["data"]["genome"]["flank"] = 30;
   expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); }, {"data.genome.bin + 2 * data.genome.flank = 110",
                                                                       "model.input_length is 100"});
+  // bin + 2 * flank past int64 (fuzz_config): 9223372036854773908 + 2 * 4611686018427388904 wrapped round to 100
+  bad["data"]["genome"]["bin"] = 9223372036854773908LL;
+  bad["data"]["genome"]["flank"] = 4611686018427388904LL;
+  expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); }, {"data.genome.bin + 2 * data.genome.flank = more "
+                                                                      "than 2^63 - 1", "model.input_length is 100"});
   bad = c;
   bad["data"]["genome"].erase("folds");
   expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); }, {"'data.genome.folds' is required"});

@@ -219,8 +219,12 @@ void resolve_genome_data(json& user, TrainConfig& cfg, const std::string& src, c
     LP_CHECK(d.ambiguous.empty() || d.ambiguous.size() == d.peaks.size(), src, ": 'data.genome.ambiguous' has ",
              d.ambiguous.size(), " entries for ", d.peaks.size(), " tasks (one per task, \"\" for none)");
     const int64_t L = m.at("input_length").get<int64_t>();
-    LP_CHECK(d.bin + 2 * d.flank == L, src, ": data.genome.bin + 2 * data.genome.flank = ", d.bin + 2 * d.flank,
-             " but model.input_length is ", L);
+    // In int64 or not at all (UBSan under fuzz_config): a bin and flank near 2^63 wrapped round to input_length.
+    int64_t window = 0;
+    const bool over =
+        __builtin_mul_overflow(d.flank, int64_t{2}, &window) || __builtin_add_overflow(window, d.bin, &window);
+    LP_CHECK(!over && window == L, src, ": data.genome.bin + 2 * data.genome.flank = ",
+             over ? std::string("more than 2^63 - 1") : std::to_string(window), " but model.input_length is ", L);
   } else {
     LP_CHECK(d.ambiguous.empty(), src, ": 'data.genome.ambiguous' is for binary models");
     LP_CHECK(static_cast<int64_t>(d.bigwigs.size()) == T, src, ": 'data.genome.bigwigs' has ", d.bigwigs.size(),

@@ -165,6 +165,21 @@ put("config", "negative", json.dumps({"model": {"type": "binary"}, "train": {"ba
 put("config", "huge", json.dumps({"model": {"type": "binary"}, "train": {"batch_size": 1e30, "seed": -1}}))
 put("config", "not_object", "[1, 2, 3]")
 put("config", "truncated", '{"model": {"type": "bin')
+# data.genome and data.sequences (models/train/config_genome.cpp): no seed reached them, nor did 2.2M runs
+BINARY = {"type": "binary", "input_length": 100}
+GENOME = {"fasta": "g.fa", "peaks": ["p.narrowPeak"], "bin": 50, "flank": 25, "stride": 25, "jitter": 5,
+          "folds": {"train": ["chr1", "chr2"], "valid": [], "test": ["chr3"]}}
+put("config", "genome_binary", json.dumps({"model": BINARY, "data": {"genome": GENOME}}))
+put("config", "genome_folds_file", json.dumps({"model": BINARY, "data": {"genome": dict(GENOME, folds="folds.json",
+                                                                                     negatives="gc_matched")}}))
+put("config", "genome_profile", json.dumps({"model": {"type": "profile", "controls": "none"}, "data": {"genome": {
+    "fasta": "g.fa", "peaks": ["p.narrowPeak"], "bigwigs": [["plus.bw", "minus.bw"]], "controls": [],
+    "folds": {"train": ["chr1"], "validation": ["chr2"]}}}}))
+put("config", "sequences", json.dumps({"model": {"type": "binary"}, "data": {"sequences": {
+    "train": {"positives": "pos.fa", "negatives": "neg.fa"}, "valid": {"positives": "vp.fa", "negatives": "vn.fa"}}}}))
+# bin + 2 * flank wrapped round in int64 to input_length (UBSan under fuzz_config; found reading the unreached code)
+put("config", "genome_window_wraps", json.dumps({"model": BINARY, "data": {"genome": dict(
+    GENOME, bin=9223372036854773908, flank=4611686018427388904)}}))
 
 # ---- folds ----
 put("folds", "valid", json.dumps({"train": ["chr1"], "valid": ["chr2"], "test": ["chrX"]}))
