@@ -4,6 +4,7 @@
 #include <chrono>
 #include <cstdlib>
 #include <fstream>
+#include <tuple>
 
 #include <nlohmann/json.hpp>
 
@@ -114,6 +115,19 @@ TEST_CASE("config: data.genome / data.sequences keys are strict, paths resolved,
   bad["data"]["genome"]["flank"] = 4611686018427388904LL;
   expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); }, {"data.genome.bin + 2 * data.genome.flank = more "
                                                                       "than 2^63 - 1", "model.input_length is 100"});
+  // Bounds where a larger value can only be a mistake and would overflow positions or thread counts.
+  for (auto [k, v, want] : {std::tuple<const char*, int64_t, const char*>{"jitter", 4611686018427387904LL,
+                                                                            "'data.genome.jitter' must be <= 1000000000"},
+                            {"stride", 1000000001LL, "'data.genome.stride' must be <= 1000000000"},
+                            {"workers", 257, "'data.genome.workers' must be <= 256"},
+                            {"prefetch", 1LL << 40, "'data.genome.prefetch' must be <= 65536"}}) {
+    bad = c;
+    bad["data"]["genome"][k] = v;
+    expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); }, {want});
+  }
+  bad = c;
+  bad["data"]["genome"]["jitter"] = 1000000000;  // the bound itself is accepted
+  CHECK(resolve_config(bad, "t.json", sg.dir.path).data.genome.jitter == 1000000000);
   bad = c;
   bad["data"]["genome"].erase("folds");
   expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); }, {"'data.genome.folds' is required"});

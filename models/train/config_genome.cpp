@@ -72,12 +72,15 @@ struct Sec {
     LP_CHECK(d >= lo && d <= hi, src, ": '", key(k), "' must be in [", lo, ", ", hi, "], got ", d);
     return d;
   }
-  int64_t integer(const char* k, int64_t lo) const {
+  // hi: where a larger value can only be a mistake and would overflow what is computed from it (positions plus a
+  // jitter or stride, thread counts held as int).
+  int64_t integer(const char* k, int64_t lo, int64_t hi = INT64_MAX) const {
     const json& v = j[k];
     LP_CHECK(v.is_number_integer() && (!v.is_number_unsigned() || v.get<uint64_t>() <= uint64_t(INT64_MAX)), src,
              ": '", key(k), "' must be an integer, got ", v.is_number() ? v.dump() : kind(v));
     int64_t i = v.get<int64_t>();
     LP_CHECK(i >= lo, src, ": '", key(k), "' must be >= ", lo, ", got ", i);
+    LP_CHECK(i <= hi, src, ": '", key(k), "' must be <= ", hi, ", got ", i);
     return i;
   }
   bool boolean(const char* k) const {
@@ -195,19 +198,20 @@ void resolve_genome_data(json& user, TrainConfig& cfg, const std::string& src, c
            ": 'data.genome.negatives' must be one of uniform|gc_matched, got ", neg.dump());
   d.negatives = neg.get<std::string>();
   d.exclude_peaks = s.boolean("exclude_peaks");
-  d.jitter = s.integer("jitter", 0);
+  constexpr int64_t kBases = 1'000'000'000;  // more than any chromosome
+  d.jitter = s.integer("jitter", 0, kBases);
   d.max_n_fraction = s.num("max_n_fraction", 0, 1);
   d.peak_retention = s.num("peak_retention", 0, 1);
   d.bin = s.integer("bin", 1);
-  d.stride = s.integer("stride", 1);
+  d.stride = s.integer("stride", 1, kBases);
   d.flank = s.integer("flank", 0);
   d.min_overlap = s.num("min_overlap", 0, 1);
   d.partial_ambiguous = s.boolean("partial_ambiguous");
   d.gc_pool_factor = s.integer("gc_pool_factor", 1);
   d.gc_bins = s.integer("gc_bins", 1);
   d.memory_budget_mb = s.integer("memory_budget_mb", 1);
-  d.workers = s.integer("workers", 0);
-  d.prefetch = s.integer("prefetch", 1);
+  d.workers = s.integer("workers", 0, 256);
+  d.prefetch = s.integer("prefetch", 1, 1 << 16);
 
   const json& m = cfg.model;
   const int64_t T = m.at("num_tasks").get<int64_t>();
