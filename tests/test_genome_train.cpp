@@ -116,8 +116,8 @@ TEST_CASE("config: data.genome / data.sequences keys are strict, paths resolved,
   expect_error([&] { resolve_config(bad, "t.json", sg.dir.path); }, {"data.genome.bin + 2 * data.genome.flank = more "
                                                                       "than 2^63 - 1", "model.input_length is 100"});
   // Bounds where a larger value can only be a mistake and would overflow positions or thread counts.
-  for (auto [k, v, want] : {std::tuple<const char*, int64_t, const char*>{"jitter", 4611686018427387904LL,
-                                                                            "'data.genome.jitter' must be <= 1000000000"},
+  using Bound = std::tuple<const char*, int64_t, const char*>;
+  for (auto [k, v, want] : {Bound{"jitter", 4611686018427387904LL, "'data.genome.jitter' must be <= 1000000000"},
                             {"stride", 1000000001LL, "'data.genome.stride' must be <= 1000000000"},
                             {"workers", 257, "'data.genome.workers' must be <= 256"},
                             {"prefetch", 1LL << 40, "'data.genome.prefetch' must be <= 65536"}}) {

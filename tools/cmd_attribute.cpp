@@ -20,8 +20,8 @@
 #include "models/attr/attribute.h"
 #include "models/attr/genome_regions.h"
 #include "models/attr/model_dir.h"
-#include "models/data/json_file.h"
 #include "models/data/bigwig.h"
+#include "models/data/json_file.h"
 #include "models/train/progress.h"
 #include "tools/cli_checks.h"
 #include "tools/commands.h"
@@ -56,7 +56,8 @@ CommandRun add_attribute_command(CLI::App& app) {
   CLI::App* sub = app.add_subcommand("attribute", "Attribution scores (hypothetical, N×4×L) for modisco-lite");
   add_model_input_options(sub, *a, "Model directory",
                           "Input npz with x (N, 4, L) (and control for profile models with controls)");
-  sub->add_option("--out", a->out, "Output directory (ohe.npz, attr.npz, attribute.json, convergence.json)")->required();
+  sub->add_option("--out", a->out, "Output directory (ohe.npz, attr.npz, attribute.json, convergence.json)")
+      ->required();
   sub->add_option("--method", a->method, "grad | gradxinput | deepshap_ref | deepshap | ism | ig")
       ->check(CLI::IsMember({"grad", "gradxinput", "deepshap_ref", "deepshap", "ism", "ig"}));
   sub->add_option("--target", a->target,

@@ -461,7 +461,8 @@ CommandRun add_evaluate_command(CLI::App& app) {
                 "correlation of per-position |attribution| with the distance to the centre");
   sub->add_option("--rows", a->rows, "Examples the attribution metrics use: all | positives (y == 1 in --npz)")
       ->check(CLI::IsMember({"all", "positives"}));
-  sub->add_option("--freq-limit", a->freq_limit, "K of the high-frequency share (default: the paper's cut-off at the attributions' length L for "
+  sub->add_option("--freq-limit", a->freq_limit,
+                  "K of the high-frequency share (default: the paper's cut-off at the attributions' length L for "
                   "the model type, round(200 L / 1346) for profile models, round(0.15 L) for binary; the type from "
                   "attribute.json beside the attribution files, else profile when --npz holds profile counts)")
       ->check(integer_at_least(0))
